@@ -1,0 +1,212 @@
+//! Participant actor: one per person (or, later, SIP leg) in a session.
+//!
+//! It stands between the participant's WebSocket and the session: it rate-limits what comes in,
+//! delivers what goes out, and tells the session when the participant has been away too long.
+//! Its rules are [`rules::ParticipantRules`]; this file only moves messages.
+
+pub mod rules;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::{Notify, mpsc};
+
+use crate::ids::ParticipantId;
+use crate::protocol::{ClientFrame, Role, ServerMsg};
+use crate::session::SessionMsg;
+use crate::telemetry;
+use rules::{ParticipantConfig, ParticipantRules};
+
+/// Frames waiting to be written to one WebSocket. A client this far behind is too slow to follow
+/// the session; it is disconnected and may reconnect (and gets a fresh welcome) rather than
+/// letting the server buffer without bound.
+pub const OUTBOUND_QUEUE: usize = 256;
+
+/// The server's end of one WebSocket connection.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub id: u64,
+    pub tx: mpsc::Sender<Arc<ServerMsg>>,
+    /// Notified when the server wants this connection closed.
+    pub close: Arc<Notify>,
+}
+
+impl Connection {
+    /// A new connection and the receiving end its writer task drains.
+    pub fn new() -> (Self, mpsc::Receiver<Arc<ServerMsg>>) {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        (
+            Self {
+                id: NEXT.fetch_add(1, Ordering::Relaxed),
+                tx,
+                close: Arc::new(Notify::new()),
+            },
+            rx,
+        )
+    }
+
+    fn send(&self, msg: Arc<ServerMsg>) -> bool {
+        self.tx.try_send(msg).is_ok()
+    }
+
+    fn close_with(&self, reason: &str) {
+        let _ = self.tx.try_send(Arc::new(ServerMsg::Bye {
+            reason: reason.to_string(),
+        }));
+        self.close.notify_one();
+    }
+}
+
+/// Where a WebSocket finds its participant actor. The session swaps the reference when it
+/// restarts a failed participant, so the connection survives the restart.
+pub type ParticipantLink = Arc<RwLock<ActorRef<ParticipantMsg>>>;
+
+pub struct ParticipantActor;
+
+#[derive(Clone)]
+pub struct ParticipantArgs {
+    pub session: ActorRef<SessionMsg>,
+    pub id: ParticipantId,
+    pub role: Role,
+    pub config: ParticipantConfig,
+    /// The live connection, when restarting a participant that had one.
+    pub connection: Option<Connection>,
+}
+
+pub struct ParticipantState {
+    args: ParticipantArgs,
+    rules: ParticipantRules,
+    connection: Option<Connection>,
+}
+
+pub enum ParticipantMsg {
+    /// A WebSocket connected; an older one for the same participant is closed.
+    Connect(Connection),
+    /// The WebSocket with this id closed.
+    Disconnect { connection: u64 },
+    /// A frame read from the WebSocket.
+    Inbound(ClientFrame),
+    /// A frame to write to the WebSocket.
+    Deliver(Arc<ServerMsg>),
+    /// Time to see whether the reconnect grace has run out.
+    CheckPresence,
+    /// Panics the actor. Reachable only from Rust code, for supervision tests; no network input
+    /// maps to it.
+    InjectPanic,
+}
+
+impl Actor for ParticipantActor {
+    type Msg = ParticipantMsg;
+    type State = ParticipantState;
+    type Arguments = ParticipantArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ParticipantArgs,
+    ) -> Result<ParticipantState, ActorProcessingErr> {
+        let now = Instant::now();
+        let mut rules = ParticipantRules::new(args.config.clone(), now);
+        let connection = args.connection.clone().filter(|c| !c.tx.is_closed());
+        if connection.is_some() {
+            rules.connected(now);
+        }
+        schedule_check(&myself, &rules, now);
+        Ok(ParticipantState {
+            args,
+            rules,
+            connection,
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: ParticipantMsg,
+        state: &mut ParticipantState,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        match msg {
+            ParticipantMsg::Connect(conn) => {
+                if let Some(old) = state.connection.replace(conn) {
+                    old.close_with("replaced by a newer connection");
+                }
+                state.rules.connected(now);
+            }
+            ParticipantMsg::Disconnect { connection } => {
+                if state
+                    .connection
+                    .as_ref()
+                    .is_some_and(|c| c.id == connection)
+                {
+                    state.connection = None;
+                    state.rules.disconnected(now);
+                    schedule_check(&myself, &state.rules, now);
+                }
+            }
+            ParticipantMsg::Inbound(frame) => {
+                if state.rules.admit(now) {
+                    let _ = state.args.session.cast(SessionMsg::Command {
+                        from: state.args.id,
+                        frame,
+                    });
+                } else {
+                    telemetry::command_rate_limited();
+                    deliver(
+                        state,
+                        &myself,
+                        Arc::new(ServerMsg::Error {
+                            reference: frame.reference,
+                            code: "rate_limited".into(),
+                            detail: "too many messages; slow down".into(),
+                        }),
+                    );
+                }
+            }
+            ParticipantMsg::Deliver(msg) => deliver(state, &myself, msg),
+            ParticipantMsg::CheckPresence => {
+                if state.rules.poll_gone(now) {
+                    let _ = state.args.session.cast(SessionMsg::Gone {
+                        participant: state.args.id,
+                    });
+                } else {
+                    schedule_check(&myself, &state.rules, now);
+                }
+            }
+            ParticipantMsg::InjectPanic => {
+                panic!("injected fault in participant {}", state.args.id)
+            }
+        }
+        Ok(())
+    }
+}
+
+fn deliver(state: &mut ParticipantState, myself: &ActorRef<ParticipantMsg>, msg: Arc<ServerMsg>) {
+    let Some(conn) = &state.connection else {
+        return; // Away: the welcome on reconnect carries the state they missed.
+    };
+    if !conn.send(msg) {
+        telemetry::slow_consumer_disconnected();
+        conn.close.notify_one();
+        state.connection = None;
+        let now = Instant::now();
+        state.rules.disconnected(now);
+        schedule_check(myself, &state.rules, now);
+    }
+}
+
+fn schedule_check(myself: &ActorRef<ParticipantMsg>, rules: &ParticipantRules, now: Instant) {
+    if let Some(deadline) = rules.deadline() {
+        let delay = deadline.saturating_duration_since(now);
+        myself.send_after(delay, || ParticipantMsg::CheckPresence);
+    }
+}
+
+impl ParticipantState {
+    pub fn role(&self) -> Role {
+        self.args.role
+    }
+}

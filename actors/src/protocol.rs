@@ -1,0 +1,408 @@
+//! The session protocol: commands participants send, events the session emits.
+//!
+//! An [`Event`] is at once the journal record (persisted, replayed after a crash) and what the
+//! WebSocket delivers, so what a participant sees and what the report says cannot drift apart.
+//! docs/protocol.md describes the JSON form.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, ParticipantId, QueueId, SessionNumber};
+
+/// Milliseconds since the Unix epoch. Wall-clock time, used only for records people read.
+pub type UnixMillis = i64;
+
+/// Longest chat message, in characters (SPEC S10 sets no number; this keeps frames small).
+pub const MAX_CHAT_CHARS: usize = 2_000;
+/// Longest transfer message, in characters (SPEC S8).
+pub const MAX_TRANSFER_MESSAGE_CHARS: usize = 345;
+/// Longest session notes, in characters (SPEC S11).
+pub const MAX_NOTES_CHARS: usize = 20_000;
+/// Most agents one transfer may be offered to at once.
+pub const MAX_TRANSFER_AGENTS: usize = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Support staff: the primary CSR or an assistant (who is a CSR that is not primary).
+    Csr,
+    Customer,
+}
+
+/// A support activity on a customer's computer; each needs that customer's consent (SPEC S9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    ViewDesktop,
+    ControlDesktop,
+    ViewApplication,
+    ControlApplication,
+    FileTransfer,
+    Recording,
+    SystemInfo,
+    RunScript,
+    Reboot,
+    LoginAsUser,
+}
+
+impl Activity {
+    /// Screen or application sharing: what selecting another customer ends (SPEC S6).
+    pub fn is_sharing(self) -> bool {
+        matches!(
+            self,
+            Self::ViewDesktop
+                | Self::ControlDesktop
+                | Self::ViewApplication
+                | Self::ControlApplication
+        )
+    }
+
+    /// Viewing or controlling an application, during which file transfer is barred (SPEC F3).
+    pub fn is_application_sharing(self) -> bool {
+        matches!(self, Self::ViewApplication | Self::ControlApplication)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    pub id: ParticipantId,
+    pub role: Role,
+    pub name: String,
+    /// Only staff see customers' e-mail addresses; see [`Event::for_role`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The account behind a CSR; customers have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    /// Whether that account is an agent, which transfer requires (SPEC S8).
+    #[serde(default)]
+    pub is_agent: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransferTarget {
+    Queue { queue: QueueId },
+    Agents { agents: Vec<AccountId> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    Left,
+    Disconnected,
+    Transferred,
+    SessionEnded,
+    Crashed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// Someone pressed stop.
+    Stopped,
+    /// Another customer was selected (SPEC S6).
+    CustomerChanged,
+    /// Control went to another CSR (SPEC S7).
+    ControlHandedOver,
+    /// The customer left.
+    CustomerLeft,
+    Transferred,
+    SessionEnded,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The primary CSR ended it (SPEC S12).
+    EndedByCsr,
+    /// The primary CSR's dashboard went away and did not come back in time (SPEC S12).
+    PrimaryDisconnected,
+    /// The server stopped while the session was live; found on the next start.
+    Interrupted,
+}
+
+/// Everything that happens in a session. Persisted in order; replaying them rebuilds the state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    SessionCreated {
+        number: SessionNumber,
+        topic: String,
+        host: AccountId,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        participant: ParticipantId,
+        reason: LeaveReason,
+    },
+    CustomerSelected {
+        customer: Option<ParticipantId>,
+    },
+    Chat {
+        from: ParticipantId,
+        /// `None`: to everyone.
+        to: Option<ParticipantId>,
+        text: String,
+    },
+    ConsentRequested {
+        request: u32,
+        activity: Activity,
+        customer: ParticipantId,
+        by: ParticipantId,
+    },
+    ConsentAnswered {
+        request: u32,
+        granted: bool,
+        allow_all: bool,
+    },
+    /// A pending request that no longer applies (customer changed, control handed over...).
+    ConsentWithdrawn {
+        request: u32,
+    },
+    ActivityStarted {
+        activity: Activity,
+        customer: ParticipantId,
+        /// True when "allow all actions" made asking unnecessary.
+        pre_approved: bool,
+    },
+    ActivityStopped {
+        activity: Activity,
+        customer: ParticipantId,
+        cause: StopCause,
+    },
+    VoiceCallStarted {
+        by: ParticipantId,
+    },
+    VoiceCallEnded {
+        by: Option<ParticipantId>,
+    },
+    VoiceJoined {
+        participant: ParticipantId,
+    },
+    VoiceLeft {
+        participant: ParticipantId,
+    },
+    /// Who holds the (at most two) microphones now (SPEC V3).
+    MicrophoneHolders {
+        holders: Vec<ParticipantId>,
+    },
+    ControlHanded {
+        from: ParticipantId,
+        to: ParticipantId,
+    },
+    NotesUpdated {
+        by: ParticipantId,
+        text: String,
+    },
+    SessionTransferred {
+        by: ParticipantId,
+        target: TransferTarget,
+        message: Option<String>,
+    },
+    /// An agent took the transferred session and is now its primary CSR.
+    TransferAccepted {
+        primary: ParticipantId,
+    },
+    SessionEnded {
+        by: Option<ParticipantId>,
+        reason: EndReason,
+    },
+}
+
+/// Who an event is delivered to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Audience {
+    Everyone,
+    Staff,
+    /// These participants only (for private chat: sender and recipient).
+    Only(Vec<ParticipantId>),
+    /// Persisted, not delivered.
+    Nobody,
+}
+
+impl Event {
+    pub fn audience(&self) -> Audience {
+        match self {
+            Event::SessionCreated { .. } => Audience::Nobody,
+            Event::Chat {
+                from, to: Some(to), ..
+            } => Audience::Only(vec![*from, *to]),
+            Event::NotesUpdated { .. } => Audience::Staff,
+            Event::ConsentRequested { customer, by, .. } => Audience::Only(vec![*customer, *by]),
+            _ => Audience::Everyone,
+        }
+    }
+
+    /// The copy of this event a participant of `role` may see: customers do not see others'
+    /// e-mail addresses.
+    pub fn for_role(&self, role: Role) -> std::borrow::Cow<'_, Event> {
+        match (self, role) {
+            (Event::ParticipantJoined { participant }, Role::Customer)
+                if participant.email.is_some() =>
+            {
+                let mut p = participant.clone();
+                p.email = None;
+                std::borrow::Cow::Owned(Event::ParticipantJoined { participant: p })
+            }
+            _ => std::borrow::Cow::Borrowed(self),
+        }
+    }
+
+    /// A short stable name, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::SessionCreated { .. } => "session_created",
+            Event::ParticipantJoined { .. } => "participant_joined",
+            Event::ParticipantLeft { .. } => "participant_left",
+            Event::CustomerSelected { .. } => "customer_selected",
+            Event::Chat { .. } => "chat",
+            Event::ConsentRequested { .. } => "consent_requested",
+            Event::ConsentAnswered { .. } => "consent_answered",
+            Event::ConsentWithdrawn { .. } => "consent_withdrawn",
+            Event::ActivityStarted { .. } => "activity_started",
+            Event::ActivityStopped { .. } => "activity_stopped",
+            Event::VoiceCallStarted { .. } => "voice_call_started",
+            Event::VoiceCallEnded { .. } => "voice_call_ended",
+            Event::VoiceJoined { .. } => "voice_joined",
+            Event::VoiceLeft { .. } => "voice_left",
+            Event::MicrophoneHolders { .. } => "microphone_holders",
+            Event::ControlHanded { .. } => "control_handed",
+            Event::NotesUpdated { .. } => "notes_updated",
+            Event::SessionTransferred { .. } => "session_transferred",
+            Event::TransferAccepted { .. } => "transfer_accepted",
+            Event::SessionEnded { .. } => "session_ended",
+        }
+    }
+}
+
+/// One journal entry: an event with its place in the session and when it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub at: UnixMillis,
+    pub event: Event,
+}
+
+/// What a participant asks of the session over its WebSocket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    Chat {
+        #[serde(default)]
+        to: Option<ParticipantId>,
+        #[serde(default)]
+        text: Option<String>,
+        /// Index into the admin's quick phrases instead of `text` (CSRs only).
+        #[serde(default)]
+        phrase: Option<usize>,
+    },
+    SelectCustomer {
+        customer: ParticipantId,
+    },
+    RequestActivity {
+        activity: Activity,
+    },
+    ConsentReply {
+        request: u32,
+        grant: bool,
+        #[serde(default)]
+        allow_all: bool,
+    },
+    StopActivity {
+        activity: Activity,
+    },
+    StartVoiceCall,
+    EndVoiceCall,
+    JoinVoice,
+    LeaveVoice,
+    PassMicrophone {
+        to: ParticipantId,
+    },
+    TakeMicrophone {
+        from: ParticipantId,
+    },
+    HandControl {
+        to: ParticipantId,
+    },
+    Transfer {
+        target: TransferTarget,
+        #[serde(default)]
+        message: Option<String>,
+    },
+    SetNotes {
+        text: String,
+    },
+    EndSession {
+        #[serde(default)]
+        confirm: bool,
+        /// The reviewed notes, stored with the session report (SPEC S11).
+        #[serde(default)]
+        notes: Option<String>,
+    },
+    Leave,
+}
+
+impl Command {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Chat { .. } => "chat",
+            Command::SelectCustomer { .. } => "select_customer",
+            Command::RequestActivity { .. } => "request_activity",
+            Command::ConsentReply { .. } => "consent_reply",
+            Command::StopActivity { .. } => "stop_activity",
+            Command::StartVoiceCall => "start_voice_call",
+            Command::EndVoiceCall => "end_voice_call",
+            Command::JoinVoice => "join_voice",
+            Command::LeaveVoice => "leave_voice",
+            Command::PassMicrophone { .. } => "pass_microphone",
+            Command::TakeMicrophone { .. } => "take_microphone",
+            Command::HandControl { .. } => "hand_control",
+            Command::Transfer { .. } => "transfer",
+            Command::SetNotes { .. } => "set_notes",
+            Command::EndSession { .. } => "end_session",
+            Command::Leave => "leave",
+        }
+    }
+}
+
+/// A client frame: a command with an optional number the reply echoes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<u64>,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// What the server sends down a participant's WebSocket.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame after connecting: who you are and the session as it is now.
+    Welcome {
+        you: ParticipantId,
+        role: Role,
+        session: serde_json::Value,
+    },
+    Event {
+        seq: u64,
+        at: UnixMillis,
+        event: Event,
+    },
+    /// The command with this `ref` was carried out.
+    Ok {
+        #[serde(rename = "ref")]
+        reference: u64,
+    },
+    /// A command was refused, or a frame could not be read. Nothing changed.
+    Error {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+        code: String,
+        detail: String,
+    },
+    /// The server closes this connection; `reason` says why (session ended, too slow...).
+    Bye { reason: String },
+}

@@ -1,0 +1,502 @@
+//! Session actor: one per support session; owns the session's rules and supervises its
+//! participants.
+//!
+//! Every accepted command is journaled before anyone hears of it; if the journal cannot be
+//! written, the command is refused and the state rolls back, so what people saw is always what a
+//! restarted server reports.
+
+pub mod rules;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+
+use crate::ids::{ParticipantId, SessionId};
+use crate::journal::Journal;
+use crate::participant::rules::ParticipantConfig;
+use crate::participant::{
+    Connection, ParticipantActor, ParticipantArgs, ParticipantLink, ParticipantMsg,
+};
+use crate::protocol::{
+    Audience, ClientFrame, Command, Event, ParticipantInfo, Record, Role, ServerMsg,
+    TransferTarget, UnixMillis,
+};
+use crate::queue::rules::Waiting;
+use crate::queue_registry::QueueRegistryMsg;
+use crate::supervision::{Decision, RestartBudget, RestartPolicy, StopReason};
+use crate::telemetry;
+use rules::{Refusal, SessionInit, SessionRules};
+
+/// How long the session waits for the queue registry to answer whether a queue exists.
+const QUEUE_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a session could not do what the server (not a participant command) asked.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("the session journal could not be written: {0}")]
+    Storage(String),
+    #[error("no such participant in this session")]
+    UnknownParticipant,
+    #[error("the session is not answering")]
+    Unavailable,
+}
+
+impl SessionError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Refused(r) => r.code(),
+            Self::Storage(_) => "storage_unavailable",
+            Self::UnknownParticipant => "unknown_participant",
+            Self::Unavailable => "session_unavailable",
+        }
+    }
+}
+
+pub fn unix_now() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as UnixMillis)
+}
+
+pub struct SessionActor;
+
+pub struct SessionArgs {
+    pub init: SessionInit,
+    /// The journal to rebuild from after a crash; `None` for a new session.
+    pub restore: Option<Vec<Record>>,
+    pub journal: Arc<dyn Journal>,
+    pub participant_config: ParticipantConfig,
+    pub restart_policy: RestartPolicy,
+    pub queues: Option<ActorRef<QueueRegistryMsg>>,
+}
+
+struct Slot {
+    args: ParticipantArgs,
+    link: ParticipantLink,
+    actor: ActorId,
+    budget: RestartBudget,
+}
+
+pub struct SessionState {
+    rules: SessionRules,
+    journal: Arc<dyn Journal>,
+    participant_config: ParticipantConfig,
+    restart_policy: RestartPolicy,
+    queues: Option<ActorRef<QueueRegistryMsg>>,
+    slots: HashMap<ParticipantId, Slot>,
+}
+
+pub enum SessionMsg {
+    /// Someone joins (the host with `as_primary`); answers their participant id.
+    Join {
+        info: ParticipantInfo,
+        as_primary: bool,
+        reply: RpcReplyPort<Result<ParticipantId, SessionError>>,
+    },
+    /// An agent takes this transferred session.
+    AcceptTransfer {
+        info: ParticipantInfo,
+        reply: RpcReplyPort<Result<ParticipantId, SessionError>>,
+    },
+    /// A participant's WebSocket connected.
+    Attach {
+        participant: ParticipantId,
+        connection: Connection,
+        reply: RpcReplyPort<Result<ParticipantLink, SessionError>>,
+    },
+    /// A command from a participant actor (already rate-limited).
+    Command {
+        from: ParticipantId,
+        frame: ClientFrame,
+    },
+    /// A participant stayed away past the reconnect grace.
+    Gone { participant: ParticipantId },
+    /// The session as `viewer` sees it (`None`: as staff/admin).
+    View {
+        viewer: Option<ParticipantId>,
+        reply: RpcReplyPort<serde_json::Value>,
+    },
+    /// The link to one participant's actor (supervision tests inject faults through it).
+    ParticipantLink {
+        participant: ParticipantId,
+        reply: RpcReplyPort<Option<ParticipantLink>>,
+    },
+    /// Panics the session actor. Rust-only, for supervision tests.
+    InjectPanic,
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        args: SessionArgs,
+    ) -> Result<SessionState, ActorProcessingErr> {
+        let rules = match args.restore {
+            Some(records) => SessionRules::restore(args.init, &records),
+            None => {
+                let (rules, records) = SessionRules::create(args.init, unix_now());
+                args.journal.append(rules.init(), &records).await?;
+                rules
+            }
+        };
+        let mut state = SessionState {
+            rules,
+            journal: args.journal,
+            participant_config: args.participant_config,
+            restart_policy: args.restart_policy,
+            queues: args.queues,
+            slots: HashMap::new(),
+        };
+        // After a restore, everyone present gets a fresh actor; their WebSockets were closed with
+        // the old ones and reconnect to these.
+        let present: Vec<(ParticipantId, Role)> =
+            state.rules.participants().map(|p| (p.id, p.role)).collect();
+        for (id, role) in present {
+            spawn_participant(&myself, &mut state, id, role, None).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        msg: SessionMsg,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SessionMsg::Join {
+                info,
+                as_primary,
+                reply,
+            } => {
+                let id = info.id;
+                let role = info.role;
+                let before = state.rules.clone();
+                let result = match state.rules.join(unix_now(), info, as_primary) {
+                    Ok(records) => commit(&myself, state, before, records).await,
+                    Err(r) => Err(r.into()),
+                };
+                let result = match result {
+                    Ok(()) => spawn_participant(&myself, state, id, role, None)
+                        .await
+                        .map(|_| id)
+                        .map_err(|e| SessionError::Storage(e.to_string())),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            SessionMsg::AcceptTransfer { info, reply } => {
+                let before = state.rules.clone();
+                let account = info.account;
+                let result = match state.rules.accept_transfer(unix_now(), info) {
+                    Ok(records) => commit(&myself, state, before, records).await,
+                    Err(r) => Err(r.into()),
+                };
+                let result = match result {
+                    Ok(()) => {
+                        let primary = state
+                            .rules
+                            .participants()
+                            .find(|p| p.account == account && p.account.is_some())
+                            .map(|p| p.id);
+                        match primary {
+                            Some(id) if !state.slots.contains_key(&id) => {
+                                spawn_participant(&myself, state, id, Role::Csr, None)
+                                    .await
+                                    .map(|_| id)
+                                    .map_err(|e| SessionError::Storage(e.to_string()))
+                            }
+                            Some(id) => Ok(id),
+                            None => Err(SessionError::UnknownParticipant),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            SessionMsg::Attach {
+                participant,
+                connection,
+                reply,
+            } => {
+                let Some(slot) = state.slots.get_mut(&participant) else {
+                    let _ = reply.send(Err(if state.rules.is_ended() {
+                        SessionError::Refused(Refusal::SessionEnded)
+                    } else {
+                        SessionError::UnknownParticipant
+                    }));
+                    return Ok(());
+                };
+                slot.args.connection = Some(connection.clone());
+                let actor = slot.link.read().expect("link lock poisoned").clone();
+                let role = slot.args.role;
+                let _ = actor.cast(ParticipantMsg::Connect(connection));
+                let welcome = ServerMsg::Welcome {
+                    you: participant,
+                    role,
+                    session: state.rules.view(Some(role), Some(participant)),
+                };
+                let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(welcome)));
+                let _ = reply.send(Ok(slot.link.clone()));
+            }
+            SessionMsg::Command { from, frame } => {
+                let reference = frame.reference;
+                let kind = frame.command.kind();
+                let result = handle_command(&myself, state, from, frame.command).await;
+                telemetry::command_handled(kind, result.as_ref().err().map(|e| e.code()));
+                let answer = match result {
+                    Ok(()) => reference.map(|reference| ServerMsg::Ok { reference }),
+                    Err(e) => Some(ServerMsg::Error {
+                        reference,
+                        code: e.code().to_string(),
+                        detail: e.to_string(),
+                    }),
+                };
+                if let (Some(answer), Some(slot)) = (answer, state.slots.get(&from)) {
+                    let actor = slot.link.read().expect("link lock poisoned").clone();
+                    let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(answer)));
+                }
+            }
+            SessionMsg::Gone { participant } => {
+                let before = state.rules.clone();
+                let records = state.rules.disconnected(unix_now(), participant);
+                if let Err(e) = commit(&myself, state, before, records).await {
+                    tracing::error!(%participant, error = %e, "could not record a departure");
+                }
+            }
+            SessionMsg::View { viewer, reply } => {
+                let role = viewer.and_then(|v| state.rules.participant(v).map(|p| p.role));
+                let _ = reply.send(state.rules.view(role, viewer));
+            }
+            SessionMsg::ParticipantLink { participant, reply } => {
+                let _ = reply.send(state.slots.get(&participant).map(|s| s.link.clone()));
+            }
+            SessionMsg::InjectPanic => {
+                panic!("injected fault in session {}", state.rules.init().id)
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SessionMsg>,
+        event: SupervisionEvent,
+        state: &mut SessionState,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisionEvent::ActorFailed(cell, error) = event else {
+            return Ok(()); // Participants stop on purpose only when they leave.
+        };
+        let Some((&id, slot)) = state
+            .slots
+            .iter_mut()
+            .find(|(_, s)| s.actor == cell.get_id())
+        else {
+            return Ok(());
+        };
+        let session = state.rules.init().id;
+        match slot.budget.on_failure(Instant::now()) {
+            Decision::Restart => {
+                tracing::warn!(%session, participant = %id, %error, "participant actor failed; restarting it");
+                telemetry::actor_restarted("participant");
+                let args = slot.args.clone();
+                let (actor, _) =
+                    Actor::spawn_linked(None, ParticipantActor, args, myself.get_cell()).await?;
+                slot.actor = actor.get_id();
+                *slot.link.write().expect("link lock poisoned") = actor;
+            }
+            Decision::GiveUp => {
+                tracing::error!(%session, participant = %id, %error, "participant actor keeps failing; removing the participant");
+                telemetry::actor_gave_up("participant");
+                let before = state.rules.clone();
+                let records = state.rules.crashed(unix_now(), id);
+                commit(&myself, state, before, records).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn spawn_participant(
+    myself: &ActorRef<SessionMsg>,
+    state: &mut SessionState,
+    id: ParticipantId,
+    role: Role,
+    connection: Option<Connection>,
+) -> Result<(), ActorProcessingErr> {
+    let args = ParticipantArgs {
+        session: myself.clone(),
+        id,
+        role,
+        config: state.participant_config.clone(),
+        connection,
+    };
+    let (actor, _) =
+        Actor::spawn_linked(None, ParticipantActor, args.clone(), myself.get_cell()).await?;
+    state.slots.insert(
+        id,
+        Slot {
+            args,
+            actor: actor.get_id(),
+            link: Arc::new(RwLock::new(actor)),
+            budget: RestartBudget::new(state.restart_policy),
+        },
+    );
+    Ok(())
+}
+
+async fn handle_command(
+    myself: &ActorRef<SessionMsg>,
+    state: &mut SessionState,
+    from: ParticipantId,
+    command: Command,
+) -> Result<(), SessionError> {
+    // A queue that does not exist is refused before the rules see the transfer; the rules
+    // cannot know which queues exist.
+    if let Command::Transfer {
+        target: TransferTarget::Queue { queue },
+        ..
+    } = &command
+        && state.rules.primary() == Some(from)
+    {
+        let exists = match &state.queues {
+            Some(q) => ractor::call_t!(
+                q,
+                QueueRegistryMsg::Exists,
+                QUEUE_CALL_TIMEOUT.as_millis() as u64,
+                *queue
+            )
+            .unwrap_or(false),
+            None => false,
+        };
+        if !exists {
+            return Err(Refusal::InvalidTransferTarget.into());
+        }
+    }
+    let before = state.rules.clone();
+    let records = state.rules.handle(unix_now(), from, command)?;
+    commit(myself, state, before, records).await
+}
+
+/// Journals `records`, then delivers them and carries out what they imply. On a journal failure
+/// the rules go back to `before` and nothing is delivered.
+async fn commit(
+    myself: &ActorRef<SessionMsg>,
+    state: &mut SessionState,
+    before: SessionRules,
+    records: Vec<Record>,
+) -> Result<(), SessionError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    if let Err(e) = state.journal.append(state.rules.init(), &records).await {
+        state.rules = before;
+        telemetry::journal_failed();
+        tracing::error!(session = %state.rules.init().id, error = %e, "journal append failed; command refused");
+        return Err(SessionError::Storage(e.to_string()));
+    }
+    let session = state.rules.init().id;
+    let mut ended = false;
+    for record in &records {
+        deliver(state, record);
+        match &record.event {
+            Event::ParticipantJoined { .. } => telemetry::participant_joined(),
+            Event::ParticipantLeft { participant, .. } => {
+                telemetry::participant_left();
+                if let Some(slot) = state.slots.remove(participant) {
+                    let actor = slot.link.read().expect("link lock poisoned").clone();
+                    if let Some(c) = &slot.args.connection {
+                        let _ = c.tx.try_send(Arc::new(ServerMsg::Bye {
+                            reason: "left".into(),
+                        }));
+                        c.close.notify_one();
+                    }
+                    actor.stop(Some(StopReason::ParticipantLeft.to_string()));
+                }
+            }
+            Event::SessionTransferred {
+                target, message, ..
+            } => {
+                if let Some(q) = &state.queues {
+                    let _ = q.cast(QueueRegistryMsg::Enqueue {
+                        target: target.clone(),
+                        waiting: Waiting {
+                            session,
+                            message: message.clone(),
+                            since: record.at,
+                            eligible: None,
+                        },
+                    });
+                }
+            }
+            Event::SessionEnded { .. } => ended = true,
+            _ => {}
+        }
+    }
+    if ended {
+        if let Some(q) = &state.queues {
+            let _ = q.cast(QueueRegistryMsg::Remove { session });
+        }
+        for (_, slot) in state.slots.drain() {
+            telemetry::participant_left();
+            if let Some(c) = &slot.args.connection {
+                let _ = c.tx.try_send(Arc::new(ServerMsg::Bye {
+                    reason: "session ended".into(),
+                }));
+                c.close.notify_one();
+            }
+            let actor = slot.link.read().expect("link lock poisoned").clone();
+            actor.stop(Some(StopReason::SessionEnded.to_string()));
+        }
+        myself.stop(Some(StopReason::SessionEnded.to_string()));
+    }
+    Ok(())
+}
+
+fn deliver(state: &SessionState, record: &Record) {
+    let audience = record.event.audience();
+    if audience == Audience::Nobody {
+        return;
+    }
+    let message = |role: Role| {
+        Arc::new(ServerMsg::Event {
+            seq: record.seq,
+            at: record.at,
+            event: record.event.for_role(role).into_owned(),
+        })
+    };
+    let for_staff = message(Role::Csr);
+    let for_customers = message(Role::Customer);
+    for (id, slot) in &state.slots {
+        let wanted = match &audience {
+            Audience::Everyone => true,
+            Audience::Staff => slot.args.role == Role::Csr,
+            Audience::Only(ids) => ids.contains(id),
+            Audience::Nobody => false,
+        };
+        if wanted {
+            let msg = match slot.args.role {
+                Role::Csr => for_staff.clone(),
+                Role::Customer => for_customers.clone(),
+            };
+            let actor = slot.link.read().expect("link lock poisoned").clone();
+            let _ = actor.cast(ParticipantMsg::Deliver(msg));
+        }
+    }
+    telemetry::event_emitted(record.event.kind());
+}
+
+impl SessionState {
+    pub fn id(&self) -> SessionId {
+        self.rules.init().id
+    }
+}

@@ -1,0 +1,1037 @@
+//! The rules of one support session, as a plain state machine.
+//!
+//! Commands are checked against the current state; an accepted command becomes one or more
+//! [`Event`]s, and [`SessionRules::apply`] is the only place that changes state. The journal
+//! stores those events, so [`SessionRules::restore`] rebuilds exactly the same state after a crash
+//! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use crate::ids::{AccountId, ParticipantId, SessionId, SessionNumber};
+use crate::protocol::{
+    Activity, Command, EndReason, Event, LeaveReason, MAX_CHAT_CHARS, MAX_NOTES_CHARS,
+    MAX_TRANSFER_AGENTS, MAX_TRANSFER_MESSAGE_CHARS, ParticipantInfo, Record, Role, StopCause,
+    TransferTarget, UnixMillis,
+};
+
+/// What a session is created with; kept outside the journal because it comes from settings.
+#[derive(Clone, Debug)]
+pub struct SessionInit {
+    pub id: SessionId,
+    pub number: SessionNumber,
+    pub topic: String,
+    pub host: AccountId,
+    /// Most customers present at once.
+    pub max_customers: usize,
+    /// Admin quick phrases; `None` when the admin has not enabled them for CSRs (SPEC S10).
+    pub quick_phrases: Option<Vec<String>>,
+}
+
+/// Why a command was refused. Each has a stable code that clients and tests match on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    #[error("the session has ended")]
+    SessionEnded,
+    #[error("only the primary CSR can do this")]
+    NotPrimary,
+    #[error("only a CSR can do this")]
+    NotStaff,
+    #[error("no such participant in this session")]
+    UnknownParticipant,
+    #[error("that participant is not a customer")]
+    NotACustomer,
+    #[error("that participant is not an assistant CSR")]
+    NotAnAssistant,
+    #[error("select a customer first")]
+    NoCustomerSelected,
+    #[error("that activity is already running")]
+    ActivityRunning,
+    #[error("that activity is not running")]
+    ActivityNotRunning,
+    #[error("the customer has not answered the previous request for this activity yet")]
+    ConsentPending,
+    #[error("no such consent request is waiting for you")]
+    UnknownConsentRequest,
+    #[error("file transfer is not possible while a customer application is viewed or controlled")]
+    FileTransferBlocked,
+    #[error("stop file transfer before viewing or controlling an application")]
+    FileTransferRunning,
+    #[error("a voice call is already running")]
+    VoiceCallActive,
+    #[error("there is no voice call")]
+    NoVoiceCall,
+    #[error("already in the voice call")]
+    AlreadyInVoiceCall,
+    #[error("not in the voice call")]
+    NotInVoiceCall,
+    #[error("two participants already hold a microphone; take one back first")]
+    MicrophoneLimit,
+    #[error("that participant does not hold a microphone")]
+    NotAMicrophoneHolder,
+    #[error("only CSRs who are agents can transfer a session")]
+    NotAnAgent,
+    #[error("the transfer message is longer than {MAX_TRANSFER_MESSAGE_CHARS} characters")]
+    TransferMessageTooLong,
+    #[error("a transfer needs a queue or between 1 and {MAX_TRANSFER_AGENTS} agents")]
+    InvalidTransferTarget,
+    #[error("the session is waiting to be accepted from a transfer")]
+    SessionWaiting,
+    #[error("the session is not waiting for a transfer")]
+    NotWaiting,
+    #[error("chat messages are 1 to {MAX_CHAT_CHARS} characters")]
+    BadChatText,
+    #[error("quick phrases are not enabled")]
+    QuickPhrasesDisabled,
+    #[error("no such quick phrase")]
+    UnknownQuickPhrase,
+    #[error("notes are at most {MAX_NOTES_CHARS} characters")]
+    NotesTooLong,
+    #[error("ending the session needs confirmation")]
+    ConfirmationRequired,
+    #[error("the primary CSR cannot leave; end the session or hand control to an assistant")]
+    PrimaryCannotLeave,
+    #[error("this session already has its maximum of {0} customers")]
+    CustomerLimit(usize),
+    #[error("this CSR is already in the session")]
+    AlreadyJoined,
+}
+
+impl Refusal {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::SessionEnded => "session_ended",
+            Self::NotPrimary => "not_primary",
+            Self::NotStaff => "not_staff",
+            Self::UnknownParticipant => "unknown_participant",
+            Self::NotACustomer => "not_a_customer",
+            Self::NotAnAssistant => "not_an_assistant",
+            Self::NoCustomerSelected => "no_customer_selected",
+            Self::ActivityRunning => "activity_running",
+            Self::ActivityNotRunning => "activity_not_running",
+            Self::ConsentPending => "consent_pending",
+            Self::UnknownConsentRequest => "unknown_consent_request",
+            Self::FileTransferBlocked => "file_transfer_blocked",
+            Self::FileTransferRunning => "file_transfer_running",
+            Self::VoiceCallActive => "voice_call_active",
+            Self::NoVoiceCall => "no_voice_call",
+            Self::AlreadyInVoiceCall => "already_in_voice_call",
+            Self::NotInVoiceCall => "not_in_voice_call",
+            Self::MicrophoneLimit => "microphone_limit",
+            Self::NotAMicrophoneHolder => "not_a_microphone_holder",
+            Self::NotAnAgent => "not_an_agent",
+            Self::TransferMessageTooLong => "transfer_message_too_long",
+            Self::InvalidTransferTarget => "invalid_transfer_target",
+            Self::SessionWaiting => "session_waiting",
+            Self::NotWaiting => "not_waiting",
+            Self::BadChatText => "bad_chat_text",
+            Self::QuickPhrasesDisabled => "quick_phrases_disabled",
+            Self::UnknownQuickPhrase => "unknown_quick_phrase",
+            Self::NotesTooLong => "notes_too_long",
+            Self::ConfirmationRequired => "confirmation_required",
+            Self::PrimaryCannotLeave => "primary_cannot_leave",
+            Self::CustomerLimit(_) => "customer_limit",
+            Self::AlreadyJoined => "already_joined",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// Transferred to a queue or agents; no primary CSR until one accepts (SPEC S8).
+    Waiting(TransferTarget),
+    Ended,
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    info: ParticipantInfo,
+    joined_at: UnixMillis,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingConsent {
+    activity: Activity,
+    customer: ParticipantId,
+    by: ParticipantId,
+}
+
+#[derive(Clone, Debug)]
+struct VoiceCall {
+    started_by: ParticipantId,
+    members: BTreeSet<ParticipantId>,
+    /// At most two (SPEC V3), in the order they got it.
+    microphones: Vec<ParticipantId>,
+}
+
+/// Most microphone holders at once (SPEC V3).
+pub const MAX_MICROPHONES: usize = 2;
+
+#[derive(Clone, Debug)]
+pub struct SessionRules {
+    init: SessionInit,
+    next_seq: u64,
+    status: Status,
+    /// Present participants, in joining order.
+    members: Vec<Member>,
+    primary: Option<ParticipantId>,
+    selected: Option<ParticipantId>,
+    allow_all: BTreeSet<ParticipantId>,
+    pending: BTreeMap<u32, PendingConsent>,
+    next_request: u32,
+    running: BTreeSet<(Activity, ParticipantId)>,
+    voice: Option<VoiceCall>,
+    notes: String,
+}
+
+type Outcome = Result<Vec<Record>, Refusal>;
+
+impl SessionRules {
+    /// A new session; the first record is `SessionCreated`.
+    pub fn create(init: SessionInit, now: UnixMillis) -> (Self, Vec<Record>) {
+        let mut rules = Self::empty(init);
+        let mut out = Vec::new();
+        let created = Event::SessionCreated {
+            number: rules.init.number,
+            topic: rules.init.topic.clone(),
+            host: rules.init.host,
+        };
+        rules.emit(now, created, &mut out);
+        (rules, out)
+    }
+
+    /// The state after `records` (the journal of this session, in order).
+    pub fn restore(init: SessionInit, records: &[Record]) -> Self {
+        let mut rules = Self::empty(init);
+        for r in records {
+            rules.apply(r.at, &r.event);
+            rules.next_seq = rules.next_seq.max(r.seq + 1);
+        }
+        rules
+    }
+
+    fn empty(init: SessionInit) -> Self {
+        Self {
+            init,
+            next_seq: 0,
+            status: Status::Active,
+            members: Vec::new(),
+            primary: None,
+            selected: None,
+            allow_all: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            next_request: 1,
+            running: BTreeSet::new(),
+            voice: None,
+            notes: String::new(),
+        }
+    }
+
+    // ---- getters ----
+
+    pub fn init(&self) -> &SessionInit {
+        &self.init
+    }
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+    pub fn is_ended(&self) -> bool {
+        self.status == Status::Ended
+    }
+    pub fn primary(&self) -> Option<ParticipantId> {
+        self.primary
+    }
+    pub fn notes(&self) -> &str {
+        &self.notes
+    }
+    pub fn participant(&self, id: ParticipantId) -> Option<&ParticipantInfo> {
+        self.member(id).map(|m| &m.info)
+    }
+    pub fn participants(&self) -> impl Iterator<Item = &ParticipantInfo> {
+        self.members.iter().map(|m| &m.info)
+    }
+    pub fn customer_count(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.info.role == Role::Customer)
+            .count()
+    }
+    pub fn microphone_holders(&self) -> &[ParticipantId] {
+        self.voice.as_ref().map_or(&[], |v| &v.microphones)
+    }
+    pub fn running_activities(&self) -> impl Iterator<Item = (Activity, ParticipantId)> + '_ {
+        self.running.iter().copied()
+    }
+
+    fn member(&self, id: ParticipantId) -> Option<&Member> {
+        self.members.iter().find(|m| m.info.id == id)
+    }
+
+    // ---- handle_* : check, then emit ----
+
+    /// A participant joins. `as_primary` is for the host at creation only; agents taking a
+    /// transferred session use [`Self::accept_transfer`].
+    pub fn join(&mut self, now: UnixMillis, info: ParticipantInfo, as_primary: bool) -> Outcome {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        match info.role {
+            Role::Customer => {
+                if self.customer_count() >= self.init.max_customers {
+                    return Err(Refusal::CustomerLimit(self.init.max_customers));
+                }
+            }
+            Role::Csr => {
+                if info.account.is_some()
+                    && self.members.iter().any(|m| m.info.account == info.account)
+                {
+                    return Err(Refusal::AlreadyJoined);
+                }
+            }
+        }
+        if as_primary && (info.role != Role::Csr || self.primary.is_some()) {
+            return Err(Refusal::NotPrimary);
+        }
+        let mut out = Vec::new();
+        let id = info.id;
+        let role = info.role;
+        self.emit(
+            now,
+            Event::ParticipantJoined { participant: info },
+            &mut out,
+        );
+        if as_primary {
+            // The journal says "this CSR is primary now" the same way for the host and for an
+            // agent taking a transfer.
+            self.emit(now, Event::TransferAccepted { primary: id }, &mut out);
+        }
+        if role == Role::Customer && self.selected.is_none() {
+            self.emit(
+                now,
+                Event::CustomerSelected { customer: Some(id) },
+                &mut out,
+            );
+        }
+        Ok(out)
+    }
+
+    /// An agent takes a transferred session and becomes its primary CSR (SPEC S8). Whether this
+    /// agent may take it (queue membership, named agents) is the queue's rule, checked before.
+    pub fn accept_transfer(&mut self, now: UnixMillis, info: ParticipantInfo) -> Outcome {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        if !matches!(self.status, Status::Waiting(_)) {
+            return Err(Refusal::NotWaiting);
+        }
+        if info.role != Role::Csr {
+            return Err(Refusal::NotStaff);
+        }
+        let mut out = Vec::new();
+        let id = info.id;
+        if let Some(existing) = self
+            .members
+            .iter()
+            .find(|m| info.account.is_some() && m.info.account == info.account)
+        {
+            // An assistant already present takes over without joining twice.
+            let existing = existing.info.id;
+            self.emit(now, Event::TransferAccepted { primary: existing }, &mut out);
+            return Ok(out);
+        }
+        self.emit(
+            now,
+            Event::ParticipantJoined { participant: info },
+            &mut out,
+        );
+        self.emit(now, Event::TransferAccepted { primary: id }, &mut out);
+        Ok(out)
+    }
+
+    /// A command from a present participant.
+    pub fn handle(&mut self, now: UnixMillis, from: ParticipantId, cmd: Command) -> Outcome {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        let sender = self.member(from).ok_or(Refusal::UnknownParticipant)?;
+        let sender_role = sender.info.role;
+        let mut out = Vec::new();
+        match cmd {
+            Command::Chat { to, text, phrase } => {
+                let text = match (text, phrase) {
+                    (_, Some(i)) => {
+                        if sender_role != Role::Csr {
+                            return Err(Refusal::NotStaff);
+                        }
+                        let phrases = self
+                            .init
+                            .quick_phrases
+                            .as_ref()
+                            .ok_or(Refusal::QuickPhrasesDisabled)?;
+                        phrases.get(i).ok_or(Refusal::UnknownQuickPhrase)?.clone()
+                    }
+                    (Some(t), None) => t,
+                    (None, None) => return Err(Refusal::BadChatText),
+                };
+                let n = text.chars().count();
+                if text.trim().is_empty() || n > MAX_CHAT_CHARS {
+                    return Err(Refusal::BadChatText);
+                }
+                if let Some(to) = to
+                    && (to == from || self.member(to).is_none())
+                {
+                    return Err(Refusal::UnknownParticipant);
+                }
+                self.emit(now, Event::Chat { from, to, text }, &mut out);
+            }
+            Command::SelectCustomer { customer } => {
+                self.require_primary(from)?;
+                let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
+                if m.info.role != Role::Customer {
+                    return Err(Refusal::NotACustomer);
+                }
+                if self.selected != Some(customer) {
+                    if let Some(previous) = self.selected {
+                        self.stop_for_customer(now, previous, StopCause::CustomerChanged, &mut out);
+                    }
+                    self.emit(
+                        now,
+                        Event::CustomerSelected {
+                            customer: Some(customer),
+                        },
+                        &mut out,
+                    );
+                }
+            }
+            Command::RequestActivity { activity } => {
+                self.require_primary(from)?;
+                let customer = self.selected.ok_or(Refusal::NoCustomerSelected)?;
+                if self.running.contains(&(activity, customer)) {
+                    return Err(Refusal::ActivityRunning);
+                }
+                if self
+                    .pending
+                    .values()
+                    .any(|p| p.activity == activity && p.customer == customer)
+                {
+                    return Err(Refusal::ConsentPending);
+                }
+                self.check_conflicts(activity, customer)?;
+                if self.allow_all.contains(&customer) {
+                    self.emit(
+                        now,
+                        Event::ActivityStarted {
+                            activity,
+                            customer,
+                            pre_approved: true,
+                        },
+                        &mut out,
+                    );
+                } else {
+                    let request = self.next_request;
+                    self.emit(
+                        now,
+                        Event::ConsentRequested {
+                            request,
+                            activity,
+                            customer,
+                            by: from,
+                        },
+                        &mut out,
+                    );
+                }
+            }
+            Command::ConsentReply {
+                request,
+                grant,
+                allow_all,
+            } => {
+                let pending = *self
+                    .pending
+                    .get(&request)
+                    .filter(|p| p.customer == from)
+                    .ok_or(Refusal::UnknownConsentRequest)?;
+                self.emit(
+                    now,
+                    Event::ConsentAnswered {
+                        request,
+                        granted: grant,
+                        allow_all: grant && allow_all,
+                    },
+                    &mut out,
+                );
+                // The state may have moved on while the customer was reading the dialog; a grant
+                // that would now break F3 is recorded but starts nothing.
+                if grant
+                    && self
+                        .check_conflicts(pending.activity, pending.customer)
+                        .is_ok()
+                {
+                    self.emit(
+                        now,
+                        Event::ActivityStarted {
+                            activity: pending.activity,
+                            customer: pending.customer,
+                            pre_approved: false,
+                        },
+                        &mut out,
+                    );
+                }
+            }
+            Command::StopActivity { activity } => {
+                let is_primary = self.primary == Some(from);
+                let targets: Vec<ParticipantId> = self
+                    .running
+                    .iter()
+                    .filter(|(a, c)| *a == activity && (is_primary || *c == from))
+                    .map(|(_, c)| *c)
+                    .collect();
+                if targets.is_empty() {
+                    return if is_primary || sender_role == Role::Customer {
+                        Err(Refusal::ActivityNotRunning)
+                    } else {
+                        Err(Refusal::NotPrimary)
+                    };
+                }
+                for customer in targets {
+                    self.emit(
+                        now,
+                        Event::ActivityStopped {
+                            activity,
+                            customer,
+                            cause: StopCause::Stopped,
+                        },
+                        &mut out,
+                    );
+                }
+            }
+            Command::StartVoiceCall => {
+                self.require_primary(from)?;
+                if self.voice.is_some() {
+                    return Err(Refusal::VoiceCallActive);
+                }
+                self.emit(now, Event::VoiceCallStarted { by: from }, &mut out);
+                self.emit(now, Event::VoiceJoined { participant: from }, &mut out);
+                self.emit(
+                    now,
+                    Event::MicrophoneHolders {
+                        holders: vec![from],
+                    },
+                    &mut out,
+                );
+            }
+            Command::EndVoiceCall => {
+                self.require_primary(from)?;
+                if self.voice.is_none() {
+                    return Err(Refusal::NoVoiceCall);
+                }
+                self.emit(now, Event::VoiceCallEnded { by: Some(from) }, &mut out);
+            }
+            Command::JoinVoice => {
+                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+                if voice.members.contains(&from) {
+                    return Err(Refusal::AlreadyInVoiceCall);
+                }
+                self.emit(now, Event::VoiceJoined { participant: from }, &mut out);
+            }
+            Command::LeaveVoice => {
+                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+                if !voice.members.contains(&from) {
+                    return Err(Refusal::NotInVoiceCall);
+                }
+                self.leave_voice(now, from, &mut out);
+            }
+            Command::PassMicrophone { to } => {
+                self.require_primary(from)?;
+                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+                if !voice.members.contains(&to) {
+                    return Err(Refusal::NotInVoiceCall);
+                }
+                if !voice.microphones.contains(&to) {
+                    if voice.microphones.len() >= MAX_MICROPHONES {
+                        return Err(Refusal::MicrophoneLimit);
+                    }
+                    let mut holders = voice.microphones.clone();
+                    holders.push(to);
+                    self.emit(now, Event::MicrophoneHolders { holders }, &mut out);
+                }
+            }
+            Command::TakeMicrophone { from: holder } => {
+                self.require_primary(from)?;
+                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+                if !voice.microphones.contains(&holder) {
+                    return Err(Refusal::NotAMicrophoneHolder);
+                }
+                let holders = voice
+                    .microphones
+                    .iter()
+                    .copied()
+                    .filter(|h| *h != holder)
+                    .collect();
+                self.emit(now, Event::MicrophoneHolders { holders }, &mut out);
+            }
+            Command::HandControl { to } => {
+                self.require_primary(from)?;
+                let target = self.member(to).ok_or(Refusal::UnknownParticipant)?;
+                if target.info.role != Role::Csr || to == from {
+                    return Err(Refusal::NotAnAssistant);
+                }
+                // SPEC S7: every support activity stops; a running voice call goes on.
+                self.stop_all(now, StopCause::ControlHandedOver, &mut out);
+                self.emit(now, Event::ControlHanded { from, to }, &mut out);
+            }
+            Command::Transfer { target, message } => {
+                self.require_primary(from)?;
+                if !self.member(from).is_some_and(|m| m.info.is_agent) {
+                    return Err(Refusal::NotAnAgent);
+                }
+                if message
+                    .as_ref()
+                    .is_some_and(|m| m.chars().count() > MAX_TRANSFER_MESSAGE_CHARS)
+                {
+                    return Err(Refusal::TransferMessageTooLong);
+                }
+                if let TransferTarget::Agents { agents } = &target
+                    && (agents.is_empty() || agents.len() > MAX_TRANSFER_AGENTS)
+                {
+                    return Err(Refusal::InvalidTransferTarget);
+                }
+                self.stop_all(now, StopCause::Transferred, &mut out);
+                // SPEC S8: a voice call the transferring CSR started ends with their leaving.
+                if self.voice.as_ref().is_some_and(|v| v.started_by == from) {
+                    self.emit(now, Event::VoiceCallEnded { by: Some(from) }, &mut out);
+                } else if self
+                    .voice
+                    .as_ref()
+                    .is_some_and(|v| v.members.contains(&from))
+                {
+                    self.leave_voice(now, from, &mut out);
+                }
+                let message = message.filter(|m| !m.trim().is_empty());
+                self.emit(
+                    now,
+                    Event::SessionTransferred {
+                        by: from,
+                        target,
+                        message,
+                    },
+                    &mut out,
+                );
+                self.emit(
+                    now,
+                    Event::ParticipantLeft {
+                        participant: from,
+                        reason: LeaveReason::Transferred,
+                    },
+                    &mut out,
+                );
+            }
+            Command::SetNotes { text } => {
+                if sender_role != Role::Csr {
+                    return Err(Refusal::NotStaff);
+                }
+                if text.chars().count() > MAX_NOTES_CHARS {
+                    return Err(Refusal::NotesTooLong);
+                }
+                if text != self.notes {
+                    self.emit(now, Event::NotesUpdated { by: from, text }, &mut out);
+                }
+            }
+            Command::EndSession { confirm, notes } => {
+                self.require_primary(from)?;
+                if !confirm {
+                    return Err(Refusal::ConfirmationRequired);
+                }
+                if let Some(text) = notes {
+                    if text.chars().count() > MAX_NOTES_CHARS {
+                        return Err(Refusal::NotesTooLong);
+                    }
+                    if text != self.notes {
+                        self.emit(now, Event::NotesUpdated { by: from, text }, &mut out);
+                    }
+                }
+                self.end(now, Some(from), EndReason::EndedByCsr, &mut out);
+            }
+            Command::Leave => {
+                if self.primary == Some(from) {
+                    return Err(Refusal::PrimaryCannotLeave);
+                }
+                self.depart(now, from, LeaveReason::Left, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A participant's connection went away for good. The primary CSR's going ends the session
+    /// (SPEC S12: closing the dashboard ends it); anyone else just leaves.
+    pub fn disconnected(&mut self, now: UnixMillis, who: ParticipantId) -> Vec<Record> {
+        let mut out = Vec::new();
+        if self.is_ended() || self.member(who).is_none() {
+            return out;
+        }
+        if self.primary == Some(who) {
+            self.end(now, None, EndReason::PrimaryDisconnected, &mut out);
+        } else {
+            self.depart(now, who, LeaveReason::Disconnected, &mut out);
+        }
+        out
+    }
+
+    /// A participant whose actor could not be kept alive is removed.
+    pub fn crashed(&mut self, now: UnixMillis, who: ParticipantId) -> Vec<Record> {
+        let mut out = Vec::new();
+        if self.is_ended() || self.member(who).is_none() {
+            return out;
+        }
+        if self.primary == Some(who) {
+            self.end(now, None, EndReason::PrimaryDisconnected, &mut out);
+        } else {
+            self.depart(now, who, LeaveReason::Crashed, &mut out);
+        }
+        out
+    }
+
+    /// Ends a session that was live when the server stopped.
+    pub fn interrupt(&mut self, now: UnixMillis) -> Vec<Record> {
+        let mut out = Vec::new();
+        if !self.is_ended() {
+            self.end(now, None, EndReason::Interrupted, &mut out);
+        }
+        out
+    }
+
+    fn require_primary(&self, who: ParticipantId) -> Result<(), Refusal> {
+        if self.primary == Some(who) {
+            return Ok(());
+        }
+        if matches!(self.status, Status::Waiting(_)) {
+            return Err(Refusal::SessionWaiting);
+        }
+        Err(Refusal::NotPrimary)
+    }
+
+    /// SPEC F3: no file transfer while an application of that customer is viewed or controlled.
+    fn check_conflicts(&self, activity: Activity, customer: ParticipantId) -> Result<(), Refusal> {
+        let running = |pred: fn(Activity) -> bool| {
+            self.running.iter().any(|(a, c)| *c == customer && pred(*a))
+        };
+        if activity == Activity::FileTransfer && running(Activity::is_application_sharing) {
+            return Err(Refusal::FileTransferBlocked);
+        }
+        if activity.is_application_sharing() && running(|a| a == Activity::FileTransfer) {
+            return Err(Refusal::FileTransferRunning);
+        }
+        Ok(())
+    }
+
+    // ---- composite transitions ----
+
+    fn leave_voice(&mut self, now: UnixMillis, who: ParticipantId, out: &mut Vec<Record>) {
+        let Some(voice) = &self.voice else { return };
+        if !voice.members.contains(&who) {
+            return;
+        }
+        let held = voice.microphones.contains(&who);
+        let holders: Vec<_> = voice
+            .microphones
+            .iter()
+            .copied()
+            .filter(|h| *h != who)
+            .collect();
+        self.emit(now, Event::VoiceLeft { participant: who }, out);
+        if held {
+            self.emit(now, Event::MicrophoneHolders { holders }, out);
+        }
+    }
+
+    /// Stops sharing on, and withdraws sharing requests to, a customer no longer selected.
+    fn stop_for_customer(
+        &mut self,
+        now: UnixMillis,
+        customer: ParticipantId,
+        cause: StopCause,
+        out: &mut Vec<Record>,
+    ) {
+        let only_sharing = cause == StopCause::CustomerChanged;
+        let requests: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.customer == customer && (!only_sharing || p.activity.is_sharing()))
+            .map(|(r, _)| *r)
+            .collect();
+        for request in requests {
+            self.emit(now, Event::ConsentWithdrawn { request }, out);
+        }
+        let running: Vec<_> = self
+            .running
+            .iter()
+            .filter(|(a, c)| *c == customer && (!only_sharing || a.is_sharing()))
+            .copied()
+            .collect();
+        for (activity, customer) in running {
+            self.emit(
+                now,
+                Event::ActivityStopped {
+                    activity,
+                    customer,
+                    cause,
+                },
+                out,
+            );
+        }
+    }
+
+    fn stop_all(&mut self, now: UnixMillis, cause: StopCause, out: &mut Vec<Record>) {
+        let requests: Vec<u32> = self.pending.keys().copied().collect();
+        for request in requests {
+            self.emit(now, Event::ConsentWithdrawn { request }, out);
+        }
+        let running: Vec<_> = self.running.iter().copied().collect();
+        for (activity, customer) in running {
+            self.emit(
+                now,
+                Event::ActivityStopped {
+                    activity,
+                    customer,
+                    cause,
+                },
+                out,
+            );
+        }
+    }
+
+    fn depart(
+        &mut self,
+        now: UnixMillis,
+        who: ParticipantId,
+        reason: LeaveReason,
+        out: &mut Vec<Record>,
+    ) {
+        let Some(m) = self.member(who) else { return };
+        if m.info.role == Role::Customer {
+            self.stop_for_customer(now, who, StopCause::CustomerLeft, out);
+        }
+        self.leave_voice(now, who, out);
+        self.emit(
+            now,
+            Event::ParticipantLeft {
+                participant: who,
+                reason,
+            },
+            out,
+        );
+        if self.selected == Some(who) {
+            let next = self
+                .members
+                .iter()
+                .find(|m| m.info.role == Role::Customer)
+                .map(|m| m.info.id);
+            self.emit(now, Event::CustomerSelected { customer: next }, out);
+        }
+    }
+
+    fn end(
+        &mut self,
+        now: UnixMillis,
+        by: Option<ParticipantId>,
+        reason: EndReason,
+        out: &mut Vec<Record>,
+    ) {
+        self.stop_all(now, StopCause::SessionEnded, out);
+        if self.voice.is_some() {
+            self.emit(now, Event::VoiceCallEnded { by }, out);
+        }
+        self.emit(now, Event::SessionEnded { by, reason }, out);
+    }
+
+    // ---- the one mutator ----
+
+    fn emit(&mut self, now: UnixMillis, event: Event, out: &mut Vec<Record>) {
+        self.apply(now, &event);
+        out.push(Record {
+            seq: self.next_seq,
+            at: now,
+            event,
+        });
+        self.next_seq += 1;
+    }
+
+    /// Applies one event. Total: replaying a journal never fails, whatever it holds.
+    fn apply(&mut self, at: UnixMillis, event: &Event) {
+        match event {
+            Event::SessionCreated { .. } => self.status = Status::Active,
+            Event::ParticipantJoined { participant } => {
+                self.members.retain(|m| m.info.id != participant.id);
+                self.members.push(Member {
+                    info: participant.clone(),
+                    joined_at: at,
+                });
+            }
+            Event::ParticipantLeft { participant, .. } => {
+                let p = *participant;
+                self.members.retain(|m| m.info.id != p);
+                self.allow_all.remove(&p);
+                if self.primary == Some(p) {
+                    self.primary = None;
+                }
+                if let Some(v) = &mut self.voice {
+                    v.members.remove(&p);
+                    v.microphones.retain(|h| *h != p);
+                }
+            }
+            Event::CustomerSelected { customer } => self.selected = *customer,
+            Event::Chat { .. } => {}
+            Event::ConsentRequested {
+                request,
+                activity,
+                customer,
+                by,
+            } => {
+                self.pending.insert(
+                    *request,
+                    PendingConsent {
+                        activity: *activity,
+                        customer: *customer,
+                        by: *by,
+                    },
+                );
+                self.next_request = self.next_request.max(request.saturating_add(1));
+            }
+            Event::ConsentAnswered {
+                request,
+                granted,
+                allow_all,
+            } => {
+                if let Some(p) = self.pending.remove(request)
+                    && *granted
+                    && *allow_all
+                {
+                    self.allow_all.insert(p.customer);
+                }
+            }
+            Event::ConsentWithdrawn { request } => {
+                self.pending.remove(request);
+            }
+            Event::ActivityStarted {
+                activity, customer, ..
+            } => {
+                self.running.insert((*activity, *customer));
+            }
+            Event::ActivityStopped {
+                activity, customer, ..
+            } => {
+                self.running.remove(&(*activity, *customer));
+            }
+            Event::VoiceCallStarted { by } => {
+                self.voice = Some(VoiceCall {
+                    started_by: *by,
+                    members: BTreeSet::new(),
+                    microphones: Vec::new(),
+                })
+            }
+            Event::VoiceCallEnded { .. } => self.voice = None,
+            Event::VoiceJoined { participant } => {
+                if let Some(v) = &mut self.voice {
+                    v.members.insert(*participant);
+                }
+            }
+            Event::VoiceLeft { participant } => {
+                if let Some(v) = &mut self.voice {
+                    v.members.remove(participant);
+                }
+            }
+            Event::MicrophoneHolders { holders } => {
+                if let Some(v) = &mut self.voice {
+                    v.microphones = holders.iter().copied().take(MAX_MICROPHONES).collect();
+                }
+            }
+            Event::ControlHanded { to, .. } => self.primary = Some(*to),
+            Event::NotesUpdated { text, .. } => self.notes = text.clone(),
+            Event::SessionTransferred { target, .. } => {
+                self.status = Status::Waiting(target.clone());
+                self.primary = None;
+            }
+            Event::TransferAccepted { primary } => {
+                self.primary = Some(*primary);
+                self.status = Status::Active;
+            }
+            Event::SessionEnded { .. } => {
+                self.status = Status::Ended;
+                self.pending.clear();
+                self.running.clear();
+                self.voice = None;
+            }
+        }
+    }
+
+    /// The session as `viewer` may see it, for the WebSocket welcome and the HTTP API.
+    pub fn view(
+        &self,
+        viewer: Option<Role>,
+        viewer_id: Option<ParticipantId>,
+    ) -> serde_json::Value {
+        let staff = viewer != Some(Role::Customer);
+        let status = match &self.status {
+            Status::Active => "active",
+            Status::Waiting(_) => "waiting",
+            Status::Ended => "ended",
+        };
+        let participants: Vec<_> = self
+            .members
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.info.id,
+                    "role": m.info.role,
+                    "name": m.info.name,
+                    "email": if staff { m.info.email.clone() } else { None },
+                    "primary": self.primary == Some(m.info.id),
+                    "joined_at": m.joined_at,
+                })
+            })
+            .collect();
+        let pending: Vec<_> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| staff || Some(p.customer) == viewer_id)
+            .map(|(r, p)| json!({"request": r, "activity": p.activity, "customer": p.customer, "by": p.by}))
+            .collect();
+        let activities: Vec<_> = self
+            .running
+            .iter()
+            .map(|(a, c)| json!({"activity": a, "customer": c}))
+            .collect();
+        let voice = self.voice.as_ref().map(|v| {
+            json!({"started_by": v.started_by, "members": v.members, "microphone_holders": v.microphones})
+        });
+        let mut view = json!({
+            "id": self.init.id,
+            "number": self.init.number,
+            "topic": self.init.topic,
+            "status": status,
+            "primary": self.primary,
+            "selected_customer": self.selected,
+            "participants": participants,
+            "activities": activities,
+            "pending_consents": pending,
+            "allow_all": self.allow_all,
+            "voice_call": voice,
+        });
+        if staff {
+            view["notes"] = json!(self.notes);
+            view["quick_phrases"] = json!(self.init.quick_phrases);
+            if let Status::Waiting(target) = &self.status {
+                view["transfer_target"] = json!(target);
+            }
+        }
+        view
+    }
+}
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;

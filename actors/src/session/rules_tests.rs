@@ -1,0 +1,892 @@
+//! Unit tests of the session rules: no runtime, no sockets, fabricated time.
+
+use super::*;
+use crate::ids::QueueId;
+use crate::protocol::Audience;
+
+const T0: UnixMillis = 1_700_000_000_000;
+
+struct World {
+    rules: SessionRules,
+    csr: ParticipantId,
+    journal: Vec<Record>,
+    now: UnixMillis,
+}
+
+fn init() -> SessionInit {
+    SessionInit {
+        id: SessionId::random(),
+        number: SessionNumber::new(123_456_789).unwrap(),
+        topic: "printer".into(),
+        host: AccountId::random(),
+        max_customers: 3,
+        quick_phrases: Some(vec!["One moment please.".into()]),
+    }
+}
+
+fn person(role: Role, name: &str, agent: bool) -> ParticipantInfo {
+    ParticipantInfo {
+        id: ParticipantId::random(),
+        role,
+        name: name.into(),
+        email: Some(format!("{name}@example.com")),
+        account: (role == Role::Csr).then(AccountId::random),
+        is_agent: agent,
+    }
+}
+
+impl World {
+    fn new() -> Self {
+        Self::with(init())
+    }
+
+    fn with(init: SessionInit) -> Self {
+        let (mut rules, mut journal) = SessionRules::create(init, T0);
+        let csr = person(Role::Csr, "carol", true);
+        let id = csr.id;
+        journal.extend(rules.join(T0, csr, true).unwrap());
+        Self {
+            rules,
+            csr: id,
+            journal,
+            now: T0,
+        }
+    }
+
+    fn join(&mut self, role: Role, name: &str) -> ParticipantId {
+        let p = person(role, name, false);
+        let id = p.id;
+        self.now += 1000;
+        let recs = self.rules.join(self.now, p, false).unwrap();
+        self.journal.extend(recs);
+        id
+    }
+
+    fn cmd(&mut self, from: ParticipantId, cmd: Command) -> Result<Vec<Event>, &'static str> {
+        self.now += 1000;
+        match self.rules.handle(self.now, from, cmd) {
+            Ok(recs) => {
+                let events = recs.iter().map(|r| r.event.clone()).collect();
+                self.journal.extend(recs);
+                Ok(events)
+            }
+            Err(e) => Err(e.code()),
+        }
+    }
+
+    fn request(&mut self, activity: Activity) -> u32 {
+        match self
+            .cmd(self.csr, Command::RequestActivity { activity })
+            .unwrap()[..]
+        {
+            [Event::ConsentRequested { request, .. }] => request,
+            ref other => panic!("expected a consent request, got {other:?}"),
+        }
+    }
+
+    fn running(&self) -> Vec<(Activity, ParticipantId)> {
+        self.rules.running_activities().collect()
+    }
+}
+
+#[test]
+fn journal_sequence_numbers_are_dense_and_replay_rebuilds_the_same_state() {
+    let mut w = World::new();
+    let cust = w.join(Role::Customer, "dave");
+    let r = w.request(Activity::ViewDesktop);
+    w.cmd(
+        cust,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    w.cmd(w.csr, Command::StartVoiceCall).unwrap();
+    w.cmd(
+        w.csr,
+        Command::SetNotes {
+            text: "rebooted".into(),
+        },
+    )
+    .unwrap();
+
+    for (i, rec) in w.journal.iter().enumerate() {
+        assert_eq!(rec.seq, i as u64);
+    }
+    let restored = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    assert_eq!(restored.view(None, None), w.rules.view(None, None));
+    // And the restored machine continues the sequence.
+    let mut restored = restored;
+    let recs = restored
+        .handle(
+            w.now + 1,
+            w.csr,
+            Command::Chat {
+                to: None,
+                text: Some("hi".into()),
+                phrase: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(recs[0].seq, w.journal.len() as u64);
+}
+
+#[test]
+fn first_customer_is_selected_and_second_customer_joining_is_visible_to_all() {
+    // S4: customers already present are told when another joins; S6: participants list.
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let b = w.join(Role::Customer, "b");
+    let last = w.journal.last().unwrap();
+    assert!(matches!(&last.event, Event::ParticipantJoined { participant } if participant.id == b));
+    assert_eq!(last.event.audience(), Audience::Everyone);
+    assert_eq!(w.rules.view(None, None)["selected_customer"], json!(a));
+    assert_eq!(w.rules.customer_count(), 2);
+}
+
+#[test]
+fn customers_do_not_see_each_others_email() {
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let joined = &w
+        .journal
+        .iter()
+        .find(
+            |r| matches!(&r.event, Event::ParticipantJoined { participant } if participant.id == a),
+        )
+        .unwrap()
+        .event;
+    let Event::ParticipantJoined { participant } = &*joined.for_role(Role::Customer) else {
+        panic!()
+    };
+    assert_eq!(participant.email, None);
+    let Event::ParticipantJoined { participant } = &*joined.for_role(Role::Csr) else {
+        panic!()
+    };
+    assert!(participant.email.is_some());
+    let view = w.rules.view(Some(Role::Customer), None);
+    assert!(
+        view["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["email"].is_null())
+    );
+    assert!(view.get("notes").is_none());
+}
+
+#[test]
+fn customer_limit_is_enforced() {
+    let mut w = World::new();
+    for n in ["a", "b", "c"] {
+        w.join(Role::Customer, n);
+    }
+    let err = w
+        .rules
+        .join(w.now, person(Role::Customer, "d", false), false)
+        .unwrap_err();
+    assert_eq!(err, Refusal::CustomerLimit(3));
+}
+
+#[test]
+fn consent_denied_then_granted_then_allow_all_skips_asking() {
+    // S9.
+    let mut w = World::new();
+    let cust = w.join(Role::Customer, "dave");
+    let r = w.request(Activity::ViewDesktop);
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::RequestActivity {
+                activity: Activity::ViewDesktop
+            }
+        ),
+        Err("consent_pending")
+    );
+    let evs = w
+        .cmd(
+            cust,
+            Command::ConsentReply {
+                request: r,
+                grant: false,
+                allow_all: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        evs,
+        vec![Event::ConsentAnswered {
+            request: r,
+            granted: false,
+            allow_all: false
+        }]
+    );
+    assert!(w.running().is_empty());
+
+    let r2 = w.request(Activity::ViewDesktop);
+    assert_ne!(r, r2);
+    let evs = w
+        .cmd(
+            cust,
+            Command::ConsentReply {
+                request: r2,
+                grant: true,
+                allow_all: true,
+            },
+        )
+        .unwrap();
+    assert!(evs.contains(&Event::ActivityStarted {
+        activity: Activity::ViewDesktop,
+        customer: cust,
+        pre_approved: false
+    }));
+
+    // Allow all: the next activity starts without a consent request.
+    let evs = w
+        .cmd(
+            w.csr,
+            Command::RequestActivity {
+                activity: Activity::SystemInfo,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        evs,
+        vec![Event::ActivityStarted {
+            activity: Activity::SystemInfo,
+            customer: cust,
+            pre_approved: true
+        }]
+    );
+}
+
+#[test]
+fn only_the_asked_customer_can_answer_and_only_the_primary_can_ask() {
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let b = w.join(Role::Customer, "b");
+    let asst = w.join(Role::Csr, "assistant");
+    assert_eq!(
+        w.cmd(
+            asst,
+            Command::RequestActivity {
+                activity: Activity::ViewDesktop
+            }
+        ),
+        Err("not_primary")
+    );
+    assert_eq!(
+        w.cmd(
+            a,
+            Command::RequestActivity {
+                activity: Activity::ViewDesktop
+            }
+        ),
+        Err("not_primary")
+    );
+    let r = w.request(Activity::ViewDesktop); // a is selected
+    for wrong in [b, asst, w.csr] {
+        assert_eq!(
+            w.cmd(
+                wrong,
+                Command::ConsentReply {
+                    request: r,
+                    grant: true,
+                    allow_all: false
+                }
+            ),
+            Err("unknown_consent_request")
+        );
+    }
+    assert!(w.running().is_empty());
+    let _ = a;
+}
+
+#[test]
+fn file_transfer_is_barred_while_an_application_is_shared_but_not_while_desktop_is() {
+    // F3.
+    let mut w = World::new();
+    let c = w.join(Role::Customer, "c");
+    let r = w.request(Activity::ViewDesktop);
+    w.cmd(
+        c,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    let r = w.request(Activity::FileTransfer);
+    w.cmd(
+        c,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::RequestActivity {
+                activity: Activity::ViewApplication
+            }
+        ),
+        Err("file_transfer_running")
+    );
+    w.cmd(
+        w.csr,
+        Command::StopActivity {
+            activity: Activity::FileTransfer,
+        },
+    )
+    .unwrap();
+    let r = w.request(Activity::ViewApplication);
+    w.cmd(
+        c,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::RequestActivity {
+                activity: Activity::FileTransfer
+            }
+        ),
+        Err("file_transfer_blocked")
+    );
+}
+
+#[test]
+fn selecting_another_customer_ends_sharing_but_not_other_activities() {
+    // S6.
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let b = w.join(Role::Customer, "b");
+    let r = w.request(Activity::ViewDesktop);
+    w.cmd(
+        a,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    let r = w.request(Activity::SystemInfo);
+    w.cmd(
+        a,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    let pending = w.request(Activity::ControlDesktop);
+    let evs = w
+        .cmd(w.csr, Command::SelectCustomer { customer: b })
+        .unwrap();
+    assert!(evs.contains(&Event::ActivityStopped {
+        activity: Activity::ViewDesktop,
+        customer: a,
+        cause: StopCause::CustomerChanged
+    }));
+    assert!(evs.contains(&Event::ConsentWithdrawn { request: pending }));
+    assert_eq!(w.running(), vec![(Activity::SystemInfo, a)]);
+    // The withdrawn request can no longer be granted.
+    assert_eq!(
+        w.cmd(
+            a,
+            Command::ConsentReply {
+                request: pending,
+                grant: true,
+                allow_all: false
+            }
+        ),
+        Err("unknown_consent_request")
+    );
+    assert_eq!(
+        w.cmd(w.csr, Command::SelectCustomer { customer: w.csr }),
+        Err("not_a_customer")
+    );
+}
+
+#[test]
+fn chat_to_one_reaches_only_sender_and_recipient_and_bad_text_is_refused() {
+    // S10.
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let evs = w
+        .cmd(
+            a,
+            Command::Chat {
+                to: Some(w.csr),
+                text: Some("hello".into()),
+                phrase: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(evs[0].audience(), Audience::Only(vec![a, w.csr]));
+    let evs = w
+        .cmd(
+            a,
+            Command::Chat {
+                to: None,
+                text: Some("all".into()),
+                phrase: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(evs[0].audience(), Audience::Everyone);
+    for text in ["", "   ", &"x".repeat(MAX_CHAT_CHARS + 1)] {
+        assert_eq!(
+            w.cmd(
+                a,
+                Command::Chat {
+                    to: None,
+                    text: Some(text.to_string()),
+                    phrase: None
+                }
+            ),
+            Err("bad_chat_text")
+        );
+    }
+    // Exactly the limit, counted in characters not bytes, is fine.
+    assert!(
+        w.cmd(
+            a,
+            Command::Chat {
+                to: None,
+                text: Some("é".repeat(MAX_CHAT_CHARS)),
+                phrase: None
+            }
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        w.cmd(
+            a,
+            Command::Chat {
+                to: Some(ParticipantId::random()),
+                text: Some("x".into()),
+                phrase: None
+            }
+        ),
+        Err("unknown_participant")
+    );
+}
+
+#[test]
+fn quick_phrases_are_for_csrs_and_only_when_enabled() {
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let evs = w
+        .cmd(
+            w.csr,
+            Command::Chat {
+                to: None,
+                text: None,
+                phrase: Some(0),
+            },
+        )
+        .unwrap();
+    assert!(matches!(&evs[0], Event::Chat { text, .. } if text == "One moment please."));
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::Chat {
+                to: None,
+                text: None,
+                phrase: Some(1)
+            }
+        ),
+        Err("unknown_quick_phrase")
+    );
+    assert_eq!(
+        w.cmd(
+            a,
+            Command::Chat {
+                to: None,
+                text: None,
+                phrase: Some(0)
+            }
+        ),
+        Err("not_staff")
+    );
+    let mut disabled = init();
+    disabled.quick_phrases = None;
+    let mut w = World::with(disabled);
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::Chat {
+                to: None,
+                text: None,
+                phrase: Some(0)
+            }
+        ),
+        Err("quick_phrases_disabled")
+    );
+}
+
+#[test]
+fn at_most_two_microphones_and_only_the_primary_passes_them() {
+    // V1, V2, V3.
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let b = w.join(Role::Customer, "b");
+    assert_eq!(w.cmd(a, Command::StartVoiceCall), Err("not_primary"));
+    w.cmd(w.csr, Command::StartVoiceCall).unwrap();
+    assert_eq!(w.rules.microphone_holders(), &[w.csr]);
+    assert_eq!(
+        w.cmd(w.csr, Command::PassMicrophone { to: a }),
+        Err("not_in_voice_call")
+    );
+    w.cmd(a, Command::JoinVoice).unwrap();
+    w.cmd(b, Command::JoinVoice).unwrap();
+    assert_eq!(
+        w.cmd(a, Command::PassMicrophone { to: b }),
+        Err("not_primary")
+    );
+    w.cmd(w.csr, Command::PassMicrophone { to: a }).unwrap();
+    assert_eq!(w.rules.microphone_holders(), &[w.csr, a]);
+    assert_eq!(
+        w.cmd(w.csr, Command::PassMicrophone { to: b }),
+        Err("microphone_limit")
+    );
+    w.cmd(w.csr, Command::TakeMicrophone { from: w.csr })
+        .unwrap();
+    w.cmd(w.csr, Command::PassMicrophone { to: b }).unwrap();
+    assert_eq!(w.rules.microphone_holders(), &[a, b]);
+    // Leaving the call gives the microphone back; rejoining does not restore it.
+    w.cmd(a, Command::LeaveVoice).unwrap();
+    assert_eq!(w.rules.microphone_holders(), &[b]);
+    w.cmd(a, Command::JoinVoice).unwrap();
+    assert_eq!(w.rules.microphone_holders(), &[b]);
+    // The session goes on after the call ends.
+    w.cmd(w.csr, Command::EndVoiceCall).unwrap();
+    assert!(w.rules.microphone_holders().is_empty());
+    assert!(!w.rules.is_ended());
+    assert_eq!(w.cmd(a, Command::JoinVoice), Err("no_voice_call"));
+}
+
+#[test]
+fn handing_control_stops_activities_keeps_voice_and_former_primary_cannot_end() {
+    // S5, S7, S12.
+    let mut w = World::new();
+    let c = w.join(Role::Customer, "c");
+    let asst = w.join(Role::Csr, "assistant");
+    let r = w.request(Activity::ViewDesktop);
+    w.cmd(
+        c,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    let pending = w.request(Activity::Recording);
+    w.cmd(w.csr, Command::StartVoiceCall).unwrap();
+    assert_eq!(
+        w.cmd(
+            asst,
+            Command::EndSession {
+                confirm: true,
+                notes: None
+            }
+        ),
+        Err("not_primary")
+    );
+    assert_eq!(
+        w.cmd(w.csr, Command::HandControl { to: c }),
+        Err("not_an_assistant")
+    );
+
+    let evs = w.cmd(w.csr, Command::HandControl { to: asst }).unwrap();
+    assert!(evs.contains(&Event::ConsentWithdrawn { request: pending }));
+    assert!(w.running().is_empty());
+    assert_eq!(w.rules.primary(), Some(asst));
+    assert_eq!(w.rules.microphone_holders(), &[w.csr], "voice call goes on");
+    let former = w.csr;
+    assert_eq!(
+        w.cmd(
+            former,
+            Command::EndSession {
+                confirm: true,
+                notes: None
+            }
+        ),
+        Err("not_primary")
+    );
+    assert_eq!(
+        w.cmd(
+            former,
+            Command::RequestActivity {
+                activity: Activity::ViewDesktop
+            }
+        ),
+        Err("not_primary")
+    );
+    // Handed back, the former primary may end it again.
+    w.cmd(asst, Command::HandControl { to: former }).unwrap();
+    w.cmd(
+        former,
+        Command::EndSession {
+            confirm: true,
+            notes: None,
+        },
+    )
+    .unwrap();
+    assert!(w.rules.is_ended());
+}
+
+#[test]
+fn transfer_message_limit_is_345_characters_and_needs_an_agent() {
+    // S8.
+    let mut w = World::new();
+    let c = w.join(Role::Customer, "c");
+    let q = QueueId::random();
+    let target = TransferTarget::Queue { queue: q };
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::Transfer {
+                target: target.clone(),
+                message: Some("m".repeat(346))
+            }
+        ),
+        Err("transfer_message_too_long")
+    );
+    assert_eq!(
+        w.cmd(
+            c,
+            Command::Transfer {
+                target: target.clone(),
+                message: None
+            }
+        ),
+        Err("not_primary")
+    );
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::Transfer {
+                target: TransferTarget::Agents { agents: vec![] },
+                message: None
+            }
+        ),
+        Err("invalid_transfer_target")
+    );
+    w.cmd(w.csr, Command::StartVoiceCall).unwrap();
+    let evs = w
+        .cmd(
+            w.csr,
+            Command::Transfer {
+                target: target.clone(),
+                message: Some("m".repeat(345)),
+            },
+        )
+        .unwrap();
+    assert!(evs.contains(&Event::VoiceCallEnded { by: Some(w.csr) }));
+    assert!(evs.contains(&Event::ParticipantLeft {
+        participant: w.csr,
+        reason: LeaveReason::Transferred
+    }));
+    assert_eq!(w.rules.status(), &Status::Waiting(target));
+    assert_eq!(w.rules.primary(), None);
+    // The customer can still chat while waiting, but nobody can act as primary.
+    w.cmd(
+        c,
+        Command::Chat {
+            to: None,
+            text: Some("still here".into()),
+            phrase: None,
+        },
+    )
+    .unwrap();
+
+    let agent = person(Role::Csr, "agent", true);
+    let agent_id = agent.id;
+    w.rules.accept_transfer(w.now, agent).unwrap();
+    assert_eq!(w.rules.primary(), Some(agent_id));
+    assert_eq!(w.rules.status(), &Status::Active);
+}
+
+#[test]
+fn non_agent_csr_cannot_transfer() {
+    let (mut rules, _) = SessionRules::create(init(), T0);
+    let csr = person(Role::Csr, "x", false);
+    let id = csr.id;
+    rules.join(T0, csr, true).unwrap();
+    let err = rules
+        .handle(
+            T0,
+            id,
+            Command::Transfer {
+                target: TransferTarget::Queue {
+                    queue: QueueId::random(),
+                },
+                message: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(err, Refusal::NotAnAgent);
+}
+
+#[test]
+fn only_primary_ends_with_confirmation_and_notes_are_kept() {
+    // S11, S12.
+    let mut w = World::new();
+    let c = w.join(Role::Customer, "c");
+    assert_eq!(
+        w.cmd(
+            c,
+            Command::EndSession {
+                confirm: true,
+                notes: None
+            }
+        ),
+        Err("not_primary")
+    );
+    assert_eq!(
+        w.cmd(c, Command::SetNotes { text: "x".into() }),
+        Err("not_staff")
+    );
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::EndSession {
+                confirm: false,
+                notes: None
+            }
+        ),
+        Err("confirmation_required")
+    );
+    assert_eq!(w.cmd(w.csr, Command::Leave), Err("primary_cannot_leave"));
+    w.cmd(
+        w.csr,
+        Command::SetNotes {
+            text: "draft".into(),
+        },
+    )
+    .unwrap();
+    w.cmd(
+        w.csr,
+        Command::EndSession {
+            confirm: true,
+            notes: Some("final notes".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.rules.notes(), "final notes");
+    assert!(w.rules.is_ended());
+    assert_eq!(
+        w.cmd(
+            c,
+            Command::Chat {
+                to: None,
+                text: Some("x".into()),
+                phrase: None
+            }
+        ),
+        Err("session_ended")
+    );
+    assert!(
+        w.rules
+            .join(w.now, person(Role::Customer, "late", false), false)
+            .is_err()
+    );
+}
+
+#[test]
+fn customers_leave_freely_and_their_activities_stop() {
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let b = w.join(Role::Customer, "b");
+    let r = w.request(Activity::ViewDesktop);
+    w.cmd(
+        a,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    let evs = w.cmd(a, Command::Leave).unwrap();
+    assert!(evs.contains(&Event::ActivityStopped {
+        activity: Activity::ViewDesktop,
+        customer: a,
+        cause: StopCause::CustomerLeft
+    }));
+    assert!(evs.contains(&Event::CustomerSelected { customer: Some(b) }));
+    assert_eq!(w.cmd(a, Command::Leave), Err("unknown_participant"));
+}
+
+#[test]
+fn customer_can_stop_an_activity_on_themselves_but_not_on_others() {
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let b = w.join(Role::Customer, "b");
+    let r = w.request(Activity::ViewDesktop);
+    w.cmd(
+        a,
+        Command::ConsentReply {
+            request: r,
+            grant: true,
+            allow_all: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        w.cmd(
+            b,
+            Command::StopActivity {
+                activity: Activity::ViewDesktop
+            }
+        ),
+        Err("activity_not_running")
+    );
+    w.cmd(
+        a,
+        Command::StopActivity {
+            activity: Activity::ViewDesktop,
+        },
+    )
+    .unwrap();
+    assert!(w.running().is_empty());
+}
+
+#[test]
+fn primary_disconnecting_ends_the_session_others_just_leave() {
+    let mut w = World::new();
+    let a = w.join(Role::Customer, "a");
+    let recs = w.rules.disconnected(w.now, a);
+    assert!(matches!(
+        recs.last().unwrap().event,
+        Event::ParticipantLeft {
+            reason: LeaveReason::Disconnected,
+            ..
+        } | Event::CustomerSelected { .. }
+    ));
+    assert!(!w.rules.is_ended());
+    let recs = w.rules.disconnected(w.now, w.csr);
+    assert_eq!(
+        recs.last().unwrap().event,
+        Event::SessionEnded {
+            by: None,
+            reason: EndReason::PrimaryDisconnected
+        }
+    );
+}
