@@ -1,1 +1,12 @@
+//! Tandem: a self-hosted remote support server. See README.md and docs/.
 
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod mail;
+pub mod metrics;
+pub mod problem;
+pub mod server;
+pub mod store;
+pub mod throttle;
+pub mod ws;

@@ -1,1 +1,129 @@
-fn main() {}
+//! The `tandem` command: run the server, manage accounts.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tandem::config::Config;
+use tandem::http::accounts::{NewUser, create_user};
+use tandem::store::{AccountRole, Store};
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "Tandem remote support server")]
+struct Cli {
+    /// Configuration file (TOML) over the built-in defaults.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// SQLite database file (overrides storage.database).
+    #[arg(long, global = true)]
+    database: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (overrides server.listen).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account. The password is read from standard input (one line).
+    Add {
+        #[arg(long)]
+        username: String,
+        /// admin, csr or agent.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List accounts.
+    List,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(db) = cli.database {
+        config.storage.database = db;
+    }
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(l) = listen {
+                config.server.listen = l;
+            }
+            let server = tandem::server::start(config).await?;
+            println!("Tandem is listening on http://{}", server.addr);
+            server.run_until_signal().await?;
+        }
+        Command::User { command } => {
+            let store = Store::open(&config.storage.database).await?;
+            match command {
+                UserCommand::Add {
+                    username,
+                    role,
+                    email,
+                    display_name,
+                } => {
+                    let role: AccountRole = role.parse().map_err(anyhow::Error::msg)?;
+                    let mut password = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut password)
+                        .context("reading the password from standard input")?;
+                    let password = password.trim_end_matches(['\r', '\n']).to_string();
+                    if password.is_empty() {
+                        bail!(
+                            "give the password on standard input, e.g. `echo 'a long password' | tandem user add ...`"
+                        );
+                    }
+                    let user = create_user(
+                        &store,
+                        NewUser {
+                            display_name: display_name.unwrap_or_else(|| username.clone()),
+                            username,
+                            password,
+                            email,
+                            role,
+                        },
+                    )
+                    .await
+                    .map_err(|p| anyhow::anyhow!("{}: {}", p.code, p.detail))?;
+                    println!(
+                        "added {} ({}) with id {}",
+                        user.username,
+                        user.role.as_str(),
+                        user.id
+                    );
+                }
+                UserCommand::List => {
+                    for u in store.users().await? {
+                        println!("{}\t{}\t{}\t{}", u.id, u.username, u.role.as_str(), u.email);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

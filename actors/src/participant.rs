@@ -16,6 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use crate::ids::ParticipantId;
 use crate::protocol::{ClientFrame, Role, ServerMsg};
 use crate::session::SessionMsg;
+use crate::supervision::StopReason;
 use crate::telemetry;
 use rules::{ParticipantConfig, ParticipantRules};
 
@@ -91,6 +92,9 @@ pub enum ParticipantMsg {
     Inbound(ClientFrame),
     /// A frame to write to the WebSocket.
     Deliver(Arc<ServerMsg>),
+    /// The participant is done (left, session ended): say goodbye after everything queued
+    /// before this, close the connection, and stop.
+    Close { reason: String },
     /// Time to see whether the reconnect grace has run out.
     CheckPresence,
     /// Panics the actor. Reachable only from Rust code, for supervision tests; no network input
@@ -167,6 +171,12 @@ impl Actor for ParticipantActor {
                 }
             }
             ParticipantMsg::Deliver(msg) => deliver(state, &myself, msg),
+            ParticipantMsg::Close { reason } => {
+                if let Some(conn) = state.connection.take() {
+                    conn.close_with(&reason);
+                }
+                myself.stop(Some(StopReason::ParticipantLeft.to_string()));
+            }
             ParticipantMsg::CheckPresence => {
                 if state.rules.poll_gone(now) {
                     let _ = state.args.session.cast(SessionMsg::Gone {

@@ -7,7 +7,7 @@
 
 pub mod rules;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -89,7 +89,16 @@ pub struct SessionState {
     restart_policy: RestartPolicy,
     queues: Option<ActorRef<QueueRegistryMsg>>,
     slots: HashMap<ParticipantId, Slot>,
+    /// Participants whose leaving was committed but whose actors are not closed yet; see
+    /// [`settle`].
+    leaving: Vec<ParticipantId>,
+    /// Participant actors told to close and not yet stopped. An ended session waits for them:
+    /// ractor kills a stopping actor's children at once, which would cut off their last frames.
+    closing: HashSet<ActorId>,
 }
+
+/// Longest an ended session waits for its participants to say goodbye.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 pub enum SessionMsg {
     /// Someone joins (the host with `as_primary`); answers their participant id.
@@ -126,6 +135,8 @@ pub enum SessionMsg {
         participant: ParticipantId,
         reply: RpcReplyPort<Option<ParticipantLink>>,
     },
+    /// The ended session stops even if some participant has not closed by now.
+    Finish,
     /// Panics the session actor. Rust-only, for supervision tests.
     InjectPanic,
 }
@@ -155,6 +166,8 @@ impl Actor for SessionActor {
             restart_policy: args.restart_policy,
             queues: args.queues,
             slots: HashMap::new(),
+            leaving: Vec::new(),
+            closing: HashSet::new(),
         };
         // After a restore, everyone present gets a fresh actor; their WebSockets were closed with
         // the old ones and reconnect to these.
@@ -182,7 +195,7 @@ impl Actor for SessionActor {
                 let role = info.role;
                 let before = state.rules.clone();
                 let result = match state.rules.join(unix_now(), info, as_primary) {
-                    Ok(records) => commit(&myself, state, before, records).await,
+                    Ok(records) => commit(state, before, records).await,
                     Err(r) => Err(r.into()),
                 };
                 let result = match result {
@@ -193,12 +206,13 @@ impl Actor for SessionActor {
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
+                settle(&myself, state);
             }
             SessionMsg::AcceptTransfer { info, reply } => {
                 let before = state.rules.clone();
                 let account = info.account;
                 let result = match state.rules.accept_transfer(unix_now(), info) {
-                    Ok(records) => commit(&myself, state, before, records).await,
+                    Ok(records) => commit(state, before, records).await,
                     Err(r) => Err(r.into()),
                 };
                 let result = match result {
@@ -222,6 +236,7 @@ impl Actor for SessionActor {
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
+                settle(&myself, state);
             }
             SessionMsg::Attach {
                 participant,
@@ -251,7 +266,7 @@ impl Actor for SessionActor {
             SessionMsg::Command { from, frame } => {
                 let reference = frame.reference;
                 let kind = frame.command.kind();
-                let result = handle_command(&myself, state, from, frame.command).await;
+                let result = handle_command(state, from, frame.command).await;
                 telemetry::command_handled(kind, result.as_ref().err().map(|e| e.code()));
                 let answer = match result {
                     Ok(()) => reference.map(|reference| ServerMsg::Ok { reference }),
@@ -265,13 +280,15 @@ impl Actor for SessionActor {
                     let actor = slot.link.read().expect("link lock poisoned").clone();
                     let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(answer)));
                 }
+                settle(&myself, state);
             }
             SessionMsg::Gone { participant } => {
                 let before = state.rules.clone();
                 let records = state.rules.disconnected(unix_now(), participant);
-                if let Err(e) = commit(&myself, state, before, records).await {
+                if let Err(e) = commit(state, before, records).await {
                     tracing::error!(%participant, error = %e, "could not record a departure");
                 }
+                settle(&myself, state);
             }
             SessionMsg::View { viewer, reply } => {
                 let role = viewer.and_then(|v| state.rules.participant(v).map(|p| p.role));
@@ -280,6 +297,7 @@ impl Actor for SessionActor {
             SessionMsg::ParticipantLink { participant, reply } => {
                 let _ = reply.send(state.slots.get(&participant).map(|s| s.link.clone()));
             }
+            SessionMsg::Finish => myself.stop(Some(StopReason::SessionEnded.to_string())),
             SessionMsg::InjectPanic => {
                 panic!("injected fault in session {}", state.rules.init().id)
             }
@@ -293,9 +311,26 @@ impl Actor for SessionActor {
         event: SupervisionEvent,
         state: &mut SessionState,
     ) -> Result<(), ActorProcessingErr> {
-        let SupervisionEvent::ActorFailed(cell, error) = event else {
-            return Ok(()); // Participants stop on purpose only when they leave.
+        let (cell, error) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, error),
+            SupervisionEvent::ActorTerminated(cell, ..) => {
+                // Participants stop on purpose only after a Close.
+                if state.closing.remove(&cell.get_id())
+                    && state.closing.is_empty()
+                    && state.rules.is_ended()
+                {
+                    myself.stop(Some(StopReason::SessionEnded.to_string()));
+                }
+                return Ok(());
+            }
+            _ => return Ok(()),
         };
+        if state.closing.remove(&cell.get_id()) {
+            if state.closing.is_empty() && state.rules.is_ended() {
+                myself.stop(Some(StopReason::SessionEnded.to_string()));
+            }
+            return Ok(()); // It failed while closing; nothing to restart.
+        }
         let Some((&id, slot)) = state
             .slots
             .iter_mut()
@@ -319,7 +354,8 @@ impl Actor for SessionActor {
                 telemetry::actor_gave_up("participant");
                 let before = state.rules.clone();
                 let records = state.rules.crashed(unix_now(), id);
-                commit(&myself, state, before, records).await?;
+                commit(state, before, records).await?;
+                settle(&myself, state);
             }
         }
         Ok(())
@@ -355,7 +391,6 @@ async fn spawn_participant(
 }
 
 async fn handle_command(
-    myself: &ActorRef<SessionMsg>,
     state: &mut SessionState,
     from: ParticipantId,
     command: Command,
@@ -384,13 +419,12 @@ async fn handle_command(
     }
     let before = state.rules.clone();
     let records = state.rules.handle(unix_now(), from, command)?;
-    commit(myself, state, before, records).await
+    commit(state, before, records).await
 }
 
 /// Journals `records`, then delivers them and carries out what they imply. On a journal failure
 /// the rules go back to `before` and nothing is delivered.
 async fn commit(
-    myself: &ActorRef<SessionMsg>,
     state: &mut SessionState,
     before: SessionRules,
     records: Vec<Record>,
@@ -405,24 +439,11 @@ async fn commit(
         return Err(SessionError::Storage(e.to_string()));
     }
     let session = state.rules.init().id;
-    let mut ended = false;
     for record in &records {
         deliver(state, record);
         match &record.event {
             Event::ParticipantJoined { .. } => telemetry::participant_joined(),
-            Event::ParticipantLeft { participant, .. } => {
-                telemetry::participant_left();
-                if let Some(slot) = state.slots.remove(participant) {
-                    let actor = slot.link.read().expect("link lock poisoned").clone();
-                    if let Some(c) = &slot.args.connection {
-                        let _ = c.tx.try_send(Arc::new(ServerMsg::Bye {
-                            reason: "left".into(),
-                        }));
-                        c.close.notify_one();
-                    }
-                    actor.stop(Some(StopReason::ParticipantLeft.to_string()));
-                }
-            }
+            Event::ParticipantLeft { participant, .. } => state.leaving.push(*participant),
             Event::SessionTransferred {
                 target, message, ..
             } => {
@@ -438,28 +459,50 @@ async fn commit(
                     });
                 }
             }
-            Event::SessionEnded { .. } => ended = true,
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Closes the participants that left and, once the session has ended, everyone and the session
+/// itself. Runs after the command's answer is queued, so the person who left or ended the
+/// session still gets their answer, then a goodbye, in order.
+fn settle(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
+    let ended = state.rules.is_ended();
+    let leaving: Vec<ParticipantId> = if ended {
+        state.leaving.clear();
+        state.slots.keys().copied().collect()
+    } else {
+        std::mem::take(&mut state.leaving)
+    };
+    for id in leaving {
+        if let Some(slot) = state.slots.remove(&id) {
+            telemetry::participant_left();
+            let actor = slot.link.read().expect("link lock poisoned").clone();
+            let reason = if ended { "session ended" } else { "left" };
+            if actor
+                .cast(ParticipantMsg::Close {
+                    reason: reason.into(),
+                })
+                .is_ok()
+            {
+                state.closing.insert(actor.get_id());
+            }
         }
     }
     if ended {
         if let Some(q) = &state.queues {
-            let _ = q.cast(QueueRegistryMsg::Remove { session });
+            let _ = q.cast(QueueRegistryMsg::Remove {
+                session: state.rules.init().id,
+            });
         }
-        for (_, slot) in state.slots.drain() {
-            telemetry::participant_left();
-            if let Some(c) = &slot.args.connection {
-                let _ = c.tx.try_send(Arc::new(ServerMsg::Bye {
-                    reason: "session ended".into(),
-                }));
-                c.close.notify_one();
-            }
-            let actor = slot.link.read().expect("link lock poisoned").clone();
-            actor.stop(Some(StopReason::SessionEnded.to_string()));
+        if state.closing.is_empty() {
+            myself.stop(Some(StopReason::SessionEnded.to_string()));
+        } else {
+            myself.send_after(CLOSE_WAIT, || SessionMsg::Finish);
         }
-        myself.stop(Some(StopReason::SessionEnded.to_string()));
     }
-    Ok(())
 }
 
 fn deliver(state: &SessionState, record: &Record) {

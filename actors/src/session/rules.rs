@@ -989,6 +989,7 @@ impl SessionRules {
                     "role": m.info.role,
                     "name": m.info.name,
                     "email": if staff { m.info.email.clone() } else { None },
+                    "account": if staff { m.info.account } else { None },
                     "primary": self.primary == Some(m.info.id),
                     "joined_at": m.joined_at,
                 })

@@ -1,0 +1,249 @@
+//! One configuration: the TOML file, then `TANDEM_<SECTION>_<KEY>` environment variables, then
+//! CLI flags. Unknown keys and bad values stop the server at start-up with a clear message.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The built-in defaults, the same file shipped as config/tandem.toml.
+pub const DEFAULT_TOML: &str = include_str!("../config/tandem.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub sessions: SessionsConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub max_frame_bytes: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub database: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub secret_file: PathBuf,
+    pub access_token_ttl_secs: u64,
+    pub invite_ttl_secs: u64,
+    pub participant_token_ttl_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    pub reconnect_grace_secs: u64,
+    pub commands_per_second: f64,
+    pub command_burst: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub enabled: bool,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub security: MailSecurity,
+    pub from: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+impl Config {
+    /// Loads the defaults, then `file` (if given) over them, then the environment.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut value: toml::Table = DEFAULT_TOML.parse().expect("built-in defaults parse");
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let overlay: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                        origin: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+            merge(&mut value, overlay, &path.display().to_string())?;
+        }
+        for (key, raw) in env {
+            let Some(rest) = key.strip_prefix("TANDEM_") else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, field)) = rest.split_once('_') else {
+                continue;
+            };
+            let origin = format!("environment variable {key}");
+            let Some(toml::Value::Table(table)) = value.get_mut(section) else {
+                return Err(ConfigError::Invalid {
+                    origin,
+                    message: format!("no section [{section}]"),
+                });
+            };
+            let Some(old) = table.get(field) else {
+                return Err(ConfigError::Invalid {
+                    origin,
+                    message: format!("no key {field} in [{section}]"),
+                });
+            };
+            let new = parse_like(old, &raw).ok_or_else(|| ConfigError::Invalid {
+                origin: origin.clone(),
+                message: format!("{raw:?} is not a valid {}", old.type_str()),
+            })?;
+            table.insert(field.to_string(), new);
+        }
+        let config: Config =
+            toml::Value::Table(value)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: "configuration".into(),
+                    message: e.to_string(),
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |message: &str| {
+            Err(ConfigError::Invalid {
+                origin: "configuration".into(),
+                message: message.into(),
+            })
+        };
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            return bad("server.public_url must start with http:// or https://");
+        }
+        if self.server.max_frame_bytes < 1024 {
+            return bad("server.max_frame_bytes must be at least 1024");
+        }
+        if self.auth.access_token_ttl_secs == 0
+            || self.auth.invite_ttl_secs == 0
+            || self.auth.participant_token_ttl_secs == 0
+        {
+            return bad("token lifetimes must be positive");
+        }
+        if !(self.sessions.commands_per_second > 0.0 && self.sessions.command_burst >= 1.0) {
+            return bad("sessions.commands_per_second must be > 0 and command_burst >= 1");
+        }
+        Ok(())
+    }
+
+    pub fn reconnect_grace(&self) -> Duration {
+        Duration::from_secs(self.sessions.reconnect_grace_secs)
+    }
+}
+
+/// Overlays `overlay` on `base`, refusing keys the defaults do not have.
+fn merge(base: &mut toml::Table, overlay: toml::Table, origin: &str) -> Result<(), ConfigError> {
+    for (k, v) in overlay {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o, origin)?,
+            (Some(slot), v) => *slot = v,
+            (None, _) => {
+                return Err(ConfigError::Invalid {
+                    origin: origin.into(),
+                    message: format!("unknown key {k}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_like(old: &toml::Value, raw: &str) -> Option<toml::Value> {
+    Some(match old {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(raw.parse().ok()?),
+        toml::Value::Float(_) => toml::Value::Float(raw.parse().ok()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.parse().ok()?),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.server.listen.port(), 8080);
+        assert!(!c.mail.enabled);
+    }
+
+    #[test]
+    fn environment_overrides_file_and_types_are_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("TANDEM_SERVER_LISTEN", "0.0.0.0:9000"),
+                ("TANDEM_MAIL_ENABLED", "true"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9000);
+        assert!(c.mail.enabled);
+        let e = Config::load(None, env(&[("TANDEM_MAIL_SMTP_PORT", "lots")])).unwrap_err();
+        assert!(e.to_string().contains("TANDEM_MAIL_SMTP_PORT"), "{e}");
+        let e = Config::load(None, env(&[("TANDEM_SERVER_COLOUR", "red")])).unwrap_err();
+        assert!(e.to_string().contains("no key colour"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap();
+        let e = Config::load(Some(&path), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("unknown key lisen"), "{e}");
+        std::fs::write(&path, "[server]\npublic_url = \"ftp://x\"\n").unwrap();
+        assert!(Config::load(Some(&path), env(&[])).is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! The HTTP API: routes, shared state, and who is calling.
+
+pub mod accounts;
+pub mod admin;
+pub mod queues;
+pub mod sessions;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tandem_actors::root::Directory;
+
+use crate::auth::{Signer, Token};
+use crate::config::Config;
+use crate::mail::Mailer;
+use crate::problem::Problem;
+use crate::store::{AccountRole, Store, User};
+use crate::throttle::Throttle;
+
+/// Largest JSON body the API reads.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub struct Inner {
+    pub config: Config,
+    pub store: Store,
+    pub signer: Signer,
+    pub directory: Directory,
+    pub mailer: Option<Mailer>,
+    pub metrics: PrometheusHandle,
+    pub login_throttle: Mutex<Throttle>,
+    pub join_throttle: Mutex<Throttle>,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// A JSON body whose every rejection is a problem document.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(Problem))]
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// A signed-in account, from `Authorization: Bearer <token>`.
+pub struct Caller(pub User);
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+impl Caller {
+    pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Self, Problem> {
+        let token = bearer(headers).ok_or_else(|| {
+            Problem::unauthorized(
+                "unauthenticated",
+                "sign in and send Authorization: Bearer <token>",
+            )
+        })?;
+        let Token::Access { account, .. } = state.signer.verify(token)? else {
+            return Err(Problem::unauthorized(
+                "wrong_token_kind",
+                "this is not a sign-in token",
+            ));
+        };
+        // The account is read afresh so a deleted account or a changed role takes effect at once.
+        let user = state.store.user_by_id(account).await?.ok_or_else(|| {
+            Problem::unauthorized("invalid_token", "the account no longer exists")
+        })?;
+        Ok(Caller(user))
+    }
+
+    pub fn require(&self, roles: &[AccountRole]) -> Result<&User, Problem> {
+        if roles.contains(&self.0.role) {
+            Ok(&self.0)
+        } else {
+            Err(Problem::forbidden(format!(
+                "this needs the role {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )))
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.role == AccountRole::Admin
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        Caller::from_headers(state, &parts.headers).await
+    }
+}
+
+/// Staff who support customers: CSRs and agents.
+pub const SUPPORT_ROLES: &[AccountRole] = &[AccountRole::Csr, AccountRole::Agent];
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/login", post(accounts::login))
+        .route("/me", get(accounts::me))
+        .route("/users", get(accounts::list).post(accounts::create))
+        .route(
+            "/settings",
+            get(admin::get_settings).put(admin::put_settings),
+        )
+        .route("/sessions", get(sessions::list).post(sessions::create))
+        .route("/sessions/{id}", get(sessions::get))
+        .route("/sessions/{id}/report", get(sessions::report))
+        .route("/sessions/{id}/invites", post(sessions::invite))
+        .route("/join", post(sessions::join))
+        .route("/assist", post(sessions::assist))
+        .route("/queues", get(queues::list).post(queues::create))
+        .route("/queues/{id}/next", post(queues::take_next))
+        .route("/transfers", get(queues::offers))
+        .route("/transfers/{session}/accept", post(queues::accept));
+    Router::new()
+        .nest("/api", api)
+        .route("/ws", get(crate::ws::upgrade))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { Problem::not_found("not_found", "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// How long an HTTP handler waits for an actor to answer.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Asks an actor and waits for the answer, turning silence into a 503 problem.
+pub async fn ask<M: ractor::Message, T: Send + 'static>(
+    actor: &ractor::ActorRef<M>,
+    msg: impl FnOnce(ractor::RpcReplyPort<T>) -> M,
+) -> Result<T, Problem> {
+    match actor.call(msg, Some(CALL_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(v)) => Ok(v),
+        _ => Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server is busy with this session; try again",
+        )),
+    }
+}

@@ -1,0 +1,543 @@
+//! Support sessions over HTTP: start, invite, join, assist, look at, list, report.
+//! What happens inside a session goes over the participant's WebSocket (src/ws.rs).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tandem_actors::ids::{ParticipantId, SessionId, SessionNumber};
+use tandem_actors::protocol::{Event, ParticipantInfo, Role};
+use tandem_actors::session::SessionMsg;
+use tandem_actors::session_registry::{NewSession, SessionHandle, SessionRegistryMsg};
+
+use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, ask};
+use crate::auth::{self, Token};
+use crate::mail::{looks_like_email, mailto_link};
+use crate::problem::Problem;
+use crate::store::{AccountRole, User};
+
+const MAX_TOPIC_CHARS: usize = 200;
+const MAX_NAME_CHARS: usize = 80;
+
+pub async fn live_by_id(state: &AppState, id: SessionId) -> Result<Option<SessionHandle>, Problem> {
+    ask(&state.directory.sessions(), |reply| {
+        SessionRegistryMsg::ById { id, reply }
+    })
+    .await
+}
+
+fn parse_session_id(s: &str) -> Result<SessionId, Problem> {
+    s.parse()
+        .map_err(|_| Problem::not_found("unknown_session", "no such session"))
+}
+
+fn staff_info(user: &User) -> ParticipantInfo {
+    ParticipantInfo {
+        id: ParticipantId::random(),
+        role: Role::Csr,
+        name: user.display_name.clone(),
+        email: Some(user.email.clone()),
+        account: Some(user.id),
+        is_agent: user.role == AccountRole::Agent,
+    }
+}
+
+/// Signs the participant token and shapes the answer every join path gives.
+pub fn joined(
+    state: &AppState,
+    h: &SessionHandle,
+    topic: &Value,
+    id: ParticipantId,
+    role: Role,
+) -> Value {
+    let token = state.signer.sign(
+        &Token::Participant {
+            session: h.id,
+            participant: id,
+            role,
+        },
+        auth::unix_secs(),
+        state.config.auth.participant_token_ttl_secs,
+    );
+    json!({
+        "session": {"id": h.id, "number": h.number, "topic": topic},
+        "participant": {"id": id, "role": role},
+        "token": token,
+        "websocket": "/ws?token=",
+    })
+}
+
+async fn view(h: &SessionHandle, viewer: Option<ParticipantId>) -> Result<Value, Problem> {
+    ask(&h.actor, |reply| SessionMsg::View { viewer, reply }).await
+}
+
+fn invite_link(state: &AppState, session: SessionId, role: Role) -> (String, String, u64) {
+    let now = auth::unix_secs();
+    let ttl = state.config.auth.invite_ttl_secs;
+    let token = state
+        .signer
+        .sign(&Token::Invite { session, role }, now, ttl);
+    let link = format!(
+        "{}/join?invite={}",
+        state.config.server.public_url.trim_end_matches('/'),
+        token
+    );
+    (link, token, (now + ttl) * 1000)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+/// SPEC S1: a CSR starts a session and becomes its primary CSR.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateBody>,
+) -> Result<impl IntoResponse, Problem> {
+    let user = caller.require(SUPPORT_ROLES)?;
+    let topic = body.topic.as_deref().map(str::trim).unwrap_or("");
+    if topic.chars().count() > MAX_TOPIC_CHARS {
+        return Err(Problem::unprocessable(
+            "invalid_topic",
+            format!("topics are at most {MAX_TOPIC_CHARS} characters"),
+        ));
+    }
+    let topic = if topic.is_empty() {
+        "Support session"
+    } else {
+        topic
+    };
+    let settings = state.store.settings().await?;
+    let new = NewSession {
+        topic: topic.to_string(),
+        host: user.id,
+        max_customers: settings.max_customers_per_session,
+        quick_phrases: settings
+            .quick_phrases_enabled
+            .then_some(settings.quick_phrases),
+    };
+    let handle = ask(&state.directory.sessions(), |reply| {
+        SessionRegistryMsg::Create { new, reply }
+    })
+    .await??;
+    let info = staff_info(user);
+    let id = ask(&handle.actor, |reply| SessionMsg::Join {
+        info,
+        as_primary: true,
+        reply,
+    })
+    .await??;
+    let mut answer = joined(&state, &handle, &json!(topic), id, Role::Csr);
+    let (link, token, expires_at) = invite_link(&state, handle.id, Role::Customer);
+    answer["invite"] = json!({"link": link, "token": token, "expires_at": expires_at});
+    Ok((StatusCode::CREATED, ApiJson(answer)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum InviteRole {
+    Customer,
+    Assistant,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteBody {
+    #[serde(default = "default_invite_role")]
+    role: InviteRole,
+    #[serde(default)]
+    email: Option<String>,
+    /// Have the server send the e-mail (needs the mail settings); otherwise only a mailto: link.
+    #[serde(default)]
+    send: bool,
+}
+
+fn default_invite_role() -> InviteRole {
+    InviteRole::Customer
+}
+
+/// SPEC S4, S5: an invite link for a customer or an assistant, as a mailto: link and optionally
+/// sent by the server.
+pub async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<InviteBody>,
+) -> Result<impl IntoResponse, Problem> {
+    let user = caller.require(SUPPORT_ROLES)?;
+    let id = parse_session_id(&id)?;
+    let handle = live_by_id(&state, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("unknown_session", "no live session with that id"))?;
+    let v = view(&handle, None).await?;
+    let present = v["participants"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["account"] == json!(user.id)));
+    if !present {
+        return Err(Problem::forbidden(
+            "only CSRs in this session can invite to it",
+        ));
+    }
+    if let Some(e) = &body.email
+        && !looks_like_email(e)
+    {
+        return Err(Problem::unprocessable(
+            "invalid_email",
+            "that is not an e-mail address",
+        ));
+    }
+    let role = match body.role {
+        InviteRole::Customer => Role::Customer,
+        InviteRole::Assistant => Role::Csr,
+    };
+    let (link, token, expires_at) = invite_link(&state, id, role);
+    let number = handle.number;
+    let subject = format!(
+        "{} invites you to a Tandem support session",
+        user.display_name
+    );
+    let text = format!(
+        "{} invites you to join a support session.\n\nJoin: {link}\n\nOr open {}/join and enter session number {number}.\n",
+        user.display_name,
+        state.config.server.public_url.trim_end_matches('/'),
+    );
+    let mailto = body
+        .email
+        .as_deref()
+        .map(|e| mailto_link(e, &subject, &text));
+    let mut emailed = false;
+    if body.send {
+        let to = body.email.as_deref().ok_or_else(|| {
+            Problem::unprocessable("email_required", "give an e-mail address to send to")
+        })?;
+        let mailer = state.mailer.as_ref().ok_or_else(|| {
+            Problem::conflict(
+                "mail_disabled",
+                "this server does not send e-mail; use the mailto link",
+            )
+        })?;
+        mailer.send(to, &subject, &text).await.map_err(|e| {
+            tracing::warn!(error = %e, "invitation e-mail failed");
+            Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "mail_failed",
+                "the mail server refused the invitation",
+            )
+        })?;
+        emailed = true;
+    }
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(json!({
+            "link": link,
+            "token": token,
+            "expires_at": expires_at,
+            "number": number,
+            "mailto": mailto,
+            "emailed": emailed,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    #[serde(default)]
+    number: Option<String>,
+    #[serde(default)]
+    invite: Option<String>,
+    name: String,
+    #[serde(default)]
+    email: Option<String>,
+}
+
+/// Unknown session numbers tried per client address before it must wait.
+pub const JOIN_FAILURES: usize = 10;
+
+/// SPEC S1, S4, S5: join by session number or invite link.
+pub async fn join(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<JoinBody>,
+) -> Result<impl IntoResponse, Problem> {
+    let name = body.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(Problem::unprocessable(
+            "invalid_name",
+            format!("names are 1 to {MAX_NAME_CHARS} printable characters"),
+        ));
+    }
+    let email = body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    if let Some(e) = email
+        && !looks_like_email(e)
+    {
+        return Err(Problem::unprocessable(
+            "invalid_email",
+            "that is not an e-mail address",
+        ));
+    }
+    let (handle, role) = match (&body.number, &body.invite) {
+        (Some(number), None) => {
+            let key = peer.ip().to_string();
+            if let Err(wait) = state
+                .join_throttle
+                .lock()
+                .expect("throttle lock poisoned")
+                .check(&key, Instant::now())
+            {
+                return Err(Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!(
+                        "too many unknown session numbers; try again in {} s",
+                        wait.as_secs().max(1)
+                    ),
+                ));
+            }
+            let number: SessionNumber = number.parse().map_err(|_| {
+                Problem::unprocessable("invalid_session_number", "a session number is 9 digits")
+            })?;
+            let found = ask(&state.directory.sessions(), |reply| {
+                SessionRegistryMsg::ByNumber { number, reply }
+            })
+            .await?;
+            let Some(h) = found else {
+                state
+                    .join_throttle
+                    .lock()
+                    .expect("throttle lock poisoned")
+                    .fail(&key, Instant::now());
+                return Err(Problem::not_found(
+                    "unknown_session",
+                    "no live session has that number; check it with your support representative",
+                ));
+            };
+            (h, Role::Customer)
+        }
+        (None, Some(invite)) => {
+            let Token::Invite { session, role } = state.signer.verify(invite)? else {
+                return Err(Problem::unauthorized(
+                    "wrong_token_kind",
+                    "this is not an invite",
+                ));
+            };
+            let h = live_by_id(&state, session).await?.ok_or_else(|| {
+                Problem::new(StatusCode::GONE, "session_ended", "that session has ended")
+            })?;
+            (h, role)
+        }
+        _ => {
+            return Err(Problem::unprocessable(
+                "number_or_invite",
+                "give either a session number or an invite, not both",
+            ));
+        }
+    };
+    let info = if role == Role::Csr {
+        // An assistant invite only works for a signed-in CSR (SPEC S5).
+        let caller = Caller::from_headers(&state, &headers).await?;
+        staff_info(caller.require(SUPPORT_ROLES)?)
+    } else {
+        ParticipantInfo {
+            id: ParticipantId::random(),
+            role: Role::Customer,
+            name: name.to_string(),
+            email: email.map(str::to_string),
+            account: None,
+            is_agent: false,
+        }
+    };
+    let id = ask(&handle.actor, |reply| SessionMsg::Join {
+        info,
+        as_primary: false,
+        reply,
+    })
+    .await??;
+    let v = view(&handle, Some(id)).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(joined(&state, &handle, &v["topic"], id, role)),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssistBody {
+    number: String,
+}
+
+/// SPEC S5: a CSR joins a session as assistant by its number.
+pub async fn assist(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<AssistBody>,
+) -> Result<impl IntoResponse, Problem> {
+    let user = caller.require(SUPPORT_ROLES)?;
+    let number: SessionNumber = body.number.parse().map_err(|_| {
+        Problem::unprocessable("invalid_session_number", "a session number is 9 digits")
+    })?;
+    let handle = ask(&state.directory.sessions(), |reply| {
+        SessionRegistryMsg::ByNumber { number, reply }
+    })
+    .await?
+    .ok_or_else(|| Problem::not_found("unknown_session", "no live session has that number"))?;
+    let info = staff_info(user);
+    let id = ask(&handle.actor, |reply| SessionMsg::Join {
+        info,
+        as_primary: false,
+        reply,
+    })
+    .await??;
+    let v = view(&handle, Some(id)).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(joined(&state, &handle, &v["topic"], id, Role::Csr)),
+    ))
+}
+
+/// May this account see this session's details and report?
+async fn may_see(state: &AppState, caller: &Caller, id: SessionId) -> Result<(), Problem> {
+    if caller.is_admin() || state.store.took_part(id, caller.0.id).await? {
+        Ok(())
+    } else if state.store.session(id).await?.is_none() {
+        Err(Problem::not_found("unknown_session", "no such session"))
+    } else {
+        Err(Problem::forbidden(
+            "only the session's CSRs and admins can see it",
+        ))
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, Problem> {
+    let id = parse_session_id(&id)?;
+    may_see(&state, &caller, id).await?;
+    if let Some(h) = live_by_id(&state, id).await? {
+        let mut v = view(&h, None).await?;
+        v["live"] = json!(true);
+        return Ok(ApiJson(v));
+    }
+    let s = state
+        .store
+        .session(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("unknown_session", "no such session"))?;
+    let mut v = serde_json::to_value(s).map_err(Problem::internal)?;
+    v["live"] = json!(false);
+    Ok(ApiJson(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    from: Option<i64>,
+    #[serde(default)]
+    to: Option<i64>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    /// Admins see every session unless they ask for their own.
+    #[serde(default)]
+    mine: bool,
+}
+
+/// SPEC A2 (in part): the caller's sessions, newest first, by date range and keyword.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ApiJson<Value>, Problem> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(Problem::bad_request("invalid_query", "limit is 1 to 500"));
+    }
+    let account = (!caller.is_admin() || q.mine).then_some(caller.0.id);
+    let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let sessions = state
+        .store
+        .sessions(account, q.from, q.to, text, limit)
+        .await?;
+    Ok(ApiJson(json!({ "sessions": sessions })))
+}
+
+/// SPEC S11, RP2: the session detail report, from the journal.
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, Problem> {
+    let id = parse_session_id(&id)?;
+    may_see(&state, &caller, id).await?;
+    let summary = state
+        .store
+        .session(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("unknown_session", "no such session"))?;
+    let participants = state.store.participants(id).await?;
+    let notes = state.store.session_notes(id).await?;
+    let records = state.store.records(id).await?;
+    let name = |p: &ParticipantId| {
+        participants
+            .iter()
+            .find(|r| r.id == *p)
+            .map_or_else(|| "?".to_string(), |r| r.name.clone())
+    };
+    let mut chat = Vec::new();
+    let mut consent = Vec::new();
+    let mut activities = Vec::new();
+    for r in &records {
+        match &r.event {
+            Event::Chat { from, to, text } => chat.push(json!({
+                "at": r.at, "from": from, "from_name": name(from),
+                "to": to, "to_name": to.as_ref().map(name), "text": text,
+            })),
+            Event::ConsentRequested { request, activity, customer, .. } => consent.push(json!({
+                "at": r.at, "request": request, "activity": activity,
+                "customer": customer, "customer_name": name(customer), "answer": "asked",
+            })),
+            Event::ConsentAnswered { request, granted, allow_all } => consent.push(json!({
+                "at": r.at, "request": request,
+                "answer": if *granted { "granted" } else { "denied" }, "allow_all": allow_all,
+            })),
+            Event::ActivityStarted { activity, customer, pre_approved } => activities.push(json!({
+                "at": r.at, "activity": activity, "customer": customer, "what": "started",
+                "pre_approved": pre_approved,
+            })),
+            Event::ActivityStopped { activity, customer, cause } => activities.push(json!({
+                "at": r.at, "activity": activity, "customer": customer, "what": "stopped", "cause": cause,
+            })),
+            _ => {}
+        }
+    }
+    Ok(ApiJson(json!({
+        "session": summary,
+        "notes": notes,
+        "participants": participants,
+        "chat": chat,
+        "consent": consent,
+        "activities": activities,
+        "events": records.len(),
+    })))
+}

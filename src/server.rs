@@ -1,0 +1,179 @@
+//! Starting and stopping the server: storage, the supervision tree, the HTTP listener.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ractor::ActorRef;
+use tandem_actors::participant::rules::ParticipantConfig;
+use tandem_actors::queue_registry::QueueRegistryMsg;
+use tandem_actors::root::{self, Directory, RootArgs, RootMsg};
+use tandem_actors::session::rules::SessionRules;
+use tandem_actors::session::unix_now;
+use tandem_actors::session_registry::SessionRegistryArgs;
+use tandem_actors::supervision::RestartPolicy;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::Signer;
+use crate::config::Config;
+use crate::http::{self, AppState, Inner};
+use crate::mail::Mailer;
+use crate::store::{Store, StoreError};
+use crate::throttle::Throttle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("signing key: {0}")]
+    Key(#[from] crate::auth::AuthError),
+    #[error("mail settings: {0}")]
+    Mail(#[from] crate::mail::MailError),
+    #[error("actor system: {0}")]
+    Actors(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub directory: Directory,
+    pub store: Store,
+    pub signer: Signer,
+    root: ActorRef<RootMsg>,
+    shutdown: oneshot::Sender<()>,
+    serving: JoinHandle<std::io::Result<()>>,
+}
+
+/// Sessions the journal shows live belonged to a server that stopped; they are ended as
+/// interrupted, so nobody waits in them and reports show how they ended.
+async fn close_interrupted(store: &Store) -> Result<usize, StoreError> {
+    let unfinished = store.unfinished_sessions().await?;
+    for init in &unfinished {
+        let records = store.records(init.id).await?;
+        let mut rules = SessionRules::restore(init.clone(), &records);
+        let end = rules.interrupt(unix_now());
+        tandem_actors::journal::Journal::append(store, init, &end)
+            .await
+            .map_err(|e| StoreError::Corrupt(e.0))?;
+    }
+    Ok(unfinished.len())
+}
+
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    let metrics = crate::metrics::handle();
+    let store = Store::open(&config.storage.database).await?;
+    let signer = Signer::from_key_file(&config.auth.secret_file)?;
+    let interrupted = close_interrupted(&store).await?;
+    if interrupted > 0 {
+        tracing::warn!(interrupted, "ended sessions left live by the previous run");
+    }
+    let participant_config = ParticipantConfig {
+        reconnect_grace: config.reconnect_grace(),
+        commands_per_second: config.sessions.commands_per_second,
+        burst: config.sessions.command_burst,
+    };
+    let (root, directory) = root::start(RootArgs {
+        sessions: SessionRegistryArgs {
+            journal: Arc::new(store.clone()),
+            participant_config,
+            restart_policy: RestartPolicy::default(),
+            queues: None,
+        },
+    })
+    .await
+    .map_err(|e| StartError::Actors(e.to_string()))?;
+    for q in store.queues().await? {
+        directory
+            .queues()
+            .cast(QueueRegistryMsg::Upsert {
+                id: q.id,
+                name: q.name,
+                agents: q.agents,
+            })
+            .map_err(|e| StartError::Actors(e.to_string()))?;
+    }
+    let mailer = if config.mail.enabled {
+        Some(Mailer::new(&config.mail)?)
+    } else {
+        None
+    };
+    let listen = config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        addr: listen,
+        source,
+    })?;
+    let state = AppState(Arc::new(Inner {
+        config,
+        store: store.clone(),
+        signer: signer.clone(),
+        directory: directory.clone(),
+        mailer,
+        metrics,
+        login_throttle: Mutex::new(Throttle::new(
+            http::accounts::LOGIN_FAILURES,
+            http::accounts::LOGIN_WINDOW,
+            100_000,
+        )),
+        join_throttle: Mutex::new(Throttle::new(
+            http::sessions::JOIN_FAILURES,
+            Duration::from_secs(60),
+            100_000,
+        )),
+    }));
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let (shutdown, signal) = oneshot::channel();
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = signal.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, "tandem listening");
+    Ok(Server {
+        addr,
+        directory,
+        store,
+        signer,
+        root,
+        shutdown,
+        serving,
+    })
+}
+
+impl Server {
+    /// Stops accepting, lets open requests finish, and stops the actor tree. Sessions still live
+    /// are ended as interrupted on the next start.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        // WebSockets do not end on their own; do not wait for them forever.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.serving).await;
+        let _ = self
+            .root
+            .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+            .await;
+    }
+
+    /// Runs until the listener fails or ctrl-c.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => {
+                r?;
+                tracing::info!("shutting down");
+            }
+        }
+        self.stop().await;
+        Ok(())
+    }
+}

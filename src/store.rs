@@ -1,0 +1,671 @@
+//! Storage on SQLite through sqlx: accounts, settings, queues, and the session journal with its
+//! projections (session list, participants) used by reports.
+//!
+//! Queries are plain SQL that PostgreSQL also accepts, so another backend is a pool change.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tandem_actors::ids::{AccountId, ParticipantId, QueueId, SessionId, SessionNumber};
+use tandem_actors::journal::{Journal, JournalError};
+use tandem_actors::protocol::{Event, Record, UnixMillis};
+use tandem_actors::session::rules::SessionInit;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountRole {
+    Admin,
+    Csr,
+    Agent,
+}
+
+impl AccountRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Csr => "csr",
+            Self::Agent => "agent",
+        }
+    }
+}
+
+impl FromStr for AccountRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Self::Admin),
+            "csr" => Ok(Self::Csr),
+            "agent" => Ok(Self::Agent),
+            other => Err(format!("unknown role {other:?} (admin, csr or agent)")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct User {
+    pub id: AccountId,
+    pub username: String,
+    pub display_name: String,
+    pub email: String,
+    pub role: AccountRole,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub created_at: UnixMillis,
+}
+
+/// Admin settings that shape new sessions.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Quick phrases CSRs can send in chat (SPEC S10).
+    pub quick_phrases: Vec<String>,
+    pub quick_phrases_enabled: bool,
+    /// Most customers at once in one session.
+    pub max_customers_per_session: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            quick_phrases: Vec::new(),
+            quick_phrases_enabled: false,
+            max_customers_per_session: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Queue {
+    pub id: QueueId,
+    pub name: String,
+    pub agents: Vec<AccountId>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionSummary {
+    pub id: SessionId,
+    pub number: String,
+    pub topic: String,
+    pub host: AccountId,
+    pub host_name: String,
+    pub status: String,
+    pub created_at: UnixMillis,
+    pub ended_at: Option<UnixMillis>,
+    pub end_reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ParticipantRow {
+    pub id: ParticipantId,
+    pub role: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub account: Option<AccountId>,
+    pub joined_at: UnixMillis,
+    pub left_at: Option<UnixMillis>,
+    pub leave_reason: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn id_of<T: FromStr>(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    let s: String = row.try_get(col)?;
+    s.parse().map_err(corrupt)
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses at most the last transactions on power loss, never
+            // consistency; FULL makes every event durable before it is delivered.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    // ---- accounts ----
+
+    pub async fn create_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        email: &str,
+        password_hash: &str,
+        role: AccountRole,
+        now: UnixMillis,
+    ) -> Result<User, StoreError> {
+        let id = AccountId::random();
+        let result = sqlx::query(
+            "INSERT INTO users (id, username, display_name, email, password_hash, role, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(username)
+        .bind(display_name)
+        .bind(email)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::Conflict("a user with that username"))
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(User {
+                id,
+                username: username.into(),
+                display_name: display_name.into(),
+                email: email.into(),
+                role,
+                password_hash: password_hash.into(),
+                created_at: now,
+            }),
+        }
+    }
+
+    fn user_from(row: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
+        Ok(User {
+            id: id_of(row, "id")?,
+            username: row.try_get("username")?,
+            display_name: row.try_get("display_name")?,
+            email: row.try_get("email")?,
+            role: id_of(row, "role")?,
+            password_hash: row.try_get("password_hash")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::user_from).transpose()
+    }
+
+    pub async fn user_by_id(&self, id: AccountId) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::user_from).transpose()
+    }
+
+    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY username")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::user_from).collect()
+    }
+
+    // ---- settings ----
+
+    pub async fn settings(&self) -> Result<Settings, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = 'site'")
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(Settings::default()),
+            Some(row) => serde_json::from_str(&row.try_get::<String, _>("value")?).map_err(corrupt),
+        }
+    }
+
+    pub async fn put_settings(&self, s: &Settings) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ('site', ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(serde_json::to_string(s).map_err(corrupt)?)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // ---- queues ----
+
+    pub async fn create_queue(
+        &self,
+        name: &str,
+        agents: &[AccountId],
+        now: UnixMillis,
+    ) -> Result<Queue, StoreError> {
+        let id = QueueId::random();
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query("INSERT INTO queues (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(id.to_string())
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+        match r {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict("a queue with that name"));
+            }
+            r => r?,
+        };
+        for a in agents {
+            sqlx::query("INSERT INTO queue_agents (queue_id, user_id) VALUES (?, ?)")
+                .bind(id.to_string())
+                .bind(a.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Queue {
+            id,
+            name: name.into(),
+            agents: agents.to_vec(),
+        })
+    }
+
+    pub async fn queues(&self) -> Result<Vec<Queue>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT q.id, q.name, a.user_id FROM queues q
+             LEFT JOIN queue_agents a ON a.queue_id = q.id ORDER BY q.name, a.user_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<Queue> = Vec::new();
+        for row in &rows {
+            let id: QueueId = id_of(row, "id")?;
+            if out.last().is_none_or(|q| q.id != id) {
+                out.push(Queue {
+                    id,
+                    name: row.try_get("name")?,
+                    agents: Vec::new(),
+                });
+            }
+            if let Some(agent) = row.try_get::<Option<String>, _>("user_id")? {
+                let agent = agent.parse().map_err(corrupt)?;
+                out.last_mut().expect("pushed above").agents.push(agent);
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- sessions ----
+
+    /// Sessions the journal says are still live: after a restart these were interrupted.
+    pub async fn unfinished_sessions(&self) -> Result<Vec<SessionInit>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM sessions WHERE status <> 'ended'")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::init_from).collect()
+    }
+
+    fn init_from(row: &sqlx::sqlite::SqliteRow) -> Result<SessionInit, StoreError> {
+        let number: String = row.try_get("number")?;
+        let phrases: Option<String> = row.try_get("quick_phrases")?;
+        Ok(SessionInit {
+            id: id_of(row, "id")?,
+            number: SessionNumber::from_str(&number).map_err(corrupt)?,
+            topic: row.try_get("topic")?,
+            host: id_of(row, "host_id")?,
+            max_customers: row.try_get::<i64, _>("max_customers")?.max(0) as usize,
+            quick_phrases: phrases
+                .map(|p| serde_json::from_str(&p))
+                .transpose()
+                .map_err(corrupt)?,
+        })
+    }
+
+    /// Sessions, newest first. `account`: only those this account took part in or hosted.
+    /// `text` matches topic, number, host or participant name.
+    pub async fn sessions(
+        &self,
+        account: Option<AccountId>,
+        from: Option<UnixMillis>,
+        to: Option<UnixMillis>,
+        text: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SessionSummary>, StoreError> {
+        let like = text.map(|t| format!("%{}%", t.replace('%', "").replace('_', "")));
+        let rows = sqlx::query(
+            "SELECT s.*, u.display_name AS host_name FROM sessions s JOIN users u ON u.id = s.host_id
+             WHERE (?1 IS NULL OR s.host_id = ?1 OR EXISTS
+                      (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.account_id = ?1))
+               AND (?2 IS NULL OR s.created_at >= ?2)
+               AND (?3 IS NULL OR s.created_at < ?3)
+               AND (?4 IS NULL OR s.topic LIKE ?4 OR s.number LIKE ?4 OR u.display_name LIKE ?4
+                    OR s.notes LIKE ?4
+                    OR EXISTS (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.name LIKE ?4))
+             ORDER BY s.created_at DESC LIMIT ?5",
+        )
+        .bind(account.map(|a| a.to_string()))
+        .bind(from)
+        .bind(to)
+        .bind(like)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(Self::summary_from).collect()
+    }
+
+    fn summary_from(row: &sqlx::sqlite::SqliteRow) -> Result<SessionSummary, StoreError> {
+        Ok(SessionSummary {
+            id: id_of(row, "id")?,
+            number: row.try_get("number")?,
+            topic: row.try_get("topic")?,
+            host: id_of(row, "host_id")?,
+            host_name: row.try_get("host_name")?,
+            status: row.try_get("status")?,
+            created_at: row.try_get("created_at")?,
+            ended_at: row.try_get("ended_at")?,
+            end_reason: row.try_get("end_reason")?,
+        })
+    }
+
+    pub async fn session(&self, id: SessionId) -> Result<Option<SessionSummary>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.*, u.display_name AS host_name FROM sessions s JOIN users u ON u.id = s.host_id
+             WHERE s.id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(Self::summary_from).transpose()
+    }
+
+    pub async fn session_notes(&self, id: SessionId) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT notes FROM sessions WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(row.try_get("notes")?)
+    }
+
+    pub async fn participants(&self, id: SessionId) -> Result<Vec<ParticipantRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM participants WHERE session_id = ? ORDER BY joined_at, rowid",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ParticipantRow {
+                    id: id_of(row, "participant_id")?,
+                    role: row.try_get("role")?,
+                    name: row.try_get("name")?,
+                    email: row.try_get("email")?,
+                    account: row
+                        .try_get::<Option<String>, _>("account_id")?
+                        .map(|a| a.parse())
+                        .transpose()
+                        .map_err(corrupt)?,
+                    joined_at: row.try_get("joined_at")?,
+                    left_at: row.try_get("left_at")?,
+                    leave_reason: row.try_get("leave_reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether an account took part in (or hosted) a session.
+    pub async fn took_part(&self, id: SessionId, account: AccountId) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?1 AND host_id = ?2)
+                 OR EXISTS (SELECT 1 FROM participants WHERE session_id = ?1 AND account_id = ?2)
+             AS yes",
+        )
+        .bind(id.to_string())
+        .bind(account.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<bool, _>("yes")?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Journal for Store {
+    async fn append(&self, init: &SessionInit, records: &[Record]) -> Result<(), JournalError> {
+        self.append_records(init, records)
+            .await
+            .map_err(|e| JournalError(e.to_string()))
+    }
+
+    async fn load(&self, session: SessionId) -> Result<Vec<Record>, JournalError> {
+        self.records(session)
+            .await
+            .map_err(|e| JournalError(e.to_string()))
+    }
+}
+
+impl Store {
+    /// The journal of one session, in order.
+    pub async fn records(&self, session: SessionId) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, body FROM session_events WHERE session_id = ? ORDER BY seq",
+        )
+        .bind(session.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let body: String = row.try_get("body")?;
+                Ok(Record {
+                    seq: row.try_get::<i64, _>("seq")? as u64,
+                    at: row.try_get("at")?,
+                    event: serde_json::from_str(&body).map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Appends records and updates the projections, in one transaction.
+    async fn append_records(
+        &self,
+        init: &SessionInit,
+        records: &[Record],
+    ) -> Result<(), StoreError> {
+        let sid = init.id.to_string();
+        let mut tx = self.pool.begin().await?;
+        for r in records {
+            match &r.event {
+                Event::SessionCreated { .. } => {
+                    sqlx::query(
+                        "INSERT INTO sessions (id, number, topic, host_id, max_customers, quick_phrases, status, created_at)
+                         VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                    )
+                    .bind(&sid)
+                    .bind(init.number.to_string())
+                    .bind(&init.topic)
+                    .bind(init.host.to_string())
+                    .bind(init.max_customers as i64)
+                    .bind(init.quick_phrases.as_ref().map(|p| serde_json::to_string(p).expect("strings serialize")))
+                    .bind(r.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::ParticipantJoined { participant: p } => {
+                    sqlx::query(
+                        "INSERT INTO participants (session_id, participant_id, role, name, email, account_id, joined_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (session_id, participant_id) DO UPDATE SET left_at = NULL, leave_reason = NULL",
+                    )
+                    .bind(&sid)
+                    .bind(p.id.to_string())
+                    .bind(serde_json::to_value(p.role).expect("role serializes").as_str().unwrap_or("").to_string())
+                    .bind(&p.name)
+                    .bind(&p.email)
+                    .bind(p.account.map(|a| a.to_string()))
+                    .bind(r.at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::ParticipantLeft {
+                    participant,
+                    reason,
+                } => {
+                    sqlx::query(
+                        "UPDATE participants SET left_at = ?, leave_reason = ? WHERE session_id = ? AND participant_id = ?",
+                    )
+                    .bind(r.at)
+                    .bind(serde_json::to_value(reason).expect("reason serializes").as_str().unwrap_or("").to_string())
+                    .bind(&sid)
+                    .bind(participant.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Event::NotesUpdated { text, .. } => {
+                    sqlx::query("UPDATE sessions SET notes = ? WHERE id = ?")
+                        .bind(text)
+                        .bind(&sid)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Event::SessionTransferred { .. } => {
+                    sqlx::query("UPDATE sessions SET status = 'waiting' WHERE id = ?")
+                        .bind(&sid)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Event::TransferAccepted { .. } => {
+                    sqlx::query("UPDATE sessions SET status = 'active' WHERE id = ?")
+                        .bind(&sid)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Event::SessionEnded { reason, .. } => {
+                    sqlx::query(
+                        "UPDATE sessions SET status = 'ended', ended_at = ?, end_reason = ? WHERE id = ?",
+                    )
+                    .bind(r.at)
+                    .bind(serde_json::to_value(reason).expect("reason serializes").as_str().unwrap_or("").to_string())
+                    .bind(&sid)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE participants SET left_at = ?, leave_reason = 'session_ended'
+                         WHERE session_id = ? AND left_at IS NULL",
+                    )
+                    .bind(r.at)
+                    .bind(&sid)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                _ => {}
+            }
+            sqlx::query("INSERT INTO session_events (session_id, seq, at, kind, body) VALUES (?, ?, ?, ?, ?)")
+                .bind(&sid)
+                .bind(r.seq as i64)
+                .bind(r.at)
+                .bind(r.event.kind())
+                .bind(serde_json::to_string(&r.event).map_err(corrupt)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_actors::protocol::{ParticipantInfo, Role};
+    use tandem_actors::session::rules::SessionRules;
+
+    #[tokio::test]
+    async fn journal_round_trips_and_projects_participants() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let host = store
+            .create_user("carol", "Carol", "c@example.com", "x", AccountRole::Csr, 1)
+            .await
+            .unwrap();
+        let init = SessionInit {
+            id: SessionId::random(),
+            number: SessionNumber::random(),
+            topic: "vpn".into(),
+            host: host.id,
+            max_customers: 2,
+            quick_phrases: None,
+        };
+        let (mut rules, mut recs) = SessionRules::create(init.clone(), 10);
+        let p = ParticipantInfo {
+            id: ParticipantId::random(),
+            role: Role::Customer,
+            name: "Dave".into(),
+            email: Some("d@example.com".into()),
+            account: None,
+            is_agent: false,
+        };
+        recs.extend(rules.join(20, p.clone(), false).unwrap());
+        recs.extend(rules.interrupt(30));
+        store.append(&init, &recs).await.unwrap();
+
+        assert_eq!(store.load(init.id).await.unwrap(), recs);
+        let parts = store.participants(init.id).await.unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].left_at, Some(30));
+        let s = store.session(init.id).await.unwrap().unwrap();
+        assert_eq!((s.status.as_str(), s.ended_at), ("ended", Some(30)));
+        // A duplicate sequence number is refused as a whole: nothing half-written.
+        assert!(store.append(&init, &recs[1..2]).await.is_err());
+        assert_eq!(store.load(init.id).await.unwrap().len(), recs.len());
+    }
+
+    #[tokio::test]
+    async fn usernames_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        store
+            .create_user("a", "A", "a@x", "h", AccountRole::Admin, 1)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .create_user("a", "A2", "a@x", "h", AccountRole::Csr, 1)
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+}

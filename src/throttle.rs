@@ -1,0 +1,101 @@
+//! Counts failures per key (a username, a client address) and refuses further tries for a while
+//! after too many: slows password guessing and session-number scanning.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+pub struct Throttle {
+    max_failures: usize,
+    window: Duration,
+    /// Most keys remembered; past this the oldest are dropped so memory stays bounded even
+    /// under a flood of distinct keys.
+    max_keys: usize,
+    failures: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Throttle {
+    pub fn new(max_failures: usize, window: Duration, max_keys: usize) -> Self {
+        Self {
+            max_failures,
+            window,
+            max_keys,
+            failures: HashMap::new(),
+        }
+    }
+
+    /// `Err(retry_after)` when `key` has failed too often lately.
+    pub fn check(&mut self, key: &str, now: Instant) -> Result<(), Duration> {
+        let Some(list) = self.failures.get_mut(key) else {
+            return Ok(());
+        };
+        while list
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
+        {
+            list.pop_front();
+        }
+        if list.len() >= self.max_failures {
+            let oldest = *list.front().expect("non-empty");
+            return Err(self
+                .window
+                .saturating_sub(now.saturating_duration_since(oldest)));
+        }
+        Ok(())
+    }
+
+    pub fn fail(&mut self, key: &str, now: Instant) {
+        if self.failures.len() >= self.max_keys && !self.failures.contains_key(key) {
+            let window = self.window;
+            self.failures.retain(|_, l| {
+                l.back()
+                    .is_some_and(|t| now.saturating_duration_since(*t) < window)
+            });
+            if self.failures.len() >= self.max_keys {
+                self.failures.clear();
+            }
+        }
+        let list = self.failures.entry(key.to_string()).or_default();
+        list.push_back(now);
+        while list.len() > self.max_failures {
+            list.pop_front();
+        }
+    }
+
+    pub fn succeed(&mut self, key: &str) {
+        self.failures.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_after_max_failures_until_the_window_passes() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(3, Duration::from_secs(60), 100);
+        for _ in 0..3 {
+            assert!(t.check("bob", t0).is_ok());
+            t.fail("bob", t0);
+        }
+        assert_eq!(
+            t.check("bob", t0 + Duration::from_secs(10)),
+            Err(Duration::from_secs(50))
+        );
+        assert!(t.check("alice", t0).is_ok());
+        assert!(t.check("bob", t0 + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn success_clears_and_memory_is_bounded() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(1, Duration::from_secs(60), 10);
+        t.fail("a", t0);
+        t.succeed("a");
+        assert!(t.check("a", t0).is_ok());
+        for i in 0..1000 {
+            t.fail(&i.to_string(), t0);
+        }
+        assert!(t.failures.len() <= 10);
+    }
+}

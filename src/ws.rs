@@ -1,0 +1,237 @@
+//! A participant's WebSocket: JSON commands in, session events out (docs/protocol.md).
+//!
+//! The token is checked before the upgrade, so a bad one gets an HTTP problem document rather
+//! than a socket that closes at once.
+
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use tandem_actors::ids::ParticipantId;
+use tandem_actors::participant::{Connection, ParticipantLink, ParticipantMsg};
+use tandem_actors::protocol::{ClientFrame, ServerMsg};
+use tandem_actors::session::SessionMsg;
+use tandem_actors::session_registry::SessionHandle;
+
+use crate::auth::Token;
+use crate::http::sessions::live_by_id;
+use crate::http::{AppState, ask};
+use crate::metrics;
+use crate::problem::Problem;
+
+#[derive(Deserialize)]
+pub struct WsQuery {
+    token: Option<String>,
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    query: Result<Query<WsQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Problem> {
+    let Query(q) = query?;
+    let token = q.token.ok_or_else(|| {
+        Problem::unauthorized("unauthenticated", "connect with ?token=<participant token>")
+    })?;
+    let Token::Participant {
+        session,
+        participant,
+        ..
+    } = state.signer.verify(&token)?
+    else {
+        return Err(Problem::unauthorized(
+            "wrong_token_kind",
+            "the WebSocket needs a participant token",
+        ));
+    };
+    let handle = live_by_id(&state, session).await?.ok_or_else(|| {
+        Problem::new(
+            axum::http::StatusCode::GONE,
+            "session_ended",
+            "that session has ended",
+        )
+    })?;
+    let ws = ws.map_err(|_| {
+        Problem::bad_request(
+            "not_a_websocket",
+            "this endpoint only takes WebSocket upgrades",
+        )
+    })?;
+    let max = state.config.server.max_frame_bytes;
+    // Frames up to 4x the limit are read and answered with a clear error; beyond that the
+    // connection is dropped by the WebSocket layer itself.
+    Ok(ws
+        .max_message_size(max * 4)
+        .max_frame_size(max * 4)
+        .on_upgrade(move |socket| run(state, socket, handle, participant)))
+}
+
+/// How long an inbound command may wait for a participant actor that is being restarted.
+const RESTART_WAIT: Duration = Duration::from_secs(2);
+
+async fn run(
+    state: AppState,
+    mut socket: WebSocket,
+    handle: SessionHandle,
+    participant: ParticipantId,
+) {
+    let (connection, mut rx) = Connection::new();
+    let conn_id = connection.id;
+    let close = connection.close.clone();
+    let link = match ask(&handle.actor, |reply| SessionMsg::Attach {
+        participant,
+        connection,
+        reply,
+    })
+    .await
+    {
+        Ok(Ok(link)) => link,
+        Ok(Err(e)) => {
+            let _ = send(
+                &mut socket,
+                &ServerMsg::Error {
+                    reference: None,
+                    code: e.code().into(),
+                    detail: e.to_string(),
+                },
+            )
+            .await;
+            let _ = socket.send(close_frame(4001, e.code())).await;
+            return;
+        }
+        Err(_) => {
+            let _ = socket.send(close_frame(1013, "try again")).await;
+            return;
+        }
+    };
+    metrics::ws_opened();
+    let max = state.config.server.max_frame_bytes;
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(msg) => {
+                    if send(&mut socket, &msg).await.is_err() {
+                        break;
+                    }
+                    if let ServerMsg::Bye { reason } = &*msg {
+                        let _ = socket.send(close_frame(1000, reason)).await;
+                        break;
+                    }
+                }
+                // Every sender is gone: the participant's actors stopped (session restarting).
+                None => {
+                    let _ = socket.send(close_frame(1012, "reconnect")).await;
+                    break;
+                }
+            },
+            _ = close.notified() => {
+                // Flush what was queued before the close (a final Bye), then go.
+                while let Ok(msg) = rx.try_recv() {
+                    if send(&mut socket, &msg).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = socket.send(close_frame(1008, "closed by server")).await;
+                break;
+            }
+            inbound = socket.recv() => match inbound {
+                Some(Ok(Message::Text(text))) => {
+                    metrics::ws_in();
+                    if let Some(problem) = read_frame(&link, text.as_str(), max).await {
+                        if matches!(problem, ServerMsg::Bye { .. }) {
+                            let _ = send(&mut socket, &problem).await;
+                            let _ = socket.send(close_frame(1012, "reconnect")).await;
+                            break;
+                        }
+                        if send(&mut socket, &problem).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    metrics::ws_in();
+                    metrics::ws_bad_frame("binary");
+                    let e = error(None, "binary_not_supported", "send JSON text frames");
+                    if send(&mut socket, &e).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {} // Ping and pong are answered by the WebSocket layer.
+            },
+        }
+    }
+    let actor = link.read().expect("link lock poisoned").clone();
+    let _ = actor.cast(ParticipantMsg::Disconnect {
+        connection: conn_id,
+    });
+    metrics::ws_closed();
+}
+
+fn error(reference: Option<u64>, code: &str, detail: impl Into<String>) -> ServerMsg {
+    ServerMsg::Error {
+        reference,
+        code: code.into(),
+        detail: detail.into(),
+    }
+}
+
+/// Reads one client frame and hands it to the participant actor. Returns what to answer at
+/// once when the frame cannot be used.
+async fn read_frame(link: &ParticipantLink, text: &str, max: usize) -> Option<ServerMsg> {
+    if text.len() > max {
+        metrics::ws_bad_frame("too_large");
+        return Some(error(
+            None,
+            "message_too_large",
+            format!("messages are at most {max} bytes"),
+        ));
+    }
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            metrics::ws_bad_frame("malformed_json");
+            return Some(error(None, "malformed_json", e.to_string()));
+        }
+    };
+    let reference = value.get("ref").and_then(|r| r.as_u64());
+    let frame: ClientFrame = match serde_json::from_value(value) {
+        Ok(f) => f,
+        Err(e) => {
+            metrics::ws_bad_frame("invalid_command");
+            return Some(error(reference, "invalid_command", e.to_string()));
+        }
+    };
+    // The actor may be between a failure and its restart; wait a little for the new one.
+    let deadline = tokio::time::Instant::now() + RESTART_WAIT;
+    loop {
+        let actor = link.read().expect("link lock poisoned").clone();
+        if actor.cast(ParticipantMsg::Inbound(frame.clone())).is_ok() {
+            return None;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Some(ServerMsg::Bye {
+                reason: "reconnect".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(msg).expect("server messages serialize");
+    socket.send(Message::Text(text.into())).await?;
+    metrics::ws_out();
+    Ok(())
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.to_string().into(),
+    }))
+}
