@@ -365,16 +365,23 @@ impl Store {
         text: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        let like = text.map(|t| format!("%{}%", t.replace('%', "").replace('_', "")));
+        // The words are matched literally: LIKE's own wildcards in them are escaped.
+        let like = text.map(|t| {
+            let escaped = t
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let rows = sqlx::query(
             "SELECT s.*, u.display_name AS host_name FROM sessions s JOIN users u ON u.id = s.host_id
              WHERE (?1 IS NULL OR s.host_id = ?1 OR EXISTS
                       (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.account_id = ?1))
                AND (?2 IS NULL OR s.created_at >= ?2)
                AND (?3 IS NULL OR s.created_at < ?3)
-               AND (?4 IS NULL OR s.topic LIKE ?4 OR s.number LIKE ?4 OR u.display_name LIKE ?4
-                    OR s.notes LIKE ?4
-                    OR EXISTS (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.name LIKE ?4))
+               AND (?4 IS NULL OR s.topic LIKE ?4 ESCAPE '\\' OR s.number LIKE ?4 ESCAPE '\\' OR u.display_name LIKE ?4 ESCAPE '\\'
+                    OR s.notes LIKE ?4 ESCAPE '\\'
+                    OR EXISTS (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.name LIKE ?4 ESCAPE '\\'))
              ORDER BY s.created_at DESC LIMIT ?5",
         )
         .bind(account.map(|a| a.to_string()))
@@ -651,6 +658,49 @@ mod tests {
         // A duplicate sequence number is refused as a whole: nothing half-written.
         assert!(store.append(&init, &recs[1..2]).await.is_err());
         assert_eq!(store.load(init.id).await.unwrap().len(), recs.len());
+    }
+
+    #[tokio::test]
+    async fn keyword_search_takes_wildcards_literally() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let host = store
+            .create_user("carol", "Carol", "c@example.com", "x", AccountRole::Csr, 1)
+            .await
+            .unwrap();
+        for topic in ["disk 100% full", "disk 1000 full", "user_name", "username"] {
+            let init = SessionInit {
+                id: SessionId::random(),
+                number: SessionNumber::random(),
+                topic: topic.into(),
+                host: host.id,
+                max_customers: 1,
+                quick_phrases: None,
+            };
+            let (_, recs) = SessionRules::create(init.clone(), 5);
+            store.append(&init, &recs).await.unwrap();
+        }
+        let topics = |v: Vec<SessionSummary>| v.into_iter().map(|s| s.topic).collect::<Vec<_>>();
+        let found = store
+            .sessions(None, None, None, Some("100%"), 10)
+            .await
+            .unwrap();
+        assert_eq!(topics(found), ["disk 100% full"]);
+        let found = store
+            .sessions(None, None, None, Some("user_"), 10)
+            .await
+            .unwrap();
+        assert_eq!(topics(found), ["user_name"]);
+        let found = store
+            .sessions(Some(host.id), Some(5), Some(6), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 4);
+        let found = store
+            .sessions(Some(AccountId::random()), None, None, None, 10)
+            .await
+            .unwrap();
+        assert!(found.is_empty());
     }
 
     #[tokio::test]
