@@ -80,6 +80,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let (root, directory) = root::start(RootArgs {
         sessions: SessionRegistryArgs {
             journal: Arc::new(store.clone()),
+            accounts: Arc::new(store.clone()),
             participant_config,
             restart_policy: RestartPolicy::default(),
             queues: None,

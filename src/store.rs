@@ -471,6 +471,16 @@ impl Store {
 }
 
 #[async_trait::async_trait]
+impl tandem_actors::journal::Accounts for Store {
+    async fn is_agent(&self, account: AccountId) -> Result<bool, JournalError> {
+        self.user_by_id(account)
+            .await
+            .map(|u| u.is_some_and(|u| u.role == AccountRole::Agent))
+            .map_err(|e| JournalError(e.to_string()))
+    }
+}
+
+#[async_trait::async_trait]
 impl Journal for Store {
     async fn append(&self, init: &SessionInit, records: &[Record]) -> Result<(), JournalError> {
         self.append_records(init, records)

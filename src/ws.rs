@@ -70,6 +70,11 @@ pub async fn upgrade(
         .on_upgrade(move |socket| run(state, socket, handle, participant)))
 }
 
+/// Unusable frames (not JSON, unknown command, too large, binary) one connection may send
+/// before it is closed: enough for a client bug to show up in its error log, not enough to
+/// flood the server.
+const MAX_BAD_FRAMES: u32 = 50;
+
 /// How long an inbound command may wait for a participant actor that is being restarted.
 const RESTART_WAIT: Duration = Duration::from_secs(2);
 
@@ -110,8 +115,11 @@ async fn run(
     };
     metrics::ws_opened();
     let max = state.config.server.max_frame_bytes;
+    let mut bad_frames = 0u32;
     loop {
         tokio::select! {
+            // Outbound first: a goodbye queued before a close request goes out with its code.
+            biased;
             out = rx.recv() => match out {
                 Some(msg) => {
                     if send(&mut socket, &msg).await.is_err() {
@@ -142,6 +150,13 @@ async fn run(
                 Some(Ok(Message::Text(text))) => {
                     metrics::ws_in();
                     if let Some(problem) = read_frame(&link, text.as_str(), max).await {
+                        // Unusable frames bypass the participant's rate limit, so they have a
+                        // budget of their own per connection.
+                        bad_frames += 1;
+                        if bad_frames > MAX_BAD_FRAMES {
+                            let _ = socket.send(close_frame(1008, "too many bad frames")).await;
+                            break;
+                        }
                         if matches!(problem, ServerMsg::Bye { .. }) {
                             let _ = send(&mut socket, &problem).await;
                             let _ = socket.send(close_frame(1012, "reconnect")).await;
@@ -154,6 +169,11 @@ async fn run(
                 }
                 Some(Ok(Message::Binary(_))) => {
                     metrics::ws_in();
+                    bad_frames += 1;
+                    if bad_frames > MAX_BAD_FRAMES {
+                        let _ = socket.send(close_frame(1008, "too many bad frames")).await;
+                        break;
+                    }
                     metrics::ws_bad_frame("binary");
                     let e = error(None, "binary_not_supported", "send JSON text frames");
                     if send(&mut socket, &e).await.is_err() {

@@ -364,6 +364,19 @@ async fn wrong_roles_are_refused() {
         (status, body["code"].as_str()),
         (401, Some("unauthenticated"))
     );
+    // A signed-in CSR uses it without giving a name: their account names them.
+    let alex = t.account("alex", AccountRole::Csr).await;
+    let (status, joined) = t
+        .post(
+            "/api/join",
+            Some(&alex.token),
+            json!({"invite": inv["token"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, joined["participant"]["role"].as_str()),
+        (201, Some("csr"))
+    );
 
     // Inside the session a customer cannot act as a CSR.
     let mut cy = t.connect(&c).await;
@@ -432,6 +445,18 @@ async fn bad_websocket_frames_get_error_frames_and_change_nothing() {
             .count(),
         1
     );
+
+    // A client that only sends garbage is cut off; the session goes on without it.
+    for _ in 0..60 {
+        cy.send_raw("garbage").await;
+    }
+    cy.until_closed().await;
+    let last = cy.seen.last().unwrap()["_closed"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(last.contains("too many bad frames"), "{last}");
+    csr.chat("CSR unaffected", None).await.unwrap();
 }
 
 #[tokio::test]

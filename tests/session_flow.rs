@@ -438,9 +438,22 @@ async fn transfer_to_named_agents() {
     let first = t.account("first", AccountRole::Agent).await;
     let named = t.account("named", AccountRole::Agent).await;
     let other = t.account("other", AccountRole::Agent).await;
+    let plain = t.account("plain", AccountRole::Csr).await;
     let s = t.start_session(&first, "x").await;
     let sid = s["session"]["id"].as_str().unwrap().to_string();
     let mut csr = t.connect(&s).await;
+    // Only real agent accounts can be named; a refused transfer changes nothing.
+    for bad in [
+        json!([named.id, plain.id]),
+        json!(["00000000-0000-4000-8000-000000000000"]),
+    ] {
+        assert_eq!(
+            csr.cmd(json!({"type": "transfer", "target": {"kind": "agents", "agents": bad}}))
+                .await,
+            Err("invalid_transfer_target".into())
+        );
+    }
+    csr.chat("still primary", None).await.unwrap();
     csr.cmd(json!({"type": "transfer", "target": {"kind": "agents", "agents": [named.id]}}))
         .await
         .unwrap();

@@ -1,7 +1,7 @@
 //! Where a session's events are kept. The server implements it on SQLite; tests may keep them in
 //! memory. Appends are awaited before anyone is told of an event.
 
-use crate::ids::SessionId;
+use crate::ids::{AccountId, SessionId};
 use crate::protocol::Record;
 use crate::session::rules::SessionInit;
 
@@ -15,6 +15,12 @@ pub trait Journal: Send + Sync + 'static {
     async fn append(&self, session: &SessionInit, records: &[Record]) -> Result<(), JournalError>;
     /// Every record of one session, in order.
     async fn load(&self, session: SessionId) -> Result<Vec<Record>, JournalError>;
+}
+
+/// Who the site's agents are, for checking the targets of a transfer (SPEC S8).
+#[async_trait::async_trait]
+pub trait Accounts: Send + Sync + 'static {
+    async fn is_agent(&self, account: AccountId) -> Result<bool, JournalError>;
 }
 
 /// A journal in memory, for tests of the actors without a database.

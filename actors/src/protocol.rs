@@ -216,6 +216,8 @@ pub enum Event {
 pub enum Audience {
     Everyone,
     Staff,
+    /// All staff and this one participant (consent requests: the customer asked, and every CSR).
+    StaffAnd(ParticipantId),
     /// These participants only (for private chat: sender and recipient).
     Only(Vec<ParticipantId>),
     /// Persisted, not delivered.
@@ -230,20 +232,22 @@ impl Event {
                 from, to: Some(to), ..
             } => Audience::Only(vec![*from, *to]),
             Event::NotesUpdated { .. } => Audience::Staff,
-            Event::ConsentRequested { customer, by, .. } => Audience::Only(vec![*customer, *by]),
+            // Other customers need not know what is asked of one; staff all see it, as in the
+            // session view.
+            Event::ConsentRequested { customer, .. } => Audience::StaffAnd(*customer),
             _ => Audience::Everyone,
         }
     }
 
-    /// The copy of this event a participant of `role` may see: customers do not see others'
-    /// e-mail addresses.
+    /// The copy of this event a participant of `role` may see: customers do not see e-mail
+    /// addresses or account details, as in the session view.
     pub fn for_role(&self, role: Role) -> std::borrow::Cow<'_, Event> {
         match (self, role) {
-            (Event::ParticipantJoined { participant }, Role::Customer)
-                if participant.email.is_some() =>
-            {
+            (Event::ParticipantJoined { participant }, Role::Customer) => {
                 let mut p = participant.clone();
                 p.email = None;
+                p.account = None;
+                p.is_agent = false;
                 std::borrow::Cow::Owned(Event::ParticipantJoined { participant: p })
             }
             _ => std::borrow::Cow::Borrowed(self),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::ids::{ParticipantId, SessionId};
-use crate::journal::Journal;
+use crate::journal::{Accounts, Journal};
 use crate::participant::rules::ParticipantConfig;
 use crate::participant::{
     Connection, ParticipantActor, ParticipantArgs, ParticipantLink, ParticipantMsg,
@@ -42,7 +42,7 @@ pub enum SessionError {
     Storage(String),
     #[error("no such participant in this session")]
     UnknownParticipant,
-    #[error("the session is not answering")]
+    #[error("a part of the server did not answer in time; try again")]
     Unavailable,
 }
 
@@ -52,7 +52,7 @@ impl SessionError {
             Self::Refused(r) => r.code(),
             Self::Storage(_) => "storage_unavailable",
             Self::UnknownParticipant => "unknown_participant",
-            Self::Unavailable => "session_unavailable",
+            Self::Unavailable => "unavailable",
         }
     }
 }
@@ -70,6 +70,7 @@ pub struct SessionArgs {
     /// The journal to rebuild from after a crash; `None` for a new session.
     pub restore: Option<Vec<Record>>,
     pub journal: Arc<dyn Journal>,
+    pub accounts: Arc<dyn Accounts>,
     pub participant_config: ParticipantConfig,
     pub restart_policy: RestartPolicy,
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
@@ -85,6 +86,7 @@ struct Slot {
 pub struct SessionState {
     rules: SessionRules,
     journal: Arc<dyn Journal>,
+    accounts: Arc<dyn Accounts>,
     participant_config: ParticipantConfig,
     restart_policy: RestartPolicy,
     queues: Option<ActorRef<QueueRegistryMsg>>,
@@ -162,6 +164,7 @@ impl Actor for SessionActor {
         let mut state = SessionState {
             rules,
             journal: args.journal,
+            accounts: args.accounts,
             participant_config: args.participant_config,
             restart_policy: args.restart_policy,
             queues: args.queues,
@@ -395,31 +398,55 @@ async fn handle_command(
     from: ParticipantId,
     command: Command,
 ) -> Result<(), SessionError> {
-    // A queue that does not exist is refused before the rules see the transfer; the rules
-    // cannot know which queues exist.
-    if let Command::Transfer {
-        target: TransferTarget::Queue { queue },
-        ..
-    } = &command
-        && state.rules.primary() == Some(from)
+    let target = match &command {
+        Command::Transfer { target, .. } => Some(target.clone()),
+        _ => None,
+    };
+    let before = state.rules.clone();
+    let records = state.rules.handle(unix_now(), from, command)?;
+    // The rules cannot know which queues and agents exist; a transfer they accept is checked
+    // here and undone if its target is not real.
+    if let Some(target) = target
+        && let Err(e) = check_transfer_target(state, &target).await
     {
-        let exists = match &state.queues {
-            Some(q) => ractor::call_t!(
+        state.rules = before;
+        return Err(e);
+    }
+    commit(state, before, records).await
+}
+
+async fn check_transfer_target(
+    state: &SessionState,
+    target: &TransferTarget,
+) -> Result<(), SessionError> {
+    let real = match target {
+        TransferTarget::Queue { queue } => {
+            let q = state.queues.as_ref().ok_or(SessionError::Unavailable)?;
+            ractor::call_t!(
                 q,
                 QueueRegistryMsg::Exists,
                 QUEUE_CALL_TIMEOUT.as_millis() as u64,
                 *queue
             )
-            .unwrap_or(false),
-            None => false,
-        };
-        if !exists {
-            return Err(Refusal::InvalidTransferTarget.into());
+            .map_err(|_| SessionError::Unavailable)?
         }
+        TransferTarget::Agents { agents } => {
+            let mut all = true;
+            for a in agents {
+                all &= state
+                    .accounts
+                    .is_agent(*a)
+                    .await
+                    .map_err(|e| SessionError::Storage(e.to_string()))?;
+            }
+            all
+        }
+    };
+    if real {
+        Ok(())
+    } else {
+        Err(Refusal::InvalidTransferTarget.into())
     }
-    let before = state.rules.clone();
-    let records = state.rules.handle(unix_now(), from, command)?;
-    commit(state, before, records).await
 }
 
 /// Journals `records`, then delivers them and carries out what they imply. On a journal failure
@@ -523,6 +550,7 @@ fn deliver(state: &SessionState, record: &Record) {
         let wanted = match &audience {
             Audience::Everyone => true,
             Audience::Staff => slot.args.role == Role::Csr,
+            Audience::StaffAnd(one) => slot.args.role == Role::Csr || id == one,
             Audience::Only(ids) => ids.contains(id),
             Audience::Nobody => false,
         };

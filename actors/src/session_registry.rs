@@ -8,7 +8,7 @@ use std::time::Instant;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::ids::{AccountId, SessionId, SessionNumber};
-use crate::journal::Journal;
+use crate::journal::{Accounts, Journal};
 use crate::participant::rules::ParticipantConfig;
 use crate::queue_registry::QueueRegistryMsg;
 use crate::session::rules::{SessionInit, SessionRules};
@@ -40,6 +40,7 @@ pub struct SessionRegistryActor;
 #[derive(Clone)]
 pub struct SessionRegistryArgs {
     pub journal: Arc<dyn Journal>,
+    pub accounts: Arc<dyn Accounts>,
     pub participant_config: ParticipantConfig,
     pub restart_policy: RestartPolicy,
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
@@ -225,6 +226,7 @@ async fn spawn_session(
         init: init.clone(),
         restore,
         journal: state.args.journal.clone(),
+        accounts: state.args.accounts.clone(),
         participant_config: state.args.participant_config.clone(),
         restart_policy: state.args.restart_policy,
         queues: state.args.queues.clone(),

@@ -1,3 +1,301 @@
-fn main() {
-    println!("Hello, world!");
+//! Signalling load generator: opens N support sessions (a CSR and a customer each) against a
+//! real `tandem` server process, has every customer chat at a fixed rate for a fixed time, and
+//! reports delivery latency, throughput, errors and the server's CPU and memory.
+//!
+//! The media load (WebRTC voice and video) is added with the media plane.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+#[command(about = "Tandem signalling load test")]
+struct Args {
+    /// The tandem binary to start (release build recommended).
+    #[arg(long, default_value = "target/release/tandem")]
+    server: PathBuf,
+    /// Concurrent sessions, each with one CSR and one customer.
+    #[arg(long, default_value_t = 100)]
+    sessions: usize,
+    /// How long to chat, in seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Chat messages per second each customer sends.
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Stats {
+    latencies_us: Mutex<Vec<u64>>,
+    sent: AtomicU64,
+    received: AtomicU64,
+    errors: AtomicU64,
+}
+
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').context("stat format")? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?) // utime + stime
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS")?.parse()?)
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let mut req = http.post(url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let v: Value = res.json().await?;
+    if !status.is_success() {
+        bail!("{status}: {v}");
+    }
+    Ok(v)
+}
+
+async fn connect(base: &str, token: &str) -> anyhow::Result<Ws> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/ws?token={token}",
+        base.replace("http://", "ws://")
+    ))
+    .await?;
+    // The welcome.
+    ws.next().await.context("no welcome")??;
+    Ok(ws)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("load.db");
+    let key = dir.path().join("secret.key");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let env = [
+        ("TANDEM_STORAGE_DATABASE", db.display().to_string()),
+        ("TANDEM_AUTH_SECRET_FILE", key.display().to_string()),
+        ("TANDEM_SERVER_LISTEN", format!("127.0.0.1:{port}")),
+        // The load is the point here; keep the per-participant limiter out of the way.
+        ("TANDEM_SESSIONS_COMMANDS_PER_SECOND", "1000".into()),
+        ("RUST_LOG", "warn".into()),
+    ];
+    let mut add = tokio::process::Command::new(&args.server)
+        .args([
+            "user",
+            "add",
+            "--username",
+            "load",
+            "--role",
+            "agent",
+            "--email",
+            "load@localhost",
+        ])
+        .envs(env.clone())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", args.server.display()))?;
+    use tokio::io::AsyncWriteExt;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"load test password\n")
+        .await?;
+    if !add.wait().await?.success() {
+        bail!("could not create the load account");
+    }
+    let mut server = tokio::process::Command::new(&args.server)
+        .arg("serve")
+        .envs(env)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = server.id().context("server pid")?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let login = loop {
+        match post(
+            &http,
+            format!("{base}/api/login"),
+            None,
+            json!({"username": "load", "password": "load test password"}),
+        )
+        .await
+        {
+            Ok(v) => break v,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(e.context("server did not come up")),
+        }
+    };
+    let token = login["token"].as_str().context("token")?.to_string();
+
+    // Set up every session before the measurement starts.
+    let setup = Instant::now();
+    let mut pairs = Vec::new();
+    for i in 0..args.sessions {
+        let s = post(
+            &http,
+            format!("{base}/api/sessions"),
+            Some(&token),
+            json!({"topic": format!("load {i}")}),
+        )
+        .await?;
+        let c = post(
+            &http,
+            format!("{base}/api/join"),
+            None,
+            json!({"number": s["session"]["number"], "name": format!("customer {i}")}),
+        )
+        .await?;
+        let csr = connect(&base, s["token"].as_str().unwrap()).await?;
+        let cust = connect(&base, c["token"].as_str().unwrap()).await?;
+        pairs.push((csr, cust));
+    }
+    let setup_time = setup.elapsed();
+
+    let stats = Arc::new(Stats {
+        latencies_us: Mutex::new(Vec::new()),
+        sent: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    });
+    let epoch = Instant::now();
+    let cpu_before = cpu_ticks(pid)?;
+    let duration = Duration::from_secs(args.seconds);
+    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let mut tasks = Vec::new();
+    for (mut csr, mut cust) in pairs {
+        let stats = stats.clone();
+        tasks.push(tokio::spawn(async move {
+            // The customer sends "t=<micros since epoch>"; the CSR measures when it arrives.
+            let sender = {
+                let stats = stats.clone();
+                async move {
+                    let mut tick = tokio::time::interval(interval);
+                    let end = epoch + duration;
+                    while Instant::now() < end {
+                        tick.tick().await;
+                        let t = epoch.elapsed().as_micros();
+                        let msg = json!({"type": "chat", "text": format!("t={t}")}).to_string();
+                        if cust.send(Message::Text(msg.into())).await.is_err() {
+                            stats.errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        stats.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    cust
+                }
+            };
+            let receiver = {
+                let stats = stats.clone();
+                async move {
+                    let end = epoch + duration + Duration::from_secs(2);
+                    while let Ok(Some(Ok(frame))) =
+                        tokio::time::timeout_at(end.into(), csr.next()).await
+                    {
+                        let Message::Text(text) = frame else { continue };
+                        let v: Value = match serde_json::from_str(text.as_str()) {
+                            Ok(v) => v,
+                            Err(_) => continue,
+                        };
+                        if v["type"] == "error" {
+                            stats.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if let Some(t) = v["event"]["text"]
+                            .as_str()
+                            .and_then(|t| t.strip_prefix("t="))
+                            && let Ok(t) = t.parse::<u128>()
+                        {
+                            let now = epoch.elapsed().as_micros();
+                            stats.received.fetch_add(1, Ordering::Relaxed);
+                            stats.latencies_us.lock().await.push((now - t) as u64);
+                        }
+                    }
+                    csr
+                }
+            };
+            let (_cust, _csr) = tokio::join!(sender, receiver);
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let wall = epoch.elapsed();
+    let cpu_after = cpu_ticks(pid)?;
+    let rss = rss_kib(pid)?;
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let cpu_pct = (cpu_after - cpu_before) as f64 / ticks_per_sec / wall.as_secs_f64() * 100.0;
+
+    let mut lat = stats.latencies_us.lock().await.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        }
+    };
+    let sent = stats.sent.load(Ordering::Relaxed);
+    let received = stats.received.load(Ordering::Relaxed);
+    println!("sessions:              {}", args.sessions);
+    println!("participants:          {}", args.sessions * 2);
+    println!("set-up time:           {:.2} s", setup_time.as_secs_f64());
+    println!(
+        "chat sent / delivered: {sent} / {received} ({} lost)",
+        sent.saturating_sub(received)
+    );
+    println!(
+        "delivered per second:  {:.0}",
+        received as f64 / duration.as_secs_f64()
+    );
+    println!(
+        "latency p50/p99/max:   {:.2} / {:.2} / {:.2} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "errors:                {}",
+        stats.errors.load(Ordering::Relaxed)
+    );
+    println!("server CPU:            {cpu_pct:.1} % of one core");
+    println!("server RSS:            {:.1} MiB", rss as f64 / 1024.0);
+    server.kill().await?;
+    if received < sent {
+        bail!("{} messages were not delivered", sent - received);
+    }
+    Ok(())
 }

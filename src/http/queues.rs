@@ -10,7 +10,8 @@ use tandem_actors::ids::{AccountId, QueueId, SessionId};
 use tandem_actors::protocol::Role;
 use tandem_actors::queue::rules::Waiting;
 use tandem_actors::queue_registry::{Offer, QueueRegistryMsg, TakeError};
-use tandem_actors::session::SessionMsg;
+use tandem_actors::session::rules::Refusal;
+use tandem_actors::session::{SessionError, SessionMsg};
 
 use super::sessions::{joined, live_by_id};
 use super::{ApiJson, AppState, Caller, ask};
@@ -137,10 +138,20 @@ async fn take_over(
             Ok(answer)
         }
         other => {
-            let _ = state
-                .directory
-                .queues()
-                .cast(QueueRegistryMsg::PutBack { queue, waiting });
+            // Put it back unless the session says it is not waiting any more (taken by someone
+            // else, or ended): then the entry was stale and is dropped.
+            let stale = matches!(
+                &other,
+                Ok(Err(SessionError::Refused(
+                    Refusal::NotWaiting | Refusal::SessionEnded
+                )))
+            );
+            if !stale {
+                let _ = state
+                    .directory
+                    .queues()
+                    .cast(QueueRegistryMsg::PutBack { queue, waiting });
+            }
             match other {
                 Ok(Err(e)) => Err(e.into()),
                 Err(p) => Err(p),

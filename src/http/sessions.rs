@@ -186,7 +186,12 @@ pub async fn invite(
             "only CSRs in this session can invite to it",
         ));
     }
-    if let Some(e) = &body.email
+    let email = body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    if let Some(e) = email
         && !looks_like_email(e)
     {
         return Err(Problem::unprocessable(
@@ -209,13 +214,10 @@ pub async fn invite(
         user.display_name,
         state.config.server.public_url.trim_end_matches('/'),
     );
-    let mailto = body
-        .email
-        .as_deref()
-        .map(|e| mailto_link(e, &subject, &text));
+    let mailto = email.map(|e| mailto_link(e, &subject, &text));
     let mut emailed = false;
     if body.send {
-        let to = body.email.as_deref().ok_or_else(|| {
+        let to = email.ok_or_else(|| {
             Problem::unprocessable("email_required", "give an e-mail address to send to")
         })?;
         let mailer = state.mailer.as_ref().ok_or_else(|| {
@@ -254,7 +256,9 @@ pub struct JoinBody {
     number: Option<String>,
     #[serde(default)]
     invite: Option<String>,
-    name: String,
+    /// Required of customers; CSRs joining as assistants are known by their account.
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     email: Option<String>,
 }
@@ -269,29 +273,6 @@ pub async fn join(
     headers: HeaderMap,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<impl IntoResponse, Problem> {
-    let name = body.name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(Problem::unprocessable(
-            "invalid_name",
-            format!("names are 1 to {MAX_NAME_CHARS} printable characters"),
-        ));
-    }
-    let email = body
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty());
-    if let Some(e) = email
-        && !looks_like_email(e)
-    {
-        return Err(Problem::unprocessable(
-            "invalid_email",
-            "that is not an e-mail address",
-        ));
-    }
     let (handle, role) = match (&body.number, &body.invite) {
         (Some(number), None) => {
             let key = peer.ip().to_string();
@@ -354,6 +335,29 @@ pub async fn join(
         let caller = Caller::from_headers(&state, &headers).await?;
         staff_info(caller.require(SUPPORT_ROLES)?)
     } else {
+        let name = body.name.as_deref().unwrap_or("").trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(Problem::unprocessable(
+                "invalid_name",
+                format!("names are 1 to {MAX_NAME_CHARS} printable characters"),
+            ));
+        }
+        let email = body
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty());
+        if let Some(e) = email
+            && !looks_like_email(e)
+        {
+            return Err(Problem::unprocessable(
+                "invalid_email",
+                "that is not an e-mail address",
+            ));
+        }
         ParticipantInfo {
             id: ParticipantId::random(),
             role: Role::Customer,

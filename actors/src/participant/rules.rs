@@ -61,10 +61,9 @@ impl ParticipantRules {
         &self.presence
     }
 
-    pub fn connected(&mut self, now: Instant) {
+    pub fn connected(&mut self, _now: Instant) {
         if self.presence != Presence::Gone {
             self.presence = Presence::Connected;
-            self.refilled_at = now;
         }
     }
 

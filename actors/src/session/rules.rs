@@ -595,10 +595,13 @@ impl SessionRules {
                 {
                     return Err(Refusal::TransferMessageTooLong);
                 }
-                if let TransferTarget::Agents { agents } = &target
-                    && (agents.is_empty() || agents.len() > MAX_TRANSFER_AGENTS)
-                {
-                    return Err(Refusal::InvalidTransferTarget);
+                let mut target = target;
+                if let TransferTarget::Agents { agents } = &mut target {
+                    agents.sort();
+                    agents.dedup();
+                    if agents.is_empty() || agents.len() > MAX_TRANSFER_AGENTS {
+                        return Err(Refusal::InvalidTransferTarget);
+                    }
                 }
                 self.stop_all(now, StopCause::Transferred, &mut out);
                 // SPEC S8: a voice call the transferring CSR started ends with their leaving.

@@ -150,18 +150,41 @@ fn first_customer_is_selected_and_second_customer_joining_is_visible_to_all() {
 fn customers_do_not_see_each_others_email() {
     let mut w = World::new();
     let a = w.join(Role::Customer, "a");
-    let joined = &w
+    let joined = w
         .journal
         .iter()
         .find(
             |r| matches!(&r.event, Event::ParticipantJoined { participant } if participant.id == a),
         )
         .unwrap()
-        .event;
+        .event
+        .clone();
+    let joined = &joined;
     let Event::ParticipantJoined { participant } = &*joined.for_role(Role::Customer) else {
         panic!()
     };
     assert_eq!(participant.email, None);
+    // Nor a CSR's account details.
+    let csr_joined = &w.journal[1].event.clone();
+    let Event::ParticipantJoined { participant } = &*csr_joined.for_role(Role::Customer) else {
+        panic!()
+    };
+    assert_eq!(
+        (participant.account, participant.email.as_deref()),
+        (None, None)
+    );
+    // Consent requests go to the customer asked and to all staff, as the staff view shows them.
+    let r = w.request(Activity::ViewDesktop);
+    let asked = &w.journal.last().unwrap().event;
+    assert!(matches!(asked, Event::ConsentRequested { request, .. } if *request == r));
+    assert_eq!(asked.audience(), Audience::StaffAnd(a));
+    assert_eq!(
+        w.rules.view(None, None)["pending_consents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     let Event::ParticipantJoined { participant } = &*joined.for_role(Role::Csr) else {
         panic!()
     };

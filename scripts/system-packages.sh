@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Tandem's build and tests need, if any is missing (as root, or
+# through sudo). The one list of system packages; run.sh and test.sh call it.
+set -euo pipefail
+
+packages=(
+    pkg-config libssl-dev # TLS for the SMTP client (lettre, native-tls)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+command -v cargo >/dev/null || { echo "cargo is required: install Rust with rustup"; exit 1; }
