@@ -7,6 +7,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use tokio::sync::{mpsc, oneshot};
+
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -132,7 +134,22 @@ pub struct ParticipantRow {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    journal: mpsc::Sender<AppendJob>,
 }
+
+/// One session's records waiting to be journaled, and who waits for the answer.
+struct AppendJob {
+    init: SessionInit,
+    records: Vec<Record>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Appends journaled together in one transaction at most. Every event is on disk before it is
+/// delivered, so each transaction costs an fsync; committing whatever has queued up meanwhile in
+/// one transaction shares that cost (group commit). See docs/performance.md.
+const MAX_BATCH: usize = 256;
+/// Appends that may wait for the writer; beyond this, sessions wait to enqueue (back-pressure).
+const JOURNAL_QUEUE: usize = 4096;
 
 fn id_of<T: FromStr>(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<T, StoreError>
 where
@@ -164,7 +181,9 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let (journal, rx) = mpsc::channel(JOURNAL_QUEUE);
+        tokio::spawn(journal_writer(pool.clone(), rx));
+        Ok(Self { pool, journal })
     }
 
     // ---- accounts ----
@@ -483,9 +502,15 @@ impl tandem_actors::journal::Accounts for Store {
 #[async_trait::async_trait]
 impl Journal for Store {
     async fn append(&self, init: &SessionInit, records: &[Record]) -> Result<(), JournalError> {
-        self.append_records(init, records)
-            .await
-            .map_err(|e| JournalError(e.to_string()))
+        let (done, answer) = oneshot::channel();
+        let job = AppendJob {
+            init: init.clone(),
+            records: records.to_vec(),
+            done,
+        };
+        let gone = || JournalError("the journal writer has stopped".into());
+        self.journal.send(job).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?.map_err(JournalError)
     }
 
     async fn load(&self, session: SessionId) -> Result<Vec<Record>, JournalError> {
@@ -515,19 +540,67 @@ impl Store {
             })
             .collect()
     }
+}
 
-    /// Appends records and updates the projections, in one transaction.
-    async fn append_records(
-        &self,
-        init: &SessionInit,
-        records: &[Record],
-    ) -> Result<(), StoreError> {
-        let sid = init.id.to_string();
-        let mut tx = self.pool.begin().await?;
-        for r in records {
-            match &r.event {
-                Event::SessionCreated { .. } => {
-                    sqlx::query(
+/// The one task that writes the journal: takes what is queued, writes it in one transaction,
+/// and answers each waiting session. If a batch fails, each append is retried on its own so
+/// one bad append cannot fail the others.
+async fn journal_writer(pool: SqlitePool, mut rx: mpsc::Receiver<AppendJob>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(job) = rx.recv().await {
+        batch.push(job);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let together = async {
+            let mut tx = pool.begin().await?;
+            for job in &batch {
+                write_records(&mut tx, &job.init, &job.records).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        match together {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let job = batch.pop().expect("one job");
+                let _ = job.done.send(Err(e.to_string()));
+            }
+            Err(_) => {
+                for job in batch.drain(..) {
+                    let alone = async {
+                        let mut tx = pool.begin().await?;
+                        write_records(&mut tx, &job.init, &job.records).await?;
+                        tx.commit().await?;
+                        Ok::<_, StoreError>(())
+                    }
+                    .await;
+                    let _ = job.done.send(alone.map_err(|e| e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Appends one session's records and updates the projections, inside `tx`.
+async fn write_records(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    init: &SessionInit,
+    records: &[Record],
+) -> Result<(), StoreError> {
+    let sid = init.id.to_string();
+    for r in records {
+        match &r.event {
+            Event::SessionCreated { .. } => {
+                sqlx::query(
                         "INSERT INTO sessions (id, number, topic, host_id, max_customers, quick_phrases, status, created_at)
                          VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
                     )
@@ -538,11 +611,11 @@ impl Store {
                     .bind(init.max_customers as i64)
                     .bind(init.quick_phrases.as_ref().map(|p| serde_json::to_string(p).expect("strings serialize")))
                     .bind(r.at)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                }
-                Event::ParticipantJoined { participant: p } => {
-                    sqlx::query(
+            }
+            Event::ParticipantJoined { participant: p } => {
+                sqlx::query(
                         "INSERT INTO participants (session_id, participant_id, role, name, email, account_id, joined_at)
                          VALUES (?, ?, ?, ?, ?, ?, ?)
                          ON CONFLICT (session_id, participant_id) DO UPDATE SET left_at = NULL, leave_reason = NULL",
@@ -554,74 +627,74 @@ impl Store {
                     .bind(&p.email)
                     .bind(p.account.map(|a| a.to_string()))
                     .bind(r.at)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                }
-                Event::ParticipantLeft {
-                    participant,
-                    reason,
-                } => {
-                    sqlx::query(
+            }
+            Event::ParticipantLeft {
+                participant,
+                reason,
+            } => {
+                sqlx::query(
                         "UPDATE participants SET left_at = ?, leave_reason = ? WHERE session_id = ? AND participant_id = ?",
                     )
                     .bind(r.at)
                     .bind(serde_json::to_value(reason).expect("reason serializes").as_str().unwrap_or("").to_string())
                     .bind(&sid)
                     .bind(participant.to_string())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                }
-                Event::NotesUpdated { text, .. } => {
-                    sqlx::query("UPDATE sessions SET notes = ? WHERE id = ?")
-                        .bind(text)
-                        .bind(&sid)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Event::SessionTransferred { .. } => {
-                    sqlx::query("UPDATE sessions SET status = 'waiting' WHERE id = ?")
-                        .bind(&sid)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Event::TransferAccepted { .. } => {
-                    sqlx::query("UPDATE sessions SET status = 'active' WHERE id = ?")
-                        .bind(&sid)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Event::SessionEnded { reason, .. } => {
-                    sqlx::query(
+            }
+            Event::NotesUpdated { text, .. } => {
+                sqlx::query("UPDATE sessions SET notes = ? WHERE id = ?")
+                    .bind(text)
+                    .bind(&sid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Event::SessionTransferred { .. } => {
+                sqlx::query("UPDATE sessions SET status = 'waiting' WHERE id = ?")
+                    .bind(&sid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Event::TransferAccepted { .. } => {
+                sqlx::query("UPDATE sessions SET status = 'active' WHERE id = ?")
+                    .bind(&sid)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Event::SessionEnded { reason, .. } => {
+                sqlx::query(
                         "UPDATE sessions SET status = 'ended', ended_at = ?, end_reason = ? WHERE id = ?",
                     )
                     .bind(r.at)
                     .bind(serde_json::to_value(reason).expect("reason serializes").as_str().unwrap_or("").to_string())
                     .bind(&sid)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                    sqlx::query(
-                        "UPDATE participants SET left_at = ?, leave_reason = 'session_ended'
+                sqlx::query(
+                    "UPDATE participants SET left_at = ?, leave_reason = 'session_ended'
                          WHERE session_id = ? AND left_at IS NULL",
-                    )
-                    .bind(r.at)
-                    .bind(&sid)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                _ => {}
-            }
-            sqlx::query("INSERT INTO session_events (session_id, seq, at, kind, body) VALUES (?, ?, ?, ?, ?)")
-                .bind(&sid)
-                .bind(r.seq as i64)
+                )
                 .bind(r.at)
-                .bind(r.event.kind())
-                .bind(serde_json::to_string(&r.event).map_err(corrupt)?)
-                .execute(&mut *tx)
+                .bind(&sid)
+                .execute(&mut **tx)
                 .await?;
+            }
+            _ => {}
         }
-        tx.commit().await?;
-        Ok(())
+        sqlx::query(
+            "INSERT INTO session_events (session_id, seq, at, kind, body) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&sid)
+        .bind(r.seq as i64)
+        .bind(r.at)
+        .bind(r.event.kind())
+        .bind(serde_json::to_string(&r.event).map_err(corrupt)?)
+        .execute(&mut **tx)
+        .await?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -197,14 +197,18 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.seconds);
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let mut tasks = Vec::new();
-    for (mut csr, mut cust) in pairs {
+    let n = pairs.len();
+    for (i, (mut csr, mut cust)) in pairs.into_iter().enumerate() {
         let stats = stats.clone();
+        // Spread the customers' send times evenly over one interval, as real people are.
+        let phase = interval.mul_f64(i as f64 / n as f64);
         tasks.push(tokio::spawn(async move {
             // The customer sends "t=<micros since epoch>"; the CSR measures when it arrives.
             let sender = {
                 let stats = stats.clone();
                 async move {
-                    let mut tick = tokio::time::interval(interval);
+                    let mut tick =
+                        tokio::time::interval_at((epoch + phase).into(), interval);
                     let end = epoch + duration;
                     while Instant::now() < end {
                         tick.tick().await;
