@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
     pkg-config libssl-dev # TLS for the SMTP client (lettre, native-tls)
+    python3               # tests: its standard-library smtpd is the SMTP relay in tests/mail.rs
 )
 
 missing=()
