@@ -23,7 +23,16 @@ fn free_port() -> u16 {
 async fn the_server_sends_invitations_when_mail_is_configured() {
     let port = free_port();
     let mut smtpd = tokio::process::Command::new("python3")
-        .args(["-u", "-W", "ignore", "-m", "smtpd", "-n", "-c", "DebuggingServer"])
+        .args([
+            "-u",
+            "-W",
+            "ignore",
+            "-m",
+            "smtpd",
+            "-n",
+            "-c",
+            "DebuggingServer",
+        ])
         .arg(format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -31,8 +40,14 @@ async fn the_server_sends_invitations_when_mail_is_configured() {
         .expect("python3 with its smtpd module (Debian's python3 3.11)");
     // Wait until it accepts connections.
     let deadline = tokio::time::Instant::now() + common::PATIENCE;
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "smtpd did not start");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "smtpd did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let port_s = port.to_string();
@@ -77,9 +92,15 @@ async fn the_server_sends_invitations_when_mail_is_configured() {
     .await
     .expect("the relay printed the whole message");
     let message = raw.replace("=\n", "").replace("=3D", "=");
-    assert!(message.contains(&format!("/join?invite={token}")), "{message}");
+    assert!(
+        message.contains(&format!("/join?invite={token}")),
+        "{message}"
+    );
     assert!(message.contains("To: dave@example.org"), "{message}");
-    assert!(message.contains("invites you to a Tandem support session"), "{message}");
+    assert!(
+        message.contains("invites you to a Tandem support session"),
+        "{message}"
+    );
 
     // A bad address is refused before anything is sent.
     let (status, body) = t
@@ -89,7 +110,10 @@ async fn the_server_sends_invitations_when_mail_is_configured() {
             json!({"email": "dave at example", "send": true}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (422, Some("invalid_email")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_email"))
+    );
 
     // With the relay gone, the CSR is told, and still has the link to pass on.
     smtpd.kill().await.unwrap();
@@ -116,7 +140,10 @@ async fn with_mail_off_the_csr_gets_a_mailto_link_instead() {
             json!({"email": "dave@example.org", "send": true}),
         )
         .await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("mail_disabled")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("mail_disabled"))
+    );
     let (status, inv) = t
         .post(
             &format!("/api/sessions/{sid}/invites"),
@@ -133,7 +160,9 @@ async fn with_mail_off_the_csr_gets_a_mailto_link_instead() {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -207,8 +207,7 @@ async fn main() -> anyhow::Result<()> {
             let sender = {
                 let stats = stats.clone();
                 async move {
-                    let mut tick =
-                        tokio::time::interval_at((epoch + phase).into(), interval);
+                    let mut tick = tokio::time::interval_at((epoch + phase).into(), interval);
                     let end = epoch + duration;
                     while Instant::now() < end {
                         tick.tick().await;

@@ -949,7 +949,7 @@ impl SessionRules {
             }
             Event::MicrophoneHolders { holders } => {
                 if let Some(v) = &mut self.voice {
-                    v.microphones = holders.iter().copied().take(MAX_MICROPHONES).collect();
+                    v.microphones = holders.clone();
                 }
             }
             Event::ControlHanded { to, .. } => self.primary = Some(*to),

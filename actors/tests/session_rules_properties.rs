@@ -1,0 +1,334 @@
+//! Property tests of the session rules: random sequences of joins, commands and disconnections
+//! from random participants (most of them not allowed to do what they try) must keep every rule
+//! of SPEC S and V3, never panic, change nothing when refused, and replay to the same state.
+
+use proptest::prelude::*;
+use serde_json::Value;
+use tandem_actors::ids::{AccountId, ParticipantId, QueueId, SessionId, SessionNumber};
+use tandem_actors::protocol::{Activity, Command, ParticipantInfo, Record, Role, TransferTarget};
+use tandem_actors::session::rules::{SessionInit, SessionRules, Status};
+
+const ACTIVITIES: [Activity; 10] = [
+    Activity::ViewDesktop,
+    Activity::ControlDesktop,
+    Activity::ViewApplication,
+    Activity::ControlApplication,
+    Activity::FileTransfer,
+    Activity::Recording,
+    Activity::SystemInfo,
+    Activity::RunScript,
+    Activity::Reboot,
+    Activity::LoginAsUser,
+];
+
+/// Six people who may take part: 0 is the host, 1-2 CSRs (agents), 3-5 customers.
+fn people() -> Vec<ParticipantInfo> {
+    (0..6)
+        .map(|i| ParticipantInfo {
+            id: ParticipantId::random(),
+            role: if i < 3 { Role::Csr } else { Role::Customer },
+            name: format!("p{i}"),
+            email: None,
+            account: (i < 3).then(AccountId::random),
+            is_agent: i < 3,
+        })
+        .collect()
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Join(usize),
+    Command(usize, Op),
+    Disconnect(usize),
+    AcceptTransfer(usize),
+    /// The customer asked answers their oldest pending request.
+    Answer {
+        grant: bool,
+        allow_all: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Chat {
+        to: Option<usize>,
+        long: bool,
+    },
+    Select(usize),
+    Request(usize),
+    Reply {
+        nth: usize,
+        grant: bool,
+        allow_all: bool,
+    },
+    Stop(usize),
+    StartVoice,
+    EndVoice,
+    JoinVoice,
+    LeaveVoice,
+    Pass(usize),
+    Take(usize),
+    Hand(usize),
+    Transfer {
+        long: bool,
+    },
+    Notes,
+    End {
+        confirm: bool,
+    },
+    Leave,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    // Weighted so that sessions get deep (calls with members, pending consents) before anyone
+    // ends them.
+    prop_oneof![
+        1 => (proptest::option::of(0..6usize), any::<bool>()).prop_map(|(to, long)| Op::Chat { to, long }),
+        1 => (0..6usize).prop_map(Op::Select),
+        3 => (0..10usize).prop_map(Op::Request),
+        3 => (0..4usize, any::<bool>(), any::<bool>()).prop_map(|(nth, grant, allow_all)| Op::Reply { nth, grant, allow_all }),
+        1 => (0..10usize).prop_map(Op::Stop),
+        2 => Just(Op::StartVoice),
+        1 => Just(Op::EndVoice),
+        3 => Just(Op::JoinVoice),
+        1 => Just(Op::LeaveVoice),
+        3 => (0..6usize).prop_map(Op::Pass),
+        1 => (0..6usize).prop_map(Op::Take),
+        1 => (0..6usize).prop_map(Op::Hand),
+        1 => any::<bool>().prop_map(|long| Op::Transfer { long }),
+        1 => Just(Op::Notes),
+        1 => any::<bool>().prop_map(|confirm| Op::End { confirm }),
+        1 => Just(Op::Leave),
+    ]
+}
+
+/// Someone acting: the host half the time (most commands are the primary's).
+fn who() -> impl Strategy<Value = usize> {
+    prop_oneof![1 => Just(0usize), 1 => 0..6usize]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        1 => (0..6usize).prop_map(Step::Join),
+        20 => (who(), op()).prop_map(|(who, op)| Step::Command(who, op)),
+        1 => (1..6usize).prop_map(Step::Disconnect),
+        1 => (0..6usize).prop_map(Step::AcceptTransfer),
+        6 => (any::<bool>(), any::<bool>()).prop_map(|(grant, allow_all)| Step::Answer { grant, allow_all }),
+    ]
+}
+
+fn command(op: &Op, people: &[ParticipantInfo], rules: &SessionRules, queue: QueueId) -> Command {
+    let id = |i: usize| people[i].id;
+    match op {
+        Op::Chat { to, long } => Command::Chat {
+            to: to.map(id),
+            text: Some(if *long { "x".repeat(2001) } else { "hi".into() }),
+            phrase: None,
+        },
+        Op::Select(i) => Command::SelectCustomer { customer: id(*i) },
+        Op::Request(a) => Command::RequestActivity {
+            activity: ACTIVITIES[*a],
+        },
+        Op::Reply {
+            nth,
+            grant,
+            allow_all,
+        } => {
+            // Answer a pending request if there is one, else a made-up number.
+            let view = rules.view(None, None);
+            let request = view["pending_consents"]
+                .as_array()
+                .and_then(|p| p.get(*nth))
+                .and_then(|p| p["request"].as_u64())
+                .unwrap_or(999) as u32;
+            Command::ConsentReply {
+                request,
+                grant: *grant,
+                allow_all: *allow_all,
+            }
+        }
+        Op::Stop(a) => Command::StopActivity {
+            activity: ACTIVITIES[*a],
+        },
+        Op::StartVoice => Command::StartVoiceCall,
+        Op::EndVoice => Command::EndVoiceCall,
+        Op::JoinVoice => Command::JoinVoice,
+        Op::LeaveVoice => Command::LeaveVoice,
+        Op::Pass(i) => Command::PassMicrophone { to: id(*i) },
+        Op::Take(i) => Command::TakeMicrophone { from: id(*i) },
+        Op::Hand(i) => Command::HandControl { to: id(*i) },
+        Op::Transfer { long } => Command::Transfer {
+            target: TransferTarget::Queue { queue },
+            message: Some("m".repeat(if *long { 346 } else { 345 })),
+        },
+        Op::Notes => Command::SetNotes {
+            text: "notes".into(),
+        },
+        Op::End { confirm } => Command::EndSession {
+            confirm: *confirm,
+            notes: None,
+        },
+        Op::Leave => Command::Leave,
+    }
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Every rule that must hold in any reachable state.
+fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
+    let view = rules.view(None, None);
+    let present: Vec<(String, String)> = view["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_string(),
+                p["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let is_present = |id: &str| present.iter().any(|(p, _)| p == id);
+    let is_customer = |id: &str| present.iter().any(|(p, r)| p == id && r == "customer");
+
+    // V3: at most two microphones, held by distinct members of the call who are present.
+    let holders = rules.microphone_holders();
+    prop_assert!(holders.len() <= 2);
+    if holders.len() == 2 {
+        prop_assert_ne!(holders[0], holders[1]);
+    }
+    if let Some(call) = view["voice_call"].as_object() {
+        let members = ids(&call["members"]);
+        for h in holders {
+            prop_assert!(
+                members.contains(&h.to_string()),
+                "a holder outside the call"
+            );
+        }
+        for m in &members {
+            prop_assert!(is_present(m), "a call member who left");
+        }
+    } else {
+        prop_assert!(holders.is_empty());
+    }
+    // S9: activities and pending requests concern present customers only.
+    for (_, customer) in rules.running_activities() {
+        prop_assert!(is_customer(&customer.to_string()));
+    }
+    for p in view["pending_consents"].as_array().unwrap() {
+        prop_assert!(is_customer(p["customer"].as_str().unwrap()));
+    }
+    // F3: never file transfer and application sharing on the same customer.
+    let running: Vec<_> = rules.running_activities().collect();
+    for (a, c) in &running {
+        if *a == Activity::FileTransfer {
+            prop_assert!(
+                !running
+                    .iter()
+                    .any(|(b, d)| d == c && b.is_application_sharing())
+            );
+        }
+    }
+    // S6: the selected customer is a present customer.
+    if let Some(sel) = view["selected_customer"].as_str() {
+        prop_assert!(is_customer(sel));
+    }
+    // S7, S8, S12: one primary, a present CSR, while active; none while waiting; nothing runs
+    // once ended.
+    match rules.status() {
+        Status::Active => {
+            let primary = rules.primary().expect("an active session has a primary");
+            prop_assert!(
+                present
+                    .iter()
+                    .any(|(p, r)| *p == primary.to_string() && r == "csr")
+            );
+        }
+        Status::Waiting(_) => prop_assert!(rules.primary().is_none()),
+        Status::Ended => {
+            prop_assert!(running.is_empty());
+            prop_assert!(view["voice_call"].is_null());
+            prop_assert!(view["pending_consents"].as_array().unwrap().is_empty());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_sessions_keep_every_rule(steps in proptest::collection::vec(step(), 1..120)) {
+        let people = people();
+        let init = SessionInit {
+            id: SessionId::random(),
+            number: SessionNumber::random(),
+            topic: "prop".into(),
+            host: people[0].account.unwrap(),
+            max_customers: 2,
+            quick_phrases: None,
+        };
+        let queue = QueueId::random();
+        let (mut rules, mut journal): (SessionRules, Vec<Record>) = SessionRules::create(init.clone(), 0);
+        journal.extend(rules.join(0, people[0].clone(), true).unwrap());
+        for p in &people[1..5] {
+            journal.extend(rules.join(0, p.clone(), false).unwrap());
+        }
+        let mut now = 0;
+        for s in &steps {
+            now += 1;
+            let before = rules.view(None, None);
+            let result = match s {
+                Step::Join(i) => rules.join(now, people[*i].clone(), false),
+                Step::Command(i, op) => {
+                    let cmd = command(op, &people, &rules, queue);
+                    rules.handle(now, people[*i].id, cmd)
+                }
+                Step::Disconnect(i) => Ok(rules.disconnected(now, people[*i].id)),
+                Step::AcceptTransfer(i) => rules.accept_transfer(now, people[*i].clone()),
+                Step::Answer { grant, allow_all } => {
+                    let view = rules.view(None, None);
+                    match view["pending_consents"].as_array().and_then(|p| p.first()) {
+                        Some(p) => {
+                            let customer: ParticipantId = p["customer"].as_str().unwrap().parse().unwrap();
+                            let request = p["request"].as_u64().unwrap() as u32;
+                            rules.handle(now, customer, Command::ConsentReply { request, grant: *grant, allow_all: *allow_all })
+                        }
+                        None => Ok(Vec::new()),
+                    }
+                }
+            };
+            match result {
+                Ok(records) => {
+                    // What clients are told obeys the rules too (V3).
+                    for r in &records {
+                        if let tandem_actors::protocol::Event::MicrophoneHolders { holders } = &r.event {
+                            prop_assert!(holders.len() <= 2, "told {} microphone holders", holders.len());
+                        }
+                    }
+                    journal.extend(records)
+                }
+                // A refusal changes nothing.
+                Err(_) => prop_assert_eq!(&rules.view(None, None), &before),
+            }
+            check_invariants(&rules)?;
+            // S3: the customer limit holds.
+            prop_assert!(rules.customer_count() <= 2);
+        }
+        // The journal is dense and replays to exactly this state.
+        for (i, r) in journal.iter().enumerate() {
+            prop_assert_eq!(r.seq, i as u64);
+        }
+        let restored = SessionRules::restore(init, &journal);
+        prop_assert_eq!(restored.view(None, None), rules.view(None, None));
+        // And every event survives the JSON round trip the journal puts it through.
+        for r in &journal {
+            let text = serde_json::to_string(r).unwrap();
+            prop_assert_eq!(&serde_json::from_str::<Record>(&text).unwrap(), r);
+        }
+    }
+}
