@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     pkg-config libssl-dev # TLS for the SMTP client (lettre, native-tls)
     python3               # tests: its standard-library smtpd is the SMTP relay in tests/mail.rs
+    cmake                 # builds the bundled libopus (opus crate) for the voice mixer
 )
 
 missing=()
