@@ -7,4 +7,5 @@
 
 pub mod jitter;
 pub mod mix;
+pub mod sfu;
 pub mod voice_mixer;
