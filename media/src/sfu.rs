@@ -7,7 +7,7 @@
 //! [`Sfu::poll_event`] and sleeps until [`Sfu::poll_timeout`]. Video forwarding and data channels
 //! build on this next.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -68,8 +68,6 @@ pub enum SfuEvent<P> {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SfuStats {
-    /// Datagrams no participant's `Rtc` accepted (unknown ICE username, garbage, strays).
-    pub unrouted: u64,
     pub audio_in: u64,
     pub audio_out: u64,
 }
@@ -86,6 +84,8 @@ pub struct Sfu<P> {
     local: SocketAddr,
     peers: BTreeMap<P, Peer>,
     mixer: VoiceMixer<P>,
+    /// Who is in the voice call and so receives the mix (SPEC V2); others get no audio.
+    members: BTreeSet<P>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<SfuEvent<P>>,
     stats: SfuStats,
@@ -102,6 +102,7 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
             local,
             peers: BTreeMap::new(),
             mixer: VoiceMixer::new(mixer)?,
+            members: BTreeSet::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: SfuStats::default(),
@@ -158,9 +159,27 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
         }
     }
 
-    /// Who holds a microphone (from the VoiceCall rules, SPEC V3).
-    pub fn set_speakers(&mut self, speakers: impl IntoIterator<Item = P>) -> Result<(), SfuError> {
-        Ok(self.mixer.set_speakers(speakers)?)
+    /// The voice call as the session's rules have it: who is in it (and hears the mix) and who
+    /// holds a microphone (and is heard, SPEC V2, V3). Speakers outside the call are not heard.
+    pub fn set_call(
+        &mut self,
+        members: impl IntoIterator<Item = P>,
+        speakers: impl IntoIterator<Item = P>,
+    ) -> Result<(), SfuError> {
+        self.members = members.into_iter().collect();
+        let members = &self.members;
+        Ok(self
+            .mixer
+            .set_speakers(speakers.into_iter().filter(|s| members.contains(s)))?)
+    }
+
+    /// Whether a datagram belongs to one of this call's peers.
+    pub fn accepts(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> bool {
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
+            return false;
+        };
+        let input = Input::Receive(Instant::now(), receive);
+        self.peers.values().any(|p| p.rtc.accepts(&input))
     }
 
     /// A datagram that arrived on the worker's socket. Returns false if no peer took it.
@@ -172,12 +191,10 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
         contents: &[u8],
     ) -> bool {
         let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
-            self.stats.unrouted += 1;
             return false;
         };
         let input = Input::Receive(now, receive);
         let Some((&key, peer)) = self.peers.iter_mut().find(|(_, p)| p.rtc.accepts(&input)) else {
-            self.stats.unrouted += 1;
             return false;
         };
         if peer.rtc.handle_input(input).is_err() {
@@ -204,7 +221,11 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
             }
         }
         while let Some(out) = self.mixer.handle_timeout(now)? {
-            for (key, peer) in &mut self.peers {
+            for (key, peer) in self
+                .peers
+                .iter_mut()
+                .filter(|(k, _)| self.members.contains(k))
+            {
                 let packet = out
                     .speakers
                     .iter()

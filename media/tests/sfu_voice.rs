@@ -198,7 +198,7 @@ impl World {
 #[test]
 fn speakers_hear_each_other_listeners_hear_both_and_the_unmicrophoned_is_not_heard() {
     let mut w = World::new(&[440.0, 1000.0, 2500.0]);
-    w.sfu.set_speakers([1, 2]).unwrap();
+    w.sfu.set_call([1, 2, 3], [1, 2]).unwrap();
     w.run(Duration::from_secs(4));
     assert!(
         w.clients.iter().all(|c| c.connected),
@@ -245,14 +245,37 @@ fn speakers_hear_each_other_listeners_hear_both_and_the_unmicrophoned_is_not_hea
 #[test]
 fn passing_the_microphone_changes_who_is_heard() {
     let mut w = World::new(&[440.0, 1000.0, 2500.0]);
-    w.sfu.set_speakers([1]).unwrap();
+    w.sfu.set_call([1, 2, 3], [1]).unwrap();
     w.run(Duration::from_secs(3));
-    w.sfu.set_speakers([3]).unwrap();
+    w.sfu.set_call([1, 2, 3], [3]).unwrap();
     let before = w.clients[1].heard.len();
     w.run(Duration::from_secs(2));
     let after = &w.clients[1].heard[before + 9600..]; // past the jitter buffer's start
     assert!(tone_power(after, 2500.0) > 1e11, "the new holder is heard");
     assert!(tone_power(after, 440.0) < 1e7, "the former holder is not");
+}
+
+#[test]
+fn only_call_members_hear_the_mix_and_only_members_are_heard() {
+    let mut w = World::new(&[440.0, 1000.0, 2500.0, 3000.0]);
+    // Members 1 and 4; 1 and 3 hold microphones, but 3 is not in the call.
+    w.sfu.set_call([1, 4], [1, 3]).unwrap();
+    w.run(Duration::from_secs(3));
+    assert!(
+        w.clients[1].heard.is_empty(),
+        "a participant outside the call gets no audio"
+    );
+    assert!(
+        w.clients[2].heard.is_empty(),
+        "nor does a holder outside the call"
+    );
+    let d = &w.clients[3].heard;
+    let d = &d[d.len() - 48_000..];
+    assert!(tone_power(d, 440.0) > 1e11, "a member hears the speaker");
+    assert!(
+        tone_power(d, 2500.0) < 1e7,
+        "a holder outside the call is not heard"
+    );
 }
 
 #[test]
@@ -271,7 +294,6 @@ fn garbage_and_malformed_offers_are_refused_without_harm() {
         SFU.parse().unwrap(),
         &[]
     ));
-    assert_eq!(w.sfu.stats().unrouted, 2);
     let e = w
         .sfu
         .accept_offer(now, 9, "v=0\r\nthis is not sdp")
@@ -282,7 +304,7 @@ fn garbage_and_malformed_offers_are_refused_without_harm() {
         w.sfu.accept_offer(now, 1, &offer).unwrap_err().code(),
         "already_connected"
     );
-    w.sfu.set_speakers([1]).unwrap();
+    w.sfu.set_call([1], [1]).unwrap();
     w.run(Duration::from_secs(2));
     assert!(w.clients[0].connected);
     assert_eq!(w.sfu.peer_count(), 1);
@@ -291,7 +313,7 @@ fn garbage_and_malformed_offers_are_refused_without_harm() {
 #[test]
 fn a_peer_that_vanishes_is_disconnected_and_freed_while_others_go_on() {
     let mut w = World::new(&[440.0, 1000.0]);
-    w.sfu.set_speakers([1, 2]).unwrap();
+    w.sfu.set_call([1, 2, 3], [1, 2]).unwrap();
     w.run(Duration::from_secs(2));
     w.clients[1].gone = true;
     let before = w.clients[0].heard.len();
