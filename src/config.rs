@@ -17,7 +17,30 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub sessions: SessionsConfig,
+    pub media: MediaConfig,
     pub mail: MailConfig,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub listen: SocketAddr,
+    pub public_address: String,
+}
+
+impl MediaConfig {
+    /// The announced address, if one is set.
+    pub fn public(&self) -> Result<Option<SocketAddr>, String> {
+        if self.public_address.is_empty() {
+            return Ok(None);
+        }
+        self.public_address.parse().map(Some).map_err(|_| {
+            format!(
+                "media.public_address {:?} is not ip:port",
+                self.public_address
+            )
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -160,6 +183,12 @@ impl Config {
             || self.auth.participant_token_ttl_secs == 0
         {
             return bad("token lifetimes must be positive");
+        }
+        if let Err(message) = self.media.public() {
+            return Err(ConfigError::Invalid {
+                origin: "configuration".into(),
+                message,
+            });
         }
         if !(self.sessions.commands_per_second > 0.0 && self.sessions.command_burst >= 1.0) {
             return bad("sessions.commands_per_second must be > 0 and command_burst >= 1");

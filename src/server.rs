@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::ActorRef;
+use tandem_actors::media_worker::{MediaWorkerConfig, MediaWorkerHandle};
 use tandem_actors::participant::rules::ParticipantConfig;
 use tandem_actors::queue_registry::QueueRegistryMsg;
 use tandem_actors::root::{self, Directory, RootArgs, RootMsg};
@@ -32,6 +33,11 @@ pub enum StartError {
     Mail(#[from] crate::mail::MailError),
     #[error("actor system: {0}")]
     Actors(String),
+    #[error("media socket on {addr}: {source}")]
+    Media {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -41,6 +47,8 @@ pub enum StartError {
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// The media worker's announced UDP address.
+    pub media_address: SocketAddr,
     pub directory: Directory,
     pub store: Store,
     pub signer: Signer,
@@ -77,6 +85,16 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         commands_per_second: config.sessions.commands_per_second,
         burst: config.sessions.command_burst,
     };
+    let media = MediaWorkerHandle::start(MediaWorkerConfig {
+        listen: config.media.listen,
+        public: config.media.public().expect("validated at load"),
+    })
+    .await
+    .map_err(|source| StartError::Media {
+        addr: config.media.listen,
+        source,
+    })?;
+    let media_address = media.address;
     let (root, directory) = root::start(RootArgs {
         sessions: SessionRegistryArgs {
             journal: Arc::new(store.clone()),
@@ -84,6 +102,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             participant_config,
             restart_policy: RestartPolicy::default(),
             queues: None,
+            media: Some(media),
         },
     })
     .await
@@ -144,6 +163,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     tracing::info!(%addr, "tandem listening");
     Ok(Server {
         addr,
+        media_address,
         directory,
         store,
         signer,

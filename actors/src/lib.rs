@@ -11,6 +11,7 @@
 
 pub mod ids;
 pub mod journal;
+pub mod media_worker;
 pub mod participant;
 pub mod protocol;
 pub mod queue;

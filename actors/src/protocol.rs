@@ -346,6 +346,11 @@ pub enum Command {
         notes: Option<String>,
     },
     Leave,
+    /// An SDP offer for this participant's media connection (WebRTC); answered with
+    /// `media_answer`. Sending another replaces the connection.
+    MediaOffer {
+        sdp: String,
+    },
 }
 
 impl Command {
@@ -367,6 +372,7 @@ impl Command {
             Command::SetNotes { .. } => "set_notes",
             Command::EndSession { .. } => "end_session",
             Command::Leave => "leave",
+            Command::MediaOffer { .. } => "media_offer",
         }
     }
 }
@@ -406,6 +412,12 @@ pub enum ServerMsg {
         reference: Option<u64>,
         code: String,
         detail: String,
+    },
+    /// The SDP answer to a `media_offer`.
+    MediaAnswer {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+        sdp: String,
     },
     /// The server closes this connection; `reason` says why (session ended, too slow...).
     Bye { reason: String },

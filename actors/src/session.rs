@@ -15,6 +15,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 
 use crate::ids::{ParticipantId, SessionId};
 use crate::journal::{Accounts, Journal};
+use crate::media_worker::{MediaError, MediaWorkerHandle};
 use crate::participant::rules::ParticipantConfig;
 use crate::participant::{
     Connection, ParticipantActor, ParticipantArgs, ParticipantLink, ParticipantMsg,
@@ -44,6 +45,8 @@ pub enum SessionError {
     UnknownParticipant,
     #[error("a part of the server did not answer in time; try again")]
     Unavailable,
+    #[error(transparent)]
+    Media(#[from] MediaError),
 }
 
 impl SessionError {
@@ -53,6 +56,7 @@ impl SessionError {
             Self::Storage(_) => "storage_unavailable",
             Self::UnknownParticipant => "unknown_participant",
             Self::Unavailable => "unavailable",
+            Self::Media(e) => e.code(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct SessionArgs {
     pub participant_config: ParticipantConfig,
     pub restart_policy: RestartPolicy,
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
+    pub media: Option<MediaWorkerHandle>,
 }
 
 struct Slot {
@@ -97,6 +102,12 @@ pub struct SessionState {
     /// Participant actors told to close and not yet stopped. An ended session waits for them:
     /// ractor kills a stopping actor's children at once, which would cut off their last frames.
     closing: HashSet<ActorId>,
+    media: Option<MediaWorkerHandle>,
+    /// The call (members, microphone holders) as last told to the media worker.
+    media_call: (Vec<ParticipantId>, Vec<ParticipantId>),
+    /// Participants gone since the media worker was last told.
+    media_departed: Vec<ParticipantId>,
+    media_ended: bool,
 }
 
 /// Longest an ended session waits for its participants to say goodbye.
@@ -171,6 +182,10 @@ impl Actor for SessionActor {
             slots: HashMap::new(),
             leaving: Vec::new(),
             closing: HashSet::new(),
+            media: args.media,
+            media_call: (Vec::new(), Vec::new()),
+            media_departed: Vec::new(),
+            media_ended: false,
         };
         // After a restore, everyone present gets a fresh actor; their WebSockets were closed with
         // the old ones and reconnect to these.
@@ -209,7 +224,7 @@ impl Actor for SessionActor {
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
-                settle(&myself, state);
+                after(&myself, state).await;
             }
             SessionMsg::AcceptTransfer { info, reply } => {
                 let before = state.rules.clone();
@@ -239,7 +254,7 @@ impl Actor for SessionActor {
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(result);
-                settle(&myself, state);
+                after(&myself, state).await;
             }
             SessionMsg::Attach {
                 participant,
@@ -269,10 +284,11 @@ impl Actor for SessionActor {
             SessionMsg::Command { from, frame } => {
                 let reference = frame.reference;
                 let kind = frame.command.kind();
-                let result = handle_command(state, from, frame.command).await;
+                let result = handle_command(state, from, frame.command, reference).await;
                 telemetry::command_handled(kind, result.as_ref().err().map(|e| e.code()));
                 let answer = match result {
-                    Ok(()) => reference.map(|reference| ServerMsg::Ok { reference }),
+                    Ok(Some(answer)) => Some(answer),
+                    Ok(None) => reference.map(|reference| ServerMsg::Ok { reference }),
                     Err(e) => Some(ServerMsg::Error {
                         reference,
                         code: e.code().to_string(),
@@ -283,7 +299,7 @@ impl Actor for SessionActor {
                     let actor = slot.link.read().expect("link lock poisoned").clone();
                     let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(answer)));
                 }
-                settle(&myself, state);
+                after(&myself, state).await;
             }
             SessionMsg::Gone { participant } => {
                 let before = state.rules.clone();
@@ -291,7 +307,7 @@ impl Actor for SessionActor {
                 if let Err(e) = commit(state, before, records).await {
                     tracing::error!(%participant, error = %e, "could not record a departure");
                 }
-                settle(&myself, state);
+                after(&myself, state).await;
             }
             SessionMsg::View { viewer, reply } => {
                 let role = viewer.and_then(|v| state.rules.participant(v).map(|p| p.role));
@@ -358,7 +374,7 @@ impl Actor for SessionActor {
                 let before = state.rules.clone();
                 let records = state.rules.crashed(unix_now(), id);
                 commit(state, before, records).await?;
-                settle(&myself, state);
+                after(&myself, state).await;
             }
         }
         Ok(())
@@ -397,9 +413,14 @@ async fn handle_command(
     state: &mut SessionState,
     from: ParticipantId,
     command: Command,
-) -> Result<(), SessionError> {
+    reference: Option<u64>,
+) -> Result<Option<ServerMsg>, SessionError> {
     let target = match &command {
         Command::Transfer { target, .. } => Some(target.clone()),
+        _ => None,
+    };
+    let offer = match &command {
+        Command::MediaOffer { sdp } => Some(sdp.clone()),
         _ => None,
     };
     let before = state.rules.clone();
@@ -412,7 +433,13 @@ async fn handle_command(
         state.rules = before;
         return Err(e);
     }
-    commit(state, before, records).await
+    commit(state, before, records).await?;
+    if let Some(sdp) = offer {
+        let media = state.media.as_ref().ok_or(MediaError::Stopped)?;
+        let sdp = media.offer(state.rules.init().id, from, sdp).await?;
+        return Ok(Some(ServerMsg::MediaAnswer { reference, sdp }));
+    }
+    Ok(None)
 }
 
 async fn check_transfer_target(
@@ -492,6 +519,46 @@ async fn commit(
     Ok(())
 }
 
+/// Settles what the last change implies: participants closed, the media worker told.
+async fn after(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
+    settle(myself, state);
+    sync_media(state).await;
+}
+
+/// Tells the media worker what changed for the call: departures, members and microphone
+/// holders (SPEC V2, V3), or the end of the session.
+async fn sync_media(state: &mut SessionState) {
+    let Some(media) = state.media.clone() else {
+        return;
+    };
+    let session = state.rules.init().id;
+    let result = async {
+        if state.rules.is_ended() {
+            if !state.media_ended {
+                state.media_ended = true;
+                media.end_session(session).await?;
+            }
+            return Ok(());
+        }
+        for p in std::mem::take(&mut state.media_departed) {
+            media.remove(session, p).await?;
+        }
+        let call = (
+            state.rules.voice_members(),
+            state.rules.microphone_holders().to_vec(),
+        );
+        if call != state.media_call {
+            state.media_call = call.clone();
+            media.set_call(session, call.0, call.1).await?;
+        }
+        Ok::<_, MediaError>(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(%session, error = %e, "could not update the media worker");
+    }
+}
+
 /// Closes the participants that left and, once the session has ended, everyone and the session
 /// itself. Runs after the command's answer is queued, so the person who left or ended the
 /// session still gets their answer, then a goodbye, in order.
@@ -506,6 +573,7 @@ fn settle(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     for id in leaving {
         if let Some(slot) = state.slots.remove(&id) {
             telemetry::participant_left();
+            state.media_departed.push(id);
             let actor = slot.link.read().expect("link lock poisoned").clone();
             let reason = if ended { "session ended" } else { "left" };
             if actor

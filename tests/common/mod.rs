@@ -306,6 +306,23 @@ impl Ws {
         }
     }
 
+    /// Sends a request and returns the frame that answers it, whatever its type.
+    pub async fn request(&mut self, mut v: Value) -> Value {
+        let r = self.next_ref;
+        self.next_ref += 1;
+        v["ref"] = json!(r);
+        self.send(v).await;
+        loop {
+            let Some(f) = self.read().await else {
+                panic!("connection closed while waiting for the answer to ref {r}")
+            };
+            if f["ref"] == json!(r) {
+                return f;
+            }
+            self.pending.push_back(f);
+        }
+    }
+
     /// Waits for an event of this type; returns the event (the inner object).
     pub async fn event(&mut self, kind: &str) -> Value {
         self.event_where(kind, |_| true).await

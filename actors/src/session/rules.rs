@@ -260,6 +260,13 @@ impl SessionRules {
             .filter(|m| m.info.role == Role::Customer)
             .count()
     }
+    /// Who is in the voice call, if there is one.
+    pub fn voice_members(&self) -> Vec<ParticipantId> {
+        self.voice
+            .as_ref()
+            .map_or_else(Vec::new, |v| v.members.iter().copied().collect())
+    }
+
     pub fn microphone_holders(&self) -> &[ParticipantId] {
         self.voice.as_ref().map_or(&[], |v| &v.microphones)
     }
@@ -659,6 +666,9 @@ impl SessionRules {
                 }
                 self.end(now, Some(from), EndReason::EndedByCsr, &mut out);
             }
+            // Connecting media changes no rule state; the session hands the offer to its
+            // media worker. Who is heard is the microphone rule, applied there.
+            Command::MediaOffer { .. } => {}
             Command::Leave => {
                 if self.primary == Some(from) {
                     return Err(Refusal::PrimaryCannotLeave);

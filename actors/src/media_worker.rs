@@ -1,0 +1,297 @@
+//! MediaWorker: a loop that owns one UDP socket and the [`Sfu`] of every session placed on it,
+//! in the manner of str0m's examples/chat.rs. Actors never see a packet: sessions send it
+//! commands over a bounded channel (offers, the call's members and speakers, departures).
+//!
+//! Policy when the command channel is full: a command waits up to [`COMMAND_WAIT`] for room,
+//! then fails with [`MediaError::Busy`] and is counted; the session reports the failure rather
+//! than queueing without bound.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use metrics::{counter, gauge};
+use tandem_media::sfu::{Sfu, SfuEvent};
+use tandem_media::voice_mixer::MixerConfig;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ids::{ParticipantId, SessionId};
+
+/// Commands one worker may have queued.
+pub const COMMAND_QUEUE: usize = 1024;
+/// How long a command waits for room in a full queue.
+pub const COMMAND_WAIT: Duration = Duration::from_secs(1);
+/// Datagrams handled per loop pass before timers and commands get a turn.
+const DATAGRAMS_PER_PASS: usize = 64;
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    #[error("{detail}")]
+    Refused { code: &'static str, detail: String },
+    #[error("the media server is overloaded; try again")]
+    Busy,
+    #[error("the media server stopped")]
+    Stopped,
+}
+
+impl MediaError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Refused { code, .. } => code,
+            Self::Busy => "media_busy",
+            Self::Stopped => "media_unavailable",
+        }
+    }
+}
+
+enum WorkerCmd {
+    Offer {
+        session: SessionId,
+        participant: ParticipantId,
+        sdp: String,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
+    Remove {
+        session: SessionId,
+        participant: ParticipantId,
+    },
+    Call {
+        session: SessionId,
+        members: Vec<ParticipantId>,
+        speakers: Vec<ParticipantId>,
+    },
+    EndSession {
+        session: SessionId,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct MediaWorkerConfig {
+    /// Where the socket binds.
+    pub listen: SocketAddr,
+    /// The address peers reach the socket at, announced as the ICE candidate; the bound address
+    /// when `None` (fine on one host, wrong behind NAT).
+    pub public: Option<SocketAddr>,
+}
+
+/// How sessions talk to a worker.
+#[derive(Clone, Debug)]
+pub struct MediaWorkerHandle {
+    tx: mpsc::Sender<WorkerCmd>,
+    /// The announced address.
+    pub address: SocketAddr,
+}
+
+impl MediaWorkerHandle {
+    /// Binds the socket and starts the loop on the current tokio runtime.
+    pub async fn start(config: MediaWorkerConfig) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(config.listen).await?;
+        let bound = socket.local_addr()?;
+        let address = config.public.unwrap_or(bound);
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        tokio::spawn(run(socket, address, rx));
+        tracing::info!(%bound, %address, "media worker listening");
+        Ok(Self { tx, address })
+    }
+
+    async fn send(&self, cmd: WorkerCmd) -> Result<(), MediaError> {
+        match tokio::time::timeout(COMMAND_WAIT, self.tx.send(cmd)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(MediaError::Stopped),
+            Err(_) => {
+                counter!("tandem_media_commands_refused_total").increment(1);
+                Err(MediaError::Busy)
+            }
+        }
+    }
+
+    /// A participant's SDP offer; answers the SDP answer.
+    pub async fn offer(
+        &self,
+        session: SessionId,
+        participant: ParticipantId,
+        sdp: String,
+    ) -> Result<String, MediaError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(WorkerCmd::Offer {
+            session,
+            participant,
+            sdp,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| MediaError::Stopped)?
+    }
+
+    pub async fn remove(
+        &self,
+        session: SessionId,
+        participant: ParticipantId,
+    ) -> Result<(), MediaError> {
+        self.send(WorkerCmd::Remove {
+            session,
+            participant,
+        })
+        .await
+    }
+
+    pub async fn set_call(
+        &self,
+        session: SessionId,
+        members: Vec<ParticipantId>,
+        speakers: Vec<ParticipantId>,
+    ) -> Result<(), MediaError> {
+        self.send(WorkerCmd::Call {
+            session,
+            members,
+            speakers,
+        })
+        .await
+    }
+
+    pub async fn end_session(&self, session: SessionId) -> Result<(), MediaError> {
+        self.send(WorkerCmd::EndSession { session }).await
+    }
+}
+
+struct Call {
+    sfu: Sfu<ParticipantId>,
+}
+
+async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<WorkerCmd>) {
+    let mut calls: HashMap<SessionId, Call> = HashMap::new();
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let now = Instant::now();
+        let wake = calls
+            .values()
+            .map(|c| c.sfu.poll_timeout(now))
+            .min()
+            .unwrap_or(now + Duration::from_millis(100))
+            .max(now);
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                None => break,
+                Some(cmd) => handle_command(&mut calls, address, cmd),
+            },
+            received = socket.recv_from(&mut buf) => {
+                let mut next = received;
+                for _ in 0..DATAGRAMS_PER_PASS {
+                    match next {
+                        Ok((n, source)) => route(&mut calls, address, source, &buf[..n]),
+                        Err(e) => tracing::debug!(error = %e, "media socket read failed"),
+                    }
+                    next = match socket.try_recv_from(&mut buf) {
+                        Ok(r) => Ok(r),
+                        Err(_) => break,
+                    };
+                }
+            },
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+        let now = Instant::now();
+        for (session, call) in calls.iter_mut() {
+            if let Err(e) = call.sfu.handle_timeout(now) {
+                tracing::error!(%session, error = %e, "media timeout handling failed");
+            }
+            while let Some(t) = call.sfu.poll_transmit() {
+                if let Err(e) = socket.send_to(&t.contents, t.destination).await {
+                    tracing::debug!(error = %e, "media send failed");
+                }
+            }
+            while let Some(e) = call.sfu.poll_event() {
+                match e {
+                    SfuEvent::Connected(p) => {
+                        tracing::debug!(%session, participant = %p, "media connected")
+                    }
+                    SfuEvent::Disconnected(p) => {
+                        tracing::info!(%session, participant = %p, "media disconnected");
+                    }
+                }
+            }
+        }
+        // Calls stay until their session ends; an idle one costs a map entry and a mixer.
+        gauge!("tandem_media_calls").set(calls.len() as f64);
+    }
+}
+
+fn route(
+    calls: &mut HashMap<SessionId, Call>,
+    address: SocketAddr,
+    source: SocketAddr,
+    data: &[u8],
+) {
+    let now = Instant::now();
+    for call in calls.values_mut() {
+        if call.sfu.accepts(source, address, data) {
+            call.sfu.handle_receive(now, source, address, data);
+            return;
+        }
+    }
+    counter!("tandem_media_unrouted_datagrams_total").increment(1);
+}
+
+fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd: WorkerCmd) {
+    let now = Instant::now();
+    match cmd {
+        WorkerCmd::Offer {
+            session,
+            participant,
+            sdp,
+            reply,
+        } => {
+            let call = match calls.get_mut(&session) {
+                Some(c) => c,
+                None => match Sfu::new(address, MixerConfig::default()) {
+                    Ok(sfu) => calls.entry(session).or_insert(Call { sfu }),
+                    Err(e) => {
+                        let _ = reply.send(Err(MediaError::Refused {
+                            code: e.code(),
+                            detail: e.to_string(),
+                        }));
+                        return;
+                    }
+                },
+            };
+            // A participant reconnecting (page reload) replaces their old connection.
+            call.sfu.remove_peer(participant);
+            let answer = call.sfu.accept_offer(now, participant, &sdp).map_err(|e| {
+                counter!("tandem_media_offers_refused_total").increment(1);
+                MediaError::Refused {
+                    code: e.code(),
+                    detail: e.to_string(),
+                }
+            });
+            let _ = reply.send(answer);
+        }
+        WorkerCmd::Remove {
+            session,
+            participant,
+        } => {
+            if let Some(c) = calls.get_mut(&session) {
+                c.sfu.remove_peer(participant);
+            }
+        }
+        WorkerCmd::Call {
+            session,
+            members,
+            speakers,
+        } => {
+            let call = match calls.get_mut(&session) {
+                Some(c) => c,
+                None => match Sfu::new(address, MixerConfig::default()) {
+                    Ok(sfu) => calls.entry(session).or_insert(Call { sfu }),
+                    Err(_) => return,
+                },
+            };
+            if let Err(e) = call.sfu.set_call(members, speakers) {
+                tracing::error!(%session, error = %e, "could not update the call");
+            }
+        }
+        WorkerCmd::EndSession { session } => {
+            calls.remove(&session);
+        }
+    }
+}

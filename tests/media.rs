@@ -1,0 +1,282 @@
+//! The voice call over real UDP on loopback: str0m clients (ICE, DTLS, SRTP, Opus, as a browser
+//! would) negotiate over their participant WebSocket, and the session's microphone rule decides
+//! who is heard (SPEC V1, V2, V3, SYS2, SYS3).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{TestServer, Ws};
+use serde_json::json;
+use str0m::change::SdpAnswer;
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tandem::store::AccountRole;
+use tokio::net::UdpSocket;
+
+const FRAME: usize = 960;
+
+/// A participant's media connection, running in its own task until dropped.
+struct Phone {
+    heard: Arc<Mutex<Vec<i16>>>,
+    connected: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Phone {
+    /// Negotiates over `ws` and starts sending `tone` (Hz) every 20 ms once connected.
+    async fn connect(ws: &mut Ws, tone: f64) -> Phone {
+        tandem_media::sfu::init_crypto();
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let mut rtc = Rtc::builder().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+        let answer = ws
+            .request(json!({"type": "media_offer", "sdp": offer.to_sdp_string()}))
+            .await;
+        assert_eq!(answer["type"], "media_answer", "{answer}");
+        rtc.sdp_api()
+            .accept_answer(
+                pending,
+                SdpAnswer::from_sdp_string(answer["sdp"].as_str().unwrap()).unwrap(),
+            )
+            .unwrap();
+
+        let phone = Phone {
+            heard: Arc::default(),
+            connected: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (heard, connected, stop) = (
+            phone.heard.clone(),
+            phone.connected.clone(),
+            phone.stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut enc =
+                opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+            let mut dec = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+            let mut buf = vec![0u8; 2048];
+            let mut next_frame = Instant::now();
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let timeout = loop {
+                    match rtc.poll_output().unwrap() {
+                        Output::Timeout(t) => break t,
+                        Output::Transmit(t) => {
+                            let _ = socket.send_to(&t.contents, t.destination).await;
+                        }
+                        Output::Event(Event::Connected) => connected.store(true, Ordering::Relaxed),
+                        Output::Event(Event::MediaData(d)) => {
+                            let mut pcm = [0i16; FRAME];
+                            let n = dec.decode(&d.data, &mut pcm, false).unwrap();
+                            heard.lock().unwrap().extend_from_slice(&pcm[..n]);
+                        }
+                        Output::Event(_) => {}
+                    }
+                };
+                let wake = if connected.load(Ordering::Relaxed) {
+                    timeout.min(next_frame)
+                } else {
+                    timeout
+                };
+                tokio::select! {
+                    r = socket.recv_from(&mut buf) => {
+                        let (n, source) = r.unwrap();
+                        let rcv = Receive::new(Protocol::Udp, source, addr, &buf[..n]).unwrap();
+                        rtc.handle_input(Input::Receive(Instant::now(), rcv)).unwrap();
+                    }
+                    _ = tokio::time::sleep_until(wake.max(Instant::now()).into()) => {}
+                }
+                let now = Instant::now();
+                if connected.load(Ordering::Relaxed) && now >= next_frame {
+                    let pcm: Vec<i16> = (0..FRAME)
+                        .map(|i| {
+                            let t = (sent as usize * FRAME + i) as f64 / 48_000.0;
+                            (8000.0 * (2.0 * std::f64::consts::PI * tone * t).sin()) as i16
+                        })
+                        .collect();
+                    let mut out = vec![0; 1275];
+                    let n = enc.encode(&pcm, &mut out).unwrap();
+                    out.truncate(n);
+                    let writer = rtc.writer(mid).unwrap();
+                    let pt = writer
+                        .payload_params()
+                        .find(|p| p.spec().codec == Codec::Opus)
+                        .unwrap()
+                        .pt();
+                    writer
+                        .write(
+                            pt,
+                            now,
+                            MediaTime::new(sent * FRAME as u64, Frequency::FORTY_EIGHT_KHZ),
+                            out,
+                        )
+                        .unwrap();
+                    sent += 1;
+                    next_frame += Duration::from_millis(20);
+                }
+                rtc.handle_input(Input::Timeout(Instant::now())).unwrap();
+            }
+        });
+        phone
+    }
+
+    /// Tone power over the last half second heard.
+    fn recent(&self, freq: f64) -> f64 {
+        let heard = self.heard.lock().unwrap();
+        if heard.len() < 24_000 {
+            return 0.0;
+        }
+        tone_power(&heard[heard.len() - 24_000..], freq)
+    }
+
+    fn samples(&self) -> usize {
+        self.heard.lock().unwrap().len()
+    }
+}
+
+fn tone_power(pcm: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 48_000.0;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in pcm {
+        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / pcm.len() as f64
+}
+
+/// Waits (up to the harness's patience) for a condition on live media.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const PRESENT: f64 = 1e11;
+const ABSENT: f64 = 1e7;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_microphone_rule_decides_who_is_heard_over_real_udp() {
+    let t = TestServer::start().await;
+    let carol = t.account("carol", AccountRole::Csr).await;
+    let s = t.start_session(&carol, "Voice").await;
+    let mut csr = t.connect(&s).await;
+    let c = t
+        .join_by_number(s["session"]["number"].as_str().unwrap(), "Dave")
+        .await;
+    let mut dave = t.connect(&c).await;
+    let e = t
+        .join_by_number(s["session"]["number"].as_str().unwrap(), "Erin")
+        .await;
+    let mut erin = t.connect(&e).await;
+
+    // V1: the CSR starts the call and holds the microphone; Dave joins it (V2); Erin does not.
+    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
+    dave.cmd(json!({"type": "join_voice"})).await.unwrap();
+    let csr_phone = Phone::connect(&mut csr, 440.0).await;
+    let dave_phone = Phone::connect(&mut dave, 1000.0).await;
+    let erin_phone = Phone::connect(&mut erin, 2500.0).await;
+
+    eventually("Dave hears the CSR", || dave_phone.recent(440.0) > PRESENT).await;
+    assert!(csr_phone.connected.load(Ordering::Relaxed));
+    // Dave has no microphone: the CSR hears silence, not Dave (V3).
+    eventually("the CSR receives audio", || csr_phone.samples() > 48_000).await;
+    assert!(
+        csr_phone.recent(1000.0) < ABSENT,
+        "Dave is heard without the microphone"
+    );
+    assert!(dave_phone.recent(1000.0) < ABSENT, "Dave hears himself");
+    // Erin is not in the call: connected, but she gets no call audio (V2).
+    eventually("Erin is connected", || {
+        erin_phone.connected.load(Ordering::Relaxed)
+    })
+    .await;
+    assert_eq!(erin_phone.samples(), 0);
+
+    // The CSR passes the microphone to Dave: now each hears the other.
+    csr.cmd(json!({"type": "pass_microphone", "to": dave.id()}))
+        .await
+        .unwrap();
+    eventually("the CSR hears Dave", || csr_phone.recent(1000.0) > PRESENT).await;
+    assert!(dave_phone.recent(440.0) > PRESENT);
+    assert!(csr_phone.recent(440.0) < ABSENT, "the CSR hears herself");
+
+    // Dave leaves the call: he is no longer heard, nor does he hear the call.
+    dave.cmd(json!({"type": "leave_voice"})).await.unwrap();
+    let dave_samples = dave_phone.samples();
+    eventually("the CSR no longer hears Dave", || {
+        csr_phone.recent(1000.0) < ABSENT
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        dave_phone.samples() <= dave_samples + 2 * FRAME,
+        "audio after leaving the call"
+    );
+
+    // The gauge is process-wide (tests run servers side by side); that it is reported is what
+    // can be checked here.
+    assert!(t.metrics().await.contains("tandem_media_calls"));
+}
+
+#[tokio::test]
+async fn malformed_sdp_gets_a_clear_error_and_harms_nothing() {
+    let t = TestServer::start().await;
+    let carol = t.account("carol", AccountRole::Csr).await;
+    let s = t.start_session(&carol, "x").await;
+    let mut csr = t.connect(&s).await;
+    let answer = csr
+        .request(json!({"type": "media_offer", "sdp": "v=0\r\nnot an offer"}))
+        .await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["code"].as_str()),
+        (Some("error"), Some("malformed_sdp"))
+    );
+    let answer = csr.request(json!({"type": "media_offer"})).await;
+    assert_eq!(answer["code"], "invalid_command");
+    // Garbage datagrams at the media port are dropped and counted.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media: SocketAddr = t.server().media_address;
+    for _ in 0..10 {
+        udp.send_to(b"\x00\x01\x00\x00garbage", media).unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    while !t
+        .metrics()
+        .await
+        .contains("tandem_media_unrouted_datagrams_total")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "garbage datagrams were not counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    csr.chat("still fine", None).await.unwrap();
+    let phone = Phone::connect(&mut csr, 440.0).await;
+    eventually("a good offer still connects", || {
+        phone.connected.load(Ordering::Relaxed)
+    })
+    .await;
+}
