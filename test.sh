@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/system-packages.sh
+# The browser tests' driver (playwright-core only: it uses Debian's chromium, downloads none).
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== format"
 cargo fmt --all -- --check

@@ -7,6 +7,7 @@ packages=(
     pkg-config libssl-dev # TLS for the SMTP client (lettre, native-tls)
     python3               # tests: its standard-library smtpd is the SMTP relay in tests/mail.rs
     cmake                 # builds the bundled libopus (opus crate) for the voice mixer
+    chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
 )
 
 missing=()
@@ -20,3 +21,8 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 command -v cargo >/dev/null || { echo "cargo is required: install Rust with rustup"; exit 1; }
+if ! command -v npm >/dev/null; then
+    echo "installing: nodejs npm"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends nodejs npm
+fi
