@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tandem_media::mix::FRAME_SAMPLES;
+use tandem_media::tone::sine_frame;
 use tandem_media::voice_mixer::{MixerConfig, TICK, VoiceMixer};
 
 fn packets(freq: f64, n: usize) -> Vec<Vec<u8>> {
@@ -14,12 +14,7 @@ fn packets(freq: f64, n: usize) -> Vec<Vec<u8>> {
         opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
     (0..n)
         .map(|k| {
-            let pcm: Vec<i16> = (0..FRAME_SAMPLES)
-                .map(|i| {
-                    let t = (k * FRAME_SAMPLES + i) as f64 / 48_000.0;
-                    (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
-                })
-                .collect();
+            let pcm = sine_frame(freq, 8000.0, k as u64);
             let mut out = vec![0; 1275];
             let len = enc.encode(&pcm, &mut out).unwrap();
             out.truncate(len);

@@ -164,6 +164,34 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// Refuses with 429 while `key` has failed too often (`what` names the failures for people).
+pub fn check_throttle(throttle: &Mutex<Throttle>, key: &str, what: &str) -> Result<(), Problem> {
+    let verdict = throttle
+        .lock()
+        .expect("throttle lock poisoned")
+        .check(key, std::time::Instant::now());
+    verdict.map_err(|wait| {
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many {what}; try again in {} s", wait.as_secs().max(1)),
+        )
+    })
+}
+
+/// An optional e-mail address from a request: blank means none; anything else must look like
+/// an address.
+pub fn optional_email(raw: Option<&str>) -> Result<Option<&str>, Problem> {
+    let email = raw.map(str::trim).filter(|e| !e.is_empty());
+    match email {
+        Some(e) if !crate::mail::looks_like_email(e) => Err(Problem::unprocessable(
+            "invalid_email",
+            "that is not an e-mail address",
+        )),
+        _ => Ok(email),
+    }
+}
+
 /// How long an HTTP handler waits for an actor to answer.
 pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 

@@ -17,6 +17,7 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tandem::store::AccountRole;
+use tandem_media::tone::{power as tone_power, sine_frame};
 use tokio::net::UdpSocket;
 
 const FRAME: usize = 960;
@@ -104,12 +105,7 @@ impl Phone {
                 }
                 let now = Instant::now();
                 if connected.load(Ordering::Relaxed) && now >= next_frame {
-                    let pcm: Vec<i16> = (0..FRAME)
-                        .map(|i| {
-                            let t = (sent as usize * FRAME + i) as f64 / 48_000.0;
-                            (8000.0 * (2.0 * std::f64::consts::PI * tone * t).sin()) as i16
-                        })
-                        .collect();
+                    let pcm = sine_frame(tone, 8000.0, sent);
                     let mut out = vec![0; 1275];
                     let n = enc.encode(&pcm, &mut out).unwrap();
                     out.truncate(n);
@@ -148,17 +144,6 @@ impl Phone {
     fn samples(&self) -> usize {
         self.heard.lock().unwrap().len()
     }
-}
-
-fn tone_power(pcm: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 48_000.0;
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in pcm {
-        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / pcm.len() as f64
 }
 
 /// Waits (up to the harness's patience) for a condition on live media.

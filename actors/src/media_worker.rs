@@ -233,6 +233,20 @@ fn route(
     counter!("tandem_media_unrouted_datagrams_total").increment(1);
 }
 
+/// The session's call, set up on first use.
+fn call_for(
+    calls: &mut HashMap<SessionId, Call>,
+    session: SessionId,
+    address: SocketAddr,
+) -> Result<&mut Call, tandem_media::sfu::SfuError> {
+    Ok(match calls.entry(session) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(Call {
+            sfu: Sfu::new(address, MixerConfig::default())?,
+        }),
+    })
+}
+
 fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd: WorkerCmd) {
     let now = Instant::now();
     match cmd {
@@ -242,18 +256,15 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
             sdp,
             reply,
         } => {
-            let call = match calls.get_mut(&session) {
-                Some(c) => c,
-                None => match Sfu::new(address, MixerConfig::default()) {
-                    Ok(sfu) => calls.entry(session).or_insert(Call { sfu }),
-                    Err(e) => {
-                        let _ = reply.send(Err(MediaError::Refused {
-                            code: e.code(),
-                            detail: e.to_string(),
-                        }));
-                        return;
-                    }
-                },
+            let call = match call_for(calls, session, address) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = reply.send(Err(MediaError::Refused {
+                        code: e.code(),
+                        detail: e.to_string(),
+                    }));
+                    return;
+                }
             };
             // A participant reconnecting (page reload) replaces their old connection.
             call.sfu.remove_peer(participant);
@@ -279,12 +290,12 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
             members,
             speakers,
         } => {
-            let call = match calls.get_mut(&session) {
-                Some(c) => c,
-                None => match Sfu::new(address, MixerConfig::default()) {
-                    Ok(sfu) => calls.entry(session).or_insert(Call { sfu }),
-                    Err(_) => return,
-                },
+            let call = match call_for(calls, session, address) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(%session, error = %e, "could not set up the call");
+                    return;
+                }
             };
             if let Err(e) = call.sfu.set_call(members, speakers) {
                 tracing::error!(%session, error = %e, "could not update the call");

@@ -8,4 +8,5 @@
 pub mod jitter;
 pub mod mix;
 pub mod sfu;
+pub mod tone;
 pub mod voice_mixer;

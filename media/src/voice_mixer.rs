@@ -239,18 +239,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Energy at one frequency (Goertzel), normalised per sample.
-    fn tone_power(pcm: &[i16], freq: f64) -> f64 {
-        let w = 2.0 * std::f64::consts::PI * freq / f64::from(SAMPLE_RATE);
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for &x in pcm {
-            let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-            s2 = s1;
-            s1 = s;
-        }
-        (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / pcm.len() as f64
-    }
+    use crate::tone::{power as tone_power, sine_frame};
 
     /// A talker: a sine encoded as 20 ms Opus packets.
     struct Talker {
@@ -270,12 +259,7 @@ mod tests {
             }
         }
         fn packet(&mut self) -> (u16, Vec<u8>) {
-            let pcm: Vec<i16> = (0..FRAME_SAMPLES)
-                .map(|i| {
-                    let t = (self.phase + i) as f64 / f64::from(SAMPLE_RATE);
-                    (8000.0 * (2.0 * std::f64::consts::PI * self.freq * t).sin()) as i16
-                })
-                .collect();
+            let pcm = sine_frame(self.freq, 8000.0, (self.phase / FRAME_SAMPLES) as u64);
             self.phase += FRAME_SAMPLES;
             let mut out = vec![0; MAX_PACKET];
             let n = self.enc.encode(&pcm, &mut out).unwrap();

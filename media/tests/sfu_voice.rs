@@ -12,6 +12,7 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tandem_media::sfu::{Sfu, SfuEvent, init_crypto};
+use tandem_media::tone::{power as tone_power, sine_frame};
 use tandem_media::voice_mixer::MixerConfig;
 
 const SFU: &str = "10.0.0.1:5000";
@@ -59,12 +60,7 @@ impl Client {
     }
 
     fn speak(&mut self, now: Instant) {
-        let pcm: Vec<i16> = (0..FRAME)
-            .map(|i| {
-                let t = (self.sent as usize * FRAME + i) as f64 / 48_000.0;
-                (8000.0 * (2.0 * std::f64::consts::PI * self.tone * t).sin()) as i16
-            })
-            .collect();
+        let pcm = sine_frame(self.tone, 8000.0, self.sent);
         let mut out = vec![0; 1275];
         let n = self.enc.encode(&pcm, &mut out).unwrap();
         out.truncate(n);
@@ -105,17 +101,6 @@ impl Client {
             }
         }
     }
-}
-
-fn tone_power(pcm: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 48_000.0;
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in pcm {
-        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / pcm.len() as f64
 }
 
 struct World {

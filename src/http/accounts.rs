@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiJson, AppState, Caller};
+use super::{ApiJson, AppState, Caller, check_throttle};
 use crate::auth::{self, MIN_PASSWORD_CHARS, Token};
 use crate::mail::looks_like_email;
 use crate::problem::Problem;
@@ -26,21 +26,7 @@ pub async fn login(
     ApiJson(body): ApiJson<Login>,
 ) -> Result<impl IntoResponse, Problem> {
     let key = body.username.to_lowercase();
-    if let Err(wait) = state
-        .login_throttle
-        .lock()
-        .expect("throttle lock poisoned")
-        .check(&key, Instant::now())
-    {
-        return Err(Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            format!(
-                "too many failed sign-ins; try again in {} s",
-                wait.as_secs().max(1)
-            ),
-        ));
-    }
+    check_throttle(&state.login_throttle, &key, "failed sign-ins")?;
     let user = state.store.user_by_username(&body.username).await?;
     let stored = user.as_ref().map_or_else(
         || auth::decoy_hash().to_string(),

@@ -14,9 +14,9 @@ use tandem_actors::protocol::{Event, ParticipantInfo, Role};
 use tandem_actors::session::SessionMsg;
 use tandem_actors::session_registry::{NewSession, SessionHandle, SessionRegistryMsg};
 
-use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, ask};
+use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, ask, check_throttle, optional_email};
 use crate::auth::{self, Token};
-use crate::mail::{looks_like_email, mailto_link};
+use crate::mail::mailto_link;
 use crate::problem::Problem;
 use crate::store::{AccountRole, User};
 
@@ -186,19 +186,7 @@ pub async fn invite(
             "only CSRs in this session can invite to it",
         ));
     }
-    let email = body
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty());
-    if let Some(e) = email
-        && !looks_like_email(e)
-    {
-        return Err(Problem::unprocessable(
-            "invalid_email",
-            "that is not an e-mail address",
-        ));
-    }
+    let email = optional_email(body.email.as_deref())?;
     let role = match body.role {
         InviteRole::Customer => Role::Customer,
         InviteRole::Assistant => Role::Csr,
@@ -276,21 +264,7 @@ pub async fn join(
     let (handle, role) = match (&body.number, &body.invite) {
         (Some(number), None) => {
             let key = peer.ip().to_string();
-            if let Err(wait) = state
-                .join_throttle
-                .lock()
-                .expect("throttle lock poisoned")
-                .check(&key, Instant::now())
-            {
-                return Err(Problem::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_attempts",
-                    format!(
-                        "too many unknown session numbers; try again in {} s",
-                        wait.as_secs().max(1)
-                    ),
-                ));
-            }
+            check_throttle(&state.join_throttle, &key, "unknown session numbers")?;
             let number: SessionNumber = number.parse().map_err(|_| {
                 Problem::unprocessable("invalid_session_number", "a session number is 9 digits")
             })?;
@@ -345,19 +319,7 @@ pub async fn join(
                 format!("names are 1 to {MAX_NAME_CHARS} printable characters"),
             ));
         }
-        let email = body
-            .email
-            .as_deref()
-            .map(str::trim)
-            .filter(|e| !e.is_empty());
-        if let Some(e) = email
-            && !looks_like_email(e)
-        {
-            return Err(Problem::unprocessable(
-                "invalid_email",
-                "that is not an e-mail address",
-            ));
-        }
+        let email = optional_email(body.email.as_deref())?;
         ParticipantInfo {
             id: ParticipantId::random(),
             role: Role::Customer,
