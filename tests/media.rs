@@ -222,7 +222,17 @@ async fn the_microphone_rule_decides_who_is_heard_over_real_udp() {
 
     // The gauge is process-wide (tests run servers side by side); that it is reported is what
     // can be checked here.
-    assert!(t.metrics().await.contains("tandem_media_calls"));
+    let metrics = t.metrics().await;
+    for name in [
+        "tandem_media_calls",
+        "tandem_media_peers",
+        "tandem_media_audio_packets_total{direction=\"in\"}",
+        "tandem_media_audio_packets_total{direction=\"out\"}",
+        "tandem_media_dropped_by_policy_total{reason=\"no_microphone\"}",
+        "tandem_media_call_tick_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use metrics::{counter, gauge};
+use metrics::{counter, gauge, histogram};
 use tandem_media::sfu::{Sfu, SfuEvent};
 use tandem_media::voice_mixer::MixerConfig;
 use tokio::net::UdpSocket;
@@ -158,6 +158,8 @@ impl MediaWorkerHandle {
 
 struct Call {
     sfu: Sfu<ParticipantId>,
+    /// Counters as last reported, to report only what is new.
+    reported: (u64, u64, u64),
 }
 
 async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<WorkerCmd>) {
@@ -192,10 +194,15 @@ async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<Work
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
         let now = Instant::now();
+        let mut peers = 0;
         for (session, call) in calls.iter_mut() {
+            let started = Instant::now();
             if let Err(e) = call.sfu.handle_timeout(now) {
                 tracing::error!(%session, error = %e, "media timeout handling failed");
             }
+            histogram!("tandem_media_call_tick_seconds").record(started.elapsed().as_secs_f64());
+            report(call);
+            peers += call.sfu.peer_count();
             while let Some(t) = call.sfu.poll_transmit() {
                 if let Err(e) = socket.send_to(&t.contents, t.destination).await {
                     tracing::debug!(error = %e, "media send failed");
@@ -214,7 +221,23 @@ async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<Work
         }
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
         gauge!("tandem_media_calls").set(calls.len() as f64);
+        gauge!("tandem_media_peers").set(peers as f64);
     }
+}
+
+/// Adds what a call counted since the last report to the process's counters.
+fn report(call: &mut Call) {
+    let now = (
+        call.sfu.stats().audio_in,
+        call.sfu.stats().audio_out,
+        call.sfu.mixer().stats().dropped_not_speaker,
+    );
+    let (in_, out, dropped) = call.reported;
+    counter!("tandem_media_audio_packets_total", "direction" => "in").increment(now.0 - in_);
+    counter!("tandem_media_audio_packets_total", "direction" => "out").increment(now.1 - out);
+    counter!("tandem_media_dropped_by_policy_total", "reason" => "no_microphone")
+        .increment(now.2 - dropped);
+    call.reported = now;
 }
 
 fn route(
@@ -243,6 +266,7 @@ fn call_for(
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => e.insert(Call {
             sfu: Sfu::new(address, MixerConfig::default())?,
+            reported: (0, 0, 0),
         }),
     })
 }
