@@ -90,6 +90,12 @@ impl MediaWorkerHandle {
         let socket = UdpSocket::bind(config.listen).await?;
         let bound = socket.local_addr()?;
         let address = config.public.unwrap_or(bound);
+        if address.ip().is_unspecified() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the media socket listens on every address; set media.public_address to the one browsers reach",
+            ));
+        }
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         tokio::spawn(run(socket, address, rx));
         tracing::info!(%bound, %address, "media worker listening");
@@ -179,16 +185,19 @@ async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<Work
                 Some(cmd) => handle_command(&mut calls, address, cmd),
             },
             received = socket.recv_from(&mut buf) => {
-                let mut next = received;
-                for _ in 0..DATAGRAMS_PER_PASS {
-                    match next {
+                // This one, then whatever else is already waiting, up to the pass limit; a
+                // datagram read is always handled.
+                let mut next = Some(received);
+                let mut handled = 0;
+                while let Some(r) = next.take() {
+                    match r {
                         Ok((n, source)) => route(&mut calls, address, source, &buf[..n]),
                         Err(e) => tracing::debug!(error = %e, "media socket read failed"),
                     }
-                    next = match socket.try_recv_from(&mut buf) {
-                        Ok(r) => Ok(r),
-                        Err(_) => break,
-                    };
+                    handled += 1;
+                    if handled < DATAGRAMS_PER_PASS {
+                        next = socket.try_recv_from(&mut buf).ok().map(Ok);
+                    }
                 }
             },
             _ = tokio::time::sleep_until(wake.into()) => {}
@@ -290,8 +299,8 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
                     return;
                 }
             };
-            // A participant reconnecting (page reload) replaces their old connection.
-            call.sfu.remove_peer(participant);
+            // A participant reconnecting (page reload) replaces their old connection, once the new
+            // offer has been accepted.
             let answer = call.sfu.accept_offer(now, participant, &sdp).map_err(|e| {
                 counter!("tandem_media_offers_refused_total").increment(1);
                 MediaError::Refused {
@@ -328,5 +337,28 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
         WorkerCmd::EndSession { session } => {
             calls.remove(&session);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn listening_everywhere_needs_an_announced_address() {
+        let everywhere = MediaWorkerConfig {
+            listen: "0.0.0.0:0".parse().unwrap(),
+            public: None,
+        };
+        let e = MediaWorkerHandle::start(everywhere.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        let announced = MediaWorkerConfig {
+            public: Some("192.0.2.10:40000".parse().unwrap()),
+            ..everywhere
+        };
+        let worker = MediaWorkerHandle::start(announced).await.unwrap();
+        assert_eq!(worker.address, "192.0.2.10:40000".parse().unwrap());
     }
 }

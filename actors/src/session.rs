@@ -103,8 +103,9 @@ pub struct SessionState {
     /// ractor kills a stopping actor's children at once, which would cut off their last frames.
     closing: HashSet<ActorId>,
     media: Option<MediaWorkerHandle>,
-    /// The call (members, microphone holders) as last told to the media worker.
-    media_call: (Vec<ParticipantId>, Vec<ParticipantId>),
+    /// The call (members, microphone holders) as last told to the media worker; `None` until
+    /// it has been told once (so a restored session always tells it).
+    media_call: Option<(Vec<ParticipantId>, Vec<ParticipantId>)>,
     /// Participants gone since the media worker was last told.
     media_departed: Vec<ParticipantId>,
     media_ended: bool,
@@ -183,7 +184,7 @@ impl Actor for SessionActor {
             leaving: Vec::new(),
             closing: HashSet::new(),
             media: args.media,
-            media_call: (Vec::new(), Vec::new()),
+            media_call: None,
             media_departed: Vec::new(),
             media_ended: false,
         };
@@ -194,6 +195,8 @@ impl Actor for SessionActor {
         for (id, role) in present {
             spawn_participant(&myself, &mut state, id, role, None).await?;
         }
+        // A restored session tells the media worker the call as the journal has it.
+        sync_media(&mut state).await;
         Ok(state)
     }
 
@@ -532,24 +535,29 @@ async fn sync_media(state: &mut SessionState) {
         return;
     };
     let session = state.rules.init().id;
+    // Each change is marked as told only once the worker has taken it, so a busy worker is
+    // told again on the next change rather than left with stale state.
     let result = async {
         if state.rules.is_ended() {
             if !state.media_ended {
-                state.media_ended = true;
                 media.end_session(session).await?;
+                state.media_ended = true;
             }
             return Ok(());
         }
-        for p in std::mem::take(&mut state.media_departed) {
+        while let Some(p) = state.media_departed.first().copied() {
             media.remove(session, p).await?;
+            state.media_departed.remove(0);
         }
         let call = (
             state.rules.voice_members(),
             state.rules.microphone_holders().to_vec(),
         );
-        if call != state.media_call {
-            state.media_call = call.clone();
-            media.set_call(session, call.0, call.1).await?;
+        if state.media_call.as_ref() != Some(&call) {
+            media
+                .set_call(session, call.0.clone(), call.1.clone())
+                .await?;
+            state.media_call = Some(call);
         }
         Ok::<_, MediaError>(())
     }

@@ -34,8 +34,6 @@ pub enum SfuError {
     BadOffer(String),
     #[error("the SDP offer was refused: {0}")]
     OfferRefused(String),
-    #[error("this participant is already connected")]
-    DuplicatePeer,
     #[error(transparent)]
     Mixer(#[from] MixerError),
 }
@@ -45,7 +43,6 @@ impl SfuError {
         match self {
             Self::BadOffer(_) => "malformed_sdp",
             Self::OfferRefused(_) => "sdp_refused",
-            Self::DuplicatePeer => "already_connected",
             Self::Mixer(_) => "media_error",
         }
     }
@@ -75,8 +72,6 @@ pub struct SfuStats {
 struct Peer {
     rtc: Rtc,
     audio: Option<Mid>,
-    /// RTP time of the next mix frame written to this peer, in 48 kHz samples.
-    clock: u64,
     timeout: Instant,
 }
 
@@ -121,11 +116,10 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
         self.peers.len()
     }
 
-    /// A participant's SDP offer; returns the answer. Only Opus audio is accepted for now.
+    /// A participant's SDP offer; returns the answer. Only Opus audio is accepted for now. An
+    /// offer from a participant already connected replaces that connection, but only once the new
+    /// offer has been accepted: a bad re-offer leaves the working connection alone.
     pub fn accept_offer(&mut self, now: Instant, peer: P, offer: &str) -> Result<String, SfuError> {
-        if self.peers.contains_key(&peer) {
-            return Err(SfuError::DuplicatePeer);
-        }
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::BadOffer(e.to_string()))?;
         let mut rtc = Rtc::builder()
@@ -140,15 +134,18 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| SfuError::OfferRefused(e.to_string()))?;
-        self.peers.insert(
+        let replaced = self.peers.insert(
             peer,
             Peer {
                 rtc,
                 audio: None,
-                clock: 0,
                 timeout: now,
             },
         );
+        if let Some(mut old) = replaced {
+            old.rtc.disconnect();
+            self.mixer.forget(peer)?;
+        }
         self.drain(now, peer);
         Ok(answer.to_sdp_string())
     }
@@ -156,6 +153,8 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
     pub fn remove_peer(&mut self, peer: P) {
         if let Some(mut p) = self.peers.remove(&peer) {
             p.rtc.disconnect();
+            // Whatever it had buffered or decoded belongs to the old connection.
+            let _ = self.mixer.forget(peer);
         }
     }
 
@@ -221,6 +220,12 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
             }
         }
         while let Some(out) = self.mixer.handle_timeout(now)? {
+            // RTP time follows the mixer's ticks, so it keeps pace with the clock across the
+            // silences in which nothing is sent.
+            let rtp_time = MediaTime::new(
+                self.mixer.stats().ticks * FRAME_SAMPLES as u64,
+                Frequency::FORTY_EIGHT_KHZ,
+            );
             for (key, peer) in self
                 .peers
                 .iter_mut()
@@ -231,7 +236,7 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
                     .iter()
                     .find(|(k, _)| k == key)
                     .map_or(&out.listeners, |(_, p)| p);
-                if write_audio(peer, now, packet.clone()) {
+                if write_audio(peer, now, rtp_time, packet.clone()) {
                     self.stats.audio_out += 1;
                 }
             }
@@ -309,9 +314,8 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
 }
 
 /// Writes one 20 ms Opus frame on a peer's audio track, if it has one that is open.
-fn write_audio(peer: &mut Peer, now: Instant, packet: Vec<u8>) -> bool {
+fn write_audio(peer: &mut Peer, now: Instant, rtp_time: MediaTime, packet: Vec<u8>) -> bool {
     let Some(mid) = peer.audio else { return false };
-    let rtp_time = MediaTime::new(peer.clock, Frequency::FORTY_EIGHT_KHZ);
     let Some(writer) = peer.rtc.writer(mid) else {
         return false;
     };
@@ -322,9 +326,5 @@ fn write_audio(peer: &mut Peer, now: Instant, packet: Vec<u8>) -> bool {
     else {
         return false;
     };
-    if writer.write(pt, now, rtp_time, packet).is_err() {
-        return false;
-    }
-    peer.clock += FRAME_SAMPLES as u64;
-    true
+    writer.write(pt, now, rtp_time, packet).is_ok()
 }

@@ -135,6 +135,16 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         Ok(())
     }
 
+    /// Drops a participant's buffered and decoder state (their connection was replaced or
+    /// closed); a speaker stays a speaker, starting afresh.
+    pub fn forget(&mut self, who: K) -> Result<(), MixerError> {
+        if self.speakers.remove(&who).is_some() {
+            let speakers: Vec<K> = self.speakers.keys().copied().chain([who]).collect();
+            self.set_speakers(speakers)?;
+        }
+        Ok(())
+    }
+
     /// A participant's microphone volume (SPEC V4), kept across losing and regaining the
     /// microphone.
     pub fn set_gain(&mut self, who: K, gain: Gain) {

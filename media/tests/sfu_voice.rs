@@ -284,15 +284,21 @@ fn garbage_and_malformed_offers_are_refused_without_harm() {
         .accept_offer(now, 9, "v=0\r\nthis is not sdp")
         .unwrap_err();
     assert_eq!(e.code(), "malformed_sdp");
-    let (_, offer, _) = Client::new(1, 0.0, now);
-    assert_eq!(
-        w.sfu.accept_offer(now, 1, &offer).unwrap_err().code(),
-        "already_connected"
-    );
     w.sfu.set_call([1], [1]).unwrap();
     w.run(Duration::from_secs(2));
     assert!(w.clients[0].connected);
+    // A malformed re-offer from a connected participant leaves the working connection alone.
+    assert_eq!(
+        w.sfu.accept_offer(w.now, 1, "garbage").unwrap_err().code(),
+        "malformed_sdp"
+    );
     assert_eq!(w.sfu.peer_count(), 1);
+    let received = w.sfu.stats().audio_in;
+    w.run(Duration::from_secs(1));
+    assert!(
+        w.sfu.stats().audio_in > received,
+        "the old connection still carries audio"
+    );
 }
 
 #[test]
