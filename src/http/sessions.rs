@@ -329,17 +329,27 @@ pub async fn join(
             is_agent: false,
         }
     };
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(join_as(&state, &handle, info).await?),
+    ))
+}
+
+/// Joins someone (not as primary) and answers as every join path does.
+async fn join_as(
+    state: &AppState,
+    handle: &SessionHandle,
+    info: ParticipantInfo,
+) -> Result<Value, Problem> {
+    let role = info.role;
     let id = ask(&handle.actor, |reply| SessionMsg::Join {
         info,
         as_primary: false,
         reply,
     })
     .await??;
-    let v = view(&handle, Some(id)).await?;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(joined(&state, &handle, &v["topic"], id, role)),
-    ))
+    let v = view(handle, Some(id)).await?;
+    Ok(joined(state, handle, &v["topic"], id, role))
 }
 
 #[derive(Deserialize)]
@@ -363,18 +373,8 @@ pub async fn assist(
     })
     .await?
     .ok_or_else(|| Problem::not_found("unknown_session", "no live session has that number"))?;
-    let info = staff_info(user);
-    let id = ask(&handle.actor, |reply| SessionMsg::Join {
-        info,
-        as_primary: false,
-        reply,
-    })
-    .await??;
-    let v = view(&handle, Some(id)).await?;
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(joined(&state, &handle, &v["topic"], id, Role::Csr)),
-    ))
+    let answer = join_as(&state, &handle, staff_info(user)).await?;
+    Ok((StatusCode::CREATED, ApiJson(answer)))
 }
 
 /// May this account see this session's details and report?

@@ -283,26 +283,12 @@ impl Ws {
     }
 
     /// Sends a command and waits for its answer: Ok(()) or Err(code). Other frames are kept.
-    pub async fn cmd(&mut self, mut v: Value) -> Result<(), String> {
-        let r = self.next_ref;
-        self.next_ref += 1;
-        v["ref"] = json!(r);
-        self.send(v).await;
-        loop {
-            let Some(f) = self.read().await else {
-                panic!(
-                    "connection closed while waiting for the answer to ref {r}; last frames: {:#?}",
-                    &self.seen[self.seen.len().saturating_sub(6)..]
-                )
-            };
-            if f["ref"] == json!(r) {
-                return match f["type"].as_str() {
-                    Some("ok") => Ok(()),
-                    Some("error") => Err(f["code"].as_str().unwrap().to_string()),
-                    _ => panic!("unexpected answer {f}"),
-                };
-            }
-            self.pending.push_back(f);
+    pub async fn cmd(&mut self, v: Value) -> Result<(), String> {
+        let f = self.request(v).await;
+        match f["type"].as_str() {
+            Some("ok") => Ok(()),
+            Some("error") => Err(f["code"].as_str().unwrap().to_string()),
+            _ => panic!("unexpected answer {f}"),
         }
     }
 
@@ -314,7 +300,10 @@ impl Ws {
         self.send(v).await;
         loop {
             let Some(f) = self.read().await else {
-                panic!("connection closed while waiting for the answer to ref {r}")
+                panic!(
+                    "connection closed while waiting for the answer to ref {r}; last frames: {:#?}",
+                    &self.seen[self.seen.len().saturating_sub(6)..]
+                )
             };
             if f["ref"] == json!(r) {
                 return f;

@@ -682,20 +682,16 @@ impl SessionRules {
     /// A participant's connection went away for good. The primary CSR's going ends the session
     /// (SPEC S12: closing the dashboard ends it); anyone else just leaves.
     pub fn disconnected(&mut self, now: UnixMillis, who: ParticipantId) -> Vec<Record> {
-        let mut out = Vec::new();
-        if self.is_ended() || self.member(who).is_none() {
-            return out;
-        }
-        if self.primary == Some(who) {
-            self.end(now, None, EndReason::PrimaryDisconnected, &mut out);
-        } else {
-            self.depart(now, who, LeaveReason::Disconnected, &mut out);
-        }
-        out
+        self.gone(now, who, LeaveReason::Disconnected)
     }
 
     /// A participant whose actor could not be kept alive is removed.
     pub fn crashed(&mut self, now: UnixMillis, who: ParticipantId) -> Vec<Record> {
+        self.gone(now, who, LeaveReason::Crashed)
+    }
+
+    /// Someone gone without leaving: the primary's going ends the session, anyone else departs.
+    fn gone(&mut self, now: UnixMillis, who: ParticipantId, reason: LeaveReason) -> Vec<Record> {
         let mut out = Vec::new();
         if self.is_ended() || self.member(who).is_none() {
             return out;
@@ -703,7 +699,7 @@ impl SessionRules {
         if self.primary == Some(who) {
             self.end(now, None, EndReason::PrimaryDisconnected, &mut out);
         } else {
-            self.depart(now, who, LeaveReason::Crashed, &mut out);
+            self.depart(now, who, reason, &mut out);
         }
         out
     }
