@@ -1,17 +1,21 @@
 //! MediaWorker: a loop that owns one UDP socket and the [`Sfu`] of every session placed on it,
 //! in the manner of str0m's examples/chat.rs. Actors never see a packet: sessions send it
-//! commands over a bounded channel (offers, the call's members and speakers, departures).
+//! commands over a bounded channel (offers and answers, the media policy, departures), and it
+//! tells a session what it must pass on (the server's own offers, lost connections) through the
+//! [`NoticeSink`] the session gave it.
 //!
 //! Policy when the command channel is full: a command waits up to [`COMMAND_WAIT`] for room,
 //! then fails with [`MediaError::Busy`] and is counted; the session reports the failure rather
 //! than queueing without bound.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
-use tandem_media::sfu::{Sfu, SfuEvent};
+use tandem_media::policy::{MediaPolicy, TrackPurpose};
+use tandem_media::sfu::{Answer, Sfu, SfuEvent, SfuStats};
 use tandem_media::voice_mixer::MixerConfig;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -46,21 +50,46 @@ impl MediaError {
     }
 }
 
+/// What the worker tells a session.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MediaNotice {
+    /// The server renegotiates this participant's connection: pass the offer on.
+    Offer {
+        participant: ParticipantId,
+        offer: u64,
+        sdp: String,
+    },
+    /// The participant's media connection failed or timed out and was dropped.
+    Disconnected { participant: ParticipantId },
+}
+
+/// Where a session takes the worker's notices; called on the worker's task, so it only queues.
+pub type NoticeSink = Arc<dyn Fn(MediaNotice) + Send + Sync>;
+
 enum WorkerCmd {
     Offer {
         session: SessionId,
         participant: ParticipantId,
         sdp: String,
-        reply: oneshot::Sender<Result<String, MediaError>>,
+        video: BTreeMap<String, TrackPurpose>,
+        notices: NoticeSink,
+        reply: oneshot::Sender<Result<Answer, MediaError>>,
+    },
+    Answer {
+        session: SessionId,
+        participant: ParticipantId,
+        offer: u64,
+        sdp: String,
+        reply: oneshot::Sender<Result<(), MediaError>>,
     },
     Remove {
         session: SessionId,
         participant: ParticipantId,
     },
-    Call {
+    Policy {
         session: SessionId,
-        members: Vec<ParticipantId>,
-        speakers: Vec<ParticipantId>,
+        policy: MediaPolicy<ParticipantId>,
+        notices: NoticeSink,
     },
     EndSession {
         session: SessionId,
@@ -113,22 +142,47 @@ impl MediaWorkerHandle {
         }
     }
 
-    /// A participant's SDP offer; answers the SDP answer.
+    /// A participant's SDP offer, with what each of its video tracks carries; answers the SDP
+    /// answer.
     pub async fn offer(
         &self,
         session: SessionId,
         participant: ParticipantId,
         sdp: String,
-    ) -> Result<String, MediaError> {
+        video: BTreeMap<String, TrackPurpose>,
+        notices: NoticeSink,
+    ) -> Result<Answer, MediaError> {
         let (reply, answer) = oneshot::channel();
         self.send(WorkerCmd::Offer {
             session,
             participant,
             sdp,
+            video,
+            notices,
             reply,
         })
         .await?;
         answer.await.map_err(|_| MediaError::Stopped)?
+    }
+
+    /// A participant's answer to the server's offer number `offer`.
+    pub async fn answer(
+        &self,
+        session: SessionId,
+        participant: ParticipantId,
+        offer: u64,
+        sdp: String,
+    ) -> Result<(), MediaError> {
+        let (reply, done) = oneshot::channel();
+        self.send(WorkerCmd::Answer {
+            session,
+            participant,
+            offer,
+            sdp,
+            reply,
+        })
+        .await?;
+        done.await.map_err(|_| MediaError::Stopped)?
     }
 
     pub async fn remove(
@@ -143,16 +197,17 @@ impl MediaWorkerHandle {
         .await
     }
 
-    pub async fn set_call(
+    /// What the session's rules allow on the media plane now.
+    pub async fn set_policy(
         &self,
         session: SessionId,
-        members: Vec<ParticipantId>,
-        speakers: Vec<ParticipantId>,
+        policy: MediaPolicy<ParticipantId>,
+        notices: NoticeSink,
     ) -> Result<(), MediaError> {
-        self.send(WorkerCmd::Call {
+        self.send(WorkerCmd::Policy {
             session,
-            members,
-            speakers,
+            policy,
+            notices,
         })
         .await
     }
@@ -164,8 +219,18 @@ impl MediaWorkerHandle {
 
 struct Call {
     sfu: Sfu<ParticipantId>,
+    /// Where the session takes notices; the latest it gave (a restored session gives a new one).
+    notices: Option<NoticeSink>,
     /// Counters as last reported, to report only what is new.
-    reported: (u64, u64, u64),
+    reported: SfuStats,
+}
+
+impl Call {
+    fn notify(&self, notice: MediaNotice) {
+        if let Some(n) = &self.notices {
+            n(notice);
+        }
+    }
 }
 
 async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<WorkerCmd>) {
@@ -203,15 +268,19 @@ async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<Work
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
         let now = Instant::now();
-        let mut peers = 0;
+        let (mut peers, mut tracks) = (0, 0);
         for (session, call) in calls.iter_mut() {
-            let started = Instant::now();
-            if let Err(e) = call.sfu.handle_timeout(now) {
-                tracing::error!(%session, error = %e, "media timeout handling failed");
+            if call.sfu.poll_timeout(now) <= now {
+                let started = Instant::now();
+                if let Err(e) = call.sfu.handle_timeout(now) {
+                    tracing::error!(%session, error = %e, "media timeout handling failed");
+                }
+                histogram!("tandem_media_call_tick_seconds")
+                    .record(started.elapsed().as_secs_f64());
             }
-            histogram!("tandem_media_call_tick_seconds").record(started.elapsed().as_secs_f64());
             report(call);
             peers += call.sfu.peer_count();
+            tracks += call.sfu.track_count();
             while let Some(t) = call.sfu.poll_transmit() {
                 if let Err(e) = socket.send_to(&t.contents, t.destination).await {
                     tracing::debug!(error = %e, "media send failed");
@@ -222,8 +291,39 @@ async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<Work
                     SfuEvent::Connected(p) => {
                         tracing::debug!(%session, participant = %p, "media connected")
                     }
-                    SfuEvent::Disconnected(p) => {
-                        tracing::info!(%session, participant = %p, "media disconnected");
+                    SfuEvent::Disconnected(participant) => {
+                        tracing::info!(%session, %participant, "media disconnected");
+                        counter!("tandem_media_disconnects_total").increment(1);
+                        call.notify(MediaNotice::Disconnected { participant });
+                    }
+                    SfuEvent::Offer {
+                        peer: participant,
+                        offer,
+                        sdp,
+                    } => {
+                        call.notify(MediaNotice::Offer {
+                            participant,
+                            offer,
+                            sdp,
+                        });
+                    }
+                    SfuEvent::Stats {
+                        rtt,
+                        loss_in,
+                        loss_out,
+                        ..
+                    } => {
+                        if let Some(rtt) = rtt {
+                            histogram!("tandem_media_rtt_seconds").record(rtt.as_secs_f64());
+                        }
+                        if let Some(l) = loss_in {
+                            histogram!("tandem_media_loss_ratio", "direction" => "in")
+                                .record(f64::from(l));
+                        }
+                        if let Some(l) = loss_out {
+                            histogram!("tandem_media_loss_ratio", "direction" => "out")
+                                .record(f64::from(l));
+                        }
                     }
                 }
             }
@@ -231,21 +331,24 @@ async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<Work
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
         gauge!("tandem_media_calls").set(calls.len() as f64);
         gauge!("tandem_media_peers").set(peers as f64);
+        gauge!("tandem_media_tracks").set(tracks as f64);
     }
 }
 
 /// Adds what a call counted since the last report to the process's counters.
 fn report(call: &mut Call) {
-    let now = (
-        call.sfu.stats().audio_in,
-        call.sfu.stats().audio_out,
-        call.sfu.mixer().stats().dropped_not_speaker,
-    );
-    let (in_, out, dropped) = call.reported;
-    counter!("tandem_media_audio_packets_total", "direction" => "in").increment(now.0 - in_);
-    counter!("tandem_media_audio_packets_total", "direction" => "out").increment(now.1 - out);
-    counter!("tandem_media_dropped_by_policy_total", "reason" => "no_microphone")
-        .increment(now.2 - dropped);
+    let now = call.sfu.stats();
+    let d = now.since(&call.reported);
+    counter!("tandem_media_audio_packets_total", "direction" => "in").increment(d.audio_in);
+    counter!("tandem_media_audio_packets_total", "direction" => "out").increment(d.audio_out);
+    counter!("tandem_media_video_frames_total", "direction" => "in").increment(d.video_frames_in);
+    counter!("tandem_media_forwarded_frames_total").increment(d.video_frames_out);
+    counter!("tandem_media_forwarded_bytes_total").increment(d.video_bytes_out);
+    counter!("tandem_media_keyframe_requests_total").increment(d.keyframe_requests);
+    counter!("tandem_media_channel_messages_total").increment(d.channel_messages_relayed);
+    for (reason, n) in d.dropped {
+        counter!("tandem_media_dropped_by_policy_total", "reason" => reason.as_str()).increment(n);
+    }
     call.reported = now;
 }
 
@@ -275,9 +378,17 @@ fn call_for(
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => e.insert(Call {
             sfu: Sfu::new(address, MixerConfig::default())?,
-            reported: (0, 0, 0),
+            notices: None,
+            reported: SfuStats::default(),
         }),
     })
+}
+
+fn refused(e: tandem_media::sfu::SfuError) -> MediaError {
+    MediaError::Refused {
+        code: e.code(),
+        detail: e.to_string(),
+    }
 }
 
 fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd: WorkerCmd) {
@@ -287,28 +398,42 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
             session,
             participant,
             sdp,
+            video,
+            notices,
             reply,
         } => {
             let call = match call_for(calls, session, address) {
                 Ok(c) => c,
                 Err(e) => {
-                    let _ = reply.send(Err(MediaError::Refused {
-                        code: e.code(),
-                        detail: e.to_string(),
-                    }));
+                    let _ = reply.send(Err(refused(e)));
                     return;
                 }
             };
-            // A participant reconnecting (page reload) replaces their old connection, once the new
-            // offer has been accepted.
-            let answer = call.sfu.accept_offer(now, participant, &sdp).map_err(|e| {
-                counter!("tandem_media_offers_refused_total").increment(1);
-                MediaError::Refused {
-                    code: e.code(),
-                    detail: e.to_string(),
-                }
-            });
+            call.notices = Some(notices);
+            let answer = call
+                .sfu
+                .accept_offer(now, participant, &sdp, &video)
+                .map_err(|e| {
+                    counter!("tandem_media_offers_refused_total").increment(1);
+                    refused(e)
+                });
             let _ = reply.send(answer);
+        }
+        WorkerCmd::Answer {
+            session,
+            participant,
+            offer,
+            sdp,
+            reply,
+        } => {
+            let result = match calls.get_mut(&session) {
+                Some(call) => call
+                    .sfu
+                    .accept_answer(now, participant, offer, &sdp)
+                    .map_err(refused),
+                None => Err(refused(tandem_media::sfu::SfuError::NotConnected)),
+            };
+            let _ = reply.send(result);
         }
         WorkerCmd::Remove {
             session,
@@ -318,10 +443,10 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
                 c.sfu.remove_peer(participant);
             }
         }
-        WorkerCmd::Call {
+        WorkerCmd::Policy {
             session,
-            members,
-            speakers,
+            policy,
+            notices,
         } => {
             let call = match call_for(calls, session, address) {
                 Ok(c) => c,
@@ -330,7 +455,8 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
                     return;
                 }
             };
-            if let Err(e) = call.sfu.set_call(members, speakers) {
+            call.notices = Some(notices);
+            if let Err(e) = call.sfu.set_policy(now, policy) {
                 tracing::error!(%session, error = %e, "could not update the call");
             }
         }

@@ -4,7 +4,10 @@
 //! WebSocket delivers, so what a participant sees and what the report says cannot drift apart.
 //! docs/protocol.md describes the JSON form.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+pub use tandem_media::policy::TrackPurpose;
 
 use crate::ids::{AccountId, ParticipantId, QueueId, SessionNumber};
 
@@ -188,6 +191,15 @@ pub enum Event {
     MicrophoneHolders {
         holders: Vec<ParticipantId>,
     },
+    /// A participant started sending camera video (SPEC VI1, VI2).
+    CameraStarted {
+        participant: ParticipantId,
+    },
+    /// A participant's camera video stopped: they stopped it, or lost the right to send it (a
+    /// new primary CSR or selected customer).
+    CameraStopped {
+        participant: ParticipantId,
+    },
     ControlHanded {
         from: ParticipantId,
         to: ParticipantId,
@@ -272,6 +284,8 @@ impl Event {
             Event::VoiceJoined { .. } => "voice_joined",
             Event::VoiceLeft { .. } => "voice_left",
             Event::MicrophoneHolders { .. } => "microphone_holders",
+            Event::CameraStarted { .. } => "camera_started",
+            Event::CameraStopped { .. } => "camera_stopped",
             Event::ControlHanded { .. } => "control_handed",
             Event::NotesUpdated { .. } => "notes_updated",
             Event::SessionTransferred { .. } => "session_transferred",
@@ -327,6 +341,9 @@ pub enum Command {
     TakeMicrophone {
         from: ParticipantId,
     },
+    /// Start sending camera video: the primary CSR, then the selected customer (SPEC VI1, VI2).
+    StartCamera,
+    StopCamera,
     HandControl {
         to: ParticipantId,
     },
@@ -347,8 +364,17 @@ pub enum Command {
     },
     Leave,
     /// An SDP offer for this participant's media connection (WebRTC); answered with
-    /// `media_answer`. Sending another replaces the connection.
+    /// `media_answer`. An offer on the same connection renegotiates it; one from a new
+    /// connection replaces the old. `video` says what each video track (by mid) carries.
     MediaOffer {
+        sdp: String,
+        #[serde(default)]
+        video: BTreeMap<String, TrackPurpose>,
+    },
+    /// The answer to the server's `media_offer` number `offer` (it adds or removes the video
+    /// it sends).
+    MediaAnswer {
+        offer: u64,
         sdp: String,
     },
 }
@@ -373,6 +399,9 @@ impl Command {
             Command::EndSession { .. } => "end_session",
             Command::Leave => "leave",
             Command::MediaOffer { .. } => "media_offer",
+            Command::MediaAnswer { .. } => "media_answer",
+            Command::StartCamera => "start_camera",
+            Command::StopCamera => "stop_camera",
         }
     }
 }
@@ -418,7 +447,13 @@ pub enum ServerMsg {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
         reference: Option<u64>,
         sdp: String,
+        /// The server's own offers numbered up to this are void; ignore any still to come.
+        void_offers: u64,
     },
+    /// The server renegotiates this participant's media connection (video to receive was added
+    /// or removed); answer with a `media_answer` command. A page with an offer of its own still
+    /// unanswered ignores this: the server makes it again after answering the page.
+    MediaOffer { offer: u64, sdp: String },
     /// The server closes this connection; `reason` says why (session ended, too slow...).
     Bye { reason: String },
 }

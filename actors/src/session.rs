@@ -12,10 +12,11 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tandem_media::policy::MediaPolicy;
 
 use crate::ids::{ParticipantId, SessionId};
 use crate::journal::{Accounts, Journal};
-use crate::media_worker::{MediaError, MediaWorkerHandle};
+use crate::media_worker::{MediaError, MediaNotice, MediaWorkerHandle, NoticeSink};
 use crate::participant::rules::ParticipantConfig;
 use crate::participant::{
     Connection, ParticipantActor, ParticipantArgs, ParticipantLink, ParticipantMsg,
@@ -103,9 +104,11 @@ pub struct SessionState {
     /// ractor kills a stopping actor's children at once, which would cut off their last frames.
     closing: HashSet<ActorId>,
     media: Option<MediaWorkerHandle>,
-    /// The call (members, microphone holders) as last told to the media worker; `None` until
-    /// it has been told once (so a restored session always tells it).
-    media_call: Option<(Vec<ParticipantId>, Vec<ParticipantId>)>,
+    /// How the media worker reaches this actor.
+    notices: NoticeSink,
+    /// The media policy as last told to the media worker; `None` until it has been told once
+    /// (so a restored session always tells it).
+    media_policy: Option<MediaPolicy<ParticipantId>>,
     /// Participants gone since the media worker was last told.
     media_departed: Vec<ParticipantId>,
     media_ended: bool,
@@ -149,6 +152,8 @@ pub enum SessionMsg {
         participant: ParticipantId,
         reply: RpcReplyPort<Option<ParticipantLink>>,
     },
+    /// From the media worker: an offer to pass on, a lost connection.
+    Media(MediaNotice),
     /// The ended session stops even if some participant has not closed by now.
     Finish,
     /// Panics the session actor. Rust-only, for supervision tests.
@@ -184,7 +189,8 @@ impl Actor for SessionActor {
             leaving: Vec::new(),
             closing: HashSet::new(),
             media: args.media,
-            media_call: None,
+            notices: notice_sink(&myself),
+            media_policy: None,
             media_departed: Vec::new(),
             media_ended: false,
         };
@@ -298,9 +304,8 @@ impl Actor for SessionActor {
                         detail: e.to_string(),
                     }),
                 };
-                if let (Some(answer), Some(slot)) = (answer, state.slots.get(&from)) {
-                    let actor = slot.link.read().expect("link lock poisoned").clone();
-                    let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(answer)));
+                if let Some(answer) = answer {
+                    tell(state, from, answer);
                 }
                 after(&myself, state).await;
             }
@@ -318,6 +323,18 @@ impl Actor for SessionActor {
             }
             SessionMsg::ParticipantLink { participant, reply } => {
                 let _ = reply.send(state.slots.get(&participant).map(|s| s.link.clone()));
+            }
+            SessionMsg::Media(MediaNotice::Offer {
+                participant,
+                offer,
+                sdp,
+            }) => {
+                tell(state, participant, ServerMsg::MediaOffer { offer, sdp });
+            }
+            SessionMsg::Media(MediaNotice::Disconnected { participant }) => {
+                // The page sees its own connection fail and offers again; nothing in the
+                // session's rules depends on it.
+                tracing::debug!(%participant, "media connection lost");
             }
             SessionMsg::Finish => myself.stop(Some(StopReason::SessionEnded.to_string())),
             SessionMsg::InjectPanic => {
@@ -422,8 +439,9 @@ async fn handle_command(
         Command::Transfer { target, .. } => Some(target.clone()),
         _ => None,
     };
-    let offer = match &command {
-        Command::MediaOffer { sdp } => Some(sdp.clone()),
+    // SDP is for the media worker, once the rules have taken the command.
+    let media_sdp = match &command {
+        Command::MediaOffer { .. } | Command::MediaAnswer { .. } => Some(command.clone()),
         _ => None,
     };
     let before = state.rules.clone();
@@ -437,12 +455,27 @@ async fn handle_command(
         return Err(e);
     }
     commit(state, before, records).await?;
-    if let Some(sdp) = offer {
-        let media = state.media.as_ref().ok_or(MediaError::Stopped)?;
-        let sdp = media.offer(state.rules.init().id, from, sdp).await?;
-        return Ok(Some(ServerMsg::MediaAnswer { reference, sdp }));
+    let Some(media_sdp) = media_sdp else {
+        return Ok(None);
+    };
+    let media = state.media.as_ref().ok_or(MediaError::Stopped)?;
+    let session = state.rules.init().id;
+    match media_sdp {
+        Command::MediaOffer { sdp, video } => {
+            let notices = state.notices.clone();
+            let answer = media.offer(session, from, sdp, video, notices).await?;
+            Ok(Some(ServerMsg::MediaAnswer {
+                reference,
+                sdp: answer.sdp,
+                void_offers: answer.void_offers,
+            }))
+        }
+        Command::MediaAnswer { offer, sdp } => {
+            media.answer(session, from, offer, sdp).await?;
+            Ok(None)
+        }
+        _ => Ok(None),
     }
-    Ok(None)
 }
 
 async fn check_transfer_target(
@@ -528,8 +561,8 @@ async fn after(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     sync_media(state).await;
 }
 
-/// Tells the media worker what changed for the call: departures, members and microphone
-/// holders (SPEC V2, V3), or the end of the session.
+/// Tells the media worker what changed: departures, the media policy (the voice call, who
+/// sends video, who controls whom), or the end of the session.
 async fn sync_media(state: &mut SessionState) {
     let Some(media) = state.media.clone() else {
         return;
@@ -549,15 +582,12 @@ async fn sync_media(state: &mut SessionState) {
             media.remove(session, p).await?;
             state.media_departed.remove(0);
         }
-        let call = (
-            state.rules.voice_members(),
-            state.rules.microphone_holders().to_vec(),
-        );
-        if state.media_call.as_ref() != Some(&call) {
+        let policy = state.rules.media_policy();
+        if state.media_policy.as_ref() != Some(&policy) {
             media
-                .set_call(session, call.0.clone(), call.1.clone())
+                .set_policy(session, policy.clone(), state.notices.clone())
                 .await?;
-            state.media_call = Some(call);
+            state.media_policy = Some(policy);
         }
         Ok::<_, MediaError>(())
     }
@@ -605,6 +635,22 @@ fn settle(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
         } else {
             myself.send_after(CLOSE_WAIT, || SessionMsg::Finish);
         }
+    }
+}
+
+/// The worker's notices become messages to this actor.
+fn notice_sink(myself: &ActorRef<SessionMsg>) -> NoticeSink {
+    let myself = myself.clone();
+    Arc::new(move |notice| {
+        let _ = myself.cast(SessionMsg::Media(notice));
+    })
+}
+
+/// Sends one participant a message of its own.
+fn tell(state: &SessionState, to: ParticipantId, msg: ServerMsg) {
+    if let Some(slot) = state.slots.get(&to) {
+        let actor = slot.link.read().expect("link lock poisoned").clone();
+        let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(msg)));
     }
 }
 

@@ -77,6 +77,7 @@ enum Op {
         confirm: bool,
     },
     Leave,
+    Camera(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -99,6 +100,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Notes),
         1 => any::<bool>().prop_map(|confirm| Op::End { confirm }),
         1 => Just(Op::Leave),
+        2 => any::<bool>().prop_map(Op::Camera),
     ]
 }
 
@@ -169,6 +171,8 @@ fn command(op: &Op, people: &[ParticipantInfo], rules: &SessionRules, queue: Que
             notes: None,
         },
         Op::Leave => Command::Leave,
+        Op::Camera(true) => Command::StartCamera,
+        Op::Camera(false) => Command::StopCamera,
     }
 }
 
@@ -214,6 +218,15 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
         }
     } else {
         prop_assert!(holders.is_empty());
+    }
+    // VI2: at most two cameras, the primary CSR's and the selected customer's.
+    let cameras = rules.media_policy().cameras;
+    prop_assert!(cameras.len() <= 2);
+    for c in &cameras {
+        prop_assert!(
+            Some(*c) == rules.primary() || view["selected_customer"] == c.to_string(),
+            "a camera without the right to send"
+        );
     }
     // S9: activities and pending requests concern present customers only.
     for (_, customer) in rules.running_activities() {

@@ -2,11 +2,14 @@
 //!
 //! Nothing here owns a socket, spawns a task or reads a clock: every entry point takes `now`, and
 //! callers drain `poll_*`/`handle_timeout` as the doc of each part says. Built so far: the voice
-//! path's parts ([`jitter`], [`mix`], [`voice_mixer`]). The WebRTC endpoint (str0m), the
-//! forwarder and the ARF recorder come next (docs/architecture.md).
+//! path's parts ([`jitter`], [`mix`], [`voice_mixer`]), the rules of what may pass ([`policy`]),
+//! and the WebRTC endpoint that forwards video and data channels and runs the mixer ([`sfu`]).
+//! The ARF recorder comes next (docs/architecture.md).
 
+pub mod client;
 pub mod jitter;
 pub mod mix;
+pub mod policy;
 pub mod sfu;
 pub mod tone;
 pub mod voice_mixer;

@@ -1,24 +1,34 @@
-//! The media core of one session's call: one str0m `Rtc` per participant (ICE-lite, on the
-//! worker's UDP address), datagrams routed to the `Rtc` that accepts them, and the voice path:
-//! Opus from the microphone holders into the [`VoiceMixer`], the mixes back out to everyone.
+//! The media core of one session: one str0m `Rtc` per participant (ICE-lite, on the worker's UDP
+//! address), datagrams routed to the `Rtc` that accepts them, and three paths through it:
+//!
+//! - voice: Opus from the microphone holders into the [`VoiceMixer`], the mixes back out to the
+//!   call's members (SPEC V1-V4);
+//! - video: camera and screen frames forwarded without decoding to every other participant, on a
+//!   send-only track the server adds to each receiver's connection by renegotiating (an offer
+//!   from the server, [`SfuEvent::Offer`]); keyframe requests relayed to the sender (D13, VI2);
+//! - data channels: control input, pointer and annotation messages relayed as the
+//!   [`MediaPolicy`] allows (D2, D12).
 //!
 //! Sans-IO in str0m's manner: the worker feeds [`Sfu::handle_receive`] and
 //! [`Sfu::handle_timeout`] with the time, then drains [`Sfu::poll_transmit`] and
-//! [`Sfu::poll_event`] and sleeps until [`Sfu::poll_timeout`]. Video forwarding and data channels
-//! build on this next.
+//! [`Sfu::poll_event`] and sleeps until [`Sfu::poll_timeout`].
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt::Debug;
+use std::fmt::{Debug, Display};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::change::SdpOffer;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::{ChannelData, ChannelId};
 use str0m::format::Codec;
-use str0m::media::{Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{
+    Direction, Frequency, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::mix::FRAME_SAMPLES;
+use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
 
 /// Installs the process-wide crypto provider str0m needs (OpenSSL). Idempotent.
@@ -30,10 +40,18 @@ pub fn init_crypto() {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SfuError {
-    #[error("the SDP offer could not be read: {0}")]
-    BadOffer(String),
+    #[error("the SDP could not be read: {0}")]
+    BadSdp(String),
     #[error("the SDP offer was refused: {0}")]
     OfferRefused(String),
+    #[error("the SDP answer was refused: {0}")]
+    AnswerRefused(String),
+    #[error("no offer from the server is waiting for an answer")]
+    NoOfferPending,
+    #[error("that offer was replaced; answer the server's latest offer")]
+    StaleAnswer,
+    #[error("this participant has no media connection; send an offer first")]
+    NotConnected,
     #[error(transparent)]
     Mixer(#[from] MixerError),
 }
@@ -41,8 +59,11 @@ pub enum SfuError {
 impl SfuError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadOffer(_) => "malformed_sdp",
-            Self::OfferRefused(_) => "sdp_refused",
+            Self::BadSdp(_) => "malformed_sdp",
+            Self::OfferRefused(_) | Self::AnswerRefused(_) => "sdp_refused",
+            Self::NoOfferPending => "no_offer_pending",
+            Self::StaleAnswer => "stale_answer",
+            Self::NotConnected => "media_not_connected",
             Self::Mixer(_) => "media_error",
         }
     }
@@ -56,40 +77,130 @@ pub struct Transmit {
     pub contents: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SfuEvent<P> {
     Connected(P),
     /// ICE or DTLS failed or timed out; the peer is gone from the SFU.
     Disconnected(P),
+    /// The server renegotiates: send this SDP offer (numbered, per peer) to the peer, and its
+    /// answer to [`Sfu::accept_answer`].
+    Offer {
+        peer: P,
+        offer: u64,
+        sdp: String,
+    },
+    /// What RTCP says of a peer's connection, every [`STATS_INTERVAL`].
+    Stats {
+        peer: P,
+        rtt: Option<Duration>,
+        /// Fractions lost, 0 to 1, of what the peer sent us and of what we sent it.
+        loss_in: Option<f32>,
+        loss_out: Option<f32>,
+    },
 }
 
+/// The answer to a peer's offer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub sdp: String,
+    /// The server's own offers to this peer numbered up to this are void: answered already, or
+    /// rolled back by the peer's offer (a page ignores any that reach it late).
+    pub void_offers: u64,
+}
+
+/// Counters since the SFU was made.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SfuStats {
     pub audio_in: u64,
     pub audio_out: u64,
+    pub video_frames_in: u64,
+    pub video_frames_out: u64,
+    pub video_bytes_out: u64,
+    pub keyframe_requests: u64,
+    pub channel_messages_relayed: u64,
+    pub dropped: BTreeMap<DropReason, u64>,
 }
 
-struct Peer {
-    rtc: Rtc,
-    audio: Option<Mid>,
-    timeout: Instant,
+impl SfuStats {
+    /// What was counted between `earlier` and this.
+    pub fn since(&self, earlier: &SfuStats) -> SfuStats {
+        SfuStats {
+            audio_in: self.audio_in - earlier.audio_in,
+            audio_out: self.audio_out - earlier.audio_out,
+            video_frames_in: self.video_frames_in - earlier.video_frames_in,
+            video_frames_out: self.video_frames_out - earlier.video_frames_out,
+            video_bytes_out: self.video_bytes_out - earlier.video_bytes_out,
+            keyframe_requests: self.keyframe_requests - earlier.keyframe_requests,
+            channel_messages_relayed: self.channel_messages_relayed
+                - earlier.channel_messages_relayed,
+            dropped: self
+                .dropped
+                .iter()
+                .map(|(r, n)| (*r, n - earlier.dropped.get(r).copied().unwrap_or(0)))
+                .collect(),
+        }
+    }
 }
 
-pub struct Sfu<P> {
-    local: SocketAddr,
-    peers: BTreeMap<P, Peer>,
-    mixer: VoiceMixer<P>,
-    /// Who is in the voice call and so receives the mix (SPEC V2); others get no audio.
-    members: BTreeSet<P>,
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<SfuEvent<P>>,
-    stats: SfuStats,
-}
-
+/// How often str0m reports RTT and loss.
+pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// At most one keyframe request per incoming track in this time; a late joiner, a lost packet
+/// and a receiver's PLI often come together.
+const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
 /// How far ahead to schedule when nothing asks for a wake-up sooner.
 const IDLE: Duration = Duration::from_millis(100);
 
-impl<P: Copy + Ord + Debug> Sfu<P> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutState {
+    ToOpen,
+    Negotiating(Mid),
+    Open(Mid),
+    ToStop(Mid),
+    NegotiatingStop(Mid),
+}
+
+/// A track the server sends a peer: another peer's video, as it comes in.
+#[derive(Clone, Debug)]
+struct TrackOut<P> {
+    source: (P, Mid),
+    purpose: TrackPurpose,
+    state: OutState,
+}
+
+struct Peer<P> {
+    rtc: Rtc,
+    /// The browser's ICE user fragment: the same in a re-offer on one connection, new when the
+    /// page made a new connection.
+    ice_ufrag: String,
+    audio: Option<Mid>,
+    /// What the client said each of its video tracks carries.
+    purposes: BTreeMap<Mid, TrackPurpose>,
+    /// Video the peer sends us, with when a keyframe was last asked of it.
+    video_in: BTreeMap<Mid, Option<Instant>>,
+    video_out: Vec<TrackOut<P>>,
+    /// The server's offer waiting for the peer's answer, with its number.
+    pending: Option<(u64, SdpPendingOffer)>,
+    /// Offers the server made this peer.
+    offers: u64,
+    channels: Vec<(ChannelId, ChannelKind)>,
+    timeout: Instant,
+}
+
+pub struct Sfu<P: Ord> {
+    local: SocketAddr,
+    peers: BTreeMap<P, Peer<P>>,
+    mixer: VoiceMixer<P>,
+    policy: MediaPolicy<P>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<SfuEvent<P>>,
+    stats: SfuStats,
+    /// Peers whose `Rtc` has output to take.
+    dirty: BTreeSet<P>,
+    /// Tracks or policy changed: work out who should get which video again.
+    reroute: bool,
+}
+
+impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     /// `local` is the worker's UDP address as peers reach it (the public address behind NAT).
     pub fn new(local: SocketAddr, mixer: MixerConfig) -> Result<Self, SfuError> {
         init_crypto();
@@ -97,57 +208,180 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
             local,
             peers: BTreeMap::new(),
             mixer: VoiceMixer::new(mixer)?,
-            members: BTreeSet::new(),
+            policy: MediaPolicy::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: SfuStats::default(),
+            dirty: BTreeSet::new(),
+            reroute: false,
         })
     }
 
-    pub fn stats(&self) -> &SfuStats {
-        &self.stats
+    /// Counters so far, the mixer's drops included.
+    pub fn stats(&self) -> SfuStats {
+        let mut stats = self.stats.clone();
+        let not_speaker = self.mixer.stats().dropped_not_speaker;
+        if not_speaker > 0 {
+            stats.dropped.insert(DropReason::NoMicrophone, not_speaker);
+        }
+        stats
     }
 
     pub fn mixer(&self) -> &VoiceMixer<P> {
         &self.mixer
     }
 
+    pub fn policy(&self) -> &MediaPolicy<P> {
+        &self.policy
+    }
+
     pub fn peer_count(&self) -> usize {
         self.peers.len()
     }
 
-    /// A participant's SDP offer; returns the answer. Only Opus audio is accepted for now. An
-    /// offer from a participant already connected replaces that connection, but only once the new
-    /// offer has been accepted: a bad re-offer leaves the working connection alone.
-    pub fn accept_offer(&mut self, now: Instant, peer: P, offer: &str) -> Result<String, SfuError> {
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::BadOffer(e.to_string()))?;
+    /// Media tracks open in this call: each peer's audio, the video it sends, and the video the
+    /// server sends it.
+    pub fn track_count(&self) -> usize {
+        self.peers
+            .values()
+            .map(|p| usize::from(p.audio.is_some()) + p.video_in.len() + p.video_out.len())
+            .sum()
+    }
+
+    /// A peer's SDP offer, with what each of its video tracks carries (by mid); returns the
+    /// answer. An offer on the peer's current connection renegotiates it (a track added or
+    /// removed) and takes precedence over an offer of the server's own still unanswered, which
+    /// is made again afterwards. An offer from a new connection (a reloaded page) replaces the
+    /// old one, but only once it has been accepted: a bad offer leaves the working connection.
+    pub fn accept_offer(
+        &mut self,
+        now: Instant,
+        peer: P,
+        offer: &str,
+        purposes: &BTreeMap<String, TrackPurpose>,
+    ) -> Result<Answer, SfuError> {
+        let purposes: BTreeMap<Mid, TrackPurpose> = purposes
+            .iter()
+            .map(|(mid, p)| (Mid::from(mid.as_str()), *p))
+            .collect();
+        let ufrag = ice_ufrag(offer).ok_or_else(|| SfuError::BadSdp("no a=ice-ufrag".into()))?;
+        let parsed =
+            SdpOffer::from_sdp_string(offer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        if let Some(existing) = self.peers.get_mut(&peer)
+            && existing.ice_ufrag == ufrag
+        {
+            let answer = existing
+                .rtc
+                .sdp_api()
+                .accept_offer(parsed)
+                .map_err(|e| SfuError::OfferRefused(e.to_string()))?;
+            // Our own unanswered offer was rolled back; it is made again below.
+            existing.pending = None;
+            for t in &mut existing.video_out {
+                t.state = match t.state {
+                    OutState::Negotiating(_) => OutState::ToOpen,
+                    OutState::NegotiatingStop(m) => OutState::ToStop(m),
+                    s => s,
+                };
+            }
+            existing.video_out.retain(|t| t.state != OutState::ToOpen);
+            existing.purposes = purposes;
+            let void_offers = existing.offers;
+            self.dirty.insert(peer);
+            self.reroute = true;
+            self.flush(now);
+            return Ok(Answer {
+                sdp: answer.to_sdp_string(),
+                void_offers,
+            });
+        }
+
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
         let candidate = Candidate::host(self.local, "udp")
             .map_err(|e| SfuError::OfferRefused(e.to_string()))?;
         rtc.add_local_candidate(candidate);
         let answer = rtc
             .sdp_api()
-            .accept_offer(offer)
+            .accept_offer(parsed)
             .map_err(|e| SfuError::OfferRefused(e.to_string()))?;
-        let replaced = self.peers.insert(
-            peer,
-            Peer {
-                rtc,
-                audio: None,
-                timeout: now,
-            },
-        );
-        if let Some(mut old) = replaced {
+        let mut fresh = Peer {
+            rtc,
+            ice_ufrag: ufrag,
+            audio: None,
+            purposes,
+            video_in: BTreeMap::new(),
+            video_out: Vec::new(),
+            pending: None,
+            offers: 0,
+            channels: Vec::new(),
+            timeout: now,
+        };
+        if let Some(mut old) = self.peers.remove(&peer) {
+            // Numbers go on from the old connection's, so its late offers stay void.
+            fresh.offers = old.offers;
             old.rtc.disconnect();
+            // Whatever it had buffered or decoded belongs to the old connection.
             self.mixer.forget(peer)?;
         }
-        self.drain(now, peer);
-        Ok(answer.to_sdp_string())
+        let void_offers = fresh.offers;
+        self.peers.insert(peer, fresh);
+        self.dirty.insert(peer);
+        self.reroute = true;
+        self.flush(now);
+        Ok(Answer {
+            sdp: answer.to_sdp_string(),
+            void_offers,
+        })
+    }
+
+    /// The peer's answer to the server's offer number `offer` ([`SfuEvent::Offer`]).
+    pub fn accept_answer(
+        &mut self,
+        now: Instant,
+        peer: P,
+        offer: u64,
+        answer: &str,
+    ) -> Result<(), SfuError> {
+        let parsed =
+            SdpAnswer::from_sdp_string(answer).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let p = self.peers.get_mut(&peer).ok_or(SfuError::NotConnected)?;
+        match &p.pending {
+            None => return Err(SfuError::NoOfferPending),
+            Some((n, _)) if *n != offer => return Err(SfuError::StaleAnswer),
+            Some(_) => {}
+        }
+        let (_, pending) = p.pending.take().ok_or(SfuError::NoOfferPending)?;
+        let result = p.rtc.sdp_api().accept_answer(pending, parsed);
+        let mut opened = Vec::new();
+        for t in &mut p.video_out {
+            t.state = match (t.state, result.is_ok()) {
+                (OutState::Negotiating(m), true) => {
+                    opened.push(t.source);
+                    OutState::Open(m)
+                }
+                (OutState::Negotiating(_), false) => OutState::ToOpen,
+                (OutState::NegotiatingStop(m), false) => OutState::ToStop(m),
+                (s, _) => s,
+            };
+        }
+        p.video_out
+            .retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
+        // A receiver that just got a track gets a picture at once, not at the sender's next
+        // keyframe.
+        for (origin, mid) in opened {
+            self.request_keyframe(now, origin, mid, KeyframeRequestKind::Pli);
+        }
+        self.dirty.insert(peer);
+        self.reroute = true;
+        self.flush(now);
+        result.map_err(|e| SfuError::AnswerRefused(e.to_string()))
     }
 
     pub fn remove_peer(&mut self, peer: P) {
@@ -155,21 +389,27 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
             p.rtc.disconnect();
             // Whatever it had buffered or decoded belongs to the old connection.
             let _ = self.mixer.forget(peer);
+            self.dirty.remove(&peer);
+            self.reroute = true;
         }
     }
 
-    /// The voice call as the session's rules have it: who is in it (and hears the mix) and who
-    /// holds a microphone (and is heard, SPEC V2, V3). Speakers outside the call are not heard.
-    pub fn set_call(
-        &mut self,
-        members: impl IntoIterator<Item = P>,
-        speakers: impl IntoIterator<Item = P>,
-    ) -> Result<(), SfuError> {
-        self.members = members.into_iter().collect();
-        let members = &self.members;
-        Ok(self
-            .mixer
-            .set_speakers(speakers.into_iter().filter(|s| members.contains(s)))?)
+    /// What the session's rules allow now: who hears and is heard in the call (SPEC V2, V3),
+    /// whose video is passed on, who controls whom. Video that stops being allowed is taken off
+    /// its receivers' connections by renegotiating.
+    pub fn set_policy(&mut self, now: Instant, policy: MediaPolicy<P>) -> Result<(), SfuError> {
+        let members = &policy.voice_members;
+        self.mixer.set_speakers(
+            policy
+                .speakers
+                .iter()
+                .copied()
+                .filter(|s| members.contains(s)),
+        )?;
+        self.policy = policy;
+        self.reroute = true;
+        self.flush(now);
+        Ok(())
     }
 
     /// Whether a datagram belongs to one of this call's peers.
@@ -198,25 +438,29 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
         };
         if peer.rtc.handle_input(input).is_err() {
             self.fail(key);
-            return true;
+        } else {
+            self.dirty.insert(key);
         }
-        self.drain(now, key);
+        self.flush(now);
         true
     }
 
     /// Advances every peer and the mixer to `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SfuError> {
-        let keys: Vec<P> = self.peers.keys().copied().collect();
-        for key in keys {
+        let due: Vec<P> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.timeout <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
             let Some(peer) = self.peers.get_mut(&key) else {
                 continue;
             };
-            if peer.timeout <= now {
-                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
-                    self.fail(key);
-                    continue;
-                }
-                self.drain(now, key);
+            if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+                self.fail(key);
+            } else {
+                self.dirty.insert(key);
             }
         }
         while let Some(out) = self.mixer.handle_timeout(now)? {
@@ -226,11 +470,8 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
                 self.mixer.stats().ticks * FRAME_SAMPLES as u64,
                 Frequency::FORTY_EIGHT_KHZ,
             );
-            for (key, peer) in self
-                .peers
-                .iter_mut()
-                .filter(|(k, _)| self.members.contains(k))
-            {
+            let members = &self.policy.voice_members;
+            for (key, peer) in self.peers.iter_mut().filter(|(k, _)| members.contains(k)) {
                 let packet = out
                     .speakers
                     .iter()
@@ -238,13 +479,11 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
                     .map_or(&out.listeners, |(_, p)| p);
                 if write_audio(peer, now, rtp_time, packet.clone()) {
                     self.stats.audio_out += 1;
+                    self.dirty.insert(*key);
                 }
             }
-            let keys: Vec<P> = self.peers.keys().copied().collect();
-            for key in keys {
-                self.drain(now, key);
-            }
         }
+        self.flush(now);
         Ok(())
     }
 
@@ -272,6 +511,22 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
         self.events.push_back(SfuEvent::Disconnected(key));
     }
 
+    /// Takes the output of every peer that has some, rerouting video first if anything changed;
+    /// output of one peer (a frame, a keyframe request) can give another output to take.
+    fn flush(&mut self, now: Instant) {
+        loop {
+            if self.reroute {
+                self.reroute = false;
+                self.route_video();
+                self.negotiate();
+            }
+            let Some(key) = self.dirty.pop_first() else {
+                return;
+            };
+            self.drain(now, key);
+        }
+    }
+
     /// Takes everything a peer's `Rtc` has to say until it asks for a timeout.
     fn drain(&mut self, now: Instant, key: P) {
         loop {
@@ -288,22 +543,11 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
                     destination: t.destination,
                     contents: t.contents.to_vec(),
                 }),
-                Ok(Output::Event(e)) => match e {
-                    Event::Connected => self.events.push_back(SfuEvent::Connected(key)),
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        self.fail(key);
+                Ok(Output::Event(e)) => {
+                    if !self.handle_event(now, key, e) {
                         return;
                     }
-                    Event::MediaAdded(m) if m.kind == MediaKind::Audio => {
-                        peer.audio = Some(m.mid);
-                    }
-                    Event::MediaData(d) if Some(d.mid) == peer.audio => {
-                        self.stats.audio_in += 1;
-                        let seq: u64 = **d.seq_range.start();
-                        self.mixer.push(now, key, seq as u16, d.data.to_vec());
-                    }
-                    _ => {}
-                },
+                }
                 Err(_) => {
                     self.fail(key);
                     return;
@@ -311,10 +555,288 @@ impl<P: Copy + Ord + Debug> Sfu<P> {
             }
         }
     }
+
+    /// One event from `key`'s `Rtc`; false if the peer is gone.
+    fn handle_event(&mut self, now: Instant, key: P, event: Event) -> bool {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return false;
+        };
+        match event {
+            Event::Connected => self.events.push_back(SfuEvent::Connected(key)),
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.fail(key);
+                return false;
+            }
+            Event::MediaAdded(m) => match m.kind {
+                MediaKind::Audio if peer.audio.is_none() => peer.audio = Some(m.mid),
+                MediaKind::Video if m.direction.is_receiving() => {
+                    peer.video_in.insert(m.mid, None);
+                    self.reroute = true;
+                }
+                _ => {}
+            },
+            Event::MediaChanged(c) => {
+                let ours = peer.video_out.iter().any(|t| match t.state {
+                    OutState::Negotiating(m) | OutState::Open(m) => m == c.mid,
+                    _ => false,
+                });
+                if !ours && Some(c.mid) != peer.audio {
+                    // A track of the peer's own started or stopped sending.
+                    if c.direction.is_receiving() {
+                        peer.video_in.entry(c.mid).or_insert(None);
+                    } else {
+                        peer.video_in.remove(&c.mid);
+                    }
+                    self.reroute = true;
+                }
+            }
+            Event::MediaData(d) if Some(d.mid) == peer.audio => {
+                self.stats.audio_in += 1;
+                let seq: u64 = **d.seq_range.start();
+                self.mixer.push(now, key, seq as u16, d.data.to_vec());
+            }
+            Event::MediaData(d) if peer.video_in.contains_key(&d.mid) => {
+                self.forward_video(now, key, d);
+            }
+            Event::KeyframeRequest(req) => {
+                let source = peer
+                    .video_out
+                    .iter()
+                    .find(|t| t.state == OutState::Open(req.mid))
+                    .map(|t| t.source);
+                if let Some((origin, mid)) = source {
+                    self.request_keyframe(now, origin, mid, req.kind);
+                }
+            }
+            Event::ChannelOpen(id, label) => {
+                if let Some(kind) = ChannelKind::from_label(&label) {
+                    peer.channels.push((id, kind));
+                }
+            }
+            Event::ChannelClose(id) => {
+                peer.channels.retain(|(c, _)| *c != id);
+            }
+            Event::ChannelData(d) => self.relay_channel(key, d),
+            Event::PeerStats(s) => self.events.push_back(SfuEvent::Stats {
+                peer: key,
+                rtt: s.rtt,
+                loss_in: s.ingress_loss_fraction,
+                loss_out: s.egress_loss_fraction,
+            }),
+            _ => {}
+        }
+        true
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        *self.stats.dropped.entry(reason).or_default() += 1;
+    }
+
+    /// A video frame from `origin`, passed to every receiver with an open track for it.
+    fn forward_video(&mut self, now: Instant, origin: P, data: MediaData) {
+        self.stats.video_frames_in += 1;
+        let purpose = self
+            .peers
+            .get(&origin)
+            .and_then(|p| p.purposes.get(&data.mid).copied());
+        if let Err(reason) = self.policy.video(origin, purpose) {
+            self.count_drop(reason);
+            return;
+        }
+        if !data.contiguous {
+            // Loss the sender's side could not repair: receivers need a fresh keyframe.
+            self.request_keyframe(now, origin, data.mid, KeyframeRequestKind::Fir);
+        }
+        let source = (origin, data.mid);
+        for (key, peer) in self.peers.iter_mut().filter(|(k, _)| **k != origin) {
+            for t in &peer.video_out {
+                let OutState::Open(mid) = t.state else {
+                    continue;
+                };
+                if t.source != source {
+                    continue;
+                }
+                let Some(writer) = peer.rtc.writer(mid) else {
+                    continue;
+                };
+                let Some(pt) = writer.match_params(data.params) else {
+                    continue;
+                };
+                if writer
+                    .write(pt, data.network_time, data.time, data.data.clone())
+                    .is_ok()
+                {
+                    self.stats.video_frames_out += 1;
+                    self.stats.video_bytes_out += data.data.len() as u64;
+                    self.dirty.insert(*key);
+                }
+            }
+        }
+    }
+
+    /// Asks `origin` for a keyframe on its track `mid`, at most once per
+    /// [`KEYFRAME_REQUEST_GAP`].
+    fn request_keyframe(&mut self, now: Instant, origin: P, mid: Mid, kind: KeyframeRequestKind) {
+        let Some(peer) = self.peers.get_mut(&origin) else {
+            return;
+        };
+        let Some(last) = peer.video_in.get_mut(&mid) else {
+            return;
+        };
+        if last.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_GAP) {
+            return;
+        }
+        let Some(mut writer) = peer.rtc.writer(mid) else {
+            return;
+        };
+        if writer.request_keyframe(None, kind).is_ok() {
+            *last = Some(now);
+            self.stats.keyframe_requests += 1;
+            self.dirty.insert(origin);
+        }
+    }
+
+    fn relay_channel(&mut self, from: P, data: ChannelData) {
+        let Some(kind) = self.peers.get(&from).and_then(|p| {
+            p.channels
+                .iter()
+                .find(|(c, _)| *c == data.id)
+                .map(|(_, k)| *k)
+        }) else {
+            return;
+        };
+        let targets = match self
+            .policy
+            .channel_targets(kind, from, self.peers.keys().copied())
+        {
+            Ok(t) => t,
+            Err(reason) => {
+                self.count_drop(reason);
+                return;
+            }
+        };
+        for target in targets {
+            let Some(peer) = self.peers.get_mut(&target) else {
+                continue;
+            };
+            let Some(id) = peer
+                .channels
+                .iter()
+                .find(|(_, k)| *k == kind)
+                .map(|(id, _)| *id)
+            else {
+                continue;
+            };
+            let Some(mut channel) = peer.rtc.channel(id) else {
+                continue;
+            };
+            if channel.write(data.binary, &data.data).is_ok() {
+                self.stats.channel_messages_relayed += 1;
+                self.dirty.insert(target);
+            }
+        }
+    }
+
+    /// Works out which video each peer should receive: every allowed incoming track of every
+    /// other peer (SPEC D13). Tracks no longer allowed are marked to stop, new ones to open.
+    fn route_video(&mut self) {
+        let sources: Vec<((P, Mid), TrackPurpose)> = self
+            .peers
+            .iter()
+            .flat_map(|(origin, p)| {
+                p.video_in.keys().filter_map(|mid| {
+                    let purpose = p.purposes.get(mid).copied();
+                    self.policy.video(*origin, purpose).ok()?;
+                    Some(((*origin, *mid), purpose?))
+                })
+            })
+            .collect();
+        for (key, peer) in &mut self.peers {
+            let wanted: BTreeMap<(P, Mid), TrackPurpose> = sources
+                .iter()
+                .filter(|((origin, _), _)| origin != key)
+                .copied()
+                .collect();
+            for t in &mut peer.video_out {
+                if let OutState::Open(m) = t.state
+                    && !wanted.contains_key(&t.source)
+                {
+                    t.state = OutState::ToStop(m);
+                }
+            }
+            peer.video_out
+                .retain(|t| t.state != OutState::ToOpen || wanted.contains_key(&t.source));
+            for (source, purpose) in wanted {
+                let has = peer.video_out.iter().any(|t| {
+                    t.source == source
+                        && !matches!(t.state, OutState::ToStop(_) | OutState::NegotiatingStop(_))
+                });
+                if !has {
+                    peer.video_out.push(TrackOut {
+                        source,
+                        purpose,
+                        state: OutState::ToOpen,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Offers each peer with tracks to open or stop, unless an offer of ours is already waiting
+    /// for its answer (the next is made when it comes).
+    fn negotiate(&mut self) {
+        for (key, peer) in &mut self.peers {
+            if peer.pending.is_some() {
+                continue;
+            }
+            let mut change = peer.rtc.sdp_api();
+            for t in &mut peer.video_out {
+                match t.state {
+                    OutState::ToOpen => {
+                        // The stream id tells the page whose video this is, and what.
+                        let stream = format!("{}-{}", t.purpose.as_str(), t.source.0);
+                        let mid = change.add_media(
+                            MediaKind::Video,
+                            Direction::SendOnly,
+                            Some(stream),
+                            None,
+                            None,
+                        );
+                        t.state = OutState::Negotiating(mid);
+                    }
+                    OutState::ToStop(m) => {
+                        change.stop_media(m);
+                        t.state = OutState::NegotiatingStop(m);
+                    }
+                    _ => {}
+                }
+            }
+            if !change.has_changes() {
+                continue;
+            }
+            if let Some((offer, pending)) = change.apply() {
+                peer.offers += 1;
+                peer.pending = Some((peer.offers, pending));
+                self.events.push_back(SfuEvent::Offer {
+                    peer: *key,
+                    offer: peer.offers,
+                    sdp: offer.to_sdp_string(),
+                });
+            }
+        }
+    }
+}
+
+/// The session-level (or first) `a=ice-ufrag` of an SDP.
+fn ice_ufrag(sdp: &str) -> Option<String> {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
 }
 
 /// Writes one 20 ms Opus frame on a peer's audio track, if it has one that is open.
-fn write_audio(peer: &mut Peer, now: Instant, rtp_time: MediaTime, packet: Vec<u8>) -> bool {
+fn write_audio<P>(peer: &mut Peer<P>, now: Instant, rtp_time: MediaTime, packet: Vec<u8>) -> bool {
     let Some(mid) = peer.audio else { return false };
     let Some(writer) = peer.rtc.writer(mid) else {
         return false;

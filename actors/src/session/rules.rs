@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
+use tandem_media::policy::MediaPolicy;
 
 use crate::ids::{AccountId, ParticipantId, SessionId, SessionNumber};
 use crate::protocol::{
@@ -97,6 +98,14 @@ pub enum Refusal {
     CustomerLimit(usize),
     #[error("this CSR is already in the session")]
     AlreadyJoined,
+    #[error("only the primary CSR and the selected customer may send video")]
+    CameraNotAllowed,
+    #[error("a customer's camera starts after the CSR's")]
+    CsrCameraFirst,
+    #[error("your camera is already on")]
+    CameraAlreadyOn,
+    #[error("your camera is not on")]
+    CameraNotOn,
 }
 
 impl Refusal {
@@ -133,6 +142,10 @@ impl Refusal {
             Self::NotesTooLong => "notes_too_long",
             Self::ConfirmationRequired => "confirmation_required",
             Self::PrimaryCannotLeave => "primary_cannot_leave",
+            Self::CameraNotAllowed => "camera_not_allowed",
+            Self::CsrCameraFirst => "csr_camera_first",
+            Self::CameraAlreadyOn => "camera_already_on",
+            Self::CameraNotOn => "camera_not_on",
             Self::CustomerLimit(_) => "customer_limit",
             Self::AlreadyJoined => "already_joined",
         }
@@ -185,6 +198,8 @@ pub struct SessionRules {
     next_request: u32,
     running: BTreeSet<(Activity, ParticipantId)>,
     voice: Option<VoiceCall>,
+    /// Sending camera video (SPEC VI2: at most the primary CSR and the selected customer).
+    cameras: BTreeSet<ParticipantId>,
     notes: String,
 }
 
@@ -227,6 +242,7 @@ impl SessionRules {
             next_request: 1,
             running: BTreeSet::new(),
             voice: None,
+            cameras: BTreeSet::new(),
             notes: String::new(),
         }
     }
@@ -272,6 +288,33 @@ impl SessionRules {
     }
     pub fn running_activities(&self) -> impl Iterator<Item = (Activity, ParticipantId)> + '_ {
         self.running.iter().copied()
+    }
+
+    /// What the media plane may pass on now: the voice call (V2, V3), camera video (VI2), the
+    /// shares of customers whose sharing activity runs (D1, D6, D13), and who controls whom (D2).
+    pub fn media_policy(&self) -> MediaPolicy<ParticipantId> {
+        let control = self
+            .running
+            .iter()
+            .find(|(a, _)| matches!(a, Activity::ControlDesktop | Activity::ControlApplication))
+            .and_then(|(_, customer)| self.primary.map(|p| (p, *customer)));
+        MediaPolicy {
+            voice_members: self.voice_members().into_iter().collect(),
+            speakers: self.microphone_holders().iter().copied().collect(),
+            cameras: self.cameras.clone(),
+            screens: self
+                .running
+                .iter()
+                .filter(|(a, _)| a.is_sharing())
+                .map(|(_, c)| *c)
+                .collect(),
+            control,
+        }
+    }
+
+    /// SPEC VI2: only the primary CSR and the selected customer send video.
+    fn may_send_camera(&self, who: ParticipantId) -> bool {
+        self.primary == Some(who) || self.selected == Some(who)
     }
 
     fn member(&self, id: ParticipantId) -> Option<&Member> {
@@ -666,9 +709,30 @@ impl SessionRules {
                 }
                 self.end(now, Some(from), EndReason::EndedByCsr, &mut out);
             }
-            // Connecting media changes no rule state; the session hands the offer to its
-            // media worker. Who is heard is the microphone rule, applied there.
-            Command::MediaOffer { .. } => {}
+            Command::StartCamera => {
+                if self.cameras.contains(&from) {
+                    return Err(Refusal::CameraAlreadyOn);
+                }
+                if !self.may_send_camera(from) {
+                    return Err(Refusal::CameraNotAllowed);
+                }
+                // VI1: customers see video only after the CSR sends, and send only then too.
+                if sender_role == Role::Customer
+                    && !self.primary.is_some_and(|p| self.cameras.contains(&p))
+                {
+                    return Err(Refusal::CsrCameraFirst);
+                }
+                self.emit(now, Event::CameraStarted { participant: from }, &mut out);
+            }
+            Command::StopCamera => {
+                if !self.cameras.contains(&from) {
+                    return Err(Refusal::CameraNotOn);
+                }
+                self.emit(now, Event::CameraStopped { participant: from }, &mut out);
+            }
+            // Connecting media changes no rule state; the session hands the SDP to its media
+            // worker, which applies the policy these rules give it.
+            Command::MediaOffer { .. } | Command::MediaAnswer { .. } => {}
             Command::Leave => {
                 if self.primary == Some(from) {
                     return Err(Refusal::PrimaryCannotLeave);
@@ -676,6 +740,7 @@ impl SessionRules {
                 self.depart(now, from, LeaveReason::Left, &mut out);
             }
         }
+        self.stop_cameras_without_right(now, &mut out);
         Ok(out)
     }
 
@@ -700,6 +765,7 @@ impl SessionRules {
             self.end(now, None, EndReason::PrimaryDisconnected, &mut out);
         } else {
             self.depart(now, who, reason, &mut out);
+            self.stop_cameras_without_right(now, &mut out);
         }
         out
     }
@@ -738,6 +804,20 @@ impl SessionRules {
     }
 
     // ---- composite transitions ----
+
+    /// A camera whose sender is no longer the primary CSR or the selected customer stops
+    /// (SPEC VI2), as after a hand-over or a change of customer.
+    fn stop_cameras_without_right(&mut self, now: UnixMillis, out: &mut Vec<Record>) {
+        let stopped: Vec<_> = self
+            .cameras
+            .iter()
+            .copied()
+            .filter(|c| !self.may_send_camera(*c))
+            .collect();
+        for participant in stopped {
+            self.emit(now, Event::CameraStopped { participant }, out);
+        }
+    }
 
     fn leave_voice(&mut self, now: UnixMillis, who: ParticipantId, out: &mut Vec<Record>) {
         let Some(voice) = &self.voice else { return };
@@ -891,6 +971,7 @@ impl SessionRules {
                     v.members.remove(&p);
                     v.microphones.retain(|h| *h != p);
                 }
+                self.cameras.remove(&p);
             }
             Event::CustomerSelected { customer } => self.selected = *customer,
             Event::Chat { .. } => {}
@@ -958,6 +1039,12 @@ impl SessionRules {
                     v.microphones = holders.clone();
                 }
             }
+            Event::CameraStarted { participant } => {
+                self.cameras.insert(*participant);
+            }
+            Event::CameraStopped { participant } => {
+                self.cameras.remove(participant);
+            }
             Event::ControlHanded { to, .. } => self.primary = Some(*to),
             Event::NotesUpdated { text, .. } => self.notes = text.clone(),
             Event::SessionTransferred { target, .. } => {
@@ -973,6 +1060,7 @@ impl SessionRules {
                 self.pending.clear();
                 self.running.clear();
                 self.voice = None;
+                self.cameras.clear();
             }
         }
     }
@@ -1025,6 +1113,7 @@ impl SessionRules {
             "status": status,
             "primary": self.primary,
             "selected_customer": self.selected,
+            "cameras": self.cameras,
             "participants": participants,
             "activities": activities,
             "pending_consents": pending,

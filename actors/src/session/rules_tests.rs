@@ -913,3 +913,85 @@ fn primary_disconnecting_ends_the_session_others_just_leave() {
         }
     );
 }
+
+#[test]
+fn only_the_primary_csr_and_the_selected_customer_send_video_and_the_csr_first() {
+    let mut w = World::new();
+    let dave = w.join(Role::Customer, "dave");
+    let erin = w.join(Role::Customer, "erin");
+    let assistant = w.join(Role::Csr, "ann");
+    // VI1: the customer's camera waits for the CSR's.
+    assert_eq!(w.cmd(dave, Command::StartCamera), Err("csr_camera_first"));
+    assert_eq!(
+        w.cmd(w.csr, Command::StartCamera).unwrap(),
+        [Event::CameraStarted { participant: w.csr }]
+    );
+    assert_eq!(w.cmd(w.csr, Command::StartCamera), Err("camera_already_on"));
+    w.cmd(dave, Command::StartCamera).unwrap();
+    // VI2: a third sender is refused, whoever it is.
+    assert_eq!(w.cmd(erin, Command::StartCamera), Err("camera_not_allowed"));
+    assert_eq!(
+        w.cmd(assistant, Command::StartCamera),
+        Err("camera_not_allowed")
+    );
+    let policy = w.rules.media_policy();
+    assert_eq!(policy.cameras, [w.csr, dave].into());
+
+    // Selecting Erin takes the right from Dave: his camera stops, and she may start hers.
+    let events = w
+        .cmd(w.csr, Command::SelectCustomer { customer: erin })
+        .unwrap();
+    assert!(events.contains(&Event::CameraStopped { participant: dave }));
+    w.cmd(erin, Command::StartCamera).unwrap();
+    // Handing control to the assistant stops the former primary's camera.
+    let events = w
+        .cmd(w.csr, Command::HandControl { to: assistant })
+        .unwrap();
+    assert!(events.contains(&Event::CameraStopped { participant: w.csr }));
+    assert_eq!(w.rules.media_policy().cameras, [erin].into());
+    assert_eq!(w.cmd(erin, Command::StopCamera).unwrap().len(), 1);
+    assert_eq!(w.cmd(erin, Command::StopCamera), Err("camera_not_on"));
+    // The journal replays to the same cameras.
+    let replayed = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    assert_eq!(replayed.media_policy(), w.rules.media_policy());
+}
+
+#[test]
+fn the_media_policy_follows_sharing_and_control() {
+    let mut w = World::new();
+    let dave = w.join(Role::Customer, "dave");
+    assert!(w.rules.media_policy().screens.is_empty());
+    let grant = |w: &mut World, activity| {
+        let request = w.request(activity);
+        w.cmd(
+            dave,
+            Command::ConsentReply {
+                request,
+                grant: true,
+                allow_all: false,
+            },
+        )
+        .unwrap();
+    };
+    grant(&mut w, Activity::ViewDesktop);
+    let policy = w.rules.media_policy();
+    assert_eq!(
+        policy.screens,
+        [dave].into(),
+        "D1: Dave's screen may be sent"
+    );
+    assert_eq!(policy.control, None);
+    grant(&mut w, Activity::ControlDesktop);
+    assert_eq!(w.rules.media_policy().control, Some((w.csr, dave)), "D2");
+    w.cmd(
+        w.csr,
+        Command::StopActivity {
+            activity: Activity::ControlDesktop,
+        },
+    )
+    .unwrap();
+    assert_eq!(w.rules.media_policy().control, None);
+    // Dave leaves: his share is off the policy with him.
+    w.cmd(dave, Command::Leave).unwrap();
+    assert!(w.rules.media_policy().screens.is_empty());
+}

@@ -1,0 +1,220 @@
+//! What the session's rules allow on the media plane right now. The session computes it from its
+//! state and hands the whole of it to the worker on every change; the [`Sfu`](crate::sfu::Sfu)
+//! enforces it packet by packet, so a client that sends what it may not is simply not heard or
+//! seen.
+
+use std::collections::BTreeSet;
+
+/// What a video track a participant sends carries; the client says so in its offer.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackPurpose {
+    Camera,
+    /// A desktop or application share.
+    Screen,
+}
+
+impl TrackPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Camera => "camera",
+            Self::Screen => "screen",
+        }
+    }
+}
+
+/// The data channels the server relays; any other label is ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChannelKind {
+    /// Keyboard and mouse input for the controlled desktop (SPEC D2).
+    Control,
+    /// Where each participant points on the shared screen (SPEC D12, D13).
+    Pointer,
+    /// Pen, highlighter, eraser and clear-all strokes (SPEC D12).
+    Annotation,
+}
+
+impl ChannelKind {
+    pub fn from_label(label: &str) -> Option<Self> {
+        match label {
+            "control" => Some(Self::Control),
+            "pointer" => Some(Self::Pointer),
+            "annotation" => Some(Self::Annotation),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Control => "control",
+            Self::Pointer => "pointer",
+            Self::Annotation => "annotation",
+        }
+    }
+}
+
+/// Why the server did not pass something on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DropReason {
+    /// Audio from someone without a microphone (SPEC V3).
+    NoMicrophone,
+    /// Camera video from someone who may not send it (SPEC VI2).
+    NoCameraRight,
+    /// Screen video while no sharing activity of that participant runs (SPEC D1, S6).
+    NotSharing,
+    /// Video on a track the client did not say the purpose of.
+    Undeclared,
+    /// Control input from anyone but the controller, or while control is off (SPEC D2).
+    NotInControl,
+    /// Pointer or annotation events while nothing is shared (SPEC D12).
+    NothingShared,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoMicrophone => "no_microphone",
+            Self::NoCameraRight => "no_camera_right",
+            Self::NotSharing => "not_sharing",
+            Self::Undeclared => "undeclared_track",
+            Self::NotInControl => "not_in_control",
+            Self::NothingShared => "nothing_shared",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaPolicy<P: Ord> {
+    /// In the voice call, so they hear its mix (SPEC V2).
+    pub voice_members: BTreeSet<P>,
+    /// Holding a microphone, so the call hears them (SPEC V3).
+    pub speakers: BTreeSet<P>,
+    /// May send camera video: the CSR and the primary customer, once started (SPEC VI1, VI2).
+    pub cameras: BTreeSet<P>,
+    /// May send a screen or application share: customers whose sharing activity runs (D1, D6).
+    pub screens: BTreeSet<P>,
+    /// Who sends remote-control input to whom while control runs (SPEC D2).
+    pub control: Option<(P, P)>,
+}
+
+impl<P: Ord> Default for MediaPolicy<P> {
+    fn default() -> Self {
+        Self {
+            voice_members: BTreeSet::new(),
+            speakers: BTreeSet::new(),
+            cameras: BTreeSet::new(),
+            screens: BTreeSet::new(),
+            control: None,
+        }
+    }
+}
+
+impl<P: Ord + Copy> MediaPolicy<P> {
+    /// Whether video `origin` sends on a track of `purpose` is passed on.
+    pub fn video(&self, origin: P, purpose: Option<TrackPurpose>) -> Result<(), DropReason> {
+        match purpose {
+            None => Err(DropReason::Undeclared),
+            Some(TrackPurpose::Camera) if self.cameras.contains(&origin) => Ok(()),
+            Some(TrackPurpose::Camera) => Err(DropReason::NoCameraRight),
+            Some(TrackPurpose::Screen) if self.screens.contains(&origin) => Ok(()),
+            Some(TrackPurpose::Screen) => Err(DropReason::NotSharing),
+        }
+    }
+
+    /// Who a message `from` sends on a `kind` channel goes to, out of `present`. Everyone sees
+    /// what is shared (SPEC D13), so pointer and annotations go to all others while a share runs;
+    /// control input goes only from the controller to the controlled customer.
+    pub fn channel_targets(
+        &self,
+        kind: ChannelKind,
+        from: P,
+        present: impl Iterator<Item = P>,
+    ) -> Result<Vec<P>, DropReason> {
+        match kind {
+            ChannelKind::Control => match self.control {
+                Some((controller, target)) if controller == from => Ok(vec![target]),
+                _ => Err(DropReason::NotInControl),
+            },
+            ChannelKind::Pointer | ChannelKind::Annotation => {
+                if self.screens.is_empty() {
+                    return Err(DropReason::NothingShared);
+                }
+                Ok(present.filter(|p| *p != from).collect())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> MediaPolicy<u8> {
+        MediaPolicy {
+            cameras: [1, 2].into(),
+            screens: [2].into(),
+            control: Some((1, 2)),
+            ..MediaPolicy::default()
+        }
+    }
+
+    #[test]
+    fn video_passes_only_for_the_right_purpose() {
+        let p = policy();
+        assert_eq!(p.video(1, Some(TrackPurpose::Camera)), Ok(()));
+        // VI2: a third participant's camera is not forwarded.
+        assert_eq!(
+            p.video(3, Some(TrackPurpose::Camera)),
+            Err(DropReason::NoCameraRight)
+        );
+        assert_eq!(p.video(2, Some(TrackPurpose::Screen)), Ok(()));
+        // The CSR has no sharing activity of their own running.
+        assert_eq!(
+            p.video(1, Some(TrackPurpose::Screen)),
+            Err(DropReason::NotSharing)
+        );
+        assert_eq!(p.video(1, None), Err(DropReason::Undeclared));
+    }
+
+    #[test]
+    fn control_input_goes_from_the_controller_to_the_controlled_only() {
+        let p = policy();
+        let present = || [1u8, 2, 3].into_iter();
+        assert_eq!(
+            p.channel_targets(ChannelKind::Control, 1, present()),
+            Ok(vec![2])
+        );
+        assert_eq!(
+            p.channel_targets(ChannelKind::Control, 3, present()),
+            Err(DropReason::NotInControl)
+        );
+        let off = MediaPolicy {
+            control: None,
+            ..policy()
+        };
+        assert_eq!(
+            off.channel_targets(ChannelKind::Control, 1, present()),
+            Err(DropReason::NotInControl)
+        );
+    }
+
+    #[test]
+    fn pointer_and_annotations_reach_everyone_else_while_something_is_shared() {
+        let p = policy();
+        let present = || [1u8, 2, 3].into_iter();
+        assert_eq!(
+            p.channel_targets(ChannelKind::Annotation, 3, present()),
+            Ok(vec![1, 2])
+        );
+        let unshared = MediaPolicy {
+            screens: BTreeSet::new(),
+            ..policy()
+        };
+        assert_eq!(
+            unshared.channel_targets(ChannelKind::Pointer, 1, present()),
+            Err(DropReason::NothingShared)
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! Video forwarding and data channels through the SFU, in memory under simulated time: str0m
+//! clients share screens and cameras and send control, pointer and annotation messages; the
+//! media policy decides what passes (SPEC D2, D12, D13, VI2, S6).
+
+mod world;
+
+use std::time::Duration;
+
+use tandem_media::policy::{ChannelKind, DropReason, TrackPurpose};
+use world::{World, camera, screen};
+
+const CSR: u8 = 1;
+const CUSTOMER: u8 = 2;
+const ASSISTANT: u8 = 3;
+
+/// A CSR, a customer sharing a screen and an assistant, all connected.
+fn session() -> World {
+    let mut w = World::new();
+    w.join(CSR, None, vec![]);
+    w.join(CUSTOMER, None, vec![screen()]);
+    w.join(ASSISTANT, None, vec![]);
+    w.run(Duration::from_secs(2));
+    assert!(w.clients.values().all(|c| c.connected));
+    w
+}
+
+fn dropped(w: &World, reason: DropReason) -> u64 {
+    w.sfu.stats().dropped.get(&reason).copied().unwrap_or(0)
+}
+
+#[test]
+fn a_share_reaches_everyone_else_only_while_its_activity_runs() {
+    let mut w = session();
+    // No sharing activity: the customer's screen goes nowhere, and nobody gets a track for it.
+    assert_eq!(w.client(CSR).video_in.len(), 0);
+    assert!(dropped(&w, DropReason::NotSharing) > 10);
+
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_secs(2));
+    for viewer in [CSR, ASSISTANT] {
+        let c = w.client(viewer);
+        let tracks: Vec<_> = c.received(TrackPurpose::Screen).collect();
+        assert_eq!(tracks.len(), 1, "D13: {viewer} sees the share");
+        assert_eq!(tracks[0].stream, format!("screen-{CUSTOMER}"));
+        assert!(
+            tracks[0].frames > 20,
+            "{viewer} got {} frames",
+            tracks[0].frames
+        );
+        assert!(
+            tracks[0].keyframes >= 1,
+            "{viewer} got a picture to start from"
+        );
+        assert_eq!(tracks[0].lost, 0);
+    }
+    assert_eq!(
+        w.client(CUSTOMER).video_in.len(),
+        0,
+        "the sharer is not sent its own screen"
+    );
+
+    // The activity stops (or the CSR selects another customer, S6): the track is taken off.
+    w.set_policy(|p| p.screens.clear());
+    w.run(Duration::from_millis(500));
+    let frames = w.client(CSR).frames_received(TrackPurpose::Screen);
+    w.run(Duration::from_secs(1));
+    assert_eq!(
+        w.client(CSR).frames_received(TrackPurpose::Screen),
+        frames,
+        "no frames after the share stopped"
+    );
+    // Tracks: three audio, the customer's screen coming in, nothing going out.
+    assert_eq!(w.sfu.track_count(), 4);
+}
+
+#[test]
+fn only_the_two_allowed_cameras_are_forwarded() {
+    let mut w = session();
+    w.add_video(CSR, camera());
+    w.add_video(ASSISTANT, camera());
+    // VI2: the CSR and the primary customer may send; the assistant is the third sender.
+    w.set_policy(|p| p.cameras = [CSR, CUSTOMER].into());
+    w.add_video(CUSTOMER, camera());
+    w.run(Duration::from_secs(2));
+
+    let cameras_seen = |k: u8| -> Vec<String> {
+        w.client(k)
+            .received(TrackPurpose::Camera)
+            .filter(|v| v.frames > 10)
+            .map(|v| v.stream.clone())
+            .collect()
+    };
+    assert_eq!(cameras_seen(CSR), [format!("camera-{CUSTOMER}")]);
+    assert_eq!(cameras_seen(CUSTOMER), [format!("camera-{CSR}")]);
+    let mut both = cameras_seen(ASSISTANT);
+    both.sort();
+    assert_eq!(
+        both,
+        [format!("camera-{CSR}"), format!("camera-{CUSTOMER}")]
+    );
+    assert!(
+        dropped(&w, DropReason::NoCameraRight) > 10,
+        "the third camera is refused"
+    );
+}
+
+#[test]
+fn a_late_joiner_gets_a_keyframe_at_once() {
+    let mut w = session();
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_secs(3));
+    // The sharer sends a keyframe only every 1000 frames (67 s) unless asked.
+    let asked = w.sfu.stats().keyframe_requests;
+    w.join(4, None, vec![]);
+    w.run(Duration::from_secs(2));
+    let late = w.client(4);
+    assert!(late.frames_received(TrackPurpose::Screen) > 0);
+    assert!(
+        late.received(TrackPurpose::Screen)
+            .all(|v| v.keyframes >= 1),
+        "the late joiner's first picture came without waiting a minute"
+    );
+    assert!(w.sfu.stats().keyframe_requests > asked);
+    assert!(w.client(CUSTOMER).keyframe_requests_in > 0);
+}
+
+#[test]
+fn control_input_goes_only_from_the_controller_to_the_controlled() {
+    let mut w = session();
+    assert!(w.client(CSR).channel_open(ChannelKind::Control));
+    // Control is not running: input goes nowhere.
+    w.send(CSR, ChannelKind::Control, b"key:a");
+    w.run(Duration::from_millis(200));
+    assert!(w.client(CUSTOMER).channel_in.is_empty());
+    assert_eq!(dropped(&w, DropReason::NotInControl), 1);
+
+    w.set_policy(|p| {
+        p.screens = [CUSTOMER].into();
+        p.control = Some((CSR, CUSTOMER));
+    });
+    w.send(CSR, ChannelKind::Control, b"key:b");
+    // The assistant may watch but not type.
+    w.send(ASSISTANT, ChannelKind::Control, b"key:c");
+    w.run(Duration::from_millis(200));
+    assert_eq!(
+        w.client(CUSTOMER).channel_in,
+        [(ChannelKind::Control, b"key:b".to_vec())]
+    );
+    assert!(w.client(ASSISTANT).channel_in.is_empty());
+    assert_eq!(dropped(&w, DropReason::NotInControl), 2);
+}
+
+#[test]
+fn pointer_and_annotations_reach_everyone_else_while_something_is_shared() {
+    let mut w = session();
+    w.send(ASSISTANT, ChannelKind::Annotation, b"pen 1,1");
+    w.run(Duration::from_millis(200));
+    assert_eq!(dropped(&w, DropReason::NothingShared), 1);
+
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.send(CUSTOMER, ChannelKind::Pointer, b"12,34");
+    w.send(ASSISTANT, ChannelKind::Annotation, b"pen 2,2");
+    w.run(Duration::from_millis(200));
+    assert_eq!(
+        w.client(CSR).channel_in,
+        [
+            (ChannelKind::Pointer, b"12,34".to_vec()),
+            (ChannelKind::Annotation, b"pen 2,2".to_vec())
+        ]
+    );
+    assert_eq!(
+        w.client(CUSTOMER).channel_in,
+        [(ChannelKind::Annotation, b"pen 2,2".to_vec())]
+    );
+    assert_eq!(
+        w.client(ASSISTANT).channel_in,
+        [(ChannelKind::Pointer, b"12,34".to_vec())]
+    );
+}
+
+#[test]
+fn a_sharer_that_vanishes_frees_every_track() {
+    let mut w = session();
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_secs(1));
+    assert_eq!(w.sfu.track_count(), 3 + 1 + 2);
+    w.gone.insert(CUSTOMER);
+    w.run(Duration::from_secs(40));
+    assert_eq!(w.sfu.peer_count(), 2);
+    assert_eq!(
+        w.sfu.track_count(),
+        2,
+        "only the two remaining audio tracks"
+    );
+    assert!(w.client(CSR).connected && !w.client(CSR).failed);
+    w.sfu.remove_peer(CSR);
+    w.sfu.remove_peer(ASSISTANT);
+    assert_eq!((w.sfu.peer_count(), w.sfu.track_count()), (0, 0));
+}

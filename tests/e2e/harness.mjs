@@ -1,0 +1,77 @@
+// What the browser tests share: the API client, the test page served on loopback, Debian's
+// headless Chromium with fake media devices, and the check list that becomes the report.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function apiClient(base) {
+  return async (method, url, body, token) => {
+    const res = await fetch(base + url, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const json = await res.json();
+    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+}
+
+// Runs `body({ open, failures, check, results })`, then prints one JSON line of results and
+// failures and exits non-zero on any. `open(joined)` opens client.html as that participant.
+export async function run(base, extraArgs, body) {
+  const page = fs.readFileSync(path.join(here, 'client.html'));
+  const server = http.createServer((_, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end(page); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const pageUrl = `http://127.0.0.1:${server.address().port}/client.html`;
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+      '--allow-loopback-in-peer-connection',
+      ...extraArgs,
+    ],
+  });
+  const wsBase = base.replace('http://', 'ws://');
+  const open = async (joined) => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    p.on('console', (m) => { if (m.type() === 'error') console.error('[page]', m.text()); });
+    await p.goto(`${pageUrl}#ws=${encodeURIComponent(`${wsBase}/ws?token=${joined.token}`)}`);
+    await p.evaluate(() => window.opened);
+    return p;
+  };
+  const failures = [];
+  const results = {};
+  const check = (ok, what) => { if (!ok) failures.push(what); };
+  try {
+    await body({ open, check, results });
+  } catch (e) {
+    failures.push(String(e && e.stack || e));
+  } finally {
+    await browser.close();
+    server.close();
+  }
+  console.log(JSON.stringify({ results, failures }));
+  process.exit(failures.length ? 1 : 0);
+}
+
+// Waits until every page's media connection is up.
+export async function connected(pages, ms = 20000) {
+  const deadline = Date.now() + ms;
+  for (const p of pages) {
+    while ((await p.evaluate(() => window.state())) !== 'connected') {
+      if (Date.now() > deadline) throw new Error('a browser did not connect');
+      await sleep(100);
+    }
+  }
+}
