@@ -26,6 +26,17 @@ pub struct Config {
 pub struct MediaConfig {
     pub listen: SocketAddr,
     pub public_address: String,
+    /// Media workers (each a UDP socket and a loop); 0 is one per CPU core.
+    pub workers: usize,
+}
+
+impl MediaConfig {
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl MediaConfig {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::ActorRef;
-use tandem_actors::media_worker::{MediaWorkerConfig, MediaWorkerHandle};
+use tandem_actors::media_worker::{MediaPool, MediaWorkerConfig};
 use tandem_actors::participant::rules::ParticipantConfig;
 use tandem_actors::queue_registry::QueueRegistryMsg;
 use tandem_actors::root::{self, Directory, RootArgs, RootMsg};
@@ -47,8 +47,8 @@ pub enum StartError {
 
 pub struct Server {
     pub addr: SocketAddr,
-    /// The media worker's announced UDP address.
-    pub media_address: SocketAddr,
+    /// The media workers' announced UDP addresses.
+    pub media_addresses: Vec<SocketAddr>,
     pub directory: Directory,
     pub store: Store,
     pub signer: Signer,
@@ -85,16 +85,19 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         commands_per_second: config.sessions.commands_per_second,
         burst: config.sessions.command_burst,
     };
-    let media = MediaWorkerHandle::start(MediaWorkerConfig {
-        listen: config.media.listen,
-        public: config.media.public().expect("validated at load"),
-    })
+    let media = MediaPool::start(
+        MediaWorkerConfig {
+            listen: config.media.listen,
+            public: config.media.public().expect("validated at load"),
+        },
+        config.media.worker_count(),
+    )
     .await
     .map_err(|source| StartError::Media {
         addr: config.media.listen,
         source,
     })?;
-    let media_address = media.address;
+    let media_addresses = media.addresses();
     let (root, directory) = root::start(RootArgs {
         sessions: SessionRegistryArgs {
             journal: Arc::new(store.clone()),
@@ -163,7 +166,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     tracing::info!(%addr, "tandem listening");
     Ok(Server {
         addr,
-        media_address,
+        media_addresses,
         directory,
         store,
         signer,

@@ -206,9 +206,11 @@ async fn malformed_sdp_gets_a_clear_error_and_harms_nothing() {
     assert_eq!(answer["code"], "invalid_command");
     // Garbage datagrams at the media port are dropped and counted.
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let media: SocketAddr = t.server().media_address;
-    for _ in 0..10 {
-        udp.send_to(b"\x00\x01\x00\x00garbage", media).unwrap();
+    let workers: Vec<SocketAddr> = t.server().media_addresses.clone();
+    for media in workers {
+        for _ in 0..10 {
+            udp.send_to(b"\x00\x01\x00\x00garbage", media).unwrap();
+        }
     }
     let deadline = tokio::time::Instant::now() + common::PATIENCE;
     while !t

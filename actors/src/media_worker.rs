@@ -26,6 +26,8 @@ use crate::ids::{ParticipantId, SessionId};
 pub const COMMAND_QUEUE: usize = 1024;
 /// How long a command waits for room in a full queue.
 pub const COMMAND_WAIT: Duration = Duration::from_secs(1);
+/// Asked-for size of each media socket's receive and send buffers.
+const SOCKET_BUFFER: usize = 4 << 20;
 /// Datagrams handled per loop pass before timers and commands get a turn.
 const DATAGRAMS_PER_PASS: usize = 64;
 
@@ -105,6 +107,65 @@ pub struct MediaWorkerConfig {
     pub public: Option<SocketAddr>,
 }
 
+/// The media workers, one per core by default, each with its own UDP socket (consecutive ports
+/// when the port is fixed). A session's participants all go to the one worker its id picks, so
+/// its call is mixed and forwarded in one place.
+#[derive(Clone, Debug)]
+pub struct MediaPool {
+    workers: Arc<[MediaWorkerHandle]>,
+}
+
+impl MediaPool {
+    /// Starts `workers` workers (at least one).
+    pub async fn start(config: MediaWorkerConfig, workers: usize) -> std::io::Result<Self> {
+        let mut started = Vec::new();
+        for i in 0..workers.max(1) {
+            let offset = |a: SocketAddr| {
+                let mut a = a;
+                if a.port() != 0 {
+                    let port = u16::try_from(usize::from(a.port()) + i).map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "media ports run past 65535",
+                        )
+                    })?;
+                    a.set_port(port);
+                }
+                Ok::<_, std::io::Error>(a)
+            };
+            let public = match config.public {
+                // The announced port follows the bound one when the bound one is picked freely.
+                Some(p) if config.listen.port() == 0 => Some(p),
+                Some(p) => Some(offset(p)?),
+                None => None,
+            };
+            started.push(
+                MediaWorkerHandle::start(MediaWorkerConfig {
+                    listen: offset(config.listen)?,
+                    public,
+                })
+                .await?,
+            );
+        }
+        Ok(Self {
+            workers: started.into(),
+        })
+    }
+
+    /// The worker that carries this session's media.
+    pub fn for_session(&self, session: SessionId) -> MediaWorkerHandle {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        session.hash(&mut h);
+        self.workers[(h.finish() % self.workers.len() as u64) as usize].clone()
+    }
+
+    /// The workers' announced addresses.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.workers.iter().map(|w| w.address).collect()
+    }
+}
+
 /// How sessions talk to a worker.
 #[derive(Clone, Debug)]
 pub struct MediaWorkerHandle {
@@ -117,6 +178,12 @@ impl MediaWorkerHandle {
     /// Binds the socket and starts the loop on the current tokio runtime.
     pub async fn start(config: MediaWorkerConfig) -> std::io::Result<Self> {
         let socket = UdpSocket::bind(config.listen).await?;
+        // Room for bursts while the loop is busy mixing; the kernel caps it at
+        // net.core.rmem_max / wmem_max (docs/operations.md).
+        let sock = socket2::SockRef::from(&socket);
+        sock.set_recv_buffer_size(SOCKET_BUFFER)?;
+        sock.set_send_buffer_size(SOCKET_BUFFER)?;
+        let receive_buffer = sock.recv_buffer_size()?;
         let bound = socket.local_addr()?;
         let address = config.public.unwrap_or(bound);
         if address.ip().is_unspecified() {
@@ -127,7 +194,7 @@ impl MediaWorkerHandle {
         }
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         tokio::spawn(run(socket, address, rx));
-        tracing::info!(%bound, %address, "media worker listening");
+        tracing::info!(%bound, %address, receive_buffer, "media worker listening");
         Ok(Self { tx, address })
     }
 
@@ -486,5 +553,39 @@ mod tests {
         };
         let worker = MediaWorkerHandle::start(announced).await.unwrap();
         assert_eq!(worker.address, "192.0.2.10:40000".parse().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_pool_takes_consecutive_ports_and_spreads_sessions() {
+        let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = free.local_addr().unwrap().port();
+        drop(free);
+        let pool = MediaPool::start(
+            MediaWorkerConfig {
+                listen: format!("127.0.0.1:{port}").parse().unwrap(),
+                public: Some("192.0.2.10:50000".parse().unwrap()),
+            },
+            2,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            pool.addresses(),
+            [
+                "192.0.2.10:50000".parse().unwrap(),
+                "192.0.2.10:50001".parse().unwrap()
+            ]
+        );
+        let sessions: Vec<SessionId> = (0..64).map(|_| SessionId::random()).collect();
+        let picked: std::collections::BTreeSet<SocketAddr> = sessions
+            .iter()
+            .map(|s| pool.for_session(*s).address)
+            .collect();
+        assert_eq!(picked.len(), 2, "both workers carry sessions");
+        // A session always goes to the same worker (a restored session finds its call).
+        assert_eq!(
+            pool.for_session(sessions[0]).address,
+            pool.for_session(sessions[0]).address
+        );
     }
 }

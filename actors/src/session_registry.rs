@@ -44,7 +44,7 @@ pub struct SessionRegistryArgs {
     pub participant_config: ParticipantConfig,
     pub restart_policy: RestartPolicy,
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
-    pub media: Option<crate::media_worker::MediaWorkerHandle>,
+    pub media: Option<crate::media_worker::MediaPool>,
 }
 
 struct Entry {
@@ -231,7 +231,7 @@ async fn spawn_session(
         participant_config: state.args.participant_config.clone(),
         restart_policy: state.args.restart_policy,
         queues: state.args.queues.clone(),
-        media: state.args.media.clone(),
+        media: state.args.media.as_ref().map(|m| m.for_session(init.id)),
     };
     let (actor, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
     let handle = SessionHandle {

@@ -1,8 +1,14 @@
-//! Signalling load generator: opens N support sessions (a CSR and a customer each) against a
-//! real `tandem` server process, has every customer chat at a fixed rate for a fixed time, and
-//! reports delivery latency, throughput, errors and the server's CPU and memory.
+//! Load generator: opens N support sessions (a CSR and a customer each) against a real `tandem`
+//! server process and reports the server's CPU and memory with what the load measured.
 //!
-//! The media load (WebRTC voice and video) is added with the media plane.
+//! - signalling (default): every customer chats at a fixed rate; delivery latency, throughput,
+//!   errors.
+//! - `--media`: every session runs a voice call with both speaking and a screen share from the
+//!   customer to the CSR, each participant a str0m WebRTC client on its own UDP socket; packets
+//!   and frames forwarded per second, frames lost, sender-to-receiver latency of video frames,
+//!   the server's mixer tick p50/p99 and RTCP round-trip time.
+
+mod media;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -32,6 +38,9 @@ struct Args {
     /// Chat messages per second each customer sends.
     #[arg(long, default_value_t = 2.0)]
     rate: f64,
+    /// Media load instead of chat: voice both ways and a screen share per session.
+    #[arg(long)]
+    media: bool,
 }
 
 type Ws =
@@ -180,11 +189,19 @@ async fn main() -> anyhow::Result<()> {
             json!({"number": s["session"]["number"], "name": format!("customer {i}")}),
         )
         .await?;
-        let csr = connect(&base, s["token"].as_str().unwrap()).await?;
-        let cust = connect(&base, c["token"].as_str().unwrap()).await?;
+        let mut csr = connect(&base, s["token"].as_str().unwrap()).await?;
+        let mut cust = connect(&base, c["token"].as_str().unwrap()).await?;
+        if args.media {
+            media::prepare(&mut csr, &mut cust, &c["participant"]["id"]).await?;
+        }
         pairs.push((csr, cust));
     }
     let setup_time = setup.elapsed();
+    if args.media {
+        let result = media_load(&args, &base, pid, pairs, setup_time).await;
+        server.kill().await?;
+        return result;
+    }
 
     let stats = Arc::new(Stats {
         latencies_us: Mutex::new(Vec::new()),
@@ -299,6 +316,150 @@ async fn main() -> anyhow::Result<()> {
     server.kill().await?;
     if received < sent {
         bail!("{} messages were not delivered", sent - received);
+    }
+    Ok(())
+}
+
+async fn metrics(base: &str) -> anyhow::Result<String> {
+    Ok(reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?)
+}
+
+async fn media_load(
+    args: &Args,
+    base: &str,
+    pid: u32,
+    pairs: Vec<(Ws, Ws)>,
+    setup_time: Duration,
+) -> anyhow::Result<()> {
+    use media::{Seen, metric, participant, screen};
+    use tokio::sync::Mutex;
+
+    // Connecting (ICE, DTLS, the server's offer for the share) is not measured.
+    const WARM_UP: Duration = Duration::from_secs(3);
+    let start = Instant::now();
+    let end = start + WARM_UP + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    let mut seen = Vec::new();
+    for (csr, cust) in pairs {
+        let (a, b) = (
+            Arc::new(Mutex::new(Seen::default())),
+            Arc::new(Mutex::new(Seen::default())),
+        );
+        seen.push((a.clone(), b.clone()));
+        tasks.push(tokio::spawn(participant(csr, 440.0, None, end, a)));
+        tasks.push(tokio::spawn(participant(
+            cust,
+            1000.0,
+            Some(screen()),
+            end,
+            b,
+        )));
+    }
+    tokio::time::sleep_until((start + WARM_UP).into()).await;
+    let before = metrics(base).await?;
+    let cpu_before = cpu_ticks(pid)?;
+    let own_before = cpu_ticks(std::process::id())?;
+    let drops_before = media::udp_drops(pid)?;
+    let measured = Instant::now();
+    let mut failed = 0;
+    for t in tasks {
+        match t.await? {
+            Ok(_) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("participant failed: {e:#}");
+            }
+        }
+    }
+    let wall = measured.elapsed().as_secs_f64();
+    let cpu_pct = (cpu_ticks(pid)? - cpu_before) as f64 / 100.0 / wall * 100.0;
+    let own_pct = (cpu_ticks(std::process::id())? - own_before) as f64 / 100.0 / wall * 100.0;
+    let rss = rss_kib(pid)?;
+    let drops_after = media::udp_drops(pid)?;
+    let after = metrics(base).await?;
+    let rate = |name: &str| {
+        (metric(&after, name).unwrap_or(0.0) - metric(&before, name).unwrap_or(0.0)) / wall
+    };
+
+    let (mut connected, mut csr_audio, mut cust_audio, mut frames, mut lost) = (0, 0, 0, 0, 0);
+    let mut lat = Vec::new();
+    for (csr, cust) in &seen {
+        let (csr, cust) = (csr.lock().await, cust.lock().await);
+        connected += usize::from(csr.connected) + usize::from(cust.connected);
+        csr_audio += csr.audio_packets;
+        cust_audio += cust.audio_packets;
+        frames += csr.video_frames;
+        lost += csr.video_lost;
+        lat.extend_from_slice(&csr.latencies);
+    }
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * p) as usize)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let q = |name: &str, q: &str| {
+        metric(&after, &format!("{name}{{quantile=\"{q}\"}}")).unwrap_or(f64::NAN) * 1000.0
+    };
+    let n = seen.len();
+    println!(
+        "sessions:                 {n} (a CSR and a customer each, both speaking, the customer sharing)"
+    );
+    println!(
+        "set-up time:              {:.2} s",
+        setup_time.as_secs_f64()
+    );
+    println!("connected:                {connected} / {}", 2 * n);
+    println!("participants failed:      {failed}");
+    println!(
+        "audio packets in/s:       {:.0}",
+        rate("tandem_media_audio_packets_total{direction=\"in\"}")
+    );
+    println!(
+        "audio packets out/s:      {:.0}",
+        rate("tandem_media_audio_packets_total{direction=\"out\"}")
+    );
+    println!(
+        "video frames forwarded/s: {:.0}",
+        rate("tandem_media_forwarded_frames_total")
+    );
+    println!(
+        "video forwarded:          {:.2} Mbit/s",
+        rate("tandem_media_forwarded_bytes_total") * 8.0 / 1e6
+    );
+    println!("audio received (CSR/customer, whole run): {csr_audio} / {cust_audio} packets");
+    println!("screen frames received:   {frames} ({lost} lost)");
+    println!(
+        "frame latency p50/p99/max: {:.2} / {:.2} / {:.2} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "mixer tick p50/p99:       {:.3} / {:.3} ms",
+        q("tandem_media_call_tick_seconds", "0.5"),
+        q("tandem_media_call_tick_seconds", "0.99")
+    );
+    println!(
+        "RTCP RTT p50/p99:         {:.2} / {:.2} ms",
+        q("tandem_media_rtt_seconds", "0.5"),
+        q("tandem_media_rtt_seconds", "0.99")
+    );
+    println!("server CPU:               {cpu_pct:.1} % of one core");
+    println!("server RSS:               {:.1} MiB", rss as f64 / 1024.0);
+    println!("load generator CPU:       {own_pct:.1} % of one core (same machine)");
+    println!(
+        "UDP receive drops:        server sockets {}, other sockets {}",
+        drops_after.0 - drops_before.0,
+        drops_after.1.saturating_sub(drops_before.1)
+    );
+    if failed > 0 || connected < 2 * n {
+        bail!(
+            "{failed} participants failed, {connected} of {} connected",
+            2 * n
+        );
     }
     Ok(())
 }

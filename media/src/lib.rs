@@ -11,5 +11,6 @@ pub mod jitter;
 pub mod mix;
 pub mod policy;
 pub mod sfu;
+pub mod sim;
 pub mod tone;
 pub mod voice_mixer;

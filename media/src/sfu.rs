@@ -406,6 +406,8 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 .copied()
                 .filter(|s| members.contains(s)),
         )?;
+        self.mixer
+            .set_listening(members.iter().any(|m| !policy.speakers.contains(m)));
         self.policy = policy;
         self.reroute = true;
         self.flush(now);
@@ -477,7 +479,8 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                     .iter()
                     .find(|(k, _)| k == key)
                     .map_or(&out.listeners, |(_, p)| p);
-                if write_audio(peer, now, rtp_time, packet.clone()) {
+                // Empty: nobody was to hear this mix (everyone in the call is speaking).
+                if !packet.is_empty() && write_audio(peer, now, rtp_time, packet.clone()) {
                     self.stats.audio_out += 1;
                     self.dirty.insert(*key);
                 }

@@ -3,6 +3,10 @@
 //! speaker. Encoding work grows with the number of speakers (at most two, plus SIP legs), never
 //! with the number of listeners.
 //!
+//! A mix that is one voice as it was sent (unity gain, a whole 20 ms packet) is that packet: in
+//! the usual call of a CSR and one customer, each hears the other's own packets and nothing is
+//! encoded. The listener mix is encoded only when someone hears it.
+//!
 //! Sans-IO: the media worker pushes RTP payloads with their arrival time and calls
 //! [`VoiceMixer::handle_timeout`] when [`VoiceMixer::poll_timeout`] says so.
 
@@ -47,6 +51,8 @@ pub struct MixerStats {
     pub ticks: u64,
     /// Opus encodes done; at most 1 + speakers per tick.
     pub encodes: u64,
+    /// Mixes that were one sender's packet, passed on without encoding.
+    pub passed_through: u64,
     /// Packets from participants without a microphone, dropped by policy (V3).
     pub dropped_not_speaker: u64,
     /// Packets that did not decode as Opus.
@@ -76,6 +82,8 @@ pub struct VoiceMixer<K> {
     speakers: BTreeMap<K, Source>,
     gains: BTreeMap<K, Gain>,
     listener_encoder: opus::Encoder,
+    /// Someone in the call holds no microphone, so hears the listener mix.
+    listening: bool,
     next_tick: Option<Instant>,
     stats: MixerStats,
     /// Scratch buffers reused every tick.
@@ -93,6 +101,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
     pub fn new(config: MixerConfig) -> Result<Self, MixerError> {
         Ok(Self {
             listener_encoder: encoder(config.bitrate)?,
+            listening: true,
             config,
             speakers: BTreeMap::new(),
             gains: BTreeMap::new(),
@@ -133,6 +142,11 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             }
         }
         Ok(())
+    }
+
+    /// Whether anyone in the call holds no microphone (and so hears the listener mix).
+    pub fn set_listening(&mut self, listening: bool) {
+        self.listening = listening;
     }
 
     /// Drops a participant's buffered and decoder state (their connection was replaced or
@@ -190,12 +204,19 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
     fn tick(&mut self, now: Instant) -> Result<Option<MixOutput<K>>, MixerError> {
         self.stats.ticks += 1;
         let mut active = Vec::new();
+        // Packets that can stand for their sender's voice as it is: whole 20 ms at unity gain.
+        let mut as_sent: BTreeMap<K, Vec<u8>> = BTreeMap::new();
         for (k, s) in &mut self.speakers {
             let pcm = self.pcm.get_mut(k).expect("a buffer per speaker");
             let decoded = match s.jitter.pop(now) {
                 None => continue,
                 Some(Playout::Packet(p)) => match s.decoder.decode(&p, &mut pcm[..], false) {
-                    Ok(n) => n,
+                    Ok(n) => {
+                        if n == FRAME_SAMPLES && s.gain == Gain::UNITY {
+                            as_sent.insert(*k, p);
+                        }
+                        n
+                    }
                     Err(_) => {
                         self.stats.decode_errors += 1;
                         // Conceal instead, so one bad packet is not a click.
@@ -229,11 +250,32 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         let mut minus: Vec<(K, [i16; FRAME_SAMPLES])> = Vec::with_capacity(voices.len());
         mix(&voices, &mut listener, |k, pcm| minus.push((k, *pcm)));
 
-        let n = self.listener_encoder.encode(&listener, &mut self.out)?;
-        let listeners = self.out[..n].to_vec();
-        self.stats.encodes += 1;
+        // A mix of exactly one voice sent as it is can be that voice's packet.
+        let single = |voices: &mut dyn Iterator<Item = &K>| -> Option<Vec<u8>> {
+            let (first, rest) = (voices.next()?, voices.next());
+            rest.is_none()
+                .then(|| as_sent.get(first).cloned())
+                .flatten()
+        };
+        // Silent speakers get the listener mix, so it is needed unless everyone speaks now.
+        let heard = self.listening || active.len() < self.speakers.len();
+        let listeners = if !heard {
+            Vec::new()
+        } else if let Some(p) = single(&mut active.iter()) {
+            self.stats.passed_through += 1;
+            p
+        } else {
+            let n = self.listener_encoder.encode(&listener, &mut self.out)?;
+            self.stats.encodes += 1;
+            self.out[..n].to_vec()
+        };
         let mut speakers = Vec::with_capacity(minus.len());
         for (k, pcm) in &minus {
+            if let Some(p) = single(&mut active.iter().filter(|a| *a != k)) {
+                self.stats.passed_through += 1;
+                speakers.push((*k, p));
+                continue;
+            }
             let enc = &mut self.speakers.get_mut(k).expect("active speaker").encoder;
             let n = enc.encode(pcm, &mut self.out)?;
             speakers.push((*k, self.out[..n].to_vec()));
@@ -356,6 +398,66 @@ mod tests {
         assert_eq!(m.stats().dropped_not_speaker, 100);
         // One listener encode and one per speaker, per tick: never one per listener.
         assert!(m.stats().encodes <= 3 * m.stats().ticks);
+    }
+
+    #[test]
+    fn a_one_voice_mix_is_the_senders_own_packet_and_nothing_unheard_is_encoded() {
+        let mut m = VoiceMixer::new(MixerConfig::default()).unwrap();
+        m.set_speakers([1u8, 2]).unwrap();
+        // The usual call: the CSR and one customer, both holding a microphone.
+        m.set_listening(false);
+        let (mut a, mut b) = (Talker::new(440.0), Talker::new(1000.0));
+        let t0 = Instant::now();
+        let mut checked = 0;
+        let mut sent: BTreeMap<u8, Vec<Vec<u8>>> = BTreeMap::new();
+        for f in 0..50u32 {
+            let now = t0 + TICK * f;
+            let (pa, pb) = (a.packet(), b.packet());
+            sent.entry(1).or_default().push(pa.1.clone());
+            sent.entry(2).or_default().push(pb.1.clone());
+            m.push(now, 1, pa.0, pa.1);
+            m.push(now, 2, pb.0, pb.1);
+            if let Some(out) = m.handle_timeout(now).unwrap() {
+                assert!(out.listeners.is_empty(), "nobody hears the listener mix");
+                for (k, p) in &out.speakers {
+                    // Each hears one of the other's packets as it was sent (the jitter buffer
+                    // decides which).
+                    let other = if *k == 1 { 2 } else { 1 };
+                    assert!(
+                        sent[&other].contains(p),
+                        "speaker {k} got a packet not {other}'s"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 40);
+        assert_eq!(m.stats().encodes, 0, "{:?}", m.stats());
+        assert_eq!(m.stats().passed_through, 2 * checked);
+
+        // Someone listens: the two-voice listener mix is encoded, the mix-minus still are not.
+        m.set_listening(true);
+        let before = m.stats().clone();
+        let now = t0 + TICK * 50;
+        let (pa, pb) = (a.packet(), b.packet());
+        m.push(now, 1, pa.0, pa.1);
+        m.push(now, 2, pb.0, pb.1);
+        let out = m.handle_timeout(now).unwrap().unwrap();
+        assert!(!out.listeners.is_empty());
+        assert_eq!(m.stats().encodes - before.encodes, 1);
+        // A volume other than unity needs the audio changed, so encoded.
+        m.set_gain(2, Gain::new(0.5));
+        let before = m.stats().clone();
+        let now = now + TICK;
+        let (pa, pb) = (a.packet(), b.packet());
+        m.push(now, 1, pa.0, pa.1);
+        m.push(now, 2, pb.0, pb.1);
+        m.handle_timeout(now).unwrap().unwrap();
+        assert_eq!(
+            m.stats().encodes - before.encodes,
+            2,
+            "listener mix and 1's mix-minus"
+        );
     }
 
     #[test]

@@ -2,12 +2,10 @@
 //! clients share screens and cameras and send control, pointer and annotation messages; the
 //! media policy decides what passes (SPEC D2, D12, D13, VI2, S6).
 
-mod world;
-
 use std::time::Duration;
 
 use tandem_media::policy::{ChannelKind, DropReason, TrackPurpose};
-use world::{World, camera, screen};
+use tandem_media::sim::{World, camera, screen};
 
 const CSR: u8 = 1;
 const CUSTOMER: u8 = 2;

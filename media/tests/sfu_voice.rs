@@ -2,13 +2,11 @@
 //! as a browser) connect to the SFU; datagrams travel in memory under simulated time. Two hold
 //! the microphone, one does not; each sends a different tone (SPEC V3, SYS2).
 
-mod world;
-
 use std::time::Duration;
 
 use tandem_media::sfu::SfuEvent;
+use tandem_media::sim::{SFU, World};
 use tandem_media::tone::power as tone_power;
-use world::{SFU, World};
 
 /// Clients 1, 2, 3... speaking these tones; members of the call and microphone holders as given.
 fn world(tones: &[f64], members: &[u8], speakers: &[u8]) -> World {

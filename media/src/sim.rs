@@ -1,16 +1,15 @@
 //! An SFU and str0m clients (full ICE, DTLS, SRTP, SCTP, as a browser) joined by an in-memory
-//! wire under simulated time: no sockets, no clock, the same run every time.
-
-#![allow(dead_code)]
+//! wire under simulated time: no sockets, no clock, the same run every time. For tests and
+//! benches; it panics on anything unexpected.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tandem_media::client::{Client, ClientConfig, VideoConfig};
-use tandem_media::policy::{ChannelKind, MediaPolicy, TrackPurpose};
-use tandem_media::sfu::{Sfu, SfuEvent};
-use tandem_media::voice_mixer::MixerConfig;
+use crate::client::{Client, ClientConfig, VideoConfig};
+use crate::policy::{ChannelKind, MediaPolicy, TrackPurpose};
+use crate::sfu::{Sfu, SfuEvent};
+use crate::voice_mixer::MixerConfig;
 
 pub const SFU: &str = "10.0.0.1:5000";
 
@@ -22,7 +21,15 @@ pub struct World {
     pub gone: BTreeSet<u8>,
     pub events: Vec<SfuEvent<u8>>,
     pub policy: MediaPolicy<u8>,
+    /// Wall time spent inside the SFU's receive and timeout handling.
+    pub sfu_time: Duration,
     wire: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl World {
@@ -35,6 +42,7 @@ impl World {
             gone: BTreeSet::new(),
             events: Vec::new(),
             policy: MediaPolicy::default(),
+            sfu_time: Duration::ZERO,
             wire: VecDeque::new(),
         }
     }
@@ -107,7 +115,9 @@ impl World {
                 }
             }
             if self.sfu.poll_timeout(now) <= now {
+                let started = Instant::now();
                 self.sfu.handle_timeout(now).unwrap();
+                self.sfu_time += started.elapsed();
             }
             self.deliver(now);
             self.now += Duration::from_millis(1);
@@ -140,7 +150,9 @@ impl World {
                     .iter()
                     .any(|(k, c)| c.addr() == src && self.gone.contains(k));
                 if !from_gone {
+                    let started = Instant::now();
                     self.sfu.handle_receive(now, src, dst, &data);
+                    self.sfu_time += started.elapsed();
                 }
             } else if let Some((_, c)) = self
                 .clients

@@ -1,0 +1,204 @@
+//! The media load: every session gets a voice call in which the CSR and the customer both hold
+//! a microphone, and the customer shares a screen-sized video stream the CSR receives. Each
+//! participant is a str0m client (ICE, DTLS, SRTP, as a browser) on its own UDP socket, with its
+//! WebSocket for offers and answers both ways.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tandem_media::client::{Client, ClientConfig, VideoConfig};
+use tandem_media::policy::TrackPurpose;
+use tokio::net::UdpSocket;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::Ws;
+
+/// What one participant saw.
+#[derive(Default)]
+pub struct Seen {
+    pub connected: bool,
+    pub audio_packets: u64,
+    pub video_frames: u64,
+    pub video_lost: u64,
+    pub latencies: Vec<Duration>,
+}
+
+/// Sends a command and waits for the frame that answers it (other frames are skipped).
+pub async fn request(ws: &mut Ws, cmd: Value) -> anyhow::Result<Value> {
+    let mut cmd = cmd;
+    cmd["ref"] = json!(1);
+    ws.send(Message::Text(cmd.to_string().into())).await?;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .context("no answer in 10 s")?
+            .context("socket closed")??;
+        let Message::Text(text) = frame else { continue };
+        let v: Value = serde_json::from_str(text.as_str())?;
+        if v["ref"] == 1 {
+            if v["type"] == "error" {
+                bail!("{cmd} refused: {v}");
+            }
+            return Ok(v);
+        }
+    }
+}
+
+/// Waits for an event of this type and returns it.
+pub async fn event(ws: &mut Ws, kind: &str) -> anyhow::Result<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .with_context(|| format!("no {kind} in 10 s"))?
+            .context("socket closed")??;
+        let Message::Text(text) = frame else { continue };
+        let v: Value = serde_json::from_str(text.as_str())?;
+        if v["type"] == "event" && v["event"]["type"] == kind {
+            return Ok(v["event"].clone());
+        }
+    }
+}
+
+/// Sets the session up as described above: call, microphones, consent to view the desktop.
+pub async fn prepare(csr: &mut Ws, customer: &mut Ws, customer_id: &Value) -> anyhow::Result<()> {
+    request(csr, json!({"type": "start_voice_call"})).await?;
+    request(customer, json!({"type": "join_voice"})).await?;
+    request(csr, json!({"type": "pass_microphone", "to": customer_id})).await?;
+    request(
+        csr,
+        json!({"type": "request_activity", "activity": "view_desktop"}),
+    )
+    .await?;
+    let asked = event(customer, "consent_requested").await?;
+    request(
+        customer,
+        json!({"type": "consent_reply", "request": asked["request"], "grant": true}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs one participant's media until `end`: negotiates over `ws`, answers the server's offers,
+/// speaks, sends `video`, and counts what arrives.
+pub async fn participant(
+    mut ws: Ws,
+    tone: f64,
+    video: Option<VideoConfig>,
+    end: Instant,
+    seen: Arc<Mutex<Seen>>,
+) -> anyhow::Result<Ws> {
+    let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    let addr: SocketAddr = socket.local_addr()?;
+    let config = ClientConfig {
+        tone: Some(tone),
+        decode_audio: false,
+        keep_audio: 0,
+    };
+    let (mut client, offer, purposes) =
+        Client::new(Instant::now(), addr, config, video.into_iter().collect())?;
+    let answer = request(
+        &mut ws,
+        json!({"type": "media_offer", "sdp": offer, "video": purposes}),
+    )
+    .await?;
+    client.accept_answer(
+        Instant::now(),
+        answer["sdp"].as_str().context("answer sdp")?,
+        answer["void_offers"].as_u64().unwrap_or(0),
+    )?;
+    let mut buf = vec![0u8; 2048];
+    while Instant::now() < end {
+        let now = Instant::now();
+        if client.poll_timeout() <= now {
+            client.handle_timeout(now)?;
+        }
+        while let Some(t) = client.poll_transmit() {
+            let _ = socket.send_to(&t.contents, t.destination).await;
+        }
+        let wake = client.poll_timeout().min(end).max(Instant::now());
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                let (n, source) = r?;
+                client.handle_receive(Instant::now(), source, &buf[..n])?;
+            }
+            frame = ws.next() => {
+                let Some(Ok(Message::Text(text))) = frame else { bail!("the WebSocket closed") };
+                let v: Value = serde_json::from_str(text.as_str())?;
+                if v["type"] == "media_offer" {
+                    let number = v["offer"].as_u64().unwrap_or(0);
+                    if let Some(sdp) = client.accept_offer(Instant::now(), number, v["sdp"].as_str().unwrap_or(""))? {
+                        let answer = json!({"type": "media_answer", "offer": number, "sdp": sdp});
+                        ws.send(Message::Text(answer.to_string().into())).await?;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+    let mut s = seen.lock().await;
+    s.connected = client.connected;
+    s.audio_packets = client.audio_packets_in;
+    for v in client.received(TrackPurpose::Screen) {
+        s.video_frames += v.frames;
+        s.video_lost += v.lost;
+        s.latencies.extend_from_slice(&v.latencies);
+    }
+    Ok(ws)
+}
+
+/// A screen share of about 500 kbit/s: 4 KB frames at 15 frames a second.
+pub fn screen() -> VideoConfig {
+    VideoConfig {
+        purpose: TrackPurpose::Screen,
+        frame_bytes: 4000,
+        fps: 15,
+        keyframe_every: 150,
+    }
+}
+
+/// A value from the server's /metrics text: the sample with exactly this name and labels.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// UDP datagrams the kernel dropped because a socket's receive buffer was full, summed over the
+/// sockets `pid` owns and over all others: who lost what, the server or the load generator.
+pub fn udp_drops(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let mut owned = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        if let Ok(link) = std::fs::read_link(fd?.path())
+            && let Some(inode) = link
+                .to_str()
+                .and_then(|l| l.strip_prefix("socket:["))
+                .and_then(|l| l.strip_suffix(']'))
+        {
+            owned.insert(inode.to_string());
+        }
+    }
+    let (mut theirs, mut others) = (0, 0);
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(inode), Some(drops)) = (f.get(9), f.last()) else {
+                continue;
+            };
+            let drops: u64 = drops.parse().unwrap_or(0);
+            if owned.contains(*inode) {
+                theirs += drops;
+            } else {
+                others += drops;
+            }
+        }
+    }
+    Ok((theirs, others))
+}
