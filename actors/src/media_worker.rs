@@ -193,7 +193,7 @@ impl MediaWorkerHandle {
             ));
         }
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        tokio::spawn(run(socket, address, rx));
+        tokio::spawn(run(socket, address, rx, bound.to_string()));
         tracing::info!(%bound, %address, receive_buffer, "media worker listening");
         Ok(Self { tx, address })
     }
@@ -300,7 +300,13 @@ impl Call {
     }
 }
 
-async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<WorkerCmd>) {
+/// The worker's loop; `worker` (its bound address) labels its gauges.
+async fn run(
+    socket: UdpSocket,
+    address: SocketAddr,
+    mut rx: mpsc::Receiver<WorkerCmd>,
+    worker: String,
+) {
     let mut calls: HashMap<SessionId, Call> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     loop {
@@ -396,9 +402,9 @@ async fn run(socket: UdpSocket, address: SocketAddr, mut rx: mpsc::Receiver<Work
             }
         }
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
-        gauge!("tandem_media_calls").set(calls.len() as f64);
-        gauge!("tandem_media_peers").set(peers as f64);
-        gauge!("tandem_media_tracks").set(tracks as f64);
+        gauge!("tandem_media_calls", "worker" => worker.clone()).set(calls.len() as f64);
+        gauge!("tandem_media_peers", "worker" => worker.clone()).set(peers as f64);
+        gauge!("tandem_media_tracks", "worker" => worker.clone()).set(tracks as f64);
     }
 }
 

@@ -6,7 +6,7 @@
 //! - `--media`: every session runs a voice call with both speaking and a screen share from the
 //!   customer to the CSR, each participant a str0m WebRTC client on its own UDP socket; packets
 //!   and frames forwarded per second, frames lost, sender-to-receiver latency of video frames,
-//!   the server's mixer tick p50/p99 and RTCP round-trip time.
+//!   the server's call tick (its mixer and connections) p50/p99 and RTCP round-trip time.
 
 mod media;
 
@@ -438,7 +438,7 @@ async fn media_load(
         pct(1.0)
     );
     println!(
-        "mixer tick p50/p99:       {:.3} / {:.3} ms",
+        "call tick p50/p99:        {:.3} / {:.3} ms",
         q("tandem_media_call_tick_seconds", "0.5"),
         q("tandem_media_call_tick_seconds", "0.99")
     );

@@ -14,6 +14,8 @@ use tandem::server::Server;
 use tandem::store::AccountRole;
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod phone;
+
 /// How long to wait for something that should happen promptly before calling it a failure.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 

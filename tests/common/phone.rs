@@ -1,0 +1,112 @@
+//! A participant's media connection for the tests: the str0m client of tandem-media on a real UDP
+//! socket on loopback, negotiated over the participant's WebSocket.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tandem_media::client::{Client, ClientConfig};
+use tandem_media::tone::power as tone_power;
+use tokio::net::UdpSocket;
+
+use super::Ws;
+
+/// A participant's media connection, running in its own task until dropped.
+pub struct Phone {
+    client: Arc<Mutex<Client>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Phone {
+    /// Negotiates over `ws` and speaks `tone` (Hz) every 20 ms once connected.
+    pub async fn connect(ws: &mut Ws, tone: f64) -> Phone {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let config = ClientConfig {
+            tone: Some(tone),
+            ..ClientConfig::default()
+        };
+        let (mut client, offer, video) = Client::new(Instant::now(), addr, config, vec![]).unwrap();
+        let answer = ws
+            .request(json!({"type": "media_offer", "sdp": offer, "video": video}))
+            .await;
+        assert_eq!(answer["type"], "media_answer", "{answer}");
+        client
+            .accept_answer(
+                Instant::now(),
+                answer["sdp"].as_str().unwrap(),
+                answer["void_offers"].as_u64().unwrap(),
+            )
+            .unwrap();
+        let phone = Phone {
+            client: Arc::new(Mutex::new(client)),
+            stop: Arc::default(),
+        };
+        let (client, stop) = (phone.client.clone(), phone.stop.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            while !stop.load(Ordering::Relaxed) {
+                let wake = {
+                    let mut c = client.lock().unwrap();
+                    let now = Instant::now();
+                    if c.poll_timeout() <= now {
+                        c.handle_timeout(now).unwrap();
+                    }
+                    while let Some(t) = c.poll_transmit() {
+                        let _ = socket.try_send_to(&t.contents, t.destination);
+                    }
+                    c.poll_timeout()
+                };
+                tokio::select! {
+                    r = socket.recv_from(&mut buf) => {
+                        let (n, source) = r.unwrap();
+                        let mut c = client.lock().unwrap();
+                        c.handle_receive(Instant::now(), source, &buf[..n]).unwrap();
+                        while let Some(t) = c.poll_transmit() {
+                            let _ = socket.try_send_to(&t.contents, t.destination);
+                        }
+                    }
+                    _ = tokio::time::sleep_until(wake.max(Instant::now()).into()) => {}
+                }
+            }
+        });
+        phone
+    }
+
+    pub fn connected(&self) -> bool {
+        self.client.lock().unwrap().connected
+    }
+
+    /// Tone power over the last half second heard.
+    pub fn recent(&self, freq: f64) -> f64 {
+        let c = self.client.lock().unwrap();
+        let heard = &c.heard;
+        if heard.len() < 24_000 {
+            return 0.0;
+        }
+        tone_power(&heard[heard.len() - 24_000..], freq)
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.client.lock().unwrap().audio_packets_in
+    }
+}
+
+/// Waits (up to the harness's patience) for a condition on live media.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + super::PATIENCE;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
