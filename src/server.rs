@@ -49,6 +49,7 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The media workers' announced UDP addresses.
     pub media_addresses: Vec<SocketAddr>,
+    pub media: MediaPool,
     pub directory: Directory,
     pub store: Store,
     pub signer: Signer,
@@ -105,7 +106,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             participant_config,
             restart_policy: RestartPolicy::default(),
             queues: None,
-            media: Some(media),
+            media: Some(media.clone()),
         },
     })
     .await
@@ -167,6 +168,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     Ok(Server {
         addr,
         media_addresses,
+        media,
         directory,
         store,
         signer,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::TestServer;
-use common::phone::{Phone, eventually};
+use common::phone::{Phone, eventually, two_party_call};
 use serde_json::json;
 use tandem::store::AccountRole;
 
@@ -124,4 +124,62 @@ async fn malformed_sdp_gets_a_clear_error_and_harms_nothing() {
     csr.chat("still fine", None).await.unwrap();
     let phone = Phone::connect(&mut csr, 440.0).await;
     eventually("a good offer still connects", || phone.connected()).await;
+}
+
+/// SYS1 for media: a call that fails inside its worker is dropped alone. Its participants are
+/// told and connect again; another call on the same worker never notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_media_call_is_dropped_alone_and_its_participants_connect_again() {
+    let t = TestServer::start_with(&[("TANDEM_MEDIA_WORKERS", "1")]).await;
+    let carol = t.account("carol", AccountRole::Csr).await;
+    let mut sessions = Vec::new();
+    for topic in ["first", "second"] {
+        let call = two_party_call(&t, &carol, topic).await;
+        eventually("Dave hears the CSR", || {
+            call.dave_phone.recent(440.0) > PRESENT
+        })
+        .await;
+        sessions.push(call);
+    }
+    let id: tandem_actors::ids::SessionId =
+        serde_json::from_value(sessions[0].session["session"]["id"].clone()).unwrap();
+    t.server()
+        .media
+        .for_session(id)
+        .inject_panic(id)
+        .await
+        .unwrap();
+
+    let [first, second] = &mut sessions[..] else {
+        unreachable!()
+    };
+    for ws in [&mut first.csr, &mut first.dave] {
+        let closed = ws.frame("media_closed").await;
+        assert!(closed["reason"].as_str().unwrap().contains("connect again"));
+    }
+    let heard = second.dave_phone.packets();
+    eventually("the other call goes on", || {
+        second.dave_phone.packets() > heard + 50
+    })
+    .await;
+    assert!(second.dave_phone.recent(440.0) > PRESENT);
+    assert!(
+        t.metrics()
+            .await
+            .contains("tandem_media_call_failures_total")
+    );
+
+    // The first session's pages connect again, and its call works as before.
+    let again = (
+        Phone::connect(&mut first.csr, 440.0).await,
+        Phone::connect(&mut first.dave, 1000.0).await,
+    );
+    eventually("Dave hears the CSR again", || {
+        again.1.recent(440.0) > PRESENT
+    })
+    .await;
+    assert!(
+        again.0.recent(1000.0) < ABSENT,
+        "Dave still has no microphone"
+    );
 }

@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
-use common::phone::{Phone, eventually};
+use common::phone::{eventually, two_party_call};
 use serde_json::json;
 use tandem::store::AccountRole;
 
@@ -65,20 +65,7 @@ fn stun_for_unknown_user() -> Vec<u8> {
 async fn connections_and_tracks_are_freed_when_people_leave_and_the_session_ends() {
     let t = TestServer::start().await;
     let carol = t.account("carol", AccountRole::Csr).await;
-    let s = t.start_session(&carol, "Lifecycle").await;
-    let mut csr = t.connect(&s).await;
-    let c = t
-        .join_by_number(s["session"]["number"].as_str().unwrap(), "Dave")
-        .await;
-    let mut dave = t.connect(&c).await;
-    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
-    dave.cmd(json!({"type": "join_voice"})).await.unwrap();
-    let csr_phone = Phone::connect(&mut csr, 440.0).await;
-    let dave_phone = Phone::connect(&mut dave, 1000.0).await;
-    eventually("both are connected", || {
-        csr_phone.connected() && dave_phone.connected()
-    })
-    .await;
+    let mut call = two_party_call(&t, &carol, "Lifecycle").await;
     until(&t, (1.0, 2.0, 2.0)).await;
 
     // An unknown ICE user is refused and counted; the call goes on.
@@ -86,9 +73,9 @@ async fn connections_and_tracks_are_freed_when_people_leave_and_the_session_ends
     for worker in &t.server().media_addresses {
         udp.send_to(&stun_for_unknown_user(), worker).unwrap();
     }
-    let heard = dave_phone.packets();
+    let heard = call.dave_phone.packets();
     eventually("Dave still receives the call", || {
-        dave_phone.packets() > heard + 25
+        call.dave_phone.packets() > heard + 25
     })
     .await;
     assert!(
@@ -99,10 +86,11 @@ async fn connections_and_tracks_are_freed_when_people_leave_and_the_session_ends
     assert_eq!(media(&t).await, (1.0, 2.0, 2.0));
 
     // Dave leaves: his connection and track go; the CSR's stay.
-    dave.cmd(json!({"type": "leave"})).await.unwrap();
+    call.dave.cmd(json!({"type": "leave"})).await.unwrap();
     until(&t, (1.0, 1.0, 1.0)).await;
     // The session ends: nothing is left.
-    csr.cmd(json!({"type": "end_session", "confirm": true}))
+    call.csr
+        .cmd(json!({"type": "end_session", "confirm": true}))
         .await
         .unwrap();
     until(&t, (0.0, 0.0, 0.0)).await;

@@ -63,6 +63,9 @@ pub enum MediaNotice {
     },
     /// The participant's media connection failed or timed out and was dropped.
     Disconnected { participant: ParticipantId },
+    /// The session's call failed inside the worker and was dropped: tell the worker the policy
+    /// again; its pages connect again.
+    CallLost,
 }
 
 /// Where a session takes the worker's notices; called on the worker's task, so it only queues.
@@ -96,6 +99,10 @@ enum WorkerCmd {
     EndSession {
         session: SessionId,
     },
+    /// Panics inside the session's call. Rust-only, for supervision tests.
+    InjectPanic {
+        session: SessionId,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -118,6 +125,14 @@ pub struct MediaPool {
 impl MediaPool {
     /// Starts `workers` workers (at least one).
     pub async fn start(config: MediaWorkerConfig, workers: usize) -> std::io::Result<Self> {
+        if workers > 1 && config.listen.port() == 0 && config.public.is_some() {
+            // Each worker's announced port must be the one it bound; with free ports that is
+            // not known in advance.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "with a media.public_address and more than one media worker, media.listen needs a fixed port",
+            ));
+        }
         let mut started = Vec::new();
         for i in 0..workers.max(1) {
             let offset = |a: SocketAddr| {
@@ -134,7 +149,6 @@ impl MediaPool {
                 Ok::<_, std::io::Error>(a)
             };
             let public = match config.public {
-                // The announced port follows the bound one when the bound one is picked freely.
                 Some(p) if config.listen.port() == 0 => Some(p),
                 Some(p) => Some(offset(p)?),
                 None => None,
@@ -282,6 +296,11 @@ impl MediaWorkerHandle {
     pub async fn end_session(&self, session: SessionId) -> Result<(), MediaError> {
         self.send(WorkerCmd::EndSession { session }).await
     }
+
+    /// Makes the session's call panic inside the worker. For supervision tests only.
+    pub async fn inject_panic(&self, session: SessionId) -> Result<(), MediaError> {
+        self.send(WorkerCmd::InjectPanic { session }).await
+    }
 }
 
 struct Call {
@@ -342,15 +361,21 @@ async fn run(
         }
         let now = Instant::now();
         let (mut peers, mut tracks) = (0, 0);
-        for (session, call) in calls.iter_mut() {
-            if call.sfu.poll_timeout(now) <= now {
-                let started = Instant::now();
-                if let Err(e) = call.sfu.handle_timeout(now) {
-                    tracing::error!(%session, error = %e, "media timeout handling failed");
+        let sessions: Vec<SessionId> = calls.keys().copied().collect();
+        for session in sessions {
+            guarded(&mut calls, session, |call| {
+                if call.sfu.poll_timeout(now) <= now {
+                    let started = Instant::now();
+                    if let Err(e) = call.sfu.handle_timeout(now) {
+                        tracing::error!(%session, error = %e, "media timeout handling failed");
+                    }
+                    histogram!("tandem_media_call_tick_seconds")
+                        .record(started.elapsed().as_secs_f64());
                 }
-                histogram!("tandem_media_call_tick_seconds")
-                    .record(started.elapsed().as_secs_f64());
-            }
+            });
+            let Some(call) = calls.get_mut(&session) else {
+                continue;
+            };
             report(call);
             peers += call.sfu.peer_count();
             tracks += call.sfu.track_count();
@@ -419,6 +444,7 @@ fn report(call: &mut Call) {
     counter!("tandem_media_forwarded_bytes_total").increment(d.video_bytes_out);
     counter!("tandem_media_keyframe_requests_total").increment(d.keyframe_requests);
     counter!("tandem_media_channel_messages_total").increment(d.channel_messages_relayed);
+    counter!("tandem_media_bad_datagrams_total").increment(d.bad_datagrams);
     for (reason, n) in d.dropped {
         counter!("tandem_media_dropped_by_policy_total", "reason" => reason.as_str()).increment(n);
     }
@@ -432,13 +458,43 @@ fn route(
     data: &[u8],
 ) {
     let now = Instant::now();
-    for call in calls.values_mut() {
-        if call.sfu.accepts(source, address, data) {
-            call.sfu.handle_receive(now, source, address, data);
-            return;
+    let owner = calls
+        .iter()
+        .find(|(_, c)| c.sfu.accepts(source, address, data))
+        .map(|(s, _)| *s);
+    match owner {
+        Some(session) => {
+            guarded(calls, session, |call| {
+                call.sfu.handle_receive(now, source, address, data)
+            });
+        }
+        None => counter!("tandem_media_unrouted_datagrams_total").increment(1),
+    }
+}
+
+/// Runs `f` on the session's call. A panic inside (a bug in the media stack; never expected)
+/// loses that call only: it is dropped and counted, its session is told, and every other call on
+/// the worker goes on.
+fn guarded<T>(
+    calls: &mut HashMap<SessionId, Call>,
+    session: SessionId,
+    f: impl FnOnce(&mut Call) -> T,
+) -> Option<T> {
+    let call = calls.get_mut(&session)?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(call))) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            if let Some(call) = calls.remove(&session) {
+                tracing::error!(%session, "a media call failed; dropped it and told its session");
+                counter!("tandem_media_call_failures_total").increment(1);
+                for participant in call.sfu.peers() {
+                    call.notify(MediaNotice::Disconnected { participant });
+                }
+                call.notify(MediaNotice::CallLost);
+            }
+            None
         }
     }
-    counter!("tandem_media_unrouted_datagrams_total").increment(1);
 }
 
 /// The session's call, set up on first use.
@@ -483,13 +539,14 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
                 }
             };
             call.notices = Some(notices);
-            let answer = call
-                .sfu
-                .accept_offer(now, participant, &sdp, &video)
-                .map_err(|e| {
-                    counter!("tandem_media_offers_refused_total").increment(1);
-                    refused(e)
-                });
+            let answer = guarded(calls, session, |call| {
+                call.sfu.accept_offer(now, participant, &sdp, &video)
+            })
+            .unwrap_or(Err(tandem_media::sfu::SfuError::CallFailed))
+            .map_err(|e| {
+                counter!("tandem_media_offers_refused_total").increment(1);
+                refused(e)
+            });
             let _ = reply.send(answer);
         }
         WorkerCmd::Answer {
@@ -499,11 +556,10 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
             sdp,
             reply,
         } => {
-            let result = match calls.get_mut(&session) {
-                Some(call) => call
-                    .sfu
-                    .accept_answer(now, participant, offer, &sdp)
-                    .map_err(refused),
+            let result = match guarded(calls, session, |call| {
+                call.sfu.accept_answer(now, participant, offer, &sdp)
+            }) {
+                Some(r) => r.map_err(refused),
                 None => Err(refused(tandem_media::sfu::SfuError::NotConnected)),
             };
             let _ = reply.send(result);
@@ -512,9 +568,7 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
             session,
             participant,
         } => {
-            if let Some(c) = calls.get_mut(&session) {
-                c.sfu.remove_peer(participant);
-            }
+            guarded(calls, session, |c| c.sfu.remove_peer(participant));
         }
         WorkerCmd::Policy {
             session,
@@ -529,12 +583,17 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
                 }
             };
             call.notices = Some(notices);
-            if let Err(e) = call.sfu.set_policy(now, policy) {
+            if let Some(Err(e)) = guarded(calls, session, |call| call.sfu.set_policy(now, policy)) {
                 tracing::error!(%session, error = %e, "could not update the call");
             }
         }
         WorkerCmd::EndSession { session } => {
             calls.remove(&session);
+        }
+        WorkerCmd::InjectPanic { session } => {
+            guarded(calls, session, |_| {
+                panic!("injected fault in the media call")
+            });
         }
     }
 }
@@ -559,6 +618,20 @@ mod tests {
         };
         let worker = MediaWorkerHandle::start(announced).await.unwrap();
         assert_eq!(worker.address, "192.0.2.10:40000".parse().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_pool_with_free_ports_cannot_announce_one_public_address() {
+        let e = MediaPool::start(
+            MediaWorkerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                public: Some("192.0.2.10:50000".parse().unwrap()),
+            },
+            2,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     }
 
     #[tokio::test]

@@ -454,6 +454,9 @@ pub enum ServerMsg {
     /// or removed); answer with a `media_answer` command. A page with an offer of its own still
     /// unanswered ignores this: the server makes it again after answering the page.
     MediaOffer { offer: u64, sdp: String },
+    /// The server dropped this participant's media connection (ICE or DTLS gave up, or the call
+    /// failed on the server); a new `media_offer` from a new connection starts it again.
+    MediaClosed { reason: String },
     /// The server closes this connection; `reason` says why (session ended, too slow...).
     Bye { reason: String },
 }

@@ -332,9 +332,20 @@ impl Actor for SessionActor {
                 tell(state, participant, ServerMsg::MediaOffer { offer, sdp });
             }
             SessionMsg::Media(MediaNotice::Disconnected { participant }) => {
-                // The page sees its own connection fail and offers again; nothing in the
-                // session's rules depends on it.
+                // Nothing in the session's rules depends on it; the page connects again.
                 tracing::debug!(%participant, "media connection lost");
+                tell(
+                    state,
+                    participant,
+                    ServerMsg::MediaClosed {
+                        reason: "the media connection was lost; connect again".into(),
+                    },
+                );
+            }
+            SessionMsg::Media(MediaNotice::CallLost) => {
+                // The worker starts the call afresh: it needs the whole policy again.
+                state.media_policy = None;
+                sync_media(state).await;
             }
             SessionMsg::Finish => myself.stop(Some(StopReason::SessionEnded.to_string())),
             SessionMsg::InjectPanic => {

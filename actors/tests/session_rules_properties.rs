@@ -227,6 +227,11 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
             Some(*c) == rules.primary() || view["selected_customer"] == c.to_string(),
             "a camera without the right to send"
         );
+        // VI1: a customer sends video only while the CSR does.
+        prop_assert!(
+            Some(*c) == rules.primary() || rules.primary().is_some_and(|p| cameras.contains(&p)),
+            "a customer's camera without the CSR's"
+        );
     }
     // S9: activities and pending requests concern present customers only.
     for (_, customer) in rules.running_activities() {

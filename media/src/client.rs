@@ -275,6 +275,11 @@ impl Client {
         Some((offer.to_sdp_string(), purposes))
     }
 
+    /// Forgets our unanswered offer (the server refused it), as a page rolls back.
+    pub fn rollback(&mut self) {
+        self.pending = None;
+    }
+
     /// Sends on one of the data channels, if it is open.
     pub fn send_channel(&mut self, now: Instant, kind: ChannelKind, data: &[u8]) -> bool {
         let Some(id) = self

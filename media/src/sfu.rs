@@ -52,6 +52,8 @@ pub enum SfuError {
     StaleAnswer,
     #[error("this participant has no media connection; send an offer first")]
     NotConnected,
+    #[error("the media call failed; connect again")]
+    CallFailed,
     #[error(transparent)]
     Mixer(#[from] MixerError),
 }
@@ -64,6 +66,7 @@ impl SfuError {
             Self::NoOfferPending => "no_offer_pending",
             Self::StaleAnswer => "stale_answer",
             Self::NotConnected => "media_not_connected",
+            Self::CallFailed => "media_call_failed",
             Self::Mixer(_) => "media_error",
         }
     }
@@ -118,6 +121,8 @@ pub struct SfuStats {
     pub video_bytes_out: u64,
     pub keyframe_requests: u64,
     pub channel_messages_relayed: u64,
+    /// Datagrams for a peer that its connection could not use.
+    pub bad_datagrams: u64,
     pub dropped: BTreeMap<DropReason, u64>,
 }
 
@@ -133,6 +138,7 @@ impl SfuStats {
             keyframe_requests: self.keyframe_requests - earlier.keyframe_requests,
             channel_messages_relayed: self.channel_messages_relayed
                 - earlier.channel_messages_relayed,
+            bad_datagrams: self.bad_datagrams - earlier.bad_datagrams,
             dropped: self
                 .dropped
                 .iter()
@@ -147,6 +153,8 @@ pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// At most one keyframe request per incoming track in this time; a late joiner, a lost packet
 /// and a receiver's PLI often come together.
 const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
+/// An offer of the server's unanswered this long is void, and made again.
+pub const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far ahead to schedule when nothing asks for a wake-up sooner.
 const IDLE: Duration = Duration::from_millis(100);
 
@@ -178,8 +186,8 @@ struct Peer<P> {
     /// Video the peer sends us, with when a keyframe was last asked of it.
     video_in: BTreeMap<Mid, Option<Instant>>,
     video_out: Vec<TrackOut<P>>,
-    /// The server's offer waiting for the peer's answer, with its number.
-    pending: Option<(u64, SdpPendingOffer)>,
+    /// The server's offer waiting for the peer's answer, with its number and when it was made.
+    pending: Option<(u64, Instant, SdpPendingOffer)>,
     /// Offers the server made this peer.
     offers: u64,
     channels: Vec<(ChannelId, ChannelKind)>,
@@ -239,6 +247,10 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         self.peers.len()
     }
 
+    pub fn peers(&self) -> impl Iterator<Item = P> + '_ {
+        self.peers.keys().copied()
+    }
+
     /// Media tracks open in this call: each peer's audio, the video it sends, and the video the
     /// server sends it.
     pub fn track_count(&self) -> usize {
@@ -270,26 +282,18 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         if let Some(existing) = self.peers.get_mut(&peer)
             && existing.ice_ufrag == ufrag
         {
-            let answer = existing
-                .rtc
-                .sdp_api()
-                .accept_offer(parsed)
-                .map_err(|e| SfuError::OfferRefused(e.to_string()))?;
-            // Our own unanswered offer was rolled back; it is made again below.
-            existing.pending = None;
-            for t in &mut existing.video_out {
-                t.state = match t.state {
-                    OutState::Negotiating(_) => OutState::ToOpen,
-                    OutState::NegotiatingStop(m) => OutState::ToStop(m),
-                    s => s,
-                };
+            let answer = existing.rtc.sdp_api().accept_offer(parsed);
+            // str0m voids our unanswered offer as soon as it takes up the page's, accepted or
+            // not; whatever it was to do is offered again below.
+            void_pending(existing);
+            if answer.is_ok() {
+                existing.purposes = purposes;
             }
-            existing.video_out.retain(|t| t.state != OutState::ToOpen);
-            existing.purposes = purposes;
             let void_offers = existing.offers;
             self.dirty.insert(peer);
             self.reroute = true;
             self.flush(now);
+            let answer = answer.map_err(|e| SfuError::OfferRefused(e.to_string()))?;
             return Ok(Answer {
                 sdp: answer.to_sdp_string(),
                 void_offers,
@@ -354,25 +358,24 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         let p = self.peers.get_mut(&peer).ok_or(SfuError::NotConnected)?;
         match &p.pending {
             None => return Err(SfuError::NoOfferPending),
-            Some((n, _)) if *n != offer => return Err(SfuError::StaleAnswer),
+            Some((n, _, _)) if *n != offer => return Err(SfuError::StaleAnswer),
             Some(_) => {}
         }
-        let (_, pending) = p.pending.take().ok_or(SfuError::NoOfferPending)?;
+        let (_, _, pending) = p.pending.take().ok_or(SfuError::NoOfferPending)?;
         let result = p.rtc.sdp_api().accept_answer(pending, parsed);
         let mut opened = Vec::new();
-        for t in &mut p.video_out {
-            t.state = match (t.state, result.is_ok()) {
-                (OutState::Negotiating(m), true) => {
+        if result.is_ok() {
+            for t in &mut p.video_out {
+                if let OutState::Negotiating(m) = t.state {
                     opened.push(t.source);
-                    OutState::Open(m)
+                    t.state = OutState::Open(m);
                 }
-                (OutState::Negotiating(_), false) => OutState::ToOpen,
-                (OutState::NegotiatingStop(m), false) => OutState::ToStop(m),
-                (s, _) => s,
-            };
+            }
+            p.video_out
+                .retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
+        } else {
+            void_pending(p);
         }
-        p.video_out
-            .retain(|t| !matches!(t.state, OutState::NegotiatingStop(_)));
         // A receiver that just got a track gets a picture at once, not at the sender's next
         // keyframe.
         for (origin, mid) in opened {
@@ -438,17 +441,33 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         let Some((&key, peer)) = self.peers.iter_mut().find(|(_, p)| p.rtc.accepts(&input)) else {
             return false;
         };
+        // A datagram str0m cannot use is dropped; only a connection that died with it (DTLS
+        // failed) is ended. Anyone can send garbage from a peer's address, and that must not
+        // cut the peer off.
         if peer.rtc.handle_input(input).is_err() {
-            self.fail(key);
-        } else {
-            self.dirty.insert(key);
+            self.stats.bad_datagrams += 1;
+            if !peer.rtc.is_alive() {
+                self.fail(key);
+            }
         }
+        self.dirty.insert(key);
         self.flush(now);
         true
     }
 
     /// Advances every peer and the mixer to `now`.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SfuError> {
+        for peer in self.peers.values_mut() {
+            if peer
+                .pending
+                .as_ref()
+                .is_some_and(|(_, at, _)| now >= *at + OFFER_TIMEOUT)
+            {
+                // Lost, or ignored by a page in a state it could not get out of: offer anew.
+                void_pending(peer);
+                self.reroute = true;
+            }
+        }
         let due: Vec<P> = self
             .peers
             .iter()
@@ -479,7 +498,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                     .iter()
                     .find(|(k, _)| k == key)
                     .map_or(&out.listeners, |(_, p)| p);
-                // Empty: nobody was to hear this mix (everyone in the call is speaking).
+                // Empty: nobody was to hear this mix, or its one voice is missing this tick.
                 if !packet.is_empty() && write_audio(peer, now, rtp_time, packet.clone()) {
                     self.stats.audio_out += 1;
                     self.dirty.insert(*key);
@@ -502,7 +521,11 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
 
     /// When to call [`Self::handle_timeout`] next.
     pub fn poll_timeout(&self, now: Instant) -> Instant {
-        let peers = self.peers.values().map(|p| p.timeout);
+        let offers = self
+            .peers
+            .values()
+            .filter_map(|p| p.pending.as_ref().map(|(_, at, _)| *at + OFFER_TIMEOUT));
+        let peers = self.peers.values().map(|p| p.timeout).chain(offers);
         peers
             .chain(self.mixer.poll_timeout())
             .min()
@@ -518,15 +541,18 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     /// output of one peer (a frame, a keyframe request) can give another output to take.
     fn flush(&mut self, now: Instant) {
         loop {
-            if self.reroute {
-                self.reroute = false;
-                self.route_video();
-                self.negotiate();
+            // Output first: a new connection's tracks (MediaAdded) must be known before video
+            // is rerouted, or its receivers would be told to stop and re-add them.
+            if let Some(key) = self.dirty.pop_first() {
+                self.drain(now, key);
+                continue;
             }
-            let Some(key) = self.dirty.pop_first() else {
+            if !self.reroute {
                 return;
-            };
-            self.drain(now, key);
+            }
+            self.reroute = false;
+            self.route_video();
+            self.negotiate(now);
         }
     }
 
@@ -787,7 +813,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
 
     /// Offers each peer with tracks to open or stop, unless an offer of ours is already waiting
     /// for its answer (the next is made when it comes).
-    fn negotiate(&mut self) {
+    fn negotiate(&mut self, now: Instant) {
         for (key, peer) in &mut self.peers {
             if peer.pending.is_some() {
                 continue;
@@ -819,7 +845,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             }
             if let Some((offer, pending)) = change.apply() {
                 peer.offers += 1;
-                peer.pending = Some((peer.offers, pending));
+                peer.pending = Some((peer.offers, now, pending));
                 self.events.push_back(SfuEvent::Offer {
                     peer: *key,
                     offer: peer.offers,
@@ -828,6 +854,18 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             }
         }
     }
+}
+
+/// Forgets the server's unanswered offer: tracks it was to add are added by the next one; a stop
+/// str0m already applied to its session stays applied and goes out with the next SDP.
+fn void_pending<P>(peer: &mut Peer<P>) {
+    peer.pending = None;
+    peer.video_out.retain(|t| {
+        !matches!(
+            t.state,
+            OutState::Negotiating(_) | OutState::NegotiatingStop(_) | OutState::ToOpen
+        )
+    });
 }
 
 /// The session-level (or first) `a=ice-ufrag` of an SDP.

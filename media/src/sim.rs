@@ -19,6 +19,10 @@ pub struct World {
     pub clients: BTreeMap<u8, Client>,
     /// Clients that stopped sending and receiving (a peer that vanishes).
     pub gone: BTreeSet<u8>,
+    /// Clients that do not answer the server's offers for now (a slow or stuck page); what
+    /// they got is kept in `held`.
+    pub hold: BTreeSet<u8>,
+    pub held: Vec<(u8, u64, String)>,
     pub events: Vec<SfuEvent<u8>>,
     pub policy: MediaPolicy<u8>,
     /// Wall time spent inside the SFU's receive and timeout handling.
@@ -40,6 +44,8 @@ impl World {
             sfu: Sfu::new(SFU.parse().unwrap(), MixerConfig::default()).unwrap(),
             clients: BTreeMap::new(),
             gone: BTreeSet::new(),
+            hold: BTreeSet::new(),
+            held: Vec::new(),
             events: Vec::new(),
             policy: MediaPolicy::default(),
             sfu_time: Duration::ZERO,
@@ -133,6 +139,10 @@ impl World {
             }
             while let Some(e) = self.sfu.poll_event() {
                 if let SfuEvent::Offer { peer, offer, sdp } = &e
+                    && self.hold.contains(peer)
+                {
+                    self.held.push((*peer, *offer, sdp.clone()));
+                } else if let SfuEvent::Offer { peer, offer, sdp } = &e
                     && !self.gone.contains(peer)
                     && let Some(c) = self.clients.get_mut(peer)
                     && let Some(answer) = c.accept_offer(now, *offer, sdp).unwrap()

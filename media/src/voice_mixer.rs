@@ -206,6 +206,8 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         let mut active = Vec::new();
         // Packets that can stand for their sender's voice as it is: whole 20 ms at unity gain.
         let mut as_sent: BTreeMap<K, Vec<u8>> = BTreeMap::new();
+        // Voices at unity gain whose packet is missing this tick (concealed here).
+        let mut missing: BTreeSet<K> = BTreeSet::new();
         for (k, s) in &mut self.speakers {
             let pcm = self.pcm.get_mut(k).expect("a buffer per speaker");
             let decoded = match s.jitter.pop(now) {
@@ -225,6 +227,9 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                 },
                 Some(Playout::Lost) => {
                     self.stats.concealed += 1;
+                    if s.gain == Gain::UNITY {
+                        missing.insert(*k);
+                    }
                     s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
                 }
             };
@@ -250,12 +255,18 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         let mut minus: Vec<(K, [i16; FRAME_SAMPLES])> = Vec::with_capacity(voices.len());
         mix(&voices, &mut listener, |k, pcm| minus.push((k, *pcm)));
 
-        // A mix of exactly one voice sent as it is can be that voice's packet.
+        // A mix of exactly one voice is that voice's packet as sent. When its packet is missing
+        // this tick nothing is sent: the receiver conceals the gap (with the sender's own
+        // redundancy), rather than hearing a second, idle encoder cut in for one frame.
         let single = |voices: &mut dyn Iterator<Item = &K>| -> Option<Vec<u8>> {
             let (first, rest) = (voices.next()?, voices.next());
-            rest.is_none()
-                .then(|| as_sent.get(first).cloned())
-                .flatten()
+            if rest.is_some() {
+                return None;
+            }
+            if missing.contains(first) {
+                return Some(Vec::new());
+            }
+            as_sent.get(first).cloned()
         };
         // Silent speakers get the listener mix, so it is needed unless everyone speaks now.
         let heard = self.listening || active.len() < self.speakers.len();
@@ -458,6 +469,34 @@ mod tests {
             2,
             "listener mix and 1's mix-minus"
         );
+    }
+
+    #[test]
+    fn a_lost_packet_in_a_one_voice_mix_is_left_to_the_receiver_to_conceal() {
+        let mut m = VoiceMixer::new(MixerConfig::default()).unwrap();
+        m.set_speakers([1u8, 2]).unwrap();
+        m.set_listening(false);
+        let (mut a, mut b) = (Talker::new(440.0), Talker::new(1000.0));
+        let t0 = Instant::now();
+        let mut gaps = 0;
+        for f in 0..60u32 {
+            let now = t0 + TICK * f;
+            let (pa, pb) = (a.packet(), b.packet());
+            // Every tenth packet of a's is lost on the way.
+            if f % 10 != 5 {
+                m.push(now, 1, pa.0, pa.1);
+            }
+            m.push(now, 2, pb.0, pb.1);
+            if let Some(out) = m.handle_timeout(now).unwrap() {
+                let to_b = &out.speakers.iter().find(|(k, _)| *k == 2).unwrap().1;
+                gaps += usize::from(to_b.is_empty());
+            }
+        }
+        assert!(
+            gaps >= 4,
+            "b is sent nothing where a's packet is missing ({gaps})"
+        );
+        assert_eq!(m.stats().encodes, 0, "no encoder cuts in for a lost frame");
     }
 
     #[test]

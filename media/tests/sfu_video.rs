@@ -195,3 +195,86 @@ fn a_sharer_that_vanishes_frees_every_track() {
     w.sfu.remove_peer(ASSISTANT);
     assert_eq!((w.sfu.peer_count(), w.sfu.track_count()), (0, 0));
 }
+
+#[test]
+fn an_offer_the_page_never_answers_is_made_again() {
+    let mut w = session();
+    w.hold.insert(ASSISTANT);
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_secs(1));
+    assert_eq!(
+        w.held.len(),
+        1,
+        "the assistant's page sat on the server's offer"
+    );
+    w.hold.clear();
+    w.run(tandem_media::sfu::OFFER_TIMEOUT + Duration::from_secs(1));
+    assert!(
+        w.client(ASSISTANT).frames_received(TrackPurpose::Screen) > 0,
+        "after the deadline the server offered again and the share arrived"
+    );
+}
+
+/// The page's offer, with its m-sections in another order: str0m refuses it, after voiding the
+/// server's own unanswered offer.
+fn reordered(offer: &str) -> String {
+    let mut parts: Vec<&str> = offer.split("\r\nm=").collect();
+    parts.swap(1, 2);
+    parts.join("\r\nm=")
+}
+
+#[test]
+fn a_refused_page_offer_does_not_block_renegotiation() {
+    let mut w = session();
+    w.hold.insert(ASSISTANT);
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_millis(200));
+    let (_, stale, _) = w.held[0].clone();
+    // The page offers (a camera) across the server's offer, and the offer is refused.
+    let c = w.clients.get_mut(&ASSISTANT).unwrap();
+    let (offer, purposes) = c.add_video(camera()).unwrap();
+    let now = w.now;
+    let e = w
+        .sfu
+        .accept_offer(now, ASSISTANT, &reordered(&offer), &purposes)
+        .unwrap_err();
+    assert_eq!(e.code(), "sdp_refused");
+    w.clients.get_mut(&ASSISTANT).unwrap().rollback();
+    w.hold.clear();
+    w.run(Duration::from_secs(1));
+    assert!(
+        w.client(ASSISTANT).frames_received(TrackPurpose::Screen) > 0,
+        "the server offered again at once and the share arrived"
+    );
+    // An answer to the void offer, arriving late, is refused and changes nothing.
+    let (_, _, sdp) = w.held[0].clone();
+    let now = w.now;
+    let e = w
+        .sfu
+        .accept_answer(now, ASSISTANT, stale, &sdp)
+        .unwrap_err();
+    assert!(
+        ["stale_answer", "no_offer_pending"].contains(&e.code()),
+        "{e}"
+    );
+    w.run(Duration::from_millis(500));
+    assert!(w.client(ASSISTANT).connected && !w.client(ASSISTANT).failed);
+}
+
+#[test]
+fn a_stop_crossed_by_the_pages_offer_leaves_no_track_behind() {
+    let mut w = session();
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_secs(1));
+    w.hold.insert(ASSISTANT);
+    w.set_policy(|p| p.screens.clear());
+    w.run(Duration::from_millis(100));
+    assert_eq!(w.held.len(), 1, "the stop is on its way to the assistant");
+    w.hold.clear();
+    // The assistant's page offers a camera across it.
+    w.add_video(ASSISTANT, camera());
+    w.run(Duration::from_secs(1));
+    // Three audio tracks, the customer's screen and the assistant's camera coming in; nothing
+    // going out (the share stopped, the camera is not allowed).
+    assert_eq!(w.sfu.track_count(), 5);
+}

@@ -142,6 +142,23 @@ fn garbage_and_malformed_offers_are_refused_without_harm() {
         "malformed_sdp"
     );
     assert_eq!(w.sfu.peer_count(), 1);
+    // Garbage from the participant's own address (anyone can forge it): RTP-, RTCP-, DTLS- and
+    // STUN-looking bytes are dropped and the connection goes on.
+    let from = w.client(1).addr();
+    for junk in [
+        &b"\x80\x6f\x00\x01garbage-rtp-payload"[..],
+        b"\x80\xc8\x00\x06garbage-rtcp",
+        b"\x16\xfe\xfd\x00\x00garbage-dtls",
+        b"\x00\x01\x00\x08\x21\x12\xa4\x42garbage-stun",
+    ] {
+        w.sfu
+            .handle_receive(w.now, from, SFU.parse().unwrap(), junk);
+    }
+    assert_eq!(
+        w.sfu.peer_count(),
+        1,
+        "forged garbage cut a participant off"
+    );
     let received = w.sfu.stats().audio_in;
     w.run(Duration::from_secs(1));
     assert!(

@@ -110,3 +110,38 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A voice call of two: a session of `csr` with the customer Dave, the call started by the CSR
+/// (who holds the microphone) and joined by Dave, both connected: the CSR's phone speaks 440 Hz,
+/// Dave's 1000 Hz.
+pub struct Call {
+    pub session: serde_json::Value,
+    pub csr: Ws,
+    pub dave: Ws,
+    pub csr_phone: Phone,
+    pub dave_phone: Phone,
+}
+
+pub async fn two_party_call(t: &super::TestServer, csr: &super::Account, topic: &str) -> Call {
+    let session = t.start_session(csr, topic).await;
+    let mut csr = t.connect(&session).await;
+    let c = t
+        .join_by_number(session["session"]["number"].as_str().unwrap(), "Dave")
+        .await;
+    let mut dave = t.connect(&c).await;
+    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
+    dave.cmd(json!({"type": "join_voice"})).await.unwrap();
+    let csr_phone = Phone::connect(&mut csr, 440.0).await;
+    let dave_phone = Phone::connect(&mut dave, 1000.0).await;
+    eventually("both are connected", || {
+        csr_phone.connected() && dave_phone.connected()
+    })
+    .await;
+    Call {
+        session,
+        csr,
+        dave,
+        csr_phone,
+        dave_phone,
+    }
+}

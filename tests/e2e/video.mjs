@@ -16,8 +16,8 @@ const [base, csrUser, assistantUser, password] = process.argv.slice(2);
 const api = apiClient(base);
 
 const TONES = { carol: 440, dave: 1000, ann: 2500 };
-// Analyser levels (dB). A heard tone peaks near -26 dB; an unheard one, measured in the other
-// tones' leakage and the codec's noise, stays below -80 dB.
+// Analyser levels (dB, mean over 2 s). A heard tone measures near -26 dB; an unheard one, only
+// the other tones' leakage and the codec's noise, measures below -80 dB.
 const HEARD_DB = -45;
 const ABSENT_DB = -70;
 await run(base, ['--auto-select-desktop-capture-source=Entire screen'], async ({ open, check, results }) => {

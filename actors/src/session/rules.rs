@@ -806,13 +806,15 @@ impl SessionRules {
     // ---- composite transitions ----
 
     /// A camera whose sender is no longer the primary CSR or the selected customer stops
-    /// (SPEC VI2), as after a hand-over or a change of customer.
+    /// (SPEC VI2), as after a hand-over or a change of customer; so does a customer's camera
+    /// once the primary CSR's is off (VI1: customers send video only while the CSR does).
     fn stop_cameras_without_right(&mut self, now: UnixMillis, out: &mut Vec<Record>) {
+        let csr_sending = self.primary.is_some_and(|p| self.cameras.contains(&p));
         let stopped: Vec<_> = self
             .cameras
             .iter()
             .copied()
-            .filter(|c| !self.may_send_camera(*c))
+            .filter(|c| !self.may_send_camera(*c) || (Some(*c) != self.primary && !csr_sending))
             .collect();
         for participant in stopped {
             self.emit(now, Event::CameraStopped { participant }, out);

@@ -948,8 +948,21 @@ fn only_the_primary_csr_and_the_selected_customer_send_video_and_the_csr_first()
         .cmd(w.csr, Command::HandControl { to: assistant })
         .unwrap();
     assert!(events.contains(&Event::CameraStopped { participant: w.csr }));
-    assert_eq!(w.rules.media_policy().cameras, [erin].into());
-    assert_eq!(w.cmd(erin, Command::StopCamera).unwrap().len(), 1);
+    // The new primary's camera is off, so the customer's stops too (VI1).
+    assert!(events.contains(&Event::CameraStopped { participant: erin }));
+    assert!(w.rules.media_policy().cameras.is_empty());
+    w.cmd(assistant, Command::StartCamera).unwrap();
+    w.cmd(erin, Command::StartCamera).unwrap();
+    // The CSR stopping theirs stops the customer's.
+    assert_eq!(
+        w.cmd(assistant, Command::StopCamera).unwrap(),
+        [
+            Event::CameraStopped {
+                participant: assistant
+            },
+            Event::CameraStopped { participant: erin }
+        ]
+    );
     assert_eq!(w.cmd(erin, Command::StopCamera), Err("camera_not_on"));
     // The journal replays to the same cameras.
     let replayed = SessionRules::restore(w.rules.init().clone(), &w.journal);

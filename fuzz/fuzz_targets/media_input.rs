@@ -1,0 +1,61 @@
+//! Any SDP or datagram a participant can send to the media plane: as an offer, as an answer to
+//! the server's offer, as a UDP datagram to a connected call (STUN, DTLS, SRTP demultiplexing
+//! and parsing), and as a data channel message. Nothing may panic; the call keeps its peers.
+#![no_main]
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use tandem_media::client::VideoConfig;
+use tandem_media::policy::{ChannelKind, TrackPurpose};
+use tandem_media::sim::{SFU, World};
+
+thread_local! {
+    /// A call of three, connected once (DTLS per input would be too slow), with a share running.
+    static WORLD: RefCell<World> = RefCell::new({
+        let mut w = World::new();
+        w.join(1, Some(440.0), vec![]);
+        w.join(
+            2,
+            None,
+            vec![VideoConfig { purpose: TrackPurpose::Screen, frame_bytes: 1000, fps: 15, keyframe_every: 30 }],
+        );
+        w.join(3, None, vec![]);
+        w.set_policy(|p| {
+            p.voice_members = [1, 2, 3].into();
+            p.speakers = [1].into();
+            p.screens = [2].into();
+            p.control = Some((1, 2));
+        });
+        w.run(Duration::from_secs(2));
+        w
+    });
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else { return };
+    WORLD.with(|w| {
+        let mut w = w.borrow_mut();
+        let now = w.now;
+        let text = String::from_utf8_lossy(rest);
+        match mode % 4 {
+            0 => {
+                let _ = w.sfu.accept_offer(now, 9, &text, &Default::default());
+                w.sfu.remove_peer(9);
+            }
+            1 => {
+                let _ = w.sfu.accept_answer(now, 3, u64::from(mode), &text);
+            }
+            2 => {
+                let from = w.client(1).addr();
+                w.sfu.handle_receive(now, from, SFU.parse().unwrap(), rest);
+            }
+            _ => {
+                w.send(1, ChannelKind::Annotation, rest);
+            }
+        }
+        w.run(Duration::from_millis(5));
+        assert!(w.sfu.peer_count() >= 2, "the call lost its peers");
+    });
+});
