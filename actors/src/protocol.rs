@@ -191,6 +191,11 @@ pub enum Event {
     MicrophoneHolders {
         holders: Vec<ParticipantId>,
     },
+    /// A participant's microphone volume in the call, in percent (SPEC V4).
+    MicrophoneVolume {
+        participant: ParticipantId,
+        percent: u16,
+    },
     /// A participant started sending camera video (SPEC VI1, VI2).
     CameraStarted {
         participant: ParticipantId,
@@ -284,6 +289,7 @@ impl Event {
             Event::VoiceJoined { .. } => "voice_joined",
             Event::VoiceLeft { .. } => "voice_left",
             Event::MicrophoneHolders { .. } => "microphone_holders",
+            Event::MicrophoneVolume { .. } => "microphone_volume",
             Event::CameraStarted { .. } => "camera_started",
             Event::CameraStopped { .. } => "camera_stopped",
             Event::ControlHanded { .. } => "control_handed",
@@ -340,6 +346,13 @@ pub enum Command {
     },
     TakeMicrophone {
         from: ParticipantId,
+    },
+    /// How loud a participant's microphone is in the call, 0 to 400 percent (SPEC V4): one's
+    /// own, or (the primary CSR) anyone's. `participant` defaults to the sender.
+    SetMicrophoneVolume {
+        #[serde(default)]
+        participant: Option<ParticipantId>,
+        percent: u16,
     },
     /// Start sending camera video: the primary CSR, then the selected customer (SPEC VI1, VI2).
     StartCamera,
@@ -400,6 +413,7 @@ impl Command {
             Command::Leave => "leave",
             Command::MediaOffer { .. } => "media_offer",
             Command::MediaAnswer { .. } => "media_answer",
+            Command::SetMicrophoneVolume { .. } => "set_microphone_volume",
             Command::StartCamera => "start_camera",
             Command::StopCamera => "stop_camera",
         }

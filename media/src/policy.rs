@@ -3,7 +3,7 @@
 //! enforces it packet by packet, so a client that sends what it may not is simply not heard or
 //! seen.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a video track a participant sends carries; the client says so in its offer.
 #[derive(
@@ -93,6 +93,8 @@ pub struct MediaPolicy<P: Ord> {
     pub speakers: BTreeSet<P>,
     /// May send camera video: the CSR and the primary customer, once started (SPEC VI1, VI2).
     pub cameras: BTreeSet<P>,
+    /// Microphone volumes in percent, where not 100 (SPEC V4).
+    pub volumes: BTreeMap<P, u16>,
     /// May send a screen or application share: customers whose sharing activity runs (D1, D6).
     pub screens: BTreeSet<P>,
     /// Who sends remote-control input to whom while control runs (SPEC D2).
@@ -105,6 +107,7 @@ impl<P: Ord> Default for MediaPolicy<P> {
             voice_members: BTreeSet::new(),
             speakers: BTreeSet::new(),
             cameras: BTreeSet::new(),
+            volumes: BTreeMap::new(),
             screens: BTreeSet::new(),
             control: None,
         }

@@ -27,7 +27,7 @@ use str0m::media::{
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
-use crate::mix::FRAME_SAMPLES;
+use crate::mix::{FRAME_SAMPLES, Gain};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
 
@@ -411,6 +411,11 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         )?;
         self.mixer
             .set_listening(members.iter().any(|m| !policy.speakers.contains(m)));
+        for speaker in &policy.speakers {
+            let percent = policy.volumes.get(speaker).copied().unwrap_or(100);
+            self.mixer
+                .set_gain(*speaker, Gain::new(f32::from(percent) / 100.0));
+        }
         self.policy = policy;
         self.reroute = true;
         self.flush(now);

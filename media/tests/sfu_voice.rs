@@ -185,3 +185,23 @@ fn a_peer_that_vanishes_is_disconnected_and_freed_while_others_go_on() {
     assert!(w.client(1).connected);
     assert!(w.client(1).audio_packets_in > before);
 }
+
+#[test]
+fn a_speakers_microphone_volume_changes_how_loud_the_others_hear_them() {
+    let mut w = world(&[440.0, 1000.0], &[1, 2], &[1]);
+    w.run(Duration::from_secs(3));
+    let last_second = |w: &World| {
+        let h = &w.client(2).heard;
+        tone_power(&h[h.len() - 48_000..], 440.0)
+    };
+    let full = last_second(&w);
+    // SPEC V4: at 50 % the speaker's voice reaches the others at half the amplitude, a quarter
+    // of the power.
+    w.set_policy(|p| {
+        p.volumes.insert(1, 50);
+    });
+    w.run(Duration::from_secs(2));
+    let half = last_second(&w);
+    let ratio = half / full;
+    assert!((0.15..0.35).contains(&ratio), "power ratio {ratio}");
+}

@@ -106,6 +106,8 @@ pub enum Refusal {
     CameraAlreadyOn,
     #[error("your camera is not on")]
     CameraNotOn,
+    #[error("a volume is 0 to {MAX_VOLUME_PERCENT} percent")]
+    BadVolume,
 }
 
 impl Refusal {
@@ -146,6 +148,7 @@ impl Refusal {
             Self::CsrCameraFirst => "csr_camera_first",
             Self::CameraAlreadyOn => "camera_already_on",
             Self::CameraNotOn => "camera_not_on",
+            Self::BadVolume => "bad_volume",
             Self::CustomerLimit(_) => "customer_limit",
             Self::AlreadyJoined => "already_joined",
         }
@@ -183,6 +186,8 @@ struct VoiceCall {
 
 /// Most microphone holders at once (SPEC V3).
 pub const MAX_MICROPHONES: usize = 2;
+/// Loudest microphone volume, as a percentage of what the microphone sends (SPEC V4).
+pub const MAX_VOLUME_PERCENT: u16 = 400;
 
 #[derive(Clone, Debug)]
 pub struct SessionRules {
@@ -200,6 +205,8 @@ pub struct SessionRules {
     voice: Option<VoiceCall>,
     /// Sending camera video (SPEC VI2: at most the primary CSR and the selected customer).
     cameras: BTreeSet<ParticipantId>,
+    /// Microphone volumes other than 100 % (SPEC V4).
+    volumes: BTreeMap<ParticipantId, u16>,
     notes: String,
 }
 
@@ -243,6 +250,7 @@ impl SessionRules {
             running: BTreeSet::new(),
             voice: None,
             cameras: BTreeSet::new(),
+            volumes: BTreeMap::new(),
             notes: String::new(),
         }
     }
@@ -302,6 +310,7 @@ impl SessionRules {
             voice_members: self.voice_members().into_iter().collect(),
             speakers: self.microphone_holders().iter().copied().collect(),
             cameras: self.cameras.clone(),
+            volumes: self.volumes.clone(),
             screens: self
                 .running
                 .iter()
@@ -709,6 +718,31 @@ impl SessionRules {
                 }
                 self.end(now, Some(from), EndReason::EndedByCsr, &mut out);
             }
+            Command::SetMicrophoneVolume {
+                participant,
+                percent,
+            } => {
+                let target = participant.unwrap_or(from);
+                if target != from {
+                    self.require_primary(from)?;
+                }
+                if self.member(target).is_none() {
+                    return Err(Refusal::UnknownParticipant);
+                }
+                if percent > MAX_VOLUME_PERCENT {
+                    return Err(Refusal::BadVolume);
+                }
+                if self.volumes.get(&target).copied().unwrap_or(100) != percent {
+                    self.emit(
+                        now,
+                        Event::MicrophoneVolume {
+                            participant: target,
+                            percent,
+                        },
+                        &mut out,
+                    );
+                }
+            }
             Command::StartCamera => {
                 if self.cameras.contains(&from) {
                     return Err(Refusal::CameraAlreadyOn);
@@ -974,6 +1008,7 @@ impl SessionRules {
                     v.microphones.retain(|h| *h != p);
                 }
                 self.cameras.remove(&p);
+                self.volumes.remove(&p);
             }
             Event::CustomerSelected { customer } => self.selected = *customer,
             Event::Chat { .. } => {}
@@ -1039,6 +1074,16 @@ impl SessionRules {
             Event::MicrophoneHolders { holders } => {
                 if let Some(v) = &mut self.voice {
                     v.microphones = holders.clone();
+                }
+            }
+            Event::MicrophoneVolume {
+                participant,
+                percent,
+            } => {
+                if *percent == 100 {
+                    self.volumes.remove(participant);
+                } else {
+                    self.volumes.insert(*participant, *percent);
                 }
             }
             Event::CameraStarted { participant } => {

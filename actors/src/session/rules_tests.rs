@@ -1008,3 +1008,36 @@ fn the_media_policy_follows_sharing_and_control() {
     w.cmd(dave, Command::Leave).unwrap();
     assert!(w.rules.media_policy().screens.is_empty());
 }
+
+#[test]
+fn microphone_volume_is_ones_own_or_the_primarys_to_set() {
+    let mut w = World::new();
+    let dave = w.join(Role::Customer, "dave");
+    let erin = w.join(Role::Customer, "erin");
+    let set = |participant: Option<ParticipantId>, percent| Command::SetMicrophoneVolume {
+        participant,
+        percent,
+    };
+    assert_eq!(
+        w.cmd(dave, set(None, 50)).unwrap(),
+        [Event::MicrophoneVolume {
+            participant: dave,
+            percent: 50
+        }]
+    );
+    // Setting the same volume again changes nothing.
+    assert_eq!(w.cmd(dave, set(None, 50)).unwrap(), []);
+    assert_eq!(w.cmd(dave, set(Some(erin), 10)), Err("not_primary"));
+    assert_eq!(w.cmd(dave, set(None, 401)), Err("bad_volume"));
+    w.cmd(w.csr, set(Some(erin), 200)).unwrap();
+    assert_eq!(
+        w.rules.media_policy().volumes,
+        [(dave, 50), (erin, 200)].into()
+    );
+    // Back to 100 % is the default again; leaving forgets the volume.
+    w.cmd(dave, set(None, 100)).unwrap();
+    w.cmd(erin, Command::Leave).unwrap();
+    assert!(w.rules.media_policy().volumes.is_empty());
+    let replayed = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    assert_eq!(replayed.media_policy(), w.rules.media_policy());
+}
