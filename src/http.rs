@@ -140,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/transfers", get(queues::offers))
         .route("/transfers/{session}/accept", post(queues::accept));
     Router::new()
+        .merge(crate::web::routes())
         .nest("/api", api)
         .route("/ws", get(crate::ws::upgrade))
         .route("/metrics", get(metrics))

@@ -9,4 +9,5 @@ pub mod problem;
 pub mod server;
 pub mod store;
 pub mod throttle;
+pub mod web;
 pub mod ws;

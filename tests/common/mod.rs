@@ -14,6 +14,7 @@ use tandem::server::Server;
 use tandem::store::AccountRole;
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod browser;
 pub mod phone;
 
 /// How long to wait for something that should happen promptly before calling it a failure.

@@ -23,14 +23,9 @@ export function apiClient(base) {
   };
 }
 
-// Runs `body({ open, failures, check, results })`, then prints one JSON line of results and
-// failures and exits non-zero on any. `open(joined)` opens client.html as that participant.
-export async function run(base, extraArgs, body) {
-  const page = fs.readFileSync(path.join(here, 'client.html'));
-  const server = http.createServer((_, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end(page); });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const pageUrl = `http://127.0.0.1:${server.address().port}/client.html`;
-  const browser = await chromium.launch({
+// Debian's Chromium, headless, with fake camera and microphone and media permissions granted.
+export function launch(extraArgs = []) {
+  return chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -41,6 +36,16 @@ export async function run(base, extraArgs, body) {
       ...extraArgs,
     ],
   });
+}
+
+// Runs `body({ open, failures, check, results })`, then prints one JSON line of results and
+// failures and exits non-zero on any. `open(joined)` opens client.html as that participant.
+export async function run(base, extraArgs, body) {
+  const page = fs.readFileSync(path.join(here, 'client.html'));
+  const server = http.createServer((_, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end(page); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const pageUrl = `http://127.0.0.1:${server.address().port}/client.html`;
+  const browser = await launch(extraArgs);
   const wsBase = base.replace('http://', 'ws://');
   const open = async (joined) => {
     const ctx = await browser.newContext();
