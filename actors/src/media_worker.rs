@@ -223,6 +223,16 @@ impl MediaWorkerHandle {
         }
     }
 
+    /// Sends a command that carries a reply channel, and waits for the reply.
+    async fn ask<T>(
+        &self,
+        cmd: impl FnOnce(oneshot::Sender<Result<T, MediaError>>) -> WorkerCmd,
+    ) -> Result<T, MediaError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(cmd(reply)).await?;
+        answer.await.map_err(|_| MediaError::Stopped)?
+    }
+
     /// A participant's SDP offer, with what each of its video tracks carries; answers the SDP
     /// answer.
     pub async fn offer(
@@ -233,8 +243,7 @@ impl MediaWorkerHandle {
         video: BTreeMap<String, TrackPurpose>,
         notices: NoticeSink,
     ) -> Result<Answer, MediaError> {
-        let (reply, answer) = oneshot::channel();
-        self.send(WorkerCmd::Offer {
+        self.ask(|reply| WorkerCmd::Offer {
             session,
             participant,
             sdp,
@@ -242,8 +251,7 @@ impl MediaWorkerHandle {
             notices,
             reply,
         })
-        .await?;
-        answer.await.map_err(|_| MediaError::Stopped)?
+        .await
     }
 
     /// A participant's answer to the server's offer number `offer`.
@@ -254,16 +262,14 @@ impl MediaWorkerHandle {
         offer: u64,
         sdp: String,
     ) -> Result<(), MediaError> {
-        let (reply, done) = oneshot::channel();
-        self.send(WorkerCmd::Answer {
+        self.ask(|reply| WorkerCmd::Answer {
             session,
             participant,
             offer,
             sdp,
             reply,
         })
-        .await?;
-        done.await.map_err(|_| MediaError::Stopped)?
+        .await
     }
 
     pub async fn remove(
@@ -458,16 +464,23 @@ fn route(
     data: &[u8],
 ) {
     let now = Instant::now();
-    let owner = calls
-        .iter()
-        .find(|(_, c)| c.sfu.accepts(source, address, data))
-        .map(|(s, _)| *s);
-    match owner {
-        Some(session) => {
-            guarded(calls, session, |call| {
-                call.sfu.handle_receive(now, source, address, data)
-            });
+    // Each call looks for the peer the datagram belongs to and, finding it, handles it: one
+    // parse and one search per call asked, not a second for the call that takes it.
+    let mut failed = None;
+    for (session, call) in calls.iter_mut() {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            call.sfu.handle_receive(now, source, address, data)
+        })) {
+            Ok(false) => continue,
+            Ok(true) => return,
+            Err(_) => {
+                failed = Some(*session);
+                break;
+            }
         }
+    }
+    match failed {
+        Some(session) => lose(calls, session),
         None => counter!("tandem_media_unrouted_datagrams_total").increment(1),
     }
 }
@@ -484,16 +497,21 @@ fn guarded<T>(
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(call))) {
         Ok(v) => Some(v),
         Err(_) => {
-            if let Some(call) = calls.remove(&session) {
-                tracing::error!(%session, "a media call failed; dropped it and told its session");
-                counter!("tandem_media_call_failures_total").increment(1);
-                for participant in call.sfu.peers() {
-                    call.notify(MediaNotice::Disconnected { participant });
-                }
-                call.notify(MediaNotice::CallLost);
-            }
+            lose(calls, session);
             None
         }
+    }
+}
+
+/// Drops a call that panicked, counts it and tells its session.
+fn lose(calls: &mut HashMap<SessionId, Call>, session: SessionId) {
+    if let Some(call) = calls.remove(&session) {
+        tracing::error!(%session, "a media call failed; dropped it and told its session");
+        counter!("tandem_media_call_failures_total").increment(1);
+        for participant in call.sfu.peers() {
+            call.notify(MediaNotice::Disconnected { participant });
+        }
+        call.notify(MediaNotice::CallLost);
     }
 }
 

@@ -282,12 +282,7 @@ impl Client {
 
     /// Sends on one of the data channels, if it is open.
     pub fn send_channel(&mut self, now: Instant, kind: ChannelKind, data: &[u8]) -> bool {
-        let Some(id) = self
-            .channels
-            .iter()
-            .find(|(_, k)| *k == kind)
-            .map(|(id, _)| *id)
-        else {
+        let Some(id) = crate::sfu::channel_of(&self.channels, kind) else {
             return false;
         };
         let sent = self
@@ -299,12 +294,7 @@ impl Client {
     }
 
     pub fn channel_open(&self, kind: ChannelKind) -> bool {
-        self.channels.iter().any(|(_, k)| *k == kind)
-    }
-
-    pub fn accepts(&self, source: SocketAddr, contents: &[u8]) -> bool {
-        Receive::new(Protocol::Udp, source, self.addr, contents)
-            .is_ok_and(|r| self.rtc.accepts(&Input::Receive(Instant::now(), r)))
+        crate::sfu::channel_of(&self.channels, kind).is_some()
     }
 
     pub fn handle_receive(

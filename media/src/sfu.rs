@@ -422,16 +422,8 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         Ok(())
     }
 
-    /// Whether a datagram belongs to one of this call's peers.
-    pub fn accepts(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) -> bool {
-        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
-            return false;
-        };
-        let input = Input::Receive(Instant::now(), receive);
-        self.peers.values().any(|p| p.rtc.accepts(&input))
-    }
-
-    /// A datagram that arrived on the worker's socket. Returns false if no peer took it.
+    /// A datagram that arrived on the worker's socket. Returns false if it belongs to none of
+    /// this call's peers (and then nothing changed).
     pub fn handle_receive(
         &mut self,
         now: Instant,
@@ -451,11 +443,12 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         // cut the peer off.
         if peer.rtc.handle_input(input).is_err() {
             self.stats.bad_datagrams += 1;
-            if !peer.rtc.is_alive() {
-                self.fail(key);
-            }
         }
-        self.dirty.insert(key);
+        if peer.rtc.is_alive() {
+            self.dirty.insert(key);
+        } else {
+            self.fail(key);
+        }
         self.flush(now);
         true
     }
@@ -753,12 +746,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             let Some(peer) = self.peers.get_mut(&target) else {
                 continue;
             };
-            let Some(id) = peer
-                .channels
-                .iter()
-                .find(|(_, k)| *k == kind)
-                .map(|(id, _)| *id)
-            else {
+            let Some(id) = channel_of(&peer.channels, kind) else {
                 continue;
             };
             let Some(mut channel) = peer.rtc.channel(id) else {
@@ -859,6 +847,14 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             }
         }
     }
+}
+
+/// The id of the open channel of this kind.
+pub(crate) fn channel_of(
+    channels: &[(ChannelId, ChannelKind)],
+    kind: ChannelKind,
+) -> Option<ChannelId> {
+    channels.iter().find(|(_, k)| *k == kind).map(|(id, _)| *id)
 }
 
 /// Forgets the server's unanswered offer: tracks it was to add are added by the next one; a stop
