@@ -1,10 +1,11 @@
-// The CSR console: sign in, start a session, invite the customer, chat, ask to view the
-// customer's desktop, end the session with notes.
-import { $, api, Connection, mountChat, say, SessionPanel } from '/assets/tandem.js';
+// The CSR console: sign in, then a dashboard with one tab per session (S3, S13): start a
+// session, assist a colleague's by number (S5), take sessions transferred to this agent (S8).
+import { $, api, say, tablist } from '/assets/tandem.js';
+import { CsrSession } from '/assets/csr_session.js';
 
 let account = null;
-let conn = null;
-let panel = null;
+let sessions = 0;
+const tabs = tablist($('#session-tabs'));
 
 $('#signin').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -12,63 +13,95 @@ $('#signin').addEventListener('submit', async (e) => {
   try {
     account = await api('POST', '/api/login', { username: f.username.value, password: f.password.value });
     $('#signin').hidden = true;
-    $('#start').hidden = false;
+    $('#dashboard').hidden = false;
+    $('#who').textContent = `Signed in as ${account.user.display_name}`;
     say(`Signed in as ${f.username.value}.`);
     $('#topic').focus();
+    if (account.user.role === 'agent') {
+      $('#waiting').hidden = false;
+      refreshOffers();
+    }
   } catch (err) {
     say(`Sign-in failed: ${err.message}`, 'error');
   }
 });
 
+// Opens a session the account has joined (`joined`: the join answer) in a tab of its own.
+async function open(joined, invite) {
+  const n = ++sessions;
+  const tab = document.createElement('button');
+  tab.type = 'button';
+  tab.setAttribute('role', 'tab');
+  tab.id = `tab-s${n}`;
+  tab.setAttribute('aria-controls', `s${n}`);
+  tab.textContent = `${joined.session.topic} · ${joined.session.number}`;
+  $('#session-tabs').append(tab);
+  const root = document.createElement('section');
+  root.id = `s${n}`;
+  root.className = 'session';
+  root.setAttribute('role', 'tabpanel');
+  root.setAttribute('aria-labelledby', tab.id);
+  $('#dashboard').append(root);
+  const session = new CsrSession(root, `s${n}`, { account, joined, invite });
+  session.onClose = () => {
+    tab.remove();
+    root.remove();
+    tabs.select($('#tab-home'), true);
+  };
+  tabs.select(tab, false);
+  await session.start();
+  return session;
+}
+
 $('#start').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
     const started = await api('POST', '/api/sessions', { topic: e.target.elements.topic.value || null }, account.token);
-    const invite = await api('POST', `/api/sessions/${started.session.id}/invites`, { role: 'customer' }, account.token);
-    $('#number').textContent = started.session.number;
-    $('#invite-link').value = invite.link;
-    $('#start').hidden = true;
-    $('#session').hidden = false;
-    panel = new SessionPanel($('#session'), started.participant.id);
-    conn = new Connection(started.token, (m) => panel.frame(m, onEvent));
-    await conn.opened;
-    mountChat($('#chat-section'), conn);
+    e.target.reset();
+    await open(started, started.invite);
     say(`Session ${started.session.number} started. Send the customer the invite link or the number.`);
-    $('#copy-link').focus();
   } catch (err) {
     say(`Could not start the session: ${err.message}`, 'error');
   }
 });
 
-$('#copy-link').addEventListener('click', async () => {
-  $('#invite-link').select();
+$('#assist').addEventListener('submit', async (e) => {
+  e.preventDefault();
   try {
-    await navigator.clipboard.writeText($('#invite-link').value);
-    say('Invite link copied.');
-  } catch {
-    say('Select the link and copy it (the browser did not allow copying).');
+    const joined = await api('POST', '/api/assist', { number: e.target.elements.number.value.replace(/\D/g, '') }, account.token);
+    e.target.reset();
+    await open(joined, null);
+    say(`You are assisting in session ${joined.session.number}.`);
+  } catch (err) {
+    say(`Could not join the session: ${err.message}`, 'error');
   }
 });
 
-$('#view-desktop').addEventListener('click', async () => {
-  const r = await conn.request({ type: 'request_activity', activity: 'view_desktop' });
-  if (r.type === 'error') say(r.detail, 'error');
-  else say('Asked the customer for permission to view their desktop.');
-});
-
-$('#end').addEventListener('submit', async (e) => {
-  e.preventDefault();
-  const r = await conn.request({ type: 'end_session', confirm: true, notes: e.target.elements.notes.value });
-  if (r.type === 'error') say(r.detail, 'error');
-});
-
-function onEvent(ev) {
-  if (ev.type === 'consent_answered') {
-    say(ev.granted ? 'The customer allowed it.' : 'The customer declined.', ev.granted ? 'info' : 'error');
-  } else if (ev.type === 'activity_started' && ev.activity === 'view_desktop') {
-    panel.notice('Viewing the customer\'s desktop');
-  } else if (ev.type === 'session_ended') {
-    say('The session has ended. Its notes are saved with the session report.');
-    panel.disable();
+async function refreshOffers() {
+  try {
+    const offers = await api('GET', '/api/transfers', null, account.token);
+    $('#offers').replaceChildren(...offers.map((o) => {
+      const li = document.createElement('li');
+      li.textContent = `${o.queue_name || 'To you'}${o.message ? `: ${o.message}` : ''} `;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = 'Take this session';
+      b.addEventListener('click', async () => {
+        try {
+          const joined = await api('POST', `/api/transfers/${o.session}/accept`, null, account.token);
+          await open(joined, null);
+          say(joined.message ? `You took over the session. Message: ${joined.message}` : 'You took over the session.');
+        } catch (err) {
+          say(`Could not take the session: ${err.message}`, 'error');
+        }
+        refreshOffers();
+      });
+      li.append(b);
+      return li;
+    }));
+    if (!offers.length) $('#offers').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No session is waiting.' }));
+  } catch (err) {
+    say(`Could not list waiting sessions: ${err.message}`, 'error');
   }
 }
+$('#refresh-offers').addEventListener('click', refreshOffers);

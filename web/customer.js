@@ -1,6 +1,11 @@
-// The customer's page: join by invite link or session number, chat, answer permission
-// requests, leave.
-import { $, api, Connection, mountChat, say, SessionPanel } from '/assets/tandem.js';
+// The customer's page: join by invite link or session number, answer permission requests (S9),
+// share the screen or an application the support person may see (D1, D6), the voice call and
+// video, annotations on the share, chat, leave.
+import { $, api, Connection, mountChat, running, say, SessionPanel } from '/assets/tandem.js';
+import { MediaLink } from '/assets/media.js';
+import { VoicePanel } from '/assets/voice.js';
+import { CameraPanel } from '/assets/video.js';
+import { Viewer } from '/assets/viewer.js';
 
 const invite = new URLSearchParams(location.search).get('invite');
 if (invite) $('#number-field').hidden = true;
@@ -17,9 +22,18 @@ const WHAT = {
   reboot: 'restart your computer',
   login_as_user: 'sign in to your computer as another user',
 };
+const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 
 let conn = null;
 let panel = null;
+let link = null;
+let voice = null;
+let camera = null;
+let preview = null;
+let shown = null;
+let screen = null; // the track this page shares
+let capture = null; // a capture the customer has started choosing, for a share they allowed
+const others = new Map(); // participant id -> another customer's shared screen
 const asked = [];
 
 $('#join').addEventListener('submit', async (e) => {
@@ -32,16 +46,52 @@ $('#join').addEventListener('submit', async (e) => {
     const joined = await api('POST', '/api/join', body);
     $('#join').hidden = true;
     $('#session').hidden = false;
+    $('h1').textContent = `Support session ${joined.session.number}`;
     panel = new SessionPanel($('#session'), joined.participant.id);
-    conn = new Connection(joined.token, (m) => panel.frame(m, onEvent, onBye));
+    conn = new Connection(joined.token, frame);
+    link = new MediaLink(conn, {
+      stream: (id, s) => received(id, s),
+      streamEnded: (id) => received(id, null),
+      audio: (s) => voice.hear(s),
+      channel: (label, data) => {
+        if (label === 'annotation') (screen ? preview : shown).receive(data);
+      },
+      error: (text) => say(`Media: ${text}`, 'error'),
+    });
+    const parts = { conn, link, panel, staff: false };
+    voice = new VoicePanel($('#voice'), parts);
+    camera = new CameraPanel($('#video'), parts);
+    const annotate = (text) => link.message('annotation', text);
+    preview = new Viewer($('#preview'), { title: 'What you are sharing', send: annotate, say });
+    shown = new Viewer($('#shown'), { title: 'Shared screen', send: annotate, say });
     await conn.opened;
     mountChat($('#chat-section'), conn);
+    await link.connect();
     say('You are in the session.');
-    $('#chat-text').focus();
+    $('#chat-section input[name="text"]').focus();
   } catch (err) {
     say(`Could not join: ${err.message}`, 'error');
   }
 });
+
+function frame(m) {
+  if (link.handle(m)) return;
+  if (m.type === 'welcome') {
+    panel.view = m.session;
+    panel.render();
+    for (const c of m.session.pending_consents) asked.push(c);
+    ask();
+    render();
+  } else if (m.type === 'event') {
+    panel.event(m.event);
+    onEvent(m.event);
+    render();
+  } else if (m.type === 'bye') {
+    onBye(m.reason);
+  } else if (m.type === 'error') {
+    say(m.detail, 'error');
+  }
+}
 
 function ask() {
   const next = asked[0];
@@ -52,38 +102,123 @@ function ask() {
   $('#allow').focus();
 }
 
+// The browser lets a page capture the screen only right after the person clicked, so choosing
+// what to share starts with the click that allows it.
+function choose(activity) {
+  const window = activity.endsWith('_application');
+  return navigator.mediaDevices.getDisplayMedia({ video: window ? { displaySurface: 'window' } : true, audio: false })
+    .then((s) => s.getVideoTracks()[0]);
+}
+
 async function reply(grant) {
   const next = asked.shift();
   $('#consent').close();
-  const r = await conn.request({ type: 'consent_reply', request: next.request, grant, allow_all: grant && $('#allow-all').checked });
-  if (r.type === 'error') say(r.detail, 'error');
-  else say(grant ? 'You allowed it.' : 'You declined.');
+  if (grant && SHARES.includes(next.activity) && !screen) capture = choose(next.activity);
+  const done = grant ? 'You allowed it.' : 'You declined.';
+  if (!(await conn.act({ type: 'consent_reply', request: next.request, grant, allow_all: grant && $('#allow-all').checked }, done))) capture = null;
   ask();
+  render();
 }
 $('#allow').addEventListener('click', () => reply(true));
 $('#deny').addEventListener('click', () => reply(false));
 // Escape declines, as closing the question without an answer would leave the CSR waiting.
 $('#consent').addEventListener('cancel', (e) => { e.preventDefault(); reply(false); });
 
-$('#leave').addEventListener('click', async () => {
-  const r = await conn.request({ type: 'leave' });
-  if (r.type === 'error') say(r.detail, 'error');
+$('#share-now').addEventListener('click', () => {
+  const activity = SHARES.find((a) => running(panel.view, a, panel.me));
+  capture = choose(activity);
+  render();
 });
+$('#stop-share').addEventListener('click', () => stopSharing());
+
+async function stopSharing() {
+  for (const activity of SHARES.filter((a) => running(panel.view, a, panel.me))) {
+    await conn.act({ type: 'stop_activity', activity });
+  }
+}
+
+$('#leave').addEventListener('click', () => conn.act({ type: 'leave' }));
 
 function onEvent(ev) {
-  if (ev.type === 'consent_requested') {
+  if (ev.type === 'consent_requested' && ev.customer === panel.me) {
     asked.push(ev);
     ask();
   } else if (ev.type === 'consent_withdrawn') {
     const i = asked.findIndex((a) => a.request === ev.request);
     if (i >= 0) asked.splice(i, 1);
+    if (i === 0 && $('#consent').open) { $('#consent').close(); ask(); }
+  } else if (ev.type === 'activity_started' && ev.customer === panel.me && ev.pre_approved) {
+    say(`${panel.name(panel.view.primary)} started to ${WHAT[ev.activity] || ev.activity} (you allowed everything).`);
   } else if (ev.type === 'session_ended') {
     say('The support session has ended. Thank you.');
+  } else if (ev.type === 'session_transferred') {
+    say(`You are being transferred to another support person${ev.message ? `: ${ev.message}` : ''}. Please wait.`);
   }
+}
+
+function received(id, stream) {
+  if (camera.received(id, stream)) return;
+  if (id.startsWith('screen-')) {
+    if (stream) others.set(id.slice(7), stream);
+    else others.delete(id.slice(7));
+    render();
+  }
+}
+
+// Starts sending a captured screen once the share it was chosen for runs.
+async function share() {
+  const pending = capture;
+  capture = null;
+  try {
+    const track = await pending;
+    if (screen || !SHARES.some((a) => running(panel.view, a, panel.me))) {
+      track.stop();
+      return;
+    }
+    screen = track;
+    track.contentHint = 'detail';
+    link.send(track, 'screen');
+    // The browser's own "stop sharing" ends the share for everyone.
+    track.addEventListener('ended', () => stopSharing());
+    preview.show(new MediaStream([track]));
+    render();
+  } catch (err) {
+    say(`Nothing is shared: ${err.message}`, 'error');
+    stopSharing();
+  }
+}
+
+function render() {
+  const v = panel.view;
+  if (!v) return;
+  const mine = SHARES.filter((a) => running(v, a, panel.me));
+  if (!mine.length && screen) {
+    link.unsend(screen);
+    screen = null;
+    preview.show(null);
+  }
+  if (mine.length && !screen && capture) share();
+  const csr = panel.name(v.primary);
+  $('#share-state').textContent = !mine.length ? 'You are not sharing anything.'
+    : !screen ? `${csr} may now ${WHAT[mine[mine.length - 1]]}. Choose what to share.`
+      : mine.some((a) => a.startsWith('control')) ? `${csr} sees and may control what you share.`
+        : `${csr} sees what you share.`;
+  $('#share-now').hidden = !(mine.length && !screen && !capture);
+  $('#stop-share').hidden = !mine.length;
+  $('#sharing').hidden = !mine.length && !screen;
+  // Another customer's share, seen by everyone in the session (D13).
+  const sharer = [...others.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)));
+  shown.show(sharer ? others.get(sharer) : null, sharer ? `${panel.name(sharer)}'s shared screen` : null);
+  $('#shown').hidden = !sharer;
+  voice.render();
+  camera.render();
 }
 
 function onBye(reason) {
   if (reason === 'left') say('You left the session.');
   else if (reason !== 'session ended') say(`The session is over (${reason}).`);
+  voice?.stop();
+  link?.close();
+  preview?.show(null);
   panel.disable();
 }

@@ -96,12 +96,18 @@ impl TestServer {
 
     /// Creates an account directly in the store and signs it in over HTTP.
     pub async fn account(&self, username: &str, role: AccountRole) -> Account {
+        self.named_account(username, &format!("{username} (display)"), role)
+            .await
+    }
+
+    /// An account whose display name is `name`, as people see it on the consoles.
+    pub async fn named_account(&self, username: &str, name: &str, role: AccountRole) -> Account {
         let user = create_user(
             &self.server().store,
             NewUser {
                 username: username.into(),
                 password: "correct horse battery".into(),
-                display_name: format!("{username} (display)"),
+                display_name: name.into(),
                 email: format!("{username}@example.com"),
                 role,
             },

@@ -1,16 +1,24 @@
-// The consoles as a person uses them (issue 4, first part; SPEC S1, S4, S9, S10, S11, S12):
-// Carol signs in on the CSR console, starts a session and copies the invite link; Dave opens
-// it on a phone-sized page and joins; they chat both ways; Carol asks to view Dave's desktop,
-// Dave declines, Carol asks again, Dave allows; Carol ends the session with notes, and the
-// stored report has them. Controls are found by role and accessible name. Screenshots of each
-// console go to tests/e2e/artifacts/.
-// Usage: node consoles.mjs BASE_URL USERNAME PASSWORD   (run by tests/browser_consoles.rs)
+// The consoles as people use them (issue 4; SPEC S1, S3-S5, S7, S9-S13, V1-V4, VI1, VI2, D1,
+// D10, D12, D13), clicked through in Debian's headless Chromium with fake camera, microphone
+// and screen:
+// - Carol (CSR, 1280x720) signs in and starts a session with the keyboard only, copies the
+//   invite link; Dave opens it on a phone-sized page (390x844) and joins; they chat both ways.
+// - Carol asks to view Dave's desktop; Dave declines, then allows (keyboard); his screen appears
+//   on Carol's page. Carol starts the voice call, Dave joins it, Carol passes him the microphone
+//   and sees him speak. Ann, an assistant, joins by session number and sees the share. Carol
+//   draws on the share: Ann and Dave see the strokes. Carol's camera, then Dave's.
+// - Dave is offered nothing he may not do; the one thing he tries too early (his camera before
+//   Carol's) is refused with its reason, and so is Ann's attempt to end the session.
+// - A second session in a second tab; control handed to Ann there, who ends it.
+// - Carol ends the first session, reviews her notes, and sees the report.
+// Controls are found by role and accessible name. Screenshots go to tests/e2e/artifacts/.
+// Usage: node consoles.mjs BASE_URL CSR ASSISTANT PASSWORD   (run by tests/browser_consoles.rs)
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch } from './harness.mjs';
+import { launch, sleep } from './harness.mjs';
 
-const [base, username, password] = process.argv.slice(2);
+const [base, csrUser, assistantUser, password] = process.argv.slice(2);
 const here = path.dirname(new URL(import.meta.url).pathname);
 const shots = path.join(here, 'artifacts');
 fs.mkdirSync(shots, { recursive: true });
@@ -18,65 +26,247 @@ fs.mkdirSync(shots, { recursive: true });
 const failures = [];
 const results = {};
 const check = (ok, what) => { if (!ok) failures.push(what); };
-const browser = await launch();
+const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+
+// Polls `f` until it returns something truthy, or gives up with `what`.
+async function until(f, what, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(200);
+  }
+}
+
+// Frames a <video> with this accessible name has shown.
+const frames = (page, label) => page.evaluate((l) => {
+  const v = [...document.querySelectorAll('video')].find((el) => el.getAttribute('aria-label') === l && el.offsetParent);
+  return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+}, label);
+
+// Drawn (non-transparent) pixels on the annotation layer of the visible viewers.
+const inked = (page) => page.evaluate(() => {
+  let n = 0;
+  for (const c of document.querySelectorAll('.stage canvas')) {
+    if (!c.offsetParent || !c.width) continue;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < d.length; i += 4) if (d[i]) n += 1;
+  }
+  return n;
+});
+
+async function signIn(page, user) {
+  await page.goto(`${base}/`);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText(/^Signed in as/).first().waitFor();
+}
+
+const browser = await launch(['--auto-select-desktop-capture-source=Entire screen']);
 try {
-  const csrCtx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const csrCtx = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
+  await csrCtx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   const carol = await csrCtx.newPage();
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
-  await carol.goto(`${base}/`);
-  await carol.getByLabel('Username').fill(username);
-  await carol.getByLabel('Password').fill(password);
-  await carol.getByRole('button', { name: 'Sign in' }).click();
-  await carol.getByLabel('Topic').fill('Printer offline');
-  await carol.getByRole('button', { name: 'Start session' }).click();
-  await carol.getByText(/Session \d{9} started/).waitFor();
-  const link = await carol.getByLabel('Invite link').inputValue();
-  check(link.includes('/join?invite='), `an invite link is shown: ${link}`);
-  await carol.screenshot({ path: path.join(shots, 'csr-console-started.png') });
 
-  // The configured public address is not this test server's: keep the link's path and query.
+  // Keyboard only: sign in and start a session.
+  await carol.goto(`${base}/`);
+  await carol.getByLabel('Username').focus();
+  await carol.keyboard.type(csrUser);
+  await carol.keyboard.press('Tab');
+  await carol.keyboard.type(password);
+  await carol.keyboard.press('Enter');
+  await carol.getByLabel('Topic').waitFor();
+  check(await carol.getByLabel('Topic').evaluate((el) => el === document.activeElement), 'after sign-in the topic field has the focus');
+  await carol.keyboard.type('Printer offline');
+  await carol.keyboard.press('Enter');
+  await carol.getByText(/Session \d{9} started/).waitFor();
+  const s1 = carol.getByRole('tabpanel', { name: /Printer offline/ });
+  const number = await s1.locator('.number').textContent();
+  await s1.getByRole('button', { name: 'Copy invite link' }).click();
+  await carol.getByText('Invite link copied.').waitFor();
+  const link = await carol.evaluate(() => navigator.clipboard.readText());
+  check(link.includes('/join?invite='), `the copied invite link is a join link: ${link}`);
+  check(link === await s1.getByLabel('Invite link').inputValue(), 'the clipboard holds the link shown');
+  await shot(carol, 'csr-console-started');
+
+  // Dave joins by the link (keyboard only) on a phone-sized page.
   const invite = new URL(link);
   const custCtx = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const dave = await custCtx.newPage();
   dave.on('console', (m) => { if (m.type() === 'error') console.error('[dave]', m.text()); });
   await dave.goto(`${base}${invite.pathname}${invite.search}`);
   check(!(await dave.getByLabel('Session number').isVisible()), 'the invite link needs no session number');
-  await dave.getByLabel('Your name').fill('Dave');
-  await dave.getByRole('button', { name: 'Join session' }).click();
+  await dave.getByLabel('Your name').focus();
+  await dave.keyboard.type('Dave');
+  await dave.keyboard.press('Enter');
   await carol.getByText('Dave joined').waitFor();
+  await dave.getByText('You are in the session.').waitFor();
 
-  // Chat both ways.
-  await dave.getByLabel('Message').fill('My printer says offline');
-  await dave.getByRole('button', { name: 'Send' }).click();
-  await carol.getByText('My printer says offline').waitFor();
-  await carol.getByLabel('Message').fill('Let me have a look');
-  await carol.getByLabel('Message').press('Enter');
+  // Chat both ways; the message field has the focus after joining.
+  await dave.keyboard.type('My printer says offline');
+  await dave.keyboard.press('Enter');
+  await s1.getByText('My printer says offline').waitFor();
+  await s1.getByLabel('Message', { exact: true }).fill('Let me have a look');
+  await s1.getByLabel('Message', { exact: true }).press('Enter');
   await dave.getByText('Let me have a look').waitFor();
 
-  // Consent: declined, then allowed (S9).
-  await carol.getByRole('button', { name: "View customer's desktop" }).click();
+  // Dave may do only what a customer may: nothing of the CSR's is offered to him.
+  for (const name of ['End session', "View customer's desktop", 'Pass microphone', 'Start voice call', 'Hand control']) {
+    check(await dave.getByRole('button', { name }).count() === 0, `the customer is not offered "${name}"`);
+  }
+  // The one thing he may try too early is refused with the reason (VI1).
+  await dave.getByRole('button', { name: 'Start my camera' }).click();
+  await dave.getByText("a customer's camera starts after the CSR's").waitFor();
+
+  // Consent: declined, then allowed with the keyboard (S9); the screen appears (D1).
+  await s1.getByRole('tab', { name: 'Tools' }).focus();
+  await carol.keyboard.press('ArrowRight');
+  check(await s1.getByRole('tab', { name: 'Desktop' }).evaluate((el) => el === document.activeElement && el.getAttribute('aria-selected') === 'true'),
+    'the arrow key moves to the Desktop tab');
+  await s1.getByRole('button', { name: "View customer's desktop" }).click();
   const dialog = dave.getByRole('dialog', { name: 'Permission requested' });
   await dialog.waitFor();
   check((await dialog.textContent()).includes('see your screen'), 'the customer is told what is asked');
-  await dave.screenshot({ path: path.join(shots, 'customer-consent.png') });
+  await shot(dave, 'customer-consent');
   await dialog.getByRole('button', { name: 'Deny' }).click();
   await carol.getByText('The customer declined.').waitFor();
-  await carol.getByRole('button', { name: "View customer's desktop" }).click();
+  await s1.getByRole('button', { name: "View customer's desktop" }).click();
   await dialog.waitFor();
-  // Keyboard only: the dialog opens with Allow focused.
-  await dave.keyboard.press('Enter');
-  await carol.getByText('Viewing the customer\'s desktop').waitFor();
-  await dave.screenshot({ path: path.join(shots, 'customer-session.png') });
+  await dave.keyboard.press('Enter'); // Allow has the focus
+  await s1.getByText("Viewing the desktop of Dave.").waitFor();
+  await dave.getByText('Carol sees what you share.').waitFor();
+  results.carol_share_frames = await until(async () => ((await frames(carol, "Dave's shared screen")) > 5 ? frames(carol, "Dave's shared screen") : 0),
+    "Dave's screen shows on Carol's page");
+  await shot(carol, 'csr-console-viewing');
 
-  // End with notes (S11, S12).
-  await carol.getByLabel('Session notes').fill('Printer driver reinstalled');
-  await carol.getByRole('button', { name: 'End session' }).click();
+  // Voice: Carol starts the call, Dave joins, Carol passes him the microphone (V1-V3).
+  await s1.getByRole('tab', { name: 'Tools' }).click();
+  await s1.getByRole('button', { name: 'Start voice call' }).click();
+  await s1.getByText('You are in the voice call. You hold a microphone.').waitFor();
+  await dave.getByRole('button', { name: 'Join voice call' }).click();
+  await dave.getByText('You are in the voice call. Microphone: Carol.').waitFor();
+  await s1.getByLabel('Microphone for').selectOption({ label: 'Dave' });
+  await s1.getByRole('button', { name: 'Pass microphone' }).click();
+  await dave.getByText('You are in the voice call. You hold a microphone.').waitFor();
+  // The speaking indicator: Carol's page marks Dave while his (fake, beeping) microphone is heard.
+  await until(() => s1.locator('.people li', { hasText: 'Dave' }).locator('.mic.speaking').count(), 'Dave is shown speaking on Carol\'s page', 30000);
+
+  // Ann, an assistant, joins by the session number and sees the share (S5, D13).
+  const annCtx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const ann = await annCtx.newPage();
+  ann.on('console', (m) => { if (m.type() === 'error') console.error('[ann]', m.text()); });
+  await signIn(ann, assistantUser);
+  await ann.getByLabel('Session number').fill(number);
+  await ann.getByRole('button', { name: 'Join as assistant' }).click();
+  await ann.getByText(/You are assisting in session/).waitFor();
+  const a1 = ann.getByRole('tabpanel', { name: /Printer offline/ });
+  await a1.getByText(/you are assisting; Carol is in charge/).waitFor();
+  await s1.getByText('Ann joined').waitFor();
+  results.ann_share_frames = await until(async () => ((await frames(ann, "Dave's shared screen")) > 5 ? frames(ann, "Dave's shared screen") : 0),
+    'Ann sees Dave\'s screen');
+  // What the server refuses an assistant is shown with its reason (S12).
+  await a1.getByRole('tab', { name: 'Session' }).click();
+  await a1.getByRole('button', { name: 'End session' }).click();
+  await ann.getByRole('button', { name: 'End session now' }).click();
+  await ann.getByText('only the primary CSR can do this').waitFor();
+  await shot(ann, 'assistant-console');
+
+  // Annotations (D12): Carol draws with the pen; Ann and Dave see the stroke live.
+  await s1.getByRole('button', { name: 'Pen' }).click();
+  const stage = await s1.locator('.stage').boundingBox();
+  await carol.mouse.move(stage.x + stage.width * 0.3, stage.y + stage.height * 0.3);
+  await carol.mouse.down();
+  for (let i = 1; i <= 10; i += 1) await carol.mouse.move(stage.x + stage.width * (0.3 + i * 0.03), stage.y + stage.height * 0.4, { steps: 2 });
+  await carol.mouse.up();
+  results.ink = {
+    carol: await inked(carol),
+    ann: await until(() => inked(ann), 'Ann sees Carol\'s annotation'),
+    dave: await until(() => inked(dave), 'Dave sees Carol\'s annotation on his preview'),
+  };
+  // Screenshot of the share with the annotation, saved as a file.
+  const [download] = await Promise.all([carol.waitForEvent('download'), s1.getByRole('button', { name: 'Screenshot' }).click()]);
+  const saved = path.join(shots, 'annotated-screenshot.png');
+  await download.saveAs(saved);
+  check(fs.statSync(saved).size > 1000, 'the screenshot is a real picture');
+  // Clear all clears it for everyone.
+  await s1.getByRole('button', { name: 'Clear all' }).click();
+  await until(async () => (await inked(ann)) === 0, 'Clear all clears Ann\'s view');
+  // View options (D10): actual size, and back to scale to fit.
+  await s1.getByLabel('View', { exact: true }).selectOption('Actual size');
+  check(!(await s1.locator('.stage').evaluate((el) => el.classList.contains('fit'))), 'actual size is shown unscaled');
+  await s1.getByLabel('View', { exact: true }).selectOption('Scale to fit');
+  await s1.getByRole('button', { name: 'Full screen' }).click();
+  await until(() => carol.evaluate(() => document.fullscreenElement?.classList.contains('viewer')), 'the shared screen fills the screen');
+  await s1.getByRole('button', { name: 'Exit full screen' }).click();
+  await until(() => carol.evaluate(() => !document.fullscreenElement), 'back to the window');
+  await s1.getByRole('button', { name: 'Pen' }).click(); // put the pen down
+
+  // Cameras (VI1, VI2): Carol's first, then Dave's; each sees the other's large.
+  await s1.getByRole('button', { name: 'Start my camera' }).click();
+  await dave.getByText("Carol's camera is on. You may start yours.").waitFor();
+  await until(async () => (await frames(dave, "Carol's camera")) > 5, "Dave sees Carol's camera");
+  await dave.getByRole('button', { name: 'Start my camera' }).click();
+  await until(async () => (await frames(carol, "Dave's camera")) > 5, "Carol sees Dave's camera");
+  await shot(dave, 'customer-session');
+  await shot(carol, 'csr-console-call');
+
+  // S3: a second session in a tab of its own; control handed to Ann there (S7).
+  await carol.getByRole('tab', { name: 'Dashboard' }).click();
+  await carol.getByLabel('Topic').fill('VPN setup');
+  await carol.getByRole('button', { name: 'Start session' }).click();
+  const s2 = carol.getByRole('tabpanel', { name: /VPN setup/ });
+  await s2.getByText('you are in charge').waitFor();
+  check(await carol.getByRole('tab', { name: /Printer offline|VPN setup/ }).count() === 2, 'one tab per session');
+  const number2 = await s2.locator('.number').textContent();
+  await ann.getByRole('tab', { name: 'Dashboard' }).click();
+  await ann.getByLabel('Session number').fill(number2);
+  await ann.getByRole('button', { name: 'Join as assistant' }).click();
+  await s2.getByText('Ann joined').waitFor();
+  await s2.getByRole('tab', { name: 'Session' }).click();
+  await s2.getByLabel('Assistant to take over').selectOption({ label: 'Ann' });
+  await s2.getByRole('button', { name: 'Hand control' }).click();
+  await s2.getByText(/you are assisting; Ann is in charge/).waitFor();
+  const a2 = ann.getByRole('tabpanel', { name: /VPN setup/ });
+  await a2.getByText('you are in charge').waitFor();
+  await s2.getByRole('button', { name: 'End session' }).click();
+  await carol.getByRole('button', { name: 'End session now' }).click();
+  await carol.getByText('only the primary CSR can do this').waitFor();
+  await a2.getByRole('tab', { name: 'Session' }).click();
+  await a2.getByRole('button', { name: 'End session' }).click();
+  await ann.getByRole('button', { name: 'End session now' }).click();
+  await s2.getByRole('heading', { name: 'Session report' }).waitFor();
+  await s2.getByRole('button', { name: 'Close this tab' }).click();
+  check(await carol.getByRole('tab', { name: /VPN setup/ }).count() === 0, 'the ended session\'s tab closes');
+
+  // The first session is still live in its tab; Carol writes notes, ends it and reviews them.
+  await carol.getByRole('tab', { name: /Printer offline/ }).click();
+  await s1.getByRole('tab', { name: 'Tools' }).click();
+  await s1.getByLabel('Session notes').fill('Printer driver reinstalled');
+  await s1.getByRole('button', { name: 'Save notes' }).click();
+  await carol.getByText('Notes saved.').waitFor();
+  await ann.getByRole('tab', { name: /Printer offline/ }).click();
+  await a1.getByRole('tab', { name: 'Tools' }).click();
+  await until(async () => (await a1.getByLabel('Session notes').inputValue()) === 'Printer driver reinstalled', 'Ann sees the notes');
+  await s1.getByRole('tab', { name: 'Session' }).click();
+  await s1.getByRole('button', { name: 'End session' }).click();
+  const review = carol.getByRole('dialog', { name: 'Review your notes' });
+  check(await review.getByLabel('Notes to keep').inputValue() === 'Printer driver reinstalled', 'the notes are shown for review at the end (S11)');
+  await review.getByLabel('Notes to keep').fill('Printer driver reinstalled; test page printed');
+  await review.getByRole('button', { name: 'End session now' }).click();
   await carol.getByText('The session has ended').waitFor();
   await dave.getByText('The support session has ended').waitFor();
-  await carol.screenshot({ path: path.join(shots, 'csr-console-ended.png') });
+  await s1.locator('.report').getByText('Printer driver reinstalled; test page printed').waitFor();
+  await shot(carol, 'csr-console-ended');
   results.link = link;
 } catch (e) {
   failures.push(String(e && e.stack || e));
+  // What each page showed when it failed.
+  for (const [i, ctx] of browser.contexts().entries()) {
+    for (const [j, p] of ctx.pages().entries()) await shot(p, `failed-${i}-${j}`).catch(() => {});
+  }
 } finally {
   await browser.close();
 }

@@ -1,0 +1,321 @@
+// One session in the CSR console, with the tabs of S13: Tools (invite, voice, chat, video,
+// file transfer, notes), Desktop, Application and Session (record, transfer control, transfer
+// session, end). What the server refuses is shown with its reason; the server decides.
+import { $, $$, api, Connection, mountChat, running, say, SessionPanel, tablist } from '/assets/tandem.js';
+import { MediaLink } from '/assets/media.js';
+import { VoicePanel } from '/assets/voice.js';
+import { CameraPanel } from '/assets/video.js';
+import { Viewer } from '/assets/viewer.js';
+
+const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
+const DOING = {
+  view_desktop: 'Viewing the desktop of',
+  control_desktop: 'Controlling the desktop of',
+  view_application: 'Viewing an application of',
+  control_application: 'Controlling an application of',
+};
+const ASKED = {
+  view_desktop: 'to view their desktop',
+  control_desktop: 'to control their desktop',
+  view_application: 'to view an application',
+  control_application: 'to control an application',
+};
+
+export class CsrSession {
+  constructor(root, prefix, { account, joined, invite }) {
+    this.root = root;
+    this.prefix = prefix;
+    this.account = account;
+    this.joined = joined;
+    this.invite = invite;
+    this.screens = new Map(); // participant id -> received screen stream
+    this.onClose = () => {};
+  }
+
+  async start() {
+    const root = this.root;
+    root.append($('#session-template').content.cloneNode(true));
+    for (const el of $$('[data-id]', root)) el.id = `${this.prefix}-${el.dataset.id}`;
+    for (const l of $$('label[data-for]', root)) l.htmlFor = `${this.prefix}-${l.dataset.for}`;
+    for (const t of $$('[data-tab]', root)) {
+      const panel = $(`[data-panel="${t.dataset.tab}"]`, root);
+      t.id = `${this.prefix}-tab-${t.dataset.tab}`;
+      panel.id = `${this.prefix}-${t.dataset.tab}`;
+      t.setAttribute('aria-controls', panel.id);
+      panel.setAttribute('aria-labelledby', t.id);
+    }
+    tablist($('.tools-tabs', root)).select($('[data-tab="tools"]', root), false);
+    $('.topic', root).textContent = this.joined.session.topic;
+    $('.number', root).textContent = this.joined.session.number;
+
+    this.panel = new SessionPanel(root, this.joined.participant.id);
+    this.conn = new Connection(this.joined.token, (m) => this.frame(m));
+    this.link = new MediaLink(this.conn, {
+      stream: (id, s) => this.received(id, s),
+      streamEnded: (id) => this.received(id, null),
+      audio: (s) => this.voice.hear(s),
+      channel: (label, data) => { if (label === 'annotation') this.viewer.receive(data); },
+      error: (text) => say(`Media: ${text}`, 'error'),
+    });
+    const parts = { conn: this.conn, link: this.link, panel: this.panel, staff: true };
+    this.voice = new VoicePanel($('.voice', root), parts);
+    this.camera = new CameraPanel($('.video', root), parts);
+    mountChat($('.chat', root), this.conn);
+    this.viewer = new Viewer($('.screen', root), {
+      title: 'Shared screen',
+      send: (text) => this.link.message('annotation', text),
+      say,
+    });
+    this.wire();
+    await this.conn.opened;
+    await this.link.connect();
+    if (!this.invite) {
+      this.invite = await api('POST', `/api/sessions/${this.joined.session.id}/invites`, { role: 'customer' }, this.account.token).catch(() => null);
+    }
+    $('[data-id="invite-link"]', root).value = this.invite?.link || '';
+    this.queues();
+    window.addEventListener('beforeunload', (e) => {
+      if (this.view?.status === 'active' && this.view.primary === this.panel.me) e.preventDefault();
+    });
+  }
+
+  get view() {
+    return this.panel.view;
+  }
+
+  wire() {
+    const root = this.root;
+    const on = (act, f) => $(`[data-act="${act}"]`, root).addEventListener('click', f);
+    on('copy', async () => {
+      const input = $('[data-id="invite-link"]', root);
+      input.select();
+      try {
+        await navigator.clipboard.writeText(input.value);
+        say('Invite link copied.');
+      } catch {
+        say('Select the link and copy it (the browser did not allow copying).');
+      }
+    });
+    $('.invite-email', root).addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        const inv = await api('POST', `/api/sessions/${this.joined.session.id}/invites`, { role: 'customer', email: e.target.elements.email.value }, this.account.token);
+        const a = $('.mailto', root);
+        a.href = inv.mailto;
+        a.hidden = false;
+        say('The invitation is ready: open it in your mail program to send it.');
+        a.focus();
+      } catch (err) {
+        say(`Could not make the invitation: ${err.message}`, 'error');
+      }
+    });
+    on('assistant-link', async () => {
+      try {
+        const inv = await api('POST', `/api/sessions/${this.joined.session.id}/invites`, { role: 'assistant' }, this.account.token);
+        const input = $('.assistant-link', root);
+        input.value = inv.link;
+        input.hidden = false;
+        input.select();
+        say(`Send this link to a colleague, or tell them the session number ${inv.number}.`);
+      } catch (err) {
+        say(`Could not make the link: ${err.message}`, 'error');
+      }
+    });
+    on('select', () => this.conn.act({ type: 'select_customer', customer: $('[data-id="select"]', root).value }));
+    on('save-notes', () => this.conn.act({ type: 'set_notes', text: $('[data-id="notes"]', root).value }, 'Notes saved.'));
+    for (const activity of SHARES) {
+      on(activity, () => this.conn.act({ type: 'request_activity', activity }));
+    }
+    const stop = (kinds) => async () => {
+      const now = kinds.filter((a) => running(this.view, a));
+      if (!now.length) say('Nothing of that is shared now.', 'error');
+      for (const activity of now) await this.conn.act({ type: 'stop_activity', activity });
+    };
+    on('stop-desktop', stop(['control_desktop', 'view_desktop']));
+    on('stop-application', stop(['control_application', 'view_application']));
+    on('hand', () => {
+      const to = $('[data-id="hand-to"]', root).value;
+      if (!to) say('No assistant is in the session to take over.', 'error');
+      else this.conn.act({ type: 'hand_control', to });
+    });
+    $('.transfer', root).addEventListener('submit', (e) => {
+      e.preventDefault();
+      const f = e.target.elements;
+      if (!f.queue.value) { say('There is no queue to transfer to.', 'error'); return; }
+      this.conn.act({ type: 'transfer', target: { kind: 'queue', queue: f.queue.value }, message: f.message.value || undefined });
+    });
+    const dialog = $('.end-dialog', root);
+    on('end-session', () => {
+      $('[data-id="end-notes"]', root).value = $('[data-id="notes"]', root).value;
+      dialog.showModal();
+    });
+    on('cancel-end', () => dialog.close());
+    on('confirm-end', async () => {
+      dialog.close();
+      await this.conn.act({ type: 'end_session', confirm: true, notes: $('[data-id="end-notes"]', root).value });
+    });
+    on('leave-session', () => this.conn.act({ type: 'leave' }));
+    on('close-tab', () => this.onClose());
+    this.control();
+  }
+
+  // D2: while this CSR controls the customer's desktop or application, pointer and keys over
+  // the shared screen go to the customer on the control channel (the server relays them only
+  // then). Annotation tools take the pointer while one is picked.
+  control() {
+    const stage = this.viewer.stage;
+    stage.tabIndex = 0;
+    stage.setAttribute('aria-label', 'Shared screen: while you control it, your pointer and keys go to the customer');
+    const controlling = () => this.view && this.view.primary === this.panel.me
+      && (running(this.view, 'control_desktop') || running(this.view, 'control_application'));
+    const send = (m) => { if (controlling() && !this.viewer.tool) this.link.message('control', JSON.stringify(m)); };
+    const at = (e) => {
+      const p = this.viewer.picture();
+      const r = stage.getBoundingClientRect();
+      return [(e.clientX - r.left - p.x) / p.w, (e.clientY - r.top - p.y) / p.h];
+    };
+    stage.addEventListener('pointermove', (e) => send({ t: 'move', at: at(e) }));
+    stage.addEventListener('pointerdown', (e) => send({ t: 'down', at: at(e), button: e.button }));
+    stage.addEventListener('pointerup', (e) => send({ t: 'up', at: at(e), button: e.button }));
+    stage.addEventListener('keydown', (e) => {
+      if (!controlling()) return;
+      e.preventDefault();
+      send({ t: 'key', key: e.key, code: e.code });
+    });
+  }
+
+  async queues() {
+    try {
+      const list = await api('GET', '/api/queues', null, this.account.token);
+      $('[data-id="queue"]', this.root).replaceChildren(...list.map((q) => new Option(q.name, q.id)));
+    } catch {
+      // The transfer form then says there is no queue.
+    }
+  }
+
+  frame(m) {
+    if (this.link.handle(m)) return;
+    if (m.type === 'welcome') {
+      this.panel.view = m.session;
+      $('[data-id="notes"]', this.root).value = m.session.notes || '';
+      this.panel.render();
+      this.render();
+    } else if (m.type === 'event') {
+      this.panel.event(m.event);
+      this.event(m.event);
+      this.render();
+    } else if (m.type === 'bye') {
+      this.over(m.reason);
+    } else if (m.type === 'error') {
+      say(m.detail, 'error');
+    }
+  }
+
+  event(ev) {
+    const me = this.panel.me;
+    const name = (id) => this.panel.name(id);
+    switch (ev.type) {
+      case 'consent_requested':
+        if (ev.by === me) say(`Asked ${name(ev.customer)} ${ASKED[ev.activity] || `for ${ev.activity}`}; waiting for their answer.`);
+        break;
+      case 'consent_answered':
+        say(ev.granted ? 'The customer allowed it.' : 'The customer declined.', ev.granted ? 'info' : 'error');
+        break;
+      case 'activity_started':
+        if (DOING[ev.activity]) this.panel.notice(`${DOING[ev.activity]} ${name(ev.customer)}`);
+        break;
+      case 'activity_stopped':
+        if (DOING[ev.activity]) this.panel.notice(`Stopped ${DOING[ev.activity].toLowerCase()} ${name(ev.customer)}`);
+        break;
+      case 'notes_updated':
+        if (ev.by !== me && document.activeElement !== $('[data-id="notes"]', this.root)) $('[data-id="notes"]', this.root).value = ev.text;
+        break;
+      case 'control_handed':
+        say(ev.to === me ? 'You are now in charge of the session.' : `${name(ev.to)} is now in charge of the session.`);
+        break;
+      case 'session_ended':
+        this.over('session ended');
+        break;
+      default:
+    }
+  }
+
+  received(id, stream) {
+    if (this.camera.received(id, stream)) return;
+    if (id.startsWith('screen-')) {
+      if (stream) this.screens.set(id.slice(7), stream);
+      else this.screens.delete(id.slice(7));
+      this.render();
+    }
+  }
+
+  render() {
+    const v = this.view;
+    if (!v) return;
+    const root = this.root;
+    const me = this.panel.me;
+    const primary = v.primary === me;
+    $('.my-role', root).textContent = v.status === 'waiting' ? 'waiting for an agent to take over'
+      : primary ? 'you are in charge' : `you are assisting${v.primary ? `; ${this.panel.name(v.primary)} is in charge` : ''}`;
+    const customers = v.participants.filter((p) => p.role === 'customer');
+    const pick = $('.select-customer', root);
+    pick.hidden = customers.length < 2;
+    const sel = $('[data-id="select"]', root);
+    const keep = sel.value;
+    sel.replaceChildren(...customers.map((c) => new Option(`${c.name}${c.id === v.selected_customer ? ' (being helped)' : ''}`, c.id)));
+    sel.value = customers.some((c) => c.id === keep) ? keep : (v.selected_customer || '');
+    const assistants = v.participants.filter((p) => p.role === 'csr' && p.id !== me);
+    $('[data-id="hand-to"]', root).replaceChildren(...assistants.map((p) => new Option(p.name, p.id)));
+    const customer = v.selected_customer;
+    const shares = SHARES.filter((a) => running(v, a, customer));
+    const waiting = v.pending_consents.filter((c) => SHARES.includes(c.activity));
+    $('.share-state', root).textContent = shares.length ? `${DOING[shares[shares.length - 1]]} ${this.panel.name(customer)}.`
+      : waiting.length ? `Waiting for ${this.panel.name(waiting[0].customer)} to answer.`
+        : customer ? `${this.panel.name(customer)} is not sharing.` : 'No customer has joined yet.';
+    // The share of any customer (only the selected one's runs), seen by everyone (D13).
+    const sharer = [...this.screens.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)));
+    this.viewer.show(sharer ? this.screens.get(sharer) : null, sharer ? `${this.panel.name(sharer)}'s shared screen` : null);
+    this.voice.render();
+    this.camera.render();
+  }
+
+  async over(reason) {
+    if (this.ended) return;
+    this.ended = true;
+    this.voice.stop();
+    this.link.close();
+    this.viewer.show(null);
+    this.panel.disable();
+    $('[data-act="close-tab"]', this.root).disabled = false;
+    if (reason === 'session ended') say('The session has ended. Its notes are saved with the session report.');
+    else if (reason === 'transferred') say('The session was transferred. You have left it.');
+    else if (reason === 'left') say('You left the session.');
+    else if (reason !== 'closed') say(`You are no longer in the session (${reason}).`);
+    try {
+      const report = await api('GET', `/api/sessions/${this.joined.session.id}/report`, null, this.account.token);
+      this.showReport(report);
+    } catch {
+      // Only participants' accounts may read it; nothing more to show.
+      $('.report', this.root).hidden = false;
+    }
+  }
+
+  showReport(r) {
+    const body = $('.report-body', this.root);
+    const row = (term, value) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      body.append(dt, dd);
+    };
+    const s = r.session;
+    const mins = s.ended_at ? Math.max(1, Math.round((s.ended_at - s.created_at) / 60000)) : null;
+    row('Topic', s.topic);
+    row('Duration', mins ? `${mins} min` : 'still running');
+    row('Participants', r.participants.map((p) => `${p.name} (${p.role === 'customer' ? 'customer' : 'support'})`).join(', '));
+    row('Chat messages', String(r.chat.length));
+    row('Notes', r.notes || '(none)');
+    $('.report', this.root).hidden = false;
+  }
+}
