@@ -36,3 +36,24 @@ async fn a_csr_and_a_customer_use_the_consoles_from_sign_in_to_the_end() {
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_join_by_number_an_application_is_shared_and_the_session_is_transferred() {
+    let t = TestServer::start().await;
+    let admin = t.account("admin", AccountRole::Admin).await;
+    t.named_account("carol", "Carol", AccountRole::Agent).await;
+    let bob = t.named_account("bob", "Bob", AccountRole::Agent).await;
+    let (status, queue) = t
+        .post(
+            "/api/queues",
+            Some(&admin.token),
+            serde_json::json!({"name": "Tier 2", "agents": [bob.id]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{queue}");
+    run_script(&t, "transfer.mjs", &["carol", "bob"]).await;
+    // Bob took it over: the stored session is active with Bob's account as a participant.
+    let (status, sessions) = t.get("/api/sessions", Some(&bob.token)).await;
+    assert_eq!(status, 200, "{sessions}");
+    assert_eq!(sessions["sessions"][0]["status"], "active", "{sessions}");
+}

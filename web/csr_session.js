@@ -133,6 +133,9 @@ export class CsrSession {
     };
     on('stop-desktop', stop(['control_desktop', 'view_desktop']));
     on('stop-application', stop(['control_application', 'view_application']));
+    $('[data-id="display-mode"]', root).addEventListener('change', async (e) => {
+      if (!(await this.conn.act({ type: 'set_display_mode', mode: e.target.value }))) e.target.value = this.view.display_mode;
+    });
     on('hand', () => {
       const to = $('[data-id="hand-to"]', root).value;
       if (!to) say('No assistant is in the session to take over.', 'error');
@@ -156,6 +159,24 @@ export class CsrSession {
     });
     on('leave-session', () => this.conn.act({ type: 'leave' }));
     on('close-tab', () => this.onClose());
+    // The icon bar.
+    const tools = $('.tools-tabs', root);
+    const show = (tab) => $(`[data-tab="${tab}"]`, tools).click();
+    on('q-chat', () => $('.chat input[name="text"]', root).focus());
+    on('q-mute', (e) => {
+      const muted = this.voice.toggleMute();
+      e.currentTarget.setAttribute('aria-pressed', String(muted));
+      say(muted ? 'Your microphone is muted.' : 'Your microphone is on.');
+    });
+    on('q-camera', () => {
+      if (this.view.cameras.includes(this.panel.me)) this.conn.act({ type: 'stop_camera' });
+      else this.camera.start();
+    });
+    on('q-screen', () => {
+      if (this.viewer.root.hidden) say('Nothing is shared now.', 'error');
+      else this.viewer.stage.focus();
+    });
+    on('q-end', () => { show('session'); $('[data-act="end-session"]', root).click(); });
     this.control();
   }
 
@@ -233,6 +254,9 @@ export class CsrSession {
       case 'control_handed':
         say(ev.to === me ? 'You are now in charge of the session.' : `${name(ev.to)} is now in charge of the session.`);
         break;
+      case 'participant_left':
+        if (ev.participant === me) this.leftBecause = ev.reason;
+        break;
       case 'session_ended':
         this.over('session ended');
         break;
@@ -264,6 +288,7 @@ export class CsrSession {
     const keep = sel.value;
     sel.replaceChildren(...customers.map((c) => new Option(`${c.name}${c.id === v.selected_customer ? ' (being helped)' : ''}`, c.id)));
     sel.value = customers.some((c) => c.id === keep) ? keep : (v.selected_customer || '');
+    $('[data-id="display-mode"]', root).value = v.display_mode || 'standard';
     const assistants = v.participants.filter((p) => p.role === 'csr' && p.id !== me);
     $('[data-id="hand-to"]', root).replaceChildren(...assistants.map((p) => new Option(p.name, p.id)));
     const customer = v.selected_customer;
@@ -287,7 +312,8 @@ export class CsrSession {
     this.viewer.show(null);
     this.panel.disable();
     $('[data-act="close-tab"]', this.root).disabled = false;
-    if (reason === 'session ended') say('The session has ended. Its notes are saved with the session report.');
+    if (this.leftBecause === 'transferred') say('The session was transferred. You have left it.');
+    else if (reason === 'session ended') say('The session has ended. Its notes are saved with the session report.');
     else if (reason === 'transferred') say('The session was transferred. You have left it.');
     else if (reason === 'left') say('You left the session.');
     else if (reason !== 'closed') say(`You are no longer in the session (${reason}).`);

@@ -176,7 +176,6 @@ async function share() {
       return;
     }
     screen = track;
-    track.contentHint = 'detail';
     link.send(track, 'screen');
     // The browser's own "stop sharing" ends the share for everyone.
     track.addEventListener('ended', () => stopSharing());
@@ -188,9 +187,27 @@ async function share() {
   }
 }
 
+// D11: how the screen is sent, as the CSR chose: sharp (standard) or fast (sampling: half the
+// resolution, the frame rate kept).
+let tuned = null;
+async function tune() {
+  const mode = panel.view.display_mode || 'standard';
+  if (!screen || tuned === `${screen.id}/${mode}`) return;
+  const fast = mode === 'sampling';
+  screen.contentHint = fast ? 'motion' : 'detail';
+  const sender = link.pc?.getSenders().find((s) => s.track === screen);
+  const p = sender?.getParameters();
+  if (!p?.encodings?.length) return; // not negotiated yet: the next render tries again
+  p.degradationPreference = fast ? 'maintain-framerate' : 'maintain-resolution';
+  p.encodings[0].scaleResolutionDownBy = fast ? 2 : 1;
+  tuned = `${screen.id}/${mode}`;
+  await sender.setParameters(p).catch((err) => { tuned = null; say(`Media: ${err.message}`, 'error'); });
+}
+
 function render() {
   const v = panel.view;
   if (!v) return;
+  tune();
   const mine = SHARES.filter((a) => running(v, a, panel.me));
   if (!mine.length && screen) {
     link.unsend(screen);

@@ -116,6 +116,9 @@ export function applyEvent(view, ev) {
     case 'microphone_holders':
       if (call) call.microphone_holders = ev.holders;
       break;
+    case 'display_mode':
+      view.display_mode = ev.mode;
+      break;
     case 'camera_started':
       if (!view.cameras.includes(ev.participant)) view.cameras.push(ev.participant);
       break;
@@ -179,6 +182,7 @@ export class SessionPanel {
       case 'control_handed': return `${this.name(ev.from)} handed control to ${this.name(ev.to)}`;
       case 'session_transferred': return `The session was transferred${ev.message ? `: ${ev.message}` : ''}`;
       case 'transfer_accepted': return `${this.name(ev.primary)} took over the session`;
+      case 'display_mode': return ev.mode === 'sampling' ? 'Shared screens are sent for speed' : 'Shared screens are sent in standard quality';
       default: return null;
     }
   }

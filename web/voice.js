@@ -81,7 +81,7 @@ export class VoicePanel {
     const state = !call ? 'No voice call.'
       : `${member ? 'You are in the voice call' : 'A voice call is running; you are not in it'}. ${
         holders.includes(me) ? 'You hold a microphone.' : (names.length ? `Microphone: ${names.join(' and ')}.` : 'Nobody holds a microphone.')}`;
-    $('.voice-state', this.root).textContent = state;
+    $('.voice-state', this.root).textContent = member && this.muted ? `${state} Your microphone is muted.` : state;
     const show = (act, yes) => { const b = $(`[data-act="${act}"]`, this.root); if (b) b.hidden = !yes; };
     show('start', !call);
     show('end', !!call);
@@ -100,6 +100,7 @@ export class VoicePanel {
       this.member = member;
       try {
         const mic = await this.link.setMicrophone(member);
+        if (mic) mic.enabled = member && !this.muted;
         this.mineMeter?.stop();
         this.mineMeter = null;
         if (member && mic) {
@@ -113,6 +114,15 @@ export class VoicePanel {
         say(`Your microphone could not be used: ${err.message}`, 'error');
       }
     }
+  }
+
+  // Mutes this page's microphone (it still holds the microphone, and is heard again at once on
+  // unmuting). Returns whether it is muted now.
+  toggleMute() {
+    this.muted = !this.muted;
+    if (this.link.mic) this.link.mic.enabled = !!this.member && !this.muted;
+    this.render();
+    return this.muted;
   }
 
   // The speaking indicator: this page knows its own level, and the level of what it hears,

@@ -113,6 +113,17 @@ pub enum StopCause {
     SessionEnded,
 }
 
+/// How a customer's page sends a shared screen (SPEC D11): sharp text, or smooth motion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayMode {
+    /// Full resolution; the frame rate gives way when the network is short.
+    #[default]
+    Standard,
+    /// Screen sampling for speed: the resolution gives way to keep the picture moving.
+    Sampling,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
@@ -195,6 +206,11 @@ pub enum Event {
     MicrophoneVolume {
         participant: ParticipantId,
         percent: u16,
+    },
+    /// The primary CSR chose how shared screens are sent (SPEC D11).
+    DisplayMode {
+        by: ParticipantId,
+        mode: DisplayMode,
     },
     /// A participant started sending camera video (SPEC VI1, VI2).
     CameraStarted {
@@ -290,6 +306,7 @@ impl Event {
             Event::VoiceLeft { .. } => "voice_left",
             Event::MicrophoneHolders { .. } => "microphone_holders",
             Event::MicrophoneVolume { .. } => "microphone_volume",
+            Event::DisplayMode { .. } => "display_mode",
             Event::CameraStarted { .. } => "camera_started",
             Event::CameraStopped { .. } => "camera_stopped",
             Event::ControlHanded { .. } => "control_handed",
@@ -354,6 +371,10 @@ pub enum Command {
         participant: Option<ParticipantId>,
         percent: u16,
     },
+    /// How shared screens are sent (SPEC D11); the primary CSR decides.
+    SetDisplayMode {
+        mode: DisplayMode,
+    },
     /// Start sending camera video: the primary CSR, then the selected customer (SPEC VI1, VI2).
     StartCamera,
     StopCamera,
@@ -414,6 +435,7 @@ impl Command {
             Command::MediaOffer { .. } => "media_offer",
             Command::MediaAnswer { .. } => "media_answer",
             Command::SetMicrophoneVolume { .. } => "set_microphone_volume",
+            Command::SetDisplayMode { .. } => "set_display_mode",
             Command::StartCamera => "start_camera",
             Command::StopCamera => "stop_camera",
         }

@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use tandem_actors::ids::{AccountId, ParticipantId, QueueId, SessionId, SessionNumber};
-use tandem_actors::protocol::{Activity, Command, ParticipantInfo, Record, Role, TransferTarget};
+use tandem_actors::protocol::{
+    Activity, Command, DisplayMode, ParticipantInfo, Record, Role, TransferTarget,
+};
 use tandem_actors::session::rules::{SessionInit, SessionRules, Status};
 
 const ACTIVITIES: [Activity; 10] = [
@@ -78,6 +80,7 @@ enum Op {
     },
     Leave,
     Camera(bool),
+    DisplayMode(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -101,6 +104,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<bool>().prop_map(|confirm| Op::End { confirm }),
         1 => Just(Op::Leave),
         2 => any::<bool>().prop_map(Op::Camera),
+        1 => any::<bool>().prop_map(Op::DisplayMode),
     ]
 }
 
@@ -173,6 +177,13 @@ fn command(op: &Op, people: &[ParticipantInfo], rules: &SessionRules, queue: Que
         Op::Leave => Command::Leave,
         Op::Camera(true) => Command::StartCamera,
         Op::Camera(false) => Command::StopCamera,
+        Op::DisplayMode(fast) => Command::SetDisplayMode {
+            mode: if *fast {
+                DisplayMode::Sampling
+            } else {
+                DisplayMode::Standard
+            },
+        },
     }
 }
 

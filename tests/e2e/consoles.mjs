@@ -16,35 +16,9 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { launch, sleep } from './harness.mjs';
+import { scenario, until, videoFrames as frames } from './harness.mjs';
 
 const [base, csrUser, assistantUser, password] = process.argv.slice(2);
-const here = path.dirname(new URL(import.meta.url).pathname);
-const shots = path.join(here, 'artifacts');
-fs.mkdirSync(shots, { recursive: true });
-
-const failures = [];
-const results = {};
-const check = (ok, what) => { if (!ok) failures.push(what); };
-const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-
-// Polls `f` until it returns something truthy, or gives up with `what`.
-async function until(f, what, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await sleep(200);
-  }
-}
-
-// Frames a <video> with this accessible name has shown.
-const frames = (page, label) => page.evaluate((l) => {
-  const v = [...document.querySelectorAll('video')].find((el) => el.getAttribute('aria-label') === l && el.offsetParent);
-  return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
-}, label);
-
 // Drawn (non-transparent) pixels on the annotation layer of the visible viewers.
 const inked = (page) => page.evaluate(() => {
   let n = 0;
@@ -64,8 +38,7 @@ async function signIn(page, user) {
   await page.getByText(/^Signed in as/).first().waitFor();
 }
 
-const browser = await launch(['--auto-select-desktop-capture-source=Entire screen']);
-try {
+await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'], async ({ browser, check, results, shot, shots }) => {
   const csrCtx = await browser.newContext({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
   await csrCtx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   const carol = await csrCtx.newPage();
@@ -154,6 +127,13 @@ try {
   // The speaking indicator: Carol's page marks Dave while his (fake, beeping) microphone is heard.
   await until(() => s1.locator('.people li', { hasText: 'Dave' }).locator('.mic.speaking').count(), 'Dave is shown speaking on Carol\'s page', 30000);
 
+  // The icon bar mutes Carol's microphone (she keeps it) and unmutes it.
+  await s1.getByRole('button', { name: 'Mute microphone' }).click();
+  await s1.getByText('You hold a microphone. Your microphone is muted.').waitFor();
+  check(await s1.getByRole('button', { name: 'Mute microphone' }).getAttribute('aria-pressed') === 'true', 'the mute button shows it is pressed');
+  await s1.getByRole('button', { name: 'Mute microphone' }).click();
+  await carol.getByText('Your microphone is on.').waitFor();
+
   // Ann, an assistant, joins by the session number and sees the share (S5, D13).
   const annCtx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
   const ann = await annCtx.newPage();
@@ -203,6 +183,19 @@ try {
   await s1.getByRole('button', { name: 'Exit full screen' }).click();
   await until(() => carol.evaluate(() => !document.fullscreenElement), 'back to the window');
   await s1.getByRole('button', { name: 'Pen' }).click(); // put the pen down
+
+  // Display mode (D11): screen sampling halves the picture Dave sends, for speed; every CSR's
+  // console shows the mode in force.
+  const width = () => s1.locator('.screen video').evaluate((v) => v.videoWidth);
+  const sharp = await width();
+  await s1.getByRole('tab', { name: 'Session' }).click();
+  await s1.getByLabel('Display mode').selectOption({ label: 'Screen sampling (faster)' });
+  await a1.getByRole('tab', { name: 'Session' }).click();
+  await until(async () => (await a1.getByLabel('Display mode').inputValue()) === 'sampling', 'Ann\'s console shows the display mode');
+  results.display_width = { standard: sharp, sampling: await until(async () => { const w = await width(); return w && w <= sharp / 2 + 1 && w; }, 'the shared screen arrives at half size') };
+  await s1.getByLabel('Display mode').selectOption({ label: 'Standard quality' });
+  await until(async () => (await width()) === sharp, 'standard quality restores the full size');
+  await s1.getByRole('tab', { name: 'Tools' }).click();
 
   // Cameras (VI1, VI2): Carol's first, then Dave's; each sees the other's large.
   await s1.getByRole('button', { name: 'Start my camera' }).click();
@@ -261,14 +254,4 @@ try {
   await s1.locator('.report').getByText('Printer driver reinstalled; test page printed').waitFor();
   await shot(carol, 'csr-console-ended');
   results.link = link;
-} catch (e) {
-  failures.push(String(e && e.stack || e));
-  // What each page showed when it failed.
-  for (const [i, ctx] of browser.contexts().entries()) {
-    for (const [j, p] of ctx.pages().entries()) await shot(p, `failed-${i}-${j}`).catch(() => {});
-  }
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify({ results, failures }));
-process.exit(failures.length ? 1 : 0);
+});

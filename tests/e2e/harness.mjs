@@ -80,3 +80,45 @@ export async function connected(pages, ms = 20000) {
     }
   }
 }
+
+// Polls `f` until it returns something truthy and returns that, or fails with `what`.
+export async function until(f, what, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(200);
+  }
+}
+
+// Frames shown so far by the visible <video> with this accessible name.
+export const videoFrames = (page, label) => page.evaluate((l) => {
+  const v = [...document.querySelectorAll('video')].find((el) => el.getAttribute('aria-label') === l && el.offsetParent);
+  return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+}, label);
+
+// A console scenario: runs `body({ browser, check, results, shot })` in a fresh Chromium, saves
+// a screenshot of every page if it fails, prints one JSON line of results and failures, and
+// exits non-zero on any failure.
+export async function scenario(name, extraArgs, body) {
+  const shots = path.join(here, 'artifacts');
+  fs.mkdirSync(shots, { recursive: true });
+  const shot = (page, file) => page.screenshot({ path: path.join(shots, `${file}.png`), fullPage: true });
+  const failures = [];
+  const results = {};
+  const check = (ok, what) => { if (!ok) failures.push(what); };
+  const browser = await launch(extraArgs);
+  try {
+    await body({ browser, check, results, shot, shots });
+  } catch (e) {
+    failures.push(String(e && e.stack || e));
+    for (const [i, ctx] of browser.contexts().entries()) {
+      for (const [j, p] of ctx.pages().entries()) await shot(p, `failed-${name}-${i}-${j}`).catch(() => {});
+    }
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify({ results, failures }));
+  process.exit(failures.length ? 1 : 0);
+}

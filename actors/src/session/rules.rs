@@ -12,7 +12,7 @@ use tandem_media::policy::MediaPolicy;
 
 use crate::ids::{AccountId, ParticipantId, SessionId, SessionNumber};
 use crate::protocol::{
-    Activity, Command, EndReason, Event, LeaveReason, MAX_CHAT_CHARS, MAX_NOTES_CHARS,
+    Activity, Command, DisplayMode, EndReason, Event, LeaveReason, MAX_CHAT_CHARS, MAX_NOTES_CHARS,
     MAX_TRANSFER_AGENTS, MAX_TRANSFER_MESSAGE_CHARS, ParticipantInfo, Record, Role, StopCause,
     TransferTarget, UnixMillis,
 };
@@ -207,6 +207,7 @@ pub struct SessionRules {
     cameras: BTreeSet<ParticipantId>,
     /// Microphone volumes other than 100 % (SPEC V4).
     volumes: BTreeMap<ParticipantId, u16>,
+    display_mode: DisplayMode,
     notes: String,
 }
 
@@ -251,6 +252,7 @@ impl SessionRules {
             voice: None,
             cameras: BTreeSet::new(),
             volumes: BTreeMap::new(),
+            display_mode: DisplayMode::default(),
             notes: String::new(),
         }
     }
@@ -743,6 +745,12 @@ impl SessionRules {
                     );
                 }
             }
+            Command::SetDisplayMode { mode } => {
+                self.require_primary(from)?;
+                if mode != self.display_mode {
+                    self.emit(now, Event::DisplayMode { by: from, mode }, &mut out);
+                }
+            }
             Command::StartCamera => {
                 if self.cameras.contains(&from) {
                     return Err(Refusal::CameraAlreadyOn);
@@ -1086,6 +1094,7 @@ impl SessionRules {
                     self.volumes.insert(*participant, *percent);
                 }
             }
+            Event::DisplayMode { mode, .. } => self.display_mode = *mode,
             Event::CameraStarted { participant } => {
                 self.cameras.insert(*participant);
             }
@@ -1161,6 +1170,7 @@ impl SessionRules {
             "primary": self.primary,
             "selected_customer": self.selected,
             "cameras": self.cameras,
+            "display_mode": self.display_mode,
             "participants": participants,
             "activities": activities,
             "pending_consents": pending,

@@ -1041,3 +1041,29 @@ fn microphone_volume_is_ones_own_or_the_primarys_to_set() {
     let replayed = SessionRules::restore(w.rules.init().clone(), &w.journal);
     assert_eq!(replayed.media_policy(), w.rules.media_policy());
 }
+
+#[test]
+fn the_primary_chooses_the_display_mode_and_it_survives_a_restart() {
+    let mut w = World::new();
+    let dave = w.join(Role::Customer, "dave");
+    let assistant = w.join(Role::Csr, "ann");
+    let sampling = || Command::SetDisplayMode {
+        mode: DisplayMode::Sampling,
+    };
+    // D11: the primary CSR decides; nobody else may.
+    assert_eq!(w.cmd(dave, sampling()), Err("not_primary"));
+    assert_eq!(w.cmd(assistant, sampling()), Err("not_primary"));
+    assert_eq!(w.rules.view(None, None)["display_mode"], "standard");
+    assert_eq!(
+        w.cmd(w.csr, sampling()).unwrap(),
+        [Event::DisplayMode {
+            by: w.csr,
+            mode: DisplayMode::Sampling
+        }]
+    );
+    // Choosing the mode in force says nothing.
+    assert_eq!(w.cmd(w.csr, sampling()).unwrap(), []);
+    assert_eq!(w.rules.view(None, None)["display_mode"], "sampling");
+    let restored = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    assert_eq!(restored.view(None, None)["display_mode"], "sampling");
+}

@@ -1,0 +1,108 @@
+// Several customers, an application share and a transfer, on the consoles (issue 4; SPEC S1,
+// S4, S6, S8, S9, D6, D13):
+// - Carol starts a session; Erin and Frank join by its number on the join page (keyboard only).
+//   Both customers are told of each other.
+// - Carol picks Frank and asks to view an application; Frank allows all actions; his window
+//   shows on Carol's page and on Erin's (everyone sees what is shared).
+// - Carol transfers the session to the queue "Tier 2" with a message; she leaves it and the
+//   customers are told. Bob, an agent of that queue, sees it waiting, takes it, and is in
+//   charge, with the message shown.
+// Usage: node transfer.mjs BASE_URL CSR AGENT PASSWORD   (run by tests/browser_consoles.rs)
+
+import { scenario, until, videoFrames as frames } from './harness.mjs';
+
+const [base, csrUser, agentUser, password] = process.argv.slice(2);
+async function signIn(browser, user) {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`[${user}]`, m.text()); });
+  await page.goto(`${base}/`);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText(/^Signed in as/).first().waitFor();
+  return page;
+}
+
+async function joinByNumber(browser, number, name) {
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`[${name}]`, m.text()); });
+  await page.goto(`${base}/join`);
+  await page.getByLabel('Session number').focus();
+  // As people read it out: with spaces.
+  await page.keyboard.type(`${number.slice(0, 3)} ${number.slice(3, 6)} ${number.slice(6)}`);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(name);
+  await page.keyboard.press('Enter');
+  await page.getByText('You are in the session.').waitFor();
+  return page;
+}
+
+await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'], async ({ browser, check, results, shot, shots }) => {
+  const carol = await signIn(browser, csrUser);
+  await carol.getByLabel('Topic').fill('Payroll app crashes');
+  await carol.getByRole('button', { name: 'Start session' }).click();
+  const s = carol.getByRole('tabpanel', { name: /Payroll app crashes/ });
+  const number = await s.locator('.number').textContent();
+
+  // A wrong number is refused with its reason, and nothing is joined.
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const stranger = await ctx.newPage();
+  await stranger.goto(`${base}/join`);
+  await stranger.getByLabel('Session number').fill('987 654 321');
+  await stranger.getByLabel('Your name').fill('Mallory');
+  await stranger.getByRole('button', { name: 'Join session' }).click();
+  await stranger.getByText(/^Could not join: /).waitFor();
+  results.wrong_number = await stranger.locator('#status').textContent();
+  await ctx.close();
+
+  const erin = await joinByNumber(browser, number, 'Erin');
+  const frank = await joinByNumber(browser, number, 'Frank');
+  await erin.getByText('Frank joined').waitFor();
+  await s.getByText('Frank joined').waitFor();
+
+  // S6: Carol helps Frank; D6: she views one of his applications; he allows everything.
+  await s.getByLabel('Customer to help').selectOption({ label: 'Frank' });
+  await s.getByRole('button', { name: 'Help this customer' }).click();
+  await s.locator('.people li', { hasText: 'Frank' }).getByText('being helped').waitFor();
+  await s.getByRole('tab', { name: 'Application' }).click();
+  await s.getByRole('button', { name: "View customer's application" }).click();
+  const dialog = frank.getByRole('dialog', { name: 'Permission requested' });
+  await dialog.waitFor();
+  check((await dialog.textContent()).includes('see an application you choose'), 'Frank is told an application is asked for');
+  check(await erin.getByRole('dialog', { name: 'Permission requested' }).count() === 0 || !(await erin.getByRole('dialog').isVisible()),
+    'Erin is not asked about Frank\'s computer');
+  await dialog.getByLabel('Allow all actions during this session').check();
+  await dialog.getByRole('button', { name: 'Allow' }).click();
+  await frank.getByText('Carol sees what you share.').waitFor();
+  results.carol_frames = await until(async () => ((await frames(carol, "Frank's shared screen")) > 5) && frames(carol, "Frank's shared screen"), "Frank's window on Carol's page");
+  results.erin_frames = await until(async () => ((await frames(erin, "Frank's shared screen")) > 5) && frames(erin, "Frank's shared screen"), "Frank's window on Erin's page (D13)");
+  // Allowed everything: the next activity starts without asking.
+  await s.getByRole('button', { name: "Control customer's application" }).click();
+  await frank.getByText('Carol sees and may control what you share.').waitFor();
+  check(!(await dialog.isVisible()), 'no question after "allow all"');
+  await shot(carol, 'csr-console-application');
+
+  // S8: transfer to the queue with a message.
+  await s.getByRole('tab', { name: 'Session' }).click();
+  await s.getByLabel('Queue').selectOption({ label: 'Tier 2' });
+  await s.getByLabel('Message for the next agent').fill('Payroll crashes on export; Frank has the logs');
+  await s.getByRole('button', { name: 'Transfer session' }).click();
+  await carol.getByText('The session was transferred. You have left it.').waitFor();
+  await frank.getByText(/You are being transferred to another support person: Payroll crashes on export/).waitFor();
+  // S8: the activities stopped with the transfer, and his page stopped sharing.
+  await until(async () => !(await frank.getByRole('button', { name: 'Stop sharing' }).isVisible()), 'Frank\'s share ends with the transfer');
+
+  const bob = await signIn(browser, agentUser);
+  await bob.getByRole('heading', { name: 'Sessions waiting for an agent' }).waitFor();
+  await bob.getByText(/Tier 2: Payroll crashes on export/).waitFor();
+  await bob.getByRole('button', { name: 'Take this session' }).click();
+  await bob.getByText('You took over the session. Message: Payroll crashes on export; Frank has the logs').waitFor();
+  const b = bob.getByRole('tabpanel', { name: /Payroll app crashes/ });
+  await b.getByText('you are in charge').waitFor();
+  await b.locator('.people li', { hasText: 'Erin' }).waitFor();
+  await frank.getByText(/took over the session/).waitFor();
+  await shot(bob, 'agent-console-transfer');
+  await shot(frank, 'customer-transferred');
+});
