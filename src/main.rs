@@ -35,6 +35,18 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Recordings in ARF, Tandem's recording format.
+    Arf {
+        #[command(subcommand)]
+        command: ArfCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArfCommand {
+    /// Describe a recording: header, tracks, events, duration, and whether it was closed
+    /// cleanly or ends torn (as after a crash). Exits non-zero on damage.
+    Inspect { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -63,13 +75,21 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
-    let cli = Cli::parse();
-    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
-    if let Some(db) = cli.database {
-        config.storage.database = db;
-    }
-    match cli.command {
+    let Cli {
+        config,
+        database,
+        command,
+    } = Cli::parse();
+    let load = || -> anyhow::Result<Config> {
+        let mut config = Config::load(config.as_deref(), std::env::vars())?;
+        if let Some(db) = &database {
+            config.storage.database = db.clone();
+        }
+        Ok(config)
+    };
+    match command {
         Command::Serve { listen } => {
+            let mut config = load()?;
             if let Some(l) = listen {
                 config.server.listen = l;
             }
@@ -77,7 +97,15 @@ async fn main() -> anyhow::Result<()> {
             println!("Tandem is listening on http://{}", server.addr);
             server.run_until_signal().await?;
         }
+        Command::Arf {
+            command: ArfCommand::Inspect { file },
+        } => {
+            let summary = tandem_recording::inspect(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e} ({})", file.display(), e.code()))?;
+            print!("{summary}");
+        }
         Command::User { command } => {
+            let config = load()?;
             let store = Store::open(&config.storage.database).await?;
             match command {
                 UserCommand::Add {
