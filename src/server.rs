@@ -107,6 +107,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             restart_policy: RestartPolicy::default(),
             queues: None,
             media: Some(media.clone()),
+            recordings: None,
         },
     })
     .await

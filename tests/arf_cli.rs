@@ -12,7 +12,7 @@ fn write(path: &std::path::Path, close: bool) {
         start_unix_ms: 1_764_000_000_000,
         metadata: "{}".into(),
     };
-    let mut w = FileWriter::create(path, &header).unwrap();
+    let mut w = FileWriter::create_file(path, &header).unwrap();
     w.declare_track(0, &Track::new(1, Codec::Vp8, 90_000, "screen-dave"))
         .unwrap();
     w.declare_track(0, &Track::new(2, Codec::Opus, 48_000, "voice-mix"))

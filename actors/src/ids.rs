@@ -50,6 +50,10 @@ uuid_id!(
     /// An inbound queue.
     QueueId
 );
+uuid_id!(
+    /// One recording of a session (a session may be recorded several times).
+    RecordingId
+);
 
 /// The 9-digit number customers type on the join page (SPEC S1).
 ///

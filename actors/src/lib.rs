@@ -16,6 +16,7 @@ pub mod participant;
 pub mod protocol;
 pub mod queue;
 pub mod queue_registry;
+pub mod recorder;
 pub mod root;
 pub mod session;
 pub mod session_registry;

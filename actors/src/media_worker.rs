@@ -21,6 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ids::{ParticipantId, SessionId};
+use crate::recorder::RecordSink;
 
 /// Commands one worker may have queued.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -66,6 +67,9 @@ pub enum MediaNotice {
     /// The session's call failed inside the worker and was dropped: tell the worker the policy
     /// again; its pages connect again.
     CallLost,
+    /// The recorder's queue was full (its disk did not keep up), so what it was to get is lost
+    /// from now on: end the recording with an error. Sent once per recording.
+    RecordingLost,
 }
 
 /// Where a session takes the worker's notices; called on the worker's task, so it only queues.
@@ -95,6 +99,7 @@ enum WorkerCmd {
         session: SessionId,
         policy: MediaPolicy<ParticipantId>,
         notices: NoticeSink,
+        recorder: Option<RecordSink>,
     },
     EndSession {
         session: SessionId,
@@ -285,16 +290,19 @@ impl MediaWorkerHandle {
     }
 
     /// What the session's rules allow on the media plane now.
+    /// `recorder` takes what the call passes on while the policy records.
     pub async fn set_policy(
         &self,
         session: SessionId,
         policy: MediaPolicy<ParticipantId>,
         notices: NoticeSink,
+        recorder: Option<RecordSink>,
     ) -> Result<(), MediaError> {
         self.send(WorkerCmd::Policy {
             session,
             policy,
             notices,
+            recorder,
         })
         .await
     }
@@ -315,6 +323,10 @@ struct Call {
     notices: Option<NoticeSink>,
     /// Counters as last reported, to report only what is new.
     reported: SfuStats,
+    /// Where what the call passes on goes while the session records.
+    recorder: Option<RecordSink>,
+    /// Items the recorder's queue had no room for (the recording has failed once this is not 0).
+    lost: u64,
 }
 
 impl Call {
@@ -431,11 +443,29 @@ async fn run(
                     }
                 }
             }
+            record(call);
         }
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
         gauge!("tandem_media_calls", "worker" => worker.clone()).set(calls.len() as f64);
         gauge!("tandem_media_peers", "worker" => worker.clone()).set(peers as f64);
         gauge!("tandem_media_tracks", "worker" => worker.clone()).set(tracks as f64);
+    }
+}
+
+/// Hands the recorder what the call passed on, never waiting: a full queue loses the item, and
+/// the first loss tells the session, which ends the recording with an error.
+fn record(call: &mut Call) {
+    while let Some(item) = call.sfu.poll_recorded() {
+        let Some(sink) = &call.recorder else {
+            continue;
+        };
+        if !sink.offer(item) {
+            call.lost += 1;
+            counter!("tandem_recording_lost_items_total").increment(1);
+            if call.lost == 1 {
+                call.notify(MediaNotice::RecordingLost);
+            }
+        }
     }
 }
 
@@ -527,6 +557,8 @@ fn call_for(
             sfu: Sfu::new(address, MixerConfig::default())?,
             notices: None,
             reported: SfuStats::default(),
+            recorder: None,
+            lost: 0,
         }),
     })
 }
@@ -592,6 +624,7 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
             session,
             policy,
             notices,
+            recorder,
         } => {
             let call = match call_for(calls, session, address) {
                 Ok(c) => c,
@@ -601,6 +634,10 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
                 }
             };
             call.notices = Some(notices);
+            if recorder.is_none() || call.recorder.is_none() {
+                call.lost = 0;
+            }
+            call.recorder = recorder;
             if let Some(Err(e)) = guarded(calls, session, |call| call.sfu.set_policy(now, policy)) {
                 tracing::error!(%session, error = %e, "could not update the call");
             }

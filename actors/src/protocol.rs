@@ -111,6 +111,8 @@ pub enum StopCause {
     CustomerLeft,
     Transferred,
     SessionEnded,
+    /// The server could not go on with it (a recording whose disk did not keep up).
+    Failed,
 }
 
 /// How a customer's page sends a shared screen (SPEC D11): sharp text, or smooth motion.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tandem_media::policy::MediaPolicy;
 
-use crate::ids::{ParticipantId, SessionId};
+use crate::ids::{ParticipantId, RecordingId, SessionId};
 use crate::journal::{Accounts, Journal};
 use crate::media_worker::{MediaError, MediaNotice, MediaWorkerHandle, NoticeSink};
 use crate::participant::rules::ParticipantConfig;
@@ -27,6 +27,7 @@ use crate::protocol::{
 };
 use crate::queue::rules::Waiting;
 use crate::queue_registry::QueueRegistryMsg;
+use crate::recorder::{RecordSink, Recorder, Recordings};
 use crate::supervision::{Decision, RestartBudget, RestartPolicy, StopReason};
 use crate::telemetry;
 use rules::{Refusal, SessionInit, SessionRules};
@@ -80,6 +81,15 @@ pub struct SessionArgs {
     pub restart_policy: RestartPolicy,
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
     pub media: Option<MediaWorkerHandle>,
+    /// Where recordings go; without it, a recording that starts fails at once.
+    pub recordings: Option<Arc<dyn Recordings>>,
+}
+
+/// The session's recording while the recording activity runs (SPEC R1, R2).
+struct ActiveRecording {
+    id: RecordingId,
+    recorder: Recorder,
+    sink: RecordSink,
 }
 
 struct Slot {
@@ -112,6 +122,10 @@ pub struct SessionState {
     /// Participants gone since the media worker was last told.
     media_departed: Vec<ParticipantId>,
     media_ended: bool,
+    recordings: Option<Arc<dyn Recordings>>,
+    recording: Option<ActiveRecording>,
+    /// The media worker could not hand the recorder everything: the recording has failed.
+    recording_overflowed: bool,
 }
 
 /// Longest an ended session waits for its participants to say goodbye.
@@ -193,6 +207,9 @@ impl Actor for SessionActor {
             media_policy: None,
             media_departed: Vec::new(),
             media_ended: false,
+            recordings: args.recordings,
+            recording: None,
+            recording_overflowed: false,
         };
         // After a restore, everyone present gets a fresh actor; their WebSockets were closed with
         // the old ones and reconnect to these.
@@ -201,7 +218,9 @@ impl Actor for SessionActor {
         for (id, role) in present {
             spawn_participant(&myself, &mut state, id, role, None).await?;
         }
-        // A restored session tells the media worker the call as the journal has it.
+        // A restored session tells the media worker the call as the journal has it, and goes on
+        // recording (in a new file) if it was.
+        sync_recording(&mut state).await;
         sync_media(&mut state).await;
         Ok(state)
     }
@@ -341,6 +360,16 @@ impl Actor for SessionActor {
                         reason: "the media connection was lost; connect again".into(),
                     },
                 );
+            }
+            SessionMsg::Media(MediaNotice::RecordingLost) => {
+                tracing::error!(session = %state.id(), "the recorder fell behind; the recording stops");
+                state.recording_overflowed = true;
+                let before = state.rules.clone();
+                let records = state.rules.recording_failed(unix_now());
+                if let Err(e) = commit(state, before, records).await {
+                    tracing::error!(error = %e, "could not record the recording's failure");
+                }
+                after(&myself, state).await;
             }
             SessionMsg::Media(MediaNotice::CallLost) => {
                 // The worker starts the call afresh: it needs the whole policy again.
@@ -542,6 +571,11 @@ async fn commit(
     let session = state.rules.init().id;
     for record in &records {
         deliver(state, record);
+        if let Some(r) = &state.recording
+            && let Ok(json) = serde_json::to_string(&record.event)
+        {
+            r.sink.event(Instant::now(), record.event.kind(), json);
+        }
         match &record.event {
             Event::ParticipantJoined { .. } => telemetry::participant_joined(),
             Event::ParticipantLeft { participant, .. } => state.leaving.push(*participant),
@@ -569,7 +603,85 @@ async fn commit(
 /// Settles what the last change implies: participants closed, the media worker told.
 async fn after(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     settle(myself, state);
+    sync_recording(state).await;
     sync_media(state).await;
+}
+
+/// Starts the recorder when the recording activity starts (after the customer's consent, S9)
+/// and stops it when the activity stops, for whatever cause (S7, S8, the end). A recording that
+/// cannot start stops its activity at once, so nobody believes it runs.
+async fn sync_recording(state: &mut SessionState) {
+    let wanted = state.rules.media_policy().recording;
+    if wanted && state.recording.is_none() {
+        match start_recording(state).await {
+            Ok(active) => state.recording = Some(active),
+            Err(e) => {
+                tracing::error!(session = %state.id(), error = %e, "could not start recording");
+                let primary = state.rules.primary();
+                let before = state.rules.clone();
+                let records = state.rules.recording_failed(unix_now());
+                if commit(state, before, records).await.is_ok()
+                    && let Some(p) = primary
+                {
+                    tell(
+                        state,
+                        p,
+                        ServerMsg::Error {
+                            reference: None,
+                            code: "recording_failed".into(),
+                            detail: format!("the recording could not start: {e}"),
+                        },
+                    );
+                }
+            }
+        }
+    } else if !wanted && let Some(active) = state.recording.take() {
+        let overflowed = std::mem::take(&mut state.recording_overflowed);
+        let recordings = state.recordings.clone();
+        tokio::spawn(async move {
+            let result = active.recorder.stop(overflowed).await;
+            if let Err(e) = &result {
+                tracing::error!(recording = %active.id, error = %e, "the recording failed");
+            }
+            if let Some(r) = recordings {
+                r.finished(active.id, result).await;
+            }
+        });
+    }
+}
+
+async fn start_recording(state: &mut SessionState) -> Result<ActiveRecording, String> {
+    let recordings = state
+        .recordings
+        .clone()
+        .ok_or("recording is not available on this server")?;
+    let id = RecordingId::random();
+    let session = state.id();
+    let owner = state
+        .rules
+        .primary()
+        .and_then(|p| state.rules.participant(p))
+        .and_then(|p| p.account);
+    let started_at = unix_now();
+    let path = recordings.begin(id, session, owner, started_at).await?;
+    let header = tandem_recording::Header {
+        recording_id: id.to_string(),
+        session_id: session.to_string(),
+        start_unix_ms: u64::try_from(started_at).unwrap_or(0),
+        metadata:
+            serde_json::json!({"number": state.rules.init().number.to_string(), "owner": owner})
+                .to_string(),
+    };
+    let start = Instant::now();
+    let recorder = Recorder::start(&path, &header, start).map_err(|e| e.to_string())?;
+    let sink = recorder.sink();
+    // The session as it stands: who is there and what runs, before the first event.
+    sink.event(
+        start,
+        "session_view",
+        state.rules.view(None, None).to_string(),
+    );
+    Ok(ActiveRecording { id, recorder, sink })
 }
 
 /// Tells the media worker what changed: departures, the media policy (the voice call, who
@@ -595,8 +707,9 @@ async fn sync_media(state: &mut SessionState) {
         }
         let policy = state.rules.media_policy();
         if state.media_policy.as_ref() != Some(&policy) {
+            let recorder = state.recording.as_ref().map(|r| r.sink.clone());
             media
-                .set_policy(session, policy.clone(), state.notices.clone())
+                .set_policy(session, policy.clone(), state.notices.clone(), recorder)
                 .await?;
             state.media_policy = Some(policy);
         }

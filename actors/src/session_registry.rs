@@ -45,6 +45,7 @@ pub struct SessionRegistryArgs {
     pub restart_policy: RestartPolicy,
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
     pub media: Option<crate::media_worker::MediaPool>,
+    pub recordings: Option<Arc<dyn crate::recorder::Recordings>>,
 }
 
 struct Entry {
@@ -232,6 +233,7 @@ async fn spawn_session(
         restart_policy: state.args.restart_policy,
         queues: state.args.queues.clone(),
         media: state.args.media.as_ref().map(|m| m.for_session(init.id)),
+        recordings: state.args.recordings.clone(),
     };
     let (actor, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
     let handle = SessionHandle {

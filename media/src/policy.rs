@@ -99,6 +99,8 @@ pub struct MediaPolicy<P: Ord> {
     pub screens: BTreeSet<P>,
     /// Who sends remote-control input to whom while control runs (SPEC D2).
     pub control: Option<(P, P)>,
+    /// The session is being recorded: what is passed on is also given to the recorder (R1).
+    pub recording: bool,
 }
 
 impl<P: Ord> Default for MediaPolicy<P> {
@@ -110,6 +112,7 @@ impl<P: Ord> Default for MediaPolicy<P> {
             volumes: BTreeMap::new(),
             screens: BTreeSet::new(),
             control: None,
+            recording: false,
         }
     }
 }

@@ -102,6 +102,39 @@ pub enum SfuEvent<P> {
     },
 }
 
+/// What the session's recorder is given while the policy says it records (SPEC R1, R2): what
+/// the SFU passes on, as passed on. The recorder is one more listener, never a peer: nothing
+/// of it is negotiated and it cannot slow the call (the worker hands these on without waiting).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Recorded<P> {
+    /// A video frame as forwarded (depacketized, not decoded).
+    Video {
+        origin: P,
+        purpose: TrackPurpose,
+        codec: Codec,
+        /// RTP time in the 90 kHz video clock.
+        rtp_time: u64,
+        keyframe: bool,
+        /// Shared with the forwarded copies: recording costs no copy of the frame.
+        data: std::sync::Arc<[u8]>,
+        at: Instant,
+    },
+    /// One 20 ms Opus packet of the listener mix: what a call member without a microphone hears.
+    Voice {
+        /// Samples at 48 kHz since the mixer started; it counts through silences.
+        rtp_time: u64,
+        data: Vec<u8>,
+        at: Instant,
+    },
+    /// A pointer or annotation message as relayed (D12).
+    Channel {
+        origin: P,
+        kind: ChannelKind,
+        data: Vec<u8>,
+        at: Instant,
+    },
+}
+
 /// The answer to a peer's offer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
@@ -206,6 +239,7 @@ pub struct Sfu<P: Ord> {
     dirty: BTreeSet<P>,
     /// Tracks or policy changed: work out who should get which video again.
     reroute: bool,
+    recorded: VecDeque<Recorded<P>>,
 }
 
 impl<P: Copy + Ord + Debug + Display> Sfu<P> {
@@ -222,6 +256,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             stats: SfuStats::default(),
             dirty: BTreeSet::new(),
             reroute: false,
+            recorded: VecDeque::new(),
         })
     }
 
@@ -409,14 +444,28 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 .copied()
                 .filter(|s| members.contains(s)),
         )?;
-        self.mixer
-            .set_listening(members.iter().any(|m| !policy.speakers.contains(m)));
+        // The recorder hears the listener mix, so it is encoded while recording.
+        self.mixer.set_listening(
+            policy.recording || members.iter().any(|m| !policy.speakers.contains(m)),
+        );
+        let starts_recording = policy.recording && !self.policy.recording;
         for speaker in &policy.speakers {
             let percent = policy.volumes.get(speaker).copied().unwrap_or(100);
             self.mixer
                 .set_gain(*speaker, Gain::new(f32::from(percent) / 100.0));
         }
         self.policy = policy;
+        if starts_recording {
+            // A recording starts with a picture: ask every sender for a keyframe.
+            let tracks: Vec<(P, Mid)> = self
+                .peers
+                .iter()
+                .flat_map(|(k, p)| p.video_in.keys().map(move |m| (*k, *m)))
+                .collect();
+            for (origin, mid) in tracks {
+                self.request_keyframe(now, origin, mid, KeyframeRequestKind::Pli);
+            }
+        }
         self.reroute = true;
         self.flush(now);
         Ok(())
@@ -485,10 +534,15 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         while let Some(out) = self.mixer.handle_timeout(now)? {
             // RTP time follows the mixer's ticks, so it keeps pace with the clock across the
             // silences in which nothing is sent.
-            let rtp_time = MediaTime::new(
-                self.mixer.stats().ticks * FRAME_SAMPLES as u64,
-                Frequency::FORTY_EIGHT_KHZ,
-            );
+            let samples = self.mixer.stats().ticks * FRAME_SAMPLES as u64;
+            let rtp_time = MediaTime::new(samples, Frequency::FORTY_EIGHT_KHZ);
+            if self.policy.recording && !out.listeners.is_empty() {
+                self.recorded.push_back(Recorded::Voice {
+                    rtp_time: samples,
+                    data: out.listeners.clone(),
+                    at: now,
+                });
+            }
             let members = &self.policy.voice_members;
             for (key, peer) in self.peers.iter_mut().filter(|(k, _)| members.contains(k)) {
                 let packet = out
@@ -515,6 +569,12 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SfuEvent<P>> {
         self.events.pop_front()
+    }
+
+    /// What the recorder is to get, oldest first (nothing unless the policy records).
+    #[must_use]
+    pub fn poll_recorded(&mut self) -> Option<Recorded<P>> {
+        self.recorded.pop_front()
     }
 
     /// When to call [`Self::handle_timeout`] next.
@@ -643,7 +703,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             Event::ChannelClose(id) => {
                 peer.channels.retain(|(c, _)| *c != id);
             }
-            Event::ChannelData(d) => self.relay_channel(key, d),
+            Event::ChannelData(d) => self.relay_channel(now, key, d),
             Event::PeerStats(s) => self.events.push_back(SfuEvent::Stats {
                 peer: key,
                 rtt: s.rtt,
@@ -673,6 +733,17 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         if !data.contiguous {
             // Loss the sender's side could not repair: receivers need a fresh keyframe.
             self.request_keyframe(now, origin, data.mid, KeyframeRequestKind::Fir);
+        }
+        if let (true, Some(purpose)) = (self.policy.recording, purpose) {
+            self.recorded.push_back(Recorded::Video {
+                origin,
+                purpose,
+                codec: data.params.spec().codec,
+                rtp_time: data.time.numer(),
+                keyframe: data.is_keyframe(),
+                data: data.data.clone(),
+                at: now,
+            });
         }
         let source = (origin, data.mid);
         for (key, peer) in self.peers.iter_mut().filter(|(k, _)| **k != origin) {
@@ -723,7 +794,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         }
     }
 
-    fn relay_channel(&mut self, from: P, data: ChannelData) {
+    fn relay_channel(&mut self, now: Instant, from: P, data: ChannelData) {
         let Some(kind) = self.peers.get(&from).and_then(|p| {
             p.channels
                 .iter()
@@ -742,6 +813,14 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 return;
             }
         };
+        if self.policy.recording && kind != ChannelKind::Control {
+            self.recorded.push_back(Recorded::Channel {
+                origin: from,
+                kind,
+                data: data.data.clone(),
+                at: now,
+            });
+        }
         for target in targets {
             let Some(peer) = self.peers.get_mut(&target) else {
                 continue;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientConfig, VideoConfig};
 use crate::policy::{ChannelKind, MediaPolicy, TrackPurpose};
-use crate::sfu::{Sfu, SfuEvent};
+use crate::sfu::{Recorded, Sfu, SfuEvent};
 use crate::voice_mixer::MixerConfig;
 
 pub const SFU: &str = "10.0.0.1:5000";
@@ -24,6 +24,8 @@ pub struct World {
     pub hold: BTreeSet<u8>,
     pub held: Vec<(u8, u64, String)>,
     pub events: Vec<SfuEvent<u8>>,
+    /// What the SFU gave the recorder while the policy recorded.
+    pub recorded: Vec<Recorded<u8>>,
     pub policy: MediaPolicy<u8>,
     /// Wall time spent inside the SFU's receive and timeout handling.
     pub sfu_time: Duration,
@@ -47,6 +49,7 @@ impl World {
             hold: BTreeSet::new(),
             held: Vec::new(),
             events: Vec::new(),
+            recorded: Vec::new(),
             policy: MediaPolicy::default(),
             sfu_time: Duration::ZERO,
             wire: VecDeque::new(),
@@ -151,6 +154,8 @@ impl World {
                 }
                 self.events.push(e);
             }
+            self.recorded
+                .extend(std::iter::from_fn(|| self.sfu.poll_recorded()));
             let Some((src, dst, data)) = self.wire.pop_front() else {
                 return;
             };

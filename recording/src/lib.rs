@@ -2,9 +2,9 @@
 //! network recording holds (screen and camera frames, the voice mix as Opus packets, session
 //! events), with a seek index. The byte layout is specified in docs/arf.md.
 //!
-//! - [`Writer`] appends to any `Write` and takes all times from its caller; [`FileWriter`] adds
-//!   `sync_data` on flush. A writer killed at any moment leaves a file that reads back up to its
-//!   last written block.
+//! - [`Writer`] appends to any `Write` and takes all times from its caller; [`FileWriter`] is one
+//!   on a [`SyncedFile`], whose flush is `sync_data`. A writer killed at any moment leaves a
+//!   file that reads back up to its last written block.
 //! - [`Reader`] reads records in order, seeks by time through the index (the trailer's, or one
 //!   rebuilt by scanning a file that was never closed), and tells a torn tail (stop quietly,
 //!   `truncated`) from damage in the middle (an error with its offset).
@@ -35,7 +35,7 @@ pub use index::{Index, IndexEntry, TIME_INDEX_INTERVAL_US, TrackEntry};
 pub use reader::{DataEnd, IndexSource, Reader, Records};
 pub use record::{Codec, Event, Header, Media, Record, Track, TrackKind};
 pub use summary::{Summary, TrackSummary};
-pub use writer::{FileWriter, Writer, WriterConfig};
+pub use writer::{FileWriter, SyncedFile, Writer, WriterConfig};
 
 /// Reads a whole recording and describes it; fails on damage in the middle of the file, not on
 /// a torn tail (which the summary reports as `truncated`).

@@ -283,28 +283,17 @@ fn track_error(p: TrackProblem, id: u16) -> ArfError {
     }
 }
 
-/// A `Writer` on a new file whose `flush` also calls `sync_data`, so flushed data survives a
-/// power cut and not only a killed process.
-pub struct FileWriter {
-    inner: Writer<File>,
-}
+/// A new file whose `flush` is `sync_data`, so that `Writer::flush` makes what it wrote
+/// survive a power cut and not only a killed process.
+#[derive(Debug)]
+pub struct SyncedFile(File);
 
-impl FileWriter {
+impl SyncedFile {
     /// Creates the file; refuses to overwrite an existing one (it could be another recording).
-    pub fn create(path: impl AsRef<Path>, header: &Header) -> Result<Self, ArfError> {
-        Self::with_config(path, header, WriterConfig::default())
-    }
-
-    pub fn with_config(
-        path: impl AsRef<Path>,
-        header: &Header,
-        config: WriterConfig,
-    ) -> Result<Self, ArfError> {
+    /// The new directory entry is made durable too, or a power cut could lose the whole file.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self, ArfError> {
         let path = path.as_ref();
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        let inner = Writer::with_config(file, header, config)?;
-        inner.out.sync_all()?;
-        // The new directory entry must be durable too, or a power cut can lose the whole file.
         #[cfg(unix)]
         if let Some(dir) = path.parent() {
             let dir = if dir.as_os_str().is_empty() {
@@ -314,58 +303,40 @@ impl FileWriter {
             };
             File::open(dir)?.sync_all()?;
         }
-        Ok(FileWriter { inner })
+        Ok(SyncedFile(file))
+    }
+}
+
+impl Write for SyncedFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
     }
 
-    pub fn declare_track(&mut self, at_us: u64, track: &Track) -> Result<(), ArfError> {
-        self.inner.declare_track(at_us, track)
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.write_all(buf)
     }
 
-    pub fn media(
-        &mut self,
-        track: u16,
-        at_us: u64,
-        media_ts: u64,
-        keyframe: bool,
-        payload: &[u8],
-    ) -> Result<(), ArfError> {
-        self.inner.media(track, at_us, media_ts, keyframe, payload)
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+/// A `Writer` on a new file, flushed to disk on every `flush` and on `close`.
+pub type FileWriter = Writer<SyncedFile>;
+
+impl Writer<SyncedFile> {
+    /// Creates the file (never over an existing one) and writes the header to disk.
+    pub fn create_file(path: impl AsRef<Path>, header: &Header) -> Result<Self, ArfError> {
+        Self::create_file_with_config(path, header, WriterConfig::default())
     }
 
-    pub fn event(&mut self, at_us: u64, kind: &str, json: &str) -> Result<(), ArfError> {
-        self.inner.event(at_us, kind, json)
-    }
-
-    pub fn end_track(&mut self, at_us: u64, track: u16) -> Result<(), ArfError> {
-        self.inner.end_track(at_us, track)
-    }
-
-    /// `Writer::flush`, then `sync_data`.
-    pub fn flush(&mut self) -> Result<(), ArfError> {
-        self.inner.flush()?;
-        self.inner.out.sync_data().map_err(|e| self.inner.fail(e))
-    }
-
-    /// `Writer::close`, then `sync_data`.
-    pub fn close(self) -> Result<(), ArfError> {
-        let file = self.inner.close()?;
-        file.sync_data()?;
-        Ok(())
-    }
-
-    pub fn bytes_written(&self) -> u64 {
-        self.inner.bytes_written()
-    }
-
-    pub fn records_written(&self) -> u64 {
-        self.inner.records_written()
-    }
-
-    pub fn pending_records(&self) -> u32 {
-        self.inner.pending_records()
-    }
-
-    pub fn flush_deadline(&self) -> Option<u64> {
-        self.inner.flush_deadline()
+    pub fn create_file_with_config(
+        path: impl AsRef<Path>,
+        header: &Header,
+        config: WriterConfig,
+    ) -> Result<Self, ArfError> {
+        let mut w = Writer::with_config(SyncedFile::create(path)?, header, config)?;
+        w.out.flush().map_err(|e| w.fail(e))?;
+        Ok(w)
     }
 }

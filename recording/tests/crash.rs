@@ -56,7 +56,7 @@ fn crash_child_writer() {
         block_bytes: 16 * 1024,
         ..WriterConfig::default()
     };
-    let mut w = FileWriter::with_config(&path, &header, config).expect("create");
+    let mut w = FileWriter::create_file_with_config(&path, &header, config).expect("create");
     w.declare_track(0, &track()).expect("declare");
     let mut i = 0u64;
     let mut last_flush = Instant::now();

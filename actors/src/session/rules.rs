@@ -320,6 +320,7 @@ impl SessionRules {
                 .map(|(_, c)| *c)
                 .collect(),
             control,
+            recording: self.running.iter().any(|(a, _)| *a == Activity::Recording),
         }
     }
 
@@ -790,6 +791,30 @@ impl SessionRules {
     /// (SPEC S12: closing the dashboard ends it); anyone else just leaves.
     pub fn disconnected(&mut self, now: UnixMillis, who: ParticipantId) -> Vec<Record> {
         self.gone(now, who, LeaveReason::Disconnected)
+    }
+
+    /// The recording could not go on (SPEC R2: its disk did not keep up): it stops, and everyone
+    /// is told why.
+    pub fn recording_failed(&mut self, now: UnixMillis) -> Vec<Record> {
+        let mut out = Vec::new();
+        let running: Vec<ParticipantId> = self
+            .running
+            .iter()
+            .filter(|(a, _)| *a == Activity::Recording)
+            .map(|(_, c)| *c)
+            .collect();
+        for customer in running {
+            self.emit(
+                now,
+                Event::ActivityStopped {
+                    activity: Activity::Recording,
+                    customer,
+                    cause: StopCause::Failed,
+                },
+                &mut out,
+            );
+        }
+        out
     }
 
     /// A participant whose actor could not be kept alive is removed.
