@@ -1,7 +1,7 @@
 //! Passwords (argon2) and signed, expiring tokens (HS256 JWT).
 //!
-//! Three kinds of token: an account's sign-in token, a participant's WebSocket token, and an
-//! invite. Each carries its kind, so one can never be used as another.
+//! Four kinds of token: an account's sign-in token, a participant's WebSocket token, an invite,
+//! and a recording's streaming link. Each carries its kind, so one can never be used as another.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use tandem_actors::ids::{AccountId, ParticipantId, SessionId};
 use tandem_actors::protocol::Role;
+use uuid::Uuid;
 
 use crate::store::AccountRole;
 
@@ -72,6 +73,11 @@ pub enum Token {
     Invite {
         session: SessionId,
         role: Role,
+    },
+    /// A signed streaming link: whoever holds it may play this one recording until it expires
+    /// (SPEC R4), without an account.
+    RecordingLink {
+        recording: Uuid,
     },
 }
 
@@ -164,6 +170,9 @@ impl Signer {
                 Some(*session),
                 role_str(*role),
             ),
+            Token::RecordingLink { recording } => {
+                ("recording_link", recording.to_string(), None, "viewer")
+            }
         };
         let claims = Claims {
             iss: ISSUER.into(),
@@ -210,6 +219,9 @@ impl Signer {
                 session: c.sid.ok_or(AuthError::BadToken)?,
                 role: role(&c.role)?,
             },
+            "recording_link" => Token::RecordingLink {
+                recording: parse(&c.sub)?,
+            },
             _ => return Err(AuthError::BadToken),
         })
     }
@@ -252,6 +264,28 @@ mod tests {
         let other = Signer::from_secret(&[8; 32]);
         assert!(matches!(other.verify(&signed), Err(AuthError::BadToken)));
         assert!(matches!(s.verify("garbage"), Err(AuthError::BadToken)));
+    }
+
+    #[test]
+    fn recording_links_round_trip_and_are_their_own_kind() {
+        let s = Signer::from_secret(&[7; 32]);
+        let t = Token::RecordingLink {
+            recording: Uuid::new_v4(),
+        };
+        let signed = s.sign(&t, unix_secs(), 60);
+        assert_eq!(s.verify(&signed).unwrap(), t);
+        let access = s.sign(
+            &Token::Access {
+                account: AccountId::random(),
+                role: AccountRole::Csr,
+            },
+            unix_secs(),
+            60,
+        );
+        assert!(!matches!(
+            s.verify(&access).unwrap(),
+            Token::RecordingLink { .. }
+        ));
     }
 
     #[test]

@@ -19,6 +19,19 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub media: MediaConfig,
     pub mail: MailConfig,
+    pub recording: RecordingConfig,
+}
+
+/// Where recordings live and how they are shared (SPEC R4).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Folder of the ARF and MP4 files; created when the first file is written.
+    pub dir: PathBuf,
+    /// Lifetime of a signed streaming link, in seconds.
+    pub link_ttl_secs: u64,
+    /// Largest ARF upload accepted, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -201,6 +214,12 @@ impl Config {
                 message,
             });
         }
+        if self.recording.dir.as_os_str().is_empty() {
+            return bad("recording.dir must not be empty");
+        }
+        if self.recording.link_ttl_secs == 0 || self.recording.max_upload_bytes == 0 {
+            return bad("recording.link_ttl_secs and recording.max_upload_bytes must be positive");
+        }
         if !(self.sessions.commands_per_second > 0.0 && self.sessions.command_burst >= 1.0) {
             return bad("sessions.commands_per_second must be > 0 and command_burst >= 1");
         }
@@ -255,6 +274,27 @@ mod tests {
         let c = Config::load(None, env(&[])).unwrap();
         assert_eq!(c.server.listen.port(), 8080);
         assert!(!c.mail.enabled);
+        assert_eq!(c.recording.dir, PathBuf::from("data/recordings"));
+        assert_eq!(c.recording.link_ttl_secs, 3600);
+        assert_eq!(c.recording.max_upload_bytes, 2 << 30);
+    }
+
+    #[test]
+    fn recording_settings_come_from_the_environment_and_are_checked() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("TANDEM_RECORDING_DIR", "/srv/rec"),
+                ("TANDEM_RECORDING_LINK_TTL_SECS", "60"),
+                ("TANDEM_RECORDING_MAX_UPLOAD_BYTES", "1048576"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.recording.dir, PathBuf::from("/srv/rec"));
+        assert_eq!(c.recording.link_ttl_secs, 60);
+        assert_eq!(c.recording.max_upload_bytes, 1 << 20);
+        assert!(Config::load(None, env(&[("TANDEM_RECORDING_LINK_TTL_SECS", "0")])).is_err());
+        assert!(Config::load(None, env(&[("TANDEM_RECORDING_MAX_UPLOAD_BYTES", "-1")])).is_err());
     }
 
     #[test]

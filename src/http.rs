@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod queues;
+pub mod recordings;
 pub mod sessions;
 
 use std::sync::{Arc, Mutex};
@@ -138,7 +139,21 @@ pub fn router(state: AppState) -> Router {
         .route("/queues", get(queues::list).post(queues::create))
         .route("/queues/{id}/next", post(queues::take_next))
         .route("/transfers", get(queues::offers))
-        .route("/transfers/{session}/accept", post(queues::accept));
+        .route("/transfers/{session}/accept", post(queues::accept))
+        .route(
+            "/recordings",
+            get(recordings::list).post(recordings::upload),
+        )
+        .route(
+            "/recordings/{id}",
+            get(recordings::get)
+                .patch(recordings::update)
+                .delete(recordings::delete),
+        )
+        .route("/recordings/{id}/links", post(recordings::link))
+        .route("/recordings/{id}/mp4", get(recordings::mp4))
+        .route("/recordings/{id}/download", get(recordings::download))
+        .route("/recordings/{id}/arf", get(recordings::arf));
     Router::new()
         .merge(crate::web::routes())
         .nest("/api", api)

@@ -6,6 +6,7 @@ pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod problem;
+pub mod recording;
 pub mod server;
 pub mod store;
 pub mod throttle;

@@ -76,6 +76,11 @@ async fn close_interrupted(store: &Store) -> Result<usize, StoreError> {
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let metrics = crate::metrics::handle();
     let store = Store::open(&config.storage.database).await?;
+    let recordings = Arc::new(crate::recording::RecordingStore::new(
+        store.clone(),
+        config.recording.dir.clone(),
+    ));
+    recordings.recover().await?;
     let signer = Signer::from_key_file(&config.auth.secret_file)?;
     let interrupted = close_interrupted(&store).await?;
     if interrupted > 0 {
@@ -107,7 +112,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             restart_policy: RestartPolicy::default(),
             queues: None,
             media: Some(media.clone()),
-            recordings: None,
+            recordings: Some(recordings.clone()),
         },
     })
     .await

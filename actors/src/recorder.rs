@@ -227,12 +227,14 @@ impl<W: Write> RecorderCore<W> {
 /// and reports how the recording ended.
 #[async_trait::async_trait]
 pub trait Recordings: Send + Sync + 'static {
-    /// A new recording of `session`, owned by the primary CSR's account: the file to write.
+    /// A new recording of `session`, owned by the primary CSR's account and called `name`:
+    /// the file to write.
     async fn begin(
         &self,
         recording: RecordingId,
         session: SessionId,
-        owner: Option<AccountId>,
+        owner: AccountId,
+        name: String,
         started_at: UnixMillis,
     ) -> Result<PathBuf, String>;
     /// The recording's file is closed; `result` says how it went.

@@ -657,13 +657,19 @@ async fn start_recording(state: &mut SessionState) -> Result<ActiveRecording, St
         .ok_or("recording is not available on this server")?;
     let id = RecordingId::random();
     let session = state.id();
+    // The primary CSR's account owns it; the host's, should the primary have none.
+    let init = state.rules.init();
     let owner = state
         .rules
         .primary()
         .and_then(|p| state.rules.participant(p))
-        .and_then(|p| p.account);
+        .and_then(|p| p.account)
+        .unwrap_or(init.host);
+    let name = format!("{} · session {}", init.topic, init.number);
     let started_at = unix_now();
-    let path = recordings.begin(id, session, owner, started_at).await?;
+    let path = recordings
+        .begin(id, session, owner, name, started_at)
+        .await?;
     let header = tandem_recording::Header {
         recording_id: id.to_string(),
         session_id: session.to_string(),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tandem_media::client::{Client, ClientConfig};
+use tandem_media::client::{Client, ClientConfig, VideoConfig};
 use tandem_media::tone::power as tone_power;
 use tokio::net::UdpSocket;
 
@@ -27,13 +27,18 @@ impl Drop for Phone {
 impl Phone {
     /// Negotiates over `ws` and speaks `tone` (Hz) every 20 ms once connected.
     pub async fn connect(ws: &mut Ws, tone: f64) -> Phone {
+        Self::connect_with_video(ws, tone, vec![]).await
+    }
+
+    /// As [`Self::connect`], also sending `video` (synthetic frames, e.g. a screen share).
+    pub async fn connect_with_video(ws: &mut Ws, tone: f64, video: Vec<VideoConfig>) -> Phone {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let config = ClientConfig {
             tone: Some(tone),
             ..ClientConfig::default()
         };
-        let (mut client, offer, video) = Client::new(Instant::now(), addr, config, vec![]).unwrap();
+        let (mut client, offer, video) = Client::new(Instant::now(), addr, config, video).unwrap();
         let answer = ws
             .request(json!({"type": "media_offer", "sdp": offer, "video": video}))
             .await;

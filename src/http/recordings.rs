@@ -1,0 +1,805 @@
+//! Recordings over HTTP (SPEC R4): list, look at, rename and describe, disable, reassign,
+//! delete, share by a signed expiring link, play and download with byte ranges, and upload an
+//! ARF file. Recording itself and the MP4 export happen elsewhere; this module only reads what
+//! they leave in the store and in `[recording] dir`.
+
+use std::io::SeekFrom;
+use std::ops::RangeInclusive;
+use std::path::{Path as FsPath, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, BodyDataStream};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use http_range_header::RangeUnsatisfiableError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tandem_actors::ids::AccountId;
+use tandem_actors::session::unix_now;
+use tandem_recording::ArfError;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+use uuid::Uuid;
+
+use super::{ApiJson, AppState, Caller};
+use crate::auth::{self, AuthError, Token};
+use crate::problem::Problem;
+use crate::store::{NewRecording, Recording, RecordingStatus};
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_DESCRIPTION_CHARS: usize = 2000;
+/// The name of an upload that was not given one.
+const UPLOAD_NAME: &str = "Uploaded recording";
+/// Read size when streaming a file out: large enough for few system calls, small enough that
+/// many viewers at once do not hold much memory.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// What is read and dropped of a refused upload before answering, so that a client still
+/// sending sees the 413 instead of a reset connection; anything larger is cut off.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+fn unknown() -> Problem {
+    Problem::not_found("unknown_recording", "no such recording")
+}
+
+fn parse_id(s: &str) -> Result<Uuid, Problem> {
+    s.parse().map_err(|_| unknown())
+}
+
+async fn load(state: &AppState, id: Uuid) -> Result<Recording, Problem> {
+    state.store.recording(id).await?.ok_or_else(unknown)
+}
+
+/// Owners and admins manage a recording; other accounts are refused.
+fn may_manage(caller: &Caller, r: &Recording) -> Result<(), Problem> {
+    if caller.is_admin() || r.owner == caller.0.id {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(
+            "only the recording's owner and admins can do this",
+        ))
+    }
+}
+
+/// A disabled recording is shown to nobody but admins: not its owner, not a link's holder.
+fn check_enabled(r: &Recording, admin: bool) -> Result<(), Problem> {
+    if r.disabled && !admin {
+        Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "recording_disabled",
+            "this recording has been disabled",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The MP4 to play, if the recording may be played and has one.
+fn playable(r: &Recording, admin: bool) -> Result<&FsPath, Problem> {
+    check_enabled(r, admin)?;
+    match (r.status, &r.mp4_path) {
+        (RecordingStatus::Ready, Some(p)) => Ok(p),
+        (RecordingStatus::Failed, _) => Err(Problem::conflict(
+            "recording_not_ready",
+            format!(
+                "this recording has no MP4: {}",
+                r.error.as_deref().unwrap_or("it failed")
+            ),
+        )),
+        (status, _) => Err(Problem::conflict(
+            "recording_not_ready",
+            format!("this recording has no MP4 yet (it is {})", status.as_str()),
+        )),
+    }
+}
+
+fn check_name(raw: &str) -> Result<&str, Problem> {
+    let name = raw.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(Problem::unprocessable(
+            "invalid_name",
+            format!(
+                "recording names are 1 to {MAX_NAME_CHARS} characters, without control characters"
+            ),
+        ));
+    }
+    Ok(name)
+}
+
+fn check_description(raw: &str) -> Result<&str, Problem> {
+    let text = raw.trim();
+    if text.chars().count() > MAX_DESCRIPTION_CHARS
+        || text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(Problem::unprocessable(
+            "invalid_description",
+            format!(
+                "descriptions are at most {MAX_DESCRIPTION_CHARS} characters, without control characters other than line breaks and tabs"
+            ),
+        ));
+    }
+    Ok(text)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Admins see every recording unless they ask for their own.
+    #[serde(default)]
+    mine: bool,
+}
+
+/// The caller's recordings (an admin's: everyone's), newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<ApiJson<Value>, Problem> {
+    let Query(q) = query?;
+    let owner = (!caller.is_admin() || q.mine).then_some(caller.0.id);
+    let recordings = state.store.recordings(owner).await?;
+    Ok(ApiJson(json!({ "recordings": recordings })))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Recording>, Problem> {
+    let r = load(&state, parse_id(&id)?).await?;
+    may_manage(&caller, &r)?;
+    Ok(ApiJson(r))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Changes {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    /// The account to hand the recording to (SPEC R4 "reassign to another host").
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+/// SPEC R4: modify (name, description), disable, reassign. Absent fields stay as they are.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Changes>,
+) -> Result<ApiJson<Recording>, Problem> {
+    let r = load(&state, parse_id(&id)?).await?;
+    may_manage(&caller, &r)?;
+    let name = body.name.as_deref().map(check_name).transpose()?;
+    let description = body
+        .description
+        .as_deref()
+        .map(check_description)
+        .transpose()?;
+    let owner = match body.owner.as_deref() {
+        None => None,
+        Some(raw) => {
+            let unknown_account =
+                || Problem::unprocessable("unknown_account", "no account with that id");
+            let id: AccountId = raw.parse().map_err(|_| unknown_account())?;
+            // Every account is an admin, CSR or agent; customers have none.
+            let user = state
+                .store
+                .user_by_id(id)
+                .await?
+                .ok_or_else(unknown_account)?;
+            Some(user.id)
+        }
+    };
+    let updated = state
+        .store
+        .update_recording(r.id, name, description, body.disabled, owner)
+        .await?
+        .ok_or_else(unknown)?;
+    Ok(ApiJson(updated))
+}
+
+/// Removes a file that may already be gone.
+async fn remove_file(path: &FsPath) -> Result<(), Problem> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Problem::internal(format!(
+            "removing {}: {e}",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// SPEC R4: delete. The files go first: if one cannot be removed, the row stays, so nothing is
+/// left on disk that no row points to.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let r = load(&state, parse_id(&id)?).await?;
+    may_manage(&caller, &r)?;
+    if r.status == RecordingStatus::Recording {
+        return Err(Problem::conflict(
+            "recording_in_progress",
+            "this recording is still being made; stop it first",
+        ));
+    }
+    if let Some(mp4) = &r.mp4_path {
+        remove_file(mp4).await?;
+    }
+    remove_file(&r.arf_path).await?;
+    state.store.delete_recording(r.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// SPEC R4 "streaming link": a signed address that plays this recording's MP4 without an
+/// account until it expires.
+pub async fn link(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Problem> {
+    let r = load(&state, parse_id(&id)?).await?;
+    may_manage(&caller, &r)?;
+    // Whoever holds a link is never an admin, so a disabled recording gets none.
+    playable(&r, false)?;
+    let now = auth::unix_secs();
+    let ttl = state.config.recording.link_ttl_secs;
+    let token = state
+        .signer
+        .sign(&Token::RecordingLink { recording: r.id }, now, ttl);
+    let url = format!(
+        "{}/api/recordings/{}/mp4?link={token}",
+        state.config.server.public_url.trim_end_matches('/'),
+        r.id
+    );
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(json!({ "url": url, "expires_at": (now + ttl) * 1000 })),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaQuery {
+    #[serde(default)]
+    link: Option<String>,
+}
+
+/// Plays the MP4 (SPEC R4 "play in the browser"), with byte ranges for seeking.
+pub async fn mp4(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    query: Result<Query<MediaQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    play(&state, &id, query, &method, &headers, false).await
+}
+
+/// The same bytes as `mp4`, saved under the recording's name (SPEC R4 "download").
+pub async fn download(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    query: Result<Query<MediaQuery>, QueryRejection>,
+) -> Result<Response, Problem> {
+    play(&state, &id, query, &method, &headers, true).await
+}
+
+/// Who may play: the owner and admins with their sign-in token, or anyone with a valid link
+/// for this very recording. When a link is given it alone decides.
+async fn play(
+    state: &AppState,
+    id: &str,
+    query: Result<Query<MediaQuery>, QueryRejection>,
+    method: &Method,
+    headers: &HeaderMap,
+    attachment: bool,
+) -> Result<Response, Problem> {
+    let Query(q) = query?;
+    let id = parse_id(id)?;
+    let (r, admin) = match q.link {
+        Some(link) => {
+            let refused = |detail: &str| {
+                Problem::new(StatusCode::FORBIDDEN, "invalid_link", detail.to_string())
+            };
+            match state.signer.verify(&link) {
+                Ok(Token::RecordingLink { recording }) if recording == id => {}
+                Err(AuthError::Expired) => return Err(refused("this link has expired")),
+                _ => return Err(refused("this link is not valid for this recording")),
+            }
+            (load(state, id).await?, false)
+        }
+        None => {
+            let caller = Caller::from_headers(state, headers).await?;
+            let r = load(state, id).await?;
+            may_manage(&caller, &r)?;
+            (r, caller.is_admin())
+        }
+    };
+    let path = playable(&r, admin)?;
+    let disposition = attachment.then(|| attachment_header(&r.name, "mp4"));
+    serve_file(method, headers, path, r.id, "video/mp4", disposition).await
+}
+
+/// The recording as recorded (or uploaded), for the owner and admins.
+pub async fn arf(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let r = load(&state, parse_id(&id)?).await?;
+    may_manage(&caller, &r)?;
+    check_enabled(&r, caller.is_admin())?;
+    // A file still being written has no stable length or validator to serve ranges of.
+    if r.status == RecordingStatus::Recording {
+        return Err(Problem::conflict(
+            "recording_in_progress",
+            "this recording is still being made",
+        ));
+    }
+    let disposition = Some(attachment_header(&r.name, "arf"));
+    serve_file(
+        &method,
+        &headers,
+        &r.arf_path,
+        r.id,
+        "application/octet-stream",
+        disposition,
+    )
+    .await
+}
+
+/// `attachment; filename="…"` with a name reduced to characters safe in a header and in every
+/// file system: anything else becomes `_`.
+fn attachment_header(name: &str, ext: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " -_.()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(100)
+        .collect();
+    let safe = safe.trim_matches(|c| c == ' ' || c == '.');
+    let safe = if safe.is_empty() { "recording" } else { safe };
+    format!("attachment; filename=\"{safe}.{ext}\"")
+}
+
+/// What part of a file a GET asks for.
+#[derive(Debug, PartialEq)]
+enum Wanted {
+    Whole,
+    Part(RangeInclusive<u64>),
+    Unsatisfiable,
+}
+
+/// Reads `Range` and `If-Range` (RFC 9110 §14.2, §13.1.5). Parsing and checking the ranges
+/// against the size is the http-range-header crate's (the one tower-http uses). A malformed or
+/// overlapping range set is ignored, as the RFC allows; several ranges get the whole file,
+/// since multipart answers are not made.
+fn wanted(headers: &HeaderMap, size: u64, etag: &str, modified: Option<SystemTime>) -> Wanted {
+    let Some(raw) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Wanted::Whole;
+    };
+    if let Some(condition) = headers.get(header::IF_RANGE)
+        && !if_range_holds(condition, etag, modified)
+    {
+        return Wanted::Whole;
+    }
+    let Ok(parsed) = http_range_header::parse_range_header(raw) else {
+        return Wanted::Whole;
+    };
+    match parsed.validate(size) {
+        Ok(mut ranges) if ranges.len() == 1 => ranges.pop().map_or(Wanted::Whole, Wanted::Part),
+        Ok(_) => Wanted::Whole,
+        Err(RangeUnsatisfiableError::Unsatisfiable) => Wanted::Unsatisfiable,
+        Err(_) => Wanted::Whole,
+    }
+}
+
+fn unix_secs_of(t: SystemTime) -> Option<u64> {
+    t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+/// RFC 9110 §13.1.5: a range is served only if `If-Range` names the current (strong) ETag, or
+/// exactly the Last-Modified date while that date is a strong validator (at least a second
+/// before now, so a second change within the same second cannot share it).
+fn if_range_holds(condition: &HeaderValue, etag: &str, modified: Option<SystemTime>) -> bool {
+    let Ok(condition) = condition.to_str() else {
+        return false;
+    };
+    let condition = condition.trim();
+    if condition.starts_with('"') || condition.starts_with("W/") {
+        return condition == etag;
+    }
+    let (Ok(date), Some(modified)) = (httpdate::parse_http_date(condition), modified) else {
+        return false;
+    };
+    match (
+        unix_secs_of(date),
+        unix_secs_of(modified),
+        unix_secs_of(SystemTime::now()),
+    ) {
+        (Some(date), Some(modified), Some(now)) => date == modified && now > modified,
+        _ => false,
+    }
+}
+
+/// A strong validator: the recording's id (two files never share one), size and modification
+/// time to the nanosecond (a re-export changes it).
+fn etag(id: Uuid, size: u64, modified: Option<SystemTime>) -> String {
+    let since = modified
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    format!(
+        "\"{}-{size:x}-{:x}.{:08x}\"",
+        id.simple(),
+        since.as_secs(),
+        since.subsec_nanos()
+    )
+}
+
+/// Serves a file as a whole (200), one range of it (206) or a 416, with `Accept-Ranges`, a
+/// strong `ETag` and `Last-Modified`; `HEAD` gets the same headers without reading the file.
+async fn serve_file(
+    method: &Method,
+    headers: &HeaderMap,
+    path: &FsPath,
+    id: Uuid,
+    content_type: &'static str,
+    disposition: Option<String>,
+) -> Result<Response, Problem> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| Problem::internal(format!("opening {}: {e}", path.display())))?;
+    let meta = file.metadata().await.map_err(Problem::internal)?;
+    let size = meta.len();
+    let modified = meta.modified().ok();
+    let etag = etag(id, size, modified);
+    // RFC 9110 §14.2: range handling is defined for GET only.
+    let wanted = if method == Method::GET {
+        wanted(headers, size, &etag, modified)
+    } else {
+        Wanted::Whole
+    };
+    let mut res = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, "private")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if let Some(m) = modified {
+        res = res.header(header::LAST_MODIFIED, httpdate::fmt_http_date(m));
+    }
+    let (status, start, len) = match wanted {
+        Wanted::Whole => (StatusCode::OK, 0, size),
+        Wanted::Part(r) => {
+            let (first, last) = (*r.start(), *r.end());
+            res = res.header(
+                header::CONTENT_RANGE,
+                format!("bytes {first}-{last}/{size}"),
+            );
+            (StatusCode::PARTIAL_CONTENT, first, last - first + 1)
+        }
+        Wanted::Unsatisfiable => {
+            let mut refused = Problem::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("no requested range is within the file's {size} bytes"),
+            )
+            .into_response();
+            let h = refused.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return Ok(refused);
+        }
+    };
+    res = res
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, len);
+    if let Some(d) = disposition {
+        res = res.header(header::CONTENT_DISPOSITION, d);
+    }
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        file.seek(SeekFrom::Start(start))
+            .await
+            .map_err(Problem::internal)?;
+        Body::from_stream(ReaderStream::with_capacity(file.take(len), CHUNK_BYTES))
+    };
+    res.body(body).map_err(Problem::internal)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A file removed when dropped unless kept, so a refused, failed or abandoned (client gone,
+/// handler dropped) upload leaves nothing behind.
+struct Scratch(Option<PathBuf>);
+
+impl Scratch {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn too_large(max: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("recordings are at most {max} bytes"),
+    )
+}
+
+/// Reads and drops the rest of a refused upload, within limits (see `DRAIN_BYTES`).
+async fn drain(stream: &mut BodyDataStream) {
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            left = left.saturating_sub(chunk.len());
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// SPEC R4 "upload a recording": an ARF file as the raw body (`application/octet-stream`),
+/// streamed to disk, then read through to check it. A damaged file is refused with the reader's
+/// code and removed. An accepted one is `processing`, owned by the caller.
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, Problem> {
+    let Query(q) = query?;
+    let name = q
+        .name
+        .as_deref()
+        .map(check_name)
+        .transpose()?
+        .unwrap_or(UPLOAD_NAME)
+        .to_string();
+    let octets = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/octet-stream"));
+    if !octets {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the recording as application/octet-stream",
+        ));
+    }
+    let max = state.config.recording.max_upload_bytes;
+    let mut stream = body.into_data_stream();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        // A client waiting for `100 Continue` has sent nothing yet and gets the answer at once;
+        // reading would make the server send the `100 Continue` it should not.
+        let waiting = headers
+            .get(header::EXPECT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        if !waiting {
+            drain(&mut stream).await;
+        }
+        return Err(too_large(max));
+    }
+
+    let dir = &state.config.recording.dir;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Problem::internal(format!("creating {}: {e}", dir.display())))?;
+    let id = Uuid::new_v4();
+    let part_path = dir.join(format!("upload-{id}.part"));
+    let part = Scratch(Some(part_path.clone()));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part_path)
+        .await
+        .map_err(|e| Problem::internal(format!("creating {}: {e}", part_path.display())))?;
+    let mut written: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Problem::bad_request("upload_interrupted", format!("the upload broke off: {e}"))
+        })?;
+        written += chunk.len() as u64;
+        if written > max {
+            drain(&mut stream).await;
+            return Err(too_large(max));
+        }
+        file.write_all(&chunk).await.map_err(Problem::internal)?;
+    }
+    file.sync_all().await.map_err(Problem::internal)?;
+    drop(file);
+
+    let checked = part_path.clone();
+    let summary = tokio::task::spawn_blocking(move || tandem_recording::inspect(checked))
+        .await
+        .map_err(Problem::internal)?;
+    let summary = match summary {
+        Ok(s) => s,
+        // Reading a file we just wrote failed for a reason of our own, not of the upload's.
+        Err(ArfError::Io(e))
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            return Err(Problem::internal(e));
+        }
+        Err(e) => {
+            return Err(Problem::unprocessable(
+                "invalid_recording",
+                format!("this is not a readable ARF recording: {e} ({})", e.code()),
+            ));
+        }
+    };
+
+    let arf_path = dir.join(format!("{id}.arf"));
+    tokio::fs::rename(&part_path, &arf_path)
+        .await
+        .map_err(Problem::internal)?;
+    part.keep();
+    let placed = Scratch(Some(arf_path.clone()));
+    let now = unix_now();
+    let duration_ms = i64::try_from(summary.duration_us / 1000).unwrap_or(i64::MAX);
+    let arf_bytes = i64::try_from(written).unwrap_or(i64::MAX);
+    let new = NewRecording {
+        id,
+        session_id: None,
+        owner: caller.0.id,
+        name,
+        arf_path,
+        created_at: now,
+    };
+    // In a task of its own, so a client that goes away now cannot leave a row without its file
+    // or a file without its row.
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        store.create_recording(new).await?;
+        let finished = store
+            .finish_recording(
+                id,
+                now,
+                duration_ms,
+                arf_bytes,
+                RecordingStatus::Processing,
+                None,
+            )
+            .await;
+        if finished.is_err() {
+            let _ = store.delete_recording(id).await;
+        } else {
+            placed.keep();
+        }
+        finished
+    })
+    .await
+    .map_err(Problem::internal)??;
+    // Export hook: the recording stays `processing` until the MP4 exporter takes it up; the
+    // exporter finds such rows with `Store::recordings_with_status(Processing)` and reports
+    // its result with `Store::set_recording_mp4`.
+    Ok((StatusCode::CREATED, ApiJson(load(&state, id).await?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        let tag = "\"t\"";
+        let want = |range: &str| wanted(&headers(&[(header::RANGE, range)]), 1000, tag, None);
+        assert_eq!(want("bytes=0-99"), Wanted::Part(0..=99));
+        assert_eq!(want("bytes=990-2000"), Wanted::Part(990..=999));
+        assert_eq!(want("bytes=-100"), Wanted::Part(900..=999));
+        assert_eq!(want("bytes=-5000"), Wanted::Part(0..=999));
+        assert_eq!(want("bytes=500-"), Wanted::Part(500..=999));
+        assert_eq!(want("bytes=1000-"), Wanted::Unsatisfiable);
+        assert_eq!(want("bytes=0-1,5-6"), Wanted::Whole);
+        assert_eq!(want("bytes=9-2"), Wanted::Whole);
+        assert_eq!(want("items=0-1"), Wanted::Whole);
+        assert_eq!(want("bytes=x"), Wanted::Whole);
+        assert_eq!(wanted(&HeaderMap::new(), 1000, tag, None), Wanted::Whole);
+    }
+
+    #[test]
+    fn if_range_needs_the_same_strong_etag_or_an_old_enough_exact_date() {
+        let tag = "\"abc\"";
+        let old = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let with = |cond: &str, modified| {
+            wanted(
+                &headers(&[(header::RANGE, "bytes=0-9"), (header::IF_RANGE, cond)]),
+                100,
+                tag,
+                modified,
+            )
+        };
+        assert_eq!(with("\"abc\"", Some(old)), Wanted::Part(0..=9));
+        assert_eq!(with("W/\"abc\"", Some(old)), Wanted::Whole);
+        assert_eq!(with("\"abd\"", Some(old)), Wanted::Whole);
+        let date = httpdate::fmt_http_date(old);
+        assert_eq!(with(&date, Some(old)), Wanted::Part(0..=9));
+        assert_eq!(
+            with(&date, Some(old + Duration::from_secs(1))),
+            Wanted::Whole
+        );
+        // A date this recent (here: not yet past) is a weak validator.
+        let soon = SystemTime::now() + Duration::from_secs(10);
+        assert_eq!(
+            with(&httpdate::fmt_http_date(soon), Some(soon)),
+            Wanted::Whole
+        );
+        assert_eq!(with("yesterday", Some(old)), Wanted::Whole);
+    }
+
+    #[test]
+    fn download_names_are_safe_in_a_header() {
+        assert_eq!(
+            attachment_header("Printer (Dave) 2/3", "mp4"),
+            "attachment; filename=\"Printer (Dave) 2_3.mp4\""
+        );
+        assert_eq!(
+            attachment_header("\"x\"\r\nSet-Cookie: a", "mp4"),
+            "attachment; filename=\"_x___Set-Cookie_ a.mp4\""
+        );
+        assert_eq!(
+            attachment_header("..", "arf"),
+            "attachment; filename=\"recording.arf\""
+        );
+        assert!(HeaderValue::from_str(&attachment_header("Résumé ✓", "mp4")).is_ok());
+    }
+}

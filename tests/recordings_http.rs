@@ -1,0 +1,1008 @@
+//! Recordings over HTTP (SPEC R4): who sees which, modify, disable, reassign, delete, signed
+//! streaming links, byte ranges for playing and seeking, uploads of ARF files, and a real
+//! browser playing and seeking an MP4 through a link.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{Account, TestServer, response};
+use reqwest::header;
+use serde_json::{Value, json};
+use tandem::auth::{Token, unix_secs};
+use tandem::store::{AccountRole, NewRecording, RecordingStatus};
+use tandem_recording::{Codec, Header, Track, Writer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use uuid::Uuid;
+
+/// Upload limit of the test servers: above the 256 KiB JSON limit, so the test upload proves
+/// that limit does not apply, and small enough to go over cheaply.
+const MAX_UPLOAD: usize = 1024 * 1024;
+
+/// A 4 s, 320x240, 25 fps H.264 + AAC MP4 with its index at the front, made once per run.
+fn fixture_mp4() -> &'static Path {
+    static MP4: OnceLock<PathBuf> = OnceLock::new();
+    MP4.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("recordings_http");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("testsrc-4s.mp4");
+        if !path.exists() {
+            let part = dir.join(format!("testsrc-{}.mp4", std::process::id()));
+            let out = std::process::Command::new("ffmpeg")
+                .args(["-y", "-loglevel", "error"])
+                .args([
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=duration=4:size=320x240:rate=25",
+                ])
+                .args(["-f", "lavfi", "-i", "sine=frequency=1000:duration=4"])
+                .args(["-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart"])
+                .arg(&part)
+                .output()
+                .expect("ffmpeg runs (apt-get install -y ffmpeg)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::rename(&part, &path).unwrap();
+        }
+        path
+    })
+}
+
+/// An ARF file of about 400 KB lasting 2.5 s: one video track with a frame every 100 ms.
+fn arf_bytes() -> Vec<u8> {
+    let header = Header {
+        recording_id: Uuid::new_v4().to_string(),
+        session_id: Uuid::new_v4().to_string(),
+        start_unix_ms: 1_735_000_000_000,
+        metadata: "{}".into(),
+    };
+    let mut w = Writer::create(Vec::new(), &header).unwrap();
+    w.declare_track(0, &Track::new(1, Codec::Vp8, 90_000, "screen-test"))
+        .unwrap();
+    for i in 0..=25u64 {
+        let payload = vec![(i % 251) as u8; 15_000];
+        w.media(1, i * 100_000, i * 9_000, i % 10 == 0, &payload)
+            .unwrap();
+    }
+    w.close().unwrap()
+}
+
+struct Setup {
+    t: TestServer,
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("recordings");
+        let max = MAX_UPLOAD.to_string();
+        let t = TestServer::start_in(
+            tmp.path(),
+            &[
+                ("TANDEM_RECORDING_DIR", dir.to_str().unwrap()),
+                ("TANDEM_RECORDING_MAX_UPLOAD_BYTES", &max),
+            ],
+        )
+        .await;
+        Setup { t, dir, _tmp: tmp }
+    }
+
+    /// A finished recording with its files in the recordings folder: an ARF of junk bytes and,
+    /// when `status` is ready, the fixture MP4.
+    async fn recording(&self, owner: &Account, name: &str, status: RecordingStatus) -> Stored {
+        std::fs::create_dir_all(&self.dir).unwrap();
+        let id = Uuid::new_v4();
+        let arf = self.dir.join(format!("{id}.arf"));
+        std::fs::write(&arf, b"ARF bytes of a test").unwrap();
+        let store = &self.t.server().store;
+        store
+            .create_recording(NewRecording {
+                id,
+                session_id: Some(tandem_actors::ids::SessionId::random()),
+                owner: owner.id.parse().unwrap(),
+                name: name.into(),
+                arf_path: arf.clone(),
+                created_at: tandem_actors::session::unix_now(),
+            })
+            .await
+            .unwrap();
+        let mut mp4 = None;
+        if status != RecordingStatus::Recording {
+            store
+                .finish_recording(id, 1, 4000, 19, RecordingStatus::Processing, None)
+                .await
+                .unwrap();
+        }
+        if status == RecordingStatus::Ready {
+            let path = self.dir.join(format!("{id}.mp4"));
+            std::fs::copy(fixture_mp4(), &path).unwrap();
+            let size = std::fs::metadata(&path).unwrap().len() as i64;
+            store
+                .set_recording_mp4(id, Some(&path), Some(size), status, None)
+                .await
+                .unwrap();
+            mp4 = Some(path);
+        } else if status == RecordingStatus::Failed {
+            store
+                .set_recording_mp4(id, None, None, status, Some("the encoder gave up"))
+                .await
+                .unwrap();
+        }
+        Stored {
+            id: id.to_string(),
+            arf,
+            mp4,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .t
+            .http
+            .request(method, format!("{}{path}", self.t.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        response(req.send().await.unwrap()).await
+    }
+
+    async fn patch(&self, id: &str, token: &str, body: Value) -> (u16, Value) {
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/api/recordings/{id}"),
+            Some(token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// A raw request for file bytes: the status, the headers and the body.
+    async fn bytes(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(header::HeaderName, &str)],
+    ) -> (u16, header::HeaderMap, Vec<u8>) {
+        let mut req = self
+            .t
+            .http
+            .request(method, format!("{}{path}", self.t.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(k, *v);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.bytes().await.unwrap().to_vec();
+        (status, headers, body)
+    }
+
+    async fn get_range(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        range: &str,
+    ) -> (u16, header::HeaderMap, Vec<u8>) {
+        self.bytes(reqwest::Method::GET, path, token, &[(header::RANGE, range)])
+            .await
+    }
+
+    async fn upload(&self, token: &str, query: &str, ctype: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .t
+            .http
+            .post(format!("{}/api/recordings{query}", self.t.base))
+            .bearer_auth(token)
+            .header(header::CONTENT_TYPE, ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        response(r).await
+    }
+
+    /// Files in the recordings folder, sorted.
+    fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+struct Stored {
+    id: String,
+    arf: PathBuf,
+    mp4: Option<PathBuf>,
+}
+
+fn header_str(h: &header::HeaderMap, name: header::HeaderName) -> &str {
+    h.get(name).map_or("", |v| v.to_str().unwrap())
+}
+
+fn code(body: &Value) -> &str {
+    body["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn owners_see_their_own_recordings_and_admins_see_all() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let ann = s.t.account("ann", AccountRole::Agent).await;
+    let admin = s.t.account("admin", AccountRole::Admin).await;
+    let first = s.recording(&carol, "First", RecordingStatus::Ready).await;
+    let second = s
+        .recording(&carol, "Second", RecordingStatus::Processing)
+        .await;
+    let anns = s.recording(&ann, "Ann's", RecordingStatus::Ready).await;
+    let ids = |v: &Value| {
+        v["recordings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    let (status, list) = s.t.get("/api/recordings", Some(&carol.token)).await;
+    assert_eq!(status, 200, "{list}");
+    let mut mine = ids(&list);
+    mine.sort();
+    let mut expected = vec![first.id.clone(), second.id.clone()];
+    expected.sort();
+    assert_eq!(mine, expected);
+    let (_, list) = s.t.get("/api/recordings", Some(&ann.token)).await;
+    assert_eq!(ids(&list), [anns.id.as_str()]);
+    let (_, list) = s.t.get("/api/recordings", Some(&admin.token)).await;
+    assert_eq!(ids(&list).len(), 3);
+    let (status, list) =
+        s.t.get("/api/recordings?mine=true", Some(&admin.token))
+            .await;
+    assert_eq!((status, ids(&list).len()), (200, 0));
+    let (status, body) =
+        s.t.get("/api/recordings?colour=red", Some(&carol.token))
+            .await;
+    assert_eq!((status, code(&body)), (400, "invalid_query"));
+
+    // The shape, without the server's file paths.
+    let (status, r) =
+        s.t.get(&format!("/api/recordings/{}", first.id), Some(&carol.token))
+            .await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["name"], "First");
+    assert_eq!(r["owner"], carol.id.as_str());
+    assert_eq!(r["status"], "ready");
+    assert_eq!(r["duration_ms"], 4000);
+    assert_eq!(r["disabled"], false);
+    assert_eq!(r["description"], "");
+    assert!(r["session_id"].is_string() && r["mp4_bytes"].as_i64().unwrap() > 10_000);
+    assert!(
+        r.get("arf_path").is_none() && r.get("mp4_path").is_none(),
+        "{r}"
+    );
+
+    let path = format!("/api/recordings/{}", first.id);
+    let (status, body) = s.t.get(&path, Some(&ann.token)).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let (status, _) = s.t.get(&path, Some(&admin.token)).await;
+    assert_eq!(status, 200);
+    let (status, body) = s.t.get(&path, None).await;
+    assert_eq!((status, code(&body)), (401, "unauthenticated"));
+    let (status, body) =
+        s.t.get(
+            &format!("/api/recordings/{}", Uuid::new_v4()),
+            Some(&admin.token),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (404, "unknown_recording"));
+    let (status, body) = s.t.get("/api/recordings/nope", Some(&admin.token)).await;
+    assert_eq!((status, code(&body)), (404, "unknown_recording"));
+
+    // A customer's participant token is not an account.
+    let session = s.t.start_session(&carol, "x").await;
+    let (status, body) = s.t.get("/api/recordings", session["token"].as_str()).await;
+    assert_eq!((status, code(&body)), (401, "wrong_token_kind"));
+}
+
+#[tokio::test]
+async fn owners_and_admins_rename_describe_disable_and_reassign() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let ann = s.t.account("ann", AccountRole::Csr).await;
+    let admin = s.t.account("admin", AccountRole::Admin).await;
+    let r = s.recording(&carol, "Printer", RecordingStatus::Ready).await;
+
+    let (status, body) = s
+        .patch(
+            &r.id,
+            &carol.token,
+            json!({"name": "  Printer offline  ", "description": "Driver reinstalled.\nWorks."}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "Printer offline");
+    assert_eq!(body["description"], "Driver reinstalled.\nWorks.");
+    let (status, body) = s.patch(&r.id, &carol.token, json!({})).await;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (200, Some("Printer offline"))
+    );
+
+    for (change, expected) in [
+        (json!({"name": ""}), "invalid_name"),
+        (json!({"name": "   "}), "invalid_name"),
+        (json!({"name": "n".repeat(201)}), "invalid_name"),
+        (json!({"name": "a\u{7}b"}), "invalid_name"),
+        (
+            json!({"description": "d".repeat(2001)}),
+            "invalid_description",
+        ),
+        (json!({"owner": Uuid::new_v4()}), "unknown_account"),
+        (json!({"owner": "not-an-id"}), "unknown_account"),
+        (json!({"name": 5}), "invalid_body"),
+        (json!({"colour": "red"}), "invalid_body"),
+    ] {
+        let (status, body) = s.patch(&r.id, &carol.token, change.clone()).await;
+        assert_eq!((status, code(&body)), (422, expected), "{change}");
+    }
+    let (status, body) = s
+        .patch(&r.id, &carol.token, json!({"name": "n".repeat(200)}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Nobody but the owner and admins changes anything.
+    let (status, body) = s.patch(&r.id, &ann.token, json!({"owner": ann.id})).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    let (status, body) = s.patch(&r.id, &ann.token, json!({"name": "Mine"})).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+
+    // The owner hands it to Ann: now it is hers and no longer Carol's.
+    let (status, body) = s.patch(&r.id, &carol.token, json!({"owner": ann.id})).await;
+    assert_eq!(
+        (status, body["owner"].as_str()),
+        (200, Some(ann.id.as_str()))
+    );
+    let path = format!("/api/recordings/{}", r.id);
+    let (status, _) = s.t.get(&path, Some(&carol.token)).await;
+    assert_eq!(status, 403);
+    let (status, _) = s.t.get(&path, Some(&ann.token)).await;
+    assert_eq!(status, 200);
+    let (status, body) = s
+        .patch(&r.id, &carol.token, json!({"owner": carol.id}))
+        .await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    // An admin may hand it to anyone, themselves included.
+    let (status, body) = s
+        .patch(&r.id, &admin.token, json!({"owner": admin.id}))
+        .await;
+    assert_eq!(
+        (status, body["owner"].as_str()),
+        (200, Some(admin.id.as_str()))
+    );
+    let (status, body) = s
+        .patch(&r.id, &admin.token, json!({"owner": carol.id}))
+        .await;
+    assert_eq!(
+        (status, body["owner"].as_str()),
+        (200, Some(carol.id.as_str()))
+    );
+
+    // Disabled: the owner can no longer play it or make links; admins can.
+    let (status, body) = s
+        .patch(&r.id, &carol.token, json!({"disabled": true}))
+        .await;
+    assert_eq!((status, body["disabled"].as_bool()), (200, Some(true)));
+    let mp4 = format!("/api/recordings/{}/mp4", r.id);
+    let (status, _, body) = s
+        .bytes(reqwest::Method::GET, &mp4, Some(&carol.token), &[])
+        .await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, code(&body)), (403, "recording_disabled"));
+    let (status, body) =
+        s.t.post(
+            &format!("/api/recordings/{}/links", r.id),
+            Some(&carol.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "recording_disabled"));
+    // Admins still play it, but nobody gets a link: a link's holder is never an admin.
+    let (status, body) =
+        s.t.post(
+            &format!("/api/recordings/{}/links", r.id),
+            Some(&admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "recording_disabled"));
+    let (status, _, bytes) = s
+        .bytes(reqwest::Method::GET, &mp4, Some(&admin.token), &[])
+        .await;
+    assert_eq!(
+        (status, bytes.len() as u64),
+        (200, std::fs::metadata(fixture_mp4()).unwrap().len())
+    );
+    let (status, body) = s
+        .patch(&r.id, &carol.token, json!({"disabled": false}))
+        .await;
+    assert_eq!((status, body["disabled"].as_bool()), (200, Some(false)));
+    let (status, _, _) = s
+        .bytes(reqwest::Method::GET, &mp4, Some(&carol.token), &[])
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn deleting_removes_the_row_and_both_files() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let ann = s.t.account("ann", AccountRole::Csr).await;
+    let admin = s.t.account("admin", AccountRole::Admin).await;
+    let r = s.recording(&carol, "Gone", RecordingStatus::Ready).await;
+    let del = |id: &str, token: &str| {
+        let path = format!("/api/recordings/{id}");
+        let token = token.to_string();
+        let s = &s;
+        async move {
+            s.send(reqwest::Method::DELETE, &path, Some(&token), None)
+                .await
+        }
+    };
+
+    let (status, body) = del(&r.id, &ann.token).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    assert!(r.arf.exists() && r.mp4.as_ref().unwrap().exists());
+    let (status, _) = del(&r.id, &carol.token).await;
+    assert_eq!(status, 204);
+    assert!(!r.arf.exists() && !r.mp4.as_ref().unwrap().exists());
+    let (status, body) =
+        s.t.get(&format!("/api/recordings/{}", r.id), Some(&carol.token))
+            .await;
+    assert_eq!((status, code(&body)), (404, "unknown_recording"));
+    let (status, body) = del(&r.id, &carol.token).await;
+    assert_eq!((status, code(&body)), (404, "unknown_recording"));
+
+    // Still being recorded: refused, and nothing removed.
+    let live = s
+        .recording(&carol, "Live", RecordingStatus::Recording)
+        .await;
+    let (status, body) = del(&live.id, &admin.token).await;
+    assert_eq!((status, code(&body)), (409, "recording_in_progress"));
+    assert!(live.arf.exists());
+
+    // Files already gone are fine.
+    let lost = s.recording(&carol, "Lost", RecordingStatus::Ready).await;
+    std::fs::remove_file(&lost.arf).unwrap();
+    std::fs::remove_file(lost.mp4.as_ref().unwrap()).unwrap();
+    let (status, _) = del(&lost.id, &admin.token).await;
+    assert_eq!(status, 204);
+
+    // A file that cannot be removed (here a folder where the ARF should be): 500, row kept.
+    let stuck = s.recording(&carol, "Stuck", RecordingStatus::Failed).await;
+    std::fs::remove_file(&stuck.arf).unwrap();
+    std::fs::create_dir(&stuck.arf).unwrap();
+    std::fs::write(stuck.arf.join("x"), b"x").unwrap();
+    let (status, body) = del(&stuck.id, &carol.token).await;
+    assert_eq!((status, code(&body)), (500, "internal"));
+    let (status, _) =
+        s.t.get(&format!("/api/recordings/{}", stuck.id), Some(&carol.token))
+            .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_mp4_is_served_with_byte_ranges_for_seeking() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let r = s
+        .recording(&carol, "Printer / Dave \"2\"", RecordingStatus::Ready)
+        .await;
+    let file = std::fs::read(fixture_mp4()).unwrap();
+    let size = file.len();
+    assert!(size > 20_000, "the fixture is {size} bytes");
+    let mp4 = format!("/api/recordings/{}/mp4", r.id);
+    let tok = Some(carol.token.as_str());
+
+    let (status, h, body) = s.bytes(reqwest::Method::GET, &mp4, tok, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, file);
+    assert_eq!(header_str(&h, header::CONTENT_TYPE), "video/mp4");
+    assert_eq!(header_str(&h, header::ACCEPT_RANGES), "bytes");
+    assert_eq!(header_str(&h, header::CONTENT_LENGTH), size.to_string());
+    assert!(h.get(header::CONTENT_DISPOSITION).is_none());
+    let etag = header_str(&h, header::ETAG).to_string();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"') && etag.len() > 10,
+        "{etag}"
+    );
+    assert!(httpdate_ok(header_str(&h, header::LAST_MODIFIED)));
+
+    for (range, first, last) in [
+        ("bytes=0-99", 0, 99),
+        ("bytes=1000-1999", 1000, 1999),
+        ("bytes=-500", size - 500, size - 1),
+        (&format!("bytes={}-", size - 300), size - 300, size - 1),
+        (&format!("bytes=100-{}", size + 5000), 100, size - 1),
+    ] {
+        let (status, h, body) = s.get_range(&mp4, tok, range).await;
+        assert_eq!(status, 206, "{range}");
+        assert_eq!(body, file[first..=last], "{range}");
+        assert_eq!(
+            header_str(&h, header::CONTENT_RANGE),
+            format!("bytes {first}-{last}/{size}"),
+            "{range}"
+        );
+        assert_eq!(
+            header_str(&h, header::CONTENT_LENGTH),
+            (last - first + 1).to_string()
+        );
+    }
+
+    let (status, h, body) = s.get_range(&mp4, tok, "bytes=999999999-").await;
+    assert_eq!(status, 416);
+    assert_eq!(
+        header_str(&h, header::CONTENT_RANGE),
+        format!("bytes */{size}")
+    );
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(code(&problem), "range_not_satisfiable");
+    // Several ranges, or a malformed one, get the whole file.
+    for range in ["bytes=0-9,100-109", "bytes=9-2", "pages=1-2"] {
+        let (status, _, body) = s.get_range(&mp4, tok, range).await;
+        assert_eq!((status, body.len()), (200, size), "{range}");
+    }
+
+    // If-Range: the current ETag gets the range; anything else the whole (changed) file.
+    let (status, _, body) = s
+        .bytes(
+            reqwest::Method::GET,
+            &mp4,
+            tok,
+            &[(header::RANGE, "bytes=0-99"), (header::IF_RANGE, &etag)],
+        )
+        .await;
+    assert_eq!((status, body.as_slice()), (206, &file[..100]));
+    for stale in ["\"0123-abc\"", "W/\"x\"", "Sat, 29 Oct 1994 19:43:31 GMT"] {
+        let (status, _, body) = s
+            .bytes(
+                reqwest::Method::GET,
+                &mp4,
+                tok,
+                &[(header::RANGE, "bytes=0-99"), (header::IF_RANGE, stale)],
+            )
+            .await;
+        assert_eq!((status, body.len()), (200, size), "{stale}");
+    }
+
+    let (status, h, body) = s.bytes(reqwest::Method::HEAD, &mp4, tok, &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.is_empty());
+    assert_eq!(header_str(&h, header::CONTENT_LENGTH), size.to_string());
+    assert_eq!(header_str(&h, header::ETAG), etag);
+    assert_eq!(header_str(&h, header::ACCEPT_RANGES), "bytes");
+
+    // The download is the same bytes under a safe name.
+    let download = format!("/api/recordings/{}/download", r.id);
+    let (status, h, body) = s.bytes(reqwest::Method::GET, &download, tok, &[]).await;
+    assert_eq!((status, body == file), (200, true));
+    assert_eq!(
+        header_str(&h, header::CONTENT_DISPOSITION),
+        "attachment; filename=\"Printer _ Dave _2_.mp4\""
+    );
+    let (status, _, body) = s.get_range(&download, tok, "bytes=-10").await;
+    assert_eq!((status, body.as_slice()), (206, &file[size - 10..]));
+
+    // The ARF, for its owner, with ranges too.
+    let arf = format!("/api/recordings/{}/arf", r.id);
+    let (status, h, body) = s.bytes(reqwest::Method::GET, &arf, tok, &[]).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (200, &b"ARF bytes of a test"[..])
+    );
+    assert_eq!(
+        header_str(&h, header::CONTENT_TYPE),
+        "application/octet-stream"
+    );
+    assert!(header_str(&h, header::CONTENT_DISPOSITION).ends_with(".arf\""));
+    let (status, _, body) = s.get_range(&arf, tok, "bytes=4-8").await;
+    assert_eq!((status, body.as_slice()), (206, &b"bytes"[..]));
+    let ann = s.t.account("ann", AccountRole::Csr).await;
+    let (status, _, _) = s
+        .bytes(reqwest::Method::GET, &arf, Some(&ann.token), &[])
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = s
+        .bytes(reqwest::Method::GET, &mp4, Some(&ann.token), &[])
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = s.bytes(reqwest::Method::GET, &mp4, None, &[]).await;
+    assert_eq!(status, 401);
+}
+
+fn httpdate_ok(s: &str) -> bool {
+    s.ends_with(" GMT") && s.len() == 29
+}
+
+#[tokio::test]
+async fn a_recording_without_an_mp4_is_not_ready() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    for status in [
+        RecordingStatus::Recording,
+        RecordingStatus::Processing,
+        RecordingStatus::Failed,
+    ] {
+        let r = s.recording(&carol, "Not yet", status).await;
+        let (code_, _, body) = s
+            .bytes(
+                reqwest::Method::GET,
+                &format!("/api/recordings/{}/mp4", r.id),
+                Some(&carol.token),
+                &[],
+            )
+            .await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (code_, code(&body)),
+            (409, "recording_not_ready"),
+            "{status:?}"
+        );
+        let (code_, body) =
+            s.t.post(
+                &format!("/api/recordings/{}/links", r.id),
+                Some(&carol.token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            (code_, code(&body)),
+            (409, "recording_not_ready"),
+            "{status:?}"
+        );
+    }
+    let live = s
+        .recording(&carol, "Live", RecordingStatus::Recording)
+        .await;
+    let (status, _, body) = s
+        .bytes(
+            reqwest::Method::GET,
+            &format!("/api/recordings/{}/arf", live.id),
+            Some(&carol.token),
+            &[],
+        )
+        .await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((status, code(&body)), (409, "recording_in_progress"));
+}
+
+/// The path and query of a link, to be sent to the test server (links carry the public URL).
+fn link_path(url: &str) -> &str {
+    let at = url.find("/api/").unwrap();
+    &url[at..]
+}
+
+#[tokio::test]
+async fn a_signed_link_plays_one_recording_without_an_account_until_it_expires() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let ann = s.t.account("ann", AccountRole::Csr).await;
+    let r = s.recording(&carol, "Shared", RecordingStatus::Ready).await;
+    let other = s.recording(&carol, "Other", RecordingStatus::Ready).await;
+    let file = std::fs::read(fixture_mp4()).unwrap();
+
+    let (status, link) =
+        s.t.post(
+            &format!("/api/recordings/{}/links", r.id),
+            Some(&carol.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "http://localhost:8080/api/recordings/{}/mp4?link=",
+            r.id
+        )),
+        "{url}"
+    );
+    let expires = link["expires_at"].as_u64().unwrap();
+    let expected = (unix_secs() + 3600) * 1000;
+    assert!(expires.abs_diff(expected) < 5000, "{expires} vs {expected}");
+    let path = link_path(url).to_string();
+
+    let (status, h, body) = s.bytes(reqwest::Method::GET, &path, None, &[]).await;
+    assert_eq!((status, body == file), (200, true));
+    assert_eq!(header_str(&h, header::CONTENT_TYPE), "video/mp4");
+    let (status, _, body) = s.get_range(&path, None, "bytes=0-99").await;
+    assert_eq!((status, body.as_slice()), (206, &file[..100]));
+    let token = path.split("link=").nth(1).unwrap().to_string();
+    let (status, _, body) = s
+        .bytes(
+            reqwest::Method::GET,
+            &format!("/api/recordings/{}/download?link={token}", r.id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((status, body.len()), (200, file.len()));
+
+    let refused = |status: u16, body: &[u8]| {
+        let body: Value = serde_json::from_slice(body).unwrap();
+        (status, code(&body).to_string())
+    };
+    let invalid = (403, "invalid_link".to_string());
+    // The same link on another recording.
+    let (status, _, body) = s
+        .bytes(
+            reqwest::Method::GET,
+            &format!("/api/recordings/{}/mp4?link={token}", other.id),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(refused(status, &body), invalid);
+    // Expired, tampered with, signed by another key, or a sign-in token.
+    let signer = &s.t.server().signer;
+    let id: Uuid = r.id.parse().unwrap();
+    let expired = signer.sign(
+        &Token::RecordingLink { recording: id },
+        unix_secs() - 7200,
+        3600,
+    );
+    let mut tampered = token.clone().into_bytes();
+    let at = tampered.len() - 3;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let foreign = tandem::auth::Signer::from_secret(&[9; 32]).sign(
+        &Token::RecordingLink { recording: id },
+        unix_secs(),
+        60,
+    );
+    for bad in [expired.as_str(), &tampered, &foreign, &carol.token, ""] {
+        let (status, _, body) = s
+            .bytes(
+                reqwest::Method::GET,
+                &format!("/api/recordings/{}/mp4?link={bad}", r.id),
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(refused(status, &body), invalid, "{bad}");
+    }
+    // Only the owner and admins make links.
+    let (status, body) =
+        s.t.post(
+            &format!("/api/recordings/{}/links", r.id),
+            Some(&ann.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "forbidden"));
+    // A disabled recording plays for nobody but admins, links included.
+    let (status, _) = s
+        .patch(&r.id, &carol.token, json!({"disabled": true}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, body) = s.bytes(reqwest::Method::GET, &path, None, &[]).await;
+    assert_eq!(
+        refused(status, &body),
+        (403, "recording_disabled".to_string())
+    );
+    // Deleted: the link leads nowhere.
+    let admin = s.t.account("admin", AccountRole::Admin).await;
+    let (status, _) = s
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/recordings/{}", r.id),
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, body) = s.bytes(reqwest::Method::GET, &path, None, &[]).await;
+    assert_eq!(
+        refused(status, &body),
+        (404, "unknown_recording".to_string())
+    );
+}
+
+/// An upload sent in chunks with no Content-Length, over a raw connection (the test client
+/// sends only sized bodies): the status of the answer.
+async fn chunked_upload(s: &Setup, token: &str, total: usize) -> u16 {
+    let mut conn = tokio::net::TcpStream::connect(s.t.server().addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/recordings HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < total {
+        let n = chunk.len().min(total - sent);
+        let mut frame = format!("{n:x}\r\n").into_bytes();
+        frame.extend_from_slice(&chunk[..n]);
+        frame.extend_from_slice(b"\r\n");
+        if conn.write_all(&frame).await.is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let _ = conn.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"))
+}
+
+/// A client that declares too large a body and waits for `100 Continue` before sending it:
+/// the first status line it gets back (the refusal, not a `100`).
+async fn expect_continue_upload(s: &Setup, token: &str, declared: usize) -> String {
+    let mut conn = tokio::net::TcpStream::connect(s.t.server().addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/recordings HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {declared}\r\n\
+         Expect: 100-continue\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let read = tokio::time::timeout(common::PATIENCE, conn.read(&mut buf))
+            .await
+            .expect("an answer without sending the body");
+        match read {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    answer.split(' ').nth(1).unwrap_or("none").to_string()
+}
+
+#[tokio::test]
+async fn uploads_are_checked_stored_and_limited() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let arf = arf_bytes();
+    assert!(
+        arf.len() > 256 * 1024 && arf.len() < MAX_UPLOAD,
+        "{}",
+        arf.len()
+    );
+    const OCTETS: &str = "application/octet-stream";
+
+    let (status, r) = s
+        .upload(&carol.token, "?name=Imported%20call", OCTETS, arf.clone())
+        .await;
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(r["name"], "Imported call");
+    assert_eq!(r["status"], "processing");
+    assert_eq!(r["duration_ms"], 2500);
+    assert_eq!(r["arf_bytes"], arf.len());
+    assert_eq!(r["owner"], carol.id.as_str());
+    assert!(r["session_id"].is_null() && r["mp4_bytes"].is_null(), "{r}");
+    let id = r["id"].as_str().unwrap().to_string();
+    assert_eq!(s.files(), [format!("{id}.arf")]);
+    let (status, _, body) = s
+        .bytes(
+            reqwest::Method::GET,
+            &format!("/api/recordings/{id}/arf"),
+            Some(&carol.token),
+            &[],
+        )
+        .await;
+    assert_eq!((status, body == arf), (200, true));
+    let (status, r) = s.upload(&carol.token, "", OCTETS, arf.clone()).await;
+    assert_eq!(
+        (status, r["name"].as_str()),
+        (201, Some("Uploaded recording"))
+    );
+    let before = s.files();
+    assert_eq!(before.len(), 2);
+
+    // Damaged or not a recording: refused with the reader's code, nothing kept.
+    let (status, body) = s
+        .upload(&carol.token, "", OCTETS, b"not a recording".repeat(100))
+        .await;
+    assert_eq!((status, code(&body)), (422, "invalid_recording"));
+    assert!(
+        body["detail"].as_str().unwrap().contains("bad_magic"),
+        "{body}"
+    );
+    let mut damaged = arf.clone();
+    let middle = damaged.len() / 2;
+    for b in &mut damaged[middle..middle + 64] {
+        *b ^= 0x55;
+    }
+    let (status, body) = s.upload(&carol.token, "", OCTETS, damaged).await;
+    assert_eq!((status, code(&body)), (422, "invalid_recording"), "{body}");
+    let (status, body) = s.upload(&carol.token, "", OCTETS, Vec::new()).await;
+    assert_eq!((status, code(&body)), (422, "invalid_recording"), "{body}");
+
+    // Over the limit, declared or streamed.
+    let (status, body) = s
+        .upload(&carol.token, "", OCTETS, vec![0; MAX_UPLOAD + 1])
+        .await;
+    assert_eq!((status, code(&body)), (413, "body_too_large"));
+    assert_eq!(
+        chunked_upload(&s, &carol.token, MAX_UPLOAD + 100_000).await,
+        413
+    );
+    assert_eq!(
+        expect_continue_upload(&s, &carol.token, MAX_UPLOAD + 1).await,
+        "413"
+    );
+
+    // Not sent as octets, a bad name, no account.
+    let (status, body) = s
+        .upload(&carol.token, "", "application/json", arf.clone())
+        .await;
+    assert_eq!((status, code(&body)), (415, "unsupported_media_type"));
+    let long = format!("?name={}", "n".repeat(201));
+    let (status, body) = s.upload(&carol.token, &long, OCTETS, arf.clone()).await;
+    assert_eq!((status, code(&body)), (422, "invalid_name"));
+    let (status, body) = s.upload(&carol.token, "?size=1", OCTETS, arf.clone()).await;
+    assert_eq!((status, code(&body)), (400, "invalid_query"));
+    let (status, body) = s.upload("", "", OCTETS, arf.clone()).await;
+    assert_eq!((status, code(&body)), (401, "unauthenticated"));
+    assert_eq!(s.files(), before);
+    let (_, list) = s.t.get("/api/recordings", Some(&carol.token)).await;
+    assert_eq!(list["recordings"].as_array().unwrap().len(), 2);
+}
+
+/// A real browser plays the MP4 through a signed link (no account) and seeks in it, which
+/// takes range requests (tests/e2e/playback.mjs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_plays_and_seeks_the_mp4_through_a_signed_link() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let r = s
+        .recording(&carol, "In the browser", RecordingStatus::Ready)
+        .await;
+    let (status, link) =
+        s.t.post(
+            &format!("/api/recordings/{}/links", r.id),
+            Some(&carol.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let url = format!("{}{}", s.t.base, link_path(link["url"].as_str().unwrap()));
+    let report = common::browser::run_script(&s.t, "playback.mjs", &[&url]).await;
+    assert!(
+        report["results"]["range_requests"].as_u64().unwrap_or(0) > 0,
+        "{report}"
+    );
+}
