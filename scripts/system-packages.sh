@@ -8,6 +8,7 @@ packages=(
     python3               # tests: its standard-library smtpd is the SMTP relay in tests/mail.rs
     cmake                 # builds the bundled libopus (opus crate) for the voice mixer
     chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
+    ffmpeg                # tests: makes and checks MP4 files (ffmpeg, ffprobe)
 )
 
 missing=()
