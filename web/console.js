@@ -17,6 +17,7 @@ $('#signin').addEventListener('submit', async (e) => {
     $('#who').textContent = `Signed in as ${account.user.display_name}`;
     say(`Signed in as ${f.username.value}.`);
     $('#topic').focus();
+    refreshRecordings();
     if (account.user.role === 'agent') {
       $('#waiting').hidden = false;
       refreshOffers();
@@ -105,3 +106,38 @@ async function refreshOffers() {
   }
 }
 $('#refresh-offers').addEventListener('click', refreshOffers);
+
+// R4: the account's recordings; a ready one plays here through a signed, expiring link.
+async function refreshRecordings() {
+  try {
+    const { recordings } = await api('GET', '/api/recordings', null, account.token);
+    $('#recording-list').replaceChildren(...recordings.map((r) => {
+      const li = document.createElement('li');
+      const secs = r.duration_ms ? Math.round(r.duration_ms / 1000) : 0;
+      const state = { recording: 'recording now', processing: 'being converted', ready: 'ready', failed: `failed: ${r.error || ''}` }[r.status] || r.status;
+      li.textContent = `${r.name} · ${Math.floor(secs / 60)} min ${secs % 60} s · ${state} `;
+      if (r.status === 'ready') {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = `Play ${r.name}`;
+        b.addEventListener('click', async () => {
+          try {
+            const link = await api('POST', `/api/recordings/${r.id}/links`, {}, account.token);
+            const player = $('#player');
+            player.src = link.url;
+            player.hidden = false;
+            player.focus();
+          } catch (err) {
+            say(`Could not play it: ${err.message}`, 'error');
+          }
+        });
+        li.append(b);
+      }
+      return li;
+    }));
+    if (!recordings.length) $('#recording-list').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No recordings yet.' }));
+  } catch (err) {
+    say(`Could not list recordings: ${err.message}`, 'error');
+  }
+}
+$('#refresh-recordings').addEventListener('click', refreshRecordings);

@@ -9,6 +9,7 @@ import { Viewer } from '/assets/viewer.js';
 
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 const DOING = {
+  recording: 'Recording the session with',
   view_desktop: 'Viewing the desktop of',
   control_desktop: 'Controlling the desktop of',
   view_application: 'Viewing an application of',
@@ -132,6 +133,8 @@ export class CsrSession {
       for (const activity of now) await this.conn.act({ type: 'stop_activity', activity });
     };
     on('stop-desktop', stop(['control_desktop', 'view_desktop']));
+    on('record', () => this.conn.act({ type: 'request_activity', activity: 'recording' }));
+    on('stop-record', stop(['recording']));
     on('stop-application', stop(['control_application', 'view_application']));
     $('[data-id="display-mode"]', root).addEventListener('change', async (e) => {
       if (!(await this.conn.act({ type: 'set_display_mode', mode: e.target.value }))) e.target.value = this.view.display_mode;
@@ -297,6 +300,12 @@ export class CsrSession {
     $('.share-state', root).textContent = shares.length ? `${DOING[shares[shares.length - 1]]} ${this.panel.name(customer)}.`
       : waiting.length ? `Waiting for ${this.panel.name(waiting[0].customer)} to answer.`
         : customer ? `${this.panel.name(customer)} is not sharing.` : 'No customer has joined yet.';
+    const recording = running(v, 'recording');
+    const asking = v.pending_consents.some((c) => c.activity === 'recording');
+    $('.record-state', root).textContent = recording ? 'Recording: the session is being recorded.'
+      : asking ? 'Waiting for the customer to allow recording.' : 'Not recording.';
+    $('[data-act="record"]', root).hidden = recording;
+    $('[data-act="stop-record"]', root).hidden = !recording;
     // The share of any customer (only the selected one's runs), seen by everyone (D13).
     const sharer = [...this.screens.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)));
     this.viewer.show(sharer ? this.screens.get(sharer) : null, sharer ? `${this.panel.name(sharer)}'s shared screen` : null);

@@ -16,7 +16,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { scenario, until, videoFrames as frames } from './harness.mjs';
+import { scenario, sleep, until, videoFrames as frames } from './harness.mjs';
 
 const [base, csrUser, assistantUser, password] = process.argv.slice(2);
 // Drawn (non-transparent) pixels on the annotation layer of the visible viewers.
@@ -205,6 +205,21 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await until(async () => (await frames(carol, "Dave's camera")) > 5, "Carol sees Dave's camera");
   await shot(dave, 'customer-session');
   await shot(carol, 'csr-console-call');
+
+  // Recording (S9, R1): asked of Dave, allowed, running, stopped; then listed on the dashboard.
+  await s1.getByRole('tab', { name: 'Session' }).click();
+  await s1.getByRole('button', { name: 'Record session' }).click();
+  await dialog.waitFor();
+  check((await dialog.textContent()).includes('record this session'), 'the customer is asked about recording');
+  await dialog.getByRole('button', { name: 'Allow' }).click();
+  await s1.getByText('Recording: the session is being recorded.').waitFor();
+  await sleep(2000);
+  await s1.getByRole('button', { name: 'Stop recording' }).click();
+  await s1.getByText('Not recording.').waitFor();
+  await carol.getByRole('tab', { name: 'Dashboard' }).click();
+  await carol.getByRole('button', { name: 'Refresh recordings' }).click();
+  await carol.locator('#recording-list').getByText(/Printer offline · session \d{9}/).waitFor();
+  await carol.getByRole('tab', { name: /Printer offline/ }).click();
 
   // S3: a second session in a tab of its own; control handed to Ann there (S7).
   await carol.getByRole('tab', { name: 'Dashboard' }).click();
