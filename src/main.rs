@@ -40,6 +40,9 @@ enum Command {
         #[command(subcommand)]
         command: ArfCommand,
     },
+    /// Convert an ARF recording to MP4 (H.264 and AAC, fast-start), with annotations and the
+    /// pointer drawn in. Nothing is left at OUTPUT if it fails.
+    Export { input: PathBuf, output: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +106,38 @@ async fn main() -> anyhow::Result<()> {
             let summary = tandem_recording::inspect(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e} ({})", file.display(), e.code()))?;
             print!("{summary}");
+        }
+        Command::Export { input, output } => {
+            tandem_export::init().map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
+            let mut last = -1;
+            let report = tandem_export::export(
+                &input,
+                &output,
+                &tandem_export::ExportOptions::default(),
+                &mut |done| {
+                    let pct = (done * 100.0) as i64;
+                    if pct / 10 != last / 10 {
+                        eprintln!("{pct} %");
+                        last = pct;
+                    }
+                },
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e} ({})", input.display(), e.code()))?;
+            println!(
+                "{}: {:.1} s of recording in {:.1} s ({:.1}x), {}x{}, {} bytes{}",
+                output.display(),
+                report.duration_us as f64 / 1e6,
+                report.wall.as_secs_f64(),
+                report.speed,
+                report.width,
+                report.height,
+                report.output_bytes,
+                if report.truncated {
+                    " (the recording's file ends early)"
+                } else {
+                    ""
+                }
+            );
         }
         Command::User { command } => {
             let config = load()?;

@@ -1,25 +1,70 @@
 //! Where sessions' recordings go (SPEC R2, R4): an ARF file in the recordings folder and a row in
 //! the `recordings` table, from the moment the recording starts; the row says how it ended.
 //! After a crash, recordings still marked as running are closed from what their files hold.
+//! The exporter then turns each `processing` recording into an MP4, one at a time, off the
+//! media threads (SPEC R2, SYS5).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use metrics::counter;
+use metrics::{counter, histogram};
 use tandem_actors::ids::{AccountId, RecordingId, SessionId};
 use tandem_actors::protocol::UnixMillis;
 use tandem_actors::recorder::{Finished, RecorderError, Recordings};
 use tandem_actors::session::unix_now;
+use tokio::sync::Notify;
 
 use crate::store::{NewRecording, RecordingStatus, Store};
 
 pub struct RecordingStore {
     store: Store,
     dir: PathBuf,
+    /// Wakes the exporter when a recording is ready for it.
+    export: Arc<Notify>,
 }
+
+/// How often the exporter looks for work it was not woken for (uploads).
+const EXPORT_POLL: Duration = Duration::from_secs(5);
 
 impl RecordingStore {
     pub fn new(store: Store, dir: PathBuf) -> Self {
-        Self { store, dir }
+        Self {
+            store,
+            dir,
+            export: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Starts the exporter: every `processing` recording becomes an MP4 next to its ARF, or
+    /// `failed` with the reason. Runs until the process ends.
+    pub fn start_exporter(&self) {
+        // Left by an export a killed server did not finish; never shown as a recording.
+        if let Ok(dir) = std::fs::read_dir(&self.dir) {
+            for e in dir.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".partial") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let store = self.store.clone();
+        let wake = self.export.clone();
+        tokio::spawn(async move {
+            loop {
+                match store
+                    .recordings_with_status(RecordingStatus::Processing)
+                    .await
+                {
+                    Ok(rows) => {
+                        for r in rows {
+                            export_one(&store, r.id, r.arf_path.clone()).await;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not list recordings to export"),
+                }
+                let _ = tokio::time::timeout(EXPORT_POLL, wake.notified()).await;
+            }
+        });
     }
 
     /// Recordings a killed server left running: their files hold everything up to the last
@@ -97,7 +142,7 @@ impl Recordings for RecordingStore {
                 (0, 0, RecordingStatus::Failed, Some(e.to_string()))
             }
         };
-        if let Err(e) = self
+        let stored = self
             .store
             .finish_recording(
                 recording.0,
@@ -107,9 +152,76 @@ impl Recordings for RecordingStore {
                 status,
                 error.as_deref(),
             )
-            .await
-        {
-            tracing::error!(%recording, error = %e, "could not store how a recording ended");
+            .await;
+        match stored {
+            Ok(()) => self.export.notify_one(),
+            Err(e) => {
+                tracing::error!(%recording, error = %e, "could not store how a recording ended")
+            }
         }
     }
+}
+
+/// Exports one recording on a blocking thread and stores the outcome.
+async fn export_one(store: &Store, id: uuid::Uuid, arf: PathBuf) {
+    let mp4 = arf.with_extension("mp4");
+    let out = mp4.clone();
+    let result = tokio::task::spawn_blocking(move || export_file(&arf, &out)).await;
+    let (path, bytes, status, error) = match result {
+        Ok(Ok(report)) => {
+            counter!("tandem_exports_total").increment(1);
+            histogram!("tandem_export_duration_seconds").record(report.wall.as_secs_f64());
+            histogram!("tandem_export_speed_ratio").record(report.speed);
+            let note = report.truncated.then_some(
+                "the recording's file ends early (the server stopped); exported to where it ends",
+            );
+            (
+                Some(mp4.as_path()),
+                Some(report.output_bytes as i64),
+                RecordingStatus::Ready,
+                note.map(str::to_string),
+            )
+        }
+        Ok(Err(e)) => {
+            counter!("tandem_export_failures_total", "code" => e.code()).increment(1);
+            tracing::error!(recording = %id, error = %e, "export failed");
+            (
+                None,
+                None,
+                RecordingStatus::Failed,
+                Some(format!("export failed: {e}")),
+            )
+        }
+        Err(e) => {
+            counter!("tandem_export_failures_total", "code" => "panic").increment(1);
+            (
+                None,
+                None,
+                RecordingStatus::Failed,
+                Some(format!("export failed: {e}")),
+            )
+        }
+    };
+    if let Err(e) = store
+        .set_recording_mp4(id, path, bytes, status, error.as_deref())
+        .await
+    {
+        // Deleted while it was exported: its MP4 must not stay behind.
+        tracing::warn!(recording = %id, error = %e, "could not store an export");
+        let _ = std::fs::remove_file(&mp4);
+    }
+}
+
+/// ARF to MP4 with the default options (SPEC R2: H.264, AAC, fast-start).
+pub fn export_file(
+    arf: &Path,
+    mp4: &Path,
+) -> Result<tandem_export::ExportReport, tandem_export::ExportError> {
+    tandem_export::init()?;
+    tandem_export::export(
+        arf,
+        mp4,
+        &tandem_export::ExportOptions::default(),
+        &mut |_| {},
+    )
 }

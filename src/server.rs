@@ -81,6 +81,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         config.recording.dir.clone(),
     ));
     recordings.recover().await?;
+    recordings.start_exporter();
     let signer = Signer::from_key_file(&config.auth.secret_file)?;
     let interrupted = close_interrupted(&store).await?;
     if interrupted > 0 {

@@ -1,6 +1,7 @@
 //! Network recording of a live session over real UDP (SPEC S9, R1, R2): nothing is recorded
 //! before the customer agrees; then the shared screen, the voice call and the session's events
-//! go into an ARF file that the recordings list shows, and the recording ends with its activity.
+//! go into an ARF file that the recordings list shows, and the recording ends with its activity;
+//! it is then exported to a fast-start MP4 (H.264, AAC) of the recorded length (SYS5).
 
 mod common;
 
@@ -114,6 +115,63 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
         })
         .collect();
     assert_eq!(events[0].0, "session_view", "{events:?}");
+
+    // Then exported (SYS5).
+    eventually("the recording is exported", || {
+        rows = futures_now(store.recordings(None));
+        rows[0].status != RecordingStatus::Processing
+    })
+    .await;
+    let rec = &rows[0];
+    assert_eq!(rec.status, RecordingStatus::Ready, "{:?}", rec.error);
+    let mp4 = rec.mp4_path.clone().unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_streams",
+            "-show_format",
+            "-of",
+            "json",
+        ])
+        .arg(&mp4)
+        .output()
+        .expect("ffprobe runs (scripts/system-packages.sh installs ffmpeg)");
+    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    let codecs: Vec<_> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        codecs.contains(&"h264".to_string()) && codecs.contains(&"aac".to_string()),
+        "{probe}"
+    );
+    let seconds: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let recorded = rec.duration_ms.unwrap() as f64 / 1000.0;
+    assert!(
+        (seconds - recorded).abs() <= 0.5,
+        "MP4 {seconds} s, recorded {recorded} s"
+    );
+    // Fast-start: the index (moov) before the media (mdat), so playback starts at once.
+    let bytes = std::fs::read(&mp4).unwrap();
+    let at = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
+    assert!(at(b"moov") < at(b"mdat"), "moov after mdat");
+    // And served to its owner with byte ranges.
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/recordings/{}/mp4", t.base, rec.id))
+        .bearer_auth(&carol.token)
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &bytes[..100]);
     assert!(
         events
             .iter()

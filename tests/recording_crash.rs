@@ -1,7 +1,8 @@
 //! A server killed with SIGKILL in the middle of a recording (SPEC R2; ARF's crash-safety): the
 //! real `tandem` binary records a session with a screen share and a voice call, is killed, and
-//! is started again on the same data. The recording is then closed from what its file holds:
-//! everything up to about the last second before the kill, listed with that duration.
+//! is started again on the same data. The recording is then closed from what its file holds
+//! (everything up to about the last second before the kill), listed with that duration, and
+//! exported to MP4.
 
 mod common;
 
@@ -166,17 +167,31 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
         json!({"username": "carol", "password": PASSWORD}),
     )
     .await;
-    let r = reqwest::Client::new()
-        .get(format!("{base}/api/recordings"))
-        .bearer_auth(login["token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let list: Value = r.json().await.unwrap();
-    let rec = &list["recordings"][0];
-    assert_eq!(rec["status"], "processing", "{list}");
+    // Closed from its file, then exported from it (the export notes the early end).
+    let token = login["token"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rec = loop {
+        let list: Value = reqwest::Client::new()
+            .get(format!("{base}/api/recordings"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rec = list["recordings"][0].clone();
+        assert_ne!(rec["status"], "recording", "{list}");
+        assert_ne!(rec["status"], "failed", "{list}");
+        if rec["status"] == "ready" {
+            break rec;
+        }
+        assert!(Instant::now() < deadline, "not exported: {list}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let duration = rec["duration_ms"].as_u64().unwrap();
-    assert_eq!(duration, summary.duration_us / 1000, "{list}");
+    assert_eq!(duration, summary.duration_us / 1000, "{rec}");
+    assert!(rec["mp4_bytes"].as_u64().unwrap() > 1000, "{rec}");
     server.start_kill().unwrap();
     server.wait().await.unwrap();
 }
