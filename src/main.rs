@@ -108,20 +108,14 @@ async fn main() -> anyhow::Result<()> {
             print!("{summary}");
         }
         Command::Export { input, output } => {
-            tandem_export::init().map_err(|e| anyhow::anyhow!("{e} ({})", e.code()))?;
             let mut last = -1;
-            let report = tandem_export::export(
-                &input,
-                &output,
-                &tandem_export::ExportOptions::default(),
-                &mut |done| {
-                    let pct = (done * 100.0) as i64;
-                    if pct / 10 != last / 10 {
-                        eprintln!("{pct} %");
-                        last = pct;
-                    }
-                },
-            )
+            let report = tandem::recording::export_file(&input, &output, &mut |done| {
+                let pct = (done * 100.0) as i64;
+                if pct / 10 != last / 10 {
+                    eprintln!("{pct} %");
+                    last = pct;
+                }
+            })
             .map_err(|e| anyhow::anyhow!("{}: {e} ({})", input.display(), e.code()))?;
             println!(
                 "{}: {:.1} s of recording in {:.1} s ({:.1}x), {}x{}, {} bytes{}",

@@ -166,7 +166,7 @@ impl Recordings for RecordingStore {
 async fn export_one(store: &Store, id: uuid::Uuid, arf: PathBuf) {
     let mp4 = arf.with_extension("mp4");
     let out = mp4.clone();
-    let result = tokio::task::spawn_blocking(move || export_file(&arf, &out)).await;
+    let result = tokio::task::spawn_blocking(move || export_file(&arf, &out, &mut |_| {})).await;
     let (path, bytes, status, error) = match result {
         Ok(Ok(report)) => {
             counter!("tandem_exports_total").increment(1);
@@ -212,16 +212,13 @@ async fn export_one(store: &Store, id: uuid::Uuid, arf: PathBuf) {
     }
 }
 
-/// ARF to MP4 with the default options (SPEC R2: H.264, AAC, fast-start).
+/// ARF to MP4 with the default options (SPEC R2: H.264, AAC, fast-start), for the server's
+/// exporter and `tandem export`; `progress` gets the fraction done.
 pub fn export_file(
     arf: &Path,
     mp4: &Path,
+    progress: &mut dyn FnMut(f64),
 ) -> Result<tandem_export::ExportReport, tandem_export::ExportError> {
     tandem_export::init()?;
-    tandem_export::export(
-        arf,
-        mp4,
-        &tandem_export::ExportOptions::default(),
-        &mut |_| {},
-    )
+    tandem_export::export(arf, mp4, &tandem_export::ExportOptions::default(), progress)
 }

@@ -193,11 +193,7 @@ export class CsrSession {
     const controlling = () => this.view && this.view.primary === this.panel.me
       && (running(this.view, 'control_desktop') || running(this.view, 'control_application'));
     const send = (m) => { if (controlling() && !this.viewer.tool) this.link.message('control', JSON.stringify(m)); };
-    const at = (e) => {
-      const p = this.viewer.picture();
-      const r = stage.getBoundingClientRect();
-      return [(e.clientX - r.left - p.x) / p.w, (e.clientY - r.top - p.y) / p.h];
-    };
+    const at = (e) => this.viewer.at(e);
     stage.addEventListener('pointermove', (e) => send({ t: 'move', at: at(e) }));
     stage.addEventListener('pointerdown', (e) => send({ t: 'down', at: at(e), button: e.button }));
     stage.addEventListener('pointerup', (e) => send({ t: 'up', at: at(e), button: e.button }));

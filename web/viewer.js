@@ -102,13 +102,18 @@ export class Viewer {
     return { x: v.offsetLeft + (w - vw * s) / 2, y: v.offsetTop + (h - vh * s) / 2, w: vw * s, h: vh * s };
   }
 
+  // Where a pointer event falls on the picture, 0..1 each way (as strokes and control input
+  // are sent).
+  at(e) {
+    const p = this.picture();
+    // The canvas covers the stage's content, so it moves with it when actual size scrolls.
+    const r = this.canvas.getBoundingClientRect();
+    return [(e.clientX - r.left - p.x) / p.w, (e.clientY - r.top - p.y) / p.h];
+  }
+
   pointer() {
     let last = null;
-    const at = (e) => {
-      const p = this.picture();
-      const r = this.canvas.getBoundingClientRect();
-      return [(e.clientX - r.left - p.x) / p.w, (e.clientY - r.top - p.y) / p.h];
-    };
+    const at = (e) => this.at(e);
     this.canvas.addEventListener('pointerdown', (e) => {
       if (!this.tool) return;
       this.canvas.setPointerCapture(e.pointerId);

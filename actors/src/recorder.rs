@@ -183,15 +183,11 @@ impl<W: Write> RecorderCore<W> {
 
     /// Writes what is buffered once it is a second old (the crash-safety promise of ARF).
     pub fn tick(&mut self, now: Instant) -> Result<bool, ArfError> {
-        let now_us = u64::try_from(now.saturating_duration_since(self.start).as_micros())
-            .unwrap_or(u64::MAX);
-        match self.writer.flush_deadline() {
-            Some(deadline) if now_us >= deadline => {
-                self.writer.flush()?;
-                Ok(true)
-            }
-            _ => Ok(false),
+        if self.next_tick().is_none_or(|due| now < due) {
+            return Ok(false);
         }
+        self.writer.flush()?;
+        Ok(true)
     }
 
     /// When [`Self::tick`] has work next.

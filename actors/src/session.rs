@@ -611,7 +611,7 @@ async fn after(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
 /// and stops it when the activity stops, for whatever cause (S7, S8, the end). A recording that
 /// cannot start stops its activity at once, so nobody believes it runs.
 async fn sync_recording(state: &mut SessionState) {
-    let wanted = state.rules.media_policy().recording;
+    let wanted = state.rules.is_recording();
     if wanted && state.recording.is_none() {
         match start_recording(state).await {
             Ok(active) => state.recording = Some(active),

@@ -513,6 +513,22 @@ mod tests {
         (vec![16; w * h], vec![128; w * h / 4], vec![128; w * h / 4])
     }
 
+    /// A blank `w`x`h` frame with `ink` painted on it: its Y, U and V planes.
+    fn painted(ink: &mut Ink, w: usize, h: usize, rect: Rect) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let (mut y, mut u, mut v) = frame(w, h);
+        let mut planes = Planes {
+            y: &mut y,
+            u: &mut u,
+            v: &mut v,
+            y_stride: w,
+            uv_stride: w / 2,
+            width: w,
+            height: h,
+        };
+        ink.paint(&mut planes, rect);
+        (y, u, v)
+    }
+
     #[test]
     fn pen_paints_red_and_eraser_removes_it() {
         let (w, h) = (64, 32);
@@ -525,34 +541,14 @@ mod tests {
             b: [0.9, 0.5],
         };
         ink.add(pen(Tool::Pen));
-        let (mut y, mut u, mut v) = frame(w, h);
-        let mut planes = Planes {
-            y: &mut y,
-            u: &mut u,
-            v: &mut v,
-            y_stride: w,
-            uv_stride: w / 2,
-            width: w,
-            height: h,
-        };
-        ink.paint(&mut planes, rect);
+        let (y, _, v) = painted(&mut ink, w, h, rect);
         // Red in studio-range BT.601: Y 81, V 240.
         assert!((79..=83).contains(&y[16 * w + 32]), "{}", y[16 * w + 32]);
         assert!(v[8 * (w / 2) + 16] > 200, "{}", v[8 * (w / 2) + 16]);
         assert_eq!(y[2 * w + 32], 16, "far from the line");
 
         ink.add(pen(Tool::Eraser));
-        let (mut y, mut u, mut v) = frame(w, h);
-        let mut planes = Planes {
-            y: &mut y,
-            u: &mut u,
-            v: &mut v,
-            y_stride: w,
-            uv_stride: w / 2,
-            width: w,
-            height: h,
-        };
-        ink.paint(&mut planes, rect);
+        let (y, _, v) = painted(&mut ink, w, h, rect);
         assert_eq!(y[16 * w + 32], 16);
         assert_eq!(v[8 * (w / 2) + 16], 128);
     }

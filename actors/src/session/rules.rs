@@ -320,8 +320,13 @@ impl SessionRules {
                 .map(|(_, c)| *c)
                 .collect(),
             control,
-            recording: self.running.iter().any(|(a, _)| *a == Activity::Recording),
+            recording: self.is_recording(),
         }
+    }
+
+    /// The recording activity runs: the customer agreed and nobody stopped it (SPEC S9, R1).
+    pub fn is_recording(&self) -> bool {
+        self.running.iter().any(|(a, _)| *a == Activity::Recording)
     }
 
     /// SPEC VI2: only the primary CSR and the selected customer send video.
