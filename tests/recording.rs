@@ -36,30 +36,28 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
     let _csr_phone = Phone::connect(&mut csr, 440.0).await;
     let dave_phone = Phone::connect_with_video(&mut dave, 1000.0, vec![screen()]).await;
     eventually("Dave is connected", || dave_phone.connected()).await;
-    for activity in ["view_desktop", "recording"] {
-        csr.cmd(json!({"type": "request_activity", "activity": activity}))
-            .await
-            .unwrap();
-        let asked = dave.event("consent_requested").await;
-        assert_eq!(asked["activity"], activity);
-        if activity == "recording" {
-            // S9: until Dave answers, nothing is recorded.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            assert!(
-                t.server().store.recordings(None).await.unwrap().is_empty(),
-                "recorded before consent"
-            );
-        }
-        dave.cmd(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
-            .await
-            .unwrap();
-        csr.event_where("activity_started", |e| e["activity"] == activity)
-            .await;
-    }
+    let asked = common::ask(&mut csr, &mut dave, "view_desktop").await;
+    common::allow(&mut csr, &mut dave, &asked).await;
+    let asked = common::ask(&mut csr, &mut dave, "recording").await;
+    // S9: until Dave answers, nothing is recorded.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        t.server().store.recordings(None).await.unwrap().is_empty(),
+        "recorded before consent"
+    );
+    common::allow(&mut csr, &mut dave, &asked).await;
 
-    // The recording is listed, as running, for its owner and nobody else but admins.
-    let (status, list) = t.get("/api/recordings", Some(&carol.token)).await;
-    assert_eq!(status, 200, "{list}");
+    // The recording is listed, as running, for its owner and nobody else but admins. Its row
+    // is made just after the activity starts, so it may take a moment to appear.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let list = loop {
+        let (status, list) = t.get("/api/recordings", Some(&carol.token)).await;
+        assert_eq!(status, 200, "{list}");
+        if !list["recordings"][0].is_null() || tokio::time::Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(list["recordings"][0]["status"], "recording", "{list}");
     let (_, theirs) = t.get("/api/recordings", Some(&other.token)).await;
     assert_eq!(theirs["recordings"], json!([]), "{theirs}");

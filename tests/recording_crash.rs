@@ -64,6 +64,18 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> Value
     r.json().await.unwrap()
 }
 
+/// Carol's sign-in token on the server at `base`.
+async fn login(base: &str) -> String {
+    let login = post(
+        base,
+        "/api/login",
+        None,
+        json!({"username": "carol", "password": PASSWORD}),
+    )
+    .await;
+    login["token"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_survives_kill_9_up_to_its_last_second() {
     let dir = tempfile::tempdir().unwrap();
@@ -86,14 +98,7 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
     }
 
     let (mut server, base) = serve(dir.path()).await;
-    let login = post(
-        &base,
-        "/api/login",
-        None,
-        json!({"username": "carol", "password": PASSWORD}),
-    )
-    .await;
-    let token = login["token"].as_str().unwrap().to_string();
+    let token = login(&base).await;
     let s = post(
         &base,
         "/api/sessions",
@@ -116,15 +121,8 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
     let dave_phone = Phone::connect_with_video(&mut dave, 1000.0, vec![screen()]).await;
     eventually("Dave is connected", || dave_phone.connected()).await;
     for activity in ["view_desktop", "recording"] {
-        csr.cmd(json!({"type": "request_activity", "activity": activity}))
-            .await
-            .unwrap();
-        let asked = dave.event("consent_requested").await;
-        dave.cmd(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
-            .await
-            .unwrap();
-        csr.event_where("activity_started", |e| e["activity"] == activity)
-            .await;
+        let asked = common::ask(&mut csr, &mut dave, activity).await;
+        common::allow(&mut csr, &mut dave, &asked).await;
     }
     let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(3500)).await;
@@ -160,15 +158,8 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
 
     // Started again: the recording is closed from its file and listed with that duration.
     let (mut server, base) = serve(dir.path()).await;
-    let login = post(
-        &base,
-        "/api/login",
-        None,
-        json!({"username": "carol", "password": PASSWORD}),
-    )
-    .await;
     // Closed from its file, then exported from it (the export notes the early end).
-    let token = login["token"].as_str().unwrap().to_string();
+    let token = login(&base).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let rec = loop {
         let list: Value = reqwest::Client::new()

@@ -197,6 +197,24 @@ impl Setup {
         (status, headers, body)
     }
 
+    /// Asks for a streaming link to recording `id`: the status and the answer.
+    async fn link(&self, id: &str, token: &str) -> (u16, Value) {
+        self.t
+            .post(
+                &format!("/api/recordings/{id}/links"),
+                Some(token),
+                json!({}),
+            )
+            .await
+    }
+
+    /// A GET that is refused: its status and problem code.
+    async fn refusal(&self, path: &str, token: Option<&str>) -> (u16, String) {
+        let (status, _, body) = self.bytes(reqwest::Method::GET, path, token, &[]).await;
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        (status, code(&body).to_string())
+    }
+
     async fn get_range(
         &self,
         path: &str,
@@ -416,27 +434,14 @@ async fn owners_and_admins_rename_describe_disable_and_reassign() {
         .await;
     assert_eq!((status, body["disabled"].as_bool()), (200, Some(true)));
     let mp4 = format!("/api/recordings/{}/mp4", r.id);
-    let (status, _, body) = s
-        .bytes(reqwest::Method::GET, &mp4, Some(&carol.token), &[])
-        .await;
-    let body: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((status, code(&body)), (403, "recording_disabled"));
-    let (status, body) =
-        s.t.post(
-            &format!("/api/recordings/{}/links", r.id),
-            Some(&carol.token),
-            json!({}),
-        )
-        .await;
+    assert_eq!(
+        s.refusal(&mp4, Some(&carol.token)).await,
+        (403, "recording_disabled".to_string())
+    );
+    let (status, body) = s.link(&r.id, &carol.token).await;
     assert_eq!((status, code(&body)), (403, "recording_disabled"));
     // Admins still play it, but nobody gets a link: a link's holder is never an admin.
-    let (status, body) =
-        s.t.post(
-            &format!("/api/recordings/{}/links", r.id),
-            Some(&admin.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = s.link(&r.id, &admin.token).await;
     assert_eq!((status, code(&body)), (403, "recording_disabled"));
     let (status, _, bytes) = s
         .bytes(reqwest::Method::GET, &mp4, Some(&admin.token), &[])
@@ -656,27 +661,13 @@ async fn a_recording_without_an_mp4_is_not_ready() {
         RecordingStatus::Failed,
     ] {
         let r = s.recording(&carol, "Not yet", status).await;
-        let (code_, _, body) = s
-            .bytes(
-                reqwest::Method::GET,
-                &format!("/api/recordings/{}/mp4", r.id),
-                Some(&carol.token),
-                &[],
-            )
-            .await;
-        let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
-            (code_, code(&body)),
-            (409, "recording_not_ready"),
+            s.refusal(&format!("/api/recordings/{}/mp4", r.id), Some(&carol.token))
+                .await,
+            (409, "recording_not_ready".to_string()),
             "{status:?}"
         );
-        let (code_, body) =
-            s.t.post(
-                &format!("/api/recordings/{}/links", r.id),
-                Some(&carol.token),
-                json!({}),
-            )
-            .await;
+        let (code_, body) = s.link(&r.id, &carol.token).await;
         assert_eq!(
             (code_, code(&body)),
             (409, "recording_not_ready"),
@@ -686,16 +677,14 @@ async fn a_recording_without_an_mp4_is_not_ready() {
     let live = s
         .recording(&carol, "Live", RecordingStatus::Recording)
         .await;
-    let (status, _, body) = s
-        .bytes(
-            reqwest::Method::GET,
+    assert_eq!(
+        s.refusal(
             &format!("/api/recordings/{}/arf", live.id),
-            Some(&carol.token),
-            &[],
+            Some(&carol.token)
         )
-        .await;
-    let body: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((status, code(&body)), (409, "recording_in_progress"));
+        .await,
+        (409, "recording_in_progress".to_string())
+    );
 }
 
 /// The path and query of a link, to be sent to the test server (links carry the public URL).
@@ -713,13 +702,7 @@ async fn a_signed_link_plays_one_recording_without_an_account_until_it_expires()
     let other = s.recording(&carol, "Other", RecordingStatus::Ready).await;
     let file = std::fs::read(fixture_mp4()).unwrap();
 
-    let (status, link) =
-        s.t.post(
-            &format!("/api/recordings/{}/links", r.id),
-            Some(&carol.token),
-            json!({}),
-        )
-        .await;
+    let (status, link) = s.link(&r.id, &carol.token).await;
     assert_eq!(status, 201, "{link}");
     let url = link["url"].as_str().unwrap();
     assert!(
@@ -750,21 +733,16 @@ async fn a_signed_link_plays_one_recording_without_an_account_until_it_expires()
         .await;
     assert_eq!((status, body.len()), (200, file.len()));
 
-    let refused = |status: u16, body: &[u8]| {
-        let body: Value = serde_json::from_slice(body).unwrap();
-        (status, code(&body).to_string())
-    };
     let invalid = (403, "invalid_link".to_string());
     // The same link on another recording.
-    let (status, _, body) = s
-        .bytes(
-            reqwest::Method::GET,
+    assert_eq!(
+        s.refusal(
             &format!("/api/recordings/{}/mp4?link={token}", other.id),
-            None,
-            &[],
+            None
         )
-        .await;
-    assert_eq!(refused(status, &body), invalid);
+        .await,
+        invalid
+    );
     // Expired, tampered with, signed by another key, or a sign-in token.
     let signer = &s.t.server().signer;
     let id: Uuid = r.id.parse().unwrap();
@@ -783,33 +761,23 @@ async fn a_signed_link_plays_one_recording_without_an_account_until_it_expires()
         60,
     );
     for bad in [expired.as_str(), &tampered, &foreign, &carol.token, ""] {
-        let (status, _, body) = s
-            .bytes(
-                reqwest::Method::GET,
-                &format!("/api/recordings/{}/mp4?link={bad}", r.id),
-                None,
-                &[],
-            )
-            .await;
-        assert_eq!(refused(status, &body), invalid, "{bad}");
+        assert_eq!(
+            s.refusal(&format!("/api/recordings/{}/mp4?link={bad}", r.id), None)
+                .await,
+            invalid,
+            "{bad}"
+        );
     }
     // Only the owner and admins make links.
-    let (status, body) =
-        s.t.post(
-            &format!("/api/recordings/{}/links", r.id),
-            Some(&ann.token),
-            json!({}),
-        )
-        .await;
+    let (status, body) = s.link(&r.id, &ann.token).await;
     assert_eq!((status, code(&body)), (403, "forbidden"));
     // A disabled recording plays for nobody but admins, links included.
     let (status, _) = s
         .patch(&r.id, &carol.token, json!({"disabled": true}))
         .await;
     assert_eq!(status, 200);
-    let (status, _, body) = s.bytes(reqwest::Method::GET, &path, None, &[]).await;
     assert_eq!(
-        refused(status, &body),
+        s.refusal(&path, None).await,
         (403, "recording_disabled".to_string())
     );
     // Deleted: the link leads nowhere.
@@ -823,9 +791,8 @@ async fn a_signed_link_plays_one_recording_without_an_account_until_it_expires()
         )
         .await;
     assert_eq!(status, 204);
-    let (status, _, body) = s.bytes(reqwest::Method::GET, &path, None, &[]).await;
     assert_eq!(
-        refused(status, &body),
+        s.refusal(&path, None).await,
         (404, "unknown_recording".to_string())
     );
 }
@@ -991,13 +958,7 @@ async fn a_browser_plays_and_seeks_the_mp4_through_a_signed_link() {
     let r = s
         .recording(&carol, "In the browser", RecordingStatus::Ready)
         .await;
-    let (status, link) =
-        s.t.post(
-            &format!("/api/recordings/{}/links", r.id),
-            Some(&carol.token),
-            json!({}),
-        )
-        .await;
+    let (status, link) = s.link(&r.id, &carol.token).await;
     assert_eq!(status, 201, "{link}");
     let url = format!("{}{}", s.t.base, link_path(link["url"].as_str().unwrap()));
     let report = common::browser::run_script(&s.t, "playback.mjs", &[&url]).await;

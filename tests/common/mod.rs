@@ -389,3 +389,23 @@ impl Ws {
             .await
     }
 }
+
+/// The primary CSR asks for `activity`; answers the request as the customer got it (S9).
+pub async fn ask(csr: &mut Ws, customer: &mut Ws, activity: &str) -> Value {
+    csr.cmd(json!({"type": "request_activity", "activity": activity}))
+        .await
+        .unwrap();
+    let asked = customer.event("consent_requested").await;
+    assert_eq!(asked["activity"], activity, "{asked}");
+    asked
+}
+
+/// The customer allows what they were `asked`; returns once it runs.
+pub async fn allow(csr: &mut Ws, customer: &mut Ws, asked: &Value) {
+    customer
+        .cmd(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+        .await
+        .unwrap();
+    csr.event_where("activity_started", |e| e["activity"] == asked["activity"])
+        .await;
+}
