@@ -20,6 +20,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub mail: MailConfig,
     pub recording: RecordingConfig,
+    pub sip: SipConfig,
 }
 
 /// Where recordings live and how they are shared (SPEC R4).
@@ -32,6 +33,32 @@ pub struct RecordingConfig {
     pub link_ttl_secs: u64,
     /// Largest ARF upload accepted, in bytes.
     pub max_upload_bytes: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub public_address: String,
+    pub service_number: String,
+    pub max_calls: usize,
+    pub ring_ms: u64,
+}
+
+impl SipConfig {
+    /// The announced address, if one is set.
+    pub fn public(&self) -> Result<Option<SocketAddr>, String> {
+        if self.public_address.is_empty() {
+            return Ok(None);
+        }
+        self.public_address.parse().map(Some).map_err(|_| {
+            format!(
+                "sip.public_address {:?} is not ip:port",
+                self.public_address
+            )
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -213,6 +240,21 @@ impl Config {
                 origin: "configuration".into(),
                 message,
             });
+        }
+        if let Err(message) = self.sip.public() {
+            return Err(ConfigError::Invalid {
+                origin: "configuration".into(),
+                message,
+            });
+        }
+        if self.sip.service_number.is_empty()
+            || !self
+                .sip
+                .service_number
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        {
+            return bad("sip.service_number must be letters and digits");
         }
         if self.recording.dir.as_os_str().is_empty() {
             return bad("recording.dir must not be empty");

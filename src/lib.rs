@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod problem;
 pub mod recording;
 pub mod server;
+pub mod sip;
 pub mod store;
 pub mod throttle;
 pub mod web;

@@ -38,6 +38,11 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("SIP endpoint on {addr}: {source}")]
+    Sip {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -50,6 +55,8 @@ pub struct Server {
     /// The media workers' announced UDP addresses.
     pub media_addresses: Vec<SocketAddr>,
     pub media: MediaPool,
+    /// The SIP endpoint, when enabled.
+    pub sip: Option<crate::sip::SipServer>,
     pub directory: Directory,
     pub store: Store,
     pub signer: Signer,
@@ -128,6 +135,18 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             })
             .map_err(|e| StartError::Actors(e.to_string()))?;
     }
+    let sip = if config.sip.enabled {
+        Some(
+            crate::sip::server::start(&config.sip, directory.clone(), media.clone())
+                .await
+                .map_err(|source| StartError::Sip {
+                    addr: config.sip.listen,
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
     let mailer = if config.mail.enabled {
         Some(Mailer::new(&config.mail)?)
     } else {
@@ -176,6 +195,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         addr,
         media_addresses,
         media,
+        sip,
         directory,
         store,
         signer,
@@ -189,6 +209,9 @@ impl Server {
     /// Stops accepting, lets open requests finish, and stops the actor tree. Sessions still live
     /// are ended as interrupted on the next start.
     pub async fn stop(self) {
+        if let Some(sip) = &self.sip {
+            sip.stop();
+        }
         let _ = self.shutdown.send(());
         // WebSockets do not end on their own; do not wait for them forever.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.serving).await;

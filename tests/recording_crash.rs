@@ -26,6 +26,7 @@ fn tandem(dir: &Path) -> Command {
         .env("TANDEM_AUTH_SECRET_FILE", dir.join("secret.key"))
         .env("TANDEM_RECORDING_DIR", dir.join("recordings"))
         .env("TANDEM_MEDIA_WORKERS", "1")
+        .env("TANDEM_SIP_LISTEN", "127.0.0.1:0")
         .kill_on_drop(true);
     c
 }

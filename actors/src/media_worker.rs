@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge, histogram};
+use tandem_media::lobby::Lobby;
+use tandem_media::phone::PhoneMedia;
 use tandem_media::policy::{MediaPolicy, TrackPurpose};
 use tandem_media::sfu::{Answer, Sfu, SfuEvent, SfuStats};
 use tandem_media::voice_mixer::MixerConfig;
@@ -104,6 +106,24 @@ enum WorkerCmd {
     EndSession {
         session: SessionId,
     },
+    /// A phone's audio joins the session's call, or what was agreed for it changes.
+    Phone {
+        session: SessionId,
+        participant: ParticipantId,
+        media: PhoneMedia,
+        reply: oneshot::Sender<Result<SocketAddr, MediaError>>,
+    },
+    /// A phone waits at the service prompt, keying in a session number.
+    LobbyAdd {
+        leg: u64,
+        media: PhoneMedia,
+        prompt: Arc<[i16]>,
+        keys: mpsc::UnboundedSender<(u64, char)>,
+        reply: oneshot::Sender<Result<SocketAddr, MediaError>>,
+    },
+    LobbyRemove {
+        leg: u64,
+    },
     /// Panics inside the session's call. Rust-only, for supervision tests.
     InjectPanic {
         session: SessionId,
@@ -177,6 +197,12 @@ impl MediaPool {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         session.hash(&mut h);
         self.workers[(h.finish() % self.workers.len() as u64) as usize].clone()
+    }
+
+    /// The first worker: where phones wait at the service prompt before their session is
+    /// known.
+    pub fn first(&self) -> MediaWorkerHandle {
+        self.workers[0].clone()
     }
 
     /// The workers' announced addresses.
@@ -307,6 +333,47 @@ impl MediaWorkerHandle {
         .await
     }
 
+    /// A phone's audio (a SIP leg) joins the session's call, or what was agreed for it
+    /// changes (a re-INVITE). Answers where the phone is to send: this worker's address. The
+    /// session's `remove` takes it out when the participant leaves.
+    pub async fn add_phone(
+        &self,
+        session: SessionId,
+        participant: ParticipantId,
+        media: PhoneMedia,
+    ) -> Result<SocketAddr, MediaError> {
+        self.ask(|reply| WorkerCmd::Phone {
+            session,
+            participant,
+            media,
+            reply,
+        })
+        .await
+    }
+
+    /// A phone waits here hearing `prompt` (48 kHz, repeated), its key presses sent to `keys`
+    /// with `leg`. Calling again changes what it hears or what was agreed.
+    pub async fn lobby_add(
+        &self,
+        leg: u64,
+        media: PhoneMedia,
+        prompt: Arc<[i16]>,
+        keys: mpsc::UnboundedSender<(u64, char)>,
+    ) -> Result<SocketAddr, MediaError> {
+        self.ask(|reply| WorkerCmd::LobbyAdd {
+            leg,
+            media,
+            prompt,
+            keys,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn lobby_remove(&self, leg: u64) -> Result<(), MediaError> {
+        self.send(WorkerCmd::LobbyRemove { leg }).await
+    }
+
     pub async fn end_session(&self, session: SessionId) -> Result<(), MediaError> {
         self.send(WorkerCmd::EndSession { session }).await
     }
@@ -345,19 +412,25 @@ async fn run(
     worker: String,
 ) {
     let mut calls: HashMap<SessionId, Call> = HashMap::new();
+    let mut lobby = Waiting {
+        lobby: Lobby::new(address),
+        keys: HashMap::new(),
+        reported: (0, 0),
+    };
     let mut buf = vec![0u8; 2048];
     loop {
         let now = Instant::now();
         let wake = calls
             .values()
             .map(|c| c.sfu.poll_timeout(now))
+            .chain(lobby.lobby.poll_timeout())
             .min()
             .unwrap_or(now + Duration::from_millis(100))
             .max(now);
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 None => break,
-                Some(cmd) => handle_command(&mut calls, address, cmd),
+                Some(cmd) => handle_command(&mut calls, &mut lobby, address, cmd),
             },
             received = socket.recv_from(&mut buf) => {
                 // This one, then whatever else is already waiting, up to the pass limit; a
@@ -366,7 +439,11 @@ async fn run(
                 let mut handled = 0;
                 while let Some(r) = next.take() {
                     match r {
-                        Ok((n, source)) => route(&mut calls, address, source, &buf[..n]),
+                        Ok((n, source)) => {
+                            if !lobby.lobby.handle_receive(Instant::now(), source, &buf[..n]) {
+                                route(&mut calls, address, source, &buf[..n]);
+                            }
+                        }
                         Err(e) => tracing::debug!(error = %e, "media socket read failed"),
                     }
                     handled += 1;
@@ -378,6 +455,23 @@ async fn run(
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
         let now = Instant::now();
+        lobby.lobby.handle_timeout(now);
+        while let Some(t) = lobby.lobby.poll_transmit() {
+            if let Err(e) = socket.send_to(&t.contents, t.destination).await {
+                tracing::debug!(error = %e, "media send failed");
+            }
+        }
+        while let Some(k) = lobby.lobby.poll_event() {
+            if let Some(keys) = lobby.keys.get(&k.leg) {
+                let _ = keys.send((k.leg, k.digit));
+            }
+        }
+        let (lin, lout) = lobby.lobby.packets();
+        counter!("tandem_sip_rtp_packets_total", "direction" => "in")
+            .increment(lin - lobby.reported.0);
+        counter!("tandem_sip_rtp_packets_total", "direction" => "out")
+            .increment(lout - lobby.reported.1);
+        lobby.reported = (lin, lout);
         let (mut peers, mut tracks) = (0, 0);
         let sessions: Vec<SessionId> = calls.keys().copied().collect();
         for session in sessions {
@@ -404,6 +498,10 @@ async fn run(
             }
             while let Some(e) = call.sfu.poll_event() {
                 match e {
+                    SfuEvent::Dtmf { peer, digit } => {
+                        // Keys pressed in a session mean nothing yet.
+                        tracing::debug!(%session, participant = %peer, %digit, "key pressed on a phone");
+                    }
                     SfuEvent::Connected(p) => {
                         tracing::debug!(%session, participant = %p, "media connected")
                     }
@@ -452,6 +550,14 @@ async fn run(
     }
 }
 
+/// Phones waiting at the service prompt, and where their key presses go.
+struct Waiting {
+    lobby: Lobby<u64>,
+    keys: HashMap<u64, mpsc::UnboundedSender<(u64, char)>>,
+    /// RTP packets in and out as last counted.
+    reported: (u64, u64),
+}
+
 /// Hands the recorder what the call passed on, never waiting: a full queue loses the item, and
 /// the first loss tells the session, which ends the recording with an error.
 fn record(call: &mut Call) {
@@ -481,6 +587,14 @@ fn report(call: &mut Call) {
     counter!("tandem_media_keyframe_requests_total").increment(d.keyframe_requests);
     counter!("tandem_media_channel_messages_total").increment(d.channel_messages_relayed);
     counter!("tandem_media_bad_datagrams_total").increment(d.bad_datagrams);
+    counter!("tandem_sip_rtp_packets_total", "direction" => "in").increment(d.phone_packets_in);
+    counter!("tandem_sip_rtp_packets_total", "direction" => "out").increment(d.phone_packets_out);
+    counter!("tandem_sip_rtp_dropped_total").increment(d.phone_dropped);
+    if d.phone_packets_in > 0 {
+        for j in call.sfu.phone_jitters() {
+            histogram!("tandem_sip_rtp_jitter_seconds").record(j);
+        }
+    }
     for (reason, n) in d.dropped {
         counter!("tandem_media_dropped_by_policy_total", "reason" => reason.as_str()).increment(n);
     }
@@ -570,7 +684,12 @@ fn refused(e: tandem_media::sfu::SfuError) -> MediaError {
     }
 }
 
-fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd: WorkerCmd) {
+fn handle_command(
+    calls: &mut HashMap<SessionId, Call>,
+    lobby: &mut Waiting,
+    address: SocketAddr,
+    cmd: WorkerCmd,
+) {
     let now = Instant::now();
     match cmd {
         WorkerCmd::Offer {
@@ -598,6 +717,47 @@ fn handle_command(calls: &mut HashMap<SessionId, Call>, address: SocketAddr, cmd
                 refused(e)
             });
             let _ = reply.send(answer);
+        }
+        WorkerCmd::Phone {
+            session,
+            participant,
+            media,
+            reply,
+        } => {
+            let result = match call_for(calls, session, address) {
+                Ok(_) => guarded(calls, session, |call| {
+                    call.sfu.add_phone(now, participant, media)
+                })
+                .unwrap_or(Err(tandem_media::sfu::SfuError::CallFailed))
+                .map(|()| address)
+                .map_err(refused),
+                Err(e) => Err(refused(e)),
+            };
+            let _ = reply.send(result);
+        }
+        WorkerCmd::LobbyAdd {
+            leg,
+            media,
+            prompt,
+            keys,
+            reply,
+        } => {
+            let r = lobby
+                .lobby
+                .add(now, leg, media, prompt)
+                .map(|()| {
+                    lobby.keys.insert(leg, keys);
+                    address
+                })
+                .map_err(|e| MediaError::Refused {
+                    code: "media_error",
+                    detail: e.to_string(),
+                });
+            let _ = reply.send(r);
+        }
+        WorkerCmd::LobbyRemove { leg } => {
+            lobby.lobby.remove(leg);
+            lobby.keys.remove(&leg);
         }
         WorkerCmd::Answer {
             session,

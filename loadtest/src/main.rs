@@ -7,8 +7,11 @@
 //!   customer to the CSR, each participant a str0m WebRTC client on its own UDP socket; packets
 //!   and frames forwarded per second, frames lost, sender-to-receiver latency of video frames,
 //!   the server's call tick (its mixer and connections) p50/p99 and RTCP round-trip time.
+//! - `--sip`: a phone (sipp) in every session's voice call, holding the microphone, sending
+//!   recorded speech; calls placed at `--rate` a second (see sip.rs).
 
 mod media;
+mod sip;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -41,6 +44,9 @@ struct Args {
     /// Media load instead of chat: voice both ways and a screen share per session.
     #[arg(long)]
     media: bool,
+    /// Phones instead of chat: sipp calls every session at `--rate` calls a second.
+    #[arg(long)]
+    sip: bool,
 }
 
 type Ws =
@@ -110,10 +116,16 @@ async fn main() -> anyhow::Result<()> {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
     };
+    let sip_port = {
+        let l = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
     let env = [
         ("TANDEM_STORAGE_DATABASE", db.display().to_string()),
         ("TANDEM_AUTH_SECRET_FILE", key.display().to_string()),
         ("TANDEM_SERVER_LISTEN", format!("127.0.0.1:{port}")),
+        ("TANDEM_SIP_LISTEN", format!("127.0.0.1:{sip_port}")),
+        ("TANDEM_SIP_MAX_CALLS", "100000".into()),
         // The load is the point here; keep the per-participant limiter out of the way.
         ("TANDEM_SESSIONS_COMMANDS_PER_SECOND", "1000".into()),
         ("RUST_LOG", "warn".into()),
@@ -170,6 +182,39 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let token = login["token"].as_str().context("token")?.to_string();
+
+    if args.sip {
+        let setup = Instant::now();
+        let mut sessions = Vec::new();
+        for i in 0..args.sessions {
+            let s = post(
+                &http,
+                format!("{base}/api/sessions"),
+                Some(&token),
+                json!({"topic": format!("phones {i}")}),
+            )
+            .await?;
+            let ws = connect(&base, s["token"].as_str().context("token")?).await?;
+            let number = s["session"]["number"]
+                .as_str()
+                .context("number")?
+                .to_string();
+            sessions.push((ws, number));
+        }
+        let result = sip::run(
+            &http,
+            &base,
+            pid,
+            sip_port,
+            sessions,
+            args.rate,
+            setup.elapsed(),
+            dir.path(),
+        )
+        .await;
+        server.kill().await?;
+        return result;
+    }
 
     // Set up every session before the measurement starts.
     let setup = Instant::now();

@@ -8,9 +8,12 @@
 
 pub mod client;
 pub mod jitter;
+pub mod lobby;
 pub mod mix;
+pub mod phone;
 pub mod policy;
 pub mod sfu;
 pub mod sim;
 pub mod tone;
+pub mod voice_codec;
 pub mod voice_mixer;

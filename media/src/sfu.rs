@@ -28,6 +28,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::mix::{FRAME_SAMPLES, Gain};
+use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
 
@@ -56,6 +57,8 @@ pub enum SfuError {
     CallFailed,
     #[error(transparent)]
     Mixer(#[from] MixerError),
+    #[error("the phone's codec could not be set up: {0}")]
+    Codec(#[from] crate::voice_codec::CodecError),
 }
 
 impl SfuError {
@@ -67,7 +70,7 @@ impl SfuError {
             Self::StaleAnswer => "stale_answer",
             Self::NotConnected => "media_not_connected",
             Self::CallFailed => "media_call_failed",
-            Self::Mixer(_) => "media_error",
+            Self::Mixer(_) | Self::Codec(_) => "media_error",
         }
     }
 }
@@ -91,6 +94,11 @@ pub enum SfuEvent<P> {
         peer: P,
         offer: u64,
         sdp: String,
+    },
+    /// A phone's key press (RFC 4733).
+    Dtmf {
+        peer: P,
+        digit: char,
     },
     /// What RTCP says of a peer's connection, every [`STATS_INTERVAL`].
     Stats {
@@ -157,6 +165,10 @@ pub struct SfuStats {
     /// Datagrams for a peer that its connection could not use.
     pub bad_datagrams: u64,
     pub dropped: BTreeMap<DropReason, u64>,
+    /// RTP packets from and to phones (SIP legs), and phone datagrams that were not usable RTP.
+    pub phone_packets_in: u64,
+    pub phone_packets_out: u64,
+    pub phone_dropped: u64,
 }
 
 impl SfuStats {
@@ -172,6 +184,9 @@ impl SfuStats {
             channel_messages_relayed: self.channel_messages_relayed
                 - earlier.channel_messages_relayed,
             bad_datagrams: self.bad_datagrams - earlier.bad_datagrams,
+            phone_packets_in: self.phone_packets_in - earlier.phone_packets_in,
+            phone_packets_out: self.phone_packets_out - earlier.phone_packets_out,
+            phone_dropped: self.phone_dropped - earlier.phone_dropped,
             dropped: self
                 .dropped
                 .iter()
@@ -230,6 +245,8 @@ struct Peer<P> {
 pub struct Sfu<P: Ord> {
     local: SocketAddr,
     peers: BTreeMap<P, Peer<P>>,
+    /// Phones (SIP legs): plain RTP, in the call under the same policy as browsers.
+    phones: BTreeMap<P, PhoneLeg>,
     mixer: VoiceMixer<P>,
     policy: MediaPolicy<P>,
     transmits: VecDeque<Transmit>,
@@ -249,6 +266,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         Ok(Self {
             local,
             peers: BTreeMap::new(),
+            phones: BTreeMap::new(),
             mixer: VoiceMixer::new(mixer)?,
             policy: MediaPolicy::default(),
             transmits: VecDeque::new(),
@@ -263,6 +281,12 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     /// Counters so far, the mixer's drops included.
     pub fn stats(&self) -> SfuStats {
         let mut stats = self.stats.clone();
+        for p in self.phones.values() {
+            let s = p.stats();
+            stats.phone_packets_in += s.packets_in;
+            stats.phone_packets_out += s.packets_out;
+            stats.phone_dropped += s.dropped;
+        }
         let not_speaker = self.mixer.stats().dropped_not_speaker;
         if not_speaker > 0 {
             stats.dropped.insert(DropReason::NoMicrophone, not_speaker);
@@ -278,12 +302,31 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         &self.policy
     }
 
+    /// Browsers and phones with media in this call.
     pub fn peer_count(&self) -> usize {
-        self.peers.len()
+        self.peers.len() + self.phones.len()
     }
 
     pub fn peers(&self) -> impl Iterator<Item = P> + '_ {
-        self.peers.keys().copied()
+        self.peers.keys().chain(self.phones.keys()).copied()
+    }
+
+    /// Each phone's RFC 3550 interarrival jitter, in seconds.
+    pub fn phone_jitters(&self) -> impl Iterator<Item = f64> + '_ {
+        self.phones.values().map(|p| p.stats().jitter)
+    }
+
+    /// A phone's audio joins the call (SPEC V5), or what was agreed for it changes (a re-INVITE:
+    /// hold, resume, a new address or codec). Its voice is mixed only while the policy gives
+    /// it a microphone, like anyone's (V3); it hears the mix while a voice member.
+    pub fn add_phone(&mut self, now: Instant, peer: P, media: PhoneMedia) -> Result<(), SfuError> {
+        match self.phones.get_mut(&peer) {
+            Some(leg) => leg.update(media)?,
+            None => {
+                self.phones.insert(peer, PhoneLeg::new(now, media)?);
+            }
+        }
+        Ok(())
     }
 
     /// Media tracks open in this call: each peer's audio, the video it sends, and the video the
@@ -423,6 +466,9 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     }
 
     pub fn remove_peer(&mut self, peer: P) {
+        if self.phones.remove(&peer).is_some() {
+            let _ = self.mixer.forget(peer);
+        }
         if let Some(mut p) = self.peers.remove(&peer) {
             p.rtc.disconnect();
             // Whatever it had buffered or decoded belongs to the old connection.
@@ -480,6 +526,22 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         destination: SocketAddr,
         contents: &[u8],
     ) -> bool {
+        if let Some((&key, phone)) = self.phones.iter_mut().find(|(_, p)| p.accepts(source)) {
+            let wanted =
+                self.policy.speakers.contains(&key) && self.policy.voice_members.contains(&key);
+            for input in phone.receive(now, source, contents, wanted) {
+                match input {
+                    PhoneInput::Voice { seq, opus } => {
+                        self.stats.audio_in += 1;
+                        self.mixer.push(now, key, seq, opus);
+                    }
+                    PhoneInput::Dtmf(digit) => {
+                        self.events.push_back(SfuEvent::Dtmf { peer: key, digit })
+                    }
+                }
+            }
+            return true;
+        }
         let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
             return false;
         };
@@ -554,6 +616,21 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 if !packet.is_empty() && write_audio(peer, now, rtp_time, packet.clone()) {
                     self.stats.audio_out += 1;
                     self.dirty.insert(*key);
+                }
+            }
+            for (key, phone) in self.phones.iter_mut().filter(|(k, _)| members.contains(k)) {
+                let packet = out
+                    .speakers
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(&out.listeners, |(_, p)| p);
+                if let Some(datagram) = phone.send_mix(now, packet) {
+                    self.stats.audio_out += 1;
+                    self.transmits.push_back(Transmit {
+                        source: self.local,
+                        destination: phone.remote(),
+                        contents: datagram,
+                    });
                 }
             }
         }

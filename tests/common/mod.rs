@@ -42,6 +42,7 @@ pub fn config_in(dir: &Path, extra: &[(&str, &str)]) -> Config {
             "TANDEM_AUTH_SECRET_FILE".to_string(),
             dir.join("secret.key").display().to_string(),
         ),
+        ("TANDEM_SIP_LISTEN".to_string(), "127.0.0.1:0".to_string()),
         (
             "TANDEM_RECORDING_DIR".to_string(),
             dir.join("recordings").display().to_string(),

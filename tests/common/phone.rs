@@ -99,6 +99,18 @@ impl Phone {
         tone_power(&heard[heard.len() - 24_000..], freq)
     }
 
+    /// Root-mean-square level of the last half second heard (0 when less was heard): what
+    /// tells speech from silence when the sound is not a known tone.
+    pub fn loudness(&self) -> f64 {
+        let c = self.client.lock().unwrap();
+        let heard = &c.heard;
+        if heard.len() < 24_000 {
+            return 0.0;
+        }
+        let tail = &heard[heard.len() - 24_000..];
+        (tail.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt()
+    }
+
     pub fn packets(&self) -> u64 {
         self.client.lock().unwrap().audio_packets_in
     }

@@ -1,0 +1,465 @@
+//! A phone's audio over plain RTP (SPEC V5): one SIP leg's media, sans-IO.
+//!
+//! The voice mixer speaks 20 ms Opus. A phone using Opus is passed its packets as they are;
+//! G.711 and G.722 are decoded and encoded at this edge (docs/sip.md gives the cost): what a
+//! phone sends becomes 20 ms Opus frames for the mixer, whatever its packet time, and the mix a
+//! phone hears is decoded and encoded in its codec. RTCP, multiplexed on the port, is counted
+//! and otherwise ignored; RFC 4733 telephone events become key presses.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rtp_types::{RtpPacket, RtpPacketBuilder};
+
+use crate::mix::FRAME_SAMPLES;
+use crate::voice_codec::{CodecError, VoiceCodec, VoiceDecoder, VoiceEncoder};
+
+/// What the SIP side agreed for one phone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneMedia {
+    /// Where the phone receives RTP (from its SDP; replaced by where its packets come from).
+    pub remote: SocketAddr,
+    pub codec: VoiceCodec,
+    pub payload_type: u8,
+    pub dtmf_payload_type: Option<u8>,
+    /// Tandem may send (the phone has not put the call on hold).
+    pub send: bool,
+    /// The phone sends.
+    pub receive: bool,
+}
+
+/// What one datagram from the phone gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PhoneInput {
+    /// 20 ms of the phone's voice as Opus, numbered for the mixer's jitter buffer.
+    Voice { seq: u16, opus: Vec<u8> },
+    /// A key pressed (RFC 4733): '0'-'9', '*', '#', 'A'-'D'.
+    Dtmf(char),
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PhoneStats {
+    pub packets_in: u64,
+    pub packets_out: u64,
+    pub rtcp_in: u64,
+    /// Datagrams that were not RTP of an agreed payload type.
+    pub dropped: u64,
+    /// RFC 3550 A.8 interarrival jitter, seconds.
+    pub jitter: f64,
+}
+
+/// Transcoding between the phone's codec and the mixer's Opus (none for an Opus phone).
+struct Transcoder {
+    decoder: VoiceDecoder,
+    to_mix: opus::Encoder,
+    from_mix: opus::Decoder,
+    encoder: VoiceEncoder,
+    /// 48 kHz audio from the phone not yet a whole 20 ms frame.
+    pcm_in: Vec<i16>,
+}
+
+pub struct PhoneLeg {
+    media: PhoneMedia,
+    /// The phone's packets came from `remote` (NAT may have changed the port from the SDP's).
+    latched: bool,
+    transcoder: Option<Transcoder>,
+    ssrc: u32,
+    seq: u16,
+    started: Instant,
+    last_sent: Option<Instant>,
+    /// Sequence numbers of the 20 ms frames handed to the mixer.
+    mix_seq: u16,
+    /// The RTP timestamp of the last telephone event reported (each press once).
+    last_event: Option<u32>,
+    last_transit: Option<i64>,
+    jitter: f64,
+    stats: PhoneStats,
+    scratch: [i16; FRAME_SAMPLES],
+    opus_out: Vec<u8>,
+}
+
+fn transcoder(codec: VoiceCodec) -> Result<Option<Transcoder>, CodecError> {
+    if codec == VoiceCodec::Opus {
+        return Ok(None);
+    }
+    let mut to_mix = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
+    to_mix.set_bitrate(opus::Bitrate::Bits(32_000))?;
+    Ok(Some(Transcoder {
+        decoder: VoiceDecoder::new(codec)?,
+        to_mix,
+        from_mix: opus::Decoder::new(48_000, opus::Channels::Mono)?,
+        encoder: VoiceEncoder::new(codec)?,
+        pcm_in: Vec::new(),
+    }))
+}
+
+fn dtmf_digit(event: u8) -> Option<char> {
+    Some(match event {
+        0..=9 => char::from(b'0' + event),
+        10 => '*',
+        11 => '#',
+        12..=15 => char::from(b'A' + event - 12),
+        _ => return None,
+    })
+}
+
+impl PhoneLeg {
+    pub fn new(now: Instant, media: PhoneMedia) -> Result<Self, CodecError> {
+        Ok(Self {
+            transcoder: transcoder(media.codec)?,
+            media,
+            latched: false,
+            ssrc: rand_u32(),
+            seq: rand_u32() as u16,
+            started: now,
+            last_sent: None,
+            mix_seq: 0,
+            last_event: None,
+            last_transit: None,
+            jitter: 0.0,
+            stats: PhoneStats::default(),
+            scratch: [0; FRAME_SAMPLES],
+            opus_out: vec![0; 1275],
+        })
+    }
+
+    /// A re-INVITE changed what was agreed: hold or resume, a new address, another codec.
+    pub fn update(&mut self, media: PhoneMedia) -> Result<(), CodecError> {
+        if media.codec != self.media.codec {
+            self.transcoder = transcoder(media.codec)?;
+        }
+        if media.remote != self.media.remote {
+            self.latched = false;
+        }
+        self.media = media;
+        Ok(())
+    }
+
+    pub fn media(&self) -> &PhoneMedia {
+        &self.media
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.media.remote
+    }
+
+    pub fn stats(&self) -> PhoneStats {
+        PhoneStats {
+            jitter: self.jitter / f64::from(self.media.codec.rtp_clock()),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Whether a datagram from `source` is this phone's: from its address, or, until its first
+    /// packet has come, from its host on another port (NAT rewrote the port).
+    pub fn accepts(&self, source: SocketAddr) -> bool {
+        source == self.media.remote || (!self.latched && source.ip() == self.media.remote.ip())
+    }
+
+    /// A datagram from the phone. `wanted`: its voice goes to the mixer (it holds a
+    /// microphone); otherwise voice is not even decoded.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        data: &[u8],
+        wanted: bool,
+    ) -> Vec<PhoneInput> {
+        let mut out = Vec::new();
+        // RTCP multiplexed on the port (RFC 5761): payload types 72-76 with the marker bit.
+        if data.len() >= 2 && (200..=204).contains(&data[1]) {
+            self.stats.rtcp_in += 1;
+            return out;
+        }
+        let Ok(packet) = RtpPacket::parse(data) else {
+            self.stats.dropped += 1;
+            return out;
+        };
+        let pt = packet.payload_type();
+        let is_dtmf = Some(pt) == self.media.dtmf_payload_type;
+        if pt != self.media.payload_type && !is_dtmf {
+            self.stats.dropped += 1;
+            return out;
+        }
+        if source != self.media.remote {
+            self.media.remote = source;
+        }
+        self.latched = true;
+        self.stats.packets_in += 1;
+        self.track_jitter(now, packet.timestamp());
+        if is_dtmf {
+            let p = packet.payload();
+            if p.len() >= 4 && self.last_event != Some(packet.timestamp()) {
+                self.last_event = Some(packet.timestamp());
+                if let Some(d) = dtmf_digit(p[0]) {
+                    out.push(PhoneInput::Dtmf(d));
+                }
+            }
+            return out;
+        }
+        if !wanted || !self.media.receive {
+            return out;
+        }
+        match &mut self.transcoder {
+            None => out.push(PhoneInput::Voice {
+                seq: packet.sequence_number(),
+                opus: packet.payload().to_vec(),
+            }),
+            Some(t) => {
+                t.decoder.decode(packet.payload(), &mut t.pcm_in);
+                while t.pcm_in.len() >= FRAME_SAMPLES {
+                    self.scratch.copy_from_slice(&t.pcm_in[..FRAME_SAMPLES]);
+                    t.pcm_in.drain(..FRAME_SAMPLES);
+                    if let Ok(n) = t.to_mix.encode(&self.scratch, &mut self.opus_out) {
+                        self.mix_seq = self.mix_seq.wrapping_add(1);
+                        out.push(PhoneInput::Voice {
+                            seq: self.mix_seq,
+                            opus: self.opus_out[..n].to_vec(),
+                        });
+                    }
+                }
+                // A phone that stops keeps no stale audio for when it starts again.
+                if t.pcm_in.len() > 4 * FRAME_SAMPLES {
+                    t.pcm_in.clear();
+                }
+            }
+        }
+        out
+    }
+
+    fn track_jitter(&mut self, now: Instant, timestamp: u32) {
+        let clock = f64::from(self.media.codec.rtp_clock());
+        let arrival = (now.duration_since(self.started).as_secs_f64() * clock) as i64;
+        let transit = arrival - i64::from(timestamp);
+        if let Some(last) = self.last_transit {
+            let d = (transit - last).unsigned_abs() as f64;
+            // A jump of over a minute is a new stream (a restarted phone), not jitter.
+            if d < 60.0 * clock {
+                self.jitter += (d - self.jitter) / 16.0;
+            }
+        }
+        self.last_transit = Some(transit);
+    }
+
+    /// One 20 ms Opus packet of the mix this phone hears: the RTP datagram to send it, if the
+    /// call is not on hold.
+    pub fn send_mix(&mut self, now: Instant, opus: &[u8]) -> Option<Vec<u8>> {
+        if !self.media.send || opus.is_empty() {
+            return None;
+        }
+        let payload = match &mut self.transcoder {
+            None => opus.to_vec(),
+            Some(t) => {
+                let n = t.from_mix.decode(opus, &mut self.scratch, false).ok()?;
+                if n < FRAME_SAMPLES {
+                    self.scratch[n..].fill(0);
+                }
+                t.encoder.encode(&self.scratch)
+            }
+        };
+        self.packetize(now, &payload)
+    }
+
+    /// 20 ms of 48 kHz audio made here (a prompt): the datagram to send, unless on hold.
+    pub fn send_pcm(&mut self, now: Instant, pcm: &[i16; FRAME_SAMPLES]) -> Option<Vec<u8>> {
+        if !self.media.send {
+            return None;
+        }
+        let payload = match &mut self.transcoder {
+            Some(t) => t.encoder.encode(pcm),
+            None => {
+                let mut e =
+                    opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
+                        .ok()?;
+                let n = e.encode(pcm, &mut self.opus_out).ok()?;
+                self.opus_out[..n].to_vec()
+            }
+        };
+        self.packetize(now, &payload)
+    }
+
+    fn packetize(&mut self, now: Instant, payload: &[u8]) -> Option<Vec<u8>> {
+        if payload.is_empty() {
+            return None;
+        }
+        let clock = f64::from(self.media.codec.rtp_clock());
+        // The timestamp follows the clock, so a gap in what is sent is a gap in time.
+        let timestamp = (now.duration_since(self.started).as_secs_f64() * clock) as u64 as u32;
+        let gap = self
+            .last_sent
+            .is_none_or(|t| now.duration_since(t).as_millis() > 60);
+        self.last_sent = Some(now);
+        self.seq = self.seq.wrapping_add(1);
+        self.stats.packets_out += 1;
+        RtpPacketBuilder::<&[u8], &[u8]>::new()
+            .payload_type(self.media.payload_type)
+            .sequence_number(self.seq)
+            .timestamp(timestamp.wrapping_add(self.ssrc))
+            .ssrc(self.ssrc)
+            .marker_bit(gap)
+            .payload(payload)
+            .write_vec()
+            .ok()
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    h.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tone::{power, sine_frame};
+    use std::time::Duration;
+
+    fn media(codec: VoiceCodec, pt: u8) -> PhoneMedia {
+        PhoneMedia {
+            remote: "10.0.0.9:4000".parse().unwrap(),
+            codec,
+            payload_type: pt,
+            dtmf_payload_type: Some(101),
+            send: true,
+            receive: true,
+        }
+    }
+
+    fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        RtpPacketBuilder::<&[u8], &[u8]>::new()
+            .payload_type(pt)
+            .sequence_number(seq)
+            .timestamp(ts)
+            .ssrc(7)
+            .payload(payload)
+            .write_vec()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_pcmu_phone_is_heard_by_the_mixer_as_opus_whatever_its_packet_time() {
+        let now = Instant::now();
+        let from: SocketAddr = "10.0.0.9:4000".parse().unwrap();
+        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcmu, 0)).unwrap();
+        let mut enc = VoiceEncoder::new(VoiceCodec::Pcmu).unwrap();
+        // 30 ms packets of a 440 Hz tone.
+        let mut pcmu = Vec::new();
+        for i in 0..30 {
+            pcmu.extend(enc.encode(&sine_frame(440.0, 8000.0, i)));
+        }
+        let mut frames = Vec::new();
+        for (i, chunk) in pcmu.chunks(240).enumerate() {
+            let at = now + Duration::from_millis(30 * i as u64);
+            for input in leg.receive(at, from, &rtp(0, i as u16, (240 * i) as u32, chunk), true) {
+                let PhoneInput::Voice { seq, opus } = input else {
+                    panic!("voice")
+                };
+                frames.push((seq, opus));
+            }
+        }
+        assert!(frames.len() >= 27, "{} frames of 20 ms", frames.len());
+        assert!(frames.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1)));
+        let mut dec = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+        let mut heard = Vec::new();
+        for (_, f) in &frames {
+            let mut pcm = [0i16; FRAME_SAMPLES];
+            let n = dec.decode(f, &mut pcm, false).unwrap();
+            heard.extend_from_slice(&pcm[..n]);
+        }
+        let tail = &heard[heard.len() - 9_600..];
+        assert!(power(tail, 440.0) > 100.0 * power(tail, 1000.0).max(1.0));
+        assert_eq!(leg.stats().packets_in, 20);
+        // Not holding a microphone: nothing for the mixer.
+        assert!(
+            leg.receive(now, from, &rtp(0, 99, 99_999, &[0xff; 160]), false)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_mix_reaches_the_phone_in_its_codec_until_it_holds_the_call() {
+        let now = Instant::now();
+        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcma, 8)).unwrap();
+        let mut opus =
+            opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+        let mut dec = VoiceDecoder::new(VoiceCodec::Pcma).unwrap();
+        let mut heard = Vec::new();
+        let mut buf = vec![0; 1275];
+        for i in 0..25 {
+            let n = opus
+                .encode(&sine_frame(1000.0, 8000.0, i), &mut buf)
+                .unwrap();
+            let at = now + Duration::from_millis(20 * i);
+            let datagram = leg.send_mix(at, &buf[..n]).expect("sent");
+            let p = RtpPacket::parse(&datagram).unwrap();
+            assert_eq!(p.payload_type(), 8);
+            assert_eq!(p.payload().len(), 160);
+            assert_eq!(p.marker_bit(), i == 0);
+            dec.decode(p.payload(), &mut heard);
+        }
+        let tail = &heard[heard.len() - 9_600..];
+        assert!(power(tail, 1000.0) > 100.0 * power(tail, 440.0).max(1.0));
+        let mut held = media(VoiceCodec::Pcma, 8);
+        held.send = false;
+        leg.update(held).unwrap();
+        assert_eq!(leg.send_mix(now, &buf[..10]), None);
+    }
+
+    #[test]
+    fn each_key_press_is_reported_once() {
+        let now = Instant::now();
+        let from: SocketAddr = "10.0.0.9:4000".parse().unwrap();
+        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcmu, 0)).unwrap();
+        let mut keys = Vec::new();
+        for (i, (event, ts)) in [(1u8, 1000u32), (1, 2000), (11, 3000)].iter().enumerate() {
+            // Start, two updates, and the end packet three times (RFC 4733 2.5.1.4).
+            for (j, end) in [0u8, 0, 0, 0x80, 0x80, 0x80].iter().enumerate() {
+                let payload = [*event, *end | 10, 0, (j * 160) as u8];
+                let seq = (i * 10 + j) as u16;
+                for input in leg.receive(now, from, &rtp(101, seq, *ts, &payload), true) {
+                    if let PhoneInput::Dtmf(d) = input {
+                        keys.push(d);
+                    }
+                }
+            }
+        }
+        assert_eq!(keys, vec!['1', '1', '#']);
+    }
+
+    #[test]
+    fn strangers_garbage_and_rtcp_are_not_voice() {
+        let now = Instant::now();
+        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcmu, 0)).unwrap();
+        assert!(!leg.accepts("10.0.0.10:4000".parse().unwrap()));
+        // NAT: the phone's packets come from another port of its host; they are taken, and
+        // from then on only that address is the phone.
+        let natted: SocketAddr = "10.0.0.9:5555".parse().unwrap();
+        assert!(leg.accepts(natted));
+        leg.receive(now, natted, &rtp(0, 1, 160, &[0xff; 160]), true);
+        assert_eq!(leg.remote(), natted);
+        assert!(!leg.accepts("10.0.0.9:4000".parse().unwrap()));
+        for junk in [
+            &b""[..],
+            &[0x80, 200, 0, 1],
+            &[1, 2, 3],
+            &[0x80; 11],
+            &[0x90; 40],
+        ] {
+            assert!(leg.receive(now, natted, junk, true).is_empty());
+        }
+        // Another payload type than agreed.
+        assert!(
+            leg.receive(now, natted, &rtp(18, 2, 320, &[0; 20]), true)
+                .is_empty()
+        );
+        let s = leg.stats();
+        assert_eq!(s.rtcp_in, 1);
+        assert!(s.dropped >= 4, "{s:?}");
+    }
+}

@@ -1,0 +1,1131 @@
+//! The SIP user agent server Tandem is (RFC 3261): the dialogs of calls made to it, over the
+//! [`Transactions`] layer. Sans-IO: bytes and the time go in, bytes to send and [`CallEvent`]s
+//! for the call's owner come out; the owner answers with [`Endpoint::ring`],
+//! [`Endpoint::answer`], [`Endpoint::reject`] and [`Endpoint::hangup`].
+//!
+//! Tandem answers calls and never places them, so the client side is only the BYE it sends when
+//! a session ends a call.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use metrics::counter;
+use rsip::prelude::*;
+use rsip::{Header, Method, Request, SipMessage};
+
+use super::message::{self, ParseError, RequestKey};
+use super::sdp::{self, Negotiated};
+use super::transaction::{self, Peer, Received, Send, Transactions, TxKey};
+
+/// A call's number inside Tandem.
+pub type LegId = u64;
+
+/// Methods answered (the Allow header).
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
+
+#[derive(Clone, Debug)]
+pub struct EndpointConfig {
+    /// Dialling this reaches the prompt that asks for a session number.
+    pub service_number: String,
+    /// Host and port in our Contact and Via headers: where phones reach us.
+    pub contact: SocketAddr,
+    /// Most calls at once; more get 503.
+    pub max_calls: usize,
+}
+
+/// What was dialled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A session by its number (digits, spaces and dashes removed).
+    Session(String),
+    /// The service number: ask for a session number.
+    Service,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The caller hung up with BYE.
+    Bye,
+    /// The caller gave up before the answer (CANCEL).
+    Cancelled,
+    /// Our 200 OK was never acknowledged.
+    NoAck,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A new call. Answer it, or reject it; `offer` is what the phone's SDP allows, `None` when
+    /// the INVITE had no offer (then ours goes in the 200 OK and its answer in the ACK).
+    Incoming {
+        leg: LegId,
+        target: Target,
+        caller: String,
+        offer: Option<Negotiated>,
+    },
+    /// The media the call uses now: on the ACK of our answer, and after a re-INVITE (hold,
+    /// resume, a new address).
+    Media { leg: LegId, media: Negotiated },
+    /// The call is over from the phone's side; nothing more is sent for it.
+    Ended { leg: LegId, how: Ended },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Send(Send),
+    Event(CallEvent),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallState {
+    /// Not answered yet.
+    Early,
+    /// Our 200 OK went out; waiting for the ACK.
+    Answered,
+    Confirmed,
+    /// Over; kept briefly so late retransmissions are recognised.
+    Ended,
+}
+
+struct Call {
+    peer: Peer,
+    invite: Request,
+    invite_key: TxKey,
+    call_id: String,
+    remote_tag: String,
+    local_tag: String,
+    remote_uri: String,
+    local_uri: String,
+    state: CallState,
+    /// The phone's offer, or ours when its INVITE had none (then its answer is in the ACK).
+    media: Option<Negotiated>,
+    awaiting_answer: bool,
+    local: Option<SocketAddr>,
+    sdp_version: u64,
+    /// The 2xx to repeat until the ACK (RFC 3261 13.3.1.4), when next, how often, until when.
+    ok: Option<(Vec<u8>, Instant, Duration, Instant)>,
+    /// The CSeq of the INVITE (or re-INVITE) whose 2xx is awaiting its ACK.
+    ok_cseq: u32,
+    local_cseq: u32,
+    /// Our own re-INVITE (moving the call's audio to another address) awaiting its answer:
+    /// its branch and CSeq.
+    our_reinvite: Option<(String, u32)>,
+    forget_at: Option<Instant>,
+}
+
+pub struct Endpoint {
+    config: EndpointConfig,
+    tx: Transactions,
+    calls: HashMap<LegId, Call>,
+    /// (Call-ID, our tag, their tag) to the call.
+    dialogs: HashMap<(String, String, String), LegId>,
+    /// An INVITE's transaction to its call (CANCEL and retransmissions find it here).
+    invites: HashMap<TxKey, LegId>,
+    next_leg: LegId,
+}
+
+fn tag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+fn branch() -> String {
+    format!("z9hG4bK{:016x}", rand::random::<u64>())
+}
+
+impl Endpoint {
+    pub fn new(config: EndpointConfig) -> Self {
+        Self {
+            config,
+            tx: Transactions::default(),
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            invites: HashMap::new(),
+            next_leg: 1,
+        }
+    }
+
+    /// Calls not yet over.
+    pub fn active_calls(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.state != CallState::Ended)
+            .count()
+    }
+
+    /// A message from `peer`. Malformed input is answered 400 when it can be answered at all
+    /// (it has the headers a response needs), else dropped; either way it is counted.
+    pub fn receive(&mut self, now: Instant, peer: Peer, bytes: &[u8]) -> Vec<Output> {
+        let msg = match message::parse(bytes, peer.reliable()) {
+            Ok(m) => m,
+            Err(e) => return self.malformed(peer, bytes, &e),
+        };
+        match msg {
+            SipMessage::Response(r) => {
+                let branch = r
+                    .via_header()
+                    .ok()
+                    .and_then(|v| v.typed().ok())
+                    .and_then(|v| v.branch().map(|b| b.to_string()))
+                    .unwrap_or_default();
+                let code = r.status_code.code();
+                if !self.tx.response(&branch, code) {
+                    counter!("tandem_sip_stray_responses_total").increment(1);
+                    return Vec::new();
+                }
+                self.our_reinvite_answered(now, &branch, code, &r)
+            }
+            SipMessage::Request(req) => {
+                let key = match RequestKey::of(&req) {
+                    Ok(k) => k,
+                    Err(e) => return self.malformed(peer, bytes, &e),
+                };
+                self.request(now, peer, req, key)
+            }
+        }
+    }
+
+    fn malformed(&mut self, peer: Peer, bytes: &[u8], e: &ParseError) -> Vec<Output> {
+        counter!("tandem_sip_malformed_total", "transport" => peer.transport(), "reason" => e.code())
+            .increment(1);
+        tracing::debug!(peer = %peer.addr(), error = %e, "malformed SIP message");
+        // A 400 needs Via, From, To, Call-ID and CSeq to be routed and matched; rsip may
+        // still read a request whose Content-Length or CSeq method was wrong.
+        if matches!(e, ParseError::BadContentLength | ParseError::CseqMismatch)
+            && let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n")
+            && let Ok(SipMessage::Request(req)) =
+                SipMessage::try_from(&bytes[..end + 4]).map_err(|_| ())
+            && req.method != Method::Ack
+            && RequestKey::of(&req).is_ok()
+        {
+            counter!("tandem_sip_responses_total", "method" => req.method.to_string(), "code" => "400")
+                .increment(1);
+            let reply = message::response(&req, 400, Some(&tag()), vec![], None);
+            return vec![Output::Send(Send { peer, bytes: reply })];
+        }
+        Vec::new()
+    }
+
+    fn request(&mut self, now: Instant, peer: Peer, req: Request, key: RequestKey) -> Vec<Output> {
+        counter!("tandem_sip_requests_total", "method" => req.method.to_string()).increment(1);
+        let tx_key = TxKey {
+            branch: key.branch.clone(),
+            sent_by: key.sent_by.clone(),
+            method: req.method,
+        };
+        match self.tx.received(now, &tx_key, peer) {
+            Received::Again(Some(last)) => {
+                return vec![Output::Send(Send { peer, bytes: last })];
+            }
+            Received::Again(None) | Received::Absorbed => return Vec::new(),
+            Received::New => {}
+        }
+        let mut out = Vec::new();
+        match req.method {
+            Method::Invite if key.to_tag.is_none() => {
+                self.invite(now, peer, req, key, tx_key, &mut out)
+            }
+            Method::Invite => self.reinvite(now, req, key, tx_key, &mut out),
+            Method::Ack => self.ack(now, req, key, &mut out),
+            Method::Cancel => self.cancel(now, req, key, tx_key, &mut out),
+            Method::Bye => self.bye(now, req, key, tx_key, &mut out),
+            Method::Options => {
+                let extra = vec![
+                    Header::Allow(rsip::headers::Allow::new(ALLOW)),
+                    Header::Accept(rsip::headers::Accept::new("application/sdp")),
+                ];
+                self.reply(now, &tx_key, &req, 200, None, extra, None, &mut out);
+            }
+            _ => {
+                let extra = vec![Header::Allow(rsip::headers::Allow::new(ALLOW))];
+                self.reply(now, &tx_key, &req, 405, None, extra, None, &mut out);
+            }
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reply(
+        &mut self,
+        now: Instant,
+        key: &TxKey,
+        req: &Request,
+        code: u16,
+        to_tag: Option<&str>,
+        extra: Vec<Header>,
+        body: Option<(&str, Vec<u8>)>,
+        out: &mut Vec<Output>,
+    ) {
+        counter!("tandem_sip_responses_total", "method" => req.method.to_string(), "code" => code.to_string())
+            .increment(1);
+        let bytes = message::response(req, code, to_tag, extra, body);
+        if let Some(s) = self.tx.respond(now, key, code, bytes) {
+            out.push(Output::Send(s));
+        }
+    }
+
+    fn contact(&self, peer: Peer) -> Header {
+        let transport = if peer.reliable() {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        Header::Contact(rsip::headers::Contact::new(format!(
+            "<sip:tandem@{}{transport}>",
+            self.config.contact
+        )))
+    }
+
+    fn invite(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        req: Request,
+        key: RequestKey,
+        tx_key: TxKey,
+        out: &mut Vec<Output>,
+    ) {
+        if self.active_calls() >= self.config.max_calls {
+            let extra = vec![Header::RetryAfter(rsip::headers::RetryAfter::new("5"))];
+            self.reply(now, &tx_key, &req, 503, Some(&tag()), extra, None, out);
+            return;
+        }
+        let Some(remote_tag) = key.from_tag.clone() else {
+            // RFC 3261 8.1.1.3: From must carry a tag.
+            self.reply(now, &tx_key, &req, 400, Some(&tag()), vec![], None, out);
+            return;
+        };
+        let offer = if req.body.is_empty() {
+            None
+        } else {
+            let sdp_body = req.headers.iter().all(|h| match h {
+                Header::ContentType(c) => c
+                    .value()
+                    .trim()
+                    .to_ascii_lowercase()
+                    .starts_with("application/sdp"),
+                _ => true,
+            });
+            if !sdp_body {
+                let extra = vec![Header::Accept(rsip::headers::Accept::new(
+                    "application/sdp",
+                ))];
+                self.reply(now, &tx_key, &req, 415, Some(&tag()), extra, None, out);
+                return;
+            }
+            match sdp::negotiate(&req.body) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    tracing::debug!(error = %e, "unacceptable offer");
+                    let extra = vec![Header::Warning(rsip::headers::Warning::new(format!(
+                        "304 tandem \"{e}\""
+                    )))];
+                    self.reply(now, &tx_key, &req, 488, Some(&tag()), extra, None, out);
+                    return;
+                }
+            }
+        };
+        let dialled = message::dialled(&req).unwrap_or_default();
+        let target = if dialled == self.config.service_number {
+            Target::Service
+        } else {
+            Target::Session(
+                dialled
+                    .chars()
+                    .filter(|c| !matches!(c, ' ' | '-' | '.'))
+                    .collect(),
+            )
+        };
+        let leg = self.next_leg;
+        self.next_leg += 1;
+        let local_tag = tag();
+        let from = req
+            .from_header()
+            .map(|f| f.value().to_string())
+            .unwrap_or_default();
+        let to = req
+            .to_header()
+            .map(|t| t.value().to_string())
+            .unwrap_or_default();
+        let call = Call {
+            peer,
+            call_id: key.call_id.clone(),
+            remote_tag: remote_tag.clone(),
+            local_tag: local_tag.clone(),
+            remote_uri: from,
+            local_uri: to,
+            invite_key: tx_key.clone(),
+            state: CallState::Early,
+            media: offer.clone(),
+            awaiting_answer: offer.is_none(),
+            local: None,
+            sdp_version: 1,
+            ok: None,
+            ok_cseq: key.cseq,
+            local_cseq: 0,
+            our_reinvite: None,
+            forget_at: None,
+            invite: req.clone(),
+        };
+        self.dialogs
+            .insert((key.call_id.clone(), local_tag, remote_tag), leg);
+        self.invites.insert(tx_key.clone(), leg);
+        self.calls.insert(leg, call);
+        counter!("tandem_sip_responses_total", "method" => "INVITE", "code" => "100").increment(1);
+        let trying = message::response(&req, 100, None, vec![], None);
+        if let Some(s) = self.tx.respond(now, &tx_key, 100, trying) {
+            out.push(Output::Send(s));
+        }
+        out.push(Output::Event(CallEvent::Incoming {
+            leg,
+            target,
+            caller: message::caller_name(&req),
+            offer,
+        }));
+    }
+
+    /// The call, if it is not answered yet.
+    fn early(&mut self, leg: LegId) -> Option<&mut Call> {
+        self.calls
+            .get_mut(&leg)
+            .filter(|c| c.state == CallState::Early)
+    }
+
+    /// 180 Ringing, while the call's owner gets it ready.
+    pub fn ring(&mut self, now: Instant, leg: LegId) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(c) = self.calls.get(&leg).filter(|c| c.state == CallState::Early) else {
+            return out;
+        };
+        let (key, req, local_tag) = (c.invite_key.clone(), c.invite.clone(), c.local_tag.clone());
+        let extra = vec![self.contact(c.peer)];
+        self.reply(
+            now,
+            &key,
+            &req,
+            180,
+            Some(&local_tag),
+            extra,
+            None,
+            &mut out,
+        );
+        out
+    }
+
+    /// 200 OK with our SDP: audio received at `local`.
+    pub fn answer(&mut self, now: Instant, leg: LegId, local: SocketAddr) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(c) = self.early(leg) else {
+            return out;
+        };
+        c.local = Some(local);
+        let body = match &c.media {
+            Some(m) => sdp::answer(local, m, c.sdp_version),
+            None => sdp::offer(local, c.sdp_version),
+        };
+        c.state = CallState::Answered;
+        let (key, req, local_tag, peer) = (
+            c.invite_key.clone(),
+            c.invite.clone(),
+            c.local_tag.clone(),
+            c.peer,
+        );
+        let extra = vec![
+            self.contact(peer),
+            Header::Allow(rsip::headers::Allow::new(ALLOW)),
+        ];
+        counter!("tandem_sip_responses_total", "method" => "INVITE", "code" => "200").increment(1);
+        let bytes = message::response(
+            &req,
+            200,
+            Some(&local_tag),
+            extra,
+            Some(("application/sdp", body.into_bytes())),
+        );
+        if let Some(s) = self.tx.respond(now, &key, 200, bytes.clone()) {
+            out.push(Output::Send(s));
+        }
+        if let Some(c) = self.calls.get_mut(&leg) {
+            let resend = resend_interval(peer);
+            c.ok = Some((bytes, now + resend, resend, now + transaction::TIMEOUT));
+        }
+        out
+    }
+
+    /// Refuses a call not yet answered (404 for an unknown session, 486 when full...).
+    pub fn reject(&mut self, now: Instant, leg: LegId, code: u16) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(c) = self.early(leg) else {
+            return out;
+        };
+        c.state = CallState::Ended;
+        c.forget_at = Some(now + transaction::TIMEOUT);
+        let (key, req, local_tag) = (c.invite_key.clone(), c.invite.clone(), c.local_tag.clone());
+        self.reply(
+            now,
+            &key,
+            &req,
+            code,
+            Some(&local_tag),
+            vec![],
+            None,
+            &mut out,
+        );
+        out
+    }
+
+    /// Ends a call from Tandem's side: BYE once answered, else a refusal.
+    pub fn hangup(&mut self, now: Instant, leg: LegId) -> Vec<Output> {
+        let Some(c) = self.calls.get_mut(&leg) else {
+            return Vec::new();
+        };
+        match c.state {
+            CallState::Ended => Vec::new(),
+            CallState::Early => self.reject(now, leg, 480),
+            CallState::Answered | CallState::Confirmed => {
+                c.state = CallState::Ended;
+                c.ok = None;
+                c.forget_at = Some(now + transaction::TIMEOUT);
+                c.local_cseq += 1;
+                let b = branch();
+                let contact = self.config.contact;
+                let mut bye = in_dialog(c, "BYE", &b, contact);
+                bye.push_str("Content-Length: 0\r\n\r\n");
+                counter!("tandem_sip_requests_sent_total", "method" => "BYE").increment(1);
+                let peer = c.peer;
+                vec![Output::Send(self.tx.start_client(
+                    now,
+                    b,
+                    peer,
+                    bye.into_bytes(),
+                ))]
+            }
+        }
+    }
+
+    /// Moves an answered call's audio to `local` (another media worker) with a re-INVITE of
+    /// ours, offering the codec already agreed. The phone's answer comes back as
+    /// [`CallEvent::Media`].
+    pub fn move_media(&mut self, now: Instant, leg: LegId, local: SocketAddr) -> Vec<Output> {
+        let contact = self.config.contact;
+        let Some(c) = self
+            .calls
+            .get_mut(&leg)
+            .filter(|c| matches!(c.state, CallState::Confirmed | CallState::Answered))
+        else {
+            return Vec::new();
+        };
+        let Some(media) = c.media.clone() else {
+            return Vec::new();
+        };
+        c.local = Some(local);
+        c.sdp_version += 1;
+        c.local_cseq += 1;
+        let b = branch();
+        c.our_reinvite = Some((b.clone(), c.local_cseq));
+        let body = sdp::answer(local, &media, c.sdp_version);
+        let bytes = format!(
+            "{}Contact: <sip:tandem@{contact}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            in_dialog(c, "INVITE", &b, contact),
+            body.len()
+        );
+        counter!("tandem_sip_requests_sent_total", "method" => "INVITE").increment(1);
+        let peer = c.peer;
+        vec![Output::Send(self.tx.start_client(
+            now,
+            b,
+            peer,
+            bytes.into_bytes(),
+        ))]
+    }
+
+    /// A final response to our re-INVITE: ACK it; a 2xx carries the phone's answer.
+    fn our_reinvite_answered(
+        &mut self,
+        now: Instant,
+        branch_id: &str,
+        code: u16,
+        r: &rsip::Response,
+    ) -> Vec<Output> {
+        let contact = self.config.contact;
+        let Some((&leg, c)) = self
+            .calls
+            .iter_mut()
+            .find(|(_, c)| c.our_reinvite.as_ref().is_some_and(|(b, _)| b == branch_id))
+        else {
+            return Vec::new();
+        };
+        if code < 200 {
+            return Vec::new();
+        }
+        let (_, cseq) = c.our_reinvite.take().expect("found by it");
+        // The ACK of a 2xx is a transaction of its own; that of a failure shares the branch.
+        let ack_branch = if code < 300 {
+            branch()
+        } else {
+            branch_id.to_string()
+        };
+        let mut ack = in_dialog(c, "ACK", &ack_branch, contact);
+        ack = ack.replace(
+            &format!("CSeq: {} ACK", c.local_cseq),
+            &format!("CSeq: {cseq} ACK"),
+        );
+        ack.push_str("Content-Length: 0\r\n\r\n");
+        let mut out = vec![Output::Send(Send {
+            peer: c.peer,
+            bytes: ack.into_bytes(),
+        })];
+        if code >= 300 {
+            out.extend(self.hangup(now, leg));
+            return out;
+        }
+        match sdp::negotiate(&r.body) {
+            Ok(media) => {
+                c.media = Some(media.clone());
+                out.push(Output::Event(CallEvent::Media { leg, media }));
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "the answer to our re-INVITE is unusable");
+                out.extend(self.hangup(now, leg));
+            }
+        }
+        out
+    }
+
+    fn dialog_of(&self, key: &RequestKey) -> Option<LegId> {
+        let (to, from) = (key.to_tag.clone()?, key.from_tag.clone()?);
+        self.dialogs.get(&(key.call_id.clone(), to, from)).copied()
+    }
+
+    fn ack(&mut self, now: Instant, req: Request, key: RequestKey, out: &mut Vec<Output>) {
+        let Some(leg) = self.dialog_of(&key) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&leg) else {
+            return;
+        };
+        if c.ok.is_none() || key.cseq != c.ok_cseq {
+            return;
+        }
+        c.ok = None;
+        if c.state == CallState::Answered {
+            c.state = CallState::Confirmed;
+        }
+        if c.awaiting_answer {
+            c.awaiting_answer = false;
+            match sdp::negotiate(&req.body) {
+                Ok(n) => {
+                    c.media = Some(n.clone());
+                    out.push(Output::Event(CallEvent::Media { leg, media: n }));
+                }
+                Err(e) => {
+                    // An offer in our 2xx that the ACK does not answer: the call cannot go on
+                    // (RFC 3261 13.3.1.4); hang up.
+                    tracing::debug!(error = %e, "the ACK's answer is unusable");
+                    out.push(Output::Event(CallEvent::Ended {
+                        leg,
+                        how: Ended::Bye,
+                    }));
+                    out.extend(self.hangup(now, leg));
+                }
+            }
+        }
+    }
+
+    fn cancel(
+        &mut self,
+        now: Instant,
+        req: Request,
+        key: RequestKey,
+        tx_key: TxKey,
+        out: &mut Vec<Output>,
+    ) {
+        let invite_key = TxKey {
+            method: Method::Invite,
+            ..tx_key.clone()
+        };
+        let Some(leg) = self.invites.get(&invite_key).copied() else {
+            self.reply(now, &tx_key, &req, 481, Some(&tag()), vec![], None, out);
+            return;
+        };
+        let _ = key;
+        self.reply(now, &tx_key, &req, 200, None, vec![], None, out);
+        let Some(c) = self
+            .calls
+            .get_mut(&leg)
+            .filter(|c| c.state == CallState::Early)
+        else {
+            // Already answered (or refused): the CANCEL changes nothing (RFC 3261 9.2).
+            return;
+        };
+        c.state = CallState::Ended;
+        c.forget_at = Some(now + transaction::TIMEOUT);
+        let (ik, ireq, local_tag) = (c.invite_key.clone(), c.invite.clone(), c.local_tag.clone());
+        self.reply(now, &ik, &ireq, 487, Some(&local_tag), vec![], None, out);
+        out.push(Output::Event(CallEvent::Ended {
+            leg,
+            how: Ended::Cancelled,
+        }));
+    }
+
+    fn bye(
+        &mut self,
+        now: Instant,
+        req: Request,
+        key: RequestKey,
+        tx_key: TxKey,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(leg) = self.dialog_of(&key) else {
+            self.reply(now, &tx_key, &req, 481, None, vec![], None, out);
+            return;
+        };
+        self.reply(now, &tx_key, &req, 200, None, vec![], None, out);
+        if let Some(c) = self.calls.get_mut(&leg)
+            && c.state != CallState::Ended
+        {
+            c.state = CallState::Ended;
+            c.ok = None;
+            c.forget_at = Some(now + transaction::TIMEOUT);
+            out.push(Output::Event(CallEvent::Ended {
+                leg,
+                how: Ended::Bye,
+            }));
+        }
+    }
+
+    /// A re-INVITE in a call: hold, resume, or a new address (RFC 3264 8).
+    fn reinvite(
+        &mut self,
+        now: Instant,
+        req: Request,
+        key: RequestKey,
+        tx_key: TxKey,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(leg) = self.dialog_of(&key) else {
+            self.reply(now, &tx_key, &req, 481, None, vec![], None, out);
+            return;
+        };
+        let Some(c) = self.calls.get(&leg) else {
+            return;
+        };
+        let peer = c.peer;
+        if c.state != CallState::Confirmed {
+            // One offer at a time (RFC 3261 14.2).
+            let extra = vec![Header::RetryAfter(rsip::headers::RetryAfter::new("1"))];
+            let code = if c.state == CallState::Ended {
+                481
+            } else {
+                491
+            };
+            self.reply(now, &tx_key, &req, code, None, extra, None, out);
+            return;
+        }
+        let local = c.local.unwrap_or(self.config.contact);
+        let (body, media) = if req.body.is_empty() {
+            (None, None)
+        } else {
+            match sdp::negotiate(&req.body) {
+                Ok(n) => (Some(n.clone()), Some(n)),
+                Err(e) => {
+                    let extra = vec![Header::Warning(rsip::headers::Warning::new(format!(
+                        "304 tandem \"{e}\""
+                    )))];
+                    self.reply(now, &tx_key, &req, 488, None, extra, None, out);
+                    return;
+                }
+            }
+        };
+        let c = self.calls.get_mut(&leg).expect("found above");
+        c.sdp_version += 1;
+        let sdp_text = match &body {
+            Some(n) => sdp::answer(local, n, c.sdp_version),
+            None => sdp::offer(local, c.sdp_version),
+        };
+        c.awaiting_answer = body.is_none();
+        if let Some(n) = &media {
+            c.media = Some(n.clone());
+        }
+        c.state = CallState::Answered;
+        c.ok_cseq = key.cseq;
+        let extra = vec![self.contact(peer)];
+        counter!("tandem_sip_responses_total", "method" => "INVITE", "code" => "200").increment(1);
+        let bytes = message::response(
+            &req,
+            200,
+            None,
+            extra,
+            Some(("application/sdp", sdp_text.into_bytes())),
+        );
+        if let Some(s) = self.tx.respond(now, &tx_key, 200, bytes.clone()) {
+            out.push(Output::Send(s));
+        }
+        let resend = resend_interval(peer);
+        if let Some(c) = self.calls.get_mut(&leg) {
+            c.ok = Some((bytes, now + resend, resend, now + transaction::TIMEOUT));
+        }
+        if let Some(media) = media {
+            out.push(Output::Event(CallEvent::Media { leg, media }));
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Output> {
+        let mut out: Vec<Output> = self
+            .tx
+            .handle_timeout(now)
+            .into_iter()
+            .map(Output::Send)
+            .collect();
+        let mut unacked = Vec::new();
+        for (leg, c) in &mut self.calls {
+            if let Some((bytes, at, interval, give_up)) = &mut c.ok {
+                if now >= *give_up {
+                    unacked.push(*leg);
+                } else if now >= *at {
+                    out.push(Output::Send(Send {
+                        peer: c.peer,
+                        bytes: bytes.clone(),
+                    }));
+                    *interval = (*interval * 2).min(transaction::T2);
+                    *at = now + *interval;
+                }
+            }
+        }
+        for leg in unacked {
+            if let Some(c) = self.calls.get_mut(&leg) {
+                c.ok = None;
+                if c.state == CallState::Answered {
+                    c.state = CallState::Confirmed;
+                }
+            }
+            out.push(Output::Event(CallEvent::Ended {
+                leg,
+                how: Ended::NoAck,
+            }));
+            out.extend(self.hangup(now, leg));
+        }
+        let gone: Vec<LegId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.forget_at.is_some_and(|t| t <= now))
+            .map(|(l, _)| *l)
+            .collect();
+        for leg in gone {
+            if let Some(c) = self.calls.remove(&leg) {
+                self.dialogs.remove(&(
+                    c.call_id.clone(),
+                    c.local_tag.clone(),
+                    c.remote_tag.clone(),
+                ));
+                self.invites.remove(&c.invite_key);
+            }
+        }
+        out
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let calls = self.calls.values().flat_map(|c| {
+            [
+                c.ok.as_ref().map(|(_, at, _, give_up)| *at.min(give_up)),
+                c.forget_at,
+            ]
+        });
+        calls.flatten().chain(self.tx.poll_timeout()).min()
+    }
+}
+
+/// How often a 2xx is repeated until its ACK: over UDP from T1, doubling; a stream is
+/// reliable, so only the give-up time matters.
+fn resend_interval(peer: Peer) -> Duration {
+    if peer.reliable() {
+        transaction::TIMEOUT
+    } else {
+        transaction::T1
+    }
+}
+
+/// The start of a request of ours in the call's dialog (RFC 3261 12.2.1.1): request line, Via,
+/// From (our tag), To (theirs), Call-ID and CSeq; the caller adds the rest.
+fn in_dialog(c: &Call, method: &str, branch: &str, contact: SocketAddr) -> String {
+    let target = c
+        .invite
+        .contact_header()
+        .ok()
+        .and_then(|h| h.uri().ok())
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| format!("sip:{}", c.peer.addr()));
+    format!(
+        "{method} {target} SIP/2.0\r\n\
+         Via: SIP/2.0/{} {contact};branch={branch};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: {};tag={}\r\n\
+         To: {}\r\n\
+         Call-ID: {}\r\n\
+         CSeq: {} {method}\r\n",
+        c.peer.transport(),
+        strip_tag(&c.local_uri),
+        c.local_tag,
+        c.remote_uri,
+        c.call_id,
+        c.local_cseq,
+    )
+}
+
+/// A From/To value without its tag parameter.
+fn strip_tag(v: &str) -> String {
+    v.split(';')
+        .filter(|p| !p.trim_start().to_ascii_lowercase().starts_with("tag="))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PHONE: &str = "10.0.0.9:5062";
+
+    fn endpoint() -> Endpoint {
+        Endpoint::new(EndpointConfig {
+            service_number: "100".into(),
+            contact: "192.0.2.1:5060".parse().unwrap(),
+            max_calls: 2,
+        })
+    }
+
+    fn peer() -> Peer {
+        Peer::Udp(PHONE.parse().unwrap())
+    }
+
+    fn sdp_offer(direction: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\n\
+             m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na={direction}\r\n"
+        )
+    }
+
+    fn request(method: &str, branch: &str, to_tag: Option<&str>, cseq: u32, body: &str) -> Vec<u8> {
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let ctype = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/sdp\r\n".into()
+        };
+        format!(
+            "{method} sip:123456789@192.0.2.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {PHONE};branch=z9hG4bK{branch}\r\n\
+             From: \"Dave\" <sip:dave@10.0.0.9>;tag=ph1\r\n\
+             To: <sip:123456789@192.0.2.1>{to_tag}\r\n\
+             Call-ID: call-1@10.0.0.9\r\n\
+             CSeq: {cseq} {method}\r\n\
+             Contact: <sip:dave@{PHONE}>\r\n\
+             Max-Forwards: 70\r\n{ctype}\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn sent(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(s) => Some(String::from_utf8_lossy(&s.bytes).into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events(out: &[Output]) -> Vec<CallEvent> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn to_tag(response: &str) -> String {
+        let to = response.lines().find(|l| l.starts_with("To:")).unwrap();
+        to.split("tag=").nth(1).unwrap().trim().to_string()
+    }
+
+    /// An INVITE answered: the call's leg and our tag.
+    fn answered(e: &mut Endpoint, now: Instant) -> (LegId, String) {
+        let out = e.receive(
+            now,
+            peer(),
+            &request("INVITE", "i1", None, 1, &sdp_offer("sendrecv")),
+        );
+        assert!(sent(&out)[0].starts_with("SIP/2.0 100 Trying"));
+        let [
+            CallEvent::Incoming {
+                leg,
+                target,
+                caller,
+                offer,
+            },
+        ] = &events(&out)[..]
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(*target, Target::Session("123456789".into()));
+        assert_eq!(caller, "Dave");
+        assert_eq!(
+            offer.as_ref().unwrap().codec,
+            tandem_media::voice_codec::VoiceCodec::Pcmu
+        );
+        let ok = sent(&e.answer(now, *leg, "192.0.2.1:7000".parse().unwrap()));
+        assert!(ok[0].starts_with("SIP/2.0 200 OK"), "{}", ok[0]);
+        assert!(ok[0].contains("m=audio 7000 RTP/AVP 0 101"), "{}", ok[0]);
+        (*leg, to_tag(&ok[0]))
+    }
+
+    #[test]
+    fn a_call_is_answered_acknowledged_and_hung_up_by_the_phone() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        let (leg, tag) = answered(&mut e, now);
+        // The 200 is repeated until the ACK...
+        let again = sent(&e.handle_timeout(now + Duration::from_millis(600)));
+        assert!(
+            again.iter().any(|m| m.starts_with("SIP/2.0 200")),
+            "{again:?}"
+        );
+        // ...and not after it.
+        e.receive(now, peer(), &request("ACK", "a1", Some(&tag), 1, ""));
+        assert!(sent(&e.handle_timeout(now + Duration::from_secs(3))).is_empty());
+        assert_eq!(e.active_calls(), 1);
+        let out = e.receive(now, peer(), &request("BYE", "b1", Some(&tag), 2, ""));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"));
+        assert_eq!(
+            events(&out),
+            vec![CallEvent::Ended {
+                leg,
+                how: Ended::Bye
+            }]
+        );
+        assert_eq!(e.active_calls(), 0);
+        // A retransmitted BYE gets the same answer, and no second event.
+        let out = e.receive(now, peer(), &request("BYE", "b1", Some(&tag), 2, ""));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"));
+        assert!(events(&out).is_empty());
+    }
+
+    #[test]
+    fn cancel_while_ringing_ends_the_invite_with_487() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        let out = e.receive(
+            now,
+            peer(),
+            &request("INVITE", "i1", None, 1, &sdp_offer("sendrecv")),
+        );
+        let [CallEvent::Incoming { leg, .. }] = &events(&out)[..] else {
+            panic!()
+        };
+        assert!(sent(&e.ring(now, *leg))[0].starts_with("SIP/2.0 180 Ringing"));
+        let out = e.receive(now, peer(), &request("CANCEL", "i1", None, 1, ""));
+        let s = sent(&out);
+        assert!(
+            s[0].starts_with("SIP/2.0 200") && s[0].contains("CANCEL"),
+            "{s:?}"
+        );
+        assert!(s[1].starts_with("SIP/2.0 487"), "{s:?}");
+        assert_eq!(
+            events(&out),
+            vec![CallEvent::Ended {
+                leg: *leg,
+                how: Ended::Cancelled
+            }]
+        );
+        // Answering now does nothing.
+        assert!(
+            e.answer(now, *leg, "192.0.2.1:7000".parse().unwrap())
+                .is_empty()
+        );
+        // A CANCEL for nothing: 481.
+        let out = e.receive(now, peer(), &request("CANCEL", "zz", None, 1, ""));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 481"));
+    }
+
+    #[test]
+    fn a_reinvite_puts_the_call_on_hold_and_back() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        let (leg, tag) = answered(&mut e, now);
+        e.receive(now, peer(), &request("ACK", "a1", Some(&tag), 1, ""));
+        let out = e.receive(
+            now,
+            peer(),
+            &request("INVITE", "r1", Some(&tag), 2, &sdp_offer("sendonly")),
+        );
+        let s = sent(&out);
+        assert!(
+            s[0].starts_with("SIP/2.0 200") && s[0].contains("a=recvonly"),
+            "{s:?}"
+        );
+        let [CallEvent::Media { leg: l, media }] = &events(&out)[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(*l, leg);
+        assert!(!media.send && media.receive);
+        e.receive(now, peer(), &request("ACK", "a2", Some(&tag), 2, ""));
+        let out = e.receive(
+            now,
+            peer(),
+            &request("INVITE", "r2", Some(&tag), 3, &sdp_offer("sendrecv")),
+        );
+        let [CallEvent::Media { media, .. }] = &events(&out)[..] else {
+            panic!()
+        };
+        assert!(media.send && media.receive);
+    }
+
+    #[test]
+    fn an_unanswered_200_ends_the_call_with_bye() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        let (leg, _) = answered(&mut e, now);
+        let mut all = Vec::new();
+        for s in 1..=33 {
+            all.extend(e.handle_timeout(now + Duration::from_secs(s)));
+        }
+        assert!(events(&all).contains(&CallEvent::Ended {
+            leg,
+            how: Ended::NoAck
+        }));
+        assert!(
+            sent(&all).iter().any(|m| m.starts_with("BYE sip:dave@")),
+            "{:?}",
+            sent(&all)
+        );
+    }
+
+    #[test]
+    fn out_of_dialog_requests_and_limits() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        let out = e.receive(now, peer(), &request("OPTIONS", "o1", None, 1, ""));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"));
+        let out = e.receive(now, peer(), &request("BYE", "b9", Some("nope"), 1, ""));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 481"));
+        let out = e.receive(now, peer(), &request("MESSAGE", "m1", None, 1, ""));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 405"));
+        // An offer with nothing we can play: 488.
+        let g729 = sdp_offer("sendrecv").replace("RTP/AVP 0 101", "RTP/AVP 18");
+        let out = e.receive(now, peer(), &request("INVITE", "i7", None, 1, &g729));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 488"), "{:?}", sent(&out));
+        // Past max_calls: 503.
+        for i in 0..2 {
+            let call = String::from_utf8(request("INVITE", &format!("c{i}"), None, 1, ""))
+                .unwrap()
+                .replace("call-1@", &format!("call-x{i}@"));
+            e.receive(now, peer(), call.as_bytes());
+        }
+        let third = String::from_utf8(request("INVITE", "c9", None, 1, ""))
+            .unwrap()
+            .replace("call-1@", "call-x9@");
+        let out = e.receive(now, peer(), third.as_bytes());
+        assert!(sent(&out)[0].starts_with("SIP/2.0 503"), "{:?}", sent(&out));
+    }
+}

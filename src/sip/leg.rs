@@ -1,0 +1,411 @@
+//! One phone call's life in Tandem (SPEC V5): it finds the session (by the number dialled, or
+//! by the number keyed in at the service prompt), joins it as a participant named after the
+//! caller, puts the phone's audio in the session's call on the session's media worker, joins
+//! the voice call whenever there is one, and leaves when either side hangs up. Like any
+//! participant it obeys the microphone rule (V3): it hears the listener mix until a CSR passes
+//! it the microphone.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{counter, gauge};
+use ractor::ActorRef;
+use tandem_actors::ids::{ParticipantId, SessionId, SessionNumber};
+use tandem_actors::media_worker::{MediaError, MediaPool, MediaWorkerHandle};
+use tandem_actors::participant::{Connection, ParticipantMsg};
+use tandem_actors::protocol::{ClientFrame, Command, Event, ParticipantInfo, Role, ServerMsg};
+use tandem_actors::root::Directory;
+use tandem_actors::session::SessionMsg;
+use tandem_actors::session_registry::{SessionHandle, SessionRegistryMsg};
+use tokio::sync::mpsc;
+
+use super::endpoint::{Ended, LegId, Target};
+use super::prompt;
+use super::sdp::Negotiated;
+
+/// How long an actor may take to answer.
+const ASK: Duration = Duration::from_secs(5);
+/// Wrong numbers keyed in before the service prompt hangs up.
+const MAX_TRIES: usize = 3;
+/// Longest a caller may take to key in a number.
+const KEYING: Duration = Duration::from_secs(60);
+
+/// What a call's task asks of the endpoint.
+#[derive(Debug)]
+pub enum LegCmd {
+    Ring(LegId),
+    Answer(LegId, SocketAddr),
+    Reject(LegId, u16),
+    Hangup(LegId),
+    MoveMedia(LegId, SocketAddr),
+    /// The task is finished.
+    Done(LegId),
+}
+
+/// What the endpoint tells a call's task.
+#[derive(Debug)]
+pub enum LegEvent {
+    Media(Negotiated),
+    Ended(Ended),
+}
+
+pub struct LegContext {
+    pub directory: Directory,
+    pub media: MediaPool,
+    pub commands: mpsc::UnboundedSender<LegCmd>,
+    pub ring: Duration,
+}
+
+struct Leg {
+    ctx: Arc<LegContext>,
+    id: LegId,
+    events: mpsc::UnboundedReceiver<LegEvent>,
+    /// The media agreed so far (`None` until the ACK when the INVITE had no offer).
+    media: Option<Negotiated>,
+    answered: bool,
+}
+
+/// Why a call's task stopped early.
+enum Stop {
+    /// The phone hung up or cancelled.
+    Gone,
+    /// Refused with this status.
+    Refuse(u16),
+}
+
+impl Leg {
+    fn send(&self, cmd: LegCmd) {
+        let _ = self.ctx.commands.send(cmd);
+    }
+
+    /// Waits for `d`, taking media updates; `Gone` if the phone hangs up meanwhile.
+    async fn wait(&mut self, d: Duration) -> Result<(), Stop> {
+        let until = tokio::time::Instant::now() + d;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return Ok(()),
+                e = self.events.recv() => match e {
+                    Some(LegEvent::Media(n)) => self.media = Some(n),
+                    Some(LegEvent::Ended(_)) | None => return Err(Stop::Gone),
+                }
+            }
+        }
+    }
+
+    /// Waits until the phone's audio is known (the ACK's answer, when we made the offer).
+    async fn media_known(&mut self) -> Result<Negotiated, Stop> {
+        loop {
+            if let Some(n) = &self.media {
+                return Ok(n.clone());
+            }
+            match tokio::time::timeout(Duration::from_secs(40), self.events.recv()).await {
+                Ok(Some(LegEvent::Media(n))) => self.media = Some(n),
+                Ok(Some(LegEvent::Ended(_)) | None) | Err(_) => return Err(Stop::Gone),
+            }
+        }
+    }
+}
+
+pub async fn run(
+    ctx: Arc<LegContext>,
+    id: LegId,
+    target: Target,
+    caller: String,
+    offer: Option<Negotiated>,
+    events: mpsc::UnboundedReceiver<LegEvent>,
+) {
+    gauge!("tandem_sip_legs_active").increment(1.0);
+    let mut leg = Leg {
+        ctx,
+        id,
+        events,
+        media: offer,
+        answered: false,
+    };
+    let result = match target {
+        Target::Session(number) => match find(&leg.ctx.directory, &number).await {
+            Some(handle) => in_session(&mut leg, handle, &caller).await,
+            None => Err(Stop::Refuse(404)),
+        },
+        Target::Service => service(&mut leg, &caller).await,
+    };
+    match result {
+        Ok(()) | Err(Stop::Gone) => {}
+        Err(Stop::Refuse(code)) if !leg.answered => leg.send(LegCmd::Reject(id, code)),
+        Err(Stop::Refuse(_)) => leg.send(LegCmd::Hangup(id)),
+    }
+    leg.send(LegCmd::Done(id));
+    gauge!("tandem_sip_legs_active").decrement(1.0);
+}
+
+async fn find(directory: &Directory, number: &str) -> Option<SessionHandle> {
+    let number: SessionNumber = number.parse().ok()?;
+    match directory
+        .sessions()
+        .call(
+            |reply| SessionRegistryMsg::ByNumber { number, reply },
+            Some(ASK),
+        )
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(found)) => found,
+        _ => None,
+    }
+}
+
+/// Where a phone's audio goes on the media workers.
+enum Place {
+    /// The service prompt, key presses to `keys`.
+    Lobby {
+        worker: MediaWorkerHandle,
+        prompt: Arc<[i16]>,
+        keys: mpsc::UnboundedSender<(u64, char)>,
+    },
+    /// The session's call.
+    Call {
+        worker: MediaWorkerHandle,
+        session: SessionId,
+        participant: ParticipantId,
+    },
+}
+
+impl Place {
+    fn worker(&self) -> &MediaWorkerHandle {
+        match self {
+            Self::Lobby { worker, .. } | Self::Call { worker, .. } => worker,
+        }
+    }
+
+    /// Puts the phone's audio there (again, after a change); answers where the phone sends.
+    async fn put(&self, leg: LegId, media: Negotiated) -> Result<SocketAddr, MediaError> {
+        match self {
+            Self::Lobby {
+                worker,
+                prompt,
+                keys,
+            } => {
+                worker
+                    .lobby_add(leg, media, prompt.clone(), keys.clone())
+                    .await
+            }
+            Self::Call {
+                worker,
+                session,
+                participant,
+            } => worker.add_phone(*session, *participant, media).await,
+        }
+    }
+}
+
+/// Answers the call with its audio at `place`: placed first when the phone's offer is known;
+/// otherwise our offer names the worker's address and the audio is placed once the ACK brings
+/// the phone's answer.
+async fn answer_with(leg: &mut Leg, place: &Place) -> Result<(), Stop> {
+    let local = match leg.media.clone() {
+        Some(n) => place.put(leg.id, n).await.map_err(|_| Stop::Refuse(503))?,
+        None => place.worker().address,
+    };
+    leg.send(LegCmd::Answer(leg.id, local));
+    leg.answered = true;
+    if leg.media.is_none() {
+        let n = leg.media_known().await?;
+        place.put(leg.id, n).await.map_err(|_| Stop::Refuse(503))?;
+    }
+    Ok(())
+}
+
+/// The service number: a prompt, digits keyed in (RFC 4733), then the session.
+async fn service(leg: &mut Leg, caller: &str) -> Result<(), Stop> {
+    let lobby_worker = leg.ctx.media.first();
+    let (dtmf_tx, mut dtmf) = mpsc::unbounded_channel::<(u64, char)>();
+    let mut place = Place::Lobby {
+        worker: lobby_worker.clone(),
+        prompt: prompt::enter_number(),
+        keys: dtmf_tx,
+    };
+    answer_with(leg, &place).await?;
+    let mut digits = String::new();
+    let mut tries = 0;
+    let deadline = tokio::time::Instant::now() + KEYING;
+    let handle = loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {
+                let _ = lobby_worker.lobby_remove(leg.id).await;
+                return Err(Stop::Refuse(408));
+            }
+            e = leg.events.recv() => match e {
+                Some(LegEvent::Media(n)) => {
+                    leg.media = Some(n.clone());
+                    let _ = place.put(leg.id, n).await;
+                }
+                Some(LegEvent::Ended(_)) | None => {
+                    let _ = lobby_worker.lobby_remove(leg.id).await;
+                    return Err(Stop::Gone);
+                }
+            },
+            Some((_, digit)) = dtmf.recv() => {
+                counter!("tandem_sip_dtmf_digits_total").increment(1);
+                match digit {
+                    '*' => digits.clear(),
+                    '#' => {}
+                    d if d.is_ascii_digit() && digits.len() < 12 => digits.push(d),
+                    _ => {}
+                }
+                let complete = digit == '#' || digits.len() == 9;
+                if !complete {
+                    continue;
+                }
+                if let Some(h) = find(&leg.ctx.directory, &digits).await {
+                    break h;
+                }
+                tries += 1;
+                digits.clear();
+                if tries >= MAX_TRIES {
+                    let _ = lobby_worker.lobby_remove(leg.id).await;
+                    return Err(Stop::Refuse(404));
+                }
+                if let (Some(n), Place::Lobby { prompt, .. }) = (leg.media.clone(), &mut place) {
+                    *prompt = prompt::not_found();
+                    let _ = place.put(leg.id, n).await;
+                }
+            }
+        }
+    };
+    let _ = lobby_worker.lobby_remove(leg.id).await;
+    in_session(leg, handle, caller).await
+}
+
+/// Joins the session and stays in it until one side hangs up.
+async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &str) -> Result<(), Stop> {
+    if !leg.answered && !leg.ctx.ring.is_zero() {
+        leg.send(LegCmd::Ring(leg.id));
+        let ring = leg.ctx.ring;
+        leg.wait(ring).await?;
+    }
+    let participant = ParticipantId::random();
+    let info = ParticipantInfo {
+        id: participant,
+        role: Role::Customer,
+        name: format!("{caller} (phone)"),
+        email: None,
+        account: None,
+        is_agent: false,
+    };
+    let joined = handle
+        .actor
+        .call(
+            |reply| SessionMsg::Join {
+                info,
+                as_primary: false,
+                reply,
+            },
+            Some(ASK),
+        )
+        .await;
+    match joined {
+        Ok(ractor::rpc::CallResult::Success(Ok(_))) => {}
+        Ok(ractor::rpc::CallResult::Success(Err(e))) => {
+            tracing::info!(session = %handle.id, error = %e, "a phone could not join");
+            return Err(Stop::Refuse(if e.code().contains("full") {
+                486
+            } else {
+                403
+            }));
+        }
+        _ => return Err(Stop::Refuse(503)),
+    }
+    let (connection, mut inbox) = Connection::new();
+    let conn_id = connection.id;
+    let link = match handle
+        .actor
+        .call(
+            |reply| SessionMsg::Attach {
+                participant,
+                connection,
+                reply,
+            },
+            Some(ASK),
+        )
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(Ok(link))) => link,
+        _ => return Err(Stop::Refuse(503)),
+    };
+    let actor = || -> ActorRef<ParticipantMsg> { link.read().expect("link lock poisoned").clone() };
+    let command = |command: Command| {
+        let _ = actor().cast(ParticipantMsg::Inbound(ClientFrame {
+            reference: None,
+            command,
+        }));
+    };
+    let worker: MediaWorkerHandle = leg.ctx.media.for_session(handle.id);
+    let place = Place::Call {
+        worker: worker.clone(),
+        session: handle.id,
+        participant,
+    };
+    let result = async {
+        if leg.answered {
+            // Came from the service prompt: the phone sends to the lobby's worker. Move its
+            // audio if the session's call is on another one.
+            let n = leg.media.clone().ok_or(Stop::Gone)?;
+            let local = place.put(leg.id, n).await.map_err(|_| Stop::Refuse(503))?;
+            if local != leg.ctx.media.first().address {
+                leg.send(LegCmd::MoveMedia(leg.id, local));
+            }
+        } else {
+            answer_with(leg, &place).await?;
+        }
+        counter!("tandem_sip_calls_joined_total").increment(1);
+        loop {
+            tokio::select! {
+                e = leg.events.recv() => match e {
+                    Some(LegEvent::Media(n)) => {
+                        // Hold, resume, a new address, or the answer to our move.
+                        leg.media = Some(n.clone());
+                        if let Err(e) = place.put(leg.id, n).await {
+                            tracing::warn!(error = %e, "could not update a phone's media");
+                        }
+                    }
+                    Some(LegEvent::Ended(_)) | None => {
+                        command(Command::Leave);
+                        return Err(Stop::Gone);
+                    }
+                },
+                msg = inbox.recv() => {
+                    let Some(msg) = msg else {
+                        return Err(Stop::Refuse(480));
+                    };
+                    match &*msg {
+                        ServerMsg::Welcome { session, .. } if !session["voice_call"].is_null() => {
+                            command(Command::JoinVoice);
+                        }
+                        ServerMsg::Event { event, .. } => match event {
+                            Event::VoiceCallStarted { .. } => command(Command::JoinVoice),
+                            Event::ConsentRequested { request, customer, .. } if *customer == participant => {
+                                // A phone has no screen, files or computer to share.
+                                command(Command::ConsentReply { request: *request, grant: false, allow_all: false });
+                            }
+                            _ => {}
+                        },
+                        ServerMsg::MediaClosed { .. } => {
+                            // The call failed on the media worker and was set up again: put
+                            // the phone back in it.
+                            if let Some(n) = leg.media.clone() {
+                                let _ = place.put(leg.id, n).await;
+                            }
+                        }
+                        ServerMsg::Bye { .. } => return Err(Stop::Refuse(480)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    let _ = actor().cast(ParticipantMsg::Disconnect {
+        connection: conn_id,
+    });
+    result
+}

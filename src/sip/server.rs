@@ -1,0 +1,256 @@
+//! The SIP endpoint's IO: a UDP socket and a TCP listener on the same port, one task that owns
+//! the [`Endpoint`] state machine, and a task per call ([`leg`](super::leg)) that puts the
+//! caller into a session.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use metrics::{counter, gauge};
+use tandem_actors::media_worker::MediaPool;
+use tandem_actors::root::Directory;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::endpoint::{CallEvent, Endpoint, EndpointConfig, LegId, Output};
+use super::leg::{self, LegCmd, LegContext, LegEvent};
+use super::message::MAX_MESSAGE;
+use super::transaction::Peer;
+use crate::config::SipConfig;
+
+/// Most TCP connections at once; more are closed on accept.
+const MAX_CONNECTIONS: usize = 4096;
+/// A TCP connection that sends nothing for this long is closed.
+const IDLE: Duration = Duration::from_secs(300);
+
+pub struct SipServer {
+    /// Where the UDP socket and the TCP listener are bound (the same port).
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl SipServer {
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for SipServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+enum Input {
+    Stream(Peer, Vec<u8>),
+    Connected(SocketAddr, mpsc::Sender<Vec<u8>>),
+    Closed(SocketAddr),
+}
+
+/// Binds UDP and then TCP on the same port (a free one when the port is 0).
+async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(listen).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if listen.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port for SIP")))
+}
+
+pub async fn start(
+    config: &SipConfig,
+    directory: Directory,
+    media: MediaPool,
+) -> std::io::Result<SipServer> {
+    let (udp, tcp) = bind(config.listen).await?;
+    let addr = udp.local_addr()?;
+    let contact = config.public().ok().flatten().unwrap_or(addr);
+    let endpoint = Endpoint::new(EndpointConfig {
+        service_number: config.service_number.clone(),
+        contact,
+        max_calls: config.max_calls,
+    });
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let context = Arc::new(LegContext {
+        directory,
+        media,
+        commands: cmd_tx,
+        ring: Duration::from_millis(config.ring_ms),
+    });
+    let task = tokio::spawn(run(endpoint, udp, tcp, context, cmd_rx));
+    tracing::info!(%addr, %contact, "SIP endpoint listening (UDP and TCP)");
+    Ok(SipServer { addr, task })
+}
+
+async fn run(
+    mut endpoint: Endpoint,
+    udp: UdpSocket,
+    tcp: TcpListener,
+    context: Arc<LegContext>,
+    mut commands: mpsc::UnboundedReceiver<LegCmd>,
+) {
+    let udp = Arc::new(udp);
+    let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
+    let mut streams: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut legs: HashMap<LegId, mpsc::UnboundedSender<LegEvent>> = HashMap::new();
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let now = Instant::now();
+        let wake = endpoint
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_secs(1))
+            .max(now);
+        let outputs = tokio::select! {
+            r = udp.recv_from(&mut buf) => match r {
+                Ok((n, from)) => {
+                    if n > MAX_MESSAGE {
+                        counter!("tandem_sip_malformed_total", "transport" => "UDP", "reason" => "too_large").increment(1);
+                        Vec::new()
+                    } else if buf[..n].iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                        Vec::new() // keep-alive
+                    } else {
+                        endpoint.receive(Instant::now(), Peer::Udp(from), &buf[..n])
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "SIP UDP read failed");
+                    Vec::new()
+                }
+            },
+            accepted = tcp.accept() => {
+                if let Ok((stream, from)) = accepted {
+                    if streams.len() >= MAX_CONNECTIONS {
+                        counter!("tandem_sip_connections_refused_total").increment(1);
+                    } else {
+                        tokio::spawn(connection(stream, from, in_tx.clone()));
+                    }
+                }
+                Vec::new()
+            },
+            Some(input) = in_rx.recv() => match input {
+                Input::Stream(peer, bytes) => endpoint.receive(Instant::now(), peer, &bytes),
+                Input::Connected(from, tx) => {
+                    streams.insert(from, tx);
+                    Vec::new()
+                }
+                Input::Closed(from) => {
+                    streams.remove(&from);
+                    Vec::new()
+                }
+            },
+            Some(cmd) = commands.recv() => {
+                let now = Instant::now();
+                match cmd {
+                    LegCmd::Ring(leg) => endpoint.ring(now, leg),
+                    LegCmd::Answer(leg, local) => endpoint.answer(now, leg, local),
+                    LegCmd::Reject(leg, code) => endpoint.reject(now, leg, code),
+                    LegCmd::Hangup(leg) => endpoint.hangup(now, leg),
+                    LegCmd::MoveMedia(leg, local) => endpoint.move_media(now, leg, local),
+                    LegCmd::Done(leg) => {
+                        legs.remove(&leg);
+                        Vec::new()
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(wake.into()) => endpoint.handle_timeout(Instant::now()),
+        };
+        for output in outputs {
+            match output {
+                Output::Send(s) => match s.peer {
+                    Peer::Udp(to) => {
+                        if let Err(e) = udp.send_to(&s.bytes, to).await {
+                            tracing::debug!(error = %e, %to, "SIP UDP send failed");
+                        }
+                    }
+                    Peer::Tcp(to) => {
+                        if let Some(tx) = streams.get(&to)
+                            && tx.try_send(s.bytes).is_err()
+                        {
+                            counter!("tandem_sip_tcp_send_dropped_total").increment(1);
+                        }
+                    }
+                },
+                Output::Event(CallEvent::Incoming {
+                    leg,
+                    target,
+                    caller,
+                    offer,
+                }) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    legs.insert(leg, tx);
+                    tokio::spawn(leg::run(context.clone(), leg, target, caller, offer, rx));
+                }
+                Output::Event(CallEvent::Media { leg, media }) => {
+                    if let Some(tx) = legs.get(&leg) {
+                        let _ = tx.send(LegEvent::Media(media));
+                    }
+                }
+                Output::Event(CallEvent::Ended { leg, how }) => {
+                    if let Some(tx) = legs.get(&leg) {
+                        let _ = tx.send(LegEvent::Ended(how));
+                    }
+                }
+            }
+        }
+        gauge!("tandem_sip_calls_active").set(endpoint.active_calls() as f64);
+        gauge!("tandem_sip_tcp_connections").set(streams.len() as f64);
+    }
+}
+
+/// One TCP connection: messages cut from the stream go to the endpoint, its writes come back.
+async fn connection(stream: TcpStream, from: SocketAddr, to_endpoint: mpsc::Sender<Input>) {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    if to_endpoint.send(Input::Connected(from, tx)).await.is_err() {
+        return;
+    }
+    let (mut read, mut write) = stream.into_split();
+    let mut framer = super::message::StreamFramer::default();
+    let mut buf = vec![0u8; 8192];
+    loop {
+        tokio::select! {
+            r = tokio::time::timeout(IDLE, read.read(&mut buf)) => {
+                let n = match r {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => n,
+                };
+                framer.push(&buf[..n]);
+                let mut fatal = false;
+                while let Some(m) = framer.next_message() {
+                    match m {
+                        Ok(bytes) => {
+                            if to_endpoint.send(Input::Stream(Peer::Tcp(from), bytes)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            counter!("tandem_sip_malformed_total", "transport" => "TCP", "reason" => e.code()).increment(1);
+                            tracing::debug!(%from, error = %e, "closing a SIP connection that cannot be read");
+                            fatal = true;
+                            break;
+                        }
+                    }
+                }
+                if fatal {
+                    break;
+                }
+            }
+            out = rx.recv() => match out {
+                Some(bytes) => {
+                    if write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+    let _ = to_endpoint.send(Input::Closed(from)).await;
+}
