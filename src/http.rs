@@ -33,6 +33,8 @@ pub struct Inner {
     pub signer: Signer,
     pub directory: Directory,
     pub mailer: Option<Mailer>,
+    /// How far the MP4 exports under way are (SPEC R4).
+    pub exports: crate::recording::Exports,
     pub metrics: PrometheusHandle,
     pub login_throttle: Mutex<Throttle>,
     pub join_throttle: Mutex<Throttle>,

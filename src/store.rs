@@ -209,6 +209,10 @@ pub struct Recording {
     pub status: RecordingStatus,
     pub error: Option<String>,
     pub disabled: bool,
+    /// How far the MP4 export is, 0 to 1, while the status is `processing`. Not stored: the
+    /// HTTP API fills it in from the exporter (see `crate::recording::Exports`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
 }
 
 /// What the recorder (or an upload) knows when a recording starts.
@@ -624,6 +628,7 @@ impl Store {
             status: RecordingStatus::Recording,
             error: None,
             disabled: false,
+            progress: None,
         })
     }
 
@@ -650,6 +655,7 @@ impl Store {
             status: id_of(row, "status")?,
             error: row.try_get("error")?,
             disabled: row.try_get("disabled")?,
+            progress: None,
         })
     }
 

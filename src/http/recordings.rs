@@ -53,6 +53,15 @@ async fn load(state: &AppState, id: Uuid) -> Result<Recording, Problem> {
     state.store.recording(id).await?.ok_or_else(unknown)
 }
 
+/// A recording as the API shows it: while it is converted to MP4, with how far that is (0
+/// until the exporter takes it up).
+fn shown(state: &AppState, mut r: Recording) -> Recording {
+    if r.status == RecordingStatus::Processing {
+        r.progress = Some(state.exports.progress(r.id).unwrap_or(0.0));
+    }
+    r
+}
+
 /// Owners and admins manage a recording; other accounts are refused.
 fn may_manage(caller: &Caller, r: &Recording) -> Result<(), Problem> {
     if caller.is_admin() || r.owner == caller.0.id {
@@ -145,7 +154,13 @@ pub async fn list(
 ) -> Result<ApiJson<Value>, Problem> {
     let Query(q) = query?;
     let owner = (!caller.is_admin() || q.mine).then_some(caller.0.id);
-    let recordings = state.store.recordings(owner).await?;
+    let recordings: Vec<Recording> = state
+        .store
+        .recordings(owner)
+        .await?
+        .into_iter()
+        .map(|r| shown(&state, r))
+        .collect();
     Ok(ApiJson(json!({ "recordings": recordings })))
 }
 
@@ -156,7 +171,7 @@ pub async fn get(
 ) -> Result<ApiJson<Recording>, Problem> {
     let r = load(&state, parse_id(&id)?).await?;
     may_manage(&caller, &r)?;
-    Ok(ApiJson(r))
+    Ok(ApiJson(shown(&state, r)))
 }
 
 #[derive(Deserialize)]
@@ -208,7 +223,7 @@ pub async fn update(
         .update_recording(r.id, name, description, body.disabled, owner)
         .await?
         .ok_or_else(unknown)?;
-    Ok(ApiJson(updated))
+    Ok(ApiJson(shown(&state, updated)))
 }
 
 /// Removes a file that may already be gone.
@@ -721,10 +736,10 @@ pub async fn upload(
     })
     .await
     .map_err(Problem::internal)??;
-    // Export hook: the recording stays `processing` until the MP4 exporter takes it up; the
-    // exporter finds such rows with `Store::recordings_with_status(Processing)` and reports
-    // its result with `Store::set_recording_mp4`.
-    Ok((StatusCode::CREATED, ApiJson(load(&state, id).await?)))
+    let created = load(&state, id).await?;
+    // It stays `processing` until the exporter, woken now, has made its MP4.
+    state.exports.wake();
+    Ok((StatusCode::CREATED, ApiJson(shown(&state, created))))
 }
 
 #[cfg(test)]
