@@ -153,6 +153,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(recordings::delete),
         )
         .route("/recordings/{id}/links", post(recordings::link))
+        .route("/recordings/{id}/email", post(recordings::email))
         .route("/recordings/{id}/mp4", get(recordings::mp4))
         .route("/recordings/{id}/download", get(recordings::download))
         .route("/recordings/{id}/arf", get(recordings::arf));

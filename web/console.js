@@ -135,7 +135,17 @@ async function refreshRecordings() {
             say(`Could not play it: ${err.message}`, 'error');
           }
         });
-        li.append(b);
+        const mail = document.createElement('button');
+        mail.type = 'button';
+        mail.className = 'secondary';
+        mail.textContent = `E-mail a link to ${r.name}`;
+        mail.addEventListener('click', () => {
+          const form = $('#email-recording');
+          form.dataset.recording = r.id;
+          form.hidden = false;
+          $('#email-to').focus();
+        });
+        li.append(b, ' ', mail);
       }
       return li;
     }));
@@ -146,3 +156,17 @@ async function refreshRecordings() {
   }
 }
 $('#refresh-recordings').addEventListener('click', refreshRecordings);
+
+// R4 "e-mail a link": the server sends a streaming link to the address given.
+$('#email-recording').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  try {
+    const sent = await api('POST', `/api/recordings/${form.dataset.recording}/email`, { to: form.elements.to.value }, account.token);
+    say(`Link sent to ${sent.to}.`);
+    form.hidden = true;
+    form.reset();
+  } catch (err) {
+    say(`Could not send the link: ${err.message}`, 'error');
+  }
+});
