@@ -1,6 +1,7 @@
 //! Recordings over HTTP (SPEC R4): who sees which, modify, disable, reassign, delete, signed
 //! streaming links, byte ranges for playing and seeking, uploads of ARF files and how far their
-//! conversion to MP4 is, and a real browser playing and seeking an MP4 through a link.
+//! conversion to MP4 is, and a real browser playing and seeking, through a link, an MP4 this
+//! server exported.
 
 mod common;
 
@@ -1134,19 +1135,28 @@ async fn an_upload_says_how_far_its_conversion_is_until_it_is_ready() {
     );
 }
 
-/// A real browser plays the MP4 through a signed link (no account) and seeks in it, which
-/// takes range requests (tests/e2e/playback.mjs).
+/// A real browser plays an MP4 this server exported, through a signed link (no account), and
+/// seeks in it, which takes range requests (tests/e2e/playback.mjs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_plays_and_seeks_the_mp4_through_a_signed_link() {
+async fn a_browser_plays_and_seeks_an_exported_mp4_through_a_signed_link() {
     let s = Setup::start().await;
     let carol = s.t.account("carol", AccountRole::Csr).await;
-    let r = s
-        .recording(&carol, "In the browser", RecordingStatus::Ready)
+    let (id, seen) = s
+        .upload_and_watch(&carol.token, real_arf(6, 640, 360))
         .await;
-    let (status, link) = s.link(&r.id, &carol.token).await;
+    let r = seen.last().unwrap();
+    assert_eq!(r["status"], "ready", "{r}");
+    let seconds = r["duration_ms"].as_f64().unwrap() / 1000.0;
+    assert!((5.5..=6.0).contains(&seconds), "{r}");
+    let (status, link) = s.link(&id, &carol.token).await;
     assert_eq!(status, 201, "{link}");
     let url = format!("{}{}", s.t.base, link_path(link["url"].as_str().unwrap()));
-    let report = common::browser::run_script(&s.t, "playback.mjs", &[&url]).await;
+    let report = common::browser::run_script(
+        &s.t,
+        "playback.mjs",
+        &[&url, &seconds.to_string(), "640x360"],
+    )
+    .await;
     assert!(
         report["results"]["range_requests"].as_u64().unwrap_or(0) > 0,
         "{report}"
