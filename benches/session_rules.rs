@@ -26,6 +26,7 @@ fn session(customers: usize) -> (SessionRules, ParticipantId, Vec<ParticipantId>
         host: AccountId::random(),
         max_customers: 100,
         quick_phrases: None,
+        automatic_recording: false,
     };
     let (mut rules, _) = SessionRules::create(init, 0);
     let csr = person(Role::Csr);

@@ -33,6 +33,8 @@ pub struct Inner {
     pub signer: Signer,
     pub directory: Directory,
     pub mailer: Option<Mailer>,
+    /// How far the MP4 exports under way are (SPEC R4).
+    pub exports: crate::recording::Exports,
     pub metrics: PrometheusHandle,
     pub login_throttle: Mutex<Throttle>,
     pub join_throttle: Mutex<Throttle>,
@@ -151,6 +153,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(recordings::delete),
         )
         .route("/recordings/{id}/links", post(recordings::link))
+        .route("/recordings/{id}/email", post(recordings::email))
         .route("/recordings/{id}/mp4", get(recordings::mp4))
         .route("/recordings/{id}/download", get(recordings::download))
         .route("/recordings/{id}/arf", get(recordings::arf));

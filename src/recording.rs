@@ -2,10 +2,11 @@
 //! the `recordings` table, from the moment the recording starts; the row says how it ended.
 //! After a crash, recordings still marked as running are closed from what their files hold.
 //! The exporter then turns each `processing` recording into an MP4, one at a time, off the
-//! media threads (SPEC R2, SYS5).
+//! media threads (SPEC R2, SYS5), and says how far it is (R4 "convert ARF to MP4").
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::{counter, histogram};
@@ -14,6 +15,7 @@ use tandem_actors::protocol::UnixMillis;
 use tandem_actors::recorder::{Finished, RecorderError, Recordings};
 use tandem_actors::session::unix_now;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::store::{NewRecording, RecordingStatus, Store};
 
@@ -22,9 +24,65 @@ pub struct RecordingStore {
     dir: PathBuf,
     /// Wakes the exporter when a recording is ready for it.
     export: Arc<Notify>,
+    progress: ExportProgress,
 }
 
-/// How often the exporter looks for work it was not woken for (uploads).
+/// What the HTTP API sees of the exporter: how far each export is, and a way to wake it (an
+/// upload is exported at once rather than at the next look).
+#[derive(Clone)]
+pub struct Exports {
+    progress: ExportProgress,
+    wake: Arc<Notify>,
+}
+
+impl Exports {
+    /// How far the export of `recording` is, 0 to 1; `None` when it is not being exported.
+    pub fn progress(&self, recording: Uuid) -> Option<f64> {
+        self.progress.get(recording)
+    }
+
+    /// There is a new recording to export.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// How far the exports under way are, from 0 to 1, by recording: kept in memory only, since an
+/// export cut off by a restart starts again from the beginning.
+#[derive(Clone, Default)]
+struct ExportProgress(Arc<Mutex<HashMap<Uuid, f64>>>);
+
+impl ExportProgress {
+    /// How far the export of `recording` is; `None` when it is not being exported.
+    fn get(&self, recording: Uuid) -> Option<f64> {
+        self.0
+            .lock()
+            .expect("progress lock poisoned")
+            .get(&recording)
+            .copied()
+    }
+
+    /// Records how far an export is: between 0 and 1, and never back.
+    fn set(&self, recording: Uuid, done: f64) {
+        let done = if done.is_nan() {
+            0.0
+        } else {
+            done.clamp(0.0, 1.0)
+        };
+        let mut all = self.0.lock().expect("progress lock poisoned");
+        let now = all.entry(recording).or_insert(0.0);
+        *now = now.max(done);
+    }
+
+    fn finish(&self, recording: Uuid) {
+        self.0
+            .lock()
+            .expect("progress lock poisoned")
+            .remove(&recording);
+    }
+}
+
+/// How often the exporter looks for work it was not woken for.
 const EXPORT_POLL: Duration = Duration::from_secs(5);
 
 impl RecordingStore {
@@ -33,6 +91,15 @@ impl RecordingStore {
             store,
             dir,
             export: Arc::new(Notify::new()),
+            progress: ExportProgress::default(),
+        }
+    }
+
+    /// The exporter as the HTTP API sees it.
+    pub fn exports(&self) -> Exports {
+        Exports {
+            progress: self.progress.clone(),
+            wake: self.export.clone(),
         }
     }
 
@@ -49,6 +116,7 @@ impl RecordingStore {
         }
         let store = self.store.clone();
         let wake = self.export.clone();
+        let progress = self.progress.clone();
         tokio::spawn(async move {
             loop {
                 match store
@@ -57,7 +125,7 @@ impl RecordingStore {
                 {
                     Ok(rows) => {
                         for r in rows {
-                            export_one(&store, r.id, r.arf_path.clone()).await;
+                            export_one(&store, &progress, r.id, r.arf_path.clone()).await;
                         }
                     }
                     Err(e) => tracing::error!(error = %e, "could not list recordings to export"),
@@ -162,11 +230,17 @@ impl Recordings for RecordingStore {
     }
 }
 
-/// Exports one recording on a blocking thread and stores the outcome.
-async fn export_one(store: &Store, id: uuid::Uuid, arf: PathBuf) {
+/// Exports one recording on a blocking thread, telling `progress` how far it is, and stores the
+/// outcome.
+async fn export_one(store: &Store, progress: &ExportProgress, id: Uuid, arf: PathBuf) {
     let mp4 = arf.with_extension("mp4");
     let out = mp4.clone();
-    let result = tokio::task::spawn_blocking(move || export_file(&arf, &out, &mut |_| {})).await;
+    progress.set(id, 0.0);
+    let told = progress.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        export_file(&arf, &out, &mut |done| told.set(id, done))
+    })
+    .await;
     let (path, bytes, status, error) = match result {
         Ok(Ok(report)) => {
             counter!("tandem_exports_total").increment(1);
@@ -210,6 +284,9 @@ async fn export_one(store: &Store, id: uuid::Uuid, arf: PathBuf) {
         tracing::warn!(recording = %id, error = %e, "could not store an export");
         let _ = std::fs::remove_file(&mp4);
     }
+    // Only now: until the outcome is stored, the recording reads as `processing` and its
+    // progress must not fall back to nothing.
+    progress.finish(id);
 }
 
 /// ARF to MP4 with the default options (SPEC R2: H.264, AAC, fast-start), for the server's
@@ -221,4 +298,33 @@ pub fn export_file(
 ) -> Result<tandem_export::ExportReport, tandem_export::ExportError> {
     tandem_export::init()?;
     tandem_export::export(arf, mp4, &tandem_export::ExportOptions::default(), progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_kept_between_0_and_1_never_goes_back_and_ends_with_the_export() {
+        let progress = ExportProgress::default();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(progress.get(a), None, "not being exported");
+        progress.set(a, 0.0);
+        assert_eq!(progress.get(a), Some(0.0));
+        progress.set(a, 0.42);
+        assert_eq!(progress.get(a), Some(0.42));
+        progress.set(a, 0.3);
+        assert_eq!(progress.get(a), Some(0.42), "never back");
+        progress.set(a, 7.0);
+        assert_eq!(progress.get(a), Some(1.0));
+        progress.set(b, f64::NAN);
+        assert_eq!(progress.get(b), Some(0.0));
+        progress.set(b, -1.0);
+        assert_eq!(progress.get(b), Some(0.0));
+        // A clone is the same bookkeeping (the exporter's thread and the HTTP API share it).
+        let shared = progress.clone();
+        shared.finish(a);
+        assert_eq!(progress.get(a), None);
+        assert_eq!(progress.get(b), Some(0.0));
+    }
 }

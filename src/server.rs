@@ -169,6 +169,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         signer: signer.clone(),
         directory: directory.clone(),
         mailer,
+        exports: recordings.exports(),
         metrics,
         login_throttle: Mutex::new(Throttle::new(
             http::accounts::LOGIN_FAILURES,

@@ -88,6 +88,24 @@ pub struct Settings {
     pub quick_phrases_enabled: bool,
     /// Most customers at once in one session.
     pub max_customers_per_session: usize,
+    /// SPEC R3: every new session records once its customer agrees, and CSRs cannot stop it.
+    /// Absent from settings stored before it existed: off.
+    #[serde(default)]
+    pub automatic_recording: bool,
+    /// SPEC R2, R3: the recorder sessions use.
+    #[serde(default)]
+    pub default_recorder: RecorderKind,
+}
+
+/// Where a session's recording is made (SPEC R2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecorderKind {
+    /// On the server, into ARF, then exported to MP4.
+    #[default]
+    Network,
+    /// On the CSR's own machine. Not built: the settings API refuses it.
+    Local,
 }
 
 impl Default for Settings {
@@ -96,6 +114,8 @@ impl Default for Settings {
             quick_phrases: Vec::new(),
             quick_phrases_enabled: false,
             max_customers_per_session: 10,
+            automatic_recording: false,
+            default_recorder: RecorderKind::Network,
         }
     }
 }
@@ -189,6 +209,10 @@ pub struct Recording {
     pub status: RecordingStatus,
     pub error: Option<String>,
     pub disabled: bool,
+    /// How far the MP4 export is, 0 to 1, while the status is `processing`. Not stored: the
+    /// HTTP API fills it in from the exporter (see `crate::recording::Exports`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
 }
 
 /// What the recorder (or an upload) knows when a recording starts.
@@ -448,6 +472,7 @@ impl Store {
                 .map(|p| serde_json::from_str(&p))
                 .transpose()
                 .map_err(corrupt)?,
+            automatic_recording: row.try_get::<i64, _>("automatic_recording")? != 0,
         })
     }
 
@@ -603,6 +628,7 @@ impl Store {
             status: RecordingStatus::Recording,
             error: None,
             disabled: false,
+            progress: None,
         })
     }
 
@@ -629,6 +655,7 @@ impl Store {
             status: id_of(row, "status")?,
             error: row.try_get("error")?,
             disabled: row.try_get("disabled")?,
+            progress: None,
         })
     }
 
@@ -866,8 +893,8 @@ async fn write_records(
         match &r.event {
             Event::SessionCreated { .. } => {
                 sqlx::query(
-                        "INSERT INTO sessions (id, number, topic, host_id, max_customers, quick_phrases, status, created_at)
-                         VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+                        "INSERT INTO sessions (id, number, topic, host_id, max_customers, quick_phrases, automatic_recording, status, created_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                     )
                     .bind(&sid)
                     .bind(init.number.to_string())
@@ -875,6 +902,7 @@ async fn write_records(
                     .bind(init.host.to_string())
                     .bind(init.max_customers as i64)
                     .bind(init.quick_phrases.as_ref().map(|p| serde_json::to_string(p).expect("strings serialize")))
+                    .bind(i64::from(init.automatic_recording))
                     .bind(r.at)
                     .execute(&mut **tx)
                     .await?;
@@ -968,22 +996,33 @@ mod tests {
     use tandem_actors::protocol::{ParticipantInfo, Role};
     use tandem_actors::session::rules::SessionRules;
 
-    #[tokio::test]
-    async fn journal_round_trips_and_projects_participants() {
+    /// A store in a temporary folder (kept while the first value lives) with one CSR, Carol.
+    async fn store_with_carol() -> (tempfile::TempDir, Store, User) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let host = store
+        let carol = store
             .create_user("carol", "Carol", "c@example.com", "x", AccountRole::Csr, 1)
             .await
             .unwrap();
-        let init = SessionInit {
+        (dir, store, carol)
+    }
+
+    fn new_session(host: &User, topic: &str, max_customers: usize) -> SessionInit {
+        SessionInit {
             id: SessionId::random(),
             number: SessionNumber::random(),
-            topic: "vpn".into(),
+            topic: topic.into(),
             host: host.id,
-            max_customers: 2,
+            max_customers,
             quick_phrases: None,
-        };
+            automatic_recording: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn journal_round_trips_and_projects_participants() {
+        let (_dir, store, host) = store_with_carol().await;
+        let init = new_session(&host, "vpn", 2);
         let (mut rules, mut recs) = SessionRules::create(init.clone(), 10);
         let p = ParticipantInfo {
             id: ParticipantId::random(),
@@ -1009,22 +1048,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keyword_search_takes_wildcards_literally() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let host = store
-            .create_user("carol", "Carol", "c@example.com", "x", AccountRole::Csr, 1)
-            .await
-            .unwrap();
-        for topic in ["disk 100% full", "disk 1000 full", "user_name", "username"] {
+    async fn a_live_session_is_read_back_with_its_automatic_recording() {
+        // SPEC R3: the setting as it was when the session started is kept with the session.
+        let (_dir, store, host) = store_with_carol().await;
+        let mut ids = Vec::new();
+        for automatic_recording in [true, false] {
             let init = SessionInit {
-                id: SessionId::random(),
-                number: SessionNumber::random(),
-                topic: topic.into(),
-                host: host.id,
-                max_customers: 1,
-                quick_phrases: None,
+                automatic_recording,
+                ..new_session(&host, "recorded", 1)
             };
+            let (_, recs) = SessionRules::create(init.clone(), 5);
+            store.append(&init, &recs).await.unwrap();
+            ids.push((init.id, automatic_recording));
+        }
+        let live = store.unfinished_sessions().await.unwrap();
+        for (id, automatic) in ids {
+            let init = live.iter().find(|i| i.id == id).unwrap();
+            assert_eq!(init.automatic_recording, automatic);
+        }
+    }
+
+    #[tokio::test]
+    async fn keyword_search_takes_wildcards_literally() {
+        let (_dir, store, host) = store_with_carol().await;
+        for topic in ["disk 100% full", "disk 1000 full", "user_name", "username"] {
+            let init = new_session(&host, topic, 1);
             let (_, recs) = SessionRules::create(init.clone(), 5);
             store.append(&init, &recs).await.unwrap();
         }

@@ -3,7 +3,8 @@
 //! consent declined then given, the shared screen on the CSR's and the assistant's pages, the
 //! microphone passed, annotations seen by all, cameras, refusals shown with their reasons, a
 //! second session in its own tab with control handed over, end with reviewed notes. SPEC S1,
-//! S3-S5, S7, S9-S13, V1-V3, VI1, VI2, D1, D10, D12, D13.
+//! S3-S5, S7, S9-S13, V1-V3, VI1, VI2, D1, D10, D12, D13. And automatic recording (R3,
+//! tests/e2e/autorecord.mjs): asked of the customer on joining, not stoppable by the CSR.
 
 mod common;
 
@@ -56,4 +57,25 @@ async fn customers_join_by_number_an_application_is_shared_and_the_session_is_tr
     let (status, sessions) = t.get("/api/sessions", Some(&bob.token)).await;
     assert_eq!(status, 200, "{sessions}");
     assert_eq!(sessions["sessions"][0]["status"], "active", "{sessions}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_automatic_recording_the_customer_is_asked_on_joining_and_the_csr_cannot_stop_it() {
+    // SPEC R3: the admin's setting, then tests/e2e/autorecord.mjs on the consoles.
+    let t = TestServer::start().await;
+    let admin = t.account("admin", AccountRole::Admin).await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    let (status, settings) = t.get("/api/settings", Some(&admin.token)).await;
+    assert_eq!(status, 200, "{settings}");
+    let mut settings = settings;
+    settings["automatic_recording"] = serde_json::json!(true);
+    let (status, body) = t.put("/api/settings", Some(&admin.token), settings).await;
+    assert_eq!(status, 200, "{body}");
+    run_script(&t, "autorecord.mjs", &["carol"]).await;
+    // What the page showed is what the server holds: one recording of that session, Carol's.
+    let (status, list) = t.get("/api/recordings", Some(&carol.token)).await;
+    assert_eq!(status, 200, "{list}");
+    let recordings = list["recordings"].as_array().unwrap();
+    assert_eq!(recordings.len(), 1, "{list}");
+    assert_eq!(recordings[0]["owner"], carol.id.as_str(), "{list}");
 }

@@ -1,7 +1,9 @@
 //! Network recording of a live session over real UDP (SPEC S9, R1, R2): nothing is recorded
 //! before the customer agrees; then the shared screen, the voice call and the session's events
 //! go into an ARF file that the recordings list shows, and the recording ends with its activity;
-//! it is then exported to a fast-start MP4 (H.264, AAC) of the recorded length (SYS5).
+//! it is then exported to a fast-start MP4 (H.264, AAC) of the recorded length (SYS5). With the
+//! admin's automatic recording on (R3), every session asks its customer on joining, records
+//! after the OK, and its CSR cannot stop it.
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 use common::TestServer;
 use common::phone::{Phone, eventually};
 use serde_json::json;
-use tandem::store::{AccountRole, RecordingStatus};
+use tandem::store::{AccountRole, Recording, RecordingStatus, Store};
 use tandem_media::sim::screen;
 use tandem_recording::{Reader, Record};
 
@@ -73,13 +75,7 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
 
     // Closed with its activity; the row says how long and how big.
     let store = &t.server().store;
-    let mut rows = Vec::new();
-    eventually("the recording is closed", || {
-        rows = futures_now(store.recordings(None));
-        rows.first()
-            .is_some_and(|r| r.status != RecordingStatus::Recording)
-    })
-    .await;
+    let rows = newest_once_not(store, RecordingStatus::Recording).await;
     let rec = &rows[0];
     assert_ne!(rec.status, RecordingStatus::Failed, "{:?}", rec.error);
     let duration = rec.duration_ms.unwrap();
@@ -104,22 +100,11 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
         voice.frames > 100,
         "about 50 voice packets a second: {summary}"
     );
-    let mut reader = Reader::open(&rec.arf_path).unwrap();
-    let events: Vec<(String, String)> = reader
-        .records()
-        .filter_map(|r| match r.unwrap() {
-            Record::Event(e) => Some((e.kind, e.json)),
-            _ => None,
-        })
-        .collect();
+    let events = arf_events(&rec.arf_path);
     assert_eq!(events[0].0, "session_view", "{events:?}");
 
     // Then exported (SYS5).
-    eventually("the recording is exported", || {
-        rows = futures_now(store.recordings(None));
-        rows[0].status != RecordingStatus::Processing
-    })
-    .await;
+    let rows = newest_once_not(store, RecordingStatus::Processing).await;
     let rec = &rows[0];
     assert_eq!(rec.status, RecordingStatus::Ready, "{:?}", rec.error);
     let mp4 = rec.mp4_path.clone().unwrap();
@@ -176,6 +161,137 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
             .any(|(k, j)| k == "chat" && j.contains("this is on the record")),
         "{events:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_automatic_recording_every_session_records_after_consent_and_csrs_cannot_stop_it() {
+    let t = TestServer::start().await;
+    let admin = t.account("admin", AccountRole::Admin).await;
+    let carol = t.account("carol", AccountRole::Csr).await;
+
+    // R3: the admin's settings say which recorder and whether recording is automatic.
+    let (status, settings) = t.get("/api/settings", Some(&carol.token)).await;
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(settings["automatic_recording"], false, "{settings}");
+    assert_eq!(settings["default_recorder"], "network", "{settings}");
+    let mut local = settings.clone();
+    local["default_recorder"] = json!("local");
+    let (status, body) = t.put("/api/settings", Some(&admin.token), local).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("recorder_not_available"))
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("not available"),
+        "{body}"
+    );
+    let mut automatic = settings.clone();
+    automatic["automatic_recording"] = json!(true);
+    let (status, body) = t
+        .put("/api/settings", Some(&carol.token), automatic.clone())
+        .await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    let (status, body) = t.put("/api/settings", Some(&admin.token), automatic).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, settings) = t.get("/api/settings", Some(&admin.token)).await;
+    assert_eq!(settings["automatic_recording"], true, "{settings}");
+    assert_eq!(settings["default_recorder"], "network", "{settings}");
+
+    // A new session says so, and asks Dave as he joins; nothing records before he answers.
+    let s = t.start_session(&carol, "Automatic").await;
+    let sid = s["session"]["id"].as_str().unwrap().to_string();
+    let mut csr = t.connect(&s).await;
+    assert_eq!(csr.welcome["session"]["automatic_recording"], true);
+    let c = t
+        .join_by_number(s["session"]["number"].as_str().unwrap(), "Dave")
+        .await;
+    let mut dave = t.connect(&c).await;
+    let asked = dave.welcome["session"]["pending_consents"][0].clone();
+    assert_eq!(asked["activity"], "recording", "{}", dave.welcome);
+    assert_eq!(asked["customer"], dave.id());
+    assert_eq!(dave.welcome["session"]["activities"], json!([]));
+    assert!(
+        t.server().store.recordings(None).await.unwrap().is_empty(),
+        "recorded before consent"
+    );
+    csr.event_where("consent_requested", |e| e["activity"] == "recording")
+        .await;
+    common::allow(&mut csr, &mut dave, &asked).await;
+
+    // Recording now, and the CSR cannot stop it.
+    let store = &t.server().store;
+    let mut rows = Vec::new();
+    eventually("the recording is listed", || {
+        rows = futures_now(store.recordings(None));
+        !rows.is_empty()
+    })
+    .await;
+    assert_eq!(rows[0].status, RecordingStatus::Recording);
+    assert_eq!(rows[0].session_id.map(|s| s.to_string()), Some(sid.clone()));
+    let refused = csr
+        .request(json!({"type": "stop_activity", "activity": "recording"}))
+        .await;
+    assert_eq!(refused["code"], "recording_automatic", "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("automatic"),
+        "{refused}"
+    );
+    csr.cmd(json!({"type": "chat", "text": "still on the record"}))
+        .await
+        .unwrap();
+    let (_, listed) = t.get("/api/recordings", Some(&carol.token)).await;
+    assert_eq!(listed["recordings"][0]["status"], "recording", "{listed}");
+
+    // It ends with the session and is stored and exported, owned by Carol, holding what was
+    // said.
+    csr.cmd(json!({"type": "end_session", "confirm": true}))
+        .await
+        .unwrap();
+    newest_once_not(store, RecordingStatus::Recording).await;
+    let rows = newest_once_not(store, RecordingStatus::Processing).await;
+    let rec = &rows[0];
+    assert_eq!(rec.status, RecordingStatus::Ready, "{:?}", rec.error);
+    assert_eq!(rec.owner.to_string(), carol.id);
+    let (status, got) = t
+        .get(&format!("/api/recordings/{}", rec.id), Some(&carol.token))
+        .await;
+    assert_eq!(status, 200, "{got}");
+    let events = arf_events(&rec.arf_path);
+    assert!(
+        events
+            .iter()
+            .any(|(k, j)| k == "chat" && j.contains("still on the record")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|(k, j)| k == "activity_stopped"
+            && j.contains("recording")
+            && j.contains("session_ended")),
+        "{events:?}"
+    );
+}
+
+/// The recordings, newest first, once the newest is no longer in `status`.
+async fn newest_once_not(store: &Store, status: RecordingStatus) -> Vec<Recording> {
+    let mut rows = Vec::new();
+    eventually(&format!("the recording is no longer {status:?}"), || {
+        rows = futures_now(store.recordings(None));
+        rows.first().is_some_and(|r| r.status != status)
+    })
+    .await;
+    rows
+}
+
+/// The session events an ARF file holds, as (kind, JSON).
+fn arf_events(path: &std::path::Path) -> Vec<(String, String)> {
+    let mut reader = Reader::open(path).unwrap();
+    reader
+        .records()
+        .filter_map(|r| match r.unwrap() {
+            Record::Event(e) => Some((e.kind, e.json)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Runs a store call to completion from a synchronous condition.

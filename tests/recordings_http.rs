@@ -1,6 +1,7 @@
 //! Recordings over HTTP (SPEC R4): who sees which, modify, disable, reassign, delete, signed
-//! streaming links, byte ranges for playing and seeking, uploads of ARF files, and a real
-//! browser playing and seeking an MP4 through a link.
+//! streaming links, byte ranges for playing and seeking, uploads of ARF files and how far their
+//! conversion to MP4 is, and a real browser playing and seeking, through a link, an MP4 this
+//! server exported.
 
 mod common;
 
@@ -20,6 +21,20 @@ use uuid::Uuid;
 /// that limit does not apply, and small enough to go over cheaply.
 const MAX_UPLOAD: usize = 1024 * 1024;
 
+/// Runs ffmpeg, quietly, overwriting its output.
+fn ffmpeg(args: &[&str]) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-y", "-loglevel", "error"])
+        .args(args)
+        .output()
+        .expect("ffmpeg runs (apt-get install -y ffmpeg)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A 4 s, 320x240, 25 fps H.264 + AAC MP4 with its index at the front, made once per run.
 fn fixture_mp4() -> &'static Path {
     static MP4: OnceLock<PathBuf> = OnceLock::new();
@@ -29,32 +44,31 @@ fn fixture_mp4() -> &'static Path {
         let path = dir.join("testsrc-4s.mp4");
         if !path.exists() {
             let part = dir.join(format!("testsrc-{}.mp4", std::process::id()));
-            let out = std::process::Command::new("ffmpeg")
-                .args(["-y", "-loglevel", "error"])
-                .args([
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc=duration=4:size=320x240:rate=25",
-                ])
-                .args(["-f", "lavfi", "-i", "sine=frequency=1000:duration=4"])
-                .args(["-c:v", "libx264", "-c:a", "aac", "-movflags", "+faststart"])
-                .arg(&part)
-                .output()
-                .expect("ffmpeg runs (apt-get install -y ffmpeg)");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=duration=4:size=320x240:rate=25",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=1000:duration=4",
+                "-c:v",
+                "libx264",
+                "-c:a",
+                "aac",
+                "-movflags",
+                "+faststart",
+                part.to_str().unwrap(),
+            ]);
             std::fs::rename(&part, &path).unwrap();
         }
         path
     })
 }
 
-/// An ARF file of about 400 KB lasting 2.5 s: one video track with a frame every 100 ms.
-fn arf_bytes() -> Vec<u8> {
+/// An ARF writer in memory with these tracks declared.
+fn arf_writer(tracks: &[Track]) -> Writer<Vec<u8>> {
     let header = Header {
         recording_id: Uuid::new_v4().to_string(),
         session_id: Uuid::new_v4().to_string(),
@@ -62,8 +76,15 @@ fn arf_bytes() -> Vec<u8> {
         metadata: "{}".into(),
     };
     let mut w = Writer::create(Vec::new(), &header).unwrap();
-    w.declare_track(0, &Track::new(1, Codec::Vp8, 90_000, "screen-test"))
-        .unwrap();
+    for t in tracks {
+        w.declare_track(0, t).unwrap();
+    }
+    w
+}
+
+/// An ARF file of about 400 KB lasting 2.5 s: one video track with a frame every 100 ms.
+fn arf_bytes() -> Vec<u8> {
+    let mut w = arf_writer(&[Track::new(1, Codec::Vp8, 90_000, "screen-test")]);
     for i in 0..=25u64 {
         let payload = vec![(i % 251) as u8; 15_000];
         w.media(1, i * 100_000, i * 9_000, i % 10 == 0, &payload)
@@ -71,6 +92,99 @@ fn arf_bytes() -> Vec<u8> {
     }
     w.close().unwrap()
 }
+
+/// A real recording made with ffmpeg: `seconds` of a moving test picture (VP8, `w`x`h`, 15 fps)
+/// on a screen track and a 440 Hz tone (Opus, 20 ms packets) as the voice mix.
+fn real_arf(seconds: u32, w: u32, h: u32) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let ivf = dir.path().join("screen.ivf");
+    let ogg = dir.path().join("voice.ogg");
+    let picture = format!("testsrc2=duration={seconds}:size={w}x{h}:rate=15");
+    let (ivf_path, ogg_path) = (ivf.to_str().unwrap(), ogg.to_str().unwrap());
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &picture,
+        "-c:v",
+        "libvpx",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-b:v",
+        "150k",
+        "-g",
+        "45",
+        "-f",
+        "ivf",
+        ivf_path,
+    ]);
+    let tone = format!("sine=frequency=440:duration={seconds}:sample_rate=48000");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &tone,
+        "-c:a",
+        "libopus",
+        "-b:a",
+        "24k",
+        "-frame_duration",
+        "20",
+        "-f",
+        "ogg",
+        ogg_path,
+    ]);
+
+    // IVF: a 32-byte header with the time base, then frames of (size, pts) and the bytes.
+    let ivf = std::fs::read(ivf).unwrap();
+    assert_eq!(&ivf[..4], b"DKIF");
+    let le32 = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let (den, num) = (u64::from(le32(&ivf, 16)), u64::from(le32(&ivf, 20)));
+    let mut items: Vec<(u64, u16, u64, bool, Vec<u8>)> = Vec::new();
+    let mut at = usize::from(u16::from_le_bytes([ivf[6], ivf[7]]));
+    while at + 12 <= ivf.len() {
+        let size = le32(&ivf, at) as usize;
+        let pts = u64::from_le_bytes(ivf[at + 4..at + 12].try_into().unwrap());
+        let frame = ivf[at + 12..at + 12 + size].to_vec();
+        let us = pts * num * 1_000_000 / den;
+        // VP8: the lowest bit of the first byte is 0 on a keyframe.
+        items.push((us, 1, us * 9 / 100, frame[0] & 1 == 0, frame));
+        at += 12 + size;
+    }
+    // Ogg: pages of laced segments; the first two packets are Opus's headers.
+    let ogg = std::fs::read(ogg).unwrap();
+    let (mut packets, mut packet, mut at) = (Vec::new(), Vec::new(), 0);
+    while at + 27 <= ogg.len() {
+        assert_eq!(&ogg[at..at + 4], b"OggS");
+        let segments = usize::from(ogg[at + 26]);
+        let mut data = at + 27 + segments;
+        for &lace in &ogg[at + 27..at + 27 + segments] {
+            packet.extend_from_slice(&ogg[data..data + usize::from(lace)]);
+            data += usize::from(lace);
+            if lace < 255 {
+                packets.push(std::mem::take(&mut packet));
+            }
+        }
+        at = data;
+    }
+    for (i, p) in packets.into_iter().skip(2).enumerate() {
+        let i = i as u64;
+        items.push((i * 20_000, 2, i * 960, false, p));
+    }
+    items.sort_by_key(|i| (i.0, i.1));
+    let mut w = arf_writer(&[
+        Track::new(1, Codec::Vp8, 90_000, "screen-test"),
+        Track::new(2, Codec::Opus, 48_000, "voice-mix"),
+    ]);
+    for (us, track, ts, key, payload) in items {
+        w.media(track, us, ts, key, &payload).unwrap();
+    }
+    w.close().unwrap()
+}
+
+const OCTETS: &str = "application/octet-stream";
 
 struct Setup {
     t: TestServer,
@@ -239,11 +353,50 @@ impl Setup {
         response(r).await
     }
 
-    /// Files in the recordings folder, sorted.
+    /// Uploads `arf` and watches it being converted: every state the recording shows (alone,
+    /// and in the list, in turn) until it is no longer `processing`.
+    async fn upload_and_watch(&self, token: &str, arf: Vec<u8>) -> (String, Vec<Value>) {
+        let (status, r) = self.upload(token, "", OCTETS, arf).await;
+        assert_eq!(status, 201, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        let mut seen = vec![r];
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        while seen.last().unwrap()["status"] == "processing" {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still converting: {:?}",
+                seen.last()
+            );
+            let now = if seen.len() % 2 == 0 {
+                let (_, list) = self.t.get("/api/recordings", Some(token)).await;
+                list["recordings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|r| r["id"] == id.as_str())
+                    .unwrap()
+                    .clone()
+            } else {
+                let (status, r) = self
+                    .t
+                    .get(&format!("/api/recordings/{id}"), Some(token))
+                    .await;
+                assert_eq!(status, 200, "{r}");
+                r
+            };
+            seen.push(now);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        (id, seen)
+    }
+
+    /// Files in the recordings folder, sorted, but for the MP4 exporter's (an upload is exported
+    /// as soon as it is stored).
     fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.dir)
             .map(|d| {
                 d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.ends_with(".mp4") && !n.ends_with(".partial"))
                     .collect()
             })
             .unwrap_or_default();
@@ -868,8 +1021,6 @@ async fn uploads_are_checked_stored_and_limited() {
         "{}",
         arf.len()
     );
-    const OCTETS: &str = "application/octet-stream";
-
     let (status, r) = s
         .upload(&carol.token, "?name=Imported%20call", OCTETS, arf.clone())
         .await;
@@ -949,19 +1100,63 @@ async fn uploads_are_checked_stored_and_limited() {
     assert_eq!(list["recordings"].as_array().unwrap().len(), 2);
 }
 
-/// A real browser plays the MP4 through a signed link (no account) and seeks in it, which
-/// takes range requests (tests/e2e/playback.mjs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_browser_plays_and_seeks_the_mp4_through_a_signed_link() {
+async fn an_upload_says_how_far_its_conversion_is_until_it_is_ready() {
+    // R4 "convert ARF to MP4": while `processing`, a recording shows its `progress` (0 to 1),
+    // alone and in the list; it only grows; once `ready` it has none.
     let s = Setup::start().await;
     let carol = s.t.account("carol", AccountRole::Csr).await;
-    let r = s
-        .recording(&carol, "In the browser", RecordingStatus::Ready)
+    let arf = real_arf(30, 640, 360);
+    assert!(arf.len() < MAX_UPLOAD, "{} bytes", arf.len());
+    let (_, seen) = s.upload_and_watch(&carol.token, arf).await;
+    let last = seen.last().unwrap();
+    assert_eq!(last["status"], "ready", "{last}");
+    assert!(last.get("progress").is_none(), "{last}");
+    let converting = &seen[..seen.len() - 1];
+    let progress: Vec<f64> = converting
+        .iter()
+        .map(|r| {
+            r["progress"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no progress while processing: {r}"))
+        })
+        .collect();
+    assert!(
+        progress.iter().all(|p| (0.0..=1.0).contains(p)),
+        "{progress:?}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "progress went back: {progress:?}"
+    );
+    assert!(
+        progress.iter().any(|p| *p > 0.0 && *p < 1.0),
+        "never seen part-way: {progress:?}"
+    );
+}
+
+/// A real browser plays an MP4 this server exported, through a signed link (no account), and
+/// seeks in it, which takes range requests (tests/e2e/playback.mjs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_plays_and_seeks_an_exported_mp4_through_a_signed_link() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let (id, seen) = s
+        .upload_and_watch(&carol.token, real_arf(6, 640, 360))
         .await;
-    let (status, link) = s.link(&r.id, &carol.token).await;
+    let r = seen.last().unwrap();
+    assert_eq!(r["status"], "ready", "{r}");
+    let seconds = r["duration_ms"].as_f64().unwrap() / 1000.0;
+    assert!((5.5..=6.0).contains(&seconds), "{r}");
+    let (status, link) = s.link(&id, &carol.token).await;
     assert_eq!(status, 201, "{link}");
     let url = format!("{}{}", s.t.base, link_path(link["url"].as_str().unwrap()));
-    let report = common::browser::run_script(&s.t, "playback.mjs", &[&url]).await;
+    let report = common::browser::run_script(
+        &s.t,
+        "playback.mjs",
+        &[&url, &seconds.to_string(), "640x360"],
+    )
+    .await;
     assert!(
         report["results"]["range_requests"].as_u64().unwrap_or(0) > 0,
         "{report}"

@@ -107,14 +107,18 @@ async function refreshOffers() {
 }
 $('#refresh-offers').addEventListener('click', refreshOffers);
 
-// R4: the account's recordings; a ready one plays here through a signed, expiring link.
+// R4: the account's recordings; a ready one plays here through a signed, expiring link. While
+// any is being converted to MP4 the list refreshes itself to show how far that is.
+let recordingsTimer = null;
 async function refreshRecordings() {
+  clearTimeout(recordingsTimer);
   try {
     const { recordings } = await api('GET', '/api/recordings', null, account.token);
     $('#recording-list').replaceChildren(...recordings.map((r) => {
       const li = document.createElement('li');
       const secs = r.duration_ms ? Math.round(r.duration_ms / 1000) : 0;
-      const state = { recording: 'recording now', processing: 'being converted', ready: 'ready', failed: `failed: ${r.error || ''}` }[r.status] || r.status;
+      const converting = `Converting… ${Math.floor((r.progress || 0) * 100)}%`;
+      const state = { recording: 'recording now', processing: converting, ready: 'ready', failed: `failed: ${r.error || ''}` }[r.status] || r.status;
       li.textContent = `${r.name} · ${Math.floor(secs / 60)} min ${secs % 60} s · ${state} `;
       if (r.status === 'ready') {
         const b = document.createElement('button');
@@ -131,13 +135,38 @@ async function refreshRecordings() {
             say(`Could not play it: ${err.message}`, 'error');
           }
         });
-        li.append(b);
+        const mail = document.createElement('button');
+        mail.type = 'button';
+        mail.className = 'secondary';
+        mail.textContent = `E-mail a link to ${r.name}`;
+        mail.addEventListener('click', () => {
+          const form = $('#email-recording');
+          form.dataset.recording = r.id;
+          form.hidden = false;
+          $('#email-to').focus();
+        });
+        li.append(b, ' ', mail);
       }
       return li;
     }));
     if (!recordings.length) $('#recording-list').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No recordings yet.' }));
+    if (recordings.some((r) => r.status === 'processing')) recordingsTimer = setTimeout(refreshRecordings, 2000);
   } catch (err) {
     say(`Could not list recordings: ${err.message}`, 'error');
   }
 }
 $('#refresh-recordings').addEventListener('click', refreshRecordings);
+
+// R4 "e-mail a link": the server sends a streaming link to the address given.
+$('#email-recording').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  try {
+    const sent = await api('POST', `/api/recordings/${form.dataset.recording}/email`, { to: form.elements.to.value }, account.token);
+    say(`Link sent to ${sent.to}.`);
+    form.hidden = true;
+    form.reset();
+  } catch (err) {
+    say(`Could not send the link: ${err.message}`, 'error');
+  }
+});

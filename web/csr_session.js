@@ -298,10 +298,16 @@ export class CsrSession {
         : customer ? `${this.panel.name(customer)} is not sharing.` : 'No customer has joined yet.';
     const recording = running(v, 'recording');
     const asking = v.pending_consents.some((c) => c.activity === 'recording');
-    $('.record-state', root).textContent = recording ? 'Recording: the session is being recorded.'
-      : asking ? 'Waiting for the customer to allow recording.' : 'Not recording.';
+    // R3: with automatic recording the customer is asked on joining, and no CSR may stop it.
+    const automatic = Boolean(v.automatic_recording);
+    $('.record-state', root).textContent = automatic
+      ? (recording ? 'Recording automatically: the session is recorded until it ends; it cannot be stopped.'
+        : asking ? 'Recording is automatic: waiting for the customer to allow it.'
+          : 'Recording is automatic, but the customer has not allowed it.')
+      : recording ? 'Recording: the session is being recorded.'
+        : asking ? 'Waiting for the customer to allow recording.' : 'Not recording.';
     $('[data-act="record"]', root).hidden = recording;
-    $('[data-act="stop-record"]', root).hidden = !recording;
+    $('[data-act="stop-record"]', root).hidden = !recording || automatic;
     // The share of any customer (only the selected one's runs), seen by everyone (D13).
     const sharer = [...this.screens.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)));
     this.viewer.show(sharer ? this.screens.get(sharer) : null, sharer ? `${this.panel.name(sharer)}'s shared screen` : null);

@@ -96,7 +96,9 @@ function frame(m) {
 function ask() {
   const next = asked[0];
   if (!next || $('#consent').open) return;
-  $('#consent-text').textContent = `${panel.name(next.by)} asks to ${WHAT[next.activity] || next.activity}.`;
+  const automatic = next.activity === 'recording' && panel.view.automatic_recording
+    ? ' This site records its support sessions when you allow it.' : '';
+  $('#consent-text').textContent = `${panel.name(next.by)} asks to ${WHAT[next.activity] || next.activity}.${automatic}`;
   $('#allow-all').checked = false;
   $('#consent').showModal();
   $('#allow').focus();

@@ -33,6 +33,8 @@ pub struct NewSession {
     pub host: AccountId,
     pub max_customers: usize,
     pub quick_phrases: Option<Vec<String>>,
+    /// SPEC R3: the admin's automatic recording, as it was when the session started.
+    pub automatic_recording: bool,
 }
 
 pub struct SessionRegistryActor;
@@ -118,6 +120,7 @@ impl Actor for SessionRegistryActor {
                     host: new.host,
                     max_customers: new.max_customers,
                     quick_phrases: new.quick_phrases,
+                    automatic_recording: new.automatic_recording,
                 };
                 let result = spawn_session(&myself, state, init, None).await;
                 let _ = reply.send(result.map_err(|e| SessionError::Storage(e.to_string())));

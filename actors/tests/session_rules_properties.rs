@@ -1,12 +1,13 @@
 //! Property tests of the session rules: random sequences of joins, commands and disconnections
 //! from random participants (most of them not allowed to do what they try) must keep every rule
-//! of SPEC S and V3, never panic, change nothing when refused, and replay to the same state.
+//! of SPEC S and V3 (and R3 when the session records automatically), never panic, change nothing
+//! when refused, and replay to the same state.
 
 use proptest::prelude::*;
 use serde_json::Value;
 use tandem_actors::ids::{AccountId, ParticipantId, QueueId, SessionId, SessionNumber};
 use tandem_actors::protocol::{
-    Activity, Command, DisplayMode, ParticipantInfo, Record, Role, TransferTarget,
+    Activity, Command, DisplayMode, Event, ParticipantInfo, Record, Role, StopCause, TransferTarget,
 };
 use tandem_actors::session::rules::{SessionInit, SessionRules, Status};
 
@@ -287,11 +288,121 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// SPEC R3. With automatic recording, a customer joining while a CSR is in charge is asked to
+/// allow recording at once, and a recording stops only by the customer's leaving or choice, a
+/// failure, or the end of the session: never by a CSR. Without it, joining asks nothing.
+fn check_automatic_recording(
+    automatic: bool,
+    step: &Step,
+    people: &[ParticipantInfo],
+    newcomer: bool,
+    records: &[Record],
+) -> Result<(), TestCaseError> {
+    if let Step::Join(i) = step
+        && newcomer
+        && people[*i].role == Role::Customer
+    {
+        let asked = records.iter().any(|r| {
+            matches!(r.event, Event::ConsentRequested { activity: Activity::Recording, customer, .. }
+                if customer == people[*i].id)
+        });
+        prop_assert_eq!(asked, automatic, "asked on joining: {:?}", records);
+    }
+    if !automatic {
+        return Ok(());
+    }
+    let by_customer = matches!(step, Step::Answer { .. })
+        || matches!(step, Step::Command(i, _) if people[*i].role == Role::Customer);
+    for r in records {
+        if let Event::ActivityStopped {
+            activity: Activity::Recording,
+            cause,
+            ..
+        } = r.event
+        {
+            let allowed = match cause {
+                StopCause::Stopped => by_customer,
+                StopCause::CustomerLeft | StopCause::SessionEnded | StopCause::Failed => true,
+                _ => false,
+            };
+            prop_assert!(
+                allowed,
+                "an automatic recording stopped by {:?} in {:?}",
+                cause,
+                step
+            );
+        }
+    }
+    Ok(())
+}
+
+/// SPEC S9 over the whole journal: an activity starts only right after its customer's OK to
+/// that very request, or with "allow all" given by that customer since they joined.
+fn check_consent_came_first(journal: &[Record]) -> Result<(), TestCaseError> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut requests = BTreeMap::new();
+    let mut allowed_all = BTreeSet::new();
+    let mut last_grant = None;
+    for r in journal {
+        match &r.event {
+            Event::ConsentRequested {
+                request,
+                activity,
+                customer,
+                ..
+            } => {
+                requests.insert(*request, (*activity, *customer));
+            }
+            Event::ConsentAnswered {
+                request,
+                granted,
+                allow_all,
+            } => {
+                let asked = requests.get(request).copied();
+                last_grant = granted.then_some(asked).flatten();
+                if *allow_all && let Some((_, customer)) = asked {
+                    allowed_all.insert(customer);
+                }
+                continue;
+            }
+            Event::ActivityStarted {
+                activity,
+                customer,
+                pre_approved,
+            } => {
+                if *pre_approved {
+                    prop_assert!(
+                        allowed_all.contains(customer),
+                        "started without asking: {:?}",
+                        r
+                    );
+                } else {
+                    prop_assert_eq!(
+                        last_grant,
+                        Some((*activity, *customer)),
+                        "started without an OK: {:?}",
+                        r
+                    );
+                }
+            }
+            Event::ParticipantLeft { participant, .. } => {
+                allowed_all.remove(participant);
+            }
+            _ => {}
+        }
+        last_grant = None;
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn random_sessions_keep_every_rule(steps in proptest::collection::vec(step(), 1..120)) {
+    fn random_sessions_keep_every_rule(
+        steps in proptest::collection::vec(step(), 1..120),
+        automatic_recording in any::<bool>(),
+    ) {
         let people = people();
         let init = SessionInit {
             id: SessionId::random(),
@@ -300,6 +411,7 @@ proptest! {
             host: people[0].account.unwrap(),
             max_customers: 2,
             quick_phrases: None,
+            automatic_recording,
         };
         let queue = QueueId::random();
         let (mut rules, mut journal): (SessionRules, Vec<Record>) = SessionRules::create(init.clone(), 0);
@@ -311,6 +423,11 @@ proptest! {
         for s in &steps {
             now += 1;
             let before = rules.view(None, None);
+            // A customer joining anew while a CSR is in charge, for R3.
+            let newcomer = match s {
+                Step::Join(i) => rules.primary().is_some() && rules.participant(people[*i].id).is_none(),
+                _ => false,
+            };
             let result = match s {
                 Step::Join(i) => rules.join(now, people[*i].clone(), false),
                 Step::Command(i, op) => {
@@ -335,10 +452,11 @@ proptest! {
                 Ok(records) => {
                     // What clients are told obeys the rules too (V3).
                     for r in &records {
-                        if let tandem_actors::protocol::Event::MicrophoneHolders { holders } = &r.event {
+                        if let Event::MicrophoneHolders { holders } = &r.event {
                             prop_assert!(holders.len() <= 2, "told {} microphone holders", holders.len());
                         }
                     }
+                    check_automatic_recording(automatic_recording, s, &people, newcomer, &records)?;
                     journal.extend(records)
                 }
                 // A refusal changes nothing.
@@ -348,6 +466,7 @@ proptest! {
             // S3: the customer limit holds.
             prop_assert!(rules.customer_count() <= 2);
         }
+        check_consent_came_first(&journal)?;
         // The journal is dense and replays to exactly this state.
         for (i, r) in journal.iter().enumerate() {
             prop_assert_eq!(r.seq, i as u64);

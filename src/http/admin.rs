@@ -4,7 +4,7 @@ use axum::extract::State;
 
 use super::{ApiJson, AppState, Caller};
 use crate::problem::Problem;
-use crate::store::{AccountRole, Settings};
+use crate::store::{AccountRole, RecorderKind, Settings};
 
 /// Most quick phrases, and longest phrase in characters.
 const MAX_PHRASES: usize = 100;
@@ -37,6 +37,13 @@ pub async fn put_settings(
         return Err(Problem::unprocessable(
             "invalid_max_customers",
             "max_customers_per_session is 1 to 100",
+        ));
+    }
+    // SPEC R2, R3: only the network recorder is built.
+    if s.default_recorder == RecorderKind::Local {
+        return Err(Problem::unprocessable(
+            "recorder_not_available",
+            "the local recorder is not available on this server; the default recorder can only be \"network\"",
         ));
     }
     state.store.put_settings(&s).await?;

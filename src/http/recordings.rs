@@ -1,6 +1,6 @@
 //! Recordings over HTTP (SPEC R4): list, look at, rename and describe, disable, reassign,
-//! delete, share by a signed expiring link, play and download with byte ranges, and upload an
-//! ARF file. Recording itself and the MP4 export happen elsewhere; this module only reads what
+//! delete, share by a signed expiring link (also sent by e-mail), play and download with byte
+//! ranges, and upload an ARF file. Recording itself and the MP4 export happen elsewhere; this module only reads what
 //! they leave in the store and in `[recording] dir`.
 
 use std::io::SeekFrom;
@@ -51,6 +51,15 @@ fn parse_id(s: &str) -> Result<Uuid, Problem> {
 
 async fn load(state: &AppState, id: Uuid) -> Result<Recording, Problem> {
     state.store.recording(id).await?.ok_or_else(unknown)
+}
+
+/// A recording as the API shows it: while it is converted to MP4, with how far that is (0
+/// until the exporter takes it up).
+fn shown(state: &AppState, mut r: Recording) -> Recording {
+    if r.status == RecordingStatus::Processing {
+        r.progress = Some(state.exports.progress(r.id).unwrap_or(0.0));
+    }
+    r
 }
 
 /// Owners and admins manage a recording; other accounts are refused.
@@ -145,7 +154,13 @@ pub async fn list(
 ) -> Result<ApiJson<Value>, Problem> {
     let Query(q) = query?;
     let owner = (!caller.is_admin() || q.mine).then_some(caller.0.id);
-    let recordings = state.store.recordings(owner).await?;
+    let recordings: Vec<Recording> = state
+        .store
+        .recordings(owner)
+        .await?
+        .into_iter()
+        .map(|r| shown(&state, r))
+        .collect();
     Ok(ApiJson(json!({ "recordings": recordings })))
 }
 
@@ -156,7 +171,7 @@ pub async fn get(
 ) -> Result<ApiJson<Recording>, Problem> {
     let r = load(&state, parse_id(&id)?).await?;
     may_manage(&caller, &r)?;
-    Ok(ApiJson(r))
+    Ok(ApiJson(shown(&state, r)))
 }
 
 #[derive(Deserialize)]
@@ -208,7 +223,7 @@ pub async fn update(
         .update_recording(r.id, name, description, body.disabled, owner)
         .await?
         .ok_or_else(unknown)?;
-    Ok(ApiJson(updated))
+    Ok(ApiJson(shown(&state, updated)))
 }
 
 /// Removes a file that may already be gone.
@@ -254,8 +269,17 @@ pub async fn link(
 ) -> Result<impl IntoResponse, Problem> {
     let r = load(&state, parse_id(&id)?).await?;
     may_manage(&caller, &r)?;
-    // Whoever holds a link is never an admin, so a disabled recording gets none.
-    playable(&r, false)?;
+    let (url, expires_at) = signed_link(&state, &r)?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(json!({ "url": url, "expires_at": expires_at })),
+    ))
+}
+
+/// A streaming link to `r` and when it expires (Unix milliseconds). Whoever holds a link is
+/// never an admin, so a disabled recording gets none.
+fn signed_link(state: &AppState, r: &Recording) -> Result<(String, u64), Problem> {
+    playable(r, false)?;
     let now = auth::unix_secs();
     let ttl = state.config.recording.link_ttl_secs;
     let token = state
@@ -266,9 +290,57 @@ pub async fn link(
         state.config.server.public_url.trim_end_matches('/'),
         r.id
     );
+    Ok((url, (now + ttl) * 1000))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailBody {
+    to: String,
+}
+
+/// SPEC R4 "e-mail a link": the server sends a streaming link to `to`, with when it expires.
+pub async fn email(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> Result<impl IntoResponse, Problem> {
+    let r = load(&state, parse_id(&id)?).await?;
+    may_manage(&caller, &r)?;
+    let to = body.to.trim();
+    if !crate::mail::looks_like_email(to) {
+        return Err(Problem::unprocessable(
+            "invalid_email",
+            "that is not an e-mail address",
+        ));
+    }
+    let (url, expires_at) = signed_link(&state, &r)?;
+    let mailer = state.mailer.as_ref().ok_or_else(|| {
+        Problem::conflict(
+            "mail_disabled",
+            "this server does not send e-mail; make a streaming link and pass it on",
+        )
+    })?;
+    let until = UNIX_EPOCH + Duration::from_millis(expires_at);
+    let subject = format!("{} shares a recording: {}", caller.0.display_name, r.name);
+    let text = format!(
+        "{} shares the recording \"{}\" with you.\n\nWatch it in your browser: {url}\n\nThe link works until {} and needs no account.\n",
+        caller.0.display_name,
+        r.name,
+        httpdate::fmt_http_date(until),
+    );
+    mailer.send(to, &subject, &text).await.map_err(|e| {
+        tracing::warn!(recording = %r.id, error = %e, "recording e-mail failed");
+        Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "mail_failed",
+            "the mail server refused the e-mail",
+        )
+    })?;
     Ok((
         StatusCode::CREATED,
-        ApiJson(json!({ "url": url, "expires_at": (now + ttl) * 1000 })),
+        ApiJson(json!({ "to": to, "url": url, "expires_at": expires_at })),
     ))
 }
 
@@ -721,10 +793,10 @@ pub async fn upload(
     })
     .await
     .map_err(Problem::internal)??;
-    // Export hook: the recording stays `processing` until the MP4 exporter takes it up; the
-    // exporter finds such rows with `Store::recordings_with_status(Processing)` and reports
-    // its result with `Store::set_recording_mp4`.
-    Ok((StatusCode::CREATED, ApiJson(load(&state, id).await?)))
+    let created = load(&state, id).await?;
+    // It stays `processing` until the exporter, woken now, has made its MP4.
+    state.exports.wake();
+    Ok((StatusCode::CREATED, ApiJson(shown(&state, created))))
 }
 
 #[cfg(test)]

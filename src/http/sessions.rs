@@ -123,6 +123,7 @@ pub async fn create(
         quick_phrases: settings
             .quick_phrases_enabled
             .then_some(settings.quick_phrases),
+        automatic_recording: settings.automatic_recording,
     };
     let handle = ask(&state.directory.sessions(), |reply| {
         SessionRegistryMsg::Create { new, reply }

@@ -1,14 +1,18 @@
 // A recording played in the browser through a signed streaming link (SPEC R4 "play in the
 // browser", "streaming link"), in Debian's headless Chromium: no account, no Bearer token; the
-// <video> loads the MP4 from the link, plays, and seeks, which takes byte-range requests.
+// <video> loads the MP4 from the link, plays (its clock advances and frames are decoded),
+// seeks to the middle, which takes byte-range requests, and plays on from there.
 // The page is a blank one on the server's own origin (the join page's address, its content
 // replaced), so the consoles' Content-Security-Policy (media-src 'self') applies as it would.
-// Usage: node playback.mjs BASE_URL LINK PASSWORD   (run by tests/recordings_http.rs; the
-// password is not used)
+// Usage: node playback.mjs BASE_URL LINK SECONDS WIDTHxHEIGHT PASSWORD   (run by
+// tests/recordings_http.rs with an MP4 the server exported; the password is not used)
 
 import { launch } from './harness.mjs';
 
-const [base, link] = process.argv.slice(2);
+const [base, link, seconds, size] = process.argv.slice(2);
+const duration = Number(seconds);
+const [width, height] = size.split('x').map(Number);
+const middle = Math.round(duration * 5) / 10;
 const failures = [];
 const results = {};
 const check = (ok, what) => { if (!ok) failures.push(what); };
@@ -37,8 +41,8 @@ try {
   }), link);
   results.metadata = loaded;
   check(!loaded.error && !loaded.timeout, `the video loads its metadata: ${JSON.stringify(loaded)}`);
-  check(Math.abs((loaded.duration || 0) - 4) < 0.2, `the video lasts about 4 s: ${loaded.duration}`);
-  check(loaded.width === 320 && loaded.height === 240, `the picture is 320x240: ${loaded.width}x${loaded.height}`);
+  check(Math.abs((loaded.duration || 0) - duration) < 0.2, `the video lasts about ${duration} s: ${loaded.duration}`);
+  check(loaded.width === width && loaded.height === height, `the picture is ${size}: ${loaded.width}x${loaded.height}`);
 
   const played = await page.evaluate(() => new Promise((resolve) => {
     const v = document.querySelector('video');
@@ -52,15 +56,28 @@ try {
   check(played.currentTime > 0.5, `the video plays past 0.5 s: ${JSON.stringify(played)}`);
   check(played.frames > 0, `the video shows frames: ${JSON.stringify(played)}`);
 
-  const seeked = await page.evaluate(() => new Promise((resolve) => {
+  const seeked = await page.evaluate((to) => new Promise((resolve) => {
     const v = document.querySelector('video');
     v.pause();
     const timer = setTimeout(() => resolve({ timeout: true, currentTime: v.currentTime }), 20000);
     v.addEventListener('seeked', () => { clearTimeout(timer); resolve({ currentTime: v.currentTime }); }, { once: true });
-    v.currentTime = 3.0;
-  }));
+    v.currentTime = to;
+  }), middle);
   results.seeked = seeked;
-  check(!seeked.timeout && Math.abs(seeked.currentTime - 3) < 0.3, `the video seeks to 3 s: ${JSON.stringify(seeked)}`);
+  check(!seeked.timeout && Math.abs(seeked.currentTime - middle) < 0.3, `the video seeks to ${middle} s: ${JSON.stringify(seeked)}`);
+
+  const resumed = await page.evaluate((from) => new Promise((resolve) => {
+    const v = document.querySelector('video');
+    const before = v.getVideoPlaybackQuality().totalVideoFrames;
+    const timer = setTimeout(() => resolve({ timeout: true, currentTime: v.currentTime }), 20000);
+    const tick = () => {
+      const frames = v.getVideoPlaybackQuality().totalVideoFrames;
+      if (v.currentTime > from + 0.5 && frames > before) { clearTimeout(timer); resolve({ currentTime: v.currentTime, frames: frames - before }); } else setTimeout(tick, 50);
+    };
+    v.play().then(tick, (e) => { clearTimeout(timer); resolve({ playError: String(e) }); });
+  }), middle);
+  results.resumed = resumed;
+  check(!resumed.timeout && !resumed.playError, `the video plays on from ${middle} s: ${JSON.stringify(resumed)}`);
 
   results.statuses = statuses;
   results.range_requests = statuses.filter((s) => s === 206).length;

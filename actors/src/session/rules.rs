@@ -28,6 +28,9 @@ pub struct SessionInit {
     pub max_customers: usize,
     /// Admin quick phrases; `None` when the admin has not enabled them for CSRs (SPEC S10).
     pub quick_phrases: Option<Vec<String>>,
+    /// The admin turned on automatic recording (SPEC R3): each customer is asked to allow
+    /// recording when they join, and no CSR can stop a recording once it runs.
+    pub automatic_recording: bool,
 }
 
 /// Why a command was refused. Each has a stable code that clients and tests match on.
@@ -108,6 +111,8 @@ pub enum Refusal {
     CameraNotOn,
     #[error("a volume is 0 to {MAX_VOLUME_PERCENT} percent")]
     BadVolume,
+    #[error("recording is automatic in this session; a CSR cannot stop it")]
+    RecordingAutomatic,
 }
 
 impl Refusal {
@@ -151,6 +156,7 @@ impl Refusal {
             Self::BadVolume => "bad_volume",
             Self::CustomerLimit(_) => "customer_limit",
             Self::AlreadyJoined => "already_joined",
+            Self::RecordingAutomatic => "recording_automatic",
         }
     }
 }
@@ -209,6 +215,9 @@ pub struct SessionRules {
     volumes: BTreeMap<ParticipantId, u16>,
     display_mode: DisplayMode,
     notes: String,
+    /// Customers asked to allow recording, or recorded, since they joined (SPEC R3: automatic
+    /// recording asks each customer once).
+    recording_asked: BTreeSet<ParticipantId>,
 }
 
 type Outcome = Result<Vec<Record>, Refusal>;
@@ -254,6 +263,7 @@ impl SessionRules {
             volumes: BTreeMap::new(),
             display_mode: DisplayMode::default(),
             notes: String::new(),
+            recording_asked: BTreeSet::new(),
         }
     }
 
@@ -383,6 +393,9 @@ impl SessionRules {
                 &mut out,
             );
         }
+        if role == Role::Customer {
+            self.ask_to_record(now, id, &mut out);
+        }
         Ok(out)
     }
 
@@ -408,14 +421,24 @@ impl SessionRules {
             // An assistant already present takes over without joining twice.
             let existing = existing.info.id;
             self.emit(now, Event::TransferAccepted { primary: existing }, &mut out);
-            return Ok(out);
+        } else {
+            self.emit(
+                now,
+                Event::ParticipantJoined { participant: info },
+                &mut out,
+            );
+            self.emit(now, Event::TransferAccepted { primary: id }, &mut out);
         }
-        self.emit(
-            now,
-            Event::ParticipantJoined { participant: info },
-            &mut out,
-        );
-        self.emit(now, Event::TransferAccepted { primary: id }, &mut out);
+        // Customers who joined while nobody was in charge are asked now (SPEC R3).
+        let customers: Vec<ParticipantId> = self
+            .members
+            .iter()
+            .filter(|m| m.info.role == Role::Customer)
+            .map(|m| m.info.id)
+            .collect();
+        for customer in customers {
+            self.ask_to_record(now, customer, &mut out);
+        }
         Ok(out)
     }
 
@@ -488,29 +511,7 @@ impl SessionRules {
                     return Err(Refusal::ConsentPending);
                 }
                 self.check_conflicts(activity, customer)?;
-                if self.allow_all.contains(&customer) {
-                    self.emit(
-                        now,
-                        Event::ActivityStarted {
-                            activity,
-                            customer,
-                            pre_approved: true,
-                        },
-                        &mut out,
-                    );
-                } else {
-                    let request = self.next_request;
-                    self.emit(
-                        now,
-                        Event::ConsentRequested {
-                            request,
-                            activity,
-                            customer,
-                            by: from,
-                        },
-                        &mut out,
-                    );
-                }
+                self.ask_or_start(now, activity, customer, from, &mut out);
             }
             Command::ConsentReply {
                 request,
@@ -550,6 +551,13 @@ impl SessionRules {
                 }
             }
             Command::StopActivity { activity } => {
+                // SPEC R3: only the customer (or the end of the session) stops it.
+                if activity == Activity::Recording
+                    && self.init.automatic_recording
+                    && sender_role == Role::Csr
+                {
+                    return Err(Refusal::RecordingAutomatic);
+                }
                 let is_primary = self.primary == Some(from);
                 let targets: Vec<ParticipantId> = self
                     .running
@@ -877,6 +885,43 @@ impl SessionRules {
 
     // ---- composite transitions ----
 
+    /// Starts `activity` at once if the customer allowed all actions, else asks them (S9).
+    fn ask_or_start(
+        &mut self,
+        now: UnixMillis,
+        activity: Activity,
+        customer: ParticipantId,
+        by: ParticipantId,
+        out: &mut Vec<Record>,
+    ) {
+        let event = if self.allow_all.contains(&customer) {
+            Event::ActivityStarted {
+                activity,
+                customer,
+                pre_approved: true,
+            }
+        } else {
+            Event::ConsentRequested {
+                request: self.next_request,
+                activity,
+                customer,
+                by,
+            }
+        };
+        self.emit(now, event, out);
+    }
+
+    /// SPEC R3: with automatic recording, each customer is asked to allow recording once, on
+    /// joining; one who joined while the session waited for a transfer is asked when an agent
+    /// takes it. S9 holds: nothing is recorded until they agree.
+    fn ask_to_record(&mut self, now: UnixMillis, customer: ParticipantId, out: &mut Vec<Record>) {
+        if !self.init.automatic_recording || self.recording_asked.contains(&customer) {
+            return;
+        }
+        let Some(by) = self.primary else { return };
+        self.ask_or_start(now, Activity::Recording, customer, by, out);
+    }
+
     /// A camera whose sender is no longer the primary CSR or the selected customer stops
     /// (SPEC VI2), as after a hand-over or a change of customer; so does a customer's camera
     /// once the primary CSR's is off (VI1: customers send video only while the CSR does).
@@ -948,12 +993,30 @@ impl SessionRules {
         }
     }
 
+    /// Stops every activity and withdraws every request. An automatic recording (SPEC R3) and
+    /// the request for it outlive a hand-over or a transfer, which would otherwise let a CSR
+    /// stop it; the end of the session stops it too.
     fn stop_all(&mut self, now: UnixMillis, cause: StopCause, out: &mut Vec<Record>) {
-        let requests: Vec<u32> = self.pending.keys().copied().collect();
+        let keep = |a: Activity| {
+            a == Activity::Recording
+                && self.init.automatic_recording
+                && cause != StopCause::SessionEnded
+        };
+        let requests: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| !keep(p.activity))
+            .map(|(r, _)| *r)
+            .collect();
+        let running: Vec<_> = self
+            .running
+            .iter()
+            .filter(|(a, _)| !keep(*a))
+            .copied()
+            .collect();
         for request in requests {
             self.emit(now, Event::ConsentWithdrawn { request }, out);
         }
-        let running: Vec<_> = self.running.iter().copied().collect();
         for (activity, customer) in running {
             self.emit(
                 now,
@@ -1047,6 +1110,7 @@ impl SessionRules {
                 }
                 self.cameras.remove(&p);
                 self.volumes.remove(&p);
+                self.recording_asked.remove(&p);
             }
             Event::CustomerSelected { customer } => self.selected = *customer,
             Event::Chat { .. } => {}
@@ -1064,6 +1128,9 @@ impl SessionRules {
                         by: *by,
                     },
                 );
+                if *activity == Activity::Recording {
+                    self.recording_asked.insert(*customer);
+                }
                 self.next_request = self.next_request.max(request.saturating_add(1));
             }
             Event::ConsentAnswered {
@@ -1085,6 +1152,9 @@ impl SessionRules {
                 activity, customer, ..
             } => {
                 self.running.insert((*activity, *customer));
+                if *activity == Activity::Recording {
+                    self.recording_asked.insert(*customer);
+                }
             }
             Event::ActivityStopped {
                 activity, customer, ..
@@ -1206,6 +1276,7 @@ impl SessionRules {
             "pending_consents": pending,
             "allow_all": self.allow_all,
             "voice_call": voice,
+            "automatic_recording": self.init.automatic_recording,
         });
         if staff {
             view["notes"] = json!(self.notes);

@@ -21,6 +21,7 @@ fn init() -> SessionInit {
         host: AccountId::random(),
         max_customers: 3,
         quick_phrases: Some(vec!["One moment please.".into()]),
+        automatic_recording: false,
     }
 }
 
@@ -1066,4 +1067,211 @@ fn the_primary_chooses_the_display_mode_and_it_survives_a_restart() {
     assert_eq!(w.rules.view(None, None)["display_mode"], "sampling");
     let restored = SessionRules::restore(w.rules.init().clone(), &w.journal);
     assert_eq!(restored.view(None, None)["display_mode"], "sampling");
+}
+
+fn automatic() -> World {
+    World::with(SessionInit {
+        automatic_recording: true,
+        ..init()
+    })
+}
+
+impl World {
+    /// The recording request waiting for `customer`'s answer, if any.
+    fn recording_request(&self, customer: ParticipantId) -> Option<u32> {
+        self.rules.view(None, None)["pending_consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["activity"] == "recording" && p["customer"] == customer.to_string())
+            .map(|p| p["request"].as_u64().unwrap() as u32)
+    }
+
+    fn answer(&mut self, customer: ParticipantId, request: u32, grant: bool) -> Vec<Event> {
+        self.cmd(
+            customer,
+            Command::ConsentReply {
+                request,
+                grant,
+                allow_all: false,
+            },
+        )
+        .unwrap()
+    }
+}
+
+#[test]
+fn automatic_recording_asks_each_customer_on_joining_and_records_only_after_their_ok() {
+    // R3 with S9: asked at once, recorded only once they agree.
+    let mut w = automatic();
+    assert_eq!(w.rules.view(None, None)["automatic_recording"], true);
+    let dave = w.join(Role::Customer, "dave");
+    let asked = w.recording_request(dave).expect("Dave is asked on joining");
+    assert!(matches!(
+        w.journal.last().map(|r| &r.event),
+        Some(Event::ConsentRequested { activity: Activity::Recording, by, .. }) if *by == w.csr
+    ));
+    assert!(!w.rules.is_recording(), "nothing recorded before the OK");
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::RequestActivity {
+                activity: Activity::Recording
+            }
+        ),
+        Err("consent_pending")
+    );
+    // Declined: nothing records; the CSR may ask again.
+    w.answer(dave, asked, false);
+    assert!(!w.rules.is_recording());
+    let again = w.request(Activity::Recording);
+    let evs = w.answer(dave, again, true);
+    assert!(evs.contains(&Event::ActivityStarted {
+        activity: Activity::Recording,
+        customer: dave,
+        pre_approved: false
+    }));
+    assert!(w.rules.is_recording());
+    assert!(w.rules.media_policy().recording);
+
+    // A second customer is asked too; a customer present from before is not asked twice.
+    let erin = w.join(Role::Customer, "erin");
+    assert!(w.recording_request(erin).is_some());
+    assert!(w.recording_request(dave).is_none());
+
+    // Without the setting, joining asks nothing.
+    let mut plain = World::new();
+    let frank = plain.join(Role::Customer, "frank");
+    assert!(plain.recording_request(frank).is_none());
+    assert_eq!(plain.rules.view(None, None)["automatic_recording"], false);
+}
+
+#[test]
+fn csrs_cannot_stop_an_automatic_recording_but_the_customer_can() {
+    let mut w = automatic();
+    let dave = w.join(Role::Customer, "dave");
+    let assistant = w.join(Role::Csr, "ann");
+    let asked = w.recording_request(dave).unwrap();
+    w.answer(dave, asked, true);
+    let stop = || Command::StopActivity {
+        activity: Activity::Recording,
+    };
+    assert_eq!(w.cmd(w.csr, stop()), Err("recording_automatic"));
+    assert_eq!(w.cmd(assistant, stop()), Err("recording_automatic"));
+    assert!(w.rules.is_recording());
+    // Other activities stop as always.
+    let r = w.request(Activity::ViewDesktop);
+    w.answer(dave, r, true);
+    w.cmd(
+        w.csr,
+        Command::StopActivity {
+            activity: Activity::ViewDesktop,
+        },
+    )
+    .unwrap();
+    // S9: the customer withdraws their consent whenever they like.
+    let evs = w.cmd(dave, stop()).unwrap();
+    assert_eq!(
+        evs,
+        [Event::ActivityStopped {
+            activity: Activity::Recording,
+            customer: dave,
+            cause: StopCause::Stopped
+        }]
+    );
+    assert!(!w.rules.is_recording());
+    // With the setting off, the primary stops a recording as before.
+    let mut plain = World::new();
+    let frank = plain.join(Role::Customer, "frank");
+    let r = plain.request(Activity::Recording);
+    plain.answer(frank, r, true);
+    plain.cmd(plain.csr, stop()).unwrap();
+    assert!(!plain.rules.is_recording());
+}
+
+#[test]
+fn an_automatic_recording_outlives_a_hand_over_but_not_the_end_of_the_session() {
+    // S7 stops every activity on a hand-over; an automatic recording is the exception, since a
+    // hand-over would otherwise be a way for CSRs to stop it (R3).
+    let mut w = automatic();
+    let dave = w.join(Role::Customer, "dave");
+    let erin = w.join(Role::Customer, "erin");
+    let assistant = w.join(Role::Csr, "ann");
+    let asked = w.recording_request(dave).unwrap();
+    w.answer(dave, asked, true);
+    let view = w.request(Activity::ViewDesktop);
+    w.answer(dave, view, true);
+    let erins = w.recording_request(erin).unwrap();
+
+    let evs = w
+        .cmd(w.csr, Command::HandControl { to: assistant })
+        .unwrap();
+    assert!(!evs.contains(&Event::ConsentWithdrawn { request: erins }));
+    assert_eq!(w.running(), [(Activity::Recording, dave)]);
+    assert_eq!(
+        w.recording_request(erin),
+        Some(erins),
+        "Erin's answer still counts"
+    );
+    w.answer(erin, erins, true);
+    assert_eq!(w.running().len(), 2);
+    // Restored from its journal, the session is the same.
+    let restored = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    assert_eq!(restored.view(None, None), w.rules.view(None, None));
+
+    let evs = w
+        .cmd(
+            assistant,
+            Command::EndSession {
+                confirm: true,
+                notes: None,
+            },
+        )
+        .unwrap();
+    for customer in [dave, erin] {
+        assert!(evs.contains(&Event::ActivityStopped {
+            activity: Activity::Recording,
+            customer,
+            cause: StopCause::SessionEnded
+        }));
+    }
+    assert!(!w.rules.is_recording());
+}
+
+#[test]
+fn an_automatic_recording_goes_on_through_a_transfer_and_late_customers_are_asked_by_the_agent() {
+    let mut w = automatic();
+    let dave = w.join(Role::Customer, "dave");
+    let asked = w.recording_request(dave).unwrap();
+    w.answer(dave, asked, true);
+    let target = TransferTarget::Queue {
+        queue: QueueId::random(),
+    };
+    w.cmd(
+        w.csr,
+        Command::Transfer {
+            target,
+            message: None,
+        },
+    )
+    .unwrap();
+    assert!(w.rules.is_recording(), "the transfer did not stop it");
+    // Nobody is in charge to ask Erin, who joins while the session waits.
+    let erin = w.join(Role::Customer, "erin");
+    assert!(w.recording_request(erin).is_none());
+    let agent = person(Role::Csr, "bob", true);
+    let bob = agent.id;
+    let recs = w.rules.accept_transfer(w.now, agent).unwrap();
+    w.journal.extend(recs);
+    let erins = w
+        .recording_request(erin)
+        .expect("asked once an agent takes over");
+    assert!(
+        w.recording_request(dave).is_none(),
+        "Dave is not asked again"
+    );
+    assert!(w.journal.iter().any(|r| matches!(
+        r.event,
+        Event::ConsentRequested { request, by, .. } if request == erins && by == bob
+    )));
 }
