@@ -710,7 +710,7 @@ impl Endpoint {
             return;
         };
         let peer = c.peer;
-        if c.state != CallState::Confirmed {
+        if c.state != CallState::Confirmed || c.our_reinvite.is_some() {
             // One offer at a time (RFC 3261 14.2).
             let extra = vec![Header::RetryAfter(rsip::headers::RetryAfter::new("1"))];
             let code = if c.state == CallState::Ended {
