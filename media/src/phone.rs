@@ -60,8 +60,6 @@ struct Transcoder {
 
 pub struct PhoneLeg {
     media: PhoneMedia,
-    /// The phone's packets came from `remote` (NAT may have changed the port from the SDP's).
-    latched: bool,
     transcoder: Option<Transcoder>,
     ssrc: u32,
     seq: u16,
@@ -108,7 +106,6 @@ impl PhoneLeg {
         Ok(Self {
             transcoder: transcoder(media.codec)?,
             media,
-            latched: false,
             ssrc: rand_u32(),
             seq: rand_u32() as u16,
             started: now,
@@ -127,9 +124,6 @@ impl PhoneLeg {
     pub fn update(&mut self, media: PhoneMedia) -> Result<(), CodecError> {
         if media.codec != self.media.codec {
             self.transcoder = transcoder(media.codec)?;
-        }
-        if media.remote != self.media.remote {
-            self.latched = false;
         }
         self.media = media;
         Ok(())
@@ -150,10 +144,12 @@ impl PhoneLeg {
         }
     }
 
-    /// Whether a datagram from `source` is this phone's: from its address, or, until its first
-    /// packet has come, from its host on another port (NAT rewrote the port).
+    /// Whether a datagram from `source` is this phone's: from the address its SDP gave. Every
+    /// phone on a worker shares the worker's port, so a packet from elsewhere cannot be told
+    /// apart by where it arrived; learning a new address from it (latching) would let one phone
+    /// behind a NAT take another's audio. docs/sip.md says what this means for NAT.
     pub fn accepts(&self, source: SocketAddr) -> bool {
-        source == self.media.remote || (!self.latched && source.ip() == self.media.remote.ip())
+        source == self.media.remote
     }
 
     /// A datagram from the phone. `wanted`: its voice goes to the mixer (it holds a
@@ -182,9 +178,9 @@ impl PhoneLeg {
             return out;
         }
         if source != self.media.remote {
-            self.media.remote = source;
+            self.stats.dropped += 1;
+            return out;
         }
-        self.latched = true;
         self.stats.packets_in += 1;
         self.track_jitter(now, packet.timestamp());
         if is_dtmf {
@@ -437,13 +433,10 @@ mod tests {
         let now = Instant::now();
         let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcmu, 0)).unwrap();
         assert!(!leg.accepts("10.0.0.10:4000".parse().unwrap()));
-        // NAT: the phone's packets come from another port of its host; they are taken, and
-        // from then on only that address is the phone.
-        let natted: SocketAddr = "10.0.0.9:5555".parse().unwrap();
+        // Another phone on the same host (or behind the same NAT) is not this one.
+        assert!(!leg.accepts("10.0.0.9:5555".parse().unwrap()));
+        let natted: SocketAddr = "10.0.0.9:4000".parse().unwrap();
         assert!(leg.accepts(natted));
-        leg.receive(now, natted, &rtp(0, 1, 160, &[0xff; 160]), true);
-        assert_eq!(leg.remote(), natted);
-        assert!(!leg.accepts("10.0.0.9:4000".parse().unwrap()));
         for junk in [
             &b""[..],
             &[0x80, 200, 0, 1],

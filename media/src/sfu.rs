@@ -165,7 +165,8 @@ pub struct SfuStats {
     /// Datagrams for a peer that its connection could not use.
     pub bad_datagrams: u64,
     pub dropped: BTreeMap<DropReason, u64>,
-    /// RTP packets from and to phones (SIP legs), and phone datagrams that were not usable RTP.
+    /// RTP packets from and to phones (SIP legs), and phone datagrams that were not usable RTP
+    /// (those of phones gone included).
     pub phone_packets_in: u64,
     pub phone_packets_out: u64,
     pub phone_dropped: u64,
@@ -466,7 +467,12 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     }
 
     pub fn remove_peer(&mut self, peer: P) {
-        if self.phones.remove(&peer).is_some() {
+        if let Some(phone) = self.phones.remove(&peer) {
+            // Its counts stay in the call's, which only grow.
+            let s = phone.stats();
+            self.stats.phone_packets_in += s.packets_in;
+            self.stats.phone_packets_out += s.packets_out;
+            self.stats.phone_dropped += s.dropped;
             let _ = self.mixer.forget(peer);
         }
         if let Some(mut p) = self.peers.remove(&peer) {

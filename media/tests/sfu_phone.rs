@@ -1,0 +1,132 @@
+//! Phones in the SFU (SPEC V5, V3): a phone's RTP is its own, its voice is mixed only while it
+//! holds a microphone, the mix reaches it in its codec, and its counts outlive it.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rtp_types::{RtpPacket, RtpPacketBuilder};
+use tandem_media::phone::PhoneMedia;
+use tandem_media::policy::MediaPolicy;
+use tandem_media::sfu::Sfu;
+use tandem_media::tone::{power, sine_frame};
+use tandem_media::voice_codec::{VoiceCodec, VoiceDecoder, VoiceEncoder};
+use tandem_media::voice_mixer::MixerConfig;
+
+const A: u8 = 1;
+const B: u8 = 2;
+
+fn phone(remote: &str) -> PhoneMedia {
+    PhoneMedia {
+        remote: remote.parse().unwrap(),
+        codec: VoiceCodec::Pcmu,
+        payload_type: 0,
+        dtmf_payload_type: None,
+        send: true,
+        receive: true,
+    }
+}
+
+fn policy(speakers: &[u8]) -> MediaPolicy<u8> {
+    MediaPolicy {
+        voice_members: BTreeSet::from([A, B]),
+        speakers: speakers.iter().copied().collect(),
+        ..MediaPolicy::default()
+    }
+}
+
+/// Two phones talk for `frames` x 20 ms: A a 440 Hz tone, B 1000 Hz. Answers what each heard.
+fn talk(sfu: &mut Sfu<u8>, start: Instant, frames: u64) -> (Vec<i16>, Vec<i16>) {
+    let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    let (a, b): (SocketAddr, SocketAddr) = (
+        "10.0.0.1:4000".parse().unwrap(),
+        "10.0.0.2:4000".parse().unwrap(),
+    );
+    let mut enc = [
+        VoiceEncoder::new(VoiceCodec::Pcmu).unwrap(),
+        VoiceEncoder::new(VoiceCodec::Pcmu).unwrap(),
+    ];
+    let mut dec = [
+        VoiceDecoder::new(VoiceCodec::Pcmu).unwrap(),
+        VoiceDecoder::new(VoiceCodec::Pcmu).unwrap(),
+    ];
+    let mut heard = (Vec::new(), Vec::new());
+    for i in 0..frames {
+        let now = start + Duration::from_millis(20 * i);
+        for (k, (from, freq)) in [(a, 440.0), (b, 1000.0)].into_iter().enumerate() {
+            let payload = enc[k].encode(&sine_frame(freq, 8000.0, i));
+            let rtp = RtpPacketBuilder::<&[u8], &[u8]>::new()
+                .payload_type(0)
+                .sequence_number(i as u16)
+                .timestamp((i * 160) as u32)
+                .ssrc(k as u32 + 1)
+                .payload(payload.as_slice())
+                .write_vec()
+                .unwrap();
+            assert!(
+                sfu.handle_receive(now, from, local, &rtp),
+                "the phone's packet is taken"
+            );
+        }
+        sfu.handle_timeout(now).unwrap();
+        while let Some(t) = sfu.poll_transmit() {
+            let p = RtpPacket::parse(&t.contents).unwrap();
+            if t.destination == a {
+                dec[0].decode(p.payload(), &mut heard.0);
+            } else if t.destination == b {
+                dec[1].decode(p.payload(), &mut heard.1);
+            }
+        }
+    }
+    heard
+}
+
+#[test]
+fn phones_are_heard_only_with_a_microphone_and_hear_the_mix() {
+    let start = Instant::now();
+    let mut sfu: Sfu<u8> =
+        Sfu::new("192.0.2.1:7000".parse().unwrap(), MixerConfig::default()).unwrap();
+    sfu.add_phone(start, A, phone("10.0.0.1:4000")).unwrap();
+    sfu.add_phone(start, B, phone("10.0.0.2:4000")).unwrap();
+    // Only A speaks: B hears A's tone, and none of its own.
+    sfu.set_policy(start, policy(&[A])).unwrap();
+    let (_, b_heard) = talk(&mut sfu, start, 100);
+    let tail = &b_heard[b_heard.len() - 24_000..];
+    assert!(
+        power(tail, 440.0) > 100.0 * power(tail, 1000.0).max(1.0),
+        "B hears A only"
+    );
+    // Both speak: each hears the other.
+    let later = start + Duration::from_secs(3);
+    sfu.set_policy(later, policy(&[A, B])).unwrap();
+    let (a_heard, b_heard) = talk(&mut sfu, later, 100);
+    let (a_tail, b_tail) = (
+        &a_heard[a_heard.len() - 24_000..],
+        &b_heard[b_heard.len() - 24_000..],
+    );
+    assert!(
+        power(a_tail, 1000.0) > 100.0 * power(a_tail, 440.0).max(1.0),
+        "A hears B"
+    );
+    assert!(
+        power(b_tail, 440.0) > 100.0 * power(b_tail, 1000.0).max(1.0),
+        "B hears A"
+    );
+
+    // A stranger on the phones' host is nobody's; garbage from a phone harms nothing.
+    let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    assert!(!sfu.handle_receive(later, "10.0.0.1:4001".parse().unwrap(), local, &[0x80; 40]));
+    assert!(sfu.handle_receive(later, "10.0.0.1:4000".parse().unwrap(), local, b"junk"));
+
+    // Counts only grow, also when a phone leaves.
+    let before = sfu.stats();
+    assert!(
+        before.phone_packets_in >= 400 && before.phone_packets_out > 0,
+        "{before:?}"
+    );
+    sfu.remove_peer(A);
+    let after = sfu.stats();
+    assert_eq!(after.phone_packets_in, before.phone_packets_in);
+    assert!(after.since(&before).phone_packets_in == 0);
+    assert_eq!(sfu.peer_count(), 1);
+}
