@@ -134,8 +134,11 @@ pub async fn run(
             .args(["-s", number, "-m", "1", "-l", "1"])
             .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
             .args(["-p", &(30_000 + i).to_string()])
+            .args(["-cp", &(50_000 + i).to_string()])
             .args(["-mp", &(40_000 + 4 * i).to_string()])
-            .args(["-timeout", "120s", "-timeout_error", "-nostdin"])
+            .args(["-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err"])
+            .arg("-error_file")
+            .arg(dir.join(format!("sipp-{i}-errors.log")))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -222,6 +225,15 @@ pub async fn run(
     println!("server CPU:                 {cpu_pct:.0}% of one core");
     println!("server RSS:                 {} MiB", rss / 1024);
     if ok < n {
+        // What the first failed phone saw.
+        for i in 0..n {
+            let log = std::fs::read_to_string(dir.join(format!("sipp-{i}-errors.log")))
+                .unwrap_or_default();
+            if log.lines().count() > 1 {
+                eprintln!("phone {i}: {}", log.lines().take(6).collect::<Vec<_>>().join(" | "));
+                break;
+            }
+        }
         bail!("{} calls failed", n - ok);
     }
     Ok(())
