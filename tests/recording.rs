@@ -9,10 +9,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestServer;
-use common::phone::{Phone, eventually};
+use common::phone::{Phone, eventually, voice_call};
+use common::{TestServer, futures_now, newest_once_not};
 use serde_json::json;
-use tandem::store::{AccountRole, Recording, RecordingStatus, Store};
+use tandem::store::{AccountRole, RecordingStatus};
 use tandem_media::sim::screen;
 use tandem_recording::{Reader, Record};
 
@@ -21,17 +21,9 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
     let t = TestServer::start().await;
     let carol = t.account("carol", AccountRole::Csr).await;
     let other = t.account("olga", AccountRole::Csr).await;
-    let s = t.start_session(&carol, "Recorded").await;
-    let mut csr = t.connect(&s).await;
-    let c = t
-        .join_by_number(s["session"]["number"].as_str().unwrap(), "Dave")
-        .await;
-    let mut dave = t.connect(&c).await;
-    let dave_id = dave.id();
-
     // A voice call with both holding a microphone, and Dave's screen shared after his consent.
-    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
-    dave.cmd(json!({"type": "join_voice"})).await.unwrap();
+    let (_, mut csr, mut dave) = voice_call(&t, &carol, "Recorded").await;
+    let dave_id = dave.id();
     csr.cmd(json!({"type": "pass_microphone", "to": dave_id}))
         .await
         .unwrap();
@@ -108,43 +100,8 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
     let rec = &rows[0];
     assert_eq!(rec.status, RecordingStatus::Ready, "{:?}", rec.error);
     let mp4 = rec.mp4_path.clone().unwrap();
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_streams",
-            "-show_format",
-            "-of",
-            "json",
-        ])
-        .arg(&mp4)
-        .output()
-        .expect("ffprobe runs (scripts/system-packages.sh installs ffmpeg)");
-    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
-    let codecs: Vec<_> = probe["streams"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["codec_name"].as_str().unwrap().to_string())
-        .collect();
-    assert!(
-        codecs.contains(&"h264".to_string()) && codecs.contains(&"aac".to_string()),
-        "{probe}"
-    );
-    let seconds: f64 = probe["format"]["duration"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let recorded = rec.duration_ms.unwrap() as f64 / 1000.0;
-    assert!(
-        (seconds - recorded).abs() <= 0.5,
-        "MP4 {seconds} s, recorded {recorded} s"
-    );
-    // Fast-start: the index (moov) before the media (mdat), so playback starts at once.
+    common::check_exported_mp4(&mp4, rec.duration_ms.unwrap());
     let bytes = std::fs::read(&mp4).unwrap();
-    let at = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
-    assert!(at(b"moov") < at(b"mdat"), "moov after mdat");
     // And served to its owner with byte ranges.
     let r = reqwest::Client::new()
         .get(format!("{}/api/recordings/{}/mp4", t.base, rec.id))
@@ -271,17 +228,6 @@ async fn with_automatic_recording_every_session_records_after_consent_and_csrs_c
     );
 }
 
-/// The recordings, newest first, once the newest is no longer in `status`.
-async fn newest_once_not(store: &Store, status: RecordingStatus) -> Vec<Recording> {
-    let mut rows = Vec::new();
-    eventually(&format!("the recording is no longer {status:?}"), || {
-        rows = futures_now(store.recordings(None));
-        rows.first().is_some_and(|r| r.status != status)
-    })
-    .await;
-    rows
-}
-
 /// The session events an ARF file holds, as (kind, JSON).
 fn arf_events(path: &std::path::Path) -> Vec<(String, String)> {
     let mut reader = Reader::open(path).unwrap();
@@ -292,9 +238,4 @@ fn arf_events(path: &std::path::Path) -> Vec<(String, String)> {
             _ => None,
         })
         .collect()
-}
-
-/// Runs a store call to completion from a synchronous condition.
-fn futures_now<T>(f: impl std::future::Future<Output = Result<T, tandem::store::StoreError>>) -> T {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f)).unwrap()
 }

@@ -123,22 +123,8 @@ fn exports_a_screen_share_with_voice_and_annotations() {
     check_mp4(&mp4, length);
 
     // Sync: each white flash starts within 100 ms of the beep recorded at the same instant.
-    let luma = common::frame_brightness(&mp4);
-    let flashes: Vec<f64> = (1..luma.len())
-        .filter(|&i| luma[i] > 150.0 && luma[i - 1] <= 150.0)
-        .map(|i| i as f64 / FPS as f64)
-        .collect();
-    let pcm = common::pcm(&mp4);
-    let mut beeps = Vec::new();
-    let mut quiet_since = 0usize;
-    for (i, s) in pcm.iter().enumerate() {
-        if s.unsigned_abs() > 3000 {
-            if i - quiet_since > 24_000 {
-                beeps.push(i as f64 / 48_000.0);
-            }
-            quiet_since = i;
-        }
-    }
+    let flashes = common::flashes(&mp4);
+    let beeps = common::beeps(&mp4);
     println!("flashes {flashes:?}, beeps {beeps:?}");
     assert_eq!(flashes.len(), 3, "{flashes:?}");
     assert_eq!(beeps.len(), 3, "{beeps:?}");

@@ -3,6 +3,9 @@
 //! renegotiation offers, speaks a tone, sends synthetic video frames that carry their send time
 //! and a sequence number, and counts what it hears and sees. Sans-IO like the SFU: the tests
 //! drive it over memory under simulated time or over real UDP, and the load generator runs many.
+//!
+//! For measuring audio/video sync end to end it can instead send a [`Pattern`]: real encoded
+//! frames on one video track and beeps on the audio, both timed from the same instant.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -62,6 +65,123 @@ pub struct VideoConfig {
     pub keyframe_every: u64,
 }
 
+/// Media with a known pattern, to measure audio/video sync end to end (SPEC R1): encoded frames
+/// (made by the caller, e.g. white flashes on black) sent on a video track in place of the
+/// synthetic ones, and beeps on the audio in place of the tone, at the instants the caller
+/// chose. Both are timed from one instant, the pattern's origin (the first time the client
+/// sends after being given it), so the sender itself is exactly in sync. It repeats every
+/// `period`.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    /// The frames go on the first video track of this purpose.
+    pub purpose: TrackPurpose,
+    /// One period's frames in the track's codec (VP8), in order, each with its time from the
+    /// period's start. Keyframe requests are answered by the keyframes among them, so they
+    /// should come regularly.
+    pub frames: Vec<PatternFrame>,
+    pub period: Duration,
+    /// When each beep starts, from the period's start; the audio is silent in between.
+    pub beeps: Vec<Duration>,
+    pub beep_length: Duration,
+    /// The beeps' tone (Hz) and peak amplitude.
+    pub beep_freq: f64,
+    pub beep_amplitude: f64,
+}
+
+impl Pattern {
+    /// `frames` on the first track of `purpose`, repeated every `period`, with a beep at each
+    /// of `beeps`: 100 ms of 1 kHz, peak 12 000 (of 32 767).
+    pub fn new(
+        purpose: TrackPurpose,
+        frames: Vec<PatternFrame>,
+        period: Duration,
+        beeps: Vec<Duration>,
+    ) -> Self {
+        Pattern {
+            purpose,
+            frames,
+            period,
+            beeps,
+            beep_length: Duration::from_millis(100),
+            beep_freq: 1000.0,
+            beep_amplitude: 12_000.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PatternFrame {
+    pub at: Duration,
+    pub keyframe: bool,
+    pub data: Vec<u8>,
+}
+
+struct PatternOut {
+    pattern: Pattern,
+    origin: Option<Instant>,
+    /// The next frame to send: its index in `frames` and the period it is in.
+    frame: usize,
+    period: u64,
+    encoder: opus::Encoder,
+}
+
+impl PatternOut {
+    fn new(pattern: Pattern) -> Result<Self, opus::Error> {
+        let mut encoder =
+            opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
+        encoder.set_bitrate(opus::Bitrate::Bits(32_000))?;
+        Ok(PatternOut {
+            pattern,
+            origin: None,
+            frame: 0,
+            period: 0,
+            encoder,
+        })
+    }
+
+    /// When the next frame is due, and its RTP time (90 kHz from the origin).
+    fn next_frame(&self, origin: Instant) -> Option<(Instant, u64)> {
+        let f = self.pattern.frames.get(self.frame)?;
+        let t = self.pattern.period * u32::try_from(self.period).ok()? + f.at;
+        Some((origin + t, (t.as_nanos() * 90_000 / 1_000_000_000) as u64))
+    }
+
+    fn advance(&mut self) {
+        self.frame += 1;
+        if self.frame >= self.pattern.frames.len() {
+            self.frame = 0;
+            self.period += 1;
+        }
+    }
+
+    /// The 20 ms packet of audio that starts at `start`: silence, or a beep where the pattern
+    /// has one (to the sample).
+    fn audio(&mut self, start: Instant) -> Result<Vec<u8>, opus::Error> {
+        let origin = self.origin.unwrap_or(start);
+        let samples = |d: Duration| (d.as_nanos() * 48_000 / 1_000_000_000) as u64;
+        let first = samples(start.saturating_duration_since(origin));
+        let period = samples(self.pattern.period).max(1);
+        let length = samples(self.pattern.beep_length);
+        let beeps: Vec<u64> = self.pattern.beeps.iter().map(|b| samples(*b)).collect();
+        let p = &self.pattern;
+        let pcm: Vec<i16> = (first..first + FRAME_SAMPLES as u64)
+            .map(|n| {
+                let phase = n % period;
+                if beeps.iter().any(|b| (*b..b + length).contains(&phase)) {
+                    let t = n as f64 / 48_000.0;
+                    (p.beep_amplitude * (2.0 * std::f64::consts::PI * p.beep_freq * t).sin()) as i16
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut out = vec![0; 1275];
+        let len = self.encoder.encode(&pcm, &mut out)?;
+        out.truncate(len);
+        Ok(out)
+    }
+}
+
 struct VideoOut {
     mid: Mid,
     config: VideoConfig,
@@ -98,6 +218,7 @@ pub struct Client {
     pub heard: Vec<i16>,
     pub audio_packets_in: u64,
     video_out: Vec<VideoOut>,
+    pattern: Option<PatternOut>,
     pub video_in: BTreeMap<Mid, VideoIn>,
     pending: Option<SdpPendingOffer>,
     /// The server's offers numbered up to this are void (see `Answer::void_offers`).
@@ -120,7 +241,9 @@ fn epoch() -> Instant {
 }
 
 const AUDIO_FRAME: Duration = Duration::from_millis(20);
-const HEADER: usize = 26;
+const HEADER: usize = 30;
+/// Marks a synthetic frame, so that real frames (a [`Pattern`]'s) are not read as one.
+const MAGIC: &[u8; 4] = b"TNDM";
 
 impl Client {
     /// A client at `addr` and its first offer (audio, the three data channels and `video`), with
@@ -191,6 +314,7 @@ impl Client {
             heard: Vec::new(),
             audio_packets_in: 0,
             video_out,
+            pattern: None,
             video_in: BTreeMap::new(),
             pending: Some(pending),
             void_offers: 0,
@@ -275,6 +399,18 @@ impl Client {
         Some((offer.to_sdp_string(), purposes))
     }
 
+    /// Sends `pattern` from now on: its frames on the first video track of its purpose and its
+    /// beeps in place of the tone. Given before the media starts, it is all the client sends.
+    pub fn send_pattern(&mut self, pattern: Pattern) -> Result<(), ClientError> {
+        self.pattern = Some(PatternOut::new(pattern)?);
+        Ok(())
+    }
+
+    /// When the pattern started (its time 0), once it has.
+    pub fn pattern_origin(&self) -> Option<Instant> {
+        self.pattern.as_ref().and_then(|p| p.origin)
+    }
+
     /// Forgets our unanswered offer (the server refused it), as a page rolls back.
     pub fn rollback(&mut self) {
         self.pending = None;
@@ -348,15 +484,22 @@ impl Client {
     }
 
     fn send_due(&mut self, now: Instant) {
-        if !self.tone.is_empty() {
+        if let Some(p) = &mut self.pattern {
+            p.origin.get_or_insert(now);
+        }
+        if !self.tone.is_empty() || self.pattern.is_some() {
             let next = *self.next_audio.get_or_insert(now);
             if now >= next {
-                let packet = self.tone[(self.audio_sent % 50) as usize].clone();
+                let packet = match &mut self.pattern {
+                    Some(p) => p.audio(next).ok(),
+                    None => Some(self.tone[(self.audio_sent % 50) as usize].clone()),
+                };
                 let time = MediaTime::new(
                     self.audio_sent * FRAME_SAMPLES as u64,
                     Frequency::FORTY_EIGHT_KHZ,
                 );
-                if let Some(w) = self.rtc.writer(self.audio)
+                if let Some(packet) = packet
+                    && let Some(w) = self.rtc.writer(self.audio)
                     && let Some(pt) = pt_of(&w, Codec::Opus)
                 {
                     let _ = w.write(pt, now, time, packet);
@@ -365,7 +508,18 @@ impl Client {
                 self.next_audio = Some(next + AUDIO_FRAME);
             }
         }
-        for v in &mut self.video_out {
+        let patterned = self.pattern.as_ref().and_then(|p| {
+            self.video_out
+                .iter()
+                .position(|v| v.config.purpose == p.pattern.purpose)
+        });
+        for (i, v) in self.video_out.iter_mut().enumerate() {
+            if Some(i) == patterned
+                && let Some(p) = &mut self.pattern
+            {
+                send_pattern_frame(&mut self.rtc, now, v, p);
+                continue;
+            }
             let next = *v.next.get_or_insert(now);
             if now < next {
                 continue;
@@ -478,6 +632,30 @@ impl Client {
     }
 }
 
+/// Sends the pattern's frame on `v` if it is due, and keeps `v.next` at the next one's time.
+fn send_pattern_frame(rtc: &mut Rtc, now: Instant, v: &mut VideoOut, p: &mut PatternOut) {
+    let origin = *p.origin.get_or_insert(now);
+    if let Some((due, rtp)) = p.next_frame(origin)
+        && now >= due
+    {
+        let f = &p.pattern.frames[p.frame];
+        if let Some(w) = rtc.writer(v.mid)
+            && let Some(pt) = pt_of(&w, Codec::Vp8)
+            && w.write(
+                pt,
+                now,
+                MediaTime::new(rtp, Frequency::NINETY_KHZ),
+                f.data.clone(),
+            )
+            .is_ok()
+        {
+            v.keyframe_due &= !f.keyframe;
+        }
+        p.advance();
+    }
+    v.next = p.next_frame(origin).map(|(due, _)| due);
+}
+
 fn pt_of(w: &str0m::media::Writer<'_>, codec: Codec) -> Option<str0m::media::Pt> {
     w.payload_params()
         .find(|p| p.spec().codec == codec)
@@ -485,7 +663,8 @@ fn pt_of(w: &str0m::media::Writer<'_>, codec: Codec) -> Option<str0m::media::Pt>
 }
 
 /// A frame shaped as VP8 enough for the SFU (which never decodes it): the frame tag's key-frame
-/// bit, the key frame start code, then the send time and sequence number, then filler.
+/// bit, the key frame start code, then the send time, the sequence number and [`MAGIC`], then
+/// filler.
 fn video_frame(now: Instant, seq: u64, key: bool, bytes: usize) -> Vec<u8> {
     let mut f = vec![0u8; bytes.max(HEADER)];
     f[0] = if key { 0x10 } else { 0x11 };
@@ -495,14 +674,85 @@ fn video_frame(now: Instant, seq: u64, key: bool, bytes: usize) -> Vec<u8> {
     let sent = now.saturating_duration_since(epoch()).as_nanos() as u64;
     f[10..18].copy_from_slice(&sent.to_be_bytes());
     f[18..26].copy_from_slice(&seq.to_be_bytes());
+    f[26..30].copy_from_slice(MAGIC);
     f
 }
 
 fn read_frame(f: &[u8]) -> Option<(Duration, u64, bool)> {
-    if f.len() < HEADER {
+    if f.len() < HEADER || &f[26..30] != MAGIC {
         return None;
     }
     let sent = u64::from_be_bytes(f[10..18].try_into().ok()?);
     let seq = u64::from_be_bytes(f[18..26].try_into().ok()?);
     Some((Duration::from_nanos(sent), seq, f[0] & 1 == 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pattern_times_its_frames_and_beeps_from_one_origin() {
+        let ms = Duration::from_millis;
+        let frames = (0..5u8)
+            .map(|i| PatternFrame {
+                at: ms(200 * u64::from(i)),
+                keyframe: i == 0,
+                data: vec![i],
+            })
+            .collect();
+        let second = Duration::from_secs(1);
+        let pattern = Pattern::new(TrackPurpose::Screen, frames, second, vec![ms(400)]);
+        let mut p = PatternOut::new(pattern).unwrap();
+        let origin = Instant::now();
+        p.origin = Some(origin);
+
+        // Frames at their times, period after period, with RTP time from the origin.
+        let mut due = Vec::new();
+        for _ in 0..7 {
+            due.push(p.next_frame(origin).unwrap());
+            p.advance();
+        }
+        assert_eq!(due[2], (origin + ms(400), 36_000));
+        assert_eq!(due[5], (origin + ms(1000), 90_000));
+        assert_eq!(due[6], (origin + ms(1200), 108_000));
+
+        // Beeps at 0.4 s and 1.4 s, 100 ms long, silence otherwise: the decoded audio's loud
+        // stretches start there, but for the codec's few milliseconds of delay.
+        let mut dec = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+        let mut pcm = Vec::new();
+        for n in 0..100 {
+            let packet = p.audio(origin + AUDIO_FRAME * n).unwrap();
+            let mut out = [0i16; FRAME_SAMPLES];
+            let got = dec.decode(&packet, &mut out, false).unwrap();
+            pcm.extend_from_slice(&out[..got]);
+        }
+        let loud: Vec<usize> = pcm
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.unsigned_abs() > 3000)
+            .map(|(i, _)| i)
+            .collect();
+        let starts: Vec<usize> = loud
+            .iter()
+            .enumerate()
+            .filter(|(k, i)| *k == 0 || **i - loud[k - 1] > 4800)
+            .map(|(_, i)| *i)
+            .collect();
+        assert_eq!(starts.len(), 2, "{starts:?}");
+        for (start, expected) in starts.iter().zip([19_200, 67_200]) {
+            assert!(
+                (expected..expected + 480).contains(start),
+                "a beep starts at sample {start}, not {expected}"
+            );
+        }
+        let ends = starts.iter().map(|s| loud.iter().rfind(|i| **i < s + 9600));
+        for (start, end) in starts.iter().zip(ends) {
+            let length = end.unwrap() - start;
+            assert!(
+                (4300..=4800).contains(&length),
+                "a beep {length} samples long"
+            );
+        }
+    }
 }

@@ -11,10 +11,13 @@ use serde_json::{Value, json};
 use tandem::config::Config;
 use tandem::http::accounts::{NewUser, create_user};
 use tandem::server::Server;
-use tandem::store::AccountRole;
+use tandem::store::{AccountRole, Recording, RecordingStatus, Store};
 use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
+/// The exporter's test helpers: media encoded with GStreamer, MP4s probed and decoded.
+#[path = "../../export/tests/common/mod.rs"]
+pub mod media_files;
 pub mod phone;
 
 /// How long to wait for something that should happen promptly before calling it a failure.
@@ -409,4 +412,53 @@ pub async fn allow(csr: &mut Ws, customer: &mut Ws, asked: &Value) {
         .unwrap();
     csr.event_where("activity_started", |e| e["activity"] == asked["activity"])
         .await;
+}
+
+/// The recordings, newest first, once the newest is no longer in `status`.
+pub async fn newest_once_not(store: &Store, status: RecordingStatus) -> Vec<Recording> {
+    let mut rows = Vec::new();
+    phone::eventually(&format!("the recording is no longer {status:?}"), || {
+        rows = futures_now(store.recordings(None));
+        rows.first().is_some_and(|r| r.status != status)
+    })
+    .await;
+    rows
+}
+
+/// Runs a store call to completion from a synchronous condition.
+pub fn futures_now<T>(
+    f: impl std::future::Future<Output = Result<T, tandem::store::StoreError>>,
+) -> T {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f)).unwrap()
+}
+
+/// Checks a recording's MP4 as exported (SYS5) with ffprobe (scripts/system-packages.sh
+/// installs it): H.264 and AAC, as long as the
+/// recording within half a second, and fast-start: the index (moov) before the media (mdat), so
+/// that playback starts at once.
+pub fn check_exported_mp4(mp4: &Path, duration_ms: i64) {
+    let probe = media_files::probe(mp4);
+    let codecs: Vec<_> = probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        codecs.contains(&"h264".to_string()) && codecs.contains(&"aac".to_string()),
+        "{probe}"
+    );
+    let seconds: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let recorded = duration_ms as f64 / 1000.0;
+    assert!(
+        (seconds - recorded).abs() <= 0.5,
+        "MP4 {seconds} s, recorded {recorded} s"
+    );
+    let bytes = std::fs::read(mp4).unwrap();
+    let at = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
+    assert!(at(b"moov") < at(b"mdat"), "moov after mdat");
 }

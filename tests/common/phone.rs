@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tandem_media::client::{Client, ClientConfig, VideoConfig};
+use tandem_media::client::{Client, ClientConfig, Pattern, VideoConfig};
 use tandem_media::tone::power as tone_power;
 use tokio::net::UdpSocket;
 
@@ -30,15 +30,42 @@ impl Phone {
         Self::connect_with_video(ws, tone, vec![]).await
     }
 
+    /// Negotiates over `ws` and only listens: sends no audio.
+    pub async fn listen(ws: &mut Ws) -> Phone {
+        Self::negotiate(ws, None, vec![], None).await
+    }
+
     /// As [`Self::connect`], also sending `video` (synthetic frames, e.g. a screen share).
     pub async fn connect_with_video(ws: &mut Ws, tone: f64, video: Vec<VideoConfig>) -> Phone {
+        Self::negotiate(ws, Some(tone), video, None).await
+    }
+
+    /// Negotiates over `ws` with the tracks of `video` and sends `pattern` (real frames on the
+    /// track of its purpose, beeps for audio) once connected: media whose sync can be measured.
+    pub async fn connect_with_pattern(
+        ws: &mut Ws,
+        video: Vec<VideoConfig>,
+        pattern: Pattern,
+    ) -> Phone {
+        Self::negotiate(ws, None, video, Some(pattern)).await
+    }
+
+    async fn negotiate(
+        ws: &mut Ws,
+        tone: Option<f64>,
+        video: Vec<VideoConfig>,
+        pattern: Option<Pattern>,
+    ) -> Phone {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = socket.local_addr().unwrap();
         let config = ClientConfig {
-            tone: Some(tone),
+            tone,
             ..ClientConfig::default()
         };
         let (mut client, offer, video) = Client::new(Instant::now(), addr, config, video).unwrap();
+        if let Some(pattern) = pattern {
+            client.send_pattern(pattern).unwrap();
+        }
         let answer = ws
             .request(json!({"type": "media_offer", "sdp": offer, "video": video}))
             .await;
@@ -87,6 +114,11 @@ impl Phone {
 
     pub fn connected(&self) -> bool {
         self.client.lock().unwrap().connected
+    }
+
+    /// When the pattern this phone sends started, once it has.
+    pub fn pattern_origin(&self) -> Option<Instant> {
+        self.client.lock().unwrap().pattern_origin()
     }
 
     /// Tone power over the last half second heard.
@@ -140,14 +172,7 @@ pub struct Call {
 }
 
 pub async fn two_party_call(t: &super::TestServer, csr: &super::Account, topic: &str) -> Call {
-    let session = t.start_session(csr, topic).await;
-    let mut csr = t.connect(&session).await;
-    let c = t
-        .join_by_number(session["session"]["number"].as_str().unwrap(), "Dave")
-        .await;
-    let mut dave = t.connect(&c).await;
-    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
-    dave.cmd(json!({"type": "join_voice"})).await.unwrap();
+    let (session, mut csr, mut dave) = voice_call(t, csr, topic).await;
     let csr_phone = Phone::connect(&mut csr, 440.0).await;
     let dave_phone = Phone::connect(&mut dave, 1000.0).await;
     eventually("both are connected", || {
@@ -161,4 +186,22 @@ pub async fn two_party_call(t: &super::TestServer, csr: &super::Account, topic: 
         csr_phone,
         dave_phone,
     }
+}
+
+/// A session of `csr` with the customer Dave, both in the voice call the CSR started (the CSR
+/// holding the microphone), before any media connection: the session and the two WebSockets.
+pub async fn voice_call(
+    t: &super::TestServer,
+    csr: &super::Account,
+    topic: &str,
+) -> (serde_json::Value, Ws, Ws) {
+    let session = t.start_session(csr, topic).await;
+    let mut csr = t.connect(&session).await;
+    let c = t
+        .join_by_number(session["session"]["number"].as_str().unwrap(), "Dave")
+        .await;
+    let mut dave = t.connect(&c).await;
+    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
+    dave.cmd(json!({"type": "join_voice"})).await.unwrap();
+    (session, csr, dave)
 }

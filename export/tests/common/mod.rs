@@ -1,6 +1,7 @@
 //! Test recordings: media encoded with GStreamer here and now, written as ARF with arrival
 //! times from their timestamps plus a little network jitter, and helpers to look at an MP4 with
-//! ffprobe and ffmpeg.
+//! ffprobe and ffmpeg. The server's end-to-end sync test (tests/recording_sync.rs) uses them
+//! too, to encode its flashing screen and find the flashes and beeps in the exported MP4.
 
 #![allow(dead_code)]
 
@@ -30,7 +31,7 @@ pub struct Encoded {
 
 /// Feeds raw buffers made by `make(i)` into `appsrc ! <encoder> ! appsink` and returns what
 /// comes out.
-fn encode(
+pub fn encode(
     raw: &gst::Caps,
     encoder: &str,
     count: u64,
@@ -87,6 +88,21 @@ fn encode(
 /// A screen-like picture: a flat grey of `shade`, a small square moving along the top, and a
 /// white flash for 120 ms every 2 s (when `flashes`).
 pub fn video(codec: Codec, w: u32, h: u32, seconds: f64, shade: u8, flashes: bool) -> Vec<Encoded> {
+    let flash = |t_us| flashes && flash_at(t_us);
+    video_flashing(codec, w, h, seconds, shade, flash, 250)
+}
+
+/// As [`video`], white whenever `flash(t_us)` says, with a keyframe at least every
+/// `keyframe_every` frames.
+pub fn video_flashing(
+    codec: Codec,
+    w: u32,
+    h: u32,
+    seconds: f64,
+    shade: u8,
+    flash: impl Fn(u64) -> bool,
+    keyframe_every: u32,
+) -> Vec<Encoded> {
     gst::init().unwrap();
     let caps = gst::Caps::builder("video/x-raw")
         .field("format", "I420")
@@ -95,12 +111,14 @@ pub fn video(codec: Codec, w: u32, h: u32, seconds: f64, shade: u8, flashes: boo
         .field("framerate", gst::Fraction::new(FPS as i32, 1))
         .build();
     let encoder = match codec {
-        Codec::Vp8 => {
-            "vp8enc deadline=1 cpu-used=8 target-bitrate=1500000 keyframe-max-dist=250".to_string()
-        }
-        Codec::H264 => "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=250 ! \
+        Codec::Vp8 => format!(
+            "vp8enc deadline=1 cpu-used=8 target-bitrate=1500000 \
+             keyframe-max-dist={keyframe_every}"
+        ),
+        Codec::H264 => format!(
+            "x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyframe_every} ! \
              video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline"
-            .to_string(),
+        ),
         _ => unreachable!(),
     };
     let (w, h) = (w as usize, h as usize);
@@ -108,11 +126,7 @@ pub fn video(codec: Codec, w: u32, h: u32, seconds: f64, shade: u8, flashes: boo
     encode(&caps, &encoder, count, 1_000_000_000 / FPS, |i| {
         let t_us = i * 1_000_000 / FPS;
         let mut f = vec![128u8; w * h * 3 / 2];
-        let y = if flashes && flash_at(t_us) {
-            235
-        } else {
-            shade
-        };
+        let y = if flash(t_us) { 235 } else { shade };
         f[..w * h].fill(y);
         let x0 = (i as usize * 8) % (w - 32);
         for row in 8..40 {
@@ -375,6 +389,32 @@ pub fn frame_brightness(path: &Path) -> Vec<f64> {
     raw.chunks_exact(64 * 36)
         .map(|f| f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64)
         .collect()
+}
+
+/// When the picture turns white (its mean luma rises past 150), in seconds: the output frame's
+/// time, at the export's frame rate.
+pub fn flashes(path: &Path) -> Vec<f64> {
+    let luma = frame_brightness(path);
+    (1..luma.len())
+        .filter(|&i| luma[i] > 150.0 && luma[i - 1] <= 150.0)
+        .map(|i| i as f64 / FPS as f64)
+        .collect()
+}
+
+/// When each sound starts (a sample louder than 3000) after at least half a second of quiet,
+/// in seconds.
+pub fn beeps(path: &Path) -> Vec<f64> {
+    let mut beeps = Vec::new();
+    let mut quiet_since = 0usize;
+    for (i, s) in pcm(path).iter().enumerate() {
+        if s.unsigned_abs() > 3000 {
+            if i - quiet_since > 24_000 {
+                beeps.push(i as f64 / 48_000.0);
+            }
+            quiet_since = i;
+        }
+    }
+    beeps
 }
 
 /// The decoded audio, mono 48 kHz.
