@@ -136,7 +136,13 @@ pub async fn run(
             .args(["-p", &(30_000 + i).to_string()])
             .args(["-cp", &(50_000 + i).to_string()])
             .args(["-mp", &(40_000 + 4 * i).to_string()])
-            .args(["-timeout", "120s", "-timeout_error", "-nostdin", "-trace_err"])
+            .args([
+                "-timeout",
+                "120s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_err",
+            ])
             .arg("-error_file")
             .arg(dir.join(format!("sipp-{i}-errors.log")))
             .stdin(std::process::Stdio::null())
@@ -230,7 +236,10 @@ pub async fn run(
             let log = std::fs::read_to_string(dir.join(format!("sipp-{i}-errors.log")))
                 .unwrap_or_default();
             if log.lines().count() > 1 {
-                eprintln!("phone {i}: {}", log.lines().take(6).collect::<Vec<_>>().join(" | "));
+                eprintln!(
+                    "phone {i}: {}",
+                    log.lines().take(6).collect::<Vec<_>>().join(" | ")
+                );
                 break;
             }
         }
