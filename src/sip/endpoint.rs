@@ -1082,6 +1082,41 @@ mod tests {
     }
 
     #[test]
+    fn an_invite_without_offer_gets_ours_and_the_ack_answers_it() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        let out = e.receive(now, peer(), &request("INVITE", "i1", None, 1, ""));
+        let [
+            CallEvent::Incoming {
+                leg, offer: None, ..
+            },
+        ] = &events(&out)[..]
+        else {
+            panic!("{out:?}")
+        };
+        let ok = sent(&e.answer(now, *leg, "192.0.2.1:7000".parse().unwrap()));
+        assert!(
+            ok[0].contains("m=audio 7000 RTP/AVP 96 9 0 8 101 102"),
+            "{}",
+            ok[0]
+        );
+        let tag = to_tag(&ok[0]);
+        let out = e.receive(
+            now,
+            peer(),
+            &request("ACK", "a1", Some(&tag), 1, &sdp_offer("sendrecv")),
+        );
+        let [CallEvent::Media { leg: l, media }] = &events(&out)[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(l, leg);
+        assert_eq!(media.remote, "10.0.0.9:4000".parse().unwrap());
+        assert_eq!(media.dtmf_payload_type, Some(101));
+        // Acknowledged: the 200 is not repeated.
+        assert!(sent(&e.handle_timeout(now + Duration::from_secs(2))).is_empty());
+    }
+
+    #[test]
     fn an_unanswered_200_ends_the_call_with_bye() {
         let mut e = endpoint();
         let now = Instant::now();
