@@ -48,6 +48,8 @@ const VIDEO_QUEUE_FRAMES: u64 = 2;
 const AUDIO_QUEUE_BYTES: u64 = 10 * crate::audio::RATE * 2;
 /// How often a caller waiting for room looks at the queue again; an error wakes it at once.
 const ROOM_POLL: gst::ClockTime = gst::ClockTime::from_mseconds(2);
+/// How long the encoders may take nothing before the export fails rather than waits on.
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(crate) struct Encoder {
     pipeline: gst::Pipeline,
@@ -152,13 +154,27 @@ impl Encoder {
         drain_bus(&self.bus, Some(&self.output), &mut w)
     }
 
-    /// Waits until `src` has room, or fails with the pipeline's error.
+    /// The audio is complete: no more will be pushed.
+    pub(crate) fn end_audio(&mut self) {
+        let _ = self.audio.end_of_stream();
+    }
+
+    /// Waits until `src` has room, or fails with the pipeline's error; a pipeline that takes
+    /// nothing for [`STALL`] is an error too, never a wait without end.
     fn wait_for_room(&mut self, video: bool) -> Result<(), ExportError> {
         let (src, max) = match video {
             true => (&self.video, self.video.max_bytes()),
             false => (&self.audio, AUDIO_QUEUE_BYTES),
         };
+        let since = std::time::Instant::now();
         while src.current_level_bytes() >= max {
+            if since.elapsed() > STALL {
+                return Err(ExportError::Pipeline {
+                    element: if video { "video" } else { "audio" }.into(),
+                    message: format!("the encoders took nothing for {} s", STALL.as_secs()),
+                    debug: None,
+                });
+            }
             let msg = self.bus.timed_pop_filtered(
                 ROOM_POLL,
                 &[gst::MessageType::Error, gst::MessageType::Warning],
@@ -208,7 +224,7 @@ impl Encoder {
         let _ = self.video.end_of_stream();
         let _ = self.audio.end_of_stream();
         let msg = self.bus.timed_pop_filtered(
-            gst::ClockTime::NONE,
+            gst::ClockTime::from_seconds(STALL.as_secs() * 2),
             &[gst::MessageType::Eos, gst::MessageType::Error],
         );
         match msg.as_ref().map(|m| m.view()) {

@@ -568,7 +568,14 @@ impl Exporter {
             b.set_pts(pts);
             b.set_duration(end - pts);
         }
-        self.encoder.push_audio(audio)
+        self.encoder.push_audio(audio)?;
+        if until >= end_sample {
+            // All of it is there: let the AAC encoder give up what it holds back, or the muxer
+            // waits for audio past the last frames while they wait for room (a recording
+            // shorter than the encoders' queues stalled so).
+            self.encoder.end_audio();
+        }
+        Ok(())
     }
 
     /// A record whose time has come for the picture.

@@ -327,6 +327,25 @@ fn unwritable_output_is_refused() {
     assert_eq!(err.code(), "output_io", "{err}");
 }
 
+/// A session recorded for half a second with nothing shared and nobody talking (its recording
+/// holds only events): an MP4 of that length, black and silent. It once stalled the encoders for
+/// good: the muxer waited for audio the AAC encoder held back until the end.
+#[test]
+fn a_short_recording_with_no_media_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let arf = dir.path().join("quiet.arf");
+    let mut rec = Recording::new();
+    rec.event(0, "session_view", "{}");
+    rec.event(250_000, "activity_stopped", "{}");
+    rec.event(488_000, "session_ended", "{}");
+    rec.write(&arf);
+    let mp4 = dir.path().join("quiet.mp4");
+    let (report, _) = run(&arf, &mp4).unwrap();
+    assert!(report.frames_out >= 10, "{report:?}");
+    check_mp4(&mp4, 488_000);
+    assert_eq!(outputs(dir.path()), vec![mp4]);
+}
+
 #[test]
 fn missing_input_and_empty_recording_are_refused() {
     let dir = tempfile::tempdir().unwrap();
