@@ -199,15 +199,22 @@ async fn with_automatic_recording_every_session_records_after_consent_and_csrs_c
     let (_, listed) = t.get("/api/recordings", Some(&carol.token)).await;
     assert_eq!(listed["recordings"][0]["status"], "recording", "{listed}");
 
-    // It ends with the session and is stored and exported, owned by Carol, holding what was
-    // said.
+    // It ends with the session and is stored, owned by Carol, holding what was said. Nothing
+    // was shared and nobody spoke, so there is no MP4 to make of it, and the row says why.
     csr.cmd(json!({"type": "end_session", "confirm": true}))
         .await
         .unwrap();
     newest_once_not(store, RecordingStatus::Recording).await;
     let rows = newest_once_not(store, RecordingStatus::Processing).await;
     let rec = &rows[0];
-    assert_eq!(rec.status, RecordingStatus::Ready, "{:?}", rec.error);
+    assert_eq!(rec.status, RecordingStatus::Failed, "{:?}", rec.error);
+    assert!(
+        rec.error
+            .as_deref()
+            .is_some_and(|e| e.contains("no audio or video")),
+        "{:?}",
+        rec.error
+    );
     assert_eq!(rec.owner.to_string(), carol.id);
     let (status, got) = t
         .get(&format!("/api/recordings/{}", rec.id), Some(&carol.token))

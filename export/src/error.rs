@@ -33,8 +33,9 @@ pub enum ExportError {
     /// A track uses a codec this exporter cannot decode.
     #[error("unsupported codec: {0}")]
     UnsupportedCodec(String),
-    /// The recording holds no record at all, so there is nothing to put in an MP4.
-    #[error("the recording is empty")]
+    /// The recording holds no audio or video (none at all, or only session events), so there is
+    /// nothing to put in an MP4.
+    #[error("the recording holds no audio or video")]
     Empty,
     /// The options make no sense (a zero frame rate, a size too small).
     #[error("invalid export options: {0}")]

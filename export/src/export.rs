@@ -257,7 +257,9 @@ pub(crate) fn run(
     let mut reader = Reader::open(input).map_err(arf)?;
     let index = reader.index().map_err(arf)?.clone();
     let truncated = reader.end().is_some_and(|e| e.truncated);
-    if index.records == 0 || index.last_us == 0 {
+    // Nothing to play: no records, no time, or no picture and no sound at all (a session
+    // recorded while nothing was shared and nobody spoke holds only events).
+    if index.records == 0 || index.last_us == 0 || index.tracks.is_empty() {
         return Err(ExportError::Empty);
     }
     check_codecs(&index)?;
