@@ -51,7 +51,7 @@ pub struct PhoneStats {
 /// Transcoding between the phone's codec and the mixer's Opus (none for an Opus phone).
 struct Transcoder {
     decoder: VoiceDecoder,
-    to_mix: opus::Encoder,
+    to_mix: VoiceEncoder,
     from_mix: opus::Decoder,
     encoder: VoiceEncoder,
     /// 48 kHz audio from the phone not yet a whole 20 ms frame.
@@ -73,18 +73,17 @@ pub struct PhoneLeg {
     jitter: f64,
     stats: PhoneStats,
     scratch: [i16; FRAME_SAMPLES],
-    opus_out: Vec<u8>,
+    /// Encodes prompts for an Opus phone (made on first use).
+    prompt_encoder: Option<VoiceEncoder>,
 }
 
 fn transcoder(codec: VoiceCodec) -> Result<Option<Transcoder>, CodecError> {
     if codec == VoiceCodec::Opus {
         return Ok(None);
     }
-    let mut to_mix = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
-    to_mix.set_bitrate(opus::Bitrate::Bits(32_000))?;
     Ok(Some(Transcoder {
         decoder: VoiceDecoder::new(codec)?,
-        to_mix,
+        to_mix: VoiceEncoder::new(VoiceCodec::Opus)?,
         from_mix: opus::Decoder::new(48_000, opus::Channels::Mono)?,
         encoder: VoiceEncoder::new(codec)?,
         pcm_in: Vec::new(),
@@ -116,7 +115,7 @@ impl PhoneLeg {
             jitter: 0.0,
             stats: PhoneStats::default(),
             scratch: [0; FRAME_SAMPLES],
-            opus_out: vec![0; 1275],
+            prompt_encoder: None,
         })
     }
 
@@ -206,11 +205,12 @@ impl PhoneLeg {
                 while t.pcm_in.len() >= FRAME_SAMPLES {
                     self.scratch.copy_from_slice(&t.pcm_in[..FRAME_SAMPLES]);
                     t.pcm_in.drain(..FRAME_SAMPLES);
-                    if let Ok(n) = t.to_mix.encode(&self.scratch, &mut self.opus_out) {
+                    let opus = t.to_mix.encode(&self.scratch);
+                    if !opus.is_empty() {
                         self.mix_seq = self.mix_seq.wrapping_add(1);
                         out.push(PhoneInput::Voice {
                             seq: self.mix_seq,
-                            opus: self.opus_out[..n].to_vec(),
+                            opus,
                         });
                     }
                 }
@@ -263,13 +263,17 @@ impl PhoneLeg {
         }
         let payload = match &mut self.transcoder {
             Some(t) => t.encoder.encode(pcm),
-            None => {
-                let mut e =
-                    opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)
-                        .ok()?;
-                let n = e.encode(pcm, &mut self.opus_out).ok()?;
-                self.opus_out[..n].to_vec()
-            }
+            // An Opus phone needs an encoder only for what is made here; one for the leg's
+            // life, so its frames are one stream.
+            None => match &mut self.prompt_encoder {
+                Some(e) => e.encode(pcm),
+                None => {
+                    let mut e = VoiceEncoder::new(VoiceCodec::Opus).ok()?;
+                    let payload = e.encode(pcm);
+                    self.prompt_encoder = Some(e);
+                    payload
+                }
+            },
         };
         self.packetize(now, &payload)
     }

@@ -613,24 +613,14 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             }
             let members = &self.policy.voice_members;
             for (key, peer) in self.peers.iter_mut().filter(|(k, _)| members.contains(k)) {
-                let packet = out
-                    .speakers
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map_or(&out.listeners, |(_, p)| p);
-                // Empty: nobody was to hear this mix, or its one voice is missing this tick.
-                if !packet.is_empty() && write_audio(peer, now, rtp_time, packet.clone()) {
+                let packet = out.for_member(key);
+                if !packet.is_empty() && write_audio(peer, now, rtp_time, packet.to_vec()) {
                     self.stats.audio_out += 1;
                     self.dirty.insert(*key);
                 }
             }
             for (key, phone) in self.phones.iter_mut().filter(|(k, _)| members.contains(k)) {
-                let packet = out
-                    .speakers
-                    .iter()
-                    .find(|(k, _)| k == key)
-                    .map_or(&out.listeners, |(_, p)| p);
-                if let Some(datagram) = phone.send_mix(now, packet) {
+                if let Some(datagram) = phone.send_mix(now, out.for_member(key)) {
                     self.stats.audio_out += 1;
                     self.transmits.push_back(Transmit {
                         source: self.local,

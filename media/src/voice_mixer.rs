@@ -70,6 +70,17 @@ pub struct MixOutput<K> {
     pub speakers: Vec<(K, Vec<u8>)>,
 }
 
+impl<K: PartialEq> MixOutput<K> {
+    /// What `who` hears: its mix-minus if it speaks, else the listener mix. Empty when nobody
+    /// was to hear this mix or its one voice is missing this tick.
+    pub fn for_member(&self, who: &K) -> &[u8] {
+        self.speakers
+            .iter()
+            .find(|(k, _)| k == who)
+            .map_or(&self.listeners, |(_, p)| p)
+    }
+}
+
 struct Source {
     jitter: JitterBuffer,
     decoder: opus::Decoder,

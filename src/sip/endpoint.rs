@@ -113,6 +113,16 @@ struct Call {
     forget_at: Option<Instant>,
 }
 
+impl Call {
+    /// Over: nothing more is sent for it (no 2xx repeated); it is kept briefly so that late
+    /// retransmissions are still recognised.
+    fn end(&mut self, now: Instant) {
+        self.state = CallState::Ended;
+        self.ok = None;
+        self.forget_at = Some(now + transaction::TIMEOUT);
+    }
+}
+
 pub struct Endpoint {
     config: EndpointConfig,
     tx: Transactions,
@@ -433,22 +443,48 @@ impl Endpoint {
             self.contact(peer),
             Header::Allow(rsip::headers::Allow::new(ALLOW)),
         ];
-        counter!("tandem_sip_responses_total", "method" => "INVITE", "code" => "200").increment(1);
-        let bytes = message::response(
+        self.send_ok(
+            now,
+            leg,
+            &key,
             &req,
-            200,
             Some(&local_tag),
             extra,
-            Some(("application/sdp", body.into_bytes())),
+            body,
+            &mut out,
         );
-        if let Some(s) = self.tx.respond(now, &key, 200, bytes.clone()) {
+        out
+    }
+
+    /// A 200 OK with our SDP to an INVITE or re-INVITE of the call, repeated until its ACK
+    /// (RFC 3261 13.3.1.4).
+    #[allow(clippy::too_many_arguments)]
+    fn send_ok(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        key: &TxKey,
+        req: &Request,
+        to_tag: Option<&str>,
+        extra: Vec<Header>,
+        sdp: String,
+        out: &mut Vec<Output>,
+    ) {
+        counter!("tandem_sip_responses_total", "method" => "INVITE", "code" => "200").increment(1);
+        let bytes = message::response(
+            req,
+            200,
+            to_tag,
+            extra,
+            Some(("application/sdp", sdp.into_bytes())),
+        );
+        if let Some(s) = self.tx.respond(now, key, 200, bytes.clone()) {
             out.push(Output::Send(s));
         }
         if let Some(c) = self.calls.get_mut(&leg) {
-            let resend = resend_interval(peer);
+            let resend = resend_interval(c.peer);
             c.ok = Some((bytes, now + resend, resend, now + transaction::TIMEOUT));
         }
-        out
     }
 
     /// Refuses a call not yet answered (404 for an unknown session, 486 when full...).
@@ -457,8 +493,7 @@ impl Endpoint {
         let Some(c) = self.early(leg) else {
             return out;
         };
-        c.state = CallState::Ended;
-        c.forget_at = Some(now + transaction::TIMEOUT);
+        c.end(now);
         let (key, req, local_tag) = (c.invite_key.clone(), c.invite.clone(), c.local_tag.clone());
         self.reply(
             now,
@@ -482,9 +517,7 @@ impl Endpoint {
             CallState::Ended => Vec::new(),
             CallState::Early => self.reject(now, leg, 480),
             CallState::Answered | CallState::Confirmed => {
-                c.state = CallState::Ended;
-                c.ok = None;
-                c.forget_at = Some(now + transaction::TIMEOUT);
+                c.end(now);
                 c.local_cseq += 1;
                 let b = branch();
                 let contact = self.config.contact;
@@ -657,8 +690,7 @@ impl Endpoint {
             // Already answered (or refused): the CANCEL changes nothing (RFC 3261 9.2).
             return;
         };
-        c.state = CallState::Ended;
-        c.forget_at = Some(now + transaction::TIMEOUT);
+        c.end(now);
         let (ik, ireq, local_tag) = (c.invite_key.clone(), c.invite.clone(), c.local_tag.clone());
         self.reply(now, &ik, &ireq, 487, Some(&local_tag), vec![], None, out);
         out.push(Output::Event(CallEvent::Ended {
@@ -683,9 +715,7 @@ impl Endpoint {
         if let Some(c) = self.calls.get_mut(&leg)
             && c.state != CallState::Ended
         {
-            c.state = CallState::Ended;
-            c.ok = None;
-            c.forget_at = Some(now + transaction::TIMEOUT);
+            c.end(now);
             out.push(Output::Event(CallEvent::Ended {
                 leg,
                 how: Ended::Bye,
@@ -749,21 +779,7 @@ impl Endpoint {
         c.state = CallState::Answered;
         c.ok_cseq = key.cseq;
         let extra = vec![self.contact(peer)];
-        counter!("tandem_sip_responses_total", "method" => "INVITE", "code" => "200").increment(1);
-        let bytes = message::response(
-            &req,
-            200,
-            None,
-            extra,
-            Some(("application/sdp", sdp_text.into_bytes())),
-        );
-        if let Some(s) = self.tx.respond(now, &tx_key, 200, bytes.clone()) {
-            out.push(Output::Send(s));
-        }
-        let resend = resend_interval(peer);
-        if let Some(c) = self.calls.get_mut(&leg) {
-            c.ok = Some((bytes, now + resend, resend, now + transaction::TIMEOUT));
-        }
+        self.send_ok(now, leg, &tx_key, &req, None, extra, sdp_text, out);
         if let Some(media) = media {
             out.push(Output::Event(CallEvent::Media { leg, media }));
         }
