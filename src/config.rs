@@ -44,9 +44,51 @@ pub struct SipConfig {
     pub service_number: String,
     pub max_calls: usize,
     pub ring_ms: u64,
+    /// The digest realm; the host of `server.public_url` when empty.
+    pub realm: String,
+    /// Every INVITE must authenticate as a support account (no anonymous callers).
+    pub require_auth: bool,
+    /// Digest algorithms offered, the preferred first: "SHA-256,MD5".
+    pub digest_algorithms: String,
 }
 
 impl SipConfig {
+    /// The digest algorithms, or what is wrong with the list.
+    pub fn algorithms(&self) -> Result<Vec<crate::sip::digest::Algorithm>, String> {
+        let mut out = Vec::new();
+        for name in self.digest_algorithms.split(',') {
+            let a = crate::sip::digest::Algorithm::parse(name).ok_or_else(|| {
+                format!(
+                    "sip.digest_algorithms: {:?} is not SHA-256 or MD5",
+                    name.trim()
+                )
+            })?;
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The realm in use: the configured one, else the host of `public_url`.
+    pub fn realm_for(&self, public_url: &str) -> String {
+        if !self.realm.is_empty() {
+            return self.realm.clone();
+        }
+        let rest = public_url.split_once("://").map_or(public_url, |(_, r)| r);
+        let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let host = if host.starts_with('[') {
+            host.split_inclusive(']').next().unwrap_or(host)
+        } else {
+            host.split(':').next().unwrap_or(host)
+        };
+        if host.is_empty() {
+            "tandem".into()
+        } else {
+            host.to_string()
+        }
+    }
     /// The announced address, if one is set.
     pub fn public(&self) -> Result<Option<SocketAddr>, String> {
         if self.public_address.is_empty() {
@@ -256,6 +298,15 @@ impl Config {
         {
             return bad("sip.service_number must be letters and digits");
         }
+        if let Err(message) = self.sip.algorithms() {
+            return Err(ConfigError::Invalid {
+                origin: "configuration".into(),
+                message,
+            });
+        }
+        if self.sip.realm.contains(['"', '\\']) || self.sip.realm.chars().any(char::is_control) {
+            return bad("sip.realm must not hold quotes, backslashes or control characters");
+        }
         if self.recording.dir.as_os_str().is_empty() {
             return bad("recording.dir must not be empty");
         }
@@ -337,6 +388,48 @@ mod tests {
         assert_eq!(c.recording.max_upload_bytes, 1 << 20);
         assert!(Config::load(None, env(&[("TANDEM_RECORDING_LINK_TTL_SECS", "0")])).is_err());
         assert!(Config::load(None, env(&[("TANDEM_RECORDING_MAX_UPLOAD_BYTES", "-1")])).is_err());
+    }
+
+    #[test]
+    fn sip_digest_settings_are_read_and_checked() {
+        use crate::sip::digest::Algorithm;
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            c.sip.algorithms().unwrap(),
+            vec![Algorithm::Sha256, Algorithm::Md5]
+        );
+        assert_eq!(c.sip.realm_for("http://localhost:8080"), "localhost");
+        assert_eq!(
+            c.sip.realm_for("https://help.example.com/x"),
+            "help.example.com"
+        );
+        assert_eq!(
+            c.sip.realm_for("https://[2001:db8::1]:8443"),
+            "[2001:db8::1]"
+        );
+        assert!(!c.sip.require_auth);
+        let c = Config::load(
+            None,
+            env(&[
+                ("TANDEM_SIP_DIGEST_ALGORITHMS", "md5"),
+                ("TANDEM_SIP_REALM", "support.example.com"),
+                ("TANDEM_SIP_REQUIRE_AUTH", "true"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.sip.algorithms().unwrap(), vec![Algorithm::Md5]);
+        assert_eq!(
+            c.sip.realm_for("http://localhost:8080"),
+            "support.example.com"
+        );
+        assert!(c.sip.require_auth);
+        for bad in [
+            ("TANDEM_SIP_DIGEST_ALGORITHMS", "SHA-1"),
+            ("TANDEM_SIP_REALM", "a\"b"),
+        ] {
+            let e = Config::load(None, env(&[bad])).unwrap_err().to_string();
+            assert!(e.contains("sip."), "{e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod queues;
 pub mod recordings;
 pub mod sessions;
+pub mod sip_password;
 
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +36,8 @@ pub struct Inner {
     pub mailer: Option<Mailer>,
     /// How far the MP4 exports under way are (SPEC R4).
     pub exports: crate::recording::Exports,
+    /// SIP passwords in use and softphone registrations (SPEC V5).
+    pub sip_accounts: crate::sip::accounts::SipAccounts,
     pub metrics: PrometheusHandle,
     pub login_throttle: Mutex<Throttle>,
     pub join_throttle: Mutex<Throttle>,
@@ -128,6 +131,12 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(accounts::login))
         .route("/me", get(accounts::me))
         .route("/users", get(accounts::list).post(accounts::create))
+        .route(
+            "/users/{id}/sip",
+            get(sip_password::get)
+                .put(sip_password::put)
+                .delete(sip_password::delete),
+        )
         .route(
             "/settings",
             get(admin::get_settings).put(admin::put_settings),

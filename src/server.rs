@@ -135,14 +135,24 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             })
             .map_err(|e| StartError::Actors(e.to_string()))?;
     }
+    let sip_accounts = crate::sip::accounts::SipAccounts::new(
+        &config.sip.realm_for(&config.server.public_url),
+        config.sip.algorithms().expect("validated at load"),
+    );
+    sip_accounts.reload(&store).await?;
     let sip = if config.sip.enabled {
         Some(
-            crate::sip::server::start(&config.sip, directory.clone(), media.clone())
-                .await
-                .map_err(|source| StartError::Sip {
-                    addr: config.sip.listen,
-                    source,
-                })?,
+            crate::sip::server::start(
+                &config.sip,
+                sip_accounts.clone(),
+                directory.clone(),
+                media.clone(),
+            )
+            .await
+            .map_err(|source| StartError::Sip {
+                addr: config.sip.listen,
+                source,
+            })?,
         )
     } else {
         None
@@ -170,6 +180,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         directory: directory.clone(),
         mailer,
         exports: recordings.exports(),
+        sip_accounts,
         metrics,
         login_throttle: Mutex::new(Throttle::new(
             http::accounts::LOGIN_FAILURES,

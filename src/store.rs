@@ -79,6 +79,15 @@ pub struct User {
     pub created_at: UnixMillis,
 }
 
+/// An account's SIP digest credential as stored: HA1 hashes, never the password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipCredentialRow {
+    pub realm: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+    pub updated_at: UnixMillis,
+}
+
 /// Admin settings that shape new sessions.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -362,6 +371,64 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::user_from).collect()
+    }
+
+    // ---- SIP credentials ----
+
+    /// Sets (or replaces) an account's SIP digest credential.
+    pub async fn set_sip_credential(
+        &self,
+        user: AccountId,
+        cred: &SipCredentialRow,
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sip_credentials (user_id, realm, ha1_md5, ha1_sha256, updated_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (user_id) DO UPDATE SET realm = excluded.realm,
+                 ha1_md5 = excluded.ha1_md5, ha1_sha256 = excluded.ha1_sha256,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(user.to_string())
+        .bind(&cred.realm)
+        .bind(&cred.ha1_md5)
+        .bind(&cred.ha1_sha256)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Removes an account's SIP credential; whether it had one.
+    pub async fn delete_sip_credential(&self, user: AccountId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM sip_credentials WHERE user_id = ?")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every account with a SIP credential, with it.
+    pub async fn sip_credentials(&self) -> Result<Vec<(User, SipCredentialRow)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT u.*, s.realm, s.ha1_md5, s.ha1_sha256, s.updated_at AS sip_updated_at
+             FROM sip_credentials s JOIN users u ON u.id = s.user_id ORDER BY u.username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    Self::user_from(row)?,
+                    SipCredentialRow {
+                        realm: row.try_get("realm")?,
+                        ha1_md5: row.try_get("ha1_md5")?,
+                        ha1_sha256: row.try_get("ha1_sha256")?,
+                        updated_at: row.try_get("sip_updated_at")?,
+                    },
+                ))
+            })
+            .collect()
     }
 
     // ---- settings ----

@@ -4,17 +4,25 @@
 //! [`Endpoint::answer`], [`Endpoint::reject`] and [`Endpoint::hangup`].
 //!
 //! Tandem answers calls and never places them, so the client side is only the BYE it sends when
-//! a session ends a call.
+//! a session ends a call, and the re-INVITE that moves a call's audio.
+//!
+//! It is also the registrar of support accounts' softphones: REGISTER is always
+//! authenticated by digest, and so is an INVITE that claims an account (its From names one)
+//! or, with `require_auth`, every INVITE. An authenticated call joins as its account.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use metrics::counter;
 use rsip::prelude::*;
 use rsip::{Header, Method, Request, SipMessage};
 
+use super::accounts::{AccountTable, RegistrationTable, SipAccount};
+use super::digest::{Algorithm, AuthError, DigestAuth};
 use super::message::{self, ParseError, RequestKey};
+use super::registrar::{self, RegisterOutcome, RegisterRequest, Registrar};
 use super::sdp::{self, Negotiated};
 use super::transaction::{self, Peer, Received, Send, Transactions, TxKey};
 
@@ -22,7 +30,10 @@ use super::transaction::{self, Peer, Received, Send, Transactions, TxKey};
 pub type LegId = u64;
 
 /// Methods answered (the Allow header).
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER";
+/// Failed digest answers from one address before it is refused for a while.
+const AUTH_FAILURES: usize = 10;
+const AUTH_WINDOW: Duration = Duration::from_secs(300);
 
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
@@ -32,6 +43,12 @@ pub struct EndpointConfig {
     pub contact: SocketAddr,
     /// Most calls at once; more get 503.
     pub max_calls: usize,
+    /// The digest realm; the HA1 of every SIP password is made for it.
+    pub realm: String,
+    /// Digest algorithms offered, the preferred first.
+    pub algorithms: Vec<Algorithm>,
+    /// Every INVITE must authenticate as an account; anonymous callers are refused.
+    pub require_auth: bool,
 }
 
 /// What was dialled.
@@ -61,6 +78,8 @@ pub enum CallEvent {
         leg: LegId,
         target: Target,
         caller: String,
+        /// The account the caller proved by digest, if any.
+        account: Option<Box<SipAccount>>,
         offer: Option<Negotiated>,
     },
     /// The media the call uses now: on the ACK of our answer, and after a re-INVITE (hold,
@@ -132,6 +151,12 @@ pub struct Endpoint {
     /// An INVITE's transaction to its call (CANCEL and retransmissions find it here).
     invites: HashMap<TxKey, LegId>,
     next_leg: LegId,
+    digest: DigestAuth,
+    accounts: Arc<AccountTable>,
+    registrar: Registrar,
+    auth_failures: crate::throttle::Throttle,
+    /// `now` on the wall clock was `.1` at `.0`: nonces carry wall-clock seconds.
+    clock: (Instant, u64),
 }
 
 fn tag() -> String {
@@ -145,13 +170,47 @@ fn branch() -> String {
 impl Endpoint {
     pub fn new(config: EndpointConfig) -> Self {
         Self {
-            config,
             tx: Transactions::default(),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
             next_leg: 1,
+            digest: DigestAuth::new(&config.realm, config.algorithms.clone()),
+            accounts: Arc::default(),
+            registrar: Registrar::default(),
+            auth_failures: crate::throttle::Throttle::new(AUTH_FAILURES, AUTH_WINDOW, 10_000),
+            clock: (
+                Instant::now(),
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            ),
+            config,
         }
+    }
+
+    /// The accounts that may authenticate, after a SIP password was set or removed. The
+    /// registrations of an account whose password changed or went are dropped.
+    pub fn set_accounts(&mut self, accounts: Arc<AccountTable>) {
+        for (user, old) in self.accounts.iter() {
+            if accounts.get(user).map(|a| &a.credential) != Some(&old.credential) {
+                self.registrar.forget(user);
+            }
+        }
+        self.accounts = accounts;
+    }
+
+    /// Changes whenever the registrations do.
+    pub fn registrations_version(&self) -> u64 {
+        self.registrar.version()
+    }
+
+    pub fn registrations(&self, now: Instant) -> RegistrationTable {
+        self.registrar.table(now)
+    }
+
+    fn unix_secs(&self, now: Instant) -> u64 {
+        self.clock.1 + now.saturating_duration_since(self.clock.0).as_secs()
     }
 
     /// Calls not yet over.
@@ -238,6 +297,7 @@ impl Endpoint {
             Method::Ack => self.ack(now, req, key, &mut out),
             Method::Cancel => self.cancel(now, req, key, tx_key, &mut out),
             Method::Bye => self.bye(now, req, key, tx_key, &mut out),
+            Method::Register => self.register(now, peer, req, tx_key, &mut out),
             Method::Options => {
                 let extra = vec![
                     Header::Allow(rsip::headers::Allow::new(ALLOW)),
@@ -302,6 +362,12 @@ impl Endpoint {
         let Some(remote_tag) = key.from_tag.clone() else {
             // RFC 3261 8.1.1.3: From must carry a tag.
             self.reply(now, &tx_key, &req, 400, Some(&tag()), vec![], None, out);
+            return;
+        };
+        let claims_account =
+            message::from_user(&req).is_some_and(|u| self.accounts.contains_key(&u));
+        let must = self.config.require_auth || claims_account;
+        let Some(account) = self.authenticate(now, peer, &req, &tx_key, must, out) else {
             return;
         };
         let offer = if req.body.is_empty() {
@@ -389,8 +455,174 @@ impl Endpoint {
             leg,
             target,
             caller: message::caller_name(&req),
+            account,
             offer,
         }));
+    }
+
+    /// Digest authentication of a new request (RFC 3261 22.2). `Some(account)` when it may go
+    /// on: `Some(None)` for an anonymous caller, allowed when `required` is false. `None` when
+    /// it was answered here: 401 with a challenge (none given, or a stale nonce), 403 for
+    /// wrong credentials or an address that failed too often lately.
+    fn authenticate(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        req: &Request,
+        tx_key: &TxKey,
+        required: bool,
+        out: &mut Vec<Output>,
+    ) -> Option<Option<Box<SipAccount>>> {
+        let method = req.method.to_string();
+        let result = |r: &'static str| {
+            counter!("tandem_sip_auth_total", "method" => method.clone(), "result" => r)
+                .increment(1);
+        };
+        let credentials = req.headers.iter().find_map(|h| match h {
+            Header::Authorization(a) => Some(a.value().to_string()),
+            _ => None,
+        });
+        let Some(credentials) = credentials else {
+            if !required {
+                return Some(None);
+            }
+            result("challenged");
+            self.challenge(now, req, tx_key, false, out);
+            return None;
+        };
+        let ip = peer.addr().ip().to_string();
+        if let Err(wait) = self.auth_failures.check(&ip, now) {
+            result("throttled");
+            let extra = vec![Header::RetryAfter(rsip::headers::RetryAfter::new(
+                wait.as_secs().max(1).to_string(),
+            ))];
+            self.reply(now, tx_key, req, 403, Some(&tag()), extra, None, out);
+            return None;
+        }
+        let secs = self.unix_secs(now);
+        let uri = req.uri.clone();
+        let accounts = self.accounts.clone();
+        let checked = self.digest.check(
+            secs,
+            &method,
+            &credentials,
+            // The digest's URI must name this server as the request does: some phones
+            // (sipp among them) put the host alone, without the number dialled.
+            |u| rsip::Uri::try_from(u.trim()).is_ok_and(|u| u.host_with_port == uri.host_with_port),
+            |name| accounts.get(name).map(|a| &a.credential),
+        );
+        match checked {
+            Ok(ok) => {
+                result("ok");
+                self.auth_failures.succeed(&ip);
+                accounts
+                    .get(&ok.username)
+                    .map(|a| Some(Box::new(a.clone())))
+            }
+            Err(AuthError::Stale) => {
+                result("stale");
+                self.challenge(now, req, tx_key, true, out);
+                None
+            }
+            Err(e) => {
+                result(e.code());
+                tracing::info!(peer = %peer.addr(), error = %e, "SIP digest authentication failed");
+                self.auth_failures.fail(&ip, now);
+                self.reply(now, tx_key, req, 403, Some(&tag()), vec![], None, out);
+                None
+            }
+        }
+    }
+
+    fn challenge(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        tx_key: &TxKey,
+        stale: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let extra = self
+            .digest
+            .challenge(self.unix_secs(now), stale)
+            .into_iter()
+            .map(|v| Header::WwwAuthenticate(rsip::headers::WwwAuthenticate::new(v)))
+            .collect();
+        self.reply(now, tx_key, req, 401, Some(&tag()), extra, None, out);
+    }
+
+    /// REGISTER (RFC 3261 10.3): a support account's softphone says where it can be reached.
+    fn register(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        req: Request,
+        tx_key: TxKey,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(Some(account)) = self.authenticate(now, peer, &req, &tx_key, true, out) else {
+            return;
+        };
+        // An account registers only its own address of record.
+        if message::to_user(&req).as_deref() != Some(account.credential.username.as_str()) {
+            counter!("tandem_sip_registrations_total", "result" => "not_own_aor").increment(1);
+            self.reply(now, &tx_key, &req, 403, Some(&tag()), vec![], None, out);
+            return;
+        }
+        let registration = match message::registration(&req) {
+            Ok(r) => r,
+            Err(()) => {
+                counter!("tandem_sip_registrations_total", "result" => "bad_request").increment(1);
+                self.reply(now, &tx_key, &req, 400, Some(&tag()), vec![], None, out);
+                return;
+            }
+        };
+        let user = account.credential.username.clone();
+        let outcome = match registration {
+            None => RegisterOutcome::Ok(self.registrar.bindings(&user, now)),
+            Some((contacts, expires_header)) => {
+                let key = RequestKey::of(&req).ok();
+                self.registrar.register(
+                    now,
+                    &user,
+                    RegisterRequest {
+                        contacts,
+                        expires_header,
+                        call_id: key.as_ref().map(|k| k.call_id.clone()).unwrap_or_default(),
+                        cseq: key.map_or(0, |k| k.cseq),
+                        source: peer.addr(),
+                        transport: peer.transport(),
+                        user_agent: message::user_agent(&req),
+                    },
+                )
+            }
+        };
+        let (code, extra, label) = match outcome {
+            RegisterOutcome::Ok(bindings) => (
+                200,
+                bindings
+                    .into_iter()
+                    .map(|(c, secs)| {
+                        Header::Contact(rsip::headers::Contact::new(format!(
+                            "<{c}>;expires={secs}"
+                        )))
+                    })
+                    .collect(),
+                "ok",
+            ),
+            RegisterOutcome::TooBrief => (
+                423,
+                vec![Header::MinExpires(rsip::headers::MinExpires::new(
+                    registrar::MIN_EXPIRES.to_string(),
+                ))],
+                "too_brief",
+            ),
+            RegisterOutcome::BadWildcard => (400, vec![], "bad_request"),
+            RegisterOutcome::OutOfOrder => (500, vec![], "out_of_order"),
+            RegisterOutcome::TooMany => (403, vec![], "too_many"),
+        };
+        counter!("tandem_sip_registrations_total", "result" => label).increment(1);
+        self.reply(now, &tx_key, &req, code, Some(&tag()), extra, None, out);
     }
 
     /// The call, if it is not answered yet.
@@ -786,6 +1018,8 @@ impl Endpoint {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Output> {
+        self.registrar.expire(now);
+        self.digest.prune(self.unix_secs(now));
         let mut out: Vec<Output> = self
             .tx
             .handle_timeout(now)
@@ -846,7 +1080,11 @@ impl Endpoint {
                 c.forget_at,
             ]
         });
-        calls.flatten().chain(self.tx.poll_timeout()).min()
+        calls
+            .flatten()
+            .chain(self.tx.poll_timeout())
+            .chain(self.registrar.next_expiry())
+            .min()
     }
 }
 
@@ -906,6 +1144,9 @@ mod tests {
             service_number: "100".into(),
             contact: "192.0.2.1:5060".parse().unwrap(),
             max_calls: 2,
+            realm: "tandem.test".into(),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            require_auth: false,
         })
     }
 
@@ -978,6 +1219,7 @@ mod tests {
                 leg,
                 target,
                 caller,
+                account: None,
                 offer,
             },
         ] = &events(&out)[..]
@@ -1178,5 +1420,200 @@ mod tests {
             .replace("call-1@", "call-x9@");
         let out = e.receive(now, peer(), third.as_bytes());
         assert!(sent(&out)[0].starts_with("SIP/2.0 503"), "{:?}", sent(&out));
+    }
+
+    const PASSWORD: &str = "softphone secret 42";
+
+    fn accounts() -> Arc<AccountTable> {
+        let dave = SipAccount {
+            credential: crate::sip::digest::SipCredential::new("dave", "tandem.test", PASSWORD),
+            id: tandem_actors::ids::AccountId::random(),
+            display_name: "Dave Support".into(),
+            email: "dave@example.com".into(),
+            is_agent: false,
+        };
+        Arc::new([("dave".to_string(), dave)].into_iter().collect())
+    }
+
+    /// A REGISTER of `aor` from the phone, with `auth` as its Authorization when given.
+    fn register(branch: &str, cseq: u32, aor: &str, contact: &str, auth: Option<&str>) -> Vec<u8> {
+        let auth = auth
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "REGISTER sip:192.0.2.1 SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {PHONE};branch=z9hG4bK{branch}\r\n\
+             From: <sip:{aor}@tandem.test>;tag=r1\r\n\
+             To: <sip:{aor}@tandem.test>\r\n\
+             Call-ID: reg-1@10.0.0.9\r\n\
+             CSeq: {cseq} REGISTER\r\n\
+             Contact: {contact}\r\n{auth}\
+             Expires: 600\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// The challenges of a 401 (each WWW-Authenticate value).
+    fn challenges(response: &str) -> Vec<String> {
+        assert!(response.starts_with("SIP/2.0 401"), "{response}");
+        response
+            .lines()
+            .filter_map(|l| l.strip_prefix("WWW-Authenticate: "))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn answer(challenge: &str, method: &str, uri: &str, password: &str, nc: u32) -> String {
+        crate::sip::digest::answer(challenge, method, uri, "dave", password, nc, "c0ffee").unwrap()
+    }
+
+    #[test]
+    fn register_is_challenged_then_bound_with_either_algorithm() {
+        let mut e = endpoint();
+        e.set_accounts(accounts());
+        let now = Instant::now();
+        let contact = "<sip:dave@10.0.0.9:5062>";
+        let out = e.receive(now, peer(), &register("r1", 1, "dave", contact, None));
+        let ch = challenges(&sent(&out)[0]);
+        assert_eq!(ch.len(), 2);
+        assert!(ch[0].contains("algorithm=SHA-256") && ch[0].contains("realm=\"tandem.test\""));
+        assert!(ch[1].contains("algorithm=MD5") && ch[1].contains("qop=\"auth\""));
+        assert!(e.registrations(now).is_empty());
+        for (i, c) in ch.iter().enumerate() {
+            let auth = answer(c, "REGISTER", "sip:192.0.2.1", PASSWORD, 1 + i as u32);
+            let out = e.receive(
+                now,
+                peer(),
+                &register(
+                    &format!("r2{i}"),
+                    2 + i as u32,
+                    "dave",
+                    contact,
+                    Some(&auth),
+                ),
+            );
+            let ok = &sent(&out)[0];
+            assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+            assert!(
+                ok.contains("Contact: <sip:dave@10.0.0.9:5062>;expires=600"),
+                "{ok}"
+            );
+        }
+        let table = e.registrations(now);
+        assert_eq!(table["dave"].len(), 1);
+        assert_eq!(table["dave"][0].source, PHONE.parse().unwrap());
+        // It expires on its own.
+        e.handle_timeout(now + Duration::from_secs(601));
+        assert!(e.registrations(now + Duration::from_secs(601)).is_empty());
+    }
+
+    #[test]
+    fn wrong_credentials_another_aor_and_guessing_are_refused() {
+        let mut e = endpoint();
+        e.set_accounts(accounts());
+        let now = Instant::now();
+        let contact = "<sip:dave@10.0.0.9:5062>";
+        let out = e.receive(now, peer(), &register("w0", 1, "dave", contact, None));
+        let ch = challenges(&sent(&out)[0]).remove(1);
+        // Dave's credentials do not register somebody else.
+        let auth = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 1);
+        let out = e.receive(
+            now,
+            peer(),
+            &register("w1", 2, "erin", contact, Some(&auth)),
+        );
+        assert!(sent(&out)[0].starts_with("SIP/2.0 403"), "{:?}", sent(&out));
+        // The same answer again is a replay.
+        let out = e.receive(
+            now,
+            peer(),
+            &register("w2", 3, "dave", contact, Some(&auth)),
+        );
+        assert!(sent(&out)[0].starts_with("SIP/2.0 403"), "{:?}", sent(&out));
+        // Wrong passwords, until the address is refused even with the right one.
+        for i in 0..12 {
+            let bad = answer(&ch, "REGISTER", "sip:192.0.2.1", "guess", 10 + i);
+            let out = e.receive(
+                now,
+                peer(),
+                &register(&format!("g{i}"), 10 + i, "dave", contact, Some(&bad)),
+            );
+            assert!(sent(&out)[0].starts_with("SIP/2.0 403"));
+        }
+        let good = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 100);
+        let out = e.receive(
+            now,
+            peer(),
+            &register("g99", 99, "dave", contact, Some(&good)),
+        );
+        assert!(sent(&out)[0].starts_with("SIP/2.0 403"));
+        assert!(sent(&out)[0].contains("Retry-After:"), "{}", sent(&out)[0]);
+        assert!(e.registrations(now).is_empty(), "nothing was bound");
+        // Another address is not held back by it.
+        let other = Peer::Udp("10.0.0.10:5062".parse().unwrap());
+        let out = e.receive(now, other, &register("o0", 1, "dave", contact, None));
+        let ch = challenges(&sent(&out)[0]).remove(0);
+        let auth = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 1);
+        let out = e.receive(now, other, &register("o1", 2, "dave", contact, Some(&auth)));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"), "{:?}", sent(&out));
+        // A new SIP password drops the account's registrations.
+        e.set_accounts(Arc::new(AccountTable::new()));
+        assert!(e.registrations(now).is_empty());
+    }
+
+    #[test]
+    fn a_call_that_claims_an_account_must_prove_it_and_joins_as_it() {
+        let mut e = endpoint();
+        e.set_accounts(accounts());
+        let now = Instant::now();
+        // The test INVITE's From is sip:dave@...: challenged, and the 401 is acknowledged.
+        let invite = request("INVITE", "i1", None, 1, &sdp_offer("sendrecv"));
+        let out = e.receive(now, peer(), &invite);
+        let ch = challenges(&sent(&out)[0]).remove(1);
+        assert!(events(&out).is_empty());
+        let ack = request("ACK", "i1", Some(&to_tag(&sent(&out)[0])), 1, "");
+        assert!(e.receive(now, peer(), &ack).is_empty());
+        assert_eq!(e.active_calls(), 0);
+        let auth = answer(&ch, "INVITE", "sip:123456789@192.0.2.1", PASSWORD, 1);
+        let invite = String::from_utf8(request("INVITE", "i2", None, 2, &sdp_offer("sendrecv")))
+            .unwrap()
+            .replace(
+                "Max-Forwards: 70\r\n",
+                &format!("Max-Forwards: 70\r\nAuthorization: {auth}\r\n"),
+            );
+        let out = e.receive(now, peer(), invite.as_bytes());
+        let [
+            CallEvent::Incoming {
+                account: Some(a), ..
+            },
+        ] = &events(&out)[..]
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(a.display_name, "Dave Support");
+    }
+
+    #[test]
+    fn require_auth_refuses_anonymous_callers() {
+        let mut e = Endpoint::new(EndpointConfig {
+            require_auth: true,
+            ..endpoint().config.clone()
+        });
+        let now = Instant::now();
+        let invite = String::from_utf8(request("INVITE", "i1", None, 1, &sdp_offer("sendrecv")))
+            .unwrap()
+            .replace("sip:dave@10.0.0.9", "sip:+15550100@10.0.0.9");
+        let out = e.receive(now, peer(), invite.as_bytes());
+        assert_eq!(challenges(&sent(&out)[0]).len(), 2);
+        assert!(events(&out).is_empty());
+        // Without require_auth the same caller is let in as a guest.
+        let mut open = endpoint();
+        open.set_accounts(accounts());
+        let out = open.receive(now, peer(), invite.as_bytes());
+        assert!(matches!(
+            &events(&out)[..],
+            [CallEvent::Incoming { account: None, .. }]
+        ));
     }
 }

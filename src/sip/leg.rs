@@ -50,6 +50,12 @@ pub enum LegEvent {
     Ended(Ended),
 }
 
+/// Who called: the name people see, and the support account it proved, if any.
+pub struct Caller {
+    pub name: String,
+    pub account: Option<Box<super::accounts::SipAccount>>,
+}
+
 pub struct LegContext {
     pub directory: Directory,
     pub media: MediaPool,
@@ -111,7 +117,7 @@ pub async fn run(
     ctx: Arc<LegContext>,
     id: LegId,
     target: Target,
-    caller: String,
+    caller: Caller,
     offer: Option<Negotiated>,
     events: mpsc::UnboundedReceiver<LegEvent>,
 ) {
@@ -216,7 +222,7 @@ async fn answer_with(leg: &mut Leg, place: &Place) -> Result<(), Stop> {
 }
 
 /// The service number: a prompt, digits keyed in (RFC 4733), then the session.
-async fn service(leg: &mut Leg, caller: &str) -> Result<(), Stop> {
+async fn service(leg: &mut Leg, caller: &Caller) -> Result<(), Stop> {
     let lobby_worker = leg.ctx.media.first();
     let (dtmf_tx, mut dtmf) = mpsc::unbounded_channel::<(u64, char)>();
     let mut place = Place::Lobby {
@@ -277,20 +283,32 @@ async fn service(leg: &mut Leg, caller: &str) -> Result<(), Stop> {
 }
 
 /// Joins the session and stays in it until one side hangs up.
-async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &str) -> Result<(), Stop> {
+async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &Caller) -> Result<(), Stop> {
     if !leg.answered && !leg.ctx.ring.is_zero() {
         leg.send(LegCmd::Ring(leg.id));
         let ring = leg.ctx.ring;
         leg.wait(ring).await?;
     }
     let participant = ParticipantId::random();
-    let info = ParticipantInfo {
-        id: participant,
-        role: Role::Customer,
-        name: format!("{caller} (phone)"),
-        email: None,
-        account: None,
-        is_agent: false,
+    // A support account's softphone joins as that CSR (an assistant, as through the API's
+    // assist); anyone else as a customer.
+    let info = match &caller.account {
+        Some(a) => ParticipantInfo {
+            id: participant,
+            role: Role::Csr,
+            name: format!("{} (phone)", a.display_name),
+            email: Some(a.email.clone()),
+            account: Some(a.id),
+            is_agent: a.is_agent,
+        },
+        None => ParticipantInfo {
+            id: participant,
+            role: Role::Customer,
+            name: format!("{} (phone)", caller.name),
+            email: None,
+            account: None,
+            is_agent: false,
+        },
     };
     let joined = handle
         .actor

@@ -241,6 +241,117 @@ pub fn dialled(req: &Request) -> Option<String> {
     req.uri.user().map(|u| u.trim().to_string())
 }
 
+/// The user part of the From URI: who the caller says it is.
+pub fn from_user(req: &Request) -> Option<String> {
+    let from = req.from_header().ok()?.uri().ok()?;
+    from.user().map(|u| u.trim().to_string())
+}
+
+/// The user part of the To URI: in a REGISTER, whose address of record it is.
+pub fn to_user(req: &Request) -> Option<String> {
+    let to = req.to_header().ok()?.uri().ok()?;
+    to.user().map(|u| u.trim().to_string())
+}
+
+pub fn user_agent(req: &Request) -> Option<String> {
+    req.headers.iter().find_map(|h| match h {
+        Header::UserAgent(u) => Some(
+            u.value()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(128)
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// Contacts of a REGISTER, each with the expiry it asks for, or `None` for `*`.
+pub type Contacts = Option<Vec<(String, Option<u32>)>>;
+
+/// A REGISTER's Contact and Expires headers (RFC 3261 10.2): `Ok(None)` when it has no
+/// Contact (it asks for the bindings), else its contacts and its Expires. `Err` when one
+/// cannot be read, or `*` comes with other contacts.
+#[allow(clippy::result_unit_err)]
+pub fn registration(req: &Request) -> Result<Option<(Contacts, Option<u32>)>, ()> {
+    let mut expires = None;
+    let mut contacts: Vec<(String, Option<u32>)> = Vec::new();
+    let mut wildcard = false;
+    for h in req.headers.iter() {
+        match h {
+            Header::Expires(e) => {
+                expires = Some(e.value().trim().parse::<u32>().map_err(|_| ())?);
+            }
+            Header::Contact(c) => {
+                for part in split_list(c.value()) {
+                    let part = part.trim();
+                    if part == "*" {
+                        wildcard = true;
+                        continue;
+                    }
+                    contacts.push(contact(part)?);
+                }
+            }
+            _ => {}
+        }
+    }
+    match (wildcard, contacts.is_empty()) {
+        (true, true) => Ok(Some((None, expires))),
+        (true, false) => Err(()),
+        (false, true) => Ok(None),
+        (false, false) => {
+            if contacts.len() > 32 {
+                return Err(());
+            }
+            Ok(Some((Some(contacts), expires)))
+        }
+    }
+}
+
+/// Splits a header value at the commas that are outside `<...>` and quotes.
+fn split_list(v: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut angle, mut quoted, mut escaped) = (0, false, false, false);
+    for (i, c) in v.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(&v[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&v[start..]);
+    parts
+}
+
+/// One contact: its URI (checked) and its `expires` parameter.
+fn contact(part: &str) -> Result<(String, Option<u32>), ()> {
+    let (uri, params) = match (part.find('<'), part.rfind('>')) {
+        (Some(a), Some(b)) if a < b => (&part[a + 1..b], &part[b + 1..]),
+        (None, None) => part.split_once(';').unwrap_or((part, "")),
+        _ => return Err(()),
+    };
+    let uri = uri.trim();
+    if uri.is_empty() || uri.len() > 512 || rsip::Uri::try_from(uri).is_err() {
+        return Err(());
+    }
+    let mut expires = None;
+    for p in params.split(';') {
+        if let Some((k, v)) = p.split_once('=')
+            && k.trim().eq_ignore_ascii_case("expires")
+        {
+            expires = Some(v.trim().parse::<u32>().map_err(|_| ())?);
+        }
+    }
+    Ok((uri.to_string(), expires))
+}
+
 /// Who is calling, as people read it: the From display name, else its user.
 pub fn caller_name(req: &Request) -> String {
     let from = req.from_header().ok();
@@ -316,17 +427,20 @@ fn reason(code: u16) -> &'static str {
         180 => "Ringing",
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         415 => "Unsupported Media Type",
+        423 => "Interval Too Brief",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         486 => "Busy Here",
         487 => "Request Terminated",
         488 => "Not Acceptable Here",
         491 => "Request Pending",
+        500 => "Server Internal Error",
         503 => "Service Unavailable",
         _ => "Unknown",
     }

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::accounts::SipAccounts;
 use super::endpoint::{CallEvent, Endpoint, EndpointConfig, LegId, Output};
 use super::leg::{self, LegCmd, LegContext, LegEvent};
 use super::message::MAX_MESSAGE;
@@ -67,6 +68,7 @@ async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
 
 pub async fn start(
     config: &SipConfig,
+    accounts: SipAccounts,
     directory: Directory,
     media: MediaPool,
 ) -> std::io::Result<SipServer> {
@@ -77,6 +79,9 @@ pub async fn start(
         service_number: config.service_number.clone(),
         contact,
         max_calls: config.max_calls,
+        realm: accounts.realm().to_string(),
+        algorithms: accounts.algorithms().to_vec(),
+        require_auth: config.require_auth,
     });
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let context = Arc::new(LegContext {
@@ -85,7 +90,7 @@ pub async fn start(
         commands: cmd_tx,
         ring: Duration::from_millis(config.ring_ms),
     });
-    let task = tokio::spawn(run(endpoint, udp, tcp, context, cmd_rx));
+    let task = tokio::spawn(run(endpoint, udp, tcp, context, cmd_rx, accounts));
     tracing::info!(%addr, %contact, "SIP endpoint listening (UDP and TCP)");
     Ok(SipServer { addr, task })
 }
@@ -96,7 +101,11 @@ async fn run(
     tcp: TcpListener,
     context: Arc<LegContext>,
     mut commands: mpsc::UnboundedReceiver<LegCmd>,
+    accounts: SipAccounts,
 ) {
+    let mut credentials = accounts.accounts();
+    endpoint.set_accounts(credentials.borrow_and_update().clone());
+    let mut published = u64::MAX;
     let udp = Arc::new(udp);
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
     let mut streams: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -161,6 +170,10 @@ async fn run(
                 }
             },
             _ = tokio::time::sleep_until(wake.into()) => endpoint.handle_timeout(Instant::now()),
+            Ok(()) = credentials.changed() => {
+                endpoint.set_accounts(credentials.borrow_and_update().clone());
+                Vec::new()
+            }
         };
         for output in outputs {
             match output {
@@ -182,10 +195,15 @@ async fn run(
                     leg,
                     target,
                     caller,
+                    account,
                     offer,
                 }) => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     legs.insert(leg, tx);
+                    let caller = leg::Caller {
+                        name: caller,
+                        account,
+                    };
                     tokio::spawn(leg::run(context.clone(), leg, target, caller, offer, rx));
                 }
                 Output::Event(CallEvent::Media { leg, media }) => {
@@ -199,6 +217,13 @@ async fn run(
                     }
                 }
             }
+        }
+        if endpoint.registrations_version() != published {
+            published = endpoint.registrations_version();
+            let table = endpoint.registrations(Instant::now());
+            gauge!("tandem_sip_registrations")
+                .set(table.values().map(Vec::len).sum::<usize>() as f64);
+            accounts.publish_registrations(table);
         }
         gauge!("tandem_sip_calls_active").set(endpoint.active_calls() as f64);
         gauge!("tandem_sip_tcp_connections").set(streams.len() as f64);

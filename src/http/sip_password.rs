@@ -1,0 +1,147 @@
+//! A support account's SIP password (SPEC V5): what its softphone answers digest challenges
+//! with when it registers or calls. Digest cannot use the argon2 sign-in hash, so this is a
+//! separate password, stored only as HA1 hashes for the configured realm. The account itself
+//! or an admin may set, see or remove it.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tandem_actors::ids::AccountId;
+
+use super::{ApiJson, AppState, Caller};
+use crate::auth::{self, MIN_PASSWORD_CHARS};
+use crate::problem::Problem;
+use crate::sip::digest::SipCredential;
+use crate::store::{AccountRole, SipCredentialRow, User};
+
+/// The account `id`, if the caller is it or an admin.
+async fn target(state: &AppState, caller: &Caller, id: &str) -> Result<User, Problem> {
+    let unknown = || Problem::not_found("unknown_user", "no such account");
+    let id: AccountId = id.parse().map_err(|_| unknown())?;
+    if caller.0.id != id && !caller.is_admin() {
+        return Err(Problem::forbidden(
+            "only the account itself or an admin can manage its SIP password",
+        ));
+    }
+    state.store.user_by_id(id).await?.ok_or_else(unknown)
+}
+
+fn view(state: &AppState, user: &User) -> Value {
+    let realm = state.sip_accounts.realm();
+    let registrations: Vec<Value> = state
+        .sip_accounts
+        .registrations_of(&user.username)
+        .into_iter()
+        .map(|b| {
+            json!({
+                "contact": b.contact,
+                "source": b.source.to_string(),
+                "transport": b.transport,
+                "user_agent": b.user_agent,
+                "expires_at": b.expires_wall.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as u64,
+            })
+        })
+        .collect();
+    json!({
+        "username": user.username,
+        "realm": realm,
+        "uri": format!("sip:{}@{realm}", user.username),
+        "configured": state.sip_accounts.has_credential(&user.username),
+        "algorithms": state.sip_accounts.algorithms().iter().map(|a| a.name()).collect::<Vec<_>>(),
+        "registrations": registrations,
+    })
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Value>, Problem> {
+    let user = target(&state, &caller, &id).await?;
+    Ok(ApiJson(view(&state, &user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    password: String,
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<SetPassword>,
+) -> Result<ApiJson<Value>, Problem> {
+    let user = target(&state, &caller, &id).await?;
+    if !matches!(user.role, AccountRole::Csr | AccountRole::Agent) {
+        return Err(Problem::unprocessable(
+            "not_support_staff",
+            "only CSRs and agents join sessions by softphone",
+        ));
+    }
+    let password = body.password;
+    if password.chars().count() < MIN_PASSWORD_CHARS
+        || password.len() > 1024
+        || password.chars().any(char::is_control)
+    {
+        return Err(Problem::unprocessable(
+            "weak_password",
+            format!(
+                "SIP passwords are {MIN_PASSWORD_CHARS} to 1024 characters, without control characters"
+            ),
+        ));
+    }
+    // Digest hashes are far weaker than argon2: the sign-in password must not be exposed
+    // through them.
+    let (candidate, stored) = (password.clone(), user.password_hash.clone());
+    let reused = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
+        .await
+        .map_err(Problem::internal)?;
+    if reused {
+        return Err(Problem::unprocessable(
+            "sip_password_is_sign_in_password",
+            "choose a SIP password other than the sign-in password",
+        ));
+    }
+    let cred = SipCredential::new(&user.username, state.sip_accounts.realm(), &password);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    state
+        .store
+        .set_sip_credential(
+            user.id,
+            &SipCredentialRow {
+                realm: cred.realm,
+                ha1_md5: cred.ha1_md5,
+                ha1_sha256: cred.ha1_sha256,
+                updated_at: now,
+            },
+            now,
+        )
+        .await?;
+    state.sip_accounts.reload(&state.store).await?;
+    tracing::info!(user = %user.username, by = %caller.0.username, "SIP password set");
+    Ok(ApiJson(view(&state, &user)))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let user = target(&state, &caller, &id).await?;
+    if !state.store.delete_sip_credential(user.id).await? {
+        return Err(Problem::not_found(
+            "no_sip_password",
+            "this account has no SIP password",
+        ));
+    }
+    state.sip_accounts.reload(&state.store).await?;
+    tracing::info!(user = %user.username, by = %caller.0.username, "SIP password removed");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,116 @@
+//! The accounts that can authenticate over SIP and where their softphones are registered,
+//! shared between the HTTP API (which sets SIP passwords and shows registrations) and the
+//! SIP endpoint (which checks digests and keeps the bindings). Each side publishes its part
+//! through a watch channel, so neither waits on the other.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tandem_actors::ids::AccountId;
+use tokio::sync::watch;
+
+use super::digest::{Algorithm, SipCredential};
+use super::registrar::Binding;
+use crate::store::{AccountRole, Store, StoreError};
+
+/// A support account that may use a softphone, with what a call needs to join as it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipAccount {
+    pub credential: SipCredential,
+    pub id: AccountId,
+    pub display_name: String,
+    pub email: String,
+    pub is_agent: bool,
+}
+
+/// By username.
+pub type AccountTable = HashMap<String, SipAccount>;
+/// Valid bindings by username.
+pub type RegistrationTable = HashMap<String, Vec<Binding>>;
+
+struct Inner {
+    realm: String,
+    algorithms: Vec<Algorithm>,
+    accounts: watch::Sender<Arc<AccountTable>>,
+    registrations: watch::Sender<Arc<RegistrationTable>>,
+}
+
+#[derive(Clone)]
+pub struct SipAccounts(Arc<Inner>);
+
+impl SipAccounts {
+    pub fn new(realm: &str, algorithms: Vec<Algorithm>) -> Self {
+        Self(Arc::new(Inner {
+            realm: realm.to_string(),
+            algorithms,
+            accounts: watch::Sender::new(Arc::default()),
+            registrations: watch::Sender::new(Arc::default()),
+        }))
+    }
+
+    pub fn realm(&self) -> &str {
+        &self.0.realm
+    }
+
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.0.algorithms
+    }
+
+    /// Reads the credentials again from the store (after one was set or removed). Credentials
+    /// made for another realm (the realm was reconfigured) cannot be checked and are left out.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let mut table = AccountTable::new();
+        for (user, row) in store.sip_credentials().await? {
+            if !matches!(user.role, AccountRole::Csr | AccountRole::Agent) {
+                continue;
+            }
+            if row.realm != self.0.realm {
+                tracing::warn!(
+                    user = %user.username,
+                    realm = %row.realm,
+                    "a SIP password was set for another realm; set it again"
+                );
+                continue;
+            }
+            table.insert(
+                user.username.clone(),
+                SipAccount {
+                    credential: SipCredential {
+                        username: user.username.clone(),
+                        realm: row.realm,
+                        ha1_md5: row.ha1_md5,
+                        ha1_sha256: row.ha1_sha256,
+                    },
+                    id: user.id,
+                    display_name: user.display_name,
+                    email: user.email,
+                    is_agent: user.role == AccountRole::Agent,
+                },
+            );
+        }
+        self.0.accounts.send_replace(Arc::new(table));
+        Ok(())
+    }
+
+    pub fn accounts(&self) -> watch::Receiver<Arc<AccountTable>> {
+        self.0.accounts.subscribe()
+    }
+
+    pub fn has_credential(&self, username: &str) -> bool {
+        self.0.accounts.borrow().contains_key(username)
+    }
+
+    pub fn publish_registrations(&self, table: RegistrationTable) {
+        self.0.registrations.send_replace(Arc::new(table));
+    }
+
+    /// Where `username`'s softphones are registered now.
+    pub fn registrations_of(&self, username: &str) -> Vec<Binding> {
+        self.0
+            .registrations
+            .borrow()
+            .get(username)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
