@@ -443,6 +443,17 @@ async fn report(t: &TestServer, session: &serde_json::Value, token: &str) -> ser
     report
 }
 
+/// sipp registering as `account`'s softphone with `password` (the scenario checks the outcome).
+fn register_as(
+    sip: SocketAddr,
+    scenario: &Path,
+    account: &str,
+    password: &str,
+) -> tokio::process::Child {
+    let args = ["-key", "account", account, "-au", account, "-ap", password];
+    sipp(sip, scenario, "x", &args)
+}
+
 async fn sip_view(t: &TestServer, id: &str, token: &str) -> serde_json::Value {
     let (status, view) = t.get(&format!("/api/users/{id}/sip"), Some(token)).await;
     assert_eq!(status, 200, "{view}");
@@ -523,20 +534,7 @@ async fn a_csr_softphone_registers_with_digest_and_calls_in_as_that_csr() {
         )
         .replace("<Reference variables=\"1\"/>", "");
     std::fs::write(&refused, refused_text).unwrap();
-    let reg = sipp(
-        sip,
-        &refused,
-        "x",
-        &[
-            "-key",
-            "account",
-            "dave",
-            "-au",
-            "dave",
-            "-ap",
-            "not the password",
-        ],
-    );
+    let reg = register_as(sip, &refused, "dave", "not the password");
     assert_ok("a wrong SIP password", sip, &finished(reg).await);
     let m = t.metrics().await;
     assert!(
@@ -551,20 +549,7 @@ async fn a_csr_softphone_registers_with_digest_and_calls_in_as_that_csr() {
     );
 
     // The right one registers, and the binding shows in the API.
-    let reg = sipp(
-        sip,
-        &scenario("register.xml"),
-        "x",
-        &[
-            "-key",
-            "account",
-            "dave",
-            "-au",
-            "dave",
-            "-ap",
-            "dave softphone 42",
-        ],
-    );
+    let reg = register_as(sip, &scenario("register.xml"), "dave", "dave softphone 42");
     assert_ok("REGISTER with digest", sip, &finished(reg).await);
     let view = sip_view(&t, &dave.id, &dave.token).await;
     let bindings = view["registrations"].as_array().unwrap();
@@ -697,5 +682,38 @@ async fn with_require_auth_an_anonymous_caller_is_challenged_and_never_joins() {
         report["participants"].as_array().map(Vec::len),
         Some(1),
         "only Carol took part: {report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csr_sets_a_sip_password_on_the_console_and_sees_her_softphone_registered() {
+    let t = TestServer::start_with(&[("TANDEM_SIP_DIGEST_ALGORITHMS", "MD5")]).await;
+    let sip = sip_addr(&t);
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    // Once the console has set the password, sipp registers as Carol's softphone with it.
+    let softphone = async {
+        for _ in 0..600 {
+            if sip_view(&t, &carol.id, &carol.token).await["configured"] == true {
+                let reg = register_as(sip, &scenario("register.xml"), "carol", "carol softphone 7");
+                return finished(reg).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the console never set the SIP password");
+    };
+    let (report, registered) = tokio::join!(
+        common::browser::run_script(&t, "softphone.mjs", &["carol"]),
+        softphone
+    );
+    assert_ok("the console's softphone registers", sip, &registered);
+    assert!(
+        report["results"]["registered"]
+            .as_str()
+            .is_some_and(|r| r.contains("(UDP)")),
+        "{report}"
+    );
+    assert_eq!(
+        sip_view(&t, &carol.id, &carol.token).await["configured"],
+        false
     );
 }

@@ -18,6 +18,10 @@ $('#signin').addEventListener('submit', async (e) => {
     say(`Signed in as ${f.username.value}.`);
     $('#topic').focus();
     refreshRecordings();
+    if (account.user.role === 'csr' || account.user.role === 'agent') {
+      $('#softphone').hidden = false;
+      refreshSoftphone();
+    }
     if (account.user.role === 'agent') {
       $('#waiting').hidden = false;
       refreshOffers();
@@ -168,5 +172,53 @@ $('#email-recording').addEventListener('submit', async (e) => {
     form.reset();
   } catch (err) {
     say(`Could not send the link: ${err.message}`, 'error');
+  }
+});
+
+// V5: the account's softphone. It registers with the SIP password set here (digest; the
+// server keeps only hashes of it) and joins a session by dialling its number.
+async function refreshSoftphone() {
+  try {
+    const sip = await api('GET', `/api/users/${account.user.id}/sip`, null, account.token);
+    const where = sip.server
+      ? `Register your softphone as ${sip.uri} at ${sip.server} (user ${sip.username}, realm ${sip.realm}). Join a session by dialling sip:<session number>@${sip.server}.`
+      : 'SIP is turned off on this server.';
+    $('#softphone-status').textContent = `${sip.configured ? 'SIP password set.' : 'No SIP password yet.'} ${where}`;
+    $('#softphone-remove').hidden = !sip.configured;
+    $('#softphone-registrations').replaceChildren(...sip.registrations.map((r) => {
+      const until = new Date(r.expires_at).toLocaleTimeString();
+      return Object.assign(document.createElement('li'), {
+        textContent: `${r.user_agent || 'A softphone'} at ${r.contact} (${r.transport}), registered until ${until}`,
+      });
+    }));
+    if (sip.configured && !sip.registrations.length) {
+      $('#softphone-registrations').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No softphone registered.' }));
+    }
+  } catch (err) {
+    say(`Could not read the softphone settings: ${err.message}`, 'error');
+  }
+}
+$('#softphone-refresh').addEventListener('click', refreshSoftphone);
+
+$('#softphone-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  try {
+    await api('PUT', `/api/users/${account.user.id}/sip`, { password: form.elements.password.value }, account.token);
+    form.reset();
+    say('SIP password set. Softphones registered with the old one must register again.');
+    refreshSoftphone();
+  } catch (err) {
+    say(`Could not set the SIP password: ${err.message}`, 'error');
+  }
+});
+
+$('#softphone-remove').addEventListener('click', async () => {
+  try {
+    await api('DELETE', `/api/users/${account.user.id}/sip`, null, account.token);
+    say('SIP password removed; no softphone can register or call as you.');
+    refreshSoftphone();
+  } catch (err) {
+    say(`Could not remove the SIP password: ${err.message}`, 'error');
   }
 });

@@ -31,9 +31,14 @@ async fn target(state: &AppState, caller: &Caller, id: &str) -> Result<User, Pro
 
 fn view(state: &AppState, user: &User) -> Value {
     let realm = state.sip_accounts.realm();
-    let registrations: Vec<Value> = state
-        .sip_accounts
-        .registrations_of(&user.username)
+    let configured = state.sip_accounts.has_credential(&user.username);
+    // Without a password no binding is valid, even if the endpoint has not dropped it yet.
+    let bindings = if configured {
+        state.sip_accounts.registrations_of(&user.username)
+    } else {
+        Vec::new()
+    };
+    let registrations: Vec<Value> = bindings
         .into_iter()
         .map(|b| {
             json!({
@@ -49,8 +54,11 @@ fn view(state: &AppState, user: &User) -> Value {
         "username": user.username,
         "realm": realm,
         "uri": format!("sip:{}@{realm}", user.username),
-        "configured": state.sip_accounts.has_credential(&user.username),
+        "configured": configured,
         "algorithms": state.sip_accounts.algorithms().iter().map(|a| a.name()).collect::<Vec<_>>(),
+        // Where the softphone registers and calls; null when SIP is off.
+        "server": state.sip_accounts.server().map(|a| a.to_string()),
+        "service_number": state.config.sip.service_number,
         "registrations": registrations,
     })
 }

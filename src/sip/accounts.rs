@@ -30,6 +30,8 @@ pub type RegistrationTable = HashMap<String, Vec<Binding>>;
 
 struct Inner {
     realm: String,
+    /// Where phones reach the endpoint, once it listens.
+    server: std::sync::OnceLock<std::net::SocketAddr>,
     algorithms: Vec<Algorithm>,
     accounts: watch::Sender<Arc<AccountTable>>,
     registrations: watch::Sender<Arc<RegistrationTable>>,
@@ -42,6 +44,7 @@ impl SipAccounts {
     pub fn new(realm: &str, algorithms: Vec<Algorithm>) -> Self {
         Self(Arc::new(Inner {
             realm: realm.to_string(),
+            server: std::sync::OnceLock::new(),
             algorithms,
             accounts: watch::Sender::new(Arc::default()),
             registrations: watch::Sender::new(Arc::default()),
@@ -50,6 +53,15 @@ impl SipAccounts {
 
     pub fn realm(&self) -> &str {
         &self.0.realm
+    }
+
+    /// Where phones reach the SIP endpoint (`None` when SIP is off).
+    pub fn server(&self) -> Option<std::net::SocketAddr> {
+        self.0.server.get().copied()
+    }
+
+    pub fn set_server(&self, addr: std::net::SocketAddr) {
+        let _ = self.0.server.set(addr);
     }
 
     pub fn algorithms(&self) -> &[Algorithm] {

@@ -83,6 +83,7 @@ pub async fn start(
         algorithms: accounts.algorithms().to_vec(),
         require_auth: config.require_auth,
     });
+    accounts.set_server(contact);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let context = Arc::new(LegContext {
         directory,

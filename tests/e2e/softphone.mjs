@@ -1,0 +1,52 @@
+// A CSR's softphone on the console (SPEC V5), in Debian's headless Chromium:
+// - Carol (CSR) signs in; her dashboard's Softphone card says she has no SIP password and
+//   where a softphone registers.
+// - She tries her sign-in password as the SIP password: refused, with the reason shown.
+// - She sets another; the card says it is set. The Rust side of the test (tests/sip.rs) then
+//   registers sipp as her softphone with it, and the card lists that registration.
+// - She removes the SIP password: the card says so and the registration is gone.
+// Usage: node softphone.mjs BASE_URL CSR PASSWORD   (run by tests/sip.rs, which registers
+// sipp with the SIP password below)
+
+import { scenario } from './harness.mjs';
+
+const [base, csrUser, password] = process.argv.slice(2);
+const sipPassword = 'carol softphone 7';
+
+await scenario('softphone', [], async ({ browser, check, results, shot }) => {
+  const carol = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
+  await carol.goto(`${base}/`);
+  await carol.getByLabel('Username').fill(csrUser);
+  await carol.getByLabel('Password', { exact: true }).fill(password);
+  await carol.getByRole('button', { name: 'Sign in' }).click();
+  const card = carol.getByRole('region', { name: 'Softphone' });
+  await card.getByText(/^No SIP password yet\. Register your softphone as sip:/).waitFor();
+  results.before = await card.getByRole('status').textContent();
+
+  const field = card.getByLabel('New SIP password (not your sign-in password)');
+  await field.fill(password);
+  await card.getByRole('button', { name: 'Set SIP password' }).click();
+  await carol.getByText('choose a SIP password other than the sign-in password').waitFor();
+  check((await card.getByRole('status').textContent()).startsWith('No SIP password yet.'), 'the refused password was not set');
+
+  await field.fill(sipPassword);
+  await card.getByRole('button', { name: 'Set SIP password' }).click();
+  await card.getByText(/^SIP password set\./).waitFor();
+  await card.getByText('No softphone registered.').waitFor();
+
+  // The test registers sipp now; the card shows it once refreshed.
+  const registered = card.getByRole('list', { name: 'Registered softphones' }).getByText(/^sipp softphone at sip:/);
+  for (let i = 0; i < 150 && !(await registered.count()); i += 1) {
+    await card.getByRole('button', { name: 'Refresh softphone' }).click();
+    await carol.waitForTimeout(200);
+  }
+  await registered.waitFor({ timeout: 1000 });
+  results.registered = await registered.textContent();
+  await shot(carol, 'csr-console-softphone');
+
+  await card.getByRole('button', { name: 'Remove SIP password' }).click();
+  await card.getByText(/^No SIP password yet\./).waitFor();
+  check(await registered.count() === 0, 'the registration went with the password');
+  check(await card.getByRole('button', { name: 'Remove SIP password' }).isHidden(), 'nothing left to remove');
+});
