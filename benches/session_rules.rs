@@ -15,6 +15,7 @@ fn person(role: Role) -> ParticipantInfo {
         email: None,
         account: (role == Role::Csr).then(AccountId::random),
         is_agent: false,
+        phone: false,
     }
 }
 

@@ -5,7 +5,7 @@ pub mod admin;
 pub mod queues;
 pub mod recordings;
 pub mod sessions;
-pub mod sip_password;
+pub mod softphone;
 
 use std::sync::{Arc, Mutex};
 
@@ -133,9 +133,9 @@ pub fn router(state: AppState) -> Router {
         .route("/users", get(accounts::list).post(accounts::create))
         .route(
             "/users/{id}/sip",
-            get(sip_password::get)
-                .put(sip_password::put)
-                .delete(sip_password::delete),
+            get(softphone::get)
+                .put(softphone::put)
+                .delete(softphone::delete),
         )
         .route(
             "/settings",
@@ -145,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}", get(sessions::get))
         .route("/sessions/{id}/report", get(sessions::report))
         .route("/sessions/{id}/invites", post(sessions::invite))
+        .route("/sessions/{id}/softphone", post(softphone::call))
         .route("/join", post(sessions::join))
         .route("/assist", post(sessions::assist))
         .route("/queues", get(queues::list).post(queues::create))

@@ -1098,6 +1098,7 @@ mod tests {
             email: Some("d@example.com".into()),
             account: None,
             is_agent: false,
+            phone: false,
         };
         recs.extend(rules.join(20, p.clone(), false).unwrap());
         recs.extend(rules.interrupt(30));

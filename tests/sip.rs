@@ -34,6 +34,17 @@ fn free_udp_port() -> u16 {
 /// Runs sipp as one phone making one call of `scenario` to `number` at `sip`; `extra` adds
 /// arguments (`-t t1` for TCP, `-d` for the pause). Bounded by sipp's own timeout.
 fn sipp(sip: SocketAddr, scenario: &Path, number: &str, extra: &[&str]) -> tokio::process::Child {
+    sipp_on(free_udp_port(), sip, scenario, number, extra)
+}
+
+/// [`sipp`] on SIP port `port` (a softphone Tandem is to ring listens there).
+fn sipp_on(
+    port: u16,
+    sip: SocketAddr,
+    scenario: &Path,
+    number: &str,
+    extra: &[&str],
+) -> tokio::process::Child {
     let mut cmd = tokio::process::Command::new("sipp");
     cmd.arg(sip.to_string())
         .arg("-sf")
@@ -50,7 +61,7 @@ fn sipp(sip: SocketAddr, scenario: &Path, number: &str, extra: &[&str]) -> tokio
             "-mi",
             "127.0.0.1",
         ])
-        .args(["-p", &free_udp_port().to_string()])
+        .args(["-p", &port.to_string()])
         .args(["-mp", &free_udp_port().to_string()])
         .args(["-timeout", "90s", "-timeout_error", "-nostdin"])
         .args(["-trace_err", "-error_file"])
@@ -454,6 +465,17 @@ fn register_as(
     sipp(sip, scenario, "x", &args)
 }
 
+/// The register scenario with a Contact on `port` of loopback, where another sipp answers.
+fn registering_contact(dir: &Path, port: u16) -> PathBuf {
+    let contact = format!("127.0.0.1:{port};transport=UDP>");
+    variant(
+        dir,
+        "register.xml",
+        "[local_ip]:[local_port];transport=[transport]>",
+        &contact,
+    )
+}
+
 async fn sip_view(t: &TestServer, id: &str, token: &str) -> serde_json::Value {
     let (status, view) = t.get(&format!("/api/users/{id}/sip"), Some(token)).await;
     assert_eq!(status, 200, "{view}");
@@ -690,11 +712,16 @@ async fn a_csr_sets_a_sip_password_on_the_console_and_sees_her_softphone_registe
     let t = TestServer::start_with(&[("TANDEM_SIP_DIGEST_ALGORITHMS", "MD5")]).await;
     let sip = sip_addr(&t);
     let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
-    // Once the console has set the password, sipp registers as Carol's softphone with it.
+    // Once the console has set the password, sipp registers as Carol's softphone with it;
+    // another sipp answers as that softphone when the console has it rung.
+    let dir = tempfile::tempdir().unwrap();
+    let phone_port = free_udp_port();
+    let phone = sipp_on(phone_port, sip, &scenario("answer.xml"), "x", &[]);
+    let register = registering_contact(dir.path(), phone_port);
     let softphone = async {
         for _ in 0..600 {
             if sip_view(&t, &carol.id, &carol.token).await["configured"] == true {
-                let reg = register_as(sip, &scenario("register.xml"), "carol", "carol softphone 7");
+                let reg = register_as(sip, &register, "carol", "carol softphone 7");
                 return finished(reg).await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -715,5 +742,101 @@ async fn a_csr_sets_a_sip_password_on_the_console_and_sees_her_softphone_registe
     assert_eq!(
         sip_view(&t, &carol.id, &carol.token).await["configured"],
         false
+    );
+    assert_ok(
+        "the softphone rung from the console",
+        sip,
+        &finished(phone).await,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tandem_rings_a_csrs_registered_softphone_into_the_session() {
+    let t = TestServer::start_with(&[("TANDEM_SIP_DIGEST_ALGORITHMS", "MD5")]).await;
+    let sip = sip_addr(&t);
+    let dir = tempfile::tempdir().unwrap();
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    let dave = t.account("dave", AccountRole::Csr).await;
+    let (status, body) = t
+        .put(
+            &format!("/api/users/{}/sip", carol.id),
+            Some(&carol.token),
+            json!({"password": "carol softphone 7"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let session = t.start_session(&carol, "Call me").await;
+    let id = session["session"]["id"].as_str().unwrap().to_string();
+    let call_path = format!("/api/sessions/{id}/softphone");
+
+    // Nothing registered yet: refused with the reason.
+    let (status, body) = t.post(&call_path, Some(&carol.token), json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("no_softphone_registered")),
+        "{body}"
+    );
+    // Dave is not in Carol's session.
+    let (status, _) = t.post(&call_path, Some(&dave.token), json!({})).await;
+    assert_eq!(status, 403);
+
+    // Carol's softphone (sipp as a UAS on its own port) registers with that port as Contact.
+    let register_for = |port: u16| registering_contact(dir.path(), port);
+    let phone_port = free_udp_port();
+    let phone = sipp_on(phone_port, sip, &scenario("answer.xml"), "x", &[]);
+    let reg = register_as(sip, &register_for(phone_port), "carol", "carol softphone 7");
+    assert_ok("the softphone registers", sip, &finished(reg).await);
+
+    // Carol has it rung: it answers and joins her session as her, in the CSR role, and the
+    // voice call she started.
+    let mut csr = t.connect(&session).await;
+    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
+    let (status, body) = t.post(&call_path, Some(&carol.token), json!({})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["participant_name"], "Carol (phone)");
+    let joined = csr
+        .event_where("participant_joined", |e| {
+            e["participant"]["name"] == "Carol (phone)"
+        })
+        .await;
+    assert_eq!(joined["participant"]["role"], "csr", "{joined}");
+    assert_eq!(
+        joined["participant"]["account"],
+        carol.id.as_str(),
+        "{joined}"
+    );
+    // The session's end hangs it up (sipp answers the BYE and finishes).
+    csr.cmd(json!({"type": "end_session", "confirm": true}))
+        .await
+        .unwrap();
+    assert_ok("the rung softphone", sip, &finished(phone).await);
+
+    // Busy: the API says the phone refused, and the 486 was acknowledged (the scenario
+    // waits for the ACK).
+    let session = t.start_session(&carol, "Call me again").await;
+    let id = session["session"]["id"].as_str().unwrap().to_string();
+    let busy_port = free_udp_port();
+    let busy = sipp_on(busy_port, sip, &scenario("busy.xml"), "x", &[]);
+    let reg = register_as(sip, &register_for(busy_port), "carol", "carol softphone 7");
+    assert_ok("the busy softphone registers", sip, &finished(reg).await);
+    let (status, body) = t
+        .post(
+            &format!("/api/sessions/{id}/softphone"),
+            Some(&carol.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("softphone_declined")),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("486"), "{body}");
+    assert_ok("the busy softphone", sip, &finished(busy).await);
+    let report = report(&t, &session, &carol.token).await;
+    assert_eq!(
+        report["participants"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
     );
 }

@@ -87,6 +87,20 @@ export class CsrSession {
   wire() {
     const root = this.root;
     const on = (act, f) => $(`[data-act="${act}"]`, root).addEventListener('click', f);
+    // V5: Tandem rings the CSR's registered softphone, which joins this session as them.
+    on('call-softphone', async (e) => {
+      const button = e.currentTarget;
+      button.disabled = true;
+      say('Calling your softphone…');
+      try {
+        const r = await api('POST', `/api/sessions/${this.joined.session.id}/softphone`, {}, this.account.token);
+        say(`Your softphone joined as ${r.participant_name}.`);
+      } catch (err) {
+        say(`Could not call your softphone: ${err.message}`, 'error');
+      } finally {
+        button.disabled = false;
+      }
+    });
     on('copy', async () => {
       const input = $('[data-id="invite-link"]', root);
       input.select();

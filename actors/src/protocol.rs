@@ -79,6 +79,10 @@ pub struct ParticipantInfo {
     /// Whether that account is an agent, which transfer requires (SPEC S8).
     #[serde(default)]
     pub is_agent: bool,
+    /// A phone call (SIP, SPEC V5). A CSR's softphone joins beside the CSR's own console
+    /// under the same account; it only talks and listens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub phone: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,6 +34,7 @@ fn people() -> Vec<ParticipantInfo> {
             email: None,
             account: (i < 3).then(AccountId::random),
             is_agent: i < 3,
+            phone: false,
         })
         .collect()
 }

@@ -120,6 +120,7 @@ async fn take_over(
         email: Some(user.email.clone()),
         account: Some(user.id),
         is_agent: true,
+        phone: false,
     };
     let result = ask(&handle.actor, |reply| SessionMsg::AcceptTransfer {
         info,

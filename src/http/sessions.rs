@@ -30,7 +30,7 @@ pub async fn live_by_id(state: &AppState, id: SessionId) -> Result<Option<Sessio
     .await
 }
 
-fn parse_session_id(s: &str) -> Result<SessionId, Problem> {
+pub fn parse_session_id(s: &str) -> Result<SessionId, Problem> {
     s.parse()
         .map_err(|_| Problem::not_found("unknown_session", "no such session"))
 }
@@ -43,6 +43,7 @@ fn staff_info(user: &User) -> ParticipantInfo {
         email: Some(user.email.clone()),
         account: Some(user.id),
         is_agent: user.role == AccountRole::Agent,
+        phone: false,
     }
 }
 
@@ -328,6 +329,7 @@ pub async fn join(
             email: email.map(str::to_string),
             account: None,
             is_agent: false,
+            phone: false,
         }
     };
     Ok((

@@ -10,6 +10,7 @@ use tandem_actors::ids::AccountId;
 use tokio::sync::watch;
 
 use super::digest::{Algorithm, SipCredential};
+use super::leg::{DialFailure, DialRequest};
 use super::registrar::Binding;
 use crate::store::{AccountRole, Store, StoreError};
 
@@ -32,6 +33,8 @@ struct Inner {
     realm: String,
     /// Where phones reach the endpoint, once it listens.
     server: std::sync::OnceLock<std::net::SocketAddr>,
+    /// Asks the endpoint to ring a softphone, once it runs.
+    dialer: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DialRequest>>,
     algorithms: Vec<Algorithm>,
     accounts: watch::Sender<Arc<AccountTable>>,
     registrations: watch::Sender<Arc<RegistrationTable>>,
@@ -45,6 +48,7 @@ impl SipAccounts {
         Self(Arc::new(Inner {
             realm: realm.to_string(),
             server: std::sync::OnceLock::new(),
+            dialer: std::sync::OnceLock::new(),
             algorithms,
             accounts: watch::Sender::new(Arc::default()),
             registrations: watch::Sender::new(Arc::default()),
@@ -102,6 +106,34 @@ impl SipAccounts {
         }
         self.0.accounts.send_replace(Arc::new(table));
         Ok(())
+    }
+
+    pub fn set_dialer(&self, dialer: tokio::sync::mpsc::UnboundedSender<DialRequest>) {
+        let _ = self.0.dialer.set(dialer);
+    }
+
+    /// The account with this username, if it has a SIP password.
+    pub fn account(&self, username: &str) -> Option<SipAccount> {
+        self.0.accounts.borrow().get(username).cloned()
+    }
+
+    /// Rings `account`'s registered softphone into the session; answers the name it joined
+    /// under once it has, or why it did not.
+    pub async fn dial(
+        &self,
+        account: SipAccount,
+        session: tandem_actors::session_registry::SessionHandle,
+    ) -> Result<String, DialFailure> {
+        let dialer = self.0.dialer.get().ok_or(DialFailure::SipDisabled)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        dialer
+            .send(DialRequest {
+                account: Box::new(account),
+                session,
+                reply,
+            })
+            .map_err(|_| DialFailure::SipDisabled)?;
+        answer.await.unwrap_or(Err(DialFailure::JoinFailed))
     }
 
     pub fn accounts(&self) -> watch::Receiver<Arc<AccountTable>> {

@@ -19,6 +19,10 @@ use metrics::counter;
 use rsip::prelude::*;
 use rsip::{Header, Method, Request, SipMessage};
 
+mod dialing;
+
+pub use dialing::{Dial, DialError};
+
 use super::accounts::{AccountTable, RegistrationTable, SipAccount};
 use super::digest::{Algorithm, AuthError, DigestAuth};
 use super::message::{self, ParseError, RequestKey};
@@ -68,6 +72,12 @@ pub enum Ended {
     Cancelled,
     /// Our 200 OK was never acknowledged.
     NoAck,
+    /// A call of ours was refused with this status (486 busy, 603 declined...).
+    Declined(u16),
+    /// A call of ours rang until we gave up.
+    NoAnswer,
+    /// A call of ours got no response at all.
+    Unreachable,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +107,8 @@ pub enum Output {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CallState {
+    /// A call of ours, ringing.
+    Dialing,
     /// Not answered yet.
     Early,
     /// Our 200 OK went out; waiting for the ACK.
@@ -130,6 +142,10 @@ struct Call {
     /// its branch and CSeq.
     our_reinvite: Option<(String, u32)>,
     forget_at: Option<Instant>,
+    /// Where in-dialog requests go when it is not the INVITE's Contact (calls of ours).
+    remote_target: Option<String>,
+    /// A call of ours: its INVITE's client side.
+    dialing: Option<dialing::Dialing>,
 }
 
 impl Call {
@@ -157,6 +173,8 @@ pub struct Endpoint {
     auth_failures: crate::throttle::Throttle,
     /// `now` on the wall clock was `.1` at `.0`: nonces carry wall-clock seconds.
     clock: (Instant, u64),
+    /// Our INVITEs' branches to their calls.
+    outgoing: HashMap<String, LegId>,
 }
 
 fn tag() -> String {
@@ -174,6 +192,7 @@ impl Endpoint {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
+            outgoing: HashMap::new(),
             next_leg: 1,
             digest: DigestAuth::new(&config.realm, config.algorithms.clone()),
             accounts: Arc::default(),
@@ -237,6 +256,11 @@ impl Endpoint {
                     .and_then(|v| v.branch().map(|b| b.to_string()))
                     .unwrap_or_default();
                 let code = r.status_code.code();
+                if dialing::to_invite(&r)
+                    && let Some(&leg) = self.outgoing.get(&branch)
+                {
+                    return self.dial_response(now, leg, code, &r);
+                }
                 if !self.tx.response(&branch, code) {
                     counter!("tandem_sip_stray_responses_total").increment(1);
                     return Vec::new();
@@ -440,6 +464,8 @@ impl Endpoint {
             local_cseq: 0,
             our_reinvite: None,
             forget_at: None,
+            remote_target: None,
+            dialing: None,
             invite: req.clone(),
         };
         self.dialogs
@@ -747,6 +773,7 @@ impl Endpoint {
         };
         match c.state {
             CallState::Ended => Vec::new(),
+            CallState::Dialing => self.cancel_dial(now, leg),
             CallState::Early => self.reject(now, leg, 480),
             CallState::Answered | CallState::Confirmed => {
                 c.end(now);
@@ -1026,6 +1053,7 @@ impl Endpoint {
             .into_iter()
             .map(Output::Send)
             .collect();
+        out.extend(self.dial_timeouts(now));
         let mut unacked = Vec::new();
         for (leg, c) in &mut self.calls {
             if let Some((bytes, at, interval, give_up)) = &mut c.ok {
@@ -1068,6 +1096,9 @@ impl Endpoint {
                     c.remote_tag.clone(),
                 ));
                 self.invites.remove(&c.invite_key);
+                if let Some(d) = &c.dialing {
+                    self.outgoing.remove(d.branch());
+                }
             }
         }
         out
@@ -1084,6 +1115,7 @@ impl Endpoint {
             .flatten()
             .chain(self.tx.poll_timeout())
             .chain(self.registrar.next_expiry())
+            .chain(self.dial_poll())
             .min()
     }
 }
@@ -1101,13 +1133,14 @@ fn resend_interval(peer: Peer) -> Duration {
 /// The start of a request of ours in the call's dialog (RFC 3261 12.2.1.1): request line, Via,
 /// From (our tag), To (theirs), Call-ID and CSeq; the caller adds the rest.
 fn in_dialog(c: &Call, method: &str, branch: &str, contact: SocketAddr) -> String {
-    let target = c
-        .invite
-        .contact_header()
-        .ok()
-        .and_then(|h| h.uri().ok())
-        .map(|u| u.to_string())
-        .unwrap_or_else(|| format!("sip:{}", c.peer.addr()));
+    let target = c.remote_target.clone().unwrap_or_else(|| {
+        c.invite
+            .contact_header()
+            .ok()
+            .and_then(|h| h.uri().ok())
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| format!("sip:{}", c.peer.addr()))
+    });
     format!(
         "{method} {target} SIP/2.0\r\n\
          Via: SIP/2.0/{} {contact};branch={branch};rport\r\n\
@@ -1615,5 +1648,208 @@ mod tests {
             &events(&out)[..],
             [CallEvent::Incoming { account: None, .. }]
         ));
+    }
+
+    /// Dave's softphone registered from [`PHONE`] as `sip:dave@10.0.0.9:5062`.
+    fn registered(e: &mut Endpoint, now: Instant) {
+        e.set_accounts(accounts());
+        let contact = "<sip:dave@10.0.0.9:5062>";
+        let out = e.receive(now, peer(), &register("d0", 1, "dave", contact, None));
+        let ch = challenges(&sent(&out)[0]).remove(1);
+        let auth = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 1);
+        let out = e.receive(
+            now,
+            peer(),
+            &register("d1", 2, "dave", contact, Some(&auth)),
+        );
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"));
+    }
+
+    /// The phone's response to our `request`: its Via, From, Call-ID and CSeq, its To tagged.
+    fn reply_to(request: &str, code: u16, body: &str) -> Vec<u8> {
+        let header = |name: &str| {
+            request
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .to_string()
+        };
+        let ctype = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/sdp\r\n"
+        };
+        format!(
+            "SIP/2.0 {code} Whatever\r\n{}\r\n{}\r\n{};tag=ph2\r\n{}\r\n{}\r\n\
+             Contact: <sip:dave@{PHONE}>\r\n{ctype}Content-Length: {}\r\n\r\n{body}",
+            header("Via:"),
+            header("From:"),
+            header("To:"),
+            header("Call-ID:"),
+            header("CSeq:"),
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn dial(e: &mut Endpoint, now: Instant) -> (LegId, String) {
+        let (leg, out) = e
+            .dial(
+                now,
+                Dial {
+                    user: "dave".into(),
+                    local: "192.0.2.1:7000".parse().unwrap(),
+                    ring: Duration::from_secs(20),
+                },
+            )
+            .unwrap();
+        let [Output::Send(s)] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(s.peer, peer(), "rung where it registered from");
+        (leg, String::from_utf8(s.bytes.clone()).unwrap())
+    }
+
+    #[test]
+    fn a_registered_softphone_is_rung_answered_and_hangs_up() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        let none = Dial {
+            user: "dave".into(),
+            local: "192.0.2.1:7000".parse().unwrap(),
+            ring: Duration::from_secs(20),
+        };
+        assert_eq!(e.dial(now, none).err(), Some(DialError::NotRegistered));
+        registered(&mut e, now);
+        let (leg, invite) = dial(&mut e, now);
+        assert!(
+            invite.starts_with("INVITE sip:dave@10.0.0.9:5062 SIP/2.0\r\n"),
+            "{invite}"
+        );
+        assert!(
+            invite.contains("m=audio 7000 RTP/AVP"),
+            "our offer: {invite}"
+        );
+        // Repeated until the phone says something, then not.
+        assert!(sent(&e.handle_timeout(now + Duration::from_millis(500)))[0].starts_with("INVITE"));
+        assert!(
+            e.receive(now, peer(), &reply_to(&invite, 180, ""))
+                .is_empty()
+        );
+        assert!(sent(&e.handle_timeout(now + Duration::from_secs(3))).is_empty());
+        let ok = reply_to(&invite, 200, &sdp_offer("sendrecv"));
+        let out = e.receive(now, peer(), &ok);
+        let ack = &sent(&out)[0];
+        assert!(
+            ack.starts_with(&format!("ACK sip:dave@{PHONE} SIP/2.0")),
+            "{ack}"
+        );
+        assert!(
+            ack.contains("CSeq: 1 ACK") && ack.contains("tag=ph2"),
+            "{ack}"
+        );
+        let [CallEvent::Media { leg: l, media }] = &events(&out)[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (*l, media.codec),
+            (leg, tandem_media::voice_codec::VoiceCodec::Pcmu)
+        );
+        // The 200 again (our ACK was lost): the same ACK again, nothing new for the owner.
+        let again = e.receive(now, peer(), &ok);
+        assert_eq!(sent(&again), vec![ack.clone()]);
+        assert!(events(&again).is_empty());
+        // The phone hangs up: its BYE has our tag in To, its own in From.
+        let from_tag = invite
+            .split("tag=")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_string();
+        let bye = format!(
+            "BYE sip:tandem@192.0.2.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE};branch=z9hG4bKbye1\r\n\
+             From: <sip:dave@10.0.0.9:5062>;tag=ph2\r\nTo: \"Tandem\" <sip:tandem@192.0.2.1:5060>;tag={from_tag}\r\n\
+             {}\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n",
+            invite.lines().find(|l| l.starts_with("Call-ID:")).unwrap()
+        );
+        let out = e.receive(now, peer(), bye.as_bytes());
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"), "{:?}", sent(&out));
+        assert_eq!(
+            events(&out),
+            vec![CallEvent::Ended {
+                leg,
+                how: Ended::Bye
+            }]
+        );
+    }
+
+    #[test]
+    fn a_busy_or_silent_softphone_ends_the_call_with_its_reason() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        registered(&mut e, now);
+        // Busy: acknowledged in the INVITE's transaction (same branch).
+        let (leg, invite) = dial(&mut e, now);
+        let out = e.receive(now, peer(), &reply_to(&invite, 486, ""));
+        let ack = &sent(&out)[0];
+        let via = |m: &str| {
+            m.lines()
+                .find(|l| l.starts_with("Via:"))
+                .unwrap()
+                .to_string()
+        };
+        assert!(ack.starts_with("ACK ") && via(ack) == via(&invite), "{ack}");
+        assert_eq!(
+            events(&out),
+            vec![CallEvent::Ended {
+                leg,
+                how: Ended::Declined(486)
+            }]
+        );
+
+        // Rings until we give up: CANCEL, whose 200 is taken, then 487 for the INVITE.
+        let (leg, invite) = dial(&mut e, now);
+        e.receive(now, peer(), &reply_to(&invite, 180, ""));
+        let out = e.handle_timeout(now + Duration::from_secs(20));
+        let cancel = &sent(&out)[0];
+        assert!(
+            cancel.starts_with("CANCEL sip:dave@10.0.0.9:5062") && via(cancel) == via(&invite),
+            "{cancel}"
+        );
+        assert!(cancel.contains("CSeq: 1 CANCEL"));
+        assert!(
+            e.receive(now, peer(), &reply_to(cancel, 200, ""))
+                .is_empty()
+        );
+        let out = e.receive(now, peer(), &reply_to(&invite, 487, ""));
+        assert!(sent(&out)[0].starts_with("ACK "));
+        assert_eq!(
+            events(&out),
+            vec![CallEvent::Ended {
+                leg,
+                how: Ended::NoAnswer
+            }]
+        );
+
+        // Nothing at all: the INVITE is repeated, and given up after 32 s.
+        let (leg, _) = dial(&mut e, now);
+        let mut all = Vec::new();
+        for ms in (500..=33_000).step_by(500) {
+            all.extend(e.handle_timeout(now + Duration::from_millis(ms)));
+        }
+        assert!(
+            sent(&all)
+                .iter()
+                .filter(|m| m.starts_with("INVITE"))
+                .count()
+                >= 5
+        );
+        assert!(events(&all).contains(&CallEvent::Ended {
+            leg,
+            how: Ended::Unreachable
+        }));
+        assert_eq!(e.active_calls(), 0);
     }
 }

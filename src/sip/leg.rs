@@ -18,7 +18,7 @@ use tandem_actors::protocol::{ClientFrame, Command, Event, ParticipantInfo, Role
 use tandem_actors::root::Directory;
 use tandem_actors::session::SessionMsg;
 use tandem_actors::session_registry::{SessionHandle, SessionRegistryMsg};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::endpoint::{Ended, LegId, Target};
 use super::prompt;
@@ -50,6 +50,43 @@ pub enum LegEvent {
     Ended(Ended),
 }
 
+/// A CSR's request to have their softphone rung into a session.
+pub struct DialRequest {
+    pub account: Box<super::accounts::SipAccount>,
+    pub session: SessionHandle,
+    /// The name the phone joined under, or why it did not.
+    pub reply: oneshot::Sender<Result<String, DialFailure>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DialFailure {
+    #[error("SIP is turned off on this server")]
+    SipDisabled,
+    #[error("no softphone of this account is registered")]
+    NotRegistered,
+    #[error("the SIP endpoint is at its call limit")]
+    TooManyCalls,
+    #[error("the softphone refused the call ({0})")]
+    Declined(u16),
+    #[error("nobody answered the softphone")]
+    NoAnswer,
+    #[error("the softphone did not respond")]
+    Unreachable,
+    #[error("the softphone answered but could not join the session")]
+    JoinFailed,
+}
+
+impl From<super::endpoint::DialError> for DialFailure {
+    fn from(e: super::endpoint::DialError) -> Self {
+        match e {
+            super::endpoint::DialError::NotRegistered | super::endpoint::DialError::BadContact => {
+                Self::NotRegistered
+            }
+            super::endpoint::DialError::TooManyCalls => Self::TooManyCalls,
+        }
+    }
+}
+
 /// Who called: the name people see, and the support account it proved, if any.
 pub struct Caller {
     pub name: String,
@@ -70,6 +107,8 @@ struct Leg {
     /// The media agreed so far (`None` until the ACK when the INVITE had no offer).
     media: Option<Negotiated>,
     answered: bool,
+    /// Where the phone sends its audio now (a media worker's address).
+    sending_to: Option<SocketAddr>,
 }
 
 /// Why a call's task stopped early.
@@ -81,6 +120,30 @@ enum Stop {
 }
 
 impl Leg {
+    fn start(
+        ctx: Arc<LegContext>,
+        id: LegId,
+        events: mpsc::UnboundedReceiver<LegEvent>,
+        media: Option<Negotiated>,
+        sending_to: Option<SocketAddr>,
+    ) -> Self {
+        gauge!("tandem_sip_legs_active").increment(1.0);
+        Self {
+            ctx,
+            id,
+            events,
+            media,
+            answered: false,
+            sending_to,
+        }
+    }
+
+    /// The call's task is over.
+    fn finish(self) {
+        self.send(LegCmd::Done(self.id));
+        gauge!("tandem_sip_legs_active").decrement(1.0);
+    }
+
     fn send(&self, cmd: LegCmd) {
         let _ = self.ctx.commands.send(cmd);
     }
@@ -121,17 +184,10 @@ pub async fn run(
     offer: Option<Negotiated>,
     events: mpsc::UnboundedReceiver<LegEvent>,
 ) {
-    gauge!("tandem_sip_legs_active").increment(1.0);
-    let mut leg = Leg {
-        ctx,
-        id,
-        events,
-        media: offer,
-        answered: false,
-    };
+    let mut leg = Leg::start(ctx, id, events, offer, None);
     let result = match target {
         Target::Session(number) => match find(&leg.ctx.directory, &number).await {
-            Some(handle) => in_session(&mut leg, handle, &caller).await,
+            Some(handle) => in_session(&mut leg, handle, &caller, None).await,
             None => Err(Stop::Refuse(404)),
         },
         Target::Service => service(&mut leg, &caller).await,
@@ -141,8 +197,41 @@ pub async fn run(
         Err(Stop::Refuse(code)) if !leg.answered => leg.send(LegCmd::Reject(id, code)),
         Err(Stop::Refuse(_)) => leg.send(LegCmd::Hangup(id)),
     }
-    leg.send(LegCmd::Done(id));
-    gauge!("tandem_sip_legs_active").decrement(1.0);
+    leg.finish();
+}
+
+/// A call Tandem placed to a CSR's softphone: once answered it joins the session as that CSR;
+/// `reply` hears how it went.
+pub async fn dialled(
+    ctx: Arc<LegContext>,
+    id: LegId,
+    handle: SessionHandle,
+    caller: Caller,
+    local: SocketAddr,
+    events: mpsc::UnboundedReceiver<LegEvent>,
+    reply: oneshot::Sender<Result<String, DialFailure>>,
+) {
+    let mut leg = Leg::start(ctx, id, events, None, Some(local));
+    let answered = match leg.events.recv().await {
+        Some(LegEvent::Media(n)) => {
+            leg.media = Some(n);
+            leg.answered = true;
+            Ok(())
+        }
+        Some(LegEvent::Ended(Ended::Declined(code))) => Err(DialFailure::Declined(code)),
+        Some(LegEvent::Ended(Ended::NoAnswer)) => Err(DialFailure::NoAnswer),
+        Some(LegEvent::Ended(_)) | None => Err(DialFailure::Unreachable),
+    };
+    match answered {
+        Err(e) => {
+            let _ = reply.send(Err(e));
+        }
+        Ok(()) => match in_session(&mut leg, handle, &caller, Some(reply)).await {
+            Ok(()) | Err(Stop::Gone) => {}
+            Err(Stop::Refuse(_)) => leg.send(LegCmd::Hangup(id)),
+        },
+    }
+    leg.finish();
 }
 
 async fn find(directory: &Directory, number: &str) -> Option<SessionHandle> {
@@ -214,6 +303,7 @@ async fn answer_with(leg: &mut Leg, place: &Place) -> Result<(), Stop> {
     };
     leg.send(LegCmd::Answer(leg.id, local));
     leg.answered = true;
+    leg.sending_to = Some(place.worker().address);
     if leg.media.is_none() {
         let n = leg.media_known().await?;
         place.put(leg.id, n).await.map_err(|_| Stop::Refuse(503))?;
@@ -279,11 +369,17 @@ async fn service(leg: &mut Leg, caller: &Caller) -> Result<(), Stop> {
         }
     };
     let _ = lobby_worker.lobby_remove(leg.id).await;
-    in_session(leg, handle, caller).await
+    in_session(leg, handle, caller, None).await
 }
 
-/// Joins the session and stays in it until one side hangs up.
-async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &Caller) -> Result<(), Stop> {
+/// Joins the session and stays in it until one side hangs up; `joined` hears the name it
+/// joined under.
+async fn in_session(
+    leg: &mut Leg,
+    handle: SessionHandle,
+    caller: &Caller,
+    on_joined: Option<oneshot::Sender<Result<String, DialFailure>>>,
+) -> Result<(), Stop> {
     if !leg.answered && !leg.ctx.ring.is_zero() {
         leg.send(LegCmd::Ring(leg.id));
         let ring = leg.ctx.ring;
@@ -291,8 +387,9 @@ async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &Caller) -> Re
     }
     let participant = ParticipantId::random();
     // A support account's softphone joins as that CSR (an assistant, as through the API's
-    // assist); anyone else as a customer.
-    let info = match &caller.account {
+    // assist, beside the CSR's own console if they are in the session); anyone else as a
+    // customer.
+    let info = match caller.account.as_deref() {
         Some(a) => ParticipantInfo {
             id: participant,
             role: Role::Csr,
@@ -300,6 +397,7 @@ async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &Caller) -> Re
             email: Some(a.email.clone()),
             account: Some(a.id),
             is_agent: a.is_agent,
+            phone: true,
         },
         None => ParticipantInfo {
             id: participant,
@@ -308,6 +406,7 @@ async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &Caller) -> Re
             email: None,
             account: None,
             is_agent: false,
+            phone: true,
         },
     };
     let joined = handle
@@ -365,17 +464,25 @@ async fn in_session(leg: &mut Leg, handle: SessionHandle, caller: &Caller) -> Re
     };
     let result = async {
         if leg.answered {
-            // Came from the service prompt: the phone sends to the lobby's worker. Move its
-            // audio if the session's call is on another one.
+            // Came from the service prompt (the phone sends to the lobby's worker), or rung
+            // by us (to the session's worker): move its audio if the call is elsewhere.
             let n = leg.media.clone().ok_or(Stop::Gone)?;
             let local = place.put(leg.id, n).await.map_err(|_| Stop::Refuse(503))?;
-            if local != leg.ctx.media.first().address {
+            if leg.sending_to != Some(local) {
                 leg.send(LegCmd::MoveMedia(leg.id, local));
+                leg.sending_to = Some(local);
             }
         } else {
             answer_with(leg, &place).await?;
         }
         counter!("tandem_sip_calls_joined_total").increment(1);
+        if let Some(on_joined) = on_joined {
+            let name = match caller.account.as_deref() {
+                Some(a) => format!("{} (phone)", a.display_name),
+                None => format!("{} (phone)", caller.name),
+            };
+            let _ = on_joined.send(Ok(name));
+        }
         loop {
             tokio::select! {
                 e = leg.events.recv() => match e {

@@ -139,6 +139,16 @@ impl Registrar {
             .unwrap_or_default()
     }
 
+    /// The binding of `user` registered (or refreshed) last, still valid: the one to ring.
+    pub fn latest(&self, user: &str, now: Instant) -> Option<Binding> {
+        self.bindings
+            .get(user)?
+            .iter()
+            .rev()
+            .find(|b| b.expires_at > now)
+            .cloned()
+    }
+
     /// Every valid binding, by account.
     pub fn table(&self, now: Instant) -> HashMap<String, Vec<Binding>> {
         self.bindings

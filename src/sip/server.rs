@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::accounts::SipAccounts;
-use super::endpoint::{CallEvent, Endpoint, EndpointConfig, LegId, Output};
+use super::endpoint::{CallEvent, Dial, Endpoint, EndpointConfig, LegId, Output};
 use super::leg::{self, LegCmd, LegContext, LegEvent};
 use super::message::MAX_MESSAGE;
 use super::transaction::Peer;
@@ -26,6 +26,8 @@ use crate::config::SipConfig;
 const MAX_CONNECTIONS: usize = 4096;
 /// A TCP connection that sends nothing for this long is closed.
 const IDLE: Duration = Duration::from_secs(300);
+/// How long a CSR's softphone rings before Tandem gives up (CANCEL).
+const DIAL_RING: Duration = Duration::from_secs(30);
 
 pub struct SipServer {
     /// Where the UDP socket and the TCP listener are bound (the same port).
@@ -84,6 +86,8 @@ pub async fn start(
         require_auth: config.require_auth,
     });
     accounts.set_server(contact);
+    let (dial_tx, dial_rx) = mpsc::unbounded_channel();
+    accounts.set_dialer(dial_tx);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let context = Arc::new(LegContext {
         directory,
@@ -91,7 +95,7 @@ pub async fn start(
         commands: cmd_tx,
         ring: Duration::from_millis(config.ring_ms),
     });
-    let task = tokio::spawn(run(endpoint, udp, tcp, context, cmd_rx, accounts));
+    let task = tokio::spawn(run(endpoint, udp, tcp, context, cmd_rx, dial_rx, accounts));
     tracing::info!(%addr, %contact, "SIP endpoint listening (UDP and TCP)");
     Ok(SipServer { addr, task })
 }
@@ -102,6 +106,7 @@ async fn run(
     tcp: TcpListener,
     context: Arc<LegContext>,
     mut commands: mpsc::UnboundedReceiver<LegCmd>,
+    mut dials: mpsc::UnboundedReceiver<leg::DialRequest>,
     accounts: SipAccounts,
 ) {
     let mut credentials = accounts.accounts();
@@ -171,6 +176,38 @@ async fn run(
                 }
             },
             _ = tokio::time::sleep_until(wake.into()) => endpoint.handle_timeout(Instant::now()),
+            Some(req) = dials.recv() => {
+                let local = context.media.for_session(req.session.id).address;
+                let dial = Dial {
+                    user: req.account.credential.username.clone(),
+                    local,
+                    ring: DIAL_RING,
+                };
+                match endpoint.dial(Instant::now(), dial) {
+                    Err(e) => {
+                        let _ = req.reply.send(Err(e.into()));
+                        Vec::new()
+                    }
+                    Ok((leg, out)) => {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        legs.insert(leg, tx);
+                        let caller = leg::Caller {
+                            name: req.account.display_name.clone(),
+                            account: Some(req.account),
+                        };
+                        tokio::spawn(leg::dialled(
+                            context.clone(),
+                            leg,
+                            req.session,
+                            caller,
+                            local,
+                            rx,
+                            req.reply,
+                        ));
+                        out
+                    }
+                }
+            }
             Ok(()) = credentials.changed() => {
                 endpoint.set_accounts(credentials.borrow_and_update().clone());
                 Vec::new()

@@ -4,6 +4,8 @@
 // - She tries her sign-in password as the SIP password: refused, with the reason shown.
 // - She sets another; the card says it is set. The Rust side of the test (tests/sip.rs) then
 //   registers sipp as her softphone with it, and the card lists that registration.
+// - She starts a session and presses "Call my softphone": the softphone (sipp answering)
+//   joins her session as "Carol (phone)", which her page says and lists; she ends the session.
 // - She removes the SIP password: the card says so and the registration is gone.
 // Usage: node softphone.mjs BASE_URL CSR PASSWORD   (run by tests/sip.rs, which registers
 // sipp with the SIP password below)
@@ -44,6 +46,20 @@ await scenario('softphone', [], async ({ browser, check, results, shot }) => {
   await registered.waitFor({ timeout: 1000 });
   results.registered = await registered.textContent();
   await shot(carol, 'csr-console-softphone');
+
+  await carol.getByLabel('Topic').fill('Desk phone');
+  await carol.getByRole('button', { name: 'Start session' }).click();
+  await carol.getByText(/Session \d{9} started/).waitFor();
+  const session = carol.getByRole('tabpanel', { name: /Desk phone/ });
+  await session.getByRole('button', { name: 'Call my softphone' }).click();
+  await carol.getByText('Your softphone joined as Carol (phone).').waitFor({ timeout: 40000 });
+  await session.getByRole('region', { name: 'Participants' }).getByText('Carol (phone)').first().waitFor();
+  await shot(carol, 'csr-console-softphone-in-session');
+  await session.getByRole('tab', { name: 'Session' }).click();
+  await session.getByRole('button', { name: 'End session' }).click();
+  await carol.getByRole('dialog', { name: 'Review your notes' }).getByRole('button', { name: 'End session now' }).click();
+  await carol.getByText('The session has ended').waitFor();
+  await carol.getByRole('tab', { name: 'Dashboard' }).click();
 
   await card.getByRole('button', { name: 'Remove SIP password' }).click();
   await card.getByText(/^No SIP password yet\./).waitFor();

@@ -363,14 +363,18 @@ impl SessionRules {
                 }
             }
             Role::Csr => {
+                // One console and one phone per account.
                 if info.account.is_some()
-                    && self.members.iter().any(|m| m.info.account == info.account)
+                    && self
+                        .members
+                        .iter()
+                        .any(|m| m.info.account == info.account && m.info.phone == info.phone)
                 {
                     return Err(Refusal::AlreadyJoined);
                 }
             }
         }
-        if as_primary && (info.role != Role::Csr || self.primary.is_some()) {
+        if as_primary && (info.role != Role::Csr || info.phone || self.primary.is_some()) {
             return Err(Refusal::NotPrimary);
         }
         let mut out = Vec::new();
@@ -652,7 +656,7 @@ impl SessionRules {
             Command::HandControl { to } => {
                 self.require_primary(from)?;
                 let target = self.member(to).ok_or(Refusal::UnknownParticipant)?;
-                if target.info.role != Role::Csr || to == from {
+                if target.info.role != Role::Csr || target.info.phone || to == from {
                     return Err(Refusal::NotAnAssistant);
                 }
                 // SPEC S7: every support activity stops; a running voice call goes on.

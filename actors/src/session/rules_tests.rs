@@ -33,6 +33,7 @@ fn person(role: Role, name: &str, agent: bool) -> ParticipantInfo {
         email: Some(format!("{name}@example.com")),
         account: (role == Role::Csr).then(AccountId::random),
         is_agent: agent,
+        phone: false,
     }
 }
 
@@ -1274,4 +1275,41 @@ fn an_automatic_recording_goes_on_through_a_transfer_and_late_customers_are_aske
         r.event,
         Event::ConsentRequested { request, by, .. } if request == erins && by == bob
     )));
+}
+
+#[test]
+fn a_csrs_phone_joins_beside_their_console_once_and_takes_no_control() {
+    let mut w = World::new();
+    let carol = w.rules.member(w.csr).unwrap().info.clone();
+    // Carol's console is in; her softphone joins too, under her account (V5).
+    let phone = ParticipantInfo {
+        id: ParticipantId::random(),
+        name: "carol (phone)".into(),
+        phone: true,
+        ..carol.clone()
+    };
+    let phone_id = phone.id;
+    w.rules.join(w.now, phone.clone(), false).unwrap();
+    // A second console or a second phone of hers is refused.
+    let again = ParticipantInfo {
+        id: ParticipantId::random(),
+        ..phone
+    };
+    assert_eq!(
+        w.rules.join(w.now, again, false).err().map(|e| e.code()),
+        Some("already_joined")
+    );
+    let console = ParticipantInfo {
+        id: ParticipantId::random(),
+        ..carol
+    };
+    assert_eq!(
+        w.rules.join(w.now, console, false).err().map(|e| e.code()),
+        Some("already_joined")
+    );
+    // A phone cannot be handed control of the session.
+    assert_eq!(
+        w.cmd(w.csr, Command::HandControl { to: phone_id }),
+        Err("not_an_assistant")
+    );
 }

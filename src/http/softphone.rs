@@ -1,7 +1,8 @@
-//! A support account's SIP password (SPEC V5): what its softphone answers digest challenges
-//! with when it registers or calls. Digest cannot use the argon2 sign-in hash, so this is a
-//! separate password, stored only as HA1 hashes for the configured realm. The account itself
-//! or an admin may set, see or remove it.
+//! A support account's softphone (SPEC V5). Its SIP password is what it answers digest
+//! challenges with when it registers or calls: digest cannot use the argon2 sign-in hash, so
+//! this is a separate password, stored only as HA1 hashes for the configured realm; the
+//! account itself or an admin may set, see or remove it. And a CSR in a session can have
+//! Tandem ring their registered softphone, which joins the session as them when answered.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,10 +12,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_actors::ids::AccountId;
 
-use super::{ApiJson, AppState, Caller};
+use super::sessions::{live_by_id, parse_session_id};
+use super::{ApiJson, AppState, Caller, SUPPORT_ROLES};
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::problem::Problem;
 use crate::sip::digest::SipCredential;
+use crate::sip::leg::DialFailure;
 use crate::store::{AccountRole, SipCredentialRow, User};
 
 /// The account `id`, if the caller is it or an admin.
@@ -152,4 +155,49 @@ pub async fn delete(
     state.sip_accounts.reload(&state.store).await?;
     tracing::info!(user = %user.username, by = %caller.0.username, "SIP password removed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Rings the caller's registered softphone into session `id`; answers once it has joined
+/// (201), or why not. The request lasts as long as the phone rings (at most about a minute).
+pub async fn call(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, ApiJson<Value>), Problem> {
+    let user = caller.require(SUPPORT_ROLES)?;
+    let id = parse_session_id(&id)?;
+    let handle = live_by_id(&state, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("unknown_session", "no live session has that id"))?;
+    if !state.store.took_part(id, user.id).await? {
+        return Err(Problem::forbidden(
+            "join the session before calling your softphone into it",
+        ));
+    }
+    let account = state.sip_accounts.account(&user.username).ok_or_else(|| {
+        Problem::conflict(
+            "no_sip_password",
+            "set a SIP password and register your softphone first",
+        )
+    })?;
+    let joined = state
+        .sip_accounts
+        .dial(account, handle)
+        .await
+        .map_err(|e| {
+            let (status, code) = match &e {
+                DialFailure::SipDisabled => (StatusCode::SERVICE_UNAVAILABLE, "sip_disabled"),
+                DialFailure::NotRegistered => (StatusCode::CONFLICT, "no_softphone_registered"),
+                DialFailure::TooManyCalls => (StatusCode::SERVICE_UNAVAILABLE, "sip_busy"),
+                DialFailure::Declined(_) => (StatusCode::CONFLICT, "softphone_declined"),
+                DialFailure::NoAnswer => (StatusCode::CONFLICT, "softphone_no_answer"),
+                DialFailure::Unreachable => (StatusCode::BAD_GATEWAY, "softphone_unreachable"),
+                DialFailure::JoinFailed => (StatusCode::BAD_GATEWAY, "softphone_join_failed"),
+            };
+            Problem::new(status, code, e.to_string())
+        })?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(json!({ "participant_name": joined })),
+    ))
 }
