@@ -590,6 +590,9 @@ fn report(call: &mut Call) {
     counter!("tandem_sip_rtp_packets_total", "direction" => "in").increment(d.phone_packets_in);
     counter!("tandem_sip_rtp_packets_total", "direction" => "out").increment(d.phone_packets_out);
     counter!("tandem_sip_rtp_dropped_total").increment(d.phone_dropped);
+    counter!("tandem_sip_rtp_silence_packets_total").increment(d.phone_silence_out);
+    counter!("tandem_sip_rtcp_packets_total", "direction" => "in").increment(d.phone_rtcp_in);
+    counter!("tandem_sip_rtcp_packets_total", "direction" => "out").increment(d.phone_rtcp_out);
     if d.phone_packets_in > 0 {
         for j in call.sfu.phone_jitters() {
             histogram!("tandem_sip_rtp_jitter_seconds").record(j);

@@ -11,6 +11,7 @@ pub mod jitter;
 pub mod lobby;
 pub mod mix;
 pub mod phone;
+pub mod phone_rtcp;
 pub mod policy;
 pub mod sfu;
 pub mod sim;

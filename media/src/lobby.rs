@@ -158,6 +158,14 @@ impl<K: Copy + Ord> Lobby<K> {
                     contents: datagram,
                 });
             }
+            // Its RTCP report, when due (the prompt leaves no room for silence).
+            for (destination, contents) in w.leg.handle_timeout(now) {
+                self.transmits.push_back(Transmit {
+                    source: self.local,
+                    destination,
+                    contents,
+                });
+            }
         }
     }
 
@@ -189,6 +197,7 @@ mod tests {
         let prompt: Vec<i16> = (0..25).flat_map(|i| sine_frame(660.0, 8000.0, i)).collect();
         let media = PhoneMedia {
             remote: phone,
+            rtcp: phone,
             codec: VoiceCodec::Pcmu,
             payload_type: 0,
             dtmf_payload_type: Some(101),

@@ -3,22 +3,29 @@
 //! The voice mixer speaks 20 ms Opus. A phone using Opus is passed its packets as they are;
 //! G.711 and G.722 are decoded and encoded at this edge (docs/sip.md gives the cost): what a
 //! phone sends becomes 20 ms Opus frames for the mixer, whatever its packet time, and the mix a
-//! phone hears is decoded and encoded in its codec. RTCP, multiplexed on the port, is counted
-//! and otherwise ignored; RFC 4733 telephone events become key presses.
+//! phone hears is decoded and encoded in its codec. RFC 4733 telephone events become key
+//! presses. RTCP ([`phone_rtcp`](crate::phone_rtcp)) goes both ways: the phone's sender
+//! reports are read, and Tandem reports every 5 s what it sent and received. When nobody in
+//! the call speaks, the phone is sent silence every 20 ms rather than nothing: gateways and
+//! NATs take a long RTP silence for a dead call.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use rtp_types::{RtpPacket, RtpPacketBuilder};
 
 use crate::mix::FRAME_SAMPLES;
+use crate::phone_rtcp::{self, REPORT_INTERVAL, Reception, Sent};
 use crate::voice_codec::{CodecError, VoiceCodec, VoiceDecoder, VoiceEncoder};
 
 /// What the SIP side agreed for one phone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PhoneMedia {
-    /// Where the phone receives RTP (from its SDP; replaced by where its packets come from).
+    /// Where the phone receives RTP, from its SDP.
     pub remote: SocketAddr,
+    /// Where it receives RTCP: `remote` when it multiplexes (RFC 5761), else its `a=rtcp`
+    /// port or the next one (RFC 3550, 3605).
+    pub rtcp: SocketAddr,
     pub codec: VoiceCodec,
     pub payload_type: u8,
     pub dtmf_payload_type: Option<u8>,
@@ -40,8 +47,11 @@ pub enum PhoneInput {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PhoneStats {
     pub packets_in: u64,
+    /// RTP sent with audio (the mix, a prompt), and with silence while there was none.
     pub packets_out: u64,
+    pub silence_out: u64,
     pub rtcp_in: u64,
+    pub rtcp_out: u64,
     /// Datagrams that were not RTP of an agreed payload type.
     pub dropped: u64,
     /// RFC 3550 A.8 interarrival jitter, seconds.
@@ -75,7 +85,19 @@ pub struct PhoneLeg {
     scratch: [i16; FRAME_SAMPLES],
     /// Encodes prompts for an Opus phone (made on first use).
     prompt_encoder: Option<VoiceEncoder>,
+    /// The last packet sent was silence made here.
+    filling: bool,
+    reception: Reception,
+    /// `started` on the wall clock, for the NTP time of sender reports.
+    wall: SystemTime,
+    next_report: Instant,
+    octets_out: u32,
+    sent_since_report: bool,
 }
+
+/// Silence starts after this long without audio to send; then it goes every [`TICK`].
+const QUIET: Duration = Duration::from_millis(40);
+const TICK: Duration = Duration::from_millis(20);
 
 fn transcoder(codec: VoiceCodec) -> Result<Option<Transcoder>, CodecError> {
     if codec == VoiceCodec::Opus {
@@ -116,6 +138,13 @@ impl PhoneLeg {
             stats: PhoneStats::default(),
             scratch: [0; FRAME_SAMPLES],
             prompt_encoder: None,
+            filling: false,
+            reception: Reception::default(),
+            wall: SystemTime::now(),
+            // The first report soon, so the phone knows our stream early (RFC 3550 6.2).
+            next_report: now + REPORT_INTERVAL / 5,
+            octets_out: 0,
+            sent_since_report: false,
         })
     }
 
@@ -148,7 +177,7 @@ impl PhoneLeg {
     /// apart by where it arrived; learning a new address from it (latching) would let one phone
     /// behind a NAT take another's audio. docs/sip.md says what this means for NAT.
     pub fn accepts(&self, source: SocketAddr) -> bool {
-        source == self.media.remote
+        source == self.media.remote || source == self.media.rtcp
     }
 
     /// A datagram from the phone. `wanted`: its voice goes to the mixer (it holds a
@@ -163,7 +192,11 @@ impl PhoneLeg {
         let mut out = Vec::new();
         // RTCP multiplexed on the port (RFC 5761): payload types 72-76 with the marker bit.
         if data.len() >= 2 && (200..=204).contains(&data[1]) {
-            self.stats.rtcp_in += 1;
+            if self.reception.rtcp(now, data) {
+                self.stats.rtcp_in += 1;
+            } else {
+                self.stats.dropped += 1;
+            }
             return out;
         }
         let Ok(packet) = RtpPacket::parse(data) else {
@@ -181,6 +214,7 @@ impl PhoneLeg {
             return out;
         }
         self.stats.packets_in += 1;
+        self.reception.rtp(packet.ssrc(), packet.sequence_number());
         self.track_jitter(now, packet.timestamp());
         if is_dtmf {
             let p = packet.payload();
@@ -278,23 +312,87 @@ impl PhoneLeg {
         self.packetize(now, &payload)
     }
 
+    /// The RTP timestamp of `now`: it follows the clock, so a gap in what is sent is a gap in
+    /// time. It starts at a random point (the SSRC's value).
+    fn rtp_time(&self, now: Instant) -> u32 {
+        let clock = f64::from(self.media.codec.rtp_clock());
+        let t = (now.duration_since(self.started).as_secs_f64() * clock) as u64 as u32;
+        t.wrapping_add(self.ssrc)
+    }
+
+    /// Silence while there is no audio to send, and the RTCP report when due: datagrams and
+    /// where they go.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        if self.media.send && now >= self.next_silence() {
+            if let Some(d) = self.send_pcm(now, &[0; FRAME_SAMPLES]) {
+                self.stats.packets_out -= 1;
+                self.stats.silence_out += 1;
+                out.push((self.media.remote, d));
+            } else {
+                // Not again at once: the next try is a tick away.
+                self.last_sent = Some(now);
+            }
+            self.filling = true;
+        }
+        if now >= self.next_report {
+            self.next_report = now + REPORT_INTERVAL;
+            let sent = Sent {
+                ssrc: self.ssrc,
+                packets: (self.stats.packets_out + self.stats.silence_out) as u32,
+                octets: self.octets_out,
+                rtp_timestamp: self.rtp_time(now),
+                sending: std::mem::take(&mut self.sent_since_report),
+            };
+            let jitter = self.jitter as u32;
+            if let Some(d) = phone_rtcp::report(
+                now,
+                (self.started, self.wall),
+                sent,
+                &mut self.reception,
+                jitter,
+            ) {
+                self.stats.rtcp_out += 1;
+                out.push((self.media.rtcp, d));
+            }
+        }
+        out
+    }
+
+    fn next_silence(&self) -> Instant {
+        match self.last_sent {
+            None => self.started + QUIET,
+            Some(t) if self.filling => t + TICK,
+            Some(t) => t + QUIET,
+        }
+    }
+
+    /// When [`Self::handle_timeout`] has something to do.
+    pub fn poll_timeout(&self) -> Instant {
+        if self.media.send {
+            self.next_silence().min(self.next_report)
+        } else {
+            self.next_report
+        }
+    }
+
     fn packetize(&mut self, now: Instant, payload: &[u8]) -> Option<Vec<u8>> {
         if payload.is_empty() {
             return None;
         }
-        let clock = f64::from(self.media.codec.rtp_clock());
-        // The timestamp follows the clock, so a gap in what is sent is a gap in time.
-        let timestamp = (now.duration_since(self.started).as_secs_f64() * clock) as u64 as u32;
         let gap = self
             .last_sent
             .is_none_or(|t| now.duration_since(t).as_millis() > 60);
         self.last_sent = Some(now);
+        self.filling = false;
+        self.sent_since_report = true;
+        self.octets_out = self.octets_out.wrapping_add(payload.len() as u32);
         self.seq = self.seq.wrapping_add(1);
         self.stats.packets_out += 1;
         RtpPacketBuilder::<&[u8], &[u8]>::new()
             .payload_type(self.media.payload_type)
             .sequence_number(self.seq)
-            .timestamp(timestamp.wrapping_add(self.ssrc))
+            .timestamp(self.rtp_time(now))
             .ssrc(self.ssrc)
             .marker_bit(gap)
             .payload(payload)
@@ -318,11 +416,13 @@ fn rand_u32() -> u32 {
 mod tests {
     use super::*;
     use crate::tone::{power, sine_frame};
+    use rtcp_types::{RtcpPacketWriter, RtcpPacketWriterExt};
     use std::time::Duration;
 
     fn media(codec: VoiceCodec, pt: u8) -> PhoneMedia {
         PhoneMedia {
             remote: "10.0.0.9:4000".parse().unwrap(),
+            rtcp: "10.0.0.9:4000".parse().unwrap(),
             codec,
             payload_type: pt,
             dtmf_payload_type: Some(101),
@@ -455,8 +555,85 @@ mod tests {
             leg.receive(now, natted, &rtp(18, 2, 320, &[0; 20]), true)
                 .is_empty()
         );
+        // A real receiver report is RTCP; a truncated one is junk.
+        let rr = rtcp_types::CompoundBuilder::default()
+            .add_packet(rtcp_types::ReceiverReport::builder(5));
+        let mut buf = vec![0; rr.calculate_size().unwrap()];
+        rr.write_into(&mut buf).unwrap();
+        assert!(leg.receive(now, natted, &buf, true).is_empty());
         let s = leg.stats();
         assert_eq!(s.rtcp_in, 1);
-        assert!(s.dropped >= 4, "{s:?}");
+        assert!(s.dropped >= 5, "{s:?}");
+    }
+
+    #[test]
+    fn a_quiet_call_sends_silence_and_rtcp_reports_go_to_the_rtcp_port() {
+        let t0 = Instant::now();
+        let mut m = media(VoiceCodec::Pcma, 8);
+        m.rtcp = "10.0.0.9:4001".parse().unwrap();
+        let mut leg = PhoneLeg::new(t0, m).unwrap();
+        // The phone talks: 50 packets, two of them lost.
+        for seq in (0..52u16).filter(|s| *s != 10 && *s != 11) {
+            leg.receive(
+                t0,
+                "10.0.0.9:4000".parse().unwrap(),
+                &rtp(8, seq, u32::from(seq) * 160, &[0xd5; 160]),
+                false,
+            );
+        }
+        // Nothing to hear for 2 s: silence every 20 ms after the first 40 ms, and the first
+        // report (an SR, since silence is sent) to the RTCP port.
+        let mut silence = 0;
+        let mut reports = Vec::new();
+        let mut t = t0;
+        while t < t0 + Duration::from_secs(2) {
+            t = leg.poll_timeout().max(t);
+            for (to, d) in leg.handle_timeout(t) {
+                if to.port() == 4001 {
+                    reports.push(d);
+                } else {
+                    assert_eq!(to.port(), 4000);
+                    let p = RtpPacket::parse(&d).unwrap();
+                    assert_eq!(p.payload_type(), 8);
+                    assert!(p.payload().iter().all(|b| *b == 0xd5), "A-law silence");
+                    silence += 1;
+                }
+            }
+            t += Duration::from_millis(1);
+        }
+        assert!(
+            (95..=100).contains(&silence),
+            "{silence} silent packets in 2 s"
+        );
+        assert_eq!(leg.stats().silence_out, silence);
+        assert_eq!(
+            leg.stats().packets_out,
+            0,
+            "silence is not counted as audio"
+        );
+        assert_eq!(reports.len(), 1);
+        let mut packets = rtcp_types::Compound::parse(&reports[0]).unwrap();
+        let Some(Ok(rtcp_types::Packet::Sr(sr))) = packets.next() else {
+            panic!("an SR")
+        };
+        assert!(sr.packet_count() > 0);
+        let block = sr.report_blocks().next().unwrap();
+        assert_eq!(
+            (block.cumulative_lost(), block.extended_sequence_number()),
+            (2, 51)
+        );
+        // On hold: no silence, only reports.
+        let mut held = leg.media().clone();
+        held.send = false;
+        leg.update(held).unwrap();
+        let before = leg.stats().silence_out;
+        for ms in 0..6000 {
+            let t = t + Duration::from_millis(ms);
+            if leg.poll_timeout() <= t {
+                leg.handle_timeout(t);
+            }
+        }
+        assert_eq!(leg.stats().silence_out, before);
+        assert!(leg.stats().rtcp_out >= 2);
     }
 }

@@ -170,9 +170,22 @@ pub struct SfuStats {
     pub phone_packets_in: u64,
     pub phone_packets_out: u64,
     pub phone_dropped: u64,
+    /// Silence sent to phones while they had no audio to hear, and RTCP both ways.
+    pub phone_silence_out: u64,
+    pub phone_rtcp_in: u64,
+    pub phone_rtcp_out: u64,
 }
 
 impl SfuStats {
+    fn add_phone(&mut self, s: &crate::phone::PhoneStats) {
+        self.phone_packets_in += s.packets_in;
+        self.phone_packets_out += s.packets_out;
+        self.phone_dropped += s.dropped;
+        self.phone_silence_out += s.silence_out;
+        self.phone_rtcp_in += s.rtcp_in;
+        self.phone_rtcp_out += s.rtcp_out;
+    }
+
     /// What was counted between `earlier` and this.
     pub fn since(&self, earlier: &SfuStats) -> SfuStats {
         SfuStats {
@@ -188,6 +201,9 @@ impl SfuStats {
             phone_packets_in: self.phone_packets_in - earlier.phone_packets_in,
             phone_packets_out: self.phone_packets_out - earlier.phone_packets_out,
             phone_dropped: self.phone_dropped - earlier.phone_dropped,
+            phone_silence_out: self.phone_silence_out - earlier.phone_silence_out,
+            phone_rtcp_in: self.phone_rtcp_in - earlier.phone_rtcp_in,
+            phone_rtcp_out: self.phone_rtcp_out - earlier.phone_rtcp_out,
             dropped: self
                 .dropped
                 .iter()
@@ -283,10 +299,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     pub fn stats(&self) -> SfuStats {
         let mut stats = self.stats.clone();
         for p in self.phones.values() {
-            let s = p.stats();
-            stats.phone_packets_in += s.packets_in;
-            stats.phone_packets_out += s.packets_out;
-            stats.phone_dropped += s.dropped;
+            stats.add_phone(&p.stats());
         }
         let not_speaker = self.mixer.stats().dropped_not_speaker;
         if not_speaker > 0 {
@@ -469,10 +482,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     pub fn remove_peer(&mut self, peer: P) {
         if let Some(phone) = self.phones.remove(&peer) {
             // Its counts stay in the call's, which only grow.
-            let s = phone.stats();
-            self.stats.phone_packets_in += s.packets_in;
-            self.stats.phone_packets_out += s.packets_out;
-            self.stats.phone_dropped += s.dropped;
+            self.stats.add_phone(&phone.stats());
             let _ = self.mixer.forget(peer);
         }
         if let Some(mut p) = self.peers.remove(&peer) {
@@ -630,6 +640,18 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 }
             }
         }
+        // Phones: silence when there was no mix for them, and their RTCP reports.
+        for phone in self.phones.values_mut() {
+            if phone.poll_timeout() <= now {
+                for (destination, contents) in phone.handle_timeout(now) {
+                    self.transmits.push_back(Transmit {
+                        source: self.local,
+                        destination,
+                        contents,
+                    });
+                }
+            }
+        }
         self.flush(now);
         Ok(())
     }
@@ -659,6 +681,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         let peers = self.peers.values().map(|p| p.timeout).chain(offers);
         peers
             .chain(self.mixer.poll_timeout())
+            .chain(self.phones.values().map(PhoneLeg::poll_timeout))
             .min()
             .unwrap_or(now + IDLE)
     }

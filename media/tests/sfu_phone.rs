@@ -19,6 +19,7 @@ const B: u8 = 2;
 fn phone(remote: &str) -> PhoneMedia {
     PhoneMedia {
         remote: remote.parse().unwrap(),
+        rtcp: remote.parse().unwrap(),
         codec: VoiceCodec::Pcmu,
         payload_type: 0,
         dtmf_payload_type: None,

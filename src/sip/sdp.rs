@@ -125,8 +125,22 @@ pub fn negotiate(sdp: &[u8]) -> Result<Negotiated, SdpError> {
         })
         .unwrap_or("sendrecv");
     let held = ip.is_unspecified();
+    let remote = SocketAddr::new(ip, media.port);
+    // RTCP on the RTP port when multiplexed (RFC 5761), else on a=rtcp's port (RFC 3605) or
+    // the next one (RFC 3550 11).
+    let rtcp = if media.has_attribute("rtcp-mux") {
+        remote
+    } else {
+        let port = media
+            .get_first_attribute_value("rtcp")
+            .flatten()
+            .and_then(|v| v.split_whitespace().next()?.parse::<u16>().ok())
+            .unwrap_or(media.port.wrapping_add(1));
+        SocketAddr::new(ip, port)
+    };
     Ok(Negotiated {
-        remote: SocketAddr::new(ip, media.port),
+        remote,
+        rtcp,
         codec,
         payload_type,
         dtmf_payload_type,
@@ -182,7 +196,13 @@ pub fn answer(local: SocketAddr, n: &Negotiated, version: u64) -> String {
         (false, true) => "sendonly",
         (false, false) => "inactive",
     };
-    s.push_str(&format!("a=ptime:20\r\na=rtcp-mux\r\na={direction}\r\n"));
+    // RTCP on the RTP port only if the phone offered it (RFC 5761 5.1.1).
+    let mux = if n.rtcp == n.remote {
+        "a=rtcp-mux\r\n"
+    } else {
+        ""
+    };
+    s.push_str(&format!("a=ptime:20\r\n{mux}a={direction}\r\n"));
     s
 }
 
@@ -290,5 +310,18 @@ mod tests {
         let first = negotiate(o.as_bytes()).unwrap();
         assert_eq!(first.codec, VoiceCodec::Opus);
         assert_eq!(first.dtmf_payload_type, Some(DTMF_48K));
+    }
+
+    #[test]
+    fn rtcp_goes_where_the_phone_says_and_mux_is_answered_only_when_offered() {
+        let local: SocketAddr = "192.0.2.7:7000".parse().unwrap();
+        let plain = negotiate(&sdp("m=audio 4000 RTP/AVP 0\r\n")).unwrap();
+        assert_eq!(plain.rtcp.port(), 4001, "RTCP on the next port");
+        assert!(!answer(local, &plain, 1).contains("rtcp-mux"));
+        let named = negotiate(&sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp:4444\r\n")).unwrap();
+        assert_eq!(named.rtcp.port(), 4444);
+        let mux = negotiate(&sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp-mux\r\n")).unwrap();
+        assert_eq!(mux.rtcp, mux.remote);
+        assert!(answer(local, &mux, 1).contains("a=rtcp-mux"));
     }
 }
