@@ -17,7 +17,7 @@ await scenario('autorecord', [], async ({ browser, check, results, shot }) => {
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
   await carol.goto(`${base}/`);
   await carol.getByLabel('Username').fill(csrUser);
-  await carol.getByLabel('Password').fill(password);
+  await carol.getByLabel('Password', { exact: true }).fill(password);
   await carol.getByRole('button', { name: 'Sign in' }).click();
   await carol.getByLabel('Topic').fill('Laptop setup');
   await carol.getByRole('button', { name: 'Start session' }).click();

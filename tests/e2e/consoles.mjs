@@ -33,7 +33,7 @@ const inked = (page) => page.evaluate(() => {
 async function signIn(page, user) {
   await page.goto(`${base}/`);
   await page.getByLabel('Username').fill(user);
-  await page.getByLabel('Password').fill(password);
+  await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText(/^Signed in as/).first().waitFor();
 }

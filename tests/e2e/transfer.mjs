@@ -18,7 +18,7 @@ async function signIn(browser, user) {
   page.on('console', (m) => { if (m.type() === 'error') console.error(`[${user}]`, m.text()); });
   await page.goto(`${base}/`);
   await page.getByLabel('Username').fill(user);
-  await page.getByLabel('Password').fill(password);
+  await page.getByLabel('Password', { exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText(/^Signed in as/).first().waitFor();
   return page;
