@@ -1833,6 +1833,25 @@ mod tests {
             }]
         );
 
+        // The 200 crosses our CANCEL: acknowledged, hung up, and reported as not answered.
+        let (leg, invite) = dial(&mut e, now);
+        e.receive(now, peer(), &reply_to(&invite, 180, ""));
+        let out = e.handle_timeout(now + Duration::from_secs(20));
+        assert!(sent(&out)[0].starts_with("CANCEL "));
+        let out = e.receive(now, peer(), &reply_to(&invite, 200, &sdp_offer("sendrecv")));
+        let sent_now = sent(&out);
+        assert!(
+            sent_now[0].starts_with("ACK ") && sent_now[1].starts_with("BYE "),
+            "{sent_now:?}"
+        );
+        assert_eq!(
+            events(&out),
+            vec![CallEvent::Ended {
+                leg,
+                how: Ended::NoAnswer
+            }]
+        );
+
         // Nothing at all: the INVITE is repeated, and given up after 32 s.
         let (leg, _) = dial(&mut e, now);
         let mut all = Vec::new();

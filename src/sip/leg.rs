@@ -212,7 +212,15 @@ pub async fn dialled(
     reply: oneshot::Sender<Result<String, DialFailure>>,
 ) {
     let mut leg = Leg::start(ctx, id, events, None, Some(local));
-    let answered = match leg.events.recv().await {
+    // The endpoint ends a call it placed within about a minute (ringing, then CANCEL); this
+    // bound only guards against that promise being broken.
+    let first = tokio::time::timeout(Duration::from_secs(120), leg.events.recv())
+        .await
+        .unwrap_or_else(|_| {
+            leg.send(LegCmd::Hangup(id));
+            None
+        });
+    let answered = match first {
         Some(LegEvent::Media(n)) => {
             leg.media = Some(n);
             leg.answered = true;

@@ -269,15 +269,18 @@ impl Endpoint {
                 out.push(Output::Event(CallEvent::Media { leg, media }));
             }
             answer => {
-                // Answered after we gave up, or with an answer we cannot use: hang up.
-                if let Err(e) = answer {
-                    tracing::debug!(error = %e, "a softphone answered with unusable SDP");
-                    counter!("tandem_sip_dials_total", "result" => "declined").increment(1);
-                    out.push(Output::Event(CallEvent::Ended {
-                        leg,
-                        how: Ended::Declined(488),
-                    }));
-                }
+                // Answered after we gave up (the CANCEL crossed the 200), or with an answer
+                // we cannot use: hang up, and the owner hears it failed.
+                let how = match answer {
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a softphone answered with unusable SDP");
+                        Ended::Declined(488)
+                    }
+                    Ok(_) => Ended::NoAnswer,
+                };
+                counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "declined" })
+                    .increment(1);
+                out.push(Output::Event(CallEvent::Ended { leg, how }));
                 out.extend(self.hangup(now, leg));
             }
         }
