@@ -120,6 +120,10 @@ pub async fn run(
         metric(http, base, "tandem_sip_rtp_packets_total", "\"in\"").await,
         metric(http, base, "tandem_sip_rtp_packets_total", "\"out\"").await,
     );
+    let (silence_before, rtcp_before) = (
+        metric(http, base, "tandem_sip_rtp_silence_packets_total", "").await,
+        metric(http, base, "tandem_sip_rtcp_packets_total", "\"out\"").await,
+    );
     let started = Instant::now();
     // One sipp per phone: sipp 3.6 sends every call's RTP of one process from one port, and
     // Tandem knows a phone by its address, so each phone needs its own.
@@ -187,6 +191,10 @@ pub async fn run(
         metric(http, base, "tandem_sip_rtp_packets_total", "\"in\"").await,
         metric(http, base, "tandem_sip_rtp_packets_total", "\"out\"").await,
     );
+    let (silence_after, rtcp_after) = (
+        metric(http, base, "tandem_sip_rtp_silence_packets_total", "").await,
+        metric(http, base, "tandem_sip_rtcp_packets_total", "\"out\"").await,
+    );
     if std::env::var("SIP_DEBUG").is_ok() {
         let text = http
             .get(format!("{base}/metrics"))
@@ -226,6 +234,11 @@ pub async fn run(
         "RTP packets in / out:       {} / {}",
         in_after - in_before,
         out_after - out_before
+    );
+    println!(
+        "silence RTP / RTCP out:     {} / {}",
+        silence_after - silence_before,
+        rtcp_after - rtcp_before
     );
     println!("wall time:                  {:.1} s", wall.as_secs_f64());
     println!("server CPU:                 {cpu_pct:.0}% of one core");
