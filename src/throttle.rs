@@ -50,8 +50,16 @@ impl Throttle {
                 l.back()
                     .is_some_and(|t| now.saturating_duration_since(*t) < window)
             });
-            if self.failures.len() >= self.max_keys {
-                self.failures.clear();
+            // Still full of recent failures: forget the key that failed longest ago, not
+            // everyone (clearing all would let a flood of keys reset the counts it hides in).
+            if self.failures.len() >= self.max_keys
+                && let Some(oldest) = self
+                    .failures
+                    .iter()
+                    .min_by_key(|(_, l)| l.back().copied())
+                    .map(|(k, _)| k.clone())
+            {
+                self.failures.remove(&oldest);
             }
         }
         let list = self.failures.entry(key.to_string()).or_default();
@@ -93,9 +101,13 @@ mod tests {
         t.fail("a", t0);
         t.succeed("a");
         assert!(t.check("a", t0).is_ok());
+        t.fail("a", t0);
         for i in 0..1000 {
-            t.fail(&i.to_string(), t0);
+            t.fail(&i.to_string(), t0 + Duration::from_millis(i + 1));
         }
         assert!(t.failures.len() <= 10);
+        // The newest keys are still refused; the oldest were forgotten.
+        assert!(t.check("999", t0 + Duration::from_secs(1)).is_err());
+        assert!(t.check("a", t0 + Duration::from_secs(1)).is_ok());
     }
 }

@@ -5,11 +5,18 @@
 //! Only what is stored per account is `HA1 = H(username:realm:password)` for MD5 and for
 //! SHA-256, never the password: account passwords are argon2 hashes, which digest cannot use,
 //! so a softphone has its own SIP password. Nonces are stateless (a time and an HMAC of it
-//! under a key made at start-up); `qop=auth` is required, and the nonce count of each nonce
-//! must grow, so a captured request cannot be replayed.
+//! under a key made at start-up, bound to the client's address); `qop=auth` is required, and
+//! the nonce count of each nonce must grow, so a captured request cannot be replayed.
+//!
+//! The password is checked before the nonce: a right password with a nonce that is not good
+//! (too old, from before a restart, from another address, or a count that did not grow) is
+//! challenged again with `stale=true`, which a phone answers without asking its user, rather
+//! than refused (RFC 7616 3.3). Phones cache nonces and would otherwise be locked out by a
+//! restart.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -113,6 +120,18 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// Whether the caller proved the password and only the nonce was not good: answer with
+    /// a new challenge marked `stale`, and do not count it as a failure.
+    pub fn rechallenge(&self) -> bool {
+        matches!(self, Self::BadNonce | Self::Stale | Self::Replay)
+    }
+
+    /// Whether this was a guess at a password (a wrong one, or for nobody): what is counted
+    /// against the caller. Other errors are a phone's mistakes, not guesses.
+    pub fn is_guess(&self) -> bool {
+        matches!(self, Self::WrongPassword | Self::UnknownUser)
+    }
+
     /// Stable label for metrics.
     pub fn code(&self) -> &'static str {
         match self {
@@ -185,6 +204,12 @@ fn params(value: &str) -> Result<HashMap<String, String>, AuthError> {
     Ok(out)
 }
 
+/// The `username` an `Authorization: Digest` value claims, unchecked (for throttling guesses
+/// at one account).
+pub fn claimed_username(value: &str) -> Option<String> {
+    params(value).ok()?.remove("username")
+}
+
 /// What a checked `Authorization` header proved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authenticated {
@@ -215,25 +240,28 @@ impl DigestAuth {
         &self.realm
     }
 
-    /// The MAC of a nonce's first 32 characters (its time and its random part).
-    fn mac(&self, head: &str) -> String {
+    /// The MAC of a nonce's first 32 characters (its time and its random part), for `client`.
+    fn mac(&self, head: &str, client: IpAddr) -> String {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("any key size");
         mac.update(head.as_bytes());
         mac.update(self.realm.as_bytes());
+        // Bound to the address it was given to, so a sender forging another's address over
+        // UDP cannot use a nonce fetched from its own.
+        mac.update(client.to_canonical().to_string().as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// A new nonce: 16 hex digits of time, 16 random (so two phones challenged in the same
     /// second get different nonces), and the MAC of both.
-    fn nonce(&self, now_secs: u64) -> String {
+    fn nonce(&self, now_secs: u64, client: IpAddr) -> String {
         let head = format!("{now_secs:016x}{:016x}", rand::random::<u64>());
-        let mac = self.mac(&head);
+        let mac = self.mac(&head, client);
         head + &mac
     }
 
     /// The `WWW-Authenticate` values of a 401: one per algorithm, the preferred first.
-    pub fn challenge(&self, now_secs: u64, stale: bool) -> Vec<String> {
-        let nonce = self.nonce(now_secs);
+    pub fn challenge(&self, now_secs: u64, client: IpAddr, stale: bool) -> Vec<String> {
+        let nonce = self.nonce(now_secs, client);
         self.algorithms
             .iter()
             .map(|a| {
@@ -250,11 +278,13 @@ impl DigestAuth {
             .collect()
     }
 
-    /// Checks `Authorization: <value>` on a request of `method` to `request_uri` (compared
-    /// with the digest's `uri` by `same_uri`). `lookup` finds the account's credential.
+    /// Checks `Authorization: <value>` on a request of `method` from `client` to the request
+    /// URI (compared with the digest's `uri` by `same_uri`). `lookup` finds the account's
+    /// credential.
     pub fn check<'c>(
         &mut self,
         now_secs: u64,
+        client: IpAddr,
         method: &str,
         value: &str,
         same_uri: impl Fn(&str) -> bool,
@@ -286,17 +316,6 @@ impl DigestAuth {
             return Err(AuthError::Malformed);
         }
         let nc = u32::from_str_radix(nc_text, 16).map_err(|_| AuthError::Malformed)?;
-        if nonce.len() != 64 || !nonce.is_ascii() {
-            return Err(AuthError::BadNonce);
-        }
-        let issued = u64::from_str_radix(&nonce[..16], 16).map_err(|_| AuthError::BadNonce)?;
-        let mac = self.mac(&nonce[..32]);
-        if !bool::from(mac.as_bytes().ct_eq(&nonce.as_bytes()[32..])) {
-            return Err(AuthError::BadNonce);
-        }
-        if issued > now_secs + 5 || now_secs - issued.min(now_secs) > NONCE_TTL.as_secs() {
-            return Err(AuthError::Stale);
-        }
         if !same_uri(uri) {
             return Err(AuthError::WrongUri);
         }
@@ -318,7 +337,19 @@ impl DigestAuth {
         ) {
             return Err(AuthError::WrongPassword);
         }
-        // Only now, with the password proven, is the count remembered.
+        // The password is proven; now whether the nonce is a good one of ours.
+        if nonce.len() != 64 || !nonce.is_ascii() {
+            return Err(AuthError::BadNonce);
+        }
+        let issued = u64::from_str_radix(&nonce[..16], 16).map_err(|_| AuthError::BadNonce)?;
+        let mac = self.mac(&nonce[..32], client);
+        if !bool::from(mac.as_bytes().ct_eq(&nonce.as_bytes()[32..])) {
+            return Err(AuthError::BadNonce);
+        }
+        if issued > now_secs + 5 || now_secs - issued.min(now_secs) > NONCE_TTL.as_secs() {
+            return Err(AuthError::Stale);
+        }
+        // Only now is the count remembered.
         if let Some((_, last)) = self.counts.get(nonce)
             && nc <= *last
         {
@@ -377,6 +408,7 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
     const URI: &str = "sip:tandem.example";
+    const PHONE: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10));
 
     fn auth() -> (DigestAuth, SipCredential) {
         let a = DigestAuth::new("tandem.example", vec![Algorithm::Sha256, Algorithm::Md5]);
@@ -392,6 +424,7 @@ mod tests {
     ) -> Result<Authenticated, AuthError> {
         a.check(
             now,
+            PHONE,
             "REGISTER",
             value,
             |u| u == URI,
@@ -431,7 +464,7 @@ mod tests {
     #[test]
     fn both_algorithms_are_challenged_and_accepted() {
         let (mut a, c) = auth();
-        let challenges = a.challenge(NOW, false);
+        let challenges = a.challenge(NOW, PHONE, false);
         assert_eq!(challenges.len(), 2);
         assert!(challenges[0].contains("algorithm=SHA-256"));
         assert!(challenges[1].contains("algorithm=MD5"));
@@ -446,7 +479,7 @@ mod tests {
     #[test]
     fn a_wrong_password_or_user_is_refused() {
         let (mut a, c) = auth();
-        let ch = &a.challenge(NOW, false)[1];
+        let ch = &a.challenge(NOW, PHONE, false)[1];
         let v = answer(ch, "REGISTER", URI, "dave", "wrong", 1, "c1").unwrap();
         assert_eq!(check(&mut a, &c, NOW, &v), Err(AuthError::WrongPassword));
         let v = answer(ch, "REGISTER", URI, "eve", "correct horse battery", 1, "c1").unwrap();
@@ -470,7 +503,7 @@ mod tests {
     #[test]
     fn a_replayed_or_stale_or_forged_nonce_is_refused() {
         let (mut a, c) = auth();
-        let ch = &a.challenge(NOW, false)[0];
+        let ch = &a.challenge(NOW, PHONE, false)[0];
         let v1 = dave(ch, 1);
         assert!(check(&mut a, &c, NOW, &v1).is_ok());
         assert_eq!(check(&mut a, &c, NOW, &v1), Err(AuthError::Replay));
@@ -480,22 +513,37 @@ mod tests {
         let v3 = dave(ch, 3);
         let late = NOW + NONCE_TTL.as_secs() + 1;
         assert_eq!(check(&mut a, &c, late, &v3), Err(AuthError::Stale));
-        assert!(a.challenge(late, true)[0].ends_with("stale=true"));
+        assert!(a.challenge(late, PHONE, true)[0].ends_with("stale=true"));
         // A nonce from another server (another key) is not ours.
         let other = DigestAuth::new("tandem.example", vec![Algorithm::Md5]);
-        let ch = &other.challenge(NOW, false)[0];
+        let ch = &other.challenge(NOW, PHONE, false)[0];
         let v = dave(ch, 1);
         assert_eq!(check(&mut a, &c, NOW, &v), Err(AuthError::BadNonce));
+        // All three are asked again, not refused: the password was right.
+        for e in [AuthError::Replay, AuthError::Stale, AuthError::BadNonce] {
+            assert!(e.rechallenge() && !e.is_guess());
+        }
+        // A nonce given to another address is not good for this one.
+        let elsewhere: IpAddr = "198.51.100.1".parse().unwrap();
+        let ch = &a.challenge(NOW, elsewhere, false)[0];
+        assert_eq!(
+            check(&mut a, &c, NOW, &dave(ch, 1)),
+            Err(AuthError::BadNonce)
+        );
+        // With a wrong password the nonce does not matter: it is a wrong password, counted.
+        let v = answer(ch, "REGISTER", URI, "dave", "guess", 1, "c1").unwrap();
+        assert_eq!(check(&mut a, &c, NOW, &v), Err(AuthError::WrongPassword));
+        assert!(AuthError::WrongPassword.is_guess() && !AuthError::WrongPassword.rechallenge());
     }
 
     #[test]
     fn only_offered_algorithms_and_qop_auth_are_taken() {
         let mut a = DigestAuth::new("tandem.example", vec![Algorithm::Sha256]);
         let c = SipCredential::new("dave", "tandem.example", "correct horse battery");
-        let ch = a.challenge(NOW, false)[0].replace("SHA-256", "MD5");
+        let ch = a.challenge(NOW, PHONE, false)[0].replace("SHA-256", "MD5");
         let v = dave(&ch, 1);
         assert_eq!(check(&mut a, &c, NOW, &v), Err(AuthError::Algorithm));
-        let ch = &a.challenge(NOW, false)[0];
+        let ch = &a.challenge(NOW, PHONE, false)[0];
         let v = dave(ch, 1);
         let no_qop = v.replace(", qop=auth", "");
         assert_eq!(check(&mut a, &c, NOW, &no_qop), Err(AuthError::NoQop));

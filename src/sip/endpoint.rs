@@ -11,7 +11,7 @@
 //! or, with `require_auth`, every INVITE. An authenticated call joins as its account.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,7 +24,7 @@ mod dialing;
 pub use dialing::{Dial, DialError};
 
 use super::accounts::{AccountTable, RegistrationTable, SipAccount};
-use super::digest::{Algorithm, AuthError, DigestAuth};
+use super::digest::{self, Algorithm, DigestAuth};
 use super::message::{self, ParseError, RequestKey};
 use super::registrar::{self, RegisterOutcome, RegisterRequest, Registrar};
 use super::sdp::{self, Negotiated};
@@ -179,6 +179,17 @@ pub struct Endpoint {
 
 fn tag() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+/// What one subscriber's address is counted as: an IPv4 address, or an IPv6 /64.
+fn throttle_prefix(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 fn branch() -> String {
@@ -513,11 +524,27 @@ impl Endpoint {
                 return Some(None);
             }
             result("challenged");
-            self.challenge(now, req, tx_key, false, out);
+            self.challenge(now, peer, req, tx_key, false, out);
             return None;
         };
-        let ip = peer.addr().ip().to_string();
-        if let Err(wait) = self.auth_failures.check(&ip, now) {
+        // Guesses are counted per address (an IPv6 /64 as one: one subscriber holds it all)
+        // and per account, so neither many accounts from one address nor one account from
+        // many addresses can be tried without end.
+        let client = peer.addr().ip().to_canonical();
+        let keys = [
+            format!("ip {}", throttle_prefix(client)),
+            format!(
+                "user {}",
+                digest::claimed_username(&credentials)
+                    .unwrap_or_default()
+                    .to_lowercase()
+            ),
+        ];
+        if let Some(wait) = keys
+            .iter()
+            .filter_map(|k| self.auth_failures.check(k, now).err())
+            .max()
+        {
             result("throttled");
             let extra = vec![Header::RetryAfter(rsip::headers::RetryAfter::new(
                 wait.as_secs().max(1).to_string(),
@@ -530,6 +557,7 @@ impl Endpoint {
         let accounts = self.accounts.clone();
         let checked = self.digest.check(
             secs,
+            client,
             &method,
             &credentials,
             // The digest's URI must name this server as the request does: some phones
@@ -540,20 +568,28 @@ impl Endpoint {
         match checked {
             Ok(ok) => {
                 result("ok");
-                self.auth_failures.succeed(&ip);
+                // The account's count starts again; the address's does not, or one good
+                // password would reset guesses at every other account.
+                self.auth_failures.succeed(&keys[1]);
                 accounts
                     .get(&ok.username)
                     .map(|a| Some(Box::new(a.clone())))
             }
-            Err(AuthError::Stale) => {
-                result("stale");
-                self.challenge(now, req, tx_key, true, out);
+            Err(e) if e.rechallenge() => {
+                // The password was right; only the nonce was old, from before a restart, or
+                // used already: ask again, marked stale so the phone answers by itself.
+                result(e.code());
+                self.challenge(now, peer, req, tx_key, true, out);
                 None
             }
             Err(e) => {
                 result(e.code());
                 tracing::info!(peer = %peer.addr(), error = %e, "SIP digest authentication failed");
-                self.auth_failures.fail(&ip, now);
+                if e.is_guess() {
+                    for k in &keys {
+                        self.auth_failures.fail(k, now);
+                    }
+                }
                 self.reply(now, tx_key, req, 403, Some(&tag()), vec![], None, out);
                 None
             }
@@ -563,6 +599,7 @@ impl Endpoint {
     fn challenge(
         &mut self,
         now: Instant,
+        peer: Peer,
         req: &Request,
         tx_key: &TxKey,
         stale: bool,
@@ -570,7 +607,7 @@ impl Endpoint {
     ) {
         let extra = self
             .digest
-            .challenge(self.unix_secs(now), stale)
+            .challenge(self.unix_secs(now), peer.addr().ip().to_canonical(), stale)
             .into_iter()
             .map(|v| Header::WwwAuthenticate(rsip::headers::WwwAuthenticate::new(v)))
             .collect();
@@ -1557,39 +1594,114 @@ mod tests {
             &register("w1", 2, "erin", contact, Some(&auth)),
         );
         assert!(sent(&out)[0].starts_with("SIP/2.0 403"), "{:?}", sent(&out));
-        // The same answer again is a replay.
+        // The same answer again is a replay: asked again (stale), not refused or counted.
         let out = e.receive(
             now,
             peer(),
             &register("w2", 3, "dave", contact, Some(&auth)),
         );
-        assert!(sent(&out)[0].starts_with("SIP/2.0 403"), "{:?}", sent(&out));
-        // Wrong passwords, until the address is refused even with the right one.
-        for i in 0..12 {
-            let bad = answer(&ch, "REGISTER", "sip:192.0.2.1", "guess", 10 + i);
+        let again = challenges(&sent(&out)[0]);
+        assert!(again[0].ends_with("stale=true"), "{again:?}");
+        // Guesses at other accounts from this address: nine, then Dave's right password
+        // from it, which does not wipe the address's count...
+        for i in 0..9 {
+            let bad = crate::sip::digest::answer(
+                &ch,
+                "REGISTER",
+                "sip:192.0.2.1",
+                &format!("user{i}"),
+                "guess",
+                1,
+                "c",
+            )
+            .unwrap();
             let out = e.receive(
                 now,
                 peer(),
-                &register(&format!("g{i}"), 10 + i, "dave", contact, Some(&bad)),
+                &register(
+                    &format!("u{i}"),
+                    4,
+                    &format!("user{i}"),
+                    contact,
+                    Some(&bad),
+                ),
             );
-            assert!(sent(&out)[0].starts_with("SIP/2.0 403"));
+            assert!(sent(&out)[0].starts_with("SIP/2.0 403"), "{:?}", sent(&out));
         }
-        let good = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 100);
+        let ch = challenges(
+            &sent(&e.receive(now, peer(), &register("n0", 5, "dave", contact, None)))[0],
+        )
+        .remove(1);
+        let good = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 1);
         let out = e.receive(
             now,
             peer(),
-            &register("g99", 99, "dave", contact, Some(&good)),
+            &register("n1", 6, "dave", contact, Some(&good)),
+        );
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"), "{:?}", sent(&out));
+        // ...so one more guess is the tenth, and then the address is refused even with the
+        // right password.
+        let bad = answer(&ch, "REGISTER", "sip:192.0.2.1", "guess", 2);
+        let out = e.receive(now, peer(), &register("n2", 7, "dave", contact, Some(&bad)));
+        assert!(sent(&out)[0].starts_with("SIP/2.0 403"));
+        let good = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 3);
+        let out = e.receive(
+            now,
+            peer(),
+            &register("n3", 8, "dave", contact, Some(&good)),
         );
         assert!(sent(&out)[0].starts_with("SIP/2.0 403"));
         assert!(sent(&out)[0].contains("Retry-After:"), "{}", sent(&out)[0]);
-        assert!(e.registrations(now).is_empty(), "nothing was bound");
-        // Another address is not held back by it.
+        // Guesses at Dave from many addresses hold his account back, even from a new one.
         let other = Peer::Udp("10.0.0.10:5062".parse().unwrap());
-        let out = e.receive(now, other, &register("o0", 1, "dave", contact, None));
-        let ch = challenges(&sent(&out)[0]).remove(0);
+        let mut e = endpoint();
+        e.set_accounts(accounts());
+        for i in 0..10u8 {
+            let from = Peer::Udp(SocketAddr::from(([203, 0, 113, i], 5060)));
+            let out = e.receive(
+                now,
+                from,
+                &register(&format!("m{i}"), 1, "dave", contact, None),
+            );
+            let ch = challenges(&sent(&out)[0]).remove(1);
+            let bad = answer(&ch, "REGISTER", "sip:192.0.2.1", "guess", 1);
+            let out = e.receive(
+                now,
+                from,
+                &register(&format!("mm{i}"), 2, "dave", contact, Some(&bad)),
+            );
+            assert!(sent(&out)[0].starts_with("SIP/2.0 403"));
+        }
+        let ch =
+            challenges(&sent(&e.receive(now, other, &register("o0", 1, "dave", contact, None)))[0])
+                .remove(0);
         let auth = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 1);
         let out = e.receive(now, other, &register("o1", 2, "dave", contact, Some(&auth)));
+        assert!(sent(&out)[0].contains("Retry-After:"), "{:?}", sent(&out));
+        assert!(e.registrations(now).is_empty(), "nothing was bound");
+        // Once the window has passed, Dave's phone registers.
+        let later = now + AUTH_WINDOW;
+        let ch = challenges(
+            &sent(&e.receive(later, other, &register("o2", 3, "dave", contact, None)))[0],
+        )
+        .remove(0);
+        let auth = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 1);
+        let out = e.receive(
+            later,
+            other,
+            &register("o3", 4, "dave", contact, Some(&auth)),
+        );
         assert!(sent(&out)[0].starts_with("SIP/2.0 200"), "{:?}", sent(&out));
+        // A phone that kept a nonce from before a restart is asked again, not refused.
+        let mut restarted = endpoint();
+        restarted.set_accounts(accounts());
+        let auth = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 2);
+        let out = restarted.receive(
+            later,
+            other,
+            &register("o4", 5, "dave", contact, Some(&auth)),
+        );
+        assert!(challenges(&sent(&out)[0])[0].ends_with("stale=true"));
         // A new SIP password drops the account's registrations.
         e.set_accounts(Arc::new(AccountTable::new()));
         assert!(e.registrations(now).is_empty());

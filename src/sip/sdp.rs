@@ -196,13 +196,15 @@ pub fn answer(local: SocketAddr, n: &Negotiated, version: u64) -> String {
         (false, true) => "sendonly",
         (false, false) => "inactive",
     };
-    // RTCP on the RTP port only if the phone offered it (RFC 5761 5.1.1).
-    let mux = if n.rtcp == n.remote {
-        "a=rtcp-mux\r\n"
+    // RTCP on the RTP port only if the phone offered it (RFC 5761 5.1.1). Otherwise a=rtcp
+    // (RFC 3605) asks the phone to send its RTCP to our one media port anyway: the worker
+    // listens on no other, so reports sent to the default port+1 would be lost.
+    let rtcp = if n.rtcp == n.remote {
+        "a=rtcp-mux\r\n".to_owned()
     } else {
-        ""
+        format!("a=rtcp:{}\r\n", local.port())
     };
-    s.push_str(&format!("a=ptime:20\r\n{mux}a={direction}\r\n"));
+    s.push_str(&format!("a=ptime:20\r\n{rtcp}a={direction}\r\n"));
     s
 }
 
@@ -225,7 +227,9 @@ pub fn offer(local: SocketAddr, version: u64) -> String {
     s.push_str(&format!(
         "a=rtpmap:{DTMF_8K} telephone-event/8000\r\na=fmtp:{DTMF_8K} 0-15\r\n\
          a=rtpmap:{DTMF_48K} telephone-event/48000\r\na=fmtp:{DTMF_48K} 0-15\r\n\
-         a=ptime:20\r\na=rtcp-mux\r\na=sendrecv\r\n"
+         a=ptime:20\r\na=rtcp:{port}\r\na=rtcp-mux\r\na=sendrecv\r\n",
+        // The same port in a=rtcp, for a phone that does not multiplex (RFC 5761 5.1.3).
+        port = local.port()
     ));
     s
 }
@@ -317,11 +321,22 @@ mod tests {
         let local: SocketAddr = "192.0.2.7:7000".parse().unwrap();
         let plain = negotiate(&sdp("m=audio 4000 RTP/AVP 0\r\n")).unwrap();
         assert_eq!(plain.rtcp.port(), 4001, "RTCP on the next port");
-        assert!(!answer(local, &plain, 1).contains("rtcp-mux"));
+        let plain_answer = answer(local, &plain, 1);
+        assert!(!plain_answer.contains("rtcp-mux"));
+        assert!(
+            plain_answer.contains("a=rtcp:7000\r\n"),
+            "asks for RTCP on our one port: {plain_answer}"
+        );
         let named = negotiate(&sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp:4444\r\n")).unwrap();
         assert_eq!(named.rtcp.port(), 4444);
         let mux = negotiate(&sdp("m=audio 4000 RTP/AVP 0\r\na=rtcp-mux\r\n")).unwrap();
         assert_eq!(mux.rtcp, mux.remote);
-        assert!(answer(local, &mux, 1).contains("a=rtcp-mux"));
+        let mux_answer = answer(local, &mux, 1);
+        assert!(mux_answer.contains("a=rtcp-mux") && !mux_answer.contains("a=rtcp:"));
+        // Our own offer multiplexes, and names the same port for a phone that does not.
+        let ours = negotiate(offer(local, 1).as_bytes()).unwrap();
+        assert_eq!(ours.rtcp, local);
+        let without_mux = offer(local, 1).replace("a=rtcp-mux\r\n", "");
+        assert_eq!(negotiate(without_mux.as_bytes()).unwrap().rtcp, local);
     }
 }
