@@ -592,6 +592,54 @@ async fn a_csr_softphone_registers_with_digest_and_calls_in_as_that_csr() {
         view["registrations"]
     );
 
+    // A softphone registered over TCP can be rung only on its connection: when the
+    // connection closes (sipp exits after the 200), its binding goes with it and the UDP one
+    // stays.
+    let ok_before = metric(
+        &t.metrics().await,
+        "tandem_sip_registrations_total",
+        &["\"ok\""],
+    );
+    let reg = sipp(
+        sip,
+        &scenario("register.xml"),
+        "x",
+        &[
+            "-key",
+            "account",
+            "dave",
+            "-au",
+            "dave",
+            "-ap",
+            "dave softphone 42",
+            "-t",
+            "t1",
+        ],
+    );
+    assert_ok("REGISTER over TCP", sip, &finished(reg).await);
+    let ok_after = metric(
+        &t.metrics().await,
+        "tandem_sip_registrations_total",
+        &["\"ok\""],
+    );
+    assert_eq!(ok_after, ok_before + 1.0, "the TCP registration was taken");
+    let mut only_udp = false;
+    for _ in 0..100 {
+        let view = sip_view(&t, &dave.id, &dave.token).await;
+        let transports: Vec<&str> = view["registrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["transport"].as_str())
+            .collect();
+        if transports == ["UDP"] {
+            only_udp = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(only_udp, "the TCP binding went with its connection");
+
     // Dave's softphone dials Carol's session: challenged, answered, and he joins as a CSR
     // under his own name; the session's end hangs it up.
     let session = t.start_session(&carol, "Softphone").await;

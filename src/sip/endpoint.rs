@@ -1804,34 +1804,37 @@ mod tests {
         .into_bytes()
     }
 
-    fn dial(e: &mut Endpoint, now: Instant) -> (LegId, String) {
-        let (leg, out) = e
-            .dial(
-                now,
-                Dial {
-                    user: "dave".into(),
-                    local: "192.0.2.1:7000".parse().unwrap(),
-                    ring: Duration::from_secs(20),
-                },
-            )
-            .unwrap();
+    /// Ringing Dave's softphone into a session on 192.0.2.1:7000.
+    fn dave_dial() -> Dial {
+        Dial {
+            user: "dave".into(),
+            local: "192.0.2.1:7000".parse().unwrap(),
+            ring: Duration::from_secs(20),
+        }
+    }
+
+    /// Rings Dave, whose INVITE goes to `to`.
+    fn dial_via(e: &mut Endpoint, now: Instant, to: Peer) -> (LegId, String) {
+        let (leg, out) = e.dial(now, dave_dial()).unwrap();
         let [Output::Send(s)] = &out[..] else {
             panic!("{out:?}")
         };
-        assert_eq!(s.peer, peer(), "rung where it registered from");
+        assert_eq!(s.peer, to, "rung where it registered from");
         (leg, String::from_utf8(s.bytes.clone()).unwrap())
+    }
+
+    fn dial(e: &mut Endpoint, now: Instant) -> (LegId, String) {
+        dial_via(e, now, peer())
     }
 
     #[test]
     fn a_registered_softphone_is_rung_answered_and_hangs_up() {
         let mut e = endpoint();
         let now = Instant::now();
-        let none = Dial {
-            user: "dave".into(),
-            local: "192.0.2.1:7000".parse().unwrap(),
-            ring: Duration::from_secs(20),
-        };
-        assert_eq!(e.dial(now, none).err(), Some(DialError::NotRegistered));
+        assert_eq!(
+            e.dial(now, dave_dial()).err(),
+            Some(DialError::NotRegistered)
+        );
         registered(&mut e, now);
         let (leg, invite) = dial(&mut e, now);
         assert!(
@@ -1964,23 +1967,121 @@ mod tests {
             }]
         );
 
-        // Nothing at all: the INVITE is repeated, and given up after 32 s.
-        let (leg, _) = dial(&mut e, now);
+        // Nothing at all: the INVITE is repeated at 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s
+        // (timer A doubles without a cap), and given up after 32 s.
+        let (leg, invite) = dial(&mut e, now);
         let mut all = Vec::new();
         for ms in (500..=33_000).step_by(500) {
             all.extend(e.handle_timeout(now + Duration::from_millis(ms)));
         }
-        assert!(
+        assert_eq!(
             sent(&all)
                 .iter()
                 .filter(|m| m.starts_with("INVITE"))
-                .count()
-                >= 5
+                .count(),
+            6
         );
-        assert!(events(&all).contains(&CallEvent::Ended {
-            leg,
-            how: Ended::Unreachable
-        }));
+        assert_eq!(
+            events(&all),
+            vec![CallEvent::Ended {
+                leg,
+                how: Ended::Unreachable
+            }]
+        );
         assert_eq!(e.active_calls(), 0);
+        // The phone answers after all (its responses were lost): acknowledged and hung up,
+        // and the owner, told already, hears nothing more.
+        let late = now + Duration::from_secs(35);
+        let out = e.receive(
+            late,
+            peer(),
+            &reply_to(&invite, 200, &sdp_offer("sendrecv")),
+        );
+        let sent_late = sent(&out);
+        assert!(
+            sent_late[0].starts_with("ACK ") && sent_late[1].starts_with("BYE "),
+            "{sent_late:?}"
+        );
+        assert!(events(&out).is_empty(), "{out:?}");
+        // A late refusal is acknowledged too, and not reported twice.
+        let (leg, invite) = dial(&mut e, late);
+        let out = e.handle_timeout(late + transaction::TIMEOUT);
+        assert_eq!(events(&out).len(), 1);
+        let out = e.receive(late, peer(), &reply_to(&invite, 486, ""));
+        assert!(sent(&out)[0].starts_with("ACK "));
+        assert!(events(&out).is_empty(), "{leg}: {out:?}");
+    }
+
+    #[test]
+    fn the_answers_contact_gets_the_ack_and_the_bye() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        registered(&mut e, now);
+        let (leg, invite) = dial(&mut e, now);
+        let ok = String::from_utf8(reply_to(&invite, 200, &sdp_offer("sendrecv")))
+            .unwrap()
+            .replace(
+                &format!("Contact: <sip:dave@{PHONE}>"),
+                "Contact: <sip:dave@10.0.0.9:5070>",
+            );
+        let out = e.receive(now, peer(), ok.as_bytes());
+        let to_contact = Peer::Udp("10.0.0.9:5070".parse().unwrap());
+        let [Output::Send(ack), ..] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(ack.peer, to_contact);
+        assert!(String::from_utf8_lossy(&ack.bytes).starts_with("ACK sip:dave@10.0.0.9:5070 "));
+        let out = e.hangup(now, leg);
+        let [Output::Send(bye)] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(bye.peer, to_contact);
+    }
+
+    #[test]
+    fn a_softphone_whose_connection_closed_is_forgotten_and_not_rung() {
+        let mut e = endpoint();
+        e.set_accounts(accounts());
+        let now = Instant::now();
+        let tcp = Peer::Tcp(PHONE.parse().unwrap());
+        let contact = "<sip:dave@10.0.0.9:5062;transport=tcp>";
+        let over_tcp = |m: Vec<u8>| {
+            String::from_utf8(m)
+                .unwrap()
+                .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+                .into_bytes()
+        };
+        let out = e.receive(
+            now,
+            tcp,
+            &over_tcp(register("t0", 1, "dave", contact, None)),
+        );
+        let ch = challenges(&sent(&out)[0]).remove(1);
+        let auth = answer(&ch, "REGISTER", "sip:192.0.2.1", PASSWORD, 1);
+        let out = e.receive(
+            now,
+            tcp,
+            &over_tcp(register("t1", 2, "dave", contact, Some(&auth))),
+        );
+        assert!(sent(&out)[0].starts_with("SIP/2.0 200"), "{:?}", sent(&out));
+        // Rung over its connection, which closes while it rings: given up at once.
+        let (leg, _) = dial_via(&mut e, now, tcp);
+        let before = e.registrations_version();
+        let out = e.connection_lost(now, tcp);
+        assert_eq!(
+            events(&out),
+            vec![CallEvent::Ended {
+                leg,
+                how: Ended::Unreachable
+            }]
+        );
+        assert_eq!(e.active_calls(), 0);
+        // And it is no longer listed or rung.
+        assert!(e.registrations(now).is_empty());
+        assert_ne!(e.registrations_version(), before, "the change is published");
+        assert_eq!(
+            e.dial(now, dave_dial()).err(),
+            Some(DialError::NotRegistered)
+        );
     }
 }

@@ -174,6 +174,18 @@ impl Registrar {
         }
     }
 
+    /// Forgets the bindings made over `transport` from `source` (its connection closed).
+    pub fn forget_source(&mut self, transport: &str, source: SocketAddr) {
+        let before = self.count();
+        for l in self.bindings.values_mut() {
+            l.retain(|b| !(b.transport == transport && b.source == source));
+        }
+        self.bindings.retain(|_, l| !l.is_empty());
+        if self.count() != before {
+            self.version += 1;
+        }
+    }
+
     /// Drops expired bindings.
     pub fn expire(&mut self, now: Instant) {
         let before = self.count();

@@ -2,9 +2,10 @@
 //! the [`Endpoint`] state machine, and a task per call ([`leg`](super::leg)) that puts the
 //! caller into a session.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge};
@@ -24,8 +25,11 @@ use crate::config::SipConfig;
 
 /// Most TCP connections at once; more are closed on accept.
 const MAX_CONNECTIONS: usize = 4096;
-/// A TCP connection that sends nothing for this long is closed.
+/// A TCP connection that sends nothing for this long is closed...
 const IDLE: Duration = Duration::from_secs(300);
+/// ...unless a softphone is registered over it: Tandem can ring it only on that connection,
+/// and the phone sends at least its next REGISTER before the binding runs out.
+const REGISTERED_IDLE: Duration = Duration::from_secs(super::registrar::MAX_EXPIRES as u64 + 60);
 /// How long a CSR's softphone rings before Tandem gives up (CANCEL).
 const DIAL_RING: Duration = Duration::from_secs(30);
 
@@ -49,8 +53,15 @@ impl Drop for SipServer {
 
 enum Input {
     Stream(Peer, Vec<u8>),
-    Connected(SocketAddr, mpsc::Sender<Vec<u8>>),
+    Connected(SocketAddr, Stream),
     Closed(SocketAddr),
+}
+
+/// The endpoint's side of a TCP connection: where its writes go, and whether a softphone is
+/// registered over it (which keeps it open longer).
+struct Stream {
+    writes: mpsc::Sender<Vec<u8>>,
+    registered: Arc<AtomicBool>,
 }
 
 /// Binds UDP and then TCP on the same port (a free one when the port is 0).
@@ -114,7 +125,7 @@ async fn run(
     let mut published = u64::MAX;
     let udp = Arc::new(udp);
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
-    let mut streams: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut streams: HashMap<SocketAddr, Stream> = HashMap::new();
     let mut legs: HashMap<LegId, mpsc::UnboundedSender<LegEvent>> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -158,7 +169,7 @@ async fn run(
                 }
                 Input::Closed(from) => {
                     streams.remove(&from);
-                    Vec::new()
+                    endpoint.connection_lost(Instant::now(), Peer::Tcp(from))
                 }
             },
             Some(cmd) = commands.recv() => {
@@ -213,7 +224,8 @@ async fn run(
                 Vec::new()
             }
         };
-        for output in outputs {
+        let mut outputs = VecDeque::from(outputs);
+        while let Some(output) = outputs.pop_front() {
             match output {
                 Output::Send(s) => match s.peer {
                     Peer::Udp(to) => {
@@ -221,13 +233,16 @@ async fn run(
                             tracing::debug!(error = %e, %to, "SIP UDP send failed");
                         }
                     }
-                    Peer::Tcp(to) => {
-                        if let Some(tx) = streams.get(&to)
-                            && tx.try_send(s.bytes).is_err()
-                        {
-                            counter!("tandem_sip_tcp_send_dropped_total").increment(1);
+                    Peer::Tcp(to) => match streams.get(&to) {
+                        Some(stream) => {
+                            if stream.writes.try_send(s.bytes).is_err() {
+                                counter!("tandem_sip_tcp_send_dropped_total").increment(1);
+                            }
                         }
-                    }
+                        // Gone (its close is on the way, or it closed before a dial reached
+                        // it): the same as a close, so nobody waits for a phone unreachable.
+                        None => outputs.extend(endpoint.connection_lost(Instant::now(), s.peer)),
+                    },
                 },
                 Output::Event(CallEvent::Incoming {
                     leg,
@@ -261,6 +276,17 @@ async fn run(
             let table = endpoint.registrations(Instant::now());
             gauge!("tandem_sip_registrations")
                 .set(table.values().map(Vec::len).sum::<usize>() as f64);
+            let over_tcp: HashSet<SocketAddr> = table
+                .values()
+                .flatten()
+                .filter(|b| b.transport == "TCP")
+                .map(|b| b.source)
+                .collect();
+            for (addr, stream) in &streams {
+                stream
+                    .registered
+                    .store(over_tcp.contains(addr), Ordering::Relaxed);
+            }
             accounts.publish_registrations(table);
         }
         gauge!("tandem_sip_calls_active").set(endpoint.active_calls() as f64);
@@ -271,9 +297,19 @@ async fn run(
 /// One TCP connection: messages cut from the stream go to the endpoint, its writes come back.
 async fn connection(stream: TcpStream, from: SocketAddr, to_endpoint: mpsc::Sender<Input>) {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    if to_endpoint.send(Input::Connected(from, tx)).await.is_err() {
+    let registered = Arc::new(AtomicBool::new(false));
+    let stream_side = Stream {
+        writes: tx,
+        registered: registered.clone(),
+    };
+    if to_endpoint
+        .send(Input::Connected(from, stream_side))
+        .await
+        .is_err()
+    {
         return;
     }
+    let mut last_read = Instant::now();
     let (mut read, mut write) = stream.into_split();
     let mut framer = super::message::StreamFramer::default();
     let mut buf = vec![0u8; 8192];
@@ -281,9 +317,13 @@ async fn connection(stream: TcpStream, from: SocketAddr, to_endpoint: mpsc::Send
         tokio::select! {
             r = tokio::time::timeout(IDLE, read.read(&mut buf)) => {
                 let n = match r {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(0)) | Ok(Err(_)) => break,
+                    Err(_) if registered.load(Ordering::Relaxed)
+                        && last_read.elapsed() < REGISTERED_IDLE => continue,
+                    Err(_) => break,
                     Ok(Ok(n)) => n,
                 };
+                last_read = Instant::now();
                 framer.push(&buf[..n]);
                 let mut fatal = false;
                 while let Some(m) = framer.next_message() {

@@ -53,6 +53,9 @@ pub(super) struct Dialing {
     /// The call is to be cancelled (sent once a provisional response allows it).
     cancel: bool,
     cancel_sent: bool,
+    /// Given up without any response (or its connection went): a final response that still
+    /// comes is acknowledged (and a 2xx hung up) without telling the owner again.
+    gave_up: bool,
     ack: Option<Vec<u8>>,
 }
 
@@ -148,6 +151,7 @@ impl Endpoint {
                 provisional: false,
                 cancel: false,
                 cancel_sent: false,
+                gave_up: false,
                 ack: None,
             }),
         };
@@ -205,6 +209,7 @@ impl Endpoint {
             .map(|t| t.value().to_string())
             .unwrap_or_else(|_| c.remote_uri.clone());
         let cancelled = d.cancel;
+        let gave_up = d.gave_up;
         if code >= 300 {
             // The ACK of a failure belongs to the INVITE's transaction (RFC 3261 17.1.1.3).
             let ack = format!(
@@ -228,6 +233,9 @@ impl Endpoint {
             d.resend = None;
             c.end(now);
             out.push(Output::Send(Send { peer, bytes: ack }));
+            if gave_up {
+                return out;
+            }
             let how = if cancelled && code == 487 {
                 Ended::NoAnswer
             } else {
@@ -248,8 +256,15 @@ impl Endpoint {
         c.remote_tag = remote_tag.clone();
         c.remote_uri = to;
         if let Some(target) = r.contact_header().ok().and_then(|h| h.uri().ok()) {
+            // The dialog's requests (the ACK first) go to the 200's Contact (RFC 3261 12.1.2).
+            if let Peer::Udp(_) = c.peer
+                && let Some(addr) = contact_address(&target.to_string())
+            {
+                c.peer = Peer::Udp(addr);
+            }
             c.remote_target = Some(target.to_string());
         }
+        let peer = c.peer;
         self.dialogs
             .insert((c.call_id.clone(), c.local_tag.clone(), remote_tag), leg);
         let mut ack = in_dialog(c, "ACK", &branch(), contact);
@@ -263,7 +278,7 @@ impl Endpoint {
         c.state = CallState::Confirmed;
         let media = sdp::negotiate(&r.body);
         match media {
-            Ok(media) if !cancelled => {
+            Ok(media) if !cancelled && !gave_up => {
                 c.media = Some(media.clone());
                 counter!("tandem_sip_dials_total", "result" => "answered").increment(1);
                 out.push(Output::Event(CallEvent::Media { leg, media }));
@@ -278,9 +293,11 @@ impl Endpoint {
                     }
                     Ok(_) => Ended::NoAnswer,
                 };
-                counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "declined" })
-                    .increment(1);
-                out.push(Output::Event(CallEvent::Ended { leg, how }));
+                if !gave_up {
+                    counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "declined" })
+                        .increment(1);
+                    out.push(Output::Event(CallEvent::Ended { leg, how }));
+                }
                 out.extend(self.hangup(now, leg));
             }
         }
@@ -363,6 +380,8 @@ impl Endpoint {
                 } else {
                     Ended::Unreachable
                 };
+                d.gave_up = true;
+                d.resend = None;
                 c.end(now);
                 counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "unreachable" })
                     .increment(1);
@@ -376,12 +395,40 @@ impl Endpoint {
                     peer,
                     bytes: d.request.clone(),
                 }));
-                let next = (interval * 2).min(transaction::T2);
+                // Timer A doubles without the T2 cap of other requests (RFC 3261 17.1.1.2).
+                let next = interval * 2;
                 d.resend = Some((now + next, next));
             }
             if now >= d.ring_until && !d.cancel {
                 out.extend(self.cancel_dial(now, leg));
             }
+        }
+        out
+    }
+
+    /// The TCP connection `peer` closed (or was found gone when sending): Tandem opens no
+    /// connections, so the softphones registered over it cannot be reached and are dropped,
+    /// and ringing through it fails at once instead of after timer B.
+    pub fn connection_lost(&mut self, now: Instant, peer: Peer) -> Vec<Output> {
+        let Peer::Tcp(source) = peer else {
+            return Vec::new();
+        };
+        self.registrar.forget_source("TCP", source);
+        let mut out = Vec::new();
+        for (&leg, c) in &mut self.calls {
+            if c.peer != peer || c.state != CallState::Dialing {
+                continue;
+            }
+            if let Some(d) = c.dialing.as_mut() {
+                d.gave_up = true;
+                d.resend = None;
+            }
+            c.end(now);
+            counter!("tandem_sip_dials_total", "result" => "unreachable").increment(1);
+            out.push(Output::Event(CallEvent::Ended {
+                leg,
+                how: Ended::Unreachable,
+            }));
         }
         out
     }
