@@ -204,7 +204,10 @@ $('#softphone-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const form = e.target;
   try {
-    await api('PUT', `/api/users/${account.user.id}/sip`, { password: form.elements.password.value }, account.token);
+    await api('PUT', `/api/users/${account.user.id}/sip`, {
+      password: form.elements.password.value,
+      current_password: form.elements.current_password.value,
+    }, account.token);
     form.reset();
     say('SIP password set. Softphones registered with the old one must register again.');
     refreshSoftphone();

@@ -1,7 +1,9 @@
 //! A support account's softphone (SPEC V5). Its SIP password is what it answers digest
 //! challenges with when it registers or calls: digest cannot use the argon2 sign-in hash, so
 //! this is a separate password, stored only as HA1 hashes for the configured realm; the
-//! account itself or an admin may set, see or remove it. And a CSR in a session can have
+//! account itself or an admin may set, see or remove it. The account setting its own proves
+//! its sign-in password first: a stolen session token alone must not plant a SIP password
+//! that outlives it. And a CSR in a session can have
 //! Tandem ring their registered softphone, which joins the session as them when answered.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,7 +15,7 @@ use serde_json::{Value, json};
 use tandem_actors::ids::AccountId;
 
 use super::sessions::{live_by_id, parse_session_id};
-use super::{ApiJson, AppState, Caller, SUPPORT_ROLES};
+use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, check_throttle};
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::problem::Problem;
 use crate::sip::digest::SipCredential;
@@ -79,6 +81,9 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
     password: String,
+    /// The caller's sign-in password: required when setting one's own.
+    #[serde(default)]
+    current_password: Option<String>,
 }
 
 pub async fn put(
@@ -106,17 +111,41 @@ pub async fn put(
             ),
         ));
     }
-    // Digest hashes are far weaker than argon2: the sign-in password must not be exposed
-    // through them.
-    let (candidate, stored) = (password.clone(), user.password_hash.clone());
-    let reused = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
-        .await
-        .map_err(Problem::internal)?;
-    if reused {
-        return Err(Problem::unprocessable(
-            "sip_password_is_sign_in_password",
-            "choose a SIP password other than the sign-in password",
-        ));
+    if caller.0.id == user.id {
+        // Guesses here count with failed sign-ins, so this is no way around their limit.
+        let key = user.username.to_lowercase();
+        check_throttle(&state.login_throttle, &key, "failed password checks")?;
+        let current = body.current_password.ok_or_else(|| {
+            Problem::unprocessable(
+                "current_password_required",
+                "give your sign-in password to set your SIP password",
+            )
+        })?;
+        let (given, stored) = (current.clone(), user.password_hash.clone());
+        let proven = tokio::task::spawn_blocking(move || auth::verify_password(&given, &stored))
+            .await
+            .map_err(Problem::internal)?;
+        if !proven {
+            state
+                .login_throttle
+                .lock()
+                .expect("throttle lock poisoned")
+                .fail(&key, std::time::Instant::now());
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "wrong_current_password",
+                "the sign-in password is not right",
+            ));
+        }
+        // Digest hashes are far weaker than argon2: the sign-in password must not be exposed
+        // through them. (An admin setting another's has no way to know it, and is not told
+        // whether a guess matches.)
+        if password == current {
+            return Err(Problem::unprocessable(
+                "sip_password_is_sign_in_password",
+                "choose a SIP password other than the sign-in password",
+            ));
+        }
     }
     let cred = SipCredential::new(&user.username, state.sip_accounts.realm(), &password);
     let now = SystemTime::now()

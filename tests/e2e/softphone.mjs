@@ -1,8 +1,9 @@
 // A CSR's softphone on the console (SPEC V5), in Debian's headless Chromium:
 // - Carol (CSR) signs in; her dashboard's Softphone card says she has no SIP password and
 //   where a softphone registers.
-// - She tries her sign-in password as the SIP password: refused, with the reason shown.
-// - She sets another; the card says it is set. The Rust side of the test (tests/sip.rs) then
+// - She tries a SIP password with a wrong sign-in password to confirm it: refused, with the
+//   reason shown. She tries her sign-in password as the SIP password: refused too.
+// - She sets another, confirmed with her sign-in password; the card says it is set. The Rust side of the test (tests/sip.rs) then
 //   registers sipp as her softphone with it, and the card lists that registration.
 // - She starts a session and presses "Call my softphone": the softphone (sipp answering)
 //   joins her session as "Carol (phone)", which her page says and lists; she ends the session.
@@ -27,12 +28,19 @@ await scenario('softphone', [], async ({ browser, check, results, shot }) => {
   results.before = await card.getByRole('status').textContent();
 
   const field = card.getByLabel('New SIP password (not your sign-in password)');
+  const confirm = card.getByLabel('Your sign-in password, to confirm it is you');
+  await field.fill(sipPassword);
+  await confirm.fill('not my password');
+  await card.getByRole('button', { name: 'Set SIP password' }).click();
+  await carol.getByText('the sign-in password is not right').waitFor();
   await field.fill(password);
+  await confirm.fill(password);
   await card.getByRole('button', { name: 'Set SIP password' }).click();
   await carol.getByText('choose a SIP password other than the sign-in password').waitFor();
-  check((await card.getByRole('status').textContent()).startsWith('No SIP password yet.'), 'the refused password was not set');
+  check((await card.getByRole('status').textContent()).startsWith('No SIP password yet.'), 'the refused passwords were not set');
 
   await field.fill(sipPassword);
+  await confirm.fill(password);
   await card.getByRole('button', { name: 'Set SIP password' }).click();
   await card.getByText(/^SIP password set\./).waitFor();
   await card.getByText('No softphone registered.').waitFor();
