@@ -218,6 +218,7 @@ pub async fn call(
                 DialFailure::SipDisabled => (StatusCode::SERVICE_UNAVAILABLE, "sip_disabled"),
                 DialFailure::NotRegistered => (StatusCode::CONFLICT, "no_softphone_registered"),
                 DialFailure::TooManyCalls => (StatusCode::SERVICE_UNAVAILABLE, "sip_busy"),
+                DialFailure::AlreadyRinging => (StatusCode::CONFLICT, "softphone_already_ringing"),
                 DialFailure::Declined(_) => (StatusCode::CONFLICT, "softphone_declined"),
                 DialFailure::NoAnswer => (StatusCode::CONFLICT, "softphone_no_answer"),
                 DialFailure::Unreachable => (StatusCode::BAD_GATEWAY, "softphone_unreachable"),

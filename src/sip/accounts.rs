@@ -37,6 +37,9 @@ struct Inner {
     dialer: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<DialRequest>>,
     algorithms: Vec<Algorithm>,
     accounts: watch::Sender<Arc<AccountTable>>,
+    /// Held from reading the store to publishing what was read, so two reloads at once cannot
+    /// publish an older read after a newer one (a removed password would stay valid).
+    reloading: tokio::sync::Mutex<()>,
     registrations: watch::Sender<Arc<RegistrationTable>>,
 }
 
@@ -51,6 +54,7 @@ impl SipAccounts {
             dialer: std::sync::OnceLock::new(),
             algorithms,
             accounts: watch::Sender::new(Arc::default()),
+            reloading: tokio::sync::Mutex::new(()),
             registrations: watch::Sender::new(Arc::default()),
         }))
     }
@@ -75,6 +79,7 @@ impl SipAccounts {
     /// Reads the credentials again from the store (after one was set or removed). Credentials
     /// made for another realm (the realm was reconfigured) cannot be checked and are left out.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.0.reloading.lock().await;
         let mut table = AccountTable::new();
         for (user, row) in store.sip_credentials().await? {
             if !matches!(user.role, AccountRole::Csr | AccountRole::Agent) {

@@ -2013,6 +2013,22 @@ mod tests {
     }
 
     #[test]
+    fn an_account_is_rung_once_at_a_time() {
+        let mut e = endpoint();
+        let now = Instant::now();
+        registered(&mut e, now);
+        let (leg, invite) = dial(&mut e, now);
+        assert_eq!(
+            e.dial(now, dave_dial()).err(),
+            Some(DialError::AlreadyRinging)
+        );
+        // Once it is answered, another ring may start (say, into another session).
+        let out = e.receive(now, peer(), &reply_to(&invite, 200, &sdp_offer("sendrecv")));
+        assert!(matches!(&events(&out)[..], [CallEvent::Media { leg: l, .. }] if *l == leg));
+        dial(&mut e, now);
+    }
+
+    #[test]
     fn the_answers_contact_gets_the_ack_and_the_bye() {
         let mut e = endpoint();
         let now = Instant::now();

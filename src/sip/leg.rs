@@ -66,6 +66,8 @@ pub enum DialFailure {
     NotRegistered,
     #[error("the SIP endpoint is at its call limit")]
     TooManyCalls,
+    #[error("this account's softphone is already being rung")]
+    AlreadyRinging,
     #[error("the softphone refused the call ({0})")]
     Declined(u16),
     #[error("nobody answered the softphone")]
@@ -83,6 +85,7 @@ impl From<super::endpoint::DialError> for DialFailure {
                 Self::NotRegistered
             }
             super::endpoint::DialError::TooManyCalls => Self::TooManyCalls,
+            super::endpoint::DialError::AlreadyRinging => Self::AlreadyRinging,
         }
     }
 }

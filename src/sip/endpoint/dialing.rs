@@ -36,12 +36,17 @@ pub enum DialError {
     NotRegistered,
     #[error("the SIP endpoint is at its call limit")]
     TooManyCalls,
+    /// One ringing call per account, so one CSR cannot fill the call limit with rings.
+    #[error("this account's softphone is already being rung")]
+    AlreadyRinging,
     #[error("the registered contact cannot be called")]
     BadContact,
 }
 
 /// An INVITE of ours until its final response, and the ACK of that response after.
 pub(super) struct Dialing {
+    /// The account rung.
+    user: String,
     branch: String,
     request_uri: String,
     request: Vec<u8>,
@@ -72,6 +77,11 @@ impl Endpoint {
     pub fn dial(&mut self, now: Instant, dial: Dial) -> Result<(LegId, Vec<Output>), DialError> {
         if self.active_calls() >= self.config.max_calls {
             return Err(DialError::TooManyCalls);
+        }
+        if self.calls.values().any(|c| {
+            c.state == CallState::Dialing && c.dialing.as_ref().is_some_and(|d| d.user == dial.user)
+        }) {
+            return Err(DialError::AlreadyRinging);
         }
         let binding = self
             .registrar
@@ -142,6 +152,7 @@ impl Endpoint {
             forget_at: None,
             remote_target: Some(binding.contact.clone()),
             dialing: Some(Dialing {
+                user: dial.user.clone(),
                 branch: b.clone(),
                 request_uri: binding.contact.clone(),
                 request: request.clone(),
