@@ -13,6 +13,10 @@ use rtcp_types::{
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 /// Seconds from 1900 (NTP's epoch) to 1970.
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+/// A jump forward of more than this is not taken as loss until confirmed (RFC 3550 A.1).
+const MAX_DROPOUT: u16 = 3000;
+/// A number this far behind is a late packet; between the two it is a jump.
+const MAX_MISORDER: u16 = 100;
 
 /// What has come from the phone's stream, for the report block about it.
 #[derive(Debug, Default)]
@@ -25,32 +29,49 @@ pub struct Reception {
     received: u32,
     expected_prior: u32,
     received_prior: u32,
-    /// The middle 32 bits of the phone's last SR's NTP time, and when it came.
-    last_sr: Option<(u32, Instant)>,
+    /// After a large jump, the number that would confirm it (the jump's next packet).
+    bad_seq: Option<u16>,
+    /// The SSRC of the phone's last SR, the middle 32 bits of its NTP time, and when it came.
+    last_sr: Option<(u32, u32, Instant)>,
 }
 
 impl Reception {
-    /// An RTP packet from the phone. A new SSRC (a restarted phone) starts the count again.
+    /// Starts counting again at `seq`: a new stream, or one that restarted its numbers.
+    fn restart(&mut self, ssrc: u32, seq: u16) {
+        *self = Self {
+            ssrc: Some(ssrc),
+            base_seq: u32::from(seq),
+            max_seq: seq,
+            received: 1,
+            last_sr: self.last_sr,
+            ..Self::default()
+        };
+    }
+
+    /// An RTP packet from the phone (RFC 3550 A.1). A new SSRC (a restarted phone) starts the
+    /// count again; so does a large jump in sequence numbers once the next packet confirms it
+    /// (a phone renumbering after a re-INVITE), rather than counting the jump as lost.
     pub fn rtp(&mut self, ssrc: u32, seq: u16) {
         if self.ssrc != Some(ssrc) {
-            *self = Self {
-                ssrc: Some(ssrc),
-                base_seq: u32::from(seq),
-                max_seq: seq,
-                received: 1,
-                last_sr: self.last_sr,
-                ..Self::default()
-            };
+            self.restart(ssrc, seq);
             return;
         }
         let delta = seq.wrapping_sub(self.max_seq);
-        if delta != 0 && delta < 0x8000 {
-            // In order, perhaps after a gap; a smaller number is a wrap.
+        if delta < MAX_DROPOUT {
+            // In order, perhaps after a small gap; a smaller number is a wrap.
             if seq < self.max_seq {
                 self.cycles = self.cycles.wrapping_add(1 << 16);
             }
             self.max_seq = seq;
+        } else if delta <= u16::MAX - MAX_MISORDER {
+            if self.bad_seq == Some(seq) {
+                self.restart(ssrc, seq);
+            } else {
+                self.bad_seq = Some(seq.wrapping_add(1));
+            }
+            return;
         }
+        // Else a duplicate or a late packet: received, but not the newest.
         self.received = self.received.wrapping_add(1);
     }
 
@@ -63,7 +84,7 @@ impl Reception {
         for packet in compound {
             match packet {
                 Ok(Packet::Sr(sr)) => {
-                    self.last_sr = Some(((sr.ntp_timestamp() >> 16) as u32, now));
+                    self.last_sr = Some((sr.ssrc(), (sr.ntp_timestamp() >> 16) as u32, now));
                 }
                 Ok(_) => {}
                 Err(_) => return false,
@@ -97,8 +118,9 @@ impl Reception {
         } else {
             ((lost_interval << 8) / i64::from(expected_interval)).min(255) as u8
         };
-        let (lsr, dlsr) = match self.last_sr {
-            Some((lsr, at)) => {
+        // Only an SR about the stream this block is about (RFC 3550 6.4.1).
+        let (lsr, dlsr) = match self.last_sr.filter(|(of, _, _)| *of == ssrc) {
+            Some((_, lsr, at)) => {
                 let delay = now.saturating_duration_since(at).as_secs_f64() * 65536.0;
                 (lsr, delay.min(f64::from(u32::MAX)) as u32)
             }
@@ -179,6 +201,31 @@ pub fn report(
 mod tests {
     use super::*;
 
+    /// Tandem sending nothing yet.
+    const QUIET: Sent = Sent {
+        ssrc: 1,
+        packets: 0,
+        octets: 0,
+        rtp_timestamp: 0,
+        sending: false,
+    };
+
+    /// The report block of the RR Tandem would send now.
+    fn rr_block(r: &mut Reception) -> Option<(u8, u32, u32, u32)> {
+        let bytes = report(Instant::now(), anchor(), QUIET, r, 0).unwrap();
+        let Some(Ok(Packet::Rr(rr))) = Compound::parse(&bytes).unwrap().next() else {
+            panic!("an RR")
+        };
+        rr.report_blocks().next().map(|b| {
+            (
+                b.fraction_lost(),
+                b.cumulative_lost(),
+                b.extended_sequence_number(),
+                b.last_sender_report_timestamp(),
+            )
+        })
+    }
+
     fn anchor() -> (Instant, SystemTime) {
         (
             Instant::now(),
@@ -246,19 +293,35 @@ mod tests {
     }
 
     #[test]
-    fn before_the_phone_sends_the_report_has_no_block() {
+    fn a_renumbered_stream_is_not_counted_as_lost_and_an_sr_counts_for_its_own_stream() {
         let mut r = Reception::default();
-        let sent = Sent {
-            ssrc: 1,
-            packets: 0,
-            octets: 0,
-            rtp_timestamp: 0,
-            sending: false,
-        };
-        let bytes = report(Instant::now(), anchor(), sent, &mut r, 0).unwrap();
-        let Some(Ok(Packet::Rr(rr))) = Compound::parse(&bytes).unwrap().next() else {
-            panic!("an RR")
-        };
-        assert_eq!(rr.report_blocks().count(), 0);
+        for seq in 100..110 {
+            r.rtp(7, seq);
+        }
+        // A lone packet far ahead is not taken as 20,000 lost...
+        r.rtp(7, 20_000);
+        // ...and a jump confirmed by the next packet starts the count again there.
+        r.rtp(7, 30_000);
+        r.rtp(7, 30_001);
+        r.rtp(7, 30_002);
+        // An SR from another SSRC says nothing about this stream.
+        let other_sr = CompoundBuilder::default()
+            .add_packet(SenderReport::builder(8).ntp_timestamp(0x1111_2222_3333_4444));
+        let mut buf = vec![0; other_sr.calculate_size().unwrap()];
+        other_sr.write_into(&mut buf).unwrap();
+        assert!(r.rtcp(Instant::now(), &buf));
+        assert_eq!(rr_block(&mut r), Some((0, 0, 30_002, 0)));
+        // Late and duplicate packets are received, not new: one more than expected.
+        r.rtp(7, 30_001);
+        r.rtp(7, 30_003);
+        assert_eq!(
+            rr_block(&mut r),
+            Some((0, -1i32 as u32 & 0xff_ffff, 30_003, 0))
+        );
+    }
+
+    #[test]
+    fn before_the_phone_sends_the_report_has_no_block() {
+        assert_eq!(rr_block(&mut Reception::default()), None);
     }
 }
