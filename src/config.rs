@@ -142,6 +142,8 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub public_url: String,
     pub max_frame_bytes: usize,
+    /// The bearer token a scraper sends for `/metrics`; empty: only this machine may read it.
+    pub metrics_token: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -270,6 +272,10 @@ impl Config {
         }
         if self.server.max_frame_bytes < 1024 {
             return bad("server.max_frame_bytes must be at least 1024");
+        }
+        let token = &self.server.metrics_token;
+        if !token.is_empty() && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic())) {
+            return bad("server.metrics_token must be empty or 16 or more printable characters");
         }
         if self.auth.access_token_ttl_secs == 0
             || self.auth.invite_ttl_secs == 0
@@ -449,6 +455,16 @@ mod tests {
         assert!(e.to_string().contains("TANDEM_MAIL_SMTP_PORT"), "{e}");
         let e = Config::load(None, env(&[("TANDEM_SERVER_COLOUR", "red")])).unwrap_err();
         assert!(e.to_string().contains("no key colour"), "{e}");
+        for weak in ["short", "sixteen chars ok but spaced"] {
+            let e = Config::load(None, env(&[("TANDEM_SERVER_METRICS_TOKEN", weak)])).unwrap_err();
+            assert!(e.to_string().contains("metrics_token"), "{e}");
+        }
+        let c = Config::load(
+            None,
+            env(&[("TANDEM_SERVER_METRICS_TOKEN", "0123456789abcdef")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.metrics_token, "0123456789abcdef");
     }
 
     #[test]

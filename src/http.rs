@@ -10,7 +10,7 @@ pub mod softphone;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
@@ -186,11 +186,52 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    metrics_access(&state.config.server.metrics_token, peer.ip(), authorization)?;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
-    )
+    ))
+}
+
+/// Who may read `/metrics`: with a token configured, whoever sends it as a bearer token;
+/// without one, only this machine. The figures name no person, but they show how busy the
+/// service is and which calls fail, which is not for anyone on the network.
+fn metrics_access(
+    token: &str,
+    peer: std::net::IpAddr,
+    authorization: Option<&str>,
+) -> Result<(), Problem> {
+    use subtle::ConstantTimeEq;
+    if token.is_empty() {
+        return if peer.to_canonical().is_loopback() {
+            Ok(())
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "metrics_local_only",
+                "metrics are served to this machine only; set server.metrics_token to scrape from elsewhere",
+            ))
+        };
+    }
+    let given = authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(Problem::unauthorized(
+            "metrics_token_required",
+            "send the metrics token as Authorization: Bearer",
+        ))
+    }
 }
 
 /// Refuses with 429 while `key` has failed too often (`what` names the failures for people).
@@ -236,5 +277,44 @@ pub async fn ask<M: ractor::Message, T: Send + 'static>(
             "unavailable",
             "the server is busy with this session; try again",
         )),
+    }
+}
+
+#[cfg(test)]
+mod metrics_access_tests {
+    use super::metrics_access;
+
+    #[test]
+    fn without_a_token_only_this_machine_reads_metrics() {
+        for local in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(
+                metrics_access("", local.parse().unwrap(), None).is_ok(),
+                "{local}"
+            );
+        }
+        for remote in ["192.0.2.7", "2001:db8::1", "::ffff:192.0.2.7"] {
+            let e = metrics_access("", remote.parse().unwrap(), Some("Bearer x")).unwrap_err();
+            assert_eq!(
+                (e.status.as_u16(), e.code.as_str()),
+                (403, "metrics_local_only")
+            );
+        }
+    }
+
+    #[test]
+    fn with_a_token_anyone_with_it_reads_metrics_and_nobody_without() {
+        let token = "0123456789abcdef-scrape";
+        let remote = "192.0.2.7".parse().unwrap();
+        let local = "127.0.0.1".parse().unwrap();
+        assert!(metrics_access(token, remote, Some(&format!("Bearer {token}"))).is_ok());
+        for wrong in [None, Some("Bearer nope"), Some(token), Some("Basic abc")] {
+            for peer in [remote, local] {
+                let e = metrics_access(token, peer, wrong).unwrap_err();
+                assert_eq!(
+                    (e.status.as_u16(), e.code.as_str()),
+                    (401, "metrics_token_required")
+                );
+            }
+        }
     }
 }

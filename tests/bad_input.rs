@@ -540,3 +540,30 @@ async fn the_websocket_endpoint_refuses_plain_http() {
         (400, Some("not_a_websocket"))
     );
 }
+
+#[tokio::test]
+async fn metrics_need_the_configured_token() {
+    let token = "scrape-0123456789abcdef";
+    let t = TestServer::start_with(&[("TANDEM_SERVER_METRICS_TOKEN", token)]).await;
+    let url = format!("{}/metrics", t.base);
+    for wrong in [None, Some("not the token at all")] {
+        let mut req = t.http.get(&url);
+        if let Some(w) = wrong {
+            req = req.bearer_auth(w);
+        }
+        let (status, body) = response(req.send().await.unwrap()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("metrics_token_required")),
+            "{body}"
+        );
+    }
+    let r = t.http.get(&url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("tandem_http_requests_total")
+    );
+}
