@@ -9,7 +9,12 @@ scripts/system-packages.sh
 
 echo "== format"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== fuzz targets build"
+# Checked, not run (running them takes a nightly toolchain and time: fuzz/README.md), so an
+# API change cannot leave them broken unnoticed. Shares the main target directory.
+CARGO_TARGET_DIR="$PWD/target" cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 echo "== tests"
 cargo test --workspace --locked

@@ -7,6 +7,7 @@ packages=(
     pkg-config libssl-dev # TLS for the SMTP client (lettre, native-tls)
     python3               # tests: its standard-library smtpd is the SMTP relay in tests/mail.rs
     cmake                 # builds the bundled libopus (opus crate) for the voice mixer
+    g++                   # builds libFuzzer (libfuzzer-sys) when the fuzz targets are checked
     chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
     ffmpeg                # tests: makes and checks MP4 files (ffmpeg, ffprobe)
     sip-tester            # tests: sipp, the phone in tests/sip.rs and the SIP load run

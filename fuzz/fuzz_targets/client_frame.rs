@@ -15,14 +15,21 @@ fn person(role: Role) -> ParticipantInfo {
         email: None,
         account: (role == Role::Csr).then(AccountId::random),
         is_agent: true,
+        phone: false,
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     // As src/ws.rs reads a frame: JSON first, then the command.
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return };
-    let Ok(frame) = serde_json::from_value::<ClientFrame>(value) else { return };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return;
+    };
+    let Ok(frame) = serde_json::from_value::<ClientFrame>(value) else {
+        return;
+    };
     let init = SessionInit {
         id: SessionId::random(),
         number: SessionNumber::new(123_456_789).unwrap(),
@@ -30,6 +37,8 @@ fuzz_target!(|data: &[u8]| {
         host: AccountId::random(),
         max_customers: 3,
         quick_phrases: Some(vec!["hello".into()]),
+        // Both ways, chosen by the input: automatic recording changes which commands pass.
+        automatic_recording: data.len() % 2 == 1,
     };
     let (mut rules, _) = SessionRules::create(init, 0);
     let csr = person(Role::Csr);

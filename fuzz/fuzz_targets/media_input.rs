@@ -34,7 +34,9 @@ thread_local! {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     WORLD.with(|w| {
         let mut w = w.borrow_mut();
         let now = w.now;

@@ -48,6 +48,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = sdp::negotiate(data);
     if let Ok(text) = std::str::from_utf8(data) {
         let mut digest = DigestAuth::new("tandem", vec![Algorithm::Md5]);
-        let _ = digest.check(1, "REGISTER", text, |_| true, |_| Some(&credential));
+        let client = std::net::IpAddr::from([127, 0, 0, 1]);
+        let _ = digest.check(1, client, "REGISTER", text, |_| true, |_| Some(&credential));
+        let _ = tandem::sip::digest::claimed_username(text);
     }
 });

@@ -7,9 +7,14 @@ use tandem::auth::Signer;
 use tandem_actors::ids::SessionNumber;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let signer = Signer::from_secret(&[42; 32]);
-    assert!(signer.verify(text).is_err(), "accepted a token nobody signed: {text:?}");
+    assert!(
+        signer.verify(text).is_err(),
+        "accepted a token nobody signed: {text:?}"
+    );
     if let Ok(n) = text.parse::<SessionNumber>() {
         assert_eq!(n.to_string().len(), 9);
     }
