@@ -234,6 +234,14 @@ fn metrics_access(
     }
 }
 
+/// Counts a failure of `key` (a wrong password, an unknown number) for [`check_throttle`].
+pub fn record_failure(throttle: &Mutex<Throttle>, key: &str) {
+    throttle
+        .lock()
+        .expect("throttle lock poisoned")
+        .fail(key, std::time::Instant::now());
+}
+
 /// Refuses with 429 while `key` has failed too often (`what` names the failures for people).
 pub fn check_throttle(throttle: &Mutex<Throttle>, key: &str, what: &str) -> Result<(), Problem> {
     let verdict = throttle

@@ -1,6 +1,6 @@
 //! Sign-in and accounts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiJson, AppState, Caller, check_throttle};
+use super::{ApiJson, AppState, Caller, check_throttle, record_failure};
 use crate::auth::{self, MIN_PASSWORD_CHARS, Token};
 use crate::mail::looks_like_email;
 use crate::problem::Problem;
@@ -39,11 +39,7 @@ pub async fn login(
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
-            state
-                .login_throttle
-                .lock()
-                .expect("throttle lock poisoned")
-                .fail(&key, Instant::now());
+            record_failure(&state.login_throttle, &key);
             return Err(Problem::unauthorized(
                 "invalid_credentials",
                 "wrong username or password",

@@ -2,7 +2,6 @@
 //! What happens inside a session goes over the participant's WebSocket (src/ws.rs).
 
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,7 +13,9 @@ use tandem_actors::protocol::{Event, ParticipantInfo, Role};
 use tandem_actors::session::SessionMsg;
 use tandem_actors::session_registry::{NewSession, SessionHandle, SessionRegistryMsg};
 
-use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, ask, check_throttle, optional_email};
+use super::{
+    ApiJson, AppState, Caller, SUPPORT_ROLES, ask, check_throttle, optional_email, record_failure,
+};
 use crate::auth::{self, Token};
 use crate::mail::mailto_link;
 use crate::problem::Problem;
@@ -275,11 +276,7 @@ pub async fn join(
             })
             .await?;
             let Some(h) = found else {
-                state
-                    .join_throttle
-                    .lock()
-                    .expect("throttle lock poisoned")
-                    .fail(&key, Instant::now());
+                record_failure(&state.join_throttle, &key);
                 return Err(Problem::not_found(
                     "unknown_session",
                     "no live session has that number; check it with your support representative",

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tandem_actors::ids::AccountId;
 
 use super::sessions::{live_by_id, parse_session_id};
-use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, check_throttle};
+use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, check_throttle, record_failure};
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::problem::Problem;
 use crate::sip::digest::SipCredential;
@@ -126,11 +126,7 @@ pub async fn put(
             .await
             .map_err(Problem::internal)?;
         if !proven {
-            state
-                .login_throttle
-                .lock()
-                .expect("throttle lock poisoned")
-                .fail(&key, std::time::Instant::now());
+            record_failure(&state.login_throttle, &key);
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "wrong_current_password",
