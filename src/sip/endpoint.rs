@@ -607,7 +607,7 @@ impl Endpoint {
     ) {
         let extra = self
             .digest
-            .challenge(self.unix_secs(now), peer.addr().ip().to_canonical(), stale)
+            .challenge(self.unix_secs(now), peer.addr().ip(), stale)
             .into_iter()
             .map(|v| Header::WwwAuthenticate(rsip::headers::WwwAuthenticate::new(v)))
             .collect();

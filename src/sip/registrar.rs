@@ -176,21 +176,19 @@ impl Registrar {
 
     /// Forgets the bindings made over `transport` from `source` (its connection closed).
     pub fn forget_source(&mut self, transport: &str, source: SocketAddr) {
-        let before = self.count();
-        for l in self.bindings.values_mut() {
-            l.retain(|b| !(b.transport == transport && b.source == source));
-        }
-        self.bindings.retain(|_, l| !l.is_empty());
-        if self.count() != before {
-            self.version += 1;
-        }
+        self.retain(|b| !(b.transport == transport && b.source == source));
     }
 
     /// Drops expired bindings.
     pub fn expire(&mut self, now: Instant) {
+        self.retain(|b| b.expires_at > now);
+    }
+
+    /// Keeps the bindings `keep` accepts; a change is a new version.
+    fn retain(&mut self, keep: impl Fn(&Binding) -> bool) {
         let before = self.count();
         for l in self.bindings.values_mut() {
-            l.retain(|b| b.expires_at > now);
+            l.retain(&keep);
         }
         self.bindings.retain(|_, l| !l.is_empty());
         if self.count() != before {

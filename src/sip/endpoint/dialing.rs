@@ -391,9 +391,7 @@ impl Endpoint {
                 } else {
                     Ended::Unreachable
                 };
-                d.gave_up = true;
-                d.resend = None;
-                c.end(now);
+                give_up(c, now);
                 counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "unreachable" })
                     .increment(1);
                 out.push(Output::Event(CallEvent::Ended { leg, how }));
@@ -430,11 +428,7 @@ impl Endpoint {
             if c.peer != peer || c.state != CallState::Dialing {
                 continue;
             }
-            if let Some(d) = c.dialing.as_mut() {
-                d.gave_up = true;
-                d.resend = None;
-            }
-            c.end(now);
+            give_up(c, now);
             counter!("tandem_sip_dials_total", "result" => "unreachable").increment(1);
             out.push(Output::Event(CallEvent::Ended {
                 leg,
@@ -460,6 +454,16 @@ impl Endpoint {
             .flatten()
             .min()
     }
+}
+
+/// Ends a call of ours that got nowhere: nothing more is sent, and a final response that
+/// still comes is only acknowledged (and a 2xx hung up).
+fn give_up(c: &mut Call, now: Instant) {
+    if let Some(d) = c.dialing.as_mut() {
+        d.gave_up = true;
+        d.resend = None;
+    }
+    c.end(now);
 }
 
 /// Whether a response is to an INVITE (the CSeq method), so a CANCEL's goes elsewhere.
