@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Arf {
             command: ArfCommand::Inspect { file },
         } => {
-            let summary = tandem_recording::inspect(&file)
+            let summary = tandem_arf::inspect(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e} ({})", file.display(), e.code()))?;
             print!("{summary}");
         }

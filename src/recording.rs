@@ -145,7 +145,7 @@ impl RecordingStore {
         for r in &running {
             let path = r.arf_path.clone();
             let summary =
-                tokio::task::spawn_blocking(move || tandem_recording::inspect(&path)).await;
+                tokio::task::spawn_blocking(move || tandem_arf::inspect(&path)).await;
             let (status, duration, error) = match summary {
                 Ok(Ok(s)) => (
                     RecordingStatus::Processing,
@@ -193,7 +193,7 @@ impl Recordings for RecordingStore {
             })
             .await
             .map_err(|e| e.to_string())?;
-        counter!("tandem_recordings_started_total").increment(1);
+        counter!("tandem_arfs_started_total").increment(1);
         Ok(path)
     }
 
@@ -206,7 +206,7 @@ impl Recordings for RecordingStore {
                 None,
             ),
             Err(e) => {
-                counter!("tandem_recording_failures_total", "code" => e.code()).increment(1);
+                counter!("tandem_arf_failures_total", "code" => e.code()).increment(1);
                 (0, 0, RecordingStatus::Failed, Some(e.to_string()))
             }
         };

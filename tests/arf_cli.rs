@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use tandem_recording::{Codec, FileWriter, Header, Track};
+use tandem_arf::{Codec, FileWriter, Header, Track};
 
 fn write(path: &std::path::Path, close: bool) {
     let header = Header {

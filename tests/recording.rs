@@ -14,7 +14,7 @@ use common::{TestServer, futures_now, newest_once_not};
 use serde_json::json;
 use tandem::store::{AccountRole, RecordingStatus};
 use tandem_media::sim::screen;
-use tandem_recording::{Reader, Record};
+use tandem_arf::{Reader, Record};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
@@ -75,7 +75,7 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
     assert!(rec.arf_bytes > 10_000, "{} bytes", rec.arf_bytes);
 
     // What the file holds.
-    let summary = tandem_recording::inspect(&rec.arf_path).unwrap();
+    let summary = tandem_arf::inspect(&rec.arf_path).unwrap();
     assert!(!summary.truncated, "closed cleanly, with its index");
     let track = |label: &str| {
         summary

@@ -13,7 +13,7 @@ use reqwest::header;
 use serde_json::{Value, json};
 use tandem::auth::{Token, unix_secs};
 use tandem::store::{AccountRole, NewRecording, RecordingStatus};
-use tandem_recording::{Codec, Header, Track, Writer};
+use tandem_arf::{Codec, Header, Track, Writer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 

@@ -567,7 +567,7 @@ fn record(call: &mut Call) {
         };
         if !sink.offer(item) {
             call.lost += 1;
-            counter!("tandem_recording_lost_items_total").increment(1);
+            counter!("tandem_arf_lost_items_total").increment(1);
             if call.lost == 1 {
                 call.notify(MediaNotice::RecordingLost);
             }

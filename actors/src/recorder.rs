@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use metrics::{counter, gauge};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tandem_media::sfu::Recorded;
-use tandem_recording::{ArfError, Codec, Header, SyncedFile, Track, Writer};
+use tandem_arf::{ArfError, Codec, Header, SyncedFile, Track, Writer};
 
 use crate::ids::{AccountId, ParticipantId, RecordingId, SessionId};
 use crate::protocol::UnixMillis;
@@ -290,7 +290,7 @@ impl Recorder {
             .name("recorder".into())
             .spawn(move || run(core, rx))
             .map_err(|e| RecorderError::Arf(ArfError::Io(e)))?;
-        gauge!("tandem_recordings_active").increment(1.0);
+        gauge!("tandem_arfs_active").increment(1.0);
         Ok(Self {
             sink: RecordSink(tx),
             thread: Some(thread),
@@ -318,7 +318,7 @@ impl Recorder {
         })
         .await
         .unwrap_or(Err(RecorderError::Gone));
-        gauge!("tandem_recordings_active").decrement(1.0);
+        gauge!("tandem_arfs_active").decrement(1.0);
         result
     }
 }
@@ -328,7 +328,7 @@ impl Drop for Recorder {
         if self.thread.is_some() {
             // Dropped without stop (the session went away): the thread closes the file when
             // the last sender is gone.
-            gauge!("tandem_recordings_active").decrement(1.0);
+            gauge!("tandem_arfs_active").decrement(1.0);
         }
     }
 }
@@ -356,7 +356,7 @@ fn run(
         }
         let before = core.bytes_written();
         core.tick(Instant::now())?;
-        counter!("tandem_recording_bytes_total").increment(core.bytes_written() - before);
+        counter!("tandem_arf_bytes_total").increment(core.bytes_written() - before);
     }
     let bytes = core.bytes_written();
     let (_, mut finished) = core.close()?;
@@ -372,7 +372,7 @@ mod tests {
     use std::io::Cursor;
     use std::sync::Arc;
 
-    use tandem_recording::{Reader, Record};
+    use tandem_arf::{Reader, Record};
 
     use super::*;
 
@@ -497,7 +497,7 @@ mod tests {
             }
             assert!(sink.event(t0, "chat", "{}".into()));
             let result = rt.block_on(rec.stop(lost));
-            let summary = tandem_recording::inspect(&path).unwrap();
+            let summary = tandem_arf::inspect(&path).unwrap();
             assert!(!summary.truncated, "closed with its index");
             assert_eq!(summary.tracks[0].frames, 100);
             match (lost, result) {

@@ -670,7 +670,7 @@ async fn start_recording(state: &mut SessionState) -> Result<ActiveRecording, St
     let path = recordings
         .begin(id, session, owner, name, started_at)
         .await?;
-    let header = tandem_recording::Header {
+    let header = tandem_arf::Header {
         recording_id: id.to_string(),
         session_id: session.to_string(),
         start_unix_ms: u64::try_from(started_at).unwrap_or(0),

@@ -3,7 +3,7 @@
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
-use tandem_recording::Codec;
+use tandem_arf::Codec;
 
 use crate::error::ExportError;
 use crate::gst::{SyncChain, capsfilter, make};

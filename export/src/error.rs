@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tandem_recording::ArfError;
+use tandem_arf::ArfError;
 
 /// Everything that can make an export fail. An export that fails leaves nothing at the output
 /// path: the MP4 is written beside it under a temporary name and renamed only on success.

@@ -10,7 +10,7 @@ use std::time::Instant;
 use gstreamer as gst;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
-use tandem_recording::{Codec, Index, Media, Reader, Record, Track, TrackKind};
+use tandem_arf::{Codec, Index, Media, Reader, Record, Track, TrackKind};
 
 use crate::audio::{RATE, TimeMap, Timeline, sample_at};
 use crate::decode::{opus_decoder, scaler, video_decoder};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{FPS, Recording, probe, top_level_boxes};
 use tandem_export::{ExportError, ExportOptions, ExportReport, export};
-use tandem_recording::{Codec, Reader};
+use tandem_arf::{Codec, Reader};
 
 fn run(input: &Path, output: &Path) -> Result<(ExportReport, Vec<f64>), ExportError> {
     let mut seen = Vec::new();
@@ -303,7 +303,7 @@ fn unknown_codec_is_refused() {
     let mut data = std::fs::read(&arf).unwrap();
     assert_eq!(data[start + 36], 0x01, "a track record");
     data[start + 36 + 13 + 3] = 99;
-    tandem_recording::fuzzing::fix_checksums(&mut data);
+    tandem_arf::fuzzing::fix_checksums(&mut data);
     std::fs::write(&arf, &data).unwrap();
 
     let mp4 = dir.path().join("rec.mp4");

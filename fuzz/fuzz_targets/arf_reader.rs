@@ -8,7 +8,7 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use tandem_recording::{
+use tandem_arf::{
     Codec, Event, Header, Media, Reader, Record, Track, TrackKind, Writer, WriterConfig,
 };
 
@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         0 => read_everything(rest),
         1 => {
             let mut file = rest.to_vec();
-            tandem_recording::fuzzing::fix_checksums(&mut file);
+            tandem_arf::fuzzing::fix_checksums(&mut file);
             read_everything(&file);
         }
         _ => write_then_read(rest),

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_actors::ids::AccountId;
 use tandem_actors::session::unix_now;
-use tandem_recording::ArfError;
+use tandem_arf::ArfError;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
@@ -730,7 +730,7 @@ pub async fn upload(
     drop(file);
 
     let checked = part_path.clone();
-    let summary = tokio::task::spawn_blocking(move || tandem_recording::inspect(checked))
+    let summary = tokio::task::spawn_blocking(move || tandem_arf::inspect(checked))
         .await
         .map_err(Problem::internal)?;
     let summary = match summary {

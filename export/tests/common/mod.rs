@@ -11,7 +11,7 @@ use std::process::Command;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use tandem_recording::{Codec, Header, SyncedFile, Track, Writer};
+use tandem_arf::{Codec, Header, SyncedFile, Track, Writer};
 
 pub const FPS: u64 = 25;
 /// Flashes and beeps start at these whole seconds: every 2 s from 2 s.

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_recording::{
+use tandem_arf::{
     Codec, Event, FileWriter, Header, Media, Reader, Record, Track, WriterConfig,
 };
 
@@ -172,5 +172,5 @@ fn killed_writer_leaves_a_readable_file() {
     assert!(reader.end().is_some());
     let summary = reader.summary().expect("summary");
     assert_eq!(summary.records, read);
-    assert_eq!(summary.index, tandem_recording::IndexSource::Rebuilt);
+    assert_eq!(summary.index, tandem_arf::IndexSource::Rebuilt);
 }

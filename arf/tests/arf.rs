@@ -3,7 +3,7 @@
 use std::io::Cursor;
 
 use proptest::prelude::*;
-use tandem_recording::{
+use tandem_arf::{
     ArfError, Codec, DataEnd, Event, Header, IndexSource, Media, Reader, Record, Track, TrackKind,
     Writer, WriterConfig,
 };
@@ -261,7 +261,7 @@ fn inspect_reads_a_file_and_reports_a_crash() {
     // Cut inside the last block, as a crash while writing it would.
     let cut = built.boundaries[built.boundaries.len() - 2].0 as usize + 10;
     std::fs::write(&path, &built.file[..cut]).expect("write");
-    let summary = tandem_recording::inspect(&path).expect("inspect");
+    let summary = tandem_arf::inspect(&path).expect("inspect");
     assert!(summary.truncated);
     assert_eq!(summary.index, IndexSource::Rebuilt);
     assert_eq!(summary.data_end, cut as u64 - 10);
@@ -473,7 +473,7 @@ fn records_before_the_damage_still_come_out() {
     assert_eq!(err.offset(), Some(start));
     assert!(matches!(r.next_record(), Ok(None)), "ends after an error");
     assert_eq!(
-        tandem_recording::Reader::new(Cursor::new(&file))
+        tandem_arf::Reader::new(Cursor::new(&file))
             .expect("open")
             .summary()
             .map(|_| ())
@@ -572,7 +572,7 @@ fn writer_refuses_what_breaks_the_rules() {
         w.media(1, 9, 0, true, b"frame").unwrap_err().code(),
         "time_order"
     );
-    let huge = vec![0u8; tandem_recording::MAX_RECORD_BODY];
+    let huge = vec![0u8; tandem_arf::MAX_RECORD_BODY];
     assert_eq!(
         w.media(1, 10, 0, true, &huge).unwrap_err().code(),
         "too_large"
@@ -627,7 +627,7 @@ fn huge_frames_round_trip() {
     let mut w = Writer::create(Vec::new(), &header()).expect("create");
     w.declare_track(0, &Track::new(7, Codec::H264, 90_000, "screen-4k"))
         .expect("declare");
-    let max = tandem_recording::MAX_RECORD_BODY - 11;
+    let max = tandem_arf::MAX_RECORD_BODY - 11;
     for (i, len) in [max, 10, max, 300_000].into_iter().enumerate() {
         w.media(7, i as u64, 0, i == 0, &payload(i, len))
             .expect("media");
