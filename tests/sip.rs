@@ -667,6 +667,9 @@ async fn a_csr_softphone_registers_with_digest_and_calls_in_as_that_csr() {
     let session = t.start_session(&carol, "Softphone").await;
     let number = session["session"]["number"].as_str().unwrap().to_string();
     let mut csr = t.connect(&session).await;
+    // With a call running, the phone's joining it says it was answered: ending the session
+    // before that would refuse the half-joined call (503) where the scenario expects 180, 200.
+    csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
     let call = sipp(
         sip,
         &scenario("auth_call.xml"),
@@ -690,6 +693,9 @@ async fn a_csr_softphone_registers_with_digest_and_calls_in_as_that_csr() {
         })
         .await;
     assert_eq!(joined["participant"]["role"], "csr", "{joined}");
+    let phone = joined["participant"]["id"].as_str().unwrap().to_string();
+    csr.event_where("voice_joined", |e| e["participant"] == phone.as_str())
+        .await;
     csr.cmd(json!({"type": "end_session", "confirm": true}))
         .await
         .unwrap();
