@@ -1,4 +1,5 @@
-//! The HTTP API: routes, shared state, and who is calling.
+//! The HTTP side of the server: the API's routes (one module per resource), its shared state
+//! and who is calling; the participant WebSocket ([`ws`]) and the consoles' files ([`web`]).
 
 pub mod accounts;
 pub mod admin;
@@ -6,6 +7,8 @@ pub mod queues;
 pub mod recordings;
 pub mod sessions;
 pub mod softphone;
+pub mod web;
+pub mod ws;
 
 use std::sync::{Arc, Mutex};
 
@@ -35,7 +38,7 @@ pub struct Inner {
     pub directory: Directory,
     pub mailer: Option<Mailer>,
     /// How far the MP4 exports under way are (SPEC R4).
-    pub exports: crate::recording::Exports,
+    pub exports: crate::exporter::Exports,
     /// SIP passwords in use and softphone registrations (SPEC V5).
     pub sip_accounts: crate::sip::accounts::SipAccounts,
     pub metrics: PrometheusHandle,
@@ -168,9 +171,9 @@ pub fn router(state: AppState) -> Router {
         .route("/recordings/{id}/download", get(recordings::download))
         .route("/recordings/{id}/arf", get(recordings::arf));
     Router::new()
-        .merge(crate::web::routes())
+        .merge(web::routes())
         .nest("/api", api)
-        .route("/ws", get(crate::ws::upgrade))
+        .route("/ws", get(ws::upgrade))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { Problem::not_found("not_found", "no such endpoint") })

@@ -2,14 +2,13 @@
 
 pub mod auth;
 pub mod config;
+pub mod exporter;
 pub mod http;
 pub mod mail;
 pub mod metrics;
 pub mod problem;
-pub mod recording;
+pub mod recordings;
 pub mod server;
 pub mod sip;
 pub mod store;
 pub mod throttle;
-pub mod web;
-pub mod ws;

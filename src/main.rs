@@ -109,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Export { input, output } => {
             let mut last = -1;
-            let report = tandem::recording::export_file(&input, &output, &mut |done| {
+            let report = tandem::exporter::export_file(&input, &output, &mut |done| {
                 let pct = (done * 100.0) as i64;
                 if pct / 10 != last / 10 {
                     eprintln!("{pct} %");

@@ -1,5 +1,7 @@
-//! The Prometheus exporter, installed once per process, and the HTTP and WebSocket metrics the
-//! server layer records. Domain metrics are named in tandem_actors::telemetry.
+//! The Prometheus exporter, installed once per process, and the metrics the server layer
+//! records: HTTP, WebSocket and the SIP endpoint's. The sans-IO SIP endpoint records nothing
+//! itself; its shell counts what it reports through the `sip_*` functions here. Domain metrics
+//! of the actors and media workers are named in tandem_actors::telemetry.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -15,6 +17,23 @@ pub const HTTP_DURATION: &str = "tandem_http_request_duration_seconds";
 pub const WS_MESSAGES: &str = "tandem_ws_messages_total";
 pub const WS_CONNECTIONS: &str = "tandem_ws_connections";
 pub const WS_BAD_FRAMES: &str = "tandem_ws_bad_frames_total";
+
+pub const SIP_REQUESTS: &str = "tandem_sip_requests_total";
+pub const SIP_RESPONSES: &str = "tandem_sip_responses_total";
+pub const SIP_REQUESTS_SENT: &str = "tandem_sip_requests_sent_total";
+pub const SIP_STRAY_RESPONSES: &str = "tandem_sip_stray_responses_total";
+pub const SIP_MALFORMED: &str = "tandem_sip_malformed_total";
+pub const SIP_AUTH: &str = "tandem_sip_auth_total";
+pub const SIP_REGISTRATIONS: &str = "tandem_sip_registrations_total";
+pub const SIP_REGISTERED: &str = "tandem_sip_registrations";
+pub const SIP_DIALS: &str = "tandem_sip_dials_total";
+pub const SIP_CONNECTIONS_REFUSED: &str = "tandem_sip_connections_refused_total";
+pub const SIP_TCP_SEND_DROPPED: &str = "tandem_sip_tcp_send_dropped_total";
+pub const SIP_TCP_CONNECTIONS: &str = "tandem_sip_tcp_connections";
+pub const SIP_CALLS_ACTIVE: &str = "tandem_sip_calls_active";
+pub const SIP_LEGS_ACTIVE: &str = "tandem_sip_legs_active";
+pub const SIP_DTMF_DIGITS: &str = "tandem_sip_dtmf_digits_total";
+pub const SIP_CALLS_JOINED: &str = "tandem_sip_calls_joined_total";
 
 /// The process-wide recorder. Tests start several servers in one process; they share it.
 pub fn handle() -> PrometheusHandle {
@@ -64,4 +83,56 @@ pub fn ws_opened() {
 }
 pub fn ws_closed() {
     metrics::gauge!(WS_CONNECTIONS).decrement(1.0);
+}
+
+pub fn sip_request(method: &str) {
+    counter!(SIP_REQUESTS, "method" => method.to_string()).increment(1);
+}
+pub fn sip_response(method: &str, code: u16) {
+    counter!(SIP_RESPONSES, "method" => method.to_string(), "code" => code.to_string())
+        .increment(1);
+}
+pub fn sip_request_sent(method: &str) {
+    counter!(SIP_REQUESTS_SENT, "method" => method.to_string()).increment(1);
+}
+pub fn sip_stray_response() {
+    counter!(SIP_STRAY_RESPONSES).increment(1);
+}
+pub fn sip_malformed(transport: &'static str, reason: &'static str) {
+    counter!(SIP_MALFORMED, "transport" => transport, "reason" => reason).increment(1);
+}
+pub fn sip_auth(method: &str, result: &'static str) {
+    counter!(SIP_AUTH, "method" => method.to_string(), "result" => result).increment(1);
+}
+pub fn sip_registration(result: &'static str) {
+    counter!(SIP_REGISTRATIONS, "result" => result).increment(1);
+}
+pub fn sip_dial(result: &'static str) {
+    counter!(SIP_DIALS, "result" => result).increment(1);
+}
+pub fn sip_connection_refused() {
+    counter!(SIP_CONNECTIONS_REFUSED).increment(1);
+}
+pub fn sip_tcp_send_dropped() {
+    counter!(SIP_TCP_SEND_DROPPED).increment(1);
+}
+/// The endpoint's state after each pass of its loop.
+pub fn sip_endpoint_state(calls: usize, tcp_connections: usize) {
+    metrics::gauge!(SIP_CALLS_ACTIVE).set(calls as f64);
+    metrics::gauge!(SIP_TCP_CONNECTIONS).set(tcp_connections as f64);
+}
+pub fn sip_registered(bindings: usize) {
+    metrics::gauge!(SIP_REGISTERED).set(bindings as f64);
+}
+pub fn sip_leg_started() {
+    metrics::gauge!(SIP_LEGS_ACTIVE).increment(1.0);
+}
+pub fn sip_leg_ended() {
+    metrics::gauge!(SIP_LEGS_ACTIVE).decrement(1.0);
+}
+pub fn sip_dtmf_digit() {
+    counter!(SIP_DTMF_DIGITS).increment(1);
+}
+pub fn sip_call_joined() {
+    counter!(SIP_CALLS_JOINED).increment(1);
 }

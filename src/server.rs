@@ -18,8 +18,10 @@ use tokio::task::JoinHandle;
 
 use crate::auth::Signer;
 use crate::config::Config;
+use crate::exporter::{self, Exports};
 use crate::http::{self, AppState, Inner};
 use crate::mail::Mailer;
+use crate::recordings::RecordingStore;
 use crate::store::{Store, StoreError};
 use crate::throttle::Throttle;
 
@@ -83,12 +85,15 @@ async fn close_interrupted(store: &Store) -> Result<usize, StoreError> {
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let metrics = crate::metrics::handle();
     let store = Store::open(&config.storage.database).await?;
-    let recordings = Arc::new(crate::recording::RecordingStore::new(
+    let exports = Exports::default();
+    let recordings = Arc::new(RecordingStore::new(
         store.clone(),
         config.recording.dir.clone(),
+        exports.clone(),
     ));
+    // Closed first, so the exporter finds what a killed server left.
     recordings.recover().await?;
-    recordings.start_exporter();
+    exporter::start(store.clone(), &config.recording.dir, &exports);
     let signer = Signer::from_key_file(&config.auth.secret_file)?;
     let interrupted = close_interrupted(&store).await?;
     if interrupted > 0 {
@@ -179,7 +184,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         signer: signer.clone(),
         directory: directory.clone(),
         mailer,
-        exports: recordings.exports(),
+        exports,
         sip_accounts,
         metrics,
         login_throttle: Mutex::new(Throttle::new(

@@ -16,9 +16,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use metrics::{counter, gauge};
+use tandem_arf::{ArfError, Codec, Header, SyncedFile, Track, Writer};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tandem_media::sfu::Recorded;
-use tandem_arf::{ArfError, Codec, Header, SyncedFile, Track, Writer};
 
 use crate::ids::{AccountId, ParticipantId, RecordingId, SessionId};
 use crate::protocol::UnixMillis;

@@ -6,9 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_arf::{
-    Codec, Event, FileWriter, Header, Media, Reader, Record, Track, WriterConfig,
-};
+use tandem_arf::{Codec, Event, FileWriter, Header, Media, Reader, Record, Track, WriterConfig};
 
 const CHILD_ENV: &str = "TANDEM_ARF_CRASH_CHILD_PATH";
 const FLUSHED: &str = "ARF_FLUSHED ";

@@ -6,8 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{FPS, Recording, probe, top_level_boxes};
-use tandem_export::{ExportError, ExportOptions, ExportReport, export};
 use tandem_arf::{Codec, Reader};
+use tandem_export::{ExportError, ExportOptions, ExportReport, export};
 
 fn run(input: &Path, output: &Path) -> Result<(ExportReport, Vec<f64>), ExportError> {
     let mut seen = Vec::new();

@@ -18,8 +18,9 @@ use super::sessions::{live_by_id, parse_session_id};
 use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, check_throttle, record_failure};
 use crate::auth::{self, MIN_PASSWORD_CHARS};
 use crate::problem::Problem;
+use crate::sip::accounts::DialFailure;
 use crate::sip::digest::SipCredential;
-use crate::sip::leg::DialFailure;
+use crate::sip::endpoint::DialError;
 use crate::store::{AccountRole, SipCredentialRow, User};
 
 /// The account `id`, if the caller is it or an admin.
@@ -212,9 +213,15 @@ pub async fn call(
         .map_err(|e| {
             let (status, code) = match &e {
                 DialFailure::SipDisabled => (StatusCode::SERVICE_UNAVAILABLE, "sip_disabled"),
-                DialFailure::NotRegistered => (StatusCode::CONFLICT, "no_softphone_registered"),
-                DialFailure::TooManyCalls => (StatusCode::SERVICE_UNAVAILABLE, "sip_busy"),
-                DialFailure::AlreadyRinging => (StatusCode::CONFLICT, "softphone_already_ringing"),
+                DialFailure::NotPlaced(DialError::NotRegistered | DialError::BadContact) => {
+                    (StatusCode::CONFLICT, "no_softphone_registered")
+                }
+                DialFailure::NotPlaced(DialError::TooManyCalls) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "sip_busy")
+                }
+                DialFailure::NotPlaced(DialError::AlreadyRinging) => {
+                    (StatusCode::CONFLICT, "softphone_already_ringing")
+                }
                 DialFailure::Declined(_) => (StatusCode::CONFLICT, "softphone_declined"),
                 DialFailure::NoAnswer => (StatusCode::CONFLICT, "softphone_no_answer"),
                 DialFailure::Unreachable => (StatusCode::BAD_GATEWAY, "softphone_unreachable"),

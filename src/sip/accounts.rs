@@ -3,31 +3,43 @@
 //! SIP endpoint (which checks digests and keeps the bindings). Each side publishes its part
 //! through a watch channel, so neither waits on the other.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use tandem_actors::ids::AccountId;
 use tokio::sync::watch;
 
+use tandem_actors::session_registry::SessionHandle;
+use tokio::sync::oneshot;
+
 use super::digest::{Algorithm, SipCredential};
-use super::leg::{DialFailure, DialRequest};
-use super::registrar::Binding;
+use super::endpoint::DialError;
+use super::registrar::{AccountTable, Binding, RegistrationTable, SipAccount};
 use crate::store::{AccountRole, Store, StoreError};
 
-/// A support account that may use a softphone, with what a call needs to join as it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SipAccount {
-    pub credential: SipCredential,
-    pub id: AccountId,
-    pub display_name: String,
-    pub email: String,
-    pub is_agent: bool,
+/// A CSR's request to have their softphone rung into a session.
+pub struct DialRequest {
+    pub account: Box<SipAccount>,
+    pub session: SessionHandle,
+    /// The name the phone joined under, or why it did not.
+    pub reply: oneshot::Sender<Result<String, DialFailure>>,
 }
 
-/// By username.
-pub type AccountTable = HashMap<String, SipAccount>;
-/// Valid bindings by username.
-pub type RegistrationTable = HashMap<String, Vec<Binding>>;
+/// Why a softphone was not rung into the session, or did not join it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DialFailure {
+    #[error("SIP is turned off on this server")]
+    SipDisabled,
+    /// The endpoint would not place the call.
+    #[error(transparent)]
+    NotPlaced(#[from] DialError),
+    #[error("the softphone refused the call ({0})")]
+    Declined(u16),
+    #[error("nobody answered the softphone")]
+    NoAnswer,
+    #[error("the softphone did not respond")]
+    Unreachable,
+    #[error("the softphone answered but could not join the session")]
+    JoinFailed,
+}
 
 struct Inner {
     realm: String,
@@ -127,10 +139,10 @@ impl SipAccounts {
     pub async fn dial(
         &self,
         account: SipAccount,
-        session: tandem_actors::session_registry::SessionHandle,
+        session: SessionHandle,
     ) -> Result<String, DialFailure> {
         let dialer = self.0.dialer.get().ok_or(DialFailure::SipDisabled)?;
-        let (reply, answer) = tokio::sync::oneshot::channel();
+        let (reply, answer) = oneshot::channel();
         dialer
             .send(DialRequest {
                 account: Box::new(account),

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics::{counter, gauge};
 use ractor::ActorRef;
 use tandem_actors::ids::{ParticipantId, SessionId, SessionNumber};
 use tandem_actors::media_worker::{MediaError, MediaPool, MediaWorkerHandle};
@@ -20,8 +19,10 @@ use tandem_actors::session::SessionMsg;
 use tandem_actors::session_registry::{SessionHandle, SessionRegistryMsg};
 use tokio::sync::{mpsc, oneshot};
 
+use super::accounts::DialFailure;
 use super::endpoint::{Ended, LegId, Target};
 use super::prompt;
+use super::registrar::SipAccount;
 use super::sdp::Negotiated;
 
 /// How long an actor may take to answer.
@@ -50,50 +51,10 @@ pub enum LegEvent {
     Ended(Ended),
 }
 
-/// A CSR's request to have their softphone rung into a session.
-pub struct DialRequest {
-    pub account: Box<super::accounts::SipAccount>,
-    pub session: SessionHandle,
-    /// The name the phone joined under, or why it did not.
-    pub reply: oneshot::Sender<Result<String, DialFailure>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DialFailure {
-    #[error("SIP is turned off on this server")]
-    SipDisabled,
-    #[error("no softphone of this account is registered")]
-    NotRegistered,
-    #[error("the SIP endpoint is at its call limit")]
-    TooManyCalls,
-    #[error("this account's softphone is already being rung")]
-    AlreadyRinging,
-    #[error("the softphone refused the call ({0})")]
-    Declined(u16),
-    #[error("nobody answered the softphone")]
-    NoAnswer,
-    #[error("the softphone did not respond")]
-    Unreachable,
-    #[error("the softphone answered but could not join the session")]
-    JoinFailed,
-}
-
-impl From<super::endpoint::DialError> for DialFailure {
-    fn from(e: super::endpoint::DialError) -> Self {
-        match e {
-            super::endpoint::DialError::NotRegistered | super::endpoint::DialError::BadContact => {
-                Self::NotRegistered
-            }
-            super::endpoint::DialError::TooManyCalls => Self::TooManyCalls,
-            super::endpoint::DialError::AlreadyRinging => Self::AlreadyRinging,
-        }
-    }
-}
-
 /// Who called: the name people see, and the support account it proved, if any.
 pub struct Caller {
     pub name: String,
-    pub account: Option<Box<super::accounts::SipAccount>>,
+    pub account: Option<Box<SipAccount>>,
 }
 
 pub struct LegContext {
@@ -130,7 +91,7 @@ impl Leg {
         media: Option<Negotiated>,
         sending_to: Option<SocketAddr>,
     ) -> Self {
-        gauge!("tandem_sip_legs_active").increment(1.0);
+        crate::metrics::sip_leg_started();
         Self {
             ctx,
             id,
@@ -144,7 +105,7 @@ impl Leg {
     /// The call's task is over.
     fn finish(self) {
         self.send(LegCmd::Done(self.id));
-        gauge!("tandem_sip_legs_active").decrement(1.0);
+        crate::metrics::sip_leg_ended();
     }
 
     fn send(&self, cmd: LegCmd) {
@@ -352,7 +313,7 @@ async fn service(leg: &mut Leg, caller: &Caller) -> Result<(), Stop> {
                 }
             },
             Some((_, digit)) = dtmf.recv() => {
-                counter!("tandem_sip_dtmf_digits_total").increment(1);
+                crate::metrics::sip_dtmf_digit();
                 match digit {
                     '*' => digits.clear(),
                     '#' => {}
@@ -486,7 +447,7 @@ async fn in_session(
         } else {
             answer_with(leg, &place).await?;
         }
-        counter!("tandem_sip_calls_joined_total").increment(1);
+        crate::metrics::sip_call_joined();
         if let Some(on_joined) = on_joined {
             let name = match caller.account.as_deref() {
                 Some(a) => format!("{} (phone)", a.display_name),

@@ -1,8 +1,14 @@
-//! The SIP endpoint (SPEC V5, SYS4): phones and softphones join a session's voice call.
-//! Parsing is rsip's; the transaction and dialog layers Tandem needs as a user agent server
-//! are [`transaction`] and [`endpoint`], sans-IO; [`server`] and [`leg`] do the IO.
+//! The SIP endpoint (SPEC V5, SYS4): phones and softphones join a session's voice call, and
+//! Tandem rings a CSR's registered softphone into one.
+//!
+//! Sans-IO, with no tokio: [`message`] (parsing is rsip's, behind Tandem's framing and limits),
+//! [`transaction`], [`endpoint`] (dialogs, REGISTER, dialling), [`digest`], [`registrar`] (the
+//! account and binding tables), [`sdp`] and [`prompt`]. The IO: [`server`] owns the sockets
+//! and the endpoint's task, [`leg`] is one call's task in a session, and [`accounts`] is the
+//! handle the HTTP API shares with the endpoint (SIP passwords, registrations, dialling).
 
 pub mod accounts;
+pub mod config;
 pub mod digest;
 pub mod endpoint;
 pub mod leg;
@@ -13,4 +19,5 @@ pub mod sdp;
 pub mod server;
 pub mod transaction;
 
+pub use config::SipConfig;
 pub use server::SipServer;

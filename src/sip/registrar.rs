@@ -7,6 +7,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use tandem_actors::ids::AccountId;
+
+use super::digest::SipCredential;
+
 /// Shortest registration taken (423 Interval Too Brief below it).
 pub const MIN_EXPIRES: u32 = 60;
 /// Longest registration granted; asked-for longer ones are shortened.
@@ -15,6 +19,21 @@ pub const MAX_EXPIRES: u32 = 3600;
 const DEFAULT_EXPIRES: u32 = 3600;
 /// Bindings one account may hold (its desk phone, a softphone, a mobile app...).
 pub const MAX_BINDINGS: usize = 10;
+
+/// A support account that may use a softphone, with what a call needs to join as it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SipAccount {
+    pub credential: SipCredential,
+    pub id: AccountId,
+    pub display_name: String,
+    pub email: String,
+    pub is_agent: bool,
+}
+
+/// By username.
+pub type AccountTable = HashMap<String, SipAccount>;
+/// Valid bindings by username.
+pub type RegistrationTable = HashMap<String, Vec<Binding>>;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Binding {

@@ -6,9 +6,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use metrics::{counter, gauge};
 use tandem_actors::media_worker::MediaPool;
 use tandem_actors::root::Directory;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -16,12 +15,14 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::accounts::DialRequest;
 use super::accounts::SipAccounts;
-use super::endpoint::{CallEvent, Dial, Endpoint, EndpointConfig, LegId, Output};
+use super::config::SipConfig;
+use super::endpoint::{CallEvent, Dial, Endpoint, EndpointConfig, LegId, Output, Tally};
 use super::leg::{self, LegCmd, LegContext, LegEvent};
 use super::message::MAX_MESSAGE;
 use super::transaction::Peer;
-use crate::config::SipConfig;
+use crate::metrics;
 
 /// Most TCP connections at once; more are closed on accept.
 const MAX_CONNECTIONS: usize = 4096;
@@ -88,14 +89,18 @@ pub async fn start(
     let (udp, tcp) = bind(config.listen).await?;
     let addr = udp.local_addr()?;
     let contact = config.public().ok().flatten().unwrap_or(addr);
-    let endpoint = Endpoint::new(EndpointConfig {
-        service_number: config.service_number.clone(),
-        contact,
-        max_calls: config.max_calls,
-        realm: accounts.realm().to_string(),
-        algorithms: accounts.algorithms().to_vec(),
-        require_auth: config.require_auth,
-    });
+    let endpoint = Endpoint::new(
+        EndpointConfig {
+            service_number: config.service_number.clone(),
+            contact,
+            max_calls: config.max_calls,
+            realm: accounts.realm().to_string(),
+            algorithms: accounts.algorithms().to_vec(),
+            require_auth: config.require_auth,
+        },
+        Instant::now(),
+        SystemTime::now(),
+    );
     accounts.set_server(contact);
     let (dial_tx, dial_rx) = mpsc::unbounded_channel();
     accounts.set_dialer(dial_tx);
@@ -117,7 +122,7 @@ async fn run(
     tcp: TcpListener,
     context: Arc<LegContext>,
     mut commands: mpsc::UnboundedReceiver<LegCmd>,
-    mut dials: mpsc::UnboundedReceiver<leg::DialRequest>,
+    mut dials: mpsc::UnboundedReceiver<DialRequest>,
     accounts: SipAccounts,
 ) {
     let mut credentials = accounts.accounts();
@@ -138,7 +143,7 @@ async fn run(
             r = udp.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
                     if n > MAX_MESSAGE {
-                        counter!("tandem_sip_malformed_total", "transport" => "UDP", "reason" => "too_large").increment(1);
+                        metrics::sip_malformed("UDP", "too_large");
                         Vec::new()
                     } else if buf[..n].iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
                         Vec::new() // keep-alive
@@ -154,7 +159,7 @@ async fn run(
             accepted = tcp.accept() => {
                 if let Ok((stream, from)) = accepted {
                     if streams.len() >= MAX_CONNECTIONS {
-                        counter!("tandem_sip_connections_refused_total").increment(1);
+                        metrics::sip_connection_refused();
                     } else {
                         tokio::spawn(connection(stream, from, in_tx.clone()));
                     }
@@ -236,7 +241,7 @@ async fn run(
                     Peer::Tcp(to) => match streams.get(&to) {
                         Some(stream) => {
                             if stream.writes.try_send(s.bytes).is_err() {
-                                counter!("tandem_sip_tcp_send_dropped_total").increment(1);
+                                metrics::sip_tcp_send_dropped();
                             }
                         }
                         // Gone (its close is on the way, or it closed before a dial reached
@@ -274,8 +279,7 @@ async fn run(
         if endpoint.registrations_version() != published {
             published = endpoint.registrations_version();
             let table = endpoint.registrations(Instant::now());
-            gauge!("tandem_sip_registrations")
-                .set(table.values().map(Vec::len).sum::<usize>() as f64);
+            metrics::sip_registered(table.values().map(Vec::len).sum());
             let over_tcp: HashSet<SocketAddr> = table
                 .values()
                 .flatten()
@@ -289,8 +293,24 @@ async fn run(
             }
             accounts.publish_registrations(table);
         }
-        gauge!("tandem_sip_calls_active").set(endpoint.active_calls() as f64);
-        gauge!("tandem_sip_tcp_connections").set(streams.len() as f64);
+        for tally in endpoint.take_tallies() {
+            count(tally);
+        }
+        metrics::sip_endpoint_state(endpoint.active_calls(), streams.len());
+    }
+}
+
+/// Counts what the endpoint reports.
+fn count(tally: Tally) {
+    match tally {
+        Tally::Request(method) => metrics::sip_request(&method.to_string()),
+        Tally::Response(method, code) => metrics::sip_response(&method.to_string(), code),
+        Tally::RequestSent(method) => metrics::sip_request_sent(&method.to_string()),
+        Tally::StrayResponse => metrics::sip_stray_response(),
+        Tally::Malformed { transport, reason } => metrics::sip_malformed(transport, reason),
+        Tally::Auth(method, result) => metrics::sip_auth(&method.to_string(), result),
+        Tally::Registration(result) => metrics::sip_registration(result),
+        Tally::Dial(result) => metrics::sip_dial(result),
     }
 }
 
@@ -334,7 +354,7 @@ async fn connection(stream: TcpStream, from: SocketAddr, to_endpoint: mpsc::Send
                             }
                         }
                         Err(e) => {
-                            counter!("tandem_sip_malformed_total", "transport" => "TCP", "reason" => e.code()).increment(1);
+                            metrics::sip_malformed("TCP", e.code());
                             tracing::debug!(%from, error = %e, "closing a SIP connection that cannot be read");
                             fatal = true;
                             break;

@@ -8,12 +8,12 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use metrics::counter;
 use rsip::SipMessage;
 use rsip::prelude::*;
 
 use super::{
-    ALLOW, Call, CallEvent, CallState, Ended, Endpoint, LegId, Output, branch, in_dialog, tag,
+    ALLOW, Call, CallEvent, CallState, Ended, Endpoint, LegId, Output, Tally, branch,
+    request_in_dialog, tag,
 };
 use crate::sip::message;
 use crate::sip::sdp;
@@ -168,8 +168,8 @@ impl Endpoint {
         };
         self.calls.insert(leg, call);
         self.outgoing.insert(b, leg);
-        counter!("tandem_sip_requests_sent_total", "method" => "INVITE").increment(1);
-        counter!("tandem_sip_dials_total", "result" => "started").increment(1);
+        self.tallies.push(Tally::RequestSent(rsip::Method::Invite));
+        self.tallies.push(Tally::Dial("started"));
         Ok((
             leg,
             vec![Output::Send(Send {
@@ -252,8 +252,11 @@ impl Endpoint {
             } else {
                 Ended::Declined(code)
             };
-            counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "declined" })
-                .increment(1);
+            self.tallies.push(Tally::Dial(if how == Ended::NoAnswer {
+                "no_answer"
+            } else {
+                "declined"
+            }));
             out.push(Output::Event(CallEvent::Ended { leg, how }));
             return out;
         }
@@ -278,7 +281,7 @@ impl Endpoint {
         let peer = c.peer;
         self.dialogs
             .insert((c.call_id.clone(), c.local_tag.clone(), remote_tag), leg);
-        let mut ack = in_dialog(c, "ACK", &branch(), contact);
+        let mut ack = request_in_dialog(c, "ACK", &branch(), contact);
         ack.push_str("Content-Length: 0\r\n\r\n");
         let ack = ack.into_bytes();
         if let Some(d) = c.dialing.as_mut() {
@@ -291,7 +294,7 @@ impl Endpoint {
         match media {
             Ok(media) if !cancelled && !gave_up => {
                 c.media = Some(media.clone());
-                counter!("tandem_sip_dials_total", "result" => "answered").increment(1);
+                self.tallies.push(Tally::Dial("answered"));
                 out.push(Output::Event(CallEvent::Media { leg, media }));
             }
             answer => {
@@ -305,8 +308,11 @@ impl Endpoint {
                     Ok(_) => Ended::NoAnswer,
                 };
                 if !gave_up {
-                    counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "declined" })
-                        .increment(1);
+                    self.tallies.push(Tally::Dial(if how == Ended::NoAnswer {
+                        "no_answer"
+                    } else {
+                        "declined"
+                    }));
                     out.push(Output::Event(CallEvent::Ended { leg, how }));
                 }
                 out.extend(self.hangup(now, leg));
@@ -356,7 +362,7 @@ impl Endpoint {
             c.remote_uri,
             c.call_id,
         );
-        counter!("tandem_sip_requests_sent_total", "method" => "CANCEL").increment(1);
+        self.tallies.push(Tally::RequestSent(rsip::Method::Cancel));
         let (peer, b) = (c.peer, d.branch.clone());
         // Its response names the INVITE's branch and the CANCEL method: the transaction layer
         // takes it, not `dial_response`.
@@ -392,8 +398,11 @@ impl Endpoint {
                     Ended::Unreachable
                 };
                 give_up(c, now);
-                counter!("tandem_sip_dials_total", "result" => if how == Ended::NoAnswer { "no_answer" } else { "unreachable" })
-                    .increment(1);
+                self.tallies.push(Tally::Dial(if how == Ended::NoAnswer {
+                    "no_answer"
+                } else {
+                    "unreachable"
+                }));
                 out.push(Output::Event(CallEvent::Ended { leg, how }));
                 continue;
             }
@@ -429,7 +438,7 @@ impl Endpoint {
                 continue;
             }
             give_up(c, now);
-            counter!("tandem_sip_dials_total", "result" => "unreachable").increment(1);
+            self.tallies.push(Tally::Dial("unreachable"));
             out.push(Output::Event(CallEvent::Ended {
                 leg,
                 how: Ended::Unreachable,

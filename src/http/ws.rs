@@ -17,9 +17,9 @@ use tandem_actors::protocol::{ClientFrame, ServerMsg};
 use tandem_actors::session::SessionMsg;
 use tandem_actors::session_registry::SessionHandle;
 
+use super::sessions::live_by_id;
+use super::{AppState, ask};
 use crate::auth::Token;
-use crate::http::sessions::live_by_id;
-use crate::http::{AppState, ask};
 use crate::metrics;
 use crate::problem::Problem;
 

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rust_embed::RustEmbed;
 
-use crate::http::AppState;
+use super::AppState;
 use crate::problem::Problem;
 
 #[derive(RustEmbed)]
