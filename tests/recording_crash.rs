@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::Ws;
 use common::phone::{Phone, eventually};
 use serde_json::{Value, json};
-use tandem_media::sim::screen;
+use tandem_media::testkit::sim::screen;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -139,11 +139,7 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
         .find(|p| p.extension().is_some_and(|e| e == "arf"))
         .expect("the recording's file");
     let summary = tandem_arf::inspect(&arf).unwrap();
-    assert_eq!(
-        summary.index,
-        tandem_arf::IndexSource::Rebuilt,
-        "{summary}"
-    );
+    assert_eq!(summary.index, tandem_arf::IndexSource::Rebuilt, "{summary}");
     let screen = summary
         .tracks
         .iter()
