@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tandem_media::client::VideoConfig;
 use tandem_media::policy::TrackPurpose;
-use tandem_media::sim::World;
+use tandem_media::testkit::client::VideoConfig;
+use tandem_media::testkit::sim::World;
 
 const FPS: u32 = 50;
 

@@ -14,7 +14,7 @@ use common::{TestServer, futures_now, newest_once_not};
 use serde_json::json;
 use tandem::store::{AccountRole, RecordingStatus};
 use tandem_arf::{Reader, Record};
-use tandem_media::sim::screen;
+use tandem_media::testkit::sim::screen;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::Ws;
 use common::phone::{Phone, eventually};
 use serde_json::{Value, json};
-use tandem_media::sim::screen;
+use tandem_media::testkit::sim::screen;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

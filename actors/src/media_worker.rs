@@ -11,11 +11,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use metrics::{counter, gauge, histogram};
-use tandem_media::lobby::Lobby;
 use tandem_media::phone::PhoneMedia;
+use tandem_media::phone::lobby::Lobby;
 use tandem_media::policy::{MediaPolicy, TrackPurpose};
 use tandem_media::sfu::{Answer, Sfu, SfuEvent, SfuStats};
 use tandem_media::voice_mixer::MixerConfig;
@@ -729,7 +729,8 @@ fn handle_command(
         } => {
             let result = match call_for(calls, session, address) {
                 Ok(_) => guarded(calls, session, |call| {
-                    call.sfu.add_phone(now, participant, media)
+                    call.sfu
+                        .add_phone(now, SystemTime::now(), participant, media)
                 })
                 .unwrap_or(Err(tandem_media::sfu::SfuError::CallFailed))
                 .map(|()| address)
@@ -747,7 +748,7 @@ fn handle_command(
         } => {
             let r = lobby
                 .lobby
-                .add(now, leg, media, prompt)
+                .add(now, SystemTime::now(), leg, media, prompt)
                 .map(|()| {
                     lobby.keys.insert(leg, keys);
                     address

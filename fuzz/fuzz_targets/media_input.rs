@@ -7,9 +7,9 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use tandem_media::client::VideoConfig;
+use tandem_media::testkit::client::VideoConfig;
 use tandem_media::policy::{ChannelKind, TrackPurpose};
-use tandem_media::sim::{SFU, World};
+use tandem_media::testkit::sim::{SFU, World};
 
 thread_local! {
     /// A call of three, connected once (DTLS per input would be too slow), with a share running.

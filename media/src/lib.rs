@@ -1,20 +1,31 @@
 //! Tandem's media plane, sans-IO (SPEC SYS2, SYS3, SYS5).
 //!
 //! Nothing here owns a socket, spawns a task or reads a clock: every entry point takes `now`, and
-//! callers drain `poll_*`/`handle_timeout` as the doc of each part says. Built so far: the voice
-//! path's parts ([`jitter`], [`mix`], [`voice_mixer`]), the rules of what may pass ([`policy`]),
-//! and the WebRTC endpoint that forwards video and data channels and runs the mixer ([`sfu`]).
-//! The ARF recorder comes next (docs/architecture.md).
+//! callers drain `poll_*`/`handle_timeout` as the doc of each part says. The media worker
+//! (tandem-actors) drives it with a socket and the clock. Recording is not here: the
+//! [`Sfu`](sfu::Sfu) hands copies of what it forwards ([`sfu::Recorded`]) to the recorder in
+//! tandem-actors, which writes ARF files with tandem-arf.
+//!
+//! - [`sfu`]: one session's WebRTC endpoint: a str0m `Rtc` per browser, video forwarded and
+//!   renegotiated, data channels relayed, the voice call mixed, phones joined.
+//! - [`policy`]: what the session's rules let through right now.
+//! - [`voice_mixer`]: every 20 ms, one listener mix and one mix-minus per speaker.
+//! - [`jitter`]: one audio source's jitter buffer, feeding the mixer.
+//! - [`mix`]: the integer arithmetic of mixing PCM frames.
+//! - [`phone`]: a SIP leg's audio over plain RTP (with its RTCP), and the lobby where phones wait
+//!   for a session.
+//! - [`voice_codec`]: the codecs phones speak, to and from the mixer's 48 kHz PCM.
+//! - [`tone`]: pure tones, made and measured (the audio set-up check, tests).
+//! - `testkit` (feature `testkit`, not in the server): a str0m client as a browser and an
+//!   in-memory network for tests, benches, the load generator and fuzzing.
 
-pub mod client;
 pub mod jitter;
-pub mod lobby;
 pub mod mix;
 pub mod phone;
-pub mod phone_rtcp;
 pub mod policy;
 pub mod sfu;
-pub mod sim;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tone;
 pub mod voice_codec;
 pub mod voice_mixer;

@@ -4,10 +4,13 @@
 //! G.711 and G.722 are decoded and encoded at this edge (docs/sip.md gives the cost): what a
 //! phone sends becomes 20 ms Opus frames for the mixer, whatever its packet time, and the mix a
 //! phone hears is decoded and encoded in its codec. RFC 4733 telephone events become key
-//! presses. RTCP ([`phone_rtcp`](crate::phone_rtcp)) goes both ways: the phone's sender
+//! presses. RTCP ([`rtcp`]) goes both ways: the phone's sender
 //! reports are read, and Tandem reports every 5 s what it sent and received. When nobody in
 //! the call speaks, the phone is sent silence every 20 ms rather than nothing: gateways and
 //! NATs take a long RTP silence for a dead call.
+
+pub mod lobby;
+pub mod rtcp;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 use rtp_types::{RtpPacket, RtpPacketBuilder};
 
 use crate::mix::FRAME_SAMPLES;
-use crate::phone_rtcp::{self, REPORT_INTERVAL, Reception, Sent};
 use crate::voice_codec::{CodecError, VoiceCodec, VoiceDecoder, VoiceEncoder};
+use rtcp::{REPORT_INTERVAL, Reception, Sent};
 
 /// What the SIP side agreed for one phone.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,12 +126,15 @@ fn dtmf_digit(event: u8) -> Option<char> {
 }
 
 impl PhoneLeg {
-    pub fn new(now: Instant, media: PhoneMedia) -> Result<Self, CodecError> {
+    /// A phone's leg starting at `now`; `wall` is `now` on the wall clock (the caller reads
+    /// both clocks), for the NTP time of its RTCP sender reports. The SSRC and the first
+    /// sequence number are random (RFC 3550 5.1, 8.1).
+    pub fn new(now: Instant, wall: SystemTime, media: PhoneMedia) -> Result<Self, CodecError> {
         Ok(Self {
             transcoder: transcoder(media.codec)?,
             media,
-            ssrc: rand_u32(),
-            seq: rand_u32() as u16,
+            ssrc: rand::random(),
+            seq: rand::random(),
             started: now,
             last_sent: None,
             mix_seq: 0,
@@ -140,7 +146,7 @@ impl PhoneLeg {
             prompt_encoder: None,
             filling: false,
             reception: Reception::default(),
-            wall: SystemTime::now(),
+            wall,
             // The first report soon, so the phone knows our stream early (RFC 3550 6.2).
             next_report: now + REPORT_INTERVAL / 5,
             octets_out: 0,
@@ -345,7 +351,7 @@ impl PhoneLeg {
                 sending: std::mem::take(&mut self.sent_since_report),
             };
             let jitter = self.jitter as u32;
-            if let Some(d) = phone_rtcp::report(
+            if let Some(d) = rtcp::report(
                 now,
                 (self.started, self.wall),
                 sent,
@@ -401,17 +407,6 @@ impl PhoneLeg {
     }
 }
 
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    h.finish() as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,7 +441,7 @@ mod tests {
     fn a_pcmu_phone_is_heard_by_the_mixer_as_opus_whatever_its_packet_time() {
         let now = Instant::now();
         let from: SocketAddr = "10.0.0.9:4000".parse().unwrap();
-        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcmu, 0)).unwrap();
+        let mut leg = PhoneLeg::new(now, SystemTime::now(), media(VoiceCodec::Pcmu, 0)).unwrap();
         let mut enc = VoiceEncoder::new(VoiceCodec::Pcmu).unwrap();
         // 30 ms packets of a 440 Hz tone.
         let mut pcmu = Vec::new();
@@ -485,7 +480,7 @@ mod tests {
     #[test]
     fn the_mix_reaches_the_phone_in_its_codec_until_it_holds_the_call() {
         let now = Instant::now();
-        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcma, 8)).unwrap();
+        let mut leg = PhoneLeg::new(now, SystemTime::now(), media(VoiceCodec::Pcma, 8)).unwrap();
         let mut opus =
             opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
         let mut dec = VoiceDecoder::new(VoiceCodec::Pcma).unwrap();
@@ -515,7 +510,7 @@ mod tests {
     fn each_key_press_is_reported_once() {
         let now = Instant::now();
         let from: SocketAddr = "10.0.0.9:4000".parse().unwrap();
-        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcmu, 0)).unwrap();
+        let mut leg = PhoneLeg::new(now, SystemTime::now(), media(VoiceCodec::Pcmu, 0)).unwrap();
         let mut keys = Vec::new();
         for (i, (event, ts)) in [(1u8, 1000u32), (1, 2000), (11, 3000)].iter().enumerate() {
             // Start, two updates, and the end packet three times (RFC 4733 2.5.1.4).
@@ -535,7 +530,7 @@ mod tests {
     #[test]
     fn strangers_garbage_and_rtcp_are_not_voice() {
         let now = Instant::now();
-        let mut leg = PhoneLeg::new(now, media(VoiceCodec::Pcmu, 0)).unwrap();
+        let mut leg = PhoneLeg::new(now, SystemTime::now(), media(VoiceCodec::Pcmu, 0)).unwrap();
         assert!(!leg.accepts("10.0.0.10:4000".parse().unwrap()));
         // Another phone on the same host (or behind the same NAT) is not this one.
         assert!(!leg.accepts("10.0.0.9:5555".parse().unwrap()));
@@ -571,7 +566,7 @@ mod tests {
         let t0 = Instant::now();
         let mut m = media(VoiceCodec::Pcma, 8);
         m.rtcp = "10.0.0.9:4001".parse().unwrap();
-        let mut leg = PhoneLeg::new(t0, m).unwrap();
+        let mut leg = PhoneLeg::new(t0, SystemTime::now(), m).unwrap();
         // The phone talks: 50 packets, two of them lost.
         for seq in (0..52u16).filter(|s| *s != 10 && *s != 11) {
             leg.receive(

@@ -5,7 +5,8 @@
 //!   call's members (SPEC V1-V4);
 //! - video: camera and screen frames forwarded without decoding to every other participant, on a
 //!   send-only track the server adds to each receiver's connection by renegotiating (an offer
-//!   from the server, [`SfuEvent::Offer`]); keyframe requests relayed to the sender (D13, VI2);
+//!   from the server, [`SfuEvent::Offer`]); keyframe requests relayed to the sender (D13, VI2).
+//!   That routing and renegotiation is in `sfu/video.rs`;
 //! - data channels: control input, pointer and annotation messages relayed as the
 //!   [`MediaPolicy`] allows (D2, D12).
 //!
@@ -13,17 +14,17 @@
 //! [`Sfu::handle_timeout`] with the time, then drains [`Sfu::poll_transmit`] and
 //! [`Sfu::poll_event`] and sleeps until [`Sfu::poll_timeout`].
 
+mod video;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::{Debug, Display};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::{ChannelData, ChannelId};
 use str0m::format::Codec;
-use str0m::media::{
-    Direction, Frequency, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid,
-};
+use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
@@ -31,6 +32,7 @@ use crate::mix::{FRAME_SAMPLES, Gain};
 use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
+use video::{OutState, TrackOut, void_pending};
 
 /// Installs the process-wide crypto provider str0m needs (OpenSSL). Idempotent.
 pub fn init_crypto() {
@@ -215,30 +217,10 @@ impl SfuStats {
 
 /// How often str0m reports RTT and loss.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(5);
-/// At most one keyframe request per incoming track in this time; a late joiner, a lost packet
-/// and a receiver's PLI often come together.
-const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
 /// An offer of the server's unanswered this long is void, and made again.
 pub const OFFER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far ahead to schedule when nothing asks for a wake-up sooner.
 const IDLE: Duration = Duration::from_millis(100);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OutState {
-    ToOpen,
-    Negotiating(Mid),
-    Open(Mid),
-    ToStop(Mid),
-    NegotiatingStop(Mid),
-}
-
-/// A track the server sends a peer: another peer's video, as it comes in.
-#[derive(Clone, Debug)]
-struct TrackOut<P> {
-    source: (P, Mid),
-    purpose: TrackPurpose,
-    state: OutState,
-}
 
 struct Peer<P> {
     rtc: Rtc,
@@ -332,12 +314,19 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
 
     /// A phone's audio joins the call (SPEC V5), or what was agreed for it changes (a re-INVITE:
     /// hold, resume, a new address or codec). Its voice is mixed only while the policy gives
-    /// it a microphone, like anyone's (V3); it hears the mix while a voice member.
-    pub fn add_phone(&mut self, now: Instant, peer: P, media: PhoneMedia) -> Result<(), SfuError> {
+    /// it a microphone, like anyone's (V3); it hears the mix while a voice member. `wall` is
+    /// `now` on the wall clock, for a new phone's RTCP sender reports.
+    pub fn add_phone(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        peer: P,
+        media: PhoneMedia,
+    ) -> Result<(), SfuError> {
         match self.phones.get_mut(&peer) {
             Some(leg) => leg.update(media)?,
             None => {
-                self.phones.insert(peer, PhoneLeg::new(now, media)?);
+                self.phones.insert(peer, PhoneLeg::new(now, wall, media)?);
             }
         }
         Ok(())
@@ -815,81 +804,6 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         *self.stats.dropped.entry(reason).or_default() += 1;
     }
 
-    /// A video frame from `origin`, passed to every receiver with an open track for it.
-    fn forward_video(&mut self, now: Instant, origin: P, data: MediaData) {
-        self.stats.video_frames_in += 1;
-        let purpose = self
-            .peers
-            .get(&origin)
-            .and_then(|p| p.purposes.get(&data.mid).copied());
-        if let Err(reason) = self.policy.video(origin, purpose) {
-            self.count_drop(reason);
-            return;
-        }
-        if !data.contiguous {
-            // Loss the sender's side could not repair: receivers need a fresh keyframe.
-            self.request_keyframe(now, origin, data.mid, KeyframeRequestKind::Fir);
-        }
-        if let (true, Some(purpose)) = (self.policy.recording, purpose) {
-            self.recorded.push_back(Recorded::Video {
-                origin,
-                purpose,
-                codec: data.params.spec().codec,
-                rtp_time: data.time.numer(),
-                keyframe: data.is_keyframe(),
-                data: data.data.clone(),
-                at: now,
-            });
-        }
-        let source = (origin, data.mid);
-        for (key, peer) in self.peers.iter_mut().filter(|(k, _)| **k != origin) {
-            for t in &peer.video_out {
-                let OutState::Open(mid) = t.state else {
-                    continue;
-                };
-                if t.source != source {
-                    continue;
-                }
-                let Some(writer) = peer.rtc.writer(mid) else {
-                    continue;
-                };
-                let Some(pt) = writer.match_params(data.params) else {
-                    continue;
-                };
-                if writer
-                    .write(pt, data.network_time, data.time, data.data.clone())
-                    .is_ok()
-                {
-                    self.stats.video_frames_out += 1;
-                    self.stats.video_bytes_out += data.data.len() as u64;
-                    self.dirty.insert(*key);
-                }
-            }
-        }
-    }
-
-    /// Asks `origin` for a keyframe on its track `mid`, at most once per
-    /// [`KEYFRAME_REQUEST_GAP`].
-    fn request_keyframe(&mut self, now: Instant, origin: P, mid: Mid, kind: KeyframeRequestKind) {
-        let Some(peer) = self.peers.get_mut(&origin) else {
-            return;
-        };
-        let Some(last) = peer.video_in.get_mut(&mid) else {
-            return;
-        };
-        if last.is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_GAP) {
-            return;
-        }
-        let Some(mut writer) = peer.rtc.writer(mid) else {
-            return;
-        };
-        if writer.request_keyframe(None, kind).is_ok() {
-            *last = Some(now);
-            self.stats.keyframe_requests += 1;
-            self.dirty.insert(origin);
-        }
-    }
-
     fn relay_channel(&mut self, now: Instant, from: P, data: ChannelData) {
         let Some(kind) = self.peers.get(&from).and_then(|p| {
             p.channels
@@ -933,95 +847,6 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             }
         }
     }
-
-    /// Works out which video each peer should receive: every allowed incoming track of every
-    /// other peer (SPEC D13). Tracks no longer allowed are marked to stop, new ones to open.
-    fn route_video(&mut self) {
-        let sources: Vec<((P, Mid), TrackPurpose)> = self
-            .peers
-            .iter()
-            .flat_map(|(origin, p)| {
-                p.video_in.keys().filter_map(|mid| {
-                    let purpose = p.purposes.get(mid).copied();
-                    self.policy.video(*origin, purpose).ok()?;
-                    Some(((*origin, *mid), purpose?))
-                })
-            })
-            .collect();
-        for (key, peer) in &mut self.peers {
-            let wanted: BTreeMap<(P, Mid), TrackPurpose> = sources
-                .iter()
-                .filter(|((origin, _), _)| origin != key)
-                .copied()
-                .collect();
-            for t in &mut peer.video_out {
-                if let OutState::Open(m) = t.state
-                    && !wanted.contains_key(&t.source)
-                {
-                    t.state = OutState::ToStop(m);
-                }
-            }
-            peer.video_out
-                .retain(|t| t.state != OutState::ToOpen || wanted.contains_key(&t.source));
-            for (source, purpose) in wanted {
-                let has = peer.video_out.iter().any(|t| {
-                    t.source == source
-                        && !matches!(t.state, OutState::ToStop(_) | OutState::NegotiatingStop(_))
-                });
-                if !has {
-                    peer.video_out.push(TrackOut {
-                        source,
-                        purpose,
-                        state: OutState::ToOpen,
-                    });
-                }
-            }
-        }
-    }
-
-    /// Offers each peer with tracks to open or stop, unless an offer of ours is already waiting
-    /// for its answer (the next is made when it comes).
-    fn negotiate(&mut self, now: Instant) {
-        for (key, peer) in &mut self.peers {
-            if peer.pending.is_some() {
-                continue;
-            }
-            let mut change = peer.rtc.sdp_api();
-            for t in &mut peer.video_out {
-                match t.state {
-                    OutState::ToOpen => {
-                        // The stream id tells the page whose video this is, and what.
-                        let stream = format!("{}-{}", t.purpose.as_str(), t.source.0);
-                        let mid = change.add_media(
-                            MediaKind::Video,
-                            Direction::SendOnly,
-                            Some(stream),
-                            None,
-                            None,
-                        );
-                        t.state = OutState::Negotiating(mid);
-                    }
-                    OutState::ToStop(m) => {
-                        change.stop_media(m);
-                        t.state = OutState::NegotiatingStop(m);
-                    }
-                    _ => {}
-                }
-            }
-            if !change.has_changes() {
-                continue;
-            }
-            if let Some((offer, pending)) = change.apply() {
-                peer.offers += 1;
-                peer.pending = Some((peer.offers, now, pending));
-                self.events.push_back(SfuEvent::Offer {
-                    peer: *key,
-                    offer: peer.offers,
-                    sdp: offer.to_sdp_string(),
-                });
-            }
-        }
-    }
 }
 
 /// The id of the open channel of this kind.
@@ -1030,18 +855,6 @@ pub(crate) fn channel_of(
     kind: ChannelKind,
 ) -> Option<ChannelId> {
     channels.iter().find(|(_, k)| *k == kind).map(|(id, _)| *id)
-}
-
-/// Forgets the server's unanswered offer: tracks it was to add are added by the next one; a stop
-/// str0m already applied to its session stays applied and goes out with the next SDP.
-fn void_pending<P>(peer: &mut Peer<P>) {
-    peer.pending = None;
-    peer.video_out.retain(|t| {
-        !matches!(
-            t.state,
-            OutState::Negotiating(_) | OutState::NegotiatingStop(_) | OutState::ToOpen
-        )
-    });
 }
 
 /// The session-level (or first) `a=ice-ufrag` of an SDP.

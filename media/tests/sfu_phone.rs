@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rtp_types::{RtpPacket, RtpPacketBuilder};
 use tandem_media::phone::PhoneMedia;
@@ -87,8 +87,10 @@ fn phones_are_heard_only_with_a_microphone_and_hear_the_mix() {
     let start = Instant::now();
     let mut sfu: Sfu<u8> =
         Sfu::new("192.0.2.1:7000".parse().unwrap(), MixerConfig::default()).unwrap();
-    sfu.add_phone(start, A, phone("10.0.0.1:4000")).unwrap();
-    sfu.add_phone(start, B, phone("10.0.0.2:4000")).unwrap();
+    sfu.add_phone(start, SystemTime::now(), A, phone("10.0.0.1:4000"))
+        .unwrap();
+    sfu.add_phone(start, SystemTime::now(), B, phone("10.0.0.2:4000"))
+        .unwrap();
     // Only A speaks: B hears A's tone, and none of its own.
     sfu.set_policy(start, policy(&[A])).unwrap();
     let (_, b_heard) = talk(&mut sfu, start, 100);

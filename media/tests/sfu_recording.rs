@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use tandem_media::client::{Pattern, PatternFrame};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tandem_media::sfu::Recorded;
-use tandem_media::sim::{World, camera, screen};
+use tandem_media::testkit::client::{Pattern, PatternFrame};
+use tandem_media::testkit::sim::{World, camera, screen};
 
 const CSR: u8 = 1;
 const CUSTOMER: u8 = 2;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tandem_media::policy::{ChannelKind, DropReason, TrackPurpose};
-use tandem_media::sim::{World, camera, screen};
+use tandem_media::testkit::sim::{World, camera, screen};
 
 const CSR: u8 = 1;
 const CUSTOMER: u8 = 2;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tandem_media::sfu::SfuEvent;
-use tandem_media::sim::{SFU, World};
+use tandem_media::testkit::sim::{SFU, World};
 use tandem_media::tone::power as tone_power;
 
 /// Clients 1, 2, 3... speaking these tones; members of the call and microphone holders as given.

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, ClientConfig, VideoConfig};
+use super::client::{Client, ClientConfig, VideoConfig};
 use crate::policy::{ChannelKind, MediaPolicy, TrackPurpose};
 use crate::sfu::{Recorded, Sfu, SfuEvent};
 use crate::voice_mixer::MixerConfig;

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::mix::FRAME_SAMPLES;
 use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia};
@@ -69,10 +69,11 @@ impl<K: Copy + Ord> Lobby<K> {
     }
 
     /// A phone starts waiting, or what it hears or agreed changes (a new prompt plays from its
-    /// start).
+    /// start). `wall` is `now` on the wall clock, for a new phone's RTCP sender reports.
     pub fn add(
         &mut self,
         now: Instant,
+        wall: SystemTime,
         key: K,
         media: PhoneMedia,
         prompt: Arc<[i16]>,
@@ -88,7 +89,7 @@ impl<K: Copy + Ord> Lobby<K> {
                 self.legs.insert(
                     key,
                     Waiting {
-                        leg: PhoneLeg::new(now, media)?,
+                        leg: PhoneLeg::new(now, wall, media)?,
                         prompt,
                         at: 0,
                         quiet_until: None,
@@ -204,7 +205,9 @@ mod tests {
             send: true,
             receive: true,
         };
-        lobby.add(now, 1u64, media, prompt.into()).unwrap();
+        lobby
+            .add(now, SystemTime::now(), 1u64, media, prompt.into())
+            .unwrap();
         let mut dec = VoiceDecoder::new(VoiceCodec::Pcmu).unwrap();
         let mut heard = Vec::new();
         for i in 0..40 {
