@@ -5,12 +5,10 @@
 //! admin's automatic recording on (R3), every session asks its customer on joining, records
 //! after the OK, and its CSR cannot stop it.
 
-mod common;
-
 use std::time::Duration;
 
-use common::phone::{Phone, eventually, voice_call};
-use common::{TestServer, futures_now, newest_once_not};
+use crate::common::phone::{Phone, eventually, voice_call};
+use crate::common::{TestServer, futures_now, newest_once_not};
 use serde_json::json;
 use tandem::store::{AccountRole, RecordingStatus};
 use tandem_arf::{Reader, Record};
@@ -30,16 +28,16 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
     let _csr_phone = Phone::connect(&mut csr, 440.0).await;
     let dave_phone = Phone::connect_with_video(&mut dave, 1000.0, vec![screen()]).await;
     eventually("Dave is connected", || dave_phone.connected()).await;
-    let asked = common::ask(&mut csr, &mut dave, "view_desktop").await;
-    common::allow(&mut csr, &mut dave, &asked).await;
-    let asked = common::ask(&mut csr, &mut dave, "recording").await;
+    let asked = crate::common::ask(&mut csr, &mut dave, "view_desktop").await;
+    crate::common::allow(&mut csr, &mut dave, &asked).await;
+    let asked = crate::common::ask(&mut csr, &mut dave, "recording").await;
     // S9: until Dave answers, nothing is recorded.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         t.server().store.recordings(None).await.unwrap().is_empty(),
         "recorded before consent"
     );
-    common::allow(&mut csr, &mut dave, &asked).await;
+    crate::common::allow(&mut csr, &mut dave, &asked).await;
 
     // The recording is listed, as running, for its owner and nobody else but admins. Its row
     // is made just after the activity starts, so it may take a moment to appear.
@@ -100,7 +98,7 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
     let rec = &rows[0];
     assert_eq!(rec.status, RecordingStatus::Ready, "{:?}", rec.error);
     let mp4 = rec.mp4_path.clone().unwrap();
-    common::check_exported_mp4(&mp4, rec.duration_ms.unwrap());
+    crate::common::check_exported_mp4(&mp4, rec.duration_ms.unwrap());
     let bytes = std::fs::read(&mp4).unwrap();
     // And served to its owner with byte ranges.
     let r = reqwest::Client::new()
@@ -173,7 +171,7 @@ async fn with_automatic_recording_every_session_records_after_consent_and_csrs_c
     );
     csr.event_where("consent_requested", |e| e["activity"] == "recording")
         .await;
-    common::allow(&mut csr, &mut dave, &asked).await;
+    crate::common::allow(&mut csr, &mut dave, &asked).await;
 
     // Recording now, and the CSR cannot stop it.
     let store = &t.server().store;

@@ -1,9 +1,7 @@
 //! Every state change is persisted: a restarted server lists past sessions and their reports,
 //! and sessions that were live when it stopped are ended as interrupted.
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 use serde_json::json;
 use tandem::store::AccountRole;
 

@@ -1,8 +1,6 @@
 //! Whole support sessions over real HTTP and WebSockets against a real server and SQLite file.
 
-mod common;
-
-use common::{TestServer, Ws};
+use crate::common::{TestServer, Ws};
 use serde_json::json;
 use tandem::store::AccountRole;
 

@@ -1,9 +1,7 @@
 //! Bad input gets a clear problem document (or error frame) with a stable code, and changes
 //! nothing.
 
-mod common;
-
-use common::{TestServer, response};
+use crate::common::{TestServer, response};
 use serde_json::json;
 use tandem::auth::{Token, unix_secs};
 use tandem::store::AccountRole;

@@ -2,12 +2,10 @@
 //! (Python's standard-library smtpd, listening on loopback), and the clear errors when mail is
 //! off or the relay is down.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Account, TestServer};
+use crate::common::{Account, TestServer};
 use serde_json::{Value, json};
 use tandem::store::{AccountRole, NewRecording, RecordingStatus};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -48,7 +46,7 @@ impl Relay {
             .spawn()
             .expect("python3 with its smtpd module (Debian's python3 3.11)");
         // Wait until it accepts connections.
-        let deadline = tokio::time::Instant::now() + common::PATIENCE;
+        let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err()
@@ -83,7 +81,7 @@ impl Relay {
     /// Python bytes literal; the body is quoted-printable, decoded here as a mail client would.
     async fn message(&mut self) -> String {
         let mut raw = String::new();
-        tokio::time::timeout(common::PATIENCE, async {
+        tokio::time::timeout(crate::common::PATIENCE, async {
             while let Some(line) = self.lines.next_line().await.unwrap() {
                 if line.contains("END MESSAGE") {
                     break;

@@ -2,13 +2,11 @@
 //! would) negotiate over their participant WebSocket, and the session's microphone rule decides
 //! who is heard (SPEC V1, V2, V3, SYS2, SYS3).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::TestServer;
-use common::phone::{Phone, eventually, two_party_call};
+use crate::common::TestServer;
+use crate::common::phone::{Phone, eventually, two_party_call};
 use serde_json::json;
 use tandem::store::AccountRole;
 
@@ -109,7 +107,7 @@ async fn malformed_sdp_gets_a_clear_error_and_harms_nothing() {
             udp.send_to(b"\x00\x01\x00\x00garbage", media).unwrap();
         }
     }
-    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
     while !t
         .metrics()
         .await

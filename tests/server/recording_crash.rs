@@ -4,14 +4,12 @@
 //! (everything up to about the last second before the kill), listed with that duration, and
 //! exported to MP4.
 
-mod common;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::Ws;
-use common::phone::{Phone, eventually};
+use crate::common::Ws;
+use crate::common::phone::{Phone, eventually};
 use serde_json::{Value, json};
 use tandem_media::testkit::sim::screen;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -122,8 +120,8 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
     let dave_phone = Phone::connect_with_video(&mut dave, 1000.0, vec![screen()]).await;
     eventually("Dave is connected", || dave_phone.connected()).await;
     for activity in ["view_desktop", "recording"] {
-        let asked = common::ask(&mut csr, &mut dave, activity).await;
-        common::allow(&mut csr, &mut dave, &asked).await;
+        let asked = crate::common::ask(&mut csr, &mut dave, activity).await;
+        crate::common::allow(&mut csr, &mut dave, &asked).await;
     }
     let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(3500)).await;
