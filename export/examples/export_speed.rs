@@ -12,8 +12,8 @@ use std::time::Instant;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use tandem_export::{ExportOptions, export};
 use tandem_arf::{Codec, Header, SyncedFile, Track, Writer};
+use tandem_export::{ExportOptions, export};
 
 const W: usize = 1920;
 const H: usize = 1080;
