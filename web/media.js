@@ -100,9 +100,13 @@ export class MediaLink {
   }
 
   // The microphone on or off. The server decides who is heard (V3); this only decides whether
-  // this page sends at all, and asks for the device only when it is first needed.
-  async setMicrophone(on) {
-    if (on && !this.mic) {
+  // this page sends at all, and asks for the device only when it is first needed. `track`, if
+  // given, is sent instead of the device (the browser tests' page sends a tone of its own).
+  async setMicrophone(on, track = null) {
+    if (track && track !== this.mic) {
+      this.mic?.stop();
+      this.mic = track;
+    } else if (on && !this.mic) {
       const s = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
       this.mic = s.getAudioTracks()[0];
     }

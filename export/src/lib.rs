@@ -21,6 +21,8 @@ mod encode;
 mod error;
 mod export;
 mod gst;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 use std::fmt;
 use std::path::Path;

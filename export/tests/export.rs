@@ -1,12 +1,10 @@
 //! End-to-end exports of recordings made here with GStreamer, checked with ffprobe and by
 //! decoding the MP4 back with ffmpeg.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{FPS, Recording, probe, top_level_boxes};
 use tandem_arf::{Codec, Reader};
+use tandem_export::testkit::{self, FPS, Recording, probe, top_level_boxes};
 use tandem_export::{ExportError, ExportOptions, ExportReport, export};
 
 fn run(input: &Path, output: &Path) -> Result<(ExportReport, Vec<f64>), ExportError> {
@@ -79,15 +77,15 @@ fn exports_a_screen_share_with_voice_and_annotations() {
         1,
         Codec::Vp8,
         "screen-p1",
-        common::video_at(0),
-        &common::video(Codec::Vp8, 640, 360, seconds, 60, true),
+        testkit::video_at(0),
+        &testkit::video(Codec::Vp8, 640, 360, seconds, 60, true),
     );
     rec.track(
         2,
         Codec::Opus,
         "voice-mix",
-        common::voice_at(0),
-        &common::voice(seconds),
+        testkit::voice_at(0),
+        &testkit::voice(seconds),
     );
     for i in 0..6u64 {
         let x = 0.3 + 0.04 * i as f64;
@@ -123,8 +121,8 @@ fn exports_a_screen_share_with_voice_and_annotations() {
     check_mp4(&mp4, length);
 
     // Sync: each white flash starts within 100 ms of the beep recorded at the same instant.
-    let flashes = common::flashes(&mp4);
-    let beeps = common::beeps(&mp4);
+    let flashes = testkit::flashes(&mp4);
+    let beeps = testkit::beeps(&mp4);
     println!("flashes {flashes:?}, beeps {beeps:?}");
     assert_eq!(flashes.len(), 3, "{flashes:?}");
     assert_eq!(beeps.len(), 3, "{beeps:?}");
@@ -133,17 +131,17 @@ fn exports_a_screen_share_with_voice_and_annotations() {
     }
 
     // The pointer while it moves, the red stroke after it is drawn, nothing red after `clear`.
-    let (frame, w, _) = common::rgb_frame(&mp4, 1.7);
+    let (frame, w, _) = testkit::rgb_frame(&mp4, 1.7);
     let at = |x: usize, y: usize| &frame[(y * w + x) * 3..][..3];
     assert!(is_red(at((0.5 * 640.0) as usize, (0.3 * 360.0) as usize)));
-    let (frame, w, h) = common::rgb_frame(&mp4, 3.6);
+    let (frame, w, h) = testkit::rgb_frame(&mp4, 3.6);
     let at = |x: usize, y: usize| &frame[(y * w + x) * 3..][..3];
     for x in [0.25, 0.5, 0.75] {
         let px = at((x * 640.0) as usize, (0.6 * 360.0) as usize);
         assert!(is_red(px), "{x}: {px:?}");
     }
     assert!(!is_red(at(320, 100)) && !is_red(at(320, 300)));
-    let (frame, _, _) = common::rgb_frame(&mp4, 5.6);
+    let (frame, _, _) = testkit::rgb_frame(&mp4, 5.6);
     let red = frame.chunks_exact(3).filter(|p| is_red(p)).count();
     assert_eq!(red, 0, "red pixels after clear ({w}x{h})");
 }
@@ -158,20 +156,20 @@ fn switches_sources_and_resolutions() {
     let arf = dir.path().join("rec.arf");
     let mp4 = dir.path().join("rec.mp4");
     let mut rec = Recording::new();
-    let camera = common::video(Codec::H264, 640, 480, 7.5, 120, false);
-    rec.track(1, Codec::H264, "camera-p2", common::video_at(0), &camera);
+    let camera = testkit::video(Codec::H264, 640, 480, 7.5, 120, false);
+    rec.track(1, Codec::H264, "camera-p2", testkit::video_at(0), &camera);
     rec.declare(2_000_000, 2, Codec::Vp8, "screen-p1");
-    let small = common::video(Codec::Vp8, 640, 360, 2.0, 60, false);
-    rec.media(2, Codec::Vp8, common::video_at(2_000_000), &small);
-    let large = common::video(Codec::Vp8, 1280, 720, 2.5, 60, false);
-    let last = rec.media(2, Codec::Vp8, common::video_at(4_500_000), &large);
+    let small = testkit::video(Codec::Vp8, 640, 360, 2.0, 60, false);
+    rec.media(2, Codec::Vp8, testkit::video_at(2_000_000), &small);
+    let large = testkit::video(Codec::Vp8, 1280, 720, 2.5, 60, false);
+    let last = rec.media(2, Codec::Vp8, testkit::video_at(4_500_000), &large);
     rec.end(last + 1, 2);
-    let square = common::video(Codec::Vp8, 480, 480, 1.0, 60, false);
+    let square = testkit::video(Codec::Vp8, 480, 480, 1.0, 60, false);
     rec.track(
         3,
         Codec::Vp8,
         "screen-p3",
-        common::video_at(5_500_000),
+        testkit::video_at(5_500_000),
         &square,
     );
     let length = rec.write(&arf);
@@ -193,13 +191,13 @@ fn switches_sources_and_resolutions() {
 
     // The 16:9 screen in a 4:3 frame at both its sizes: black bars above and below.
     for t in [3.0, 5.0, 6.8] {
-        let (frame, w, _) = common::rgb_frame(&mp4, t);
+        let (frame, w, _) = testkit::rgb_frame(&mp4, t);
         let luma = |y: usize| frame[(y * w + 320) * 3] as i32;
         assert!(luma(20) < 30, "{t}: bar {}", luma(20));
         assert!((50..90).contains(&luma(240)), "{t}: picture {}", luma(240));
     }
     // The square screen: bars left and right.
-    let (frame, w, _) = common::rgb_frame(&mp4, 6.0);
+    let (frame, w, _) = testkit::rgb_frame(&mp4, 6.0);
     let luma = |x: usize| frame[(240 * w + x) * 3] as i32;
     assert!(
         luma(20) < 30 && (50..90).contains(&luma(320)),
@@ -209,11 +207,11 @@ fn switches_sources_and_resolutions() {
     );
     // The camera fills the frame.
     for t in [1.0, 7.3] {
-        let (frame, w, _) = common::rgb_frame(&mp4, t);
+        let (frame, w, _) = testkit::rgb_frame(&mp4, t);
         assert!(frame[(20 * w + 320) * 3] > 100, "{t}: the camera");
     }
     assert!(
-        common::pcm(&mp4).iter().all(|&s| s.unsigned_abs() < 50),
+        testkit::pcm(&mp4).iter().all(|&s| s.unsigned_abs() < 50),
         "silent"
     );
 }
@@ -221,14 +219,14 @@ fn switches_sources_and_resolutions() {
 fn short_recording(dir: &Path) -> (PathBuf, u64) {
     let arf = dir.join("rec.arf");
     let mut rec = Recording::new();
-    let video = common::video(Codec::Vp8, 320, 180, 4.0, 60, true);
-    rec.track(1, Codec::Vp8, "screen-p1", common::video_at(0), &video);
+    let video = testkit::video(Codec::Vp8, 320, 180, 4.0, 60, true);
+    rec.track(1, Codec::Vp8, "screen-p1", testkit::video_at(0), &video);
     rec.track(
         2,
         Codec::Opus,
         "voice-mix",
-        common::voice_at(0),
-        &common::voice(4.0),
+        testkit::voice_at(0),
+        &testkit::voice(4.0),
     );
     let length = rec.write(&arf);
     (arf, length)
@@ -294,8 +292,8 @@ fn unknown_codec_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let arf = dir.path().join("rec.arf");
     let mut rec = Recording::new();
-    let video = common::video(Codec::Vp8, 160, 90, 1.0, 60, false);
-    rec.track(1, Codec::Vp8, "screen-p1", common::video_at(0), &video);
+    let video = testkit::video(Codec::Vp8, 160, 90, 1.0, 60, false);
+    rec.track(1, Codec::Vp8, "screen-p1", testkit::video_at(0), &video);
     rec.write(&arf);
     // The track record is the first of the first block: patch its codec id (block header 36,
     // record header 13, track id 2, kind 1), then make the checksums right again.

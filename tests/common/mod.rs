@@ -16,8 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
 /// The exporter's test helpers: media encoded with GStreamer, MP4s probed and decoded.
-#[path = "../../export/tests/common/mod.rs"]
-pub mod media_files;
+pub use tandem_export::testkit as media_files;
 pub mod phone;
 
 /// How long to wait for something that should happen promptly before calling it a failure.

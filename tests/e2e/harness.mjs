@@ -1,9 +1,8 @@
-// What the browser tests share: the API client, the test page served on loopback, Debian's
-// headless Chromium with fake media devices, and the check list that becomes the report.
+// What the browser tests share: the API client, the test page served at the server's origin,
+// Debian's headless Chromium with fake media devices, and the check list that becomes the report.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 
 const here = path.dirname(new URL(import.meta.url).pathname);
@@ -40,18 +39,20 @@ export function launch(extraArgs = []) {
 
 // Runs `body({ open, failures, check, results })`, then prints one JSON line of results and
 // failures and exits non-zero on any. `open(joined)` opens client.html as that participant.
+// The browser is handed client.html at an address on the server's origin (the server itself
+// has no such page), so the page imports the shipped /assets/ modules from the server under test.
+// A page the browser did not fetch has no address, so Chromium counts it as public and would
+// block its WebSocket to loopback: the context is granted local network access.
 export async function run(base, extraArgs, body) {
   const page = fs.readFileSync(path.join(here, 'client.html'));
-  const server = http.createServer((_, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end(page); });
-  await new Promise((r) => server.listen(0, '127.0.0.1', r));
-  const pageUrl = `http://127.0.0.1:${server.address().port}/client.html`;
+  const pageUrl = `${base}/e2e/client.html`;
   const browser = await launch(extraArgs);
-  const wsBase = base.replace('http://', 'ws://');
   const open = async (joined) => {
-    const ctx = await browser.newContext();
+    const ctx = await browser.newContext({ permissions: ['local-network-access'] });
+    await ctx.route(pageUrl, (route) => route.fulfill({ contentType: 'text/html', body: page }));
     const p = await ctx.newPage();
     p.on('console', (m) => { if (m.type() === 'error') console.error('[page]', m.text()); });
-    await p.goto(`${pageUrl}#ws=${encodeURIComponent(`${wsBase}/ws?token=${joined.token}`)}`);
+    await p.goto(`${pageUrl}#token=${encodeURIComponent(joined.token)}`);
     await p.evaluate(() => window.opened);
     return p;
   };
@@ -64,7 +65,6 @@ export async function run(base, extraArgs, body) {
     failures.push(String(e && e.stack || e));
   } finally {
     await browser.close();
-    server.close();
   }
   console.log(JSON.stringify({ results, failures }));
   process.exit(failures.length ? 1 : 0);

@@ -1,9 +1,8 @@
-//! Test recordings: media encoded with GStreamer here and now, written as ARF with arrival
-//! times from their timestamps plus a little network jitter, and helpers to look at an MP4 with
-//! ffprobe and ffmpeg. The server's end-to-end sync test (tests/recording_sync.rs) uses them
-//! too, to encode its flashing screen and find the flashes and beeps in the exported MP4.
-
-#![allow(dead_code)]
+//! Test recordings, for this crate's tests and the server's (behind the `testkit` feature, so
+//! the shipped server does not build it): media encoded with GStreamer here and now, written as
+//! ARF with arrival times from their timestamps plus a little network jitter, and helpers to look
+//! at an MP4 with ffprobe and ffmpeg. The server's end-to-end sync test (tests/recording_sync.rs)
+//! uses them to encode its flashing screen and find the flashes and beeps in the exported MP4.
 
 use std::path::Path;
 use std::process::Command;
