@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use tandem_actors::ids::{AccountId, ParticipantId, QueueId, SessionId, SessionNumber};
-use tandem_actors::journal::{Journal, JournalError};
+use tandem_actors::ports::{Journal, JournalError};
 use tandem_actors::protocol::{Event, Record, UnixMillis};
 use tandem_actors::session::rules::SessionInit;
 use uuid::Uuid;
@@ -849,7 +849,7 @@ impl Store {
 }
 
 #[async_trait::async_trait]
-impl tandem_actors::journal::Accounts for Store {
+impl tandem_actors::ports::Accounts for Store {
     async fn is_agent(&self, account: AccountId) -> Result<bool, JournalError> {
         self.user_by_id(account)
             .await

@@ -10,9 +10,10 @@
 //! docs/architecture.md.
 
 pub mod ids;
-pub mod journal;
+pub mod limits;
 pub mod media_worker;
 pub mod participant;
+pub mod ports;
 pub mod protocol;
 pub mod queue;
 pub mod queue_registry;

@@ -3,6 +3,8 @@
 
 use metrics::{counter, gauge};
 
+pub mod media;
+
 pub const SESSIONS_ACTIVE: &str = "tandem_sessions_active";
 pub const PARTICIPANTS_ACTIVE: &str = "tandem_participants_active";
 pub const ACTOR_RESTARTS: &str = "tandem_actor_restarts_total";
