@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use metrics::{counter, histogram};
 use tandem_actors::ids::{AccountId, RecordingId, SessionId};
-use tandem_actors::protocol::UnixMillis;
 use tandem_actors::ports::Recordings;
+use tandem_actors::protocol::UnixMillis;
 use tandem_actors::recorder::{Finished, RecorderError};
 use tandem_actors::session::unix_now;
 use tokio::sync::Notify;

@@ -1,5 +1,5 @@
-//! Domain events as metrics. The names live here, once; the server installs the Prometheus
-//! recorder. Only counters end in `_total`.
+//! Domain events as metrics. The names live here, once (the media workers' in [`media`]); the
+//! server installs the Prometheus recorder. Only counters end in `_total`.
 
 use metrics::{counter, gauge};
 
