@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use metrics::counter;
 use tandem_actors::ids::{AccountId, RecordingId, SessionId};
+use tandem_actors::ports::Recordings;
 use tandem_actors::protocol::UnixMillis;
-use tandem_actors::recorder::{Finished, RecorderError, Recordings};
+use tandem_actors::recorder::{Finished, RecorderError};
 use tandem_actors::session::unix_now;
 
 use crate::exporter::Exports;

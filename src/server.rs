@@ -75,7 +75,7 @@ async fn close_interrupted(store: &Store) -> Result<usize, StoreError> {
         let records = store.records(init.id).await?;
         let mut rules = SessionRules::restore(init.clone(), &records);
         let end = rules.interrupt(unix_now());
-        tandem_actors::journal::Journal::append(store, init, &end)
+        tandem_actors::ports::Journal::append(store, init, &end)
             .await
             .map_err(|e| StoreError::Corrupt(e.0))?;
     }

@@ -231,6 +231,8 @@ export class CsrSession {
     if (this.link.handle(m)) return;
     if (m.type === 'welcome') {
       this.panel.view = m.session;
+      // The server's limit (SPEC S8), so the page does not restate it.
+      $('[data-id="transfer-message"]', this.root).maxLength = m.limits.transfer_message_chars;
       $('[data-id="notes"]', this.root).value = m.session.notes || '';
       this.panel.render();
       this.render();

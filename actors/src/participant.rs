@@ -3,6 +3,9 @@
 //! It stands between the participant's WebSocket and the session: it rate-limits what comes in,
 //! delivers what goes out, and tells the session when the participant has been away too long.
 //! Its rules are [`rules::ParticipantRules`]; this file only moves messages.
+//!
+//! It reaches its session only through [`ParticipantReport`], the few things a participant tells
+//! it, so this module does not depend on the session's own messages.
 
 pub mod rules;
 
@@ -10,12 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorProcessingErr, ActorRef, DerivedActorRef};
 use tokio::sync::{Notify, mpsc};
 
 use crate::ids::ParticipantId;
 use crate::protocol::{ClientFrame, Role, ServerMsg};
-use crate::session::SessionMsg;
 use crate::supervision::StopReason;
 use crate::telemetry;
 use rules::{ParticipantConfig, ParticipantRules};
@@ -67,9 +69,22 @@ pub type ParticipantLink = Arc<RwLock<ActorRef<ParticipantMsg>>>;
 
 pub struct ParticipantActor;
 
+/// What a participant tells its session. The session's own message type converts from it, so
+/// the session hands its participants a [`DerivedActorRef`] of itself.
+#[derive(Debug)]
+pub enum ParticipantReport {
+    /// A command from the participant (already rate-limited).
+    Command {
+        from: ParticipantId,
+        frame: ClientFrame,
+    },
+    /// The participant stayed away past the reconnect grace.
+    Gone { participant: ParticipantId },
+}
+
 #[derive(Clone)]
 pub struct ParticipantArgs {
-    pub session: ActorRef<SessionMsg>,
+    pub session: DerivedActorRef<ParticipantReport>,
     pub id: ParticipantId,
     pub role: Role,
     pub config: ParticipantConfig,
@@ -153,7 +168,7 @@ impl Actor for ParticipantActor {
             }
             ParticipantMsg::Inbound(frame) => {
                 if state.rules.admit(now) {
-                    let _ = state.args.session.cast(SessionMsg::Command {
+                    let _ = state.args.session.send_message(ParticipantReport::Command {
                         from: state.args.id,
                         frame,
                     });
@@ -179,7 +194,7 @@ impl Actor for ParticipantActor {
             }
             ParticipantMsg::CheckPresence => {
                 if state.rules.poll_gone(now) {
-                    let _ = state.args.session.cast(SessionMsg::Gone {
+                    let _ = state.args.session.send_message(ParticipantReport::Gone {
                         participant: state.args.id,
                     });
                 } else {

@@ -10,18 +10,10 @@ use serde::{Deserialize, Serialize};
 pub use tandem_media::policy::TrackPurpose;
 
 use crate::ids::{AccountId, ParticipantId, QueueId, SessionNumber};
+use crate::limits::ClientLimits;
 
 /// Milliseconds since the Unix epoch. Wall-clock time, used only for records people read.
 pub type UnixMillis = i64;
-
-/// Longest chat message, in characters (SPEC S10 sets no number; this keeps frames small).
-pub const MAX_CHAT_CHARS: usize = 2_000;
-/// Longest transfer message, in characters (SPEC S8).
-pub const MAX_TRANSFER_MESSAGE_CHARS: usize = 345;
-/// Longest session notes, in characters (SPEC S11).
-pub const MAX_NOTES_CHARS: usize = 20_000;
-/// Most agents one transfer may be offered to at once.
-pub const MAX_TRANSFER_AGENTS: usize = 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -466,6 +458,9 @@ pub enum ServerMsg {
         you: ParticipantId,
         role: Role,
         session: serde_json::Value,
+        /// The limits the page's forms need, so it does not restate them.
+        #[serde(default)]
+        limits: ClientLimits,
     },
     Event {
         seq: u64,

@@ -20,8 +20,7 @@ use tandem_arf::{ArfError, Codec, Header, SyncedFile, Track, Writer};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tandem_media::sfu::Recorded;
 
-use crate::ids::{AccountId, ParticipantId, RecordingId, SessionId};
-use crate::protocol::UnixMillis;
+use crate::ids::ParticipantId;
 
 /// Items the queue holds: about 10 s of a busy session (a share at 30 fps, the voice at 50
 /// packets a second, annotations), so a disk stall shorter than that loses nothing.
@@ -217,24 +216,6 @@ impl<W: Write> RecorderCore<W> {
         let out = self.writer.close()?;
         Ok((out, finished))
     }
-}
-
-/// Where recordings are kept: the server's files and tables. The session only asks for a file
-/// and reports how the recording ended.
-#[async_trait::async_trait]
-pub trait Recordings: Send + Sync + 'static {
-    /// A new recording of `session`, owned by the primary CSR's account and called `name`:
-    /// the file to write.
-    async fn begin(
-        &self,
-        recording: RecordingId,
-        session: SessionId,
-        owner: AccountId,
-        name: String,
-        started_at: UnixMillis,
-    ) -> Result<PathBuf, String>;
-    /// The recording's file is closed; `result` says how it went.
-    async fn finished(&self, recording: RecordingId, result: Result<Finished, RecorderError>);
 }
 
 /// What reaches a recorder's thread.

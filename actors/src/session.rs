@@ -15,19 +15,20 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tandem_media::policy::MediaPolicy;
 
 use crate::ids::{ParticipantId, RecordingId, SessionId};
-use crate::journal::{Accounts, Journal};
-use crate::media_worker::{MediaError, MediaNotice, MediaWorkerHandle, NoticeSink};
+use crate::limits::ClientLimits;
+use crate::media_worker::{MediaError, MediaWorkerHandle};
 use crate::participant::rules::ParticipantConfig;
 use crate::participant::{
     Connection, ParticipantActor, ParticipantArgs, ParticipantLink, ParticipantMsg,
+    ParticipantReport,
 };
+use crate::ports::{Accounts, Journal, MediaNotice, NoticeSink, Recordings};
 use crate::protocol::{
-    Audience, ClientFrame, Command, Event, ParticipantInfo, Record, Role, ServerMsg,
-    TransferTarget, UnixMillis,
+    Audience, Command, Event, ParticipantInfo, Record, Role, ServerMsg, TransferTarget, UnixMillis,
 };
 use crate::queue::rules::Waiting;
 use crate::queue_registry::QueueRegistryMsg;
-use crate::recorder::{RecordSink, Recorder, Recordings};
+use crate::recorder::{RecordSink, Recorder};
 use crate::supervision::{Decision, RestartBudget, RestartPolicy, StopReason};
 use crate::telemetry;
 use rules::{Refusal, SessionInit, SessionRules};
@@ -149,13 +150,8 @@ pub enum SessionMsg {
         connection: Connection,
         reply: RpcReplyPort<Result<ParticipantLink, SessionError>>,
     },
-    /// A command from a participant actor (already rate-limited).
-    Command {
-        from: ParticipantId,
-        frame: ClientFrame,
-    },
-    /// A participant stayed away past the reconnect grace.
-    Gone { participant: ParticipantId },
+    /// From a participant actor: a command, or that it is gone.
+    Participant(ParticipantReport),
     /// The session as `viewer` sees it (`None`: as staff/admin).
     View {
         viewer: Option<ParticipantId>,
@@ -172,6 +168,24 @@ pub enum SessionMsg {
     Finish,
     /// Panics the session actor. Rust-only, for supervision tests.
     InjectPanic,
+}
+
+impl From<ParticipantReport> for SessionMsg {
+    fn from(report: ParticipantReport) -> Self {
+        Self::Participant(report)
+    }
+}
+
+/// Gives back a report the session's mailbox did not take (ractor needs the way back).
+impl TryFrom<SessionMsg> for ParticipantReport {
+    type Error = ();
+
+    fn try_from(msg: SessionMsg) -> Result<Self, ()> {
+        match msg {
+            SessionMsg::Participant(report) => Ok(report),
+            _ => Err(()),
+        }
+    }
 }
 
 impl Actor for SessionActor {
@@ -305,11 +319,12 @@ impl Actor for SessionActor {
                     you: participant,
                     role,
                     session: state.rules.view(Some(role), Some(participant)),
+                    limits: ClientLimits::default(),
                 };
                 let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(welcome)));
                 let _ = reply.send(Ok(slot.link.clone()));
             }
-            SessionMsg::Command { from, frame } => {
+            SessionMsg::Participant(ParticipantReport::Command { from, frame }) => {
                 let reference = frame.reference;
                 let kind = frame.command.kind();
                 let result = handle_command(state, from, frame.command, reference).await;
@@ -328,7 +343,7 @@ impl Actor for SessionActor {
                 }
                 after(&myself, state).await;
             }
-            SessionMsg::Gone { participant } => {
+            SessionMsg::Participant(ParticipantReport::Gone { participant }) => {
                 let before = state.rules.clone();
                 let records = state.rules.disconnected(unix_now(), participant);
                 if let Err(e) = commit(state, before, records).await {
@@ -449,7 +464,7 @@ async fn spawn_participant(
     connection: Option<Connection>,
 ) -> Result<(), ActorProcessingErr> {
     let args = ParticipantArgs {
-        session: myself.clone(),
+        session: myself.get_derived(),
         id,
         role,
         config: state.participant_config.clone(),

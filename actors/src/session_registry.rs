@@ -8,8 +8,8 @@ use std::time::Instant;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::ids::{AccountId, SessionId, SessionNumber};
-use crate::journal::{Accounts, Journal};
 use crate::participant::rules::ParticipantConfig;
+use crate::ports::{Accounts, Journal};
 use crate::queue_registry::QueueRegistryMsg;
 use crate::session::rules::{SessionInit, SessionRules};
 use crate::session::{SessionActor, SessionArgs, SessionError, SessionMsg, unix_now};
@@ -47,7 +47,7 @@ pub struct SessionRegistryArgs {
     pub restart_policy: RestartPolicy,
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
     pub media: Option<crate::media_worker::MediaPool>,
-    pub recordings: Option<Arc<dyn crate::recorder::Recordings>>,
+    pub recordings: Option<Arc<dyn crate::ports::Recordings>>,
 }
 
 struct Entry {

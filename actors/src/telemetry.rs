@@ -1,7 +1,9 @@
-//! Domain events as metrics. The names live here, once; the server installs the Prometheus
-//! recorder. Only counters end in `_total`.
+//! Domain events as metrics. The names live here, once (the media workers' in [`media`]); the
+//! server installs the Prometheus recorder. Only counters end in `_total`.
 
 use metrics::{counter, gauge};
+
+pub mod media;
 
 pub const SESSIONS_ACTIVE: &str = "tandem_sessions_active";
 pub const PARTICIPANTS_ACTIVE: &str = "tandem_participants_active";

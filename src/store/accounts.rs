@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use tandem_actors::ids::AccountId;
-use tandem_actors::journal::JournalError;
+use tandem_actors::ports::JournalError;
 
 use tandem_actors::protocol::UnixMillis;
 
@@ -197,7 +197,7 @@ impl Store {
 }
 
 #[async_trait::async_trait]
-impl tandem_actors::journal::Accounts for Store {
+impl tandem_actors::ports::Accounts for Store {
     async fn is_agent(&self, account: AccountId) -> Result<bool, JournalError> {
         self.user_by_id(account)
             .await

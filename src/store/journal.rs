@@ -6,7 +6,7 @@
 use serde::Serialize;
 use sqlx::{Row, SqlitePool};
 use tandem_actors::ids::{AccountId, ParticipantId, SessionId, SessionNumber};
-use tandem_actors::journal::{Journal, JournalError};
+use tandem_actors::ports::{Journal, JournalError};
 use tandem_actors::protocol::{Event, Record, UnixMillis};
 use tandem_actors::session::rules::SessionInit;
 use tokio::sync::{mpsc, oneshot};

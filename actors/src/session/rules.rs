@@ -11,10 +11,13 @@ use serde_json::json;
 use tandem_media::policy::MediaPolicy;
 
 use crate::ids::{AccountId, ParticipantId, SessionId, SessionNumber};
+use crate::limits::{
+    MAX_CHAT_CHARS, MAX_MICROPHONES, MAX_NOTES_CHARS, MAX_TRANSFER_AGENTS,
+    MAX_TRANSFER_MESSAGE_CHARS, MAX_VOLUME_PERCENT,
+};
 use crate::protocol::{
-    Activity, Command, DisplayMode, EndReason, Event, LeaveReason, MAX_CHAT_CHARS, MAX_NOTES_CHARS,
-    MAX_TRANSFER_AGENTS, MAX_TRANSFER_MESSAGE_CHARS, ParticipantInfo, Record, Role, StopCause,
-    TransferTarget, UnixMillis,
+    Activity, Command, DisplayMode, EndReason, Event, LeaveReason, ParticipantInfo, Record, Role,
+    StopCause, TransferTarget, UnixMillis,
 };
 
 /// What a session is created with; kept outside the journal because it comes from settings.
@@ -190,11 +193,6 @@ struct VoiceCall {
     microphones: Vec<ParticipantId>,
 }
 
-/// Most microphone holders at once (SPEC V3).
-pub const MAX_MICROPHONES: usize = 2;
-/// Loudest microphone volume, as a percentage of what the microphone sends (SPEC V4).
-pub const MAX_VOLUME_PERCENT: u16 = 400;
-
 #[derive(Clone, Debug)]
 pub struct SessionRules {
     init: SessionInit,
@@ -221,6 +219,13 @@ pub struct SessionRules {
 }
 
 type Outcome = Result<Vec<Record>, Refusal>;
+
+/// Who sent a command, for the commands whose rules depend on the sender's role.
+#[derive(Clone, Copy)]
+struct Sender {
+    id: ParticipantId,
+    role: Role,
+}
 
 impl SessionRules {
     /// A new session; the first record is `SessionCreated`.
@@ -451,357 +456,591 @@ impl SessionRules {
         if self.is_ended() {
             return Err(Refusal::SessionEnded);
         }
-        let sender = self.member(from).ok_or(Refusal::UnknownParticipant)?;
-        let sender_role = sender.info.role;
+        let role = self
+            .member(from)
+            .ok_or(Refusal::UnknownParticipant)?
+            .info
+            .role;
+        let sender = Sender { id: from, role };
         let mut out = Vec::new();
+        // One method per command, named for it; each checks the command and emits its events.
         match cmd {
             Command::Chat { to, text, phrase } => {
-                let text = match (text, phrase) {
-                    (_, Some(i)) => {
-                        if sender_role != Role::Csr {
-                            return Err(Refusal::NotStaff);
-                        }
-                        let phrases = self
-                            .init
-                            .quick_phrases
-                            .as_ref()
-                            .ok_or(Refusal::QuickPhrasesDisabled)?;
-                        phrases.get(i).ok_or(Refusal::UnknownQuickPhrase)?.clone()
-                    }
-                    (Some(t), None) => t,
-                    (None, None) => return Err(Refusal::BadChatText),
-                };
-                let n = text.chars().count();
-                if text.trim().is_empty() || n > MAX_CHAT_CHARS {
-                    return Err(Refusal::BadChatText);
-                }
-                if let Some(to) = to
-                    && (to == from || self.member(to).is_none())
-                {
-                    return Err(Refusal::UnknownParticipant);
-                }
-                self.emit(now, Event::Chat { from, to, text }, &mut out);
+                self.chat(now, sender, to, text, phrase, &mut out)?
             }
             Command::SelectCustomer { customer } => {
-                self.require_primary(from)?;
-                let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
-                if m.info.role != Role::Customer {
-                    return Err(Refusal::NotACustomer);
-                }
-                if self.selected != Some(customer) {
-                    if let Some(previous) = self.selected {
-                        self.stop_for_customer(now, previous, StopCause::CustomerChanged, &mut out);
-                    }
-                    self.emit(
-                        now,
-                        Event::CustomerSelected {
-                            customer: Some(customer),
-                        },
-                        &mut out,
-                    );
-                }
+                self.select_customer(now, from, customer, &mut out)?
             }
             Command::RequestActivity { activity } => {
-                self.require_primary(from)?;
-                let customer = self.selected.ok_or(Refusal::NoCustomerSelected)?;
-                if self.running.contains(&(activity, customer)) {
-                    return Err(Refusal::ActivityRunning);
-                }
-                if self
-                    .pending
-                    .values()
-                    .any(|p| p.activity == activity && p.customer == customer)
-                {
-                    return Err(Refusal::ConsentPending);
-                }
-                self.check_conflicts(activity, customer)?;
-                self.ask_or_start(now, activity, customer, from, &mut out);
+                self.request_activity(now, from, activity, &mut out)?
             }
             Command::ConsentReply {
                 request,
                 grant,
                 allow_all,
-            } => {
-                let pending = *self
-                    .pending
-                    .get(&request)
-                    .filter(|p| p.customer == from)
-                    .ok_or(Refusal::UnknownConsentRequest)?;
-                self.emit(
-                    now,
-                    Event::ConsentAnswered {
-                        request,
-                        granted: grant,
-                        allow_all: grant && allow_all,
-                    },
-                    &mut out,
-                );
-                // The state may have moved on while the customer was reading the dialog; a grant
-                // that would now break F3 is recorded but starts nothing.
-                if grant
-                    && self
-                        .check_conflicts(pending.activity, pending.customer)
-                        .is_ok()
-                {
-                    self.emit(
-                        now,
-                        Event::ActivityStarted {
-                            activity: pending.activity,
-                            customer: pending.customer,
-                            pre_approved: false,
-                        },
-                        &mut out,
-                    );
-                }
-            }
+            } => self.consent_reply(now, from, request, grant, allow_all, &mut out)?,
             Command::StopActivity { activity } => {
-                // SPEC R3: only the customer (or the end of the session) stops it.
-                if activity == Activity::Recording
-                    && self.init.automatic_recording
-                    && sender_role == Role::Csr
-                {
-                    return Err(Refusal::RecordingAutomatic);
-                }
-                let is_primary = self.primary == Some(from);
-                let targets: Vec<ParticipantId> = self
-                    .running
-                    .iter()
-                    .filter(|(a, c)| *a == activity && (is_primary || *c == from))
-                    .map(|(_, c)| *c)
-                    .collect();
-                if targets.is_empty() {
-                    return if is_primary || sender_role == Role::Customer {
-                        Err(Refusal::ActivityNotRunning)
-                    } else {
-                        Err(Refusal::NotPrimary)
-                    };
-                }
-                for customer in targets {
-                    self.emit(
-                        now,
-                        Event::ActivityStopped {
-                            activity,
-                            customer,
-                            cause: StopCause::Stopped,
-                        },
-                        &mut out,
-                    );
-                }
+                self.stop_activity(now, sender, activity, &mut out)?
             }
-            Command::StartVoiceCall => {
-                self.require_primary(from)?;
-                if self.voice.is_some() {
-                    return Err(Refusal::VoiceCallActive);
-                }
-                self.emit(now, Event::VoiceCallStarted { by: from }, &mut out);
-                self.emit(now, Event::VoiceJoined { participant: from }, &mut out);
-                self.emit(
-                    now,
-                    Event::MicrophoneHolders {
-                        holders: vec![from],
-                    },
-                    &mut out,
-                );
-            }
-            Command::EndVoiceCall => {
-                self.require_primary(from)?;
-                if self.voice.is_none() {
-                    return Err(Refusal::NoVoiceCall);
-                }
-                self.emit(now, Event::VoiceCallEnded { by: Some(from) }, &mut out);
-            }
-            Command::JoinVoice => {
-                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
-                if voice.members.contains(&from) {
-                    return Err(Refusal::AlreadyInVoiceCall);
-                }
-                self.emit(now, Event::VoiceJoined { participant: from }, &mut out);
-            }
-            Command::LeaveVoice => {
-                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
-                if !voice.members.contains(&from) {
-                    return Err(Refusal::NotInVoiceCall);
-                }
-                self.leave_voice(now, from, &mut out);
-            }
-            Command::PassMicrophone { to } => {
-                self.require_primary(from)?;
-                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
-                if !voice.members.contains(&to) {
-                    return Err(Refusal::NotInVoiceCall);
-                }
-                if !voice.microphones.contains(&to) {
-                    if voice.microphones.len() >= MAX_MICROPHONES {
-                        return Err(Refusal::MicrophoneLimit);
-                    }
-                    let mut holders = voice.microphones.clone();
-                    holders.push(to);
-                    self.emit(now, Event::MicrophoneHolders { holders }, &mut out);
-                }
-            }
+            Command::StartVoiceCall => self.start_voice_call(now, from, &mut out)?,
+            Command::EndVoiceCall => self.end_voice_call(now, from, &mut out)?,
+            Command::JoinVoice => self.join_voice(now, from, &mut out)?,
+            Command::LeaveVoice => self.leave_voice(now, from, &mut out)?,
+            Command::PassMicrophone { to } => self.pass_microphone(now, from, to, &mut out)?,
             Command::TakeMicrophone { from: holder } => {
-                self.require_primary(from)?;
-                let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
-                if !voice.microphones.contains(&holder) {
-                    return Err(Refusal::NotAMicrophoneHolder);
-                }
-                let holders = voice
-                    .microphones
-                    .iter()
-                    .copied()
-                    .filter(|h| *h != holder)
-                    .collect();
-                self.emit(now, Event::MicrophoneHolders { holders }, &mut out);
+                self.take_microphone(now, from, holder, &mut out)?
             }
-            Command::HandControl { to } => {
-                self.require_primary(from)?;
-                let target = self.member(to).ok_or(Refusal::UnknownParticipant)?;
-                if target.info.role != Role::Csr || target.info.phone || to == from {
-                    return Err(Refusal::NotAnAssistant);
-                }
-                // SPEC S7: every support activity stops; a running voice call goes on.
-                self.stop_all(now, StopCause::ControlHandedOver, &mut out);
-                self.emit(now, Event::ControlHanded { from, to }, &mut out);
-            }
+            Command::HandControl { to } => self.hand_control(now, from, to, &mut out)?,
             Command::Transfer { target, message } => {
-                self.require_primary(from)?;
-                if !self.member(from).is_some_and(|m| m.info.is_agent) {
-                    return Err(Refusal::NotAnAgent);
-                }
-                if message
-                    .as_ref()
-                    .is_some_and(|m| m.chars().count() > MAX_TRANSFER_MESSAGE_CHARS)
-                {
-                    return Err(Refusal::TransferMessageTooLong);
-                }
-                let mut target = target;
-                if let TransferTarget::Agents { agents } = &mut target {
-                    agents.sort();
-                    agents.dedup();
-                    if agents.is_empty() || agents.len() > MAX_TRANSFER_AGENTS {
-                        return Err(Refusal::InvalidTransferTarget);
-                    }
-                }
-                self.stop_all(now, StopCause::Transferred, &mut out);
-                // SPEC S8: a voice call the transferring CSR started ends with their leaving.
-                if self.voice.as_ref().is_some_and(|v| v.started_by == from) {
-                    self.emit(now, Event::VoiceCallEnded { by: Some(from) }, &mut out);
-                } else if self
-                    .voice
-                    .as_ref()
-                    .is_some_and(|v| v.members.contains(&from))
-                {
-                    self.leave_voice(now, from, &mut out);
-                }
-                let message = message.filter(|m| !m.trim().is_empty());
-                self.emit(
-                    now,
-                    Event::SessionTransferred {
-                        by: from,
-                        target,
-                        message,
-                    },
-                    &mut out,
-                );
-                self.emit(
-                    now,
-                    Event::ParticipantLeft {
-                        participant: from,
-                        reason: LeaveReason::Transferred,
-                    },
-                    &mut out,
-                );
+                self.transfer(now, from, target, message, &mut out)?
             }
-            Command::SetNotes { text } => {
-                if sender_role != Role::Csr {
-                    return Err(Refusal::NotStaff);
-                }
-                if text.chars().count() > MAX_NOTES_CHARS {
-                    return Err(Refusal::NotesTooLong);
-                }
-                if text != self.notes {
-                    self.emit(now, Event::NotesUpdated { by: from, text }, &mut out);
-                }
-            }
+            Command::SetNotes { text } => self.set_notes(now, sender, text, &mut out)?,
             Command::EndSession { confirm, notes } => {
-                self.require_primary(from)?;
-                if !confirm {
-                    return Err(Refusal::ConfirmationRequired);
-                }
-                if let Some(text) = notes {
-                    if text.chars().count() > MAX_NOTES_CHARS {
-                        return Err(Refusal::NotesTooLong);
-                    }
-                    if text != self.notes {
-                        self.emit(now, Event::NotesUpdated { by: from, text }, &mut out);
-                    }
-                }
-                self.end(now, Some(from), EndReason::EndedByCsr, &mut out);
+                self.end_session(now, from, confirm, notes, &mut out)?
             }
             Command::SetMicrophoneVolume {
                 participant,
                 percent,
-            } => {
-                let target = participant.unwrap_or(from);
-                if target != from {
-                    self.require_primary(from)?;
-                }
-                if self.member(target).is_none() {
-                    return Err(Refusal::UnknownParticipant);
-                }
-                if percent > MAX_VOLUME_PERCENT {
-                    return Err(Refusal::BadVolume);
-                }
-                if self.volumes.get(&target).copied().unwrap_or(100) != percent {
-                    self.emit(
-                        now,
-                        Event::MicrophoneVolume {
-                            participant: target,
-                            percent,
-                        },
-                        &mut out,
-                    );
-                }
-            }
-            Command::SetDisplayMode { mode } => {
-                self.require_primary(from)?;
-                if mode != self.display_mode {
-                    self.emit(now, Event::DisplayMode { by: from, mode }, &mut out);
-                }
-            }
-            Command::StartCamera => {
-                if self.cameras.contains(&from) {
-                    return Err(Refusal::CameraAlreadyOn);
-                }
-                if !self.may_send_camera(from) {
-                    return Err(Refusal::CameraNotAllowed);
-                }
-                // VI1: customers see video only after the CSR sends, and send only then too.
-                if sender_role == Role::Customer
-                    && !self.primary.is_some_and(|p| self.cameras.contains(&p))
-                {
-                    return Err(Refusal::CsrCameraFirst);
-                }
-                self.emit(now, Event::CameraStarted { participant: from }, &mut out);
-            }
-            Command::StopCamera => {
-                if !self.cameras.contains(&from) {
-                    return Err(Refusal::CameraNotOn);
-                }
-                self.emit(now, Event::CameraStopped { participant: from }, &mut out);
-            }
+            } => self.set_microphone_volume(now, from, participant, percent, &mut out)?,
+            Command::SetDisplayMode { mode } => self.set_display_mode(now, from, mode, &mut out)?,
+            Command::StartCamera => self.start_camera(now, sender, &mut out)?,
+            Command::StopCamera => self.stop_camera(now, from, &mut out)?,
             // Connecting media changes no rule state; the session hands the SDP to its media
             // worker, which applies the policy these rules give it.
             Command::MediaOffer { .. } | Command::MediaAnswer { .. } => {}
-            Command::Leave => {
-                if self.primary == Some(from) {
-                    return Err(Refusal::PrimaryCannotLeave);
-                }
-                self.depart(now, from, LeaveReason::Left, &mut out);
-            }
+            Command::Leave => self.leave(now, from, &mut out)?,
         }
         self.stop_cameras_without_right(now, &mut out);
         Ok(out)
+    }
+
+    /// A chat message, typed or one of the quick phrases (SPEC S10).
+    fn chat(
+        &mut self,
+        now: UnixMillis,
+        sender: Sender,
+        to: Option<ParticipantId>,
+        text: Option<String>,
+        phrase: Option<usize>,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let Sender {
+            id: from,
+            role: sender_role,
+        } = sender;
+        let text = match (text, phrase) {
+            (_, Some(i)) => {
+                if sender_role != Role::Csr {
+                    return Err(Refusal::NotStaff);
+                }
+                let phrases = self
+                    .init
+                    .quick_phrases
+                    .as_ref()
+                    .ok_or(Refusal::QuickPhrasesDisabled)?;
+                phrases.get(i).ok_or(Refusal::UnknownQuickPhrase)?.clone()
+            }
+            (Some(t), None) => t,
+            (None, None) => return Err(Refusal::BadChatText),
+        };
+        let n = text.chars().count();
+        if text.trim().is_empty() || n > MAX_CHAT_CHARS {
+            return Err(Refusal::BadChatText);
+        }
+        if let Some(to) = to
+            && (to == from || self.member(to).is_none())
+        {
+            return Err(Refusal::UnknownParticipant);
+        }
+        self.emit(now, Event::Chat { from, to, text }, out);
+        Ok(())
+    }
+
+    /// The primary CSR picks which customer the support activities are for.
+    fn select_customer(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        customer: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
+        if m.info.role != Role::Customer {
+            return Err(Refusal::NotACustomer);
+        }
+        if self.selected != Some(customer) {
+            if let Some(previous) = self.selected {
+                self.stop_for_customer(now, previous, StopCause::CustomerChanged, out);
+            }
+            self.emit(
+                now,
+                Event::CustomerSelected {
+                    customer: Some(customer),
+                },
+                out,
+            );
+        }
+        Ok(())
+    }
+
+    /// The primary CSR asks for an activity with the selected customer: asked for consent, or started if it was given for all (SPEC F3).
+    fn request_activity(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        activity: Activity,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        let customer = self.selected.ok_or(Refusal::NoCustomerSelected)?;
+        if self.running.contains(&(activity, customer)) {
+            return Err(Refusal::ActivityRunning);
+        }
+        if self
+            .pending
+            .values()
+            .any(|p| p.activity == activity && p.customer == customer)
+        {
+            return Err(Refusal::ConsentPending);
+        }
+        self.check_conflicts(activity, customer)?;
+        self.ask_or_start(now, activity, customer, from, out);
+        Ok(())
+    }
+
+    /// A customer answers a consent request.
+    fn consent_reply(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        request: u32,
+        grant: bool,
+        allow_all: bool,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let pending = *self
+            .pending
+            .get(&request)
+            .filter(|p| p.customer == from)
+            .ok_or(Refusal::UnknownConsentRequest)?;
+        self.emit(
+            now,
+            Event::ConsentAnswered {
+                request,
+                granted: grant,
+                allow_all: grant && allow_all,
+            },
+            out,
+        );
+        // The state may have moved on while the customer was reading the dialog; a grant
+        // that would now break F3 is recorded but starts nothing.
+        if grant
+            && self
+                .check_conflicts(pending.activity, pending.customer)
+                .is_ok()
+        {
+            self.emit(
+                now,
+                Event::ActivityStarted {
+                    activity: pending.activity,
+                    customer: pending.customer,
+                    pre_approved: false,
+                },
+                out,
+            );
+        }
+        Ok(())
+    }
+
+    /// Stops an activity: the primary CSR stops it for every customer, a customer for themself.
+    fn stop_activity(
+        &mut self,
+        now: UnixMillis,
+        sender: Sender,
+        activity: Activity,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let Sender {
+            id: from,
+            role: sender_role,
+        } = sender;
+        // SPEC R3: only the customer (or the end of the session) stops it.
+        if activity == Activity::Recording
+            && self.init.automatic_recording
+            && sender_role == Role::Csr
+        {
+            return Err(Refusal::RecordingAutomatic);
+        }
+        let is_primary = self.primary == Some(from);
+        let targets: Vec<ParticipantId> = self
+            .running
+            .iter()
+            .filter(|(a, c)| *a == activity && (is_primary || *c == from))
+            .map(|(_, c)| *c)
+            .collect();
+        if targets.is_empty() {
+            return if is_primary || sender_role == Role::Customer {
+                Err(Refusal::ActivityNotRunning)
+            } else {
+                Err(Refusal::NotPrimary)
+            };
+        }
+        for customer in targets {
+            self.emit(
+                now,
+                Event::ActivityStopped {
+                    activity,
+                    customer,
+                    cause: StopCause::Stopped,
+                },
+                out,
+            );
+        }
+        Ok(())
+    }
+
+    /// The primary CSR starts the voice call and holds its first microphone.
+    fn start_voice_call(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        if self.voice.is_some() {
+            return Err(Refusal::VoiceCallActive);
+        }
+        self.emit(now, Event::VoiceCallStarted { by: from }, out);
+        self.emit(now, Event::VoiceJoined { participant: from }, out);
+        self.emit(
+            now,
+            Event::MicrophoneHolders {
+                holders: vec![from],
+            },
+            out,
+        );
+        Ok(())
+    }
+
+    /// The primary CSR ends the voice call.
+    fn end_voice_call(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        if self.voice.is_none() {
+            return Err(Refusal::NoVoiceCall);
+        }
+        self.emit(now, Event::VoiceCallEnded { by: Some(from) }, out);
+        Ok(())
+    }
+
+    /// Someone joins the running voice call.
+    fn join_voice(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+        if voice.members.contains(&from) {
+            return Err(Refusal::AlreadyInVoiceCall);
+        }
+        self.emit(now, Event::VoiceJoined { participant: from }, out);
+        Ok(())
+    }
+
+    /// Someone leaves the voice call (the session stays).
+    fn leave_voice(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+        if !voice.members.contains(&from) {
+            return Err(Refusal::NotInVoiceCall);
+        }
+        self.remove_from_voice(now, from, out);
+        Ok(())
+    }
+
+    /// The primary CSR gives a member of the call a microphone (SPEC V3).
+    fn pass_microphone(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        to: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+        if !voice.members.contains(&to) {
+            return Err(Refusal::NotInVoiceCall);
+        }
+        if !voice.microphones.contains(&to) {
+            if voice.microphones.len() >= MAX_MICROPHONES {
+                return Err(Refusal::MicrophoneLimit);
+            }
+            let mut holders = voice.microphones.clone();
+            holders.push(to);
+            self.emit(now, Event::MicrophoneHolders { holders }, out);
+        }
+        Ok(())
+    }
+
+    /// The primary CSR takes a holder's microphone back.
+    fn take_microphone(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        holder: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+        if !voice.microphones.contains(&holder) {
+            return Err(Refusal::NotAMicrophoneHolder);
+        }
+        let holders = voice
+            .microphones
+            .iter()
+            .copied()
+            .filter(|h| *h != holder)
+            .collect();
+        self.emit(now, Event::MicrophoneHolders { holders }, out);
+        Ok(())
+    }
+
+    /// The primary CSR hands control of the session to an assistant (SPEC S7).
+    fn hand_control(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        to: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        let target = self.member(to).ok_or(Refusal::UnknownParticipant)?;
+        if target.info.role != Role::Csr || target.info.phone || to == from {
+            return Err(Refusal::NotAnAssistant);
+        }
+        // SPEC S7: every support activity stops; a running voice call goes on.
+        self.stop_all(now, StopCause::ControlHandedOver, out);
+        self.emit(now, Event::ControlHanded { from, to }, out);
+        Ok(())
+    }
+
+    /// The primary CSR transfers the session to a queue or agents and leaves it (SPEC S8).
+    fn transfer(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        target: TransferTarget,
+        message: Option<String>,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        if !self.member(from).is_some_and(|m| m.info.is_agent) {
+            return Err(Refusal::NotAnAgent);
+        }
+        if message
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > MAX_TRANSFER_MESSAGE_CHARS)
+        {
+            return Err(Refusal::TransferMessageTooLong);
+        }
+        let mut target = target;
+        if let TransferTarget::Agents { agents } = &mut target {
+            agents.sort();
+            agents.dedup();
+            if agents.is_empty() || agents.len() > MAX_TRANSFER_AGENTS {
+                return Err(Refusal::InvalidTransferTarget);
+            }
+        }
+        self.stop_all(now, StopCause::Transferred, out);
+        // SPEC S8: a voice call the transferring CSR started ends with their leaving.
+        if self.voice.as_ref().is_some_and(|v| v.started_by == from) {
+            self.emit(now, Event::VoiceCallEnded { by: Some(from) }, out);
+        } else if self
+            .voice
+            .as_ref()
+            .is_some_and(|v| v.members.contains(&from))
+        {
+            self.remove_from_voice(now, from, out);
+        }
+        let message = message.filter(|m| !m.trim().is_empty());
+        self.emit(
+            now,
+            Event::SessionTransferred {
+                by: from,
+                target,
+                message,
+            },
+            out,
+        );
+        self.emit(
+            now,
+            Event::ParticipantLeft {
+                participant: from,
+                reason: LeaveReason::Transferred,
+            },
+            out,
+        );
+        Ok(())
+    }
+
+    /// Staff change the session's notes (SPEC S11).
+    fn set_notes(
+        &mut self,
+        now: UnixMillis,
+        sender: Sender,
+        text: String,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let Sender {
+            id: from,
+            role: sender_role,
+        } = sender;
+        if sender_role != Role::Csr {
+            return Err(Refusal::NotStaff);
+        }
+        if text.chars().count() > MAX_NOTES_CHARS {
+            return Err(Refusal::NotesTooLong);
+        }
+        if text != self.notes {
+            self.emit(now, Event::NotesUpdated { by: from, text }, out);
+        }
+        Ok(())
+    }
+
+    /// The primary CSR ends the session, confirmed, with the last notes.
+    fn end_session(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        confirm: bool,
+        notes: Option<String>,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        if !confirm {
+            return Err(Refusal::ConfirmationRequired);
+        }
+        if let Some(text) = notes {
+            if text.chars().count() > MAX_NOTES_CHARS {
+                return Err(Refusal::NotesTooLong);
+            }
+            if text != self.notes {
+                self.emit(now, Event::NotesUpdated { by: from, text }, out);
+            }
+        }
+        self.end(now, Some(from), EndReason::EndedByCsr, out);
+        Ok(())
+    }
+
+    /// Sets one's own microphone volume, or (the primary CSR) anyone's (SPEC V4).
+    fn set_microphone_volume(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        participant: Option<ParticipantId>,
+        percent: u16,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let target = participant.unwrap_or(from);
+        if target != from {
+            self.require_primary(from)?;
+        }
+        if self.member(target).is_none() {
+            return Err(Refusal::UnknownParticipant);
+        }
+        if percent > MAX_VOLUME_PERCENT {
+            return Err(Refusal::BadVolume);
+        }
+        if self.volumes.get(&target).copied().unwrap_or(100) != percent {
+            self.emit(
+                now,
+                Event::MicrophoneVolume {
+                    participant: target,
+                    percent,
+                },
+                out,
+            );
+        }
+        Ok(())
+    }
+
+    /// The primary CSR changes how the session is shown.
+    fn set_display_mode(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        mode: DisplayMode,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        if mode != self.display_mode {
+            self.emit(now, Event::DisplayMode { by: from, mode }, out);
+        }
+        Ok(())
+    }
+
+    /// Someone allowed to send video starts their camera (SPEC VI1, VI2).
+    fn start_camera(
+        &mut self,
+        now: UnixMillis,
+        sender: Sender,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let Sender {
+            id: from,
+            role: sender_role,
+        } = sender;
+        if self.cameras.contains(&from) {
+            return Err(Refusal::CameraAlreadyOn);
+        }
+        if !self.may_send_camera(from) {
+            return Err(Refusal::CameraNotAllowed);
+        }
+        // VI1: customers see video only after the CSR sends, and send only then too.
+        if sender_role == Role::Customer && !self.primary.is_some_and(|p| self.cameras.contains(&p))
+        {
+            return Err(Refusal::CsrCameraFirst);
+        }
+        self.emit(now, Event::CameraStarted { participant: from }, out);
+        Ok(())
+    }
+
+    /// Someone stops their camera.
+    fn stop_camera(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        if !self.cameras.contains(&from) {
+            return Err(Refusal::CameraNotOn);
+        }
+        self.emit(now, Event::CameraStopped { participant: from }, out);
+        Ok(())
+    }
+
+    /// Someone other than the primary CSR leaves the session.
+    fn leave(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        if self.primary == Some(from) {
+            return Err(Refusal::PrimaryCannotLeave);
+        }
+        self.depart(now, from, LeaveReason::Left, out);
+        Ok(())
     }
 
     /// A participant's connection went away for good. The primary CSR's going ends the session
@@ -942,7 +1181,7 @@ impl SessionRules {
         }
     }
 
-    fn leave_voice(&mut self, now: UnixMillis, who: ParticipantId, out: &mut Vec<Record>) {
+    fn remove_from_voice(&mut self, now: UnixMillis, who: ParticipantId, out: &mut Vec<Record>) {
         let Some(voice) = &self.voice else { return };
         if !voice.members.contains(&who) {
             return;
@@ -1045,7 +1284,7 @@ impl SessionRules {
         if m.info.role == Role::Customer {
             self.stop_for_customer(now, who, StopCause::CustomerLeft, out);
         }
-        self.leave_voice(now, who, out);
+        self.remove_from_voice(now, who, out);
         self.emit(
             now,
             Event::ParticipantLeft {

@@ -4,142 +4,32 @@ use super::*;
 use crate::ids::QueueId;
 use crate::protocol::Audience;
 
-const T0: UnixMillis = 1_700_000_000_000;
-
-struct World {
-    rules: SessionRules,
-    csr: ParticipantId,
-    journal: Vec<Record>,
-    now: UnixMillis,
-}
-
-fn init() -> SessionInit {
-    SessionInit {
-        id: SessionId::random(),
-        number: SessionNumber::new(123_456_789).unwrap(),
-        topic: "printer".into(),
-        host: AccountId::random(),
-        max_customers: 3,
-        quick_phrases: Some(vec!["One moment please.".into()]),
-        automatic_recording: false,
-    }
-}
-
-fn person(role: Role, name: &str, agent: bool) -> ParticipantInfo {
-    ParticipantInfo {
-        id: ParticipantId::random(),
-        role,
-        name: name.into(),
-        email: Some(format!("{name}@example.com")),
-        account: (role == Role::Csr).then(AccountId::random),
-        is_agent: agent,
-        phone: false,
-    }
-}
-
-impl World {
-    fn new() -> Self {
-        Self::with(init())
-    }
-
-    fn with(init: SessionInit) -> Self {
-        let (mut rules, mut journal) = SessionRules::create(init, T0);
-        let csr = person(Role::Csr, "carol", true);
-        let id = csr.id;
-        journal.extend(rules.join(T0, csr, true).unwrap());
-        Self {
-            rules,
-            csr: id,
-            journal,
-            now: T0,
-        }
-    }
-
-    fn join(&mut self, role: Role, name: &str) -> ParticipantId {
-        let p = person(role, name, false);
-        let id = p.id;
-        self.now += 1000;
-        let recs = self.rules.join(self.now, p, false).unwrap();
-        self.journal.extend(recs);
-        id
-    }
-
-    fn cmd(&mut self, from: ParticipantId, cmd: Command) -> Result<Vec<Event>, &'static str> {
-        self.now += 1000;
-        match self.rules.handle(self.now, from, cmd) {
-            Ok(recs) => {
-                let events = recs.iter().map(|r| r.event.clone()).collect();
-                self.journal.extend(recs);
-                Ok(events)
-            }
-            Err(e) => Err(e.code()),
-        }
-    }
-
-    fn request(&mut self, activity: Activity) -> u32 {
-        match self
-            .cmd(self.csr, Command::RequestActivity { activity })
-            .unwrap()[..]
-        {
-            [Event::ConsentRequested { request, .. }] => request,
-            ref other => panic!("expected a consent request, got {other:?}"),
-        }
-    }
-
-    fn running(&self) -> Vec<(Activity, ParticipantId)> {
-        self.rules.running_activities().collect()
-    }
-}
+#[path = "rules_tests/world.rs"]
+mod world;
+use world::*;
 
 #[test]
 fn journal_sequence_numbers_are_dense_and_replay_rebuilds_the_same_state() {
-    let mut w = World::new();
-    let cust = w.join(Role::Customer, "dave");
-    let r = w.request(Activity::ViewDesktop);
-    w.cmd(
-        cust,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
+    let (mut w, cust) = World::with_customer("dave");
+    w.grant(cust, Activity::ViewDesktop);
     w.cmd(w.csr, Command::StartVoiceCall).unwrap();
-    w.cmd(
-        w.csr,
-        Command::SetNotes {
-            text: "rebooted".into(),
-        },
-    )
-    .unwrap();
+    w.cmd(w.csr, notes("rebooted")).unwrap();
 
     for (i, rec) in w.journal.iter().enumerate() {
         assert_eq!(rec.seq, i as u64);
     }
-    let restored = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    let restored = w.restored();
     assert_eq!(restored.view(None, None), w.rules.view(None, None));
     // And the restored machine continues the sequence.
     let mut restored = restored;
-    let recs = restored
-        .handle(
-            w.now + 1,
-            w.csr,
-            Command::Chat {
-                to: None,
-                text: Some("hi".into()),
-                phrase: None,
-            },
-        )
-        .unwrap();
+    let recs = restored.handle(w.now + 1, w.csr, chat(None, "hi")).unwrap();
     assert_eq!(recs[0].seq, w.journal.len() as u64);
 }
 
 #[test]
 fn first_customer_is_selected_and_second_customer_joining_is_visible_to_all() {
     // S4: customers already present are told when another joins; S6: participants list.
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let b = w.join(Role::Customer, "b");
     let last = w.journal.last().unwrap();
     assert!(matches!(&last.event, Event::ParticipantJoined { participant } if participant.id == b));
@@ -150,8 +40,7 @@ fn first_customer_is_selected_and_second_customer_joining_is_visible_to_all() {
 
 #[test]
 fn customers_do_not_see_each_others_email() {
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let joined = w
         .journal
         .iter()
@@ -218,28 +107,13 @@ fn customer_limit_is_enforced() {
 #[test]
 fn consent_denied_then_granted_then_allow_all_skips_asking() {
     // S9.
-    let mut w = World::new();
-    let cust = w.join(Role::Customer, "dave");
+    let (mut w, cust) = World::with_customer("dave");
     let r = w.request(Activity::ViewDesktop);
     assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::RequestActivity {
-                activity: Activity::ViewDesktop
-            }
-        ),
+        w.cmd(w.csr, ask_for(Activity::ViewDesktop)),
         Err("consent_pending")
     );
-    let evs = w
-        .cmd(
-            cust,
-            Command::ConsentReply {
-                request: r,
-                grant: false,
-                allow_all: true,
-            },
-        )
-        .unwrap();
+    let evs = w.cmd(cust, reply(r, false, true)).unwrap();
     assert_eq!(
         evs,
         vec![Event::ConsentAnswered {
@@ -252,76 +126,28 @@ fn consent_denied_then_granted_then_allow_all_skips_asking() {
 
     let r2 = w.request(Activity::ViewDesktop);
     assert_ne!(r, r2);
-    let evs = w
-        .cmd(
-            cust,
-            Command::ConsentReply {
-                request: r2,
-                grant: true,
-                allow_all: true,
-            },
-        )
-        .unwrap();
-    assert!(evs.contains(&Event::ActivityStarted {
-        activity: Activity::ViewDesktop,
-        customer: cust,
-        pre_approved: false
-    }));
+    let evs = w.cmd(cust, reply(r2, true, true)).unwrap();
+    assert!(evs.contains(&started(Activity::ViewDesktop, cust, false)));
 
     // Allow all: the next activity starts without a consent request.
-    let evs = w
-        .cmd(
-            w.csr,
-            Command::RequestActivity {
-                activity: Activity::SystemInfo,
-            },
-        )
-        .unwrap();
-    assert_eq!(
-        evs,
-        vec![Event::ActivityStarted {
-            activity: Activity::SystemInfo,
-            customer: cust,
-            pre_approved: true
-        }]
-    );
+    let evs = w.cmd(w.csr, ask_for(Activity::SystemInfo)).unwrap();
+    assert_eq!(evs, vec![started(Activity::SystemInfo, cust, true)]);
 }
 
 #[test]
 fn only_the_asked_customer_can_answer_and_only_the_primary_can_ask() {
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let b = w.join(Role::Customer, "b");
     let asst = w.join(Role::Csr, "assistant");
     assert_eq!(
-        w.cmd(
-            asst,
-            Command::RequestActivity {
-                activity: Activity::ViewDesktop
-            }
-        ),
+        w.cmd(asst, ask_for(Activity::ViewDesktop)),
         Err("not_primary")
     );
-    assert_eq!(
-        w.cmd(
-            a,
-            Command::RequestActivity {
-                activity: Activity::ViewDesktop
-            }
-        ),
-        Err("not_primary")
-    );
+    assert_eq!(w.cmd(a, ask_for(Activity::ViewDesktop)), Err("not_primary"));
     let r = w.request(Activity::ViewDesktop); // a is selected
     for wrong in [b, asst, w.csr] {
         assert_eq!(
-            w.cmd(
-                wrong,
-                Command::ConsentReply {
-                    request: r,
-                    grant: true,
-                    allow_all: false
-                }
-            ),
+            w.cmd(wrong, reply(r, true, false)),
             Err("unknown_consent_request")
         );
     }
@@ -332,61 +158,17 @@ fn only_the_asked_customer_can_answer_and_only_the_primary_can_ask() {
 #[test]
 fn file_transfer_is_barred_while_an_application_is_shared_but_not_while_desktop_is() {
     // F3.
-    let mut w = World::new();
-    let c = w.join(Role::Customer, "c");
-    let r = w.request(Activity::ViewDesktop);
-    w.cmd(
-        c,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
-    let r = w.request(Activity::FileTransfer);
-    w.cmd(
-        c,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
+    let (mut w, c) = World::with_customer("c");
+    w.grant(c, Activity::ViewDesktop);
+    w.grant(c, Activity::FileTransfer);
     assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::RequestActivity {
-                activity: Activity::ViewApplication
-            }
-        ),
+        w.cmd(w.csr, ask_for(Activity::ViewApplication)),
         Err("file_transfer_running")
     );
-    w.cmd(
-        w.csr,
-        Command::StopActivity {
-            activity: Activity::FileTransfer,
-        },
-    )
-    .unwrap();
-    let r = w.request(Activity::ViewApplication);
-    w.cmd(
-        c,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
+    w.cmd(w.csr, stop(Activity::FileTransfer)).unwrap();
+    w.grant(c, Activity::ViewApplication);
     assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::RequestActivity {
-                activity: Activity::FileTransfer
-            }
-        ),
+        w.cmd(w.csr, ask_for(Activity::FileTransfer)),
         Err("file_transfer_blocked")
     );
 }
@@ -394,204 +176,77 @@ fn file_transfer_is_barred_while_an_application_is_shared_but_not_while_desktop_
 #[test]
 fn selecting_another_customer_ends_sharing_but_not_other_activities() {
     // S6.
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let b = w.join(Role::Customer, "b");
-    let r = w.request(Activity::ViewDesktop);
-    w.cmd(
-        a,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
-    let r = w.request(Activity::SystemInfo);
-    w.cmd(
-        a,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
+    w.grant(a, Activity::ViewDesktop);
+    w.grant(a, Activity::SystemInfo);
     let pending = w.request(Activity::ControlDesktop);
-    let evs = w
-        .cmd(w.csr, Command::SelectCustomer { customer: b })
-        .unwrap();
-    assert!(evs.contains(&Event::ActivityStopped {
-        activity: Activity::ViewDesktop,
-        customer: a,
-        cause: StopCause::CustomerChanged
-    }));
+    let evs = w.cmd(w.csr, select(b)).unwrap();
+    assert!(evs.contains(&stopped(
+        Activity::ViewDesktop,
+        a,
+        StopCause::CustomerChanged
+    )));
     assert!(evs.contains(&Event::ConsentWithdrawn { request: pending }));
     assert_eq!(w.running(), vec![(Activity::SystemInfo, a)]);
     // The withdrawn request can no longer be granted.
     assert_eq!(
-        w.cmd(
-            a,
-            Command::ConsentReply {
-                request: pending,
-                grant: true,
-                allow_all: false
-            }
-        ),
+        w.cmd(a, reply(pending, true, false)),
         Err("unknown_consent_request")
     );
-    assert_eq!(
-        w.cmd(w.csr, Command::SelectCustomer { customer: w.csr }),
-        Err("not_a_customer")
-    );
+    assert_eq!(w.cmd(w.csr, select(w.csr)), Err("not_a_customer"));
 }
 
 #[test]
 fn chat_to_one_reaches_only_sender_and_recipient_and_bad_text_is_refused() {
     // S10.
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
-    let evs = w
-        .cmd(
-            a,
-            Command::Chat {
-                to: Some(w.csr),
-                text: Some("hello".into()),
-                phrase: None,
-            },
-        )
-        .unwrap();
+    let (mut w, a) = World::with_customer("a");
+    let evs = w.cmd(a, chat(Some(w.csr), "hello")).unwrap();
     assert_eq!(evs[0].audience(), Audience::Only(vec![a, w.csr]));
-    let evs = w
-        .cmd(
-            a,
-            Command::Chat {
-                to: None,
-                text: Some("all".into()),
-                phrase: None,
-            },
-        )
-        .unwrap();
+    let evs = w.cmd(a, chat(None, "all")).unwrap();
     assert_eq!(evs[0].audience(), Audience::Everyone);
     for text in ["", "   ", &"x".repeat(MAX_CHAT_CHARS + 1)] {
-        assert_eq!(
-            w.cmd(
-                a,
-                Command::Chat {
-                    to: None,
-                    text: Some(text.to_string()),
-                    phrase: None
-                }
-            ),
-            Err("bad_chat_text")
-        );
+        assert_eq!(w.cmd(a, chat(None, text.to_string())), Err("bad_chat_text"));
     }
     // Exactly the limit, counted in characters not bytes, is fine.
-    assert!(
-        w.cmd(
-            a,
-            Command::Chat {
-                to: None,
-                text: Some("é".repeat(MAX_CHAT_CHARS)),
-                phrase: None
-            }
-        )
-        .is_ok()
-    );
+    assert!(w.cmd(a, chat(None, "é".repeat(MAX_CHAT_CHARS))).is_ok());
     assert_eq!(
-        w.cmd(
-            a,
-            Command::Chat {
-                to: Some(ParticipantId::random()),
-                text: Some("x".into()),
-                phrase: None
-            }
-        ),
+        w.cmd(a, chat(Some(ParticipantId::random()), "x")),
         Err("unknown_participant")
     );
 }
 
 #[test]
 fn quick_phrases_are_for_csrs_and_only_when_enabled() {
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
-    let evs = w
-        .cmd(
-            w.csr,
-            Command::Chat {
-                to: None,
-                text: None,
-                phrase: Some(0),
-            },
-        )
-        .unwrap();
+    let (mut w, a) = World::with_customer("a");
+    let evs = w.cmd(w.csr, phrase(None, 0)).unwrap();
     assert!(matches!(&evs[0], Event::Chat { text, .. } if text == "One moment please."));
-    assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::Chat {
-                to: None,
-                text: None,
-                phrase: Some(1)
-            }
-        ),
-        Err("unknown_quick_phrase")
-    );
-    assert_eq!(
-        w.cmd(
-            a,
-            Command::Chat {
-                to: None,
-                text: None,
-                phrase: Some(0)
-            }
-        ),
-        Err("not_staff")
-    );
+    assert_eq!(w.cmd(w.csr, phrase(None, 1)), Err("unknown_quick_phrase"));
+    assert_eq!(w.cmd(a, phrase(None, 0)), Err("not_staff"));
     let mut disabled = init();
     disabled.quick_phrases = None;
     let mut w = World::with(disabled);
-    assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::Chat {
-                to: None,
-                text: None,
-                phrase: Some(0)
-            }
-        ),
-        Err("quick_phrases_disabled")
-    );
+    assert_eq!(w.cmd(w.csr, phrase(None, 0)), Err("quick_phrases_disabled"));
 }
 
 #[test]
 fn at_most_two_microphones_and_only_the_primary_passes_them() {
     // V1, V2, V3.
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let b = w.join(Role::Customer, "b");
     assert_eq!(w.cmd(a, Command::StartVoiceCall), Err("not_primary"));
     w.cmd(w.csr, Command::StartVoiceCall).unwrap();
     assert_eq!(w.rules.microphone_holders(), &[w.csr]);
-    assert_eq!(
-        w.cmd(w.csr, Command::PassMicrophone { to: a }),
-        Err("not_in_voice_call")
-    );
+    assert_eq!(w.cmd(w.csr, pass(a)), Err("not_in_voice_call"));
     w.cmd(a, Command::JoinVoice).unwrap();
     w.cmd(b, Command::JoinVoice).unwrap();
-    assert_eq!(
-        w.cmd(a, Command::PassMicrophone { to: b }),
-        Err("not_primary")
-    );
-    w.cmd(w.csr, Command::PassMicrophone { to: a }).unwrap();
+    assert_eq!(w.cmd(a, pass(b)), Err("not_primary"));
+    w.cmd(w.csr, pass(a)).unwrap();
     assert_eq!(w.rules.microphone_holders(), &[w.csr, a]);
-    assert_eq!(
-        w.cmd(w.csr, Command::PassMicrophone { to: b }),
-        Err("microphone_limit")
-    );
+    assert_eq!(w.cmd(w.csr, pass(b)), Err("microphone_limit"));
     w.cmd(w.csr, Command::TakeMicrophone { from: w.csr })
         .unwrap();
-    w.cmd(w.csr, Command::PassMicrophone { to: b }).unwrap();
+    w.cmd(w.csr, pass(b)).unwrap();
     assert_eq!(w.rules.microphone_holders(), &[a, b]);
     // Leaving the call gives the microphone back; rejoining does not restore it.
     w.cmd(a, Command::LeaveVoice).unwrap();
@@ -608,120 +263,52 @@ fn at_most_two_microphones_and_only_the_primary_passes_them() {
 #[test]
 fn handing_control_stops_activities_keeps_voice_and_former_primary_cannot_end() {
     // S5, S7, S12.
-    let mut w = World::new();
-    let c = w.join(Role::Customer, "c");
+    let (mut w, c) = World::with_customer("c");
     let asst = w.join(Role::Csr, "assistant");
-    let r = w.request(Activity::ViewDesktop);
-    w.cmd(
-        c,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
+    w.grant(c, Activity::ViewDesktop);
     let pending = w.request(Activity::Recording);
     w.cmd(w.csr, Command::StartVoiceCall).unwrap();
-    assert_eq!(
-        w.cmd(
-            asst,
-            Command::EndSession {
-                confirm: true,
-                notes: None
-            }
-        ),
-        Err("not_primary")
-    );
-    assert_eq!(
-        w.cmd(w.csr, Command::HandControl { to: c }),
-        Err("not_an_assistant")
-    );
+    assert_eq!(w.cmd(asst, end(true, None)), Err("not_primary"));
+    assert_eq!(w.cmd(w.csr, hand(c)), Err("not_an_assistant"));
 
-    let evs = w.cmd(w.csr, Command::HandControl { to: asst }).unwrap();
+    let evs = w.cmd(w.csr, hand(asst)).unwrap();
     assert!(evs.contains(&Event::ConsentWithdrawn { request: pending }));
     assert!(w.running().is_empty());
     assert_eq!(w.rules.primary(), Some(asst));
     assert_eq!(w.rules.microphone_holders(), &[w.csr], "voice call goes on");
     let former = w.csr;
+    assert_eq!(w.cmd(former, end(true, None)), Err("not_primary"));
     assert_eq!(
-        w.cmd(
-            former,
-            Command::EndSession {
-                confirm: true,
-                notes: None
-            }
-        ),
-        Err("not_primary")
-    );
-    assert_eq!(
-        w.cmd(
-            former,
-            Command::RequestActivity {
-                activity: Activity::ViewDesktop
-            }
-        ),
+        w.cmd(former, ask_for(Activity::ViewDesktop)),
         Err("not_primary")
     );
     // Handed back, the former primary may end it again.
-    w.cmd(asst, Command::HandControl { to: former }).unwrap();
-    w.cmd(
-        former,
-        Command::EndSession {
-            confirm: true,
-            notes: None,
-        },
-    )
-    .unwrap();
+    w.cmd(asst, hand(former)).unwrap();
+    w.cmd(former, end(true, None)).unwrap();
     assert!(w.rules.is_ended());
 }
 
 #[test]
 fn transfer_message_limit_is_345_characters_and_needs_an_agent() {
     // S8.
-    let mut w = World::new();
-    let c = w.join(Role::Customer, "c");
+    let (mut w, c) = World::with_customer("c");
     let q = QueueId::random();
     let target = TransferTarget::Queue { queue: q };
     assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::Transfer {
-                target: target.clone(),
-                message: Some("m".repeat(346))
-            }
-        ),
+        w.cmd(w.csr, transfer(target.clone(), Some("m".repeat(346)))),
         Err("transfer_message_too_long")
     );
-    assert_eq!(
-        w.cmd(
-            c,
-            Command::Transfer {
-                target: target.clone(),
-                message: None
-            }
-        ),
-        Err("not_primary")
-    );
+    assert_eq!(w.cmd(c, transfer(target.clone(), None)), Err("not_primary"));
     assert_eq!(
         w.cmd(
             w.csr,
-            Command::Transfer {
-                target: TransferTarget::Agents { agents: vec![] },
-                message: None
-            }
+            transfer(TransferTarget::Agents { agents: vec![] }, None)
         ),
         Err("invalid_transfer_target")
     );
     w.cmd(w.csr, Command::StartVoiceCall).unwrap();
     let evs = w
-        .cmd(
-            w.csr,
-            Command::Transfer {
-                target: target.clone(),
-                message: Some("m".repeat(345)),
-            },
-        )
+        .cmd(w.csr, transfer(target.clone(), Some("m".repeat(345))))
         .unwrap();
     assert!(evs.contains(&Event::VoiceCallEnded { by: Some(w.csr) }));
     assert!(evs.contains(&Event::ParticipantLeft {
@@ -731,15 +318,7 @@ fn transfer_message_limit_is_345_characters_and_needs_an_agent() {
     assert_eq!(w.rules.status(), &Status::Waiting(target));
     assert_eq!(w.rules.primary(), None);
     // The customer can still chat while waiting, but nobody can act as primary.
-    w.cmd(
-        c,
-        Command::Chat {
-            to: None,
-            text: Some("still here".into()),
-            phrase: None,
-        },
-    )
-    .unwrap();
+    w.cmd(c, chat(None, "still here")).unwrap();
 
     let agent = person(Role::Csr, "agent", true);
     let agent_id = agent.id;
@@ -754,79 +333,23 @@ fn non_agent_csr_cannot_transfer() {
     let csr = person(Role::Csr, "x", false);
     let id = csr.id;
     rules.join(T0, csr, true).unwrap();
-    let err = rules
-        .handle(
-            T0,
-            id,
-            Command::Transfer {
-                target: TransferTarget::Queue {
-                    queue: QueueId::random(),
-                },
-                message: None,
-            },
-        )
-        .unwrap_err();
+    let err = rules.handle(T0, id, transfer(a_queue(), None)).unwrap_err();
     assert_eq!(err, Refusal::NotAnAgent);
 }
 
 #[test]
 fn only_primary_ends_with_confirmation_and_notes_are_kept() {
     // S11, S12.
-    let mut w = World::new();
-    let c = w.join(Role::Customer, "c");
-    assert_eq!(
-        w.cmd(
-            c,
-            Command::EndSession {
-                confirm: true,
-                notes: None
-            }
-        ),
-        Err("not_primary")
-    );
-    assert_eq!(
-        w.cmd(c, Command::SetNotes { text: "x".into() }),
-        Err("not_staff")
-    );
-    assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::EndSession {
-                confirm: false,
-                notes: None
-            }
-        ),
-        Err("confirmation_required")
-    );
+    let (mut w, c) = World::with_customer("c");
+    assert_eq!(w.cmd(c, end(true, None)), Err("not_primary"));
+    assert_eq!(w.cmd(c, notes("x")), Err("not_staff"));
+    assert_eq!(w.cmd(w.csr, end(false, None)), Err("confirmation_required"));
     assert_eq!(w.cmd(w.csr, Command::Leave), Err("primary_cannot_leave"));
-    w.cmd(
-        w.csr,
-        Command::SetNotes {
-            text: "draft".into(),
-        },
-    )
-    .unwrap();
-    w.cmd(
-        w.csr,
-        Command::EndSession {
-            confirm: true,
-            notes: Some("final notes".into()),
-        },
-    )
-    .unwrap();
+    w.cmd(w.csr, notes("draft")).unwrap();
+    w.cmd(w.csr, end(true, Some("final notes"))).unwrap();
     assert_eq!(w.rules.notes(), "final notes");
     assert!(w.rules.is_ended());
-    assert_eq!(
-        w.cmd(
-            c,
-            Command::Chat {
-                to: None,
-                text: Some("x".into()),
-                phrase: None
-            }
-        ),
-        Err("session_ended")
-    );
+    assert_eq!(w.cmd(c, chat(None, "x")), Err("session_ended"));
     assert!(
         w.rules
             .join(w.now, person(Role::Customer, "late", false), false)
@@ -836,67 +359,31 @@ fn only_primary_ends_with_confirmation_and_notes_are_kept() {
 
 #[test]
 fn customers_leave_freely_and_their_activities_stop() {
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let b = w.join(Role::Customer, "b");
-    let r = w.request(Activity::ViewDesktop);
-    w.cmd(
-        a,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
+    w.grant(a, Activity::ViewDesktop);
     let evs = w.cmd(a, Command::Leave).unwrap();
-    assert!(evs.contains(&Event::ActivityStopped {
-        activity: Activity::ViewDesktop,
-        customer: a,
-        cause: StopCause::CustomerLeft
-    }));
+    assert!(evs.contains(&stopped(Activity::ViewDesktop, a, StopCause::CustomerLeft)));
     assert!(evs.contains(&Event::CustomerSelected { customer: Some(b) }));
     assert_eq!(w.cmd(a, Command::Leave), Err("unknown_participant"));
 }
 
 #[test]
 fn customer_can_stop_an_activity_on_themselves_but_not_on_others() {
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let b = w.join(Role::Customer, "b");
-    let r = w.request(Activity::ViewDesktop);
-    w.cmd(
-        a,
-        Command::ConsentReply {
-            request: r,
-            grant: true,
-            allow_all: false,
-        },
-    )
-    .unwrap();
+    w.grant(a, Activity::ViewDesktop);
     assert_eq!(
-        w.cmd(
-            b,
-            Command::StopActivity {
-                activity: Activity::ViewDesktop
-            }
-        ),
+        w.cmd(b, stop(Activity::ViewDesktop)),
         Err("activity_not_running")
     );
-    w.cmd(
-        a,
-        Command::StopActivity {
-            activity: Activity::ViewDesktop,
-        },
-    )
-    .unwrap();
+    w.cmd(a, stop(Activity::ViewDesktop)).unwrap();
     assert!(w.running().is_empty());
 }
 
 #[test]
 fn primary_disconnecting_ends_the_session_others_just_leave() {
-    let mut w = World::new();
-    let a = w.join(Role::Customer, "a");
+    let (mut w, a) = World::with_customer("a");
     let recs = w.rules.disconnected(w.now, a);
     assert!(matches!(
         recs.last().unwrap().event,
@@ -918,8 +405,7 @@ fn primary_disconnecting_ends_the_session_others_just_leave() {
 
 #[test]
 fn only_the_primary_csr_and_the_selected_customer_send_video_and_the_csr_first() {
-    let mut w = World::new();
-    let dave = w.join(Role::Customer, "dave");
+    let (mut w, dave) = World::with_customer("dave");
     let erin = w.join(Role::Customer, "erin");
     let assistant = w.join(Role::Csr, "ann");
     // VI1: the customer's camera waits for the CSR's.
@@ -940,15 +426,11 @@ fn only_the_primary_csr_and_the_selected_customer_send_video_and_the_csr_first()
     assert_eq!(policy.cameras, [w.csr, dave].into());
 
     // Selecting Erin takes the right from Dave: his camera stops, and she may start hers.
-    let events = w
-        .cmd(w.csr, Command::SelectCustomer { customer: erin })
-        .unwrap();
+    let events = w.cmd(w.csr, select(erin)).unwrap();
     assert!(events.contains(&Event::CameraStopped { participant: dave }));
     w.cmd(erin, Command::StartCamera).unwrap();
     // Handing control to the assistant stops the former primary's camera.
-    let events = w
-        .cmd(w.csr, Command::HandControl { to: assistant })
-        .unwrap();
+    let events = w.cmd(w.csr, hand(assistant)).unwrap();
     assert!(events.contains(&Event::CameraStopped { participant: w.csr }));
     // The new primary's camera is off, so the customer's stops too (VI1).
     assert!(events.contains(&Event::CameraStopped { participant: erin }));
@@ -967,28 +449,15 @@ fn only_the_primary_csr_and_the_selected_customer_send_video_and_the_csr_first()
     );
     assert_eq!(w.cmd(erin, Command::StopCamera), Err("camera_not_on"));
     // The journal replays to the same cameras.
-    let replayed = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    let replayed = w.restored();
     assert_eq!(replayed.media_policy(), w.rules.media_policy());
 }
 
 #[test]
 fn the_media_policy_follows_sharing_and_control() {
-    let mut w = World::new();
-    let dave = w.join(Role::Customer, "dave");
+    let (mut w, dave) = World::with_customer("dave");
     assert!(w.rules.media_policy().screens.is_empty());
-    let grant = |w: &mut World, activity| {
-        let request = w.request(activity);
-        w.cmd(
-            dave,
-            Command::ConsentReply {
-                request,
-                grant: true,
-                allow_all: false,
-            },
-        )
-        .unwrap();
-    };
-    grant(&mut w, Activity::ViewDesktop);
+    w.grant(dave, Activity::ViewDesktop);
     let policy = w.rules.media_policy();
     assert_eq!(
         policy.screens,
@@ -996,15 +465,9 @@ fn the_media_policy_follows_sharing_and_control() {
         "D1: Dave's screen may be sent"
     );
     assert_eq!(policy.control, None);
-    grant(&mut w, Activity::ControlDesktop);
+    w.grant(dave, Activity::ControlDesktop);
     assert_eq!(w.rules.media_policy().control, Some((w.csr, dave)), "D2");
-    w.cmd(
-        w.csr,
-        Command::StopActivity {
-            activity: Activity::ControlDesktop,
-        },
-    )
-    .unwrap();
+    w.cmd(w.csr, stop(Activity::ControlDesktop)).unwrap();
     assert_eq!(w.rules.media_policy().control, None);
     // Dave leaves: his share is off the policy with him.
     w.cmd(dave, Command::Leave).unwrap();
@@ -1013,8 +476,7 @@ fn the_media_policy_follows_sharing_and_control() {
 
 #[test]
 fn microphone_volume_is_ones_own_or_the_primarys_to_set() {
-    let mut w = World::new();
-    let dave = w.join(Role::Customer, "dave");
+    let (mut w, dave) = World::with_customer("dave");
     let erin = w.join(Role::Customer, "erin");
     let set = |participant: Option<ParticipantId>, percent| Command::SetMicrophoneVolume {
         participant,
@@ -1040,14 +502,13 @@ fn microphone_volume_is_ones_own_or_the_primarys_to_set() {
     w.cmd(dave, set(None, 100)).unwrap();
     w.cmd(erin, Command::Leave).unwrap();
     assert!(w.rules.media_policy().volumes.is_empty());
-    let replayed = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    let replayed = w.restored();
     assert_eq!(replayed.media_policy(), w.rules.media_policy());
 }
 
 #[test]
 fn the_primary_chooses_the_display_mode_and_it_survives_a_restart() {
-    let mut w = World::new();
-    let dave = w.join(Role::Customer, "dave");
+    let (mut w, dave) = World::with_customer("dave");
     let assistant = w.join(Role::Csr, "ann");
     let sampling = || Command::SetDisplayMode {
         mode: DisplayMode::Sampling,
@@ -1066,39 +527,8 @@ fn the_primary_chooses_the_display_mode_and_it_survives_a_restart() {
     // Choosing the mode in force says nothing.
     assert_eq!(w.cmd(w.csr, sampling()).unwrap(), []);
     assert_eq!(w.rules.view(None, None)["display_mode"], "sampling");
-    let restored = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    let restored = w.restored();
     assert_eq!(restored.view(None, None)["display_mode"], "sampling");
-}
-
-fn automatic() -> World {
-    World::with(SessionInit {
-        automatic_recording: true,
-        ..init()
-    })
-}
-
-impl World {
-    /// The recording request waiting for `customer`'s answer, if any.
-    fn recording_request(&self, customer: ParticipantId) -> Option<u32> {
-        self.rules.view(None, None)["pending_consents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["activity"] == "recording" && p["customer"] == customer.to_string())
-            .map(|p| p["request"].as_u64().unwrap() as u32)
-    }
-
-    fn answer(&mut self, customer: ParticipantId, request: u32, grant: bool) -> Vec<Event> {
-        self.cmd(
-            customer,
-            Command::ConsentReply {
-                request,
-                grant,
-                allow_all: false,
-            },
-        )
-        .unwrap()
-    }
 }
 
 #[test]
@@ -1114,12 +544,7 @@ fn automatic_recording_asks_each_customer_on_joining_and_records_only_after_thei
     ));
     assert!(!w.rules.is_recording(), "nothing recorded before the OK");
     assert_eq!(
-        w.cmd(
-            w.csr,
-            Command::RequestActivity {
-                activity: Activity::Recording
-            }
-        ),
+        w.cmd(w.csr, ask_for(Activity::Recording)),
         Err("consent_pending")
     );
     // Declined: nothing records; the CSR may ask again.
@@ -1127,11 +552,7 @@ fn automatic_recording_asks_each_customer_on_joining_and_records_only_after_thei
     assert!(!w.rules.is_recording());
     let again = w.request(Activity::Recording);
     let evs = w.answer(dave, again, true);
-    assert!(evs.contains(&Event::ActivityStarted {
-        activity: Activity::Recording,
-        customer: dave,
-        pre_approved: false
-    }));
+    assert!(evs.contains(&started(Activity::Recording, dave, false)));
     assert!(w.rules.is_recording());
     assert!(w.rules.media_policy().recording);
 
@@ -1141,52 +562,37 @@ fn automatic_recording_asks_each_customer_on_joining_and_records_only_after_thei
     assert!(w.recording_request(dave).is_none());
 
     // Without the setting, joining asks nothing.
-    let mut plain = World::new();
-    let frank = plain.join(Role::Customer, "frank");
+    let (plain, frank) = World::with_customer("frank");
     assert!(plain.recording_request(frank).is_none());
     assert_eq!(plain.rules.view(None, None)["automatic_recording"], false);
 }
 
 #[test]
 fn csrs_cannot_stop_an_automatic_recording_but_the_customer_can() {
-    let mut w = automatic();
-    let dave = w.join(Role::Customer, "dave");
+    let (mut w, dave) = World::automatic_with_customer("dave");
     let assistant = w.join(Role::Csr, "ann");
-    let asked = w.recording_request(dave).unwrap();
-    w.answer(dave, asked, true);
-    let stop = || Command::StopActivity {
-        activity: Activity::Recording,
-    };
-    assert_eq!(w.cmd(w.csr, stop()), Err("recording_automatic"));
-    assert_eq!(w.cmd(assistant, stop()), Err("recording_automatic"));
+    w.agree_to_recording(dave);
+    let stop_recording = || stop(Activity::Recording);
+    assert_eq!(w.cmd(w.csr, stop_recording()), Err("recording_automatic"));
+    assert_eq!(
+        w.cmd(assistant, stop_recording()),
+        Err("recording_automatic")
+    );
     assert!(w.rules.is_recording());
     // Other activities stop as always.
-    let r = w.request(Activity::ViewDesktop);
-    w.answer(dave, r, true);
-    w.cmd(
-        w.csr,
-        Command::StopActivity {
-            activity: Activity::ViewDesktop,
-        },
-    )
-    .unwrap();
+    w.grant(dave, Activity::ViewDesktop);
+    w.cmd(w.csr, stop(Activity::ViewDesktop)).unwrap();
     // S9: the customer withdraws their consent whenever they like.
-    let evs = w.cmd(dave, stop()).unwrap();
+    let evs = w.cmd(dave, stop_recording()).unwrap();
     assert_eq!(
         evs,
-        [Event::ActivityStopped {
-            activity: Activity::Recording,
-            customer: dave,
-            cause: StopCause::Stopped
-        }]
+        [stopped(Activity::Recording, dave, StopCause::Stopped)]
     );
     assert!(!w.rules.is_recording());
     // With the setting off, the primary stops a recording as before.
-    let mut plain = World::new();
-    let frank = plain.join(Role::Customer, "frank");
-    let r = plain.request(Activity::Recording);
-    plain.answer(frank, r, true);
-    plain.cmd(plain.csr, stop()).unwrap();
+    let (mut plain, frank) = World::with_customer("frank");
+    plain.grant(frank, Activity::Recording);
+    plain.cmd(plain.csr, stop_recording()).unwrap();
     assert!(!plain.rules.is_recording());
 }
 
@@ -1194,19 +600,14 @@ fn csrs_cannot_stop_an_automatic_recording_but_the_customer_can() {
 fn an_automatic_recording_outlives_a_hand_over_but_not_the_end_of_the_session() {
     // S7 stops every activity on a hand-over; an automatic recording is the exception, since a
     // hand-over would otherwise be a way for CSRs to stop it (R3).
-    let mut w = automatic();
-    let dave = w.join(Role::Customer, "dave");
+    let (mut w, dave) = World::automatic_with_customer("dave");
     let erin = w.join(Role::Customer, "erin");
     let assistant = w.join(Role::Csr, "ann");
-    let asked = w.recording_request(dave).unwrap();
-    w.answer(dave, asked, true);
-    let view = w.request(Activity::ViewDesktop);
-    w.answer(dave, view, true);
+    w.agree_to_recording(dave);
+    w.grant(dave, Activity::ViewDesktop);
     let erins = w.recording_request(erin).unwrap();
 
-    let evs = w
-        .cmd(w.csr, Command::HandControl { to: assistant })
-        .unwrap();
+    let evs = w.cmd(w.csr, hand(assistant)).unwrap();
     assert!(!evs.contains(&Event::ConsentWithdrawn { request: erins }));
     assert_eq!(w.running(), [(Activity::Recording, dave)]);
     assert_eq!(
@@ -1217,45 +618,26 @@ fn an_automatic_recording_outlives_a_hand_over_but_not_the_end_of_the_session() 
     w.answer(erin, erins, true);
     assert_eq!(w.running().len(), 2);
     // Restored from its journal, the session is the same.
-    let restored = SessionRules::restore(w.rules.init().clone(), &w.journal);
+    let restored = w.restored();
     assert_eq!(restored.view(None, None), w.rules.view(None, None));
 
-    let evs = w
-        .cmd(
-            assistant,
-            Command::EndSession {
-                confirm: true,
-                notes: None,
-            },
-        )
-        .unwrap();
+    let evs = w.cmd(assistant, end(true, None)).unwrap();
     for customer in [dave, erin] {
-        assert!(evs.contains(&Event::ActivityStopped {
-            activity: Activity::Recording,
+        assert!(evs.contains(&stopped(
+            Activity::Recording,
             customer,
-            cause: StopCause::SessionEnded
-        }));
+            StopCause::SessionEnded
+        )));
     }
     assert!(!w.rules.is_recording());
 }
 
 #[test]
 fn an_automatic_recording_goes_on_through_a_transfer_and_late_customers_are_asked_by_the_agent() {
-    let mut w = automatic();
-    let dave = w.join(Role::Customer, "dave");
-    let asked = w.recording_request(dave).unwrap();
-    w.answer(dave, asked, true);
-    let target = TransferTarget::Queue {
-        queue: QueueId::random(),
-    };
-    w.cmd(
-        w.csr,
-        Command::Transfer {
-            target,
-            message: None,
-        },
-    )
-    .unwrap();
+    let (mut w, dave) = World::automatic_with_customer("dave");
+    w.agree_to_recording(dave);
+    let target = a_queue();
+    w.cmd(w.csr, transfer(target, None)).unwrap();
     assert!(w.rules.is_recording(), "the transfer did not stop it");
     // Nobody is in charge to ask Erin, who joins while the session waits.
     let erin = w.join(Role::Customer, "erin");
@@ -1308,8 +690,5 @@ fn a_csrs_phone_joins_beside_their_console_once_and_takes_no_control() {
         Some("already_joined")
     );
     // A phone cannot be handed control of the session.
-    assert_eq!(
-        w.cmd(w.csr, Command::HandControl { to: phone_id }),
-        Err("not_an_assistant")
-    );
+    assert_eq!(w.cmd(w.csr, hand(phone_id)), Err("not_an_assistant"));
 }

@@ -1,0 +1,97 @@
+//! The worker's loop, in the manner of str0m's examples/chat.rs: it waits for a command, a
+//! datagram or the earliest timer, then advances the prompt and every call and sends what they
+//! have to send.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::call::Calls;
+use super::commands::handle_command;
+use super::lobby::Waiting;
+use super::panic_guard::guarded;
+use super::routing::route;
+use super::{DATAGRAMS_PER_PASS, WorkerCmd};
+use crate::ids::SessionId;
+use crate::telemetry;
+
+/// The worker's loop; `worker` (its bound address) labels its gauges.
+pub(super) async fn run(
+    socket: UdpSocket,
+    address: SocketAddr,
+    mut rx: mpsc::Receiver<WorkerCmd>,
+    worker: String,
+) {
+    let mut calls = Calls::new();
+    let mut lobby = Waiting::new(address);
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let now = Instant::now();
+        let wake = calls
+            .values()
+            .map(|c| c.sfu.poll_timeout(now))
+            .chain(lobby.lobby.poll_timeout())
+            .min()
+            .unwrap_or(now + Duration::from_millis(100))
+            .max(now);
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                None => break,
+                Some(cmd) => handle_command(&mut calls, &mut lobby, address, cmd),
+            },
+            received = socket.recv_from(&mut buf) => {
+                // This one, then whatever else is already waiting, up to the pass limit; a
+                // datagram read is always handled.
+                let mut next = Some(received);
+                let mut handled = 0;
+                while let Some(r) = next.take() {
+                    match r {
+                        Ok((n, source)) => {
+                            if !lobby.lobby.handle_receive(Instant::now(), source, &buf[..n]) {
+                                route(&mut calls, address, source, &buf[..n]);
+                            }
+                        }
+                        Err(e) => tracing::debug!(error = %e, "media socket read failed"),
+                    }
+                    handled += 1;
+                    if handled < DATAGRAMS_PER_PASS {
+                        next = socket.try_recv_from(&mut buf).ok().map(Ok);
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+        let now = Instant::now();
+        lobby.advance(&socket, now).await;
+        let (mut peers, mut tracks) = (0, 0);
+        let sessions: Vec<SessionId> = calls.keys().copied().collect();
+        for session in sessions {
+            guarded(&mut calls, session, |call| {
+                if call.sfu.poll_timeout(now) <= now {
+                    let started = Instant::now();
+                    if let Err(e) = call.sfu.handle_timeout(now) {
+                        tracing::error!(%session, error = %e, "media timeout handling failed");
+                    }
+                    telemetry::media::call_ticked(started.elapsed());
+                }
+            });
+            let Some(call) = calls.get_mut(&session) else {
+                continue;
+            };
+            call.report();
+            peers += call.sfu.peer_count();
+            tracks += call.sfu.track_count();
+            while let Some(t) = call.sfu.poll_transmit() {
+                if let Err(e) = socket.send_to(&t.contents, t.destination).await {
+                    tracing::debug!(error = %e, "media send failed");
+                }
+            }
+            call.pass_on_events(session);
+            call.record();
+        }
+        // Calls stay until their session ends; an idle one costs a map entry and a mixer.
+        telemetry::media::worker_load(&worker, calls.len(), peers, tracks);
+    }
+}
