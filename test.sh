@@ -12,6 +12,9 @@ cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 echo "== lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== import circles"
+# No two modules of one parent import each other (docs/architecture.md, Crates).
+scripts/import-circles src actors/src media/src
 echo "== fuzz targets build"
 # Checked, not run (running them takes a nightly toolchain and time: fuzz/README.md), so an
 # API change cannot leave them broken unnoticed. Shares the main target directory.

@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::ids::{AccountId, ParticipantId, RecordingId, SessionId};
-use crate::protocol::{Record, UnixMillis};
+use crate::protocol::{Record, SessionInit, UnixMillis};
 use crate::recorder::{Finished, RecorderError};
-use crate::session::rules::SessionInit;
 
 #[derive(Debug, thiserror::Error)]
 #[error("journal: {0}")]

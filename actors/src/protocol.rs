@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 pub use tandem_media::policy::TrackPurpose;
 
-use crate::ids::{AccountId, ParticipantId, QueueId, SessionNumber};
+use crate::ids::{AccountId, ParticipantId, QueueId, SessionId, SessionNumber};
 use crate::limits::ClientLimits;
 
 /// Milliseconds since the Unix epoch. Wall-clock time, used only for records people read.
@@ -314,6 +314,23 @@ impl Event {
             Event::SessionEnded { .. } => "session_ended",
         }
     }
+}
+
+/// What a session is created with; kept outside the journal because it comes from settings,
+/// and journaled with the session (its row) so a restart restores it.
+#[derive(Clone, Debug)]
+pub struct SessionInit {
+    pub id: SessionId,
+    pub number: SessionNumber,
+    pub topic: String,
+    pub host: AccountId,
+    /// Most customers present at once.
+    pub max_customers: usize,
+    /// Admin quick phrases; `None` when the admin has not enabled them for CSRs (SPEC S10).
+    pub quick_phrases: Option<Vec<String>>,
+    /// The admin turned on automatic recording (SPEC R3): each customer is asked to allow
+    /// recording when they join, and no CSR can stop a recording once it runs.
+    pub automatic_recording: bool,
 }
 
 /// One journal entry: an event with its place in the session and when it happened.

@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use tandem_media::testkit::client::VideoConfig;
 use tandem_media::policy::{ChannelKind, TrackPurpose};
+use tandem_media::testkit::client::VideoConfig;
 use tandem_media::testkit::sim::{SFU, World};
 
 thread_local! {

@@ -5,25 +5,29 @@
 #![no_main]
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use libfuzzer_sys::fuzz_target;
-use tandem::sip::accounts::SipAccount;
 use tandem::sip::digest::{Algorithm, DigestAuth, SipCredential};
 use tandem::sip::endpoint::{Endpoint, EndpointConfig};
 use tandem::sip::message::{self, StreamFramer};
+use tandem::sip::registrar::SipAccount;
 use tandem::sip::sdp;
 use tandem::sip::transaction::Peer;
 
 fuzz_target!(|data: &[u8]| {
-    let mut endpoint = Endpoint::new(EndpointConfig {
-        service_number: "100".into(),
-        contact: "127.0.0.1:5060".parse().unwrap(),
-        max_calls: 10,
-        realm: "tandem".into(),
-        algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
-        require_auth: false,
-    });
+    let mut endpoint = Endpoint::new(
+        EndpointConfig {
+            service_number: "100".into(),
+            contact: "127.0.0.1:5060".parse().unwrap(),
+            max_calls: 10,
+            realm: "tandem".into(),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            require_auth: false,
+        },
+        Instant::now(),
+        SystemTime::now(),
+    );
     let credential = SipCredential::new("dave", "tandem", "softphone password");
     let dave = SipAccount {
         credential: credential.clone(),

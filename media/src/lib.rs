@@ -16,6 +16,7 @@
 //!   for a session.
 //! - [`voice_codec`]: the codecs phones speak, to and from the mixer's 48 kHz PCM.
 //! - [`tone`]: pure tones, made and measured (the audio set-up check, tests).
+//! - [`transmit`]: a datagram the worker's socket is to send.
 //! - `testkit` (feature `testkit`, not in the server): a str0m client as a browser and an
 //!   in-memory network for tests, benches, the load generator and fuzzing.
 
@@ -27,5 +28,6 @@ pub mod sfu;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tone;
+pub mod transmit;
 pub mod voice_codec;
 pub mod voice_mixer;

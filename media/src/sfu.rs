@@ -16,6 +16,7 @@
 
 mod video;
 
+pub use crate::transmit::Transmit;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::{Debug, Display};
 use std::net::SocketAddr;
@@ -75,14 +76,6 @@ impl SfuError {
             Self::Mixer(_) | Self::Codec(_) => "media_error",
         }
     }
-}
-
-/// A datagram to send from the worker's socket.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Transmit {
-    pub source: SocketAddr,
-    pub destination: SocketAddr,
-    pub contents: Vec<u8>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -10,31 +10,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::json;
 use tandem_media::policy::MediaPolicy;
 
-use crate::ids::{AccountId, ParticipantId, SessionId, SessionNumber};
+use crate::ids::ParticipantId;
 use crate::limits::{
     MAX_CHAT_CHARS, MAX_MICROPHONES, MAX_NOTES_CHARS, MAX_TRANSFER_AGENTS,
     MAX_TRANSFER_MESSAGE_CHARS, MAX_VOLUME_PERCENT,
 };
+pub use crate::protocol::SessionInit;
 use crate::protocol::{
     Activity, Command, DisplayMode, EndReason, Event, LeaveReason, ParticipantInfo, Record, Role,
     StopCause, TransferTarget, UnixMillis,
 };
-
-/// What a session is created with; kept outside the journal because it comes from settings.
-#[derive(Clone, Debug)]
-pub struct SessionInit {
-    pub id: SessionId,
-    pub number: SessionNumber,
-    pub topic: String,
-    pub host: AccountId,
-    /// Most customers present at once.
-    pub max_customers: usize,
-    /// Admin quick phrases; `None` when the admin has not enabled them for CSRs (SPEC S10).
-    pub quick_phrases: Option<Vec<String>>,
-    /// The admin turned on automatic recording (SPEC R3): each customer is asked to allow
-    /// recording when they join, and no CSR can stop a recording once it runs.
-    pub automatic_recording: bool,
-}
 
 /// Why a command was refused. Each has a stable code that clients and tests match on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -1533,5 +1518,4 @@ impl SessionRules {
 }
 
 #[cfg(test)]
-#[path = "rules_tests.rs"]
 mod tests;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::mix::FRAME_SAMPLES;
 use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia};
-use crate::sfu::Transmit;
+use crate::transmit::Transmit;
 use crate::voice_codec::CodecError;
 use crate::voice_mixer::TICK;
 

@@ -4,7 +4,6 @@ use super::*;
 use crate::ids::QueueId;
 use crate::protocol::Audience;
 
-#[path = "rules_tests/world.rs"]
 mod world;
 use world::*;
 

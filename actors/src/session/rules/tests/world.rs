@@ -2,7 +2,7 @@
 //! commands, events and consents the tests use most, each in one line.
 
 use super::*;
-use crate::ids::QueueId;
+use crate::ids::{AccountId, QueueId, SessionId, SessionNumber};
 
 pub(super) const T0: UnixMillis = 1_700_000_000_000;
 
