@@ -231,8 +231,11 @@ export class CsrSession {
     if (this.link.handle(m)) return;
     if (m.type === 'welcome') {
       this.panel.view = m.session;
-      // The server's limit (SPEC S8), so the page does not restate it.
+      // The server's limits (SPEC S8, S10, S11), so the page does not restate them.
       $('[data-id="transfer-message"]', this.root).maxLength = m.limits.transfer_message_chars;
+      $('[data-id="notes"]', this.root).maxLength = m.limits.notes_chars;
+      $('[data-id="end-notes"]', this.root).maxLength = m.limits.notes_chars;
+      $('.chat-form input[name="text"]', this.root).maxLength = m.limits.chat_chars;
       $('[data-id="notes"]', this.root).value = m.session.notes || '';
       this.panel.render();
       this.render();

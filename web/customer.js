@@ -78,6 +78,8 @@ function frame(m) {
   if (link.handle(m)) return;
   if (m.type === 'welcome') {
     panel.view = m.session;
+    // The server's limit (SPEC S10), so the page does not restate it.
+    $('#chat-section .chat-form input[name="text"]').maxLength = m.limits.chat_chars;
     panel.render();
     for (const c of m.session.pending_consents) asked.push(c);
     ask();

@@ -278,7 +278,7 @@ export function mountChat(slot, conn) {
       <label for="chat-to-${n}">To</label>
       <select id="chat-to-${n}" class="chat-to"><option value="">Everyone</option></select>
       <label for="chat-text-${n}">Message</label>
-      <input id="chat-text-${n}" name="text" maxlength="2000" autocomplete="off">
+      <input id="chat-text-${n}" name="text" autocomplete="off">
       <button type="submit">Send</button>
     </form>`;
   const form = $('form', slot);

@@ -87,6 +87,14 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   // S8: transfer to the queue with a message.
   await s.getByRole('tab', { name: 'Session' }).click();
   await s.getByLabel('Queue').selectOption({ label: 'Tier 2' });
+  // The forms take the server's limits from its welcome (S8's 345 characters, the chat's and the
+  // notes'); the page states none of its own.
+  check(await s.getByLabel('Message for the next agent').evaluate((e) => e.maxLength) === 345,
+    'the transfer message takes at most 345 characters, as the server says');
+  check(await s.getByLabel('Message', { exact: true }).evaluate((e) => e.maxLength) === 2000,
+    'a chat message takes at most 2,000 characters, as the server says');
+  check(await s.locator('[data-id="notes"]').evaluate((e) => e.maxLength) === 20000,
+    'notes take at most 20,000 characters, as the server says');
   await s.getByLabel('Message for the next agent').fill('Payroll crashes on export; Frank has the logs');
   await s.getByRole('button', { name: 'Transfer session' }).click();
   await carol.getByText('The session was transferred. You have left it.').waitFor();
