@@ -5,12 +5,12 @@ set -euo pipefail
 
 packages=(
     pkg-config libssl-dev # TLS for the SMTP client (lettre, native-tls)
-    python3               # tests: its standard-library smtpd is the SMTP relay in tests/mail.rs
+    python3               # tests: its standard-library smtpd is the SMTP relay in tests/server/mail.rs
     cmake                 # builds the bundled libopus (opus crate) for the voice mixer
     g++                   # builds libFuzzer (libfuzzer-sys) when the fuzz targets are checked
     chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
     ffmpeg                # tests: makes and checks MP4 files (ffmpeg, ffprobe)
-    sip-tester            # tests: sipp, the phone in tests/sip.rs and the SIP load run
+    sip-tester            # tests: sipp, the phone in tests/server/sip.rs and the SIP load run
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev # builds gstreamer-rs (tandem-export)
     gstreamer1.0-plugins-base # ARF to MP4: opusdec, videoconvert, videoscale, appsrc; tests: opusenc
     gstreamer1.0-plugins-good # ARF to MP4: vp8dec, mp4mux; tests: vp8enc

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    // As src/ws.rs reads a frame: JSON first, then the command.
+    // As src/http/ws.rs reads a frame: JSON first, then the command.
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
         return;
     };

@@ -1,5 +1,5 @@
 //! Support sessions over HTTP: start, invite, join, assist, look at, list, report.
-//! What happens inside a session goes over the participant's WebSocket (src/ws.rs).
+//! What happens inside a session goes over the participant's WebSocket ([`super::ws`]).
 
 use std::net::SocketAddr;
 

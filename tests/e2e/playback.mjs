@@ -5,7 +5,7 @@
 // The page is a blank one on the server's own origin (the join page's address, its content
 // replaced), so the consoles' Content-Security-Policy (media-src 'self') applies as it would.
 // Usage: node playback.mjs BASE_URL LINK SECONDS WIDTHxHEIGHT PASSWORD   (run by
-// tests/recordings_http.rs with an MP4 the server exported; the password is not used)
+// tests/server/recordings_http/playback.rs with an MP4 the server exported; the password is not used)
 
 import { launch } from './harness.mjs';
 

@@ -3,12 +3,12 @@
 //   where a softphone registers.
 // - She tries a SIP password with a wrong sign-in password to confirm it: refused, with the
 //   reason shown. She tries her sign-in password as the SIP password: refused too.
-// - She sets another, confirmed with her sign-in password; the card says it is set. The Rust side of the test (tests/sip.rs) then
+// - She sets another, confirmed with her sign-in password; the card says it is set. The Rust side of the test (tests/server/sip/softphone.rs) then
 //   registers sipp as her softphone with it, and the card lists that registration.
 // - She starts a session and presses "Call my softphone": the softphone (sipp answering)
 //   joins her session as "Carol (phone)", which her page says and lists; she ends the session.
 // - She removes the SIP password: the card says so and the registration is gone.
-// Usage: node softphone.mjs BASE_URL CSR PASSWORD   (run by tests/sip.rs, which registers
+// Usage: node softphone.mjs BASE_URL CSR PASSWORD   (run by tests/server/sip/softphone.rs, which registers
 // sipp with the SIP password below)
 
 import { scenario } from './harness.mjs';
