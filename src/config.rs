@@ -78,6 +78,10 @@ pub struct ServerConfig {
     pub max_frame_bytes: usize,
     /// The bearer token a scraper sends for `/metrics`; empty: only this machine may read it.
     pub metrics_token: String,
+    /// A participant's WebSocket is pinged this often, in seconds...
+    pub ws_ping_secs: u64,
+    /// ...and closed when nothing at all has come from it for this long.
+    pub ws_silence_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -93,6 +97,20 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: u64,
     pub invite_ttl_secs: u64,
     pub participant_token_ttl_secs: u64,
+    /// Password checks (argon2, about 19 MiB each) computed at once; 0 = one per core.
+    pub max_concurrent_hashes: usize,
+    /// Password checks that may wait for their turn (up to 10 s); more are refused at once.
+    pub max_waiting_hashes: usize,
+}
+
+impl AuthConfig {
+    /// How many password checks run at once.
+    pub fn hashing_threads(&self) -> usize {
+        match self.max_concurrent_hashes {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -206,6 +224,12 @@ impl Config {
         }
         if self.server.max_frame_bytes < 1024 {
             return bad("server.max_frame_bytes must be at least 1024");
+        }
+        if self.server.ws_ping_secs == 0 || self.server.ws_silence_secs <= self.server.ws_ping_secs
+        {
+            return bad(
+                "server.ws_ping_secs must be positive and server.ws_silence_secs longer than it",
+            );
         }
         let token = &self.server.metrics_token;
         if !token.is_empty() && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic())) {

@@ -42,7 +42,12 @@ pub struct Inner {
     /// SIP passwords in use and softphone registrations (SPEC V5).
     pub sip_accounts: crate::sip::accounts::SipAccounts,
     pub metrics: PrometheusHandle,
+    /// Bounds the memory and CPU that password checks take.
+    pub hashing: crate::hashing::PasswordHashing,
+    /// Failed password checks per account and address (sign-in waits after too many).
     pub login_throttle: Mutex<Throttle>,
+    /// Failed password checks per account from anywhere (sign-in is slowed, never locked).
+    pub account_failures: Mutex<Throttle>,
     pub join_throttle: Mutex<Throttle>,
 }
 
@@ -184,6 +189,7 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn(nosniff))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -258,6 +264,20 @@ pub fn check_throttle(throttle: &Mutex<Throttle>, key: &str, what: &str) -> Resu
             format!("too many {what}; try again in {} s", wait.as_secs().max(1)),
         )
     })
+}
+
+/// Every answer says its type is the one it names (`X-Content-Type-Options: nosniff`), so no
+/// browser reads an API document, a problem or a recording as a script or a page.
+async fn nosniff(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut res = next.run(req).await;
+    res.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    res
 }
 
 /// An optional e-mail address from a request: blank means none; anything else must look like

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod config;
 pub mod exporter;
+pub mod hashing;
 pub mod http;
 pub mod mail;
 pub mod metrics;

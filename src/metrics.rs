@@ -17,6 +17,9 @@ pub const HTTP_DURATION: &str = "tandem_http_request_duration_seconds";
 pub const WS_MESSAGES: &str = "tandem_ws_messages_total";
 pub const WS_CONNECTIONS: &str = "tandem_ws_connections";
 pub const WS_BAD_FRAMES: &str = "tandem_ws_bad_frames_total";
+pub const WS_SILENT_CLOSED: &str = "tandem_ws_silent_closed_total";
+
+pub const PASSWORD_HASHING_REFUSED: &str = "tandem_password_hashing_refused_total";
 
 pub const SIP_REQUESTS: &str = "tandem_sip_requests_total";
 pub const SIP_RESPONSES: &str = "tandem_sip_responses_total";
@@ -48,6 +51,14 @@ pub fn handle() -> PrometheusHandle {
             metrics::describe_counter!(WS_MESSAGES, "WebSocket frames by direction");
             metrics::describe_gauge!(WS_CONNECTIONS, "Open participant WebSockets");
             metrics::describe_counter!(WS_BAD_FRAMES, "WebSocket frames that could not be read");
+            metrics::describe_counter!(
+                WS_SILENT_CLOSED,
+                "Participant WebSockets closed because nothing came from them, not even a pong"
+            );
+            metrics::describe_counter!(
+                PASSWORD_HASHING_REFUSED,
+                "Sign-ins and password changes refused because too many passwords were being hashed"
+            );
             handle
         })
         .clone()
@@ -60,13 +71,30 @@ pub async fn track_http(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     histogram!(HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
     res
+}
+
+/// A request's method as a label: the standard ones by name and anything made up as `other`,
+/// so no client can add label values (and memory) without end.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
 }
 
 pub fn ws_in() {
@@ -78,11 +106,18 @@ pub fn ws_out() {
 pub fn ws_bad_frame(reason: &'static str) {
     counter!(WS_BAD_FRAMES, "reason" => reason).increment(1);
 }
+pub fn ws_silent_closed() {
+    counter!(WS_SILENT_CLOSED).increment(1);
+}
 pub fn ws_opened() {
     metrics::gauge!(WS_CONNECTIONS).increment(1.0);
 }
 pub fn ws_closed() {
     metrics::gauge!(WS_CONNECTIONS).decrement(1.0);
+}
+
+pub fn password_hashing_refused() {
+    counter!(PASSWORD_HASHING_REFUSED).increment(1);
 }
 
 pub fn sip_request(method: &str) {

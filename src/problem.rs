@@ -10,6 +10,7 @@ use tandem_actors::session::SessionError;
 use tandem_actors::session::rules::Refusal;
 
 use crate::auth::AuthError;
+use crate::hashing::HashingBusy;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
@@ -17,6 +18,8 @@ pub struct Problem {
     pub status: StatusCode,
     pub code: String,
     pub detail: String,
+    /// Seconds to wait before trying again (the Retry-After header), for refusals of load.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -25,7 +28,13 @@ impl Problem {
             status,
             code: code.into(),
             detail: detail.into(),
+            retry_after: None,
         }
+    }
+    /// The same refusal, telling the client when to try again.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
     pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
@@ -56,6 +65,14 @@ impl Problem {
     }
 }
 
+/// Whether a write failed for want of space: the disk (ENOSPC) or the user's quota (EDQUOT).
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let title = self
@@ -75,6 +92,10 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(secs) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         res
     }
 }
@@ -121,6 +142,17 @@ impl From<StoreError> for Problem {
             StoreError::NotFound => Problem::not_found("not_found", "no such thing"),
             other => Problem::internal(other),
         }
+    }
+}
+
+impl From<HashingBusy> for Problem {
+    fn from(e: HashingBusy) -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sign_in_busy",
+            e.to_string(),
+        )
+        .with_retry_after(1)
     }
 }
 

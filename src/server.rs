@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Signer;
 use crate::config::Config;
 use crate::exporter::{self, Exports};
+use crate::hashing::PasswordHashing;
 use crate::http::{self, AppState, Inner};
 use crate::mail::Mailer;
 use crate::recordings::RecordingStore;
@@ -178,6 +179,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         addr: listen,
         source,
     })?;
+    let hashing = PasswordHashing::new(
+        config.auth.hashing_threads(),
+        config.auth.max_waiting_hashes,
+    );
     let state = AppState(Arc::new(Inner {
         config,
         store: store.clone(),
@@ -187,10 +192,18 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         exports,
         sip_accounts,
         metrics,
+        hashing,
         login_throttle: Mutex::new(Throttle::new(
             http::accounts::LOGIN_FAILURES,
             http::accounts::LOGIN_WINDOW,
-            100_000,
+            http::accounts::LOGIN_KEYS,
+        )),
+        // Only counted (slowdown), never checked: the most failures it must remember is the
+        // count past which the slowdown no longer grows.
+        account_failures: Mutex::new(Throttle::new(
+            64,
+            http::accounts::LOGIN_WINDOW,
+            http::accounts::LOGIN_KEYS,
         )),
         join_throttle: Mutex::new(Throttle::new(
             http::sessions::JOIN_FAILURES,

@@ -2,7 +2,20 @@
 //! after too many: slows password guessing and session-number scanning.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+/// What one subscriber's address is counted as: an IPv4 address, or an IPv6 /64 (one
+/// subscriber holds a whole /64, so counting its addresses one by one would count nothing).
+pub fn subscriber(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
 
 pub struct Throttle {
     max_failures: usize,
@@ -41,6 +54,15 @@ impl Throttle {
                 .saturating_sub(now.saturating_duration_since(oldest)));
         }
         Ok(())
+    }
+
+    /// Failures of `key` within the window (at most the limit it was made with).
+    pub fn recent(&self, key: &str, now: Instant) -> usize {
+        self.failures.get(key).map_or(0, |l| {
+            l.iter()
+                .filter(|t| now.saturating_duration_since(**t) < self.window)
+                .count()
+        })
     }
 
     pub fn fail(&mut self, key: &str, now: Instant) {
@@ -92,6 +114,28 @@ mod tests {
         );
         assert!(t.check("alice", t0).is_ok());
         assert!(t.check("bob", t0 + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_is_its_64_and_a_mapped_ipv4_is_itself() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(subscriber(a), subscriber(b));
+        assert_ne!(subscriber(a), subscriber(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(subscriber(mapped), "192.0.2.7");
+    }
+
+    #[test]
+    fn recent_counts_failures_in_the_window_only() {
+        let t0 = Instant::now();
+        let mut t = Throttle::new(10, Duration::from_secs(60), 100);
+        t.fail("dave", t0);
+        t.fail("dave", t0 + Duration::from_secs(30));
+        assert_eq!(t.recent("dave", t0 + Duration::from_secs(31)), 2);
+        assert_eq!(t.recent("dave", t0 + Duration::from_secs(61)), 1);
+        assert_eq!(t.recent("erin", t0), 0);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Sign-in and accounts.
 
-use std::time::Duration;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use crate::auth::{self, MIN_PASSWORD_CHARS, Token};
 use crate::mail::looks_like_email;
 use crate::problem::Problem;
 use crate::store::{AccountRole, User};
+use crate::throttle::subscriber;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,34 +25,28 @@ pub struct Login {
 
 pub async fn login(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<impl IntoResponse, Problem> {
-    let key = body.username.to_lowercase();
-    check_throttle(&state.login_throttle, &key, "failed sign-ins")?;
+    let guesses = Guesses::new(&body.username, peer.ip());
+    guesses.before_check(&state, "failed sign-ins").await?;
     let user = state.store.user_by_username(&body.username).await?;
     let stored = user.as_ref().map_or_else(
         || auth::decoy_hash().to_string(),
         |u| u.password_hash.clone(),
     );
-    let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &stored))
-        .await
-        .map_err(Problem::internal)?;
+    let ok = state.hashing.verify(body.password, stored).await?;
     let user = match (ok, user) {
         (true, Some(u)) => u,
         _ => {
-            record_failure(&state.login_throttle, &key);
+            guesses.failed(&state);
             return Err(Problem::unauthorized(
                 "invalid_credentials",
                 "wrong username or password",
             ));
         }
     };
-    state
-        .login_throttle
-        .lock()
-        .expect("throttle lock poisoned")
-        .succeed(&key);
+    guesses.succeeded(&state);
     let now = auth::unix_secs();
     let ttl = state.config.auth.access_token_ttl_secs;
     let token = state.signer.sign(
@@ -155,7 +151,90 @@ pub async fn list(
     Ok(ApiJson(state.store.users().await?))
 }
 
-/// How long a sign-in token is refused after too many failures.
+/// How long failed sign-ins are remembered.
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Failed sign-ins per username within the window.
+/// Failed sign-ins for one account from one address (an IPv6 /64 as one) within the window,
+/// after which that address must wait for that account. Other addresses are not held up.
 pub const LOGIN_FAILURES: usize = 5;
+/// Failures for one account from anywhere after which each sign-in for it is slowed.
+const SLOW_AFTER: usize = 5;
+/// The longest a sign-in is slowed.
+const MAX_SLOWDOWN: Duration = Duration::from_secs(4);
+/// Accounts and addresses remembered at most (the oldest are forgotten past this).
+pub const LOGIN_KEYS: usize = 100_000;
+
+/// How long a password check for an account waits when the account has failed `failures`
+/// times lately, from anywhere: nothing at first, then from 250 ms doubling up to 4 s. An
+/// account is slowed, never locked, so nobody can keep its owner out by guessing; together
+/// with the bound on password checks at once (crate::hashing) this caps how fast anyone can
+/// guess at one account.
+pub fn slowdown(failures: usize) -> Duration {
+    if failures <= SLOW_AFTER {
+        return Duration::ZERO;
+    }
+    let doublings = (failures - SLOW_AFTER - 1).min(8) as u32;
+    (Duration::from_millis(250) * 2u32.pow(doublings)).min(MAX_SLOWDOWN)
+}
+
+/// What a password check is counted against: this account from this address (which must wait
+/// after [`LOGIN_FAILURES`]) and this account from anywhere (which is slowed).
+pub struct Guesses {
+    pair: String,
+    account: String,
+}
+
+impl Guesses {
+    pub fn new(username: &str, from: IpAddr) -> Self {
+        let account = username.to_lowercase();
+        Self {
+            pair: format!("{account} from {}", subscriber(from)),
+            account,
+        }
+    }
+
+    /// Refuses (429) while this address has failed too often for this account; else waits as
+    /// long as the account's recent failures ask.
+    pub async fn before_check(&self, state: &AppState, what: &str) -> Result<(), Problem> {
+        check_throttle(&state.login_throttle, &self.pair, what)?;
+        let failures = state
+            .account_failures
+            .lock()
+            .expect("throttle lock poisoned")
+            .recent(&self.account, Instant::now());
+        tokio::time::sleep(slowdown(failures)).await;
+        Ok(())
+    }
+
+    pub fn failed(&self, state: &AppState) {
+        record_failure(&state.login_throttle, &self.pair);
+        record_failure(&state.account_failures, &self.account);
+    }
+
+    pub fn succeeded(&self, state: &AppState) {
+        for (throttle, key) in [
+            (&state.login_throttle, &self.pair),
+            (&state.account_failures, &self.account),
+        ] {
+            throttle
+                .lock()
+                .expect("throttle lock poisoned")
+                .succeed(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_is_slowed_more_with_each_failure_and_never_past_four_seconds() {
+        assert_eq!(slowdown(0), Duration::ZERO);
+        assert_eq!(slowdown(SLOW_AFTER), Duration::ZERO);
+        assert_eq!(slowdown(SLOW_AFTER + 1), Duration::from_millis(250));
+        assert_eq!(slowdown(SLOW_AFTER + 2), Duration::from_millis(500));
+        assert_eq!(slowdown(SLOW_AFTER + 4), Duration::from_secs(2));
+        assert_eq!(slowdown(SLOW_AFTER + 5), MAX_SLOWDOWN);
+        assert_eq!(slowdown(10_000), MAX_SLOWDOWN);
+    }
+}

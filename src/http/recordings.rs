@@ -631,6 +631,21 @@ impl Drop for Scratch {
     }
 }
 
+/// A write of an upload failed: a full disk (or quota) is the server's to fix and is said so
+/// (507), the upload is not kept, and anything else is an internal fault.
+fn not_stored(e: std::io::Error) -> Problem {
+    if crate::problem::is_disk_full(&e) {
+        tracing::warn!(error = %e, "an upload was refused: the recordings disk is full");
+        Problem::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "the server's disk is full; the upload was not kept",
+        )
+    } else {
+        Problem::internal(e)
+    }
+}
+
 fn too_large(max: u64) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -724,9 +739,12 @@ pub async fn upload(
             drain(&mut stream).await;
             return Err(too_large(max));
         }
-        file.write_all(&chunk).await.map_err(Problem::internal)?;
+        file.write_all(&chunk).await.map_err(not_stored)?;
     }
-    file.sync_all().await.map_err(Problem::internal)?;
+    // tokio's file writes in the background: flush reports the last write's failure (a full
+    // disk), which sync_all alone would not.
+    file.flush().await.map_err(not_stored)?;
+    file.sync_all().await.map_err(not_stored)?;
     drop(file);
 
     let checked = part_path.clone();

@@ -6,17 +6,19 @@
 //! that outlives it. And a CSR in a session can have
 //! Tandem ring their registered softphone, which joins the session as them when answered.
 
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_actors::ids::AccountId;
 
+use super::accounts::Guesses;
 use super::sessions::{live_by_id, parse_session_id};
-use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, check_throttle, record_failure};
-use crate::auth::{self, MIN_PASSWORD_CHARS};
+use super::{ApiJson, AppState, Caller, SUPPORT_ROLES};
+use crate::auth::MIN_PASSWORD_CHARS;
 use crate::problem::Problem;
 use crate::sip::accounts::DialFailure;
 use crate::sip::digest::SipCredential;
@@ -89,6 +91,7 @@ pub struct SetPassword {
 
 pub async fn put(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     caller: Caller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SetPassword>,
@@ -114,20 +117,22 @@ pub async fn put(
     }
     if caller.0.id == user.id {
         // Guesses here count with failed sign-ins, so this is no way around their limit.
-        let key = user.username.to_lowercase();
-        check_throttle(&state.login_throttle, &key, "failed password checks")?;
+        let guesses = Guesses::new(&user.username, peer.ip());
+        guesses
+            .before_check(&state, "failed password checks")
+            .await?;
         let current = body.current_password.ok_or_else(|| {
             Problem::unprocessable(
                 "current_password_required",
                 "give your sign-in password to set your SIP password",
             )
         })?;
-        let (given, stored) = (current.clone(), user.password_hash.clone());
-        let proven = tokio::task::spawn_blocking(move || auth::verify_password(&given, &stored))
-            .await
-            .map_err(Problem::internal)?;
+        let proven = state
+            .hashing
+            .verify(current.clone(), user.password_hash.clone())
+            .await?;
         if !proven {
-            record_failure(&state.login_throttle, &key);
+            guesses.failed(&state);
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "wrong_current_password",

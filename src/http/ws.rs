@@ -116,6 +116,10 @@ async fn run(
     metrics::ws_opened();
     let max = state.config.server.max_frame_bytes;
     let mut bad_frames = 0u32;
+    let silence = Duration::from_secs(state.config.server.ws_silence_secs);
+    let mut ping = tokio::time::interval(Duration::from_secs(state.config.server.ws_ping_secs));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             // Outbound first: a goodbye queued before a close request goes out with its code.
@@ -146,43 +150,59 @@ async fn run(
                 let _ = socket.send(close_frame(1008, "closed by server")).await;
                 break;
             }
-            inbound = socket.recv() => match inbound {
-                Some(Ok(Message::Text(text))) => {
-                    metrics::ws_in();
-                    if let Some(problem) = read_frame(&link, text.as_str(), max).await {
-                        // Unusable frames bypass the participant's rate limit, so they have a
-                        // budget of their own per connection.
+            inbound = socket.recv() => {
+                if let Some(Ok(_)) = &inbound {
+                    // Anything, a pong included, shows the peer is still there.
+                    last_heard = tokio::time::Instant::now();
+                }
+                match inbound {
+                    Some(Ok(Message::Text(text))) => {
+                        metrics::ws_in();
+                        if let Some(problem) = read_frame(&link, text.as_str(), max).await {
+                            // Unusable frames bypass the participant's rate limit, so they have a
+                            // budget of their own per connection.
+                            bad_frames += 1;
+                            if bad_frames > MAX_BAD_FRAMES {
+                                let _ = socket.send(close_frame(1008, "too many bad frames")).await;
+                                break;
+                            }
+                            if matches!(problem, ServerMsg::Bye { .. }) {
+                                let _ = send(&mut socket, &problem).await;
+                                let _ = socket.send(close_frame(1012, "reconnect")).await;
+                                break;
+                            }
+                            if send(&mut socket, &problem).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        metrics::ws_in();
                         bad_frames += 1;
                         if bad_frames > MAX_BAD_FRAMES {
                             let _ = socket.send(close_frame(1008, "too many bad frames")).await;
                             break;
                         }
-                        if matches!(problem, ServerMsg::Bye { .. }) {
-                            let _ = send(&mut socket, &problem).await;
-                            let _ = socket.send(close_frame(1012, "reconnect")).await;
-                            break;
-                        }
-                        if send(&mut socket, &problem).await.is_err() {
+                        metrics::ws_bad_frame("binary");
+                        let e = error(None, "binary_not_supported", "send JSON text frames");
+                        if send(&mut socket, &e).await.is_err() {
                             break;
                         }
                     }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {} // Ping and pong are answered by the WebSocket layer.
                 }
-                Some(Ok(Message::Binary(_))) => {
-                    metrics::ws_in();
-                    bad_frames += 1;
-                    if bad_frames > MAX_BAD_FRAMES {
-                        let _ = socket.send(close_frame(1008, "too many bad frames")).await;
-                        break;
-                    }
-                    metrics::ws_bad_frame("binary");
-                    let e = error(None, "binary_not_supported", "send JSON text frames");
-                    if send(&mut socket, &e).await.is_err() {
-                        break;
-                    }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= silence {
+                    metrics::ws_silent_closed();
+                    let _ = socket.send(close_frame(1001, "no answer")).await;
+                    break;
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {} // Ping and pong are answered by the WebSocket layer.
-            },
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
         }
     }
     let actor = link.read().expect("link lock poisoned").clone();

@@ -461,3 +461,33 @@ pub fn check_exported_mp4(mp4: &Path, duration_ms: i64) {
     let at = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
     assert!(at(b"moov") < at(b"mdat"), "moov after mdat");
 }
+
+/// A small filesystem mounted at a folder (tmpfs; the tests run as root, as CI does), for
+/// filling the disk. Unmounted when dropped.
+pub struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    pub fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a {size} tmpfs at {} takes root (CI runs as root)",
+            at.display()
+        );
+        Self(at.to_owned())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}

@@ -3,7 +3,6 @@
 //! (or every INVITE, with `require_auth`) proves it the same way. Guesses are limited per
 //! address and per account.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rsip::prelude::*;
@@ -14,17 +13,6 @@ use crate::sip::digest;
 use crate::sip::message::{self, RequestKey};
 use crate::sip::registrar::{self, RegisterOutcome, RegisterRequest, SipAccount};
 use crate::sip::transaction::{Peer, TxKey};
-
-/// What one subscriber's address is counted as: an IPv4 address, or an IPv6 /64.
-fn throttle_prefix(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
-}
 
 /// Failed digest answers from one address before it is refused for a while.
 const AUTH_FAILURES: usize = 10;
@@ -70,7 +58,7 @@ impl Endpoint {
         // many addresses can be tried without end.
         let client = peer.addr().ip().to_canonical();
         let keys = [
-            format!("ip {}", throttle_prefix(client)),
+            format!("ip {}", crate::throttle::subscriber(client)),
             format!(
                 "user {}",
                 digest::claimed_username(&credentials)

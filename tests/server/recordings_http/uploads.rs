@@ -2,6 +2,7 @@
 //! is until it is ready.
 
 use super::*;
+use crate::common::SmallDisk;
 
 /// An upload sent in chunks with no Content-Length, over a raw connection (the test client
 /// sends only sized bodies): the status of the answer.
@@ -186,4 +187,31 @@ async fn an_upload_says_how_far_its_conversion_is_until_it_is_ready() {
         progress.iter().any(|p| *p > 0.0 && *p < 1.0),
         "never seen part-way: {progress:?}"
     );
+}
+
+/// An upload that fills the disk is refused as the server's problem (507
+/// `insufficient_storage`), not as a damaged recording, and leaves nothing behind: no file, no
+/// row. Once there is room again, the same upload is taken.
+#[tokio::test]
+async fn an_upload_to_a_full_disk_is_refused_as_such_and_leaves_nothing() {
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let arf = arf_bytes();
+    let disk = SmallDisk::mount(&s.dir, "256k");
+    let (status, r) = s.upload(&carol.token, "", OCTETS, arf.clone()).await;
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (507, Some("insufficient_storage")),
+        "{r}"
+    );
+    assert!(s.files().is_empty(), "{:?}", s.files());
+    let (_, list) = s.t.get("/api/recordings", Some(&carol.token)).await;
+    assert_eq!(
+        list["recordings"].as_array().map(Vec::len),
+        Some(0),
+        "{list}"
+    );
+    drop(disk);
+    let (status, r) = s.upload(&carol.token, "", OCTETS, arf).await;
+    assert_eq!(status, 201, "{r}");
 }
