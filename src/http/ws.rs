@@ -105,11 +105,11 @@ async fn run(
                 },
             )
             .await;
-            let _ = socket.send(close_frame(4001, e.code())).await;
+            close_gracefully(&mut socket, 4001, e.code()).await;
             return;
         }
         Err(_) => {
-            let _ = socket.send(close_frame(1013, "try again")).await;
+            close_gracefully(&mut socket, 1013, "try again").await;
             return;
         }
     };
@@ -117,7 +117,8 @@ async fn run(
     let max = state.config.server.max_frame_bytes;
     let mut bad_frames = 0u32;
     let silence = Duration::from_secs(state.config.server.ws_silence_secs);
-    let mut ping = tokio::time::interval(Duration::from_secs(state.config.server.ws_ping_secs));
+    let every = Duration::from_secs(state.config.server.ws_ping_secs);
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = tokio::time::Instant::now();
     loop {
@@ -130,13 +131,13 @@ async fn run(
                         break;
                     }
                     if let ServerMsg::Bye { reason } = &*msg {
-                        let _ = socket.send(close_frame(1000, reason)).await;
+                        close_gracefully(&mut socket, 1000, reason).await;
                         break;
                     }
                 }
                 // Every sender is gone: the participant's actors stopped (session restarting).
                 None => {
-                    let _ = socket.send(close_frame(1012, "reconnect")).await;
+                    close_gracefully(&mut socket, 1012, "reconnect").await;
                     break;
                 }
             },
@@ -147,7 +148,7 @@ async fn run(
                         break;
                     }
                 }
-                let _ = socket.send(close_frame(1008, "closed by server")).await;
+                close_gracefully(&mut socket, 1008, "closed by server").await;
                 break;
             }
             inbound = socket.recv() => {
@@ -163,12 +164,12 @@ async fn run(
                             // budget of their own per connection.
                             bad_frames += 1;
                             if bad_frames > MAX_BAD_FRAMES {
-                                let _ = socket.send(close_frame(1008, "too many bad frames")).await;
+                                close_gracefully(&mut socket, 1008, "too many bad frames").await;
                                 break;
                             }
                             if matches!(problem, ServerMsg::Bye { .. }) {
                                 let _ = send(&mut socket, &problem).await;
-                                let _ = socket.send(close_frame(1012, "reconnect")).await;
+                                close_gracefully(&mut socket, 1012, "reconnect").await;
                                 break;
                             }
                             if send(&mut socket, &problem).await.is_err() {
@@ -180,7 +181,7 @@ async fn run(
                         metrics::ws_in();
                         bad_frames += 1;
                         if bad_frames > MAX_BAD_FRAMES {
-                            let _ = socket.send(close_frame(1008, "too many bad frames")).await;
+                            close_gracefully(&mut socket, 1008, "too many bad frames").await;
                             break;
                         }
                         metrics::ws_bad_frame("binary");
@@ -196,7 +197,7 @@ async fn run(
             _ = ping.tick() => {
                 if last_heard.elapsed() >= silence {
                     metrics::ws_silent_closed();
-                    let _ = socket.send(close_frame(1001, "no answer")).await;
+                    close_gracefully(&mut socket, 1001, "no answer").await;
                     break;
                 }
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
@@ -267,6 +268,27 @@ async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error
     socket.send(Message::Text(text.into())).await?;
     metrics::ws_out();
     Ok(())
+}
+
+/// How long a closing connection waits for the client's own Close.
+const CLOSING: Duration = Duration::from_secs(2);
+
+/// Closes the WebSocket as RFC 6455 (7.1.1) has it: our Close frame, then whatever the client
+/// still sends, up to its own Close or [`CLOSING`]. Dropping the connection with the client's
+/// frames unread (a pong, a last command) would reset it, and a client whose connection is
+/// reset loses what it had not read yet: the answer to its last command, the bye.
+async fn close_gracefully(socket: &mut WebSocket, code: u16, reason: &str) {
+    if socket.send(close_frame(code, reason)).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSING, async {
+        while let Some(Ok(msg)) = socket.recv().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn close_frame(code: u16, reason: &str) -> Message {
