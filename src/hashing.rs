@@ -2,9 +2,9 @@
 //! blocking thread: with nothing bounding them, a burst of 100 sign-ins took 1.85 GB, and the
 //! allocator kept it. Every check a caller can start without being signed in, or with a stolen
 //! token (sign-in, the sign-in password that setting one's SIP password asks for), goes through
-//! [`PasswordHashing`]: at most `running` at once,
-//! up to `waiting` more wait their turn for a while, and past that a request is refused at once
-//! (503 `sign_in_busy`, with Retry-After) rather than queued without end.
+//! [`PasswordHashing`]: at most `running` at once, up to `waiting` more wait their turn for a
+//! while, and past that a request is refused at once (503 `sign_in_busy`, with Retry-After)
+//! rather than queued without end.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -15,8 +15,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::accounts::DialRequest;
-use super::accounts::SipAccounts;
+use super::accounts::{DialRequest, SipAccounts};
 use super::config::SipConfig;
 use super::endpoint::{CallEvent, Dial, Endpoint, EndpointConfig, LegId, Output, Tally};
 use super::leg::{self, LegCmd, LegContext, LegEvent};
