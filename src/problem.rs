@@ -181,6 +181,13 @@ impl From<SessionError> for Problem {
             }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Problem::new(status, e.code(), e.to_string())
+        let detail = match &e {
+            // What failed inside (the database's own words) is for the log, not the caller.
+            SessionError::Storage(_) => {
+                "the server could not store this; nothing was changed, try again later".into()
+            }
+            _ => e.to_string(),
+        };
+        Problem::new(status, e.code(), detail)
     }
 }

@@ -412,6 +412,10 @@ pub async fn get(
     Ok(ApiJson(v))
 }
 
+/// Longer keyword searches are refused: matching costs grow with the words' length, and no
+/// topic, name or note worth finding needs more.
+const MAX_SEARCH_CHARS: usize = 200;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -441,6 +445,12 @@ pub async fn list(
     }
     let account = (!caller.is_admin() || q.mine).then_some(caller.0.id);
     let text = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > MAX_SEARCH_CHARS) {
+        return Err(Problem::bad_request(
+            "invalid_query",
+            format!("q is at most {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
     let sessions = state
         .store
         .sessions(account, q.from, q.to, text, limit)

@@ -4,7 +4,8 @@
 //! participants, notes).
 
 use serde::Serialize;
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, Row};
 use tandem_actors::ids::{AccountId, ParticipantId, SessionId, SessionNumber};
 use tandem_actors::ports::{Journal, JournalError};
 use tandem_actors::protocol::{Event, Record, UnixMillis};
@@ -81,7 +82,9 @@ impl Store {
     }
 
     /// Sessions, newest first. `account`: only those this account took part in or hosted.
-    /// `text` matches topic, number, host or participant name.
+    /// `text` matches topic, number, host, participant name or notes, as a substring: through
+    /// the trigram index (`session_search`) when it is three characters or more, by scanning
+    /// when shorter (no trigram to look up).
     pub async fn sessions(
         &self,
         account: Option<AccountId>,
@@ -90,7 +93,8 @@ impl Store {
         text: Option<&str>,
         limit: i64,
     ) -> Result<Vec<SessionSummary>, StoreError> {
-        // The words are matched literally: LIKE's own wildcards in them are escaped.
+        // The words are matched literally: LIKE's own wildcards in them are escaped, and the
+        // index is given them as one quoted phrase.
         let like = text.map(|t| {
             let escaped = t
                 .replace('\\', "\\\\")
@@ -98,24 +102,35 @@ impl Store {
                 .replace('_', "\\_");
             format!("%{escaped}%")
         });
-        let rows = sqlx::query(
+        // Three characters or more: the phrase, quoted, through the index. Shorter: a scan of
+        // the documents (the index has no trigram to look up).
+        let (documents, pattern) = match text {
+            Some(t) if t.chars().count() >= 3 => (
+                "session_search MATCH ?5",
+                Some(format!("\"{}\"", t.replace('"', "\"\""))),
+            ),
+            _ => ("body LIKE ?5 ESCAPE '\\'", like.clone()),
+        };
+        let sql = format!(
             "SELECT s.*, u.display_name AS host_name FROM sessions s JOIN users u ON u.id = s.host_id
              WHERE (?1 IS NULL OR s.host_id = ?1 OR EXISTS
                       (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.account_id = ?1))
                AND (?2 IS NULL OR s.created_at >= ?2)
                AND (?3 IS NULL OR s.created_at < ?3)
-               AND (?4 IS NULL OR s.topic LIKE ?4 ESCAPE '\\' OR s.number LIKE ?4 ESCAPE '\\' OR u.display_name LIKE ?4 ESCAPE '\\'
-                    OR s.notes LIKE ?4 ESCAPE '\\'
-                    OR EXISTS (SELECT 1 FROM participants p WHERE p.session_id = s.id AND p.name LIKE ?4 ESCAPE '\\'))
-             ORDER BY s.created_at DESC LIMIT ?5",
-        )
-        .bind(account.map(|a| a.to_string()))
-        .bind(from)
-        .bind(to)
-        .bind(like)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+               AND (?4 IS NULL OR u.display_name LIKE ?4 ESCAPE '\\'
+                    OR s.rowid IN (SELECT rowid FROM session_search WHERE {documents}))
+             ORDER BY s.created_at DESC LIMIT ?6"
+        );
+        // Safe: `documents` is one of the two literals above; the caller's words are bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account.map(|a| a.to_string()))
+            .bind(from)
+            .bind(to)
+            .bind(like)
+            .bind(pattern)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(Self::summary_from).collect()
     }
 
@@ -238,10 +253,14 @@ impl Store {
     }
 }
 
-/// The one task that writes the journal: takes what is queued, writes it in one transaction,
-/// and answers each waiting session. If a batch fails, each append is retried on its own so
-/// one bad append cannot fail the others.
-pub(super) async fn journal_writer(pool: SqlitePool, mut rx: mpsc::Receiver<AppendJob>) {
+/// The one task that writes the journal, on a connection of its own: takes what is queued,
+/// writes it in one transaction, and answers each waiting session. If a batch fails, each append
+/// is retried on its own so one bad append cannot fail the others.
+pub(super) async fn journal_writer(
+    options: SqliteConnectOptions,
+    mut rx: mpsc::Receiver<AppendJob>,
+) {
+    let mut conn = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(job) = rx.recv().await {
         batch.push(job);
@@ -251,16 +270,7 @@ pub(super) async fn journal_writer(pool: SqlitePool, mut rx: mpsc::Receiver<Appe
                 Err(_) => break,
             }
         }
-        let together = async {
-            let mut tx = pool.begin().await?;
-            for job in &batch {
-                write_records(&mut tx, &job.init, &job.records).await?;
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        match together {
+        match write_batch(&mut conn, &options, &batch).await {
             Ok(()) => {
                 for job in batch.drain(..) {
                     let _ = job.done.send(Ok(()));
@@ -272,18 +282,45 @@ pub(super) async fn journal_writer(pool: SqlitePool, mut rx: mpsc::Receiver<Appe
             }
             Err(_) => {
                 for job in batch.drain(..) {
-                    let alone = async {
-                        let mut tx = pool.begin().await?;
-                        write_records(&mut tx, &job.init, &job.records).await?;
-                        tx.commit().await?;
-                        Ok::<_, StoreError>(())
-                    }
-                    .await;
+                    let alone = write_batch(&mut conn, &options, std::slice::from_ref(&job)).await;
                     let _ = job.done.send(alone.map_err(|e| e.to_string()));
                 }
             }
         }
     }
+}
+
+/// Writes `jobs` in one transaction, opening the writer's connection first if there is none.
+/// `Ok` only once the COMMIT succeeded. On any failure the connection is closed (which rolls
+/// back whatever SQLite kept open), never reused: after a failed statement or COMMIT (a full
+/// disk) SQLite may or may not have rolled back by itself, and a connection in that unknown
+/// state would answer later appends `ok` inside a transaction that never ends, losing them and
+/// holding the write lock. The next batch opens a new one, so writing resumes by itself once
+/// the disk has room again.
+async fn write_batch(
+    conn: &mut Option<SqliteConnection>,
+    options: &SqliteConnectOptions,
+    jobs: &[AppendJob],
+) -> Result<(), StoreError> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(options.connect().await?),
+    };
+    let written = async {
+        let mut tx = c.begin_with("BEGIN IMMEDIATE").await?;
+        for job in jobs {
+            write_records(&mut tx, &job.init, &job.records).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    if written.is_err()
+        && let Some(c) = conn.take()
+    {
+        let _ = c.close().await;
+    }
+    written
 }
 
 /// Appends one session's records and updates the projections, inside `tx`.
@@ -380,6 +417,14 @@ async fn write_records(
             }
             _ => {}
         }
+        if matches!(
+            r.event,
+            Event::SessionCreated { .. }
+                | Event::ParticipantJoined { .. }
+                | Event::NotesUpdated { .. }
+        ) {
+            index_for_search(tx, &sid).await?;
+        }
         sqlx::query(
             "INSERT INTO session_events (session_id, seq, at, kind, body) VALUES (?, ?, ?, ?, ?)",
         )
@@ -394,35 +439,30 @@ async fn write_records(
     Ok(())
 }
 
+/// Writes the session's search document again from its projections (migrations/0005).
+async fn index_for_search(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    sid: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO session_search (rowid, body)
+         SELECT s.rowid, s.topic || char(10) || s.number || char(10) ||
+                coalesce((SELECT group_concat(p.name, char(10)) FROM participants p
+                          WHERE p.session_id = s.id), '') || char(10) || s.notes
+         FROM sessions s WHERE s.id = ?",
+    )
+    .bind(sid)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{AccountRole, User};
+    use crate::store::tests::{new_session, store_with_carol};
     use tandem_actors::protocol::{ParticipantInfo, Role};
     use tandem_actors::session::rules::SessionRules;
-
-    /// A store in a temporary folder (kept while the first value lives) with one CSR, Carol.
-    async fn store_with_carol() -> (tempfile::TempDir, Store, User) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-        let carol = store
-            .create_user("carol", "Carol", "c@example.com", "x", AccountRole::Csr, 1)
-            .await
-            .unwrap();
-        (dir, store, carol)
-    }
-
-    fn new_session(host: &User, topic: &str, max_customers: usize) -> SessionInit {
-        SessionInit {
-            id: SessionId::random(),
-            number: SessionNumber::random(),
-            topic: topic.into(),
-            host: host.id,
-            max_customers,
-            quick_phrases: None,
-            automatic_recording: false,
-        }
-    }
 
     #[tokio::test]
     async fn journal_round_trips_and_projects_participants() {
@@ -503,5 +543,69 @@ mod tests {
             .await
             .unwrap();
         assert!(found.is_empty());
+    }
+
+    #[tokio::test]
+    async fn keyword_search_finds_notes_and_participants_through_the_index() {
+        let (_dir, store, host) = store_with_carol().await;
+        let init = new_session(&host, "printer", 2);
+        let (mut rules, mut recs) = SessionRules::create(init.clone(), 5);
+        let dave = ParticipantInfo {
+            id: ParticipantId::random(),
+            role: Role::Customer,
+            name: "Dave Quigley".into(),
+            email: None,
+            account: None,
+            is_agent: false,
+            phone: false,
+        };
+        recs.extend(rules.join(6, dave.clone(), false).unwrap());
+        store.append(&init, &recs).await.unwrap();
+        let notes = Record {
+            seq: recs.last().unwrap().seq + 1,
+            at: 7,
+            event: Event::NotesUpdated {
+                by: dave.id,
+                text: "Toner replaced; \"tray 2\" jams".into(),
+            },
+        };
+        store.append(&init, &[notes]).await.unwrap();
+        let other = new_session(&host, "vpn", 1);
+        let (_, recs) = SessionRules::create(other.clone(), 8);
+        store.append(&other, &recs).await.unwrap();
+
+        let topics = |v: Vec<SessionSummary>| v.into_iter().map(|s| s.topic).collect::<Vec<_>>();
+        for q in ["quig", "TONER", "\"tray 2\"", "Carol", "pn"] {
+            let found = store.sessions(None, None, None, Some(q), 10).await.unwrap();
+            let want: &[&str] = match q {
+                "Carol" => &["vpn", "printer"],
+                "pn" => &["vpn"],
+                _ => &["printer"],
+            };
+            assert_eq!(topics(found), want, "{q}");
+        }
+        let found = store.sessions(None, None, None, Some("jams!"), 10).await;
+        assert!(found.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_journal_writes_while_reads_hold_every_pooled_connection() {
+        let (_dir, store, host) = store_with_carol().await;
+        let mut held = Vec::new();
+        while let Ok(Ok(c)) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), store.pool.acquire()).await
+        {
+            held.push(c);
+        }
+        assert!(!held.is_empty());
+        let init = new_session(&host, "busy", 1);
+        let (_, recs) = SessionRules::create(init.clone(), 5);
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.append(&init, &recs),
+        )
+        .await
+        .expect("the journal does not wait for the pool")
+        .unwrap();
     }
 }

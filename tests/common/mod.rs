@@ -18,6 +18,7 @@ pub mod browser;
 /// The exporter's test helpers: media encoded with GStreamer, MP4s probed and decoded.
 pub use tandem_export::testkit as media_files;
 pub mod phone;
+pub mod process;
 
 /// How long to wait for something that should happen promptly before calling it a failure.
 pub const PATIENCE: Duration = Duration::from_secs(10);

@@ -229,3 +229,35 @@ async fn a_silent_websocket_is_pinged_and_closed() {
     let m = t.metrics().await;
     assert!(m.contains("tandem_ws_silent_closed_total"), "{m}");
 }
+
+#[tokio::test]
+async fn a_keyword_search_is_bounded_in_length_and_finds_notes_and_names() {
+    // Issue 15 item 10; SPEC A2.
+    let t = TestServer::start().await;
+    let carol = t.account("carol", AccountRole::Csr).await;
+    let s = t.start_session(&carol, "printer jam").await;
+    let joined = t
+        .join_by_number(s["session"]["number"].as_str().unwrap(), "Quigley")
+        .await;
+    let _dave = t.connect(&joined).await;
+    let search = |q: String| {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/sessions", t.base),
+            [("q", q.as_str())],
+        )
+        .unwrap();
+        let r = t.http.get(url).bearer_auth(&carol.token);
+        async move { crate::common::response(r.send().await.unwrap()).await }
+    };
+    let (status, found) = search("quigley".into()).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["sessions"][0]["topic"], "printer jam", "{found}");
+    let (status, found) = search("x".repeat(200)).await;
+    assert_eq!(
+        (status, found["sessions"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (status, problem) = search("x".repeat(201)).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["code"], "invalid_query");
+}

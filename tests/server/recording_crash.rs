@@ -4,101 +4,29 @@
 //! (everything up to about the last second before the kill), listed with that duration, and
 //! exported to MP4.
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::common::Ws;
 use crate::common::phone::{Phone, eventually};
+use crate::common::process::{add_csr, login, post, serve, tandem};
 use serde_json::{Value, json};
 use tandem_media::testkit::sim::screen;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-const PASSWORD: &str = "correct horse battery";
-
-fn tandem(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tandem"));
-    c.current_dir(dir)
-        .env("TANDEM_STORAGE_DATABASE", dir.join("tandem.db"))
-        .env("TANDEM_AUTH_SECRET_FILE", dir.join("secret.key"))
-        .env("TANDEM_RECORDING_DIR", dir.join("recordings"))
-        .env("TANDEM_MEDIA_WORKERS", "1")
-        .env("TANDEM_SIP_LISTEN", "127.0.0.1:0")
-        .kill_on_drop(true);
-    c
-}
-
-/// Starts `tandem serve` on a free port; answers the process and its base URL.
-async fn serve(dir: &Path) -> (Child, String) {
-    let mut child = tandem(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("Tandem is listening on ") {
-                return url.to_string();
-            }
-        }
-        panic!("the server said nothing");
-    })
-    .await
-    .expect("the server starts");
-    (child, base)
-}
-
-async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> Value {
-    let mut r = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(&body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let r = r.send().await.unwrap();
-    assert!(r.status().is_success(), "{path}: {}", r.status());
-    r.json().await.unwrap()
-}
-
-/// Carol's sign-in token on the server at `base`.
-async fn login(base: &str) -> String {
-    let login = post(
-        base,
-        "/api/login",
-        None,
-        json!({"username": "carol", "password": PASSWORD}),
-    )
-    .await;
-    login["token"].as_str().unwrap().to_string()
+/// POSTs and expects success.
+async fn posted(base: &str, path: &str, token: Option<&str>, body: Value) -> Value {
+    let (status, answer) = post(base, path, token, body).await;
+    assert!((200..300).contains(&status), "{path}: {status} {answer}");
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_survives_kill_9_up_to_its_last_second() {
     let dir = tempfile::tempdir().unwrap();
-    let add = tandem(dir.path())
-        .args(["user", "add", "--username", "carol", "--role", "csr"])
-        .args(["--email", "carol@example.com"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use tokio::io::AsyncWriteExt;
-        let mut add = add;
-        add.stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .await
-            .unwrap();
-        assert!(add.wait().await.unwrap().success());
-    }
+    add_csr(tandem(dir.path()), "carol").await;
 
-    let (mut server, base) = serve(dir.path()).await;
-    let token = login(&base).await;
-    let s = post(
+    let (mut server, base) = serve(tandem(dir.path())).await;
+    let token = login(&base, "carol").await;
+    let s = posted(
         &base,
         "/api/sessions",
         Some(&token),
@@ -106,7 +34,7 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
     )
     .await;
     let mut csr = Ws::connect(&base, s["token"].as_str().unwrap()).await;
-    let c = post(
+    let c = posted(
         &base,
         "/api/join",
         None,
@@ -152,9 +80,9 @@ async fn a_recording_survives_kill_9_up_to_its_last_second() {
     );
 
     // Started again: the recording is closed from its file and listed with that duration.
-    let (mut server, base) = serve(dir.path()).await;
+    let (mut server, base) = serve(tandem(dir.path())).await;
     // Closed from its file, then exported from it (the export notes the early end).
-    let token = login(&base).await;
+    let token = login(&base, "carol").await;
     let deadline = Instant::now() + Duration::from_secs(60);
     let rec = loop {
         let list: Value = reqwest::Client::new()
