@@ -262,6 +262,9 @@ impl Config {
         {
             return bad("sip.service_number must be letters and digits");
         }
+        if let Err(message) = self.sip.check_limits() {
+            return bad(&message);
+        }
         if let Err(message) = self.sip.algorithms() {
             return Err(ConfigError::Invalid {
                 origin: "configuration".into(),

@@ -31,6 +31,9 @@ pub const SIP_REGISTRATIONS: &str = "tandem_sip_registrations_total";
 pub const SIP_REGISTERED: &str = "tandem_sip_registrations";
 pub const SIP_DIALS: &str = "tandem_sip_dials_total";
 pub const SIP_CONNECTIONS_REFUSED: &str = "tandem_sip_connections_refused_total";
+pub const SIP_CONNECTIONS_CLOSED: &str = "tandem_sip_connections_closed_total";
+pub const SIP_RATE_LIMITED: &str = "tandem_sip_rate_limited_total";
+pub const SIP_TRANSACTIONS_FULL: &str = "tandem_sip_transactions_full_total";
 pub const SIP_TCP_SEND_DROPPED: &str = "tandem_sip_tcp_send_dropped_total";
 pub const SIP_TCP_CONNECTIONS: &str = "tandem_sip_tcp_connections";
 pub const SIP_CALLS_ACTIVE: &str = "tandem_sip_calls_active";
@@ -145,8 +148,17 @@ pub fn sip_registration(result: &'static str) {
 pub fn sip_dial(result: &'static str) {
     counter!(SIP_DIALS, "result" => result).increment(1);
 }
-pub fn sip_connection_refused() {
-    counter!(SIP_CONNECTIONS_REFUSED).increment(1);
+pub fn sip_connection_refused(reason: &'static str) {
+    counter!(SIP_CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+}
+pub fn sip_connection_closed(reason: &'static str) {
+    counter!(SIP_CONNECTIONS_CLOSED, "reason" => reason).increment(1);
+}
+pub fn sip_rate_limited(transport: &'static str) {
+    counter!(SIP_RATE_LIMITED, "transport" => transport).increment(1);
+}
+pub fn sip_transactions_full() {
+    counter!(SIP_TRANSACTIONS_FULL).increment(1);
 }
 pub fn sip_tcp_send_dropped() {
     counter!(SIP_TCP_SEND_DROPPED).increment(1);

@@ -23,6 +23,19 @@ pub struct SipConfig {
     pub require_auth: bool,
     /// Digest algorithms offered, the preferred first: "SHA-256,MD5".
     pub digest_algorithms: String,
+    /// TCP connections at once, and from one address (an IPv6 /64 counts as one).
+    pub max_tcp_connections: usize,
+    pub max_tcp_per_address: usize,
+    /// A TCP connection that brings no whole message for this long is closed, unless a live
+    /// registration or call holds it.
+    pub tcp_idle_secs: u64,
+    /// A message must be whole this long after its first byte arrived over TCP.
+    pub tcp_message_secs: u64,
+    /// Messages a second from one address, and the burst allowed above it; 0 is no limit.
+    pub requests_per_second: u32,
+    pub request_burst: u32,
+    /// Server transactions at once; a new request past it gets 503.
+    pub max_transactions: usize,
 }
 
 impl SipConfig {
@@ -41,6 +54,25 @@ impl SipConfig {
             }
         }
         Ok(out)
+    }
+
+    /// What is wrong with the limits, if anything.
+    pub fn check_limits(&self) -> Result<(), String> {
+        if self.max_tcp_connections == 0 || self.max_tcp_per_address == 0 {
+            return Err(
+                "sip.max_tcp_connections and sip.max_tcp_per_address must be positive".into(),
+            );
+        }
+        if self.tcp_idle_secs == 0 || self.tcp_message_secs == 0 {
+            return Err("sip.tcp_idle_secs and sip.tcp_message_secs must be positive".into());
+        }
+        if self.requests_per_second > 0 && self.request_burst == 0 {
+            return Err("sip.request_burst must be positive when requests_per_second is".into());
+        }
+        if self.max_transactions == 0 {
+            return Err("sip.max_transactions must be positive".into());
+        }
+        Ok(())
     }
 
     /// The realm in use: the configured one, else the host of `public_url`.

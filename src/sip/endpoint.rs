@@ -41,6 +41,8 @@ pub type LegId = u64;
 
 /// Methods answered (the Allow header).
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER";
+/// Retry-After of a 503 for too many transactions: most end within 32 s of their answer.
+const OVERLOAD_RETRY_AFTER_SECS: u32 = 5;
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
     /// Dialling this reaches the prompt that asks for a session number.
@@ -55,6 +57,8 @@ pub struct EndpointConfig {
     pub algorithms: Vec<Algorithm>,
     /// Every INVITE must authenticate as an account; anonymous callers are refused.
     pub require_auth: bool,
+    /// Most server transactions at once; a new request past it gets 503.
+    pub max_transactions: usize,
 }
 
 /// What was dialled.
@@ -126,6 +130,8 @@ pub enum Tally {
     Registration(&'static str),
     /// A ring of a softphone: started, then how it ended.
     Dial(&'static str),
+    /// A new request refused with 503 because `max_transactions` were open.
+    TransactionsFull,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,7 +227,7 @@ impl Endpoint {
     /// keeping one across a restart is recognised as stale rather than wrong.
     pub fn new(config: EndpointConfig, now: Instant, wall: SystemTime) -> Self {
         Self {
-            tx: Transactions::default(),
+            tx: Transactions::new(config.max_transactions),
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             invites: HashMap::new(),
@@ -268,6 +274,14 @@ impl Endpoint {
 
     fn unix_secs(&self, now: Instant) -> u64 {
         self.clock.1 + now.saturating_duration_since(self.clock.0).as_secs()
+    }
+
+    /// Whether a call not yet over goes through `peer`: Tandem opens no connections, so a TCP
+    /// connection a call uses is kept open for it.
+    pub fn in_call(&self, peer: Peer) -> bool {
+        self.calls
+            .values()
+            .any(|c| c.peer == peer && c.state != CallState::Ended)
     }
 
     /// Calls not yet over.
@@ -349,6 +363,7 @@ impl Endpoint {
                 return vec![Output::Send(Send { peer, bytes: last })];
             }
             Received::Again(None) | Received::Absorbed => return Vec::new(),
+            Received::Full => return self.refuse_overloaded(peer, &req),
             Received::New => {}
         }
         let mut out = Vec::new();
@@ -374,6 +389,18 @@ impl Endpoint {
             }
         }
         out
+    }
+
+    /// 503 for a request no transaction can be kept for: sent at once and remembered nowhere
+    /// (a retransmission is refused again, or taken once there is room).
+    fn refuse_overloaded(&mut self, peer: Peer, req: &Request) -> Vec<Output> {
+        self.tallies.push(Tally::TransactionsFull);
+        self.tallies.push(Tally::Response(req.method, 503));
+        let extra = vec![Header::RetryAfter(rsip::headers::RetryAfter::new(
+            OVERLOAD_RETRY_AFTER_SECS.to_string(),
+        ))];
+        let bytes = message::response(req, 503, Some(&tag()), extra, None);
+        vec![Output::Send(Send { peer, bytes })]
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -457,6 +457,11 @@ impl StreamFramer {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Whether part of a message is waiting for the rest (keep-alive CRLFs aside).
+    pub fn pending(&self) -> bool {
+        self.buf.iter().any(|b| !matches!(b, b'\r' | b'\n'))
+    }
+
     /// The next whole message, `None` until one has arrived. An error means the stream cannot
     /// be followed any further and the connection is to be closed.
     pub fn next_message(&mut self) -> Option<Result<Vec<u8>, ParseError>> {

@@ -1,11 +1,11 @@
 //! The SIP endpoint's IO: a UDP socket and a TCP listener on the same port, one task that owns
 //! the [`Endpoint`] state machine, and a task per call ([`leg`](super::leg)) that puts the
-//! caller into a session.
+//! caller into a session. What gets in is decided before any parsing: messages a second per
+//! address ([`RequestRate`]) and TCP connections ([`Connections`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tandem_actors::media_worker::MediaPool;
@@ -17,19 +17,14 @@ use tokio::task::JoinHandle;
 
 use super::accounts::{DialRequest, SipAccounts};
 use super::config::SipConfig;
+use super::connections::{Connections, TcpLimits};
 use super::endpoint::{CallEvent, Dial, Endpoint, EndpointConfig, LegId, Output, Tally};
 use super::leg::{self, LegCmd, LegContext, LegEvent};
-use super::message::MAX_MESSAGE;
+use super::message::{MAX_MESSAGE, StreamFramer};
+use super::request_rate::{self, RequestRate};
 use super::transaction::Peer;
 use crate::metrics;
 
-/// Most TCP connections at once; more are closed on accept.
-const MAX_CONNECTIONS: usize = 4096;
-/// A TCP connection that sends nothing for this long is closed...
-const IDLE: Duration = Duration::from_secs(300);
-/// ...unless a softphone is registered over it: Tandem can ring it only on that connection,
-/// and the phone sends at least its next REGISTER before the binding runs out.
-const REGISTERED_IDLE: Duration = Duration::from_secs(super::registrar::MAX_EXPIRES as u64 + 60);
 /// How long a CSR's softphone rings before Tandem gives up (CANCEL).
 const DIAL_RING: Duration = Duration::from_secs(30);
 
@@ -51,17 +46,22 @@ impl Drop for SipServer {
     }
 }
 
+/// What a TCP connection's task tells the endpoint's.
 enum Input {
-    Stream(Peer, Vec<u8>),
-    Connected(SocketAddr, Stream),
+    /// A whole message.
+    Stream(SocketAddr, Vec<u8>),
+    /// Part of a message arrived; the rest has not yet.
+    Partial(SocketAddr),
     Closed(SocketAddr),
 }
 
-/// The endpoint's side of a TCP connection: where its writes go, and whether a softphone is
-/// registered over it (which keeps it open longer).
-struct Stream {
-    writes: mpsc::Sender<Vec<u8>>,
-    registered: Arc<AtomicBool>,
+/// Where the endpoint's writes to a TCP connection go. Dropping it closes the connection.
+type Writes = mpsc::Sender<Vec<u8>>;
+
+/// What the endpoint's task needs besides the endpoint.
+struct Limits {
+    tcp: TcpLimits,
+    rate: Arc<Mutex<RequestRate>>,
 }
 
 /// Binds UDP and then TCP on the same port (a free one when the port is 0).
@@ -96,6 +96,7 @@ pub async fn start(
             realm: accounts.realm().to_string(),
             algorithms: accounts.algorithms().to_vec(),
             require_auth: config.require_auth,
+            max_transactions: config.max_transactions,
         },
         Instant::now(),
         SystemTime::now(),
@@ -110,11 +111,27 @@ pub async fn start(
         commands: cmd_tx,
         ring: Duration::from_millis(config.ring_ms),
     });
-    let task = tokio::spawn(run(endpoint, udp, tcp, context, cmd_rx, dial_rx, accounts));
+    let limits = Limits {
+        tcp: TcpLimits {
+            max_total: config.max_tcp_connections,
+            max_per_address: config.max_tcp_per_address,
+            idle: Duration::from_secs(config.tcp_idle_secs),
+            message: Duration::from_secs(config.tcp_message_secs),
+        },
+        rate: Arc::new(Mutex::new(RequestRate::new(
+            config.requests_per_second,
+            config.request_burst,
+            request_rate::MAX_ADDRESSES,
+        ))),
+    };
+    let task = tokio::spawn(run(
+        endpoint, udp, tcp, context, cmd_rx, dial_rx, accounts, limits,
+    ));
     tracing::info!(%addr, %contact, "SIP endpoint listening (UDP and TCP)");
     Ok(SipServer { addr, task })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     mut endpoint: Endpoint,
     udp: UdpSocket,
@@ -123,25 +140,37 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<LegCmd>,
     mut dials: mpsc::UnboundedReceiver<DialRequest>,
     accounts: SipAccounts,
+    limits: Limits,
 ) {
     let mut credentials = accounts.accounts();
     endpoint.set_accounts(credentials.borrow_and_update().clone());
     let mut published = u64::MAX;
     let udp = Arc::new(udp);
     let (in_tx, mut in_rx) = mpsc::channel::<Input>(1024);
-    let mut streams: HashMap<SocketAddr, Stream> = HashMap::new();
+    let mut streams: HashMap<SocketAddr, Writes> = HashMap::new();
+    let mut connections = Connections::new(limits.tcp);
+    // Where softphones are registered over TCP: those connections stay open.
+    let mut registered_over_tcp: HashSet<SocketAddr> = HashSet::new();
     let mut legs: HashMap<LegId, mpsc::UnboundedSender<LegEvent>> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     loop {
         let now = Instant::now();
         let wake = endpoint
             .poll_timeout()
+            .into_iter()
+            .chain(connections.next_deadline())
+            .min()
             .unwrap_or(now + Duration::from_secs(1))
             .max(now);
         let outputs = tokio::select! {
             r = udp.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
-                    if n > MAX_MESSAGE {
+                    // Past its address's rate a datagram is dropped unanswered: its source
+                    // may be forged, and a phone retransmits (src/sip/request_rate.rs).
+                    if take_turn(&limits.rate, from.ip()).is_err() {
+                        metrics::sip_rate_limited("UDP");
+                        Vec::new()
+                    } else if n > MAX_MESSAGE {
                         metrics::sip_malformed("UDP", "too_large");
                         Vec::new()
                     } else if buf[..n].iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
@@ -157,22 +186,32 @@ async fn run(
             },
             accepted = tcp.accept() => {
                 if let Ok((stream, from)) = accepted {
-                    if streams.len() >= MAX_CONNECTIONS {
-                        metrics::sip_connection_refused();
-                    } else {
-                        tokio::spawn(connection(stream, from, in_tx.clone()));
+                    match connections.admit(Instant::now(), from) {
+                        // Dropped: closed at once.
+                        Err(refused) => metrics::sip_connection_refused(refused.label()),
+                        Ok(()) => {
+                            let (tx, rx) = mpsc::channel(64);
+                            streams.insert(from, tx);
+                            let rate = limits.rate.clone();
+                            tokio::spawn(connection(stream, from, in_tx.clone(), rx, rate));
+                        }
                     }
                 }
                 Vec::new()
             },
             Some(input) = in_rx.recv() => match input {
-                Input::Stream(peer, bytes) => endpoint.receive(Instant::now(), peer, &bytes),
-                Input::Connected(from, tx) => {
-                    streams.insert(from, tx);
+                Input::Stream(from, bytes) => {
+                    let now = Instant::now();
+                    connections.message(now, from);
+                    endpoint.receive(now, Peer::Tcp(from), &bytes)
+                }
+                Input::Partial(from) => {
+                    connections.partial(Instant::now(), from);
                     Vec::new()
                 }
                 Input::Closed(from) => {
                     streams.remove(&from);
+                    connections.closed(from);
                     endpoint.connection_lost(Instant::now(), Peer::Tcp(from))
                 }
             },
@@ -238,8 +277,8 @@ async fn run(
                         }
                     }
                     Peer::Tcp(to) => match streams.get(&to) {
-                        Some(stream) => {
-                            if stream.writes.try_send(s.bytes).is_err() {
+                        Some(writes) => {
+                            if writes.try_send(s.bytes).is_err() {
                                 metrics::sip_tcp_send_dropped();
                             }
                         }
@@ -279,18 +318,23 @@ async fn run(
             published = endpoint.registrations_version();
             let table = endpoint.registrations(Instant::now());
             metrics::sip_registered(table.values().map(Vec::len).sum());
-            let over_tcp: HashSet<SocketAddr> = table
+            registered_over_tcp = table
                 .values()
                 .flatten()
                 .filter(|b| b.transport == "TCP")
                 .map(|b| b.source)
                 .collect();
-            for (addr, stream) in &streams {
-                stream
-                    .registered
-                    .store(over_tcp.contains(addr), Ordering::Relaxed);
-            }
             accounts.publish_registrations(table);
+        }
+        // Connections idle or too slow with a message are closed: dropping their writes ends
+        // their tasks, which report the close (and the endpoint forgets what went through
+        // them). A registered softphone's connection, or a call's, is kept.
+        let now = Instant::now();
+        let held = |addr| registered_over_tcp.contains(&addr) || endpoint.in_call(Peer::Tcp(addr));
+        for (addr, why) in connections.expire(now, held) {
+            tracing::debug!(%addr, reason = why.label(), "closing a SIP TCP connection");
+            metrics::sip_connection_closed(why.label());
+            streams.remove(&addr);
         }
         for tally in endpoint.take_tallies() {
             count(tally);
@@ -310,61 +354,74 @@ fn count(tally: Tally) {
         Tally::Auth(method, result) => metrics::sip_auth(&method.to_string(), result),
         Tally::Registration(result) => metrics::sip_registration(result),
         Tally::Dial(result) => metrics::sip_dial(result),
+        Tally::TransactionsFull => metrics::sip_transactions_full(),
     }
 }
 
-/// One TCP connection: messages cut from the stream go to the endpoint, its writes come back.
-async fn connection(stream: TcpStream, from: SocketAddr, to_endpoint: mpsc::Sender<Input>) {
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    let registered = Arc::new(AtomicBool::new(false));
-    let stream_side = Stream {
-        writes: tx,
-        registered: registered.clone(),
-    };
-    if to_endpoint
-        .send(Input::Connected(from, stream_side))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let mut last_read = Instant::now();
+/// Takes a message's turn from `ip`'s rate: `Err(wait)` when it has none yet.
+fn take_turn(rate: &Mutex<RequestRate>, ip: IpAddr) -> Result<(), Duration> {
+    rate.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .check(Instant::now(), ip)
+}
+
+/// One TCP connection: messages cut from the stream go to the endpoint, its writes come back;
+/// it closes when the endpoint drops `writes`. A message past its address's rate waits for its
+/// turn, and the connection is not read meanwhile (TCP slows the sender down; nothing is lost
+/// on a stream that is not retransmitted).
+async fn connection(
+    stream: TcpStream,
+    from: SocketAddr,
+    to_endpoint: mpsc::Sender<Input>,
+    mut writes: mpsc::Receiver<Vec<u8>>,
+    rate: Arc<Mutex<RequestRate>>,
+) {
     let (mut read, mut write) = stream.into_split();
-    let mut framer = super::message::StreamFramer::default();
+    let mut framer = StreamFramer::default();
     let mut buf = vec![0u8; 8192];
-    loop {
+    // Whether the endpoint knows part of a message is waiting (it times the message from then).
+    let mut partial_told = false;
+    'connection: loop {
         tokio::select! {
-            r = tokio::time::timeout(IDLE, read.read(&mut buf)) => {
+            r = read.read(&mut buf) => {
                 let n = match r {
-                    Ok(Ok(0)) | Ok(Err(_)) => break,
-                    Err(_) if registered.load(Ordering::Relaxed)
-                        && last_read.elapsed() < REGISTERED_IDLE => continue,
-                    Err(_) => break,
-                    Ok(Ok(n)) => n,
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
                 };
-                last_read = Instant::now();
                 framer.push(&buf[..n]);
-                let mut fatal = false;
                 while let Some(m) = framer.next_message() {
-                    match m {
-                        Ok(bytes) => {
-                            if to_endpoint.send(Input::Stream(Peer::Tcp(from), bytes)).await.is_err() {
-                                return;
-                            }
-                        }
+                    let bytes = match m {
+                        Ok(bytes) => bytes,
                         Err(e) => {
                             metrics::sip_malformed("TCP", e.code());
                             tracing::debug!(%from, error = %e, "closing a SIP connection that cannot be read");
-                            fatal = true;
-                            break;
+                            break 'connection;
+                        }
+                    };
+                    if let Err(wait) = take_turn(&rate, from.ip()) {
+                        metrics::sip_rate_limited("TCP");
+                        let mut wait = wait;
+                        loop {
+                            tokio::time::sleep(wait).await;
+                            match take_turn(&rate, from.ip()) {
+                                Ok(()) => break,
+                                Err(w) => wait = w,
+                            }
                         }
                     }
+                    if to_endpoint.send(Input::Stream(from, bytes)).await.is_err() {
+                        return;
+                    }
+                    partial_told = false;
                 }
-                if fatal {
-                    break;
+                if framer.pending() && !partial_told {
+                    partial_told = true;
+                    if to_endpoint.send(Input::Partial(from)).await.is_err() {
+                        return;
+                    }
                 }
             }
-            out = rx.recv() => match out {
+            out = writes.recv() => match out {
                 Some(bytes) => {
                     if write.write_all(&bytes).await.is_err() {
                         break;

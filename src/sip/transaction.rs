@@ -86,6 +86,9 @@ pub enum Received {
     Again(Option<Vec<u8>>),
     /// The ACK of a non-2xx final response, absorbed here.
     Absorbed,
+    /// A new request, but [`Transactions::new`]'s cap is reached: refuse it (503) without
+    /// keeping anything.
+    Full,
 }
 
 /// A datagram or stream write to make.
@@ -102,17 +105,35 @@ struct ClientTx {
     ends: Instant,
 }
 
-#[derive(Default)]
 pub struct Transactions {
     server: HashMap<TxKey, ServerTx>,
     /// Our BYEs by branch.
     client: HashMap<String, ClientTx>,
+    /// Most server transactions at once.
+    max: usize,
 }
 
-/// Most transactions kept at once; past it new requests are refused by the caller with 503.
+/// Most server transactions kept at once by default (`[sip] max_transactions`); past it new
+/// requests are refused by the caller with 503. Each keeps its last response (a few hundred
+/// bytes to a few KiB) for up to 32 s after it, so this bounds their memory to some 100 MiB.
 pub const MAX_TRANSACTIONS: usize = 50_000;
 
+impl Default for Transactions {
+    fn default() -> Self {
+        Self::new(MAX_TRANSACTIONS)
+    }
+}
+
 impl Transactions {
+    /// Keeps at most `max` server transactions at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            server: HashMap::new(),
+            client: HashMap::new(),
+            max,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.server.len() + self.client.len()
     }
@@ -153,6 +174,9 @@ impl Transactions {
         }
         if let Some(tx) = self.server.get(key) {
             return Received::Again(tx.last.clone());
+        }
+        if self.server.len() >= self.max {
+            return Received::Full;
         }
         self.server.insert(
             key.clone(),
@@ -328,6 +352,31 @@ mod tests {
         assert_eq!(t.received(now, &key(Method::Ack), peer), Received::Absorbed);
         assert!(t.handle_timeout(now + Duration::from_secs(10)).is_empty());
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn past_the_cap_a_new_request_is_refused_and_kept_nowhere() {
+        let now = Instant::now();
+        let peer = Peer::Udp("10.0.0.1:5060".parse().unwrap());
+        let mut t = Transactions::new(2);
+        let k = |b: &str| TxKey {
+            branch: b.into(),
+            ..key(Method::Options)
+        };
+        assert_eq!(t.received(now, &k("z9hG4bKa"), peer), Received::New);
+        assert_eq!(t.received(now, &k("z9hG4bKb"), peer), Received::New);
+        assert_eq!(t.received(now, &k("z9hG4bKc"), peer), Received::Full);
+        assert_eq!(t.len(), 2);
+        // Retransmissions of those kept, and ACKs, are still matched.
+        assert_eq!(t.received(now, &k("z9hG4bKa"), peer), Received::Again(None));
+        assert_eq!(t.received(now, &key(Method::Ack), peer), Received::New);
+        // Once one ends there is room again.
+        t.respond(now, &k("z9hG4bKa"), 200, b"200".to_vec());
+        t.handle_timeout(now + TIMEOUT);
+        assert_eq!(
+            t.received(now + TIMEOUT, &k("z9hG4bKc"), peer),
+            Received::New
+        );
     }
 
     #[test]

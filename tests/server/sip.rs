@@ -124,6 +124,18 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
+/// Gives `account` (signed in with the test password) the SIP password `password`.
+async fn set_sip_password(t: &TestServer, account: &crate::common::Account, password: &str) {
+    let (status, body) = t
+        .put(
+            &format!("/api/users/{}/sip", account.id),
+            Some(&account.token),
+            json!({"password": password, "current_password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 /// Waits for the phone to join the session; answers its participant id.
 async fn phone_joins(ws: &mut Ws) -> String {
     let joined = ws
@@ -434,4 +446,5 @@ async fn malformed_sip_is_refused_or_dropped_counted_and_harms_no_call() {
     assert_ok("the call during the attack", sip, &finished(call).await);
 }
 
+mod limits;
 mod softphone;

@@ -16,6 +16,7 @@ fn config() -> EndpointConfig {
         realm: "tandem.test".into(),
         algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         require_auth: false,
+        max_transactions: 100,
     }
 }
 
@@ -297,4 +298,36 @@ fn out_of_dialog_requests_and_limits() {
         .replace("call-1@", "call-x9@");
     let out = e.receive(now, peer(), third.as_bytes());
     assert!(sent(&out)[0].starts_with("SIP/2.0 503"), "{:?}", sent(&out));
+}
+
+#[test]
+fn past_max_transactions_a_new_request_gets_503_and_a_call_keeps_its_connection() {
+    let mut e = endpoint_with(EndpointConfig {
+        max_transactions: 2,
+        ..config()
+    });
+    let now = Instant::now();
+    let (_, tag) = answered(&mut e, now);
+    assert!(e.in_call(peer()));
+    assert!(!e.in_call(Peer::Tcp(PHONE.parse().unwrap())));
+    let out = e.receive(now, peer(), &request("OPTIONS", "o1", None, 1, ""));
+    assert!(sent(&out)[0].starts_with("SIP/2.0 200"));
+    // The INVITE's and the OPTIONS' transactions are open: the next request is refused.
+    let out = e.receive(now, peer(), &request("OPTIONS", "o2", None, 2, ""));
+    let refused = &sent(&out)[0];
+    assert!(refused.starts_with("SIP/2.0 503"), "{refused}");
+    assert!(refused.contains("Retry-After: 5"), "{refused}");
+    assert!(e.take_tallies().contains(&Tally::TransactionsFull));
+    // Its retransmission is refused again: nothing was kept.
+    let out = e.receive(now, peer(), &request("OPTIONS", "o2", None, 2, ""));
+    assert!(sent(&out)[0].starts_with("SIP/2.0 503"));
+    // The call's ACK still gets through, and once the OPTIONS' transaction ends there is room.
+    e.receive(now, peer(), &request("ACK", "a1", Some(&tag), 1, ""));
+    e.handle_timeout(now + transaction::TIMEOUT);
+    let later = now + transaction::TIMEOUT;
+    let out = e.receive(later, peer(), &request("OPTIONS", "o3", None, 3, ""));
+    assert!(sent(&out)[0].starts_with("SIP/2.0 200"), "{:?}", sent(&out));
+    // The phone hangs up: the call no longer holds its connection.
+    e.receive(later, peer(), &request("BYE", "b1", Some(&tag), 2, ""));
+    assert!(!e.in_call(peer()));
 }

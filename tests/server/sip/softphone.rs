@@ -401,14 +401,7 @@ async fn tandem_rings_a_csrs_registered_softphone_into_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
     let dave = t.account("dave", AccountRole::Csr).await;
-    let (status, body) = t
-        .put(
-            &format!("/api/users/{}/sip", carol.id),
-            Some(&carol.token),
-            json!({"password": "carol softphone 7", "current_password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_sip_password(&t, &carol, "carol softphone 7").await;
     let session = t.start_session(&carol, "Call me").await;
     let id = session["session"]["id"].as_str().unwrap().to_string();
     let call_path = format!("/api/sessions/{id}/softphone");
