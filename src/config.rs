@@ -82,6 +82,22 @@ pub struct ServerConfig {
     pub ws_ping_secs: u64,
     /// ...and closed when nothing at all has come from it for this long.
     pub ws_silence_secs: u64,
+    /// Most HTTP connections open at once, WebSockets included (never more than half the
+    /// open-file limit); more are answered 503 server_busy and closed.
+    pub max_connections: usize,
+    /// Most of those from one address (an IPv6 /64); 0: no share per address.
+    pub max_connections_per_address: usize,
+    /// Seconds a request's headers may take, from the connection's opening or the request's
+    /// first byte.
+    pub header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may sit idle between requests.
+    pub idle_timeout_secs: u64,
+    /// Seconds an answer may wait for the client to take any of it.
+    pub send_timeout_secs: u64,
+    /// Seconds a request body may stall; also the slack of its pace...
+    pub body_timeout_secs: u64,
+    /// ...which must average at least this many bytes a second.
+    pub body_min_bytes_per_sec: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -229,6 +245,18 @@ impl Config {
         {
             return bad(
                 "server.ws_ping_secs must be positive and server.ws_silence_secs longer than it",
+            );
+        }
+        let s = &self.server;
+        if s.max_connections == 0
+            || s.header_timeout_secs == 0
+            || s.idle_timeout_secs == 0
+            || s.send_timeout_secs == 0
+            || s.body_timeout_secs == 0
+            || s.body_min_bytes_per_sec == 0
+        {
+            return bad(
+                "server.max_connections, the server's timeouts and body_min_bytes_per_sec must be positive",
             );
         }
         let token = &self.server.metrics_token;
