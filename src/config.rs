@@ -454,6 +454,36 @@ mod tests {
     }
 
     #[test]
+    fn connection_limits_have_defaults_and_must_be_positive() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            (
+                c.server.max_connections,
+                c.server.max_connections_per_address
+            ),
+            (4096, 1024)
+        );
+        assert_eq!(c.server.header_timeout_secs, 15);
+        for key in [
+            "TANDEM_SERVER_MAX_CONNECTIONS",
+            "TANDEM_SERVER_HEADER_TIMEOUT_SECS",
+            "TANDEM_SERVER_IDLE_TIMEOUT_SECS",
+            "TANDEM_SERVER_SEND_TIMEOUT_SECS",
+            "TANDEM_SERVER_BODY_TIMEOUT_SECS",
+            "TANDEM_SERVER_BODY_MIN_BYTES_PER_SEC",
+        ] {
+            let e = Config::load(None, env(&[(key, "0")])).unwrap_err();
+            assert!(e.to_string().contains("must be positive"), "{key}: {e}");
+        }
+        let c = Config::load(
+            None,
+            env(&[("TANDEM_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "0")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.max_connections_per_address, 0, "0: no share");
+    }
+
+    #[test]
     fn unknown_keys_in_a_file_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.toml");
