@@ -82,6 +82,22 @@ pub struct ServerConfig {
     pub ws_ping_secs: u64,
     /// ...and closed when nothing at all has come from it for this long.
     pub ws_silence_secs: u64,
+    /// Most HTTP connections open at once, WebSockets included (never more than half the
+    /// open-file limit); more are answered 503 server_busy and closed.
+    pub max_connections: usize,
+    /// Most of those from one address (an IPv6 /64); 0: no share per address.
+    pub max_connections_per_address: usize,
+    /// Seconds a request's headers may take, from the connection's opening or the request's
+    /// first byte.
+    pub header_timeout_secs: u64,
+    /// Seconds a kept-alive connection may sit idle between requests.
+    pub idle_timeout_secs: u64,
+    /// Seconds an answer may wait for the client to take any of it.
+    pub send_timeout_secs: u64,
+    /// Seconds a request body may stall; also the slack of its pace...
+    pub body_timeout_secs: u64,
+    /// ...which must average at least this many bytes a second.
+    pub body_min_bytes_per_sec: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -229,6 +245,18 @@ impl Config {
         {
             return bad(
                 "server.ws_ping_secs must be positive and server.ws_silence_secs longer than it",
+            );
+        }
+        let s = &self.server;
+        if s.max_connections == 0
+            || s.header_timeout_secs == 0
+            || s.idle_timeout_secs == 0
+            || s.send_timeout_secs == 0
+            || s.body_timeout_secs == 0
+            || s.body_min_bytes_per_sec == 0
+        {
+            return bad(
+                "server.max_connections, the server's timeouts and body_min_bytes_per_sec must be positive",
             );
         }
         let token = &self.server.metrics_token;
@@ -426,6 +454,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.server.metrics_token, "0123456789abcdef");
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_must_be_positive() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(
+            (
+                c.server.max_connections,
+                c.server.max_connections_per_address
+            ),
+            (4096, 1024)
+        );
+        assert_eq!(c.server.header_timeout_secs, 15);
+        for key in [
+            "TANDEM_SERVER_MAX_CONNECTIONS",
+            "TANDEM_SERVER_HEADER_TIMEOUT_SECS",
+            "TANDEM_SERVER_IDLE_TIMEOUT_SECS",
+            "TANDEM_SERVER_SEND_TIMEOUT_SECS",
+            "TANDEM_SERVER_BODY_TIMEOUT_SECS",
+            "TANDEM_SERVER_BODY_MIN_BYTES_PER_SEC",
+        ] {
+            let e = Config::load(None, env(&[(key, "0")])).unwrap_err();
+            assert!(e.to_string().contains("must be positive"), "{key}: {e}");
+        }
+        let c = Config::load(
+            None,
+            env(&[("TANDEM_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "0")]),
+        )
+        .unwrap();
+        assert_eq!(c.server.max_connections_per_address, 0, "0: no share");
     }
 
     #[test]

@@ -92,6 +92,13 @@ async fn main() -> anyhow::Result<()> {
     };
     match command {
         Command::Serve { listen } => {
+            // Every connection is a descriptor: take all the system allows (src/open_files.rs).
+            match tandem::open_files::raise() {
+                (limit, None) => tracing::info!(%limit, "open-file limit"),
+                (limit, Some(error)) => {
+                    tracing::warn!(%limit, %error, "open-file limit (raising it failed)")
+                }
+            }
             let mut config = load()?;
             if let Some(l) = listen {
                 config.server.listen = l;

@@ -19,6 +19,10 @@ pub const WS_CONNECTIONS: &str = "tandem_ws_connections";
 pub const WS_BAD_FRAMES: &str = "tandem_ws_bad_frames_total";
 pub const WS_SILENT_CLOSED: &str = "tandem_ws_silent_closed_total";
 
+pub const HTTP_CONNECTIONS: &str = "tandem_http_connections";
+pub const HTTP_CONNECTIONS_REFUSED: &str = "tandem_http_connections_refused_total";
+pub const HTTP_CONNECTIONS_TIMED_OUT: &str = "tandem_http_connections_timed_out_total";
+
 pub const PASSWORD_HASHING_REFUSED: &str = "tandem_password_hashing_refused_total";
 
 pub const SIP_REQUESTS: &str = "tandem_sip_requests_total";
@@ -57,6 +61,18 @@ pub fn handle() -> PrometheusHandle {
             metrics::describe_counter!(
                 WS_SILENT_CLOSED,
                 "Participant WebSockets closed because nothing came from them, not even a pong"
+            );
+            metrics::describe_gauge!(
+                HTTP_CONNECTIONS,
+                "Open HTTP connections, upgraded WebSockets included"
+            );
+            metrics::describe_counter!(
+                HTTP_CONNECTIONS_REFUSED,
+                "HTTP connections refused at once: every place taken (full) or the address's share (address)"
+            );
+            metrics::describe_counter!(
+                HTTP_CONNECTIONS_TIMED_OUT,
+                "HTTP connections closed, and request bodies cut off, for waiting too long on the client, by what was awaited"
             );
             metrics::describe_counter!(
                 PASSWORD_HASHING_REFUSED,
@@ -117,6 +133,20 @@ pub fn ws_opened() {
 }
 pub fn ws_closed() {
     metrics::gauge!(WS_CONNECTIONS).decrement(1.0);
+}
+
+pub fn http_connection_opened() {
+    metrics::gauge!(HTTP_CONNECTIONS).increment(1.0);
+}
+pub fn http_connection_closed() {
+    metrics::gauge!(HTTP_CONNECTIONS).decrement(1.0);
+}
+pub fn http_connection_refused(reason: &'static str) {
+    counter!(HTTP_CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+}
+/// `phase`: headers, idle, send (the connection is closed) or body (the request is cut off).
+pub fn http_connection_timed_out(phase: &'static str) {
+    counter!(HTTP_CONNECTIONS_TIMED_OUT, "phase" => phase).increment(1);
 }
 
 pub fn password_hashing_refused() {

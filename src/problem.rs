@@ -111,6 +111,9 @@ impl From<JsonRejection> for Problem {
             JsonRejection::JsonDataError(e) => {
                 Problem::unprocessable("invalid_body", e.body_text())
             }
+            JsonRejection::BytesRejection(e) if crate::listener::pacing::is_too_slow(&e) => {
+                Problem::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.body_text())
+            }
             JsonRejection::BytesRejection(e) => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",

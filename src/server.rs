@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::exporter::{self, Exports};
 use crate::hashing::PasswordHashing;
 use crate::http::{self, AppState, Inner};
+use crate::listener::{self, Limits};
 use crate::mail::Mailer;
 use crate::recordings::RecordingStore;
 use crate::store::{Store, StoreError};
@@ -211,16 +212,18 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             100_000,
         )),
     }));
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = Limits::new(&state.config.server, crate::open_files::current());
+    let app = http::router(state);
     let (shutdown, signal) = oneshot::channel();
-    let serving = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = signal.await;
-            })
-            .await
-    });
-    tracing::info!(%addr, "tandem listening");
+    let serving = tokio::spawn(listener::serve(listener, app, limits, async {
+        let _ = signal.await;
+    }));
+    tracing::info!(
+        %addr,
+        max_connections = limits.max_connections,
+        per_address = limits.max_connections_per_address,
+        "tandem listening"
+    );
     Ok(Server {
         addr,
         media_addresses,

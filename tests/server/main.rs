@@ -13,6 +13,7 @@ mod common;
 
 mod arf_cli;
 mod bad_input;
+mod connections;
 mod full_disk;
 mod hardening;
 mod mail;
