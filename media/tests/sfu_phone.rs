@@ -25,6 +25,8 @@ fn phone(remote: &str) -> PhoneMedia {
         dtmf_payload_type: None,
         send: true,
         receive: true,
+        confirmed: true,
+        signalling: None,
     }
 }
 
@@ -124,12 +126,12 @@ fn phones_are_heard_only_with_a_microphone_and_hear_the_mix() {
     // Counts only grow, also when a phone leaves.
     let before = sfu.stats();
     assert!(
-        before.phone_packets_in >= 400 && before.phone_packets_out > 0,
+        before.phone.packets_in >= 400 && before.phone.packets_out > 0,
         "{before:?}"
     );
     sfu.remove_peer(A);
     let after = sfu.stats();
-    assert_eq!(after.phone_packets_in, before.phone_packets_in);
-    assert!(after.since(&before).phone_packets_in == 0);
+    assert_eq!(after.phone.packets_in, before.phone.packets_in);
+    assert!(after.since(&before).phone.packets_in == 0);
     assert_eq!(sfu.peer_count(), 1);
 }
