@@ -7,18 +7,23 @@
 //! presses. RTCP ([`rtcp`]) goes both ways: the phone's sender
 //! reports are read, and Tandem reports every 5 s what it sent and received. When nobody in
 //! the call speaks, the phone is sent silence every 20 ms rather than nothing: gateways and
-//! NATs take a long RTP silence for a dead call.
+//! NATs take a long RTP silence for a dead call. Nothing at all is sent without the phone's
+//! [`consent`]: an acknowledged dialog and its own packets from the address its SDP names.
 
+pub mod consent;
+pub mod counts;
 pub mod lobby;
 pub mod rtcp;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
 
 use rtp_types::{RtpPacket, RtpPacketBuilder};
 
 use crate::mix::FRAME_SAMPLES;
 use crate::voice_codec::{CodecError, VoiceCodec, VoiceDecoder, VoiceEncoder};
+use consent::{Consent, Withheld};
+use counts::{PhoneCounts, PhoneDrop};
 use rtcp::{REPORT_INTERVAL, Reception, Sent};
 
 /// What the SIP side agreed for one phone.
@@ -36,6 +41,23 @@ pub struct PhoneMedia {
     pub send: bool,
     /// The phone sends.
     pub receive: bool,
+    /// The dialog is confirmed (RFC 3261 13.2.2.4, 13.3.1.4): the phone acknowledged our
+    /// answer, or answered the call Tandem placed and we acknowledged it. Nothing is sent to
+    /// the phone before (see [`consent`]).
+    pub confirmed: bool,
+    /// The host the phone's SIP came from: RTP from there, from another address than the
+    /// SDP names, is recognised as this phone's and reported (a NAT the phone did not see).
+    pub signalling: Option<IpAddr>,
+}
+
+/// A phone's RTP came from another address than its SDP names, and was dropped: reported once
+/// per leg, for the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrongAddress {
+    /// Where the SDP says the phone is.
+    pub expected: SocketAddr,
+    /// Where its RTP came from.
+    pub actual: SocketAddr,
 }
 
 /// What one datagram from the phone gave.
@@ -45,20 +67,6 @@ pub enum PhoneInput {
     Voice { seq: u16, opus: Vec<u8> },
     /// A key pressed (RFC 4733): '0'-'9', '*', '#', 'A'-'D'.
     Dtmf(char),
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PhoneStats {
-    pub packets_in: u64,
-    /// RTP sent with audio (the mix, a prompt), and with silence while there was none.
-    pub packets_out: u64,
-    pub silence_out: u64,
-    pub rtcp_in: u64,
-    pub rtcp_out: u64,
-    /// Datagrams that were not RTP of an agreed payload type.
-    pub dropped: u64,
-    /// RFC 3550 A.8 interarrival jitter, seconds.
-    pub jitter: f64,
 }
 
 /// Transcoding between the phone's codec and the mixer's Opus (none for an Opus phone).
@@ -84,7 +92,11 @@ pub struct PhoneLeg {
     last_event: Option<u32>,
     last_transit: Option<i64>,
     jitter: f64,
-    stats: PhoneStats,
+    counts: PhoneCounts,
+    consent: Consent,
+    /// The phone's RTP from a wrong address, to report (once: `reported`).
+    report: Option<WrongAddress>,
+    reported: bool,
     scratch: [i16; FRAME_SAMPLES],
     /// Encodes prompts for an Opus phone (made on first use).
     prompt_encoder: Option<VoiceEncoder>,
@@ -132,6 +144,7 @@ impl PhoneLeg {
     pub fn new(now: Instant, wall: SystemTime, media: PhoneMedia) -> Result<Self, CodecError> {
         Ok(Self {
             transcoder: transcoder(media.codec)?,
+            consent: Consent::new(&media),
             media,
             ssrc: rand::random(),
             seq: rand::random(),
@@ -141,7 +154,9 @@ impl PhoneLeg {
             last_event: None,
             last_transit: None,
             jitter: 0.0,
-            stats: PhoneStats::default(),
+            counts: PhoneCounts::default(),
+            report: None,
+            reported: false,
             scratch: [0; FRAME_SAMPLES],
             prompt_encoder: None,
             filling: false,
@@ -159,6 +174,7 @@ impl PhoneLeg {
         if media.codec != self.media.codec {
             self.transcoder = transcoder(media.codec)?;
         }
+        self.consent.update(&media);
         self.media = media;
         Ok(())
     }
@@ -171,11 +187,54 @@ impl PhoneLeg {
         self.media.remote
     }
 
-    pub fn stats(&self) -> PhoneStats {
-        PhoneStats {
-            jitter: self.jitter / f64::from(self.media.codec.rtp_clock()),
-            ..self.stats.clone()
+    pub fn counts(&self) -> &PhoneCounts {
+        &self.counts
+    }
+
+    /// RFC 3550 A.8 interarrival jitter, seconds.
+    pub fn jitter(&self) -> f64 {
+        self.jitter / f64::from(self.media.codec.rtp_clock())
+    }
+
+    /// Whether what is due to the phone goes out now, and why not (see [`consent`]). A call on
+    /// hold is not asked.
+    pub fn consent(&self, now: Instant) -> Result<(), Withheld> {
+        self.consent.check(now)
+    }
+
+    /// The phone's RTP came from a wrong address: what to report, the first time only.
+    pub fn take_report(&mut self) -> Option<WrongAddress> {
+        self.report.take()
+    }
+
+    fn wrong_address(&mut self, actual: SocketAddr) {
+        self.counts.drop_one(PhoneDrop::WrongAddress);
+        if !self.reported {
+            self.reported = true;
+            self.report = Some(WrongAddress {
+                expected: self.media.remote,
+                actual,
+            });
         }
+    }
+
+    /// A datagram from `source` that no phone and no browser took: if it looks like this
+    /// phone's RTP (an agreed payload type) sent from another address than its SDP names, on
+    /// the same host or the one its SIP came from, it is counted as this phone's, dropped
+    /// (see [`Self::accepts`]), and reported once ([`Self::take_report`]). False if it is not
+    /// this phone's.
+    pub fn stray(&mut self, source: SocketAddr, data: &[u8]) -> bool {
+        let Ok(packet) = RtpPacket::parse(data) else {
+            return false;
+        };
+        let pt = packet.payload_type();
+        let host = source.ip();
+        let ours = pt == self.media.payload_type || Some(pt) == self.media.dtmf_payload_type;
+        if !ours || (host != self.media.remote.ip() && Some(host) != self.media.signalling) {
+            return false;
+        }
+        self.wrong_address(source);
+        true
     }
 
     /// Whether a datagram from `source` is this phone's: from the address its SDP gave. Every
@@ -199,27 +258,30 @@ impl PhoneLeg {
         // RTCP multiplexed on the port (RFC 5761): payload types 72-76 with the marker bit.
         if data.len() >= 2 && (200..=204).contains(&data[1]) {
             if self.reception.rtcp(now, data) {
-                self.stats.rtcp_in += 1;
+                self.counts.rtcp_in += 1;
+                self.consent.heard(now, source);
             } else {
-                self.stats.dropped += 1;
+                self.counts.drop_one(PhoneDrop::Unreadable);
             }
             return out;
         }
         let Ok(packet) = RtpPacket::parse(data) else {
-            self.stats.dropped += 1;
+            self.counts.drop_one(PhoneDrop::Unreadable);
             return out;
         };
         let pt = packet.payload_type();
         let is_dtmf = Some(pt) == self.media.dtmf_payload_type;
         if pt != self.media.payload_type && !is_dtmf {
-            self.stats.dropped += 1;
+            self.counts.drop_one(PhoneDrop::PayloadType);
             return out;
         }
         if source != self.media.remote {
-            self.stats.dropped += 1;
+            // From its RTCP address.
+            self.wrong_address(source);
             return out;
         }
-        self.stats.packets_in += 1;
+        self.consent.heard(now, source);
+        self.counts.packets_in += 1;
         self.reception.rtp(packet.ssrc(), packet.sequence_number());
         self.track_jitter(now, packet.timestamp());
         if is_dtmf {
@@ -280,7 +342,7 @@ impl PhoneLeg {
     /// One 20 ms Opus packet of the mix this phone hears: the RTP datagram to send it, if the
     /// call is not on hold.
     pub fn send_mix(&mut self, now: Instant, opus: &[u8]) -> Option<Vec<u8>> {
-        if !self.media.send || opus.is_empty() {
+        if !self.media.send || opus.is_empty() || !self.may_send(now) {
             return None;
         }
         let payload = match &mut self.transcoder {
@@ -298,7 +360,7 @@ impl PhoneLeg {
 
     /// 20 ms of 48 kHz audio made here (a prompt): the datagram to send, unless on hold.
     pub fn send_pcm(&mut self, now: Instant, pcm: &[i16; FRAME_SAMPLES]) -> Option<Vec<u8>> {
-        if !self.media.send {
+        if !self.media.send || !self.may_send(now) {
             return None;
         }
         let payload = match &mut self.transcoder {
@@ -318,6 +380,18 @@ impl PhoneLeg {
         self.packetize(now, &payload)
     }
 
+    /// Whether RTP may go out now; counts it withheld if not. Asked before encoding, so that
+    /// what is not sent costs no work either.
+    fn may_send(&mut self, now: Instant) -> bool {
+        match self.consent.check(now) {
+            Ok(()) => true,
+            Err(why) => {
+                self.counts.withhold_one(why);
+                false
+            }
+        }
+    }
+
     /// The RTP timestamp of `now`: it follows the clock, so a gap in what is sent is a gap in
     /// time. It starts at a random point (the SSRC's value).
     fn rtp_time(&self, now: Instant) -> u32 {
@@ -332,8 +406,8 @@ impl PhoneLeg {
         let mut out = Vec::new();
         if self.media.send && now >= self.next_silence() {
             if let Some(d) = self.send_pcm(now, &[0; FRAME_SAMPLES]) {
-                self.stats.packets_out -= 1;
-                self.stats.silence_out += 1;
+                self.counts.packets_out -= 1;
+                self.counts.silence_out += 1;
                 out.push((self.media.remote, d));
             } else {
                 // Not again at once: the next try is a tick away.
@@ -343,9 +417,13 @@ impl PhoneLeg {
         }
         if now >= self.next_report {
             self.next_report = now + REPORT_INTERVAL;
+            if let Err(why) = self.consent.check_rtcp(now) {
+                self.counts.withhold_one(why);
+                return out;
+            }
             let sent = Sent {
                 ssrc: self.ssrc,
-                packets: (self.stats.packets_out + self.stats.silence_out) as u32,
+                packets: (self.counts.packets_out + self.counts.silence_out) as u32,
                 octets: self.octets_out,
                 rtp_timestamp: self.rtp_time(now),
                 sending: std::mem::take(&mut self.sent_since_report),
@@ -358,7 +436,7 @@ impl PhoneLeg {
                 &mut self.reception,
                 jitter,
             ) {
-                self.stats.rtcp_out += 1;
+                self.counts.rtcp_out += 1;
                 out.push((self.media.rtcp, d));
             }
         }
@@ -394,7 +472,7 @@ impl PhoneLeg {
         self.sent_since_report = true;
         self.octets_out = self.octets_out.wrapping_add(payload.len() as u32);
         self.seq = self.seq.wrapping_add(1);
-        self.stats.packets_out += 1;
+        self.counts.packets_out += 1;
         RtpPacketBuilder::<&[u8], &[u8]>::new()
             .payload_type(self.media.payload_type)
             .sequence_number(self.seq)
@@ -423,7 +501,17 @@ mod tests {
             dtmf_payload_type: Some(101),
             send: true,
             receive: true,
+            confirmed: true,
+            signalling: None,
         }
+    }
+
+    /// A leg whose phone has acknowledged the call and sent one packet from its address.
+    fn consenting(now: Instant, media: PhoneMedia) -> PhoneLeg {
+        let (remote, pt) = (media.remote, media.payload_type);
+        let mut leg = PhoneLeg::new(now, SystemTime::now(), media).unwrap();
+        leg.receive(now, remote, &rtp(pt, 0, 0, &[]), false);
+        leg
     }
 
     fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
@@ -469,7 +557,7 @@ mod tests {
         }
         let tail = &heard[heard.len() - 9_600..];
         assert!(power(tail, 440.0) > 100.0 * power(tail, 1000.0).max(1.0));
-        assert_eq!(leg.stats().packets_in, 20);
+        assert_eq!(leg.counts().packets_in, 20);
         // Not holding a microphone: nothing for the mixer.
         assert!(
             leg.receive(now, from, &rtp(0, 99, 99_999, &[0xff; 160]), false)
@@ -480,7 +568,7 @@ mod tests {
     #[test]
     fn the_mix_reaches_the_phone_in_its_codec_until_it_holds_the_call() {
         let now = Instant::now();
-        let mut leg = PhoneLeg::new(now, SystemTime::now(), media(VoiceCodec::Pcma, 8)).unwrap();
+        let mut leg = consenting(now, media(VoiceCodec::Pcma, 8));
         let mut opus =
             opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
         let mut dec = VoiceDecoder::new(VoiceCodec::Pcma).unwrap();
@@ -556,9 +644,10 @@ mod tests {
         let mut buf = vec![0; rr.calculate_size().unwrap()];
         rr.write_into(&mut buf).unwrap();
         assert!(leg.receive(now, natted, &buf, true).is_empty());
-        let s = leg.stats();
+        let s = leg.counts();
         assert_eq!(s.rtcp_in, 1);
-        assert!(s.dropped >= 5, "{s:?}");
+        assert!(s.dropped(PhoneDrop::Unreadable) >= 5, "{s:?}");
+        assert_eq!(s.dropped(PhoneDrop::PayloadType), 1, "{s:?}");
     }
 
     #[test]
@@ -600,9 +689,9 @@ mod tests {
             (95..=100).contains(&silence),
             "{silence} silent packets in 2 s"
         );
-        assert_eq!(leg.stats().silence_out, silence);
+        assert_eq!(leg.counts().silence_out, silence);
         assert_eq!(
-            leg.stats().packets_out,
+            leg.counts().packets_out,
             0,
             "silence is not counted as audio"
         );
@@ -621,14 +710,116 @@ mod tests {
         let mut held = leg.media().clone();
         held.send = false;
         leg.update(held).unwrap();
-        let before = leg.stats().silence_out;
+        let before = leg.counts().silence_out;
         for ms in 0..6000 {
             let t = t + Duration::from_millis(ms);
             if leg.poll_timeout() <= t {
                 leg.handle_timeout(t);
             }
         }
-        assert_eq!(leg.stats().silence_out, before);
-        assert!(leg.stats().rtcp_out >= 2);
+        assert_eq!(leg.counts().silence_out, before);
+        assert!(leg.counts().rtcp_out >= 2);
+    }
+
+    /// Everything the leg sends between `from` and `to`, driven as a worker drives it (the
+    /// mix every 20 ms, and its timers).
+    fn sent(leg: &mut PhoneLeg, from: Instant, to: Instant) -> usize {
+        let mut opus =
+            opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
+        let mut buf = vec![0; 1275];
+        let n = opus
+            .encode(&sine_frame(1000.0, 8000.0, 0), &mut buf)
+            .unwrap();
+        let mut count = 0;
+        let mut t = from;
+        while t < to {
+            count += usize::from(leg.send_mix(t, &buf[..n]).is_some());
+            if leg.poll_timeout() <= t {
+                count += leg.handle_timeout(t).len();
+            }
+            t += TICK;
+        }
+        count
+    }
+
+    #[test]
+    fn nothing_goes_to_a_phone_without_its_consent() {
+        let t0 = Instant::now();
+        let phone: SocketAddr = "10.0.0.9:4000".parse().unwrap();
+        let mut unacked = media(VoiceCodec::Pcmu, 0);
+        unacked.confirmed = false;
+        let mut leg = PhoneLeg::new(t0, SystemTime::now(), unacked.clone()).unwrap();
+        // An INVITE never acknowledged: neither the mix, nor silence, nor RTCP reports, even
+        // with the phone's RTP arriving (anyone can forge the SDP).
+        let t1 = t0 + Duration::from_secs(6);
+        leg.receive(t0, phone, &rtp(0, 1, 160, &[0xff; 160]), false);
+        assert_eq!(sent(&mut leg, t0, t1), 0);
+        let withheld = leg.counts().withheld(Withheld::Unacknowledged);
+        assert!(
+            withheld >= 500,
+            "the mix and silence every 20 ms: {withheld}"
+        );
+        assert_eq!(leg.consent(t1), Err(Withheld::Unacknowledged));
+
+        // Acknowledged, but its address never sent anything: still nothing.
+        let mut leg = PhoneLeg::new(t0, SystemTime::now(), media(VoiceCodec::Pcmu, 0)).unwrap();
+        assert_eq!(sent(&mut leg, t0, t1), 0);
+        assert!(leg.counts().withheld(Withheld::Unverified) >= 500);
+        // RTP from another port of its host (a NAT's, say) is dropped and proves nothing.
+        leg.receive(
+            t1,
+            "10.0.0.9:4001".parse().unwrap(),
+            &rtp(0, 2, 320, &[0xff; 160]),
+            true,
+        );
+        assert_eq!(sent(&mut leg, t1, t1 + Duration::from_secs(1)), 0);
+
+        // Its own RTP from the SDP's address: the mix and reports flow.
+        let t2 = t1 + Duration::from_secs(1);
+        leg.receive(t2, phone, &rtp(0, 3, 480, &[0xff; 160]), true);
+        let t3 = t2 + consent::CONSENT_LIFETIME;
+        assert!(sent(&mut leg, t2, t3) >= 700);
+        // Then nothing for its lifetime: it stops until the phone sends again.
+        assert_eq!(sent(&mut leg, t3, t3 + Duration::from_secs(6)), 0);
+        assert!(leg.counts().withheld(Withheld::Expired) >= 300);
+        let t4 = t3 + Duration::from_secs(6);
+        leg.receive(t4, phone, &rtp(0, 4, 640, &[0xff; 160]), true);
+        assert!(sent(&mut leg, t4, t4 + Duration::from_secs(1)) >= 50);
+    }
+
+    #[test]
+    fn rtp_from_another_address_is_dropped_counted_and_reported_once() {
+        let now = Instant::now();
+        let mut m = media(VoiceCodec::Pcmu, 0);
+        m.remote = "192.168.1.20:4000".parse().unwrap();
+        m.rtcp = "192.168.1.20:4001".parse().unwrap();
+        m.signalling = Some("203.0.113.5".parse().unwrap());
+        let mut leg = PhoneLeg::new(now, SystemTime::now(), m).unwrap();
+        let voice = rtp(0, 1, 160, &[0xff; 160]);
+        // A NAT the phone did not see: its SDP names its private address, its RTP comes from
+        // the public one its SIP came from.
+        let natted: SocketAddr = "203.0.113.5:31000".parse().unwrap();
+        assert!(!leg.accepts(natted));
+        assert!(leg.stray(natted, &voice));
+        assert!(leg.stray(natted, &voice));
+        assert_eq!(
+            leg.take_report(),
+            Some(WrongAddress {
+                expected: "192.168.1.20:4000".parse().unwrap(),
+                actual: natted,
+            })
+        );
+        assert_eq!(leg.take_report(), None, "reported once");
+        // The same host on another port; its RTP from its RTCP port.
+        assert!(leg.stray("192.168.1.20:5000".parse().unwrap(), &voice));
+        leg.receive(now, "192.168.1.20:4001".parse().unwrap(), &voice, true);
+        assert_eq!(leg.counts().dropped(PhoneDrop::WrongAddress), 4);
+        assert_eq!(leg.take_report(), None);
+        // Not this phone's: another host, another payload type, not RTP.
+        assert!(!leg.stray("198.51.100.1:4000".parse().unwrap(), &voice));
+        assert!(!leg.stray(natted, &rtp(96, 1, 160, &[0; 10])));
+        assert!(!leg.stray(natted, b"junk"));
+        assert_eq!(leg.counts().dropped(PhoneDrop::WrongAddress), 4);
+        assert_eq!(leg.consent(now), Err(Withheld::Unverified));
     }
 }

@@ -30,7 +30,8 @@ use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::mix::{FRAME_SAMPLES, Gain};
-use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia};
+use crate::phone::counts::PhoneCounts;
+use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia, WrongAddress};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
 use video::{OutState, TrackOut, void_pending};
@@ -94,6 +95,11 @@ pub enum SfuEvent<P> {
     Dtmf {
         peer: P,
         digit: char,
+    },
+    /// A phone's RTP came from another address than its SDP names (once per phone).
+    WrongAddress {
+        peer: P,
+        report: WrongAddress,
     },
     /// What RTCP says of a peer's connection, every [`STATS_INTERVAL`].
     Stats {
@@ -160,27 +166,11 @@ pub struct SfuStats {
     /// Datagrams for a peer that its connection could not use.
     pub bad_datagrams: u64,
     pub dropped: BTreeMap<DropReason, u64>,
-    /// RTP packets from and to phones (SIP legs), and phone datagrams that were not usable RTP
-    /// (those of phones gone included).
-    pub phone_packets_in: u64,
-    pub phone_packets_out: u64,
-    pub phone_dropped: u64,
-    /// Silence sent to phones while they had no audio to hear, and RTCP both ways.
-    pub phone_silence_out: u64,
-    pub phone_rtcp_in: u64,
-    pub phone_rtcp_out: u64,
+    /// What the phones (SIP legs) counted, those gone included.
+    pub phone: PhoneCounts,
 }
 
 impl SfuStats {
-    fn add_phone(&mut self, s: &crate::phone::PhoneStats) {
-        self.phone_packets_in += s.packets_in;
-        self.phone_packets_out += s.packets_out;
-        self.phone_dropped += s.dropped;
-        self.phone_silence_out += s.silence_out;
-        self.phone_rtcp_in += s.rtcp_in;
-        self.phone_rtcp_out += s.rtcp_out;
-    }
-
     /// What was counted between `earlier` and this.
     pub fn since(&self, earlier: &SfuStats) -> SfuStats {
         SfuStats {
@@ -193,12 +183,7 @@ impl SfuStats {
             channel_messages_relayed: self.channel_messages_relayed
                 - earlier.channel_messages_relayed,
             bad_datagrams: self.bad_datagrams - earlier.bad_datagrams,
-            phone_packets_in: self.phone_packets_in - earlier.phone_packets_in,
-            phone_packets_out: self.phone_packets_out - earlier.phone_packets_out,
-            phone_dropped: self.phone_dropped - earlier.phone_dropped,
-            phone_silence_out: self.phone_silence_out - earlier.phone_silence_out,
-            phone_rtcp_in: self.phone_rtcp_in - earlier.phone_rtcp_in,
-            phone_rtcp_out: self.phone_rtcp_out - earlier.phone_rtcp_out,
+            phone: self.phone.since(&earlier.phone),
             dropped: self
                 .dropped
                 .iter()
@@ -274,7 +259,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     pub fn stats(&self) -> SfuStats {
         let mut stats = self.stats.clone();
         for p in self.phones.values() {
-            stats.add_phone(&p.stats());
+            stats.phone.add(p.counts());
         }
         let not_speaker = self.mixer.stats().dropped_not_speaker;
         if not_speaker > 0 {
@@ -302,7 +287,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
 
     /// Each phone's RFC 3550 interarrival jitter, in seconds.
     pub fn phone_jitters(&self) -> impl Iterator<Item = f64> + '_ {
-        self.phones.values().map(|p| p.stats().jitter)
+        self.phones.values().map(PhoneLeg::jitter)
     }
 
     /// A phone's audio joins the call (SPEC V5), or what was agreed for it changes (a re-INVITE:
@@ -464,7 +449,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     pub fn remove_peer(&mut self, peer: P) {
         if let Some(phone) = self.phones.remove(&peer) {
             // Its counts stay in the call's, which only grow.
-            self.stats.add_phone(&phone.stats());
+            self.stats.phone.add(phone.counts());
             let _ = self.mixer.forget(peer);
         }
         if let Some(mut p) = self.peers.remove(&peer) {
@@ -538,6 +523,10 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                     }
                 }
             }
+            if let Some(report) = phone.take_report() {
+                self.events
+                    .push_back(SfuEvent::WrongAddress { peer: key, report });
+            }
             return true;
         }
         let Ok(receive) = Receive::new(Protocol::Udp, source, destination, contents) else {
@@ -559,6 +548,23 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             self.fail(key);
         }
         self.flush(now);
+        true
+    }
+
+    /// A datagram no call on the worker took: true if it is one of this call's phones' RTP
+    /// from a wrong address, which that phone counts and reports ([`PhoneLeg::stray`]).
+    pub fn stray(&mut self, source: SocketAddr, contents: &[u8]) -> bool {
+        let Some((&peer, phone)) = self
+            .phones
+            .iter_mut()
+            .find_map(|(k, p)| p.stray(source, contents).then_some((k, p)))
+        else {
+            return false;
+        };
+        if let Some(report) = phone.take_report() {
+            self.events
+                .push_back(SfuEvent::WrongAddress { peer, report });
+        }
         true
     }
 

@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use rtp_types::{RtpPacket, RtpPacketBuilder};
-use tandem_media::phone::PhoneMedia;
+use tandem_media::phone::counts::PhoneDrop;
+use tandem_media::phone::{PhoneMedia, WrongAddress};
 use tandem_media::policy::MediaPolicy;
-use tandem_media::sfu::Sfu;
+use tandem_media::sfu::{Sfu, SfuEvent};
 use tandem_media::tone::{power, sine_frame};
 use tandem_media::voice_codec::{VoiceCodec, VoiceDecoder, VoiceEncoder};
 use tandem_media::voice_mixer::MixerConfig;
@@ -25,6 +26,8 @@ fn phone(remote: &str) -> PhoneMedia {
         dtmf_payload_type: None,
         send: true,
         receive: true,
+        confirmed: true,
+        signalling: None,
     }
 }
 
@@ -120,16 +123,36 @@ fn phones_are_heard_only_with_a_microphone_and_hear_the_mix() {
     let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
     assert!(!sfu.handle_receive(later, "10.0.0.1:4001".parse().unwrap(), local, &[0x80; 40]));
     assert!(sfu.handle_receive(later, "10.0.0.1:4000".parse().unwrap(), local, b"junk"));
+    // A's RTP from another port of its host is A's, from a wrong address: dropped, counted,
+    // and reported once, with both addresses.
+    let natted: SocketAddr = "10.0.0.1:4001".parse().unwrap();
+    let voice = RtpPacketBuilder::<&[u8], &[u8]>::new()
+        .payload_type(0)
+        .payload(&[0xff; 160][..])
+        .write_vec()
+        .unwrap();
+    while sfu.poll_event().is_some() {}
+    assert!(sfu.stray(natted, &voice) && sfu.stray(natted, &voice));
+    assert!(!sfu.stray("10.0.0.3:4000".parse().unwrap(), &voice));
+    let report = WrongAddress {
+        expected: "10.0.0.1:4000".parse().unwrap(),
+        actual: natted,
+    };
+    assert_eq!(
+        std::iter::from_fn(|| sfu.poll_event()).collect::<Vec<_>>(),
+        vec![SfuEvent::WrongAddress { peer: A, report }]
+    );
+    assert_eq!(sfu.stats().phone.dropped(PhoneDrop::WrongAddress), 2);
 
     // Counts only grow, also when a phone leaves.
     let before = sfu.stats();
     assert!(
-        before.phone_packets_in >= 400 && before.phone_packets_out > 0,
+        before.phone.packets_in >= 400 && before.phone.packets_out > 0,
         "{before:?}"
     );
     sfu.remove_peer(A);
     let after = sfu.stats();
-    assert_eq!(after.phone_packets_in, before.phone_packets_in);
-    assert!(after.since(&before).phone_packets_in == 0);
+    assert_eq!(after.phone.packets_in, before.phone.packets_in);
+    assert!(after.since(&before).phone.packets_in == 0);
     assert_eq!(sfu.peer_count(), 1);
 }

@@ -245,6 +245,9 @@ impl Place {
     }
 
     /// Puts the phone's audio there (again, after a change); answers where the phone sends.
+    /// Nothing is sent to the phone until `media` says its dialog is confirmed (the ACK
+    /// brings it here again as [`LegEvent::Media`]) and its own RTP came from the address its
+    /// SDP names (`tandem_media::phone::consent`, docs/sip.md).
     async fn put(&self, leg: LegId, media: Negotiated) -> Result<SocketAddr, MediaError> {
         match self {
             Self::Lobby {

@@ -146,6 +146,9 @@ pub fn negotiate(sdp: &[u8]) -> Result<Negotiated, SdpError> {
         dtmf_payload_type,
         send: !held && matches!(direction, "sendrecv" | "recvonly"),
         receive: !held && matches!(direction, "sendrecv" | "sendonly"),
+        // The dialog's state and the phone's SIP address are the endpoint's to add.
+        confirmed: false,
+        signalling: None,
     })
 }
 

@@ -446,5 +446,6 @@ async fn malformed_sip_is_refused_or_dropped_counted_and_harms_no_call() {
     assert_ok("the call during the attack", sip, &finished(call).await);
 }
 
+mod consent;
 mod limits;
 mod softphone;

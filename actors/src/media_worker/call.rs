@@ -58,6 +58,12 @@ impl Call {
                     // Keys pressed in a session mean nothing yet.
                     tracing::debug!(%session, participant = %peer, %digit, "key pressed on a phone");
                 }
+                SfuEvent::WrongAddress { peer, report } => {
+                    super::routing::log_wrong_address(
+                        &format!("session {session}, participant {peer}"),
+                        report,
+                    );
+                }
                 SfuEvent::Connected(p) => {
                     tracing::debug!(%session, participant = %p, "media connected")
                 }

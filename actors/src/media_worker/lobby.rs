@@ -8,14 +8,17 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use tandem_media::phone::counts::PhoneCounts;
+use tandem_media::phone::lobby::LobbyEvent;
+
 use super::Lobby;
 use crate::telemetry;
 
 pub(super) struct Waiting {
     pub(super) lobby: Lobby<u64>,
     pub(super) keys: HashMap<u64, mpsc::UnboundedSender<(u64, char)>>,
-    /// RTP packets in and out as last counted.
-    reported: (u64, u64),
+    /// What the phones here counted, as last reported.
+    reported: PhoneCounts,
 }
 
 impl Waiting {
@@ -23,7 +26,7 @@ impl Waiting {
         Self {
             lobby: Lobby::new(address),
             keys: HashMap::new(),
-            reported: (0, 0),
+            reported: PhoneCounts::default(),
         }
     }
 
@@ -35,13 +38,20 @@ impl Waiting {
                 tracing::debug!(error = %e, "media send failed");
             }
         }
-        while let Some(k) = self.lobby.poll_event() {
-            if let Some(keys) = self.keys.get(&k.leg) {
-                let _ = keys.send((k.leg, k.digit));
+        while let Some(e) = self.lobby.poll_event() {
+            match e {
+                LobbyEvent::Dtmf { leg, digit } => {
+                    if let Some(keys) = self.keys.get(&leg) {
+                        let _ = keys.send((leg, digit));
+                    }
+                }
+                LobbyEvent::WrongAddress { leg, report } => {
+                    super::routing::log_wrong_address(&format!("SIP call {leg}"), report);
+                }
             }
         }
-        let (lin, lout) = self.lobby.packets();
-        telemetry::media::prompt_packets(lin - self.reported.0, lout - self.reported.1);
-        self.reported = (lin, lout);
+        let counts = self.lobby.counts();
+        telemetry::media::phones_counted(&counts.since(&self.reported));
+        self.reported = counts;
     }
 }

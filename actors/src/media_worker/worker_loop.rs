@@ -12,7 +12,7 @@ use super::call::Calls;
 use super::commands::handle_command;
 use super::lobby::Waiting;
 use super::panic_guard::guarded;
-use super::routing::route;
+use super::routing::receive;
 use super::{DATAGRAMS_PER_PASS, WorkerCmd};
 use crate::ids::SessionId;
 use crate::telemetry;
@@ -49,9 +49,7 @@ pub(super) async fn run(
                 while let Some(r) = next.take() {
                     match r {
                         Ok((n, source)) => {
-                            if !lobby.lobby.handle_receive(Instant::now(), source, &buf[..n]) {
-                                route(&mut calls, address, source, &buf[..n]);
-                            }
+                            receive(&mut calls, &mut lobby, address, source, &buf[..n]);
                         }
                         Err(e) => tracing::debug!(error = %e, "media socket read failed"),
                     }

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
+use tandem_media::phone::consent::Withheld;
+use tandem_media::phone::counts::{PhoneCounts, PhoneDrop};
 use tandem_media::sfu::SfuStats;
 
 pub const COMMANDS_REFUSED: &str = "tandem_media_commands_refused_total";
@@ -29,6 +31,7 @@ pub const DROPPED_BY_POLICY: &str = "tandem_media_dropped_by_policy_total";
 pub const RECORDER_LOST_ITEMS: &str = "tandem_arf_lost_items_total";
 pub const PHONE_RTP_PACKETS: &str = "tandem_sip_rtp_packets_total";
 pub const PHONE_RTP_DROPPED: &str = "tandem_sip_rtp_dropped_total";
+pub const PHONE_RTP_WITHHELD: &str = "tandem_sip_rtp_withheld_total";
 pub const PHONE_SILENCE_PACKETS: &str = "tandem_sip_rtp_silence_packets_total";
 pub const PHONE_RTCP_PACKETS: &str = "tandem_sip_rtcp_packets_total";
 pub const PHONE_JITTER: &str = "tandem_sip_rtp_jitter_seconds";
@@ -94,13 +97,8 @@ pub fn call_counted(d: SfuStats, phone_jitters: impl IntoIterator<Item = f64>) {
     counter!(KEYFRAME_REQUESTS).increment(d.keyframe_requests);
     counter!(CHANNEL_MESSAGES).increment(d.channel_messages_relayed);
     counter!(BAD_DATAGRAMS).increment(d.bad_datagrams);
-    counter!(PHONE_RTP_PACKETS, "direction" => "in").increment(d.phone_packets_in);
-    counter!(PHONE_RTP_PACKETS, "direction" => "out").increment(d.phone_packets_out);
-    counter!(PHONE_RTP_DROPPED).increment(d.phone_dropped);
-    counter!(PHONE_SILENCE_PACKETS).increment(d.phone_silence_out);
-    counter!(PHONE_RTCP_PACKETS, "direction" => "in").increment(d.phone_rtcp_in);
-    counter!(PHONE_RTCP_PACKETS, "direction" => "out").increment(d.phone_rtcp_out);
-    if d.phone_packets_in > 0 {
+    phones_counted(&d.phone);
+    if d.phone.packets_in > 0 {
         for j in phone_jitters {
             histogram!(PHONE_JITTER).record(j);
         }
@@ -110,10 +108,19 @@ pub fn call_counted(d: SfuStats, phone_jitters: impl IntoIterator<Item = f64>) {
     }
 }
 
-/// RTP packets to and from phones waiting at the service prompt, since the last count.
-pub fn prompt_packets(received: u64, sent: u64) {
-    counter!(PHONE_RTP_PACKETS, "direction" => "in").increment(received);
-    counter!(PHONE_RTP_PACKETS, "direction" => "out").increment(sent);
+/// What phones' media counted since the last count (in a call, or at the service prompt).
+pub fn phones_counted(d: &PhoneCounts) {
+    counter!(PHONE_RTP_PACKETS, "direction" => "in").increment(d.packets_in);
+    counter!(PHONE_RTP_PACKETS, "direction" => "out").increment(d.packets_out);
+    counter!(PHONE_SILENCE_PACKETS).increment(d.silence_out);
+    counter!(PHONE_RTCP_PACKETS, "direction" => "in").increment(d.rtcp_in);
+    counter!(PHONE_RTCP_PACKETS, "direction" => "out").increment(d.rtcp_out);
+    for why in PhoneDrop::ALL {
+        counter!(PHONE_RTP_DROPPED, "reason" => why.as_str()).increment(d.dropped(why));
+    }
+    for why in Withheld::ALL {
+        counter!(PHONE_RTP_WITHHELD, "reason" => why.as_str()).increment(d.withheld(why));
+    }
 }
 
 /// The recorder's queue had no room for a media item.

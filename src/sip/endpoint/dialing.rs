@@ -293,6 +293,8 @@ impl Endpoint {
         let media = sdp::negotiate(&r.body);
         match media {
             Ok(media) if !cancelled && !gave_up => {
+                // Answered and acknowledged: the dialog is confirmed.
+                let media = super::in_dialog::agreed(media, peer, true);
                 c.media = Some(media.clone());
                 self.tallies.push(Tally::Dial("answered"));
                 out.push(Output::Event(CallEvent::Media { leg, media }));

@@ -10,8 +10,17 @@ use rsip::{Header, Request};
 
 use super::{Call, CallEvent, CallState, Ended, Endpoint, LegId, Output, Tally, branch};
 use crate::sip::message::RequestKey;
-use crate::sip::sdp;
-use crate::sip::transaction::{Send, TxKey};
+use crate::sip::sdp::{self, Negotiated};
+use crate::sip::transaction::{Peer, Send, TxKey};
+
+/// `n` as the call's owner is to use it: `confirmed` once the dialog is (the ACK of our 2xx,
+/// or ours of the phone's; media is sent to a phone only then: docs/sip.md), and with the host
+/// the phone's SIP comes from, which names it when its RTP comes from elsewhere.
+pub(super) fn agreed(mut n: Negotiated, peer: Peer, confirmed: bool) -> Negotiated {
+    n.confirmed = confirmed;
+    n.signalling = Some(peer.addr().ip());
+    n
+}
 
 /// The start of a request of ours in the call's dialog (RFC 3261 12.2.1.1): request line, Via,
 /// From (our tag), To (theirs), Call-ID and CSeq; the caller adds the rest.
@@ -112,7 +121,11 @@ impl Endpoint {
             (None, None)
         } else {
             match sdp::negotiate(&req.body) {
-                Ok(n) => (Some(n.clone()), Some(n)),
+                // A re-INVITE comes only in a confirmed dialog (checked above).
+                Ok(n) => {
+                    let n = agreed(n, peer, true);
+                    (Some(n.clone()), Some(n))
+                }
                 Err(e) => {
                     let extra = vec![Header::Warning(rsip::headers::Warning::new(format!(
                         "304 tandem \"{e}\""
@@ -219,6 +232,7 @@ impl Endpoint {
         }
         match sdp::negotiate(&r.body) {
             Ok(media) => {
+                let media = agreed(media, c.peer, true);
                 c.media = Some(media.clone());
                 out.push(Output::Event(CallEvent::Media { leg, media }));
             }

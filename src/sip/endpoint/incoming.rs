@@ -7,6 +7,7 @@ use std::time::Instant;
 use rsip::prelude::*;
 use rsip::{Header, Method, Request};
 
+use super::in_dialog::agreed;
 use super::{Call, CallEvent, CallState, Ended, Endpoint, Output, Tally, Target, tag};
 use crate::sip::message::{self, RequestKey};
 use crate::sip::sdp;
@@ -57,7 +58,7 @@ impl Endpoint {
                 return;
             }
             match sdp::negotiate(&req.body) {
-                Ok(n) => Some(n),
+                Ok(n) => Some(agreed(n, peer, false)),
                 Err(e) => {
                     tracing::debug!(error = %e, "unacceptable offer");
                     let extra = vec![Header::Warning(rsip::headers::Warning::new(format!(
@@ -150,10 +151,19 @@ impl Endpoint {
         if c.state == CallState::Answered {
             c.state = CallState::Confirmed;
         }
-        if c.awaiting_answer {
+        if !c.awaiting_answer {
+            // The dialog is confirmed now, if it was not: the call's media may go out
+            // (docs/sip.md); a re-INVITE's ACK changes nothing.
+            if let Some(m) = c.media.as_mut().filter(|m| !m.confirmed) {
+                m.confirmed = true;
+                let media = m.clone();
+                out.push(Output::Event(CallEvent::Media { leg, media }));
+            }
+        } else {
             c.awaiting_answer = false;
             match sdp::negotiate(&req.body) {
                 Ok(n) => {
+                    let n = agreed(n, c.peer, true);
                     c.media = Some(n.clone());
                     out.push(Output::Event(CallEvent::Media { leg, media: n }));
                 }

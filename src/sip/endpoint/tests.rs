@@ -148,6 +148,52 @@ fn a_call_is_answered_acknowledged_and_hung_up_by_the_phone() {
 }
 
 #[test]
+fn media_is_confirmed_by_the_ack_and_stays_so() {
+    let mut e = endpoint();
+    let now = Instant::now();
+    let out = e.receive(
+        now,
+        peer(),
+        &request("INVITE", "i1", None, 1, &sdp_offer("sendrecv")),
+    );
+    let [CallEvent::Incoming { leg, offer, .. }] = &events(&out)[..] else {
+        panic!("{out:?}")
+    };
+    let (leg, offer) = (*leg, offer.clone().unwrap());
+    // Not yet: anyone can send an INVITE naming anyone's address.
+    assert!(!offer.confirmed);
+    assert_eq!(offer.signalling, Some("10.0.0.9".parse().unwrap()));
+    let ok = sent(&e.answer(now, leg, "192.0.2.1:7000".parse().unwrap()));
+    let tag = to_tag(&ok[0]);
+    // Only the ACK, which needs our tag from the 200, confirms the dialog.
+    let out = e.receive(now, peer(), &request("ACK", "a1", Some(&tag), 1, ""));
+    assert_eq!(
+        events(&out),
+        vec![CallEvent::Media {
+            leg,
+            media: Negotiated {
+                confirmed: true,
+                ..offer
+            }
+        }]
+    );
+    // An ACK again changes nothing; a re-INVITE's media is of the confirmed dialog.
+    let out = e.receive(now, peer(), &request("ACK", "a1", Some(&tag), 1, ""));
+    assert!(events(&out).is_empty());
+    let out = e.receive(
+        now,
+        peer(),
+        &request("INVITE", "r1", Some(&tag), 2, &sdp_offer("sendrecv")),
+    );
+    let [CallEvent::Media { media, .. }] = &events(&out)[..] else {
+        panic!("{out:?}")
+    };
+    assert!(media.confirmed);
+    let out = e.receive(now, peer(), &request("ACK", "a2", Some(&tag), 2, ""));
+    assert!(events(&out).is_empty(), "{out:?}");
+}
+
+#[test]
 fn cancel_while_ringing_ends_the_invite_with_487() {
     let mut e = endpoint();
     let now = Instant::now();
@@ -248,6 +294,7 @@ fn an_invite_without_offer_gets_ours_and_the_ack_answers_it() {
     assert_eq!(l, leg);
     assert_eq!(media.remote, "10.0.0.9:4000".parse().unwrap());
     assert_eq!(media.dtmf_payload_type, Some(101));
+    assert!(media.confirmed, "the ACK confirms the dialog it answers in");
     // Acknowledged: the 200 is not repeated.
     assert!(sent(&e.handle_timeout(now + Duration::from_secs(2))).is_empty());
 }

@@ -112,6 +112,9 @@ fn a_registered_softphone_is_rung_answered_and_hangs_up() {
         (*l, media.codec),
         (leg, tandem_media::voice_codec::VoiceCodec::Pcmu)
     );
+    // Answered and acknowledged: the dialog is confirmed, so media may go (once the phone's
+    // own RTP shows its address).
+    assert!(media.confirmed);
     // The 200 again (our ACK was lost): the same ACK again, nothing new for the owner.
     let again = e.receive(now, peer(), &ok);
     assert_eq!(sent(&again), vec![ack.clone()]);
