@@ -44,6 +44,7 @@ pub const SIP_CALLS_ACTIVE: &str = "tandem_sip_calls_active";
 pub const SIP_LEGS_ACTIVE: &str = "tandem_sip_legs_active";
 pub const SIP_DTMF_DIGITS: &str = "tandem_sip_dtmf_digits_total";
 pub const SIP_CALLS_JOINED: &str = "tandem_sip_calls_joined_total";
+pub const SESSION_NUMBER_TRIES: &str = "tandem_session_number_tries_total";
 
 /// The process-wide recorder. Tests start several servers in one process; they share it.
 pub fn handle() -> PrometheusHandle {
@@ -77,6 +78,10 @@ pub fn handle() -> PrometheusHandle {
             metrics::describe_counter!(
                 PASSWORD_HASHING_REFUSED,
                 "Sign-ins and password changes refused because too many passwords were being hashed"
+            );
+            metrics::describe_counter!(
+                SESSION_NUMBER_TRIES,
+                "Session numbers tried (HTTP join and assist, SIP dial-in and keypad), by outcome: right, wrong, or refused by the address's limit or the ceiling from everywhere"
             );
             handle
         })
@@ -209,6 +214,11 @@ pub fn sip_leg_ended() {
 }
 pub fn sip_dtmf_digit() {
     counter!(SIP_DTMF_DIGITS).increment(1);
+}
+/// A session number tried `via` ("http", "sip"): `result` is "right", "wrong", or the limit
+/// that refused it ("address", "everywhere").
+pub fn session_number_try(via: &'static str, result: &'static str) {
+    counter!(SESSION_NUMBER_TRIES, "via" => via, "result" => result).increment(1);
 }
 pub fn sip_call_joined() {
     counter!(SIP_CALLS_JOINED).increment(1);
