@@ -18,6 +18,7 @@ mod full_disk;
 mod hardening;
 mod mail;
 mod media;
+mod metrics_lint;
 mod recording;
 mod recording_crash;
 mod recordings_http;
