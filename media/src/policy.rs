@@ -73,6 +73,15 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    pub const ALL: [Self; 6] = [
+        Self::NoMicrophone,
+        Self::NoCameraRight,
+        Self::NotSharing,
+        Self::Undeclared,
+        Self::NotInControl,
+        Self::NothingShared,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NoMicrophone => "no_microphone",

@@ -19,6 +19,7 @@ mod guessing;
 mod hardening;
 mod mail;
 mod media;
+mod metrics_lint;
 mod recording;
 mod recording_crash;
 mod recordings_http;

@@ -130,7 +130,11 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 /// Gives `account` (signed in with the test password) the SIP password `password`.
-async fn set_sip_password(t: &TestServer, account: &crate::common::Account, password: &str) {
+pub(crate) async fn set_sip_password(
+    t: &TestServer,
+    account: &crate::common::Account,
+    password: &str,
+) {
     let (status, body) = t
         .put(
             &format!("/api/users/{}/sip", account.id),
@@ -142,7 +146,7 @@ async fn set_sip_password(t: &TestServer, account: &crate::common::Account, pass
 }
 
 /// Waits for the phone to join the session; answers its participant id.
-async fn phone_joins(ws: &mut Ws) -> String {
+pub(crate) async fn phone_joins(ws: &mut Ws) -> String {
     let joined = ws
         .event_where("participant_joined", |e| {
             e["participant"]["name"]
