@@ -24,6 +24,7 @@ pub const HTTP_CONNECTIONS_REFUSED: &str = "tandem_http_connections_refused_tota
 pub const HTTP_CONNECTIONS_TIMED_OUT: &str = "tandem_http_connections_timed_out_total";
 
 pub const PASSWORD_HASHING_REFUSED: &str = "tandem_password_hashing_refused_total";
+pub const MAIL_REFUSED: &str = "tandem_mail_refused_total";
 
 pub const SIP_REQUESTS: &str = "tandem_sip_requests_total";
 pub const SIP_RESPONSES: &str = "tandem_sip_responses_total";
@@ -77,6 +78,10 @@ pub fn handle() -> PrometheusHandle {
             metrics::describe_counter!(
                 PASSWORD_HASHING_REFUSED,
                 "Sign-ins and password changes refused because too many passwords were being hashed"
+            );
+            metrics::describe_counter!(
+                MAIL_REFUSED,
+                "E-mails not sent for the hourly limit they were past: sender, recipient or server"
             );
             handle
         })
@@ -147,6 +152,11 @@ pub fn http_connection_refused(reason: &'static str) {
 /// `phase`: headers, idle, send (the connection is closed) or body (the request is cut off).
 pub fn http_connection_timed_out(phase: &'static str) {
     counter!(HTTP_CONNECTIONS_TIMED_OUT, "phase" => phase).increment(1);
+}
+
+/// `limit`: sender, recipient or server.
+pub fn mail_refused(limit: &'static str) {
+    counter!(MAIL_REFUSED, "limit" => limit).increment(1);
 }
 
 pub fn password_hashing_refused() {

@@ -184,7 +184,10 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         config.auth.hashing_threads(),
         config.auth.max_waiting_hashes,
     );
+    let mail_limits = crate::mail::MailLimits::new(&config.mail);
     let state = AppState(Arc::new(Inner {
+        revocations: crate::auth::Revocations::default(),
+        mail_limits,
         config,
         store: store.clone(),
         signer: signer.clone(),
