@@ -347,3 +347,17 @@ async fn e_mail_past_the_hourly_limits_is_refused_with_429_and_not_sent() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_console_disables_enables_and_signs_out_everywhere() {
+    let t = TestServer::start().await;
+    t.account("root", AccountRole::Admin).await;
+    t.account("carol", AccountRole::Csr).await;
+    let report = crate::common::browser::run_script(&t, "accounts.mjs", &["root", "carol"]).await;
+    assert!(
+        report["results"]["disabled"]
+            .as_str()
+            .is_some_and(|r| r.contains("disabled")),
+        "{report}"
+    );
+}
