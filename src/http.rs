@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod client_address;
 pub mod queues;
 pub mod recordings;
 pub mod sessions;
@@ -48,7 +49,10 @@ pub struct Inner {
     pub login_throttle: Mutex<Throttle>,
     /// Failed password checks per account from anywhere (sign-in is slowed, never locked).
     pub account_failures: Mutex<Throttle>,
-    pub join_throttle: Mutex<Throttle>,
+    /// Session numbers tried, over HTTP and SIP alike (src/throttle/session_numbers.rs).
+    pub session_numbers: crate::throttle::session_numbers::SharedNumbers,
+    /// Whose forwarded client address is believed ([`client_address`]).
+    pub trusted_proxies: client_address::TrustedProxies,
     /// Closes an account's open WebSockets when it is disabled or signed out everywhere.
     pub revocations: crate::auth::Revocations,
     /// Bounds the e-mail the server sends (`[mail]` limits).

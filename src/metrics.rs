@@ -45,6 +45,7 @@ pub const SIP_CALLS_ACTIVE: &str = "tandem_sip_calls_active";
 pub const SIP_LEGS_ACTIVE: &str = "tandem_sip_legs_active";
 pub const SIP_DTMF_DIGITS: &str = "tandem_sip_dtmf_digits_total";
 pub const SIP_CALLS_JOINED: &str = "tandem_sip_calls_joined_total";
+pub const SESSION_NUMBER_TRIES: &str = "tandem_session_number_tries_total";
 
 /// The process-wide recorder. Tests start several servers in one process; they share it.
 pub fn handle() -> PrometheusHandle {
@@ -82,6 +83,10 @@ pub fn handle() -> PrometheusHandle {
             metrics::describe_counter!(
                 MAIL_REFUSED,
                 "E-mails not sent for the hourly limit they were past: sender, recipient or server"
+            );
+            metrics::describe_counter!(
+                SESSION_NUMBER_TRIES,
+                "Session numbers tried (HTTP join and assist, SIP dial-in and keypad), by outcome: right, wrong, or refused by the address's limit or the ceiling from everywhere"
             );
             handle
         })
@@ -219,6 +224,11 @@ pub fn sip_leg_ended() {
 }
 pub fn sip_dtmf_digit() {
     counter!(SIP_DTMF_DIGITS).increment(1);
+}
+/// A session number tried `via` ("http", "sip"): `result` is "right", "wrong", or the limit
+/// that refused it ("address", "everywhere").
+pub fn session_number_try(via: &'static str, result: &'static str) {
+    counter!(SESSION_NUMBER_TRIES, "via" => via, "result" => result).increment(1);
 }
 pub fn sip_call_joined() {
     counter!(SIP_CALLS_JOINED).increment(1);

@@ -1,15 +1,16 @@
 //! Sign-in and accounts: creating, disabling and re-enabling them, and signing them out
 //! everywhere (their token generation moves on, crate::auth).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client_address::ClientAddress;
 use super::{ApiJson, AppState, Caller, check_throttle, record_failure};
 use crate::auth::{self, Denied, MIN_PASSWORD_CHARS, Token};
 use crate::mail::looks_like_email;
@@ -27,10 +28,10 @@ pub struct Login {
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<impl IntoResponse, Problem> {
-    let guesses = Guesses::new(&body.username, peer.ip());
+    let guesses = Guesses::new(&body.username, client);
     guesses.before_check(&state, "failed sign-ins").await?;
     let user = state.store.user_by_username(&body.username).await?;
     let stored = user.as_ref().map_or_else(
