@@ -209,6 +209,12 @@ pub struct MailConfig {
     pub from: String,
     pub username: String,
     pub password: String,
+    /// E-mails one account may have the server send within an hour...
+    pub max_per_sender_per_hour: usize,
+    /// ...to one address, from anyone...
+    pub max_per_recipient_per_hour: usize,
+    /// ...and in all.
+    pub max_per_hour: usize,
 }
 
 #[derive(Debug, thiserror::Error)]

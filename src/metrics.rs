@@ -25,6 +25,7 @@ pub const HTTP_CONNECTIONS_REFUSED: &str = "tandem_http_connections_refused_tota
 pub const HTTP_CONNECTIONS_TIMED_OUT: &str = "tandem_http_connections_timed_out_total";
 
 pub const PASSWORD_HASHING_REFUSED: &str = "tandem_password_hashing_refused_total";
+pub const MAIL_REFUSED: &str = "tandem_mail_refused_total";
 
 pub const SIP_REQUESTS: &str = "tandem_sip_requests_total";
 pub const SIP_RESPONSES: &str = "tandem_sip_responses_total";
@@ -95,6 +96,11 @@ pub fn declared() -> Vec<Metric> {
             "HTTP connections closed, and request bodies cut off, for waiting too long on the client, by what was awaited",
         )
         .label("phase", &["headers", "idle", "send", "body"]),
+        Metric::counter(
+            MAIL_REFUSED,
+            "E-mails not sent for the hourly limit they were past: sender, recipient or server",
+        )
+        .label("limit", &["sender", "recipient", "server"]),
         Metric::counter(
             SESSION_NUMBER_TRIES,
             "Session numbers tried (HTTP join and assist, SIP dial-in and keypad), by outcome: right, wrong, or refused by the address's limit or the ceiling from everywhere",
@@ -316,6 +322,11 @@ pub fn http_connection_refused(reason: &'static str) {
 /// `phase`: headers, idle, send (the connection is closed) or body (the request is cut off).
 pub fn http_connection_timed_out(phase: &'static str) {
     counter!(HTTP_CONNECTIONS_TIMED_OUT, "phase" => phase).increment(1);
+}
+
+/// `limit`: sender, recipient or server.
+pub fn mail_refused(limit: &'static str) {
+    counter!(MAIL_REFUSED, "limit" => limit).increment(1);
 }
 
 pub fn password_hashing_refused() {

@@ -192,6 +192,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         config.auth.hashing_threads(),
         config.auth.max_waiting_hashes,
     );
+    let mail_limits = crate::mail::MailLimits::new(&config.mail);
     let trusted_proxies = TrustedProxies::new(
         config.server.trusted_proxies().expect("validated at load"),
         config
@@ -201,6 +202,8 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     );
     let state = AppState(Arc::new(Inner {
         trusted_proxies,
+        revocations: crate::auth::Revocations::default(),
+        mail_limits,
         config,
         store: store.clone(),
         signer: signer.clone(),

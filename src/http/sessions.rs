@@ -54,12 +54,14 @@ pub fn joined(
     topic: &Value,
     id: ParticipantId,
     role: Role,
+    account: Option<auth::Holder>,
 ) -> Value {
     let token = state.signer.sign(
         &Token::Participant {
             session: h.id,
             participant: id,
             role,
+            account,
         },
         auth::unix_secs(),
         state.config.auth.participant_token_ttl_secs,
@@ -137,7 +139,8 @@ pub async fn create(
         reply,
     })
     .await??;
-    let mut answer = joined(&state, &handle, &json!(topic), id, Role::Csr);
+    let holder = Some(auth::Holder::of(user));
+    let mut answer = joined(&state, &handle, &json!(topic), id, Role::Csr, holder);
     let (link, token, expires_at) = invite_link(&state, handle.id, Role::Customer);
     answer["invite"] = json!({"link": link, "token": token, "expires_at": expires_at});
     Ok((StatusCode::CREATED, ApiJson(answer)))
@@ -216,6 +219,9 @@ pub async fn invite(
                 "this server does not send e-mail; use the mailto link",
             )
         })?;
+        state
+            .mail_limits
+            .admit(user.id, to, std::time::Instant::now())?;
         mailer.send(to, &subject, &text).await.map_err(|e| {
             tracing::warn!(error = %e, "invitation e-mail failed");
             Problem::new(
@@ -332,10 +338,11 @@ pub async fn join(
             ));
         }
     };
-    let info = if role == Role::Csr {
+    let (info, holder) = if role == Role::Csr {
         // An assistant invite only works for a signed-in CSR (SPEC S5).
         let caller = Caller::from_headers(&state, &headers).await?;
-        staff_info(caller.require(SUPPORT_ROLES)?)
+        let user = caller.require(SUPPORT_ROLES)?;
+        (staff_info(user), Some(auth::Holder::of(user)))
     } else {
         let name = body.name.as_deref().unwrap_or("").trim();
         if name.is_empty()
@@ -348,7 +355,7 @@ pub async fn join(
             ));
         }
         let email = optional_email(body.email.as_deref())?;
-        ParticipantInfo {
+        let info = ParticipantInfo {
             id: ParticipantId::random(),
             role: Role::Customer,
             name: name.to_string(),
@@ -356,11 +363,12 @@ pub async fn join(
             account: None,
             is_agent: false,
             phone: false,
-        }
+        };
+        (info, None)
     };
     Ok((
         StatusCode::CREATED,
-        ApiJson(join_as(&state, &handle, info).await?),
+        ApiJson(join_as(&state, &handle, info, holder).await?),
     ))
 }
 
@@ -369,6 +377,7 @@ async fn join_as(
     state: &AppState,
     handle: &SessionHandle,
     info: ParticipantInfo,
+    holder: Option<auth::Holder>,
 ) -> Result<Value, Problem> {
     let role = info.role;
     let id = ask(&handle.actor, |reply| SessionMsg::Join {
@@ -378,7 +387,7 @@ async fn join_as(
     })
     .await??;
     let v = view(handle, Some(id)).await?;
-    Ok(joined(state, handle, &v["topic"], id, role))
+    Ok(joined(state, handle, &v["topic"], id, role, holder))
 }
 
 #[derive(Deserialize)]
@@ -402,7 +411,8 @@ pub async fn assist(
         "no live session has that number",
     )
     .await?;
-    let answer = join_as(&state, &handle, staff_info(user)).await?;
+    let holder = Some(auth::Holder::of(user));
+    let answer = join_as(&state, &handle, staff_info(user), holder).await?;
     Ok((StatusCode::CREATED, ApiJson(answer)))
 }
 

@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod arf_cli;
 mod bad_input;
 mod connections;
