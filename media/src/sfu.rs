@@ -33,6 +33,7 @@ use crate::mix::{FRAME_SAMPLES, Gain};
 use crate::phone::counts::PhoneCounts;
 use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia, WrongAddress};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
+use crate::sdp_candidates::complete_candidates;
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
 use video::{OutState, TrackOut, void_pending};
 
@@ -354,7 +355,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             self.flush(now);
             let answer = answer.map_err(|e| SfuError::OfferRefused(e.to_string()))?;
             return Ok(Answer {
-                sdp: answer.to_sdp_string(),
+                sdp: complete_candidates(&answer.to_sdp_string()),
                 void_offers,
             });
         }
@@ -399,7 +400,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         self.reroute = true;
         self.flush(now);
         Ok(Answer {
-            sdp: answer.to_sdp_string(),
+            sdp: complete_candidates(&answer.to_sdp_string()),
             void_offers,
         })
     }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use tandem_media::policy::{ChannelKind, DropReason, TrackPurpose};
+use tandem_media::sfu::SfuEvent;
 use tandem_media::testkit::sim::{World, camera, screen};
 
 const CSR: u8 = 1;
@@ -277,4 +278,53 @@ fn a_stop_crossed_by_the_pages_offer_leaves_no_track_behind() {
     // Three audio tracks, the customer's screen and the assistant's camera coming in; nothing
     // going out (the share stopped, the camera is not allowed).
     assert_eq!(w.sfu.track_count(), 5);
+}
+
+/// Each m-section that is not rejected names the server's candidate and ends its candidates:
+/// clients that read candidates per m-section (aiortc with max-bundle) need both.
+fn assert_candidates_everywhere(sdp: &str) {
+    let sections: Vec<&str> = sdp.split("\r\nm=").skip(1).collect();
+    assert!(!sections.is_empty(), "{sdp}");
+    for m in sections {
+        if m.split(' ').nth(1) == Some("0") {
+            continue;
+        }
+        assert_eq!(m.matches("a=candidate:").count(), 1, "m={m}");
+        assert_eq!(m.matches("a=end-of-candidates").count(), 1, "m={m}");
+    }
+}
+
+#[test]
+fn the_servers_answers_and_offers_name_its_candidate_in_every_m_section() {
+    let mut w = session();
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_millis(500));
+    assert_eq!(w.answers.len(), 3);
+    let (_, customer) = &w.answers[1];
+    assert_eq!(
+        customer.matches("\r\nm=").count(),
+        3,
+        "audio, the screen, data"
+    );
+    for (_, sdp) in &w.answers {
+        assert_candidates_everywhere(sdp);
+    }
+    let offers: Vec<&String> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SfuEvent::Offer { sdp, .. } => Some(sdp),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        offers.len(),
+        2,
+        "the share offered to the CSR and the assistant"
+    );
+    for sdp in offers {
+        assert_candidates_everywhere(sdp);
+    }
+    // The clients took both and see the share.
+    assert!(w.client(CSR).frames_received(TrackPurpose::Screen) > 0);
 }

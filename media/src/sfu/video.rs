@@ -12,6 +12,7 @@ use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
 
 use super::{Peer, Recorded, Sfu, SfuEvent};
 use crate::policy::TrackPurpose;
+use crate::sdp_candidates::complete_candidates;
 
 /// At most one keyframe request per incoming track in this time; a late joiner, a lost packet
 /// and a receiver's PLI often come together.
@@ -202,7 +203,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 self.events.push_back(SfuEvent::Offer {
                     peer: *key,
                     offer: peer.offers,
-                    sdp: offer.to_sdp_string(),
+                    sdp: complete_candidates(&offer.to_sdp_string()),
                 });
             }
         }

@@ -23,6 +23,8 @@ pub struct World {
     /// they got is kept in `held`.
     pub hold: BTreeSet<u8>,
     pub held: Vec<(u8, u64, String)>,
+    /// The server's answers to the clients' offers, as sent.
+    pub answers: Vec<(u8, String)>,
     pub events: Vec<SfuEvent<u8>>,
     /// What the SFU gave the recorder while the policy recorded.
     pub recorded: Vec<Recorded<u8>>,
@@ -48,6 +50,7 @@ impl World {
             gone: BTreeSet::new(),
             hold: BTreeSet::new(),
             held: Vec::new(),
+            answers: Vec::new(),
             events: Vec::new(),
             recorded: Vec::new(),
             policy: MediaPolicy::default(),
@@ -75,6 +78,7 @@ impl World {
             .sfu
             .accept_offer(self.now, key, offer, purposes)
             .unwrap();
+        self.answers.push((key, answer.sdp.clone()));
         self.clients
             .get_mut(&key)
             .unwrap()
