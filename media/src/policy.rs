@@ -70,6 +70,8 @@ pub enum DropReason {
     NotInControl,
     /// Pointer or annotation events while nothing is shared (SPEC D12).
     NothingShared,
+    /// Video in a codec the receiver's answer did not accept (an SFU does not transcode).
+    CodecNotNegotiated,
 }
 
 impl DropReason {
@@ -81,6 +83,7 @@ impl DropReason {
             Self::Undeclared => "undeclared_track",
             Self::NotInControl => "not_in_control",
             Self::NothingShared => "nothing_shared",
+            Self::CodecNotNegotiated => "codec_not_negotiated",
         }
     }
 }

@@ -102,6 +102,14 @@ pub enum SfuEvent<P> {
         peer: P,
         report: WrongAddress,
     },
+    /// Video from `origin` is not forwarded to `peer`, whose answer did not accept its codec
+    /// (once per sender and receiver; each frame is counted as
+    /// [`DropReason::CodecNotNegotiated`]).
+    CodecNotNegotiated {
+        peer: P,
+        origin: P,
+        codec: Codec,
+    },
     /// What RTCP says of a peer's connection, every [`STATS_INTERVAL`].
     Stats {
         peer: P,

@@ -61,12 +61,17 @@ impl World {
 
     /// A client `key` at 10.0.0.(key+1) speaking `tone` (if any) and sending `video`.
     pub fn join(&mut self, key: u8, tone: Option<f64>, video: Vec<VideoConfig>) {
-        let addr: SocketAddr = format!("10.0.0.{}:6000", key + 1).parse().unwrap();
         let config = ClientConfig {
             tone,
-            decode_audio: true,
             keep_audio: 48_000 * 60,
+            ..ClientConfig::default()
         };
+        self.join_with(key, config, video);
+    }
+
+    /// A client `key` at 10.0.0.(key+1) as `config` says (its codecs, say), sending `video`.
+    pub fn join_with(&mut self, key: u8, config: ClientConfig, video: Vec<VideoConfig>) {
+        let addr: SocketAddr = format!("10.0.0.{}:6000", key + 1).parse().unwrap();
         let (c, offer, purposes) = Client::new(self.now, addr, config, video).unwrap();
         self.clients.insert(key, c);
         self.negotiate(key, &offer, &purposes);
