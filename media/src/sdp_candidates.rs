@@ -101,7 +101,8 @@ mod tests {
     /// A server's answer to an offer with audio, two videos and a data channel, as str0m
     /// writes it, with the offering client, its pending offer and the server.
     fn exchange() -> (Rtc, SdpPendingOffer, Rtc, String) {
-        crate::sfu::init_crypto();
+        // As `sfu::init_crypto` does (idempotent); not called, so the modules import one way.
+        str0m::crypto::from_feature_flags().install_process_default();
         let now = std::time::Instant::now();
         let mut client = rtc(now, "10.0.0.2:6000", false);
         let mut change = client.sdp_api();
@@ -173,8 +174,9 @@ mod tests {
         assert_eq!(sections(&answer.to_sdp_string()).len(), 6);
     }
 
-    /// Lines as Chromium writes and reads them (`webrtc_sdp_unittest.cc`): a candidate per
-    /// m-section, end-of-candidates last, a rejected section without either.
+    /// SDP in the shape Chromium writes it (a candidate per m-section, a rejected section with
+    /// port 0): each open section ends with its candidates and their end, the rejected one has
+    /// neither. (Chromium itself takes the result: tests/browser_media.rs.)
     #[test]
     fn rejected_sections_and_chromium_style_sdp() {
         let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
