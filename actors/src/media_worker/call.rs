@@ -70,7 +70,7 @@ impl Call {
                     codec,
                 } => tracing::warn!(
                     %session, receiver = %peer, sender = %origin, %codec,
-                    "video not forwarded: the receiver did not accept its codec (docs/media.md)"
+                    "video not forwarded: the receiver did not accept its codec (docs/protocol.md 5.4a)"
                 ),
                 SfuEvent::Connected(p) => {
                     tracing::debug!(%session, participant = %p, "media connected")
