@@ -64,6 +64,14 @@ impl Call {
                         report,
                     );
                 }
+                SfuEvent::CodecNotNegotiated {
+                    peer,
+                    origin,
+                    codec,
+                } => tracing::warn!(
+                    %session, receiver = %peer, sender = %origin, %codec,
+                    "video not forwarded: the receiver did not accept its codec (docs/protocol.md 5.4a)"
+                ),
                 SfuEvent::Connected(p) => {
                     tracing::debug!(%session, participant = %p, "media connected")
                 }
