@@ -59,7 +59,7 @@ impl Call {
                     tracing::debug!(%session, participant = %peer, %digit, "key pressed on a phone");
                 }
                 SfuEvent::WrongAddress { peer, report } => {
-                    super::routing::log_wrong_address(
+                    telemetry::media::log_wrong_address(
                         &format!("session {session}, participant {peer}"),
                         report,
                     );

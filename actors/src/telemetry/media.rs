@@ -229,3 +229,14 @@ pub fn phones_counted(d: &PhoneCounts) {
 pub fn recorder_item_lost() {
     counter!(RECORDER_LOST_ITEMS).increment(1);
 }
+
+/// Logs, once per phone leg, that its RTP came from another address than its SDP names.
+pub(crate) fn log_wrong_address(leg: &str, report: tandem_media::phone::WrongAddress) {
+    tracing::warn!(
+        leg,
+        sdp_address = %report.expected,
+        rtp_from = %report.actual,
+        "a phone's RTP comes from another address than its SDP names and is dropped: Tandem \
+         takes RTP only from the SDP's address (docs/sip.md, NAT)"
+    );
+}
