@@ -24,6 +24,8 @@ fuzz_target!(|data: &[u8]| {
             realm: "tandem".into(),
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             require_auth: false,
+            // Small, so inputs also reach the refusal past the cap.
+            max_transactions: 64,
         },
         Instant::now(),
         SystemTime::now(),
