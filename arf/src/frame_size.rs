@@ -43,7 +43,10 @@ mod tests {
 
     #[test]
     fn a_vp8_keyframe_says_its_size_and_nothing_else_does() {
-        assert_eq!(frame_size(Codec::Vp8, &keyframe(640, 360)), Some((640, 360)));
+        assert_eq!(
+            frame_size(Codec::Vp8, &keyframe(640, 360)),
+            Some((640, 360))
+        );
         assert_eq!(
             frame_size(Codec::Vp8, &keyframe(0xffff, 0x3fff)),
             Some((16383, 16383)),

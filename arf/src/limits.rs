@@ -38,8 +38,14 @@ pub enum LimitError {
     #[error("a record at {at_s} s is past the longest recording allowed ({max_s} s)", at_s = .at_us / 1_000_000, max_s = .max_us / 1_000_000)]
     TooLong { at_us: u64, max_us: u64 },
     #[error("nothing is recorded from {from_s} s to {to_s} s, longer than the {max_s} s allowed", from_s = .from_us / 1_000_000, to_s = .to_us / 1_000_000, max_s = .max_us / 1_000_000)]
-    Gap { from_us: u64, to_us: u64, max_us: u64 },
-    #[error("a frame of track {track} at {at_us} us is {width}x{height}, larger than the {max_width}x{max_height} allowed")]
+    Gap {
+        from_us: u64,
+        to_us: u64,
+        max_us: u64,
+    },
+    #[error(
+        "a frame of track {track} at {at_us} us is {width}x{height}, larger than the {max_width}x{max_height} allowed"
+    )]
     FrameTooLarge {
         track: u16,
         at_us: u64,
