@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 
 const PASSWORD: &str = "correct horse battery";
 
-fn tandem(dir: &Path) -> Command {
+pub(crate) fn tandem(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tandem"));
     c.current_dir(dir)
         .env("TANDEM_STORAGE_DATABASE", dir.join("tandem.db"))
@@ -30,7 +30,7 @@ fn tandem(dir: &Path) -> Command {
 }
 
 /// Starts `tandem serve` on a free port; answers the process and its base URL.
-async fn serve(dir: &Path) -> (Child, String) {
+pub(crate) async fn serve(dir: &Path) -> (Child, String) {
     let mut child = tandem(dir)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -64,7 +64,7 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: Value) -> Value
 }
 
 /// Carol's sign-in token on the server at `base`.
-async fn login(base: &str) -> String {
+pub(crate) async fn login(base: &str) -> String {
     let login = post(
         base,
         "/api/login",
