@@ -240,7 +240,7 @@ fn finished(exports: &Exports, id: Uuid) {
     }
 }
 
-/// Exports one recording on a blocking thread, telling `progress` how far it is, and stores the
+/// Exports one recording on a thread of its own, telling `progress` how far it is, and stores the
 /// outcome; a cancelled export (its recording deleted, or the server stopping) stores nothing.
 /// Returns the recording's id, for the queue.
 async fn export_one(
@@ -260,18 +260,21 @@ async fn export_one(
     let out = mp4.clone();
     progress.set(id, 0.0);
     let told = progress.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let options = export_options(&config);
-        let cancelled = || cancel.is_cancelled();
-        let allowed = |recorded| config.export_time_allowed(recorded);
-        let stop = tandem_export::Stop {
-            cancelled: &cancelled,
-            time_allowed: &allowed,
-        };
-        tandem_export::init()?;
-        tandem_export::export_with(&arf, &out, &options, &mut |done| told.set(id, done), &stop)
-    })
-    .await;
+    // A thread of its own rather than the runtime's blocking pool: the runtime waits for its
+    // pool when the process ends, and an export stuck inside GStreamer must not keep the
+    // server from exiting.
+    let (done, result) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("export".into())
+        .spawn(move || {
+            let _ = done.send(run_export(&config, &arf, &out, &told, id, &cancel));
+        });
+    let result = match spawned {
+        Ok(_) => result
+            .await
+            .map_err(|_| "the export's thread panicked".to_string()),
+        Err(e) => Err(format!("no thread for the export: {e}")),
+    };
     let (path, bytes, status, error) = match result {
         Ok(Ok(report)) => {
             counter!("tandem_exports_total").increment(1);
@@ -305,6 +308,7 @@ async fn export_one(
         }
         Err(e) => {
             counter!("tandem_export_failures_total", "code" => "panic").increment(1);
+            tracing::error!(recording = %id, error = %e, "export failed");
             (
                 None,
                 None,
@@ -325,6 +329,32 @@ async fn export_one(
     // progress must not fall back to nothing.
     progress.finish(id);
     id
+}
+
+/// One export, on its own thread, as the server's limits and `cancel` bound it.
+fn run_export(
+    config: &RecordingConfig,
+    arf: &Path,
+    out: &Path,
+    progress: &ExportProgress,
+    id: Uuid,
+    cancel: &CancellationToken,
+) -> Result<tandem_export::ExportReport, tandem_export::ExportError> {
+    let options = export_options(config);
+    let cancelled = || cancel.is_cancelled();
+    let allowed = |recorded| config.export_time_allowed(recorded);
+    let stop = tandem_export::Stop {
+        cancelled: &cancelled,
+        time_allowed: &allowed,
+    };
+    tandem_export::init()?;
+    tandem_export::export_with(
+        arf,
+        out,
+        &options,
+        &mut |done| progress.set(id, done),
+        &stop,
+    )
 }
 
 /// The export's options under the server's limits.

@@ -311,6 +311,6 @@ mod tests {
             over.detail
         );
         assert!(check_quota(usage(0, 2), 0, 100, 2).is_err(), "files");
-        assert!(check_quota(usage(u64::MAX, 0), u64::MAX, u64::MAX, 2).is_err());
+        assert!(check_quota(usage(u64::MAX - 1, 0), u64::MAX, u64::MAX - 1, 2).is_err());
     }
 }
