@@ -192,7 +192,7 @@ async fn dispatch(store: Store, config: Arc<RecordingConfig>, exports: Exports) 
                 let Some(queue) = queue.as_mut() else { break };
                 queue.listed(listed);
                 while !exports.shutdown.is_cancelled()
-                    && let Some(job) = queue.next()
+                    && let Some(job) = queue.start_next()
                 {
                     let token = exports.shutdown.child_token();
                     running.insert(job.id, token.clone());

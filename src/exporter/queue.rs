@@ -71,7 +71,7 @@ impl ExportQueue {
 
     /// The next export to start, now counted as running; `None` when every worker is busy or
     /// nothing waiting may start.
-    pub fn next(&mut self) -> Option<Job> {
+    pub fn start_next(&mut self) -> Option<Job> {
         if self.running.len() >= self.workers {
             return None;
         }
@@ -118,23 +118,23 @@ mod tests {
         let mut q = ExportQueue::new(2);
         let (a1, a2, b1, c1) = (job(a, 1), job(a, 2), job(b, 3), job(c, 4));
         q.listed(vec![c1.clone(), b1.clone(), a2.clone(), a1.clone()]);
-        assert_eq!(q.next(), Some(a1.clone()));
+        assert_eq!(q.start_next(), Some(a1.clone()));
         // a2 is older than b1 but its account already has one running.
-        assert_eq!(q.next(), Some(b1.clone()));
-        assert_eq!(q.next(), None, "two workers");
+        assert_eq!(q.start_next(), Some(b1.clone()));
+        assert_eq!(q.start_next(), None, "two workers");
         assert_eq!((q.running(), q.waiting()), (2, 2));
         q.finished(b1.id);
         assert_eq!(
-            q.next(),
+            q.start_next(),
             Some(c1.clone()),
             "a's second still waits for its first"
         );
-        assert_eq!(q.next(), None);
+        assert_eq!(q.start_next(), None);
         q.finished(a1.id);
         // The store lists what is still processing; what runs is not started twice.
         q.listed(vec![a2.clone(), c1.clone()]);
-        assert_eq!(q.next(), Some(a2.clone()));
-        assert_eq!(q.next(), None);
+        assert_eq!(q.start_next(), Some(a2.clone()));
+        assert_eq!(q.start_next(), None);
     }
 
     #[test]
@@ -143,13 +143,13 @@ mod tests {
         let mut q = ExportQueue::new(2);
         let many: Vec<Job> = (0..5).map(|i| job(a, i)).collect();
         q.listed(many.clone());
-        assert_eq!(q.next(), Some(many[0].clone()));
-        assert_eq!(q.next(), None);
+        assert_eq!(q.start_next(), Some(many[0].clone()));
+        assert_eq!(q.start_next(), None);
         let late = job(b, 100);
         let mut all = many[1..].to_vec();
         all.push(late.clone());
         q.listed(all);
-        assert_eq!(q.next(), Some(late));
+        assert_eq!(q.start_next(), Some(late));
     }
 
     #[test]
@@ -159,24 +159,24 @@ mod tests {
         let mut q = ExportQueue::new(1);
         let (a1, b1) = (job(a, 1), job(b, 2));
         q.listed(vec![a1.clone(), b1.clone()]);
-        assert_eq!(q.next(), Some(a1.clone()));
+        assert_eq!(q.start_next(), Some(a1.clone()));
         assert!(!q.drop_job(b1.id), "it was waiting");
         assert!(q.drop_job(a1.id), "it is running: the caller stops it");
         q.finished(a1.id);
         // Listed again before its row is gone: still not started.
         q.listed(vec![a1.clone(), b1.clone()]);
-        assert_eq!(q.next(), None);
+        assert_eq!(q.start_next(), None);
         // Its row is gone, then (another recording with) the id is listed: forgotten.
         q.listed(vec![]);
         q.listed(vec![b1.clone()]);
-        assert_eq!(q.next(), Some(b1.clone()));
+        assert_eq!(q.start_next(), Some(b1.clone()));
         q.finished(b1.id);
         // A deletion that failed gives the recording back.
         q.drop_job(b1.id);
         q.listed(vec![b1.clone()]);
-        assert_eq!(q.next(), None);
+        assert_eq!(q.start_next(), None);
         q.undrop(b1.id);
         q.listed(vec![b1.clone()]);
-        assert_eq!(q.next(), Some(b1));
+        assert_eq!(q.start_next(), Some(b1));
     }
 }
