@@ -35,6 +35,41 @@ pub struct RecordingConfig {
     pub link_ttl_secs: u64,
     /// Largest ARF upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Longest upload accepted, in seconds: an export renders every second of a recording.
+    pub max_duration_secs: u64,
+    /// Longest stretch with nothing recorded that an upload may hold, in seconds.
+    pub max_gap_secs: u64,
+    /// Largest picture a video frame may declare, in an upload or in any export.
+    pub max_frame_width: u32,
+    pub max_frame_height: u32,
+    /// What one account's uploads may hold at once: bytes of ARF, and files.
+    pub upload_quota_bytes: u64,
+    pub upload_quota_files: u64,
+    /// Exports run at once (one per account at a time).
+    pub export_workers: usize,
+    /// An export may take this many times its recording's length, and at least
+    /// `export_min_secs`, before it fails.
+    pub export_time_ratio: f64,
+    pub export_min_secs: u64,
+}
+
+impl RecordingConfig {
+    /// What an upload may hold before it is accepted.
+    pub fn upload_limits(&self) -> tandem_arf::Limits {
+        tandem_arf::Limits {
+            max_duration_us: self.max_duration_secs.saturating_mul(1_000_000),
+            max_gap_us: self.max_gap_secs.saturating_mul(1_000_000),
+            max_width: self.max_frame_width,
+            max_height: self.max_frame_height,
+        }
+    }
+
+    /// The wall-clock time an export of a recording this long may take.
+    pub fn export_time_allowed(&self, recorded: Duration) -> Duration {
+        let scaled = recorded.as_secs_f64() * self.export_time_ratio;
+        Duration::from_secs(self.export_min_secs)
+            .max(Duration::try_from_secs_f64(scaled).unwrap_or(Duration::MAX))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -381,6 +416,24 @@ impl Config {
         if self.recording.link_ttl_secs == 0 || self.recording.max_upload_bytes == 0 {
             return bad("recording.link_ttl_secs and recording.max_upload_bytes must be positive");
         }
+        let r = &self.recording;
+        if r.max_duration_secs == 0
+            || r.max_gap_secs == 0
+            || r.upload_quota_bytes == 0
+            || r.upload_quota_files == 0
+            || r.export_workers == 0
+        {
+            return bad(
+                "recording.max_duration_secs, max_gap_secs, upload_quota_bytes, upload_quota_files and export_workers must be positive",
+            );
+        }
+        let frame = 16..=16384;
+        if !frame.contains(&r.max_frame_width) || !frame.contains(&r.max_frame_height) {
+            return bad("recording.max_frame_width and max_frame_height must be 16 to 16384");
+        }
+        if !(r.export_time_ratio.is_finite() && r.export_time_ratio > 0.0) {
+            return bad("recording.export_time_ratio must be a positive number");
+        }
         if !(self.sessions.commands_per_second > 0.0 && self.sessions.command_burst >= 1.0) {
             return bad("sessions.commands_per_second must be > 0 and command_burst >= 1");
         }
@@ -438,6 +491,42 @@ mod tests {
         assert_eq!(c.recording.dir, PathBuf::from("data/recordings"));
         assert_eq!(c.recording.link_ttl_secs, 3600);
         assert_eq!(c.recording.max_upload_bytes, 2 << 30);
+        let limits = c.recording.upload_limits();
+        assert_eq!(limits.max_duration_us, 12 * 3600 * 1_000_000);
+        assert_eq!((limits.max_width, limits.max_height), (3840, 2160));
+        assert_eq!(c.recording.export_workers, 2);
+        // At least the minimum, then the ratio of the recording's length.
+        let allowed = |s| c.recording.export_time_allowed(Duration::from_secs(s));
+        assert_eq!(allowed(1), Duration::from_secs(600));
+        assert_eq!(allowed(3600), Duration::from_secs(3 * 3600));
+    }
+
+    #[test]
+    fn upload_and_export_limits_are_checked() {
+        for bad in [
+            ("TANDEM_RECORDING_MAX_DURATION_SECS", "0"),
+            ("TANDEM_RECORDING_MAX_FRAME_WIDTH", "16383000"),
+            ("TANDEM_RECORDING_MAX_FRAME_HEIGHT", "8"),
+            ("TANDEM_RECORDING_EXPORT_WORKERS", "0"),
+            ("TANDEM_RECORDING_EXPORT_TIME_RATIO", "-1"),
+            ("TANDEM_RECORDING_EXPORT_TIME_RATIO", "NaN"),
+            ("TANDEM_RECORDING_UPLOAD_QUOTA_FILES", "0"),
+        ] {
+            let e = Config::load(None, env(&[bad])).unwrap_err().to_string();
+            assert!(e.contains("recording."), "{bad:?}: {e}");
+        }
+        let c = Config::load(
+            None,
+            env(&[
+                ("TANDEM_RECORDING_EXPORT_TIME_RATIO", "0.5"),
+                ("TANDEM_RECORDING_EXPORT_MIN_SECS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.recording.export_time_allowed(Duration::from_secs(10)),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

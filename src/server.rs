@@ -67,6 +67,8 @@ pub struct Server {
     pub store: Store,
     pub signer: Signer,
     root: ActorRef<RootMsg>,
+    /// The MP4 exporter: woken, asked how far exports are, stopped with the server.
+    pub exports: Exports,
     shutdown: oneshot::Sender<()>,
     serving: JoinHandle<std::io::Result<()>>,
 }
@@ -97,7 +99,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     ));
     // Closed first, so the exporter finds what a killed server left.
     recordings.recover().await?;
-    exporter::start(store.clone(), &config.recording.dir, &exports);
+    exporter::start(store.clone(), &config.recording, &exports);
     let signer = Signer::from_key_file(&config.auth.secret_file)?;
     let interrupted = close_interrupted(&store).await?;
     if interrupted > 0 {
@@ -209,7 +211,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         signer: signer.clone(),
         directory: directory.clone(),
         mailer,
-        exports,
+        exports: exports.clone(),
         sip_accounts,
         metrics,
         hashing,
@@ -248,6 +250,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store,
         signer,
         root,
+        exports,
         shutdown,
         serving,
     })
@@ -261,6 +264,8 @@ impl Server {
             sip.stop();
         }
         let _ = self.shutdown.send(());
+        // Exports run on blocking threads, which the runtime would wait for at exit.
+        self.exports.stop().await;
         // WebSockets do not end on their own; do not wait for them forever.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.serving).await;
         let _ = self
@@ -269,13 +274,15 @@ impl Server {
             .await;
     }
 
-    /// Runs until the listener fails or ctrl-c.
+    /// Runs until ctrl-c (SIGINT) or SIGTERM (what `systemctl stop` and `docker stop` send).
     pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             r = tokio::signal::ctrl_c() => {
                 r?;
-                tracing::info!("shutting down");
+                tracing::info!("shutting down (interrupt)");
             }
+            _ = term.recv() => tracing::info!("shutting down (terminate)"),
         }
         self.stop().await;
         Ok(())

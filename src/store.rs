@@ -24,7 +24,7 @@ mod settings;
 pub use accounts::{AccountRole, DisableRefusal, SipCredentialRow, User};
 use journal::{AppendJob, JOURNAL_QUEUE, journal_writer};
 pub use journal::{ParticipantRow, SessionSummary};
-pub use recordings::{NewRecording, Recording, RecordingStatus};
+pub use recordings::{NewRecording, Recording, RecordingStatus, UploadUsage};
 pub use settings::{Queue, RecorderKind, Settings};
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! HTTP API and logs can name a failure without parsing its message.
 
 use crate::format::VERSION;
+use crate::limits::LimitError;
 
 /// Everything that can go wrong with an ARF file or a writer.
 ///
@@ -60,6 +61,9 @@ pub enum ArfError {
     /// tail into corruption in the middle, so the writer refuses everything after that.
     #[error("an earlier write failed; this writer accepts nothing more")]
     WriterFailed,
+    /// A well-formed recording that breaks a limit its reader was given (see `Limits`).
+    #[error("{0}")]
+    OverLimit(#[from] LimitError),
 }
 
 impl ArfError {
@@ -82,6 +86,7 @@ impl ArfError {
             ArfError::TooLarge { .. } => "too_large",
             ArfError::InvalidTrack { .. } => "invalid_track",
             ArfError::WriterFailed => "writer_failed",
+            ArfError::OverLimit(e) => e.code(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::format::{
     TRAILER_HEADER_LEN,
 };
 use crate::index::{Index, IndexBuilder};
+use crate::limits::{LimitCheck, Limits};
 use crate::record::{Header, Record, TrackKind};
 use crate::summary::{Summary, SummaryBuilder};
 
@@ -176,7 +177,7 @@ impl<R: Read + Seek> Reader<R> {
         let index = match self.index.take() {
             Some(index) => index,
             None => {
-                let (index, end) = self.scan(|_| {})?;
+                let (index, end) = self.scan(|_| Ok(()))?;
                 self.end = Some(end);
                 self.index_source = Some(IndexSource::Rebuilt);
                 index
@@ -188,7 +189,7 @@ impl<R: Read + Seek> Reader<R> {
     /// Builds the index by scanning every block, ignoring the trailer: to verify a trailer, or
     /// to compare the two.
     pub fn rebuild_index(&mut self) -> Result<Index, ArfError> {
-        Ok(self.scan(|_| {})?.0)
+        Ok(self.scan(|_| Ok(()))?.0)
     }
 
     /// Positions the reader so that the next records start with a block at or before `time_us`
@@ -241,8 +242,19 @@ impl<R: Read + Seek> Reader<R> {
 
     /// Scans the whole file and describes it (for `tandem arf inspect`).
     pub fn summary(&mut self) -> Result<Summary, ArfError> {
+        self.summary_within(&Limits::default())
+    }
+
+    /// Like `summary`, failing with `ArfError::OverLimit` at the first record that breaks
+    /// `limits` (without reading further).
+    pub fn summary_within(&mut self, limits: &Limits) -> Result<Summary, ArfError> {
         let mut stats = SummaryBuilder::default();
-        let (index, end) = self.scan(|r| stats.record(r))?;
+        let mut check = LimitCheck::new(*limits);
+        let (index, end) = self.scan(|r| {
+            check.record(r)?;
+            stats.record(r);
+            Ok(())
+        })?;
         if self.index.is_none() {
             self.index = Some(index.clone());
             self.index_source = Some(IndexSource::Rebuilt);
@@ -268,11 +280,14 @@ impl<R: Read + Seek> Reader<R> {
     }
 
     /// Reads every block from the start with all checks, independent of the iteration position.
-    fn scan(&mut self, mut visit: impl FnMut(&Record)) -> Result<(Index, DataEnd), ArfError> {
+    fn scan(
+        &mut self,
+        mut visit: impl FnMut(&Record) -> Result<(), ArfError>,
+    ) -> Result<(Index, DataEnd), ArfError> {
         let mut seq = Seq::from_start(self.data_start);
         loop {
             match self.io.next_block(&mut seq)? {
-                Next::Records(records) => records.iter().for_each(&mut visit),
+                Next::Records(records) => records.iter().try_for_each(&mut visit)?,
                 Next::End(end) => {
                     let index = seq.check.take().unwrap_or_default().finish(end.offset);
                     return Ok((index, end));

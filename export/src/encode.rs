@@ -58,7 +58,13 @@ pub(crate) struct Encoder {
     bus: gst::Bus,
     output: PathBuf,
     pub(crate) warnings: u64,
+    /// Both streams have ended and the muxer is done (or gave up).
+    ended: bool,
 }
+
+/// How long an abandoned export (an error, or cancelled) may take to wind its streams down
+/// before the pipeline is stopped anyway.
+const WIND_DOWN: gst::ClockTime = gst::ClockTime::from_seconds(2);
 
 impl Encoder {
     pub(crate) fn new(c: &EncoderConfig<'_>) -> Result<Self, ExportError> {
@@ -138,6 +144,7 @@ impl Encoder {
             bus,
             output: c.output.to_owned(),
             warnings: 0,
+            ended: false,
         };
         if enc.pipeline.set_state(gst::State::Playing).is_err() {
             enc.check()?;
@@ -220,9 +227,10 @@ impl Encoder {
     }
 
     /// Ends both streams and waits until the muxer has written the whole file.
-    pub(crate) fn finish(self) -> Result<(), ExportError> {
+    pub(crate) fn finish(mut self) -> Result<(), ExportError> {
         let _ = self.video.end_of_stream();
         let _ = self.audio.end_of_stream();
+        self.ended = true;
         let msg = self.bus.timed_pop_filtered(
             gst::ClockTime::from_seconds(STALL.as_secs() * 2),
             &[gst::MessageType::Eos, gst::MessageType::Error],
@@ -240,7 +248,18 @@ impl Encoder {
 }
 
 impl Drop for Encoder {
+    /// An export abandoned mid-stream ends its streams first and lets them drain (briefly):
+    /// stopping the pipeline while its streaming threads still push can deadlock inside
+    /// GStreamer (the muxer posting a message while the bin changes state), which left a
+    /// cancelled export's thread stuck for good.
     fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.video.end_of_stream();
+            let _ = self.audio.end_of_stream();
+            let _ = self
+                .bus
+                .timed_pop_filtered(WIND_DOWN, &[gst::MessageType::Eos, gst::MessageType::Error]);
+        }
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use tandem_arf::ArfError;
+use std::time::Duration;
+
+use tandem_arf::{ArfError, LimitError};
 
 /// Everything that can make an export fail. An export that fails leaves nothing at the output
 /// path: the MP4 is written beside it under a temporary name and renamed only on success.
@@ -46,6 +48,18 @@ pub enum ExportError {
     /// The disk holding the output is full.
     #[error("no space left on the device for {}", path.display())]
     DiskFull { path: PathBuf },
+    /// A frame larger than the export allows (`ExportOptions::max_source_width` and height).
+    #[error("{0}")]
+    OverLimit(LimitError),
+    /// More video arrived within the lookahead (one second) than an export holds at once.
+    #[error("more than {max} bytes of video arrive within one second at {at_us} us")]
+    TooDense { at_us: u64, max: usize },
+    /// The export took longer than it was allowed (see `Stop::time_allowed`).
+    #[error("the export took longer than the {} s allowed for this recording", .allowed.as_secs())]
+    TimedOut { allowed: Duration },
+    /// The caller no longer wanted the export (see `Stop::cancelled`).
+    #[error("the export was cancelled")]
+    Cancelled,
     /// GStreamer failed while converting (a decoder or encoder error, a negotiation failure).
     #[error("GStreamer error in {element}: {message}{}", debug_suffix(.debug))]
     Pipeline {
@@ -76,6 +90,10 @@ impl ExportError {
             ExportError::Output { .. } => "output_io",
             ExportError::DiskFull { .. } => "disk_full",
             ExportError::Pipeline { .. } => "pipeline",
+            ExportError::OverLimit(e) => e.code(),
+            ExportError::TooDense { .. } => "too_dense",
+            ExportError::TimedOut { .. } => "export_timeout",
+            ExportError::Cancelled => "cancelled",
         }
     }
 

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
-use tandem_arf::{Codec, Index, Media, Reader, Record, Track, TrackKind};
+use tandem_arf::{Codec, Index, Limits, Media, Reader, Record, Track, TrackKind};
 
 use crate::audio::{RATE, TimeMap, Timeline, sample_at};
 use crate::decode::{opus_decoder, scaler, video_decoder};
@@ -18,7 +18,7 @@ use crate::draw::{self, Annotation, Ink, Planes, Rect};
 use crate::encode::{Encoder, EncoderConfig};
 use crate::error::ExportError;
 use crate::gst::SyncChain;
-use crate::{ExportOptions, ExportReport};
+use crate::{ExportOptions, ExportReport, Stop};
 
 /// Video and events are handled this long after they arrive: the encoded records wait in a
 /// queue, so that audio can reach the muxer ahead of the video it goes with (`AUDIO_LEAD_US`).
@@ -34,6 +34,56 @@ const AUDIO_LEAD_US: u64 = 700_000;
 const POINTER_US: u64 = 3_000_000;
 /// Output size when the recording has no picture at all.
 const FALLBACK_SIZE: (u32, u32) = (1280, 720);
+/// Most video bytes waiting in the lookahead (one second of records) at once: a real 4K share
+/// sends a few megabytes a second, and a file that packs more into one second would otherwise
+/// be held in memory whole.
+pub const MAX_LOOKAHEAD_BYTES: usize = 64 * 1024 * 1024;
+
+/// When to give up: asked between records and between output frames.
+struct Guard<'a> {
+    stop: &'a Stop<'a>,
+    started: Instant,
+    allowed: Duration,
+}
+
+impl Guard<'_> {
+    fn check(&self) -> Result<(), ExportError> {
+        if (self.stop.cancelled)() {
+            return Err(ExportError::Cancelled);
+        }
+        if self.started.elapsed() > self.allowed {
+            return Err(ExportError::TimedOut {
+                allowed: self.allowed,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The picture size limits of `options`, as the reader's limit check takes them.
+fn source_limits(options: &ExportOptions) -> Limits {
+    Limits {
+        max_width: options.max_source_width,
+        max_height: options.max_source_height,
+        ..Limits::default()
+    }
+}
+
+/// A decoded picture's size against the limits: a codec whose header the check cannot read
+/// (H.264) is caught here, after its first frame.
+fn check_decoded(
+    limits: &Limits,
+    track: u16,
+    at_us: u64,
+    caps: &gst::Caps,
+) -> Result<(), ExportError> {
+    match frame_size(caps) {
+        Some((w, h)) => limits
+            .check_size(track, at_us, w as u32, h as u32)
+            .map_err(ExportError::OverLimit),
+        None => Ok(()),
+    }
+}
 
 type ArfReader = Reader<BufReader<File>>;
 
@@ -181,6 +231,7 @@ fn probe_size(
     reader: &mut ArfReader,
     index: &Index,
     input: &Path,
+    limits: &Limits,
 ) -> Result<Option<(u32, u32)>, ExportError> {
     let mut candidates: Vec<(u64, std::cmp::Reverse<Role>, u16, Codec)> = index
         .tracks
@@ -216,9 +267,15 @@ fn probe_size(
             }
         }
         let Some(m) = keyframe else { continue };
+        limits
+            .check_frame(codec, id, m.at_us, &m.payload)
+            .map_err(ExportError::OverLimit)?;
         let mut decoder = video_decoder("probe", codec)?;
         let mut out = decoder.push(gst::Buffer::from_mut_slice(m.payload))?;
         out.extend(decoder.finish()?);
+        if let Some((_, caps)) = out.first() {
+            check_decoded(limits, id, at_us, caps)?;
+        }
         if let Some((w, h)) = out.first().and_then(|(_, caps)| frame_size(caps)) {
             found = Some((w as u32, h as u32));
             break;
@@ -249,9 +306,11 @@ pub(crate) fn run(
     output: &Path,
     options: &ExportOptions,
     progress: &mut dyn FnMut(f64),
+    stop: &Stop<'_>,
 ) -> Result<ExportReport, ExportError> {
     let started = Instant::now();
     options.validate()?;
+    let limits = source_limits(options);
     crate::init()?;
     let arf = |e| ExportError::from_arf(input, e);
     let mut reader = Reader::open(input).map_err(arf)?;
@@ -263,7 +322,13 @@ pub(crate) fn run(
         return Err(ExportError::Empty);
     }
     check_codecs(&index)?;
-    let probed = probe_size(&mut reader, &index, input)?;
+    let guard = Guard {
+        stop,
+        started,
+        allowed: (stop.time_allowed)(Duration::from_micros(index.last_us)),
+    };
+    guard.check()?;
+    let probed = probe_size(&mut reader, &index, input, &limits)?;
     let (width, height) = output_size(options, probed);
 
     let staging = Staging::create(output)?;
@@ -277,23 +342,31 @@ pub(crate) fn run(
         scratch: &staging.scratch,
         output,
     })?;
-    let mut ex = Exporter::new(encoder, width, height, options.fps, index.last_us)?;
+    let mut ex = Exporter::new(encoder, width, height, options.fps, index.last_us, limits)?;
     ex.report.truncated = truncated;
     ex.report.width = width;
     ex.report.height = height;
 
     while let Some(rec) = reader.next_record().map_err(arf)? {
+        guard.check()?;
         ex.record(rec)?;
+        if ex.lookahead_bytes > MAX_LOOKAHEAD_BYTES {
+            return Err(ExportError::TooDense {
+                at_us: ex.read_us,
+                max: MAX_LOOKAHEAD_BYTES,
+            });
+        }
         let read = ex.read_us;
         ex.emit(
             read.saturating_sub(LOOKAHEAD_US),
             read.saturating_sub(AUDIO_SETTLE_US),
             progress,
+            &guard,
         )?;
     }
-    ex.emit(u64::MAX, u64::MAX, progress)?;
+    ex.emit(u64::MAX, u64::MAX, progress, &guard)?;
     // Frames that arrived after the last output frame: decoded for the report's counts only.
-    while let Some(rec) = ex.lookahead.pop_front() {
+    while let Some(rec) = ex.pop_lookahead() {
         ex.apply(rec)?;
     }
     let chains = ex.video.values().filter_map(|v| v.decoder.as_ref());
@@ -336,6 +409,9 @@ struct Exporter {
     voices: HashMap<u16, Voice>,
     timeline: Timeline,
     lookahead: VecDeque<Record>,
+    /// Payload bytes of the video frames in `lookahead`.
+    lookahead_bytes: usize,
+    limits: Limits,
     shown: Option<u16>,
     ever_shown: bool,
     scaler: Option<(SyncChain, gst::Caps)>,
@@ -380,6 +456,7 @@ impl Exporter {
         height: u32,
         fps: u32,
         duration_us: u64,
+        limits: Limits,
     ) -> Result<Self, ExportError> {
         let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, width, height)
             .fps(gst::Fraction::new(fps as i32, 1))
@@ -412,6 +489,8 @@ impl Exporter {
             voices: HashMap::new(),
             timeline: Timeline::default(),
             lookahead: VecDeque::new(),
+            lookahead_bytes: 0,
+            limits,
             shown: None,
             ever_shown: false,
             scaler: None,
@@ -457,6 +536,7 @@ impl Exporter {
                 Some(TrackKind::Audio) => self.audio(m)?,
                 Some(TrackKind::Video) => {
                     self.report.frames_in += 1;
+                    self.lookahead_bytes += m.payload.len();
                     self.lookahead.push_back(Record::Media(m));
                 }
                 _ => {}
@@ -516,20 +596,31 @@ impl Exporter {
 
     /// Emits every output frame up to `video_us`, and audio up to `audio_us` but never more
     /// than `AUDIO_LEAD_US` ahead of the video (nor past the end).
+    /// The lookahead's first record, keeping its byte count.
+    fn pop_lookahead(&mut self) -> Option<Record> {
+        let rec = self.lookahead.pop_front()?;
+        if let Record::Media(m) = &rec {
+            self.lookahead_bytes = self.lookahead_bytes.saturating_sub(m.payload.len());
+        }
+        Some(rec)
+    }
+
     fn emit(
         &mut self,
         video_us: u64,
         audio_us: u64,
         progress: &mut dyn FnMut(f64),
+        guard: &Guard<'_>,
     ) -> Result<(), ExportError> {
         let end_sample = self.frames * RATE / self.fps;
         let audio_limit = sample_at(audio_us).min(end_sample);
         while self.next_frame < self.frames && self.frame_us(self.next_frame) <= video_us {
+            guard.check()?;
             let k = self.next_frame;
             let t = self.frame_us(k);
             self.push_audio(audio_limit.min(sample_at(t + AUDIO_LEAD_US)))?;
             while self.lookahead.front().is_some_and(|r| r.at_us() <= t) {
-                if let Some(rec) = self.lookahead.pop_front() {
+                if let Some(rec) = self.pop_lookahead() {
                     self.apply(rec)?;
                 }
             }
@@ -651,6 +742,10 @@ impl Exporter {
             self.report.frames_skipped += 1;
             return Ok(());
         }
+        // Read from the frame's header before a decoder allocates what it claims.
+        self.limits
+            .check_frame(src.codec, m.track, m.at_us, &m.payload)
+            .map_err(ExportError::OverLimit)?;
         src.keyframe_seen = true;
         if src.decoder.is_none() {
             src.decoder = Some(video_decoder(&format!("track{}", src.id), src.codec)?);
@@ -668,6 +763,9 @@ impl Exporter {
             let Some((width, height)) = frame_size(&caps) else {
                 continue;
             };
+            self.limits
+                .check_size(m.track, m.at_us, width as u32, height as u32)
+                .map_err(ExportError::OverLimit)?;
             self.serial += 1;
             self.report.frames_decoded += 1;
             src.latest = Some(Frame {

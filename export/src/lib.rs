@@ -12,7 +12,10 @@
 //!   media) and renamed only once complete, so a failed export never leaves a partial MP4.
 //!
 //! GStreamer does the decoding, scaling and encoding; the caller's thread drives it record by
-//! record, so memory stays flat whatever the recording's length.
+//! record, so memory stays flat whatever the recording's length. What one export may take is
+//! bounded: no frame larger than `max_source_width` x `max_source_height` reaches a decoder
+//! (its header is read first), at most `MAX_LOOKAHEAD_BYTES` of video wait in the lookahead,
+//! and [`export_with`] stops between frames when its caller cancels it or its time is up.
 
 mod audio;
 mod decode;
@@ -30,6 +33,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use error::ExportError;
+pub use export::MAX_LOOKAHEAD_BYTES;
 
 /// How to export; `Default` suits a screen share.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +49,10 @@ pub struct ExportOptions {
     pub quality: u32,
     /// AAC bit rate in bits per second; the voice mix is mono.
     pub audio_bitrate: u32,
+    /// Largest picture a source frame may declare (16x16 to 16384x16384); a larger one fails
+    /// the export before it is decoded, since a decoder allocates what a keyframe claims.
+    pub max_source_width: u32,
+    pub max_source_height: u32,
 }
 
 impl Default for ExportOptions {
@@ -56,6 +64,8 @@ impl Default for ExportOptions {
             fps: 25,
             quality: 23,
             audio_bitrate: 64_000,
+            max_source_width: 3840,
+            max_source_height: 2160,
         }
     }
 }
@@ -80,6 +90,12 @@ impl ExportOptions {
             .any(|(w, h)| !(16..=7680).contains(&w) || !(16..=4320).contains(&h))
         {
             return Err(ExportError::Options("sizes must be 16x16 to 7680x4320"));
+        }
+        let source = 16..=16384;
+        if !source.contains(&self.max_source_width) || !source.contains(&self.max_source_height) {
+            return Err(ExportError::Options(
+                "source limits must be 16x16 to 16384x16384",
+            ));
         }
         Ok(())
     }
@@ -172,5 +188,33 @@ pub fn export(
     options: &ExportOptions,
     progress: &mut dyn FnMut(f64),
 ) -> Result<ExportReport, ExportError> {
-    export::run(input, output, options, progress)
+    let never = || false;
+    let stop = Stop {
+        cancelled: &never,
+        time_allowed: &|_| Duration::MAX,
+    };
+    export::run(input, output, options, progress, &stop)
+}
+
+/// What ends an export early; both are asked between records and between output frames, so an
+/// export stops within one frame's work.
+pub struct Stop<'a> {
+    /// True once the export is no longer wanted (its recording was deleted, the server is
+    /// stopping): it fails with `ExportError::Cancelled`.
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+    /// The wall-clock time the export may take, given the recording's length; past it, it
+    /// fails with `ExportError::TimedOut`.
+    pub time_allowed: &'a (dyn Fn(Duration) -> Duration + Sync),
+}
+
+/// `export`, stopped early as `stop` says. On any failure, cancellation included, nothing is
+/// left at `output`.
+pub fn export_with(
+    input: &Path,
+    output: &Path,
+    options: &ExportOptions,
+    progress: &mut dyn FnMut(f64),
+    stop: &Stop<'_>,
+) -> Result<ExportReport, ExportError> {
+    export::run(input, output, options, progress, stop)
 }

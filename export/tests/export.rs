@@ -3,9 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tandem_arf::{Codec, Reader};
 use tandem_export::testkit::{self, FPS, Recording, probe, top_level_boxes};
-use tandem_export::{ExportError, ExportOptions, ExportReport, export};
+
+use tandem_export::{ExportError, ExportOptions, ExportReport, Stop, export, export_with};
 
 fn run(input: &Path, output: &Path) -> Result<(ExportReport, Vec<f64>), ExportError> {
     let mut seen = Vec::new();
@@ -376,4 +379,90 @@ fn bad_options_are_refused() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "bad_options");
+}
+
+/// A VP8 keyframe whose header claims 16383x16383 (a decoder would allocate about 400 MB a
+/// picture for it, from a few bytes): refused before any decoder sees it, with the limit's
+/// code, and nothing is left behind. A real frame above a lower limit is refused the same way.
+#[test]
+fn frames_larger_than_the_limit_are_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let arf = dir.path().join("rec.arf");
+    let mut video = testkit::video(Codec::Vp8, 160, 90, 1.0, 60, false);
+    assert!(video[0].keyframe);
+    video[0].data[6..10].copy_from_slice(&[0xff, 0x3f, 0xff, 0x3f]);
+    assert_eq!(
+        tandem_arf::frame_size(Codec::Vp8, &video[0].data),
+        Some((16383, 16383))
+    );
+    let mut rec = Recording::new();
+    rec.track(1, Codec::Vp8, "screen-p1", testkit::video_at(0), &video);
+    rec.write(&arf);
+    let mp4 = dir.path().join("rec.mp4");
+    let err = run(&arf, &mp4).unwrap_err();
+    assert_eq!(err.code(), "frame_too_large", "{err}");
+    assert!(err.to_string().contains("16383x16383"), "{err}");
+    assert_eq!(outputs(dir.path()), Vec::<PathBuf>::new());
+
+    std::fs::remove_file(&arf).unwrap();
+    let (arf, _) = short_recording(dir.path());
+    let small = ExportOptions {
+        max_source_width: 160,
+        max_source_height: 90,
+        ..ExportOptions::default()
+    };
+    let err = export(&arf, &mp4, &small, &mut |_| {}).unwrap_err();
+    assert_eq!(err.code(), "frame_too_large", "{err}");
+    assert_eq!(outputs(dir.path()), Vec::<PathBuf>::new());
+}
+
+/// An export stops between frames when its caller cancels it or its time is up, and leaves
+/// nothing behind either way.
+#[test]
+fn an_export_stops_when_cancelled_or_out_of_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (arf, _) = short_recording(dir.path());
+    let mp4 = dir.path().join("rec.mp4");
+    let cancelled = AtomicBool::new(false);
+    let is_cancelled = || cancelled.load(Ordering::Relaxed);
+    let stop = Stop {
+        cancelled: &is_cancelled,
+        time_allowed: &|_| Duration::MAX,
+    };
+    let mut seen = Vec::new();
+    let err = export_with(
+        &arf,
+        &mp4,
+        &ExportOptions::default(),
+        &mut |p| {
+            seen.push(p);
+            if p > 0.2 {
+                cancelled.store(true, Ordering::Relaxed);
+            }
+        },
+        &stop,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "cancelled", "{err}");
+    assert!(seen.iter().all(|p| *p < 0.5), "went on after: {seen:?}");
+    assert_eq!(outputs(dir.path()), Vec::<PathBuf>::new());
+
+    let never = || false;
+    let length = std::sync::Mutex::new(None);
+    let no_time = |recorded: Duration| {
+        *length.lock().unwrap() = Some(recorded);
+        Duration::ZERO
+    };
+    let stop = Stop {
+        cancelled: &never,
+        time_allowed: &no_time,
+    };
+    let err = export_with(&arf, &mp4, &ExportOptions::default(), &mut |_| {}, &stop).unwrap_err();
+    assert_eq!(err.code(), "export_timeout", "{err}");
+    let recorded = length.lock().unwrap().unwrap();
+    assert!(
+        recorded > Duration::from_secs(3) && recorded < Duration::from_secs(5),
+        "the allowance is asked for with the recording's length: {recorded:?}"
+    );
+    assert_eq!(outputs(dir.path()), Vec::<PathBuf>::new());
 }

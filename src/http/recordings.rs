@@ -5,41 +5,36 @@
 
 use std::io::SeekFrom;
 use std::ops::RangeInclusive;
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::body::{Body, BodyDataStream};
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use http_range_header::RangeUnsatisfiableError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_actors::ids::AccountId;
-use tandem_actors::session::unix_now;
-use tandem_arf::ArfError;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use uuid::Uuid;
 
 use super::{ApiJson, AppState, Caller};
 use crate::auth::{self, AuthError, Token};
 use crate::problem::Problem;
-use crate::store::{NewRecording, Recording, RecordingStatus};
+use crate::store::{Recording, RecordingStatus};
+
+mod upload;
+
+pub use upload::upload;
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_DESCRIPTION_CHARS: usize = 2000;
-/// The name of an upload that was not given one.
-const UPLOAD_NAME: &str = "Uploaded recording";
 /// Read size when streaming a file out: large enough for few system calls, small enough that
 /// many viewers at once do not hold much memory.
 const CHUNK_BYTES: usize = 64 * 1024;
-/// What is read and dropped of a refused upload before answering, so that a client still
-/// sending sees the 413 instead of a reset connection; anything larger is cut off.
-const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 fn unknown() -> Problem {
     Problem::not_found("unknown_recording", "no such recording")
@@ -252,11 +247,21 @@ pub async fn delete(
             "this recording is still being made; stop it first",
         ));
     }
-    if let Some(mp4) = &r.mp4_path {
-        remove_file(mp4).await?;
+    // Its export, waiting or running, is not wanted any more: it stops and leaves nothing.
+    state.exports.drop_recording(r.id);
+    let removed = async {
+        if let Some(mp4) = &r.mp4_path {
+            remove_file(mp4).await?;
+        }
+        remove_file(&r.arf_path).await?;
+        state.store.delete_recording(r.id).await?;
+        Ok::<_, Problem>(())
     }
-    remove_file(&r.arf_path).await?;
-    state.store.delete_recording(r.id).await?;
+    .await;
+    if removed.is_err() {
+        state.exports.keep_recording(r.id);
+    }
+    removed?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -607,217 +612,6 @@ async fn serve_file(
         Body::from_stream(ReaderStream::with_capacity(file.take(len), CHUNK_BYTES))
     };
     res.body(body).map_err(Problem::internal)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UploadQuery {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-/// A file removed when dropped unless kept, so a refused, failed or abandoned (client gone,
-/// handler dropped) upload leaves nothing behind.
-struct Scratch(Option<PathBuf>);
-
-impl Scratch {
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// A write of an upload failed: a full disk (or quota) is the server's to fix and is said so
-/// (507), the upload is not kept, and anything else is an internal fault.
-fn not_stored(e: std::io::Error) -> Problem {
-    if crate::problem::is_disk_full(&e) {
-        tracing::warn!(error = %e, "an upload was refused: the recordings disk is full");
-        Problem::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "insufficient_storage",
-            "the server's disk is full; the upload was not kept",
-        )
-    } else {
-        Problem::internal(e)
-    }
-}
-
-fn too_large(max: u64) -> Problem {
-    Problem::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        format!("recordings are at most {max} bytes"),
-    )
-}
-
-/// Reads and drops the rest of a refused upload, within limits (see `DRAIN_BYTES`).
-async fn drain(stream: &mut BodyDataStream) {
-    let mut left = DRAIN_BYTES;
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
-        while let Some(Ok(chunk)) = stream.next().await {
-            left = left.saturating_sub(chunk.len());
-            if left == 0 {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-/// SPEC R4 "upload a recording": an ARF file as the raw body (`application/octet-stream`),
-/// streamed to disk, then read through to check it. A damaged file is refused with the reader's
-/// code and removed. An accepted one is `processing`, owned by the caller.
-pub async fn upload(
-    State(state): State<AppState>,
-    caller: Caller,
-    query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<impl IntoResponse, Problem> {
-    let Query(q) = query?;
-    let name = q
-        .name
-        .as_deref()
-        .map(check_name)
-        .transpose()?
-        .unwrap_or(UPLOAD_NAME)
-        .to_string();
-    let octets = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/octet-stream"));
-    if !octets {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the recording as application/octet-stream",
-        ));
-    }
-    let max = state.config.recording.max_upload_bytes;
-    let mut stream = body.into_data_stream();
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        // A client waiting for `100 Continue` has sent nothing yet and gets the answer at once;
-        // reading would make the server send the `100 Continue` it should not.
-        let waiting = headers
-            .get(header::EXPECT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-        if !waiting {
-            drain(&mut stream).await;
-        }
-        return Err(too_large(max));
-    }
-
-    let dir = &state.config.recording.dir;
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|e| Problem::internal(format!("creating {}: {e}", dir.display())))?;
-    let id = Uuid::new_v4();
-    let part_path = dir.join(format!("upload-{id}.part"));
-    let part = Scratch(Some(part_path.clone()));
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&part_path)
-        .await
-        .map_err(|e| Problem::internal(format!("creating {}: {e}", part_path.display())))?;
-    let mut written: u64 = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            Problem::bad_request("upload_interrupted", format!("the upload broke off: {e}"))
-        })?;
-        written += chunk.len() as u64;
-        if written > max {
-            drain(&mut stream).await;
-            return Err(too_large(max));
-        }
-        file.write_all(&chunk).await.map_err(not_stored)?;
-    }
-    // tokio's file writes in the background: flush reports the last write's failure (a full
-    // disk), which sync_all alone would not.
-    file.flush().await.map_err(not_stored)?;
-    file.sync_all().await.map_err(not_stored)?;
-    drop(file);
-
-    let checked = part_path.clone();
-    let summary = tokio::task::spawn_blocking(move || tandem_arf::inspect(checked))
-        .await
-        .map_err(Problem::internal)?;
-    let summary = match summary {
-        Ok(s) => s,
-        // Reading a file we just wrote failed for a reason of our own, not of the upload's.
-        Err(ArfError::Io(e))
-            if !matches!(
-                e.kind(),
-                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
-            ) =>
-        {
-            return Err(Problem::internal(e));
-        }
-        Err(e) => {
-            return Err(Problem::unprocessable(
-                "invalid_recording",
-                format!("this is not a readable ARF recording: {e} ({})", e.code()),
-            ));
-        }
-    };
-
-    let arf_path = dir.join(format!("{id}.arf"));
-    tokio::fs::rename(&part_path, &arf_path)
-        .await
-        .map_err(Problem::internal)?;
-    part.keep();
-    let placed = Scratch(Some(arf_path.clone()));
-    let now = unix_now();
-    let duration_ms = i64::try_from(summary.duration_us / 1000).unwrap_or(i64::MAX);
-    let arf_bytes = i64::try_from(written).unwrap_or(i64::MAX);
-    let new = NewRecording {
-        id,
-        session_id: None,
-        owner: caller.0.id,
-        name,
-        arf_path,
-        created_at: now,
-    };
-    // In a task of its own, so a client that goes away now cannot leave a row without its file
-    // or a file without its row.
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        store.create_recording(new).await?;
-        let finished = store
-            .finish_recording(
-                id,
-                now,
-                duration_ms,
-                arf_bytes,
-                RecordingStatus::Processing,
-                None,
-            )
-            .await;
-        if finished.is_err() {
-            let _ = store.delete_recording(id).await;
-        } else {
-            placed.keep();
-        }
-        finished
-    })
-    .await
-    .map_err(Problem::internal)??;
-    let created = load(&state, id).await?;
-    // It stays `processing` until the exporter, woken now, has made its MP4.
-    state.exports.wake();
-    Ok((StatusCode::CREATED, ApiJson(shown(&state, created))))
 }
 
 #[cfg(test)]

@@ -88,6 +88,13 @@ pub struct NewRecording {
     pub created_at: UnixMillis,
 }
 
+/// What one account's uploads hold (recordings it owns that no session made).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UploadUsage {
+    pub bytes: u64,
+    pub files: u64,
+}
+
 /// Paths are stored as text; one that is not UTF-8 could not be read back as the same path.
 fn path_text(p: &Path) -> Result<&str, StoreError> {
     p.to_str()
@@ -272,6 +279,24 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(Self::recording_from).transpose()
+    }
+
+    /// What `owner`'s uploads hold, for the upload quota.
+    pub async fn upload_usage(&self, owner: AccountId) -> Result<UploadUsage, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(arf_bytes), 0) AS bytes, COUNT(*) AS files FROM recordings
+             WHERE owner = ? AND session_id IS NULL",
+        )
+        .bind(owner.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |name| -> Result<u64, StoreError> {
+            Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
+        };
+        Ok(UploadUsage {
+            bytes: count("bytes")?,
+            files: count("files")?,
+        })
     }
 
     /// Removes the row (not the files: the caller removes those first). Whether it existed.

@@ -192,17 +192,20 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A server with these settings besides the test's recordings folder and upload limit.
+    async fn start_with(extra: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("recordings");
         let max = MAX_UPLOAD.to_string();
-        let t = TestServer::start_in(
-            tmp.path(),
-            &[
-                ("TANDEM_RECORDING_DIR", dir.to_str().unwrap()),
-                ("TANDEM_RECORDING_MAX_UPLOAD_BYTES", &max),
-            ],
-        )
-        .await;
+        let mut settings = vec![
+            ("TANDEM_RECORDING_DIR", dir.to_str().unwrap()),
+            ("TANDEM_RECORDING_MAX_UPLOAD_BYTES", &max),
+        ];
+        settings.extend_from_slice(extra);
+        let t = TestServer::start_in(tmp.path(), &settings).await;
         Setup { t, dir, _tmp: tmp }
     }
 
@@ -669,5 +672,6 @@ async fn deleting_removes_the_row_and_both_files() {
     assert_eq!(status, 200);
 }
 
+mod limits;
 mod playback;
 mod uploads;

@@ -1,0 +1,316 @@
+//! SPEC R4 "upload a recording": an ARF file as the raw body, streamed to disk within the size
+//! limit and the account's quota, then read through and checked against the limits that keep
+//! its export bounded (length, gaps, picture size) before it is accepted. A refused upload is
+//! a problem document with a stable code, and nothing of it is kept.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::body::{Body, BodyDataStream};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use futures_util::StreamExt;
+use metrics::counter;
+use serde::Deserialize;
+use tandem_actors::session::unix_now;
+use tandem_arf::ArfError;
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::{check_name, load, shown};
+use crate::http::{ApiJson, AppState, Caller};
+use crate::problem::Problem;
+use crate::store::{NewRecording, RecordingStatus, UploadUsage};
+
+/// The name of an upload that was not given one.
+const UPLOAD_NAME: &str = "Uploaded recording";
+/// What is read and dropped of a refused upload before answering, so that a client still
+/// sending sees the refusal instead of a reset connection; anything larger is cut off.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// A file removed when dropped unless kept, so a refused, failed or abandoned (client gone,
+/// handler dropped) upload leaves nothing behind.
+struct Scratch(Option<PathBuf>);
+
+impl Scratch {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A write of an upload failed: a full disk (or quota) is the server's to fix and is said so
+/// (507), the upload is not kept, and anything else is an internal fault.
+fn not_stored(e: std::io::Error) -> Problem {
+    if crate::problem::is_disk_full(&e) {
+        tracing::warn!(error = %e, "an upload was refused: the recordings disk is full");
+        refused(Problem::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            "the server's disk is full; the upload was not kept",
+        ))
+    } else {
+        Problem::internal(e)
+    }
+}
+
+/// Counts a refusal by its code (`tandem_uploads_refused_total`).
+fn refused(p: Problem) -> Problem {
+    counter!("tandem_uploads_refused_total", "code" => p.code.clone()).increment(1);
+    p
+}
+
+fn too_large(max: u64) -> Problem {
+    refused(Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("recordings are at most {max} bytes"),
+    ))
+}
+
+/// What an account's uploads may hold: whether `more` bytes still fit beside what they hold.
+/// RFC 4331 answers a quota with 507, as a full disk: the server will not store it.
+fn check_quota(
+    usage: UploadUsage,
+    more: u64,
+    max_bytes: u64,
+    max_files: u64,
+) -> Result<(), Problem> {
+    if usage.files >= max_files || usage.bytes.saturating_add(more) > max_bytes {
+        return Err(refused(Problem::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "upload_quota_exceeded",
+            format!(
+                "your uploads hold {} bytes in {} files, and an account's uploads may hold {max_bytes} bytes in {max_files} files; delete some to upload more",
+                usage.bytes, usage.files
+            ),
+        )));
+    }
+    Ok(())
+}
+
+/// Reads and drops the rest of a refused upload, within limits (see `DRAIN_BYTES`).
+async fn drain(stream: &mut BodyDataStream) {
+    let mut left = DRAIN_BYTES;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            left = left.saturating_sub(chunk.len());
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Refuses before the body is read: a client waiting for `100 Continue` has sent nothing yet
+/// and gets the answer at once (reading would make the server send the `100 Continue` it should
+/// not); any other has its body drained.
+async fn refuse_unread(headers: &HeaderMap, stream: &mut BodyDataStream, p: Problem) -> Problem {
+    let waiting = headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if !waiting {
+        drain(stream).await;
+    }
+    p
+}
+
+/// An ARF file as the raw body (`application/octet-stream`), streamed to disk, then read
+/// through to check it. A damaged file is refused with the reader's code, one over the limits
+/// with the limit's, and removed. An accepted one is `processing`, owned by the caller.
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<impl IntoResponse, Problem> {
+    let Query(q) = query?;
+    let name = q
+        .name
+        .as_deref()
+        .map(check_name)
+        .transpose()?
+        .unwrap_or(UPLOAD_NAME)
+        .to_string();
+    let octets = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/octet-stream"));
+    if !octets {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the recording as application/octet-stream",
+        ));
+    }
+    let config = &state.config.recording;
+    let max = config.max_upload_bytes;
+    let (quota_bytes, quota_files) = (config.upload_quota_bytes, config.upload_quota_files);
+    let mut stream = body.into_data_stream();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(refuse_unread(&headers, &mut stream, too_large(max)).await);
+    }
+    let usage = state.store.upload_usage(caller.0.id).await?;
+    if let Err(p) = check_quota(usage, declared.unwrap_or(0), quota_bytes, quota_files) {
+        return Err(refuse_unread(&headers, &mut stream, p).await);
+    }
+
+    let dir = &config.dir;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| Problem::internal(format!("creating {}: {e}", dir.display())))?;
+    let id = Uuid::new_v4();
+    let part_path = dir.join(format!("upload-{id}.part"));
+    let part = Scratch(Some(part_path.clone()));
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&part_path)
+        .await
+        .map_err(|e| Problem::internal(format!("creating {}: {e}", part_path.display())))?;
+    let mut written: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Problem::bad_request("upload_interrupted", format!("the upload broke off: {e}"))
+        })?;
+        written += chunk.len() as u64;
+        if written > max {
+            drain(&mut stream).await;
+            return Err(too_large(max));
+        }
+        if let Err(p) = check_quota(usage, written, quota_bytes, quota_files) {
+            drain(&mut stream).await;
+            return Err(p);
+        }
+        file.write_all(&chunk).await.map_err(not_stored)?;
+    }
+    // tokio's file writes in the background: flush reports the last write's failure (a full
+    // disk), which sync_all alone would not.
+    file.flush().await.map_err(not_stored)?;
+    file.sync_all().await.map_err(not_stored)?;
+    drop(file);
+
+    let checked = part_path.clone();
+    let limits = config.upload_limits();
+    let summary = tokio::task::spawn_blocking(move || tandem_arf::inspect_within(checked, &limits))
+        .await
+        .map_err(Problem::internal)?;
+    let summary = match summary {
+        Ok(s) => s,
+        // Reading a file we just wrote failed for a reason of our own, not of the upload's.
+        Err(ArfError::Io(e))
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            return Err(Problem::internal(e));
+        }
+        Err(ArfError::OverLimit(e)) => {
+            return Err(refused(Problem::unprocessable(
+                e.code(),
+                format!("this recording is over the server's limits: {e}"),
+            )));
+        }
+        Err(e) => {
+            return Err(refused(Problem::unprocessable(
+                "invalid_recording",
+                format!("this is not a readable ARF recording: {e} ({})", e.code()),
+            )));
+        }
+    };
+
+    let arf_path = dir.join(format!("{id}.arf"));
+    tokio::fs::rename(&part_path, &arf_path)
+        .await
+        .map_err(Problem::internal)?;
+    part.keep();
+    let placed = Scratch(Some(arf_path.clone()));
+    let now = unix_now();
+    let duration_ms = i64::try_from(summary.duration_us / 1000).unwrap_or(i64::MAX);
+    let arf_bytes = i64::try_from(written).unwrap_or(i64::MAX);
+    let new = NewRecording {
+        id,
+        session_id: None,
+        owner: caller.0.id,
+        name,
+        arf_path,
+        created_at: now,
+    };
+    // In a task of its own, so a client that goes away now cannot leave a row without its file
+    // or a file without its row.
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        store.create_recording(new).await?;
+        let finished = store
+            .finish_recording(
+                id,
+                now,
+                duration_ms,
+                arf_bytes,
+                RecordingStatus::Processing,
+                None,
+            )
+            .await;
+        if finished.is_err() {
+            let _ = store.delete_recording(id).await;
+        } else {
+            placed.keep();
+        }
+        finished
+    })
+    .await
+    .map_err(Problem::internal)??;
+    let created = load(&state, id).await?;
+    // It stays `processing` until the exporter, woken now, has made its MP4.
+    state.exports.wake();
+    Ok((StatusCode::CREATED, ApiJson(shown(&state, created))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_quota_counts_bytes_and_files_already_held() {
+        let usage = |bytes, files| UploadUsage { bytes, files };
+        assert!(check_quota(usage(0, 0), 100, 100, 2).is_ok());
+        assert!(check_quota(usage(50, 1), 50, 100, 2).is_ok());
+        let over = check_quota(usage(50, 1), 51, 100, 2).unwrap_err();
+        assert_eq!(
+            (over.status, over.code.as_str()),
+            (StatusCode::INSUFFICIENT_STORAGE, "upload_quota_exceeded")
+        );
+        assert!(
+            over.detail.contains("50 bytes in 1 files"),
+            "{}",
+            over.detail
+        );
+        assert!(check_quota(usage(0, 2), 0, 100, 2).is_err(), "files");
+        assert!(check_quota(usage(u64::MAX - 1, 0), u64::MAX, u64::MAX - 1, 2).is_err());
+    }
+}
