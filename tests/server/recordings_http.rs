@@ -348,9 +348,11 @@ impl Setup {
             .bearer_auth(token)
             .header(header::CONTENT_TYPE, ctype)
             .body(body)
+            // A hang fails the test, naming the upload, rather than holding up the whole run.
+            .timeout(std::time::Duration::from_secs(60))
             .send()
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("upload {query:?}: {e}"));
         response(r).await
     }
 

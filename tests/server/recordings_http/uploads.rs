@@ -22,14 +22,22 @@ async fn chunked_upload(s: &Setup, token: &str, total: usize) -> u16 {
         let mut frame = format!("{n:x}\r\n").into_bytes();
         frame.extend_from_slice(&chunk[..n]);
         frame.extend_from_slice(b"\r\n");
-        if conn.write_all(&frame).await.is_err() {
+        // Bounded, so a server that neither reads nor closes fails the test instead of hanging it.
+        let written = tokio::time::timeout(crate::common::PATIENCE, conn.write_all(&frame))
+            .await
+            .expect("the server reads the upload or closes the connection");
+        if written.is_err() {
             break;
         }
         sent += n;
     }
     let _ = conn.write_all(b"0\r\n\r\n").await;
     let mut answer = Vec::new();
-    let _ = conn.read_to_end(&mut answer).await;
+    let read = tokio::time::timeout(crate::common::PATIENCE, conn.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server neither answered nor closed: {answer:?}"
+    );
     let answer = String::from_utf8_lossy(&answer);
     answer
         .split(' ')
