@@ -24,3 +24,4 @@ mod recordings_http;
 mod restart;
 mod session_flow;
 mod sip;
+mod slots;
