@@ -20,4 +20,6 @@ echo "== fuzz targets build"
 # API change cannot leave them broken unnoticed. Shares the main target directory.
 CARGO_TARGET_DIR="$PWD/target" cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 echo "== tests"
+# Among them tests/server/metrics_lint.rs: `promtool check metrics` on a running server's
+# /metrics after HTTP, a WebSocket session, a WebRTC call and SIP (fails if promtool is missing).
 cargo test --workspace --locked

@@ -11,6 +11,8 @@ packages=(
     chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
     ffmpeg                # tests: makes and checks MP4 files (ffmpeg, ffprobe)
     sip-tester            # tests: sipp, the phone in tests/server/sip.rs and the SIP load run
+    prometheus            # tests: promtool check metrics (tests/server/metrics_lint.rs); the only
+                          # Debian package with promtool (its server is installed, not started)
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev # builds gstreamer-rs (tandem-export)
     gstreamer1.0-plugins-base # ARF to MP4: opusdec, videoconvert, videoscale, appsrc; tests: opusenc
     gstreamer1.0-plugins-good # ARF to MP4: vp8dec, mp4mux; tests: vp8enc

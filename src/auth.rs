@@ -2,6 +2,11 @@
 //!
 //! Four kinds of token: an account's sign-in token, a participant's WebSocket token, an invite,
 //! and a recording's streaming link. Each carries its kind, so one can never be used as another.
+//!
+//! An account's tokens (its sign-in token, and the participant tokens it was given as staff)
+//! also carry the account's token generation when they were signed. Every use compares it with
+//! the account's current one, read afresh, so disabling an account or bumping its generation
+//! ("sign out everywhere") refuses them at once; [`Revocations`] tells open WebSockets to close.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +19,7 @@ use tandem_actors::ids::{AccountId, ParticipantId, SessionId};
 use tandem_actors::protocol::Role;
 use uuid::Uuid;
 
-use crate::store::AccountRole;
+use crate::store::{AccountRole, User};
 
 const ISSUER: &str = "tandem";
 /// Shortest password accepted for an account.
@@ -64,11 +69,14 @@ pub enum Token {
     Access {
         account: AccountId,
         role: AccountRole,
+        generation: u32,
     },
     Participant {
         session: SessionId,
         participant: ParticipantId,
         role: Role,
+        /// The staff account the participant is, if any, at its generation when signed.
+        account: Option<Holder>,
     },
     Invite {
         session: SessionId,
@@ -81,6 +89,75 @@ pub enum Token {
     },
 }
 
+/// An account and its token generation, as a participant token carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub account: AccountId,
+    pub generation: u32,
+}
+
+impl Holder {
+    pub fn of(user: &User) -> Self {
+        Self {
+            account: user.id,
+            generation: user.token_generation,
+        }
+    }
+}
+
+/// Why an account's token is refused though its signature is good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("this account is disabled")]
+    Disabled,
+    #[error("this token was revoked (signed out everywhere); sign in again")]
+    Revoked,
+}
+
+impl Denied {
+    /// The stable code: the problem's, and the close reason of a WebSocket it closes.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Disabled => "account_disabled",
+            Self::Revoked => "token_revoked",
+        }
+    }
+}
+
+/// Whether a token of `generation` may still act for `user` (as read now).
+pub fn check_holder(user: &User, generation: u32) -> Result<(), Denied> {
+    if user.disabled {
+        Err(Denied::Disabled)
+    } else if generation != user.token_generation {
+        Err(Denied::Revoked)
+    } else {
+        Ok(())
+    }
+}
+
+/// Tells whoever holds an account's tokens open (its WebSockets) that they were revoked.
+#[derive(Clone)]
+pub struct Revocations(tokio::sync::broadcast::Sender<(AccountId, Denied)>);
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self(tokio::sync::broadcast::channel(REVOCATIONS_QUEUE).0)
+    }
+}
+
+/// Revocations a listener may fall behind by; one that falls further checks its account afresh.
+const REVOCATIONS_QUEUE: usize = 256;
+
+impl Revocations {
+    pub fn revoke(&self, account: AccountId, why: Denied) {
+        let _ = self.0.send((account, why));
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<(AccountId, Denied)> {
+        self.0.subscribe()
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Claims {
     iss: String,
@@ -91,6 +168,12 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sid: Option<SessionId>,
     role: String,
+    /// The staff account of a participant token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acct: Option<AccountId>,
+    /// The account's token generation when signed (tokens from before it existed are 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tgen: Option<u32>,
 }
 
 #[derive(Clone)]
@@ -152,18 +235,31 @@ impl Signer {
 
     /// Signs `token`, valid from `now` for `ttl_secs`.
     pub fn sign(&self, token: &Token, now: u64, ttl_secs: u64) -> String {
+        let (mut acct, mut tgen) = (None, None);
         let (kind, sub, sid, role) = match token {
-            Token::Access { account, role } => ("access", account.to_string(), None, role.as_str()),
+            Token::Access {
+                account,
+                role,
+                generation,
+            } => {
+                tgen = Some(*generation);
+                ("access", account.to_string(), None, role.as_str())
+            }
             Token::Participant {
                 session,
                 participant,
                 role,
-            } => (
-                "participant",
-                participant.to_string(),
-                Some(*session),
-                role_str(*role),
-            ),
+                account,
+            } => {
+                acct = account.map(|h| h.account);
+                tgen = account.map(|h| h.generation);
+                (
+                    "participant",
+                    participant.to_string(),
+                    Some(*session),
+                    role_str(*role),
+                )
+            }
             Token::Invite { session, role } => (
                 "invite",
                 session.to_string(),
@@ -182,6 +278,8 @@ impl Signer {
             exp: now + ttl_secs,
             sid,
             role: role.into(),
+            acct,
+            tgen,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")
@@ -209,11 +307,16 @@ impl Signer {
             "access" => Token::Access {
                 account: AccountId(parse(&c.sub)?),
                 role: c.role.parse().map_err(|_| AuthError::BadToken)?,
+                generation: c.tgen.unwrap_or(0),
             },
             "participant" => Token::Participant {
                 session: c.sid.ok_or(AuthError::BadToken)?,
                 participant: ParticipantId(parse(&c.sub)?),
                 role: role(&c.role)?,
+                account: c.acct.map(|account| Holder {
+                    account,
+                    generation: c.tgen.unwrap_or(0),
+                }),
             },
             "invite" => Token::Invite {
                 session: c.sid.ok_or(AuthError::BadToken)?,
@@ -248,6 +351,7 @@ mod tests {
             session: SessionId::random(),
             participant: ParticipantId::random(),
             role: Role::Customer,
+            account: None,
         };
         let signed = s.sign(&t, now, 60);
         assert_eq!(s.verify(&signed).unwrap(), t);
@@ -278,6 +382,7 @@ mod tests {
             &Token::Access {
                 account: AccountId::random(),
                 role: AccountRole::Csr,
+                generation: 0,
             },
             unix_secs(),
             60,
@@ -297,10 +402,45 @@ mod tests {
         let t = Token::Access {
             account: AccountId::random(),
             role: AccountRole::Admin,
+            generation: 3,
         };
         assert_eq!(b.verify(&a.sign(&t, unix_secs(), 60)).unwrap(), t);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn tokens_carry_the_generation_and_only_the_current_one_of_an_enabled_account_passes() {
+        let s = Signer::from_secret(&[7; 32]);
+        let holder = Holder {
+            account: AccountId::random(),
+            generation: 4,
+        };
+        let t = Token::Participant {
+            session: SessionId::random(),
+            participant: ParticipantId::random(),
+            role: Role::Csr,
+            account: Some(holder),
+        };
+        assert_eq!(s.verify(&s.sign(&t, unix_secs(), 60)).unwrap(), t);
+
+        let mut user = User {
+            id: holder.account,
+            username: "u".into(),
+            display_name: "U".into(),
+            email: "u@x".into(),
+            role: AccountRole::Csr,
+            password_hash: String::new(),
+            created_at: 0,
+            disabled: false,
+            token_generation: 4,
+        };
+        assert_eq!(check_holder(&user, 4), Ok(()));
+        assert_eq!(check_holder(&user, 3), Err(Denied::Revoked));
+        user.token_generation = 5;
+        assert_eq!(check_holder(&user, 4), Err(Denied::Revoked));
+        user.disabled = true;
+        assert_eq!(check_holder(&user, 5), Err(Denied::Disabled));
     }
 }

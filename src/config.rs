@@ -98,6 +98,54 @@ pub struct ServerConfig {
     pub body_timeout_secs: u64,
     /// ...which must average at least this many bytes a second.
     pub body_min_bytes_per_sec: u64,
+    /// Reverse proxies whose forwarded client address is believed: CIDRs (or addresses),
+    /// comma-separated; empty: none, every client is its socket's address.
+    pub trusted_proxies: String,
+    /// Where those proxies put the client's address: `x-forwarded-for` or `forwarded`.
+    pub client_address_header: String,
+}
+
+/// Which header a trusted proxy names the client in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAddressHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`
+    Forwarded,
+}
+
+impl ServerConfig {
+    /// The trusted proxies' networks.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map(|n| n.trunc())
+                    .map_err(|_| {
+                        format!("server.trusted_proxies: {s:?} is not an address or a CIDR")
+                    })
+            })
+            .collect()
+    }
+
+    pub fn client_address_header(&self) -> Result<ClientAddressHeader, String> {
+        match self
+            .client_address_header
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "x-forwarded-for" => Ok(ClientAddressHeader::XForwardedFor),
+            "forwarded" => Ok(ClientAddressHeader::Forwarded),
+            other => Err(format!(
+                "server.client_address_header is x-forwarded-for or forwarded, not {other:?}"
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -135,6 +183,12 @@ pub struct SessionsConfig {
     pub reconnect_grace_secs: u64,
     pub commands_per_second: f64,
     pub command_burst: f64,
+    /// Wrong session numbers a minute from one address (an IPv6 /64), over HTTP and SIP
+    /// together, before its tries are refused (src/throttle/session_numbers.rs).
+    pub wrong_numbers_per_address: usize,
+    /// Wrong session numbers a minute from everywhere past which only addresses without a
+    /// wrong number of their own that minute may try.
+    pub wrong_numbers_total: usize,
     /// Customer joins one session takes a minute; past it 429 too_many_joins.
     pub joins_per_minute: u32,
 }
@@ -157,6 +211,12 @@ pub struct MailConfig {
     pub from: String,
     pub username: String,
     pub password: String,
+    /// E-mails one account may have the server send within an hour...
+    pub max_per_sender_per_hour: usize,
+    /// ...to one address, from anyone...
+    pub max_per_recipient_per_hour: usize,
+    /// ...and in all.
+    pub max_per_hour: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +324,19 @@ impl Config {
         let token = &self.server.metrics_token;
         if !token.is_empty() && (token.len() < 16 || !token.bytes().all(|b| b.is_ascii_graphic())) {
             return bad("server.metrics_token must be empty or 16 or more printable characters");
+        }
+        for checked in [
+            self.server.trusted_proxies().map(drop),
+            self.server.client_address_header().map(drop),
+        ] {
+            if let Err(message) = checked {
+                return bad(&message);
+            }
+        }
+        if self.sessions.wrong_numbers_per_address == 0 || self.sessions.wrong_numbers_total == 0 {
+            return bad(
+                "sessions.wrong_numbers_per_address and sessions.wrong_numbers_total must be positive",
+            );
         }
         if self.auth.access_token_ttl_secs == 0
             || self.auth.invite_ttl_secs == 0
@@ -393,11 +466,10 @@ mod tests {
     #[test]
     fn sip_digest_settings_are_read_and_checked() {
         use crate::sip::digest::Algorithm;
+        // MD5 alone by default: phones that do not know SHA-256 give up on a challenge that
+        // offers it (docs/sip.md, Phones).
         let c = Config::load(None, env(&[])).unwrap();
-        assert_eq!(
-            c.sip.algorithms().unwrap(),
-            vec![Algorithm::Sha256, Algorithm::Md5]
-        );
+        assert_eq!(c.sip.algorithms().unwrap(), vec![Algorithm::Md5]);
         assert_eq!(c.sip.realm_for("http://localhost:8080"), "localhost");
         assert_eq!(
             c.sip.realm_for("https://help.example.com/x"),
@@ -489,6 +561,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.server.max_connections_per_address, 0, "0: no share");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses_and_checked() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(c.server.trusted_proxies().unwrap().is_empty());
+        assert_eq!(
+            c.server.client_address_header().unwrap(),
+            ClientAddressHeader::XForwardedFor
+        );
+        assert_eq!(
+            (
+                c.sessions.wrong_numbers_per_address,
+                c.sessions.wrong_numbers_total
+            ),
+            (10, 300)
+        );
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "TANDEM_SERVER_TRUSTED_PROXIES",
+                    "10.1.2.3/8, 192.0.2.7 ,2001:db8::/32",
+                ),
+                ("TANDEM_SERVER_CLIENT_ADDRESS_HEADER", "Forwarded"),
+            ]),
+        )
+        .unwrap();
+        let nets: Vec<String> = c
+            .server
+            .trusted_proxies()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32"]);
+        assert_eq!(
+            c.server.client_address_header().unwrap(),
+            ClientAddressHeader::Forwarded
+        );
+        for bad in [
+            ("TANDEM_SERVER_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TANDEM_SERVER_TRUSTED_PROXIES", "proxy.example.com"),
+            ("TANDEM_SERVER_CLIENT_ADDRESS_HEADER", "x-real-ip"),
+            ("TANDEM_SESSIONS_WRONG_NUMBERS_TOTAL", "0"),
+        ] {
+            let e = Config::load(None, env(&[bad])).unwrap_err().to_string();
+            assert!(
+                e.contains(&bad.0[7..].to_ascii_lowercase().replacen('_', ".", 1)),
+                "{e}"
+            );
+        }
     }
 
     #[test]

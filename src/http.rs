@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod client_address;
 pub mod queues;
 pub mod recordings;
 pub mod sessions;
@@ -48,7 +49,14 @@ pub struct Inner {
     pub login_throttle: Mutex<Throttle>,
     /// Failed password checks per account from anywhere (sign-in is slowed, never locked).
     pub account_failures: Mutex<Throttle>,
-    pub join_throttle: Mutex<Throttle>,
+    /// Session numbers tried, over HTTP and SIP alike (src/throttle/session_numbers.rs).
+    pub session_numbers: crate::throttle::session_numbers::SharedNumbers,
+    /// Whose forwarded client address is believed ([`client_address`]).
+    pub trusted_proxies: client_address::TrustedProxies,
+    /// Closes an account's open WebSockets when it is disabled or signed out everywhere.
+    pub revocations: crate::auth::Revocations,
+    /// Bounds the e-mail the server sends (`[mail]` limits).
+    pub mail_limits: crate::mail::MailLimits,
 }
 
 #[derive(Clone)]
@@ -91,7 +99,12 @@ impl Caller {
                 "sign in and send Authorization: Bearer <token>",
             )
         })?;
-        let Token::Access { account, .. } = state.signer.verify(token)? else {
+        let Token::Access {
+            account,
+            generation,
+            ..
+        } = state.signer.verify(token)?
+        else {
             return Err(Problem::unauthorized(
                 "wrong_token_kind",
                 "this is not a sign-in token",
@@ -101,6 +114,7 @@ impl Caller {
         let user = state.store.user_by_id(account).await?.ok_or_else(|| {
             Problem::unauthorized("invalid_token", "the account no longer exists")
         })?;
+        crate::auth::check_holder(&user, generation)?;
         Ok(Caller(user))
     }
 
@@ -139,6 +153,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(accounts::login))
         .route("/me", get(accounts::me))
         .route("/users", get(accounts::list).post(accounts::create))
+        .route("/users/{id}", axum::routing::patch(accounts::update))
+        .route("/users/{id}/revoke", post(accounts::revoke))
         .route(
             "/users/{id}/sip",
             get(softphone::get)

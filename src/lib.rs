@@ -1,6 +1,7 @@
 //! Tandem: a self-hosted remote support server. See README.md and docs/.
 
 pub mod auth;
+pub mod body_pace;
 pub mod config;
 pub mod exporter;
 pub mod hashing;

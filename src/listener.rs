@@ -1,6 +1,6 @@
 //! The HTTP listener: accepts connections, lets in as many as [`admission`] allows (a short
 //! problem document to the rest, so a client sees why), and serves each with hyper under the
-//! timeouts of [`clock`] and request bodies under the pace of [`pacing`]. Without these, about
+//! timeouts of [`clock`] and request bodies under the pace of [`crate::body_pace`]. Without these, about
 //! 1,100 silent or slow connections used to exhaust a 1,024-file limit and `/healthz`, sign-in
 //! and new sessions timed out, with no one signed in.
 //!
@@ -9,7 +9,6 @@
 
 pub mod admission;
 pub mod clock;
-pub mod pacing;
 
 use std::convert::Infallible;
 use std::io;
@@ -34,7 +33,7 @@ use tower::ServiceExt;
 
 use self::admission::{Admission, Place, Refusal};
 use self::clock::{Clock, Timeouts};
-use self::pacing::{BodyPace, PacedBody};
+use crate::body_pace::{BodyPace, PacedBody};
 use crate::config::ServerConfig;
 use crate::open_files::{self, FileLimit};
 use crate::problem::Problem;

@@ -10,7 +10,8 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{counter, histogram};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tandem_actors::telemetry::{self, Kind, Metric};
 
 pub const HTTP_REQUESTS: &str = "tandem_http_requests_total";
 pub const HTTP_DURATION: &str = "tandem_http_request_duration_seconds";
@@ -24,6 +25,7 @@ pub const HTTP_CONNECTIONS_REFUSED: &str = "tandem_http_connections_refused_tota
 pub const HTTP_CONNECTIONS_TIMED_OUT: &str = "tandem_http_connections_timed_out_total";
 
 pub const PASSWORD_HASHING_REFUSED: &str = "tandem_password_hashing_refused_total";
+pub const MAIL_REFUSED: &str = "tandem_mail_refused_total";
 
 pub const SIP_REQUESTS: &str = "tandem_sip_requests_total";
 pub const SIP_RESPONSES: &str = "tandem_sip_responses_total";
@@ -44,40 +46,213 @@ pub const SIP_CALLS_ACTIVE: &str = "tandem_sip_calls_active";
 pub const SIP_LEGS_ACTIVE: &str = "tandem_sip_legs_active";
 pub const SIP_DTMF_DIGITS: &str = "tandem_sip_dtmf_digits_total";
 pub const SIP_CALLS_JOINED: &str = "tandem_sip_calls_joined_total";
+pub const SESSION_NUMBER_TRIES: &str = "tandem_session_number_tries_total";
 
-/// The process-wide recorder. Tests start several servers in one process; they share it.
+pub const ARFS_STARTED: &str = "tandem_arfs_started_total";
+pub const ARF_FAILURES: &str = "tandem_arf_failures_total";
+pub const EXPORTS: &str = "tandem_exports_total";
+pub const EXPORT_DURATION: &str = "tandem_export_duration_seconds";
+pub const EXPORT_SPEED: &str = "tandem_export_speed_ratio";
+pub const EXPORT_FAILURES: &str = "tandem_export_failures_total";
+
+/// This module's metrics and those the exporter and recordings record by name: each with its
+/// HELP, its buckets if a histogram, and every value of its closed labels (tandem_actors's
+/// `Metric`). A metric added here needs its entry below (the unit test
+/// `every_metric_named_here_is_declared` fails otherwise).
+pub fn declared() -> Vec<Metric> {
+    const IN_OUT: &[&str] = &["in", "out"];
+    const TRANSPORTS: &[&str] = &["UDP", "TCP"];
+    vec![
+        Metric::counter(HTTP_REQUESTS, "HTTP requests by route, method and status").open_labels(),
+        Metric::histogram(
+            HTTP_DURATION,
+            &[
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
+            "HTTP request handling time, by route",
+        )
+        .open_labels(),
+        Metric::counter(WS_MESSAGES, "WebSocket frames by direction").label("direction", IN_OUT),
+        Metric::gauge(WS_CONNECTIONS, "Open participant WebSockets"),
+        Metric::counter(WS_BAD_FRAMES, "WebSocket frames that could not be read").label(
+            "reason",
+            &["malformed_json", "invalid_command", "too_large", "binary"],
+        ),
+        Metric::counter(
+            WS_SILENT_CLOSED,
+            "Participant WebSockets closed because nothing came from them, not even a pong",
+        ),
+        Metric::gauge(
+            HTTP_CONNECTIONS,
+            "Open HTTP connections, upgraded WebSockets included",
+        ),
+        Metric::counter(
+            HTTP_CONNECTIONS_REFUSED,
+            "HTTP connections refused at once: every place taken (full) or the address's share (address)",
+        )
+        .label("reason", &["full", "address"]),
+        Metric::counter(
+            HTTP_CONNECTIONS_TIMED_OUT,
+            "HTTP connections closed, and request bodies cut off, for waiting too long on the client, by what was awaited",
+        )
+        .label("phase", &["headers", "idle", "send", "body"]),
+        Metric::counter(
+            MAIL_REFUSED,
+            "E-mails not sent for the hourly limit they were past: sender, recipient or server",
+        )
+        .label("limit", &["sender", "recipient", "server"]),
+        Metric::counter(
+            SESSION_NUMBER_TRIES,
+            "Session numbers tried (HTTP join and assist, SIP dial-in and keypad), by outcome: right, wrong, or refused by the address's limit or the ceiling from everywhere",
+        )
+        .label("via", &["http", "sip"])
+        .label("result", &["right", "wrong", "address", "everywhere"]),
+        Metric::counter(
+            PASSWORD_HASHING_REFUSED,
+            "Sign-ins and password changes refused because too many passwords were being hashed",
+        ),
+        Metric::counter(SIP_REQUESTS, "SIP requests received, retransmissions included")
+            .open_labels(),
+        Metric::counter(
+            SIP_RESPONSES,
+            "SIP responses sent, by the request's method and the status code",
+        )
+        .open_labels(),
+        Metric::counter(SIP_REQUESTS_SENT, "SIP requests Tandem sent")
+            .label("method", &["BYE", "INVITE", "CANCEL"]),
+        Metric::counter(SIP_STRAY_RESPONSES, "SIP responses to no request of ours"),
+        Metric::counter(SIP_MALFORMED, "SIP messages that could not be read")
+            .label("transport", TRANSPORTS)
+            .label(
+                "reason",
+                &[
+                    "too_large",
+                    "garbage",
+                    "bad_header",
+                    "bad_content_length",
+                    "cseq_mismatch",
+                    "too_many_headers",
+                    "incomplete",
+                ],
+            ),
+        Metric::counter(SIP_AUTH, "SIP digest authentication outcomes")
+            .label("method", &["REGISTER", "INVITE"])
+            .label(
+                "result",
+                &[
+                    "ok",
+                    "challenged",
+                    "stale",
+                    "throttled",
+                    "wrong_password",
+                    "unknown_user",
+                    "bad_nonce",
+                    "replay",
+                    "wrong_uri",
+                    "wrong_realm",
+                    "algorithm",
+                    "no_qop",
+                    "malformed",
+                ],
+            ),
+        Metric::counter(
+            SIP_REGISTRATIONS,
+            "Authenticated REGISTERs, by what became of them",
+        )
+        .label(
+            "result",
+            &[
+                "ok",
+                "too_brief",
+                "bad_request",
+                "out_of_order",
+                "too_many",
+                "not_own_aor",
+            ],
+        ),
+        Metric::gauge(SIP_REGISTERED, "Softphone bindings now valid"),
+        Metric::counter(SIP_DIALS, "Calls Tandem placed to CSRs' softphones").label(
+            "result",
+            &["started", "answered", "declined", "no_answer", "unreachable"],
+        ),
+        Metric::counter(
+            SIP_CONNECTIONS_REFUSED,
+            "SIP TCP connections closed at once: all places taken (full) or the address's share (per_address)",
+        )
+        .label("reason", &["full", "per_address"]),
+        Metric::counter(
+            SIP_CONNECTIONS_CLOSED,
+            "SIP TCP connections Tandem closed: idle, or a message too slow to complete",
+        )
+        .label("reason", &["idle", "slow_message"]),
+        Metric::counter(
+            SIP_RATE_LIMITED,
+            "SIP messages past their address's rate: UDP ones dropped, TCP ones delayed",
+        )
+        .label("transport", TRANSPORTS),
+        Metric::counter(
+            SIP_TRANSACTIONS_FULL,
+            "New SIP requests refused with 503 because the transaction limit was reached",
+        ),
+        Metric::counter(
+            SIP_TCP_SEND_DROPPED,
+            "SIP messages not written because a TCP connection's queue was full",
+        ),
+        Metric::gauge(SIP_TCP_CONNECTIONS, "Open SIP TCP connections"),
+        Metric::gauge(SIP_CALLS_ACTIVE, "SIP calls (dialogs) not yet over"),
+        Metric::gauge(
+            SIP_LEGS_ACTIVE,
+            "SIP calls being put into a session or in one",
+        ),
+        Metric::counter(SIP_DTMF_DIGITS, "Keys pressed at the SIP service prompt"),
+        Metric::counter(SIP_CALLS_JOINED, "SIP calls that joined a session"),
+        // Recorded by name in src/recordings.rs and src/exporter.rs.
+        Metric::counter(ARFS_STARTED, "Recordings started (a file and a row made)"),
+        Metric::counter(ARF_FAILURES, "Recordings that ended in failure, by code").open_labels(),
+        Metric::counter(EXPORTS, "Recordings exported to MP4"),
+        Metric::histogram(
+            EXPORT_DURATION,
+            &[1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0],
+            "Wall time of one export to MP4",
+        ),
+        Metric::histogram(
+            EXPORT_SPEED,
+            &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0],
+            "Seconds of recording exported per second of wall time",
+        ),
+        Metric::counter(EXPORT_FAILURES, "Exports that failed, by code").open_labels(),
+    ]
+}
+
+/// Every metric of the process: this module's and the actors' and media workers'.
+fn all_declared() -> Vec<Metric> {
+    let mut all = declared();
+    all.extend(telemetry::declared());
+    all.extend(telemetry::media::declared());
+    all
+}
+
+/// The process-wide recorder, with every declared metric registered. Tests start several
+/// servers in one process; they share it.
 pub fn handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let handle = PrometheusBuilder::new()
+            let metrics = all_declared();
+            let mut builder = PrometheusBuilder::new();
+            for m in &metrics {
+                if let Kind::Histogram(buckets) = m.kind {
+                    builder = builder
+                        .set_buckets_for_metric(Matcher::Full(m.name.to_string()), buckets)
+                        .expect("declared buckets are not empty");
+                }
+            }
+            let handle = builder
                 .install_recorder()
                 .expect("no other metrics recorder is installed in this process");
-            metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status");
-            metrics::describe_histogram!(HTTP_DURATION, "HTTP request handling time");
-            metrics::describe_counter!(WS_MESSAGES, "WebSocket frames by direction");
-            metrics::describe_gauge!(WS_CONNECTIONS, "Open participant WebSockets");
-            metrics::describe_counter!(WS_BAD_FRAMES, "WebSocket frames that could not be read");
-            metrics::describe_counter!(
-                WS_SILENT_CLOSED,
-                "Participant WebSockets closed because nothing came from them, not even a pong"
-            );
-            metrics::describe_gauge!(
-                HTTP_CONNECTIONS,
-                "Open HTTP connections, upgraded WebSockets included"
-            );
-            metrics::describe_counter!(
-                HTTP_CONNECTIONS_REFUSED,
-                "HTTP connections refused at once: every place taken (full) or the address's share (address)"
-            );
-            metrics::describe_counter!(
-                HTTP_CONNECTIONS_TIMED_OUT,
-                "HTTP connections closed, and request bodies cut off, for waiting too long on the client, by what was awaited"
-            );
-            metrics::describe_counter!(
-                PASSWORD_HASHING_REFUSED,
-                "Sign-ins and password changes refused because too many passwords were being hashed"
-            );
+            for m in &metrics {
+                m.register();
+            }
             handle
         })
         .clone()
@@ -149,6 +324,11 @@ pub fn http_connection_timed_out(phase: &'static str) {
     counter!(HTTP_CONNECTIONS_TIMED_OUT, "phase" => phase).increment(1);
 }
 
+/// `limit`: sender, recipient or server.
+pub fn mail_refused(limit: &'static str) {
+    counter!(MAIL_REFUSED, "limit" => limit).increment(1);
+}
+
 pub fn password_hashing_refused() {
     counter!(PASSWORD_HASHING_REFUSED).increment(1);
 }
@@ -210,6 +390,95 @@ pub fn sip_leg_ended() {
 pub fn sip_dtmf_digit() {
     counter!(SIP_DTMF_DIGITS).increment(1);
 }
+/// A session number tried `via` ("http", "sip"): `result` is "right", "wrong", or the limit
+/// that refused it ("address", "everywhere").
+pub fn session_number_try(via: &'static str, result: &'static str) {
+    counter!(SESSION_NUMBER_TRIES, "via" => via, "result" => result).increment(1);
+}
 pub fn sip_call_joined() {
     counter!(SIP_CALLS_JOINED).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `tandem_*` name in these files has its declaration (so HELP, buckets and the
+    /// counters' zeros), and no name is declared twice.
+    #[test]
+    fn every_metric_named_here_is_declared() {
+        let declared: Vec<&str> = all_declared().iter().map(|m| m.name).collect();
+        let mut seen = std::collections::HashSet::new();
+        for name in &declared {
+            assert!(seen.insert(*name), "{name} is declared twice");
+        }
+        let sources = [
+            include_str!("metrics.rs"),
+            include_str!("exporter.rs"),
+            include_str!("recordings.rs"),
+            include_str!("../actors/src/telemetry.rs"),
+            include_str!("../actors/src/telemetry/media.rs"),
+            include_str!("../actors/src/recorder.rs"),
+        ];
+        for source in sources {
+            for piece in source.split("\"tandem_").skip(1) {
+                let rest = piece.split('"').next().unwrap();
+                let is_name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
+                if rest.is_empty() || !rest.chars().all(is_name) {
+                    continue;
+                }
+                let name = format!("tandem_{rest}");
+                assert!(
+                    declared.contains(&name.as_str()),
+                    "{name} has no declaration (a Metric entry in a declared() list)"
+                );
+            }
+        }
+    }
+
+    /// At start, before any event: HELP and TYPE for every metric but those of open label
+    /// sets, each counter of closed labels at 0 with every label value, and histograms as histograms (buckets), not
+    /// summaries.
+    #[test]
+    fn every_metric_is_described_and_every_counter_is_there_at_start() {
+        let text = handle().render();
+        for m in all_declared() {
+            if m.label_sets().is_empty() {
+                continue; // labels of an open set: no series before the first event
+            }
+            assert!(
+                text.contains(&format!("# HELP {} ", m.name)),
+                "{} has no HELP:\n{text}",
+                m.name
+            );
+            let kind = match m.kind {
+                Kind::Counter => "counter",
+                Kind::Gauge => "gauge",
+                Kind::Histogram(_) => "histogram",
+            };
+            assert!(
+                text.contains(&format!("# TYPE {} {kind}", m.name)),
+                "{} is not exported as a {kind}",
+                m.name
+            );
+            if m.kind != Kind::Counter {
+                continue;
+            }
+            for labels in m.label_sets() {
+                let series = if labels.is_empty() {
+                    format!("{} ", m.name)
+                } else {
+                    let inner: Vec<String> = labels
+                        .iter()
+                        .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
+                        .collect();
+                    format!("{}{{{}}} ", m.name, inner.join(","))
+                };
+                assert!(
+                    text.lines().any(|l| l.starts_with(&series)),
+                    "{series}is missing at start"
+                );
+            }
+        }
+    }
 }

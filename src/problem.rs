@@ -111,7 +111,7 @@ impl From<JsonRejection> for Problem {
             JsonRejection::JsonDataError(e) => {
                 Problem::unprocessable("invalid_body", e.body_text())
             }
-            JsonRejection::BytesRejection(e) if crate::listener::pacing::is_too_slow(&e) => {
+            JsonRejection::BytesRejection(e) if crate::body_pace::is_too_slow(&e) => {
                 Problem::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", e.body_text())
             }
             JsonRejection::BytesRejection(e) => Problem::new(

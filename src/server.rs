@@ -20,12 +20,14 @@ use crate::auth::Signer;
 use crate::config::Config;
 use crate::exporter::{self, Exports};
 use crate::hashing::PasswordHashing;
+use crate::http::client_address::TrustedProxies;
 use crate::http::{self, AppState, Inner};
 use crate::listener::{self, Limits};
 use crate::mail::Mailer;
 use crate::recordings::RecordingStore;
 use crate::store::{Store, StoreError};
 use crate::throttle::Throttle;
+use crate::throttle::session_numbers::SharedNumbers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -147,6 +149,11 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         config.sip.algorithms().expect("validated at load"),
     );
     sip_accounts.reload(&store).await?;
+    // One budget of wrong session numbers for the API and the phones.
+    let session_numbers = SharedNumbers::new(
+        config.sessions.wrong_numbers_per_address,
+        config.sessions.wrong_numbers_total,
+    );
     let sip = if config.sip.enabled {
         Some(
             crate::sip::server::start(
@@ -154,6 +161,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
                 sip_accounts.clone(),
                 directory.clone(),
                 media.clone(),
+                session_numbers.clone(),
             )
             .await
             .map_err(|source| StartError::Sip {
@@ -184,7 +192,18 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         config.auth.hashing_threads(),
         config.auth.max_waiting_hashes,
     );
+    let mail_limits = crate::mail::MailLimits::new(&config.mail);
+    let trusted_proxies = TrustedProxies::new(
+        config.server.trusted_proxies().expect("validated at load"),
+        config
+            .server
+            .client_address_header()
+            .expect("validated at load"),
+    );
     let state = AppState(Arc::new(Inner {
+        trusted_proxies,
+        revocations: crate::auth::Revocations::default(),
+        mail_limits,
         config,
         store: store.clone(),
         signer: signer.clone(),
@@ -206,11 +225,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             http::accounts::LOGIN_WINDOW,
             http::accounts::LOGIN_KEYS,
         )),
-        join_throttle: Mutex::new(Throttle::new(
-            http::sessions::JOIN_FAILURES,
-            Duration::from_secs(60),
-            100_000,
-        )),
+        session_numbers,
     }));
     let limits = Limits::new(&state.config.server, crate::open_files::current());
     let app = http::router(state);

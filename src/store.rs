@@ -21,7 +21,7 @@ mod journal;
 mod recordings;
 mod settings;
 
-pub use accounts::{AccountRole, SipCredentialRow, User};
+pub use accounts::{AccountRole, DisableRefusal, SipCredentialRow, User};
 use journal::{AppendJob, JOURNAL_QUEUE, journal_writer};
 pub use journal::{ParticipantRow, SessionSummary};
 pub use recordings::{NewRecording, Recording, RecordingStatus};

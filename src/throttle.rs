@@ -1,5 +1,7 @@
 //! Counts failures per key (a username, a client address) and refuses further tries for a while
-//! after too many: slows password guessing and session-number scanning.
+//! after too many: slows password guessing and session-number scanning ([`session_numbers`]).
+
+pub mod session_numbers;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -93,6 +95,20 @@ impl Throttle {
 
     pub fn succeed(&mut self, key: &str) {
         self.failures.remove(key);
+    }
+
+    /// Takes back one failure of `key` counted at `at` (a try counted before its outcome was
+    /// known, which turned out right); the others stay.
+    pub fn forgive(&mut self, key: &str, at: Instant) {
+        let Some(list) = self.failures.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = list.iter().rposition(|t| *t == at) {
+            list.remove(i);
+        }
+        if list.is_empty() {
+            self.failures.remove(key);
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 // session, assist a colleague's by number (S5), take sessions transferred to this agent (S8).
 import { $, api, say, tablist } from '/assets/tandem.js';
 import { CsrSession } from '/assets/csr_session.js';
+import { offerSignOutEverywhere, showAccounts } from '/assets/accounts.js';
 
 let account = null;
 let sessions = 0;
@@ -18,6 +19,8 @@ $('#signin').addEventListener('submit', async (e) => {
     say(`Signed in as ${f.username.value}.`);
     $('#topic').focus();
     refreshRecordings();
+    offerSignOutEverywhere(account);
+    if (account.user.role === 'admin') showAccounts(account);
     if (account.user.role === 'csr' || account.user.role === 'agent') {
       $('#softphone').hidden = false;
       refreshSoftphone();

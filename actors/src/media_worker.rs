@@ -145,8 +145,13 @@ pub struct MediaWorkerHandle {
 }
 
 impl MediaWorkerHandle {
-    /// Binds the socket and starts the loop on the current tokio runtime.
+    /// Binds the socket and starts the loop on the current tokio runtime, as worker 0.
     pub async fn start(config: MediaWorkerConfig) -> std::io::Result<Self> {
+        Self::start_numbered(config, 0).await
+    }
+
+    /// [`Self::start`] for the pool's worker `index`, which labels its metrics.
+    pub async fn start_numbered(config: MediaWorkerConfig, index: usize) -> std::io::Result<Self> {
         let socket = UdpSocket::bind(config.listen).await?;
         // Room for bursts while the loop is busy mixing; the kernel caps it at
         // net.core.rmem_max / wmem_max (docs/operations.md).
@@ -163,7 +168,7 @@ impl MediaWorkerHandle {
             ));
         }
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-        tokio::spawn(worker_loop::run(socket, address, rx, bound.to_string()));
+        tokio::spawn(worker_loop::run(socket, address, rx, index));
         tracing::info!(%bound, %address, receive_buffer, "media worker listening");
         Ok(Self { tx, address })
     }

@@ -98,6 +98,7 @@ pub async fn participant(
         tone: Some(tone),
         decode_audio: false,
         keep_audio: 0,
+        ..ClientConfig::default()
     };
     let (mut client, offer, purposes) =
         Client::new(Instant::now(), addr, config, video.into_iter().collect())?;

@@ -9,6 +9,7 @@
 //! - [`sfu`]: one session's WebRTC endpoint: a str0m `Rtc` per browser, video forwarded and
 //!   renegotiated, data channels relayed, the voice call mixed, phones joined.
 //! - [`policy`]: what the session's rules let through right now.
+//! - [`sdp_candidates`]: the server's ICE candidates in every m-section of its SDP, ended.
 //! - [`voice_mixer`]: every 20 ms, one listener mix and one mix-minus per speaker.
 //! - [`jitter`]: one audio source's jitter buffer, feeding the mixer.
 //! - [`mix`]: the integer arithmetic of mixing PCM frames.
@@ -24,6 +25,7 @@ pub mod jitter;
 pub mod mix;
 pub mod phone;
 pub mod policy;
+pub mod sdp_candidates;
 pub mod sfu;
 #[cfg(feature = "testkit")]
 pub mod testkit;

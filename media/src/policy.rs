@@ -70,9 +70,22 @@ pub enum DropReason {
     NotInControl,
     /// Pointer or annotation events while nothing is shared (SPEC D12).
     NothingShared,
+    /// Video in a codec the receiver's answer did not accept (an SFU does not transcode).
+    CodecNotNegotiated,
 }
 
 impl DropReason {
+    /// Every reason, so each one's counter is there at 0 from the start (docs/metrics.md).
+    pub const ALL: [Self; 7] = [
+        Self::NoMicrophone,
+        Self::NoCameraRight,
+        Self::NotSharing,
+        Self::Undeclared,
+        Self::NotInControl,
+        Self::NothingShared,
+        Self::CodecNotNegotiated,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NoMicrophone => "no_microphone",
@@ -81,6 +94,7 @@ impl DropReason {
             Self::Undeclared => "undeclared_track",
             Self::NotInControl => "not_in_control",
             Self::NothingShared => "nothing_shared",
+            Self::CodecNotNegotiated => "codec_not_negotiated",
         }
     }
 }

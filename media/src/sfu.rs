@@ -33,6 +33,7 @@ use crate::mix::{FRAME_SAMPLES, Gain};
 use crate::phone::counts::PhoneCounts;
 use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia, WrongAddress};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
+use crate::sdp_candidates::complete_candidates;
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
 use video::{OutState, TrackOut, void_pending};
 
@@ -100,6 +101,14 @@ pub enum SfuEvent<P> {
     WrongAddress {
         peer: P,
         report: WrongAddress,
+    },
+    /// Video from `origin` is not forwarded to `peer`, whose answer did not accept its codec
+    /// (once per sender and receiver; each frame is counted as
+    /// [`DropReason::CodecNotNegotiated`]).
+    CodecNotNegotiated {
+        peer: P,
+        origin: P,
+        codec: Codec,
     },
     /// What RTCP says of a peer's connection, every [`STATS_INTERVAL`].
     Stats {
@@ -354,7 +363,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             self.flush(now);
             let answer = answer.map_err(|e| SfuError::OfferRefused(e.to_string()))?;
             return Ok(Answer {
-                sdp: answer.to_sdp_string(),
+                sdp: complete_candidates(&answer.to_sdp_string()),
                 void_offers,
             });
         }
@@ -399,7 +408,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         self.reroute = true;
         self.flush(now);
         Ok(Answer {
-            sdp: answer.to_sdp_string(),
+            sdp: complete_candidates(&answer.to_sdp_string()),
             void_offers,
         })
     }

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use str0m::format::Codec;
 use tandem_media::policy::{ChannelKind, DropReason, TrackPurpose};
+use tandem_media::sfu::SfuEvent;
+use tandem_media::testkit::client::ClientConfig;
 use tandem_media::testkit::sim::{World, camera, screen};
 
 const CSR: u8 = 1;
@@ -277,4 +280,147 @@ fn a_stop_crossed_by_the_pages_offer_leaves_no_track_behind() {
     // Three audio tracks, the customer's screen and the assistant's camera coming in; nothing
     // going out (the share stopped, the camera is not allowed).
     assert_eq!(w.sfu.track_count(), 5);
+}
+
+/// Each m-section that is not rejected names the server's candidate and ends its candidates:
+/// clients that read candidates per m-section (aiortc with max-bundle) need both.
+fn assert_candidates_everywhere(sdp: &str) {
+    let sections: Vec<&str> = sdp.split("\r\nm=").skip(1).collect();
+    assert!(!sections.is_empty(), "{sdp}");
+    for m in sections {
+        if m.split(' ').nth(1) == Some("0") {
+            continue;
+        }
+        assert_eq!(m.matches("a=candidate:").count(), 1, "m={m}");
+        assert_eq!(m.matches("a=end-of-candidates").count(), 1, "m={m}");
+    }
+}
+
+#[test]
+fn the_servers_answers_and_offers_name_its_candidate_in_every_m_section() {
+    let mut w = session();
+    w.set_policy(|p| p.screens = [CUSTOMER].into());
+    w.run(Duration::from_millis(500));
+    assert_eq!(w.answers.len(), 3);
+    let (_, customer) = &w.answers[1];
+    assert_eq!(
+        customer.matches("\r\nm=").count(),
+        3,
+        "audio, the screen, data"
+    );
+    for (_, sdp) in &w.answers {
+        assert_candidates_everywhere(sdp);
+    }
+    let offers: Vec<&String> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SfuEvent::Offer { sdp, .. } => Some(sdp),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        offers.len(),
+        2,
+        "the share offered to the CSR and the assistant"
+    );
+    for sdp in offers {
+        assert_candidates_everywhere(sdp);
+    }
+    // The clients took both and see the share.
+    assert!(w.client(CSR).frames_received(TrackPurpose::Screen) > 0);
+}
+
+fn codecs(video_codecs: Vec<Codec>) -> ClientConfig {
+    ClientConfig {
+        video_codecs,
+        ..ClientConfig::default()
+    }
+}
+
+/// A receiver gets only the codecs its answer accepted: a track in a codec it cannot decode is
+/// not forwarded to it (an SFU does not transcode), each frame is counted, and the server hears
+/// of it once per sender and receiver. What it can decode still reaches it.
+#[test]
+fn video_in_a_codec_the_receiver_did_not_accept_is_not_forwarded_to_it() {
+    const H264_SENDER: u8 = 4;
+    let mut w = World::new();
+    w.join_with(CSR, codecs(vec![Codec::Vp8]), vec![]);
+    w.join_with(ASSISTANT, codecs(vec![Codec::H264, Codec::Vp8]), vec![]);
+    w.join_with(H264_SENDER, codecs(vec![Codec::H264]), vec![camera()]);
+    w.join_with(CUSTOMER, codecs(vec![Codec::Vp8]), vec![camera()]);
+    w.set_policy(|p| p.cameras = [H264_SENDER, CUSTOMER].into());
+    w.run(Duration::from_secs(2));
+    assert!(w.clients.values().all(|c| c.connected));
+
+    let from = |viewer: u8, sender: u8| -> u64 {
+        w.client(viewer)
+            .video_in
+            .values()
+            .filter(|v| v.stream == format!("camera-{sender}"))
+            .map(|v| v.frames)
+            .sum()
+    };
+    // The H.264 camera reaches the receiver that accepts H.264, so it was sent ...
+    assert!(from(ASSISTANT, H264_SENDER) > 20);
+    // ... but not the one that accepted VP8 only.
+    assert_eq!(from(CSR, H264_SENDER), 0, "VP8-only receiver got H.264");
+    assert_eq!(from(CUSTOMER, H264_SENDER), 0);
+    // Nothing sent in vain: a receiver's str0m (as a browser) throws away what it did not accept.
+    let received: u64 = w
+        .clients
+        .values()
+        .map(|c| c.frames_received(TrackPurpose::Camera))
+        .sum();
+    assert_eq!(w.sfu.stats().video_frames_out, received);
+    assert!(dropped(&w, DropReason::CodecNotNegotiated) > 20);
+    let mut reports: Vec<_> = w
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SfuEvent::CodecNotNegotiated {
+                peer,
+                origin,
+                codec,
+            } => Some((*peer, *origin, *codec)),
+            _ => None,
+        })
+        .collect();
+    reports.sort_by_key(|(peer, origin, _)| (*peer, *origin));
+    // Receiver, sender, codec: the customer takes VP8 only too, and the H.264 sender cannot
+    // take the customer's VP8. Once per pair, however many frames.
+    let expected = [
+        (CSR, H264_SENDER, Codec::H264),
+        (CUSTOMER, H264_SENDER, Codec::H264),
+        (H264_SENDER, CUSTOMER, Codec::Vp8),
+    ];
+    assert_eq!(reports, expected);
+    // VP8 reaches every receiver that takes it, the one that prefers H.264 included.
+    for viewer in [CSR, ASSISTANT] {
+        assert!(from(viewer, CUSTOMER) > 20, "{viewer} sees the customer");
+    }
+}
+
+/// The server's answer lists VP8 before H.264, so a browser that offers both sends VP8, which
+/// every receiver takes.
+#[test]
+fn a_sender_offering_h264_first_is_asked_for_vp8() {
+    let mut w = World::new();
+    w.join_with(CSR, codecs(vec![Codec::Vp8]), vec![]);
+    w.join_with(
+        CUSTOMER,
+        codecs(vec![Codec::H264, Codec::Vp8]),
+        vec![camera()],
+    );
+    w.set_policy(|p| p.cameras = [CUSTOMER].into());
+    w.run(Duration::from_secs(2));
+    let (_, answer) = &w.answers[1];
+    let video = answer.split("\r\nm=video ").nth(1).unwrap();
+    let first_pt = video.split(' ').nth(2).unwrap();
+    assert!(
+        video.contains(&format!("a=rtpmap:{first_pt} VP8/90000")),
+        "VP8 first: {video}"
+    );
+    assert!(w.client(CSR).frames_received(TrackPurpose::Camera) > 20);
+    assert_eq!(dropped(&w, DropReason::CodecNotNegotiated), 0);
 }

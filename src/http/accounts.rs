@@ -1,20 +1,23 @@
-//! Sign-in and accounts.
+//! Sign-in and accounts: creating, disabling and re-enabling them, and signing them out
+//! everywhere (their token generation moves on, crate::auth).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client_address::ClientAddress;
 use super::{ApiJson, AppState, Caller, check_throttle, record_failure};
-use crate::auth::{self, MIN_PASSWORD_CHARS, Token};
+use crate::auth::{self, Denied, MIN_PASSWORD_CHARS, Token};
 use crate::mail::looks_like_email;
 use crate::problem::Problem;
-use crate::store::{AccountRole, User};
+use crate::store::{AccountRole, DisableRefusal, User};
 use crate::throttle::subscriber;
+use tandem_actors::ids::AccountId;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,10 +28,10 @@ pub struct Login {
 
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<impl IntoResponse, Problem> {
-    let guesses = Guesses::new(&body.username, peer.ip());
+    let guesses = Guesses::new(&body.username, client);
     guesses.before_check(&state, "failed sign-ins").await?;
     let user = state.store.user_by_username(&body.username).await?;
     let stored = user.as_ref().map_or_else(
@@ -47,12 +50,16 @@ pub async fn login(
         }
     };
     guesses.succeeded(&state);
+    // Only someone who knows the password learns that the account is disabled: to anyone else
+    // it answers as a wrong password does.
+    auth::check_holder(&user, user.token_generation)?;
     let now = auth::unix_secs();
     let ttl = state.config.auth.access_token_ttl_secs;
     let token = state.signer.sign(
         &Token::Access {
             account: user.id,
             role: user.role,
+            generation: user.token_generation,
         },
         now,
         ttl,
@@ -149,6 +156,94 @@ pub async fn list(
 ) -> Result<ApiJson<Vec<User>>, Problem> {
     caller.require(&[AccountRole::Admin])?;
     Ok(ApiJson(state.store.users().await?))
+}
+
+impl From<Denied> for Problem {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::Disabled => Problem::new(StatusCode::FORBIDDEN, d.code(), d.to_string()),
+            Denied::Revoked => Problem::unauthorized(d.code(), d.to_string()),
+        }
+    }
+}
+
+fn account_id(id: &str) -> Result<AccountId, Problem> {
+    id.parse()
+        .map_err(|_| Problem::not_found("unknown_user", "no such account"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    disabled: bool,
+}
+
+/// An admin disables or re-enables an account. Disabling signs it out everywhere at once (its
+/// tokens, its open WebSockets, its softphone's SIP password); an admin cannot disable
+/// themself or the last enabled admin.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(change): ApiJson<UserChange>,
+) -> Result<ApiJson<User>, Problem> {
+    let admin = caller.require(&[AccountRole::Admin])?;
+    let id = account_id(&id)?;
+    if change.disabled && id == admin.id {
+        return Err(Problem::conflict(
+            "cannot_disable_self",
+            "you cannot disable your own account",
+        ));
+    }
+    let user = match state.store.set_disabled(id, change.disabled).await? {
+        Ok(user) => user,
+        Err(DisableRefusal::UnknownAccount) => {
+            return Err(Problem::not_found("unknown_user", "no such account"));
+        }
+        Err(DisableRefusal::LastAdmin) => {
+            return Err(Problem::conflict(
+                "last_admin",
+                "this is the last enabled admin account; enable or create another admin first",
+            ));
+        }
+    };
+    let why = if change.disabled {
+        Denied::Disabled
+    } else {
+        Denied::Revoked
+    };
+    state.revocations.revoke(id, why);
+    // The softphone's password stops (or starts again) working with the account.
+    state
+        .sip_accounts
+        .reload(&state.store)
+        .await
+        .map_err(Problem::internal)?;
+    tracing::info!(account = %user.username, disabled = user.disabled, by = %admin.username, "account access changed");
+    Ok(ApiJson(user))
+}
+
+/// Signs an account out everywhere: every token it holds is refused from now on and its open
+/// WebSockets close. The account itself may ask ("sign out everywhere"), or an admin.
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = account_id(&id)?;
+    if caller.0.id != id && !caller.is_admin() {
+        return Err(Problem::forbidden(
+            "only the account itself or an admin can sign it out everywhere",
+        ));
+    }
+    state
+        .store
+        .revoke_tokens(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("unknown_user", "no such account"))?;
+    state.revocations.revoke(id, Denied::Revoked);
+    tracing::info!(account = %id, by = %caller.0.username, "signed out everywhere");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// How long failed sign-ins are remembered.

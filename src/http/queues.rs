@@ -134,7 +134,8 @@ async fn take_over(
                 reply,
             })
             .await?;
-            let mut answer = joined(state, &handle, &view["topic"], id, Role::Csr);
+            let holder = Some(crate::auth::Holder::of(user));
+            let mut answer = joined(state, &handle, &view["topic"], id, Role::Csr, holder);
             answer["message"] = json!(waiting.message);
             Ok(answer)
         }

@@ -330,6 +330,9 @@ pub async fn email(
         r.name,
         httpdate::fmt_http_date(until),
     );
+    state
+        .mail_limits
+        .admit(caller.0.id, to, std::time::Instant::now())?;
     mailer.send(to, &subject, &text).await.map_err(|e| {
         tracing::warn!(recording = %r.id, error = %e, "recording e-mail failed");
         Problem::new(

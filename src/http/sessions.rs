@@ -1,9 +1,9 @@
 //! Support sessions over HTTP: start, invite, join, assist, look at, list, report.
 //! What happens inside a session goes over the participant's WebSocket ([`super::ws`]).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -14,9 +14,8 @@ use tandem_actors::session::rules::Refusal;
 use tandem_actors::session::{SessionError, SessionMsg};
 use tandem_actors::session_registry::{NewSession, SessionHandle, SessionRegistryMsg};
 
-use super::{
-    ApiJson, AppState, Caller, SUPPORT_ROLES, ask, check_throttle, optional_email, record_failure,
-};
+use super::client_address::ClientAddress;
+use super::{ApiJson, AppState, Caller, SUPPORT_ROLES, ask, optional_email};
 use crate::auth::{self, Token};
 use crate::mail::mailto_link;
 use crate::problem::Problem;
@@ -56,12 +55,14 @@ pub fn joined(
     topic: &Value,
     id: ParticipantId,
     role: Role,
+    account: Option<auth::Holder>,
 ) -> Value {
     let token = state.signer.sign(
         &Token::Participant {
             session: h.id,
             participant: id,
             role,
+            account,
         },
         auth::unix_secs(),
         state.config.auth.participant_token_ttl_secs,
@@ -139,7 +140,8 @@ pub async fn create(
         reply,
     })
     .await??;
-    let mut answer = joined(&state, &handle, &json!(topic), id, Role::Csr);
+    let holder = Some(auth::Holder::of(user));
+    let mut answer = joined(&state, &handle, &json!(topic), id, Role::Csr, holder);
     let (link, token, expires_at) = invite_link(&state, handle.id, Role::Customer);
     answer["invite"] = json!({"link": link, "token": token, "expires_at": expires_at});
     Ok((StatusCode::CREATED, ApiJson(answer)))
@@ -218,6 +220,9 @@ pub async fn invite(
                 "this server does not send e-mail; use the mailto link",
             )
         })?;
+        state
+            .mail_limits
+            .admit(user.id, to, std::time::Instant::now())?;
         mailer.send(to, &subject, &text).await.map_err(|e| {
             tracing::warn!(error = %e, "invitation e-mail failed");
             Problem::new(
@@ -255,35 +260,65 @@ pub struct JoinBody {
     email: Option<String>,
 }
 
-/// Unknown session numbers tried per client address before it must wait.
-pub const JOIN_FAILURES: usize = 10;
+/// The live session with this number, the try counted in the one budget of session numbers
+/// for every way of trying one (src/throttle/session_numbers.rs): 429 too_many_attempts with
+/// Retry-After past it, 404 unknown_session when no live session has the number.
+async fn by_number(
+    state: &AppState,
+    from: IpAddr,
+    number: &str,
+    unknown: &str,
+) -> Result<SessionHandle, Problem> {
+    let number: SessionNumber = number.parse().map_err(|_| {
+        Problem::unprocessable("invalid_session_number", "a session number is 9 digits")
+    })?;
+    let attempt = state.session_numbers.attempt(from).map_err(|refused| {
+        crate::metrics::session_number_try("http", refused.label());
+        let secs = refused.retry_after_secs();
+        Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many unknown session numbers; try again in {secs} s"),
+        )
+        .with_retry_after(secs)
+    })?;
+    let found = ask(&state.directory.sessions(), |reply| {
+        SessionRegistryMsg::ByNumber { number, reply }
+    })
+    .await;
+    match found {
+        Ok(Some(h)) => {
+            state.session_numbers.right(attempt);
+            crate::metrics::session_number_try("http", "right");
+            Ok(h)
+        }
+        Ok(None) => {
+            crate::metrics::session_number_try("http", "wrong");
+            Err(Problem::not_found("unknown_session", unknown))
+        }
+        Err(busy) => {
+            // Nothing was learnt: the try counts against nobody.
+            state.session_numbers.right(attempt);
+            Err(busy)
+        }
+    }
+}
 
 /// SPEC S1, S4, S5: join by session number or invite link.
 pub async fn join(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     ApiJson(body): ApiJson<JoinBody>,
 ) -> Result<impl IntoResponse, Problem> {
     let (handle, role) = match (&body.number, &body.invite) {
         (Some(number), None) => {
-            let key = peer.ip().to_string();
-            check_throttle(&state.join_throttle, &key, "unknown session numbers")?;
-            let number: SessionNumber = number.parse().map_err(|_| {
-                Problem::unprocessable("invalid_session_number", "a session number is 9 digits")
-            })?;
-            let found = ask(&state.directory.sessions(), |reply| {
-                SessionRegistryMsg::ByNumber { number, reply }
-            })
-            .await?;
-            let Some(h) = found else {
-                record_failure(&state.join_throttle, &key);
-                return Err(Problem::not_found(
-                    "unknown_session",
-                    "no live session has that number; check it with your support representative",
-                ));
-            };
-            (h, Role::Customer)
+            let unknown =
+                "no live session has that number; check it with your support representative";
+            (
+                by_number(&state, client, number, unknown).await?,
+                Role::Customer,
+            )
         }
         (None, Some(invite)) => {
             let Token::Invite { session, role } = state.signer.verify(invite)? else {
@@ -304,10 +339,11 @@ pub async fn join(
             ));
         }
     };
-    let info = if role == Role::Csr {
+    let (info, holder) = if role == Role::Csr {
         // An assistant invite only works for a signed-in CSR (SPEC S5).
         let caller = Caller::from_headers(&state, &headers).await?;
-        staff_info(caller.require(SUPPORT_ROLES)?)
+        let user = caller.require(SUPPORT_ROLES)?;
+        (staff_info(user), Some(auth::Holder::of(user)))
     } else {
         let name = body.name.as_deref().unwrap_or("").trim();
         if name.is_empty()
@@ -320,7 +356,7 @@ pub async fn join(
             ));
         }
         let email = optional_email(body.email.as_deref())?;
-        ParticipantInfo {
+        let info = ParticipantInfo {
             id: ParticipantId::random(),
             role: Role::Customer,
             name: name.to_string(),
@@ -328,11 +364,12 @@ pub async fn join(
             account: None,
             is_agent: false,
             phone: false,
-        }
+        };
+        (info, None)
     };
     Ok((
         StatusCode::CREATED,
-        ApiJson(join_as(&state, &handle, info).await?),
+        ApiJson(join_as(&state, &handle, info, holder).await?),
     ))
 }
 
@@ -341,6 +378,7 @@ async fn join_as(
     state: &AppState,
     handle: &SessionHandle,
     info: ParticipantInfo,
+    holder: Option<auth::Holder>,
 ) -> Result<Value, Problem> {
     let role = info.role;
     // A customer takes a slot only when their WebSocket connects (see `SessionMsg::Admit`).
@@ -362,7 +400,7 @@ async fn join_as(
         .await??
     };
     let v = view(handle, None).await?;
-    Ok(joined(state, handle, &v["topic"], id, role))
+    Ok(joined(state, handle, &v["topic"], id, role, holder))
 }
 
 /// The join rate limit is a refusal of load: 429 with Retry-After.
@@ -387,19 +425,20 @@ pub struct AssistBody {
 /// SPEC S5: a CSR joins a session as assistant by its number.
 pub async fn assist(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     caller: Caller,
     ApiJson(body): ApiJson<AssistBody>,
 ) -> Result<impl IntoResponse, Problem> {
     let user = caller.require(SUPPORT_ROLES)?;
-    let number: SessionNumber = body.number.parse().map_err(|_| {
-        Problem::unprocessable("invalid_session_number", "a session number is 9 digits")
-    })?;
-    let handle = ask(&state.directory.sessions(), |reply| {
-        SessionRegistryMsg::ByNumber { number, reply }
-    })
-    .await?
-    .ok_or_else(|| Problem::not_found("unknown_session", "no live session has that number"))?;
-    let answer = join_as(&state, &handle, staff_info(user)).await?;
+    let handle = by_number(
+        &state,
+        client,
+        &body.number,
+        "no live session has that number",
+    )
+    .await?;
+    let holder = Some(auth::Holder::of(user));
+    let answer = join_as(&state, &handle, staff_info(user), holder).await?;
     Ok((StatusCode::CREATED, ApiJson(answer)))
 }
 

@@ -11,15 +11,16 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use tandem_actors::ids::ParticipantId;
+use tandem_actors::ids::{AccountId, ParticipantId};
 use tandem_actors::participant::{Connection, ParticipantLink, ParticipantMsg};
 use tandem_actors::protocol::{ClientFrame, ServerMsg};
 use tandem_actors::session::SessionMsg;
 use tandem_actors::session_registry::SessionHandle;
+use tokio::sync::broadcast::error::RecvError;
 
 use super::sessions::live_by_id;
 use super::{AppState, ask};
-use crate::auth::Token;
+use crate::auth::{Denied, Holder, Token, check_holder};
 use crate::metrics;
 use crate::problem::Problem;
 
@@ -40,6 +41,7 @@ pub async fn upgrade(
     let Token::Participant {
         session,
         participant,
+        account,
         ..
     } = state.signer.verify(&token)?
     else {
@@ -47,6 +49,12 @@ pub async fn upgrade(
             "wrong_token_kind",
             "the WebSocket needs a participant token",
         ));
+    };
+    // A staff participant's token is its account's: refused once the account is disabled or
+    // signed out everywhere. Listening starts before the check, so no revocation slips between.
+    let revoked = match account {
+        Some(holder) => Some((holder, revocations_of(&state, holder).await?)),
+        None => None,
     };
     let handle = live_by_id(&state, session).await?.ok_or_else(|| {
         Problem::new(
@@ -67,13 +75,55 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(max * 4)
         .max_frame_size(max * 4)
-        .on_upgrade(move |socket| run(state, socket, handle, participant)))
+        .on_upgrade(move |socket| run(state, socket, handle, participant, revoked)))
+}
+
+type RevocationsRx = tokio::sync::broadcast::Receiver<(AccountId, Denied)>;
+
+/// Listens for the account's revocations, once its token is known to be still good.
+async fn revocations_of(state: &AppState, holder: Holder) -> Result<RevocationsRx, Problem> {
+    let rx = state.revocations.subscribe();
+    let user = state
+        .store
+        .user_by_id(holder.account)
+        .await?
+        .ok_or_else(|| Problem::unauthorized("invalid_token", "the account no longer exists"))?;
+    check_holder(&user, holder.generation)?;
+    Ok(rx)
+}
+
+/// Waits until `account`'s tokens are revoked (never, for a participant without an account).
+async fn revocation(state: &AppState, revoked: &mut Option<(Holder, RevocationsRx)>) -> Denied {
+    let Some((holder, rx)) = revoked else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok((who, why)) if who == holder.account => return why,
+            Ok(_) => {}
+            // Fell behind: whether this account was among the missed is unknown; ask the store.
+            Err(RecvError::Lagged(_)) => match state.store.user_by_id(holder.account).await {
+                Ok(Some(user)) => {
+                    if let Err(why) = check_holder(&user, holder.generation) {
+                        return why;
+                    }
+                }
+                Ok(None) => return Denied::Revoked,
+                Err(e) => tracing::warn!(error = %e, "cannot check a WebSocket's account"),
+            },
+            Err(RecvError::Closed) => return std::future::pending().await,
+        }
+    }
 }
 
 /// Unusable frames (not JSON, unknown command, too large, binary) one connection may send
 /// before it is closed: enough for a client bug to show up in its error log, not enough to
 /// flood the server.
 const MAX_BAD_FRAMES: u32 = 50;
+
+/// Close code when the account's tokens were revoked; the reason is `account_disabled` or
+/// `token_revoked`.
+const REVOKED_CLOSE: u16 = 4003;
 
 /// How long an inbound command may wait for a participant actor that is being restarted.
 const RESTART_WAIT: Duration = Duration::from_secs(2);
@@ -83,6 +133,7 @@ async fn run(
     mut socket: WebSocket,
     handle: SessionHandle,
     participant: ParticipantId,
+    mut revoked: Option<(Holder, RevocationsRx)>,
 ) {
     let (connection, mut rx) = Connection::new();
     let conn_id = connection.id;
@@ -193,6 +244,10 @@ async fn run(
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => {} // Ping and pong are answered by the WebSocket layer.
                 }
+            }
+            why = revocation(&state, &mut revoked) => {
+                close_gracefully(&mut socket, REVOKED_CLOSE, why.code()).await;
+                break;
             }
             _ = ping.tick() => {
                 if last_heard.elapsed() >= silence {

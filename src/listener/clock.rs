@@ -8,7 +8,7 @@
 //!   byte at a time gains nothing.
 //! - A kept-alive connection may sit idle between requests for `idle`.
 //! - While a request is being handled the handler governs (request bodies have their own pace,
-//!   see [`super::pacing`]), except that an answer the client does not take may wait `send`.
+//!   see [`crate::body_pace`]), except that an answer the client does not take may wait `send`.
 //!
 //! A WebSocket leaves all this when it is upgraded: its pings and silence decide (src/http/ws.rs).
 

@@ -21,7 +21,7 @@ pub struct SipConfig {
     pub realm: String,
     /// Every INVITE must authenticate as a support account (no anonymous callers).
     pub require_auth: bool,
-    /// Digest algorithms offered, the preferred first: "SHA-256,MD5".
+    /// Digest algorithms offered, the preferred first: "MD5" (the default), "SHA-256,MD5".
     pub digest_algorithms: String,
     /// TCP connections at once, and from one address (an IPv6 /64 counts as one).
     pub max_tcp_connections: usize,

@@ -97,6 +97,8 @@ pub enum CallEvent {
         /// The account the caller proved by digest, if any.
         account: Option<Box<SipAccount>>,
         offer: Option<Negotiated>,
+        /// The address the INVITE came from (session numbers tried are counted against it).
+        source: std::net::IpAddr,
     },
     /// The media the call uses now: on the ACK of our answer, and after a re-INVITE (hold,
     /// resume, a new address).
@@ -530,6 +532,28 @@ impl Endpoint {
 
     /// Refuses a call not yet answered (404 for an unknown session, 486 when full...).
     pub fn reject(&mut self, now: Instant, leg: LegId, code: u16) -> Vec<Output> {
+        self.refuse(now, leg, code, vec![])
+    }
+
+    /// Refuses a call not yet answered, telling the phone when it may call again.
+    pub fn reject_until(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        code: u16,
+        retry_after_secs: u64,
+    ) -> Vec<Output> {
+        let retry = rsip::headers::RetryAfter::new(retry_after_secs.to_string());
+        self.refuse(now, leg, code, vec![rsip::Header::RetryAfter(retry)])
+    }
+
+    fn refuse(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        code: u16,
+        extra: Vec<rsip::Header>,
+    ) -> Vec<Output> {
         let mut out = Vec::new();
         let Some(c) = self.early(leg) else {
             return out;
@@ -542,7 +566,7 @@ impl Endpoint {
             &req,
             code,
             Some(&local_tag),
-            vec![],
+            extra,
             None,
             &mut out,
         );

@@ -5,7 +5,7 @@
 //! participant it obeys the microphone rule (V3): it hears the listener mix until a CSR passes
 //! it the microphone.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use super::endpoint::{Ended, LegId, Target};
 use super::prompt;
 use super::registrar::SipAccount;
 use super::sdp::Negotiated;
+use crate::throttle::session_numbers::{Refusal, SharedNumbers};
 
 /// How long an actor may take to answer.
 const ASK: Duration = Duration::from_secs(5);
@@ -38,6 +39,8 @@ pub enum LegCmd {
     Ring(LegId),
     Answer(LegId, SocketAddr),
     Reject(LegId, u16),
+    /// Refuse with this status and a Retry-After of so many seconds.
+    RejectUntil(LegId, u16, u64),
     Hangup(LegId),
     MoveMedia(LegId, SocketAddr),
     /// The task is finished.
@@ -62,6 +65,17 @@ pub struct LegContext {
     pub media: MediaPool,
     pub commands: mpsc::UnboundedSender<LegCmd>,
     pub ring: Duration,
+    /// The budget of wrong session numbers, shared with the HTTP API.
+    pub session_numbers: SharedNumbers,
+}
+
+/// A call to Tandem, as the endpoint announced it.
+pub struct Incoming {
+    pub target: Target,
+    pub caller: Caller,
+    pub offer: Option<Negotiated>,
+    /// Where the INVITE came from.
+    pub source: IpAddr,
 }
 
 struct Leg {
@@ -81,6 +95,9 @@ enum Stop {
     Gone,
     /// Refused with this status.
     Refuse(u16),
+    /// Too many wrong session numbers from the caller's address: refused (403 with
+    /// Retry-After, these seconds) before the answer, hung up after it.
+    Throttled(u64),
 }
 
 impl Leg {
@@ -143,23 +160,35 @@ impl Leg {
 pub async fn run(
     ctx: Arc<LegContext>,
     id: LegId,
-    target: Target,
-    caller: Caller,
-    offer: Option<Negotiated>,
+    call: Incoming,
     events: mpsc::UnboundedReceiver<LegEvent>,
 ) {
+    let Incoming {
+        target,
+        caller,
+        offer,
+        source,
+    } = call;
     let mut leg = Leg::start(ctx, id, events, offer, None);
     let result = match target {
-        Target::Session(number) => match find(&leg.ctx.directory, &number).await {
-            Some(handle) => in_session(&mut leg, handle, &caller, None).await,
-            None => Err(Stop::Refuse(404)),
+        Target::Session(number) => match by_number(&leg.ctx, source, &number).await {
+            Ok(Some(handle)) => in_session(&mut leg, handle, &caller, None).await,
+            Ok(None) => Err(Stop::Refuse(404)),
+            Err(stop) => Err(stop),
         },
-        Target::Service => service(&mut leg, &caller).await,
+        // A caller who could not key in a number anyway is not answered.
+        Target::Service => match leg.ctx.session_numbers.check(source) {
+            Err(refused) => Err(throttled(source, refused)),
+            Ok(()) => service(&mut leg, &caller, source).await,
+        },
     };
     match result {
         Ok(()) | Err(Stop::Gone) => {}
         Err(Stop::Refuse(code)) if !leg.answered => leg.send(LegCmd::Reject(id, code)),
-        Err(Stop::Refuse(_)) => leg.send(LegCmd::Hangup(id)),
+        Err(Stop::Throttled(secs)) if !leg.answered => {
+            leg.send(LegCmd::RejectUntil(id, 403, secs));
+        }
+        Err(Stop::Refuse(_) | Stop::Throttled(_)) => leg.send(LegCmd::Hangup(id)),
     }
     leg.finish();
 }
@@ -200,14 +229,56 @@ pub async fn dialled(
         }
         Ok(()) => match in_session(&mut leg, handle, &caller, Some(reply)).await {
             Ok(()) | Err(Stop::Gone) => {}
-            Err(Stop::Refuse(_)) => leg.send(LegCmd::Hangup(id)),
+            Err(Stop::Refuse(_) | Stop::Throttled(_)) => leg.send(LegCmd::Hangup(id)),
         },
     }
     leg.finish();
 }
 
-async fn find(directory: &Directory, number: &str) -> Option<SessionHandle> {
-    let number: SessionNumber = number.parse().ok()?;
+fn throttled(source: IpAddr, refused: Refusal) -> Stop {
+    crate::metrics::session_number_try("sip", refused.label());
+    tracing::info!(
+        source = %crate::throttle::subscriber(source),
+        limit = refused.label(),
+        "a caller tried too many unknown session numbers"
+    );
+    Stop::Throttled(refused.retry_after_secs())
+}
+
+/// The live session with this number, the try counted in the budget of session numbers that
+/// the HTTP API shares (src/throttle/session_numbers.rs); `None` for no session (and for
+/// anything that is not a session number, which is not counted: it finds nothing).
+async fn by_number(
+    ctx: &LegContext,
+    source: IpAddr,
+    number: &str,
+) -> Result<Option<SessionHandle>, Stop> {
+    let Ok(number) = number.parse::<SessionNumber>() else {
+        return Ok(None);
+    };
+    let attempt = ctx
+        .session_numbers
+        .attempt(source)
+        .map_err(|refused| throttled(source, refused))?;
+    match find(&ctx.directory, number).await {
+        Ok(Some(handle)) => {
+            ctx.session_numbers.right(attempt);
+            crate::metrics::session_number_try("sip", "right");
+            Ok(Some(handle))
+        }
+        Ok(None) => {
+            crate::metrics::session_number_try("sip", "wrong");
+            Ok(None)
+        }
+        Err(()) => {
+            // Nothing was learnt: the try counts against nobody.
+            ctx.session_numbers.right(attempt);
+            Err(Stop::Refuse(503))
+        }
+    }
+}
+
+async fn find(directory: &Directory, number: SessionNumber) -> Result<Option<SessionHandle>, ()> {
     match directory
         .sessions()
         .call(
@@ -216,8 +287,8 @@ async fn find(directory: &Directory, number: &str) -> Option<SessionHandle> {
         )
         .await
     {
-        Ok(ractor::rpc::CallResult::Success(found)) => found,
-        _ => None,
+        Ok(ractor::rpc::CallResult::Success(found)) => Ok(found),
+        _ => Err(()),
     }
 }
 
@@ -287,7 +358,7 @@ async fn answer_with(leg: &mut Leg, place: &Place) -> Result<(), Stop> {
 }
 
 /// The service number: a prompt, digits keyed in (RFC 4733), then the session.
-async fn service(leg: &mut Leg, caller: &Caller) -> Result<(), Stop> {
+async fn service(leg: &mut Leg, caller: &Caller, source: IpAddr) -> Result<(), Stop> {
     let lobby_worker = leg.ctx.media.first();
     let (dtmf_tx, mut dtmf) = mpsc::unbounded_channel::<(u64, char)>();
     let mut place = Place::Lobby {
@@ -327,8 +398,14 @@ async fn service(leg: &mut Leg, caller: &Caller) -> Result<(), Stop> {
                 if !complete {
                     continue;
                 }
-                if let Some(h) = find(&leg.ctx.directory, &digits).await {
-                    break h;
+                match by_number(&leg.ctx, source, &digits).await {
+                    Ok(Some(h)) => break h,
+                    Ok(None) => {}
+                    // Past the limit the caller hears nothing more: the call is ended.
+                    Err(stop) => {
+                        let _ = lobby_worker.lobby_remove(leg.id).await;
+                        return Err(stop);
+                    }
                 }
                 tries += 1;
                 digits.clear();

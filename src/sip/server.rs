@@ -24,6 +24,7 @@ use super::message::{MAX_MESSAGE, StreamFramer};
 use super::request_rate::{self, RequestRate};
 use super::transaction::Peer;
 use crate::metrics;
+use crate::throttle::session_numbers::SharedNumbers;
 
 /// How long a CSR's softphone rings before Tandem gives up (CANCEL).
 const DIAL_RING: Duration = Duration::from_secs(30);
@@ -84,6 +85,7 @@ pub async fn start(
     accounts: SipAccounts,
     directory: Directory,
     media: MediaPool,
+    session_numbers: SharedNumbers,
 ) -> std::io::Result<SipServer> {
     let (udp, tcp) = bind(config.listen).await?;
     let addr = udp.local_addr()?;
@@ -110,6 +112,7 @@ pub async fn start(
         media,
         commands: cmd_tx,
         ring: Duration::from_millis(config.ring_ms),
+        session_numbers,
     });
     let limits = Limits {
         tcp: TcpLimits {
@@ -221,6 +224,7 @@ async fn run(
                     LegCmd::Ring(leg) => endpoint.ring(now, leg),
                     LegCmd::Answer(leg, local) => endpoint.answer(now, leg, local),
                     LegCmd::Reject(leg, code) => endpoint.reject(now, leg, code),
+                    LegCmd::RejectUntil(leg, code, secs) => endpoint.reject_until(now, leg, code, secs),
                     LegCmd::Hangup(leg) => endpoint.hangup(now, leg),
                     LegCmd::MoveMedia(leg, local) => endpoint.move_media(now, leg, local),
                     LegCmd::Done(leg) => {
@@ -293,6 +297,7 @@ async fn run(
                     caller,
                     account,
                     offer,
+                    source,
                 }) => {
                     let (tx, rx) = mpsc::unbounded_channel();
                     legs.insert(leg, tx);
@@ -300,7 +305,13 @@ async fn run(
                         name: caller,
                         account,
                     };
-                    tokio::spawn(leg::run(context.clone(), leg, target, caller, offer, rx));
+                    let call = leg::Incoming {
+                        target,
+                        caller,
+                        offer,
+                        source,
+                    };
+                    tokio::spawn(leg::run(context.clone(), leg, call, rx));
                 }
                 Output::Event(CallEvent::Media { leg, media }) => {
                     if let Some(tx) = legs.get(&leg) {

@@ -52,6 +52,19 @@ pub struct User {
     #[serde(skip)]
     pub password_hash: String,
     pub created_at: UnixMillis,
+    /// A disabled account cannot sign in, and none of its tokens or SIP credentials work.
+    pub disabled: bool,
+    /// Tokens signed for an older generation are refused: bumping it signs out everywhere.
+    #[serde(skip)]
+    pub token_generation: u32,
+}
+
+/// Why an account could not be disabled.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DisableRefusal {
+    UnknownAccount,
+    /// It is the last enabled admin: nobody could manage the server any more.
+    LastAdmin,
 }
 
 /// An account's SIP digest credential as stored: HA1 hashes, never the password.
@@ -100,6 +113,8 @@ impl Store {
                 role,
                 password_hash: password_hash.into(),
                 created_at: now,
+                disabled: false,
+                token_generation: 0,
             }),
         }
     }
@@ -113,6 +128,8 @@ impl Store {
             role: id_of(row, "role")?,
             password_hash: row.try_get("password_hash")?,
             created_at: row.try_get("created_at")?,
+            disabled: row.try_get("disabled")?,
+            token_generation: row.try_get("token_generation")?,
         })
     }
 
@@ -137,6 +154,46 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::user_from).collect()
+    }
+
+    /// Disables or re-enables an account; either way its generation moves on, so no token
+    /// signed before comes back to life on re-enabling. The last enabled admin is never
+    /// disabled (checked in the same statement, so two admins cannot disable each other at once).
+    pub async fn set_disabled(
+        &self,
+        id: AccountId,
+        disabled: bool,
+    ) -> Result<Result<User, DisableRefusal>, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET disabled = ?1, token_generation = token_generation + 1
+             WHERE id = ?2 AND (?1 = 0 OR role != 'admin' OR EXISTS (
+                 SELECT 1 FROM users o WHERE o.role = 'admin' AND o.disabled = 0 AND o.id != ?2))",
+        )
+        .bind(disabled)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        let user = self.user_by_id(id).await?;
+        Ok(match (done.rows_affected(), user) {
+            (_, None) => Err(DisableRefusal::UnknownAccount),
+            (0, Some(_)) => Err(DisableRefusal::LastAdmin),
+            (_, Some(u)) => Ok(u),
+        })
+    }
+
+    /// Moves the account's token generation on, so every token signed for it so far is
+    /// refused; the new generation, or `None` for no such account.
+    pub async fn revoke_tokens(&self, id: AccountId) -> Result<Option<u32>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE users SET token_generation = token_generation + 1 WHERE id = ?
+             RETURNING token_generation",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<u32, _>("token_generation"))
+            .transpose()?)
     }
 
     /// Sets (or replaces) an account's SIP digest credential.
@@ -176,7 +233,8 @@ impl Store {
     pub async fn sip_credentials(&self) -> Result<Vec<(User, SipCredentialRow)>, StoreError> {
         let rows = sqlx::query(
             "SELECT u.*, s.realm, s.ha1_md5, s.ha1_sha256, s.updated_at AS sip_updated_at
-             FROM sip_credentials s JOIN users u ON u.id = s.user_id ORDER BY u.username",
+             FROM sip_credentials s JOIN users u ON u.id = s.user_id
+             WHERE u.disabled = 0 ORDER BY u.username",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -201,7 +259,7 @@ impl tandem_actors::ports::Accounts for Store {
     async fn is_agent(&self, account: AccountId) -> Result<bool, JournalError> {
         self.user_by_id(account)
             .await
-            .map(|u| u.is_some_and(|u| u.role == AccountRole::Agent))
+            .map(|u| u.is_some_and(|u| u.role == AccountRole::Agent && !u.disabled))
             .map_err(|e| JournalError(e.to_string()))
     }
 }
@@ -224,5 +282,52 @@ mod tests {
                 .await,
             Err(StoreError::Conflict(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_last_enabled_admin_cannot_be_disabled_and_each_change_revokes_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).await.unwrap();
+        let a = store
+            .create_user("a", "A", "a@x", "h", AccountRole::Admin, 1)
+            .await
+            .unwrap();
+        let b = store
+            .create_user("b", "B", "b@x", "h", AccountRole::Admin, 1)
+            .await
+            .unwrap();
+        let c = store
+            .create_user("c", "C", "c@x", "h", AccountRole::Csr, 1)
+            .await
+            .unwrap();
+        let b = store.set_disabled(b.id, true).await.unwrap().unwrap();
+        assert!(b.disabled);
+        assert_eq!(b.token_generation, 1);
+        assert_eq!(
+            store.set_disabled(a.id, true).await.unwrap().unwrap_err(),
+            DisableRefusal::LastAdmin
+        );
+        assert!(!store.user_by_id(a.id).await.unwrap().unwrap().disabled);
+        let b = store.set_disabled(b.id, false).await.unwrap().unwrap();
+        assert!(!b.disabled);
+        assert_eq!(
+            b.token_generation, 2,
+            "re-enabling does not revive old tokens"
+        );
+        assert!(store.set_disabled(a.id, true).await.unwrap().is_ok());
+        assert!(store.set_disabled(c.id, true).await.unwrap().is_ok());
+        assert_eq!(
+            store
+                .set_disabled(AccountId::random(), true)
+                .await
+                .unwrap()
+                .unwrap_err(),
+            DisableRefusal::UnknownAccount
+        );
+        assert_eq!(store.revoke_tokens(c.id).await.unwrap(), Some(2));
+        assert_eq!(
+            store.revoke_tokens(AccountId::random()).await.unwrap(),
+            None
+        );
     }
 }

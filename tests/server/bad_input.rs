@@ -210,6 +210,7 @@ async fn expired_tampered_and_wrong_kind_tokens_are_refused() {
         &Token::Access {
             account,
             role: AccountRole::Csr,
+            generation: 0,
         },
         unix_secs() - 7200,
         3600,
@@ -236,6 +237,7 @@ async fn expired_tampered_and_wrong_kind_tokens_are_refused() {
         &Token::Access {
             account,
             role: AccountRole::Admin,
+            generation: 0,
         },
         unix_secs(),
         60,

@@ -20,14 +20,14 @@ fn free_port() -> u16 {
 }
 
 /// An SMTP relay on loopback that prints every message it receives.
-struct Relay {
+pub(crate) struct Relay {
     process: Child,
     lines: Lines<BufReader<ChildStdout>>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Relay {
-    async fn start() -> Relay {
+    pub(crate) async fn start() -> Relay {
         let port = free_port();
         let mut smtpd = tokio::process::Command::new("python3")
             .args([
@@ -79,7 +79,7 @@ impl Relay {
 
     /// The next message the relay received, headers and body. smtpd prints each line as a
     /// Python bytes literal; the body is quoted-printable, decoded here as a mail client would.
-    async fn message(&mut self) -> String {
+    pub(crate) async fn message(&mut self) -> String {
         let mut raw = String::new();
         tokio::time::timeout(crate::common::PATIENCE, async {
             while let Some(line) = self.lines.next_line().await.unwrap() {
@@ -186,7 +186,11 @@ async fn with_mail_off_the_csr_gets_a_mailto_link_instead() {
 }
 
 /// A recording of `owner` in `status`; a ready one has a small file as its MP4.
-async fn recording(t: &TestServer, owner: &Account, status: RecordingStatus) -> (String, Vec<u8>) {
+pub(crate) async fn recording(
+    t: &TestServer,
+    owner: &Account,
+    status: RecordingStatus,
+) -> (String, Vec<u8>) {
     let store = &t.server().store;
     let dir = t.dir.join("recordings");
     std::fs::create_dir_all(&dir).unwrap();

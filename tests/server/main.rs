@@ -11,13 +11,16 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod arf_cli;
 mod bad_input;
 mod connections;
 mod full_disk;
+mod guessing;
 mod hardening;
 mod mail;
 mod media;
+mod metrics_lint;
 mod recording;
 mod recording_crash;
 mod recordings_http;

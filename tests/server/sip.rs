@@ -15,7 +15,7 @@ use serde_json::json;
 use tandem::store::AccountRole;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn scenario(name: &str) -> PathBuf {
+pub(crate) fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sip")
         .join(name)
@@ -31,7 +31,12 @@ fn free_udp_port() -> u16 {
 
 /// Runs sipp as one phone making one call of `scenario` to `number` at `sip`; `extra` adds
 /// arguments (`-t t1` for TCP, `-d` for the pause). Bounded by sipp's own timeout.
-fn sipp(sip: SocketAddr, scenario: &Path, number: &str, extra: &[&str]) -> tokio::process::Child {
+pub(crate) fn sipp(
+    sip: SocketAddr,
+    scenario: &Path,
+    number: &str,
+    extra: &[&str],
+) -> tokio::process::Child {
     sipp_on(free_udp_port(), sip, scenario, number, extra)
 }
 
@@ -80,14 +85,14 @@ fn log(sip: &SocketAddr, what: &str) -> PathBuf {
     std::env::temp_dir().join(format!("tandem-sipp-{}-{what}.log", sip.port()))
 }
 
-async fn finished(child: tokio::process::Child) -> Output {
+pub(crate) async fn finished(child: tokio::process::Child) -> Output {
     tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
         .await
         .expect("sipp finishes")
         .unwrap()
 }
 
-fn assert_ok(what: &str, sip: SocketAddr, out: &Output) {
+pub(crate) fn assert_ok(what: &str, sip: SocketAddr, out: &Output) {
     let tail = |what: &str| {
         let text = std::fs::read_to_string(log(&sip, what)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -109,7 +114,7 @@ fn assert_ok(what: &str, sip: SocketAddr, out: &Output) {
     );
 }
 
-fn sip_addr(t: &TestServer) -> SocketAddr {
+pub(crate) fn sip_addr(t: &TestServer) -> SocketAddr {
     t.server().sip.as_ref().expect("SIP is enabled").addr
 }
 
@@ -125,7 +130,11 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
 }
 
 /// Gives `account` (signed in with the test password) the SIP password `password`.
-async fn set_sip_password(t: &TestServer, account: &crate::common::Account, password: &str) {
+pub(crate) async fn set_sip_password(
+    t: &TestServer,
+    account: &crate::common::Account,
+    password: &str,
+) {
     let (status, body) = t
         .put(
             &format!("/api/users/{}/sip", account.id),
@@ -137,7 +146,7 @@ async fn set_sip_password(t: &TestServer, account: &crate::common::Account, pass
 }
 
 /// Waits for the phone to join the session; answers its participant id.
-async fn phone_joins(ws: &mut Ws) -> String {
+pub(crate) async fn phone_joins(ws: &mut Ws) -> String {
     let joined = ws
         .event_where("participant_joined", |e| {
             e["participant"]["name"]
@@ -275,7 +284,7 @@ async fn phones_hang_up_hold_cancel_and_get_404_for_unknown_sessions() {
 /// The service number's scenario for this session number: keyed in by RFC 4733 events (sipp's
 /// play_dtmf), then
 /// the call stays until Tandem hangs up (answering a re-INVITE that moves its audio).
-fn dtmf_scenario(dir: &Path, digits: &str) -> PathBuf {
+pub(crate) fn dtmf_scenario(dir: &Path, digits: &str) -> PathBuf {
     let base = std::fs::read_to_string(scenario("call_until_bye.xml")).unwrap();
     let keyed = base.replace(
         "<label id=\"1\"/>\n  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/g711a.pcap\"/></action></nop>",

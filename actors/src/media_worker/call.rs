@@ -59,11 +59,19 @@ impl Call {
                     tracing::debug!(%session, participant = %peer, %digit, "key pressed on a phone");
                 }
                 SfuEvent::WrongAddress { peer, report } => {
-                    super::routing::log_wrong_address(
+                    telemetry::media::log_wrong_address(
                         &format!("session {session}, participant {peer}"),
                         report,
                     );
                 }
+                SfuEvent::CodecNotNegotiated {
+                    peer,
+                    origin,
+                    codec,
+                } => tracing::warn!(
+                    %session, receiver = %peer, sender = %origin, %codec,
+                    "video not forwarded: the receiver did not accept its codec (docs/protocol.md 5.4a)"
+                ),
                 SfuEvent::Connected(p) => {
                     tracing::debug!(%session, participant = %p, "media connected")
                 }

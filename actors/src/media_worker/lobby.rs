@@ -46,7 +46,7 @@ impl Waiting {
                     }
                 }
                 LobbyEvent::WrongAddress { leg, report } => {
-                    super::routing::log_wrong_address(&format!("SIP call {leg}"), report);
+                    telemetry::media::log_wrong_address(&format!("SIP call {leg}"), report);
                 }
             }
         }

@@ -46,10 +46,13 @@ impl MediaPool {
                 None => None,
             };
             started.push(
-                MediaWorkerHandle::start(MediaWorkerConfig {
-                    listen: offset(config.listen)?,
-                    public,
-                })
+                MediaWorkerHandle::start_numbered(
+                    MediaWorkerConfig {
+                        listen: offset(config.listen)?,
+                        public,
+                    },
+                    i,
+                )
                 .await?,
             );
         }

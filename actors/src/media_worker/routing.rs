@@ -3,8 +3,6 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use tandem_media::phone::WrongAddress;
-
 use super::call::Calls;
 use super::lobby::Waiting;
 use super::panic_guard::lose;
@@ -31,17 +29,6 @@ pub(super) fn receive(
     if !stray {
         telemetry::media::unrouted_datagram();
     }
-}
-
-/// Logs, once per phone leg, that its RTP came from another address than its SDP names.
-pub(super) fn log_wrong_address(leg: &str, report: WrongAddress) {
-    tracing::warn!(
-        leg,
-        sdp_address = %report.expected,
-        rtp_from = %report.actual,
-        "a phone's RTP comes from another address than its SDP names and is dropped: Tandem \
-         takes RTP only from the SDP's address (docs/sip.md, NAT)"
-    );
 }
 
 /// Hands the datagram to the call whose peer it belongs to: false if none took it. A call

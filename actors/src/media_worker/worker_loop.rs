@@ -17,12 +17,12 @@ use super::{DATAGRAMS_PER_PASS, WorkerCmd};
 use crate::ids::SessionId;
 use crate::telemetry;
 
-/// The worker's loop; `worker` (its bound address) labels its gauges.
+/// The worker's loop; `worker` (its index in the pool) labels its gauges.
 pub(super) async fn run(
     socket: UdpSocket,
     address: SocketAddr,
     mut rx: mpsc::Receiver<WorkerCmd>,
-    worker: String,
+    worker: usize,
 ) {
     let mut calls = Calls::new();
     let mut lobby = Waiting::new(address);
@@ -90,6 +90,6 @@ pub(super) async fn run(
             call.record();
         }
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
-        telemetry::media::worker_load(&worker, calls.len(), peers, tracks);
+        telemetry::media::worker_load(worker, calls.len(), peers, tracks);
     }
 }

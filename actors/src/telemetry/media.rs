@@ -7,7 +7,10 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 use tandem_media::phone::consent::Withheld;
 use tandem_media::phone::counts::{PhoneCounts, PhoneDrop};
+use tandem_media::policy::DropReason;
 use tandem_media::sfu::SfuStats;
+
+use super::Metric;
 
 pub const COMMANDS_REFUSED: &str = "tandem_media_commands_refused_total";
 pub const OFFERS_REFUSED: &str = "tandem_media_offers_refused_total";
@@ -36,6 +39,100 @@ pub const PHONE_SILENCE_PACKETS: &str = "tandem_sip_rtp_silence_packets_total";
 pub const PHONE_RTCP_PACKETS: &str = "tandem_sip_rtcp_packets_total";
 pub const PHONE_JITTER: &str = "tandem_sip_rtp_jitter_seconds";
 
+/// The media workers' metrics, for [`Metric::register`].
+pub fn declared() -> Vec<Metric> {
+    const IN_OUT: &[&str] = &["in", "out"];
+    let drops: Vec<_> = PhoneDrop::ALL.iter().map(|w| w.as_str()).collect();
+    let withheld: Vec<_> = Withheld::ALL.iter().map(|w| w.as_str()).collect();
+    let policy: Vec<_> = DropReason::ALL.iter().map(|w| w.as_str()).collect();
+    vec![
+        Metric::counter(
+            COMMANDS_REFUSED,
+            "Commands to a media worker refused because its queue stayed full",
+        ),
+        Metric::counter(OFFERS_REFUSED, "SDP offers refused (malformed or unacceptable)"),
+        Metric::histogram(
+            CALL_TICK,
+            &[
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+            ],
+            "Time to advance one call that was due (its connections and its mixer tick)",
+        ),
+        Metric::counter(
+            CALL_FAILURES,
+            "Calls dropped because handling them panicked inside a media worker",
+        ),
+        Metric::gauge(CALLS, "Sessions with a call on each media worker"),
+        Metric::gauge(PEERS, "Participants with a media connection, per media worker"),
+        Metric::gauge(TRACKS, "Media tracks open, per media worker"),
+        Metric::counter(
+            DISCONNECTS,
+            "Media connections dropped by ICE or DTLS failure or timeout",
+        ),
+        Metric::counter(
+            UNROUTED_DATAGRAMS,
+            "UDP datagrams no participant's connection accepted",
+        ),
+        Metric::histogram(
+            RTT,
+            &[0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0],
+            "Round-trip time to participants, from transport-wide congestion control (TWCC) feedback",
+        ),
+        Metric::histogram(
+            LOSS,
+            &[0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0],
+            "Fraction lost of what participants send us (in) and we send them (out), from TWCC feedback",
+        )
+        .label("direction", IN_OUT),
+        Metric::counter(
+            AUDIO_PACKETS,
+            "Opus packets received from participants (in) and mixes sent to them (out)",
+        )
+        .label("direction", IN_OUT),
+        Metric::counter(VIDEO_FRAMES, "Video frames received from participants")
+            .label("direction", &["in"]),
+        Metric::counter(FORWARDED_FRAMES, "Video frames forwarded, one per receiver"),
+        Metric::counter(FORWARDED_BYTES, "Video payload bytes forwarded"),
+        Metric::counter(KEYFRAME_REQUESTS, "Keyframe requests sent to video senders"),
+        Metric::counter(CHANNEL_MESSAGES, "Data channel messages relayed"),
+        Metric::counter(
+            BAD_DATAGRAMS,
+            "Datagrams from a participant's address that its connection could not use",
+        ),
+        Metric::counter(
+            DROPPED_BY_POLICY,
+            "Media and channel messages not passed on, by the session rule that held them back",
+        )
+        .label("reason", &policy),
+        Metric::counter(
+            RECORDER_LOST_ITEMS,
+            "Media items the recorder's queue had no room for",
+        ),
+        Metric::counter(PHONE_RTP_PACKETS, "RTP packets from (in) and to (out) phones")
+            .label("direction", IN_OUT),
+        Metric::counter(PHONE_RTP_DROPPED, "Phone datagrams not used, by why").label("reason", &drops),
+        Metric::counter(
+            PHONE_RTP_WITHHELD,
+            "RTP and RTCP due to a phone and not sent, as it has not consented",
+        )
+        .label("reason", &withheld),
+        Metric::counter(
+            PHONE_SILENCE_PACKETS,
+            "RTP silence sent to phones while they had nothing to hear",
+        ),
+        Metric::counter(
+            PHONE_RTCP_PACKETS,
+            "RTCP compound packets from phones (in) and Tandem's reports to them (out)",
+        )
+        .label("direction", IN_OUT),
+        Metric::histogram(
+            PHONE_JITTER,
+            &[0.001, 0.002_5, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.25],
+            "Each phone's RFC 3550 interarrival jitter, sampled when its packets arrive",
+        ),
+    ]
+}
+
 /// A command waited for room in a worker's full queue and was refused.
 pub fn command_refused() {
     counter!(COMMANDS_REFUSED).increment(1);
@@ -56,11 +153,13 @@ pub fn call_failed() {
     counter!(CALL_FAILURES).increment(1);
 }
 
-/// What one worker carries now; `worker` is its bound address.
-pub fn worker_load(worker: &str, calls: usize, peers: usize, tracks: usize) {
-    gauge!(CALLS, "worker" => worker.to_string()).set(calls as f64);
-    gauge!(PEERS, "worker" => worker.to_string()).set(peers as f64);
-    gauge!(TRACKS, "worker" => worker.to_string()).set(tracks as f64);
+/// What one worker carries now; `worker` is its index in the pool (0, 1, ...), which stays the
+/// same across restarts and port changes, unlike its address.
+pub fn worker_load(worker: usize, calls: usize, peers: usize, tracks: usize) {
+    let worker = worker.to_string();
+    gauge!(CALLS, "worker" => worker.clone()).set(calls as f64);
+    gauge!(PEERS, "worker" => worker.clone()).set(peers as f64);
+    gauge!(TRACKS, "worker" => worker).set(tracks as f64);
 }
 
 /// A participant's media connection was dropped by ICE or DTLS.
@@ -73,7 +172,10 @@ pub fn unrouted_datagram() {
     counter!(UNROUTED_DATAGRAMS).increment(1);
 }
 
-/// A connection's RTCP figures: round-trip time, and the fractions lost each way.
+/// A connection's figures from str0m's peer stats, every few seconds: round-trip time and the
+/// fractions lost each way. str0m computes all three from transport-wide congestion control
+/// (TWCC) feedback, not from RTCP receiver reports: a client that did not negotiate
+/// transport-cc gives none.
 pub fn connection_stats(rtt: Option<Duration>, loss_in: Option<f32>, loss_out: Option<f32>) {
     if let Some(rtt) = rtt {
         histogram!(RTT).record(rtt.as_secs_f64());
@@ -126,4 +228,15 @@ pub fn phones_counted(d: &PhoneCounts) {
 /// The recorder's queue had no room for a media item.
 pub fn recorder_item_lost() {
     counter!(RECORDER_LOST_ITEMS).increment(1);
+}
+
+/// Logs, once per phone leg, that its RTP came from another address than its SDP names.
+pub(crate) fn log_wrong_address(leg: &str, report: tandem_media::phone::WrongAddress) {
+    tracing::warn!(
+        leg,
+        sdp_address = %report.expected,
+        rtp_from = %report.actual,
+        "a phone's RTP comes from another address than its SDP names and is dropped: Tandem \
+         takes RTP only from the SDP's address (docs/sip.md, NAT)"
+    );
 }

@@ -1,8 +1,9 @@
 //! Video through the SFU (SPEC D13, VI2): which peers receive which tracks (`route_video`), the
 //! server's renegotiation that opens and stops them on the receivers' connections
-//! (`negotiate`), frames forwarded without decoding (`forward_video`) and keyframe requests
-//! relayed to the sender (`request_keyframe`). Kept apart from the connections and the voice
-//! path in [`super`]: these are the only parts that touch the tracks the server sends.
+//! (`negotiate`), frames forwarded without decoding, to those whose answer accepted their codec
+//! (`forward_video`), and keyframe requests relayed to the sender (`request_keyframe`). Kept
+//! apart from the connections and the voice path in [`super`]: these are the only parts that
+//! touch the tracks the server sends.
 
 use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
@@ -11,7 +12,8 @@ use std::time::{Duration, Instant};
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
 
 use super::{Peer, Recorded, Sfu, SfuEvent};
-use crate::policy::TrackPurpose;
+use crate::policy::{DropReason, TrackPurpose};
+use crate::sdp_candidates::complete_candidates;
 
 /// At most one keyframe request per incoming track in this time; a late joiner, a lost packet
 /// and a receiver's PLI often come together.
@@ -35,6 +37,8 @@ pub(super) struct TrackOut<P> {
     pub(super) source: (P, Mid),
     pub(super) purpose: TrackPurpose,
     pub(super) state: OutState,
+    /// Its codec was found not to be one the receiver accepted, and the server was told.
+    pub(super) codec_refused: bool,
 }
 
 impl<P: Copy + Ord + Debug + Display> Sfu<P> {
@@ -66,7 +70,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         }
         let source = (origin, data.mid);
         for (key, peer) in self.peers.iter_mut().filter(|(k, _)| **k != origin) {
-            for t in &peer.video_out {
+            for t in &mut peer.video_out {
                 let OutState::Open(mid) = t.state else {
                     continue;
                 };
@@ -76,7 +80,25 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 let Some(writer) = peer.rtc.writer(mid) else {
                     continue;
                 };
-                let Some(pt) = writer.match_params(data.params) else {
+                // `match_params` knows the whole connection's codecs; the receiver decodes only
+                // those its answer for this m-line accepted (`payload_params` are those).
+                let Some(pt) = writer
+                    .match_params(data.params)
+                    .filter(|pt| writer.payload_params().any(|p| p.pt() == *pt))
+                else {
+                    *self
+                        .stats
+                        .dropped
+                        .entry(DropReason::CodecNotNegotiated)
+                        .or_default() += 1;
+                    if !t.codec_refused {
+                        t.codec_refused = true;
+                        self.events.push_back(SfuEvent::CodecNotNegotiated {
+                            peer: *key,
+                            origin,
+                            codec: data.params.spec().codec,
+                        });
+                    }
                     continue;
                 };
                 if writer
@@ -158,6 +180,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                         source,
                         purpose,
                         state: OutState::ToOpen,
+                        codec_refused: false,
                     });
                 }
             }
@@ -202,7 +225,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 self.events.push_back(SfuEvent::Offer {
                     peer: *key,
                     offer: peer.offers,
-                    sdp: offer.to_sdp_string(),
+                    sdp: complete_candidates(&offer.to_sdp_string()),
                 });
             }
         }

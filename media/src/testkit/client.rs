@@ -43,6 +43,10 @@ pub struct ClientConfig {
     /// counts packets.
     pub decode_audio: bool,
     pub keep_audio: usize,
+    /// The video codecs it offers and accepts, in its order of preference (VP8, H.264, VP9).
+    /// It sends the first the server's answer lists, as a browser does; an H.264 frame is
+    /// one synthetic NAL unit, which a receiver counts but cannot read the send time of.
+    pub video_codecs: Vec<Codec>,
 }
 
 impl Default for ClientConfig {
@@ -51,6 +55,7 @@ impl Default for ClientConfig {
             tone: None,
             decode_audio: true,
             keep_audio: 48_000 * 5,
+            video_codecs: vec![Codec::Vp8],
         }
     }
 }
@@ -256,11 +261,16 @@ impl Client {
     ) -> Result<(Self, String, BTreeMap<String, TrackPurpose>), ClientError> {
         crate::sfu::init_crypto();
         epoch();
-        let mut rtc = Rtc::builder()
-            .clear_codecs()
-            .enable_opus(true, false)
-            .enable_vp8(true)
-            .build(now);
+        let mut builder = Rtc::builder().clear_codecs().enable_opus(true, false);
+        for codec in &config.video_codecs {
+            builder = match codec {
+                Codec::Vp8 => builder.enable_vp8(true),
+                Codec::H264 => builder.enable_h264(true),
+                Codec::Vp9 => builder.enable_vp9(true),
+                _ => builder,
+            };
+        }
+        let mut rtc = builder.build(now);
         rtc.add_local_candidate(
             Candidate::host(addr, "udp").map_err(|e| ClientError::Sdp(e.to_string()))?,
         );
@@ -525,14 +535,19 @@ impl Client {
                 continue;
             }
             let key = v.keyframe_due || v.seq.is_multiple_of(v.config.keyframe_every.max(1));
-            let frame = video_frame(now, v.seq, key, v.config.frame_bytes);
             let time = MediaTime::new(
                 v.seq * 90_000 / u64::from(v.config.fps),
                 Frequency::NINETY_KHZ,
             );
-            if let Some(w) = self.rtc.writer(v.mid)
-                && let Some(pt) = pt_of(&w, Codec::Vp8)
-                && w.write(pt, now, time, frame).is_ok()
+            if let Some((pt, codec)) = send_codec(&mut self.rtc, v.mid)
+                && let Some(w) = self.rtc.writer(v.mid)
+                && w.write(
+                    pt,
+                    now,
+                    time,
+                    video_frame(codec, now, v.seq, key, v.config.frame_bytes),
+                )
+                .is_ok()
             {
                 v.keyframe_due &= !key;
             }
@@ -662,10 +677,33 @@ fn pt_of(w: &str0m::media::Writer<'_>, codec: Codec) -> Option<str0m::media::Pt>
         .map(|p| p.pt())
 }
 
+/// The payload type and codec to send video on `mid` with: the first the server's answer lists
+/// (its order of preference), as a browser picks.
+fn send_codec(rtc: &mut Rtc, mid: Mid) -> Option<(str0m::media::Pt, Codec)> {
+    let listed = rtc.media(mid)?.remote_pts().to_vec();
+    let w = rtc.writer(mid)?;
+    listed.iter().find_map(|pt| {
+        w.payload_params()
+            .find(|p| p.pt() == *pt && p.spec().codec.is_video())
+            .map(|p| (p.pt(), p.spec().codec))
+    })
+}
+
+/// A synthetic frame in `codec` (see [`vp8_frame`]); for H.264, one NAL unit (IDR slice for a
+/// keyframe) of filler after an Annex B start code.
+fn video_frame(codec: Codec, now: Instant, seq: u64, key: bool, bytes: usize) -> Vec<u8> {
+    if codec != Codec::H264 {
+        return vp8_frame(now, seq, key, bytes);
+    }
+    let mut f = vec![0xab; bytes.max(HEADER)];
+    f[..5].copy_from_slice(&[0, 0, 0, 1, if key { 0x65 } else { 0x41 }]);
+    f
+}
+
 /// A frame shaped as VP8 enough for the SFU (which never decodes it): the frame tag's key-frame
 /// bit, the key frame start code, then the send time, the sequence number and [`MAGIC`], then
 /// filler.
-fn video_frame(now: Instant, seq: u64, key: bool, bytes: usize) -> Vec<u8> {
+fn vp8_frame(now: Instant, seq: u64, key: bool, bytes: usize) -> Vec<u8> {
     let mut f = vec![0u8; bytes.max(HEADER)];
     f[0] = if key { 0x10 } else { 0x11 };
     f[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);

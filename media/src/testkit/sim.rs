@@ -23,6 +23,8 @@ pub struct World {
     /// they got is kept in `held`.
     pub hold: BTreeSet<u8>,
     pub held: Vec<(u8, u64, String)>,
+    /// The server's answers to the clients' offers, as sent.
+    pub answers: Vec<(u8, String)>,
     pub events: Vec<SfuEvent<u8>>,
     /// What the SFU gave the recorder while the policy recorded.
     pub recorded: Vec<Recorded<u8>>,
@@ -48,6 +50,7 @@ impl World {
             gone: BTreeSet::new(),
             hold: BTreeSet::new(),
             held: Vec::new(),
+            answers: Vec::new(),
             events: Vec::new(),
             recorded: Vec::new(),
             policy: MediaPolicy::default(),
@@ -58,12 +61,17 @@ impl World {
 
     /// A client `key` at 10.0.0.(key+1) speaking `tone` (if any) and sending `video`.
     pub fn join(&mut self, key: u8, tone: Option<f64>, video: Vec<VideoConfig>) {
-        let addr: SocketAddr = format!("10.0.0.{}:6000", key + 1).parse().unwrap();
         let config = ClientConfig {
             tone,
-            decode_audio: true,
             keep_audio: 48_000 * 60,
+            ..ClientConfig::default()
         };
+        self.join_with(key, config, video);
+    }
+
+    /// A client `key` at 10.0.0.(key+1) as `config` says (its codecs, say), sending `video`.
+    pub fn join_with(&mut self, key: u8, config: ClientConfig, video: Vec<VideoConfig>) {
+        let addr: SocketAddr = format!("10.0.0.{}:6000", key + 1).parse().unwrap();
         let (c, offer, purposes) = Client::new(self.now, addr, config, video).unwrap();
         self.clients.insert(key, c);
         self.negotiate(key, &offer, &purposes);
@@ -75,6 +83,7 @@ impl World {
             .sfu
             .accept_offer(self.now, key, offer, purposes)
             .unwrap();
+        self.answers.push((key, answer.sdp.clone()));
         self.clients
             .get_mut(&key)
             .unwrap()

@@ -128,6 +128,7 @@ impl Endpoint {
             caller: message::caller_name(&req),
             account,
             offer,
+            source: peer.addr().ip(),
         }));
     }
 

@@ -99,6 +99,7 @@ fn answered(e: &mut Endpoint, now: Instant) -> (LegId, String) {
             caller,
             account: None,
             offer,
+            ..
         },
     ] = &events(&out)[..]
     else {
