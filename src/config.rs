@@ -224,6 +224,8 @@ pub struct SessionsConfig {
     /// Wrong session numbers a minute from everywhere past which only addresses without a
     /// wrong number of their own that minute may try.
     pub wrong_numbers_total: usize,
+    /// Customer joins one session takes a minute; past it 429 too_many_joins.
+    pub joins_per_minute: u32,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -436,6 +438,9 @@ impl Config {
         }
         if !(self.sessions.commands_per_second > 0.0 && self.sessions.command_burst >= 1.0) {
             return bad("sessions.commands_per_second must be > 0 and command_burst >= 1");
+        }
+        if self.sessions.joins_per_minute == 0 {
+            return bad("sessions.joins_per_minute must be at least 1");
         }
         Ok(())
     }

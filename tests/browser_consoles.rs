@@ -4,7 +4,8 @@
 //! microphone passed, annotations seen by all, cameras, refusals shown with their reasons, a
 //! second session in its own tab with control handed over, end with reviewed notes. SPEC S1,
 //! S3-S5, S7, S9-S13, V1-V3, VI1, VI2, D1, D10, D12, D13. And automatic recording (R3,
-//! tests/e2e/autorecord.mjs): asked of the customer on joining, not stoppable by the CSR.
+//! tests/e2e/autorecord.mjs): asked of the customer on joining, not stoppable by the CSR. And
+//! the primary CSR removing a customer (issue 15, tests/e2e/remove.mjs).
 
 mod common;
 
@@ -78,4 +79,26 @@ async fn with_automatic_recording_the_customer_is_asked_on_joining_and_the_csr_c
     let recordings = list["recordings"].as_array().unwrap();
     assert_eq!(recordings.len(), 1, "{list}");
     assert_eq!(recordings[0]["owner"], carol.id.as_str(), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_csr_removes_a_customer_from_the_console() {
+    // Issue 15 item 9: tests/e2e/remove.mjs; the removal is in the journal.
+    let t = TestServer::start().await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    run_script(&t, "remove.mjs", &["carol"]).await;
+    let (status, sessions) = t.get("/api/sessions", Some(&carol.token)).await;
+    assert_eq!(status, 200, "{sessions}");
+    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_string();
+    let (status, report) = t
+        .get(&format!("/api/sessions/{id}/report"), Some(&carol.token))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let dave = report["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Dave")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(dave["leave_reason"], "removed", "{report}");
 }

@@ -175,6 +175,29 @@ export class CsrSession {
       await this.conn.act({ type: 'end_session', confirm: true, notes: $('[data-id="end-notes"]', root).value });
     });
     on('leave-session', () => this.conn.act({ type: 'leave' }));
+    // Issue 15: the primary CSR removes someone (a stranger who joined with the number), after
+    // confirming; their link then no longer works.
+    const removing = $('.remove-dialog', root);
+    this.panel.controls = (p) => {
+      if (this.view?.primary !== this.panel.me || p.id === this.panel.me) return [];
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'secondary remove';
+      b.textContent = 'Remove';
+      b.setAttribute('aria-label', `Remove ${p.name} from the session`);
+      b.addEventListener('click', () => {
+        removing.dataset.participant = p.id;
+        $('.remove-title', removing).textContent = `Remove ${p.name} from the session?`;
+        removing.showModal();
+      });
+      return [' ', b];
+    };
+    on('cancel-remove', () => removing.close());
+    on('confirm-remove', async () => {
+      removing.close();
+      const name = this.panel.name(removing.dataset.participant);
+      await this.conn.act({ type: 'remove_participant', participant: removing.dataset.participant }, `${name} was removed.`);
+    });
     on('close-tab', () => this.onClose());
     // The icon bar.
     const tools = $('.tools-tabs', root);

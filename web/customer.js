@@ -33,6 +33,7 @@ let preview = null;
 let shown = null;
 let screen = null; // the track this page shares
 let capture = null; // a capture the customer has started choosing, for a share they allowed
+let refused = false; // the server would not let this page in; its reason is shown
 const others = new Map(); // participant id -> another customer's shared screen
 const asked = [];
 
@@ -67,10 +68,10 @@ $('#join').addEventListener('submit', async (e) => {
     await conn.opened;
     mountChat($('#chat-section'), conn);
     await link.connect();
-    say('You are in the session.');
+    if (!refused) say('You are in the session.');
     $('#chat-section input[name="text"]').focus();
   } catch (err) {
-    say(`Could not join: ${err.message}`, 'error');
+    if (!refused) say(`Could not join: ${err.message}`, 'error');
   }
 });
 
@@ -90,10 +91,23 @@ function frame(m) {
     render();
   } else if (m.type === 'bye') {
     onBye(m.reason);
+  } else if (m.type === 'error' && REFUSED[m.code] && !m.ref) {
+    // Refused on connecting (or later removed): the server closes the connection next.
+    refused = true;
+    say(REFUSED[m.code], 'error');
+    panel?.disable();
   } else if (m.type === 'error') {
     say(m.detail, 'error');
   }
 }
+
+// Why the server would not let this page into the session, in plain words.
+const REFUSED = {
+  customer_limit: 'The session is full right now. Ask your support representative, then join again.',
+  removed: 'The support representative removed you from this session.',
+  unknown_participant: 'This join has expired. Join the session again.',
+  session_ended: 'The session has ended.',
+};
 
 function ask() {
   const next = asked[0];
@@ -237,7 +251,8 @@ function render() {
 
 function onBye(reason) {
   if (reason === 'left') say('You left the session.');
-  else if (reason !== 'session ended') say(`The session is over (${reason}).`);
+  else if (reason === 'removed') say(REFUSED.removed);
+  else if (reason !== 'session ended') say('You are no longer in the session.');
   voice?.stop();
   link?.close();
   preview?.show(null);

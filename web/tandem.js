@@ -158,6 +158,8 @@ export class SessionPanel {
     this.me = me;
     this.view = null;
     this.speaking = new Set();
+    // Extra controls for one person's entry (the CSR console's Remove button), or nothing.
+    this.controls = () => [];
   }
 
   person(id) {
@@ -174,7 +176,9 @@ export class SessionPanel {
   noticeFor(ev) {
     switch (ev.type) {
       case 'participant_joined': return `${ev.participant.name} joined`;
-      case 'participant_left': return `${this.name(ev.participant)} left`;
+      case 'participant_left': return ev.reason === 'removed'
+        ? `${this.name(ev.participant)} was removed from the session`
+        : `${this.name(ev.participant)} left`;
       case 'voice_call_started': return `${this.name(ev.by)} started a voice call`;
       case 'voice_call_ended': return 'The voice call ended';
       case 'voice_joined': return `${this.name(ev.participant)} joined the voice call`;
@@ -244,6 +248,7 @@ export class SessionPanel {
         mic.title = 'Holds a microphone';
         li.append(' ', mic);
       }
+      li.append(...this.controls(p));
       li.dataset.id = p.id;
       return li;
     }));

@@ -92,6 +92,8 @@ pub enum LeaveReason {
     Transferred,
     SessionEnded,
     Crashed,
+    /// The primary CSR removed them (`participant_removed` says who).
+    Removed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +150,12 @@ pub enum Event {
     ParticipantLeft {
         participant: ParticipantId,
         reason: LeaveReason,
+    },
+    /// The primary CSR removed this participant; `participant_left` follows. Their token no
+    /// longer connects.
+    ParticipantRemoved {
+        participant: ParticipantId,
+        by: ParticipantId,
     },
     CustomerSelected {
         customer: Option<ParticipantId>,
@@ -291,6 +299,7 @@ impl Event {
             Event::SessionCreated { .. } => "session_created",
             Event::ParticipantJoined { .. } => "participant_joined",
             Event::ParticipantLeft { .. } => "participant_left",
+            Event::ParticipantRemoved { .. } => "participant_removed",
             Event::CustomerSelected { .. } => "customer_selected",
             Event::Chat { .. } => "chat",
             Event::ConsentRequested { .. } => "consent_requested",
@@ -412,6 +421,11 @@ pub enum Command {
         notes: Option<String>,
     },
     Leave,
+    /// The primary CSR removes someone else from the session; they cannot connect again with
+    /// the same token.
+    RemoveParticipant {
+        participant: ParticipantId,
+    },
     /// An SDP offer for this participant's media connection (WebRTC); answered with
     /// `media_answer`. An offer on the same connection renegotiates it; one from a new
     /// connection replaces the old. `video` says what each video track (by mid) carries.
@@ -447,6 +461,7 @@ impl Command {
             Command::SetNotes { .. } => "set_notes",
             Command::EndSession { .. } => "end_session",
             Command::Leave => "leave",
+            Command::RemoveParticipant { .. } => "remove_participant",
             Command::MediaOffer { .. } => "media_offer",
             Command::MediaAnswer { .. } => "media_answer",
             Command::SetMicrophoneVolume { .. } => "set_microphone_volume",

@@ -24,7 +24,8 @@ use crate::participant::{
 };
 use crate::ports::{Accounts, Journal, MediaNotice, NoticeSink, Recordings};
 use crate::protocol::{
-    Audience, Command, Event, ParticipantInfo, Record, Role, ServerMsg, TransferTarget, UnixMillis,
+    Audience, Command, Event, LeaveReason, ParticipantInfo, Record, Role, ServerMsg,
+    TransferTarget, UnixMillis,
 };
 use crate::queue::rules::Waiting;
 use crate::queue_registry::QueueRegistryMsg;
@@ -108,9 +109,9 @@ pub struct SessionState {
     restart_policy: RestartPolicy,
     queues: Option<ActorRef<QueueRegistryMsg>>,
     slots: HashMap<ParticipantId, Slot>,
-    /// Participants whose leaving was committed but whose actors are not closed yet; see
-    /// [`settle`].
-    leaving: Vec<ParticipantId>,
+    /// Participants whose leaving was committed but whose actors are not closed yet, with the
+    /// goodbye they get; see [`settle`].
+    leaving: Vec<(ParticipantId, &'static str)>,
     /// Participant actors told to close and not yet stopped. An ended session waits for them:
     /// ractor kills a stopping actor's children at once, which would cut off their last frames.
     closing: HashSet<ActorId>,
@@ -139,12 +140,21 @@ pub enum SessionMsg {
         as_primary: bool,
         reply: RpcReplyPort<Result<ParticipantId, SessionError>>,
     },
+    /// A customer joins over HTTP; answers their participant id. They take a slot only when
+    /// their WebSocket connects ([`SessionMsg::Attach`]). `joins_per_minute` is the server's
+    /// limit on joins to one session.
+    Admit {
+        info: ParticipantInfo,
+        joins_per_minute: u32,
+        reply: RpcReplyPort<Result<ParticipantId, SessionError>>,
+    },
     /// An agent takes this transferred session.
     AcceptTransfer {
         info: ParticipantInfo,
         reply: RpcReplyPort<Result<ParticipantId, SessionError>>,
     },
-    /// A participant's WebSocket connected.
+    /// A participant's WebSocket connected: an admitted customer joins now, or is refused if
+    /// the session is full; a removed participant is refused.
     Attach {
         participant: ParticipantId,
         connection: Connection,
@@ -268,6 +278,15 @@ impl Actor for SessionActor {
                 let _ = reply.send(result);
                 after(&myself, state).await;
             }
+            SessionMsg::Admit {
+                info,
+                joins_per_minute,
+                reply,
+            } => {
+                let id = info.id;
+                let result = state.rules.admit(unix_now(), info, joins_per_minute);
+                let _ = reply.send(result.map(|()| id).map_err(Into::into));
+            }
             SessionMsg::AcceptTransfer { info, reply } => {
                 let before = state.rules.clone();
                 let account = info.account;
@@ -303,12 +322,13 @@ impl Actor for SessionActor {
                 connection,
                 reply,
             } => {
+                if let Err(e) = take_slot(&myself, state, participant).await {
+                    let _ = reply.send(Err(e));
+                    after(&myself, state).await;
+                    return Ok(());
+                }
                 let Some(slot) = state.slots.get_mut(&participant) else {
-                    let _ = reply.send(Err(if state.rules.is_ended() {
-                        SessionError::Refused(Refusal::SessionEnded)
-                    } else {
-                        SessionError::UnknownParticipant
-                    }));
+                    let _ = reply.send(Err(SessionError::UnknownParticipant));
                     return Ok(());
                 };
                 slot.args.connection = Some(connection.clone());
@@ -323,6 +343,7 @@ impl Actor for SessionActor {
                 };
                 let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(welcome)));
                 let _ = reply.send(Ok(slot.link.clone()));
+                after(&myself, state).await;
             }
             SessionMsg::Participant(ParticipantReport::Command { from, frame }) => {
                 let reference = frame.reference;
@@ -454,6 +475,28 @@ impl Actor for SessionActor {
         }
         Ok(())
     }
+}
+
+/// Makes sure a connecting participant is present: someone with an actor reconnects; an
+/// admitted customer joins now (journaled), taking a customer slot if one is free.
+async fn take_slot(
+    myself: &ActorRef<SessionMsg>,
+    state: &mut SessionState,
+    participant: ParticipantId,
+) -> Result<(), SessionError> {
+    if state.slots.contains_key(&participant) {
+        return Ok(());
+    }
+    let before = state.rules.clone();
+    let records = state.rules.connect(unix_now(), participant)?;
+    if records.is_empty() {
+        // Present in the rules but without an actor: only while it is being closed.
+        return Err(SessionError::UnknownParticipant);
+    }
+    commit(state, before, records).await?;
+    spawn_participant(myself, state, participant, Role::Customer, None)
+        .await
+        .map_err(|e| SessionError::Storage(e.to_string()))
 }
 
 async fn spawn_participant(
@@ -593,7 +636,17 @@ async fn commit(
         }
         match &record.event {
             Event::ParticipantJoined { .. } => telemetry::participant_joined(),
-            Event::ParticipantLeft { participant, .. } => state.leaving.push(*participant),
+            Event::ParticipantLeft {
+                participant,
+                reason,
+            } => {
+                let bye = if *reason == LeaveReason::Removed {
+                    "removed"
+                } else {
+                    "left"
+                };
+                state.leaving.push((*participant, bye));
+            }
             Event::SessionTransferred {
                 target, message, ..
             } => {
@@ -747,18 +800,21 @@ async fn sync_media(state: &mut SessionState) {
 /// session still gets their answer, then a goodbye, in order.
 fn settle(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     let ended = state.rules.is_ended();
-    let leaving: Vec<ParticipantId> = if ended {
+    let leaving: Vec<(ParticipantId, &str)> = if ended {
         state.leaving.clear();
-        state.slots.keys().copied().collect()
+        state
+            .slots
+            .keys()
+            .map(|id| (*id, "session ended"))
+            .collect()
     } else {
         std::mem::take(&mut state.leaving)
     };
-    for id in leaving {
+    for (id, reason) in leaving {
         if let Some(slot) = state.slots.remove(&id) {
             telemetry::participant_left();
             state.media_departed.push(id);
             let actor = slot.link.read().expect("link lock poisoned").clone();
-            let reason = if ended { "session ended" } else { "left" };
             if actor
                 .cast(ParticipantMsg::Close {
                     reason: reason.into(),

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tandem_actors::ids::{ParticipantId, SessionId, SessionNumber};
 use tandem_actors::protocol::{Event, ParticipantInfo, Role};
-use tandem_actors::session::SessionMsg;
+use tandem_actors::session::rules::Refusal;
+use tandem_actors::session::{SessionError, SessionMsg};
 use tandem_actors::session_registry::{NewSession, SessionHandle, SessionRegistryMsg};
 
 use super::client_address::ClientAddress;
@@ -380,14 +381,39 @@ async fn join_as(
     holder: Option<auth::Holder>,
 ) -> Result<Value, Problem> {
     let role = info.role;
-    let id = ask(&handle.actor, |reply| SessionMsg::Join {
-        info,
-        as_primary: false,
-        reply,
-    })
-    .await??;
-    let v = view(handle, Some(id)).await?;
+    // A customer takes a slot only when their WebSocket connects (see `SessionMsg::Admit`).
+    let id = if role == Role::Customer {
+        let joins_per_minute = state.config.sessions.joins_per_minute;
+        ask(&handle.actor, |reply| SessionMsg::Admit {
+            info,
+            joins_per_minute,
+            reply,
+        })
+        .await?
+        .map_err(too_many_joins)?
+    } else {
+        ask(&handle.actor, |reply| SessionMsg::Join {
+            info,
+            as_primary: false,
+            reply,
+        })
+        .await??
+    };
+    let v = view(handle, None).await?;
     Ok(joined(state, handle, &v["topic"], id, role, holder))
+}
+
+/// The join rate limit is a refusal of load: 429 with Retry-After.
+fn too_many_joins(e: SessionError) -> Problem {
+    match e {
+        SessionError::Refused(Refusal::TooManyJoins(secs)) => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_joins",
+            "too many people joined this session in the last minute; try again shortly",
+        )
+        .with_retry_after(secs),
+        e => e.into(),
+    }
 }
 
 #[derive(Deserialize)]

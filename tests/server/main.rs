@@ -27,3 +27,4 @@ mod recordings_http;
 mod restart;
 mod session_flow;
 mod sip;
+mod slots;

@@ -5,7 +5,7 @@
 //! stores those events, so [`SessionRules::restore`] rebuilds exactly the same state after a crash
 //! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::json;
 use tandem_media::policy::MediaPolicy;
@@ -101,6 +101,12 @@ pub enum Refusal {
     BadVolume,
     #[error("recording is automatic in this session; a CSR cannot stop it")]
     RecordingAutomatic,
+    #[error("too many people joined this session in the last minute; try again in {0} s")]
+    TooManyJoins(u64),
+    #[error("the support representative removed you from this session")]
+    Removed,
+    #[error("the primary CSR cannot remove themselves; end the session instead")]
+    CannotRemoveSelf,
 }
 
 impl Refusal {
@@ -145,6 +151,9 @@ impl Refusal {
             Self::CustomerLimit(_) => "customer_limit",
             Self::AlreadyJoined => "already_joined",
             Self::RecordingAutomatic => "recording_automatic",
+            Self::TooManyJoins(_) => "too_many_joins",
+            Self::Removed => "removed",
+            Self::CannotRemoveSelf => "cannot_remove_self",
         }
     }
 }
@@ -178,6 +187,48 @@ struct VoiceCall {
     microphones: Vec<ParticipantId>,
 }
 
+/// How long a customer's join waits for their WebSocket. The page connects at once; this only
+/// covers a slow link or a retry. Past it the join is forgotten and the customer joins again.
+pub const ADMISSION_TTL_MS: UnixMillis = 120_000;
+
+/// The window of the per-session join rate limit.
+const JOIN_WINDOW_MS: UnixMillis = 60_000;
+
+/// Customers who joined over HTTP and have not connected their WebSocket yet, and when recent
+/// joins were. Someone who joins and never connects holds no customer slot (issue 15: a
+/// stranger with the session number could otherwise keep customers out); the slot is taken when
+/// the WebSocket connects. Not journaled: a join that never connected is nothing to restore.
+#[derive(Clone, Debug, Default)]
+struct Admissions {
+    waiting: BTreeMap<ParticipantId, (ParticipantInfo, UnixMillis)>,
+    recent: VecDeque<UnixMillis>,
+}
+
+impl Admissions {
+    /// Forgets joins older than the rate window and admissions past [`ADMISSION_TTL_MS`].
+    fn expire(&mut self, now: UnixMillis) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= JOIN_WINDOW_MS)
+        {
+            self.recent.pop_front();
+        }
+        self.waiting
+            .retain(|_, (_, at)| now.saturating_sub(*at) < ADMISSION_TTL_MS);
+    }
+
+    /// `Err(seconds to wait)` when `per_minute` joins happened within the last minute.
+    fn check_rate(&self, now: UnixMillis, per_minute: u32) -> Result<(), u64> {
+        if self.recent.len() < per_minute as usize {
+            return Ok(());
+        }
+        let oldest = self.recent.front().copied().unwrap_or(now);
+        let wait = JOIN_WINDOW_MS.saturating_sub(now.saturating_sub(oldest));
+        Err(u64::try_from(wait).map_or(1, |ms| ms.div_ceil(1000).max(1)))
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SessionRules {
     init: SessionInit,
@@ -201,6 +252,9 @@ pub struct SessionRules {
     /// Customers asked to allow recording, or recorded, since they joined (SPEC R3: automatic
     /// recording asks each customer once).
     recording_asked: BTreeSet<ParticipantId>,
+    admissions: Admissions,
+    /// Participants the primary CSR removed: their tokens do not connect again.
+    removed: BTreeSet<ParticipantId>,
 }
 
 type Outcome = Result<Vec<Record>, Refusal>;
@@ -254,6 +308,8 @@ impl SessionRules {
             display_mode: DisplayMode::default(),
             notes: String::new(),
             recording_asked: BTreeSet::new(),
+            admissions: Admissions::default(),
+            removed: BTreeSet::new(),
         }
     }
 
@@ -393,6 +449,64 @@ impl SessionRules {
         Ok(out)
     }
 
+    /// A customer joins over HTTP: they may connect their WebSocket, which takes their slot
+    /// ([`Self::connect`]). Nothing is journaled and no slot is held until then. At most
+    /// `per_minute` joins a minute, so joining over and over cannot crowd the session.
+    pub fn admit(
+        &mut self,
+        now: UnixMillis,
+        info: ParticipantInfo,
+        per_minute: u32,
+    ) -> Result<(), Refusal> {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        if info.role != Role::Customer {
+            return Err(Refusal::NotACustomer);
+        }
+        self.admissions.expire(now);
+        self.admissions
+            .check_rate(now, per_minute)
+            .map_err(Refusal::TooManyJoins)?;
+        // Already full of connected customers: say so now rather than at the WebSocket.
+        if self.customer_count() >= self.init.max_customers {
+            return Err(Refusal::CustomerLimit(self.init.max_customers));
+        }
+        self.admissions.recent.push_back(now);
+        self.admissions.waiting.insert(info.id, (info, now));
+        Ok(())
+    }
+
+    /// A participant's WebSocket connects. Someone present just reconnects (nothing to
+    /// journal); an admitted customer joins now and takes a slot, if one is free. A refused
+    /// customer stays admitted, so they can try again while their admission lasts.
+    pub fn connect(&mut self, now: UnixMillis, id: ParticipantId) -> Outcome {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        if self.removed.contains(&id) {
+            return Err(Refusal::Removed);
+        }
+        if self.member(id).is_some() {
+            return Ok(Vec::new());
+        }
+        self.admissions.expire(now);
+        let (info, _) = self
+            .admissions
+            .waiting
+            .get(&id)
+            .cloned()
+            .ok_or(Refusal::UnknownParticipant)?;
+        let out = self.join(now, info, false)?;
+        self.admissions.waiting.remove(&id);
+        Ok(out)
+    }
+
+    /// Whether the primary CSR removed this participant.
+    pub fn was_removed(&self, id: ParticipantId) -> bool {
+        self.removed.contains(&id)
+    }
+
     /// An agent takes a transferred session and becomes its primary CSR (SPEC S8). Whether this
     /// agent may take it (queue membership, named agents) is the queue's rule, checked before.
     pub fn accept_transfer(&mut self, now: UnixMillis, info: ParticipantInfo) -> Outcome {
@@ -494,6 +608,9 @@ impl SessionRules {
             // worker, which applies the policy these rules give it.
             Command::MediaOffer { .. } | Command::MediaAnswer { .. } => {}
             Command::Leave => self.leave(now, from, &mut out)?,
+            Command::RemoveParticipant { participant } => {
+                self.remove_participant(now, from, participant, &mut out)?
+            }
         }
         self.stop_cameras_without_right(now, &mut out);
         Ok(out)
@@ -1028,6 +1145,34 @@ impl SessionRules {
         Ok(())
     }
 
+    /// The primary CSR removes someone (issue 15: a stranger holding a customer slot). They
+    /// leave as if they had, and their token does not connect again.
+    fn remove_participant(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        who: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        self.require_primary(from)?;
+        if who == from {
+            return Err(Refusal::CannotRemoveSelf);
+        }
+        if self.member(who).is_none() {
+            return Err(Refusal::UnknownParticipant);
+        }
+        self.emit(
+            now,
+            Event::ParticipantRemoved {
+                participant: who,
+                by: from,
+            },
+            out,
+        );
+        self.depart(now, who, LeaveReason::Removed, out);
+        Ok(())
+    }
+
     /// A participant's connection went away for good. The primary CSR's going ends the session
     /// (SPEC S12: closing the dashboard ends it); anyone else just leaves.
     pub fn disconnected(&mut self, now: UnixMillis, who: ParticipantId) -> Vec<Record> {
@@ -1339,6 +1484,9 @@ impl SessionRules {
                 self.cameras.remove(&p);
                 self.volumes.remove(&p);
                 self.recording_asked.remove(&p);
+            }
+            Event::ParticipantRemoved { participant, .. } => {
+                self.removed.insert(*participant);
             }
             Event::CustomerSelected { customer } => self.selected = *customer,
             Event::Chat { .. } => {}

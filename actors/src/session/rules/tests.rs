@@ -691,3 +691,127 @@ fn a_csrs_phone_joins_beside_their_console_once_and_takes_no_control() {
     // A phone cannot be handed control of the session.
     assert_eq!(w.cmd(w.csr, hand(phone_id)), Err("not_an_assistant"));
 }
+
+// ---- issue 15: slots, joins, removal ----
+
+/// A session with room for one customer.
+fn one_seat() -> World {
+    World::with(SessionInit {
+        max_customers: 1,
+        ..init()
+    })
+}
+
+#[test]
+fn a_join_that_never_connects_holds_no_slot() {
+    let mut w = one_seat();
+    let stranger = person(Role::Customer, "stranger", false);
+    w.rules.admit(w.now, stranger.clone(), 30).unwrap();
+    assert_eq!(w.rules.customer_count(), 0);
+    // A real customer joins and connects: they take the one slot.
+    let dave = person(Role::Customer, "dave", false);
+    w.rules.admit(w.now, dave.clone(), 30).unwrap();
+    let recs = w.rules.connect(w.now, dave.id).unwrap();
+    assert!(
+        matches!(&recs[0].event, Event::ParticipantJoined { participant } if participant.id == dave.id)
+    );
+    assert_eq!(w.rules.customer_count(), 1);
+    // The stranger connecting now is refused, and further joins are refused at once.
+    assert_eq!(
+        w.rules.connect(w.now, stranger.id),
+        Err(Refusal::CustomerLimit(1))
+    );
+    let late = person(Role::Customer, "late", false);
+    assert_eq!(
+        w.rules.admit(w.now, late, 30),
+        Err(Refusal::CustomerLimit(1))
+    );
+}
+
+#[test]
+fn an_admission_is_forgotten_after_its_time_and_unknown_ids_do_not_connect() {
+    let mut w = World::new();
+    let dave = person(Role::Customer, "dave", false);
+    w.rules.admit(w.now, dave.clone(), 30).unwrap();
+    assert_eq!(
+        w.rules.connect(w.now + ADMISSION_TTL_MS, dave.id),
+        Err(Refusal::UnknownParticipant)
+    );
+    assert_eq!(
+        w.rules.connect(w.now, ParticipantId::random()),
+        Err(Refusal::UnknownParticipant)
+    );
+    // Someone present reconnecting journals nothing.
+    assert_eq!(w.rules.connect(w.now, w.csr), Ok(Vec::new()));
+}
+
+#[test]
+fn joins_per_session_are_rate_limited_for_a_minute() {
+    let mut w = World::new();
+    for n in 0..3 {
+        let p = person(Role::Customer, &format!("c{n}"), false);
+        w.rules.admit(w.now + n * 1000, p, 3).unwrap();
+    }
+    let next = person(Role::Customer, "next", false);
+    // The first join was 3 s ago: 57 s to wait.
+    assert_eq!(
+        w.rules.admit(w.now + 3000, next.clone(), 3),
+        Err(Refusal::TooManyJoins(57))
+    );
+    assert_eq!(Refusal::TooManyJoins(57).code(), "too_many_joins");
+    // A minute after the first, one more may join.
+    w.rules.admit(w.now + 60_000, next, 3).unwrap();
+    // CSRs do not join this way.
+    let csr = person(Role::Csr, "alex", false);
+    assert_eq!(
+        w.rules.admit(w.now + 60_000, csr, 3),
+        Err(Refusal::NotACustomer)
+    );
+}
+
+#[test]
+fn the_primary_removes_a_participant_who_cannot_connect_again() {
+    let (mut w, dave) = World::with_customer("dave");
+    let alex = w.join(Role::Csr, "alex");
+    // Only the primary, and not themselves.
+    assert_eq!(
+        w.cmd(alex, Command::RemoveParticipant { participant: dave }),
+        Err("not_primary")
+    );
+    assert_eq!(
+        w.cmd(w.csr, Command::RemoveParticipant { participant: w.csr }),
+        Err("cannot_remove_self")
+    );
+    assert_eq!(
+        w.cmd(
+            w.csr,
+            Command::RemoveParticipant {
+                participant: ParticipantId::random()
+            }
+        ),
+        Err("unknown_participant")
+    );
+    let events = w
+        .cmd(w.csr, Command::RemoveParticipant { participant: dave })
+        .unwrap();
+    assert_eq!(
+        events[0],
+        Event::ParticipantRemoved {
+            participant: dave,
+            by: w.csr
+        }
+    );
+    assert!(events.contains(&Event::ParticipantLeft {
+        participant: dave,
+        reason: LeaveReason::Removed
+    }));
+    assert_eq!(w.rules.customer_count(), 0);
+    assert_eq!(w.rules.connect(w.now, dave), Err(Refusal::Removed));
+    // The journal remembers it across a restart.
+    let restored = w.restored();
+    assert!(restored.was_removed(dave));
+    // An assistant may be removed too.
+    w.cmd(w.csr, Command::RemoveParticipant { participant: alex })
+        .unwrap();
+    assert!(w.rules.participant(alex).is_none());
+}
