@@ -221,6 +221,28 @@ pub fn declared() -> Vec<Metric> {
             "Seconds of recording exported per second of wall time",
         ),
         Metric::counter(EXPORT_FAILURES, "Exports that failed, by code").open_labels(),
+        Metric::counter(
+            "tandem_exports_cancelled_total",
+            "Exports stopped because their recording was deleted or the server stopped",
+        ),
+        Metric::gauge(
+            "tandem_exports_waiting",
+            "Recordings waiting for a free export worker",
+        ),
+        Metric::gauge("tandem_exports_running", "Exports under way"),
+        Metric::counter("tandem_uploads_refused_total", "Recording uploads refused, by code")
+            .label(
+                "code",
+                &[
+                    "body_too_large",
+                    "invalid_recording",
+                    "recording_too_long",
+                    "recording_gap",
+                    "frame_too_large",
+                    "upload_quota_exceeded",
+                    "insufficient_storage",
+                ],
+            ),
     ]
 }
 
@@ -412,15 +434,22 @@ mod tests {
         for name in &declared {
             assert!(seen.insert(*name), "{name} is declared twice");
         }
-        let sources = [
-            include_str!("metrics.rs"),
-            include_str!("exporter.rs"),
-            include_str!("recordings.rs"),
-            include_str!("../actors/src/telemetry.rs"),
-            include_str!("../actors/src/telemetry/media.rs"),
-            include_str!("../actors/src/recorder.rs"),
-        ];
-        for source in sources {
+        // Every source file of the server and the actors: a metric recorded anywhere is seen.
+        fn rust_files(dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    rust_files(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    out.push(std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources = Vec::new();
+        rust_files(&root.join("src"), &mut sources);
+        rust_files(&root.join("actors/src"), &mut sources);
+        for source in &sources {
             for piece in source.split("\"tandem_").skip(1) {
                 let rest = piece.split('"').next().unwrap();
                 let is_name = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_';
