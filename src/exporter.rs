@@ -17,12 +17,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
+
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::RecordingConfig;
+use crate::metrics::{
+    EXPORT_DURATION, EXPORT_FAILURES, EXPORT_SPEED, EXPORTS, EXPORTS_CANCELLED, EXPORTS_RUNNING,
+    EXPORTS_WAITING,
+};
 use crate::store::{RecordingStatus, Store};
 use queue::{ExportQueue, Job};
 
@@ -206,8 +211,8 @@ async fn dispatch(store: Store, config: Arc<RecordingConfig>, exports: Exports) 
                         token,
                     ));
                 }
-                gauge!("tandem_exports_waiting").set(queue.waiting() as f64);
-                gauge!("tandem_exports_running").set(queue.running() as f64);
+                gauge!(EXPORTS_WAITING).set(queue.waiting() as f64);
+                gauge!(EXPORTS_RUNNING).set(queue.running() as f64);
             }
             Err(e) => tracing::error!(error = %e, "could not list recordings to export"),
         }
@@ -277,9 +282,9 @@ async fn export_one(
     };
     let (path, bytes, status, error) = match result {
         Ok(Ok(report)) => {
-            counter!("tandem_exports_total").increment(1);
-            histogram!("tandem_export_duration_seconds").record(report.wall.as_secs_f64());
-            histogram!("tandem_export_speed_ratio").record(report.speed);
+            counter!(EXPORTS).increment(1);
+            histogram!(EXPORT_DURATION).record(report.wall.as_secs_f64());
+            histogram!(EXPORT_SPEED).record(report.speed);
             let note = report.truncated.then_some(
                 "the recording's file ends early (the server stopped); exported to where it ends",
             );
@@ -291,13 +296,13 @@ async fn export_one(
             )
         }
         Ok(Err(tandem_export::ExportError::Cancelled)) => {
-            counter!("tandem_exports_cancelled_total").increment(1);
+            counter!(EXPORTS_CANCELLED).increment(1);
             tracing::info!(recording = %id, "export stopped (recording deleted or server stopping)");
             progress.finish(id);
             return id;
         }
         Ok(Err(e)) => {
-            counter!("tandem_export_failures_total", "code" => e.code()).increment(1);
+            counter!(EXPORT_FAILURES, "code" => e.code()).increment(1);
             tracing::error!(recording = %id, error = %e, "export failed");
             (
                 None,
@@ -307,7 +312,7 @@ async fn export_one(
             )
         }
         Err(e) => {
-            counter!("tandem_export_failures_total", "code" => "panic").increment(1);
+            counter!(EXPORT_FAILURES, "code" => "panic").increment(1);
             tracing::error!(recording = %id, error = %e, "export failed");
             (
                 None,

@@ -54,6 +54,10 @@ pub const EXPORTS: &str = "tandem_exports_total";
 pub const EXPORT_DURATION: &str = "tandem_export_duration_seconds";
 pub const EXPORT_SPEED: &str = "tandem_export_speed_ratio";
 pub const EXPORT_FAILURES: &str = "tandem_export_failures_total";
+pub const EXPORTS_CANCELLED: &str = "tandem_exports_cancelled_total";
+pub const EXPORTS_WAITING: &str = "tandem_exports_waiting";
+pub const EXPORTS_RUNNING: &str = "tandem_exports_running";
+pub const UPLOADS_REFUSED: &str = "tandem_uploads_refused_total";
 
 /// This module's metrics and those the exporter and recordings record by name: each with its
 /// HELP, its buckets if a histogram, and every value of its closed labels (tandem_actors's
@@ -222,15 +226,15 @@ pub fn declared() -> Vec<Metric> {
         ),
         Metric::counter(EXPORT_FAILURES, "Exports that failed, by code").open_labels(),
         Metric::counter(
-            "tandem_exports_cancelled_total",
+            EXPORTS_CANCELLED,
             "Exports stopped because their recording was deleted or the server stopped",
         ),
         Metric::gauge(
-            "tandem_exports_waiting",
+            EXPORTS_WAITING,
             "Recordings waiting for a free export worker",
         ),
-        Metric::gauge("tandem_exports_running", "Exports under way"),
-        Metric::counter("tandem_uploads_refused_total", "Recording uploads refused, by code")
+        Metric::gauge(EXPORTS_RUNNING, "Exports under way"),
+        Metric::counter(UPLOADS_REFUSED, "Recording uploads refused, by code")
             .label(
                 "code",
                 &[

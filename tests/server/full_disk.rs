@@ -20,7 +20,7 @@ fn fill_leaving(dir: &std::path::Path, headroom: u64) -> std::path::PathBuf {
     path
 }
 
-/// Starts a session as `token`'s CSR; answers its id and the CSR's WebSocket.
+/// Asks to start a session as `token`'s CSR; answers the status and the answer.
 async fn start_session(base: &str, token: &str, topic: &str) -> (u16, Value) {
     post(base, "/api/sessions", Some(token), json!({"topic": topic})).await
 }

@@ -73,7 +73,7 @@ fn not_stored(e: std::io::Error) -> Problem {
 
 /// Counts a refusal by its code (`tandem_uploads_refused_total`).
 fn refused(p: Problem) -> Problem {
-    counter!("tandem_uploads_refused_total", "code" => p.code.clone()).increment(1);
+    counter!(crate::metrics::UPLOADS_REFUSED, "code" => p.code.clone()).increment(1);
     p
 }
 
