@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use tandem_media::client::{Synthetic, VideoConfig};
 use tandem_media::policy::TrackPurpose;
-use tandem_media::testkit::client::VideoConfig;
 use tandem_media::testkit::sim::World;
 
 const FPS: u32 = 50;
@@ -20,12 +20,14 @@ fn bench(c: &mut Criterion) {
     w.join(
         2,
         None,
-        vec![VideoConfig {
-            purpose: TrackPurpose::Screen,
-            frame_bytes: 4000,
-            fps: FPS,
-            keyframe_every: 150,
-        }],
+        vec![VideoConfig::synthetic(
+            TrackPurpose::Screen,
+            Synthetic {
+                frame_bytes: 4000,
+                fps: FPS,
+                keyframe_every: 150,
+            },
+        )],
     );
     w.join(3, None, vec![]);
     w.join(4, None, vec![]);

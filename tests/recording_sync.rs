@@ -16,8 +16,8 @@ use common::{TestServer, media_files, newest_once_not};
 use serde_json::json;
 use tandem::store::{AccountRole, RecordingStatus};
 use tandem_arf::Codec;
+use tandem_media::client::{Pattern, PatternFrame};
 use tandem_media::policy::TrackPurpose;
-use tandem_media::testkit::client::{Pattern, PatternFrame};
 use tandem_media::testkit::sim::screen;
 
 /// The pattern repeats every 4 s and flashes and beeps at these times in each period: gaps of

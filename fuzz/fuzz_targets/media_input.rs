@@ -7,8 +7,8 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
+use tandem_media::client::{Synthetic, VideoConfig};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
-use tandem_media::testkit::client::VideoConfig;
 use tandem_media::testkit::sim::{SFU, World};
 
 thread_local! {
@@ -19,7 +19,10 @@ thread_local! {
         w.join(
             2,
             None,
-            vec![VideoConfig { purpose: TrackPurpose::Screen, frame_bytes: 1000, fps: 15, keyframe_every: 30 }],
+            vec![VideoConfig::synthetic(
+                TrackPurpose::Screen,
+                Synthetic { frame_bytes: 1000, fps: 15, keyframe_every: 30 },
+            )],
         );
         w.join(3, None, vec![]);
         w.set_policy(|p| {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tandem_media::client::{Client, ClientConfig, Synthetic, VideoConfig};
 use tandem_media::policy::TrackPurpose;
-use tandem_media::testkit::client::{Client, ClientConfig, VideoConfig};
 use tokio::net::UdpSocket;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
@@ -154,12 +154,14 @@ pub async fn participant(
 
 /// A screen share of about 500 kbit/s: 4 KB frames at 15 frames a second.
 pub fn screen() -> VideoConfig {
-    VideoConfig {
-        purpose: TrackPurpose::Screen,
-        frame_bytes: 4000,
-        fps: 15,
-        keyframe_every: 150,
-    }
+    VideoConfig::synthetic(
+        TrackPurpose::Screen,
+        Synthetic {
+            frame_bytes: 4000,
+            fps: 15,
+            keyframe_every: 150,
+        },
+    )
 }
 
 /// A value from the server's /metrics text: the sample with exactly this name and labels.

@@ -6,6 +6,8 @@
 //! [`Sfu`](sfu::Sfu) hands copies of what it forwards ([`sfu::Recorded`]) to the recorder in
 //! tandem-actors, which writes ARF files with tandem-arf.
 //!
+//! - [`client`]: a WebRTC peer of the SFU in str0m for programs that are not browsers: Tandem
+//!   Helper (screen video, the `control` channel), the tests and the load generator.
 //! - [`sfu`]: one session's WebRTC endpoint: a str0m `Rtc` per browser, video forwarded and
 //!   renegotiated, data channels relayed, the voice call mixed, phones joined.
 //! - [`policy`]: what the session's rules let through right now.
@@ -18,9 +20,10 @@
 //! - [`voice_codec`]: the codecs phones speak, to and from the mixer's 48 kHz PCM.
 //! - [`tone`]: pure tones, made and measured (the audio set-up check, tests).
 //! - [`transmit`]: a datagram the worker's socket is to send.
-//! - `testkit` (feature `testkit`, not in the server): a str0m client as a browser and an
-//!   in-memory network for tests, benches, the load generator and fuzzing.
+//! - `testkit` (feature `testkit`, not in the server): an in-memory network joining the SFU and
+//!   [`client`]s under simulated time, for tests, benches and fuzzing.
 
+pub mod client;
 pub mod jitter;
 pub mod mix;
 pub mod phone;

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use tandem_media::client::{Pattern, PatternFrame};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tandem_media::sfu::Recorded;
-use tandem_media::testkit::client::{Pattern, PatternFrame};
 use tandem_media::testkit::sim::{World, camera, screen};
 
 const CSR: u8 = 1;

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use str0m::format::Codec;
+use tandem_media::client::ClientConfig;
 use tandem_media::policy::{ChannelKind, DropReason, TrackPurpose};
 use tandem_media::sfu::SfuEvent;
-use tandem_media::testkit::client::ClientConfig;
 use tandem_media::testkit::sim::{World, camera, screen};
 
 const CSR: u8 = 1;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tandem_media::testkit::client::{Client, ClientConfig, Pattern, VideoConfig};
+use tandem_media::client::{Client, ClientConfig, Pattern, VideoConfig};
 use tandem_media::tone::power as tone_power;
 use tokio::net::UdpSocket;
 

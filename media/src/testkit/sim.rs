@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::client::{Client, ClientConfig, VideoConfig};
+use crate::client::{Client, ClientConfig, Synthetic, VideoConfig};
 use crate::policy::{ChannelKind, MediaPolicy, TrackPurpose};
 use crate::sfu::{Recorded, Sfu, SfuEvent};
 use crate::voice_mixer::MixerConfig;
@@ -194,19 +194,23 @@ impl World {
 }
 
 pub fn screen() -> VideoConfig {
-    VideoConfig {
-        purpose: TrackPurpose::Screen,
-        frame_bytes: 6000,
-        fps: 15,
-        keyframe_every: 1000,
-    }
+    VideoConfig::synthetic(
+        TrackPurpose::Screen,
+        Synthetic {
+            frame_bytes: 6000,
+            fps: 15,
+            keyframe_every: 1000,
+        },
+    )
 }
 
 pub fn camera() -> VideoConfig {
-    VideoConfig {
-        purpose: TrackPurpose::Camera,
-        frame_bytes: 3000,
-        fps: 30,
-        keyframe_every: 1000,
-    }
+    VideoConfig::synthetic(
+        TrackPurpose::Camera,
+        Synthetic {
+            frame_bytes: 3000,
+            fps: 30,
+            keyframe_every: 1000,
+        },
+    )
 }

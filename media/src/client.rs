@@ -1,17 +1,28 @@
-//! A WebRTC client in str0m that behaves as Tandem's page does: it offers audio and the three
-//! data channels (and video tracks, each declared camera or screen), answers the server's
-//! renegotiation offers, speaks a tone, sends synthetic video frames that carry their send time
-//! and a sequence number, and counts what it hears and sees. Sans-IO like the SFU: the tests
-//! drive it over memory under simulated time or over real UDP, and the load generator runs many.
+//! A WebRTC peer of the SFU in str0m, for programs that are not browsers: Tandem Helper (the
+//! customer's screen as encoded video, the `control` channel, the bandwidth estimate and
+//! keyframe requests its encoder follows), and the page-like client of the tests and the load
+//! generator (audio with a tone, the three data channels, synthetic video that carries its send
+//! time, counts of what it hears and sees). [`ClientConfig`] chooses which.
+//!
+//! Sans-IO like the SFU and str0m: every call takes `now`, datagrams come in through
+//! [`Client::handle_receive`] and go out through [`Client::poll_transmit`], signalling (SDP)
+//! goes in and out as strings, and [`Client::poll_event`] says what happened. The helper and the
+//! load generator drive it over UDP; tests drive it over memory under simulated time
+//! (`testkit::sim`).
 //!
 //! For measuring audio/video sync end to end it can instead send a [`Pattern`]: real encoded
 //! frames on one video track and beeps on the audio, both timed from the same instant.
 
+mod config;
+mod event;
+mod pattern;
+mod synthetic;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
@@ -19,172 +30,51 @@ use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
+pub use config::{BandwidthConfig, ClientConfig, Synthetic, VideoConfig};
+pub use event::{ChannelMessage, ClientEvent};
+pub use pattern::{Pattern, PatternFrame};
+
 use crate::mix::FRAME_SAMPLES;
 use crate::policy::{ChannelKind, TrackPurpose};
 use crate::sfu::Transmit;
 use crate::tone::sine_frame;
+use event::Events;
+use pattern::{PatternOut, send_pattern_frame};
+use synthetic::{epoch, read_frame, video_frame};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     #[error("bad SDP from the server: {0}")]
     Sdp(String),
+    #[error("the configuration offers nothing: no audio, video or data channel")]
+    NothingToOffer,
     #[error("the connection failed: {0}")]
     Rtc(#[from] str0m::RtcError),
     #[error("opus: {0}")]
     Opus(#[from] opus::Error),
+    #[error("the connection is not up yet")]
+    NotConnected,
+    #[error("no video track of ours has mid {0}")]
+    NoSuchTrack(Mid),
+    #[error("the server did not accept {0} on this track")]
+    CodecNotNegotiated(Codec),
+    #[error("no data channel labelled {0:?} is open")]
+    ChannelNotOpen(String),
+    #[error("the data channel {0:?} has no room for the message now")]
+    ChannelFull(String),
 }
 
+/// One encoded video frame from the caller (an encoder's output).
 #[derive(Clone, Debug)]
-pub struct ClientConfig {
-    /// The tone to speak (Hz), or silence.
-    pub tone: Option<f64>,
-    /// Decode what is heard and keep the last `keep_audio` samples; the load generator only
-    /// counts packets.
-    pub decode_audio: bool,
-    pub keep_audio: usize,
-    /// The video codecs it offers and accepts, in its order of preference (VP8, H.264, VP9).
-    /// It sends the first the server's answer lists, as a browser does; an H.264 frame is
-    /// one synthetic NAL unit, which a receiver counts but cannot read the send time of.
-    pub video_codecs: Vec<Codec>,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        Self {
-            tone: None,
-            decode_audio: true,
-            keep_audio: 48_000 * 5,
-            video_codecs: vec![Codec::Vp8],
-        }
-    }
-}
-
-/// A video track this client sends.
-#[derive(Clone, Debug)]
-pub struct VideoConfig {
-    pub purpose: TrackPurpose,
-    pub frame_bytes: usize,
-    pub fps: u32,
-    /// Frames between keyframes (besides those asked for).
-    pub keyframe_every: u64,
-}
-
-/// Media with a known pattern, to measure audio/video sync end to end (SPEC R1): encoded frames
-/// (made by the caller, e.g. white flashes on black) sent on a video track in place of the
-/// synthetic ones, and beeps on the audio in place of the tone, at the instants the caller
-/// chose. Both are timed from one instant, the pattern's origin (the first time the client
-/// sends after being given it), so the sender itself is exactly in sync. It repeats every
-/// `period`.
-#[derive(Clone, Debug)]
-pub struct Pattern {
-    /// The frames go on the first video track of this purpose.
-    pub purpose: TrackPurpose,
-    /// One period's frames in the track's codec (VP8), in order, each with its time from the
-    /// period's start. Keyframe requests are answered by the keyframes among them, so they
-    /// should come regularly.
-    pub frames: Vec<PatternFrame>,
-    pub period: Duration,
-    /// When each beep starts, from the period's start; the audio is silent in between.
-    pub beeps: Vec<Duration>,
-    pub beep_length: Duration,
-    /// The beeps' tone (Hz) and peak amplitude.
-    pub beep_freq: f64,
-    pub beep_amplitude: f64,
-}
-
-impl Pattern {
-    /// `frames` on the first track of `purpose`, repeated every `period`, with a beep at each
-    /// of `beeps`: 100 ms of 1 kHz, peak 12 000 (of 32 767).
-    pub fn new(
-        purpose: TrackPurpose,
-        frames: Vec<PatternFrame>,
-        period: Duration,
-        beeps: Vec<Duration>,
-    ) -> Self {
-        Pattern {
-            purpose,
-            frames,
-            period,
-            beeps,
-            beep_length: Duration::from_millis(100),
-            beep_freq: 1000.0,
-            beep_amplitude: 12_000.0,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct PatternFrame {
-    pub at: Duration,
-    pub keyframe: bool,
+pub struct EncodedFrame {
+    /// The codec it is encoded in: one [`Client::video_codec`] names for the track.
+    pub codec: Codec,
+    /// Its RTP time at 90 kHz, from the caller's clock (the capture time), so that receivers
+    /// play frames at the pace they were captured.
+    pub rtp_time: u64,
+    /// VP8: the frame; H.264: its NAL units in Annex B (each after a start code).
     pub data: Vec<u8>,
-}
-
-struct PatternOut {
-    pattern: Pattern,
-    origin: Option<Instant>,
-    /// The next frame to send: its index in `frames` and the period it is in.
-    frame: usize,
-    period: u64,
-    encoder: opus::Encoder,
-}
-
-impl PatternOut {
-    fn new(pattern: Pattern) -> Result<Self, opus::Error> {
-        let mut encoder =
-            opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
-        encoder.set_bitrate(opus::Bitrate::Bits(32_000))?;
-        Ok(PatternOut {
-            pattern,
-            origin: None,
-            frame: 0,
-            period: 0,
-            encoder,
-        })
-    }
-
-    /// When the next frame is due, and its RTP time (90 kHz from the origin).
-    fn next_frame(&self, origin: Instant) -> Option<(Instant, u64)> {
-        let f = self.pattern.frames.get(self.frame)?;
-        let t = self.pattern.period * u32::try_from(self.period).ok()? + f.at;
-        Some((origin + t, (t.as_nanos() * 90_000 / 1_000_000_000) as u64))
-    }
-
-    fn advance(&mut self) {
-        self.frame += 1;
-        if self.frame >= self.pattern.frames.len() {
-            self.frame = 0;
-            self.period += 1;
-        }
-    }
-
-    /// The 20 ms packet of audio that starts at `start`: silence, or a beep where the pattern
-    /// has one (to the sample).
-    fn audio(&mut self, start: Instant) -> Result<Vec<u8>, opus::Error> {
-        let origin = self.origin.unwrap_or(start);
-        let samples = |d: Duration| (d.as_nanos() * 48_000 / 1_000_000_000) as u64;
-        let first = samples(start.saturating_duration_since(origin));
-        let period = samples(self.pattern.period).max(1);
-        let length = samples(self.pattern.beep_length);
-        let beeps: Vec<u64> = self.pattern.beeps.iter().map(|b| samples(*b)).collect();
-        let p = &self.pattern;
-        let pcm: Vec<i16> = (first..first + FRAME_SAMPLES as u64)
-            .map(|n| {
-                let phase = n % period;
-                if beeps.iter().any(|b| (*b..b + length).contains(&phase)) {
-                    let t = n as f64 / 48_000.0;
-                    (p.beep_amplitude * (2.0 * std::f64::consts::PI * p.beep_freq * t).sin()) as i16
-                } else {
-                    0
-                }
-            })
-            .collect();
-        let mut out = vec![0; 1275];
-        let len = self.encoder.encode(&pcm, &mut out)?;
-        out.truncate(len);
-        Ok(out)
-    }
 }
 
 struct VideoOut {
@@ -208,12 +98,14 @@ pub struct VideoIn {
     last_seq: Option<u64>,
     /// Sender to receiver, through the server, per frame.
     pub latencies: Vec<Duration>,
+    /// The last [`ClientConfig::keep_video`] frames: their RTP time (90 kHz) and bytes.
+    pub kept: VecDeque<(u64, Vec<u8>)>,
 }
 
 pub struct Client {
     addr: SocketAddr,
     rtc: Rtc,
-    audio: Mid,
+    audio: Option<Mid>,
     tone: Vec<Vec<u8>>,
     dec: opus::Decoder,
     config: ClientConfig,
@@ -228,31 +120,27 @@ pub struct Client {
     pending: Option<SdpPendingOffer>,
     /// The server's offers numbered up to this are void (see `Answer::void_offers`).
     void_offers: u64,
-    channels: Vec<(ChannelId, ChannelKind)>,
+    /// Open data channels and their labels.
+    channels: Vec<(ChannelId, String)>,
+    /// Messages on the channels the SFU relays, by kind (the page-like client's record; the
+    /// helper reads [`ClientEvent::ChannelMessage`]).
     pub channel_in: Vec<(ChannelKind, Vec<u8>)>,
     pub connected: bool,
     /// ICE or DTLS gave up.
     pub failed: bool,
     pub keyframe_requests_in: u64,
+    bitrate: Option<Bitrate>,
+    events: Events,
     timeout: Instant,
     transmits: VecDeque<Transmit>,
 }
 
-/// Video frames carry their send time relative to this, so a receiver in the same process can
-/// tell how long the trip took.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
 const AUDIO_FRAME: Duration = Duration::from_millis(20);
-const HEADER: usize = 30;
-/// Marks a synthetic frame, so that real frames (a [`Pattern`]'s) are not read as one.
-const MAGIC: &[u8; 4] = b"TNDM";
 
 impl Client {
-    /// A client at `addr` and its first offer (audio, the three data channels and `video`), with
-    /// what each video track carries by mid, as a page sends in `media_offer`.
+    /// A client at `addr` and its first offer (audio, the data channels and `video`, as
+    /// `config` says), with what each video track carries by mid, as a page sends in
+    /// `media_offer`.
     pub fn new(
         now: Instant,
         addr: SocketAddr,
@@ -270,12 +158,20 @@ impl Client {
                 _ => builder,
             };
         }
+        if let Some(b) = config.bandwidth {
+            builder = builder.enable_bwe(Some(b.start));
+        }
         let mut rtc = builder.build(now);
+        if let Some(b) = config.bandwidth {
+            rtc.bwe().set_desired_bitrate(b.desired);
+        }
         rtc.add_local_candidate(
             Candidate::host(addr, "udp").map_err(|e| ClientError::Sdp(e.to_string()))?,
         );
         let mut change = rtc.sdp_api();
-        let audio = change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None);
+        let audio = config
+            .audio
+            .then(|| change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None));
         let mut video_out = Vec::new();
         for v in video {
             let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
@@ -287,14 +183,10 @@ impl Client {
                 keyframe_due: true,
             });
         }
-        for kind in [
-            ChannelKind::Control,
-            ChannelKind::Pointer,
-            ChannelKind::Annotation,
-        ] {
-            change.add_channel(kind.label().to_string());
+        for label in &config.channels {
+            change.add_channel(label.clone());
         }
-        let (offer, pending) = change.apply().expect("an offer with media");
+        let (offer, pending) = change.apply().ok_or(ClientError::NothingToOffer)?;
         // One second of the tone, encoded once: the load generator runs many clients.
         let mut tone = Vec::new();
         if let Some(freq) = config.tone {
@@ -333,6 +225,8 @@ impl Client {
             connected: false,
             failed: false,
             keyframe_requests_in: 0,
+            bitrate: None,
+            events: Events::default(),
             timeout: now,
             transmits: VecDeque::new(),
         };
@@ -426,21 +320,87 @@ impl Client {
         self.pending = None;
     }
 
-    /// Sends on one of the data channels, if it is open.
-    pub fn send_channel(&mut self, now: Instant, kind: ChannelKind, data: &[u8]) -> bool {
-        let Some(id) = crate::sfu::channel_of(&self.channels, kind) else {
-            return false;
-        };
-        let sent = self
+    /// Our video tracks, by mid, with what each carries (the mids [`Client::send_frame`] takes).
+    pub fn video_tracks(&self) -> impl Iterator<Item = (Mid, TrackPurpose)> + '_ {
+        self.video_out.iter().map(|v| (v.mid, v.config.purpose))
+    }
+
+    /// The codec to encode our video track `mid` in: the first the server's answer lists (its
+    /// preference), as a browser picks; `None` before the answer.
+    pub fn video_codec(&mut self, mid: Mid) -> Option<Codec> {
+        send_codec(&mut self.rtc, mid).map(|(_, codec)| codec)
+    }
+
+    /// Sends one encoded frame on our video track `mid` (one made with
+    /// [`VideoConfig::from_caller`]); str0m packetizes, paces and protects it.
+    pub fn send_frame(
+        &mut self,
+        now: Instant,
+        mid: Mid,
+        frame: EncodedFrame,
+    ) -> Result<(), ClientError> {
+        if !self.video_out.iter().any(|v| v.mid == mid) {
+            return Err(ClientError::NoSuchTrack(mid));
+        }
+        if !self.connected {
+            return Err(ClientError::NotConnected);
+        }
+        let writer = self.rtc.writer(mid).ok_or(ClientError::NoSuchTrack(mid))?;
+        let pt = pt_of(&writer, frame.codec).ok_or(ClientError::CodecNotNegotiated(frame.codec))?;
+        let time = MediaTime::new(frame.rtp_time, Frequency::NINETY_KHZ);
+        writer.write(pt, now, time, frame.data)?;
+        self.drain(now);
+        Ok(())
+    }
+
+    /// The latest send-side bandwidth estimate (with [`ClientConfig::bandwidth`]): what the
+    /// encoders may spend in all.
+    pub fn bitrate_estimate(&self) -> Option<Bitrate> {
+        self.bitrate
+    }
+
+    /// What happened since the last poll, oldest first.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop()
+    }
+
+    /// Sends `data` on the open data channel labelled `label`, as binary or as text.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        label: &str,
+        data: &[u8],
+        binary: bool,
+    ) -> Result<(), ClientError> {
+        let id = self
+            .channel_id(label)
+            .ok_or_else(|| ClientError::ChannelNotOpen(label.to_string()))?;
+        let mut channel = self
             .rtc
             .channel(id)
-            .is_some_and(|mut c| c.write(true, data).is_ok());
+            .ok_or_else(|| ClientError::ChannelNotOpen(label.to_string()))?;
+        let accepted = channel.write(binary, data)?;
         self.drain(now);
-        sent
+        if !accepted {
+            return Err(ClientError::ChannelFull(label.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Sends on one of the channels the SFU relays, if it is open (binary, as the page does).
+    pub fn send_channel(&mut self, now: Instant, kind: ChannelKind, data: &[u8]) -> bool {
+        self.send(now, kind.label(), data, true).is_ok()
     }
 
     pub fn channel_open(&self, kind: ChannelKind) -> bool {
-        crate::sfu::channel_of(&self.channels, kind).is_some()
+        self.channel_id(kind.label()).is_some()
+    }
+
+    fn channel_id(&self, label: &str) -> Option<ChannelId> {
+        self.channels
+            .iter()
+            .find(|(_, l)| l == label)
+            .map(|(id, _)| *id)
     }
 
     pub fn handle_receive(
@@ -457,7 +417,7 @@ impl Client {
         Ok(())
     }
 
-    /// Advances the connection and sends whatever audio and video frames are due.
+    /// Advances the connection and sends whatever audio and synthetic video frames are due.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), ClientError> {
         if self.connected {
             self.send_due(now);
@@ -497,7 +457,9 @@ impl Client {
         if let Some(p) = &mut self.pattern {
             p.origin.get_or_insert(now);
         }
-        if !self.tone.is_empty() || self.pattern.is_some() {
+        if let Some(audio) = self.audio
+            && (!self.tone.is_empty() || self.pattern.is_some())
+        {
             let next = *self.next_audio.get_or_insert(now);
             if now >= next {
                 let packet = match &mut self.pattern {
@@ -509,7 +471,7 @@ impl Client {
                     Frequency::FORTY_EIGHT_KHZ,
                 );
                 if let Some(packet) = packet
-                    && let Some(w) = self.rtc.writer(self.audio)
+                    && let Some(w) = self.rtc.writer(audio)
                     && let Some(pt) = pt_of(&w, Codec::Opus)
                 {
                     let _ = w.write(pt, now, time, packet);
@@ -527,16 +489,21 @@ impl Client {
             if Some(i) == patterned
                 && let Some(p) = &mut self.pattern
             {
-                send_pattern_frame(&mut self.rtc, now, v, p);
+                let (keyframe_sent, next) = send_pattern_frame(&mut self.rtc, now, v.mid, p);
+                v.keyframe_due &= !keyframe_sent;
+                v.next = next;
                 continue;
             }
+            let Some(synthetic) = v.config.synthetic else {
+                continue;
+            };
             let next = *v.next.get_or_insert(now);
             if now < next {
                 continue;
             }
-            let key = v.keyframe_due || v.seq.is_multiple_of(v.config.keyframe_every.max(1));
+            let key = v.keyframe_due || v.seq.is_multiple_of(synthetic.keyframe_every.max(1));
             let time = MediaTime::new(
-                v.seq * 90_000 / u64::from(v.config.fps),
+                v.seq * 90_000 / u64::from(synthetic.fps.max(1)),
                 Frequency::NINETY_KHZ,
             );
             if let Some((pt, codec)) = send_codec(&mut self.rtc, v.mid)
@@ -545,14 +512,14 @@ impl Client {
                     pt,
                     now,
                     time,
-                    video_frame(codec, now, v.seq, key, v.config.frame_bytes),
+                    video_frame(codec, now, v.seq, key, synthetic.frame_bytes),
                 )
                 .is_ok()
             {
                 v.keyframe_due &= !key;
             }
             v.seq += 1;
-            v.next = Some(next + Duration::from_secs(1) / v.config.fps);
+            v.next = Some(next + Duration::from_secs(1) / synthetic.fps.max(1));
         }
     }
 
@@ -561,7 +528,7 @@ impl Client {
             let out = match self.rtc.poll_output() {
                 Ok(o) => o,
                 Err(_) => {
-                    self.failed = true;
+                    self.fail();
                     return;
                 }
             };
@@ -580,10 +547,20 @@ impl Client {
         }
     }
 
+    fn fail(&mut self) {
+        if !self.failed {
+            self.failed = true;
+            self.events.push(ClientEvent::Failed);
+        }
+    }
+
     fn handle_event(&mut self, now: Instant, event: Event) {
         match event {
-            Event::Connected => self.connected = true,
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.failed = true,
+            Event::Connected => {
+                self.connected = true;
+                self.events.push(ClientEvent::Connected);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.fail(),
             Event::MediaAdded(m) if m.kind == MediaKind::Video && m.direction.is_receiving() => {
                 let stream = self
                     .rtc
@@ -598,7 +575,7 @@ impl Client {
                     },
                 );
             }
-            Event::MediaData(d) if d.mid == self.audio => {
+            Event::MediaData(d) if Some(d.mid) == self.audio => {
                 self.audio_packets_in += 1;
                 if self.config.decode_audio {
                     let mut pcm = [0i16; FRAME_SAMPLES];
@@ -613,6 +590,12 @@ impl Client {
                 if let Some(v) = self.video_in.get_mut(&d.mid) {
                     v.frames += 1;
                     v.bytes += d.data.len() as u64;
+                    if self.config.keep_video > 0 {
+                        if v.kept.len() >= self.config.keep_video {
+                            v.kept.pop_front();
+                        }
+                        v.kept.push_back((d.time.numer(), d.data.to_vec()));
+                    }
                     if let Some((sent, seq, key)) = read_frame(&d.data) {
                         v.keyframes += u64::from(key);
                         v.latencies
@@ -631,44 +614,39 @@ impl Client {
                 if let Some(v) = self.video_out.iter_mut().find(|v| v.mid == req.mid) {
                     v.keyframe_due = true;
                 }
+                self.events.push(ClientEvent::KeyframeRequest {
+                    mid: req.mid,
+                    kind: req.kind,
+                });
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })
+                if self.bitrate != Some(estimate) =>
+            {
+                self.bitrate = Some(estimate);
+                self.events.push(ClientEvent::BitrateEstimate(estimate));
             }
             Event::ChannelOpen(id, label) => {
-                if let Some(kind) = ChannelKind::from_label(&label) {
-                    self.channels.push((id, kind));
-                }
+                self.channels.push((id, label.clone()));
+                self.events.push(ClientEvent::ChannelOpen(label));
             }
+            Event::ChannelClose(id) => self.channels.retain(|(c, _)| *c != id),
             Event::ChannelData(d) => {
-                if let Some((_, kind)) = self.channels.iter().find(|(c, _)| *c == d.id) {
-                    self.channel_in.push((*kind, d.data));
+                let Some((_, label)) = self.channels.iter().find(|(c, _)| *c == d.id) else {
+                    return;
+                };
+                if let Some(kind) = ChannelKind::from_label(label) {
+                    self.channel_in.push((kind, d.data.clone()));
                 }
+                self.events
+                    .push(ClientEvent::ChannelMessage(ChannelMessage {
+                        label: label.clone(),
+                        binary: d.binary,
+                        data: d.data,
+                    }));
             }
             _ => {}
         }
     }
-}
-
-/// Sends the pattern's frame on `v` if it is due, and keeps `v.next` at the next one's time.
-fn send_pattern_frame(rtc: &mut Rtc, now: Instant, v: &mut VideoOut, p: &mut PatternOut) {
-    let origin = *p.origin.get_or_insert(now);
-    if let Some((due, rtp)) = p.next_frame(origin)
-        && now >= due
-    {
-        let f = &p.pattern.frames[p.frame];
-        if let Some(w) = rtc.writer(v.mid)
-            && let Some(pt) = pt_of(&w, Codec::Vp8)
-            && w.write(
-                pt,
-                now,
-                MediaTime::new(rtp, Frequency::NINETY_KHZ),
-                f.data.clone(),
-            )
-            .is_ok()
-        {
-            v.keyframe_due &= !f.keyframe;
-        }
-        p.advance();
-    }
-    v.next = p.next_frame(origin).map(|(due, _)| due);
 }
 
 fn pt_of(w: &str0m::media::Writer<'_>, codec: Codec) -> Option<str0m::media::Pt> {
@@ -687,110 +665,4 @@ fn send_codec(rtc: &mut Rtc, mid: Mid) -> Option<(str0m::media::Pt, Codec)> {
             .find(|p| p.pt() == *pt && p.spec().codec.is_video())
             .map(|p| (p.pt(), p.spec().codec))
     })
-}
-
-/// A synthetic frame in `codec` (see [`vp8_frame`]); for H.264, one NAL unit (IDR slice for a
-/// keyframe) of filler after an Annex B start code.
-fn video_frame(codec: Codec, now: Instant, seq: u64, key: bool, bytes: usize) -> Vec<u8> {
-    if codec != Codec::H264 {
-        return vp8_frame(now, seq, key, bytes);
-    }
-    let mut f = vec![0xab; bytes.max(HEADER)];
-    f[..5].copy_from_slice(&[0, 0, 0, 1, if key { 0x65 } else { 0x41 }]);
-    f
-}
-
-/// A frame shaped as VP8 enough for the SFU (which never decodes it): the frame tag's key-frame
-/// bit, the key frame start code, then the send time, the sequence number and [`MAGIC`], then
-/// filler.
-fn vp8_frame(now: Instant, seq: u64, key: bool, bytes: usize) -> Vec<u8> {
-    let mut f = vec![0u8; bytes.max(HEADER)];
-    f[0] = if key { 0x10 } else { 0x11 };
-    f[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
-    f[6..8].copy_from_slice(&640u16.to_le_bytes());
-    f[8..10].copy_from_slice(&360u16.to_le_bytes());
-    let sent = now.saturating_duration_since(epoch()).as_nanos() as u64;
-    f[10..18].copy_from_slice(&sent.to_be_bytes());
-    f[18..26].copy_from_slice(&seq.to_be_bytes());
-    f[26..30].copy_from_slice(MAGIC);
-    f
-}
-
-fn read_frame(f: &[u8]) -> Option<(Duration, u64, bool)> {
-    if f.len() < HEADER || &f[26..30] != MAGIC {
-        return None;
-    }
-    let sent = u64::from_be_bytes(f[10..18].try_into().ok()?);
-    let seq = u64::from_be_bytes(f[18..26].try_into().ok()?);
-    Some((Duration::from_nanos(sent), seq, f[0] & 1 == 0))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_pattern_times_its_frames_and_beeps_from_one_origin() {
-        let ms = Duration::from_millis;
-        let frames = (0..5u8)
-            .map(|i| PatternFrame {
-                at: ms(200 * u64::from(i)),
-                keyframe: i == 0,
-                data: vec![i],
-            })
-            .collect();
-        let second = Duration::from_secs(1);
-        let pattern = Pattern::new(TrackPurpose::Screen, frames, second, vec![ms(400)]);
-        let mut p = PatternOut::new(pattern).unwrap();
-        let origin = Instant::now();
-        p.origin = Some(origin);
-
-        // Frames at their times, period after period, with RTP time from the origin.
-        let mut due = Vec::new();
-        for _ in 0..7 {
-            due.push(p.next_frame(origin).unwrap());
-            p.advance();
-        }
-        assert_eq!(due[2], (origin + ms(400), 36_000));
-        assert_eq!(due[5], (origin + ms(1000), 90_000));
-        assert_eq!(due[6], (origin + ms(1200), 108_000));
-
-        // Beeps at 0.4 s and 1.4 s, 100 ms long, silence otherwise: the decoded audio's loud
-        // stretches start there, but for the codec's few milliseconds of delay.
-        let mut dec = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
-        let mut pcm = Vec::new();
-        for n in 0..100 {
-            let packet = p.audio(origin + AUDIO_FRAME * n).unwrap();
-            let mut out = [0i16; FRAME_SAMPLES];
-            let got = dec.decode(&packet, &mut out, false).unwrap();
-            pcm.extend_from_slice(&out[..got]);
-        }
-        let loud: Vec<usize> = pcm
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.unsigned_abs() > 3000)
-            .map(|(i, _)| i)
-            .collect();
-        let starts: Vec<usize> = loud
-            .iter()
-            .enumerate()
-            .filter(|(k, i)| *k == 0 || **i - loud[k - 1] > 4800)
-            .map(|(_, i)| *i)
-            .collect();
-        assert_eq!(starts.len(), 2, "{starts:?}");
-        for (start, expected) in starts.iter().zip([19_200, 67_200]) {
-            assert!(
-                (expected..expected + 480).contains(start),
-                "a beep starts at sample {start}, not {expected}"
-            );
-        }
-        let ends = starts.iter().map(|s| loud.iter().rfind(|i| **i < s + 9600));
-        for (start, end) in starts.iter().zip(ends) {
-            let length = end.unwrap() - start;
-            assert!(
-                (4300..=4800).contains(&length),
-                "a beep {length} samples long"
-            );
-        }
-    }
 }

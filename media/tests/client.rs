@@ -1,0 +1,307 @@
+//! The str0m client as Tandem Helper uses it, against the real SFU over the simulated network:
+//! encoded screen video out (H.264 and VP8, byte for byte to a viewer), keyframe requests and
+//! the bandwidth estimate back for its encoder, the `control` channel both ways, and an offer
+//! without audio.
+
+use std::time::{Duration, Instant};
+
+use str0m::format::Codec;
+use str0m::media::Mid;
+use tandem_media::client::{
+    Client, ClientConfig, ClientError, ClientEvent, EncodedFrame, VideoConfig,
+};
+use tandem_media::policy::{ChannelKind, TrackPurpose};
+use tandem_media::testkit::sim::World;
+
+const CSR: u8 = 1;
+const HELPER: u8 = 2;
+
+/// A call with a viewer (the CSR, page-like, keeping what it receives) and a helper sending a
+/// screen the caller encodes in `codecs`, allowed to share; run until both are connected.
+fn call(codecs: Vec<Codec>) -> (World, Mid) {
+    let mut w = World::new();
+    let viewer = ClientConfig {
+        video_codecs: vec![Codec::Vp8, Codec::H264],
+        keep_video: 1000,
+        ..ClientConfig::default()
+    };
+    w.join_with(CSR, viewer, vec![]);
+    let helper = ClientConfig {
+        video_codecs: codecs,
+        ..ClientConfig::helper()
+    };
+    w.join_with(
+        HELPER,
+        helper,
+        vec![VideoConfig::from_caller(TrackPurpose::Screen)],
+    );
+    w.set_policy(|p| p.screens = [HELPER].into());
+    w.run(Duration::from_millis(500));
+    assert!(w.client(CSR).connected && w.client(HELPER).connected);
+    let (mid, _) = w.client(HELPER).video_tracks().next().unwrap();
+    (w, mid)
+}
+
+fn helper(w: &mut World) -> &mut Client {
+    w.clients.get_mut(&HELPER).unwrap()
+}
+
+fn events(w: &mut World, key: u8) -> Vec<ClientEvent> {
+    let c = w.clients.get_mut(&key).unwrap();
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+/// Bytes without a zero, so no start code appears inside a NAL unit.
+fn filler(seed: u64, len: usize) -> Vec<u8> {
+    (0..len as u64)
+        .map(|i| ((seed * 131 + i * 7) % 255) as u8 + 1)
+        .collect()
+}
+
+/// An H.264 access unit in Annex B: SPS, PPS and an IDR slice for a keyframe, else one slice;
+/// some large enough to be split over several packets.
+fn h264_frame(n: u64) -> Vec<u8> {
+    let nal = |kind: u8, len: usize| {
+        let mut v = vec![0, 0, 0, 1, kind];
+        v.extend(filler(n * 10 + u64::from(kind), len));
+        v
+    };
+    if n.is_multiple_of(10) {
+        [nal(0x67, 12), nal(0x68, 4), nal(0x65, 4000)].concat()
+    } else {
+        nal(0x41, 300 + (n as usize * 97) % 2500)
+    }
+}
+
+/// A VP8 frame: the frame tag (key-frame bit, and for a keyframe its start code), then data.
+fn vp8_frame(n: u64) -> Vec<u8> {
+    let key = n.is_multiple_of(10);
+    let mut f = vec![if key { 0x10 } else { 0x11 }, 0x02, 0x00];
+    if key {
+        f.extend_from_slice(&[0x9d, 0x01, 0x2a, 0x80, 0x02, 0x68, 0x01]);
+    }
+    f.extend(filler(n, 200 + (n as usize * 331) % 4000));
+    f
+}
+
+/// Sends `count` frames made by `make` at 30 a second, RTP times at 3000 ticks apart from an
+/// arbitrary start, and returns them as (RTP time, bytes).
+fn send_frames(
+    w: &mut World,
+    mid: Mid,
+    codec: Codec,
+    count: u64,
+    make: fn(u64) -> Vec<u8>,
+) -> Vec<(u64, Vec<u8>)> {
+    let mut sent = Vec::new();
+    for n in 0..count {
+        let frame = EncodedFrame {
+            codec,
+            rtp_time: 1_000_000 + n * 3000,
+            data: make(n),
+        };
+        sent.push((frame.rtp_time, frame.data.clone()));
+        let now = w.now;
+        helper(w).send_frame(now, mid, frame).unwrap();
+        w.run(Duration::from_millis(33));
+    }
+    w.run(Duration::from_millis(200));
+    sent
+}
+
+/// What the viewer got is the sent frames from some point on, byte for byte, with the sender's
+/// spacing of RTP times.
+fn assert_received_as_sent(w: &World, sent: &[(u64, Vec<u8>)]) {
+    let got: Vec<&(u64, Vec<u8>)> = w
+        .client(CSR)
+        .received(TrackPurpose::Screen)
+        .flat_map(|v| v.kept.iter())
+        .collect();
+    assert!(got.len() > sent.len() / 2, "{} frames arrived", got.len());
+    let first = sent
+        .iter()
+        .position(|(_, d)| *d == got[0].1)
+        .expect("the first frame received is one sent");
+    let expected = &sent[first..];
+    assert_eq!(got.len(), expected.len(), "every frame from the first on");
+    for (g, e) in got.iter().zip(expected) {
+        assert!(g.1 == e.1, "a frame changed on the way");
+        assert_eq!(
+            g.0 - got[0].0,
+            e.0 - expected[0].0,
+            "RTP times keep spacing"
+        );
+    }
+}
+
+#[test]
+fn h264_frames_from_the_caller_reach_a_viewer_byte_for_byte() {
+    let (mut w, mid) = call(vec![Codec::H264]);
+    assert_eq!(helper(&mut w).video_codec(mid), Some(Codec::H264));
+    let sent = send_frames(&mut w, mid, Codec::H264, 60, h264_frame);
+    assert_received_as_sent(&w, &sent);
+}
+
+#[test]
+fn vp8_frames_from_the_caller_reach_a_viewer_byte_for_byte() {
+    let (mut w, mid) = call(vec![Codec::Vp8]);
+    assert_eq!(helper(&mut w).video_codec(mid), Some(Codec::Vp8));
+    let sent = send_frames(&mut w, mid, Codec::Vp8, 60, vp8_frame);
+    assert_received_as_sent(&w, &sent);
+}
+
+#[test]
+fn frames_the_connection_cannot_carry_are_refused_with_a_reason() {
+    let mut w = World::new();
+    let config = ClientConfig {
+        video_codecs: vec![Codec::Vp8],
+        ..ClientConfig::helper()
+    };
+    w.join_with(
+        HELPER,
+        config,
+        vec![VideoConfig::from_caller(TrackPurpose::Screen)],
+    );
+    let (mid, _) = w.client(HELPER).video_tracks().next().unwrap();
+    let frame = |codec| EncodedFrame {
+        codec,
+        rtp_time: 0,
+        data: vp8_frame(0),
+    };
+    let now = w.now;
+    assert!(matches!(
+        helper(&mut w).send_frame(now, mid, frame(Codec::Vp8)),
+        Err(ClientError::NotConnected)
+    ));
+    w.run(Duration::from_millis(300));
+    let now = w.now;
+    assert!(matches!(
+        helper(&mut w).send_frame(now, mid, frame(Codec::H264)),
+        Err(ClientError::CodecNotNegotiated(Codec::H264))
+    ));
+    assert!(matches!(
+        helper(&mut w).send_frame(now, Mid::from("zz"), frame(Codec::Vp8)),
+        Err(ClientError::NoSuchTrack(_))
+    ));
+    assert!(
+        helper(&mut w)
+            .send_frame(now, mid, frame(Codec::Vp8))
+            .is_ok()
+    );
+}
+
+#[test]
+fn the_helper_hears_when_a_keyframe_is_asked_for() {
+    let (mut w, mid) = call(vec![Codec::H264]);
+    send_frames(&mut w, mid, Codec::H264, 30, h264_frame);
+    events(&mut w, HELPER);
+    // A recording starts with a picture: the SFU asks every sender for a keyframe.
+    w.set_policy(|p| p.recording = true);
+    w.run(Duration::from_millis(50));
+    let asked = events(&mut w, HELPER)
+        .into_iter()
+        .filter(|e| matches!(e, ClientEvent::KeyframeRequest { mid: m, .. } if *m == mid))
+        .count();
+    assert_eq!(asked, 1);
+}
+
+#[test]
+fn the_helper_has_a_send_bandwidth_estimate_and_the_page_like_client_none() {
+    let (mut w, mid) = call(vec![Codec::H264]);
+    send_frames(&mut w, mid, Codec::H264, 90, h264_frame);
+    let estimates: Vec<u64> = events(&mut w, HELPER)
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::BitrateEstimate(b) => Some(b.as_u64()),
+            _ => None,
+        })
+        .collect();
+    let start = ClientConfig::helper().bandwidth.unwrap().start.as_u64();
+    assert_eq!(
+        estimates.first(),
+        Some(&start),
+        "it starts where configured"
+    );
+    let last = helper(&mut w).bitrate_estimate().unwrap().as_u64();
+    assert_eq!(estimates.last(), Some(&last));
+    assert!(
+        last > start,
+        "probing an idle link raises the estimate: {estimates:?}"
+    );
+    assert!(w.client(CSR).bitrate_estimate().is_none());
+}
+
+#[test]
+fn the_control_channel_carries_text_and_bytes_with_its_label_both_ways() {
+    let (mut w, _) = call(vec![Codec::H264]);
+    let opened: Vec<ClientEvent> = events(&mut w, HELPER)
+        .into_iter()
+        .filter(|e| matches!(e, ClientEvent::ChannelOpen(_)))
+        .collect();
+    assert_eq!(opened, vec![ClientEvent::ChannelOpen("control".into())]);
+
+    w.set_policy(|p| p.control = Some((CSR, HELPER)));
+    let now = w.now;
+    let csr = w.clients.get_mut(&CSR).unwrap();
+    csr.send(now, "control", br#"{"t":"key","key":"a"}"#, false)
+        .unwrap();
+    assert!(w.send(CSR, ChannelKind::Control, &[1, 2, 3]));
+    w.run(Duration::from_millis(20));
+    let got: Vec<_> = events(&mut w, HELPER)
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::ChannelMessage(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|m| m.label == "control"));
+    assert_eq!(got[0].text(), Some(r#"{"t":"key","key":"a"}"#));
+    assert_eq!(
+        (got[1].binary, got[1].data.as_slice()),
+        (true, &[1, 2, 3][..])
+    );
+
+    // The helper sends too (here the SFU's policy lets its control through, to show it).
+    w.set_policy(|p| p.control = Some((HELPER, CSR)));
+    let now = w.now;
+    helper(&mut w)
+        .send(now, "control", b"clipboard", false)
+        .unwrap();
+    w.run(Duration::from_millis(20));
+    assert_eq!(
+        w.client(CSR).channel_in,
+        vec![(ChannelKind::Control, b"clipboard".to_vec())]
+    );
+    let now = w.now;
+    assert!(matches!(
+        helper(&mut w).send(now, "pointer", b"1,2", false),
+        Err(ClientError::ChannelNotOpen(label)) if label == "pointer"
+    ));
+}
+
+#[test]
+fn the_helper_offers_video_and_control_without_audio() {
+    let addr = "10.0.0.9:6000".parse().unwrap();
+    let video = vec![VideoConfig::from_caller(TrackPurpose::Screen)];
+    let (_, helper, _) =
+        Client::new(Instant::now(), addr, ClientConfig::helper(), video.clone()).unwrap();
+    let (_, page, _) = Client::new(Instant::now(), addr, ClientConfig::default(), video).unwrap();
+    let sections = |sdp: &str| {
+        sdp.lines()
+            .filter_map(|l| l.strip_prefix("m="))
+            .map(|m| m.split(' ').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sections(&helper), ["video", "application"]);
+    assert_eq!(sections(&page), ["audio", "video", "application"]);
+
+    let nothing = ClientConfig {
+        channels: vec![],
+        ..ClientConfig::helper()
+    };
+    assert!(matches!(
+        Client::new(Instant::now(), addr, nothing, vec![]),
+        Err(ClientError::NothingToOffer)
+    ));
+}
