@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/system-packages.sh
+scripts/python-packages.sh # aiortc for tests/server/interop.rs, in its own venv (target/interop-venv)
 # The browser tests' driver (playwright-core only: it uses Debian's chromium, downloads none).
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
     pkg-config libssl-dev # TLS for the SMTP client (lettre, native-tls)
     python3               # tests: its standard-library smtpd is the SMTP relay in tests/server/mail.rs
+    python3-venv          # tests: the venv of scripts/python-packages.sh (aiortc, tests/interop)
     cmake                 # builds the bundled libopus (opus crate) for the voice mixer
     g++                   # builds libFuzzer (libfuzzer-sys) when the fuzz targets are checked
     chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
