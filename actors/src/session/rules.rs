@@ -5,6 +5,8 @@
 //! stores those events, so [`SessionRules::restore`] rebuilds exactly the same state after a crash
 //! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
 
+pub mod pairing;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::json;
