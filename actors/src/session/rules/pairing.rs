@@ -163,6 +163,18 @@ impl Pairings {
         if self.live.len() >= self.max_codes {
             return Err(PairingError::Full);
         }
+        // Dead codes remembered are bounded too (a page asking again and again): past
+        // `max_codes` of them, the one issued longest ago is forgotten.
+        if self.codes.len() >= 2 * self.max_codes
+            && let Some(oldest) = self
+                .codes
+                .iter()
+                .filter(|(_, e)| e.state != State::Live)
+                .min_by_key(|(_, e)| e.issued_at)
+                .map(|(c, _)| *c)
+        {
+            self.codes.remove(&oldest);
+        }
         // Remembered codes are at most 2 x max_codes of 10^8: a free one is found at once.
         let code = loop {
             let c = Code::from_random(draw());
@@ -328,5 +340,22 @@ mod tests {
         p.issue(3, binding(3), draws(&[3])).unwrap();
         // Expired codes free their place.
         p.issue(TTL + 1, binding(5), draws(&[9])).unwrap();
+    }
+
+    #[test]
+    fn asking_again_and_again_keeps_memory_bounded() {
+        let mut p = Pairings::new(TTL, 3);
+        let mut n = 0;
+        for i in 0..1000 {
+            p.issue(i, binding(1), || {
+                n += 1;
+                n
+            })
+            .unwrap();
+        }
+        assert!(p.codes.len() <= 6, "{}", p.codes.len());
+        assert_eq!(p.live_count(), 1);
+        // The newest dead ones are still told apart from wrong ones.
+        assert_eq!(p.redeem(1000, "0000 0999"), Err(PairingError::Replaced));
     }
 }
