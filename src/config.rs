@@ -23,6 +23,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub recording: RecordingConfig,
     pub sip: SipConfig,
+    pub helper: HelperConfig,
 }
 
 /// Where recordings live and how they are shared (SPEC R4).
@@ -226,6 +227,35 @@ pub struct SessionsConfig {
     pub wrong_numbers_total: usize,
     /// Customer joins one session takes a minute; past it 429 too_many_joins.
     pub joins_per_minute: u32,
+}
+
+/// Tandem Helper: its download and its pairing codes (docs/helper.md).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelperConfig {
+    /// The helper binary served for download; empty: `tandem-helper` beside the server's own
+    /// executable.
+    pub binary: PathBuf,
+    /// How long a pairing code works, in seconds.
+    pub code_ttl_secs: u64,
+    /// Pairing codes open at once on the server.
+    pub max_codes: usize,
+    /// Wrong pairing codes a minute from one address (an IPv6 /64) before its tries are refused.
+    pub wrong_codes_per_address: usize,
+    /// Wrong pairing codes a minute from everywhere past which only addresses without a wrong
+    /// code of their own that minute may try.
+    pub wrong_codes_total: usize,
+}
+
+impl HelperConfig {
+    /// Where the helper binary to serve is: the configured file, or the one beside the server.
+    pub fn binary_path(&self) -> Option<PathBuf> {
+        if !self.binary.as_os_str().is_empty() {
+            return Some(self.binary.clone());
+        }
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.parent()?.join("tandem-helper"))
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -441,6 +471,16 @@ impl Config {
         }
         if self.sessions.joins_per_minute == 0 {
             return bad("sessions.joins_per_minute must be at least 1");
+        }
+        let h = &self.helper;
+        if h.code_ttl_secs == 0
+            || h.max_codes == 0
+            || h.wrong_codes_per_address == 0
+            || h.wrong_codes_total == 0
+        {
+            return bad(
+                "helper.code_ttl_secs, max_codes, wrong_codes_per_address and wrong_codes_total must be positive",
+            );
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod client_address;
+pub mod helper;
 pub mod queues;
 pub mod recordings;
 pub mod sessions;
@@ -57,6 +58,8 @@ pub struct Inner {
     pub revocations: crate::auth::Revocations,
     /// Bounds the e-mail the server sends (`[mail]` limits).
     pub mail_limits: crate::mail::MailLimits,
+    /// Tandem Helper's pairing codes and download ([`helper`]).
+    pub helper: helper::Helper,
 }
 
 #[derive(Clone)]
@@ -172,6 +175,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/softphone", post(softphone::call))
         .route("/join", post(sessions::join))
         .route("/assist", post(sessions::assist))
+        .route("/helper/codes", post(helper::issue_code))
+        .route("/helper/join", post(helper::join))
+        .route("/helper/download", get(helper::download_info))
         .route("/queues", get(queues::list).post(queues::create))
         .route("/queues/{id}/next", post(queues::take_next))
         .route("/transfers", get(queues::offers))
@@ -195,6 +201,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .nest("/api", api)
         .route("/ws", get(ws::upgrade))
+        .route(helper::DOWNLOAD_PATH, get(helper::download))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { Problem::not_found("not_found", "no such endpoint") })

@@ -47,6 +47,7 @@ pub const SIP_LEGS_ACTIVE: &str = "tandem_sip_legs_active";
 pub const SIP_DTMF_DIGITS: &str = "tandem_sip_dtmf_digits_total";
 pub const SIP_CALLS_JOINED: &str = "tandem_sip_calls_joined_total";
 pub const SESSION_NUMBER_TRIES: &str = "tandem_session_number_tries_total";
+pub const PAIRING_CODE_TRIES: &str = "tandem_pairing_code_tries_total";
 
 pub const ARFS_STARTED: &str = "tandem_arfs_started_total";
 pub const ARF_FAILURES: &str = "tandem_arf_failures_total";
@@ -110,6 +111,11 @@ pub fn declared() -> Vec<Metric> {
             "Session numbers tried (HTTP join and assist, SIP dial-in and keypad), by outcome: right, wrong, or refused by the address's limit or the ceiling from everywhere",
         )
         .label("via", &["http", "sip"])
+        .label("result", &["right", "wrong", "address", "everywhere"]),
+        Metric::counter(
+            PAIRING_CODE_TRIES,
+            "Tandem Helper pairing codes tried, by outcome: right, wrong (unknown, expired, used, replaced, malformed), or refused by the address's limit or the ceiling from everywhere",
+        )
         .label("result", &["right", "wrong", "address", "everywhere"]),
         Metric::counter(
             PASSWORD_HASHING_REFUSED,
@@ -420,6 +426,10 @@ pub fn sip_dtmf_digit() {
 /// that refused it ("address", "everywhere").
 pub fn session_number_try(via: &'static str, result: &'static str) {
     counter!(SESSION_NUMBER_TRIES, "via" => via, "result" => result).increment(1);
+}
+/// A pairing code tried: `result` is "right", "wrong", or the limit that refused it.
+pub fn pairing_code_try(result: &'static str) {
+    counter!(PAIRING_CODE_TRIES, "result" => result).increment(1);
 }
 pub fn sip_call_joined() {
     counter!(SIP_CALLS_JOINED).increment(1);

@@ -203,6 +203,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             .expect("validated at load"),
     );
     let state = AppState(Arc::new(Inner {
+        helper: http::helper::Helper::new(&config.helper),
         trusted_proxies,
         revocations: crate::auth::Revocations::default(),
         mail_limits,

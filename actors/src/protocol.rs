@@ -94,6 +94,8 @@ pub enum LeaveReason {
     Crashed,
     /// The primary CSR removed them (`participant_removed` says who).
     Removed,
+    /// A customer's computer (Tandem Helper) leaves with its customer.
+    CustomerLeft,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +161,12 @@ pub enum Event {
     },
     CustomerSelected {
         customer: Option<ParticipantId>,
+    },
+    /// The participant that just joined is `customer`'s computer: their Tandem Helper, paired
+    /// with a code (issue 16). It is shown beside its customer and leaves with them.
+    ComputerAttached {
+        computer: ParticipantId,
+        customer: ParticipantId,
     },
     Chat {
         from: ParticipantId,
@@ -301,6 +309,7 @@ impl Event {
             Event::ParticipantLeft { .. } => "participant_left",
             Event::ParticipantRemoved { .. } => "participant_removed",
             Event::CustomerSelected { .. } => "customer_selected",
+            Event::ComputerAttached { .. } => "computer_attached",
             Event::Chat { .. } => "chat",
             Event::ConsentRequested { .. } => "consent_requested",
             Event::ConsentAnswered { .. } => "consent_answered",

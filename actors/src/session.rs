@@ -148,6 +148,13 @@ pub enum SessionMsg {
         joins_per_minute: u32,
         reply: RpcReplyPort<Result<ParticipantId, SessionError>>,
     },
+    /// A customer's Tandem Helper paired with their code: it may connect its WebSocket as the
+    /// customer's computer under `computer` ([`SessionMsg::Attach`]); answers its participant.
+    AdmitComputer {
+        customer: ParticipantId,
+        computer: ParticipantId,
+        reply: RpcReplyPort<Result<ParticipantInfo, SessionError>>,
+    },
     /// An agent takes this transferred session.
     AcceptTransfer {
         info: ParticipantInfo,
@@ -286,6 +293,14 @@ impl Actor for SessionActor {
                 let id = info.id;
                 let result = state.rules.admit(unix_now(), info, joins_per_minute);
                 let _ = reply.send(result.map(|()| id).map_err(Into::into));
+            }
+            SessionMsg::AdmitComputer {
+                customer,
+                computer,
+                reply,
+            } => {
+                let result = state.rules.admit_computer(unix_now(), customer, computer);
+                let _ = reply.send(result.map_err(Into::into));
             }
             SessionMsg::AcceptTransfer { info, reply } => {
                 let before = state.rules.clone();
@@ -640,10 +655,10 @@ async fn commit(
                 participant,
                 reason,
             } => {
-                let bye = if *reason == LeaveReason::Removed {
-                    "removed"
-                } else {
-                    "left"
+                let bye = match reason {
+                    LeaveReason::Removed => "removed",
+                    LeaveReason::CustomerLeft => "customer_left",
+                    _ => "left",
                 };
                 state.leaving.push((*participant, bye));
             }

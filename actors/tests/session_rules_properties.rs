@@ -45,6 +45,11 @@ enum Step {
     Command(usize, Op),
     Disconnect(usize),
     AcceptTransfer(usize),
+    /// A customer's Tandem Helper pairs and connects as their computer (issue 16).
+    PairComputer(usize),
+    /// The nth computer ever paired sends a command or goes away.
+    ComputerCommand(usize, Op),
+    ComputerDisconnect(usize),
     /// The customer asked answers their oldest pending request.
     Answer {
         grant: bool,
@@ -122,6 +127,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1..6usize).prop_map(Step::Disconnect),
         1 => (0..6usize).prop_map(Step::AcceptTransfer),
         6 => (any::<bool>(), any::<bool>()).prop_map(|(grant, allow_all)| Step::Answer { grant, allow_all }),
+        1 => (3..6usize).prop_map(Step::PairComputer),
+        1 => (0..3usize, op()).prop_map(|(n, op)| Step::ComputerCommand(n, op)),
+        1 => (0..3usize).prop_map(Step::ComputerDisconnect),
     ]
 }
 
@@ -210,7 +218,30 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
         })
         .collect();
     let is_present = |id: &str| present.iter().any(|(p, _)| p == id);
-    let is_customer = |id: &str| present.iter().any(|(p, r)| p == id && r == "customer");
+    let computers: Vec<(String, String)> = view["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p["id"].as_str()?.to_string(),
+                p["computer_of"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let is_computer = |id: &str| computers.iter().any(|(c, _)| c == id);
+    let is_customer =
+        |id: &str| present.iter().any(|(p, r)| p == id && r == "customer") && !is_computer(id);
+    // Issue 16: a computer is beside a present customer, at most one each.
+    for (computer, customer) in &computers {
+        prop_assert!(is_customer(customer), "a computer without its customer");
+        prop_assert_eq!(
+            computers.iter().filter(|(_, c)| c == customer).count(),
+            1,
+            "two computers for one customer"
+        );
+        prop_assert!(rules.computer_of(computer.parse().unwrap()).is_some());
+    }
 
     // V3: at most two microphones, held by distinct members of the call who are present.
     let holders = rules.microphone_holders();
@@ -421,6 +452,8 @@ proptest! {
             journal.extend(rules.join(0, p.clone(), false).unwrap());
         }
         let mut now = 0;
+        let mut computers: Vec<ParticipantId> = Vec::new();
+        let computer = |computers: &[ParticipantId], n: usize| computers.get(n).copied().unwrap_or_else(ParticipantId::random);
         for s in &steps {
             now += 1;
             let before = rules.view(None, None);
@@ -437,6 +470,22 @@ proptest! {
                 }
                 Step::Disconnect(i) => Ok(rules.disconnected(now, people[*i].id)),
                 Step::AcceptTransfer(i) => rules.accept_transfer(now, people[*i].clone()),
+                Step::PairComputer(i) => {
+                    let id = ParticipantId::random();
+                    match rules.admit_computer(now, people[*i].id, id) {
+                        Ok(info) => {
+                            prop_assert_eq!(info.name, format!("{}'s computer", people[*i].name));
+                            computers.push(id);
+                            rules.connect(now, id)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Step::ComputerCommand(n, op) => {
+                    let cmd = command(op, &people, &rules, queue);
+                    rules.handle(now, computer(&computers, *n), cmd)
+                }
+                Step::ComputerDisconnect(n) => Ok(rules.disconnected(now, computer(&computers, *n))),
                 Step::Answer { grant, allow_all } => {
                     let view = rules.view(None, None);
                     match view["pending_consents"].as_array().and_then(|p| p.first()) {

@@ -5,6 +5,8 @@
 //! stores those events, so [`SessionRules::restore`] rebuilds exactly the same state after a crash
 //! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
 
+pub mod pairing;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::json;
@@ -107,6 +109,8 @@ pub enum Refusal {
     Removed,
     #[error("the primary CSR cannot remove themselves; end the session instead")]
     CannotRemoveSelf,
+    #[error("this customer's computer is already connected; stop Tandem Helper there first")]
+    ComputerAttached,
 }
 
 impl Refusal {
@@ -154,6 +158,7 @@ impl Refusal {
             Self::TooManyJoins(_) => "too_many_joins",
             Self::Removed => "removed",
             Self::CannotRemoveSelf => "cannot_remove_self",
+            Self::ComputerAttached => "computer_attached",
         }
     }
 }
@@ -202,6 +207,8 @@ const JOIN_WINDOW_MS: UnixMillis = 60_000;
 struct Admissions {
     waiting: BTreeMap<ParticipantId, (ParticipantInfo, UnixMillis)>,
     recent: VecDeque<UnixMillis>,
+    /// Which of the waiting are a customer's computer, and whose.
+    computers: BTreeMap<ParticipantId, ParticipantId>,
 }
 
 impl Admissions {
@@ -216,6 +223,8 @@ impl Admissions {
         }
         self.waiting
             .retain(|_, (_, at)| now.saturating_sub(*at) < ADMISSION_TTL_MS);
+        let waiting = &self.waiting;
+        self.computers.retain(|c, _| waiting.contains_key(c));
     }
 
     /// `Err(seconds to wait)` when `per_minute` joins happened within the last minute.
@@ -255,6 +264,11 @@ pub struct SessionRules {
     admissions: Admissions,
     /// Participants the primary CSR removed: their tokens do not connect again.
     removed: BTreeSet<ParticipantId>,
+    /// Customers' computers (Tandem Helper) present, each with its customer: at most one per
+    /// customer. A computer is a participant of role customer, so it sees what its customer
+    /// sees, but it is not a customer: it takes no slot, is never selected, and leaves with its
+    /// customer.
+    computers: BTreeMap<ParticipantId, ParticipantId>,
 }
 
 type Outcome = Result<Vec<Record>, Refusal>;
@@ -310,6 +324,7 @@ impl SessionRules {
             recording_asked: BTreeSet::new(),
             admissions: Admissions::default(),
             removed: BTreeSet::new(),
+            computers: BTreeMap::new(),
         }
     }
 
@@ -337,10 +352,22 @@ impl SessionRules {
         self.members.iter().map(|m| &m.info)
     }
     pub fn customer_count(&self) -> usize {
-        self.members
+        self.members.iter().filter(|m| self.is_customer(m)).count()
+    }
+    /// A customer in person: of role customer, and not a customer's computer.
+    fn is_customer(&self, m: &Member) -> bool {
+        m.info.role == Role::Customer && !self.computers.contains_key(&m.info.id)
+    }
+    /// The customer whose computer `id` is, if it is one.
+    pub fn computer_of(&self, id: ParticipantId) -> Option<ParticipantId> {
+        self.computers.get(&id).copied()
+    }
+    /// The computer attached to `customer`, if any.
+    pub fn computer_for(&self, customer: ParticipantId) -> Option<ParticipantId> {
+        self.computers
             .iter()
-            .filter(|m| m.info.role == Role::Customer)
-            .count()
+            .find(|(_, c)| **c == customer)
+            .map(|(computer, _)| *computer)
     }
     /// Who is in the voice call, if there is one.
     pub fn voice_members(&self) -> Vec<ParticipantId> {
@@ -497,8 +524,82 @@ impl SessionRules {
             .get(&id)
             .cloned()
             .ok_or(Refusal::UnknownParticipant)?;
-        let out = self.join(now, info, false)?;
+        let out = match self.admissions.computers.get(&id).copied() {
+            Some(customer) => self.join_computer(now, info, customer)?,
+            None => self.join(now, info, false)?,
+        };
         self.admissions.waiting.remove(&id);
+        self.admissions.computers.remove(&id);
+        Ok(out)
+    }
+
+    /// A customer's Tandem Helper, paired with their code, may connect as their computer
+    /// ([`Self::connect`]); answers its participant (named "<customer>'s computer"). At most one
+    /// computer per customer: a second is refused while the first is there or waiting, so a
+    /// code that leaked cannot push the customer's own helper off.
+    pub fn admit_computer(
+        &mut self,
+        now: UnixMillis,
+        customer: ParticipantId,
+        computer: ParticipantId,
+    ) -> Result<ParticipantInfo, Refusal> {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
+        if !self.is_customer(m) {
+            return Err(Refusal::NotACustomer);
+        }
+        let name = format!("{}'s computer", m.info.name);
+        self.admissions.expire(now);
+        if self.computer_for(customer).is_some()
+            || self.admissions.computers.values().any(|c| *c == customer)
+        {
+            return Err(Refusal::ComputerAttached);
+        }
+        let info = ParticipantInfo {
+            id: computer,
+            role: Role::Customer,
+            name,
+            email: None,
+            account: None,
+            is_agent: false,
+            phone: false,
+        };
+        self.admissions
+            .waiting
+            .insert(computer, (info.clone(), now));
+        self.admissions.computers.insert(computer, customer);
+        Ok(info)
+    }
+
+    /// A computer admitted by [`Self::admit_computer`] connects: it joins beside its customer,
+    /// if they are still there and have no other computer.
+    fn join_computer(
+        &mut self,
+        now: UnixMillis,
+        info: ParticipantInfo,
+        customer: ParticipantId,
+    ) -> Outcome {
+        let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
+        if !self.is_customer(m) {
+            return Err(Refusal::NotACustomer);
+        }
+        if self.computer_for(customer).is_some() {
+            return Err(Refusal::ComputerAttached);
+        }
+        let mut out = Vec::new();
+        let computer = info.id;
+        self.emit(
+            now,
+            Event::ParticipantJoined { participant: info },
+            &mut out,
+        );
+        self.emit(
+            now,
+            Event::ComputerAttached { computer, customer },
+            &mut out,
+        );
         Ok(out)
     }
 
@@ -541,7 +642,7 @@ impl SessionRules {
         let customers: Vec<ParticipantId> = self
             .members
             .iter()
-            .filter(|m| m.info.role == Role::Customer)
+            .filter(|m| self.is_customer(m))
             .map(|m| m.info.id)
             .collect();
         for customer in customers {
@@ -668,7 +769,7 @@ impl SessionRules {
     ) -> Result<(), Refusal> {
         self.require_primary(from)?;
         let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
-        if m.info.role != Role::Customer {
+        if !self.is_customer(m) {
             return Err(Refusal::NotACustomer);
         }
         if self.selected != Some(customer) {
@@ -1411,7 +1512,10 @@ impl SessionRules {
         out: &mut Vec<Record>,
     ) {
         let Some(m) = self.member(who) else { return };
-        if m.info.role == Role::Customer {
+        if self.is_customer(m) {
+            if let Some(computer) = self.computer_for(who) {
+                self.depart(now, computer, LeaveReason::CustomerLeft, out);
+            }
             self.stop_for_customer(now, who, StopCause::CustomerLeft, out);
         }
         self.remove_from_voice(now, who, out);
@@ -1427,7 +1531,7 @@ impl SessionRules {
             let next = self
                 .members
                 .iter()
-                .find(|m| m.info.role == Role::Customer)
+                .find(|m| self.is_customer(m))
                 .map(|m| m.info.id);
             self.emit(now, Event::CustomerSelected { customer: next }, out);
         }
@@ -1473,6 +1577,8 @@ impl SessionRules {
             Event::ParticipantLeft { participant, .. } => {
                 let p = *participant;
                 self.members.retain(|m| m.info.id != p);
+                self.computers
+                    .retain(|computer, customer| *computer != p && *customer != p);
                 self.allow_all.remove(&p);
                 if self.primary == Some(p) {
                     self.primary = None;
@@ -1489,6 +1595,9 @@ impl SessionRules {
                 self.removed.insert(*participant);
             }
             Event::CustomerSelected { customer } => self.selected = *customer,
+            Event::ComputerAttached { computer, customer } => {
+                self.computers.insert(*computer, *customer);
+            }
             Event::Chat { .. } => {}
             Event::ConsentRequested {
                 request,
@@ -1621,6 +1730,7 @@ impl SessionRules {
                     "account": if staff { m.info.account } else { None },
                     "primary": self.primary == Some(m.info.id),
                     "joined_at": m.joined_at,
+                    "computer_of": self.computer_of(m.info.id),
                 })
             })
             .collect();

@@ -4,6 +4,7 @@ use super::*;
 use crate::ids::QueueId;
 use crate::protocol::Audience;
 
+mod computer;
 mod world;
 use world::*;
 
