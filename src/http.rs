@@ -57,6 +57,8 @@ pub struct Inner {
     pub revocations: crate::auth::Revocations,
     /// Bounds the e-mail the server sends (`[mail]` limits).
     pub mail_limits: crate::mail::MailLimits,
+    /// The room the uploads under way have reserved in their accounts' quotas.
+    pub upload_room: recordings::upload::quota::UploadRoom,
 }
 
 #[derive(Clone)]
