@@ -60,6 +60,8 @@ pub struct Inner {
     pub mail_limits: crate::mail::MailLimits,
     /// Tandem Helper's pairing codes and download ([`helper`]).
     pub helper: helper::Helper,
+    /// The room the uploads under way have reserved in their accounts' quotas.
+    pub upload_room: recordings::upload::quota::UploadRoom,
 }
 
 #[derive(Clone)]

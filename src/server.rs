@@ -207,6 +207,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         trusted_proxies,
         revocations: crate::auth::Revocations::default(),
         mail_limits,
+        upload_room: Default::default(),
         config,
         store: store.clone(),
         signer: signer.clone(),

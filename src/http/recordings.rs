@@ -26,7 +26,7 @@ use crate::auth::{self, AuthError, Token};
 use crate::problem::Problem;
 use crate::store::{Recording, RecordingStatus};
 
-mod upload;
+pub mod upload;
 
 pub use upload::upload;
 

@@ -15,6 +15,7 @@ use tandem::store::{AccountRole, Recording, RecordingStatus, Store};
 use tokio_tungstenite::tungstenite::Message;
 
 pub mod browser;
+pub mod flood;
 /// The exporter's test helpers: media encoded with GStreamer, MP4s probed and decoded.
 pub use tandem_export::testkit as media_files;
 pub mod phone;

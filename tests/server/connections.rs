@@ -1,6 +1,6 @@
-//! Connections nobody signed in for (issue 15, item 2): hundreds of silent or slow TCP
-//! connections to the HTTP port used to exhaust the open-file limit, and `/healthz`, sign-in and
-//! new sessions timed out. Now the connections are capped in total and per address, past the
+//! Connections nobody signed in for (issue 15, item 2): about 1,100 silent or slow TCP
+//! connections to the HTTP port used to exhaust a 1,024-file limit, and `/healthz`, sign-in and
+//! new sessions timed out. Here thousands come from other loopback addresses (127.0.0.2...). Now the connections are capped in total and per address, past the
 //! cap a connection is told why (a problem document, Retry-After) and closed, silent and
 //! trickling ones are closed after the header or idle timeout, and a request body that trickles
 //! is cut off, while the people using the server go on.
@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use tandem::store::AccountRole;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+use crate::common::flood::{connect_from, open_files_for};
 use crate::common::{PATIENCE, TestServer, Ws};
 
 /// What became of a connection a flooding client held.
@@ -24,13 +25,6 @@ enum Fate {
     Answered(String),
     /// The server closed it without a word.
     Closed,
-}
-
-/// A TCP connection to `server` from `from`, one of the loopback addresses (127.0.0.0/8).
-async fn connect_from(from: &str, server: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
-    socket.connect(server).await.unwrap()
 }
 
 /// Holds `stream` as a flooding client would: silent, or (`trickle`) sending a request's
@@ -66,7 +60,9 @@ async fn hold(mut stream: TcpStream, trickle: bool, mut stop: watch::Receiver<bo
     }
 }
 
-/// A crowd of `count` connections from `from`, every fifth trickling; their fates arrive on
+/// A crowd of `count` connections from `from`; of the first `trickling`, every fifth trickles
+/// (the rest are silent: a connection expected to be refused reads its answer whole, where a
+/// byte it sent could make the server's close a reset that loses it). Their fates arrive on
 /// the receiver as they end.
 struct Crowd {
     stop: watch::Sender<bool>,
@@ -75,14 +71,15 @@ struct Crowd {
 }
 
 impl Crowd {
-    async fn open(server: SocketAddr, from: &str, count: usize) -> Crowd {
+    async fn open(server: SocketAddr, from: &str, count: usize, trickling: usize) -> Crowd {
         let (stop, stopped) = watch::channel(false);
         let (tx, fates) = mpsc::unbounded_channel();
         for i in 0..count {
             let stream = connect_from(from, server).await;
             let (tx, stopped) = (tx.clone(), stopped.clone());
+            let trickle = i < trickling && i % 5 == 0;
             tokio::spawn(async move {
-                let _ = tx.send(hold(stream, i % 5 == 0, stopped).await);
+                let _ = tx.send(hold(stream, trickle, stopped).await);
             });
         }
         Crowd {
@@ -171,30 +168,38 @@ fn metric_present(needle: &str) -> bool {
     tandem::metrics::handle().render().contains(needle)
 }
 
-/// 900 connections from two addresses that never send a request: the first address gets its
-/// share (400) and the rest of its connections are refused with 429 `too_many_connections`;
-/// sign-in, a new session and chat still work meanwhile; the second address fills the total
-/// (700) and the rest, and any newcomer, get 503 `server_busy`; the session already open goes on.
+/// Each address may hold this many connections in the flood tests.
+const SHARE: usize = 1000;
+
+/// 3,300 connections from three addresses that never send a whole request (a fifth trickle
+/// their headers): each of the first two addresses gets its share (1,000) and the rest of its
+/// connections are refused with 429 `too_many_connections`; sign-in, a new session and chat
+/// work meanwhile; the third address fills the total (3,000) and the rest, and any newcomer,
+/// get 503 `server_busy`; the session already open goes on.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crowd_of_idle_connections_is_capped_and_told_why_while_people_go_on() {
-    let (limit, _) = tandem::open_files::raise();
-    assert!(
-        limit.soft.is_none_or(|n| n >= 4096),
-        "this test needs 4,096 open files (ulimit -n); it has {limit}"
-    );
+    // Both ends of every connection are in this process: 3,300 and the session's.
+    open_files_for(8192);
     let t = TestServer::start_with(&[
-        ("TANDEM_SERVER_MAX_CONNECTIONS", "700"),
-        ("TANDEM_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "400"),
+        ("TANDEM_SERVER_MAX_CONNECTIONS", "3000"),
+        (
+            "TANDEM_SERVER_MAX_CONNECTIONS_PER_ADDRESS",
+            &SHARE.to_string(),
+        ),
         // Longer than the test: here nothing is closed for waiting.
         ("TANDEM_SERVER_HEADER_TIMEOUT_SECS", "300"),
     ])
     .await;
     let server = t.server().addr;
 
-    // One address's crowd: 400 let in, 100 told to back off.
-    let mut first = Crowd::open(server, "127.0.0.2", 500).await;
-    for answer in first.next(100, PATIENCE).await {
-        assert_refusal(&answer, 429, "too_many_connections");
+    // Two addresses' crowds: 1,000 of each let in, 100 told to back off.
+    let mut crowds = Vec::new();
+    for from in ["127.0.0.2", "127.0.0.3"] {
+        let mut crowd = Crowd::open(server, from, SHARE + 100, SHARE).await;
+        for answer in crowd.next(100, PATIENCE).await {
+            assert_refusal(&answer, 429, "too_many_connections");
+        }
+        crowds.push(crowd);
     }
     assert!(metric_present(
         "tandem_http_connections_refused_total{reason=\"address\"}"
@@ -210,14 +215,15 @@ async fn a_crowd_of_idle_connections_is_capped_and_told_why_while_people_go_on()
     assert_eq!(health.status(), 200);
     let (mut csr, mut dave) = session(&t, "carol").await;
 
-    // A second address fills the rest: at least 100 of its 400 are refused as the server is full.
-    let mut second = Crowd::open(server, "127.0.0.3", 400).await;
-    for answer in second.next(100, PATIENCE).await {
+    // A third address fills the rest (about 1,000: the session holds a few places); at least
+    // 100 of its 1,100 are refused as the server is full.
+    let mut third = Crowd::open(server, "127.0.0.4", SHARE + 100, SHARE - 100).await;
+    for answer in third.next(100, PATIENCE).await {
         assert_refusal(&answer, 503, "server_busy");
     }
     let newcomer = raw_request(
         server,
-        "127.0.0.4",
+        "127.0.0.5",
         "GET /healthz HTTP/1.1\r\nHost: tandem\r\n\r\n",
     )
     .await;
@@ -229,26 +235,33 @@ async fn a_crowd_of_idle_connections_is_capped_and_told_why_while_people_go_on()
     chat_both_ways(&mut csr, &mut dave, "still here").await;
 
     // Every connection let in was held open all along; every other was refused.
-    let held = first.release().await;
-    assert_eq!(held.len(), 400);
-    assert!(held.iter().all(|f| *f == Fate::Open), "{held:?}");
-    for fate in second.release().await {
+    for crowd in crowds {
+        let held = crowd.release().await;
+        assert_eq!(held.len(), SHARE);
+        assert!(held.iter().all(|f| *f == Fate::Open), "{held:?}");
+    }
+    for fate in third.release().await {
         if fate != Fate::Open {
             assert_refusal(&fate, 503, "server_busy");
         }
     }
 }
 
-/// Silent connections, connections trickling their headers a byte at a time and an idle
-/// kept-alive one are closed by the server after their timeouts, while a session's WebSockets
-/// (not bound by them) go on; then the address is let in again.
+/// 3,000 silent connections and connections trickling their headers a byte at a time, from
+/// three addresses, and an idle kept-alive one: while they are held, a CSR signs in, starts a
+/// session and chats with a customer; then the server closes every one of them after its
+/// timeout, while the session's WebSockets (not bound by them) go on; then the address is let
+/// in again.
 #[tokio::test(flavor = "multi_thread")]
 async fn silent_and_trickling_connections_are_closed_after_their_timeouts() {
-    tandem::open_files::raise();
+    open_files_for(8192);
     let mut t = TestServer::start_with(&[
         ("TANDEM_SERVER_HEADER_TIMEOUT_SECS", "1"),
         ("TANDEM_SERVER_IDLE_TIMEOUT_SECS", "1"),
-        ("TANDEM_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "400"),
+        (
+            "TANDEM_SERVER_MAX_CONNECTIONS_PER_ADDRESS",
+            &SHARE.to_string(),
+        ),
     ])
     .await;
     // A new connection for every request: a kept one could be closed as idle while reused.
@@ -257,16 +270,21 @@ async fn silent_and_trickling_connections_are_closed_after_their_timeouts() {
         .build()
         .unwrap();
     let server = t.server().addr;
-    let (mut csr, mut dave) = session(&t, "carol").await;
 
-    let crowd = Crowd::open(server, "127.0.0.2", 300).await;
-    let mut kept = connect_from("127.0.0.2", server).await;
+    let mut crowds = Vec::new();
+    for from in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        crowds.push(Crowd::open(server, from, SHARE, SHARE).await);
+    }
+    let mut kept = connect_from("127.0.0.5", server).await;
     kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: tandem\r\n\r\n")
         .await
         .unwrap();
-    let mut crowd = crowd;
-    let fates = crowd.next(300, PATIENCE).await;
-    assert!(fates.iter().all(|f| *f == Fate::Closed), "{fates:?}");
+    let (mut csr, mut dave) = session(&t, "carol").await;
+
+    for mut crowd in crowds {
+        let fates = crowd.next(SHARE, PATIENCE).await;
+        assert!(fates.iter().all(|f| *f == Fate::Closed), "{fates:?}");
+    }
     // The kept-alive connection had its answer, then was closed for idling.
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(PATIENCE, kept.read_to_end(&mut answer))

@@ -1,7 +1,10 @@
 //! SPEC R4 "upload a recording": an ARF file as the raw body, streamed to disk within the size
 //! limit and the account's quota, then read through and checked against the limits that keep
 //! its export bounded (length, gaps, picture size) before it is accepted. A refused upload is
-//! a problem document with a stable code, and nothing of it is kept.
+//! a problem document with a stable code, and nothing of it is kept. The quota counts the
+//! uploads under way ([`quota`]), so uploads at once cannot overshoot it together.
+
+pub mod quota;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -19,10 +22,11 @@ use tandem_arf::ArfError;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+use self::quota::{Over, Quota};
 use super::{check_name, load, shown};
 use crate::http::{ApiJson, AppState, Caller};
 use crate::problem::Problem;
-use crate::store::{NewRecording, RecordingStatus, UploadUsage};
+use crate::store::{NewRecording, RecordingStatus};
 
 /// The name of an upload that was not given one.
 const UPLOAD_NAME: &str = "Uploaded recording";
@@ -85,25 +89,17 @@ fn too_large(max: u64) -> Problem {
     ))
 }
 
-/// What an account's uploads may hold: whether `more` bytes still fit beside what they hold.
-/// RFC 4331 answers a quota with 507, as a full disk: the server will not store it.
-fn check_quota(
-    usage: UploadUsage,
-    more: u64,
-    max_bytes: u64,
-    max_files: u64,
-) -> Result<(), Problem> {
-    if usage.files >= max_files || usage.bytes.saturating_add(more) > max_bytes {
-        return Err(refused(Problem::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "upload_quota_exceeded",
-            format!(
-                "your uploads hold {} bytes in {} files, and an account's uploads may hold {max_bytes} bytes in {max_files} files; delete some to upload more",
-                usage.bytes, usage.files
-            ),
-        )));
-    }
-    Ok(())
+/// An upload that does not fit in its account's quota. RFC 4331 answers a quota with 507, as
+/// a full disk: the server will not store it.
+fn over_quota(Over(usage): Over, quota: Quota) -> Problem {
+    refused(Problem::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "upload_quota_exceeded",
+        format!(
+            "your uploads hold {} bytes in {} files (uploads under way included), and an account's uploads may hold {} bytes in {} files; delete some to upload more",
+            usage.bytes, usage.files, quota.max_bytes, quota.max_files
+        ),
+    ))
 }
 
 /// Reads and drops the rest of a refused upload, within limits (see `DRAIN_BYTES`).
@@ -166,7 +162,11 @@ pub async fn upload(
     }
     let config = &state.config.recording;
     let max = config.max_upload_bytes;
-    let (quota_bytes, quota_files) = (config.upload_quota_bytes, config.upload_quota_files);
+    let quota = Quota {
+        max_bytes: config.upload_quota_bytes,
+        max_files: config.upload_quota_files,
+        max_upload: max,
+    };
     let mut stream = body.into_data_stream();
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -174,10 +174,17 @@ pub async fn upload(
     if declared.is_some_and(|n| n > max) {
         return Err(refuse_unread(&headers, &mut stream, too_large(max)).await);
     }
-    let usage = state.store.upload_usage(caller.0.id).await?;
-    if let Err(p) = check_quota(usage, declared.unwrap_or(0), quota_bytes, quota_files) {
-        return Err(refuse_unread(&headers, &mut stream, p).await);
-    }
+    let owner = caller.0.id;
+    let reserved = state
+        .upload_room
+        .reserve(owner, quota, declared, state.store.upload_usage(owner))
+        .await?;
+    let reservation = match reserved {
+        Ok(r) => r,
+        Err(over) => {
+            return Err(refuse_unread(&headers, &mut stream, over_quota(over, quota)).await);
+        }
+    };
 
     let dir = &config.dir;
     tokio::fs::create_dir_all(dir)
@@ -202,9 +209,10 @@ pub async fn upload(
             drain(&mut stream).await;
             return Err(too_large(max));
         }
-        if let Err(p) = check_quota(usage, written, quota_bytes, quota_files) {
+        // Only a body of unknown length can outgrow its room: it took all there was.
+        if let Err(over) = reservation.fits(written) {
             drain(&mut stream).await;
-            return Err(p);
+            return Err(over_quota(over, quota));
         }
         file.write_all(&chunk).await.map_err(not_stored)?;
     }
@@ -263,25 +271,30 @@ pub async fn upload(
     };
     // In a task of its own, so a client that goes away now cannot leave a row without its file
     // or a file without its row.
-    let store = state.store.clone();
+    let settling = state.clone();
     tokio::spawn(async move {
-        store.create_recording(new).await?;
-        let finished = store
-            .finish_recording(
-                id,
-                now,
-                duration_ms,
-                arf_bytes,
-                RecordingStatus::Processing,
-                None,
-            )
-            .await;
-        if finished.is_err() {
-            let _ = store.delete_recording(id).await;
-        } else {
-            placed.keep();
-        }
-        finished
+        let room = &settling.upload_room;
+        let store = &settling.store;
+        room.settle(reservation, async {
+            store.create_recording(new).await?;
+            let finished = store
+                .finish_recording(
+                    id,
+                    now,
+                    duration_ms,
+                    arf_bytes,
+                    RecordingStatus::Processing,
+                    None,
+                )
+                .await;
+            if finished.is_err() {
+                let _ = store.delete_recording(id).await;
+            } else {
+                placed.keep();
+            }
+            finished
+        })
+        .await
     })
     .await
     .map_err(Problem::internal)??;
@@ -289,28 +302,4 @@ pub async fn upload(
     // It stays `processing` until the exporter, woken now, has made its MP4.
     state.exports.wake();
     Ok((StatusCode::CREATED, ApiJson(shown(&state, created))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_quota_counts_bytes_and_files_already_held() {
-        let usage = |bytes, files| UploadUsage { bytes, files };
-        assert!(check_quota(usage(0, 0), 100, 100, 2).is_ok());
-        assert!(check_quota(usage(50, 1), 50, 100, 2).is_ok());
-        let over = check_quota(usage(50, 1), 51, 100, 2).unwrap_err();
-        assert_eq!(
-            (over.status, over.code.as_str()),
-            (StatusCode::INSUFFICIENT_STORAGE, "upload_quota_exceeded")
-        );
-        assert!(
-            over.detail.contains("50 bytes in 1 files"),
-            "{}",
-            over.detail
-        );
-        assert!(check_quota(usage(0, 2), 0, 100, 2).is_err(), "files");
-        assert!(check_quota(usage(u64::MAX - 1, 0), u64::MAX, u64::MAX - 1, 2).is_err());
-    }
 }

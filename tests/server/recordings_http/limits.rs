@@ -400,3 +400,87 @@ async fn uploads_past_the_accounts_quota_are_refused() {
     let (status, body) = s.upload(&carol.token, "", OCTETS, arf).await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// Begins an upload of `len` bytes on a connection of its own, asking to be told to go on
+/// (`Expect: 100-continue`: the server says so once it is reading the body, so past the
+/// quota's check) before sending them; answers the connection and the server's first answer.
+async fn begin_upload(s: &Setup, token: &str, len: usize) -> (tokio::net::TcpStream, String) {
+    let mut conn = tokio::net::TcpStream::connect(s.t.server().addr)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/recordings HTTP/1.1\r\nHost: tandem\r\nAuthorization: Bearer {token}\r\nContent-Type: {OCTETS}\r\nContent-Length: {len}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(crate::common::PATIENCE, async {
+        while !said.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed: {}", String::from_utf8_lossy(&said));
+            said.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the server answers the upload's headers");
+    (conn, String::from_utf8_lossy(&said).into_owned())
+}
+
+/// Sends `body` (if the server still takes it) and reads the final answer: its status and
+/// problem code.
+async fn finish_upload(
+    mut conn: tokio::net::TcpStream,
+    said: String,
+    body: &[u8],
+) -> (u16, String) {
+    let _ = conn.write_all(body).await;
+    let mut rest = Vec::new();
+    tokio::time::timeout(crate::common::PATIENCE, conn.read_to_end(&mut rest))
+        .await
+        .expect("the server answers the upload")
+        .unwrap();
+    let all = said + &String::from_utf8_lossy(&rest);
+    let last = all
+        .rsplit("HTTP/1.1 ")
+        .next()
+        .expect("an answer")
+        .to_string();
+    let status = last[..3].parse().unwrap();
+    let code = last
+        .split("\"code\":\"")
+        .nth(1)
+        .and_then(|c| c.split('"').next())
+        .unwrap_or("")
+        .to_string();
+    (status, code)
+}
+
+/// Two uploads at once, each within the account's quota but not both: the one that began
+/// first is stored and the other is refused before its body is sent (both used to be stored,
+/// overshooting the quota by a whole upload). A failed upload gives back the room it took.
+#[tokio::test]
+async fn uploads_at_once_cannot_overshoot_the_quota_together() {
+    let arf = arf_bytes();
+    let quota = (arf.len() * 3 / 2).to_string();
+    let s = Setup::start_with(&[("TANDEM_RECORDING_UPLOAD_QUOTA_BYTES", &quota)]).await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let damaged = vec![7u8; arf.len()];
+    let (status, body) = s.upload(&carol.token, "", OCTETS, damaged).await;
+    assert_eq!((status, code(&body)), (422, "invalid_recording"), "{body}");
+
+    let (first, said) = begin_upload(&s, &carol.token, arf.len()).await;
+    assert!(said.starts_with("HTTP/1.1 100 "), "{said}");
+    let (second, said_second) = begin_upload(&s, &carol.token, arf.len()).await;
+    let (first, second) = tokio::join!(
+        finish_upload(first, said, &arf),
+        finish_upload(second, said_second.clone(), &arf)
+    );
+    assert_eq!(first, (201, String::new()));
+    assert_eq!(
+        second,
+        (507, "upload_quota_exceeded".to_string()),
+        "the second upload was told: {said_second}"
+    );
+    let arfs = s.files().iter().filter(|n| n.ends_with(".arf")).count();
+    assert_eq!(arfs, 1, "{:?}", s.files());
+}

@@ -3,21 +3,11 @@
 //! phone (sipp) registers and calls over TCP, messages a second per address, and the cap on
 //! transactions. Attackers use other loopback addresses (127.0.0.2...) than the phone.
 
-use std::net::{IpAddr, SocketAddr};
-
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::*;
-
-/// A TCP connection to `to` from loopback address `from`.
-async fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    socket.connect(to).await.unwrap()
-}
+use crate::common::flood::{connect_from, open_files_for};
 
 /// Reads until the server closes the connection (bounded: a hang guard, not a measurement).
 async fn closed_by_server(mut read: OwnedReadHalf) {
@@ -47,57 +37,57 @@ async fn metric_reaches(t: &TestServer, name: &str, labels: &[&str], at_least: f
     value
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn idle_and_slow_tcp_connections_are_bounded_and_closed_while_a_phone_registers_and_calls() {
-    let t = TestServer::start_with(&[
-        ("TANDEM_SIP_DIGEST_ALGORITHMS", "MD5"),
-        ("TANDEM_SIP_MAX_TCP_CONNECTIONS", "40"),
-        ("TANDEM_SIP_MAX_TCP_PER_ADDRESS", "16"),
-        ("TANDEM_SIP_TCP_IDLE_SECS", "3"),
-        ("TANDEM_SIP_TCP_MESSAGE_SECS", "2"),
-    ])
-    .await;
-    let sip = sip_addr(&t);
+/// The SIP/TCP connections one address may hold in the flood tests.
+const SIP_SHARE: usize = 500;
+/// The flood tests' attacking addresses.
+const ATTACKERS: [&str; 4] = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"];
+/// Of each attacking address's connections, the first this many trickle.
+const TRICKLING: usize = 25;
+
+/// A server with these TCP limits, and Carol (a CSR with a softphone password) in a session,
+/// on her WebSocket; answers the session's number too.
+async fn siege_server(limits: &[(&str, &str)]) -> (TestServer, String, Ws) {
+    let mut settings = vec![("TANDEM_SIP_DIGEST_ALGORITHMS", "MD5")];
+    settings.extend_from_slice(limits);
+    let t = TestServer::start_with(&settings).await;
     let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
     set_sip_password(&t, &carol, "carol softphone 7").await;
     let session = t.start_session(&carol, "Under siege").await;
     let number = session["session"]["number"].as_str().unwrap().to_string();
-    let mut csr = t.connect(&session).await;
+    let csr = t.connect(&session).await;
+    (t, number, csr)
+}
 
-    // 20 connections from one address: 16 are let in, the rest closed at once.
-    let mut attack = Vec::new();
-    for _ in 0..20 {
-        attack.push(connect_from("127.0.0.2", sip).await.into_split());
-    }
-    let refused = metric_reaches(
-        &t,
-        "tandem_sip_connections_refused_total",
-        &["per_address"],
-        4.0,
-    )
-    .await;
-    assert_eq!(refused, 4.0, "past 16 from one address are refused");
-    // Four of them trickle a request a byte at a time (slowloris), the others say nothing.
+/// `count` connections from each of [`ATTACKERS`]: the first [`TRICKLING`] of each trickle a
+/// request a byte at a time from the start (slowloris), the others say nothing. Answers the
+/// connections' reading halves, and the writing halves of the silent ones (dropping those
+/// would end their connections cleanly).
+async fn besiege(sip: SocketAddr, count: usize) -> (Vec<OwnedReadHalf>, Vec<OwnedWriteHalf>) {
     let (mut readers, mut quiet) = (Vec::new(), Vec::new());
-    for (i, (read, mut write)) in attack.into_iter().enumerate() {
-        if i < 4 {
-            tokio::spawn(async move {
-                for b in options("slow", "slowloris").bytes().take(80) {
-                    if write.write_all(&[b]).await.is_err() {
-                        return;
+    for from in ATTACKERS {
+        for i in 0..count {
+            let (read, mut write) = connect_from(from, sip).await.into_split();
+            if i < TRICKLING {
+                tokio::spawn(async move {
+                    for b in options("slow", "slowloris").bytes().take(80) {
+                        if write.write_all(&[b]).await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
                     }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            });
-        } else {
-            quiet.push(write); // kept open: dropping it would end the connection cleanly
+                });
+            } else {
+                quiet.push(write);
+            }
+            readers.push(read);
         }
-        readers.push(read);
     }
+    (readers, quiet)
+}
 
-    // Meanwhile Carol's softphone registers over TCP and stays quiet longer than the idle
-    // timeout (its connection is kept for its registration), and a phone calls in over TCP
-    // and stays longer than that too (kept for its call).
+/// Carol's softphone registers over TCP and stays registered for 4.5 s, quiet, and a phone
+/// calls session `number` over TCP and stays as long; both from 127.0.0.1, with sipp.
+async fn phone_registers_and_calls(sip: SocketAddr, number: &str, csr: &mut Ws) {
     let register = sipp(
         sip,
         &scenario("register_and_stay.xml"),
@@ -119,40 +109,100 @@ async fn idle_and_slow_tcp_connections_are_bounded_and_closed_while_a_phone_regi
     let call = sipp(
         sip,
         &scenario("hangup.xml"),
-        &number,
+        number,
         &["-t", "t1", "-d", "4500"],
     );
-    let phone = phone_joins(&mut csr).await;
+    let phone = phone_joins(csr).await;
     let (registered, called) = tokio::join!(finished(register), finished(call));
     assert_ok("a softphone registered over TCP", sip, &registered);
     assert_ok("a call over TCP", sip, &called);
     csr.event_where("participant_left", |e| e["participant"] == phone.as_str())
         .await;
+}
+
+/// 2,080 connections from four addresses, idle or trickling: each address's share (500) is let
+/// in and the rest closed at once, while a softphone registers over TCP and a phone calls in
+/// over TCP from another address; past the total, more connections are closed at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn thousands_of_tcp_connections_are_bounded_while_a_phone_registers_and_calls() {
+    // Both ends of every connection are in this process: about 4,500 at once.
+    open_files_for(8192);
+    let share = SIP_SHARE.to_string();
+    let (t, number, mut csr) = siege_server(&[
+        ("TANDEM_SIP_MAX_TCP_CONNECTIONS", "2100"),
+        ("TANDEM_SIP_MAX_TCP_PER_ADDRESS", &share),
+        // Longer than the test: here nothing is closed for waiting.
+        ("TANDEM_SIP_TCP_IDLE_SECS", "300"),
+        ("TANDEM_SIP_TCP_MESSAGE_SECS", "300"),
+    ])
+    .await;
+    let sip = sip_addr(&t);
+
+    let (_held, _quiet) = besiege(sip, SIP_SHARE + 20).await;
+    let turned_away = 20.0 * ATTACKERS.len() as f64;
+    let refused = metric_reaches(
+        &t,
+        "tandem_sip_connections_refused_total",
+        &["per_address"],
+        turned_away,
+    )
+    .await;
+    assert_eq!(
+        refused, turned_away,
+        "past 500 from one address are refused"
+    );
+
+    phone_registers_and_calls(sip, &number, &mut csr).await;
+
+    // In all at most 2,100: of 200 more from another address, at least 100 are refused (the
+    // phones' connections may still be closing).
+    let mut crowd = Vec::new();
+    for _ in 0..200 {
+        crowd.push(connect_from("127.0.0.6", sip).await);
+    }
+    let full = metric_reaches(&t, "tandem_sip_connections_refused_total", &["full"], 100.0).await;
+    assert!(
+        (100.0..=102.0).contains(&full),
+        "past 2,100 in all are refused: {full}"
+    );
+}
+
+/// 2,000 connections from four addresses: the silent ones are closed after the idle timeout
+/// and those trickling a request at its message's deadline, while a softphone registered over
+/// TCP and a phone calling over TCP are kept past the idle timeout for their registration and
+/// call.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_and_slow_tcp_connections_are_closed_while_a_phone_registers_and_calls() {
+    open_files_for(8192);
+    let share = SIP_SHARE.to_string();
+    let (t, number, mut csr) = siege_server(&[
+        ("TANDEM_SIP_MAX_TCP_CONNECTIONS", "2100"),
+        ("TANDEM_SIP_MAX_TCP_PER_ADDRESS", &share),
+        ("TANDEM_SIP_TCP_IDLE_SECS", "3"),
+        ("TANDEM_SIP_TCP_MESSAGE_SECS", "1"),
+    ])
+    .await;
+    let sip = sip_addr(&t);
+
+    let (readers, _quiet) = besiege(sip, SIP_SHARE).await;
+    phone_registers_and_calls(sip, &number, &mut csr).await;
 
     // Every attacking connection is closed by the server: idle ones after the idle timeout,
     // trickling ones at their message's deadline.
     for read in readers {
         closed_by_server(read).await;
     }
+    let trickled = (TRICKLING * ATTACKERS.len()) as f64;
+    let let_in = (SIP_SHARE * ATTACKERS.len()) as f64;
     let m = t.metrics().await;
     assert!(
-        metric(&m, "tandem_sip_connections_closed_total", &["slow_message"]) >= 4.0,
+        metric(&m, "tandem_sip_connections_closed_total", &["slow_message"]) >= trickled,
         "{m}"
     );
     assert!(
-        metric(&m, "tandem_sip_connections_closed_total", &["\"idle\""]) >= 12.0,
+        metric(&m, "tandem_sip_connections_closed_total", &["\"idle\""]) >= let_in - trickled,
         "{m}"
     );
-
-    // In all at most 40: three more addresses get 16, 16 and 8.
-    let mut crowd = Vec::new();
-    for from in ["127.0.0.3", "127.0.0.4", "127.0.0.5"] {
-        for _ in 0..16 {
-            crowd.push(connect_from(from, sip).await);
-        }
-    }
-    let full = metric_reaches(&t, "tandem_sip_connections_refused_total", &["full"], 8.0).await;
-    assert_eq!(full, 8.0, "past 40 in all are refused");
 }
 
 #[tokio::test(flavor = "multi_thread")]
