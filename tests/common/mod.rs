@@ -14,6 +14,7 @@ use tandem::server::Server;
 use tandem::store::{AccountRole, Recording, RecordingStatus, Store};
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod baresip;
 pub mod browser;
 /// The exporter's test helpers: media encoded with GStreamer, MP4s probed and decoded.
 pub use tandem_export::testkit as media_files;
