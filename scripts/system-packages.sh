@@ -12,6 +12,7 @@ packages=(
     chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
     ffmpeg                # tests: makes and checks MP4 files (ffmpeg, ffprobe)
     sip-tester            # tests: sipp, the phone in tests/server/sip.rs and the SIP load run
+    baresip-core          # tests: baresip, a real softphone (tests/server/sip/baresip.rs)
     prometheus            # tests: promtool check metrics (tests/server/metrics_lint.rs); the only
                           # Debian package with promtool. Where systemd runs, apt also starts its
                           # server on port 9090: `systemctl disable --now prometheus` stops it

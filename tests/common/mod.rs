@@ -14,6 +14,7 @@ use tandem::server::Server;
 use tandem::store::{AccountRole, Recording, RecordingStatus, Store};
 use tokio_tungstenite::tungstenite::Message;
 
+pub mod baresip;
 pub mod browser;
 pub mod flood;
 /// The exporter's test helpers: media encoded with GStreamer, MP4s probed and decoded.

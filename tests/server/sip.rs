@@ -306,21 +306,30 @@ pub(crate) fn dtmf_scenario(dir: &Path, digits: &str) -> PathBuf {
     path
 }
 
+/// A session of `csr` whose call is on another media worker than the first (the service
+/// number's prompt's), so a phone that keys its number in has its audio moved there (Tandem
+/// re-INVITEs it). The server needs two workers.
+pub(crate) async fn session_off_the_first_worker(
+    t: &TestServer,
+    csr: &crate::common::Account,
+    topic: &str,
+) -> serde_json::Value {
+    let first = t.server().media.first().address;
+    loop {
+        let s = t.start_session(csr, topic).await;
+        let id: tandem_actors::ids::SessionId =
+            s["session"]["id"].as_str().unwrap().parse().unwrap();
+        if t.server().media.for_session(id).address != first {
+            return s;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_service_number_takes_the_session_number_by_keypad() {
     let t = TestServer::start_with(&[("TANDEM_MEDIA_WORKERS", "2")]).await;
     let carol = t.account("carol", AccountRole::Csr).await;
-    // A session whose call is on another media worker than the prompt's, so the phone's audio
-    // has to move there (Tandem re-INVITEs it).
-    let first = t.server().media.first().address;
-    let session = loop {
-        let s = t.start_session(&carol, "Keyed in").await;
-        let id: tandem_actors::ids::SessionId =
-            s["session"]["id"].as_str().unwrap().parse().unwrap();
-        if t.server().media.for_session(id).address != first {
-            break s;
-        }
-    };
+    let session = session_off_the_first_worker(&t, &carol, "Keyed in").await;
     let number = session["session"]["number"].as_str().unwrap().to_string();
     let mut csr = t.connect(&session).await;
     csr.cmd(json!({"type": "start_voice_call"})).await.unwrap();
@@ -455,6 +464,7 @@ async fn malformed_sip_is_refused_or_dropped_counted_and_harms_no_call() {
     assert_ok("the call during the attack", sip, &finished(call).await);
 }
 
+mod baresip;
 mod consent;
 mod limits;
 mod softphone;
