@@ -97,6 +97,7 @@ impl<K> Deadlines<K> {
     }
 
     /// Entries held, stale ones included.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.heap.len()
     }
