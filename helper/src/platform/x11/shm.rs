@@ -49,10 +49,12 @@ impl Segment {
         }
         .map_err(io)?;
         let ptr = NonNull::new(ptr).ok_or_else(|| io(rustix::io::Errno::NOMEM))?;
-        let segment = Segment { seg: 0, ptr, len };
+        // Owned from here, so that an error below unmaps it.
+        let mut segment = Segment { seg: 0, ptr, len };
         let seg = conn.generate_id()?;
         conn.shm_attach_fd(seg, fd, false)?.check()?;
-        Ok(Segment { seg, ..segment })
+        segment.seg = seg;
+        Ok(segment)
     }
 
     pub(super) fn len(&self) -> usize {
