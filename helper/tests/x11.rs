@@ -117,10 +117,10 @@ impl TestWindow {
             // with its "test test_window_process ... ").
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 let json = line.find('{').map_or("", |at| &line[at..]);
-                if let Ok(v) = serde_json::from_str::<Value>(json) {
-                    if tx.send(v).is_err() {
-                        break;
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(json)
+                    && tx.send(v).is_err()
+                {
+                    break;
                 }
             }
         });
@@ -244,8 +244,8 @@ fn screens_lists_monitors_and_windows_and_refuses_unknown_ones() {
             .expect_err("unknown source");
         assert!(err.to_string().starts_with(expected), "{source:?}: {err}");
     }
-    let root = capture.windows().expect("windows");
-    assert!(root.iter().all(|w| w.title != ""));
+    let all = capture.windows().expect("windows");
+    assert!(all.iter().all(|w| !w.title.is_empty()));
 
     let out = Command::new(env!("CARGO_BIN_EXE_tandem-helper"))
         .args(["screens", "--display", &xvfb.display])

@@ -257,17 +257,15 @@ impl X11Capture {
         let (x, y) = (clamp16(area.x), clamp16(area.y));
         let (w, h) = (area.width as u16, area.height as u16);
         data.clear();
-        if self.shm_supported {
-            if self.shm.as_ref().is_none_or(|s| s.len() < len) {
-                if let Some(old) = self.shm.take() {
-                    old.detach(&self.d.conn);
-                }
-                // Grown by half again, so that a window being resized does not reallocate each frame.
-                match Segment::new(&self.d.conn, len + len / 2) {
-                    Ok(seg) => self.shm = Some(seg),
-                    // The server is on another machine, or refuses the memory: use the socket.
-                    Err(_) => self.shm_supported = false,
-                }
+        if self.shm_supported && self.shm.as_ref().is_none_or(|s| s.len() < len) {
+            if let Some(old) = self.shm.take() {
+                old.detach(&self.d.conn);
+            }
+            // Grown by half again, so that a window being resized does not reallocate each frame.
+            match Segment::new(&self.d.conn, len + len / 2) {
+                Ok(seg) => self.shm = Some(seg),
+                // The server is on another machine, or refuses the memory: use the socket.
+                Err(_) => self.shm_supported = false,
             }
         }
         if let Some(seg) = self.shm.as_ref().filter(|_| self.shm_supported) {
