@@ -300,6 +300,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
                     conn.set_input_focus(InputFocus::PARENT, window, x11rb::CURRENT_TIME)?;
                     conn.sync()?;
                     emit(json!({"event": "ready", "window": window}));
+                } else {
+                    emit(json!({"event": "exposed"}));
                 }
             }
             Event::ButtonPress(e) => emit(
