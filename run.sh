@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/system-packages.sh
 
-cargo build --release --locked -p tandem
+# The server, and Tandem Helper (the program the customer runs: target/release/tandem-helper).
+cargo build --release --locked -p tandem -p tandem-helper
 bin=target/release/tandem
 
 if [ -z "$("$bin" user list)" ]; then

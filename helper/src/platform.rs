@@ -1,0 +1,147 @@
+//! What the helper needs from the computer, behind small traits: [`Capture`] (pixels and the
+//! cursor), [`Input`] (pointer and keys) and, later, the clipboard. One module per platform
+//! implements them; the rest of the helper sees only these traits and types.
+
+use thiserror::Error;
+
+use crate::key::{Key, KeyError, Modifiers};
+use crate::picture::{MapError, Rect};
+
+#[cfg(target_os = "linux")]
+pub mod x11;
+
+/// A monitor: one part of the desktop, as the display server reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monitor {
+    /// Stable while the monitor exists (on X11, the atom of its RandR name).
+    pub id: u32,
+    pub name: String,
+    pub primary: bool,
+    pub rect: Rect,
+}
+
+/// A top-level application window the customer may choose to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppWindow {
+    pub id: u64,
+    pub title: String,
+    /// The owning process, when the application says (on X11, `_NET_WM_PID`).
+    pub pid: Option<u32>,
+    /// Where the window's contents are on the screen now.
+    pub rect: Rect,
+}
+
+/// What is captured and what control is confined to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The whole desktop.
+    Screen,
+    /// One monitor, by [`Monitor::id`].
+    Monitor(u32),
+    /// One application window, by [`AppWindow::id`]: only its own pixels, never those of a window
+    /// over it.
+    Window(u64),
+}
+
+/// A captured picture: BGRA, 4 bytes a pixel, rows of `width * 4` bytes, alpha 255.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+    /// The parts that changed since the previous frame of the same source, in frame pixels; the
+    /// whole frame after a change of source or size.
+    pub damage: Vec<Rect>,
+    /// Where the frame was on the screen when it was taken.
+    pub shown: Rect,
+}
+
+impl Frame {
+    /// The BGRA bytes of one pixel, or `None` outside the frame.
+    pub fn pixel(&self, x: u32, y: u32) -> Option<[u8; 4]> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let at = (y as usize * self.width as usize + x as usize) * 4;
+        self.data.get(at..at + 4)?.try_into().ok()
+    }
+}
+
+/// The pointer's image and where its hot spot is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The hot spot, in screen pixels.
+    pub x: i32,
+    pub y: i32,
+    pub hot_x: u32,
+    pub hot_y: u32,
+    pub width: u32,
+    pub height: u32,
+    /// Premultiplied BGRA, rows of `width * 4` bytes.
+    pub image: Vec<u8>,
+    /// Changes when the image does, so that an unchanged image need not be sent again.
+    pub serial: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Button {
+    Left,
+    Middle,
+    Right,
+    Back,
+    Forward,
+}
+
+#[derive(Debug, Error)]
+pub enum PlatformError {
+    #[error("cannot connect to the display: {0}")]
+    Connect(String),
+    #[error("the display lacks the {0} extension")]
+    MissingExtension(&'static str),
+    #[error("no monitor with id {0}")]
+    NoSuchMonitor(u32),
+    #[error("no window with id {0} (closed, or not an application window)")]
+    NoSuchWindow(u64),
+    #[error("the display's pixel format is not supported: {0}")]
+    PixelFormat(String),
+    #[error("the picture is too large: {0}x{1}")]
+    TooLarge(u32, u32),
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    #[error("the key {0:?} has no key code on this keyboard and no spare key code is left")]
+    Unmappable(Key),
+    #[error("{0}")]
+    Map(#[from] MapError),
+    #[error("more than {0} characters of text at once")]
+    TooMuchText(usize),
+    #[error("the display server refused or failed: {0}")]
+    Protocol(String),
+}
+
+/// Pixels and the cursor.
+pub trait Capture {
+    fn monitors(&mut self) -> Result<Vec<Monitor>, PlatformError>;
+    /// Application windows, bottom to top in stacking order.
+    fn windows(&mut self) -> Result<Vec<AppWindow>, PlatformError>;
+    /// Where `source` is on the screen now (control maps picture points into this).
+    fn shown_rect(&mut self, source: Source) -> Result<Rect, PlatformError>;
+    /// Captures `source` into `frame`, reusing its buffer, with the damage since the previous
+    /// capture of the same source.
+    fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError>;
+    fn cursor(&mut self) -> Result<Cursor, PlatformError>;
+}
+
+/// Pointer and keyboard injection. Points are screen pixels: map picture points with
+/// [`crate::picture::picture_to_screen`] and [`Capture::shown_rect`] first.
+pub trait Input {
+    fn pointer_move(&mut self, x: i32, y: i32) -> Result<(), PlatformError>;
+    fn button(&mut self, button: Button, pressed: bool) -> Result<(), PlatformError>;
+    /// Wheel notches: positive `dy` scrolls down, positive `dx` right.
+    fn wheel(&mut self, dx: i32, dy: i32) -> Result<(), PlatformError>;
+    /// Presses and releases `key` with `modifiers` held around it.
+    fn key(&mut self, key: Key, modifiers: Modifiers) -> Result<(), PlatformError>;
+    /// Presses (`true`) or releases one key alone, for keys held across messages.
+    fn key_state(&mut self, key: Key, pressed: bool) -> Result<(), PlatformError>;
+    /// Types `text`, character by character, whatever the keyboard layout.
+    fn text(&mut self, text: &str) -> Result<(), PlatformError>;
+}

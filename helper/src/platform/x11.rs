@@ -1,0 +1,120 @@
+//! The X11 backend, over x11rb's pure-Rust connection: MIT-SHM and Composite capture, Damage for
+//! what changed, XFixes for the cursor, RandR for monitors and XTest for input.
+//!
+//! [`Display`] is one connection shared by the capture and input halves.
+
+use std::sync::Arc;
+
+use x11rb::connection::Connection;
+use x11rb::errors::{ConnectError, ConnectionError, ReplyError, ReplyOrIdError};
+use x11rb::protocol::xproto::{ImageOrder, Window};
+use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
+
+use super::PlatformError;
+
+mod capture;
+mod input;
+mod keymap;
+mod shm;
+mod windows;
+
+pub use capture::X11Capture;
+pub use input::X11Input;
+
+x11rb::atom_manager! {
+    pub(crate) Atoms: AtomsCookie {
+        _NET_CLIENT_LIST_STACKING,
+        _NET_CLIENT_LIST,
+        _NET_WM_NAME,
+        _NET_WM_PID,
+        UTF8_STRING,
+    }
+}
+
+/// One connection to an X display, shared by [`X11Capture`] and [`X11Input`].
+#[derive(Clone)]
+pub struct Display(Arc<Shared>);
+
+pub(crate) struct Shared {
+    pub(crate) conn: RustConnection,
+    pub(crate) root: Window,
+    pub(crate) width: u16,
+    pub(crate) height: u16,
+    pub(crate) atoms: Atoms,
+}
+
+impl Display {
+    /// Connects to `name` (for example ":0"), or to $DISPLAY when `None`.
+    pub fn open(name: Option<&str>) -> Result<Display, PlatformError> {
+        let (conn, screen) = RustConnection::connect(name)?;
+        let setup = conn.setup();
+        let screen = setup
+            .roots
+            .get(screen)
+            .ok_or_else(|| PlatformError::Connect(format!("the display has no screen {screen}")))?;
+        if setup.image_byte_order != ImageOrder::LSB_FIRST {
+            return Err(PlatformError::PixelFormat(
+                "most significant byte first".into(),
+            ));
+        }
+        let bpp = setup
+            .pixmap_formats
+            .iter()
+            .find(|f| f.depth == screen.root_depth)
+            .map(|f| f.bits_per_pixel);
+        if !matches!(screen.root_depth, 24 | 32) || bpp != Some(32) {
+            return Err(PlatformError::PixelFormat(format!(
+                "depth {} at {bpp:?} bits a pixel (24 or 32 at 32 are supported)",
+                screen.root_depth
+            )));
+        }
+        let (root, width, height) = (screen.root, screen.width_in_pixels, screen.height_in_pixels);
+        let atoms = Atoms::new(&conn)?.reply()?;
+        Ok(Display(Arc::new(Shared {
+            conn,
+            root,
+            width,
+            height,
+            atoms,
+        })))
+    }
+
+    pub fn capture(&self) -> Result<X11Capture, PlatformError> {
+        X11Capture::new(self.0.clone())
+    }
+
+    pub fn input(&self) -> Result<X11Input, PlatformError> {
+        X11Input::new(self.0.clone())
+    }
+
+    /// Sends everything queued and waits until the server has handled it.
+    pub fn sync(&self) -> Result<(), PlatformError> {
+        self.0.conn.sync()?;
+        Ok(())
+    }
+}
+
+impl From<ConnectError> for PlatformError {
+    fn from(e: ConnectError) -> Self {
+        PlatformError::Connect(e.to_string())
+    }
+}
+
+impl From<ConnectionError> for PlatformError {
+    fn from(e: ConnectionError) -> Self {
+        PlatformError::Protocol(e.to_string())
+    }
+}
+
+impl From<ReplyError> for PlatformError {
+    fn from(e: ReplyError) -> Self {
+        PlatformError::Protocol(e.to_string())
+    }
+}
+
+impl From<ReplyOrIdError> for PlatformError {
+    fn from(e: ReplyOrIdError) -> Self {
+        PlatformError::Protocol(e.to_string())
+    }
+}

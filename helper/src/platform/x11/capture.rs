@@ -1,0 +1,419 @@
+//! Capture on X11: the root window (whole screen or one RandR monitor) or one application window
+//! through its Composite pixmap, read with MIT-SHM (core GetImage when the server is remote), the
+//! changed parts from a Damage object, the cursor from XFixes.
+
+use std::sync::Arc;
+
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::composite::{self, ConnectionExt as _, Redirect};
+use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
+use x11rb::protocol::randr::{self, ConnectionExt as _};
+use x11rb::protocol::shm::ConnectionExt as _;
+use x11rb::protocol::xfixes::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{ConnectionExt as _, Drawable, ImageFormat, Window};
+
+use super::shm::Segment;
+use super::{Shared, windows};
+use crate::picture::{Rect, damage_in_frame};
+use crate::platform::{AppWindow, Capture, Cursor, Frame, Monitor, PlatformError, Source};
+
+/// The largest picture captured (8192 x 8192 pixels, 256 MiB): a bound on memory, not a limit
+/// any real screen reaches.
+const MAX_PIXELS: u64 = 8192 * 8192;
+
+pub struct X11Capture {
+    d: Arc<Shared>,
+    /// Shared memory for images; `None` when the server cannot share memory with us.
+    shm: Option<Segment>,
+    shm_supported: bool,
+    composite: bool,
+    redirected: bool,
+    randr: bool,
+    /// One XFixes region the damage is moved into to be read.
+    region: xfixes::Region,
+    tracked: Option<Tracked>,
+}
+
+/// The Damage object of the source captured last.
+struct Tracked {
+    source: Source,
+    drawable: Drawable,
+    damage: damage::Damage,
+    size: (u32, u32),
+}
+
+/// What to read for one capture.
+struct Target {
+    /// The drawable the image is read from (the root, or a window's Composite pixmap).
+    image_drawable: Drawable,
+    /// The part of `image_drawable` to read.
+    image_area: Rect,
+    /// The drawable whose changes are tracked, and the captured part in its coordinates.
+    damage_drawable: Drawable,
+    damage_area: Rect,
+    shown: Rect,
+    /// A pixmap named for this capture, freed after it.
+    pixmap: Option<u32>,
+}
+
+impl X11Capture {
+    pub(super) fn new(d: Arc<Shared>) -> Result<X11Capture, PlatformError> {
+        let conn = &d.conn;
+        if conn
+            .extension_information(xfixes::X11_EXTENSION_NAME)?
+            .is_none()
+        {
+            return Err(PlatformError::MissingExtension("XFIXES"));
+        }
+        conn.xfixes_query_version(5, 0)?.reply()?;
+        if conn
+            .extension_information(damage::X11_EXTENSION_NAME)?
+            .is_none()
+        {
+            return Err(PlatformError::MissingExtension("DAMAGE"));
+        }
+        conn.damage_query_version(1, 1)?.reply()?;
+        let composite = conn
+            .extension_information(composite::X11_EXTENSION_NAME)?
+            .is_some()
+            && conn
+                .composite_query_version(0, 4)?
+                .reply()
+                .is_ok_and(|v| (v.major_version, v.minor_version) >= (0, 2));
+        let randr = conn
+            .extension_information(randr::X11_EXTENSION_NAME)?
+            .is_some()
+            && conn
+                .randr_query_version(1, 5)?
+                .reply()
+                .is_ok_and(|v| (v.major_version, v.minor_version) >= (1, 5));
+        let shm_supported = conn
+            .extension_information(x11rb::protocol::shm::X11_EXTENSION_NAME)?
+            .is_some()
+            && Segment::supported(conn);
+        let region = conn.generate_id()?;
+        conn.xfixes_create_region(region, &[])?.check()?;
+        Ok(X11Capture {
+            d,
+            shm: None,
+            shm_supported,
+            composite,
+            redirected: false,
+            randr,
+            region,
+            tracked: None,
+        })
+    }
+
+    /// Whether images travel through shared memory (false: through the socket).
+    pub fn uses_shared_memory(&self) -> bool {
+        self.shm_supported
+    }
+
+    fn root_rect(&self) -> Result<Rect, PlatformError> {
+        let g = self.d.conn.get_geometry(self.d.root)?.reply()?;
+        Ok(Rect::new(0, 0, g.width.into(), g.height.into()))
+    }
+
+    fn target(&mut self, source: Source) -> Result<Target, PlatformError> {
+        let root = self.d.root;
+        let on_root = |area: Rect| Target {
+            image_drawable: root,
+            image_area: area,
+            damage_drawable: root,
+            damage_area: area,
+            shown: area,
+            pixmap: None,
+        };
+        match source {
+            Source::Screen => Ok(on_root(self.root_rect()?)),
+            Source::Monitor(id) => {
+                let monitor = self
+                    .monitors()?
+                    .into_iter()
+                    .find(|m| m.id == id)
+                    .ok_or(PlatformError::NoSuchMonitor(id))?;
+                let area = monitor
+                    .rect
+                    .intersect(&self.root_rect()?)
+                    .ok_or(PlatformError::NoSuchMonitor(id))?;
+                Ok(on_root(area))
+            }
+            Source::Window(id) => self.window_target(id),
+        }
+    }
+
+    fn window_target(&mut self, id: u64) -> Result<Target, PlatformError> {
+        let window = Window::try_from(id).map_err(|_| PlatformError::NoSuchWindow(id))?;
+        let app = self.app_window(window)?;
+        if !self.composite {
+            return Err(PlatformError::MissingExtension("Composite"));
+        }
+        self.redirect()?;
+        let conn = &self.d.conn;
+        let top = windows::top_level(&self.d, window)?;
+        let border = conn.get_geometry(top)?.reply()?.border_width;
+        let inside = conn.translate_coordinates(window, top, 0, 0)?.reply()?;
+        let pixmap = conn.generate_id()?;
+        conn.composite_name_window_pixmap(top, pixmap)?.check()?;
+        let (w, h) = (app.rect.width, app.rect.height);
+        Ok(Target {
+            image_drawable: pixmap,
+            image_area: Rect::new(
+                i32::from(inside.dst_x) + i32::from(border),
+                i32::from(inside.dst_y) + i32::from(border),
+                w,
+                h,
+            ),
+            damage_drawable: window,
+            damage_area: Rect::new(0, 0, w, h),
+            shown: app.rect,
+            pixmap: Some(pixmap),
+        })
+    }
+
+    /// The window, if it is a mapped, titled application window (not the root, not a menu).
+    fn app_window(&self, window: Window) -> Result<AppWindow, PlatformError> {
+        let id = u64::from(window);
+        if window == self.d.root {
+            return Err(PlatformError::NoSuchWindow(id));
+        }
+        match windows::describe(&self.d, window) {
+            Ok(Some(app)) if !app.rect.is_empty() => Ok(app),
+            _ => Err(PlatformError::NoSuchWindow(id)),
+        }
+    }
+
+    /// Gives every top-level window its own pixmap (automatic redirection: the server still
+    /// draws the screen), so that a window's pixels can be read even where another covers it.
+    /// Undone by the server when our connection closes.
+    fn redirect(&mut self) -> Result<(), PlatformError> {
+        if !self.redirected {
+            self.d
+                .conn
+                .composite_redirect_subwindows(self.d.root, Redirect::AUTOMATIC)?
+                .check()?;
+            self.redirected = true;
+        }
+        Ok(())
+    }
+
+    /// The damage since the previous capture of this source, in frame pixels; everything when the
+    /// source or its size changed.
+    fn damage(&mut self, source: Source, target: &Target) -> Result<Vec<Rect>, PlatformError> {
+        let conn = &self.d.conn;
+        // Damage events are not needed (the region is read instead): drop them so they do not pile up.
+        while conn.poll_for_event()?.is_some() {}
+        let size = (target.damage_area.width, target.damage_area.height);
+        let same = self
+            .tracked
+            .as_ref()
+            .is_some_and(|t| t.source == source && t.drawable == target.damage_drawable);
+        if !same {
+            if let Some(old) = self.tracked.take() {
+                // The drawable may be gone already (a closed window): nothing to undo then.
+                let _ = conn.damage_destroy(old.damage);
+            }
+            let damage = conn.generate_id()?;
+            conn.damage_create(damage, target.damage_drawable, ReportLevel::NON_EMPTY)?
+                .check()?;
+            self.tracked = Some(Tracked {
+                source,
+                drawable: target.damage_drawable,
+                damage,
+                size,
+            });
+        }
+        let Some(tracked) = self.tracked.as_mut() else {
+            return Ok(Vec::new());
+        };
+        // Taken before the image: a change during the read shows again next time, never lost.
+        conn.damage_subtract(tracked.damage, x11rb::NONE, self.region)?;
+        let rects = conn.xfixes_fetch_region(self.region)?.reply()?.rectangles;
+        let whole = Rect::new(0, 0, size.0, size.1);
+        if !same || tracked.size != size {
+            tracked.size = size;
+            return Ok(vec![whole]);
+        }
+        let rects: Vec<Rect> = rects
+            .iter()
+            .map(|r| Rect::new(r.x.into(), r.y.into(), r.width.into(), r.height.into()))
+            .collect();
+        Ok(damage_in_frame(&rects, target.damage_area))
+    }
+
+    /// Reads `area` of `drawable` into `data` as BGRA.
+    fn read(
+        &mut self,
+        drawable: Drawable,
+        area: Rect,
+        data: &mut Vec<u8>,
+    ) -> Result<(), PlatformError> {
+        let pixels = u64::from(area.width) * u64::from(area.height);
+        if pixels > MAX_PIXELS || area.width > 32767 || area.height > 32767 {
+            return Err(PlatformError::TooLarge(area.width, area.height));
+        }
+        let len = pixels as usize * 4;
+        let (x, y) = (clamp16(area.x), clamp16(area.y));
+        let (w, h) = (area.width as u16, area.height as u16);
+        data.clear();
+        if self.shm_supported && self.shm.as_ref().is_none_or(|s| s.len() < len) {
+            if let Some(old) = self.shm.take() {
+                old.detach(&self.d.conn);
+            }
+            // Grown by half again, so that a window being resized does not reallocate each frame.
+            match Segment::new(&self.d.conn, len + len / 2) {
+                Ok(seg) => self.shm = Some(seg),
+                // The server is on another machine, or refuses the memory: use the socket.
+                Err(_) => self.shm_supported = false,
+            }
+        }
+        if let Some(seg) = self.shm.as_ref().filter(|_| self.shm_supported) {
+            let reply = self
+                .d
+                .conn
+                .shm_get_image(
+                    drawable,
+                    x,
+                    y,
+                    w,
+                    h,
+                    !0,
+                    ImageFormat::Z_PIXMAP.into(),
+                    seg.seg,
+                    0,
+                )?
+                .reply()?;
+            if reply.size as usize != len {
+                return Err(PlatformError::PixelFormat(format!(
+                    "{} bytes for {w}x{h} pixels",
+                    reply.size
+                )));
+            }
+            data.extend_from_slice(seg.bytes(len));
+        } else {
+            let reply = self
+                .d
+                .conn
+                .get_image(ImageFormat::Z_PIXMAP, drawable, x, y, w, h, !0)?
+                .reply()?;
+            if reply.data.len() != len {
+                return Err(PlatformError::PixelFormat(format!(
+                    "{} bytes for {w}x{h} pixels",
+                    reply.data.len()
+                )));
+            }
+            data.extend_from_slice(&reply.data);
+        }
+        // Depth 24 leaves the fourth byte undefined: the picture is opaque.
+        for px in data.chunks_exact_mut(4) {
+            px[3] = 0xff;
+        }
+        Ok(())
+    }
+}
+
+fn clamp16(v: i32) -> i16 {
+    v.clamp(i16::MIN.into(), i16::MAX.into()) as i16
+}
+
+impl Capture for X11Capture {
+    fn monitors(&mut self) -> Result<Vec<Monitor>, PlatformError> {
+        let conn = &self.d.conn;
+        let mut out = Vec::new();
+        if self.randr {
+            for m in conn
+                .randr_get_monitors(self.d.root, true)?
+                .reply()?
+                .monitors
+            {
+                let name = conn.get_atom_name(m.name)?.reply()?.name;
+                out.push(Monitor {
+                    id: m.name,
+                    name: String::from_utf8_lossy(&name).into_owned(),
+                    primary: m.primary,
+                    rect: Rect::new(m.x.into(), m.y.into(), m.width.into(), m.height.into()),
+                });
+            }
+        }
+        if out.is_empty() {
+            // No RandR 1.5, or no monitor reported: the screen is the one monitor.
+            out.push(Monitor {
+                id: 0,
+                name: "screen".into(),
+                primary: true,
+                rect: self.root_rect()?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn windows(&mut self) -> Result<Vec<AppWindow>, PlatformError> {
+        windows::app_windows(&self.d)
+    }
+
+    fn shown_rect(&mut self, source: Source) -> Result<Rect, PlatformError> {
+        match source {
+            Source::Window(id) => {
+                let window = Window::try_from(id).map_err(|_| PlatformError::NoSuchWindow(id))?;
+                Ok(self.app_window(window)?.rect)
+            }
+            other => {
+                let target = self.target(other)?;
+                Ok(target.shown)
+            }
+        }
+    }
+
+    fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError> {
+        let target = self.target(source)?;
+        let result = self.damage(source, &target).and_then(|damage| {
+            self.read(target.image_drawable, target.image_area, &mut frame.data)?;
+            frame.width = target.image_area.width;
+            frame.height = target.image_area.height;
+            frame.damage = damage;
+            frame.shown = target.shown;
+            Ok(())
+        });
+        if let Some(pixmap) = target.pixmap {
+            let _ = self.d.conn.free_pixmap(pixmap);
+        }
+        result
+    }
+
+    fn cursor(&mut self) -> Result<Cursor, PlatformError> {
+        let c = self.d.conn.xfixes_get_cursor_image()?.reply()?;
+        let image = c
+            .cursor_image
+            .iter()
+            .flat_map(|p| p.to_le_bytes())
+            .collect();
+        Ok(Cursor {
+            x: c.x.into(),
+            y: c.y.into(),
+            hot_x: c.xhot.into(),
+            hot_y: c.yhot.into(),
+            width: c.width.into(),
+            height: c.height.into(),
+            image,
+            serial: c.cursor_serial,
+        })
+    }
+}
+
+impl Drop for X11Capture {
+    fn drop(&mut self) {
+        let conn = &self.d.conn;
+        if let Some(t) = self.tracked.take() {
+            let _ = conn.damage_destroy(t.damage);
+        }
+        if let Some(seg) = self.shm.take() {
+            seg.detach(conn);
+        }
+        let _ = conn.xfixes_destroy_region(self.region);
+        if self.redirected {
+            let _ = conn.composite_unredirect_subwindows(self.d.root, Redirect::AUTOMATIC);
+        }
+        let _ = conn.flush();
+    }
+}

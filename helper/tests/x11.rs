@@ -1,0 +1,490 @@
+//! The X11 backend against a real X server: each test starts its own Xvfb (on a display number
+//! the server picks, reported when it is ready) and opens test windows (examples/test_window.rs,
+//! run as this binary again) that log what they receive.
+#![cfg(target_os = "linux")]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::Value;
+use tandem_helper::key::{Key, Modifiers, NamedKey};
+use tandem_helper::picture::{PictureSize, Rect, picture_to_screen};
+use tandem_helper::platform::x11::{Display, X11Capture, X11Input};
+use tandem_helper::platform::{Button, Capture, Frame, Input, PlatformError, Source};
+
+#[path = "../examples/test_window.rs"]
+#[allow(dead_code)]
+mod test_window;
+
+/// Set in the environment of this binary run as a test window: its arguments, 0x1f-separated.
+const WINDOW_ENV: &str = "TANDEM_TEST_WINDOW";
+/// How long a test waits for an event before failing (a bound, not a measurement).
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Not a test: the body of a test window, when this binary is run as one.
+#[test]
+fn test_window_process() {
+    let Ok(argv) = std::env::var(WINDOW_ENV) else {
+        return;
+    };
+    let argv = std::iter::once("test_window").chain(argv.split('\u{1f}'));
+    test_window::run(test_window::Args::parse_from(argv)).expect("test window");
+}
+
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    /// Starts Xvfb on a free display and returns once it accepts connections (-displayfd writes
+    /// the number then).
+    fn start() -> Xvfb {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+                "-br",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (Debian package xvfb: scripts/system-packages.sh)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("display number");
+        let display = format!(":{}", line.trim());
+        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
+        Xvfb { child, display }
+    }
+
+    fn open(&self) -> (Display, X11Capture, X11Input) {
+        let display = Display::open(Some(&self.display)).expect("open display");
+        let capture = display.capture().expect("capture");
+        let input = display.input().expect("input");
+        (display, capture, input)
+    }
+
+    fn window(&self, args: &[&str]) -> TestWindow {
+        TestWindow::open(&self.display, args)
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct TestWindow {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    events: Receiver<Value>,
+    id: u64,
+}
+
+impl TestWindow {
+    fn open(display: &str, args: &[&str]) -> TestWindow {
+        let exe = std::env::current_exe().expect("test binary");
+        let mut argv = vec!["--display", display];
+        argv.extend_from_slice(args);
+        let mut child = Command::new(exe)
+            .args([
+                "--exact",
+                "test_window_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(WINDOW_ENV, argv.join("\u{1f}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("test window");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, events) = channel();
+        std::thread::spawn(move || {
+            // The test harness's own words are not JSON: skipped (the first event shares a line
+            // with its "test test_window_process ... ").
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let json = line.find('{').map_or("", |at| &line[at..]);
+                if let Ok(v) = serde_json::from_str::<Value>(json)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut window = TestWindow {
+            child,
+            stdin,
+            events,
+            id: 0,
+        };
+        let ready = window.next(|e| e["event"] == "ready");
+        window.id = ready["window"].as_u64().expect("window id");
+        window
+    }
+
+    /// The next event that matches, skipping others.
+    fn next(&self, matches: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let event = self
+                .events
+                .recv_timeout(WAIT)
+                .expect("an event from the test window");
+            if matches(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// Sends a command and waits until the window has carried it out.
+    fn command(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{line}").expect("command");
+        let answer = self.next(|e| {
+            ["filled", "moved", "raised", "error"].contains(&e["event"].as_str().unwrap_or(""))
+        });
+        assert_ne!(answer["event"], "error", "{answer}");
+    }
+
+    fn source(&self) -> Source {
+        Source::Window(self.id)
+    }
+}
+
+impl Drop for TestWindow {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The BGRA bytes of an RRGGBB colour.
+fn bgra(rgb: u32) -> [u8; 4] {
+    [rgb as u8, (rgb >> 8) as u8, (rgb >> 16) as u8, 0xff]
+}
+
+fn grab(capture: &mut X11Capture, source: Source) -> Frame {
+    let mut frame = Frame::default();
+    capture.capture(source, &mut frame).expect("capture");
+    frame
+}
+
+const RED: u32 = 0xff0000;
+const GREEN: u32 = 0x00ff00;
+const BLUE: u32 = 0x0000ff;
+const YELLOW: u32 = 0xffff00;
+const WHITE: u32 = 0xffffff;
+const MAGENTA: u32 = 0xff00ff;
+
+/// Window A: 400x300 at (100, 100), red, green, blue and yellow quadrants, a white marker.
+const A: &[&str] = &[
+    "--title", "Window A", "--x", "100", "--y", "100", "--width", "400", "--height", "300",
+];
+
+/// The pattern of window A, at (x, y) in its own coordinates.
+fn assert_pattern(frame: &Frame, x: u32, y: u32) {
+    for (dx, dy, color) in [
+        (100, 75, RED),
+        (300, 75, GREEN),
+        (100, 225, BLUE),
+        (300, 225, YELLOW),
+        (200, 150, WHITE),
+        (189, 139, RED),
+        (211, 161, YELLOW),
+    ] {
+        assert_eq!(
+            frame.pixel(x + dx, y + dy),
+            Some(bgra(color)),
+            "at ({}, {})",
+            x + dx,
+            y + dy
+        );
+    }
+}
+
+#[test]
+fn screens_lists_monitors_and_windows_and_refuses_unknown_ones() {
+    let xvfb = Xvfb::start();
+    let a = xvfb.window(A);
+    let (_display, mut capture, _input) = xvfb.open();
+    let monitors = capture.monitors().expect("monitors");
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    assert_eq!(monitors[0].rect, Rect::new(0, 0, 1280, 800));
+    let windows = capture.windows().expect("windows");
+    let listed = windows
+        .iter()
+        .find(|w| w.id == a.id)
+        .expect("window A listed");
+    assert_eq!(listed.title, "Window A");
+    assert_eq!(listed.pid, Some(a.child.id()));
+    assert_eq!(listed.rect, Rect::new(100, 100, 400, 300));
+
+    let mut frame = Frame::default();
+    for (source, expected) in [
+        (Source::Window(u64::MAX), "no window"),
+        (Source::Window(0), "no window"),
+        (Source::Window(0x7fff_ffff), "no window"),
+        (Source::Monitor(12345), "no monitor"),
+    ] {
+        let err = capture
+            .capture(source, &mut frame)
+            .expect_err("unknown source");
+        assert!(err.to_string().starts_with(expected), "{source:?}: {err}");
+    }
+    let all = capture.windows().expect("windows");
+    assert!(all.iter().all(|w| !w.title.is_empty()));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tandem-helper"))
+        .args(["screens", "--display", &xvfb.display])
+        .output()
+        .expect("tandem-helper screens");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\"Window A\"") && text.contains("400x300+100+100"),
+        "{text}"
+    );
+}
+
+#[test]
+fn whole_screen_monitor_and_window_captures_show_the_pattern_in_place() {
+    let xvfb = Xvfb::start();
+    let a = xvfb.window(A);
+    let (_display, mut capture, _input) = xvfb.open();
+
+    let screen = grab(&mut capture, Source::Screen);
+    assert_eq!((screen.width, screen.height), (1280, 800));
+    assert_pattern(&screen, 100, 100);
+    assert_eq!(screen.pixel(50, 50), Some(bgra(0)));
+
+    let window = grab(&mut capture, a.source());
+    assert_eq!((window.width, window.height), (400, 300));
+    assert_eq!(window.shown, Rect::new(100, 100, 400, 300));
+    assert_pattern(&window, 0, 0);
+    assert_eq!(window.damage, vec![Rect::new(0, 0, 400, 300)]);
+
+    let monitor = capture.monitors().expect("monitors")[0].id;
+    let frame = grab(&mut capture, Source::Monitor(monitor));
+    assert_pattern(&frame, 100, 100);
+}
+
+#[test]
+fn window_capture_never_contains_the_window_over_it() {
+    let xvfb = Xvfb::start();
+    let a = xvfb.window(A);
+    // B covers A's right and bottom parts, on top of it.
+    let _b = xvfb.window(&[
+        "--title",
+        "Window B",
+        "--x",
+        "200",
+        "--y",
+        "150",
+        "--width",
+        "400",
+        "--height",
+        "300",
+        "--colors",
+        "ff00ff,ff00ff,ff00ff,ff00ff",
+        "--marker",
+        "ff00ff",
+    ]);
+    let (_display, mut capture, _input) = xvfb.open();
+    let screen = grab(&mut capture, Source::Screen);
+    assert_eq!(
+        screen.pixel(250, 200),
+        Some(bgra(MAGENTA)),
+        "B is over A on the screen"
+    );
+
+    // The first window capture gives windows their own pixmaps: the parts of A under B start
+    // black (never B's pixels) and the server asks A to paint them.
+    let magenta = |f: &Frame| {
+        f.data
+            .chunks_exact(4)
+            .filter(|p| *p == bgra(MAGENTA))
+            .count()
+    };
+    let first = grab(&mut capture, a.source());
+    assert_eq!(magenta(&first), 0, "pixels of B in the first capture of A");
+    a.next(|e| e["event"] == "exposed");
+    let frame = grab(&mut capture, a.source());
+    assert_eq!(magenta(&frame), 0, "pixels of B in the capture of A");
+    // A's own pixels where B covers it.
+    assert_pattern(&frame, 0, 0);
+}
+
+#[test]
+fn a_click_at_a_picture_point_reaches_the_window_at_that_point() {
+    let xvfb = Xvfb::start();
+    let mut a = xvfb.window(A);
+    let (_display, mut capture, mut input) = xvfb.open();
+    let mut click =
+        |capture: &mut X11Capture, source: Source, picture: PictureSize, at: (f64, f64)| {
+            let shown = capture.shown_rect(source).expect("shown");
+            let (x, y) = picture_to_screen(at, picture, shown).expect("maps");
+            input.pointer_move(x, y).expect("move");
+            input.button(Button::Left, true).expect("press");
+            input.button(Button::Left, false).expect("release");
+            (x, y)
+        };
+    let near = |event: &Value, x: i64, y: i64| {
+        let (ex, ey) = (
+            event["x"].as_i64().expect("x"),
+            event["y"].as_i64().expect("y"),
+        );
+        assert!(
+            (ex - x).abs() <= 2 && (ey - y).abs() <= 2,
+            "clicked at ({ex}, {ey}), wanted ({x}, {y})"
+        );
+    };
+
+    // The whole screen, sent at half size: picture (150, 100) is screen (300, 200), window (200, 100).
+    let half = PictureSize {
+        width: 640,
+        height: 400,
+    };
+    let at = click(&mut capture, Source::Screen, half, (150.0, 100.0));
+    assert_eq!(at, (300, 200));
+    let press = a.next(|e| e["event"] == "button_press");
+    assert_eq!(press["button"], 1);
+    near(&press, 200, 100);
+    assert_eq!(a.next(|e| e["event"] == "button_release")["button"], 1);
+    let cursor = capture.cursor().expect("cursor");
+    assert_eq!((cursor.x, cursor.y), (300, 200));
+
+    // The window alone, sent at half size, then again after it moved: the same picture point
+    // lands on the same point of the window.
+    let picture = PictureSize {
+        width: 200,
+        height: 150,
+    };
+    click(&mut capture, a.source(), picture, (55.5, 30.25));
+    near(&a.next(|e| e["event"] == "button_press"), 111, 60);
+    a.command("move 700 400");
+    let at = click(&mut capture, a.source(), picture, (55.5, 30.25));
+    assert_eq!(at, (811, 460));
+    near(&a.next(|e| e["event"] == "button_press"), 111, 60);
+
+    // A point beyond the picture is clamped to the window's edge.
+    click(&mut capture, a.source(), picture, (1e6, -1e6));
+    near(&a.next(|e| e["event"] == "button_press"), 399, 0);
+
+    // Wheel notches are buttons 4 (up) and 5 (down).
+    input.wheel(0, -2).expect("wheel");
+    assert_eq!(a.next(|e| e["event"] == "button_press")["button"], 4);
+    assert_eq!(a.next(|e| e["event"] == "button_press")["button"], 4);
+    input.wheel(0, 1).expect("wheel");
+    assert_eq!(a.next(|e| e["event"] == "button_press")["button"], 5);
+}
+
+#[test]
+fn typed_text_and_keys_with_modifiers_arrive_as_those_keys() {
+    let xvfb = Xvfb::start();
+    let a = xvfb.window(A);
+    let (_display, _capture, mut input) = xvfb.open();
+    let typed_key = |a: &TestWindow| a.next(|e| e["event"] == "key_press" && !e["text"].is_null());
+
+    // ASCII with and without Shift, Latin-1 and a character no US key has (spare key codes).
+    let text = "Hi, w\u{f6}rld \u{20ac}!";
+    input.text(text).expect("text");
+    let got: String = text
+        .chars()
+        .map(|_| typed_key(&a)["text"].as_str().expect("text").to_owned())
+        .collect();
+    assert_eq!(got, text);
+
+    input
+        .key(
+            Key::Char('a'),
+            Modifiers {
+                control: true,
+                ..Default::default()
+            },
+        )
+        .expect("ctrl+a");
+    let e = typed_key(&a);
+    assert_eq!(
+        (e["keysym"].as_u64(), e["state"].clone()),
+        (Some(0x61), serde_json::json!(["control"]))
+    );
+
+    let shift = Modifiers {
+        shift: true,
+        ..Default::default()
+    };
+    input
+        .key(Key::parse("ArrowLeft").expect("key"), shift)
+        .expect("shift+left");
+    let e = a.next(|e| e["event"] == "key_press" && e["keysym"] == 0xff51);
+    assert_eq!(e["state"], serde_json::json!(["shift"]));
+
+    let alt = Modifiers {
+        alt: true,
+        ..Default::default()
+    };
+    input.key(Key::Named(NamedKey::F(4)), alt).expect("alt+f4");
+    let e = a.next(|e| e["event"] == "key_press" && e["keysym"] == 0xffc1);
+    assert_eq!(e["state"], serde_json::json!(["mod1"]));
+
+    // Bad text types nothing at all: the next key seen is the one typed after it.
+    let err = input.text("x\u{1b}").expect_err("escape character");
+    assert!(matches!(err, PlatformError::Key(_)), "{err}");
+    input.text("z").expect("z");
+    assert_eq!(typed_key(&a)["text"], "z");
+}
+
+#[test]
+fn damage_reports_only_the_area_the_window_repainted() {
+    let xvfb = Xvfb::start();
+    let mut a = xvfb.window(A);
+    let (_display, mut capture, _input) = xvfb.open();
+
+    for source in [Source::Screen, a.source()] {
+        let first = grab(&mut capture, source);
+        assert_eq!(
+            first.damage,
+            vec![Rect::new(0, 0, first.width, first.height)]
+        );
+        let still = grab(&mut capture, source);
+        assert_eq!(still.damage, vec![], "{source:?}: nothing changed");
+
+        let (x, y) = if source == Source::Screen {
+            (110, 120)
+        } else {
+            (10, 20)
+        };
+        a.command("fill 10 20 30 40 00ffff");
+        let changed = grab(&mut capture, source);
+        assert_eq!(changed.pixel(x + 5, y + 5), Some(bgra(0x00ffff)));
+        let area: u64 = changed
+            .damage
+            .iter()
+            .map(|r| u64::from(r.width) * u64::from(r.height))
+            .sum();
+        let fill = Rect::new(x as i32, y as i32, 30, 40);
+        assert!(
+            changed
+                .damage
+                .iter()
+                .all(|r| r.intersect(&fill) == Some(*r)),
+            "{source:?}: damage {:?} outside the fill {fill:?}",
+            changed.damage
+        );
+        assert_eq!(area, 30 * 40, "{source:?}: damage {:?}", changed.damage);
+        assert_eq!(grab(&mut capture, source).damage, vec![]);
+    }
+}
