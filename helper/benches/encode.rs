@@ -44,7 +44,7 @@ fn desktop() -> Vec<u8> {
             seed ^= seed << 13;
             seed ^= seed >> 17;
             seed ^= seed << 5;
-            if seed % 7 == 0 {
+            if seed.is_multiple_of(7) {
                 continue; // a space
             }
             for dy in 0..14 {
@@ -98,8 +98,11 @@ fn encoder() -> Encoder {
     .unwrap()
 }
 
+/// Draws picture number `i` of a scene into the buffer.
+type Scene<'a> = dyn Fn(u32, &mut Vec<u8>) + 'a;
+
 /// Encodes 90 frames (3 s at 30 a second) of `scene` and prints the bytes a frame.
-fn report_bytes(name: &str, options: PictureOptions, scene: &dyn Fn(u32, &mut Vec<u8>)) {
+fn report_bytes(name: &str, options: PictureOptions, scene: &Scene) {
     let mut enc = encoder();
     let mut frame = Vec::new();
     let (mut key, mut delta, mut deltas, mut skipped) = (0, 0, 0, 0);
@@ -117,7 +120,7 @@ fn report_bytes(name: &str, options: PictureOptions, scene: &dyn Fn(u32, &mut Ve
             None => skipped += 1,
         }
     }
-    let avg = if deltas > 0 { delta / deltas } else { 0 };
+    let avg = delta.checked_div(deltas).unwrap_or(0);
     println!(
         "bytes {name}: keyframe {key}, delta average {avg} over {deltas} frames ({skipped} skipped), {:.0} kbit/s at 30 a second",
         (key + delta) as f64 * 8.0 / 3.0 / 1000.0
@@ -157,7 +160,7 @@ fn encoding(c: &mut Criterion) {
     let window = |i: u32, out: &mut Vec<u8>| moving_window(&base, i, out);
     let scroll = |i: u32, out: &mut Vec<u8>| scrolled(&base, i, out);
     let full = PictureOptions::default();
-    let scenes: [(&str, &dyn Fn(u32, &mut Vec<u8>), PictureOptions); 5] = [
+    let scenes: [(&str, &Scene, PictureOptions); 5] = [
         ("still", &still, full),
         ("moving_window", &window, full),
         ("scrolling_text", &scroll, full),

@@ -189,7 +189,7 @@ impl Encoder {
                 frame.height as usize,
                 frame.stride as usize,
             );
-            let len = frame.len() as usize;
+            let len = frame.byte_len() as usize;
             self.quantised.clear();
             self.quantised.extend_from_slice(&frame.data[..len]);
             quantise::quantise(&mut self.quantised, w, h, stride, options.colour);

@@ -63,10 +63,10 @@ impl<'a> Bgra<'a> {
         if u64::from(self.stride) < u64::from(self.width) * 4 {
             return Err(bad("the stride is shorter than a row"));
         }
-        if self.stride % 4 != 0 {
+        if !self.stride.is_multiple_of(4) {
             return Err(bad("the stride is not whole pixels"));
         }
-        if (self.data.len() as u64) < self.len() {
+        if (self.data.len() as u64) < self.byte_len() {
             return Err(bad("the buffer is shorter than the picture"));
         }
         Ok(())
@@ -76,7 +76,7 @@ impl<'a> Bgra<'a> {
 impl Bgra<'_> {
     /// The bytes the picture covers: `height` whole rows of `stride` (the last one too, as an
     /// X11 image has it). Only meaningful for a picture with sane sizes.
-    pub fn len(&self) -> u64 {
+    pub fn byte_len(&self) -> u64 {
         u64::from(self.stride) * u64::from(self.height)
     }
 }
@@ -134,7 +134,7 @@ impl I420 {
             };
             bgra_to_yuv420(
                 &mut planar,
-                &frame.data[..frame.len() as usize],
+                &frame.data[..frame.byte_len() as usize],
                 frame.stride,
                 RANGE,
                 MATRIX,

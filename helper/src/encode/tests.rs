@@ -214,7 +214,7 @@ fn a_higher_bitrate_makes_larger_pictures() {
         ..Default::default()
     })
     .unwrap();
-    let mut sizes = |enc: &mut Encoder, from: u32| -> usize {
+    let sizes = |enc: &mut Encoder, from: u32| -> usize {
         (from..from + 20)
             .filter_map(|i| {
                 enc.encode(
