@@ -15,7 +15,7 @@ echo "== lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== import circles"
 # No two modules of one parent import each other (docs/architecture.md, Crates).
-scripts/import-circles src actors/src media/src
+scripts/import-circles src actors/src media/src helper/src
 echo "== fuzz targets build"
 # Checked, not run (running them takes a nightly toolchain and time: fuzz/README.md), so an
 # API change cannot leave them broken unnoticed. Shares the main target directory.

@@ -1,7 +1,11 @@
-//! Tandem Helper: the native program on the customer's computer that shares its screen and
-//! injects the CSR's control, behind platform traits (see docs/helper.md).
+//! Tandem Helper: the native program on the customer's (or CSR's) computer that shares the screen
+//! and takes a CSR's control, with the customer's consent kept by the helper itself, behind
+//! platform traits (see docs/helper.md).
 #![deny(unsafe_code)]
 
+pub mod combo;
+pub mod consent;
+pub mod control;
 pub mod encode;
 pub mod key;
 pub mod pace;
