@@ -4,3 +4,4 @@
 pub mod consent;
 pub mod control;
 pub mod keys;
+pub mod status;
