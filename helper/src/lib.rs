@@ -5,3 +5,4 @@ pub mod consent;
 pub mod control;
 pub mod keys;
 pub mod status;
+pub mod window;
