@@ -112,7 +112,7 @@ fn first_line(rx: &mpsc::Receiver<String>, what: &str) -> String {
 /// An X display and a session bus of the test's own, the window on them, and the AT-SPI driver.
 struct Desktop {
     // Dropped in this order: the window and the driver before their bus and display.
-    _demo: Killed,
+    demo: Killed,
     demo_in: ChildStdin,
     demo_out: mpsc::Receiver<String>,
     _driver: Killed,
@@ -121,6 +121,7 @@ struct Desktop {
     _bus: Killed,
     _xvfb: Killed,
     _runtime: tempfile::TempDir,
+    display: String,
 }
 
 /// examples/window_demo, built beside this test (same target directory and profile) so it runs
@@ -204,8 +205,9 @@ fn desktop() -> Option<Desktop> {
     let address = first_line(&lines(bus.stdout.take().unwrap()), "dbus-daemon");
     let bus = Killed(bus);
 
+    let display_env = display.clone();
     let env = [
-        ("DISPLAY", display.as_str()),
+        ("DISPLAY", display_env.as_str()),
         ("DBUS_SESSION_BUS_ADDRESS", address.trim()),
         ("GTK_A11Y", "atspi"),
         ("NO_AT_BRIDGE", "0"),
@@ -230,7 +232,7 @@ fn desktop() -> Option<Desktop> {
     let driver_in = driver.stdin.take().unwrap();
     let driver_out = lines(driver.stdout.take().unwrap());
     Some(Desktop {
-        _demo: Killed(demo),
+        demo: Killed(demo),
         demo_in,
         demo_out,
         _driver: Killed(driver),
@@ -239,6 +241,7 @@ fn desktop() -> Option<Desktop> {
         _bus: bus,
         _xvfb: xvfb,
         _runtime: runtime,
+        display,
     })
 }
 
@@ -292,6 +295,61 @@ impl Desktop {
     fn gone(&mut self, mut what: Value) {
         what["op"] = "gone".into();
         self.ask_driver(what);
+    }
+
+    /// Closes the window titled `title` as a window manager does when a person clicks its close
+    /// button: a WM_DELETE_WINDOW message (a bare Xvfb has no window manager to do it).
+    fn close_window(&mut self, title: &str) {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+        let (conn, screen) = x11rb::connect(Some(&self.display)).expect("X connects");
+        let atom = |name: &str| {
+            conn.intern_atom(false, name.as_bytes())
+                .unwrap()
+                .reply()
+                .unwrap()
+                .atom
+        };
+        let (protocols, delete) = (atom("WM_PROTOCOLS"), atom("WM_DELETE_WINDOW"));
+        let (net_name, utf8) = (atom("_NET_WM_NAME"), atom("UTF8_STRING"));
+        let root = conn.setup().roots[screen].root;
+        let titled = |w| {
+            let p = conn
+                .get_property(false, w, net_name, utf8, 0, 64)
+                .ok()?
+                .reply()
+                .ok()?;
+            (p.value == title.as_bytes()).then_some(w)
+        };
+        let window = conn
+            .query_tree(root)
+            .unwrap()
+            .reply()
+            .unwrap()
+            .children
+            .into_iter()
+            .find_map(titled)
+            .unwrap_or_else(|| panic!("no X window titled {title:?}"));
+        let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
+        conn.send_event(false, window, EventMask::NO_EVENT, event)
+            .unwrap()
+            .check()
+            .expect("the close message is sent");
+    }
+
+    /// Waits for the helper to leave (the window is gone) and returns whether it exited cleanly.
+    fn exited(&mut self) -> bool {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.demo.0.try_wait().expect("window_demo is ours") {
+                return status.success();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the helper did not leave"
+            );
+            std::thread::sleep(Duration::from_millis(50)); // polling, with the deadline above
+        }
     }
 
     fn connect(&mut self) {
@@ -371,4 +429,24 @@ fn allow_everything_answers_the_waiting_question_and_the_next_request_until_stop
     d.gone(json!({"role": "frame", "name": "Carol is controlling this computer"}));
     d.say(json!({"ask": "control_desktop", "csr": "Carol"}));
     d.find(json!({"role": "label", "contains": "Carol asks to control", "window": MAIN}));
+}
+
+#[test]
+fn closing_the_window_stops_control_and_leaves() {
+    let Some(mut d) = desktop() else { return };
+    d.connect();
+    d.find(json!({"role": "label", "name": "Closing this window stops everything and leaves the session.", "window": MAIN}));
+    d.say(json!({"ask": "control_desktop", "csr": "Carol"}));
+    d.click("Allow", MAIN);
+    assert_eq!(d.next()["answer"], "allow");
+    d.decision("control_desktop", true);
+    d.find(json!({"role": "frame", "name": "Carol is controlling this computer"}));
+
+    d.close_window(MAIN);
+    d.expect(json!({"event": "close"}));
+    d.decision("control_desktop", false);
+    assert!(
+        d.exited(),
+        "the helper leaves cleanly when its window is closed"
+    );
 }
