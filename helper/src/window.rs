@@ -113,10 +113,14 @@ fn build(
     let window = gtk4::ApplicationWindow::builder()
         .application(app)
         .title(status::TITLE)
-        .default_width(380)
-        .resizable(false)
+        // Room for the fullest view (three lines of what is allowed, a question and its three
+        // answers) from the start: a shown GTK 4 window does not grow when a question appears,
+        // and the answers and Stop would be cut off.
+        .default_width(400)
+        .default_height(520)
         .build();
     let column = padded(gtk4::Orientation::Vertical, 14);
+    column.set_valign(gtk4::Align::Start);
 
     let status = label(Some("heading"));
     let who = label(None);
@@ -125,7 +129,7 @@ fn build(
     let question_box = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
     question_box.add_css_class("card");
     let question = label(Some("title-4"));
-    let answers = gtk4::Box::new(gtk4::Orientation::Horizontal, 6);
+    let answers = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
     let allow = gtk4::Button::with_label(status::ALLOW);
     allow.add_css_class("suggested-action");
     let allow_all = gtk4::Button::with_label(status::ALLOW_ALL);
@@ -142,6 +146,7 @@ fn build(
     stop_row.append(&stop);
     let stop_text = label(None);
     stop_text.set_text(status::STOP_EXPLAINED);
+    stop_text.set_hexpand(true);
     stop_row.append(&stop_text);
     let close_text = label(Some("dim-label"));
     close_text.set_text(status::CLOSE_EXPLAINED);
