@@ -274,8 +274,7 @@ fn indicator_window(text: &str, events: &async_channel::Sender<UiEvent>) -> Indi
         send(&ev, UiEvent::Stop);
         glib::Propagation::Stop
     });
-    window.connect_realize(|w| above::keep_above(w, false));
-    window.connect_map(|w| above::keep_above(w, true));
+    window.connect_map(above::keep_above);
     window.present();
     Indicator { window, label }
 }

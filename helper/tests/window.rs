@@ -297,21 +297,13 @@ impl Desktop {
         self.ask_driver(what);
     }
 
-    /// Closes the window titled `title` as a window manager does when a person clicks its close
-    /// button: a WM_DELETE_WINDOW message (a bare Xvfb has no window manager to do it).
-    fn close_window(&mut self, title: &str) {
+    /// The X connection, the X window titled `title` (a top-level window: there is no window
+    /// manager to reparent it) and a way to name atoms.
+    fn x_window(&self, title: &str) -> (x11rb::rust_connection::RustConnection, u32) {
         use x11rb::connection::Connection;
-        use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+        use x11rb::protocol::xproto::ConnectionExt;
         let (conn, screen) = x11rb::connect(Some(&self.display)).expect("X connects");
-        let atom = |name: &str| {
-            conn.intern_atom(false, name.as_bytes())
-                .unwrap()
-                .reply()
-                .unwrap()
-                .atom
-        };
-        let (protocols, delete) = (atom("WM_PROTOCOLS"), atom("WM_DELETE_WINDOW"));
-        let (net_name, utf8) = (atom("_NET_WM_NAME"), atom("UTF8_STRING"));
+        let (net_name, utf8) = (atom(&conn, "_NET_WM_NAME"), atom(&conn, "UTF8_STRING"));
         let root = conn.setup().roots[screen].root;
         let titled = |w| {
             let p = conn
@@ -330,11 +322,62 @@ impl Desktop {
             .into_iter()
             .find_map(titled)
             .unwrap_or_else(|| panic!("no X window titled {title:?}"));
+        (conn, window)
+    }
+
+    /// Closes the window titled `title` as a window manager does when a person clicks its close
+    /// button: a WM_DELETE_WINDOW message (a bare Xvfb has no window manager to do it).
+    fn close_window(&mut self, title: &str) {
+        use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+        let (conn, window) = self.x_window(title);
+        let (protocols, delete) = (atom(&conn, "WM_PROTOCOLS"), atom(&conn, "WM_DELETE_WINDOW"));
         let event = ClientMessageEvent::new(32, window, protocols, [delete, 0, 0, 0, 0]);
         conn.send_event(false, window, EventMask::NO_EVENT, event)
             .unwrap()
             .check()
             .expect("the close message is sent");
+    }
+
+    /// Listens on the root window for what clients ask the window manager (EWMH client
+    /// messages are sent to the root with SubstructureNotify, so a listener sees them too).
+    fn listen_to_wm_requests(&self) -> x11rb::rust_connection::RustConnection {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt, EventMask};
+        let (conn, screen) = x11rb::connect(Some(&self.display)).expect("X connects");
+        let root = conn.setup().roots[screen].root;
+        let listen = ChangeWindowAttributesAux::new().event_mask(EventMask::SUBSTRUCTURE_NOTIFY);
+        conn.change_window_attributes(root, &listen)
+            .unwrap()
+            .check()
+            .expect("listening on the root window");
+        conn
+    }
+
+    /// Waits until the window titled `title` asks to be kept above the others.
+    fn asks_to_stay_above(&self, wm: &x11rb::rust_connection::RustConnection, title: &str) {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::Event;
+        let (conn, window) = self.x_window(title);
+        let (state, above) = (
+            atom(&conn, "_NET_WM_STATE"),
+            atom(&conn, "_NET_WM_STATE_ABOVE"),
+        );
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            while let Some(event) = wm.poll_for_event().expect("X events") {
+                if let Event::ClientMessage(m) = event {
+                    let data = m.data.as_data32();
+                    if m.window == window && m.type_ == state && data[0] == 1 && data[1] == above {
+                        return;
+                    }
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{title:?} did not ask to stay above"
+            );
+            std::thread::sleep(Duration::from_millis(50)); // polling, with the deadline above
+        }
     }
 
     /// Waits for the helper to leave (the window is gone) and returns whether it exited cleanly.
@@ -362,10 +405,20 @@ impl Desktop {
 
 const MAIN: &str = "Tandem Helper";
 
+fn atom(conn: &impl x11rb::connection::Connection, name: &str) -> u32 {
+    use x11rb::protocol::xproto::ConnectionExt;
+    conn.intern_atom(false, name.as_bytes())
+        .unwrap()
+        .reply()
+        .unwrap()
+        .atom
+}
+
 #[test]
 fn the_customer_allows_and_denies_in_the_window_and_stops_control_from_the_indicator() {
     let Some(mut d) = desktop() else { return };
     d.connect();
+    let wm = d.listen_to_wm_requests();
     d.say(json!({"ask": "control_desktop", "csr": "Carol"}));
     let question = d.find(json!({"role": "label", "contains": "asks to control", "window": MAIN}));
     assert_eq!(
@@ -382,6 +435,7 @@ fn the_customer_allows_and_denies_in_the_window_and_stops_control_from_the_indic
     let indicator = "Carol is controlling this computer";
     d.find(json!({"role": "frame", "name": indicator}));
     d.find(json!({"role": "label", "name": indicator, "window": indicator}));
+    d.asks_to_stay_above(&wm, indicator);
     d.find(json!({"role": "label", "name": "Carol can control your mouse and keyboard.", "window": MAIN}));
 
     d.say(json!({"ask": "view_desktop", "csr": "Carol"}));

@@ -1,15 +1,14 @@
 //! Keeping the control indicator above other windows on X11. GTK 4 dropped keep-above, so the
-//! helper asks the window manager itself, as EWMH says: `_NET_WM_STATE_ABOVE` and
-//! `_NET_WM_STATE_STICKY` (on every desktop) in the window's `_NET_WM_STATE` before it is mapped,
-//! and a `_NET_WM_STATE` client message to the root window once it is. Without a window manager
-//! (a bare Xvfb) nothing covers it anyway. On other GDK backends (Wayland) this does nothing:
+//! helper asks the window manager itself, as EWMH says for a mapped window: a `_NET_WM_STATE`
+//! client message to the root window adding `_NET_WM_STATE_ABOVE` and `_NET_WM_STATE_STICKY` (on
+//! every desktop). Setting the property before mapping does not work: GDK rewrites
+//! `_NET_WM_STATE` when it maps the window. Without a window manager (a bare Xvfb) nothing covers
+//! the indicator anyway. On other GDK backends (Wayland) this does nothing:
 //! there a compositor decides, and the indicator is an ordinary window.
 
 use gtk4::prelude::*;
 use x11rb::connection::Connection;
-use x11rb::protocol::xproto::{
-    AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, PropMode, Window,
-};
+use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask, Window};
 
 /// Why the window manager could not be asked (said on stderr; the indicator still shows).
 type Error = Box<dyn std::error::Error>;
@@ -30,18 +29,17 @@ fn atoms(conn: &impl Connection, names: &[&str]) -> Result<Vec<u32>, Error> {
     cookies.into_iter().map(|c| Ok(c.reply()?.atom)).collect()
 }
 
-/// Asks the window manager to keep `window` above the others and on every desktop.
-/// `mapped`: whether the window is already shown (then a client message, else a property).
-pub fn keep_above(window: &gtk4::Window, mapped: bool) {
+/// Asks the window manager to keep `window`, just mapped, above the others and on every desktop.
+pub fn keep_above(window: &gtk4::Window) {
     let Some((display, id)) = xid(window) else {
         return;
     };
-    if let Err(e) = ask(&display, id, mapped) {
+    if let Err(e) = ask(&display, id) {
         eprintln!("tandem-helper: the indicator could not ask to stay above other windows: {e}");
     }
 }
 
-fn ask(display: &str, window: Window, mapped: bool) -> Result<(), Error> {
+fn ask(display: &str, window: Window) -> Result<(), Error> {
     let (conn, screen) = x11rb::connect(Some(display))?;
     let [state, above, sticky] = atoms(
         &conn,
@@ -53,29 +51,17 @@ fn ask(display: &str, window: Window, mapped: bool) -> Result<(), Error> {
     )?[..] else {
         unreachable!("three names give three atoms")
     };
-    if mapped {
-        let root = conn.setup().roots[screen].root;
-        const ADD: u32 = 1;
-        const FROM_APPLICATION: u32 = 1;
-        let event =
-            ClientMessageEvent::new(32, window, state, [ADD, above, sticky, FROM_APPLICATION, 0]);
-        conn.send_event(
-            false,
-            root,
-            EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY,
-            event,
-        )?
-        .check()?;
-    } else {
-        x11rb::wrapper::ConnectionExt::change_property32(
-            &conn,
-            PropMode::APPEND,
-            window,
-            state,
-            AtomEnum::ATOM,
-            &[above, sticky],
-        )?
-        .check()?;
-    }
+    let root = conn.setup().roots[screen].root;
+    const ADD: u32 = 1;
+    const FROM_APPLICATION: u32 = 1;
+    let event =
+        ClientMessageEvent::new(32, window, state, [ADD, above, sticky, FROM_APPLICATION, 0]);
+    conn.send_event(
+        false,
+        root,
+        EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY,
+        event,
+    )?
+    .check()?;
     Ok(())
 }
