@@ -21,7 +21,9 @@ packages=(
     gstreamer1.0-plugins-good # ARF to MP4: vp8dec, mp4mux; tests: vp8enc
     gstreamer1.0-plugins-ugly # ARF to MP4: x264enc
     gstreamer1.0-libav        # ARF to MP4: avdec_h264, avenc_aac
-    xvfb                      # tests: the X server of Tandem Helper's X11 tests (helper/tests/x11.rs)
+    libgtk-4-dev              # builds gtk4-rs: the helper's window (helper/src/window.rs)
+    xvfb                      # tests: the X display the helper's tests run on
+    dbus at-spi2-core python3-pyatspi # tests: answer the helper's window over AT-SPI (helper/tests/window.rs)
 )
 
 missing=()

@@ -11,3 +11,5 @@ pub mod key;
 pub mod pace;
 pub mod picture;
 pub mod platform;
+pub mod status;
+pub mod window;

@@ -1,0 +1,322 @@
+//! What the helper's window says (issue 16 item 3), computed from the helper's state: a plain
+//! view model with no toolkit in it, so every word the customer reads is decided here and
+//! unit-tested, and the GTK shell (src/window.rs) only puts these strings on screen.
+//!
+//! The words are for a customer, not an engineer: who is connected, what they may do now, the
+//! question waiting for an answer, and who is controlling the computer.
+
+use crate::consent::{Activity, Consent, Question};
+
+/// The window's title, and the name the indicator's title starts from.
+pub const TITLE: &str = "Tandem Helper";
+/// The answers' button labels, which are also their accessible names.
+pub const ALLOW: &str = "Allow";
+pub const ALLOW_ALL: &str = "Allow everything this session";
+pub const DENY: &str = "Deny";
+pub const STOP: &str = "Stop";
+/// Says what Stop does, beside the button.
+pub const STOP_EXPLAINED: &str = "Stop ends viewing and control at once.";
+/// Says what closing the window does.
+pub const CLOSE_EXPLAINED: &str = "Closing this window stops everything and leaves the session.";
+
+/// Where the helper's link to the server stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting {
+        server: String,
+    },
+    /// Attached to the session as `computer` (e.g. "Dave's computer").
+    Connected {
+        server: String,
+        computer: String,
+    },
+    /// The session is over for this helper; `reason` is said to the customer as given.
+    Ended {
+        reason: String,
+    },
+}
+
+/// The helper's state the window shows. The consent record is the helper's own
+/// (src/consent.rs); the rest comes from the server.
+#[derive(Debug, Clone, Copy)]
+pub struct State<'a> {
+    pub connection: &'a Connection,
+    /// The CSRs in the session, the primary one (who asks and controls) first.
+    pub csrs: &'a [String],
+    pub consent: &'a Consent,
+    /// The CSR whose input reaches this computer now, as the server says.
+    pub controlling: Option<&'a str>,
+}
+
+/// A question with its answers, as the window shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuestionView {
+    /// The question's id in the consent record; the window hands it back with the answer.
+    pub id: u64,
+    pub text: String,
+}
+
+/// Everything the window says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub status: String,
+    /// Who is in the session with the customer, or None when nobody (yet).
+    pub who: Option<String>,
+    /// What they may do now, one line each; never empty while connected.
+    pub allowed: Vec<String>,
+    pub question: Option<QuestionView>,
+    /// The indicator's text while control is allowed ("Carol is controlling this computer").
+    pub indicator: Option<String>,
+    /// Whether Stop can be pressed: always while connected (it also withdraws "allow all").
+    pub stop_enabled: bool,
+}
+
+/// Someone to name when the server has not said who: never an empty name.
+const SOMEONE: &str = "The support person";
+
+/// "Carol", "Carol and Bob", "Carol, Bob and Eve".
+fn names(csrs: &[String]) -> Option<String> {
+    match csrs {
+        [] => None,
+        [one] => Some(one.clone()),
+        [rest @ .., last] => Some(format!("{} and {last}", rest.join(", "))),
+    }
+}
+
+impl View {
+    pub fn of(state: State<'_>) -> View {
+        let connected = matches!(state.connection, Connection::Connected { .. });
+        let status = match state.connection {
+            Connection::Connecting { server } => format!("Connecting to {server}…"),
+            Connection::Connected { server, computer } => {
+                format!("Connected to {server} as {computer}.")
+            }
+            Connection::Ended { reason } => {
+                format!("The session has ended: {reason}. Nobody can see or control this computer.")
+            }
+        };
+        if !connected {
+            return View {
+                status,
+                who: None,
+                allowed: Vec::new(),
+                question: None,
+                indicator: None,
+                stop_enabled: false,
+            };
+        }
+        let group = names(state.csrs);
+        let who = group.as_ref().map(|g| {
+            if state.csrs.len() == 1 {
+                format!("{g} is in the session with you.")
+            } else {
+                format!("{g} are in the session with you.")
+            }
+        });
+        let primary = state
+            .controlling
+            .map(str::to_owned)
+            .or_else(|| state.csrs.first().cloned())
+            .unwrap_or_else(|| SOMEONE.to_owned());
+        let consent = state.consent;
+        let mut allowed = Vec::new();
+        // Everyone in the session sees what is shared; only the primary CSR controls.
+        let viewers = group.clone().unwrap_or_else(|| SOMEONE.to_owned());
+        if consent.allows(Activity::ViewDesktop) {
+            allowed.push(format!("{viewers} can see your screen."));
+        } else if consent.allows(Activity::ViewApplication) {
+            allowed.push(format!("{viewers} can see the windows you chose."));
+        }
+        let controls = consent.allows(Activity::ControlDesktop)
+            || consent.allows(Activity::ControlApplication);
+        if consent.allows(Activity::ControlDesktop) {
+            allowed.push(format!("{primary} can control your mouse and keyboard."));
+        } else if consent.allows(Activity::ControlApplication) {
+            allowed.push(format!(
+                "{primary} can control the windows you share with your mouse and keyboard."
+            ));
+        }
+        if consent.allows_all() {
+            allowed.push(
+                "You allowed everything for this session: new requests start without asking, until you press Stop."
+                    .to_owned(),
+            );
+        }
+        if allowed.is_empty() {
+            allowed.push("Nobody can see or control this computer.".to_owned());
+        }
+        let question = consent.question().map(|q: &Question| QuestionView {
+            id: q.id,
+            text: q.activity.question(&q.csr),
+        });
+        let indicator = controls.then(|| format!("{primary} is controlling this computer"));
+        View {
+            status,
+            who,
+            allowed,
+            question,
+            indicator,
+            stop_enabled: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::{Answer, Asked};
+
+    fn connected() -> Connection {
+        Connection::Connected {
+            server: "support.example.com".into(),
+            computer: "Dave's computer".into(),
+        }
+    }
+
+    fn view(connection: &Connection, csrs: &[&str], consent: &Consent) -> View {
+        let csrs: Vec<String> = csrs.iter().map(|s| s.to_string()).collect();
+        View::of(State {
+            connection,
+            csrs: &csrs,
+            consent,
+            controlling: None,
+        })
+    }
+
+    fn ask(c: &mut Consent, a: Activity) -> u64 {
+        match c.request(a, "Carol") {
+            Asked::Ask(q) => q.id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn before_anything_is_allowed_the_window_says_nobody_can_see_or_control() {
+        let c = Consent::new();
+        let v = view(&connected(), &["Carol"], &c);
+        assert_eq!(
+            v.status,
+            "Connected to support.example.com as Dave's computer."
+        );
+        assert_eq!(v.who.as_deref(), Some("Carol is in the session with you."));
+        assert_eq!(v.allowed, ["Nobody can see or control this computer."]);
+        assert_eq!(v.question, None);
+        assert_eq!(v.indicator, None);
+        assert!(v.stop_enabled, "Stop is always there while connected");
+    }
+
+    #[test]
+    fn a_request_shows_the_question_with_the_csrs_name_one_at_a_time() {
+        let mut c = Consent::new();
+        let id = ask(&mut c, Activity::ControlDesktop);
+        ask(&mut c, Activity::ViewDesktop);
+        let v = view(&connected(), &["Carol"], &c);
+        let q = v.question.expect("a question");
+        assert_eq!(q.id, id);
+        assert_eq!(
+            q.text,
+            "Carol asks to control your computer: to move your mouse and type."
+        );
+        assert_eq!(v.indicator, None, "asking is not controlling");
+    }
+
+    #[test]
+    fn allowed_activities_are_said_plainly_and_control_shows_the_indicator() {
+        let mut c = Consent::new();
+        let view_id = ask(&mut c, Activity::ViewDesktop);
+        c.answer(view_id, Answer::Allow);
+        let v = view(&connected(), &["Carol", "Bob"], &c);
+        assert_eq!(v.allowed, ["Carol and Bob can see your screen."]);
+        assert_eq!(
+            v.who.as_deref(),
+            Some("Carol and Bob are in the session with you.")
+        );
+        assert_eq!(v.indicator, None);
+
+        let control = ask(&mut c, Activity::ControlDesktop);
+        c.answer(control, Answer::Allow);
+        let v = view(&connected(), &["Carol", "Bob"], &c);
+        assert_eq!(
+            v.allowed,
+            [
+                "Carol and Bob can see your screen.",
+                "Carol can control your mouse and keyboard."
+            ]
+        );
+        assert_eq!(
+            v.indicator.as_deref(),
+            Some("Carol is controlling this computer")
+        );
+    }
+
+    #[test]
+    fn the_indicator_names_whoever_the_server_says_is_controlling() {
+        let mut c = Consent::new();
+        let id = ask(&mut c, Activity::ControlApplication);
+        c.answer(id, Answer::Allow);
+        let csrs = vec!["Carol".to_owned(), "Bob".to_owned()];
+        let v = View::of(State {
+            connection: &connected(),
+            csrs: &csrs,
+            consent: &c,
+            controlling: Some("Bob"),
+        });
+        assert_eq!(
+            v.indicator.as_deref(),
+            Some("Bob is controlling this computer")
+        );
+        assert_eq!(
+            v.allowed,
+            ["Bob can control the windows you share with your mouse and keyboard."]
+        );
+    }
+
+    #[test]
+    fn allow_all_is_said_until_stop_and_stop_clears_everything() {
+        let mut c = Consent::new();
+        let id = ask(&mut c, Activity::ViewApplication);
+        c.answer(id, Answer::AllowAll);
+        let v = view(&connected(), &["Carol"], &c);
+        assert_eq!(v.allowed.len(), 2);
+        assert!(v.allowed[0].starts_with("Carol can see the windows you chose"));
+        assert!(v.allowed[1].contains("until you press Stop"));
+        c.stop();
+        let v = view(&connected(), &["Carol"], &c);
+        assert_eq!(v.allowed, ["Nobody can see or control this computer."]);
+        assert_eq!(v.indicator, None);
+    }
+
+    #[test]
+    fn connecting_and_ended_offer_nothing_to_answer_and_no_stop() {
+        let mut c = Consent::new();
+        ask(&mut c, Activity::ControlDesktop);
+        let connecting = Connection::Connecting {
+            server: "support.example.com".into(),
+        };
+        let v = view(&connecting, &["Carol"], &c);
+        assert_eq!(v.status, "Connecting to support.example.com…");
+        assert_eq!((v.question, v.stop_enabled), (None, false));
+        let ended = Connection::Ended {
+            reason: "Carol ended the session".into(),
+        };
+        let v = view(&ended, &["Carol"], &c);
+        assert_eq!(
+            v.status,
+            "The session has ended: Carol ended the session. Nobody can see or control this computer."
+        );
+        assert!(v.allowed.is_empty() && v.indicator.is_none());
+    }
+
+    #[test]
+    fn without_a_name_from_the_server_the_window_still_names_someone() {
+        let mut c = Consent::new();
+        let id = ask(&mut c, Activity::ControlDesktop);
+        c.answer(id, Answer::Allow);
+        let v = view(&connected(), &[], &c);
+        assert_eq!(v.who, None);
+        assert_eq!(
+            v.indicator.as_deref(),
+            Some("The support person is controlling this computer")
+        );
+    }
+}

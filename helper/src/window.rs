@@ -1,0 +1,280 @@
+//! The helper's window (issue 16 item 3): a small GTK 4 window that shows a [`View`] and turns
+//! the customer's clicks into [`UiEvent`]s. It decides nothing: the words come from
+//! src/status.rs and the answers go to the consent record through whoever reads the events.
+//!
+//! GTK runs on the thread that calls [`run`] (the process's main thread); the helper's core runs
+//! elsewhere and talks to the window only through two channels: views in, events out. Every
+//! button's label is its accessible name, so a screen reader, and the tests over AT-SPI, find
+//! "Allow", "Allow everything this session", "Deny" and "Stop" by those words.
+//!
+//! While control is allowed, a second small window, the indicator, says who is controlling and
+//! has its own Stop; it asks the window manager to keep it above the others (src/window/above.rs).
+
+mod above;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gtk4::glib;
+use gtk4::prelude::*;
+
+use crate::consent::Answer;
+use crate::status::{self, View};
+
+/// What the customer did in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiEvent {
+    /// An answer to the question with this id (src/consent.rs).
+    Answer { question: u64, answer: Answer },
+    /// Stop, in the window or in the indicator: end viewing and control at once.
+    Stop,
+    /// The window was closed: Stop, then leave the session. The window is gone after this.
+    Close,
+}
+
+/// The widgets a [`View`] changes.
+struct Shown {
+    status: gtk4::Label,
+    who: gtk4::Label,
+    allowed: gtk4::Label,
+    question_box: gtk4::Box,
+    question: gtk4::Label,
+    question_id: Cell<Option<u64>>,
+    stop: gtk4::Button,
+    indicator: RefCell<Option<Indicator>>,
+    events: async_channel::Sender<UiEvent>,
+}
+
+struct Indicator {
+    window: gtk4::Window,
+    label: gtk4::Label,
+}
+
+/// Shows the window and runs GTK until the window is closed or `views` is closed (the helper's
+/// core has finished). Call on the main thread. GTK does not see the process's arguments.
+pub fn run(
+    views: async_channel::Receiver<View>,
+    events: async_channel::Sender<UiEvent>,
+) -> glib::ExitCode {
+    let app = gtk4::Application::builder()
+        .application_id("org.tandem.Helper")
+        // Two helpers (two sessions) may run at once; each is its own window.
+        .flags(gtk4::gio::ApplicationFlags::NON_UNIQUE)
+        .build();
+    // `activate` runs once; the channels move into the window built then.
+    let once = RefCell::new(Some((views, events)));
+    app.connect_activate(move |app| {
+        if let Some((views, events)) = once.borrow_mut().take() {
+            build(app, views, events);
+        }
+    });
+    app.run_with_args::<&str>(&[])
+}
+
+fn send(events: &async_channel::Sender<UiEvent>, event: UiEvent) {
+    // Unbounded: never blocks GTK. If the core has gone, there is nobody left to tell.
+    let _ = events.try_send(event);
+}
+
+fn label(css: Option<&str>) -> gtk4::Label {
+    let l = gtk4::Label::builder()
+        .wrap(true)
+        .xalign(0.0)
+        .max_width_chars(48)
+        .build();
+    if let Some(c) = css {
+        l.add_css_class(c);
+    }
+    l
+}
+
+/// A box with `margin` around its children, 10 pixels between them.
+fn padded(orientation: gtk4::Orientation, margin: i32) -> gtk4::Box {
+    let b = gtk4::Box::new(orientation, 10);
+    b.set_margin_top(margin);
+    b.set_margin_bottom(margin);
+    b.set_margin_start(margin);
+    b.set_margin_end(margin);
+    b
+}
+
+fn stop_button() -> gtk4::Button {
+    let stop = gtk4::Button::with_label(status::STOP);
+    stop.add_css_class("destructive-action");
+    stop.set_tooltip_text(Some(status::STOP_EXPLAINED));
+    stop
+}
+
+fn build(
+    app: &gtk4::Application,
+    views: async_channel::Receiver<View>,
+    events: async_channel::Sender<UiEvent>,
+) {
+    let window = gtk4::ApplicationWindow::builder()
+        .application(app)
+        .title(status::TITLE)
+        // Room for the fullest view (three lines of what is allowed, a question and its three
+        // answers) from the start: a shown GTK 4 window does not grow when a question appears,
+        // and the answers and Stop would be cut off.
+        .default_width(400)
+        .default_height(520)
+        .build();
+    let column = padded(gtk4::Orientation::Vertical, 14);
+    column.set_valign(gtk4::Align::Start);
+
+    let status = label(Some("heading"));
+    let who = label(None);
+    let allowed = label(None);
+
+    let question_box = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
+    question_box.add_css_class("card");
+    let question = label(Some("title-4"));
+    let answers = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
+    let allow = gtk4::Button::with_label(status::ALLOW);
+    allow.add_css_class("suggested-action");
+    let allow_all = gtk4::Button::with_label(status::ALLOW_ALL);
+    let deny = gtk4::Button::with_label(status::DENY);
+    for b in [&allow, &allow_all, &deny] {
+        answers.append(b);
+    }
+    question_box.append(&question);
+    question_box.append(&answers);
+    question_box.set_visible(false);
+
+    let stop = stop_button();
+    let stop_row = gtk4::Box::new(gtk4::Orientation::Horizontal, 10);
+    stop_row.append(&stop);
+    let stop_text = label(None);
+    stop_text.set_text(status::STOP_EXPLAINED);
+    stop_text.set_hexpand(true);
+    stop_row.append(&stop_text);
+    let close_text = label(Some("dim-label"));
+    close_text.set_text(status::CLOSE_EXPLAINED);
+
+    for w in [
+        status.upcast_ref::<gtk4::Widget>(),
+        who.upcast_ref(),
+        allowed.upcast_ref(),
+        question_box.upcast_ref(),
+        stop_row.upcast_ref(),
+        close_text.upcast_ref(),
+    ] {
+        column.append(w);
+    }
+    window.set_child(Some(&column));
+
+    let shown = Rc::new(Shown {
+        status,
+        who,
+        allowed,
+        question_box,
+        question,
+        question_id: Cell::new(None),
+        stop: stop.clone(),
+        indicator: RefCell::new(None),
+        events: events.clone(),
+    });
+
+    for (button, answer) in [
+        (&allow, Answer::Allow),
+        (&allow_all, Answer::AllowAll),
+        (&deny, Answer::Deny),
+    ] {
+        let shown = shown.clone();
+        button.connect_clicked(move |_| {
+            // Answer once: the next view shows the next question, if any.
+            if let Some(question) = shown.question_id.take() {
+                shown.question_box.set_visible(false);
+                send(&shown.events, UiEvent::Answer { question, answer });
+            }
+        });
+    }
+    let ev = events.clone();
+    stop.connect_clicked(move |_| send(&ev, UiEvent::Stop));
+
+    let ev = events.clone();
+    let app_for_close = app.clone();
+    let shown_for_close = shown.clone();
+    window.connect_close_request(move |_| {
+        send(&ev, UiEvent::Close);
+        if let Some(i) = shown_for_close.indicator.take() {
+            i.window.destroy();
+        }
+        app_for_close.quit();
+        glib::Propagation::Proceed
+    });
+
+    let app = app.clone();
+    glib::spawn_future_local(async move {
+        while let Ok(view) = views.recv().await {
+            show(&shown, &view);
+        }
+        // The helper's core is done: nothing more to show or to answer.
+        if let Some(i) = shown.indicator.take() {
+            i.window.destroy();
+        }
+        app.quit();
+    });
+    window.present();
+}
+
+fn show(shown: &Shown, view: &View) {
+    shown.status.set_text(&view.status);
+    shown.who.set_text(view.who.as_deref().unwrap_or(""));
+    shown.who.set_visible(view.who.is_some());
+    shown.allowed.set_text(&view.allowed.join("\n"));
+    shown.allowed.set_visible(!view.allowed.is_empty());
+    match &view.question {
+        Some(q) => {
+            shown.question.set_text(&q.text);
+            shown.question_id.set(Some(q.id));
+            shown.question_box.set_visible(true);
+        }
+        None => {
+            shown.question_id.set(None);
+            shown.question_box.set_visible(false);
+        }
+    }
+    shown.stop.set_sensitive(view.stop_enabled);
+    let mut indicator = shown.indicator.borrow_mut();
+    match (&view.indicator, indicator.as_ref()) {
+        (Some(text), Some(i)) => {
+            i.window.set_title(Some(text));
+            i.label.set_text(text);
+        }
+        (Some(text), None) => *indicator = Some(indicator_window(text, &shown.events)),
+        (None, Some(_)) => {
+            if let Some(i) = indicator.take() {
+                i.window.destroy();
+            }
+        }
+        (None, None) => {}
+    }
+}
+
+/// The always-visible notice while control runs: who is controlling, and a Stop of its own.
+/// Closing it is Stop too: it cannot be put away while someone controls the computer.
+fn indicator_window(text: &str, events: &async_channel::Sender<UiEvent>) -> Indicator {
+    let window = gtk4::Window::builder()
+        .title(text)
+        .resizable(false)
+        .deletable(false)
+        .build();
+    let row = padded(gtk4::Orientation::Horizontal, 10);
+    let label = label(Some("heading"));
+    label.set_text(text);
+    let stop = stop_button();
+    row.append(&label);
+    row.append(&stop);
+    window.set_child(Some(&row));
+    let ev = events.clone();
+    stop.connect_clicked(move |_| send(&ev, UiEvent::Stop));
+    let ev = events.clone();
+    window.connect_close_request(move |_| {
+        send(&ev, UiEvent::Stop);
+        glib::Propagation::Stop
+    });
+    window.connect_map(above::keep_above);
+    window.present();
+    Indicator { window, label }
+}
