@@ -213,15 +213,14 @@ function watchFrames([label, colours, at]) {
     const i = rgb.findIndex((c) => Math.abs(c[0] - d[0]) < 48 && Math.abs(c[1] - d[1]) < 48 && Math.abs(c[2] - d[2]) < 48);
     return i < 0 ? null : colours[i];
   };
-  window.g2g = { log: [], frames: 0, last: undefined };
+  window.g2g = { log: [], last: undefined };
   const onFrame = (now, meta) => {
     const t = Date.now();
     g.drawImage(video, Math.floor(meta.width * at.x), Math.floor(meta.height * at.y), 1, 1, 0, 0, 1, 1);
     const cls = classify(g.getImageData(0, 0, 1, 1).data);
-    window.g2g.frames += 1;
     if (cls !== window.g2g.last) {
       window.g2g.last = cls;
-      window.g2g.log.push({ colour: cls, t, presented: performance.timeOrigin + meta.presentationTime, width: meta.width, height: meta.height });
+      window.g2g.log.push({ colour: cls, t });
     }
     video.requestVideoFrameCallback(onFrame);
   };
@@ -246,7 +245,7 @@ const inbound = (page) => page.evaluate(async () => {
 
 // A sender joins the session by `invite` as the customer Dave, answers the CSR's view_desktop
 // request and shares the whole screen of `display`. `rootPid` is the process whose tree's CPU
-// is the sender's cost.
+// is the sender's cost; `encoder()`, optional, what the sender says of its encoding.
 const SENDERS = {
   async chromium({ display, invite }) {
     const browser = await chromium.launch({
@@ -275,6 +274,17 @@ const SENDERS = {
           throw new Error(`the customer's page does not share: ${await page.locator('#sharing').evaluate((e) => `${e.hidden} ${e.innerText}`).catch(() => '?')}\n${e.message}`);
         });
       },
+      // What its encoder says: why it sends less than asked (cpu, bandwidth), size, rate.
+      encoder: () => page.evaluate(async () => {
+        for (const pc of window.pcs) {
+          for (const s of (await pc.getStats()).values()) {
+            if (s.type === 'outbound-rtp' && s.kind === 'video' && s.framesEncoded) {
+              return { limited_by: s.qualityLimitationReason, encoder: s.encoderImplementation, fps: s.framesPerSecond, picture: `${s.frameWidth}x${s.frameHeight}` };
+            }
+          }
+        }
+        return null;
+      }),
       stop: () => browser.close(),
     };
   },
@@ -303,6 +313,7 @@ async function measureWindow(sender, csr, seconds, during) {
     fps_received: round((s1.frames - s0.frames) / ((s1.t - s0.t) / 1000)),
     picture: `${s1.width}x${s1.height}`,
     changes_per_s: round((painted || 0) / secs),
+    ...(sender.encoder ? { sender_encoder: await sender.encoder() } : {}),
   };
 }
 
@@ -338,10 +349,12 @@ async function runOnce() {
     const log = await csr.page.evaluate(() => window.g2g.log);
     const lat = [];
     let missed = 0;
+    // A change is seen by the first frame in its colour after it was asked for and before the
+    // same colour was painted again; none there (a frame skipped past it): missed.
     for (const [i, c] of changes.entries()) {
-      const until = changes[i + 1]?.before ?? Infinity;
-      const seen = log.find((f) => f.colour === c.colour && f.t >= c.before && f.t < until + 5000);
-      if (seen && seen.t < (changes[i + 1]?.after ?? Infinity) + opts.interval * 4) lat.push(seen.t - c.after);
+      const again = changes.slice(i + 1).find((n) => n.colour === c.colour)?.before ?? Infinity;
+      const seen = log.find((f) => f.colour === c.colour && f.t >= c.before && f.t < again);
+      if (seen) lat.push(seen.t - c.after);
       else missed += 1;
     }
     lat.sort((a, b) => a - b);
