@@ -215,6 +215,7 @@ function watchFrames([label, colours, at]) {
   };
   window.g2g = { log: [], last: undefined };
   const onFrame = (now, meta) => {
+    if (window.g2g.stopped) return;
     const t = Date.now();
     g.drawImage(video, Math.floor(meta.width * at.x), Math.floor(meta.height * at.y), 1, 1, 0, 0, 1, 1);
     const cls = classify(g.getImageData(0, 0, 1, 1).data);
@@ -245,7 +246,8 @@ const inbound = (page) => page.evaluate(async () => {
 
 // A sender joins the session by `invite` as the customer Dave, answers the CSR's view_desktop
 // request and shares the whole screen of `display`. `rootPid` is the process whose tree's CPU
-// is the sender's cost; `encoder()`, optional, what the sender says of its encoding.
+// is the sender's cost; optional: `encoder()`, what the sender says of its encoding, and `local`,
+// a page and video label where the sender shows its own capture.
 const SENDERS = {
   async chromium({ display, invite }) {
     const browser = await chromium.launch({
@@ -274,6 +276,9 @@ const SENDERS = {
           throw new Error(`the customer's page does not share: ${await page.locator('#sharing').evaluate((e) => `${e.hidden} ${e.innerText}`).catch(() => '?')}\n${e.message}`);
         });
       },
+      // Its own preview of what it shares: the same sampling there splits the latency into
+      // capture (X display to the sender's page) and the rest (encode, network, decode).
+      local: { page, label: 'What you are sharing' },
       // What its encoder says: why it sends less than asked (cpu, bandwidth), size, rate.
       encoder: () => page.evaluate(async () => {
         for (const pc of window.pcs) {
@@ -297,6 +302,25 @@ const SENDERS = {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 const round = (v, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
+
+// A change is seen by the first frame in its colour after it was asked for and before the same
+// colour was painted again; none there (a frame skipped past it): missed. Latency is counted
+// from the instant after XSync.
+function latencies(changes, log) {
+  const lat = [];
+  let missed = 0;
+  for (const [i, c] of changes.entries()) {
+    const again = changes.slice(i + 1).find((n) => n.colour === c.colour)?.before ?? Infinity;
+    const seen = log.find((f) => f.colour === c.colour && f.t >= c.before && f.t < again);
+    if (seen) lat.push(seen.t - c.after);
+    else missed += 1;
+  }
+  lat.sort((a, b) => a - b);
+  return lat.length ? {
+    p50_ms: round(pct(lat, 0.5)), p90_ms: round(pct(lat, 0.9)), max_ms: round(lat[lat.length - 1]),
+    min_ms: round(lat[0]), changes: changes.length, missed,
+  } : { changes: changes.length, missed };
+}
 
 async function measureWindow(sender, csr, seconds, during) {
   const t0 = treeTicks(sender.rootPid);
@@ -335,6 +359,12 @@ async function runOnce() {
     null, { timeout: 30000 });
     await csr.page.evaluate(watchFrames, ["Dave's shared screen", [...COLOURS, BASE_COLOUR], SAMPLE]);
     await csr.page.waitForFunction((c) => window.g2g.last === c, BASE_COLOUR, { timeout: 30000 });
+    if (sender.local) {
+      const { page, label } = sender.local;
+      await page.locator(`video[aria-label="${label}"]`).scrollIntoViewIfNeeded();
+      await page.evaluate(watchFrames, [label, [...COLOURS, BASE_COLOUR], SAMPLE]);
+      await page.waitForFunction((c) => window.g2g.last === c, BASE_COLOUR, { timeout: 30000 });
+    }
     await sleep(2000); // the encoder's ramp-up after the first frames
 
     // Latency: N changes, one every `interval` ms.
@@ -346,23 +376,15 @@ async function runOnce() {
       await sleep(Math.max(0, opts.interval - (Date.now() - at)));
     }
     await sleep(1000);
-    const log = await csr.page.evaluate(() => window.g2g.log);
-    const lat = [];
-    let missed = 0;
-    // A change is seen by the first frame in its colour after it was asked for and before the
-    // same colour was painted again; none there (a frame skipped past it): missed.
-    for (const [i, c] of changes.entries()) {
-      const again = changes.slice(i + 1).find((n) => n.colour === c.colour)?.before ?? Infinity;
-      const seen = log.find((f) => f.colour === c.colour && f.t >= c.before && f.t < again);
-      if (seen) lat.push(seen.t - c.after);
-      else missed += 1;
-    }
-    lat.sort((a, b) => a - b);
+    const latency = latencies(changes, await csr.page.evaluate(() => window.g2g.log));
     const paintMs = changes.map((c) => c.after - c.before).sort((a, b) => a - b);
-    const latency = lat.length ? {
-      p50_ms: round(pct(lat, 0.5)), p90_ms: round(pct(lat, 0.9)), max_ms: round(lat[lat.length - 1]),
-      min_ms: round(lat[0]), changes: changes.length, missed, paint_p50_ms: round(pct(paintMs, 0.5), 2),
-    } : { changes: changes.length, missed };
+    latency.paint_p50_ms = round(pct(paintMs, 0.5), 2);
+    if (sender.local) {
+      latency.sender_local = latencies(changes, await sender.local.page.evaluate(() => window.g2g.log));
+      // The sampling is not the sender's work: it stops before the CPU is measured.
+      await sender.local.page.evaluate(() => { window.g2g.stopped = true; window.scrollTo(0, 0); });
+    }
+    await csr.page.evaluate(() => { window.g2g.stopped = true; });
 
     // CPU and bitrate: still, then 30 changes a second.
     const still = await measureWindow(sender, csr, opts.window, (ms) => sleep(ms));
@@ -414,6 +436,7 @@ console.log(JSON.stringify({
   latency_p50_ms: spread((r) => r.latency.p50_ms),
   latency_p90_ms: spread((r) => r.latency.p90_ms),
   latency_max_ms: spread((r) => r.latency.max_ms),
+  sender_local_p50_ms: spread((r) => r.latency.sender_local?.p50_ms),
   missed: runs.map((r) => r.latency.missed),
   cpu_still_pct: spread((r) => r.still.cpu_pct_of_core),
   cpu_30fps_pct: spread((r) => r.moving.cpu_pct_of_core),
