@@ -10,7 +10,6 @@ packages=(
     cmake                 # builds the bundled libopus (opus crate) for the voice mixer
     g++                   # builds libFuzzer (libfuzzer-sys) when the fuzz targets are checked
     chromium              # tests: the WebRTC browser (tests/e2e, driven by playwright-core)
-    xvfb                  # loadtest/scripts/glass_to_glass.sh: the X display whose screen is shared
     ffmpeg                # tests: makes and checks MP4 files (ffmpeg, ffprobe)
     sip-tester            # tests: sipp, the phone in tests/server/sip.rs and the SIP load run
     baresip-core          # tests: baresip, a real softphone (tests/server/sip/baresip.rs)
