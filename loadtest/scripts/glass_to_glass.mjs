@@ -275,7 +275,7 @@ const SENDERS = {
         await dialog.waitFor();
         await dialog.getByRole('button', { name: 'Allow' }).click();
         await page.getByText('Carol sees what you share.').waitFor().catch(async (e) => {
-          throw new Error(`the customer's page does not share: ${await page.locator('#sharing').evaluate((e) => `${e.hidden} ${e.innerText}`).catch(() => '?')}\n${e.message}`);
+          throw new Error(`the customer's page does not share (its sharing panel, hidden=): ${await page.locator('#sharing').evaluate((el) => `${el.hidden} ${el.innerText}`).catch(() => '?')}\n${e.message}`);
         });
       },
       // Its own preview of what it shares: the same sampling there splits the latency into
