@@ -13,6 +13,7 @@ packages=(
     ffmpeg                # tests: makes and checks MP4 files (ffmpeg, ffprobe)
     sip-tester            # tests: sipp, the phone in tests/server/sip.rs and the SIP load run
     baresip-core          # tests: baresip, a real softphone (tests/server/sip/baresip.rs)
+    xclip                 # tests: another program on the clipboard (helper/tests/x11.rs)
     prometheus            # tests: promtool check metrics (tests/server/metrics_lint.rs); the only
                           # Debian package with promtool. Where systemd runs, apt also starts its
                           # server on port 9090: `systemctl disable --now prometheus` stops it

@@ -1,6 +1,8 @@
 //! What the helper needs from the computer, behind small traits: [`Capture`] (pixels and the
-//! cursor), [`Input`] (pointer and keys) and, later, the clipboard. One module per platform
-//! implements them; the rest of the helper sees only these traits and types.
+//! cursor), [`Input`] (pointer and keys) and [`Clipboard`] (text both ways). One module per
+//! platform implements them; the rest of the helper sees only these traits and types.
+
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -116,6 +118,12 @@ pub enum PlatformError {
     TooMuchText(usize),
     #[error("the display server refused or failed: {0}")]
     Protocol(String),
+    #[error("the clipboard's text is over {0} bytes")]
+    ClipboardTooLarge(usize),
+    #[error("the clipboard holds no UTF-8 text")]
+    ClipboardNotText,
+    #[error("the program that holds the clipboard did not answer within {0:?}")]
+    ClipboardTimeout(Duration),
 }
 
 /// Pixels and the cursor.
@@ -144,4 +152,35 @@ pub trait Input {
     fn key_state(&mut self, key: Key, pressed: bool) -> Result<(), PlatformError>;
     /// Types `text`, character by character, whatever the keyboard layout.
     fn text(&mut self, text: &str) -> Result<(), PlatformError>;
+}
+
+/// The most clipboard text moved at once, either way, by default (bytes of UTF-8).
+pub const MAX_CLIPBOARD_BYTES: usize = 1 << 20;
+
+/// Bounds on one clipboard transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClipboardLimits {
+    /// Text over this many bytes is refused, read or written, before it is held in full.
+    pub max_bytes: usize,
+    /// How long a read waits for the program that holds the clipboard to hand it over.
+    pub timeout: Duration,
+}
+
+impl Default for ClipboardLimits {
+    fn default() -> Self {
+        ClipboardLimits {
+            max_bytes: MAX_CLIPBOARD_BYTES,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Clipboard text, on request (the caller asks the customer first). Text only, UTF-8 only.
+pub trait Clipboard {
+    /// The clipboard's text, or `None` when no program holds the clipboard or what it holds is
+    /// not text.
+    fn get_text(&mut self) -> Result<Option<String>, PlatformError>;
+    /// Puts `text` on the clipboard. The helper offers it until another program takes the
+    /// clipboard over or this clipboard is dropped; text over the bound changes nothing.
+    fn set_text(&mut self, text: &str) -> Result<(), PlatformError>;
 }

@@ -13,7 +13,14 @@ use serde_json::Value;
 use tandem_helper::key::{Key, Modifiers, NamedKey};
 use tandem_helper::picture::{PictureSize, Rect, picture_to_screen};
 use tandem_helper::platform::x11::{Display, X11Capture, X11Input};
-use tandem_helper::platform::{Button, Capture, Frame, Input, PlatformError, Source};
+use tandem_helper::platform::{
+    Button, Capture, Clipboard, ClipboardLimits, Frame, Input, PlatformError, Source,
+};
+use x11rb::connection::Connection as _;
+use x11rb::protocol::Event;
+use x11rb::protocol::xfixes::{ConnectionExt as _, SelectionEventMask};
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
+use x11rb::rust_connection::RustConnection;
 
 #[path = "../examples/test_window.rs"]
 #[allow(dead_code)]
@@ -487,4 +494,192 @@ fn damage_reports_only_the_area_the_window_repainted() {
         assert_eq!(area, 30 * 40, "{source:?}: damage {:?}", changed.damage);
         assert_eq!(grab(&mut capture, source).damage, vec![]);
     }
+}
+
+/// Debian's xclip holding text on the clipboard, in the foreground (-quiet) until it is dropped
+/// (killed) or another program claims the clipboard.
+struct Xclip(Child);
+
+impl Drop for Xclip {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn clipboard_atom(conn: &RustConnection) -> u32 {
+    conn.intern_atom(false, b"CLIPBOARD")
+        .expect("atom")
+        .reply()
+        .expect("atom")
+        .atom
+}
+
+/// Starts xclip with `text` and returns once it has claimed the clipboard (XFixes reports the
+/// new owner).
+fn xclip_in(display: &str, text: &[u8]) -> Xclip {
+    let (conn, screen) = RustConnection::connect(Some(display)).expect("connect");
+    let root = conn.setup().roots[screen].root;
+    conn.xfixes_query_version(5, 0)
+        .expect("xfixes")
+        .reply()
+        .expect("xfixes");
+    let clipboard = clipboard_atom(&conn);
+    conn.xfixes_select_selection_input(root, clipboard, SelectionEventMask::SET_SELECTION_OWNER)
+        .expect("select")
+        .check()
+        .expect("select");
+    let mut child = Command::new("xclip")
+        .args(["-quiet", "-i", "-selection", "clipboard"])
+        .env("DISPLAY", display)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xclip (Debian package xclip: scripts/system-packages.sh)");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let text = text.to_vec();
+    std::thread::spawn(move || stdin.write_all(&text));
+    let (tx, claimed) = channel();
+    std::thread::spawn(move || {
+        while let Ok(event) = conn.wait_for_event() {
+            // Any claim from now on is xclip's (the test makes no other); not compared with the
+            // owner before, as X may give a new client the ids of one that left.
+            if let Event::XfixesSelectionNotify(e) = event
+                && e.owner != x11rb::NONE
+            {
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    claimed
+        .recv_timeout(WAIT)
+        .expect("xclip claims the clipboard");
+    Xclip(child)
+}
+
+/// The clipboard's text as another program (xclip) reads it.
+fn xclip_out(display: &str) -> String {
+    let out = Command::new("xclip")
+        .args(["-o", "-selection", "clipboard"])
+        .env("DISPLAY", display)
+        .output()
+        .expect("xclip -o");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 from xclip")
+}
+
+#[test]
+fn clipboard_text_goes_both_ways_between_the_helper_and_other_programs() {
+    let xvfb = Xvfb::start();
+    let (display, _capture, _input) = xvfb.open();
+    let mut clipboard = display
+        .clipboard(ClipboardLimits::default())
+        .expect("clipboard");
+    assert_eq!(clipboard.get_text().expect("no owner"), None);
+
+    // Set by the helper, read by xclip and by another connection of the helper.
+    let text = "Gr\u{fc}\u{df}e \u{f6} \u{20ac} \u{1f600}\nsecond line";
+    clipboard.set_text(text).expect("set");
+    assert_eq!(xclip_out(&xvfb.display), text);
+    let mut other = display
+        .clipboard(ClipboardLimits::default())
+        .expect("clipboard");
+    assert_eq!(other.get_text().expect("get").as_deref(), Some(text));
+    clipboard.set_text("again").expect("set again");
+    assert_eq!(xclip_out(&xvfb.display), "again");
+
+    // Set by xclip (which claims the clipboard from the helper), read by the helper.
+    let from_xclip = "from xclip: \u{f6} \u{20ac} \u{1f389}";
+    let mut xclip = xclip_in(&xvfb.display, from_xclip.as_bytes());
+    assert_eq!(
+        clipboard.get_text().expect("get").as_deref(),
+        Some(from_xclip)
+    );
+
+    // The helper claims it back; xclip, told so, leaves.
+    clipboard.set_text("back").expect("set back");
+    assert!(xclip.0.wait().expect("xclip ends").success());
+    assert_eq!(xclip_out(&xvfb.display), "back");
+}
+
+#[test]
+fn clipboard_refuses_oversized_or_non_utf8_text_and_a_silent_owner_times_out() {
+    let xvfb = Xvfb::start();
+    let (display, _capture, _input) = xvfb.open();
+    let small = ClipboardLimits {
+        max_bytes: 1000,
+        ..Default::default()
+    };
+    let mut clipboard = display.clipboard(small).expect("clipboard");
+    fn too_large<T: std::fmt::Debug>(r: Result<T, PlatformError>, max: usize) {
+        match r {
+            Err(PlatformError::ClipboardTooLarge(m)) => assert_eq!(m, max),
+            other => panic!("wanted too large, got {other:?}"),
+        }
+    }
+
+    // Oversized text from the helper changes nothing.
+    clipboard.set_text("kept").expect("set");
+    too_large(clipboard.set_text(&"x".repeat(1001)), 1000);
+    assert_eq!(xclip_out(&xvfb.display), "kept");
+
+    // Oversized text from another program, in one piece and in an INCR transfer.
+    let xclip = xclip_in(&xvfb.display, &[b'y'; 1001]);
+    too_large(clipboard.get_text(), 1000);
+    drop(xclip);
+    // (xclip sends text this large in INCR chunks, and serves no one else while a transfer it
+    // began is left unfinished: the refused read comes last.)
+    let big = "\u{20ac}".repeat(2 << 20);
+    let xclip = xclip_in(&xvfb.display, big.as_bytes());
+    let mut roomy = display
+        .clipboard(ClipboardLimits {
+            max_bytes: 8 << 20,
+            ..Default::default()
+        })
+        .expect("clipboard");
+    assert!(roomy.get_text().expect("get") == Some(big), "big text");
+    too_large(clipboard.get_text(), 1000);
+    drop(xclip);
+
+    // Bytes that are not UTF-8.
+    let xclip = xclip_in(&xvfb.display, b"caf\xe9");
+    let err = clipboard.get_text().expect_err("Latin-1 bytes");
+    assert!(matches!(err, PlatformError::ClipboardNotText), "{err}");
+    drop(xclip);
+
+    // An owner that never answers.
+    let (conn, screen) = RustConnection::connect(Some(&xvfb.display)).expect("connect");
+    let window = conn.generate_id().expect("id");
+    conn.create_window(
+        0,
+        window,
+        conn.setup().roots[screen].root,
+        0,
+        0,
+        1,
+        1,
+        0,
+        WindowClass::INPUT_ONLY,
+        0,
+        &CreateWindowAux::new(),
+    )
+    .expect("window");
+    conn.set_selection_owner(window, clipboard_atom(&conn), x11rb::CURRENT_TIME)
+        .expect("own");
+    x11rb::wrapper::ConnectionExt::sync(&conn).expect("sync");
+    let mut impatient = display
+        .clipboard(ClipboardLimits {
+            timeout: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .expect("clipboard");
+    let err = impatient.get_text().expect_err("no answer");
+    assert!(matches!(err, PlatformError::ClipboardTimeout(_)), "{err}");
+    assert!(err.to_string().contains("did not answer"), "{err}");
 }

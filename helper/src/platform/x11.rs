@@ -1,7 +1,9 @@
 //! The X11 backend, over x11rb's pure-Rust connection: MIT-SHM and Composite capture, Damage for
-//! what changed, XFixes for the cursor, RandR for monitors and XTest for input.
+//! what changed, XFixes for the cursor, RandR for monitors, XTest for input and selections for
+//! the clipboard.
 //!
-//! [`Display`] is one connection shared by the capture and input halves.
+//! [`Display`] is one connection shared by the capture and input halves; the clipboard opens
+//! connections of its own to the same display (its events must not mix with theirs).
 
 use std::sync::Arc;
 
@@ -11,15 +13,17 @@ use x11rb::protocol::xproto::{ImageOrder, Window};
 use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
 
-use super::PlatformError;
+use super::{ClipboardLimits, PlatformError};
 
 mod capture;
+mod clipboard;
 mod input;
 mod keymap;
 mod shm;
 mod windows;
 
 pub use capture::X11Capture;
+pub use clipboard::X11Clipboard;
 pub use input::X11Input;
 
 x11rb::atom_manager! {
@@ -38,6 +42,8 @@ pub struct Display(Arc<Shared>);
 
 pub(crate) struct Shared {
     pub(crate) conn: RustConnection,
+    /// The display's name as given to [`Display::open`], for the clipboard's own connections.
+    pub(crate) name: Option<String>,
     pub(crate) root: Window,
     pub(crate) width: u16,
     pub(crate) height: u16,
@@ -73,6 +79,7 @@ impl Display {
         let atoms = Atoms::new(&conn)?.reply()?;
         Ok(Display(Arc::new(Shared {
             conn,
+            name: name.map(str::to_owned),
             root,
             width,
             height,
@@ -86,6 +93,10 @@ impl Display {
 
     pub fn input(&self) -> Result<X11Input, PlatformError> {
         X11Input::new(self.0.clone())
+    }
+
+    pub fn clipboard(&self, limits: ClipboardLimits) -> Result<X11Clipboard, PlatformError> {
+        X11Clipboard::new(self.0.name.clone(), limits)
     }
 
     /// Sends everything queued and waits until the server has handled it.
