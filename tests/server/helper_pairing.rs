@@ -258,3 +258,24 @@ async fn the_helper_binary_is_served_with_its_digest_and_a_clear_404_without_one
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_page_offers_the_helper_for_control_and_then_says_the_question_is_there() {
+    // Issue 16, items 4 and 9: tests/e2e/helper.mjs in Chromium; the journal holds what the
+    // page showed.
+    let s = TestServer::start().await;
+    let carol = s.named_account("carol", "Carol", AccountRole::Csr).await;
+    crate::common::browser::run_script(&s, "helper.mjs", &["carol"]).await;
+    let (status, sessions) = s.get("/api/sessions", Some(&carol.token)).await;
+    assert_eq!(status, 200, "{sessions}");
+    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_string();
+    let (status, detail) = s
+        .get(&format!("/api/sessions/{id}"), Some(&carol.token))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    let names: Vec<&str> = detail["participants"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&"Dave's computer"), "{detail}");
+}
