@@ -279,3 +279,53 @@ async fn the_customers_page_offers_the_helper_for_control_and_then_says_the_ques
         .unwrap_or_default();
     assert!(names.contains(&"Dave's computer"), "{detail}");
 }
+
+#[tokio::test]
+async fn control_waits_for_the_helper_and_its_question_moves_there_when_it_connects() {
+    // Issue 16, items 4 and 9, over the WebSocket.
+    let s = TestServer::start().await;
+    let (mut csr, joined, mut dave) = session_with_customer(&s, "Dave").await;
+    csr.cmd(json!({"type": "request_activity", "activity": "control_desktop"}))
+        .await
+        .unwrap();
+    let asked = dave.event("consent_requested").await;
+    assert_eq!(asked["helper_needed"], true, "{asked}");
+    assert!(asked.get("computer").is_none(), "{asked}");
+    // The page cannot say yes to what only the helper can do; it may say no.
+    assert_eq!(
+        dave.cmd(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+            .await,
+        Err("helper_needed".into())
+    );
+
+    let code = code_for(&s, &joined).await;
+    let (status, paired) = pair(&s, &code).await;
+    assert_eq!(status, 201, "{paired}");
+    let mut computer = s.connect(&paired).await;
+    let computer_id = computer.id();
+    dave.event_where("consent_withdrawn", |e| e["request"] == asked["request"])
+        .await;
+    let moved = dave.event("consent_requested").await;
+    assert_eq!(
+        (&moved["activity"], &moved["computer"]),
+        (&json!("control_desktop"), &json!(computer_id)),
+        "{moved}"
+    );
+    assert!(moved.get("helper_needed").is_none(), "{moved}");
+    // The helper finds it in its welcome, and its yes starts control.
+    let pending = &computer.welcome["session"]["pending_consents"];
+    assert_eq!(pending[0]["request"], moved["request"], "{pending}");
+    computer
+        .cmd(json!({"type": "consent_reply", "request": moved["request"], "grant": true}))
+        .await
+        .unwrap();
+    csr.event_where("activity_started", |e| e["activity"] == "control_desktop")
+        .await;
+
+    // The helper closes: control stops, and Dave stays.
+    computer.cmd(json!({"type": "leave"})).await.unwrap();
+    let stopped = csr
+        .event_where("activity_stopped", |e| e["activity"] == "control_desktop")
+        .await;
+    assert_eq!(stopped["cause"], "computer_left", "{stopped}");
+}
