@@ -22,6 +22,18 @@ const ASKED = {
   control_application: 'to control an application',
 };
 
+// What the CSR is told when control waits for the customer's Tandem Helper (issue 16, item 9).
+function helperNeeded(customer) {
+  return `${customer} needs to run Tandem Helper before you can use their mouse and keyboard: ask them to run it. Their page offers the download and a code; the question goes to Tandem Helper once it is connected.`;
+}
+
+// Whose answer a pending request waits for, and where.
+function waitingFor(request, customer) {
+  if (request.helper_needed) return `Waiting for ${customer} to run Tandem Helper (their page offers it).`;
+  if (request.computer) return `Waiting for ${customer} to answer in Tandem Helper.`;
+  return `Waiting for ${customer} to answer.`;
+}
+
 export class CsrSession {
   constructor(root, prefix, { account, joined, invite }) {
     this.root = root;
@@ -278,7 +290,11 @@ export class CsrSession {
     const name = (id) => this.panel.name(id);
     switch (ev.type) {
       case 'consent_requested':
-        if (ev.by === me) say(`Asked ${name(ev.customer)} ${ASKED[ev.activity] || `for ${ev.activity}`}; waiting for their answer.`);
+        if (ev.by !== me) break;
+        // Issue 16: control needs Tandem Helper; the customer's page offers it.
+        if (ev.helper_needed) say(helperNeeded(name(ev.customer)));
+        else if (ev.computer) say(`Asked ${name(ev.customer)} ${ASKED[ev.activity] || `for ${ev.activity}`} in Tandem Helper's window; waiting for their answer.`);
+        else say(`Asked ${name(ev.customer)} ${ASKED[ev.activity] || `for ${ev.activity}`}; waiting for their answer.`);
         break;
       case 'consent_answered':
         say(ev.granted ? 'The customer allowed it.' : 'The customer declined.', ev.granted ? 'info' : 'error');
@@ -288,6 +304,7 @@ export class CsrSession {
         break;
       case 'activity_stopped':
         if (DOING[ev.activity]) this.panel.notice(`Stopped ${DOING[ev.activity].toLowerCase()} ${name(ev.customer)}`);
+        if (ev.cause === 'computer_left') say(`${name(ev.customer)}'s Tandem Helper closed, so you no longer control their computer.`, 'error');
         break;
       case 'notes_updated':
         if (ev.by !== me && document.activeElement !== $('[data-id="notes"]', this.root)) $('[data-id="notes"]', this.root).value = ev.text;
@@ -322,7 +339,8 @@ export class CsrSession {
     const primary = v.primary === me;
     $('.my-role', root).textContent = v.status === 'waiting' ? 'waiting for an agent to take over'
       : primary ? 'you are in charge' : `you are assisting${v.primary ? `; ${this.panel.name(v.primary)} is in charge` : ''}`;
-    const customers = v.participants.filter((p) => p.role === 'customer');
+    // A customer's computer (Tandem Helper) is shown beside them, never helped on its own.
+    const customers = v.participants.filter((p) => p.role === 'customer' && !p.computer_of);
     const pick = $('.select-customer', root);
     pick.hidden = customers.length < 2;
     const sel = $('[data-id="select"]', root);
@@ -336,7 +354,7 @@ export class CsrSession {
     const shares = SHARES.filter((a) => running(v, a, customer));
     const waiting = v.pending_consents.filter((c) => SHARES.includes(c.activity));
     $('.share-state', root).textContent = shares.length ? `${DOING[shares[shares.length - 1]]} ${this.panel.name(customer)}.`
-      : waiting.length ? `Waiting for ${this.panel.name(waiting[0].customer)} to answer.`
+      : waiting.length ? waitingFor(waiting[0], this.panel.name(waiting[0].customer))
         : customer ? `${this.panel.name(customer)} is not sharing.` : 'No customer has joined yet.';
     const recording = running(v, 'recording');
     const asking = v.pending_consents.some((c) => c.activity === 'recording');

@@ -1,6 +1,8 @@
 // The customer's page: join by invite link or session number, answer permission requests (S9),
 // share the screen or an application the support person may see (D1, D6), the voice call and
-// video, annotations on the share, chat, leave.
+// video, annotations on the share, chat, leave. Control of the mouse and keyboard needs Tandem
+// Helper (issue 16): the page never promises it; it offers the helper (download, pairing code)
+// and, once the helper is connected, says the questions are in its window.
 import { $, api, Connection, mountChat, running, say, SessionPanel } from '/assets/tandem.js';
 import { MediaLink } from '/assets/media.js';
 import { VoicePanel } from '/assets/voice.js';
@@ -12,9 +14,9 @@ if (invite) $('#number-field').hidden = true;
 
 const WHAT = {
   view_desktop: 'see your screen',
-  control_desktop: 'control your mouse and keyboard',
+  control_desktop: 'use your mouse and keyboard through Tandem Helper',
   view_application: 'see an application you choose',
-  control_application: 'control an application you choose',
+  control_application: 'use an application you choose through Tandem Helper',
   file_transfer: 'transfer files with your computer',
   recording: 'record this session',
   system_info: 'read information about your computer',
@@ -36,6 +38,12 @@ let capture = null; // a capture the customer has started choosing, for a share 
 let refused = false; // the server would not let this page in; its reason is shown
 const others = new Map(); // participant id -> another customer's shared screen
 const asked = [];
+// Issue 16: questions about the computer that the page does not ask itself: control waiting
+// for Tandem Helper (`helper_needed`), or asked in the helper's window (`computer`).
+const inHelper = [];
+let token = null;
+let code = null; // the pairing code shown: {code, expires_at, command}
+let download = undefined; // {url, sha256} of Tandem Helper, null if the server has none
 
 $('#join').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -45,6 +53,7 @@ $('#join').addEventListener('submit', async (e) => {
   else body.number = f.number.value.replace(/\D/g, '');
   try {
     const joined = await api('POST', '/api/join', body);
+    token = joined.token;
     $('#join').hidden = true;
     $('#session').hidden = false;
     $('h1').textContent = `Support session ${joined.session.number}`;
@@ -82,7 +91,7 @@ function frame(m) {
     // The server's limit (SPEC S10), so the page does not restate it.
     $('#chat-section .chat-form input[name="text"]').maxLength = m.limits.chat_chars;
     panel.render();
-    for (const c of m.session.pending_consents) asked.push(c);
+    for (const c of m.session.pending_consents) question(c);
     ask();
     render();
   } else if (m.type === 'event') {
@@ -108,6 +117,83 @@ const REFUSED = {
   unknown_participant: 'This join has expired. Join the session again.',
   session_ended: 'The session has ended.',
 };
+
+// A question for this customer: asked on the page, or about the computer (Tandem Helper).
+function question(c) {
+  if (c.helper_needed || c.computer) {
+    inHelper.push(c);
+    renderHelper();
+  } else {
+    asked.push(c);
+  }
+}
+
+// The helper offer while control waits for it; then where the question is. The customer may
+// refuse here either way.
+async function renderHelper() {
+  const box = $('#helper');
+  const csr = panel.name(panel.view.primary);
+  const waiting = inHelper.filter((c) => c.helper_needed);
+  const there = inHelper.filter((c) => c.computer);
+  box.hidden = !waiting.length && !there.length;
+  if (box.hidden) return;
+  if (waiting.length && !code) await newCode();
+  if (waiting.length && download === undefined) {
+    download = await api('GET', '/api/helper/download').catch(() => null);
+  }
+  const offer = $('#helper-offer');
+  offer.hidden = !waiting.length;
+  if (waiting.length) {
+    $('#helper-why').textContent = `To let ${panel.name(waiting[0].by)} use your mouse and keyboard, run Tandem Helper.`;
+    $('#helper-download').hidden = !download;
+    if (download) {
+      $('#helper-link').href = download.url;
+      $('#helper-sha').textContent = download.sha256;
+    }
+    $('#helper-none').hidden = Boolean(download);
+    $('#helper-code').textContent = code ? code.code : '…';
+    $('#helper-expiry').textContent = code
+      ? `This code works once, until ${new Date(code.expires_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}.`
+      : '';
+    $('#helper-command').textContent = code ? code.command : '';
+    $('#helper-state').textContent = myComputer() ? "The question is in Tandem Helper's window." : 'Waiting for Tandem Helper...';
+  }
+  $('#helper-asked').replaceChildren(...there.map((c) => {
+    const li = document.createElement('li');
+    li.append(`${panel.name(c.by) || csr} asks to ${WHAT[c.activity] || c.activity}. The question is in Tandem Helper's window. `);
+    const no = document.createElement('button');
+    no.type = 'button';
+    no.className = 'secondary';
+    no.textContent = 'Refuse';
+    no.addEventListener('click', () => refuse(c));
+    li.append(no);
+    return li;
+  }));
+  $('#helper-refuse').hidden = !waiting.length;
+}
+
+async function newCode() {
+  try {
+    code = await api('POST', '/api/helper/codes', {}, token);
+  } catch (err) {
+    code = null;
+    say(`Could not get a code for Tandem Helper: ${err.message}`, 'error');
+  }
+}
+
+async function refuse(c) {
+  await conn.act({ type: 'consent_reply', request: c.request, grant: false }, 'You declined.');
+}
+
+// This customer's computer (Tandem Helper), if one is connected.
+function myComputer() {
+  return panel.view?.participants.find((p) => p.computer_of === panel.me)?.id;
+}
+
+$('#helper-new-code').addEventListener('click', async () => { await newCode(); renderHelper(); });
+$('#helper-refuse').addEventListener('click', () => {
+  for (const c of inHelper.filter((x) => x.helper_needed)) refuse(c);
+});
 
 function ask() {
   const next = asked[0];
@@ -159,12 +245,20 @@ $('#leave').addEventListener('click', () => conn.act({ type: 'leave' }));
 
 function onEvent(ev) {
   if (ev.type === 'consent_requested' && ev.customer === panel.me) {
-    asked.push(ev);
+    question(ev);
     ask();
+  } else if ((ev.type === 'consent_withdrawn' || ev.type === 'consent_answered') && inHelper.some((a) => a.request === ev.request)) {
+    inHelper.splice(inHelper.findIndex((a) => a.request === ev.request), 1);
+    if (!inHelper.some((a) => a.helper_needed)) code = null;
+    renderHelper();
   } else if (ev.type === 'consent_withdrawn') {
     const i = asked.findIndex((a) => a.request === ev.request);
     if (i >= 0) asked.splice(i, 1);
     if (i === 0 && $('#consent').open) { $('#consent').close(); ask(); }
+  } else if (ev.type === 'computer_attached' && ev.customer === panel.me) {
+    renderHelper();
+  } else if (ev.type === 'activity_stopped' && ev.customer === panel.me && ev.cause === 'computer_left') {
+    say('Tandem Helper closed: nobody uses your mouse and keyboard now.');
   } else if (ev.type === 'activity_started' && ev.customer === panel.me && ev.pre_approved) {
     say(`${panel.name(panel.view.primary)} started to ${WHAT[ev.activity] || ev.activity} (you allowed everything).`);
   } else if (ev.type === 'session_ended') {
@@ -232,13 +326,18 @@ function render() {
     screen = null;
     preview.show(null);
   }
-  if (mine.length && !screen && capture) share();
+  // With Tandem Helper connected, it shares and takes control: the page shares nothing new.
+  const helper = Boolean(myComputer()) && !screen;
+  if (mine.length && !screen && capture && !helper) share();
   const csr = panel.name(v.primary);
+  const controlled = mine.some((a) => a.startsWith('control'));
   $('#share-state').textContent = !mine.length ? 'You are not sharing anything.'
-    : !screen ? `${csr} may now ${WHAT[mine[mine.length - 1]]}. Choose what to share.`
-      : mine.some((a) => a.startsWith('control')) ? `${csr} sees and may control what you share.`
-        : `${csr} sees what you share.`;
-  $('#share-now').hidden = !(mine.length && !screen && !capture);
+    : helper ? (controlled ? `${csr} sees your screen and uses your mouse and keyboard through Tandem Helper.`
+      : `${csr} sees your screen through Tandem Helper.`)
+      : !screen ? `${csr} may now ${WHAT[mine[mine.length - 1]]}. Choose what to share.`
+        : controlled ? `${csr} sees what you share, and uses your mouse and keyboard through Tandem Helper.`
+          : `${csr} sees what you share.`;
+  $('#share-now').hidden = !(mine.length && !screen && !capture && !helper);
   $('#stop-share').hidden = !mine.length;
   $('#sharing').hidden = !mine.length && !screen;
   // Another customer's share, seen by everyone in the session (D13).

@@ -89,7 +89,13 @@ export function applyEvent(view, ev) {
       view.activities = view.activities.filter((a) => !(a.activity === ev.activity && a.customer === ev.customer));
       break;
     case 'consent_requested':
-      view.pending_consents.push({ request: ev.request, activity: ev.activity, customer: ev.customer, by: ev.by });
+      view.pending_consents.push({
+        request: ev.request, activity: ev.activity, customer: ev.customer, by: ev.by,
+        computer: ev.computer ?? null, helper_needed: Boolean(ev.helper_needed),
+      });
+      break;
+    case 'computer_attached':
+      for (const p of people) if (p.id === ev.computer) p.computer_of = ev.customer;
       break;
     case 'consent_answered':
       {

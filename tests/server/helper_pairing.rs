@@ -258,3 +258,74 @@ async fn the_helper_binary_is_served_with_its_digest_and_a_clear_404_without_one
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customers_page_offers_the_helper_for_control_and_then_says_the_question_is_there() {
+    // Issue 16, items 4 and 9: tests/e2e/helper.mjs in Chromium; the journal holds what the
+    // page showed.
+    let s = TestServer::start().await;
+    let carol = s.named_account("carol", "Carol", AccountRole::Csr).await;
+    crate::common::browser::run_script(&s, "helper.mjs", &["carol"]).await;
+    let (status, sessions) = s.get("/api/sessions", Some(&carol.token)).await;
+    assert_eq!(status, 200, "{sessions}");
+    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_string();
+    let (status, detail) = s
+        .get(&format!("/api/sessions/{id}"), Some(&carol.token))
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    let names: Vec<&str> = detail["participants"]
+        .as_array()
+        .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(names.contains(&"Dave's computer"), "{detail}");
+}
+
+#[tokio::test]
+async fn control_waits_for_the_helper_and_its_question_moves_there_when_it_connects() {
+    // Issue 16, items 4 and 9, over the WebSocket.
+    let s = TestServer::start().await;
+    let (mut csr, joined, mut dave) = session_with_customer(&s, "Dave").await;
+    csr.cmd(json!({"type": "request_activity", "activity": "control_desktop"}))
+        .await
+        .unwrap();
+    let asked = dave.event("consent_requested").await;
+    assert_eq!(asked["helper_needed"], true, "{asked}");
+    assert!(asked.get("computer").is_none(), "{asked}");
+    // The page cannot say yes to what only the helper can do; it may say no.
+    assert_eq!(
+        dave.cmd(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+            .await,
+        Err("helper_needed".into())
+    );
+
+    let code = code_for(&s, &joined).await;
+    let (status, paired) = pair(&s, &code).await;
+    assert_eq!(status, 201, "{paired}");
+    let mut computer = s.connect(&paired).await;
+    let computer_id = computer.id();
+    dave.event_where("consent_withdrawn", |e| e["request"] == asked["request"])
+        .await;
+    let moved = dave.event("consent_requested").await;
+    assert_eq!(
+        (&moved["activity"], &moved["computer"]),
+        (&json!("control_desktop"), &json!(computer_id)),
+        "{moved}"
+    );
+    assert!(moved.get("helper_needed").is_none(), "{moved}");
+    // The helper finds it in its welcome, and its yes starts control.
+    let pending = &computer.welcome["session"]["pending_consents"];
+    assert_eq!(pending[0]["request"], moved["request"], "{pending}");
+    computer
+        .cmd(json!({"type": "consent_reply", "request": moved["request"], "grant": true}))
+        .await
+        .unwrap();
+    csr.event_where("activity_started", |e| e["activity"] == "control_desktop")
+        .await;
+
+    // The helper closes: control stops, and Dave stays.
+    computer.cmd(json!({"type": "leave"})).await.unwrap();
+    let stopped = csr
+        .event_where("activity_stopped", |e| e["activity"] == "control_desktop")
+        .await;
+    assert_eq!(stopped["cause"], "computer_left", "{stopped}");
+}
