@@ -44,6 +44,10 @@ struct Args {
     /// Sampling mode (half width and height).
     #[arg(long)]
     half: bool,
+    /// Milliseconds between the pictures' timestamps (encode): 33 is 30 a second, 1000 the
+    /// pacing's still screen.
+    #[arg(long, default_value_t = 33)]
+    interval_ms: u64,
     /// Only with the rate control's frame skipping on (`true`) or off (`false`) (encode).
     #[arg(long)]
     skipping: Option<bool>,
@@ -100,17 +104,18 @@ impl Tally {
         }
     }
 
-    fn print(&self, name: &str, frames: u32) {
+    /// `seconds`: the time the pictures cover.
+    fn print(&self, name: &str, seconds: f64) {
         let deltas = self.delta_ms.len().max(1);
         println!(
-            "{name}: keyframe {} B in {}; deltas {} a picture, {} B average; skipped {} ({}); {:.0} kbit/s at 30 a second",
+            "{name}: keyframe {} B in {}; deltas {} a picture, {} B average; skipped {} ({}); {:.0} kbit/s",
             self.key_bytes,
             stats(&self.key_ms),
             stats(&self.delta_ms),
             self.delta_bytes / deltas,
             self.skipped_ms.len(),
             stats(&self.skipped_ms),
-            (self.key_bytes + self.delta_bytes) as f64 * 8.0 / (f64::from(frames) / 30.0) / 1000.0,
+            (self.key_bytes + self.delta_bytes) as f64 * 8.0 / seconds / 1000.0,
         );
     }
 }
@@ -167,12 +172,17 @@ fn encode(args: &Args) {
                 scene(i, &mut frame);
                 let started = Instant::now();
                 let au = enc
-                    .encode(Bgra::packed(&frame, W, H), options, u64::from(i) * 33)
+                    .encode(
+                        Bgra::packed(&frame, W, H),
+                        options,
+                        u64::from(i) * args.interval_ms,
+                    )
                     .unwrap();
                 tally.add(ms_since(started), au);
             }
             let skipping = if skip { "skipping on" } else { "skipping off" };
-            tally.print(&format!("{name} ({skipping})"), args.frames);
+            let seconds = f64::from(args.frames) * args.interval_ms as f64 / 1000.0;
+            tally.print(&format!("{name} ({skipping})"), seconds);
         }
     }
 }
@@ -338,7 +348,10 @@ fn capture(args: &Args) {
                 .unwrap();
             total.add(ms_since(started), au);
         }
-        total.print(&format!("capture+convert+encode {name}"), args.frames);
+        total.print(
+            &format!("capture+convert+encode {name}"),
+            f64::from(args.frames) / 30.0,
+        );
     }
 }
 

@@ -251,7 +251,11 @@ impl Encoder {
         EncoderConfig::new()
             .usage_type(UsageType::ScreenContentRealTime)
             .profile(Profile::Baseline)
-            .rate_control_mode(RateControlMode::Bitrate)
+            // Timestamp mode: the rate control's buffer drains by the time between pictures. In
+            // bitrate mode it drains by one frame's share a picture, so after a keyframe a
+            // still screen sent once a second was skipped for as many seconds as the keyframe
+            // is worth in frames at `max_fps` (about 47 for 1080p at 2.5 Mbit/s).
+            .rate_control_mode(RateControlMode::Timestamp)
             .bitrate(BitRate::from_bps(self.settings.bitrate_bps))
             .max_frame_rate(FrameRate::from_hz(self.settings.max_fps))
             .skip_frames(self.settings.skip_frames)
