@@ -22,6 +22,7 @@ packages=(
     gstreamer1.0-plugins-ugly # ARF to MP4: x264enc
     gstreamer1.0-libav        # ARF to MP4: avdec_h264, avenc_aac
     xvfb                      # tests: the X server of Tandem Helper's X11 tests (helper/tests/x11.rs)
+    nasm                      # builds OpenH264's assembly (openh264-sys2); without it, its slower C code
 )
 
 missing=()

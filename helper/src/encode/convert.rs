@@ -197,8 +197,8 @@ fn halve<'b>(frame: Bgra<'_>, out: &'b mut Vec<u8>) -> Bgra<'b> {
 
 /// Averages the pixel pairs of two rows into one row of half the width: each pixel is a `u32`
 /// whose 4 channels are summed two at a time in 16-bit lanes (at most 4 x 255 + 2, no carry
-/// between lanes), rounded as `(sum + 2) / 4`. Whole chunks and no index arithmetic, so the
-/// compiler checks no bounds in the loop and vectorises it (docs/performance.md).
+/// between lanes), rounded as `(sum + 2) / 4`. Whole chunks and no index arithmetic, so the loop
+/// checks no bounds: a fifth of the instructions of a per-channel loop (docs/performance.md).
 fn halve_row(r0: &[u8], r1: &[u8], dst: &mut [u8]) {
     const LANES: u32 = 0x00ff_00ff;
     const HALF: u32 = 0x0002_0002;
