@@ -25,6 +25,7 @@ packages=(
     libgtk-4-dev              # builds gtk4-rs: the helper's window (helper/src/window.rs)
     xvfb                      # tests: the X display the helper's tests run on
     dbus at-spi2-core python3-pyatspi # tests: answer the helper's window over AT-SPI (helper/tests/window.rs)
+    nasm                      # builds OpenH264's assembly (openh264-sys2); without it, its slower C code
 )
 
 missing=()

@@ -177,24 +177,47 @@ fn halve<'b>(frame: Bgra<'_>, out: &'b mut Vec<u8>) -> Bgra<'b> {
     let (hw, hh) = (w.div_ceil(2), h.div_ceil(2));
     out.resize(hw * hh * 4, 0);
     let stride = frame.stride as usize;
-    for oy in 0..hh {
+    let pairs = w / 2;
+    for (oy, dst) in out.chunks_exact_mut(hw * 4).enumerate() {
         let y0 = oy * 2;
         let y1 = (y0 + 1).min(h - 1);
-        let (r0, r1) = (&frame.data[y0 * stride..], &frame.data[y1 * stride..]);
-        let dst = &mut out[oy * hw * 4..(oy + 1) * hw * 4];
-        for ox in 0..hw {
-            let x0 = ox * 2 * 4;
-            let x1 = ((ox * 2 + 1).min(w - 1)) * 4;
+        let r0 = &frame.data[y0 * stride..y0 * stride + w * 4];
+        let r1 = &frame.data[y1 * stride..y1 * stride + w * 4];
+        let (whole, odd) = dst.split_at_mut(pairs * 4);
+        halve_row(&r0[..pairs * 8], &r1[..pairs * 8], whole);
+        if let Some(last) = odd.get_mut(..4) {
+            let (a, b) = (&r0[pairs * 8..], &r1[pairs * 8..]);
             for c in 0..4 {
-                let sum = u16::from(r0[x0 + c])
-                    + u16::from(r0[x1 + c])
-                    + u16::from(r1[x0 + c])
-                    + u16::from(r1[x1 + c]);
-                dst[ox * 4 + c] = ((sum + 2) / 4) as u8;
+                last[c] = (u16::from(a[c]) + u16::from(b[c])).div_ceil(2) as u8;
             }
         }
     }
     Bgra::packed(out, hw as u32, hh as u32)
+}
+
+/// Averages the pixel pairs of two rows into one row of half the width: each pixel is a `u32`
+/// whose 4 channels are summed two at a time in 16-bit lanes (at most 4 x 255 + 2, no carry
+/// between lanes), rounded as `(sum + 2) / 4`. Whole chunks and no index arithmetic, so the loop
+/// checks no bounds: a fifth of the instructions of a per-channel loop (docs/performance.md).
+fn halve_row(r0: &[u8], r1: &[u8], dst: &mut [u8]) {
+    const LANES: u32 = 0x00ff_00ff;
+    const HALF: u32 = 0x0002_0002;
+    let px = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    for ((a, b), d) in r0
+        .chunks_exact(8)
+        .zip(r1.chunks_exact(8))
+        .zip(dst.chunks_exact_mut(4))
+    {
+        let (p, q, r, s) = (px(&a[..4]), px(&a[4..]), px(&b[..4]), px(&b[4..]));
+        let even = (p & LANES) + (q & LANES) + (r & LANES) + (s & LANES) + HALF;
+        let odd = ((p >> 8) & LANES)
+            + ((q >> 8) & LANES)
+            + ((r >> 8) & LANES)
+            + ((s >> 8) & LANES)
+            + HALF;
+        let out = ((even >> 2) & LANES) | (((odd >> 2) & LANES) << 8);
+        d.copy_from_slice(&out.to_le_bytes());
+    }
 }
 
 #[cfg(test)]
@@ -324,5 +347,41 @@ mod tests {
         assert_eq!((half.width, half.height), (2, 1));
         assert_eq!(&out[..4], &[128, 128, 128, 128]);
         assert_eq!(&out[4..], &[100, 100, 100, 100]);
+    }
+
+    #[test]
+    fn halving_averages_rows_and_keeps_the_stride() {
+        // 3x3 in rows of 4 pixels (slack 9s): each 2x2 block, the odd column, row and corner.
+        #[rustfmt::skip]
+        let rows: [[u8; 4]; 3] = [[0, 100, 10, 9], [200, 40, 30, 9], [60, 80, 255, 9]];
+        let data: Vec<u8> = rows
+            .iter()
+            .flatten()
+            .flat_map(|&v| [v, v, v, 255])
+            .collect();
+        let mut out = Vec::new();
+        let frame = Bgra {
+            data: &data,
+            width: 3,
+            height: 3,
+            stride: 16,
+        };
+        let half = halve(frame, &mut out);
+        assert_eq!((half.width, half.height), (2, 2));
+        let grey: Vec<u8> = out.chunks_exact(4).map(|p| p[0]).collect();
+        // (0+100+200+40+2)/4, (10+30+1)/2, (60+80+1)/2, 255.
+        assert_eq!(grey, [85, 20, 70, 255]);
+    }
+
+    #[test]
+    fn halving_rounds_every_channel_alone() {
+        // Channels far apart in one pixel pair: no lane carries into the next.
+        let data = [
+            255, 0, 255, 1, 255, 0, 254, 2, 255, 3, 0, 255, 254, 0, 0, 255,
+        ];
+        let mut out = Vec::new();
+        halve(Bgra::packed(&data, 2, 2), &mut out);
+        // (255*3+254+2)/4, (0+0+3+0+2)/4, (255+254+0+0+2)/4, (1+2+255+255+2)/4.
+        assert_eq!(out, [255, 1, 127, 128]);
     }
 }

@@ -322,3 +322,40 @@ fn half_resolution_and_colour_modes_keep_the_pattern() {
         }
     }
 }
+
+/// The pacing sends a still screen once a second to keep every decoder alive: after a large
+/// keyframe those pictures must come out once the keyframe's bits have had their time at the
+/// bitrate, not be skipped for as many *pictures* as the keyframe is worth at the full frame rate
+/// (at one picture a second, that was most of a minute).
+#[test]
+fn a_still_screen_at_one_picture_a_second_is_sent_after_a_keyframe() {
+    let (w, h) = (320, 240);
+    let data = busy(w, h, 0);
+    let mut enc = Encoder::new(EncoderSettings {
+        bitrate_bps: 100_000,
+        ..Default::default()
+    })
+    .unwrap();
+    let key = encode_one(&mut enc, &data, w, h, 0);
+    assert!(key.keyframe);
+    // The keyframe's bits take this many seconds at the bitrate; every picture after that is sent.
+    let seconds = (key.data.len() * 8).div_ceil(100_000) as u64;
+    assert!(seconds < 5, "keyframe of {} bytes", key.data.len());
+    let sent: Vec<u64> = (1..=10u64)
+        .filter(|s| {
+            enc.encode(
+                Bgra::packed(&data, w, h),
+                PictureOptions::default(),
+                s * 1000,
+            )
+            .unwrap()
+            .is_some()
+        })
+        .collect();
+    let due: Vec<u64> = (seconds + 2..=10).collect();
+    assert!(
+        due.iter().all(|s| sent.contains(s)),
+        "sent at seconds {sent:?}; the {} byte keyframe took {seconds} s of bitrate",
+        key.data.len()
+    );
+}
