@@ -51,6 +51,11 @@ impl Activity {
         )
     }
 
+    /// Control of the customer's mouse and keyboard: only Tandem Helper can do it (issue 16).
+    pub fn is_control(self) -> bool {
+        matches!(self, Self::ControlDesktop | Self::ControlApplication)
+    }
+
     /// Viewing or controlling an application, during which file transfer is barred (SPEC F3).
     pub fn is_application_sharing(self) -> bool {
         matches!(self, Self::ViewApplication | Self::ControlApplication)
@@ -109,6 +114,8 @@ pub enum StopCause {
     ControlHandedOver,
     /// The customer left.
     CustomerLeft,
+    /// The customer's computer (Tandem Helper) left: nothing is left to control (issue 16).
+    ComputerLeft,
     Transferred,
     SessionEnded,
     /// The server could not go on with it (a recording whose disk did not keep up).
@@ -179,6 +186,14 @@ pub enum Event {
         activity: Activity,
         customer: ParticipantId,
         by: ParticipantId,
+        /// Issue 16: the question is asked in this computer's Tandem Helper window, and its
+        /// answer counts as the customer's; the customer's page says so (and may still refuse).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        computer: Option<ParticipantId>,
+        /// Issue 16: control needs Tandem Helper and the customer has none connected: their page
+        /// offers it, and the question moves to the helper's window when it attaches.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        helper_needed: bool,
     },
     ConsentAnswered {
         request: u32,
@@ -263,8 +278,9 @@ pub enum Event {
 pub enum Audience {
     Everyone,
     Staff,
-    /// All staff and this one participant (consent requests: the customer asked, and every CSR).
-    StaffAnd(ParticipantId),
+    /// All staff and these participants (consent requests: the customer asked, their computer
+    /// if the question is in its window, and every CSR).
+    StaffAnd(Vec<ParticipantId>),
     /// These participants only (for private chat: sender and recipient).
     Only(Vec<ParticipantId>),
     /// Persisted, not delivered.
@@ -281,7 +297,9 @@ impl Event {
             Event::NotesUpdated { .. } => Audience::Staff,
             // Other customers need not know what is asked of one; staff all see it, as in the
             // session view.
-            Event::ConsentRequested { customer, .. } => Audience::StaffAnd(*customer),
+            Event::ConsentRequested {
+                customer, computer, ..
+            } => Audience::StaffAnd(std::iter::once(*customer).chain(*computer).collect()),
             _ => Audience::Everyone,
         }
     }

@@ -888,7 +888,7 @@ fn deliver(state: &SessionState, record: &Record) {
         let wanted = match &audience {
             Audience::Everyone => true,
             Audience::Staff => slot.args.role == Role::Csr,
-            Audience::StaffAnd(one) => slot.args.role == Role::Csr || id == one,
+            Audience::StaffAnd(ids) => slot.args.role == Role::Csr || ids.contains(id),
             Audience::Only(ids) => ids.contains(id),
             Audience::Nobody => false,
         };

@@ -284,6 +284,43 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
     for p in view["pending_consents"].as_array().unwrap() {
         prop_assert!(is_customer(p["customer"].as_str().unwrap()));
     }
+    // Issue 16 (items 4, 9): control runs only on a customer's computer; a question about the
+    // computer is asked in its helper's window while one is attached, and control waits for
+    // one while none is.
+    let computer_for = |customer: &str| {
+        computers
+            .iter()
+            .find(|(_, c)| c == customer)
+            .map(|(c, _)| c.clone())
+    };
+    for (a, customer) in rules.running_activities() {
+        if a.is_control() {
+            prop_assert!(
+                computer_for(&customer.to_string()).is_some(),
+                "control without a computer"
+            );
+        }
+    }
+    for p in view["pending_consents"].as_array().unwrap() {
+        let activity: Activity = serde_json::from_value(p["activity"].clone()).unwrap();
+        let computer = computer_for(p["customer"].as_str().unwrap());
+        let asked_of = p["computer"].as_str().map(str::to_string);
+        let helper_needed = p["helper_needed"].as_bool().unwrap();
+        if activity.is_sharing() {
+            prop_assert_eq!(
+                &asked_of,
+                &computer,
+                "a question about the computer asked elsewhere"
+            );
+        } else {
+            prop_assert!(asked_of.is_none());
+        }
+        prop_assert_eq!(
+            helper_needed,
+            activity.is_control() && computer.is_none(),
+            "control waiting for a helper that is there, or not waiting for one"
+        );
+    }
     // F3: never file transfer and application sharing on the same customer.
     let running: Vec<_> = rules.running_activities().collect();
     for (a, c) in &running {
@@ -490,7 +527,9 @@ proptest! {
                     let view = rules.view(None, None);
                     match view["pending_consents"].as_array().and_then(|p| p.first()) {
                         Some(p) => {
-                            let customer: ParticipantId = p["customer"].as_str().unwrap().parse().unwrap();
+                            // The one asked: the helper, where the question is in its window.
+                            let asked = p["computer"].as_str().or(p["customer"].as_str());
+                            let customer: ParticipantId = asked.unwrap().parse().unwrap();
                             let request = p["request"].as_u64().unwrap() as u32;
                             rules.handle(now, customer, Command::ConsentReply { request, grant: *grant, allow_all: *allow_all })
                         }

@@ -111,8 +111,14 @@ pub struct MediaPolicy<P: Ord> {
     pub volumes: BTreeMap<P, u16>,
     /// May send a screen or application share: customers whose sharing activity runs (D1, D6).
     pub screens: BTreeSet<P>,
-    /// Who sends remote-control input to whom while control runs (SPEC D2).
+    /// Who sends remote-control input to which customer while control runs (SPEC D2).
     pub control: Option<(P, P)>,
+    /// Customers' computers (Tandem Helper), each with its customer (issue 16). A computer is
+    /// its customer on the media plane for what the page cannot do: it may send the screen
+    /// share while its customer's sharing runs, which receivers see as the customer's, and it
+    /// takes the control input meant for its customer (the customer's page then gets none).
+    /// The customer's page keeps its own voice and camera; the computer sends neither.
+    pub computers: BTreeMap<P, P>,
     /// The session is being recorded: what is passed on is also given to the recorder (R1).
     pub recording: bool,
 }
@@ -126,6 +132,7 @@ impl<P: Ord> Default for MediaPolicy<P> {
             volumes: BTreeMap::new(),
             screens: BTreeSet::new(),
             control: None,
+            computers: BTreeMap::new(),
             recording: false,
         }
     }
@@ -138,9 +145,23 @@ impl<P: Ord + Copy> MediaPolicy<P> {
             None => Err(DropReason::Undeclared),
             Some(TrackPurpose::Camera) if self.cameras.contains(&origin) => Ok(()),
             Some(TrackPurpose::Camera) => Err(DropReason::NoCameraRight),
-            Some(TrackPurpose::Screen) if self.screens.contains(&origin) => Ok(()),
+            Some(TrackPurpose::Screen) if self.screens.contains(&self.identity(origin)) => Ok(()),
             Some(TrackPurpose::Screen) => Err(DropReason::NotSharing),
         }
+    }
+
+    /// Whom `peer` is on the media plane: its customer for a computer, else itself. Receivers
+    /// are told a computer's share is its customer's.
+    pub fn identity(&self, peer: P) -> P {
+        self.computers.get(&peer).copied().unwrap_or(peer)
+    }
+
+    /// Where control input for `customer` goes: their computer if one is attached.
+    fn control_target(&self, customer: P) -> P {
+        self.computers
+            .iter()
+            .find(|(_, c)| **c == customer)
+            .map_or(customer, |(computer, _)| *computer)
     }
 
     /// Who a message `from` sends on a `kind` channel goes to, out of `present`. Everyone sees
@@ -154,7 +175,9 @@ impl<P: Ord + Copy> MediaPolicy<P> {
     ) -> Result<Vec<P>, DropReason> {
         match kind {
             ChannelKind::Control => match self.control {
-                Some((controller, target)) if controller == from => Ok(vec![target]),
+                Some((controller, target)) if controller == from => {
+                    Ok(vec![self.control_target(target)])
+                }
                 _ => Err(DropReason::NotInControl),
             },
             ChannelKind::Pointer | ChannelKind::Annotation => {
@@ -216,6 +239,37 @@ mod tests {
         };
         assert_eq!(
             off.channel_targets(ChannelKind::Control, 1, present()),
+            Err(DropReason::NotInControl)
+        );
+    }
+
+    #[test]
+    fn a_computer_shares_and_is_controlled_for_its_customer() {
+        // 4 is customer 2's computer; 5 is a computer of customer 3, who shares nothing.
+        let p = MediaPolicy {
+            computers: [(4, 2), (5, 3)].into(),
+            ..policy()
+        };
+        assert_eq!(p.identity(4), 2);
+        assert_eq!(p.identity(1), 1);
+        assert_eq!(p.video(4, Some(TrackPurpose::Screen)), Ok(()));
+        assert_eq!(
+            p.video(5, Some(TrackPurpose::Screen)),
+            Err(DropReason::NotSharing)
+        );
+        // A computer sends no camera video: that is the page's.
+        assert_eq!(
+            p.video(4, Some(TrackPurpose::Camera)),
+            Err(DropReason::NoCameraRight)
+        );
+        let present = || [1u8, 2, 3, 4, 5].into_iter();
+        assert_eq!(
+            p.channel_targets(ChannelKind::Control, 1, present()),
+            Ok(vec![4]),
+            "control input for 2 goes to 2's computer, not 2's page"
+        );
+        assert_eq!(
+            p.channel_targets(ChannelKind::Control, 3, present()),
             Err(DropReason::NotInControl)
         );
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tandem_media::client::{Client, ClientConfig, Pattern, VideoConfig};
+use tandem_media::policy::ChannelKind;
 use tandem_media::tone::power as tone_power;
 use tokio::net::UdpSocket;
 
@@ -35,6 +36,12 @@ impl Phone {
         Self::negotiate(ws, None, vec![], None).await
     }
 
+    /// Negotiates over `ws` as `config` says (Tandem Helper's [`ClientConfig::helper`], say),
+    /// sending `video`.
+    pub async fn connect_as(ws: &mut Ws, config: ClientConfig, video: Vec<VideoConfig>) -> Phone {
+        Self::negotiate_as(ws, config, video, None).await
+    }
+
     /// As [`Self::connect`], also sending `video` (synthetic frames, e.g. a screen share).
     pub async fn connect_with_video(ws: &mut Ws, tone: f64, video: Vec<VideoConfig>) -> Phone {
         Self::negotiate(ws, Some(tone), video, None).await
@@ -56,12 +63,21 @@ impl Phone {
         video: Vec<VideoConfig>,
         pattern: Option<Pattern>,
     ) -> Phone {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = socket.local_addr().unwrap();
         let config = ClientConfig {
             tone,
             ..ClientConfig::default()
         };
+        Self::negotiate_as(ws, config, video, pattern).await
+    }
+
+    async fn negotiate_as(
+        ws: &mut Ws,
+        config: ClientConfig,
+        video: Vec<VideoConfig>,
+        pattern: Option<Pattern>,
+    ) -> Phone {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
         let (mut client, offer, video) = Client::new(Instant::now(), addr, config, video).unwrap();
         if let Some(pattern) = pattern {
             client.send_pattern(pattern).unwrap();
@@ -145,6 +161,49 @@ impl Phone {
 
     pub fn packets(&self) -> u64 {
         self.client.lock().unwrap().audio_packets_in
+    }
+
+    /// Answers the server's next `media_offer` on `ws` (video to receive added or removed).
+    pub async fn answer_offer(&self, ws: &mut Ws) {
+        let offer = ws.frame("media_offer").await;
+        let number = offer["offer"].as_u64().unwrap();
+        let answer = self
+            .client
+            .lock()
+            .unwrap()
+            .accept_offer(Instant::now(), number, offer["sdp"].as_str().unwrap())
+            .unwrap()
+            .expect("an offer this phone can answer");
+        ws.send(json!({"type": "media_answer", "offer": number, "sdp": answer}))
+            .await;
+    }
+
+    /// Frames received so far on each video track, by the server's stream id
+    /// (`<purpose>-<participant>`).
+    pub fn video_frames(&self) -> Vec<(String, u64)> {
+        let c = self.client.lock().unwrap();
+        c.video_in
+            .values()
+            .map(|v| (v.stream.clone(), v.frames))
+            .collect()
+    }
+
+    /// Sends text on the data channel of `kind`; false if it is not open.
+    pub fn send_channel(&self, kind: ChannelKind, text: &str) -> bool {
+        self.client
+            .lock()
+            .unwrap()
+            .send_channel(Instant::now(), kind, text.as_bytes())
+    }
+
+    /// The texts received on the data channel of `kind`, in order.
+    pub fn channel_texts(&self, kind: ChannelKind) -> Vec<String> {
+        let c = self.client.lock().unwrap();
+        c.channel_in
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, d)| String::from_utf8_lossy(d).into_owned())
+            .collect()
     }
 }
 

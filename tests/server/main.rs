@@ -18,6 +18,7 @@ mod connections;
 mod full_disk;
 mod guessing;
 mod hardening;
+mod helper_media;
 mod helper_pairing;
 mod interop;
 mod mail;

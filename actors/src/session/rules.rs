@@ -111,6 +111,12 @@ pub enum Refusal {
     CannotRemoveSelf,
     #[error("this customer's computer is already connected; stop Tandem Helper there first")]
     ComputerAttached,
+    #[error("this question is in Tandem Helper's window; answer it there (you may refuse here)")]
+    ConsentInHelper,
+    #[error(
+        "only Tandem Helper can let the CSR use your mouse and keyboard; run it first (you may refuse here)"
+    )]
+    HelperNeeded,
 }
 
 impl Refusal {
@@ -159,6 +165,8 @@ impl Refusal {
             Self::Removed => "removed",
             Self::CannotRemoveSelf => "cannot_remove_self",
             Self::ComputerAttached => "computer_attached",
+            Self::ConsentInHelper => "consent_in_helper",
+            Self::HelperNeeded => "helper_needed",
         }
     }
 }
@@ -182,6 +190,10 @@ struct PendingConsent {
     activity: Activity,
     customer: ParticipantId,
     by: ParticipantId,
+    /// Asked in this computer's Tandem Helper window (issue 16).
+    computer: Option<ParticipantId>,
+    /// Waits for the customer's Tandem Helper (control without a computer).
+    helper_needed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -384,12 +396,14 @@ impl SessionRules {
     }
 
     /// What the media plane may pass on now: the voice call (V2, V3), camera video (VI2), the
-    /// shares of customers whose sharing activity runs (D1, D6, D13), and who controls whom (D2).
+    /// shares of customers whose sharing activity runs (D1, D6, D13), who controls whom (D2),
+    /// and which computers (Tandem Helper) act for which customer: the policy sends a customer's
+    /// control input to their computer and takes the computer's share as theirs.
     pub fn media_policy(&self) -> MediaPolicy<ParticipantId> {
         let control = self
             .running
             .iter()
-            .find(|(a, _)| matches!(a, Activity::ControlDesktop | Activity::ControlApplication))
+            .find(|(a, _)| a.is_control())
             .and_then(|(_, customer)| self.primary.map(|p| (p, *customer)));
         MediaPolicy {
             voice_members: self.voice_members().into_iter().collect(),
@@ -403,6 +417,7 @@ impl SessionRules {
                 .map(|(_, c)| *c)
                 .collect(),
             control,
+            computers: self.computers.clone(),
             recording: self.is_recording(),
         }
     }
@@ -600,6 +615,18 @@ impl SessionRules {
             Event::ComputerAttached { computer, customer },
             &mut out,
         );
+        // Questions about the computer still open on the page (control waiting for the helper
+        // above all) are asked again, now in the helper's window.
+        let moved: Vec<(u32, PendingConsent)> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.customer == customer && p.activity.is_sharing())
+            .map(|(r, p)| (*r, *p))
+            .collect();
+        for (request, p) in moved {
+            self.emit(now, Event::ConsentWithdrawn { request }, &mut out);
+            self.ask_or_start(now, p.activity, customer, p.by, &mut out);
+        }
         Ok(out)
     }
 
@@ -825,8 +852,18 @@ impl SessionRules {
         let pending = *self
             .pending
             .get(&request)
-            .filter(|p| p.customer == from)
+            .filter(|p| p.customer == from || p.computer == Some(from))
             .ok_or(Refusal::UnknownConsentRequest)?;
+        // Issue 16: a question for the computer is answered in Tandem Helper's window, which
+        // keeps its own record of what it allowed; the page may only refuse.
+        if grant && from == pending.customer {
+            if pending.computer.is_some() {
+                return Err(Refusal::ConsentInHelper);
+            }
+            if pending.helper_needed {
+                return Err(Refusal::HelperNeeded);
+            }
+        }
         self.emit(
             now,
             Event::ConsentAnswered {
@@ -1360,6 +1397,9 @@ impl SessionRules {
     // ---- composite transitions ----
 
     /// Starts `activity` at once if the customer allowed all actions, else asks them (S9).
+    /// Issue 16: an activity on the computer is asked in the window of the customer's Tandem
+    /// Helper if one is attached; control without one waits for it (the page cannot move the
+    /// mouse, so it must not promise to), and "allow all" cannot start it.
     fn ask_or_start(
         &mut self,
         now: UnixMillis,
@@ -1368,7 +1408,11 @@ impl SessionRules {
         by: ParticipantId,
         out: &mut Vec<Record>,
     ) {
-        let event = if self.allow_all.contains(&customer) {
+        let computer = self
+            .computer_for(customer)
+            .filter(|_| activity.is_sharing());
+        let helper_needed = activity.is_control() && computer.is_none();
+        let event = if self.allow_all.contains(&customer) && !helper_needed {
             Event::ActivityStarted {
                 activity,
                 customer,
@@ -1380,6 +1424,8 @@ impl SessionRules {
                 activity,
                 customer,
                 by,
+                computer,
+                helper_needed,
             }
         };
         self.emit(now, event, out);
@@ -1439,15 +1485,11 @@ impl SessionRules {
         out: &mut Vec<Record>,
     ) {
         let only_sharing = cause == StopCause::CustomerChanged;
-        let requests: Vec<u32> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.customer == customer && (!only_sharing || p.activity.is_sharing()))
-            .map(|(r, _)| *r)
-            .collect();
-        for request in requests {
-            self.emit(now, Event::ConsentWithdrawn { request }, out);
-        }
+        self.withdraw_where(
+            now,
+            |p| p.customer == customer && (!only_sharing || p.activity.is_sharing()),
+            out,
+        );
         let running: Vec<_> = self
             .running
             .iter()
@@ -1513,10 +1555,12 @@ impl SessionRules {
     ) {
         let Some(m) = self.member(who) else { return };
         if self.is_customer(m) {
+            self.stop_for_customer(now, who, StopCause::CustomerLeft, out);
             if let Some(computer) = self.computer_for(who) {
                 self.depart(now, computer, LeaveReason::CustomerLeft, out);
             }
-            self.stop_for_customer(now, who, StopCause::CustomerLeft, out);
+        } else if let Some(customer) = self.computer_of(who) {
+            self.computer_gone(now, who, customer, out);
         }
         self.remove_from_voice(now, who, out);
         self.emit(
@@ -1534,6 +1578,54 @@ impl SessionRules {
                 .find(|m| self.is_customer(m))
                 .map(|m| m.info.id);
             self.emit(now, Event::CustomerSelected { customer: next }, out);
+        }
+    }
+
+    /// Withdraws the pending requests `which` picks.
+    fn withdraw_where(
+        &mut self,
+        now: UnixMillis,
+        which: impl Fn(&PendingConsent) -> bool,
+        out: &mut Vec<Record>,
+    ) {
+        let requests: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| which(p))
+            .map(|(r, _)| *r)
+            .collect();
+        for request in requests {
+            self.emit(now, Event::ConsentWithdrawn { request }, out);
+        }
+    }
+
+    /// A customer's computer left while they stay: questions in its window are withdrawn, and
+    /// control of it stops (nothing is left to control). Viewing goes on only if the page
+    /// shares: the CSR sees the share stop otherwise.
+    fn computer_gone(
+        &mut self,
+        now: UnixMillis,
+        computer: ParticipantId,
+        customer: ParticipantId,
+        out: &mut Vec<Record>,
+    ) {
+        self.withdraw_where(now, |p| p.computer == Some(computer), out);
+        let control: Vec<Activity> = self
+            .running
+            .iter()
+            .filter(|(a, c)| *c == customer && a.is_control())
+            .map(|(a, _)| *a)
+            .collect();
+        for activity in control {
+            self.emit(
+                now,
+                Event::ActivityStopped {
+                    activity,
+                    customer,
+                    cause: StopCause::ComputerLeft,
+                },
+                out,
+            );
         }
     }
 
@@ -1604,6 +1696,8 @@ impl SessionRules {
                 activity,
                 customer,
                 by,
+                computer,
+                helper_needed,
             } => {
                 self.pending.insert(
                     *request,
@@ -1611,6 +1705,8 @@ impl SessionRules {
                         activity: *activity,
                         customer: *customer,
                         by: *by,
+                        computer: *computer,
+                        helper_needed: *helper_needed,
                     },
                 );
                 if *activity == Activity::Recording {
@@ -1737,8 +1833,8 @@ impl SessionRules {
         let pending: Vec<_> = self
             .pending
             .iter()
-            .filter(|(_, p)| staff || Some(p.customer) == viewer_id)
-            .map(|(r, p)| json!({"request": r, "activity": p.activity, "customer": p.customer, "by": p.by}))
+            .filter(|(_, p)| staff || Some(p.customer) == viewer_id || (viewer_id.is_some() && p.computer == viewer_id))
+            .map(|(r, p)| json!({"request": r, "activity": p.activity, "customer": p.customer, "by": p.by, "computer": p.computer, "helper_needed": p.helper_needed}))
             .collect();
         let activities: Vec<_> = self
             .running

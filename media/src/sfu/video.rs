@@ -199,7 +199,12 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 match t.state {
                     OutState::ToOpen => {
                         // The stream id tells the page whose video this is, and what.
-                        let stream = format!("{}-{}", t.purpose.as_str(), t.source.0);
+                        // A computer's share is its customer's (issue 16).
+                        let stream = format!(
+                            "{}-{}",
+                            t.purpose.as_str(),
+                            self.policy.identity(t.source.0)
+                        );
                         let mid = change.add_media(
                             MediaKind::Video,
                             Direction::SendOnly,

@@ -68,7 +68,7 @@ fn customers_do_not_see_each_others_email() {
     let r = w.request(Activity::ViewDesktop);
     let asked = &w.journal.last().unwrap().event;
     assert!(matches!(asked, Event::ConsentRequested { request, .. } if *request == r));
-    assert_eq!(asked.audience(), Audience::StaffAnd(a));
+    assert_eq!(asked.audience(), Audience::StaffAnd(vec![a]));
     assert_eq!(
         w.rules.view(None, None)["pending_consents"]
             .as_array()
@@ -465,8 +465,12 @@ fn the_media_policy_follows_sharing_and_control() {
         "D1: Dave's screen may be sent"
     );
     assert_eq!(policy.control, None);
-    w.grant(dave, Activity::ControlDesktop);
-    assert_eq!(w.rules.media_policy().control, Some((w.csr, dave)), "D2");
+    // D2 needs Tandem Helper (issue 16): the computer answers, and takes the input.
+    let computer = w.attach_computer(dave);
+    w.grant(computer, Activity::ControlDesktop);
+    let policy = w.rules.media_policy();
+    assert_eq!(policy.control, Some((w.csr, dave)), "D2");
+    assert_eq!(policy.computers, [(computer, dave)].into());
     w.cmd(w.csr, stop(Activity::ControlDesktop)).unwrap();
     assert_eq!(w.rules.media_policy().control, None);
     // Dave leaves: his share is off the policy with him.

@@ -171,3 +171,194 @@ fn an_ended_session_admits_no_computer() {
         Refusal::SessionEnded
     );
 }
+
+// ---- consent through the helper (issue 16, items 4 and 9) ----
+
+/// The consent request `events` holds, whole.
+fn asked(events: &[Event]) -> Event {
+    events
+        .iter()
+        .find(|e| matches!(e, Event::ConsentRequested { .. }))
+        .unwrap_or_else(|| panic!("no consent request in {events:?}"))
+        .clone()
+}
+
+fn request_of(e: &Event) -> u32 {
+    match e {
+        Event::ConsentRequested { request, .. } => *request,
+        other => panic!("not a consent request: {other:?}"),
+    }
+}
+
+#[test]
+fn questions_about_the_computer_are_asked_in_its_helper_and_its_answer_counts() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let computer = w.attach_computer(dave);
+    let events = w.cmd(w.csr, ask_for(Activity::ViewDesktop)).unwrap();
+    let e = asked(&events);
+    let Event::ConsentRequested {
+        request,
+        computer: asked_of,
+        helper_needed,
+        ..
+    } = e.clone()
+    else {
+        unreachable!()
+    };
+    assert_eq!((asked_of, helper_needed), (Some(computer), false));
+    // The computer hears the question; so does the page (to say where it is).
+    assert_eq!(e.audience(), Audience::StaffAnd(vec![dave, computer]));
+    let page = w.rules.view(Some(Role::Customer), Some(dave));
+    assert_eq!(page["pending_consents"][0]["computer"], json!(computer));
+    let helper = w.rules.view(Some(Role::Customer), Some(computer));
+    assert_eq!(helper["pending_consents"][0]["request"], json!(request));
+    // The page cannot say yes for the helper.
+    assert_eq!(
+        w.cmd(dave, reply(request, true, false)),
+        Err("consent_in_helper")
+    );
+    // The helper's yes is the customer's consent (S9), "allow all" included.
+    let events = w.cmd(computer, reply(request, true, true)).unwrap();
+    assert!(events.contains(&started(Activity::ViewDesktop, dave, false)));
+    assert_eq!(w.rules.view(None, None)["allow_all"], json!([dave]));
+    let events = w.cmd(w.csr, ask_for(Activity::ControlDesktop)).unwrap();
+    assert_eq!(events, vec![started(Activity::ControlDesktop, dave, true)]);
+    assert_eq!(w.restored().view(None, None), w.rules.view(None, None));
+}
+
+#[test]
+fn the_page_may_still_refuse_and_stop_what_the_helper_allowed() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let computer = w.attach_computer(dave);
+    let r = w.request(Activity::ControlDesktop);
+    let events = w.cmd(dave, reply(r, false, false)).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::ConsentAnswered {
+            request: r,
+            granted: false,
+            allow_all: false
+        }]
+    );
+    w.grant(computer, Activity::ControlDesktop);
+    w.cmd(dave, stop(Activity::ControlDesktop)).unwrap();
+    assert!(w.running().is_empty());
+}
+
+#[test]
+fn other_questions_stay_on_the_page() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let computer = w.attach_computer(dave);
+    let e = asked(&w.cmd(w.csr, ask_for(Activity::SystemInfo)).unwrap());
+    assert!(matches!(
+        e,
+        Event::ConsentRequested {
+            computer: None,
+            helper_needed: false,
+            ..
+        }
+    ));
+    let r = request_of(&e);
+    assert_eq!(
+        w.cmd(computer, reply(r, true, false)),
+        Err("unknown_consent_request")
+    );
+    w.cmd(dave, reply(r, true, false)).unwrap();
+}
+
+#[test]
+fn without_a_computer_viewing_is_asked_on_the_page_and_control_waits_for_the_helper() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let view = asked(&w.cmd(w.csr, ask_for(Activity::ViewDesktop)).unwrap());
+    assert!(matches!(
+        view,
+        Event::ConsentRequested {
+            computer: None,
+            helper_needed: false,
+            ..
+        }
+    ));
+    // "Allow all" from the page does not start control: nothing could carry it out.
+    w.cmd(dave, reply(request_of(&view), true, true)).unwrap();
+    let control = asked(&w.cmd(w.csr, ask_for(Activity::ControlDesktop)).unwrap());
+    assert!(matches!(
+        control,
+        Event::ConsentRequested {
+            computer: None,
+            helper_needed: true,
+            ..
+        }
+    ));
+    let r = request_of(&control);
+    assert_eq!(w.cmd(dave, reply(r, true, false)), Err("helper_needed"));
+    assert_eq!(w.rules.media_policy().control, None);
+    // Tandem Helper attaches: the question moves to its window.
+    let computer = ParticipantId::random();
+    w.rules.admit_computer(w.now, dave, computer).unwrap();
+    let events: Vec<Event> = w
+        .rules
+        .connect(w.now, computer)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            w.journal.push(r.clone());
+            r.event
+        })
+        .collect();
+    assert!(events.contains(&Event::ConsentWithdrawn { request: r }));
+    // Dave allowed all on the page: the S9 record says so, and the helper keeps its own.
+    assert!(events.contains(&started(Activity::ControlDesktop, dave, true)));
+    assert_eq!(w.rules.media_policy().control, Some((w.csr, dave)));
+    assert_eq!(w.restored().view(None, None), w.rules.view(None, None));
+}
+
+#[test]
+fn a_waiting_control_question_moves_to_the_helper_that_attaches() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let r = w.request(Activity::ControlApplication);
+    let computer = w.attach_computer(dave);
+    let tail: Vec<Event> = w
+        .journal
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| r.event.clone())
+        .collect();
+    let Event::ConsentRequested {
+        request: moved,
+        activity: Activity::ControlApplication,
+        computer: Some(c),
+        helper_needed: false,
+        ..
+    } = tail[0]
+    else {
+        panic!("expected the question asked again in the helper, got {tail:?}")
+    };
+    assert_eq!(tail[1], Event::ConsentWithdrawn { request: r });
+    assert_eq!(c, computer);
+    w.cmd(computer, reply(moved, true, false)).unwrap();
+    assert_eq!(w.running(), vec![(Activity::ControlApplication, dave)]);
+}
+
+#[test]
+fn when_the_computer_goes_control_stops_and_its_questions_are_withdrawn() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let computer = w.attach_computer(dave);
+    w.grant(computer, Activity::ControlDesktop);
+    let r = w.request(Activity::ViewApplication);
+    w.now += 1000;
+    let events: Vec<Event> = w
+        .rules
+        .disconnected(w.now, computer)
+        .into_iter()
+        .map(|r| r.event)
+        .collect();
+    assert!(events.contains(&Event::ConsentWithdrawn { request: r }));
+    assert!(events.contains(&stopped(
+        Activity::ControlDesktop,
+        dave,
+        StopCause::ComputerLeft
+    )));
+    assert!(w.running().is_empty());
+    assert_eq!(w.rules.media_policy().control, None);
+}
