@@ -11,3 +11,4 @@ pub mod key;
 pub mod pace;
 pub mod picture;
 pub mod platform;
+pub mod session;
