@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod combo;
+pub mod connection;
 pub mod consent;
 pub mod control;
 pub mod encode;
