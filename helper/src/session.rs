@@ -104,6 +104,9 @@ pub struct Session {
     held_keys: Vec<Key>,
     /// Control messages refused, by code (the window shows a count; tests read it).
     refused: BTreeMap<&'static str, u64>,
+    /// The customer was told that the CSR's input is ignored (once until control is allowed
+    /// again, not once a mouse move).
+    told_ignored: bool,
 }
 
 /// `Button` has no order; this one keeps the held set sorted.
@@ -145,6 +148,7 @@ impl Session {
             held_buttons: BTreeSet::new(),
             held_keys: Vec::new(),
             refused: BTreeMap::new(),
+            told_ignored: false,
         }
     }
 
@@ -412,8 +416,16 @@ impl Session {
             Err(e) => return self.refuse(e.code()),
         };
         if !self.consent.admits(&control) {
+            if !self.told_ignored {
+                self.told_ignored = true;
+                out.push(Action::Notice(
+                    "the support representative's input is ignored: you have not allowed control"
+                        .into(),
+                ));
+            }
             return self.refuse("not_allowed");
         }
+        self.told_ignored = false;
         if control == Control::ReleaseAll {
             return self.release_held(out);
         }
