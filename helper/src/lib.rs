@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod combo;
+pub mod connection;
 pub mod consent;
 pub mod control;
 pub mod encode;
@@ -11,5 +12,6 @@ pub mod key;
 pub mod pace;
 pub mod picture;
 pub mod platform;
+pub mod session;
 pub mod status;
 pub mod window;

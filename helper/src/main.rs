@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tandem_helper::connection::{self, JoinError, Platform, share, terminal};
 use tandem_helper::platform::Capture;
+use tokio::sync::mpsc::unbounded_channel;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +26,17 @@ enum Command {
         #[arg(long)]
         display: Option<String>,
     },
+    /// Joins a support session as this computer, with the pairing code the customer's page shows.
+    /// Questions are asked on this terminal until the helper's window replaces it.
+    Join {
+        /// The support server's address, such as https://support.example.com.
+        server: String,
+        /// The 8-digit pairing code (spaces and dashes allowed).
+        code: String,
+        /// The X display (default: $DISPLAY).
+        #[arg(long)]
+        display: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -36,7 +49,59 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Join {
+            server,
+            code,
+            display,
+        } => match join(&server, &code, display) {
+            Ok(reason) => {
+                println!("left: {reason}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tandem-helper: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+#[cfg(target_os = "linux")]
+fn platform(display: Option<String>) -> Result<Platform, JoinError> {
+    use tandem_helper::platform::x11::Display;
+    let input = Display::open(display.as_deref())?.input()?;
+    // The share thread opens its own connection: capture and input never wait on each other.
+    let capture = Display::open(display.as_deref())?.capture()?;
+    Ok(Platform {
+        input: Box::new(input),
+        start_share: Box::new(move |commands, out| share::run(capture, commands, out)),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn platform(_display: Option<String>) -> Result<Platform, JoinError> {
+    Err(JoinError::Connection(
+        "no screen backend for this platform yet".into(),
+    ))
+}
+
+/// `join`: the connection on a single-threaded runtime, the terminal as the customer's side.
+fn join(server: &str, code: &str, display: Option<String>) -> Result<String, JoinError> {
+    let platform = platform(display)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| JoinError::Connection(e.to_string()))?;
+    let (events_tx, events_rx) = unbounded_channel();
+    let (updates_tx, updates_rx) = unbounded_channel();
+    let (lines_tx, lines_rx) = unbounded_channel();
+    terminal::read_stdin(lines_tx);
+    runtime.block_on(async move {
+        let terminal = tokio::spawn(terminal::run(updates_rx, lines_rx, events_tx));
+        let result = connection::run(server, code, platform, events_rx, updates_tx).await;
+        terminal.abort();
+        result
+    })
 }
 
 #[cfg(target_os = "linux")]

@@ -1,0 +1,342 @@
+//! `tandem-helper join`: the IO shell around [`crate::session`]. It pairs over HTTP
+//! ([`pairing`]), opens the session's WebSocket, drives the WebRTC client
+//! ([`tandem_media::client`]) over a UDP socket, runs the screen share on its own thread
+//! ([`share`]) and injects what the session machine says through the platform's [`Input`]. It
+//! decides nothing: every event goes to the session machine, and its actions are carried out.
+//!
+//! The customer's side (the window, or the terminal until the window lands) talks to it through
+//! two channels: [`UiEvent`]s in (answers, Stop), [`UiUpdate`]s out (the question, notices).
+
+pub mod pairing;
+pub mod share;
+pub mod terminal;
+
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::time::Instant;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use str0m::format::Codec;
+use str0m::media::Mid;
+use tandem_media::client::{Client, ClientConfig, ClientEvent, EncodedFrame, VideoConfig};
+use tandem_media::policy::TrackPurpose;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::consent::{Answer, Question};
+use crate::platform::{Input, PlatformError};
+use crate::session::{Action, Event, Identity, Inject, Session};
+use share::{ShareCommand, ShareOut};
+
+pub use pairing::Paired;
+
+/// Why `join` could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("{0}")]
+    BadServer(String),
+    #[error("cannot reach the server: {0}")]
+    Unreachable(String),
+    #[error("{words}")]
+    Refused { code: String, words: String },
+    #[error("the server's answer was not understood: {0}")]
+    BadAnswer(String),
+    #[error("the session's connection failed: {0}")]
+    Connection(String),
+    #[error("{0}")]
+    Platform(#[from] PlatformError),
+    #[error("the media connection failed: {0}")]
+    Media(String),
+}
+
+/// From the customer's side to the helper.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiEvent {
+    Answer { id: u64, answer: Answer },
+    Stop,
+}
+
+/// From the helper to the customer's side.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiUpdate {
+    /// Joined the session as this computer.
+    Joined {
+        name: String,
+    },
+    /// The question to show now, or none.
+    Question(Option<Question>),
+    /// Whether the screen is being shown.
+    Sharing(bool),
+    Notice(String),
+}
+
+/// What `join` needs from the computer.
+pub struct Platform {
+    pub input: Box<dyn Input + Send>,
+    /// Starts the share thread with the platform's capture (it opens its own connection).
+    pub start_share:
+        Box<dyn FnOnce(std::sync::mpsc::Receiver<ShareCommand>, UnboundedSender<ShareOut>) + Send>,
+}
+
+/// Joins `server` with `code` and runs until the session is over for this computer; the reason,
+/// in words.
+pub async fn run(
+    server: &str,
+    code: &str,
+    platform: Platform,
+    mut ui_in: UnboundedReceiver<UiEvent>,
+    ui_out: UnboundedSender<UiUpdate>,
+) -> Result<String, JoinError> {
+    let base = pairing::base_url(server)?;
+    let paired = pairing::pair(&base, code).await?;
+    let _ = ui_out.send(UiUpdate::Joined {
+        name: paired.name.clone(),
+    });
+    let mut ws_url = base.clone();
+    let scheme = if base.scheme() == "https" {
+        "wss"
+    } else {
+        "ws"
+    };
+    ws_url
+        .set_scheme(scheme)
+        .map_err(|()| JoinError::BadServer(base.to_string()))?;
+    ws_url.set_path("/ws");
+    ws_url.set_query(Some(&format!("token={}", paired.token)));
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+        .await
+        .map_err(|e| JoinError::Connection(e.to_string()))?;
+
+    let udp = bind_udp(&base).await?;
+    let addr = udp
+        .local_addr()
+        .map_err(|e| JoinError::Media(e.to_string()))?;
+    let config = ClientConfig {
+        // The helper encodes H.264 only: offering VP8 too would make the server pick VP8.
+        video_codecs: vec![Codec::H264],
+        ..ClientConfig::helper()
+    };
+    let video = vec![VideoConfig::from_caller(TrackPurpose::Screen)];
+    let (mut client, offer, purposes) = Client::new(Instant::now(), addr, config, video)
+        .map_err(|e| JoinError::Media(e.to_string()))?;
+    let mid: Mid = client
+        .video_tracks()
+        .next()
+        .map(|(m, _)| m)
+        .ok_or_else(|| JoinError::Media("no video track".into()))?;
+    send(
+        &mut ws,
+        json!({"type": "media_offer", "ref": 1, "sdp": offer, "video": purposes}),
+    )
+    .await?;
+
+    let (share_tx, share_rx) = std::sync::mpsc::channel();
+    let (pictures_tx, mut pictures) = unbounded_channel();
+    let start_share = platform.start_share;
+    std::thread::Builder::new()
+        .name("share".into())
+        .spawn(move || start_share(share_rx, pictures_tx))
+        .map_err(|e| JoinError::Connection(e.to_string()))?;
+    let mut input = platform.input;
+
+    let mut session = Session::new(Identity {
+        me: paired.me.clone(),
+        customer: paired.customer.clone(),
+    });
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let now = Instant::now();
+        let wake = tokio::time::Instant::from_std(client.poll_timeout().max(now));
+        let mut events = Vec::new();
+        tokio::select! {
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => events.push(Event::Server(text.to_string())),
+                Some(Ok(Message::Close(close))) => {
+                    let reason = close.map(|c| c.reason.to_string()).unwrap_or_default();
+                    return Ok(format!("the server closed the connection ({reason})"));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(JoinError::Connection(e.to_string())),
+                None => return Ok("the server closed the connection".into()),
+            },
+            got = udp.recv_from(&mut buf) => if let Ok((n, from)) = got {
+                let _ = client.handle_receive(Instant::now(), from, &buf[..n]);
+            },
+            () = tokio::time::sleep_until(wake) => {
+                if let Err(e) = client.handle_timeout(Instant::now()) {
+                    return Err(JoinError::Media(e.to_string()));
+                }
+            },
+            Some(out) = pictures.recv() => match out {
+                ShareOut::Picture { unit, at, picture, shown } => {
+                    let frame = EncodedFrame {
+                        codec: Codec::H264,
+                        rtp_time: (at.as_micros() * 9 / 100) as u64,
+                        data: unit.data,
+                    };
+                    // Before the connection is up there is no one to send to: the pacing sends
+                    // again, and a keyframe is asked for when a viewer arrives.
+                    let _ = client.send_frame(Instant::now(), mid, frame);
+                    events.push(Event::Captured { picture, shown });
+                }
+                ShareOut::Failed(why) => {
+                    let _ = ui_out.send(UiUpdate::Notice(format!("the screen cannot be shown: {why}")));
+                }
+            },
+            Some(ui) = ui_in.recv() => events.push(match ui {
+                UiEvent::Answer { id, answer } => Event::Answer { id, answer },
+                UiEvent::Stop => Event::Stop,
+            }),
+        }
+        while let Some(t) = client.poll_transmit() {
+            let _ = udp.send_to(&t.contents, t.destination).await;
+        }
+        while let Some(e) = client.poll_event() {
+            match e {
+                ClientEvent::KeyframeRequest { .. } => {
+                    let _ = share_tx.send(ShareCommand::Keyframe);
+                }
+                ClientEvent::BitrateEstimate(b) => {
+                    let _ = share_tx.send(ShareCommand::Bandwidth(b.as_u64()));
+                }
+                ClientEvent::ChannelMessage(m) => events.push(Event::Channel {
+                    label: m.label,
+                    data: m.data,
+                }),
+                ClientEvent::Failed => return Err(JoinError::Media("ICE or DTLS gave up".into())),
+                _ => {}
+            }
+        }
+        for event in events {
+            for action in session.handle(event) {
+                match action {
+                    Action::Send(frame) => send(&mut ws, frame).await?,
+                    Action::Show(q) => {
+                        let _ = ui_out.send(UiUpdate::Question(q));
+                    }
+                    Action::StartShare(source) => {
+                        let _ = share_tx.send(ShareCommand::Start(source));
+                        let _ = ui_out.send(UiUpdate::Sharing(true));
+                    }
+                    Action::StopShare => {
+                        let _ = share_tx.send(ShareCommand::Stop);
+                        let _ = ui_out.send(UiUpdate::Sharing(false));
+                    }
+                    Action::Inject(i) => {
+                        if let Err(e) = inject(input.as_mut(), i) {
+                            let _ =
+                                ui_out.send(UiUpdate::Notice(format!("input not injected: {e}")));
+                        }
+                    }
+                    Action::Media(frame) => {
+                        if let Some(answer) = media(&mut client, &frame)? {
+                            send(&mut ws, answer).await?;
+                        }
+                    }
+                    Action::Sampling(s) => {
+                        let _ = share_tx.send(ShareCommand::Sampling(s));
+                    }
+                    Action::Notice(n) => {
+                        let _ = ui_out.send(UiUpdate::Notice(n));
+                    }
+                    Action::Leave(reason) => {
+                        let _ = ws.close(None).await;
+                        return Ok(reason);
+                    }
+                }
+            }
+        }
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(ws: &mut Ws, frame: Value) -> Result<(), JoinError> {
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .map_err(|e| JoinError::Connection(e.to_string()))
+}
+
+/// The server's media frames, for the WebRTC client; the answer to send back, if any.
+fn media(client: &mut Client, frame: &Value) -> Result<Option<Value>, JoinError> {
+    let now = Instant::now();
+    let sdp = frame["sdp"].as_str().unwrap_or_default();
+    match frame["type"].as_str() {
+        Some("media_answer") => {
+            let void = frame["void_offers"].as_u64().unwrap_or(0);
+            client
+                .accept_answer(now, sdp, void)
+                .map_err(|e| JoinError::Media(e.to_string()))?;
+            Ok(None)
+        }
+        Some("media_offer") => {
+            let Some(number) = frame["offer"].as_u64() else {
+                return Ok(None);
+            };
+            match client.accept_offer(now, number, sdp) {
+                Ok(Some(answer)) => Ok(Some(
+                    json!({"type": "media_answer", "offer": number, "sdp": answer}),
+                )),
+                Ok(None) => Ok(None),
+                Err(e) => Err(JoinError::Media(e.to_string())),
+            }
+        }
+        _ => Err(JoinError::Media(format!(
+            "the server dropped the media connection ({})",
+            frame["reason"].as_str().unwrap_or("no reason")
+        ))),
+    }
+}
+
+fn inject(input: &mut dyn Input, i: Inject) -> Result<(), PlatformError> {
+    match i {
+        Inject::Move(x, y) => input.pointer_move(x, y),
+        Inject::Button {
+            at,
+            button,
+            pressed,
+        } => {
+            input.pointer_move(at.0, at.1)?;
+            input.button(button, pressed)
+        }
+        Inject::Wheel { at, dx, dy } => {
+            input.pointer_move(at.0, at.1)?;
+            input.wheel(dx, dy)
+        }
+        Inject::Key(key, mods) => input.key(key, mods),
+        Inject::KeyState(key, pressed) => input.key_state(key, pressed),
+        Inject::Text(text) => input.text(&text),
+    }
+}
+
+/// A UDP socket on the address this computer reaches the server from (the server is ICE-lite:
+/// our host candidate must be one it can send to).
+async fn bind_udp(base: &reqwest::Url) -> Result<UdpSocket, JoinError> {
+    let host = base
+        .host_str()
+        .unwrap_or("localhost")
+        .trim_matches(['[', ']']);
+    let port = base.port_or_known_default().unwrap_or(443);
+    let server: SocketAddr = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| JoinError::Unreachable(e.to_string()))?
+        .next()
+        .ok_or_else(|| JoinError::Unreachable(format!("{host} has no address")))?;
+    let unspecified: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0".parse().expect("an address")
+    } else {
+        "[::]:0".parse().expect("an address")
+    };
+    let probe = StdUdpSocket::bind(unspecified).map_err(|e| JoinError::Media(e.to_string()))?;
+    probe
+        .connect(server)
+        .map_err(|e| JoinError::Unreachable(e.to_string()))?;
+    let local = probe
+        .local_addr()
+        .map_err(|e| JoinError::Media(e.to_string()))?;
+    UdpSocket::bind(SocketAddr::new(local.ip(), 0))
+        .await
+        .map_err(|e| JoinError::Media(e.to_string()))
+}

@@ -1,0 +1,146 @@
+//! `POST /api/helper/join`: the pairing code for a participant token (docs/protocol.md, "Tandem
+//! Helper: pairing and joining"). The server's problem codes become sentences a customer can act
+//! on (docs/helper.md lists them with what to do).
+
+use serde::Deserialize;
+
+use super::JoinError;
+
+/// What the server's join answer gives the helper.
+#[derive(Debug, Clone)]
+pub struct Paired {
+    pub token: String,
+    /// The computer's participant id.
+    pub me: String,
+    /// The customer it belongs to.
+    pub customer: String,
+    /// "Dave's computer".
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    token: String,
+    participant: Participant,
+}
+
+#[derive(Deserialize)]
+struct Participant {
+    id: String,
+    name: String,
+    computer_of: String,
+}
+
+#[derive(Deserialize, Default)]
+struct Problem {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    detail: String,
+}
+
+/// The server's base address: `https://host[:port]` (a scheme is added when missing; `http://`
+/// only when typed, for a server on this network).
+pub fn base_url(server: &str) -> Result<reqwest::Url, JoinError> {
+    let with_scheme = if server.contains("://") {
+        server.to_owned()
+    } else {
+        format!("https://{server}")
+    };
+    let url = reqwest::Url::parse(&with_scheme)
+        .map_err(|e| JoinError::BadServer(format!("{server}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(JoinError::BadServer(format!(
+            "{server}: give the server's address, such as https://support.example.com"
+        )));
+    }
+    Ok(url)
+}
+
+/// Pairs with `code`, as typed (spaces and dashes are allowed; the server checks it).
+pub async fn pair(base: &reqwest::Url, code: &str) -> Result<Paired, JoinError> {
+    let url = base
+        .join("/api/helper/join")
+        .map_err(|e| JoinError::BadServer(e.to_string()))?;
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .map_err(|e| JoinError::Unreachable(e.to_string()))?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| JoinError::Unreachable(e.to_string()))?;
+    if status.is_success() {
+        let a: Answer = serde_json::from_slice(&body)
+            .map_err(|e| JoinError::BadAnswer(format!("the join answer: {e}")))?;
+        return Ok(Paired {
+            token: a.token,
+            me: a.participant.id,
+            customer: a.participant.computer_of,
+            name: a.participant.name,
+        });
+    }
+    let problem: Problem = serde_json::from_slice(&body).unwrap_or_default();
+    Err(JoinError::Refused {
+        code: problem.code.clone(),
+        words: refusal_words(&problem.code, &problem.detail, retry_after),
+    })
+}
+
+/// What a refused pairing means for the customer.
+pub fn refusal_words(code: &str, detail: &str, retry_after: Option<u64>) -> String {
+    match code {
+        "pairing_code_malformed" => "the code is not right: it has 8 digits; type it again from the page".into(),
+        "pairing_code_unknown" => "the code is not right; type it again from the page".into(),
+        "pairing_code_expired" => "the code has expired; ask for a new code on the page".into(),
+        "pairing_code_used" => "the code was used already; use the code the page shows now".into(),
+        "pairing_code_replaced" => "a newer code replaced this one; use the code the page shows now".into(),
+        "customer_left" => "the customer this code was for has left the session".into(),
+        "session_ended" => "the session has ended".into(),
+        "computer_attached" => "this customer's computer is already connected; close the other helper, then ask for a new code".into(),
+        "too_many_attempts" => match retry_after {
+            Some(s) => format!("too many wrong codes; try again in {s} s"),
+            None => "too many wrong codes; try again in a minute".into(),
+        },
+        _ if detail.is_empty() => format!("the server refused the code ({code})"),
+        _ => format!("the server refused the code: {detail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pairing_refusal_reads_as_what_to_do() {
+        assert!(refusal_words("pairing_code_expired", "", None).contains("new code"));
+        assert!(refusal_words("pairing_code_used", "", None).contains("used already"));
+        assert_eq!(
+            refusal_words("too_many_attempts", "", Some(42)),
+            "too many wrong codes; try again in 42 s"
+        );
+        assert!(refusal_words("teapot", "I am one", None).contains("I am one"));
+    }
+
+    #[test]
+    fn the_server_address_gets_https_unless_told_otherwise() {
+        assert_eq!(
+            base_url("support.example.com").unwrap().as_str(),
+            "https://support.example.com/"
+        );
+        assert_eq!(
+            base_url("http://127.0.0.1:8080").unwrap().as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert!(base_url("ftp://x").is_err());
+        assert!(base_url("https://").is_err());
+    }
+}

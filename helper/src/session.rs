@@ -1,0 +1,517 @@
+//! The helper in a session, as a sans-IO state machine (issue 16, items 2, 4, 6): what the server
+//! says on the WebSocket, what arrives on the `control` channel, the customer's answers and Stop,
+//! and where the captured picture is, go in; what to do comes out ([`Action`]): frames for the
+//! WebSocket, the question to show, the share to start or stop, input to inject.
+//!
+//! The server is not trusted with the computer. A question it relays is shown to the customer;
+//! only the customer's answer, kept in [`Consent`], starts a share or lets control through. A
+//! share the server says started, or a control message it relays, does nothing unless the
+//! customer's own record allows it. The IO shell (crate::connection) moves the bytes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::consent::{Activity, Answer, Asked, Consent, Decision, Question};
+use crate::control::{self, Control, Point};
+use crate::key::{Key, Modifiers};
+use crate::picture::{PictureSize, Rect, picture_to_screen};
+use crate::platform::{Button, Source};
+
+/// Who the helper is in the session, from the join answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The computer's participant id.
+    pub me: String,
+    /// The customer whose computer this is.
+    pub customer: String,
+}
+
+/// What happens to the session machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A text frame from the server's WebSocket.
+    Server(String),
+    /// A message on a data channel.
+    Channel { label: String, data: Vec<u8> },
+    /// The customer answered question `id` in the helper's window (or terminal).
+    Answer { id: u64, answer: Answer },
+    /// The customer pressed Stop: viewing and control end at once.
+    Stop,
+    /// A picture of the shown source was sent: its size as the CSR sees it, and where the source
+    /// was on the screen. Control maps picture points with these.
+    Captured { picture: PictureSize, shown: Rect },
+}
+
+/// Input to inject, in screen pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inject {
+    Move(i32, i32),
+    Button {
+        at: (i32, i32),
+        button: Button,
+        pressed: bool,
+    },
+    Wheel {
+        at: (i32, i32),
+        dx: i32,
+        dy: i32,
+    },
+    /// A press and release with the modifiers held around it.
+    Key(Key, Modifiers),
+    /// One key pressed or released, held across messages.
+    KeyState(Key, bool),
+    Text(String),
+}
+
+/// What the shell does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this frame on the WebSocket.
+    Send(Value),
+    /// Show this question now, or none (the last one was answered or withdrawn).
+    Show(Option<Question>),
+    /// Capture and send `source`.
+    StartShare(Source),
+    StopShare,
+    Inject(Inject),
+    /// A media frame (`media_answer`, `media_offer`, `media_closed`) for the WebRTC client.
+    Media(Value),
+    /// D11: the CSR chose standard (`false`) or sampling (`true`).
+    Sampling(bool),
+    /// Something the customer should read (a refusal, why the helper leaves).
+    Notice(String),
+    /// The session is over for the helper: close and exit, with the reason.
+    Leave(String),
+}
+
+/// The helper's side of one session.
+#[derive(Debug)]
+pub struct Session {
+    id: Identity,
+    consent: Consent,
+    /// Participant ids to names, so a question can say who asks.
+    names: BTreeMap<String, String>,
+    /// The server's consent request number for each activity asked in this window.
+    requests: BTreeMap<Activity, u64>,
+    /// The activities the server says run on our customer.
+    running: BTreeSet<Activity>,
+    sharing: bool,
+    /// The last picture sent and where it was: control needs both.
+    picture: Option<(PictureSize, Rect)>,
+    /// Buttons and keys the CSR holds down, released on Stop, end of control and `release_all`.
+    held_buttons: BTreeSet<ButtonKey>,
+    held_keys: Vec<Key>,
+    /// Control messages refused, by code (the window shows a count; tests read it).
+    refused: BTreeMap<&'static str, u64>,
+    /// The customer was told that the CSR's input is ignored (once until control is allowed
+    /// again, not once a mouse move).
+    told_ignored: bool,
+}
+
+/// `Button` has no order; this one keeps the held set sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ButtonKey(u8);
+
+impl ButtonKey {
+    fn of(b: Button) -> Self {
+        ButtonKey(match b {
+            Button::Left => 0,
+            Button::Middle => 1,
+            Button::Right => 2,
+            Button::Back => 3,
+            Button::Forward => 4,
+        })
+    }
+
+    fn button(self) -> Button {
+        match self.0 {
+            0 => Button::Left,
+            1 => Button::Middle,
+            2 => Button::Right,
+            3 => Button::Back,
+            _ => Button::Forward,
+        }
+    }
+}
+
+impl Session {
+    pub fn new(id: Identity) -> Self {
+        Self {
+            id,
+            consent: Consent::new(),
+            names: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            running: BTreeSet::new(),
+            sharing: false,
+            picture: None,
+            held_buttons: BTreeSet::new(),
+            held_keys: Vec::new(),
+            refused: BTreeMap::new(),
+            told_ignored: false,
+        }
+    }
+
+    /// The question the window shows now.
+    pub fn question(&self) -> Option<&Question> {
+        self.consent.question()
+    }
+
+    pub fn consent(&self) -> &Consent {
+        &self.consent
+    }
+
+    /// Whether the screen is being sent.
+    pub fn sharing(&self) -> bool {
+        self.sharing
+    }
+
+    /// How many control messages were refused, by code (`control_*`, or `not_allowed` for those
+    /// the customer did not allow, `nothing_shown` before a picture was sent).
+    pub fn refused(&self) -> &BTreeMap<&'static str, u64> {
+        &self.refused
+    }
+
+    /// Handles one event; the actions, in order.
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Server(text) => self.server(&text, &mut out),
+            Event::Channel { label, data } => {
+                if label == "control" {
+                    self.control(&data, &mut out);
+                }
+            }
+            Event::Answer { id, answer } => self.answer(id, answer, &mut out),
+            Event::Stop => self.stop(&mut out),
+            Event::Captured { picture, shown } => {
+                if self.sharing {
+                    self.picture = Some((picture, shown));
+                }
+            }
+        }
+        out
+    }
+
+    fn server(&mut self, text: &str, out: &mut Vec<Action>) {
+        let Ok(frame) = serde_json::from_str::<Value>(text) else {
+            return;
+        };
+        match frame["type"].as_str().unwrap_or_default() {
+            "welcome" => self.welcome(&frame, out),
+            "event" => self.event(&frame["event"], out),
+            "media_answer" | "media_offer" | "media_closed" => out.push(Action::Media(frame)),
+            "bye" => {
+                self.end_all(out);
+                let reason = frame["reason"].as_str().unwrap_or("closed").to_owned();
+                out.push(Action::Leave(bye_words(&reason)));
+            }
+            "error" => {
+                let code = frame["code"].as_str().unwrap_or("error");
+                let detail = frame["detail"].as_str().unwrap_or_default();
+                out.push(Action::Notice(format!(
+                    "the server refused: {code} ({detail})"
+                )));
+            }
+            _ => {}
+        }
+    }
+
+    fn welcome(&mut self, frame: &Value, out: &mut Vec<Action>) {
+        let session = &frame["session"];
+        for p in session["participants"].as_array().into_iter().flatten() {
+            self.remember(p);
+        }
+        // On a reconnection: what runs is what the server says, but nothing of it is started
+        // here unless the customer allowed it in this helper.
+        self.running = session["activities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["customer"] == self.id.customer.as_str())
+            .filter_map(|a| Activity::from_name(a["activity"].as_str()?))
+            .collect();
+        for pending in session["pending_consents"].as_array().into_iter().flatten() {
+            self.asked(pending, out);
+        }
+    }
+
+    fn remember(&mut self, participant: &Value) {
+        if let (Some(id), Some(name)) = (participant["id"].as_str(), participant["name"].as_str()) {
+            self.names.insert(id.to_owned(), name.to_owned());
+        }
+    }
+
+    fn event(&mut self, e: &Value, out: &mut Vec<Action>) {
+        let ours = e["customer"] == self.id.customer.as_str();
+        let activity = e["activity"].as_str().and_then(Activity::from_name);
+        match e["type"].as_str().unwrap_or_default() {
+            "participant_joined" => self.remember(&e["participant"]),
+            "consent_requested" => self.asked(e, out),
+            "consent_withdrawn" => {
+                let request = e["request"].as_u64();
+                let withdrawn: Vec<Activity> = self
+                    .requests
+                    .iter()
+                    .filter(|(_, r)| Some(**r) == request)
+                    .map(|(a, _)| *a)
+                    .collect();
+                for a in withdrawn {
+                    self.requests.remove(&a);
+                    if !self.running.contains(&a) {
+                        self.consent.ended(a);
+                    }
+                    out.push(Action::Show(self.consent.question().cloned()));
+                }
+            }
+            "activity_started" if ours => {
+                if let Some(a) = activity {
+                    self.running.insert(a);
+                    self.requests.remove(&a);
+                    self.started(a, out);
+                }
+            }
+            "activity_stopped" if ours => {
+                if let Some(a) = activity {
+                    self.running.remove(&a);
+                    self.consent.ended(a);
+                    self.ended(a, out);
+                    out.push(Action::Show(self.consent.question().cloned()));
+                }
+            }
+            "display_mode" => out.push(Action::Sampling(e["mode"] == "sampling")),
+            "participant_left" if e["participant"] == self.id.customer.as_str() => {
+                self.end_all(out);
+            }
+            "session_ended" => self.end_all(out),
+            _ => {}
+        }
+    }
+
+    /// The server relays a request. Only ours (asked in this computer's window) are shown.
+    fn asked(&mut self, e: &Value, out: &mut Vec<Action>) {
+        if e["computer"] != self.id.me.as_str() || e["customer"] != self.id.customer.as_str() {
+            return;
+        }
+        let (Some(request), Some(activity)) = (
+            e["request"].as_u64(),
+            e["activity"].as_str().and_then(Activity::from_name),
+        ) else {
+            return;
+        };
+        let by = e["by"].as_str().unwrap_or_default();
+        let csr = self
+            .names
+            .get(by)
+            .map_or("The support representative", |n| n);
+        self.requests.insert(activity, request);
+        match self.consent.request(activity, csr) {
+            // "Allow all" is the customer's own earlier answer: say yes at once.
+            Asked::Allowed => out.push(Action::Send(reply(request, true, false))),
+            Asked::Ask(_) | Asked::AlreadyAsked => {
+                out.push(Action::Show(self.consent.question().cloned()));
+            }
+        }
+    }
+
+    fn answer(&mut self, id: u64, answer: Answer, out: &mut Vec<Action>) {
+        let decisions = self.consent.answer(id, answer);
+        let all = answer == Answer::AllowAll;
+        for (n, Decision { activity, allowed }) in decisions.into_iter().enumerate() {
+            if let Some(request) = self.requests.get(&activity) {
+                out.push(Action::Send(reply(*request, allowed, all && n == 0)));
+            }
+            // Already running (a reconnection): the customer's yes starts it here.
+            if allowed && self.running.contains(&activity) {
+                self.started(activity, out);
+            }
+        }
+        out.push(Action::Show(self.consent.question().cloned()));
+    }
+
+    /// The server says `activity` runs: act on it only if the customer allowed it here.
+    fn started(&mut self, activity: Activity, out: &mut Vec<Action>) {
+        if !self.consent.allows(activity) {
+            out.push(Action::Notice(format!(
+                "the server says {} started, but you did not allow it here: nothing is done",
+                activity.name()
+            )));
+            return;
+        }
+        match activity {
+            Activity::ViewDesktop if !self.sharing => {
+                self.sharing = true;
+                out.push(Action::StartShare(Source::Screen));
+            }
+            Activity::ViewApplication => {
+                // D6 needs the customer to pick windows in the helper's window (not built yet):
+                // never fall back to the whole screen.
+                out.push(Action::Notice(
+                    "showing chosen windows is not available in this helper yet".into(),
+                ));
+                out.push(Action::Send(stop(activity)));
+            }
+            _ => {}
+        }
+    }
+
+    fn ended(&mut self, activity: Activity, out: &mut Vec<Action>) {
+        if activity.controls() && !self.consent.allows_control() {
+            self.release_held(out);
+        }
+        let viewing = self.consent.allows(Activity::ViewDesktop)
+            && self.running.contains(&Activity::ViewDesktop);
+        if !activity.controls() && self.sharing && !viewing {
+            self.sharing = false;
+            self.picture = None;
+            out.push(Action::StopShare);
+        }
+    }
+
+    /// Stop: the record ends everything; the server is told what ended and what is refused.
+    fn stop(&mut self, out: &mut Vec<Action>) {
+        for Decision { activity, .. } in self.consent.stop() {
+            if self.running.contains(&activity) {
+                out.push(Action::Send(stop(activity)));
+            } else if let Some(request) = self.requests.remove(&activity) {
+                out.push(Action::Send(reply(request, false, false)));
+            }
+        }
+        self.end_all(out);
+        out.push(Action::Show(None));
+    }
+
+    /// Viewing and control end here, whatever the server does next.
+    fn end_all(&mut self, out: &mut Vec<Action>) {
+        self.release_held(out);
+        if self.sharing {
+            self.sharing = false;
+            self.picture = None;
+            out.push(Action::StopShare);
+        }
+    }
+
+    fn release_held(&mut self, out: &mut Vec<Action>) {
+        for key in std::mem::take(&mut self.held_keys) {
+            out.push(Action::Inject(Inject::KeyState(key, false)));
+        }
+        let at = self.picture.map(|(_, r)| (r.x, r.y)).unwrap_or_default();
+        for b in std::mem::take(&mut self.held_buttons) {
+            out.push(Action::Inject(Inject::Button {
+                at,
+                button: b.button(),
+                pressed: false,
+            }));
+        }
+    }
+
+    fn refuse(&mut self, code: &'static str) {
+        *self.refused.entry(code).or_default() += 1;
+    }
+
+    /// A control message: checked, allowed by the customer's record, mapped onto what is shown.
+    fn control(&mut self, data: &[u8], out: &mut Vec<Action>) {
+        let control = match control::parse(data) {
+            Ok(c) => c,
+            Err(e) => return self.refuse(e.code()),
+        };
+        if !self.consent.admits(&control) {
+            if !self.told_ignored {
+                self.told_ignored = true;
+                out.push(Action::Notice(
+                    "the support representative's input is ignored: you have not allowed control"
+                        .into(),
+                ));
+            }
+            return self.refuse("not_allowed");
+        }
+        self.told_ignored = false;
+        if control == Control::ReleaseAll {
+            return self.release_held(out);
+        }
+        let Some((picture, shown)) = self.picture else {
+            return self.refuse("nothing_shown");
+        };
+        let map = |p: Point| {
+            let scaled = (
+                p.x * f64::from(picture.width),
+                p.y * f64::from(picture.height),
+            );
+            picture_to_screen(scaled, picture, shown)
+        };
+        let inject = match control {
+            Control::Move(p) => map(p).map(|(x, y)| Inject::Move(x, y)),
+            Control::Press(p, button) | Control::Release(p, button) => {
+                let pressed = matches!(control, Control::Press(..));
+                if pressed {
+                    self.held_buttons.insert(ButtonKey::of(button));
+                } else {
+                    self.held_buttons.remove(&ButtonKey::of(button));
+                }
+                map(p).map(|at| Inject::Button {
+                    at,
+                    button,
+                    pressed,
+                })
+            }
+            Control::Wheel { at, dx, dy } => map(at).map(|at| Inject::Wheel { at, dx, dy }),
+            Control::Key {
+                key,
+                down: None,
+                mods,
+            } => Ok(Inject::Key(key, mods)),
+            Control::Key {
+                key,
+                down: Some(pressed),
+                ..
+            } => {
+                self.held_keys.retain(|k| *k != key);
+                if pressed {
+                    self.held_keys.push(key);
+                }
+                Ok(Inject::KeyState(key, pressed))
+            }
+            Control::Text(text) => Ok(Inject::Text(text)),
+            Control::Combo(combo) => {
+                let (key, mods) = combo.keys();
+                Ok(Inject::Key(key, mods))
+            }
+            Control::ReleaseAll => unreachable!("handled above"),
+        };
+        match inject {
+            Ok(i) => out.push(Action::Inject(i)),
+            Err(_) => self.refuse("nothing_shown"),
+        }
+    }
+}
+
+impl Consent {
+    /// Whether any control activity is allowed now.
+    fn allows_control(&self) -> bool {
+        Activity::ALL
+            .iter()
+            .any(|a| a.controls() && self.allows(*a))
+    }
+}
+
+fn reply(request: u64, grant: bool, allow_all: bool) -> Value {
+    json!({"type": "consent_reply", "request": request, "grant": grant, "allow_all": allow_all})
+}
+
+fn stop(activity: Activity) -> Value {
+    json!({"type": "stop_activity", "activity": activity.name()})
+}
+
+/// The server's `bye` reasons, in words for the customer.
+fn bye_words(reason: &str) -> String {
+    match reason {
+        "customer_left" => "the customer left the session, so their computer leaves too".into(),
+        "session ended" => "the session has ended".into(),
+        "removed" => "the support representative removed this computer from the session".into(),
+        "replaced by a newer connection" => "another connection of this helper took over".into(),
+        other => format!("the server closed the connection ({other})"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

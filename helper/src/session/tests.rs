@@ -1,0 +1,300 @@
+use super::*;
+
+const ME: &str = "pc-1";
+const DAVE: &str = "dave-1";
+const CAROL: &str = "carol-1";
+
+fn session() -> Session {
+    let mut s = Session::new(Identity {
+        me: ME.into(),
+        customer: DAVE.into(),
+    });
+    let welcome = json!({"type": "welcome", "you": ME, "role": "customer", "session": {
+        "participants": [{"id": CAROL, "name": "Carol"}, {"id": DAVE, "name": "Dave"},
+                         {"id": ME, "name": "Dave's computer"}],
+        "activities": [], "pending_consents": []}});
+    assert_eq!(s.handle(Event::Server(welcome.to_string())), vec![]);
+    s
+}
+
+fn event(s: &mut Session, e: Value) -> Vec<Action> {
+    s.handle(Event::Server(
+        json!({"type": "event", "seq": 1, "at": 0, "event": e}).to_string(),
+    ))
+}
+
+fn requested(s: &mut Session, request: u64, activity: &str) -> Vec<Action> {
+    event(
+        s,
+        json!({"type": "consent_requested", "request": request, "activity": activity,
+               "customer": DAVE, "by": CAROL, "computer": ME}),
+    )
+}
+
+fn started(s: &mut Session, activity: &str) -> Vec<Action> {
+    event(
+        s,
+        json!({"type": "activity_started", "activity": activity, "customer": DAVE, "pre_approved": false}),
+    )
+}
+
+fn control(s: &mut Session, json: Value) -> Vec<Action> {
+    s.handle(Event::Channel {
+        label: "control".into(),
+        data: json.to_string().into_bytes(),
+    })
+}
+
+fn shown(actions: &[Action]) -> Option<Question> {
+    actions.iter().rev().find_map(|a| match a {
+        Action::Show(q) => Some(q.clone()),
+        _ => None,
+    })?
+}
+
+fn sent(actions: &[Action]) -> Vec<Value> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn injected(actions: &[Action]) -> Vec<Inject> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Inject(i) => Some(i.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Dave allows viewing and control in the helper; a 1000x500 picture of the screen at
+/// (100, 50) is sent, scaled from 2000x1000.
+fn viewing_and_controlled(s: &mut Session) {
+    let q = shown(&requested(s, 1, "view_desktop")).expect("asked");
+    assert_eq!(q.csr, "Carol");
+    s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::Allow,
+    });
+    assert_eq!(
+        started(s, "view_desktop"),
+        vec![Action::StartShare(Source::Screen)]
+    );
+    s.handle(Event::Captured {
+        picture: PictureSize {
+            width: 1000,
+            height: 500,
+        },
+        shown: Rect::new(100, 50, 2000, 1000),
+    });
+    let q = shown(&requested(s, 2, "control_desktop")).expect("asked");
+    s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::Allow,
+    });
+    started(s, "control_desktop");
+}
+
+#[test]
+fn the_customers_yes_in_the_helper_goes_to_the_server_and_starts_the_share() {
+    let mut s = session();
+    let a = requested(&mut s, 7, "view_desktop");
+    let q = shown(&a).expect("the question is shown");
+    assert_eq!(q.activity, Activity::ViewDesktop);
+    assert!(sent(&a).is_empty(), "asking sends nothing: {a:?}");
+    let a = s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::Allow,
+    });
+    assert_eq!(
+        sent(&a),
+        [json!({"type": "consent_reply", "request": 7, "grant": true, "allow_all": false})]
+    );
+    assert_eq!(shown(&a), None, "nothing more to ask");
+    assert_eq!(
+        started(&mut s, "view_desktop"),
+        vec![Action::StartShare(Source::Screen)]
+    );
+    assert!(s.sharing());
+}
+
+#[test]
+fn a_refusal_is_sent_and_starts_nothing() {
+    let mut s = session();
+    let q = shown(&requested(&mut s, 3, "view_desktop")).unwrap();
+    let a = s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::Deny,
+    });
+    assert_eq!(
+        sent(&a),
+        [json!({"type": "consent_reply", "request": 3, "grant": false, "allow_all": false})]
+    );
+    let a = started(&mut s, "view_desktop");
+    assert!(!a.contains(&Action::StartShare(Source::Screen)), "{a:?}");
+}
+
+#[test]
+fn allow_all_answers_at_once_for_the_rest_of_the_session() {
+    let mut s = session();
+    let q = shown(&requested(&mut s, 1, "view_desktop")).unwrap();
+    let a = s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::AllowAll,
+    });
+    assert_eq!(sent(&a)[0]["allow_all"], true);
+    let a = requested(&mut s, 2, "control_desktop");
+    assert_eq!(
+        sent(&a),
+        [json!({"type": "consent_reply", "request": 2, "grant": true, "allow_all": false})]
+    );
+}
+
+#[test]
+fn a_rogue_server_cannot_start_a_share_answer_for_the_customer_or_inject() {
+    let mut s = session();
+    // A share and control "started" that nobody asked the customer about.
+    for activity in ["view_desktop", "control_desktop"] {
+        let a = started(&mut s, activity);
+        assert!(sent(&a).is_empty() && injected(&a).is_empty(), "{a:?}");
+        assert!(!a.contains(&Action::StartShare(Source::Screen)), "{a:?}");
+    }
+    assert!(!s.sharing());
+    s.handle(Event::Captured {
+        picture: PictureSize {
+            width: 100,
+            height: 100,
+        },
+        shown: Rect::new(0, 0, 100, 100),
+    });
+    // Control messages: none is injected.
+    for m in [
+        json!({"t": "move", "at": [0.5, 0.5]}),
+        json!({"t": "down", "at": [0.5, 0.5], "button": 0}),
+        json!({"t": "text", "text": "rm -rf ~"}),
+        json!({"t": "combo", "name": "ctrl_alt_del"}),
+    ] {
+        assert!(injected(&control(&mut s, m)).is_empty());
+    }
+    assert_eq!(s.refused()["not_allowed"], 4);
+    // A question for another computer, or the server "answering" for the customer.
+    let a = event(
+        &mut s,
+        json!({"type": "consent_requested", "request": 9, "activity": "control_desktop",
+               "customer": DAVE, "by": CAROL, "computer": "someone-else"}),
+    );
+    assert!(a.is_empty(), "{a:?}");
+    let q = shown(&requested(&mut s, 10, "control_desktop")).unwrap();
+    let a = event(
+        &mut s,
+        json!({"type": "consent_answered", "request": 10, "granted": true}),
+    );
+    assert!(a.is_empty(), "{a:?}");
+    started(&mut s, "control_desktop");
+    assert!(injected(&control(&mut s, json!({"t": "text", "text": "x"}))).is_empty());
+    assert_eq!(
+        s.question().map(|q| q.id),
+        Some(q.id),
+        "still asked, not answered"
+    );
+}
+
+#[test]
+fn allowed_control_is_mapped_onto_the_shown_screen() {
+    let mut s = session();
+    viewing_and_controlled(&mut s);
+    let a = control(&mut s, json!({"t": "down", "at": [0.25, 0.5], "button": 0}));
+    assert_eq!(
+        injected(&a),
+        [Inject::Button {
+            at: (100 + 500, 50 + 500),
+            button: Button::Left,
+            pressed: true
+        }]
+    );
+    let a = control(&mut s, json!({"t": "text", "text": "hello"}));
+    assert_eq!(injected(&a), [Inject::Text("hello".into())]);
+    let a = control(&mut s, json!({"t": "move", "at": [2, 0]}));
+    assert!(injected(&a).is_empty(), "out of range is refused");
+    assert_eq!(s.refused()["control_out_of_range"], 1);
+}
+
+#[test]
+fn stop_ends_the_share_releases_held_input_and_refuses_later_control() {
+    let mut s = session();
+    viewing_and_controlled(&mut s);
+    control(&mut s, json!({"t": "down", "at": [0, 0], "button": 2}));
+    control(
+        &mut s,
+        json!({"t": "key", "code": "ShiftLeft", "down": true}),
+    );
+    let a = s.handle(Event::Stop);
+    let mut stops: Vec<Value> = sent(&a);
+    stops.sort_by_key(|v| v["activity"].to_string());
+    assert_eq!(
+        stops,
+        [
+            json!({"type": "stop_activity", "activity": "control_desktop"}),
+            json!({"type": "stop_activity", "activity": "view_desktop"}),
+        ]
+    );
+    assert!(a.contains(&Action::StopShare));
+    let released = injected(&a);
+    assert_eq!(released.len(), 2, "{released:?}");
+    assert!(released.iter().all(|i| matches!(
+        i,
+        Inject::KeyState(_, false) | Inject::Button { pressed: false, .. }
+    )));
+    // The server has not said control stopped yet: its relayed input is refused anyway.
+    assert!(injected(&control(&mut s, json!({"t": "text", "text": "x"}))).is_empty());
+    // Nor does its "started" restart anything.
+    assert!(!started(&mut s, "view_desktop").contains(&Action::StartShare(Source::Screen)));
+}
+
+#[test]
+fn control_stopped_elsewhere_ends_injection_and_a_new_start_asks_again() {
+    let mut s = session();
+    viewing_and_controlled(&mut s);
+    event(
+        &mut s,
+        json!({"type": "activity_stopped", "activity": "control_desktop", "customer": DAVE, "cause": "stopped"}),
+    );
+    assert!(injected(&control(&mut s, json!({"t": "text", "text": "x"}))).is_empty());
+    assert!(s.sharing(), "viewing goes on");
+    assert!(shown(&requested(&mut s, 5, "control_desktop")).is_some());
+}
+
+#[test]
+fn bye_and_the_customer_leaving_end_the_share() {
+    let mut s = session();
+    viewing_and_controlled(&mut s);
+    let a = s.handle(Event::Server(
+        json!({"type": "bye", "reason": "customer_left"}).to_string(),
+    ));
+    assert!(a.contains(&Action::StopShare));
+    assert!(matches!(a.last(), Some(Action::Leave(_))));
+}
+
+#[test]
+fn garbage_from_the_server_changes_nothing() {
+    let mut s = session();
+    for text in [
+        "",
+        "{",
+        "[]",
+        r#"{"type":"event","event":{"type":"consent_requested"}}"#,
+    ] {
+        assert!(s.handle(Event::Server(text.into())).is_empty(), "{text}");
+    }
+    let a = event(
+        &mut s,
+        json!({"type": "consent_requested", "request": "x", "activity": "view_desktop",
+               "customer": DAVE, "by": CAROL, "computer": ME}),
+    );
+    assert!(a.is_empty());
+}
