@@ -913,10 +913,16 @@ impl SessionRules {
             return Err(Refusal::RecordingAutomatic);
         }
         let is_primary = self.primary == Some(from);
+        // The helper's Stop (issue 16) ends what runs on its customer's computer, as the
+        // customer's own page may; other activities (recording) stay the person's.
+        let stops_for = match self.computer_of(from) {
+            Some(customer) if activity.is_sharing() => customer,
+            _ => from,
+        };
         let targets: Vec<ParticipantId> = self
             .running
             .iter()
-            .filter(|(a, c)| *a == activity && (is_primary || *c == from))
+            .filter(|(a, c)| *a == activity && (is_primary || *c == stops_for))
             .map(|(_, c)| *c)
             .collect();
         if targets.is_empty() {

@@ -246,6 +246,31 @@ fn the_page_may_still_refuse_and_stop_what_the_helper_allowed() {
 }
 
 #[test]
+fn the_helpers_stop_ends_what_runs_on_its_computer_and_nothing_else() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let computer = w.attach_computer(dave);
+    w.grant(computer, Activity::ViewDesktop);
+    w.grant(computer, Activity::ControlDesktop);
+    let events = w.cmd(computer, stop(Activity::ControlDesktop)).unwrap();
+    assert_eq!(
+        events,
+        vec![Event::ActivityStopped {
+            activity: Activity::ControlDesktop,
+            customer: dave,
+            cause: StopCause::Stopped,
+        }]
+    );
+    w.cmd(computer, stop(Activity::ViewDesktop)).unwrap();
+    assert!(w.running().is_empty());
+    // Nothing runs now: the helper is told so, like the page would be.
+    assert_eq!(
+        w.cmd(computer, stop(Activity::ViewDesktop)),
+        Err("activity_not_running")
+    );
+    assert_eq!(w.restored().view(None, None), w.rules.view(None, None));
+}
+
+#[test]
 fn other_questions_stay_on_the_page() {
     let (mut w, dave) = World::with_customer("Dave");
     let computer = w.attach_computer(dave);
