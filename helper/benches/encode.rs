@@ -13,26 +13,11 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use openh264::formats::{BgraSliceU8, YUVBuffer};
 use tandem_helper::encode::convert::{Bgra, I420};
-use tandem_helper::encode::{ColourMode, Encoder, EncoderSettings, PictureOptions};
+use tandem_helper::encode::{ColourMode, PictureOptions};
 
 #[path = "support/scenes.rs"]
 mod scenes;
-use scenes::{H, W, desktop, moving_window, scrolled};
-
-/// The standard mode's budget for 1920x1080 at 30 frames a second (crate::pace's defaults).
-const BITRATE: u32 = 2_500_000;
-
-/// `skip_frames` off for timing, so that every timed call encodes a picture (with it on, the rate
-/// control skips most pictures after a 1080p keyframe and the mean mixes in skips of ~2 ms).
-fn encoder(skip_frames: bool) -> Encoder {
-    Encoder::new(EncoderSettings {
-        bitrate_bps: BITRATE,
-        max_fps: 30.0,
-        threads: 1,
-        skip_frames,
-    })
-    .unwrap()
-}
+use scenes::{H, W, desktop, encoder, moving_window, scrolled};
 
 /// Draws picture number `i` of a scene into the buffer.
 type Scene<'a> = dyn Fn(u32, &mut Vec<u8>) + 'a;

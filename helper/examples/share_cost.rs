@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use tandem_helper::encode::{Bgra, Encoder, EncoderSettings, PictureOptions};
+use tandem_helper::encode::{Bgra, PictureOptions};
 use tandem_helper::platform::x11::Display;
 use tandem_helper::platform::{Capture, Frame, Source};
 use x11rb::connection::Connection;
@@ -24,10 +24,7 @@ use x11rb::rust_connection::RustConnection;
 
 #[path = "../benches/support/scenes.rs"]
 mod scenes;
-use scenes::{H, W};
-
-/// The standard mode's budget for 1920x1080 at 30 frames a second (crate::pace's defaults).
-const BITRATE: u32 = 2_500_000;
+use scenes::{H, W, encoder};
 
 #[derive(Parser)]
 struct Args {
@@ -67,16 +64,6 @@ fn main() {
         Part::Capture => capture(&args),
         Part::Cpu => cpu(&args),
     }
-}
-
-fn encoder(skip_frames: bool) -> Encoder {
-    Encoder::new(EncoderSettings {
-        bitrate_bps: BITRATE,
-        max_fps: 30.0,
-        threads: 1,
-        skip_frames,
-    })
-    .unwrap()
 }
 
 /// Per-picture times and sizes of one run.

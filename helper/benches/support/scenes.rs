@@ -1,6 +1,24 @@
 //! The 1920x1080 test pictures the encoding bench and `examples/share_cost.rs` share: a desktop
 //! with a window of text, the same with a window moving over it, and its text scrolling.
 
+use tandem_helper::encode::{Encoder, EncoderSettings};
+
+/// The standard mode's budget for 1920x1080 at 30 frames a second (crate::pace's defaults).
+pub const BITRATE: u32 = 2_500_000;
+
+/// The encoder the measurements use. `skip_frames` off for timing, so that every timed call
+/// encodes a picture (with it on, the rate control skips most pictures after a 1080p keyframe
+/// and the mean mixes in skips of ~2 ms); on to count what the product sends.
+pub fn encoder(skip_frames: bool) -> Encoder {
+    Encoder::new(EncoderSettings {
+        bitrate_bps: BITRATE,
+        max_fps: 30.0,
+        threads: 1,
+        skip_frames,
+    })
+    .unwrap()
+}
+
 /// Width and height of every scene.
 pub const W: u32 = 1920;
 pub const H: u32 = 1080;
