@@ -23,7 +23,9 @@ pub enum Role {
     Customer,
 }
 
-/// A support activity on a customer's computer; each needs that customer's consent (SPEC S9).
+/// A support activity with a customer. Those on the customer's computer each need that
+/// customer's consent (SPEC S9); the CSR showing their own screen ([`Activity::is_showing`])
+/// needs none, as it asks nothing of the customer's computer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
@@ -37,6 +39,12 @@ pub enum Activity {
     RunScript,
     Reboot,
     LoginAsUser,
+    /// The primary CSR shows their own desktop to the selected customer, and so to everyone in
+    /// the session (SPEC D3, D13). Giving control of it (D4) builds on this one.
+    ShowDesktop,
+    /// The primary CSR shows applications of theirs, several at once, one screen track each
+    /// (SPEC D7, D13).
+    ShowApplications,
 }
 
 impl Activity {
@@ -49,6 +57,13 @@ impl Activity {
                 | Self::ViewApplication
                 | Self::ControlApplication
         )
+    }
+
+    /// The primary CSR shows their own screen (SPEC D3, D7): no consent (S9 asks it only for
+    /// what is done on the customer's computer), and either side ends it (D5). Like sharing,
+    /// selecting another customer ends it (S6).
+    pub fn is_showing(self) -> bool {
+        matches!(self, Self::ShowDesktop | Self::ShowApplications)
     }
 
     /// Control of the customer's mouse and keyboard: only Tandem Helper can do it (issue 16).

@@ -1,6 +1,7 @@
 //! Property tests of the session rules: random sequences of joins, commands and disconnections
 //! from random participants (most of them not allowed to do what they try) must keep every rule
-//! of SPEC S and V3 (and R3 when the session records automatically), never panic, change nothing
+//! of SPEC S and V3 (and R3 when the session records automatically; D3, D7 for the CSR showing
+//! their screen), never panic, change nothing
 //! when refused, and replay to the same state.
 
 use proptest::prelude::*;
@@ -11,7 +12,7 @@ use tandem_actors::protocol::{
 };
 use tandem_actors::session::rules::{SessionInit, SessionRules, Status};
 
-const ACTIVITIES: [Activity; 10] = [
+const ACTIVITIES: [Activity; 12] = [
     Activity::ViewDesktop,
     Activity::ControlDesktop,
     Activity::ViewApplication,
@@ -22,6 +23,8 @@ const ACTIVITIES: [Activity; 10] = [
     Activity::RunScript,
     Activity::Reboot,
     Activity::LoginAsUser,
+    Activity::ShowDesktop,
+    Activity::ShowApplications,
 ];
 
 /// Six people who may take part: 0 is the host, 1-2 CSRs (agents), 3-5 customers.
@@ -96,9 +99,9 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => (proptest::option::of(0..6usize), any::<bool>()).prop_map(|(to, long)| Op::Chat { to, long }),
         1 => (0..6usize).prop_map(Op::Select),
-        3 => (0..10usize).prop_map(Op::Request),
+        3 => (0..12usize).prop_map(Op::Request),
         3 => (0..4usize, any::<bool>(), any::<bool>()).prop_map(|(nth, grant, allow_all)| Op::Reply { nth, grant, allow_all }),
-        1 => (0..10usize).prop_map(Op::Stop),
+        1 => (0..12usize).prop_map(Op::Stop),
         2 => Just(Op::StartVoice),
         1 => Just(Op::EndVoice),
         3 => Just(Op::JoinVoice),
@@ -332,6 +335,21 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
             );
         }
     }
+    // D3, D7: the CSR shows one screen at a time, to the selected customer (S6), only while
+    // they are primary (S7, S8); the media plane passes the primary's screen then, and only then.
+    let showing: Vec<_> = running.iter().filter(|(a, _)| a.is_showing()).collect();
+    prop_assert!(showing.len() <= 1, "two screens shown: {:?}", showing);
+    for (_, customer) in &showing {
+        prop_assert!(
+            view["selected_customer"] == customer.to_string(),
+            "showing to a customer not selected"
+        );
+    }
+    prop_assert_eq!(
+        rules.media_policy().showing,
+        rules.primary().filter(|_| !showing.is_empty()),
+        "the CSR's screen passed without showing, or held back while showing"
+    );
     // S6: the selected customer is a present customer.
     if let Some(sel) = view["selected_customer"].as_str() {
         prop_assert!(is_customer(sel));
@@ -405,6 +423,26 @@ fn check_automatic_recording(
     Ok(())
 }
 
+/// D3, D7: only the primary CSR's own request starts showing their screen; nothing else does
+/// (no answer, no join, no computer's command).
+fn check_who_shows(
+    step: &Step,
+    people: &[ParticipantInfo],
+    primary_before: Option<ParticipantId>,
+    records: &[Record],
+) -> Result<(), TestCaseError> {
+    for r in records {
+        if let Event::ActivityStarted { activity, .. } = r.event
+            && activity.is_showing()
+        {
+            let by_primary = matches!(step, Step::Command(i, Op::Request(_))
+                if primary_before == Some(people[*i].id));
+            prop_assert!(by_primary, "showing started by {:?}", step);
+        }
+    }
+    Ok(())
+}
+
 /// SPEC S9 over the whole journal: an activity starts only right after its customer's OK to
 /// that very request, or with "allow all" given by that customer since they joined.
 fn check_consent_came_first(journal: &[Record]) -> Result<(), TestCaseError> {
@@ -420,6 +458,7 @@ fn check_consent_came_first(journal: &[Record]) -> Result<(), TestCaseError> {
                 customer,
                 ..
             } => {
+                prop_assert!(!activity.is_showing(), "consent asked for showing: {:?}", r);
                 requests.insert(*request, (*activity, *customer));
             }
             Event::ConsentAnswered {
@@ -439,7 +478,10 @@ fn check_consent_came_first(journal: &[Record]) -> Result<(), TestCaseError> {
                 customer,
                 pre_approved,
             } => {
-                if *pre_approved {
+                if activity.is_showing() {
+                    // S9 asks nothing for the CSR's own screen; nothing pretends it did.
+                    prop_assert!(!*pre_approved, "showing marked pre-approved: {:?}", r);
+                } else if *pre_approved {
                     prop_assert!(
                         allowed_all.contains(customer),
                         "started without asking: {:?}",
@@ -494,6 +536,7 @@ proptest! {
         for s in &steps {
             now += 1;
             let before = rules.view(None, None);
+            let primary_before = rules.primary();
             // A customer joining anew while a CSR is in charge, for R3.
             let newcomer = match s {
                 Step::Join(i) => rules.primary().is_some() && rules.participant(people[*i].id).is_none(),
@@ -546,6 +589,7 @@ proptest! {
                         }
                     }
                     check_automatic_recording(automatic_recording, s, &people, newcomer, &records)?;
+                    check_who_shows(s, &people, primary_before, &records)?;
                     journal.extend(records)
                 }
                 // A refusal changes nothing.

@@ -62,7 +62,8 @@ pub enum DropReason {
     NoMicrophone,
     /// Camera video from someone who may not send it (SPEC VI2).
     NoCameraRight,
-    /// Screen video while no sharing activity of that participant runs (SPEC D1, S6).
+    /// Screen video while no sharing activity of that participant runs, nor (for the primary
+    /// CSR) a showing one (SPEC D1, D3, S6).
     NotSharing,
     /// Video on a track the client did not say the purpose of.
     Undeclared,
@@ -113,6 +114,10 @@ pub struct MediaPolicy<P: Ord> {
     pub screens: BTreeSet<P>,
     /// Who sends remote-control input to which customer while control runs (SPEC D2).
     pub control: Option<(P, P)>,
+    /// The primary CSR while they show their own desktop or applications (SPEC D3, D7): their
+    /// screen tracks, and only then, go to everyone else in the session (D13). Never anyone
+    /// else's screen, and never a computer's on their behalf.
+    pub showing: Option<P>,
     /// Customers' computers (Tandem Helper), each with its customer (issue 16). A computer is
     /// its customer on the media plane for what the page cannot do: it may send the screen
     /// share while its customer's sharing runs, which receivers see as the customer's, and it
@@ -132,6 +137,7 @@ impl<P: Ord> Default for MediaPolicy<P> {
             volumes: BTreeMap::new(),
             screens: BTreeSet::new(),
             control: None,
+            showing: None,
             computers: BTreeMap::new(),
             recording: false,
         }
@@ -146,6 +152,7 @@ impl<P: Ord + Copy> MediaPolicy<P> {
             Some(TrackPurpose::Camera) if self.cameras.contains(&origin) => Ok(()),
             Some(TrackPurpose::Camera) => Err(DropReason::NoCameraRight),
             Some(TrackPurpose::Screen) if self.screens.contains(&self.identity(origin)) => Ok(()),
+            Some(TrackPurpose::Screen) if self.showing == Some(origin) => Ok(()),
             Some(TrackPurpose::Screen) => Err(DropReason::NotSharing),
         }
     }
@@ -181,7 +188,7 @@ impl<P: Ord + Copy> MediaPolicy<P> {
                 _ => Err(DropReason::NotInControl),
             },
             ChannelKind::Pointer | ChannelKind::Annotation => {
-                if self.screens.is_empty() {
+                if self.screens.is_empty() && self.showing.is_none() {
                     return Err(DropReason::NothingShared);
                 }
                 Ok(present.filter(|p| *p != from).collect())
@@ -271,6 +278,51 @@ mod tests {
         assert_eq!(
             p.channel_targets(ChannelKind::Control, 3, present()),
             Err(DropReason::NotInControl)
+        );
+    }
+
+    #[test]
+    fn the_csrs_screen_passes_only_while_they_show_it() {
+        // 1 is the primary CSR, 2 a customer sharing nothing, 4 customer 2's computer.
+        let quiet = MediaPolicy {
+            screens: BTreeSet::new(),
+            computers: [(4, 2)].into(),
+            ..policy()
+        };
+        assert_eq!(
+            quiet.video(1, Some(TrackPurpose::Screen)),
+            Err(DropReason::NotSharing)
+        );
+        let present = || [1u8, 2, 3].into_iter();
+        assert_eq!(
+            quiet.channel_targets(ChannelKind::Pointer, 2, present()),
+            Err(DropReason::NothingShared)
+        );
+        let showing = MediaPolicy {
+            showing: Some(1),
+            ..quiet
+        };
+        assert_eq!(showing.video(1, Some(TrackPurpose::Screen)), Ok(()));
+        // Showing is the CSR's: the customer, their computer and another CSR gain nothing.
+        for other in [2, 3, 4] {
+            assert_eq!(
+                showing.video(other, Some(TrackPurpose::Screen)),
+                Err(DropReason::NotSharing)
+            );
+        }
+        // D12, D13: pointers and annotations on the shown screen reach everyone else.
+        assert_eq!(
+            showing.channel_targets(ChannelKind::Pointer, 2, present()),
+            Ok(vec![1, 3])
+        );
+        // Nor does showing let the CSR's camera through.
+        let no_camera = MediaPolicy {
+            cameras: BTreeSet::new(),
+            ..showing
+        };
+        assert_eq!(
+            no_camera.video(1, Some(TrackPurpose::Camera)),
+            Err(DropReason::NoCameraRight)
         );
     }
 

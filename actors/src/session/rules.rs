@@ -117,6 +117,8 @@ pub enum Refusal {
         "only Tandem Helper can let the CSR use your mouse and keyboard; run it first (you may refuse here)"
     )]
     HelperNeeded,
+    #[error("you are already showing your screen; stop showing it first")]
+    AlreadyShowing,
 }
 
 impl Refusal {
@@ -167,6 +169,7 @@ impl Refusal {
             Self::ComputerAttached => "computer_attached",
             Self::ConsentInHelper => "consent_in_helper",
             Self::HelperNeeded => "helper_needed",
+            Self::AlreadyShowing => "already_showing",
         }
     }
 }
@@ -396,7 +399,8 @@ impl SessionRules {
     }
 
     /// What the media plane may pass on now: the voice call (V2, V3), camera video (VI2), the
-    /// shares of customers whose sharing activity runs (D1, D6, D13), who controls whom (D2),
+    /// shares of customers whose sharing activity runs (D1, D6, D13), the primary CSR's screen
+    /// while they show it (D3, D7, D13), who controls whom (D2),
     /// and which computers (Tandem Helper) act for which customer: the policy sends a customer's
     /// control input to their computer and takes the computer's share as theirs.
     pub fn media_policy(&self) -> MediaPolicy<ParticipantId> {
@@ -417,6 +421,9 @@ impl SessionRules {
                 .map(|(_, c)| *c)
                 .collect(),
             control,
+            showing: self
+                .primary
+                .filter(|_| self.running.iter().any(|(a, _)| a.is_showing())),
             computers: self.computers.clone(),
             recording: self.is_recording(),
         }
@@ -814,7 +821,8 @@ impl SessionRules {
         Ok(())
     }
 
-    /// The primary CSR asks for an activity with the selected customer: asked for consent, or started if it was given for all (SPEC F3).
+    /// The primary CSR asks for an activity with the selected customer: asked for consent, or
+    /// started if it was given for all (SPEC S9, F3); showing the CSR's screen starts at once.
     fn request_activity(
         &mut self,
         now: UnixMillis,
@@ -835,7 +843,21 @@ impl SessionRules {
             return Err(Refusal::ConsentPending);
         }
         self.check_conflicts(activity, customer)?;
-        self.ask_or_start(now, activity, customer, from, out);
+        if activity.is_showing() {
+            // S9 asks consent for what is done on the customer's computer; showing the CSR's
+            // own screen is not, so it starts at once.
+            self.emit(
+                now,
+                Event::ActivityStarted {
+                    activity,
+                    customer,
+                    pre_approved: false,
+                },
+                out,
+            );
+        } else {
+            self.ask_or_start(now, activity, customer, from, out);
+        }
         Ok(())
     }
 
@@ -1386,7 +1408,8 @@ impl SessionRules {
         Err(Refusal::NotPrimary)
     }
 
-    /// SPEC F3: no file transfer while an application of that customer is viewed or controlled.
+    /// SPEC F3: no file transfer while an application of that customer is viewed or controlled;
+    /// and the CSR shows one screen at a time (D3 or D7).
     fn check_conflicts(&self, activity: Activity, customer: ParticipantId) -> Result<(), Refusal> {
         let running = |pred: fn(Activity) -> bool| {
             self.running.iter().any(|(a, c)| *c == customer && pred(*a))
@@ -1396,6 +1419,10 @@ impl SessionRules {
         }
         if activity.is_application_sharing() && running(|a| a == Activity::FileTransfer) {
             return Err(Refusal::FileTransferRunning);
+        }
+        // One screen of the CSR's at a time: the desktop, or the applications picked.
+        if activity.is_showing() && self.running.iter().any(|(a, _)| a.is_showing()) {
+            return Err(Refusal::AlreadyShowing);
         }
         Ok(())
     }
@@ -1491,15 +1518,17 @@ impl SessionRules {
         out: &mut Vec<Record>,
     ) {
         let only_sharing = cause == StopCause::CustomerChanged;
+        // SPEC S6: "every running sharing activity", the CSR showing their screen included.
+        let sharing = |a: Activity| a.is_sharing() || a.is_showing();
         self.withdraw_where(
             now,
-            |p| p.customer == customer && (!only_sharing || p.activity.is_sharing()),
+            |p| p.customer == customer && (!only_sharing || sharing(p.activity)),
             out,
         );
         let running: Vec<_> = self
             .running
             .iter()
-            .filter(|(a, c)| *c == customer && (!only_sharing || a.is_sharing()))
+            .filter(|(a, c)| *c == customer && (!only_sharing || sharing(*a)))
             .copied()
             .collect();
         for (activity, customer) in running {
