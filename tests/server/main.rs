@@ -29,5 +29,6 @@ mod recording_crash;
 mod recordings_http;
 mod restart;
 mod session_flow;
+mod showing;
 mod sip;
 mod slots;
