@@ -22,6 +22,17 @@ const ASKED = {
   control_application: 'to control an application',
 };
 
+// D3, D7: the CSR shows their own screen; no consent is asked (S9), either side ends it (D5).
+const SHOWS = ['show_desktop', 'show_applications'];
+// Why showing stopped when this CSR did not stop it, in words.
+const SHOW_ENDED = {
+  customer_changed: 'you selected another customer',
+  customer_left: 'the customer left',
+  control_handed_over: 'control of the session was handed over',
+  transferred: 'the session was transferred',
+  session_ended: 'the session ended',
+};
+
 // What the CSR is told when control waits for the customer's Tandem Helper (issue 16, item 9).
 function helperNeeded(customer) {
   return `${customer} needs to run Tandem Helper before you can use their mouse and keyboard: ask them to run it. Their page offers the download and a code; the question goes to Tandem Helper once it is connected.`;
@@ -230,6 +241,109 @@ export class CsrSession {
     });
     on('q-end', () => { show('session'); $('[data-act="end-session"]', root).click(); });
     this.control();
+    this.showing();
+  }
+
+  // D3, D7: "Show my screen" and "Show my applications" (several windows, one pick each:
+  // getDisplayMedia offers one surface per call in every browser, so each further pick adds a
+  // track), "Stop showing", and what is shown, in words. The screen is captured first, on the
+  // click (browsers allow the picker only then); the activity is asked for once there is
+  // something to show, so a cancelled picker starts nothing.
+  showing() {
+    this.shownTracks = []; // the tracks this console sends while show_* runs
+    this.stoppingShow = false;
+    const build = (panel, html) => {
+      const box = document.createElement('div');
+      box.className = 'show-mine';
+      box.innerHTML = html;
+      $(`[data-panel="${panel}"]`, this.root).append(box);
+      return box;
+    };
+    const desk = build('desktop', `
+      <h3>Show my screen</h3>
+      <p class="show-state" aria-live="polite"></p>
+      <button type="button" data-show="show_desktop">Show my screen</button>
+      <button type="button" data-show="stop" class="secondary">Stop showing</button>`);
+    const apps = build('application', `
+      <h3>Show my applications</h3>
+      <p class="show-state" aria-live="polite"></p>
+      <p class="hint">Pick one window at a time; pick again to show another beside it.</p>
+      <button type="button" data-show="show_applications">Show my applications</button>
+      <button type="button" data-show="stop" class="secondary">Stop showing</button>`);
+    for (const box of [desk, apps]) {
+      $('[data-show="stop"]', box).addEventListener('click', () => this.stopShowing());
+    }
+    $('[data-show="show_desktop"]', desk).addEventListener('click', () => this.showMine('show_desktop'));
+    $('[data-show="show_applications"]', apps).addEventListener('click', () => this.showMine('show_applications'));
+  }
+
+  async showMine(activity) {
+    const adding = activity === 'show_applications' && running(this.view, activity);
+    let track;
+    try {
+      const window = activity === 'show_applications';
+      const stream = await navigator.mediaDevices.getDisplayMedia({
+        video: window ? { displaySurface: 'window' } : { displaySurface: 'monitor' },
+        audio: false,
+      });
+      track = stream.getVideoTracks()[0];
+    } catch (err) {
+      if (err.name === 'NotAllowedError' || err.name === 'AbortError') {
+        say(adding ? 'You closed the picker: no other window was added.' : 'You closed the picker without choosing: nothing is shown.');
+      } else {
+        say(`Your browser could not capture the screen (${err.message}): nothing is shown.`, 'error');
+      }
+      return;
+    }
+    // Until its activity_started arrives (before or after the OK), the track is kept.
+    if (!adding) this.showAsked = activity;
+    if (!adding && !(await this.conn.act({ type: 'request_activity', activity }))) {
+      this.showAsked = null;
+      track.stop();
+      return;
+    }
+    this.shownTracks.push(track);
+    this.link.send(track, 'screen');
+    // The browser's own "Stop sharing" bar ends that window; the last one ends the showing.
+    track.addEventListener('ended', () => {
+      this.shownTracks = this.shownTracks.filter((t) => t !== track);
+      if (!this.shownTracks.length) this.stopShowing();
+      else this.render();
+    });
+    this.render();
+  }
+
+  async stopShowing() {
+    const now = SHOWS.filter((a) => running(this.view, a));
+    if (!now.length) {
+      say('You are not showing your screen.', 'error');
+      return;
+    }
+    this.stoppingShow = true;
+    for (const activity of now) await this.conn.act({ type: 'stop_activity', activity });
+    this.stoppingShow = false;
+  }
+
+  // What this console shows, in words; tracks go once showing is over, however it ended.
+  renderShowing(v) {
+    const shown = v.activities.find((a) => SHOWS.includes(a.activity));
+    if ((!shown && !this.showAsked) || v.primary !== this.panel.me) {
+      for (const t of this.shownTracks) this.link.unsend(t);
+      this.shownTracks = [];
+    }
+    const who = shown ? this.panel.name(shown.customer) : '';
+    const n = this.shownTracks.length;
+    const text = !shown ? 'You are not showing your screen.'
+      : v.primary !== this.panel.me ? `${this.panel.name(v.primary)} is showing their screen to ${who}.`
+        : shown.activity === 'show_desktop' ? `You are showing your screen to ${who} and everyone in the session.`
+          : `You are showing ${n === 1 ? 'one application window' : `${n} application windows`} to ${who} and everyone in the session.`;
+    for (const p of $$('.show-state', this.root)) p.textContent = text;
+    const mine = shown && v.primary === this.panel.me;
+    for (const b of $$('[data-show="stop"]', this.root)) b.hidden = !mine;
+    $('[data-show="show_desktop"]', this.root).hidden = Boolean(shown);
+    const apps = $('[data-show="show_applications"]', this.root);
+    apps.hidden = Boolean(shown) && shown.activity !== 'show_applications';
+    apps.textContent = shown?.activity === 'show_applications' ? 'Show another application' : 'Show my applications';
   }
 
   // D2: while this CSR controls the customer's desktop or application, pointer and keys over
@@ -300,9 +414,18 @@ export class CsrSession {
         say(ev.granted ? 'The customer allowed it.' : 'The customer declined.', ev.granted ? 'info' : 'error');
         break;
       case 'activity_started':
+        if (ev.activity === this.showAsked) this.showAsked = null;
+        if (SHOWS.includes(ev.activity) && this.view.primary === me) say(`${name(ev.customer)} now sees your ${ev.activity === 'show_desktop' ? 'screen' : 'applications'}.`);
         if (DOING[ev.activity]) this.panel.notice(`${DOING[ev.activity]} ${name(ev.customer)}`);
         break;
       case 'activity_stopped':
+        // D5: the customer may stop watching; say who ended the showing, and why.
+        if (!SHOWS.includes(ev.activity) || !this.shownTracks.length) {
+          // Not this console's showing (an assistant sees the primary's end in the panel).
+        } else if (!this.stoppingShow) {
+          say(ev.cause === 'stopped' ? `${name(ev.customer)} stopped watching your screen.`
+            : `Showing your screen stopped: ${SHOW_ENDED[ev.cause] || 'it could not go on'}.`);
+        } else say('You stopped showing your screen.');
         if (DOING[ev.activity]) this.panel.notice(`Stopped ${DOING[ev.activity].toLowerCase()} ${name(ev.customer)}`);
         if (ev.cause === 'computer_left') say(`${name(ev.customer)}'s Tandem Helper closed, so you no longer control their computer.`, 'error');
         break;
@@ -369,8 +492,11 @@ export class CsrSession {
     $('[data-act="record"]', root).hidden = recording;
     $('[data-act="stop-record"]', root).hidden = !recording || automatic;
     // The share of any customer (only the selected one's runs), seen by everyone (D13).
-    const sharer = [...this.screens.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)));
+    // An assistant also sees the primary CSR's screen while it is shown (D13).
+    const sharer = [...this.screens.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)))
+      || (v.activities.some((a) => SHOWS.includes(a.activity)) && this.screens.has(v.primary) ? v.primary : null);
     this.viewer.show(sharer ? this.screens.get(sharer) : null, sharer ? `${this.panel.name(sharer)}'s shared screen` : null);
+    this.renderShowing(v);
     this.voice.render();
     this.camera.render();
   }

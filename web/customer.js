@@ -25,6 +25,9 @@ const WHAT = {
   login_as_user: 'sign in to your computer as another user',
 };
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
+// D3, D7: the CSR shows their own screen; nothing is asked of the customer, who may stop
+// watching (D5).
+const SHOWS = ['show_desktop', 'show_applications'];
 
 let conn = null;
 let panel = null;
@@ -36,7 +39,10 @@ let shown = null;
 let screen = null; // the track this page shares
 let capture = null; // a capture the customer has started choosing, for a share they allowed
 let refused = false; // the server would not let this page in; its reason is shown
-const others = new Map(); // participant id -> another customer's shared screen
+const others = new Map(); // participant id -> another customer's (or the CSR's) shared screen
+const csrViewers = new Map(); // the CSR's shown track id -> { viewer, stream } showing it
+let hidden = null; // the showing another customer's "Stop watching" hid on this page only
+let stopping = false; // this customer pressed "Stop watching"; the stop is theirs, not the CSR's
 const asked = [];
 // Issue 16: questions about the computer that the page does not ask itself: control waiting
 // for Tandem Helper (`helper_needed`), or asked in the helper's window (`computer`).
@@ -64,7 +70,9 @@ $('#join').addEventListener('submit', async (e) => {
       streamEnded: (id) => received(id, null),
       audio: (s) => voice.hear(s),
       channel: (label, data) => {
-        if (label === 'annotation') (screen ? preview : shown).receive(data);
+        if (label !== 'annotation') return;
+        const csrScreen = [...csrViewers.values()][0]?.viewer;
+        (screen ? preview : csrScreen || shown).receive(data);
       },
       error: (text) => say(`Media: ${text}`, 'error'),
     });
@@ -243,6 +251,21 @@ async function stopSharing() {
 
 $('#leave').addEventListener('click', () => conn.act({ type: 'leave' }));
 
+// D5: the customer being helped ends the showing for the session; another customer, to whom
+// it is not addressed, only stops seeing it on this page.
+$('#stop-watching').addEventListener('click', async () => {
+  const shown = panel.view.activities.find((a) => SHOWS.includes(a.activity));
+  if (!shown) return;
+  if (shown.customer !== panel.me) {
+    hidden = shown;
+    say('You stopped watching.');
+    render();
+    return;
+  }
+  stopping = true;
+  if (!(await conn.act({ type: 'stop_activity', activity: shown.activity }, 'You stopped watching.'))) stopping = false;
+});
+
 function onEvent(ev) {
   if (ev.type === 'consent_requested' && ev.customer === panel.me) {
     question(ev);
@@ -261,6 +284,15 @@ function onEvent(ev) {
     say('Tandem Helper closed: nobody uses your mouse and keyboard now.');
   } else if (ev.type === 'activity_started' && ev.customer === panel.me && ev.pre_approved) {
     say(`${panel.name(panel.view.primary)} started to ${WHAT[ev.activity] || ev.activity} (you allowed everything).`);
+  } else if (ev.type === 'activity_started' && SHOWS.includes(ev.activity)) {
+    hidden = null;
+    say(`${panel.name(panel.view.primary)} is showing you their ${ev.activity === 'show_desktop' ? 'screen' : 'applications'}.`);
+  } else if (ev.type === 'activity_stopped' && SHOWS.includes(ev.activity)) {
+    const csr = panel.name(panel.view.primary) || 'Your support representative';
+    if (stopping && ev.customer === panel.me) stopping = false;
+    else if (ev.cause === 'stopped' && ev.customer !== panel.me) say(`${csr}'s screen is no longer shown.`);
+    else if (ev.cause === 'stopped') say(`${csr} stopped showing their screen.`);
+    else say(`${csr} is no longer showing their screen.`);
   } else if (ev.type === 'session_ended') {
     say('The support session has ended. Thank you.');
   } else if (ev.type === 'session_transferred') {
@@ -271,10 +303,45 @@ function onEvent(ev) {
 function received(id, stream) {
   if (camera.received(id, stream)) return;
   if (id.startsWith('screen-')) {
-    if (stream) others.set(id.slice(7), stream);
-    else others.delete(id.slice(7));
+    if (stream) {
+      others.set(id.slice(7), stream);
+      // Several windows of the CSR's come as several tracks of one stream; one may go alone.
+      stream.addEventListener('removetrack', () => render());
+    } else others.delete(id.slice(7));
     render();
   }
+}
+
+// The CSR's screen (D3) or windows (D7), each track in its own viewer, scaled to fit.
+function renderCsrScreen(v) {
+  const shown = v.activities.find((a) => SHOWS.includes(a.activity));
+  const stream = shown && v.primary ? others.get(v.primary) : null;
+  const off = !shown || (hidden && hidden.activity === shown.activity && hidden.customer === shown.customer);
+  const tracks = off || !stream ? [] : stream.getVideoTracks().filter((t) => t.readyState === 'live');
+  for (const [id, { viewer }] of csrViewers) {
+    if (tracks.some((t) => t.id === id)) continue;
+    viewer.show(null);
+    viewer.root.remove();
+    csrViewers.delete(id);
+  }
+  const csr = panel.name(v.primary) || 'Your support representative';
+  tracks.forEach((t, i) => {
+    const title = tracks.length > 1 ? `${csr}'s window ${i + 1}` : `${csr}'s screen`;
+    if (!csrViewers.has(t.id)) {
+      const box = document.createElement('section');
+      $('#csr-windows').append(box);
+      const viewer = new Viewer(box, { title, send: (text) => link.message('annotation', text), say });
+      csrViewers.set(t.id, { viewer, stream: new MediaStream([t]) });
+    }
+    // The same stream (the video keeps playing); the title follows the number of windows.
+    const { viewer, stream: one } = csrViewers.get(t.id);
+    viewer.show(one, title);
+  });
+  $('#csr-screen').hidden = off;
+  $('#csr-screen-state').textContent = off ? ''
+    : shown.activity === 'show_desktop' ? `${csr} is showing you their screen.`
+      : `${csr} is showing you ${tracks.length > 1 ? `${tracks.length} application windows` : 'an application window'}.`;
+  if (!off && !tracks.length) $('#csr-screen-state').textContent += ' The picture is on its way.';
 }
 
 // Starts sending a captured screen once the share it was chosen for runs.
@@ -344,6 +411,7 @@ function render() {
   const sharer = [...others.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)));
   shown.show(sharer ? others.get(sharer) : null, sharer ? `${panel.name(sharer)}'s shared screen` : null);
   $('#shown').hidden = !sharer;
+  renderCsrScreen(v);
   voice.render();
   camera.render();
 }

@@ -187,3 +187,18 @@ async fn the_csr_shows_their_screen_to_everyone_and_either_side_ends_it() {
     assert_eq!(status, 200, "{session}");
     assert_eq!(session["activities"], json!([]), "{session}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_sees_the_csrs_screen_and_windows_in_chromium_and_either_side_stops() {
+    // D3, D5, D7, D13 clicked through: tests/e2e/show.mjs checks the colours of the video's
+    // pixels on the customer's page.
+    let s = TestServer::start().await;
+    s.named_account("carol", "Carol", AccountRole::Csr).await;
+    let report = crate::common::browser::run_script(&s, "show.mjs", &["carol"]).await;
+    assert!(report["results"]["desktop"].is_array(), "{report}");
+    assert_eq!(
+        report["results"]["windows"].as_array().map(Vec::len),
+        Some(2),
+        "{report}"
+    );
+}
