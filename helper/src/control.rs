@@ -509,10 +509,13 @@ mod tests {
         );
         for r in [
             ClipboardReply::Text("x".into()),
+            ClipboardReply::Declined,
             ClipboardReply::Empty,
+            ClipboardReply::TooLarge,
             ClipboardReply::Failed,
         ] {
-            assert!(reply(r).starts_with(CLIPBOARD_REPLY_PREFIX));
+            // The SFU passes exactly these from the computer (media/src/policy.rs).
+            assert!(tandem_media::policy::is_clipboard_reply(&r.message()));
         }
     }
 
