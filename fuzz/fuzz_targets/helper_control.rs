@@ -1,8 +1,8 @@
 //! Any bytes as a message on the helper's `control` data channel: parsing never panics, and
 //! whatever it accepts is within the limits the platform code relies on (points inside the
-//! picture, bounded wheel steps, text and clipboard text, and the helper's clipboard answer stays
-//! within the message bound and is one the SFU lets back). Nothing the server relays is admitted before the
-//! customer's own consent.
+//! picture, bounded wheel steps, text and clipboard text; the helper's clipboard answer stays
+//! within the message bound and is one the SFU lets back). Nothing the server relays is
+//! admitted before the customer's own consent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
