@@ -213,24 +213,20 @@ fn modifiers(names: &[String]) -> Result<Modifiers, ControlError> {
 
 /// Typed text: line breaks and tabs are keys a person types; other control characters are not.
 fn text(text: Option<String>) -> Result<String, ControlError> {
+    bounded(text, MAX_TEXT_CHARS, &['\n', '\t']).ok_or(ControlError::BadText)
+}
+
+/// Text that is not empty, at most `max` characters, with no control character but `allowed`.
+fn bounded(text: Option<String>, max: usize, allowed: &[char]) -> Option<String> {
     let text = text.unwrap_or_default();
-    let typable = |c: char| !c.is_control() || c == '\n' || c == '\t';
-    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS || !text.chars().all(typable) {
-        return Err(ControlError::BadText);
-    }
-    Ok(text)
+    let fine = |c: char| !c.is_control() || allowed.contains(&c);
+    (!text.is_empty() && text.chars().count() <= max && text.chars().all(fine)).then_some(text)
 }
 
 /// Clipboard text: what a person copies, so line breaks (`\r\n` too) and tabs, and no other
 /// control character.
 fn clipboard_text(text: Option<String>) -> Result<String, ControlError> {
-    let text = text.unwrap_or_default();
-    let copyable = |c: char| !c.is_control() || matches!(c, '\n' | '\r' | '\t');
-    if text.is_empty() || text.chars().count() > MAX_CLIPBOARD_CHARS || !text.chars().all(copyable)
-    {
-        return Err(ControlError::BadClipboard);
-    }
-    Ok(text)
+    bounded(text, MAX_CLIPBOARD_CHARS, &['\n', '\r', '\t']).ok_or(ControlError::BadClipboard)
 }
 
 /// The helper's answer to `clipboard_get`, the one message the computer sends the CSR on the

@@ -397,6 +397,24 @@ fn join_helper(s: &Started, display: &str) -> Proc {
     helper
 }
 
+/// Dave's helper joins on `display`, the CSR connects its WebRTC client, asks to see the
+/// screen, and the helper's terminal says yes: the screen is being shown when this returns.
+async fn viewing(s: &mut Started, display: &str) -> (Proc, Peer) {
+    let mut helper = join_helper(s, display);
+    s.csr.event("computer_attached", "").await;
+    let peer = Peer::connect(&mut s.csr).await;
+    allowed(
+        &mut s.csr,
+        &mut helper,
+        "view_desktop",
+        "Carol asks to see your screen",
+    )
+    .await;
+    peer.answer_offer(&mut s.csr).await;
+    helper.line(|l| l == "your screen is being shown");
+    (helper, peer)
+}
+
 /// The CSR asks for `activity`; the helper's terminal shows `question` and is answered "y".
 async fn allowed(csr: &mut Ws, helper: &mut Proc, activity: &str, question: &str) {
     csr.send(json!({"type": "request_activity", "activity": activity}))
@@ -425,20 +443,8 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
         "{wrong:?}"
     );
 
-    let mut helper = join_helper(&s, &display);
-    s.csr.event("computer_attached", "").await;
-    let peer = Peer::connect(&mut s.csr).await;
-
     // View: asked on the helper's terminal, answered "y"; the CSR decodes the window's pattern.
-    allowed(
-        &mut s.csr,
-        &mut helper,
-        "view_desktop",
-        "Carol asks to see your screen",
-    )
-    .await;
-    peer.answer_offer(&mut s.csr).await;
-    helper.line(|l| l == "your screen is being shown");
+    let (mut helper, peer) = viewing(&mut s, &display).await;
     let pattern = [
         (200, 175, [255, 0, 0]),
         (400, 175, [0, 255, 0]),

@@ -49,18 +49,7 @@ async fn the_wheel_held_keys_and_clipboard_both_ways_with_the_customers_yes() {
     let (_x, display) = xvfb();
     let window = test_window(&display);
     let mut s = started().await;
-    let mut helper = join_helper(&s, &display);
-    s.csr.event("computer_attached", "").await;
-    let peer = Peer::connect(&mut s.csr).await;
-    allowed(
-        &mut s.csr,
-        &mut helper,
-        "view_desktop",
-        "Carol asks to see your screen",
-    )
-    .await;
-    peer.answer_offer(&mut s.csr).await;
-    helper.line(|l| l == "your screen is being shown");
+    let (mut helper, peer) = viewing(&mut s, &display).await;
     allowed(
         &mut s.csr,
         &mut helper,
