@@ -6,6 +6,7 @@ import { MediaLink } from '/assets/media.js';
 import { VoicePanel } from '/assets/voice.js';
 import { CameraPanel } from '/assets/video.js';
 import { Viewer } from '/assets/viewer.js';
+import { RemoteControl } from '/assets/remote_control.js';
 
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 const DOING = {
@@ -78,7 +79,10 @@ export class CsrSession {
       stream: (id, s) => this.received(id, s),
       streamEnded: (id) => this.received(id, null),
       audio: (s) => this.voice.hear(s),
-      channel: (label, data) => { if (label === 'annotation') this.viewer.receive(data); },
+      channel: (label, data) => {
+        if (label === 'annotation') this.viewer.receive(data);
+        else if (label === 'control') this.remote?.receive(data);
+      },
       error: (text) => say(`Media: ${text}`, 'error'),
     });
     const parts = { conn: this.conn, link: this.link, panel: this.panel, staff: true };
@@ -346,24 +350,20 @@ export class CsrSession {
     apps.textContent = shown?.activity === 'show_applications' ? 'Show another application' : 'Show my applications';
   }
 
-  // D2: while this CSR controls the customer's desktop or application, pointer and keys over
-  // the shared screen go to the customer on the control channel (the server relays them only
-  // then). Annotation tools take the pointer while one is picked.
+  // D2: while this CSR controls the customer's desktop or application, pointer, wheel and keys
+  // over the shared screen, the Keys menu, typed text and clipboard text go to the customer on
+  // the control channel (the server relays them only then; web/remote_control.js). Annotation
+  // tools take the pointer while one is picked.
   control() {
-    const stage = this.viewer.stage;
-    stage.tabIndex = 0;
-    stage.setAttribute('aria-label', 'Shared screen: while you control it, your pointer and keys go to the customer');
-    const controlling = () => this.view && this.view.primary === this.panel.me
-      && (running(this.view, 'control_desktop') || running(this.view, 'control_application'));
-    const send = (m) => { if (controlling() && !this.viewer.tool) this.link.message('control', JSON.stringify(m)); };
-    const at = (e) => this.viewer.at(e);
-    stage.addEventListener('pointermove', (e) => send({ t: 'move', at: at(e) }));
-    stage.addEventListener('pointerdown', (e) => send({ t: 'down', at: at(e), button: e.button }));
-    stage.addEventListener('pointerup', (e) => send({ t: 'up', at: at(e), button: e.button }));
-    stage.addEventListener('keydown', (e) => {
-      if (!controlling()) return;
-      e.preventDefault();
-      send({ t: 'key', key: e.key, code: e.code });
+    const controlling = () => Boolean(this.view && this.view.primary === this.panel.me
+      && (running(this.view, 'control_desktop') || running(this.view, 'control_application')));
+    this.remote = new RemoteControl(this.viewer.stage, {
+      at: (e) => this.viewer.at(e),
+      controlling,
+      blocked: () => Boolean(this.viewer.tool),
+      send: (text) => this.link.message('control', text),
+      customer: () => this.panel.name(this.view?.selected_customer),
+      say,
     });
   }
 
@@ -499,6 +499,7 @@ export class CsrSession {
     this.renderShowing(v);
     this.voice.render();
     this.camera.render();
+    this.remote?.render();
   }
 
   async over(reason) {

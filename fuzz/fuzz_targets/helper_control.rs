@@ -1,12 +1,16 @@
 //! Any bytes as a message on the helper's `control` data channel: parsing never panics, and
 //! whatever it accepts is within the limits the platform code relies on (points inside the
-//! picture, bounded wheel steps and text). Nothing the server relays is admitted before the
-//! customer's own consent.
+//! picture, bounded wheel steps, text and clipboard text; the helper's clipboard answer stays
+//! within the message bound and is one the SFU lets back). Nothing the server relays is
+//! admitted before the customer's own consent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tandem_helper::consent::Consent;
-use tandem_helper::control::{self, Control, MAX_TEXT_CHARS, MAX_WHEEL_STEPS};
+use tandem_helper::control::{
+    self, ClipboardReply, Control, MAX_CLIPBOARD_CHARS, MAX_MESSAGE_BYTES, MAX_TEXT_CHARS,
+    MAX_WHEEL_STEPS,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(c) = control::parse(data) else {
@@ -20,7 +24,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(dx.abs() <= MAX_WHEEL_STEPS && dy.abs() <= MAX_WHEEL_STEPS);
         }
         Control::Text(t) => assert!(!t.is_empty() && t.chars().count() <= MAX_TEXT_CHARS),
-        Control::Key { .. } | Control::Combo(_) | Control::ReleaseAll => {}
+        Control::ClipboardSet(t) => {
+            assert!(!t.is_empty() && t.chars().count() <= MAX_CLIPBOARD_CHARS);
+            // Whatever the CSR may put there, the helper's answer carrying it back is bounded.
+            let back = ClipboardReply::of_read(Ok(Some(t.clone()))).message();
+            assert!(back.len() <= MAX_MESSAGE_BYTES);
+            assert!(tandem_media::policy::is_clipboard_reply(&back));
+        }
+        Control::Key { .. } | Control::Combo(_) | Control::ReleaseAll | Control::ClipboardGet => {}
     }
     assert_eq!(Consent::new().admits(&c), c == Control::ReleaseAll);
 });

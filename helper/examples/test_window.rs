@@ -304,9 +304,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
                     emit(json!({"event": "exposed"}));
                 }
             }
-            Event::ButtonPress(e) => emit(
-                json!({"event": "button_press", "button": e.detail, "x": e.event_x, "y": e.event_y}),
-            ),
+            Event::ButtonPress(e) => emit(json!({
+                "event": "button_press", "button": e.detail, "x": e.event_x, "y": e.event_y,
+                "state": state_names(u16::from(e.state)),
+            })),
             Event::ButtonRelease(e) => emit(
                 json!({"event": "button_release", "button": e.detail, "x": e.event_x, "y": e.event_y}),
             ),

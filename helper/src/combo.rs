@@ -97,4 +97,28 @@ mod tests {
         assert_eq!(names.len(), Combo::ALL.len());
         assert_eq!(Combo::from_name("CTRL_ALT_DEL"), None);
     }
+
+    /// The CSR's console (web/remote_control.js) offers every combination by its name and label,
+    /// and splits and bounds what it sends with the helper's own limits.
+    #[test]
+    fn the_consoles_keys_menu_and_limits_match_the_helper() {
+        let js = include_str!("../../web/remote_control.js");
+        for &c in Combo::ALL {
+            let entry = format!("['{}', '{}']", c.name(), c.label());
+            assert!(js.contains(&entry), "the console's Keys menu lacks {entry}");
+        }
+        assert_eq!(
+            js.matches("  ['").count(),
+            Combo::ALL.len(),
+            "the console offers a combination the helper does not know"
+        );
+        use crate::control::{MAX_CLIPBOARD_CHARS, MAX_TEXT_CHARS, MAX_WHEEL_STEPS};
+        for line in [
+            format!("const MAX_TEXT_CHARS = {MAX_TEXT_CHARS};"),
+            format!("const MAX_CLIPBOARD_CHARS = {MAX_CLIPBOARD_CHARS};"),
+            format!("const MAX_WHEEL_STEPS = {MAX_WHEEL_STEPS};"),
+        ] {
+            assert!(js.contains(&line), "the console lacks {line}");
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! The customer's side (the window, or the terminal until the window lands) talks to it through
 //! two channels: [`UiEvent`]s in (answers, Stop), [`UiUpdate`]s out (the question, notices).
 
+pub mod clipboard;
 pub mod pairing;
 pub mod share;
 pub mod terminal;
@@ -19,14 +20,15 @@ use serde_json::{Value, json};
 use str0m::format::Codec;
 use str0m::media::Mid;
 use tandem_media::client::{Client, ClientConfig, ClientEvent, EncodedFrame, VideoConfig};
-use tandem_media::policy::TrackPurpose;
+use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::consent::{Answer, Question};
-use crate::platform::{Input, PlatformError};
-use crate::session::{Action, Event, Identity, Inject, Session};
+use crate::platform::{Clipboard, Input, PlatformError};
+use crate::session::{Action, ClipboardQuestion, Event, Identity, Inject, Session};
+use clipboard::{ClipboardCommand, ClipboardOut};
 use share::{ShareCommand, ShareOut};
 
 pub use pairing::Paired;
@@ -53,7 +55,15 @@ pub enum JoinError {
 /// From the customer's side to the helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UiEvent {
-    Answer { id: u64, answer: Answer },
+    Answer {
+        id: u64,
+        answer: Answer,
+    },
+    /// The answer to the clipboard question `id`: send the copied text or not.
+    ClipboardAnswer {
+        id: u64,
+        send: bool,
+    },
     Stop,
 }
 
@@ -68,6 +78,9 @@ pub enum UiUpdate {
     Question(Option<Question>),
     /// Whether the screen is being shown.
     Sharing(bool),
+    /// The CSR asks for the text the customer copied: the question to show, or none (answered,
+    /// or withdrawn because control ended).
+    ClipboardQuestion(Option<ClipboardQuestion>),
     Notice(String),
 }
 
@@ -77,6 +90,9 @@ pub struct Platform {
     /// Starts the share thread with the platform's capture (it opens its own connection).
     pub start_share:
         Box<dyn FnOnce(std::sync::mpsc::Receiver<ShareCommand>, UnboundedSender<ShareOut>) + Send>,
+    /// The clipboard (opened with [`clipboard::limits`]), or none where the platform has none:
+    /// the CSR's requests are then answered `failed`.
+    pub clipboard: Option<Box<dyn Clipboard + Send>>,
 }
 
 /// Joins `server` with `code` and runs until the session is over for this computer; the reason,
@@ -139,6 +155,16 @@ pub async fn run(
         .spawn(move || start_share(share_rx, pictures_tx))
         .map_err(|e| JoinError::Connection(e.to_string()))?;
     let mut input = platform.input;
+    let (clipboard_tx, clipboard_rx) = std::sync::mpsc::channel();
+    let (clipboard_out_tx, mut clipboard_out) = unbounded_channel();
+    if let Some(c) = platform.clipboard {
+        std::thread::Builder::new()
+            .name("clipboard".into())
+            .spawn(move || clipboard::run(c, clipboard_rx, clipboard_out_tx))
+            .map_err(|e| JoinError::Connection(e.to_string()))?;
+    } else {
+        drop(clipboard_rx);
+    }
 
     let mut session = Session::new(Identity {
         me: paired.me.clone(),
@@ -186,8 +212,15 @@ pub async fn run(
             },
             Some(ui) = ui_in.recv() => events.push(match ui {
                 UiEvent::Answer { id, answer } => Event::Answer { id, answer },
+                UiEvent::ClipboardAnswer { id, send } => Event::ClipboardAnswer { id, send },
                 UiEvent::Stop => Event::Stop,
             }),
+            Some(out) = clipboard_out.recv() => match out {
+                ClipboardOut::Read(reply) => events.push(Event::ClipboardRead(reply)),
+                ClipboardOut::SetFailed(why) => {
+                    let _ = ui_out.send(UiUpdate::Notice(format!("the clipboard was not set: {why}")));
+                }
+            },
         }
         while let Some(t) = client.poll_transmit() {
             let _ = udp.send_to(&t.contents, t.destination).await;
@@ -208,7 +241,8 @@ pub async fn run(
                 _ => {}
             }
         }
-        for event in events {
+        let mut events = std::collections::VecDeque::from(events);
+        while let Some(event) = events.pop_front() {
             for action in session.handle(event) {
                 match action {
                     Action::Send(frame) => send(&mut ws, frame).await?,
@@ -233,6 +267,21 @@ pub async fn run(
                         if let Some(answer) = media(&mut client, &frame)? {
                             send(&mut ws, answer).await?;
                         }
+                    }
+                    Action::SetClipboard(text) => {
+                        let _ = clipboard_tx.send(ClipboardCommand::Set(text));
+                    }
+                    Action::ReadClipboard => {
+                        if clipboard_tx.send(ClipboardCommand::Get).is_err() {
+                            let failed = crate::control::ClipboardReply::Failed;
+                            events.push_back(Event::ClipboardRead(failed));
+                        }
+                    }
+                    Action::AskClipboard(q) => {
+                        let _ = ui_out.send(UiUpdate::ClipboardQuestion(q));
+                    }
+                    Action::Control(data) => {
+                        client.send_channel(Instant::now(), ChannelKind::Control, &data);
                     }
                     Action::Sampling(s) => {
                         let _ = share_tx.send(ShareCommand::Sampling(s));

@@ -14,9 +14,13 @@ use crate::combo::Combo;
 use crate::key::{Key, Modifiers};
 pub use crate::platform::Button;
 
-/// The longest control message accepted. The longest legitimate one is a `text` message of
-/// [`MAX_TEXT_CHARS`] characters of up to 4 bytes each, plus its envelope.
-pub const MAX_MESSAGE_BYTES: usize = 4 * MAX_TEXT_CHARS + 64;
+/// The longest control message accepted, either way. The longest legitimate one is a
+/// `clipboard_set` (or the helper's `clipboard` answer) of [`MAX_CLIPBOARD_CHARS`] characters of
+/// up to 4 bytes each, plus its envelope: well under the 64 KiB a data channel message may be.
+pub const MAX_MESSAGE_BYTES: usize = 4 * MAX_CLIPBOARD_CHARS + 64;
+/// The most characters of clipboard text moved at once, either way; longer text is refused
+/// whole (never cut), so what arrives is what was copied.
+pub const MAX_CLIPBOARD_CHARS: usize = 8192;
 /// The most characters one `text` message types; longer text is sent in several messages.
 pub const MAX_TEXT_CHARS: usize = 1024;
 /// The most wheel steps one `wheel` message scrolls, either way, on either axis.
@@ -56,6 +60,10 @@ pub enum Control {
     Combo(Combo),
     /// Release every key and button the CSR holds (the console lost focus).
     ReleaseAll,
+    /// Put this text on the customer's clipboard (only while the customer allows control).
+    ClipboardSet(String),
+    /// The CSR asks for the customer's clipboard text: the helper asks the customer first.
+    ClipboardGet,
 }
 
 /// Why a control message was refused. [`ControlError::code`] is the stable code reported.
@@ -75,6 +83,10 @@ pub enum ControlError {
     UnknownCombo(String),
     #[error("text is empty, longer than {MAX_TEXT_CHARS} characters, or holds control characters")]
     BadText,
+    #[error(
+        "clipboard text is empty, longer than {MAX_CLIPBOARD_CHARS} characters, or holds control characters other than line breaks and tabs"
+    )]
+    BadClipboard,
 }
 
 impl ControlError {
@@ -87,6 +99,7 @@ impl ControlError {
             Self::UnknownKey(_) => "control_unknown_key",
             Self::UnknownCombo(_) => "control_unknown_combo",
             Self::BadText => "control_bad_text",
+            Self::BadClipboard => "control_bad_clipboard",
         }
     }
 }
@@ -147,6 +160,8 @@ pub fn parse(bytes: &[u8]) -> Result<Control, ControlError> {
             Control::Combo(Combo::from_name(&name).ok_or(ControlError::UnknownCombo(name))?)
         }
         "release_all" => Control::ReleaseAll,
+        "clipboard_set" => Control::ClipboardSet(clipboard_text(wire.text)?),
+        "clipboard_get" => Control::ClipboardGet,
         _ => return Err(ControlError::UnknownType(wire.t)),
     })
 }
@@ -198,18 +213,82 @@ fn modifiers(names: &[String]) -> Result<Modifiers, ControlError> {
 
 /// Typed text: line breaks and tabs are keys a person types; other control characters are not.
 fn text(text: Option<String>) -> Result<String, ControlError> {
+    bounded(text, MAX_TEXT_CHARS, &['\n', '\t']).ok_or(ControlError::BadText)
+}
+
+/// Text that is not empty, at most `max` characters, with no control character but `allowed`.
+fn bounded(text: Option<String>, max: usize, allowed: &[char]) -> Option<String> {
     let text = text.unwrap_or_default();
-    let typable = |c: char| !c.is_control() || c == '\n' || c == '\t';
-    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS || !text.chars().all(typable) {
-        return Err(ControlError::BadText);
+    let fine = |c: char| !c.is_control() || allowed.contains(&c);
+    (!text.is_empty() && text.chars().count() <= max && text.chars().all(fine)).then_some(text)
+}
+
+/// Clipboard text: what a person copies, so line breaks (`\r\n` too) and tabs, and no other
+/// control character.
+fn clipboard_text(text: Option<String>) -> Result<String, ControlError> {
+    bounded(text, MAX_CLIPBOARD_CHARS, &['\n', '\r', '\t']).ok_or(ControlError::BadClipboard)
+}
+
+/// The helper's answer to `clipboard_get`, the one message the computer sends the CSR on the
+/// `control` channel (the SFU passes nothing else from it: media/src/policy.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClipboardReply {
+    /// The customer said yes: the clipboard's text.
+    Text(String),
+    /// The customer said no.
+    Declined,
+    /// The clipboard holds no text (nothing copied, or an image).
+    Empty,
+    /// The text is over [`MAX_CLIPBOARD_CHARS`] characters (or its message over
+    /// [`MAX_MESSAGE_BYTES`]): nothing of it is sent.
+    TooLarge,
+    /// The clipboard could not be read (its owner did not answer in time...).
+    Failed,
+}
+
+/// How every clipboard answer begins on the wire; the SFU checks this prefix.
+pub const CLIPBOARD_REPLY_PREFIX: &str = r#"{"t":"clipboard""#;
+
+impl ClipboardReply {
+    /// The answer for what the clipboard gave, within the bounds.
+    pub fn of_read(read: Result<Option<String>, crate::platform::PlatformError>) -> Self {
+        match read {
+            Ok(Some(text)) if text.is_empty() => Self::Empty,
+            Ok(Some(text)) if text.chars().count() > MAX_CLIPBOARD_CHARS => Self::TooLarge,
+            Ok(Some(text)) => Self::Text(text),
+            Ok(None) | Err(crate::platform::PlatformError::ClipboardNotText) => Self::Empty,
+            Err(crate::platform::PlatformError::ClipboardTooLarge(_)) => Self::TooLarge,
+            Err(_) => Self::Failed,
+        }
     }
-    Ok(text)
+
+    /// The message: `{"t":"clipboard","text":…}`, or `{"t":"clipboard","none":"declined"}`
+    /// (`empty`, `too_large`, `failed`). A text whose message would be over
+    /// [`MAX_MESSAGE_BYTES`] (escaping grows it) is sent as `too_large`.
+    pub fn message(&self) -> Vec<u8> {
+        let none = |why: &str| format!(r#"{CLIPBOARD_REPLY_PREFIX},"none":"{why}"}}"#).into_bytes();
+        match self {
+            Self::Text(text) => {
+                let quoted = serde_json::Value::String(text.clone()).to_string();
+                let m = format!(r#"{CLIPBOARD_REPLY_PREFIX},"text":{quoted}}}"#).into_bytes();
+                if m.len() > MAX_MESSAGE_BYTES {
+                    return none("too_large");
+                }
+                m
+            }
+            Self::Declined => none("declined"),
+            Self::Empty => none("empty"),
+            Self::TooLarge => none("too_large"),
+            Self::Failed => none("failed"),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::key::NamedKey;
+    use crate::platform::PlatformError;
 
     fn ok(json: &str) -> Control {
         parse(json.as_bytes()).unwrap_or_else(|e| panic!("{json}: {e}"))
@@ -285,6 +364,11 @@ mod tests {
             ok(r#"{"t":"release_all","from":"a newer console"}"#),
             Control::ReleaseAll
         );
+        assert_eq!(
+            ok(r#"{"t":"clipboard_set","text":"line 1\r\n\tline 2"}"#),
+            Control::ClipboardSet("line 1\r\n\tline 2".into())
+        );
+        assert_eq!(ok(r#"{"t":"clipboard_get"}"#), Control::ClipboardGet);
     }
 
     #[test]
@@ -357,6 +441,78 @@ mod tests {
             refused(r#"{"t":"launch","path":"/bin/sh"}"#),
             "control_unknown_type"
         );
+        assert_eq!(refused(r#"{"t":"clipboard_set"}"#), "control_bad_clipboard");
+        assert_eq!(
+            refused(r#"{"t":"clipboard_set","text":""}"#),
+            "control_bad_clipboard"
+        );
+        assert_eq!(
+            refused(r#"{"t":"clipboard_set","text":"a\u0000b"}"#),
+            "control_bad_clipboard"
+        );
+        assert_eq!(
+            refused(r#"{"t":"clipboard_set","text":7}"#),
+            "control_malformed"
+        );
+        // The helper's own answer is not something the CSR may send it.
+        assert_eq!(
+            refused(r#"{"t":"clipboard","text":"x"}"#),
+            "control_unknown_type"
+        );
+    }
+
+    #[test]
+    fn clipboard_text_is_bounded_both_ways() {
+        let set =
+            |s: &str, n: usize| format!(r#"{{"t":"clipboard_set","text":"{}"}}"#, s.repeat(n));
+        assert!(
+            matches!(ok(&set("😀", MAX_CLIPBOARD_CHARS)), Control::ClipboardSet(t) if t.chars().count() == MAX_CLIPBOARD_CHARS)
+        );
+        assert_eq!(
+            refused(&set("a", MAX_CLIPBOARD_CHARS + 1)),
+            "control_bad_clipboard"
+        );
+        // The answer: the text whole, or why not, never a part of it.
+        let reply = |r: ClipboardReply| String::from_utf8(r.message()).unwrap();
+        assert_eq!(
+            reply(ClipboardReply::Text("a \"b\"\n".into())),
+            r#"{"t":"clipboard","text":"a \"b\"\n"}"#
+        );
+        assert_eq!(
+            reply(ClipboardReply::Declined),
+            r#"{"t":"clipboard","none":"declined"}"#
+        );
+        let full = ClipboardReply::of_read(Ok(Some("😀".repeat(MAX_CLIPBOARD_CHARS))));
+        assert!(matches!(full, ClipboardReply::Text(_)));
+        assert!(full.message().len() <= MAX_MESSAGE_BYTES);
+        assert_eq!(
+            ClipboardReply::of_read(Ok(Some("a".repeat(MAX_CLIPBOARD_CHARS + 1)))),
+            ClipboardReply::TooLarge
+        );
+        // Escaping may grow a text past the message bound: then it is too large, not cut.
+        let escaped = ClipboardReply::Text("\u{1}".repeat(MAX_CLIPBOARD_CHARS));
+        assert_eq!(reply(escaped), r#"{"t":"clipboard","none":"too_large"}"#);
+        assert_eq!(ClipboardReply::of_read(Ok(None)), ClipboardReply::Empty);
+        assert_eq!(
+            ClipboardReply::of_read(Err(PlatformError::ClipboardTooLarge(9))),
+            ClipboardReply::TooLarge
+        );
+        assert_eq!(
+            ClipboardReply::of_read(Err(PlatformError::ClipboardTimeout(
+                std::time::Duration::from_secs(5)
+            ))),
+            ClipboardReply::Failed
+        );
+        for r in [
+            ClipboardReply::Text("x".into()),
+            ClipboardReply::Declined,
+            ClipboardReply::Empty,
+            ClipboardReply::TooLarge,
+            ClipboardReply::Failed,
+        ] {
+            // The SFU passes exactly these from the computer (media/src/policy.rs).
+            assert!(tandem_media::policy::is_clipboard_reply(&r.message()));
+        }
     }
 
     #[test]

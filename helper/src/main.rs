@@ -69,11 +69,14 @@ fn main() -> ExitCode {
 #[cfg(target_os = "linux")]
 fn platform(display: Option<String>) -> Result<Platform, JoinError> {
     use tandem_helper::platform::x11::Display;
-    let input = Display::open(display.as_deref())?.input()?;
+    let shared = Display::open(display.as_deref())?;
+    let input = shared.input()?;
+    let clipboard = shared.clipboard(connection::clipboard::limits())?;
     // The share thread opens its own connection: capture and input never wait on each other.
     let capture = Display::open(display.as_deref())?.capture()?;
     Ok(Platform {
         input: Box::new(input),
+        clipboard: Some(Box::new(clipboard)),
         start_share: Box::new(move |commands, out| share::run(capture, commands, out)),
     })
 }

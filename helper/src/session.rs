@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::consent::{Activity, Answer, Asked, Consent, Decision, Question};
-use crate::control::{self, Control, Point};
+use crate::control::{self, ClipboardReply, Control, Point};
 use crate::key::{Key, Modifiers};
 use crate::picture::{PictureSize, Rect, picture_to_screen};
 use crate::platform::{Button, Source};
@@ -41,6 +41,25 @@ pub enum Event {
     /// A picture of the shown source was sent: its size as the CSR sees it, and where the source
     /// was on the screen. Control maps picture points with these.
     Captured { picture: PictureSize, shown: Rect },
+    /// The customer answered the clipboard question `id`: send the copied text (`true`) or not.
+    ClipboardAnswer { id: u64, send: bool },
+    /// What the clipboard gave after the customer's yes (the shell read it).
+    ClipboardRead(ClipboardReply),
+}
+
+/// The CSR asks for the customer's clipboard text; the helper asks the customer first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClipboardQuestion {
+    pub id: u64,
+    /// Who asks (the CSR who controls).
+    pub csr: String,
+}
+
+impl ClipboardQuestion {
+    /// The question, in the customer's words.
+    pub fn words(&self) -> String {
+        format!("{} asks for the text you copied: send it?", self.csr)
+    }
 }
 
 /// Input to inject, in screen pixels.
@@ -75,6 +94,14 @@ pub enum Action {
     StartShare(Source),
     StopShare,
     Inject(Inject),
+    /// Put this text on the clipboard (the CSR sent it while the customer allows control).
+    SetClipboard(String),
+    /// Show this clipboard question now, or none (answered, or withdrawn when control ended).
+    AskClipboard(Option<ClipboardQuestion>),
+    /// The customer said yes: read the clipboard and hand it back as [`Event::ClipboardRead`].
+    ReadClipboard,
+    /// Send this message to the CSR on the `control` channel (the clipboard answer).
+    Control(Vec<u8>),
     /// A media frame (`media_answer`, `media_offer`, `media_closed`) for the WebRTC client.
     Media(Value),
     /// D11: the CSR chose standard (`false`) or sampling (`true`).
@@ -107,6 +134,12 @@ pub struct Session {
     /// The customer was told that the CSR's input is ignored (once until control is allowed
     /// again, not once a mouse move).
     told_ignored: bool,
+    /// Who asked for control, for the clipboard question.
+    controller: Option<String>,
+    /// The clipboard question shown, one at a time; and whether a yes is being read.
+    clipboard_asked: Option<ClipboardQuestion>,
+    clipboard_reading: bool,
+    next_clipboard_id: u64,
 }
 
 /// `Button` has no order; this one keeps the held set sorted.
@@ -149,6 +182,10 @@ impl Session {
             held_keys: Vec::new(),
             refused: BTreeMap::new(),
             told_ignored: false,
+            controller: None,
+            clipboard_asked: None,
+            clipboard_reading: false,
+            next_clipboard_id: 1,
         }
     }
 
@@ -167,7 +204,8 @@ impl Session {
     }
 
     /// How many control messages were refused, by code (`control_*`, or `not_allowed` for those
-    /// the customer did not allow, `nothing_shown` before a picture was sent).
+    /// the customer did not allow, `nothing_shown` before a picture was sent, `clipboard_pending`
+    /// for a `clipboard_get` while the customer has not answered the last one).
     pub fn refused(&self) -> &BTreeMap<&'static str, u64> {
         &self.refused
     }
@@ -187,6 +225,13 @@ impl Session {
             Event::Captured { picture, shown } => {
                 if self.sharing {
                     self.picture = Some((picture, shown));
+                }
+            }
+            Event::ClipboardAnswer { id, send } => self.clipboard_answer(id, send, &mut out),
+            Event::ClipboardRead(reply) => {
+                // Control may have ended while the clipboard was read: then nothing goes out.
+                if std::mem::take(&mut self.clipboard_reading) && self.consent.allows_control() {
+                    out.push(Action::Control(reply.message()));
                 }
             }
         }
@@ -305,6 +350,9 @@ impl Session {
             .get(by)
             .map_or("The support representative", |n| n);
         self.requests.insert(activity, request);
+        if activity.controls() {
+            self.controller = Some(csr.to_owned());
+        }
         match self.consent.request(activity, csr) {
             // "Allow all" is the customer's own earlier answer: say yes at once.
             Asked::Allowed => out.push(Action::Send(reply(request, true, false))),
@@ -358,6 +406,7 @@ impl Session {
     fn ended(&mut self, activity: Activity, out: &mut Vec<Action>) {
         if activity.controls() && !self.consent.allows_control() {
             self.release_held(out);
+            self.withdraw_clipboard(out);
         }
         let viewing = self.consent.allows(Activity::ViewDesktop)
             && self.running.contains(&Activity::ViewDesktop);
@@ -384,10 +433,19 @@ impl Session {
     /// Viewing and control end here, whatever the server does next.
     fn end_all(&mut self, out: &mut Vec<Action>) {
         self.release_held(out);
+        self.withdraw_clipboard(out);
         if self.sharing {
             self.sharing = false;
             self.picture = None;
             out.push(Action::StopShare);
+        }
+    }
+
+    /// Control ended: a clipboard question about it is withdrawn, a read in course dropped.
+    fn withdraw_clipboard(&mut self, out: &mut Vec<Action>) {
+        self.clipboard_reading = false;
+        if self.clipboard_asked.take().is_some() {
+            out.push(Action::AskClipboard(None));
         }
     }
 
@@ -426,8 +484,18 @@ impl Session {
             return self.refuse("not_allowed");
         }
         self.told_ignored = false;
-        if control == Control::ReleaseAll {
-            return self.release_held(out);
+        match control {
+            Control::ReleaseAll => return self.release_held(out),
+            Control::ClipboardSet(text) => {
+                let who = self.controller_name();
+                out.push(Action::Notice(format!(
+                    "{who} put text on your clipboard ({} characters)",
+                    text.chars().count()
+                )));
+                return out.push(Action::SetClipboard(text));
+            }
+            Control::ClipboardGet => return self.clipboard_get(out),
+            _ => {}
         }
         let Some((picture, shown)) = self.picture else {
             return self.refuse("nothing_shown");
@@ -476,12 +544,57 @@ impl Session {
                 let (key, mods) = combo.keys();
                 Ok(Inject::Key(key, mods))
             }
-            Control::ReleaseAll => unreachable!("handled above"),
+            // Handled above.
+            Control::ReleaseAll | Control::ClipboardSet(_) | Control::ClipboardGet => return,
         };
         match inject {
             Ok(i) => out.push(Action::Inject(i)),
             Err(_) => self.refuse("nothing_shown"),
         }
+    }
+}
+
+impl Session {
+    fn controller_name(&self) -> String {
+        self.controller
+            .clone()
+            .unwrap_or_else(|| "The support representative".into())
+    }
+
+    /// `clipboard_get`: never answered without the customer's yes; one question at a time.
+    fn clipboard_get(&mut self, out: &mut Vec<Action>) {
+        if self.clipboard_asked.is_some() || self.clipboard_reading {
+            return self.refuse("clipboard_pending");
+        }
+        let q = ClipboardQuestion {
+            id: self.next_clipboard_id,
+            csr: self.controller_name(),
+        };
+        self.next_clipboard_id += 1;
+        self.clipboard_asked = Some(q.clone());
+        out.push(Action::AskClipboard(Some(q)));
+    }
+
+    fn clipboard_answer(&mut self, id: u64, send: bool, out: &mut Vec<Action>) {
+        if self.clipboard_asked.as_ref().is_none_or(|q| q.id != id) {
+            return;
+        }
+        self.clipboard_asked = None;
+        out.push(Action::AskClipboard(None));
+        if !self.consent.allows_control() {
+            return;
+        }
+        if send {
+            self.clipboard_reading = true;
+            out.push(Action::ReadClipboard);
+        } else {
+            out.push(Action::Control(ClipboardReply::Declined.message()));
+        }
+    }
+
+    /// The clipboard question shown now.
+    pub fn clipboard_question(&self) -> Option<&ClipboardQuestion> {
+        self.clipboard_asked.as_ref()
     }
 }
 

@@ -24,6 +24,9 @@ use tandem_media::policy::ChannelKind;
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "join/clipboard.rs"]
+mod clipboard;
+
 /// A bound on every wait (never a measurement).
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -291,11 +294,18 @@ fn shows(picture: &(Vec<u8>, usize, usize), x: usize, y: usize, rgb: [u8; 3]) ->
         .all(|(a, b)| a.abs_diff(b) < 48)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
-    let (_x, display) = xvfb();
-    let mut window = test_window(&display);
+/// A real server in this process: Carol's session, Dave joined it, and a pairing code for
+/// Dave's computer.
+struct Started {
+    _dir: tempfile::TempDir,
+    _server: tandem::server::Server,
+    base: String,
+    csr: Ws,
+    _dave: Ws,
+    code: String,
+}
 
+async fn started() -> Started {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let env = [
@@ -359,17 +369,71 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     let carol = login["token"].as_str().unwrap().to_owned();
     let (status, started) = post("/api/sessions", Some(carol), json!({"topic": "printer"})).await;
     assert_eq!(status, 201, "{started}");
-    let mut csr = Ws::connect(&base, started["token"].as_str().unwrap()).await;
+    let csr = Ws::connect(&base, started["token"].as_str().unwrap()).await;
     let (status, joined) = post("/api/join", None, json!({"number": started["session"]["number"], "name": "Dave", "email": "dave@example.org"})).await;
     assert_eq!(status, 201, "{joined}");
     let dave_token = joined["token"].as_str().unwrap().to_owned();
-    let _dave = Ws::connect(&base, &dave_token).await;
+    let dave = Ws::connect(&base, &dave_token).await;
     let (status, code) = post("/api/helper/codes", Some(dave_token), json!({})).await;
     assert_eq!(status, 201, "{code}");
 
+    Started {
+        _dir: dir,
+        _server: server,
+        base,
+        csr,
+        _dave: dave,
+        code: code["code"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// `tandem-helper join` for Dave on `display`, answering on its terminal; joined when this
+/// returns.
+fn join_helper(s: &Started, display: &str) -> Proc {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
+    c.args(["join", &s.base, &s.code, "--display", display]);
+    let helper = Proc::spawn(c);
+    helper.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
+    helper
+}
+
+/// Dave's helper joins on `display`, the CSR connects its WebRTC client, asks to see the
+/// screen, and the helper's terminal says yes: the screen is being shown when this returns.
+async fn viewing(s: &mut Started, display: &str) -> (Proc, Peer) {
+    let mut helper = join_helper(s, display);
+    s.csr.event("computer_attached", "").await;
+    let peer = Peer::connect(&mut s.csr).await;
+    allowed(
+        &mut s.csr,
+        &mut helper,
+        "view_desktop",
+        "Carol asks to see your screen",
+    )
+    .await;
+    peer.answer_offer(&mut s.csr).await;
+    helper.line(|l| l == "your screen is being shown");
+    (helper, peer)
+}
+
+/// The CSR asks for `activity`; the helper's terminal shows `question` and is answered "y".
+async fn allowed(csr: &mut Ws, helper: &mut Proc, activity: &str, question: &str) {
+    csr.send(json!({"type": "request_activity", "activity": activity}))
+        .await;
+    let q = helper.line(|l| l.starts_with("question:"));
+    assert!(q.contains(question), "{q}");
+    helper.type_line("y");
+    csr.event("activity_started", activity).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
+    let (_x, display) = xvfb();
+    let mut window = test_window(&display);
+
+    let mut s = started().await;
     // A wrong code is refused in words, and the right one still works after it.
     let wrong = Command::new(env!("CARGO_BIN_EXE_tandem-helper"))
-        .args(["join", &base, "0000 0000", "--display", &display])
+        .args(["join", &s.base, "0000 0000", "--display", &display])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -379,28 +443,8 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
         "{wrong:?}"
     );
 
-    let mut helper_cmd = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
-    helper_cmd.args([
-        "join",
-        &base,
-        code["code"].as_str().unwrap(),
-        "--display",
-        &display,
-    ]);
-    let mut helper = Proc::spawn(helper_cmd);
-    helper.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
-    csr.event("computer_attached", "").await;
-    let peer = Peer::connect(&mut csr).await;
-
     // View: asked on the helper's terminal, answered "y"; the CSR decodes the window's pattern.
-    csr.send(json!({"type": "request_activity", "activity": "view_desktop"}))
-        .await;
-    let q = helper.line(|l| l.starts_with("question:"));
-    assert!(q.contains("Carol asks to see your screen"), "{q}");
-    helper.type_line("y");
-    csr.event("activity_started", "view_desktop").await;
-    peer.answer_offer(&mut csr).await;
-    helper.line(|l| l == "your screen is being shown");
+    let (mut helper, peer) = viewing(&mut s, &display).await;
     let pattern = [
         (200, 175, [255, 0, 0]),
         (400, 175, [0, 255, 0]),
@@ -415,12 +459,13 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     .await;
 
     // Control: asked, "y"; a click and text reach the window at the point.
-    csr.send(json!({"type": "request_activity", "activity": "control_desktop"}))
-        .await;
-    let q = helper.line(|l| l.starts_with("question:"));
-    assert!(q.contains("Carol asks to control your computer"), "{q}");
-    helper.type_line("y");
-    csr.event("activity_started", "control_desktop").await;
+    allowed(
+        &mut s.csr,
+        &mut helper,
+        "control_desktop",
+        "Carol asks to control your computer",
+    )
+    .await;
     let at = json!([300.0 / 1280.0, 250.0 / 800.0]);
     eventually("the CSR's control channel is open", || {
         peer.send_control(json!({"t": "move", "at": at}))
@@ -449,7 +494,7 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     helper.line(|l| l == "your screen is no longer shown");
     let mut stopped = Vec::new();
     while stopped.len() < 2 {
-        let e = csr.event("activity_stopped", "").await;
+        let e = s.csr.event("activity_stopped", "").await;
         stopped.push(e["activity"].as_str().unwrap_or_default().to_owned());
     }
     stopped.sort();

@@ -173,17 +173,26 @@ impl<P: Ord + Copy> MediaPolicy<P> {
 
     /// Who a message `from` sends on a `kind` channel goes to, out of `present`. Everyone sees
     /// what is shared (SPEC D13), so pointer and annotations go to all others while a share runs;
-    /// control input goes only from the controller to the controlled customer.
+    /// control input goes only from the controller to the controlled customer. The one message
+    /// the other way is the controlled customer's computer answering the controller's
+    /// `clipboard_get` ([`is_clipboard_reply`]): from that computer (never the customer's page),
+    /// to the controller alone, while control runs, and no other message.
     pub fn channel_targets(
         &self,
         kind: ChannelKind,
         from: P,
+        data: &[u8],
         present: impl Iterator<Item = P>,
     ) -> Result<Vec<P>, DropReason> {
         match kind {
             ChannelKind::Control => match self.control {
                 Some((controller, target)) if controller == from => {
                     Ok(vec![self.control_target(target)])
+                }
+                Some((controller, target))
+                    if self.computers.get(&from) == Some(&target) && is_clipboard_reply(data) =>
+                {
+                    Ok(vec![controller])
                 }
                 _ => Err(DropReason::NotInControl),
             },
@@ -195,6 +204,13 @@ impl<P: Ord + Copy> MediaPolicy<P> {
             }
         }
     }
+}
+
+/// Whether a control-channel message is Tandem Helper's clipboard answer: it begins exactly
+/// `{"t":"clipboard"` (the helper writes it so: helper/src/control.rs `ClipboardReply`), so the
+/// SFU tells it apart without parsing the text it carries.
+pub fn is_clipboard_reply(data: &[u8]) -> bool {
+    data.starts_with(br#"{"t":"clipboard""#) && matches!(data.get(16), Some(b',' | b'}'))
 }
 
 #[cfg(test)]
@@ -233,11 +249,11 @@ mod tests {
         let p = policy();
         let present = || [1u8, 2, 3].into_iter();
         assert_eq!(
-            p.channel_targets(ChannelKind::Control, 1, present()),
+            p.channel_targets(ChannelKind::Control, 1, b"{}", present()),
             Ok(vec![2])
         );
         assert_eq!(
-            p.channel_targets(ChannelKind::Control, 3, present()),
+            p.channel_targets(ChannelKind::Control, 3, b"{}", present()),
             Err(DropReason::NotInControl)
         );
         let off = MediaPolicy {
@@ -245,7 +261,7 @@ mod tests {
             ..policy()
         };
         assert_eq!(
-            off.channel_targets(ChannelKind::Control, 1, present()),
+            off.channel_targets(ChannelKind::Control, 1, b"{}", present()),
             Err(DropReason::NotInControl)
         );
     }
@@ -271,12 +287,12 @@ mod tests {
         );
         let present = || [1u8, 2, 3, 4, 5].into_iter();
         assert_eq!(
-            p.channel_targets(ChannelKind::Control, 1, present()),
+            p.channel_targets(ChannelKind::Control, 1, b"{}", present()),
             Ok(vec![4]),
             "control input for 2 goes to 2's computer, not 2's page"
         );
         assert_eq!(
-            p.channel_targets(ChannelKind::Control, 3, present()),
+            p.channel_targets(ChannelKind::Control, 3, b"{}", present()),
             Err(DropReason::NotInControl)
         );
     }
@@ -295,7 +311,7 @@ mod tests {
         );
         let present = || [1u8, 2, 3].into_iter();
         assert_eq!(
-            quiet.channel_targets(ChannelKind::Pointer, 2, present()),
+            quiet.channel_targets(ChannelKind::Pointer, 2, b"{}", present()),
             Err(DropReason::NothingShared)
         );
         let showing = MediaPolicy {
@@ -312,7 +328,7 @@ mod tests {
         }
         // D12, D13: pointers and annotations on the shown screen reach everyone else.
         assert_eq!(
-            showing.channel_targets(ChannelKind::Pointer, 2, present()),
+            showing.channel_targets(ChannelKind::Pointer, 2, b"{}", present()),
             Ok(vec![1, 3])
         );
         // Nor does showing let the CSR's camera through.
@@ -327,11 +343,59 @@ mod tests {
     }
 
     #[test]
+    fn only_the_controlled_computers_clipboard_answer_goes_back_and_only_to_the_controller() {
+        // 1 controls customer 2, whose computer is 4; 5 is customer 3's computer; 6 an assistant.
+        let p = MediaPolicy {
+            computers: [(4, 2), (5, 3)].into(),
+            ..policy()
+        };
+        let present = || [1u8, 2, 3, 4, 5, 6].into_iter();
+        let answer = br#"{"t":"clipboard","text":"copied"}"#;
+        let send = |p: &MediaPolicy<u8>, from: u8, data: &[u8]| {
+            p.channel_targets(ChannelKind::Control, from, data, present())
+        };
+        assert_eq!(send(&p, 4, answer), Ok(vec![1]));
+        assert_eq!(
+            send(&p, 4, br#"{"t":"clipboard","none":"declined"}"#),
+            Ok(vec![1])
+        );
+        // Anything else from the computer, even a control message, goes nowhere.
+        assert_eq!(
+            send(&p, 4, br#"{"t":"move","at":[0,0]}"#),
+            Err(DropReason::NotInControl)
+        );
+        assert_eq!(
+            send(&p, 4, br#"{"t":"clipboard_set","text":"x"}"#),
+            Err(DropReason::NotInControl)
+        );
+        assert_eq!(
+            send(&p, 4, br#" {"t":"clipboard"}"#),
+            Err(DropReason::NotInControl)
+        );
+        // Not from the customer's page, another customer's computer, or an assistant.
+        for from in [2, 5, 6] {
+            assert_eq!(
+                send(&p, from, answer),
+                Err(DropReason::NotInControl),
+                "{from}"
+            );
+        }
+        // Not while control is off.
+        let off = MediaPolicy {
+            control: None,
+            ..p.clone()
+        };
+        assert_eq!(send(&off, 4, answer), Err(DropReason::NotInControl));
+        // A page-only customer (no computer) cannot answer either.
+        assert_eq!(send(&policy(), 2, answer), Err(DropReason::NotInControl));
+    }
+
+    #[test]
     fn pointer_and_annotations_reach_everyone_else_while_something_is_shared() {
         let p = policy();
         let present = || [1u8, 2, 3].into_iter();
         assert_eq!(
-            p.channel_targets(ChannelKind::Annotation, 3, present()),
+            p.channel_targets(ChannelKind::Annotation, 3, b"{}", present()),
             Ok(vec![1, 2])
         );
         let unshared = MediaPolicy {
@@ -339,7 +403,7 @@ mod tests {
             ..policy()
         };
         assert_eq!(
-            unshared.channel_targets(ChannelKind::Pointer, 1, present()),
+            unshared.channel_targets(ChannelKind::Pointer, 1, b"{}", present()),
             Err(DropReason::NothingShared)
         );
     }

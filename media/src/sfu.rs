@@ -821,16 +821,17 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         }) else {
             return;
         };
-        let targets = match self
-            .policy
-            .channel_targets(kind, from, self.peers.keys().copied())
-        {
-            Ok(t) => t,
-            Err(reason) => {
-                self.count_drop(reason);
-                return;
-            }
-        };
+        let targets =
+            match self
+                .policy
+                .channel_targets(kind, from, &data.data, self.peers.keys().copied())
+            {
+                Ok(t) => t,
+                Err(reason) => {
+                    self.count_drop(reason);
+                    return;
+                }
+            };
         if self.policy.recording && kind != ChannelKind::Control {
             self.recorded.push_back(Recorded::Channel {
                 origin: from,

@@ -1,12 +1,14 @@
 //! The customer's side of `join` on a terminal, until the helper's window lands: questions are
 //! printed, answered with a letter on stdin ("y" allow, "a" allow everything this session, "n"
-//! deny, "s" stop). It speaks to the connection through the same [`UiEvent`]s and [`UiUpdate`]s
+//! deny, "s" stop). A clipboard question ("Carol asks for the text you copied: send it?") is
+//! answered with "y" or "n" and comes before the consent question while it is shown. It speaks to the connection through the same [`UiEvent`]s and [`UiUpdate`]s
 //! as the window will.
 
 use std::io::Write;
 
 use super::{UiEvent, UiUpdate};
 use crate::consent::{Answer, Question};
+use crate::session::ClipboardQuestion;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 pub async fn run(
@@ -15,20 +17,23 @@ pub async fn run(
     events: UnboundedSender<UiEvent>,
 ) {
     let mut shown: Option<Question> = None;
+    let mut clipboard: Option<ClipboardQuestion> = None;
     let mut stdin_open = true;
     loop {
         tokio::select! {
             update = updates.recv() => match update {
                 Some(u) => {
-                    if let UiUpdate::Question(q) = &u {
-                        shown.clone_from(q);
+                    match &u {
+                        UiUpdate::Question(q) => shown.clone_from(q),
+                        UiUpdate::ClipboardQuestion(q) => clipboard.clone_from(q),
+                        _ => {}
                     }
                     say(&words(&u));
                 }
                 None => return,
             },
             line = lines.recv(), if stdin_open => match line {
-                Some(line) => match read(&line, shown.as_ref()) {
+                Some(line) => match read_with_clipboard(&line, clipboard.as_ref(), shown.as_ref()) {
                     Ok(event) => {
                         if events.send(event).is_err() {
                             return;
@@ -76,8 +81,31 @@ pub fn words(update: &UiUpdate) -> String {
         UiUpdate::Question(None) => String::new(),
         UiUpdate::Sharing(true) => "your screen is being shown".into(),
         UiUpdate::Sharing(false) => "your screen is no longer shown".into(),
+        UiUpdate::ClipboardQuestion(Some(q)) => format!(
+            "clipboard question: {} Type y (send it) or n (do not send it), then Enter.",
+            q.words()
+        ),
+        UiUpdate::ClipboardQuestion(None) => String::new(),
         UiUpdate::Notice(n) => format!("note: {n}"),
     }
+}
+
+/// A line the customer typed while a clipboard question may be shown: "y" and "n" answer it
+/// first; anything else goes to [`read`].
+pub fn read_with_clipboard(
+    line: &str,
+    clipboard: Option<&ClipboardQuestion>,
+    shown: Option<&Question>,
+) -> Result<UiEvent, &'static str> {
+    if let Some(q) = clipboard {
+        let send = match line.trim().to_lowercase().as_str() {
+            "y" | "yes" => true,
+            "n" | "no" => false,
+            _ => return read(line, shown),
+        };
+        return Ok(UiEvent::ClipboardAnswer { id: q.id, send });
+    }
+    read(line, shown)
 }
 
 /// A line the customer typed: an answer to the question shown, or Stop.
@@ -123,5 +151,45 @@ mod tests {
         assert!(read("y", None).is_err(), "no question, no answer");
         assert!(read("maybe", Some(&q)).is_err());
         assert!(words(&UiUpdate::Question(Some(q))).contains("Carol asks to control"));
+    }
+
+    #[test]
+    fn y_and_n_answer_the_clipboard_question_first_and_s_still_stops() {
+        let q = Question {
+            id: 4,
+            activity: Activity::ViewDesktop,
+            csr: "Carol".into(),
+        };
+        let c = ClipboardQuestion {
+            id: 9,
+            csr: "Carol".into(),
+        };
+        assert_eq!(
+            read_with_clipboard("y", Some(&c), Some(&q)),
+            Ok(UiEvent::ClipboardAnswer { id: 9, send: true })
+        );
+        assert_eq!(
+            read_with_clipboard("no", Some(&c), Some(&q)),
+            Ok(UiEvent::ClipboardAnswer { id: 9, send: false })
+        );
+        assert_eq!(read_with_clipboard("s", Some(&c), None), Ok(UiEvent::Stop));
+        assert_eq!(
+            read_with_clipboard("a", Some(&c), Some(&q)),
+            Ok(UiEvent::Answer {
+                id: 4,
+                answer: Answer::AllowAll
+            })
+        );
+        assert_eq!(
+            read_with_clipboard("y", None, Some(&q)),
+            Ok(UiEvent::Answer {
+                id: 4,
+                answer: Answer::Allow
+            })
+        );
+        assert_eq!(
+            words(&UiUpdate::ClipboardQuestion(Some(c))),
+            "clipboard question: Carol asks for the text you copied: send it? Type y (send it) or n (do not send it), then Enter."
+        );
     }
 }
