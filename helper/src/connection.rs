@@ -4,9 +4,11 @@
 //! ([`share`]) and injects what the session machine says through the platform's [`Input`]. It
 //! decides nothing: every event goes to the session machine, and its actions are carried out.
 //!
-//! The customer's side (the window, or the terminal until the window lands) talks to it through
-//! two channels: [`UiEvent`]s in (answers, Stop), [`UiUpdate`]s out (the question, notices).
+//! The customer's side (the window, [`desktop`], or the terminal, [`terminal`]) talks to it
+//! through two channels: [`UiEvent`]s in (answers, Stop, Leave), [`UiUpdate`]s out (the
+//! question, notices, and the window's whole [`View`]).
 
+pub mod desktop;
 pub mod pairing;
 pub mod share;
 pub mod terminal;
@@ -27,6 +29,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::consent::{Answer, Question};
 use crate::platform::{Input, PlatformError};
 use crate::session::{Action, Event, Identity, Inject, Session};
+use crate::status::{Connection, Roster, State, View};
 use share::{ShareCommand, ShareOut};
 
 pub use pairing::Paired;
@@ -53,8 +56,13 @@ pub enum JoinError {
 /// From the customer's side to the helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UiEvent {
-    Answer { id: u64, answer: Answer },
+    Answer {
+        id: u64,
+        answer: Answer,
+    },
     Stop,
+    /// The window was closed: Stop, then leave the session.
+    Leave,
 }
 
 /// From the helper to the customer's side.
@@ -69,6 +77,8 @@ pub enum UiUpdate {
     /// Whether the screen is being shown.
     Sharing(bool),
     Notice(String),
+    /// What the window shows now (sent when it changes).
+    View(View),
 }
 
 /// What `join` needs from the computer.
@@ -85,11 +95,23 @@ pub async fn run(
     server: &str,
     code: &str,
     platform: Platform,
-    mut ui_in: UnboundedReceiver<UiEvent>,
+    ui_in: UnboundedReceiver<UiEvent>,
     ui_out: UnboundedSender<UiUpdate>,
 ) -> Result<String, JoinError> {
     let base = pairing::base_url(server)?;
     let paired = pairing::pair(&base, code).await?;
+    run_paired(&base, paired, platform, ui_in, ui_out).await
+}
+
+/// Runs in the session the helper paired with, until it is over for this computer.
+pub async fn run_paired(
+    base: &reqwest::Url,
+    paired: Paired,
+    platform: Platform,
+    mut ui_in: UnboundedReceiver<UiEvent>,
+    ui_out: UnboundedSender<UiUpdate>,
+) -> Result<String, JoinError> {
+    let base = base.clone();
     let _ = ui_out.send(UiUpdate::Joined {
         name: paired.name.clone(),
     });
@@ -144,14 +166,40 @@ pub async fn run(
         me: paired.me.clone(),
         customer: paired.customer.clone(),
     });
+    let connection = Connection::Connected {
+        server: base.host_str().unwrap_or_default().to_owned(),
+        computer: paired.name.clone(),
+    };
+    let mut roster = Roster::default();
+    let mut shown: Option<View> = None;
+    let mut leave = false;
     let mut buf = vec![0u8; 65_536];
     loop {
+        let view = View::of(State {
+            connection: &connection,
+            csrs: &roster.names(),
+            consent: session.consent(),
+            controlling: None,
+        });
+        if shown.as_ref() != Some(&view) {
+            let _ = ui_out.send(UiUpdate::View(view.clone()));
+            shown = Some(view);
+        }
+        if leave {
+            let _ = ws.close(None).await;
+            return Ok("you closed Tandem Helper".into());
+        }
         let now = Instant::now();
         let wake = tokio::time::Instant::from_std(client.poll_timeout().max(now));
         let mut events = Vec::new();
         tokio::select! {
             frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => events.push(Event::Server(text.to_string())),
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(frame) = serde_json::from_str::<Value>(&text) {
+                        roster.server(&frame);
+                    }
+                    events.push(Event::Server(text.to_string()));
+                }
                 Some(Ok(Message::Close(close))) => {
                     let reason = close.map(|c| c.reason.to_string()).unwrap_or_default();
                     return Ok(format!("the server closed the connection ({reason})"));
@@ -187,6 +235,10 @@ pub async fn run(
             Some(ui) = ui_in.recv() => events.push(match ui {
                 UiEvent::Answer { id, answer } => Event::Answer { id, answer },
                 UiEvent::Stop => Event::Stop,
+                UiEvent::Leave => {
+                    leave = true;
+                    Event::Stop
+                }
             }),
         }
         while let Some(t) = client.poll_transmit() {

@@ -1,7 +1,7 @@
-//! The customer's side of `join` on a terminal, until the helper's window lands: questions are
+//! The customer's side of `join --terminal` (tests, computers without a desktop): questions are
 //! printed, answered with a letter on stdin ("y" allow, "a" allow everything this session, "n"
 //! deny, "s" stop). It speaks to the connection through the same [`UiEvent`]s and [`UiUpdate`]s
-//! as the window will.
+//! as the window (src/connection/desktop.rs).
 
 use std::io::Write;
 
@@ -77,6 +77,8 @@ pub fn words(update: &UiUpdate) -> String {
         UiUpdate::Sharing(true) => "your screen is being shown".into(),
         UiUpdate::Sharing(false) => "your screen is no longer shown".into(),
         UiUpdate::Notice(n) => format!("note: {n}"),
+        // The window's view: the lines above say the same on a terminal.
+        UiUpdate::View(_) => String::new(),
     }
 }
 
