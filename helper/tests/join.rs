@@ -70,8 +70,8 @@ fn test_window(display: &str) -> (Proc, u32) {
 /// Gives the keyboard to `window`, as a customer does by clicking it (without a window manager,
 /// the helper's windows take the focus when they show).
 fn focus(display: &str, window: u32) {
-    use x11rb::connection::Connection;
     use x11rb::protocol::xproto::{ConnectionExt, InputFocus};
+    use x11rb::wrapper::ConnectionExt as _;
     let (conn, _) = x11rb::connect(Some(display)).expect("X connects");
     conn.set_input_focus(InputFocus::PARENT, window, x11rb::CURRENT_TIME)
         .expect("focus");
@@ -241,6 +241,7 @@ struct Session {
     base: String,
     csr: Ws,
     dave: Ws,
+    dave_token: String,
     code: String,
     _server: tandem::server::Server,
 }
@@ -313,13 +314,14 @@ async fn session() -> Session {
     assert_eq!(status, 201, "{joined}");
     let dave_token = joined["token"].as_str().unwrap().to_owned();
     let dave = Ws::connect(&base, &dave_token).await;
-    let (status, code) = post("/api/helper/codes", Some(dave_token), json!({})).await;
+    let (status, code) = post("/api/helper/codes", Some(dave_token.clone()), json!({})).await;
     assert_eq!(status, 201, "{code}");
     Session {
         _dir: dir,
         base,
         csr,
         dave,
+        dave_token,
         code: code["code"].as_str().unwrap().to_owned(),
         _server: server,
     }
@@ -332,16 +334,20 @@ async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewin
     };
     let display = desk.display().to_owned();
     let (mut window, window_id) = test_window(&display);
-    let Session {
-        base,
-        mut csr,
-        code,
-        ..
-    } = session().await;
+    // Held to the end: the server, and Dave's page (his computer leaves when he does).
+    let mut s = session().await;
+    let (base, code, csr) = (s.base.clone(), s.code.clone(), &mut s.csr);
 
     // On a terminal (--terminal), a wrong code is refused in words and the helper exits 1.
     let wrong = Command::new(env!("CARGO_BIN_EXE_tandem-helper"))
-        .args(["join", &base, "0000 0000", "--terminal", "--display", &display])
+        .args([
+            "join",
+            &base,
+            "0000 0000",
+            "--terminal",
+            "--display",
+            &display,
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -366,20 +372,24 @@ async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewin
         desk.type_into(&entry, &format!("{} {}", &code[..4], &code[4..]));
         desk.click("Join", MAIN);
         desk.find(json!({"role": "label", "contains": "as Dave's computer.", "window": MAIN}));
-        desk.find(json!({"role": "label", "name": "Carol is in the session with you.", "window": MAIN}));
+        desk.find(
+            json!({"role": "label", "name": "Carol is in the session with you.", "window": MAIN}),
+        );
     });
     csr.event("computer_attached", "").await;
-    let peer = Peer::connect(&mut csr).await;
+    let peer = Peer::connect(csr).await;
 
     // View: asked in the window, Allow clicked; the CSR decodes the test window's pattern.
     csr.send(json!({"type": "request_activity", "activity": "view_desktop"}))
         .await;
     block_in_place(|| {
-        desk.find(json!({"role": "label", "name": "Carol asks to see your screen.", "window": MAIN}));
+        desk.find(
+            json!({"role": "label", "name": "Carol asks to see your screen.", "window": MAIN}),
+        );
         desk.click("Allow", MAIN);
     });
     csr.event("activity_started", "view_desktop").await;
-    peer.answer_offer(&mut csr).await;
+    peer.answer_offer(csr).await;
     let pattern = [
         (800, 175, [255, 0, 0]),
         (1000, 175, [0, 255, 0]),
@@ -445,7 +455,9 @@ async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewin
     window.type_line("fill 0 0 1 1 000000");
     let next = block_in_place(|| {
         window.line(|l| {
-            l.contains("\"key_press\"") || l.contains("\"filled\"") || l.contains("\"button_press\"")
+            l.contains("\"key_press\"")
+                || l.contains("\"filled\"")
+                || l.contains("\"button_press\"")
         })
     });
     assert!(next.contains("filled"), "injected after Stop: {next}");
@@ -456,4 +468,44 @@ async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewin
         .await;
     let status = block_in_place(|| helper.exited("the helper"));
     assert!(status.success(), "{status:?}");
+    block_in_place(|| desk.gone(json!({"role": "frame", "name": MAIN})));
+
+    // Paired again with the code on the command line; when Dave leaves, the server's bye is
+    // said in the window, which stays with Close until the customer closes it.
+    let (status, code) = new_code(&s.base, &s.dave_token).await;
+    assert_eq!(status, 201, "{code}");
+    let mut again = desk.command(env!("CARGO_BIN_EXE_tandem-helper"));
+    again.args([
+        "join",
+        &s.base,
+        code["code"].as_str().unwrap(),
+        "--display",
+        &display,
+    ]);
+    let mut helper = Proc::spawn(again);
+    block_in_place(|| {
+        desk.find(json!({"role": "label", "contains": "as Dave's computer.", "window": MAIN}));
+    });
+    s.dave.send(json!({"type": "leave"})).await;
+    block_in_place(|| {
+        desk.find(json!({"role": "label", "contains": "The session has ended: the customer left the session", "window": MAIN}));
+        assert!(
+            helper.child.try_wait().unwrap().is_none(),
+            "the window waits for Close"
+        );
+        desk.click("Close", MAIN);
+    });
+    let status = block_in_place(|| helper.exited("the helper"));
+    assert!(status.success(), "{status:?}");
+}
+
+async fn new_code(base: &str, dave: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/helper/codes"))
+        .bearer_auth(dave)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }

@@ -21,6 +21,11 @@ const PYTHON: &str = "/usr/bin/python3";
 const DRIVER: &str = r#"
 import json, sys, time
 import pyatspi
+from gi.repository import Atspi
+
+# A program that has gone may still be listed for a while: asking it must fail fast rather
+# than wait D-Bus's 25 s default.
+Atspi.set_timeout(2000, 10000)
 
 def nodes():
     out = []
