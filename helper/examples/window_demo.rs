@@ -131,6 +131,10 @@ impl Helper {
                 decisions(&self.consent.stop());
                 true
             }
+            UiEvent::Code(code) => {
+                out(json!({"event": "code", "code": code}));
+                true
+            }
             UiEvent::Close => {
                 out(json!({"event": "close"}));
                 decisions(&self.consent.stop());

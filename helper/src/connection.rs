@@ -4,10 +4,12 @@
 //! ([`share`]) and injects what the session machine says through the platform's [`Input`]. It
 //! decides nothing: every event goes to the session machine, and its actions are carried out.
 //!
-//! The customer's side (the window, or the terminal until the window lands) talks to it through
-//! two channels: [`UiEvent`]s in (answers, Stop), [`UiUpdate`]s out (the question, notices).
+//! The customer's side (the window, [`desktop`], or the terminal, [`terminal`]) talks to it
+//! through two channels: [`UiEvent`]s in (answers, Stop, Leave), [`UiUpdate`]s out (the
+//! question, notices, and the window's whole [`View`]).
 
 pub mod clipboard;
+pub mod desktop;
 pub mod pairing;
 pub mod share;
 pub mod terminal;
@@ -28,6 +30,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::consent::{Answer, Question};
 use crate::platform::{Clipboard, Input, PlatformError};
 use crate::session::{Action, ClipboardQuestion, Event, Identity, Inject, Session};
+use crate::status::{Connection, Roster, State, View};
 use clipboard::{ClipboardCommand, ClipboardOut};
 use share::{ShareCommand, ShareOut};
 
@@ -65,6 +68,8 @@ pub enum UiEvent {
         send: bool,
     },
     Stop,
+    /// The window was closed: Stop, then leave the session.
+    Leave,
 }
 
 /// From the helper to the customer's side.
@@ -82,6 +87,8 @@ pub enum UiUpdate {
     /// or withdrawn because control ended).
     ClipboardQuestion(Option<ClipboardQuestion>),
     Notice(String),
+    /// What the window shows now (sent when it changes).
+    View(View),
 }
 
 /// What `join` needs from the computer.
@@ -101,11 +108,23 @@ pub async fn run(
     server: &str,
     code: &str,
     platform: Platform,
-    mut ui_in: UnboundedReceiver<UiEvent>,
+    ui_in: UnboundedReceiver<UiEvent>,
     ui_out: UnboundedSender<UiUpdate>,
 ) -> Result<String, JoinError> {
     let base = pairing::base_url(server)?;
     let paired = pairing::pair(&base, code).await?;
+    run_paired(&base, paired, platform, ui_in, ui_out).await
+}
+
+/// Runs in the session the helper paired with, until it is over for this computer.
+pub async fn run_paired(
+    base: &reqwest::Url,
+    paired: Paired,
+    platform: Platform,
+    mut ui_in: UnboundedReceiver<UiEvent>,
+    ui_out: UnboundedSender<UiUpdate>,
+) -> Result<String, JoinError> {
+    let base = base.clone();
     let _ = ui_out.send(UiUpdate::Joined {
         name: paired.name.clone(),
     });
@@ -170,14 +189,40 @@ pub async fn run(
         me: paired.me.clone(),
         customer: paired.customer.clone(),
     });
+    let connection = Connection::Connected {
+        server: base.host_str().unwrap_or_default().to_owned(),
+        computer: paired.name.clone(),
+    };
+    let mut roster = Roster::default();
+    let mut shown: Option<View> = None;
+    let mut leave = false;
     let mut buf = vec![0u8; 65_536];
     loop {
+        let view = View::of(State {
+            connection: &connection,
+            csrs: &roster.names(),
+            consent: session.consent(),
+            controlling: None,
+        });
+        if shown.as_ref() != Some(&view) {
+            let _ = ui_out.send(UiUpdate::View(view.clone()));
+            shown = Some(view);
+        }
+        if leave {
+            let _ = ws.close(None).await;
+            return Ok("you closed Tandem Helper".into());
+        }
         let now = Instant::now();
         let wake = tokio::time::Instant::from_std(client.poll_timeout().max(now));
         let mut events = Vec::new();
         tokio::select! {
             frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => events.push(Event::Server(text.to_string())),
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(frame) = serde_json::from_str::<Value>(&text) {
+                        roster.server(&frame);
+                    }
+                    events.push(Event::Server(text.to_string()));
+                }
                 Some(Ok(Message::Close(close))) => {
                     let reason = close.map(|c| c.reason.to_string()).unwrap_or_default();
                     return Ok(format!("the server closed the connection ({reason})"));
@@ -214,6 +259,10 @@ pub async fn run(
                 UiEvent::Answer { id, answer } => Event::Answer { id, answer },
                 UiEvent::ClipboardAnswer { id, send } => Event::ClipboardAnswer { id, send },
                 UiEvent::Stop => Event::Stop,
+                UiEvent::Leave => {
+                    leave = true;
+                    Event::Stop
+                }
             }),
             Some(out) = clipboard_out.recv() => match out {
                 ClipboardOut::Read(reply) => events.push(Event::ClipboardRead(reply)),

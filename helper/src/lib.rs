@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod combo;
+#[cfg(feature = "desktop")]
 pub mod connection;
 pub mod consent;
 pub mod control;
@@ -14,4 +15,5 @@ pub mod picture;
 pub mod platform;
 pub mod session;
 pub mod status;
+#[cfg(feature = "desktop")]
 pub mod window;

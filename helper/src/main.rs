@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tandem_helper::connection::{self, JoinError, Platform, share, terminal};
+use tandem_helper::connection::{self, JoinError, Platform, desktop, share, terminal};
 use tandem_helper::platform::Capture;
 use tokio::sync::mpsc::unbounded_channel;
 
@@ -15,7 +15,13 @@ use tokio::sync::mpsc::unbounded_channel;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a command: the support server to join, the code typed in the window.
+    #[arg(long)]
+    server: Option<String>,
+    /// The X display (default: $DISPLAY).
+    #[arg(long)]
+    display: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -27,21 +33,39 @@ enum Command {
         display: Option<String>,
     },
     /// Joins a support session as this computer, with the pairing code the customer's page shows.
-    /// Questions are asked on this terminal until the helper's window replaces it.
+    /// Questions are asked in the helper's window (or on this terminal with --terminal).
     Join {
         /// The support server's address, such as https://support.example.com.
         server: String,
-        /// The 8-digit pairing code (spaces and dashes allowed).
-        code: String,
+        /// The 8-digit pairing code (spaces and dashes allowed); without it, typed in the window.
+        code: Option<String>,
         /// The X display (default: $DISPLAY).
         #[arg(long)]
         display: Option<String>,
+        /// Answers on this terminal instead of the window (headless computers, tests).
+        #[arg(long)]
+        terminal: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let command = match (cli.command, cli.server) {
+        (Some(c), _) => c,
+        (None, Some(server)) => Command::Join {
+            server,
+            code: None,
+            display: cli.display,
+            terminal: false,
+        },
+        (None, None) => {
+            eprintln!(
+                "tandem-helper: say which server to join: tandem-helper --server https://support.example.com (or see --help)"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match command {
         Command::Screens { display } => match screens(display.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -53,7 +77,8 @@ fn main() -> ExitCode {
             server,
             code,
             display,
-        } => match join(&server, &code, display) {
+            terminal,
+        } => match join(&server, code, display, terminal) {
             Ok(reason) => {
                 println!("left: {reason}");
                 ExitCode::SUCCESS
@@ -88,9 +113,21 @@ fn platform(_display: Option<String>) -> Result<Platform, JoinError> {
     ))
 }
 
-/// `join`: the connection on a single-threaded runtime, the terminal as the customer's side.
-fn join(server: &str, code: &str, display: Option<String>) -> Result<String, JoinError> {
+/// `join`: the window (or the terminal) as the customer's side.
+fn join(
+    server: &str,
+    code: Option<String>,
+    display: Option<String>,
+    terminal: bool,
+) -> Result<String, JoinError> {
     let platform = platform(display)?;
+    if !terminal {
+        return desktop::run(server, code, platform);
+    }
+    let code = code.ok_or_else(|| {
+        JoinError::BadServer("with --terminal, give the pairing code: join <server> <code>".into())
+    })?;
+    let code = code.as_str();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

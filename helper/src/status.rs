@@ -16,12 +16,23 @@ pub const DENY: &str = "Deny";
 pub const STOP: &str = "Stop";
 /// Says what Stop does, beside the button.
 pub const STOP_EXPLAINED: &str = "Stop ends viewing and control at once.";
+/// The code entry's label, which is also its accessible name.
+pub const CODE: &str = "Pairing code";
+pub const JOIN: &str = "Join";
+/// The button that closes the window once the session is over.
+pub const CLOSE: &str = "Close";
 /// Says what closing the window does.
 pub const CLOSE_EXPLAINED: &str = "Closing this window stops everything and leaves the session.";
 
 /// Where the helper's link to the server stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
+    /// Waiting for the customer to type the pairing code; `refused` says why the last one was
+    /// not taken (docs/helper.md's table), in the customer's words.
+    NeedsCode {
+        server: String,
+        refused: Option<String>,
+    },
     Connecting {
         server: String,
     },
@@ -69,6 +80,10 @@ pub struct View {
     pub indicator: Option<String>,
     /// Whether Stop can be pressed: always while connected (it also withdraws "allow all").
     pub stop_enabled: bool,
+    /// The code entry is shown, with why the last code was refused, if it was.
+    pub code_entry: Option<Option<String>>,
+    /// The session is over: the window offers Close, and stays until the customer closes it.
+    pub ended: bool,
 }
 
 /// Someone to name when the server has not said who: never an empty name.
@@ -87,6 +102,9 @@ impl View {
     pub fn of(state: State<'_>) -> View {
         let connected = matches!(state.connection, Connection::Connected { .. });
         let status = match state.connection {
+            Connection::NeedsCode { server, .. } => format!(
+                "Type the pairing code that the support page shows, then press Join. Server: {server}."
+            ),
             Connection::Connecting { server } => format!("Connecting to {server}…"),
             Connection::Connected { server, computer } => {
                 format!("Connected to {server} as {computer}.")
@@ -103,6 +121,11 @@ impl View {
                 question: None,
                 indicator: None,
                 stop_enabled: false,
+                code_entry: match state.connection {
+                    Connection::NeedsCode { refused, .. } => Some(refused.clone()),
+                    _ => None,
+                },
+                ended: matches!(state.connection, Connection::Ended { .. }),
             };
         }
         let group = names(state.csrs);
@@ -157,7 +180,61 @@ impl View {
             question,
             indicator,
             stop_enabled: true,
+            code_entry: None,
+            ended: false,
         }
+    }
+}
+
+/// The CSRs in the session, from the server's frames (the window says who is connected).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roster {
+    /// (participant id, name), in the order they came: the session's creator first.
+    csrs: Vec<(String, String)>,
+}
+
+impl Roster {
+    /// Takes in one server frame; whether the roster changed.
+    pub fn server(&mut self, frame: &serde_json::Value) -> bool {
+        let before = self.csrs.clone();
+        match frame["type"].as_str() {
+            Some("welcome") => {
+                self.csrs.clear();
+                for p in frame["session"]["participants"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    self.joined(p);
+                }
+            }
+            Some("event") => {
+                let e = &frame["event"];
+                match e["type"].as_str() {
+                    Some("participant_joined") => self.joined(&e["participant"]),
+                    Some("participant_left") => {
+                        self.csrs.retain(|(id, _)| e["participant"] != id.as_str());
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        before != self.csrs
+    }
+
+    fn joined(&mut self, p: &serde_json::Value) {
+        let (Some(id), Some(name)) = (p["id"].as_str(), p["name"].as_str()) else {
+            return;
+        };
+        if p["role"] == "csr" && !self.csrs.iter().any(|(i, _)| i == id) {
+            self.csrs.push((id.to_owned(), name.to_owned()));
+        }
+    }
+
+    /// The CSRs' names, the first one first.
+    pub fn names(&self) -> Vec<String> {
+        self.csrs.iter().map(|(_, n)| n.clone()).collect()
     }
 }
 
@@ -305,6 +382,41 @@ mod tests {
             "The session has ended: Carol ended the session. Nobody can see or control this computer."
         );
         assert!(v.allowed.is_empty() && v.indicator.is_none());
+    }
+
+    #[test]
+    fn the_code_entry_says_why_a_code_was_refused_and_an_ended_session_offers_close() {
+        let c = Consent::new();
+        let needs = Connection::NeedsCode {
+            server: "support.example.com".into(),
+            refused: Some("the code is not right".into()),
+        };
+        let v = view(&needs, &[], &c);
+        assert_eq!(v.code_entry, Some(Some("the code is not right".into())));
+        assert!(!v.stop_enabled && !v.ended);
+        let ended = Connection::Ended {
+            reason: "the session has ended".into(),
+        };
+        let v = view(&ended, &[], &c);
+        assert!(v.ended && v.code_entry.is_none());
+        assert_eq!(view(&connected(), &[], &c).code_entry, None);
+    }
+
+    #[test]
+    fn the_roster_keeps_the_csrs_who_are_there() {
+        let mut r = Roster::default();
+        let welcome = serde_json::json!({"type": "welcome", "session": {"participants": [
+            {"id": "c", "role": "csr", "name": "Carol"},
+            {"id": "d", "role": "customer", "name": "Dave"}]}});
+        assert!(r.server(&welcome));
+        assert!(!r.server(&welcome), "nothing new");
+        let joined = serde_json::json!({"type": "event", "event": {"type": "participant_joined",
+            "participant": {"id": "b", "role": "csr", "name": "Bob"}}});
+        assert!(r.server(&joined));
+        assert_eq!(r.names(), ["Carol", "Bob"]);
+        let left = serde_json::json!({"type": "event", "event": {"type": "participant_left", "participant": "c"}});
+        assert!(r.server(&left));
+        assert_eq!(r.names(), ["Bob"]);
     }
 
     #[test]

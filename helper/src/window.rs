@@ -22,8 +22,10 @@ use crate::consent::Answer;
 use crate::status::{self, View};
 
 /// What the customer did in the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiEvent {
+    /// The pairing code typed, as typed ("4831 0276"; the server checks it).
+    Code(String),
     /// An answer to the question with this id (src/consent.rs).
     Answer { question: u64, answer: Answer },
     /// Stop, in the window or in the indicator: end viewing and control at once.
@@ -41,6 +43,13 @@ struct Shown {
     question: gtk4::Label,
     question_id: Cell<Option<u64>>,
     stop: gtk4::Button,
+    stop_row: gtk4::Box,
+    code_box: gtk4::Box,
+    code: gtk4::Entry,
+    refused: gtk4::Label,
+    close: gtk4::Button,
+    /// The session is over: the window stays, with Close, until the customer closes it.
+    ended: Cell<bool>,
     indicator: RefCell<Option<Indicator>>,
     events: async_channel::Sender<UiEvent>,
 }
@@ -151,13 +160,41 @@ fn build(
     let close_text = label(Some("dim-label"));
     close_text.set_text(status::CLOSE_EXPLAINED);
 
+    // The pairing code, typed by the customer when the command line gave none.
+    let code_box = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
+    let code_label = label(None);
+    code_label.set_text(status::CODE);
+    let code = gtk4::Entry::builder()
+        .placeholder_text("4831 0276")
+        .max_length(32)
+        .build();
+    // The label names the entry for screen readers (GTK 4.8: the labelled-by relation).
+    code_label.set_mnemonic_widget(Some(&code));
+    let refused = label(Some("error"));
+    refused.set_visible(false);
+    let join = gtk4::Button::with_label(status::JOIN);
+    join.add_css_class("suggested-action");
+    for w in [
+        code_label.upcast_ref::<gtk4::Widget>(),
+        code.upcast_ref(),
+        refused.upcast_ref(),
+        join.upcast_ref(),
+    ] {
+        code_box.append(w);
+    }
+    code_box.set_visible(false);
+    let close = gtk4::Button::with_label(status::CLOSE);
+    close.set_visible(false);
+
     for w in [
         status.upcast_ref::<gtk4::Widget>(),
+        code_box.upcast_ref(),
         who.upcast_ref(),
         allowed.upcast_ref(),
         question_box.upcast_ref(),
         stop_row.upcast_ref(),
         close_text.upcast_ref(),
+        close.upcast_ref(),
     ] {
         column.append(w);
     }
@@ -171,6 +208,12 @@ fn build(
         question,
         question_id: Cell::new(None),
         stop: stop.clone(),
+        stop_row: stop_row.clone(),
+        code_box,
+        code: code.clone(),
+        refused,
+        close: close.clone(),
+        ended: Cell::new(false),
         indicator: RefCell::new(None),
         events: events.clone(),
     });
@@ -191,6 +234,19 @@ fn build(
     }
     let ev = events.clone();
     stop.connect_clicked(move |_| send(&ev, UiEvent::Stop));
+    let ev = events.clone();
+    let entry = code.clone();
+    let typed = move || {
+        let text = entry.text().trim().to_owned();
+        if !text.is_empty() {
+            send(&ev, UiEvent::Code(text));
+        }
+    };
+    let typed_too = typed.clone();
+    join.connect_clicked(move |_| typed());
+    code.connect_activate(move |_| typed_too());
+    let w = window.clone();
+    close.connect_clicked(move |_| w.close());
 
     let ev = events.clone();
     let app_for_close = app.clone();
@@ -213,13 +269,28 @@ fn build(
         if let Some(i) = shown.indicator.take() {
             i.window.destroy();
         }
-        app.quit();
+        // Why it ended stays on screen until the customer presses Close.
+        if !shown.ended.get() {
+            app.quit();
+        }
     });
     window.present();
 }
 
 fn show(shown: &Shown, view: &View) {
     shown.status.set_text(&view.status);
+    shown.code_box.set_visible(view.code_entry.is_some());
+    if let Some(refused) = &view.code_entry {
+        shown.refused.set_text(refused.as_deref().unwrap_or(""));
+        shown.refused.set_visible(refused.is_some());
+        // Typing again starts from what was typed: the customer fixes it.
+        shown.code.grab_focus();
+    }
+    shown
+        .stop_row
+        .set_visible(view.code_entry.is_none() && !view.ended);
+    shown.close.set_visible(view.ended);
+    shown.ended.set(view.ended);
     shown.who.set_text(view.who.as_deref().unwrap_or(""));
     shown.who.set_visible(view.who.is_some());
     shown.allowed.set_text(&view.allowed.join("\n"));

@@ -1,14 +1,20 @@
 //! `tandem-helper join` end to end, under Xvfb: a real Tandem server (in this process), a CSR
 //! (WebSocket, and a WebRTC client over real UDP that decodes the H.264 it receives), a customer
-//! (WebSocket) who pairs, and the real `tandem-helper` binary answering on its terminal as the
-//! customer would. The test window (examples/test_window.rs) draws a known pattern and logs the
-//! pointer and keys it receives.
+//! (WebSocket) who pairs, and the real `tandem-helper` binary in its window, which the test
+//! reads, types into and clicks over AT-SPI as the customer would (tests/common/atspi.rs). The
+//! test window (examples/test_window.rs) draws a known pattern and logs the pointer and keys it
+//! receives.
 #![cfg(target_os = "linux")]
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "common/atspi.rs"]
+mod atspi;
+#[path = "common/process.rs"]
+mod process;
+#[path = "common/xvfb.rs"]
+mod xvfb;
+
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,96 +28,21 @@ use tandem::store::AccountRole;
 use tandem_media::client::{Client, ClientConfig};
 use tandem_media::policy::ChannelKind;
 use tokio::net::UdpSocket;
+use tokio::task::block_in_place;
 use tokio_tungstenite::tungstenite::Message;
+
+use atspi::Desktop;
+use process::{Proc, WAIT};
 
 #[path = "join/clipboard.rs"]
 mod clipboard;
 
-/// A bound on every wait (never a measurement).
-const WAIT: Duration = Duration::from_secs(30);
+/// The helper's main window, by its title.
+const MAIN: &str = "Tandem Helper";
 
-/// A child process killed when dropped, with its stdout's lines on a channel.
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(mut command: Command) -> Proc {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        Proc {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    fn line(&self, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).expect("an expected line");
-            if matches(&line) {
-                return line;
-            }
-        }
-    }
-
-    fn event(&self, name: &str) -> Value {
-        let line =
-            self.line(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["event"] == name));
-        serde_json::from_str(&line).expect("json")
-    }
-
-    fn type_line(&mut self, text: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{text}").expect("write");
-        stdin.flush().expect("flush");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn xvfb() -> (Proc, String) {
-    let mut c = Command::new("Xvfb");
-    c.args([
-        "-displayfd",
-        "1",
-        "-screen",
-        "0",
-        "1280x800x24",
-        "-nolisten",
-        "tcp",
-        "-br",
-    ])
-    .stderr(Stdio::null());
-    let x = Proc::spawn(c);
-    let n = x.line(|l| l.trim().parse::<u32>().is_ok());
-    (x, format!(":{}", n.trim()))
-}
-
-/// The example binary cargo built beside this test's.
-fn test_window(display: &str) -> Proc {
+/// The test window at (700, 100), 400x300: clear of the helper's windows, which a bare Xvfb
+/// puts at the top left.
+fn test_window(display: &str) -> (Proc, u32) {
     let deps = std::env::current_exe().expect("test binary");
     let exe: PathBuf = deps
         .parent()
@@ -125,7 +56,7 @@ fn test_window(display: &str) -> Proc {
         "--title",
         "Window A",
         "--x",
-        "100",
+        "700",
         "--y",
         "100",
         "--width",
@@ -134,8 +65,20 @@ fn test_window(display: &str) -> Proc {
         "300",
     ]);
     let w = Proc::spawn(c);
-    w.event("ready");
-    w
+    let ready = w.event("ready");
+    let id = ready["window"].as_u64().expect("the window's id") as u32;
+    (w, id)
+}
+
+/// Gives the keyboard to `window`, as a customer does by clicking it (without a window manager,
+/// the helper's windows take the focus when they show).
+fn focus(display: &str, window: u32) {
+    use x11rb::protocol::xproto::{ConnectionExt, InputFocus};
+    use x11rb::wrapper::ConnectionExt as _;
+    let (conn, _) = x11rb::connect(Some(display)).expect("X connects");
+    conn.set_input_focus(InputFocus::PARENT, window, x11rb::CURRENT_TIME)
+        .expect("focus");
+    conn.sync().expect("sync");
 }
 
 type Stream =
@@ -294,18 +237,18 @@ fn shows(picture: &(Vec<u8>, usize, usize), x: usize, y: usize, rgb: [u8; 3]) ->
         .all(|(a, b)| a.abs_diff(b) < 48)
 }
 
-/// A real server in this process: Carol's session, Dave joined it, and a pairing code for
-/// Dave's computer.
-struct Started {
+/// A real server in this process, with Carol's session and Dave in it: the CSR's and Dave's
+/// connections, and a pairing code for Dave's computer.
+struct Session {
     _dir: tempfile::TempDir,
-    _server: tandem::server::Server,
     base: String,
     csr: Ws,
-    _dave: Ws,
+    dave: Ws,
     code: String,
+    _server: tandem::server::Server,
 }
 
-async fn started() -> Started {
+async fn session() -> Session {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let env = [
@@ -347,7 +290,6 @@ async fn started() -> Started {
             )
         }
     };
-
     create_user(
         &server.store,
         NewUser {
@@ -376,30 +318,29 @@ async fn started() -> Started {
     let dave = Ws::connect(&base, &dave_token).await;
     let (status, code) = post("/api/helper/codes", Some(dave_token), json!({})).await;
     assert_eq!(status, 201, "{code}");
-
-    Started {
+    Session {
         _dir: dir,
-        _server: server,
         base,
         csr,
-        _dave: dave,
+        dave,
         code: code["code"].as_str().unwrap().to_owned(),
+        _server: server,
     }
 }
 
-/// `tandem-helper join` for Dave on `display`, answering on its terminal; joined when this
-/// returns.
-fn join_helper(s: &Started, display: &str) -> Proc {
+/// `tandem-helper join --terminal` for Dave on `display`, answering on its terminal (the tests
+/// of what lies beyond the window); joined when this returns.
+fn join_helper(s: &Session, display: &str) -> Proc {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
-    c.args(["join", &s.base, &s.code, "--display", display]);
+    c.args(["join", &s.base, &s.code, "--terminal", "--display", display]);
     let helper = Proc::spawn(c);
     helper.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
     helper
 }
 
-/// Dave's helper joins on `display`, the CSR connects its WebRTC client, asks to see the
-/// screen, and the helper's terminal says yes: the screen is being shown when this returns.
-async fn viewing(s: &mut Started, display: &str) -> (Proc, Peer) {
+/// Dave's helper joins on `display` (terminal), the CSR connects its WebRTC client, asks to see
+/// the screen, and the helper's terminal says yes: the screen is being shown when this returns.
+async fn viewing(s: &mut Session, display: &str) -> (Proc, Peer) {
     let mut helper = join_helper(s, display);
     s.csr.event("computer_attached", "").await;
     let peer = Peer::connect(&mut s.csr).await;
@@ -425,15 +366,27 @@ async fn allowed(csr: &mut Ws, helper: &mut Proc, activity: &str, question: &str
     csr.event("activity_started", activity).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
-    let (_x, display) = xvfb();
-    let mut window = test_window(&display);
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewing_and_control() {
+    let Some(mut desk) = Desktop::start("1280x800") else {
+        return;
+    };
+    let display = desk.display().to_owned();
+    let (mut window, window_id) = test_window(&display);
+    // Held to the end: the server, and Dave's page (his computer leaves when he does).
+    let mut s = session().await;
+    let (base, code, csr) = (s.base.clone(), s.code.clone(), &mut s.csr);
 
-    let mut s = started().await;
-    // A wrong code is refused in words, and the right one still works after it.
+    // On a terminal (--terminal), a wrong code is refused in words and the helper exits 1.
     let wrong = Command::new(env!("CARGO_BIN_EXE_tandem-helper"))
-        .args(["join", &s.base, "0000 0000", "--display", &display])
+        .args([
+            "join",
+            &base,
+            "0000 0000",
+            "--terminal",
+            "--display",
+            &display,
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -443,13 +396,44 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
         "{wrong:?}"
     );
 
-    // View: asked on the helper's terminal, answered "y"; the CSR decodes the window's pattern.
-    let (mut helper, peer) = viewing(&mut s, &display).await;
+    // In the window: no code on the command line, so the customer types it.
+    let mut helper_cmd = desk.command(env!("CARGO_BIN_EXE_tandem-helper"));
+    helper_cmd.args(["join", &base, "--display", &display]);
+    let mut helper = Proc::spawn(helper_cmd);
+    let entry = json!({"role": "text", "name": "Pairing code", "window": MAIN});
+    block_in_place(|| {
+        desk.find(entry.clone());
+        // A wrong code is said in the table's words, and the entry stays for another try.
+        desk.type_into(&entry, "0000 0000");
+        desk.click("Join", MAIN);
+        desk.find(json!({"role": "label", "contains": "the code is not right", "window": MAIN}));
+        // The right code, typed as the page shows it: two groups of four.
+        desk.type_into(&entry, &format!("{} {}", &code[..4], &code[4..]));
+        desk.click("Join", MAIN);
+        desk.find(json!({"role": "label", "contains": "as Dave's computer.", "window": MAIN}));
+        desk.find(
+            json!({"role": "label", "name": "Carol is in the session with you.", "window": MAIN}),
+        );
+    });
+    csr.event("computer_attached", "").await;
+    let peer = Peer::connect(csr).await;
+
+    // View: asked in the window, Allow clicked; the CSR decodes the test window's pattern.
+    csr.send(json!({"type": "request_activity", "activity": "view_desktop"}))
+        .await;
+    block_in_place(|| {
+        desk.find(
+            json!({"role": "label", "name": "Carol asks to see your screen.", "window": MAIN}),
+        );
+        desk.click("Allow", MAIN);
+    });
+    csr.event("activity_started", "view_desktop").await;
+    peer.answer_offer(csr).await;
     let pattern = [
-        (200, 175, [255, 0, 0]),
-        (400, 175, [0, 255, 0]),
-        (200, 325, [0, 0, 255]),
-        (400, 325, [255, 255, 0]),
+        (800, 175, [255, 0, 0]),
+        (1000, 175, [0, 255, 0]),
+        (800, 325, [0, 0, 255]),
+        (1000, 325, [255, 255, 0]),
     ];
     eventually("the CSR sees the test window's pattern in place", || {
         peer.last_picture().is_some_and(|p| {
@@ -458,15 +442,19 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     })
     .await;
 
-    // Control: asked, "y"; a click and text reach the window at the point.
-    allowed(
-        &mut s.csr,
-        &mut helper,
-        "control_desktop",
-        "Carol asks to control your computer",
-    )
-    .await;
-    let at = json!([300.0 / 1280.0, 250.0 / 800.0]);
+    // Control: asked, Allow; the indicator says who controls; a click and text reach the window.
+    csr.send(json!({"type": "request_activity", "activity": "control_desktop"}))
+        .await;
+    let indicator = "Carol is controlling this computer";
+    block_in_place(|| {
+        desk.find(json!({"role": "label", "name": "Carol asks to control your computer: to move your mouse and type.", "window": MAIN}));
+        desk.click("Allow", MAIN);
+        desk.find(json!({"role": "frame", "name": indicator}));
+        desk.find(json!({"role": "push button", "name": "Stop", "window": indicator}));
+    });
+    csr.event("activity_started", "control_desktop").await;
+    focus(&display, window_id);
+    let at = json!([900.0 / 1280.0, 250.0 / 800.0]);
     eventually("the CSR's control channel is open", || {
         peer.send_control(json!({"t": "move", "at": at}))
     })
@@ -474,37 +462,57 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     assert!(peer.send_control(json!({"t": "down", "at": at, "button": 0})));
     assert!(peer.send_control(json!({"t": "up", "at": at, "button": 0})));
     assert!(peer.send_control(json!({"t": "text", "text": "hi"})));
-    let press = window.event("button_press");
+    let press = block_in_place(|| window.event("button_press"));
     let (x, y) = (press["x"].as_i64().unwrap(), press["y"].as_i64().unwrap());
     assert!(
         (x - 200).abs() <= 2 && (y - 150).abs() <= 2,
         "clicked at ({x}, {y})"
     );
-    let h = window.event("key_press");
-    let i = window.event("key_press");
+    let (h, i) = block_in_place(|| (window.event("key_press"), window.event("key_press")));
     assert_eq!(
         (h["text"].as_str(), i["text"].as_str()),
         (Some("h"), Some("i"))
     );
 
-    // Stop on the terminal ends viewing and control at once, in the helper and on the server:
-    // the CSR's console is told both ended. (A server that relayed control anyway is refused by
-    // the helper itself: session.rs's rogue-server tests.)
-    helper.type_line("s");
-    helper.line(|l| l == "your screen is no longer shown");
+    // Stop in the window ends viewing and control at once, in the helper and on the server:
+    // the CSR's console is told both ended, and the indicator goes.
+    block_in_place(|| desk.click("Stop", MAIN));
     let mut stopped = Vec::new();
     while stopped.len() < 2 {
-        let e = s.csr.event("activity_stopped", "").await;
+        let e = csr.event("activity_stopped", "").await;
         stopped.push(e["activity"].as_str().unwrap_or_default().to_owned());
     }
     stopped.sort();
     assert_eq!(stopped, ["control_desktop", "view_desktop"]);
+    block_in_place(|| {
+        desk.gone(json!({"role": "frame", "name": indicator}));
+        desk.find(json!({"role": "label", "name": "Nobody can see or control this computer.", "window": MAIN}));
+    });
     // The CSR's console still sends what the CSR does; nothing of it reaches the window.
     peer.send_control(json!({"t": "text", "text": "x"}));
     // The window's own marker comes after anything the late message could have caused.
     window.type_line("fill 0 0 1 1 000000");
-    let next = window.line(|l| {
-        l.contains("\"key_press\"") || l.contains("\"filled\"") || l.contains("\"button_press\"")
+    let next = block_in_place(|| {
+        window.line(|l| {
+            l.contains("\"key_press\"")
+                || l.contains("\"filled\"")
+                || l.contains("\"button_press\"")
+        })
     });
     assert!(next.contains("filled"), "injected after Stop: {next}");
+
+    // When Dave leaves, the server's bye is said in the window, which stays with Close until
+    // the customer closes it (Close is the window's own close: Stop, then leave); then nothing
+    // of the helper is left running.
+    s.dave.send(json!({"type": "leave"})).await;
+    block_in_place(|| {
+        desk.find(json!({"role": "label", "contains": "The session has ended: the customer left the session", "window": MAIN}));
+        assert!(
+            helper.child.try_wait().unwrap().is_none(),
+            "the window waits for Close"
+        );
+        desk.click("Close", MAIN);
+    });
+    let status = block_in_place(|| helper.exited("the helper"));
+    assert!(status.success(), "{status:?}");
 }

@@ -3,9 +3,9 @@
 //! run as this binary again) that log what they receive.
 #![cfg(target_os = "linux")]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::channel;
 use std::time::Duration;
 
 use clap::Parser;
@@ -22,14 +22,20 @@ use x11rb::protocol::xfixes::{ConnectionExt as _, SelectionEventMask};
 use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, WindowClass};
 use x11rb::rust_connection::RustConnection;
 
+#[path = "common/process.rs"]
+mod process;
+#[path = "common/xvfb.rs"]
+mod xvfb;
+
+use process::{Proc, WAIT};
+use xvfb::Xvfb;
+
 #[path = "../examples/test_window.rs"]
 #[allow(dead_code)]
 mod test_window;
 
 /// Set in the environment of this binary run as a test window: its arguments, 0x1f-separated.
 const WINDOW_ENV: &str = "TANDEM_TEST_WINDOW";
-/// How long a test waits for an event before failing (a bound, not a measurement).
-const WAIT: Duration = Duration::from_secs(30);
 
 /// Not a test: the body of a test window, when this binary is run as one.
 #[test]
@@ -41,39 +47,13 @@ fn test_window_process() {
     test_window::run(test_window::Args::parse_from(argv)).expect("test window");
 }
 
-struct Xvfb {
-    child: Child,
-    display: String,
+/// The display and the test windows on it.
+trait Desktop {
+    fn open(&self) -> (Display, X11Capture, X11Input);
+    fn window(&self, args: &[&str]) -> TestWindow;
 }
 
-impl Xvfb {
-    /// Starts Xvfb on a free display and returns once it accepts connections (-displayfd writes
-    /// the number then).
-    fn start() -> Xvfb {
-        let mut child = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "-br",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb (Debian package xvfb: scripts/system-packages.sh)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("display number");
-        let display = format!(":{}", line.trim());
-        assert!(line.trim().parse::<u32>().is_ok(), "Xvfb said {line:?}");
-        Xvfb { child, display }
-    }
-
+impl Desktop for Xvfb {
     fn open(&self) -> (Display, X11Capture, X11Input) {
         let display = Display::open(Some(&self.display)).expect("open display");
         let capture = display.capture().expect("capture");
@@ -86,17 +66,9 @@ impl Xvfb {
     }
 }
 
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// A test window: this binary run again as one; its events are JSON lines.
 struct TestWindow {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    events: Receiver<Value>,
+    proc: Proc,
     id: u64,
 }
 
@@ -105,61 +77,30 @@ impl TestWindow {
         let exe = std::env::current_exe().expect("test binary");
         let mut argv = vec!["--display", display];
         argv.extend_from_slice(args);
-        let mut child = Command::new(exe)
-            .args([
-                "--exact",
-                "test_window_process",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(WINDOW_ENV, argv.join("\u{1f}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("test window");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            // The test harness's own words are not JSON: skipped (the first event shares a line
-            // with its "test test_window_process ... ").
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let json = line.find('{').map_or("", |at| &line[at..]);
-                if let Ok(v) = serde_json::from_str::<Value>(json)
-                    && tx.send(v).is_err()
-                {
-                    break;
-                }
-            }
-        });
-        let stdin = child.stdin.take();
-        let mut window = TestWindow {
-            child,
-            stdin,
-            events,
-            id: 0,
-        };
-        let ready = window.next(|e| e["event"] == "ready");
-        window.id = ready["window"].as_u64().expect("window id");
-        window
+        let mut c = Command::new(exe);
+        c.args([
+            "--exact",
+            "test_window_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(WINDOW_ENV, argv.join("\u{1f}"));
+        // The test harness's own words are not JSON: skipped (the first event shares a line
+        // with its "test test_window_process ... ").
+        let proc = Proc::spawn(c);
+        let ready = proc.event("ready");
+        let id = ready["window"].as_u64().expect("window id");
+        TestWindow { proc, id }
     }
 
     /// The next event that matches, skipping others.
     fn next(&self, matches: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let event = self
-                .events
-                .recv_timeout(WAIT)
-                .expect("an event from the test window");
-            if matches(&event) {
-                return event;
-            }
-        }
+        self.proc.json(matches)
     }
 
     /// Sends a command and waits until the window has carried it out.
     fn command(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin");
-        writeln!(stdin, "{line}").expect("command");
+        self.proc.type_line(line);
         let answer = self.next(|e| {
             ["filled", "moved", "raised", "error"].contains(&e["event"].as_str().unwrap_or(""))
         });
@@ -168,13 +109,6 @@ impl TestWindow {
 
     fn source(&self) -> Source {
         Source::Window(self.id)
-    }
-}
-
-impl Drop for TestWindow {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -224,7 +158,7 @@ fn assert_pattern(frame: &Frame, x: u32, y: u32) {
 
 #[test]
 fn screens_lists_monitors_and_windows_and_refuses_unknown_ones() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let a = xvfb.window(A);
     let (_display, mut capture, _input) = xvfb.open();
     let monitors = capture.monitors().expect("monitors");
@@ -236,7 +170,7 @@ fn screens_lists_monitors_and_windows_and_refuses_unknown_ones() {
         .find(|w| w.id == a.id)
         .expect("window A listed");
     assert_eq!(listed.title, "Window A");
-    assert_eq!(listed.pid, Some(a.child.id()));
+    assert_eq!(listed.pid, Some(a.proc.child.id()));
     assert_eq!(listed.rect, Rect::new(100, 100, 400, 300));
 
     let mut frame = Frame::default();
@@ -268,7 +202,7 @@ fn screens_lists_monitors_and_windows_and_refuses_unknown_ones() {
 
 #[test]
 fn whole_screen_monitor_and_window_captures_show_the_pattern_in_place() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let a = xvfb.window(A);
     let (_display, mut capture, _input) = xvfb.open();
 
@@ -290,7 +224,7 @@ fn whole_screen_monitor_and_window_captures_show_the_pattern_in_place() {
 
 #[test]
 fn window_capture_never_contains_the_window_over_it() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let a = xvfb.window(A);
     // B covers A's right and bottom parts, on top of it.
     let _b = xvfb.window(&[
@@ -336,7 +270,7 @@ fn window_capture_never_contains_the_window_over_it() {
 
 #[test]
 fn a_click_at_a_picture_point_reaches_the_window_at_that_point() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let mut a = xvfb.window(A);
     let (_display, mut capture, mut input) = xvfb.open();
     let mut click =
@@ -400,7 +334,7 @@ fn a_click_at_a_picture_point_reaches_the_window_at_that_point() {
 
 #[test]
 fn typed_text_and_keys_with_modifiers_arrive_as_those_keys() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let a = xvfb.window(A);
     let (_display, _capture, mut input) = xvfb.open();
     let typed_key = |a: &TestWindow| a.next(|e| e["event"] == "key_press" && !e["text"].is_null());
@@ -456,7 +390,7 @@ fn typed_text_and_keys_with_modifiers_arrive_as_those_keys() {
 
 #[test]
 fn damage_reports_only_the_area_the_window_repainted() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let mut a = xvfb.window(A);
     let (_display, mut capture, _input) = xvfb.open();
 
@@ -576,7 +510,7 @@ fn xclip_out(display: &str) -> String {
 
 #[test]
 fn clipboard_text_goes_both_ways_between_the_helper_and_other_programs() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let (display, _capture, _input) = xvfb.open();
     let mut clipboard = display
         .clipboard(ClipboardLimits::default())
@@ -610,7 +544,7 @@ fn clipboard_text_goes_both_ways_between_the_helper_and_other_programs() {
 
 #[test]
 fn clipboard_refuses_oversized_or_non_utf8_text_and_a_silent_owner_times_out() {
-    let xvfb = Xvfb::start();
+    let xvfb = Xvfb::start("1280x800");
     let (display, _capture, _input) = xvfb.open();
     let small = ClipboardLimits {
         max_bytes: 1000,

@@ -1,8 +1,9 @@
-//! The customer's side of `join` on a terminal, until the helper's window lands: questions are
+//! The customer's side of `join --terminal` (tests, computers without a desktop): questions are
 //! printed, answered with a letter on stdin ("y" allow, "a" allow everything this session, "n"
 //! deny, "s" stop). A clipboard question ("Carol asks for the text you copied: send it?") is
-//! answered with "y" or "n" and comes before the consent question while it is shown. It speaks to the connection through the same [`UiEvent`]s and [`UiUpdate`]s
-//! as the window will.
+//! answered with "y" or "n" and comes before the consent question while it is shown. It speaks
+//! to the connection through the same [`UiEvent`]s and [`UiUpdate`]s as the window
+//! (src/connection/desktop.rs).
 
 use std::io::Write;
 
@@ -87,6 +88,8 @@ pub fn words(update: &UiUpdate) -> String {
         ),
         UiUpdate::ClipboardQuestion(None) => String::new(),
         UiUpdate::Notice(n) => format!("note: {n}"),
+        // The window's view: the lines above say the same on a terminal.
+        UiUpdate::View(_) => String::new(),
     }
 }
 

@@ -4,6 +4,8 @@
 //! display's CLIPBOARD (read back with xclip), and the customer's copied text reaches the CSR
 //! only after the customer's yes on the helper's terminal; after a no, no text does.
 
+use std::io::Write;
+
 use super::*;
 
 /// The display's CLIPBOARD text, as xclip reads it (empty when nobody holds it).
@@ -46,9 +48,10 @@ fn control_in(peer: &Peer) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wheel_held_keys_and_clipboard_both_ways_with_the_customers_yes() {
-    let (_x, display) = xvfb();
-    let window = test_window(&display);
-    let mut s = started().await;
+    let x = xvfb::Xvfb::start("1280x800");
+    let display = x.display.clone();
+    let (window, _) = test_window(&display);
+    let mut s = session().await;
     let (mut helper, peer) = viewing(&mut s, &display).await;
     allowed(
         &mut s.csr,
@@ -57,8 +60,8 @@ async fn the_wheel_held_keys_and_clipboard_both_ways_with_the_customers_yes() {
         "Carol asks to control your computer",
     )
     .await;
-    // Inside the test window (at 100,100 on the 1280x800 screen).
-    let at = json!([300.0 / 1280.0, 250.0 / 800.0]);
+    // Inside the test window (at 700,100 on the 1280x800 screen).
+    let at = json!([900.0 / 1280.0, 250.0 / 800.0]);
     eventually(
         "the CSR's control channel is open and a picture was sent",
         || peer.last_picture().is_some() && peer.send_control(json!({"t": "move", "at": at})),

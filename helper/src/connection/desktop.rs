@@ -1,0 +1,147 @@
+//! The customer's side of `join` in the helper's window (src/window.rs): the pairing code typed
+//! there when the command line gave none, a refused code said in words with the entry still
+//! there, then the session in the window; closing the window is Stop and leaving.
+//!
+//! GTK runs on the calling (main) thread; the connection runs on a thread of its own with a
+//! single-threaded tokio runtime. They talk only through the window's two channels.
+
+use tokio::sync::mpsc::unbounded_channel;
+
+use super::{JoinError, Platform, UiEvent, UiUpdate, pairing};
+use crate::status::{Connection, State, View};
+use crate::window;
+
+/// Shows the window, pairs (with `code`, or the code the customer types), runs the session, and
+/// returns when the window is closed and the connection is over: why it ended, in words.
+pub fn run(server: &str, code: Option<String>, platform: Platform) -> Result<String, JoinError> {
+    let base = pairing::base_url(server)?;
+    let (views_tx, views_rx) = async_channel::unbounded();
+    let (events_tx, events_rx) = async_channel::unbounded();
+    let core = std::thread::Builder::new()
+        .name("session".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| JoinError::Connection(e.to_string()))?;
+            let result = runtime.block_on(session(base, code, platform, &views_tx, events_rx));
+            let reason = match &result {
+                Ok(reason) => reason.clone(),
+                Err(e) => e.to_string(),
+            };
+            // Why it ended stays in the window, with Close (the window stays until closed).
+            show(&views_tx, Connection::Ended { reason });
+            result
+        })
+        .map_err(|e| JoinError::Connection(e.to_string()))?;
+    window::run(views_rx, events_tx);
+    core.join()
+        .unwrap_or_else(|_| Err(JoinError::Connection("the session thread failed".into())))
+}
+
+fn show(views: &async_channel::Sender<View>, connection: Connection) {
+    let view = View::of(State {
+        connection: &connection,
+        csrs: &[],
+        consent: &crate::consent::Consent::new(),
+        controlling: None,
+    });
+    let _ = views.try_send(view);
+}
+
+async fn session(
+    base: reqwest::Url,
+    mut code: Option<String>,
+    platform: Platform,
+    views: &async_channel::Sender<View>,
+    events: async_channel::Receiver<window::UiEvent>,
+) -> Result<String, JoinError> {
+    let server = base.host_str().unwrap_or_default().to_owned();
+    let closed = || Ok("you closed Tandem Helper".to_owned());
+    let paired = loop {
+        let typed = match code.take() {
+            Some(c) => c,
+            None => {
+                show(
+                    views,
+                    Connection::NeedsCode {
+                        server: server.clone(),
+                        refused: None,
+                    },
+                );
+                match next_code(&events).await {
+                    Some(c) => c,
+                    None => return closed(),
+                }
+            }
+        };
+        show(
+            views,
+            Connection::Connecting {
+                server: server.clone(),
+            },
+        );
+        match pairing::pair(&base, &typed).await {
+            Ok(paired) => break paired,
+            // Said in the window, and the customer may type again.
+            Err(e) => {
+                show(
+                    views,
+                    Connection::NeedsCode {
+                        server: server.clone(),
+                        refused: Some(e.to_string()),
+                    },
+                );
+                match next_code(&events).await {
+                    Some(c) => code = Some(c),
+                    None => return closed(),
+                }
+            }
+        }
+    };
+
+    let (ui_tx, ui_rx) = unbounded_channel();
+    let (updates_tx, mut updates_rx) = unbounded_channel();
+    let forward_views = views.clone();
+    let updates = tokio::spawn(async move {
+        while let Some(update) = updates_rx.recv().await {
+            if let UiUpdate::View(view) = update {
+                let _ = forward_views.try_send(view);
+            }
+        }
+    });
+    let answers = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            let event = match event {
+                window::UiEvent::Answer { question, answer } => UiEvent::Answer {
+                    id: question,
+                    answer,
+                },
+                window::UiEvent::Stop => UiEvent::Stop,
+                window::UiEvent::Close => UiEvent::Leave,
+                window::UiEvent::Code(_) => continue,
+            };
+            if ui_tx.send(event).is_err() {
+                return;
+            }
+        }
+        // The window is gone without a Close (it cannot be shown): leave all the same.
+        let _ = ui_tx.send(UiEvent::Leave);
+    });
+    let result = super::run_paired(&base, paired, platform, ui_rx, updates_tx).await;
+    answers.abort();
+    let _ = updates.await;
+    result
+}
+
+/// The next code typed in the window; None when the window was closed.
+async fn next_code(events: &async_channel::Receiver<window::UiEvent>) -> Option<String> {
+    while let Ok(event) = events.recv().await {
+        match event {
+            window::UiEvent::Code(code) => return Some(code),
+            window::UiEvent::Close => return None,
+            _ => {}
+        }
+    }
+    None
+}
