@@ -51,9 +51,17 @@ pub enum JoinError {
 }
 
 /// From the customer's side to the helper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiEvent {
-    Answer { id: u64, answer: Answer },
+    Answer {
+        id: u64,
+        answer: Answer,
+    },
+    /// D6: the windows the customer picked to show (none: no), in answer to [`UiUpdate::Pick`].
+    Picked {
+        id: u64,
+        windows: Vec<u64>,
+    },
     Stop,
 }
 
@@ -69,6 +77,11 @@ pub enum UiUpdate {
     /// Whether the screen is being shown.
     Sharing(bool),
     Notice(String),
+    /// D6: which windows to show, with the question: (window id, title, application).
+    Pick {
+        question: Question,
+        windows: Vec<(u64, String, String)>,
+    },
 }
 
 /// What `join` needs from the computer.
@@ -180,12 +193,15 @@ pub async fn run(
                     let _ = client.send_frame(Instant::now(), mid, frame);
                     events.push(Event::Captured { picture, shown });
                 }
+                ShareOut::Windows(list) => events.push(Event::Windows(list)),
+                ShareOut::Placed(placement) => events.push(Event::Placed(placement)),
                 ShareOut::Failed(why) => {
                     let _ = ui_out.send(UiUpdate::Notice(format!("the screen cannot be shown: {why}")));
                 }
             },
             Some(ui) = ui_in.recv() => events.push(match ui {
                 UiEvent::Answer { id, answer } => Event::Answer { id, answer },
+                UiEvent::Picked { id, windows } => Event::Picked { id, windows },
                 UiEvent::Stop => Event::Stop,
             }),
         }
@@ -218,6 +234,20 @@ pub async fn run(
                     Action::StartShare(source) => {
                         let _ = share_tx.send(ShareCommand::Start(source));
                         let _ = ui_out.send(UiUpdate::Sharing(true));
+                    }
+                    Action::ShareWindows(windows) => {
+                        let _ = share_tx.send(ShareCommand::Windows(windows));
+                        let _ = ui_out.send(UiUpdate::Sharing(true));
+                    }
+                    Action::ListWindows => {
+                        let _ = share_tx.send(ShareCommand::ListWindows);
+                    }
+                    Action::Pick { question, windows } => {
+                        let windows = windows
+                            .into_iter()
+                            .map(|w| (w.id, w.title, w.app))
+                            .collect();
+                        let _ = ui_out.send(UiUpdate::Pick { question, windows });
                     }
                     Action::StopShare => {
                         let _ = share_tx.send(ShareCommand::Stop);
@@ -308,6 +338,17 @@ fn inject(input: &mut dyn Input, i: Inject) -> Result<(), PlatformError> {
         Inject::Key(key, mods) => input.key(key, mods),
         Inject::KeyState(key, pressed) => input.key_state(key, pressed),
         Inject::Text(text) => input.text(&text),
+        Inject::ButtonUp(button) => input.button(button, false),
+        Inject::Focus(window) => input.raise_and_focus(window),
+        Inject::InWindows(windows, inner) => {
+            if input.focus_within(&windows)? {
+                inject(input, *inner)
+            } else {
+                Err(PlatformError::Protocol(
+                    "keys go only to the windows you chose, and none of them has the focus".into(),
+                ))
+            }
+        }
     }
 }
 
