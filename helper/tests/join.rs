@@ -24,6 +24,9 @@ use tandem_media::policy::ChannelKind;
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "join/apps.rs"]
+mod apps;
+
 /// A bound on every wait (never a measurement).
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -109,6 +112,16 @@ fn xvfb() -> (Proc, String) {
 
 /// The example binary cargo built beside this test's.
 fn test_window(display: &str) -> Proc {
+    test_window_with(
+        display,
+        &[
+            "--title", "Window A", "--x", "100", "--y", "100", "--width", "400", "--height", "300",
+        ],
+    )
+}
+
+/// The test window with these arguments (title, place, `--colors`...), once it is shown.
+fn test_window_with(display: &str, args: &[&str]) -> Proc {
     let deps = std::env::current_exe().expect("test binary");
     let exe: PathBuf = deps
         .parent()
@@ -116,20 +129,7 @@ fn test_window(display: &str) -> Proc {
         .expect("target dir")
         .join("examples/test_window");
     let mut c = Command::new(exe);
-    c.args([
-        "--display",
-        display,
-        "--title",
-        "Window A",
-        "--x",
-        "100",
-        "--y",
-        "100",
-        "--width",
-        "400",
-        "--height",
-        "300",
-    ]);
+    c.args(["--display", display]).args(args);
     let w = Proc::spawn(c);
     w.event("ready");
     w
@@ -248,20 +248,27 @@ impl Peer {
 
     /// The frames received so far, decoded in order: the last picture, as RGB, and its size.
     fn last_picture(&self) -> Option<(Vec<u8>, usize, usize)> {
+        self.pictures().pop()
+    }
+
+    /// Every picture received so far, decoded in order, as RGB with its size.
+    fn pictures(&self) -> Vec<(Vec<u8>, usize, usize)> {
         let c = self.0.lock().unwrap();
-        let mut decoder = openh264::decoder::Decoder::new().ok()?;
-        let mut last = None;
+        let Ok(mut decoder) = openh264::decoder::Decoder::new() else {
+            return Vec::new();
+        };
+        let mut all = Vec::new();
         for v in c.video_in.values() {
             for (_, data) in &v.kept {
                 if let Ok(Some(yuv)) = decoder.decode(data) {
                     let (w, h) = yuv.dimensions();
                     let mut rgb = vec![0; w * h * 3];
                     yuv.write_rgb8(&mut rgb);
-                    last = Some((rgb, w, h));
+                    all.push((rgb, w, h));
                 }
             }
         }
-        last
+        all
     }
 
     fn send_control(&self, v: Value) -> bool {
@@ -291,81 +298,122 @@ fn shows(picture: &(Vec<u8>, usize, usize), x: usize, y: usize, rgb: [u8; 3]) ->
         .all(|(a, b)| a.abs_diff(b) < 48)
 }
 
+/// A real server in this process with Carol's session, Dave joined on his page, and a pairing
+/// code for Dave's helper.
+struct Started {
+    _dir: tempfile::TempDir,
+    _server: tandem::server::Server,
+    base: String,
+    csr: Ws,
+    _dave: Ws,
+    code: String,
+}
+
+impl Started {
+    async fn new() -> Started {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let env = [
+            ("TANDEM_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
+            (
+                "TANDEM_STORAGE_DATABASE",
+                d.join("tandem.db").display().to_string(),
+            ),
+            (
+                "TANDEM_AUTH_SECRET_FILE",
+                d.join("secret.key").display().to_string(),
+            ),
+            ("TANDEM_SIP_LISTEN", "127.0.0.1:0".to_owned()),
+            (
+                "TANDEM_RECORDING_DIR",
+                d.join("recordings").display().to_string(),
+            ),
+        ];
+        let config = Config::load(
+            None,
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let server = tandem::server::start(config).await.unwrap();
+        let base = format!("http://{}", server.addr);
+        let http = reqwest::Client::new();
+        let post = |path: &str, token: Option<String>, body: Value| {
+            let mut r = http.post(format!("{base}{path}")).json(&body);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            async move {
+                let r = r.send().await.unwrap();
+                (
+                    r.status().as_u16(),
+                    r.json::<Value>().await.unwrap_or(Value::Null),
+                )
+            }
+        };
+
+        create_user(
+            &server.store,
+            NewUser {
+                username: "carol".into(),
+                password: "correct horse battery".into(),
+                display_name: "Carol".into(),
+                email: "carol@example.com".into(),
+                role: AccountRole::Csr,
+            },
+        )
+        .await
+        .unwrap();
+        let (_, login) = post(
+            "/api/login",
+            None,
+            json!({"username": "carol", "password": "correct horse battery"}),
+        )
+        .await;
+        let carol = login["token"].as_str().unwrap().to_owned();
+        let (status, started) =
+            post("/api/sessions", Some(carol), json!({"topic": "printer"})).await;
+        assert_eq!(status, 201, "{started}");
+        let csr = Ws::connect(&base, started["token"].as_str().unwrap()).await;
+        let (status, joined) = post("/api/join", None, json!({"number": started["session"]["number"], "name": "Dave", "email": "dave@example.org"})).await;
+        assert_eq!(status, 201, "{joined}");
+        let dave_token = joined["token"].as_str().unwrap().to_owned();
+        let dave = Ws::connect(&base, &dave_token).await;
+        let (status, code) = post("/api/helper/codes", Some(dave_token), json!({})).await;
+        assert_eq!(status, 201, "{code}");
+        Started {
+            _dir: dir,
+            _server: server,
+            base,
+            csr,
+            _dave: dave,
+            code: code["code"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// `tandem-helper join` with this code, joined as Dave's computer, the CSR told.
+    async fn helper(&mut self, display: &str) -> Proc {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
+        c.args(["join", &self.base, &self.code, "--display", display]);
+        let helper = Proc::spawn(c);
+        helper.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
+        self.csr.event("computer_attached", "").await;
+        helper
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     let (_x, display) = xvfb();
     let mut window = test_window(&display);
 
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let env = [
-        ("TANDEM_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "TANDEM_STORAGE_DATABASE",
-            d.join("tandem.db").display().to_string(),
-        ),
-        (
-            "TANDEM_AUTH_SECRET_FILE",
-            d.join("secret.key").display().to_string(),
-        ),
-        ("TANDEM_SIP_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "TANDEM_RECORDING_DIR",
-            d.join("recordings").display().to_string(),
-        ),
-    ];
-    let config = Config::load(
-        None,
-        env.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let server = tandem::server::start(config).await.unwrap();
-    let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
-    let post = |path: &str, token: Option<String>, body: Value| {
-        let mut r = http.post(format!("{base}{path}")).json(&body);
-        if let Some(t) = token {
-            r = r.bearer_auth(t);
-        }
-        async move {
-            let r = r.send().await.unwrap();
-            (
-                r.status().as_u16(),
-                r.json::<Value>().await.unwrap_or(Value::Null),
-            )
-        }
-    };
-
-    create_user(
-        &server.store,
-        NewUser {
-            username: "carol".into(),
-            password: "correct horse battery".into(),
-            display_name: "Carol".into(),
-            email: "carol@example.com".into(),
-            role: AccountRole::Csr,
-        },
-    )
-    .await
-    .unwrap();
-    let (_, login) = post(
-        "/api/login",
-        None,
-        json!({"username": "carol", "password": "correct horse battery"}),
-    )
-    .await;
-    let carol = login["token"].as_str().unwrap().to_owned();
-    let (status, started) = post("/api/sessions", Some(carol), json!({"topic": "printer"})).await;
-    assert_eq!(status, 201, "{started}");
-    let mut csr = Ws::connect(&base, started["token"].as_str().unwrap()).await;
-    let (status, joined) = post("/api/join", None, json!({"number": started["session"]["number"], "name": "Dave", "email": "dave@example.org"})).await;
-    assert_eq!(status, 201, "{joined}");
-    let dave_token = joined["token"].as_str().unwrap().to_owned();
-    let _dave = Ws::connect(&base, &dave_token).await;
-    let (status, code) = post("/api/helper/codes", Some(dave_token), json!({})).await;
-    assert_eq!(status, 201, "{code}");
+    let Started {
+        base,
+        mut csr,
+        code,
+        ..
+    } = Started::new().await;
 
     // A wrong code is refused in words, and the right one still works after it.
     let wrong = Command::new(env!("CARGO_BIN_EXE_tandem-helper"))
@@ -380,13 +428,7 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     );
 
     let mut helper_cmd = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
-    helper_cmd.args([
-        "join",
-        &base,
-        code["code"].as_str().unwrap(),
-        "--display",
-        &display,
-    ]);
+    helper_cmd.args(["join", &base, &code, "--display", &display]);
     let mut helper = Proc::spawn(helper_cmd);
     helper.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
     csr.event("computer_attached", "").await;
