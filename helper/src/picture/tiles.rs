@@ -23,6 +23,9 @@ pub struct Tile {
     pub shown: Rect,
 }
 
+/// A picture point that falls in a window: the window and the screen point.
+pub type Hit = (u64, (i32, i32));
+
 /// The picture of the chosen windows: its size and the tiles in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Placement {
@@ -55,7 +58,7 @@ pub fn lay_out(windows: &[(u64, Rect)]) -> Placement {
 impl Placement {
     /// The window a point of the picture (fractions of its width and height, as control sends
     /// them) falls in, and the screen point in that window now; `None` outside every tile.
-    pub fn to_screen(&self, fraction: (f64, f64)) -> Result<Option<(u64, (i32, i32))>, MapError> {
+    pub fn to_screen(&self, fraction: (f64, f64)) -> Result<Option<Hit>, MapError> {
         let size = self.size.ok_or(MapError::EmptyPicture)?;
         if !fraction.0.is_finite() || !fraction.1.is_finite() {
             return Err(MapError::NotFinite);
