@@ -408,11 +408,14 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     let (_x, display) = xvfb();
     let mut window = test_window(&display);
 
+    // Bound, not `..`: the server, its directory and Dave's page live until the test ends.
     let Started {
+        _dir,
+        _server,
         base,
         mut csr,
+        _dave,
         code,
-        ..
     } = Started::new().await;
 
     // A wrong code is refused in words, and the right one still works after it.
