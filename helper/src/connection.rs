@@ -56,7 +56,7 @@ pub enum JoinError {
 }
 
 /// From the customer's side to the helper.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiEvent {
     Answer {
         id: u64,
@@ -66,6 +66,11 @@ pub enum UiEvent {
     ClipboardAnswer {
         id: u64,
         send: bool,
+    },
+    /// D6: the windows the customer picked to show (none: no), in answer to [`UiUpdate::Pick`].
+    Picked {
+        id: u64,
+        windows: Vec<u64>,
     },
     Stop,
     /// The window was closed: Stop, then leave the session.
@@ -89,6 +94,11 @@ pub enum UiUpdate {
     Notice(String),
     /// What the window shows now (sent when it changes).
     View(View),
+    /// D6: which windows to show, with the question: (window id, title, application).
+    Pick {
+        question: Question,
+        windows: Vec<(u64, String, String)>,
+    },
 }
 
 /// What `join` needs from the computer.
@@ -251,6 +261,8 @@ pub async fn run_paired(
                     let _ = client.send_frame(Instant::now(), mid, frame);
                     events.push(Event::Captured { picture, shown });
                 }
+                ShareOut::Windows(list) => events.push(Event::Windows(list)),
+                ShareOut::Placed(placement) => events.push(Event::Placed(placement)),
                 ShareOut::Failed(why) => {
                     let _ = ui_out.send(UiUpdate::Notice(format!("the screen cannot be shown: {why}")));
                 }
@@ -258,6 +270,7 @@ pub async fn run_paired(
             Some(ui) = ui_in.recv() => events.push(match ui {
                 UiEvent::Answer { id, answer } => Event::Answer { id, answer },
                 UiEvent::ClipboardAnswer { id, send } => Event::ClipboardAnswer { id, send },
+                UiEvent::Picked { id, windows } => Event::Picked { id, windows },
                 UiEvent::Stop => Event::Stop,
                 UiEvent::Leave => {
                     leave = true;
@@ -301,6 +314,20 @@ pub async fn run_paired(
                     Action::StartShare(source) => {
                         let _ = share_tx.send(ShareCommand::Start(source));
                         let _ = ui_out.send(UiUpdate::Sharing(true));
+                    }
+                    Action::ShareWindows(windows) => {
+                        let _ = share_tx.send(ShareCommand::Windows(windows));
+                        let _ = ui_out.send(UiUpdate::Sharing(true));
+                    }
+                    Action::ListWindows => {
+                        let _ = share_tx.send(ShareCommand::ListWindows);
+                    }
+                    Action::Pick { question, windows } => {
+                        let windows = windows
+                            .into_iter()
+                            .map(|w| (w.id, w.title, w.app))
+                            .collect();
+                        let _ = ui_out.send(UiUpdate::Pick { question, windows });
                     }
                     Action::StopShare => {
                         let _ = share_tx.send(ShareCommand::Stop);
@@ -406,6 +433,17 @@ fn inject(input: &mut dyn Input, i: Inject) -> Result<(), PlatformError> {
         Inject::Key(key, mods) => input.key(key, mods),
         Inject::KeyState(key, pressed) => input.key_state(key, pressed),
         Inject::Text(text) => input.text(&text),
+        Inject::ButtonUp(button) => input.button(button, false),
+        Inject::Focus(window) => input.raise_and_focus(window),
+        Inject::InWindows(windows, inner) => {
+            if input.focus_within(&windows)? {
+                inject(input, *inner)
+            } else {
+                Err(PlatformError::Protocol(
+                    "keys go only to the windows you chose, and none of them has the focus".into(),
+                ))
+            }
+        }
     }
 }
 

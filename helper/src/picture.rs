@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+pub mod tiles;
+
 /// A rectangle in screen pixels (origin at the top left of the whole desktop) or in picture pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Rect {

@@ -29,6 +29,8 @@ pub struct AppWindow {
     pub title: String,
     /// The owning process, when the application says (on X11, `_NET_WM_PID`).
     pub pid: Option<u32>,
+    /// The application's name, when it says (on X11, the class in `WM_CLASS`), else empty.
+    pub app: String,
     /// Where the window's contents are on the screen now.
     pub rect: Rect,
 }
@@ -152,6 +154,12 @@ pub trait Input {
     fn key_state(&mut self, key: Key, pressed: bool) -> Result<(), PlatformError>;
     /// Types `text`, character by character, whatever the keyboard layout.
     fn text(&mut self, text: &str) -> Result<(), PlatformError>;
+    /// D6: raises application window `window` ([`AppWindow::id`]) and gives it the keyboard
+    /// focus, so that a click and the keys after it go to the window the CSR may control.
+    fn raise_and_focus(&mut self, window: u64) -> Result<(), PlatformError>;
+    /// D6: whether keys pressed now go to one of `windows` (the focus, or with focus following
+    /// the pointer the window under it, is one of them or inside one).
+    fn focus_within(&mut self, windows: &[u64]) -> Result<bool, PlatformError>;
 }
 
 /// The most clipboard text moved at once, either way, by default (bytes of UTF-8).

@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 use crate::consent::{Activity, Answer, Asked, Consent, Decision, Question};
 use crate::control::{self, ClipboardReply, Control, Point};
 use crate::key::{Key, Modifiers};
+use crate::picture::tiles::Placement;
 use crate::picture::{PictureSize, Rect, picture_to_screen};
-use crate::platform::{Button, Source};
+use crate::platform::{AppWindow, Button, Source};
 
 /// Who the helper is in the session, from the join answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +42,14 @@ pub enum Event {
     /// A picture of the shown source was sent: its size as the CSR sees it, and where the source
     /// was on the screen. Control maps picture points with these.
     Captured { picture: PictureSize, shown: Rect },
+    /// D6: the application windows open now, asked for with [`Action::ListWindows`].
+    Windows(Vec<AppWindow>),
+    /// D6: the customer picked these windows (by [`AppWindow::id`]) in answer to the pick
+    /// question `id`; none picked is a no.
+    Picked { id: u64, windows: Vec<u64> },
+    /// D6: where the chosen windows are in the picture and on the screen now (sent again when a
+    /// window moves, resizes or closes). No tile left: every chosen window closed.
+    Placed(Placement),
     /// The customer answered the clipboard question `id`: send the copied text (`true`) or not.
     ClipboardAnswer { id: u64, send: bool },
     /// What the clipboard gave after the customer's yes (the shell read it).
@@ -81,6 +90,12 @@ pub enum Inject {
     /// One key pressed or released, held across messages.
     KeyState(Key, bool),
     Text(String),
+    /// A button released where the pointer is (not moved: it may be outside the chosen windows).
+    ButtonUp(Button),
+    /// D6: raise and focus this chosen window (a press in it), so that the keys after it go there.
+    Focus(u64),
+    /// D6: inject this key or text only if the keyboard's focus is in one of these windows.
+    InWindows(Vec<u64>, Box<Inject>),
 }
 
 /// What the shell does.
@@ -92,6 +107,15 @@ pub enum Action {
     Show(Option<Question>),
     /// Capture and send `source`.
     StartShare(Source),
+    /// D6: capture and send these windows only (the customer's pick), in one picture.
+    ShareWindows(Vec<u64>),
+    /// D6: list the application windows (answered with [`Event::Windows`]).
+    ListWindows,
+    /// D6: ask the customer which windows to show, with the consent question.
+    Pick {
+        question: Question,
+        windows: Vec<AppWindow>,
+    },
     StopShare,
     Inject(Inject),
     /// Put this text on the clipboard (the CSR sent it while the customer allows control).
@@ -124,6 +148,17 @@ pub struct Session {
     /// The activities the server says run on our customer.
     running: BTreeSet<Activity>,
     sharing: bool,
+    /// D6: the share is of the chosen windows (else of the screen).
+    windows_shared: bool,
+    /// D6: the windows the customer chose to show (empty: none chosen, nothing of an application
+    /// may be shown). Only the customer's pick sets it.
+    chosen: Vec<u64>,
+    /// D6: the pick question shown or waiting for the window list, and the windows offered in it.
+    pick: Option<(Question, Vec<AppWindow>)>,
+    /// Pick questions asked at start (the customer had allowed all) get ids of their own.
+    next_pick_id: u64,
+    /// D6: where the chosen windows are, while they are shared.
+    placement: Option<Placement>,
     /// The last picture sent and where it was: control needs both.
     picture: Option<(PictureSize, Rect)>,
     /// Buttons and keys the CSR holds down, released on Stop, end of control and `release_all`.
@@ -177,6 +212,11 @@ impl Session {
             requests: BTreeMap::new(),
             running: BTreeSet::new(),
             sharing: false,
+            windows_shared: false,
+            chosen: Vec::new(),
+            pick: None,
+            next_pick_id: PICK_IDS,
+            placement: None,
             picture: None,
             held_buttons: BTreeSet::new(),
             held_keys: Vec::new(),
@@ -234,8 +274,16 @@ impl Session {
                     out.push(Action::Control(reply.message()));
                 }
             }
+            Event::Windows(list) => self.windows_listed(list, &mut out),
+            Event::Picked { id, windows } => self.picked(id, &windows, &mut out),
+            Event::Placed(placement) => self.placed(placement, &mut out),
         }
         out
+    }
+
+    /// The windows the customer chose, while an application is shared or asked about.
+    pub fn chosen(&self) -> &[u64] {
+        &self.chosen
     }
 
     fn server(&mut self, text: &str, out: &mut Vec<Action>) {
@@ -306,7 +354,7 @@ impl Session {
                     if !self.running.contains(&a) {
                         self.consent.ended(a);
                     }
-                    out.push(Action::Show(self.consent.question().cloned()));
+                    self.show(out);
                 }
             }
             "activity_started" if ours => {
@@ -321,7 +369,7 @@ impl Session {
                     self.running.remove(&a);
                     self.consent.ended(a);
                     self.ended(a, out);
-                    out.push(Action::Show(self.consent.question().cloned()));
+                    self.show(out);
                 }
             }
             "display_mode" => out.push(Action::Sampling(e["mode"] == "sampling")),
@@ -355,14 +403,30 @@ impl Session {
         }
         match self.consent.request(activity, csr) {
             // "Allow all" is the customer's own earlier answer: say yes at once.
-            Asked::Allowed => out.push(Action::Send(reply(request, true, false))),
+            Asked::Allowed => {
+                out.push(Action::Send(reply(request, true, false)));
+                // The customer allowed all, but which windows to show is still theirs to pick.
+                if application(activity) && self.chosen.is_empty() && self.pick.is_none() {
+                    self.ask_pick(activity, csr.to_owned(), out);
+                }
+            }
             Asked::Ask(_) | Asked::AlreadyAsked => {
-                out.push(Action::Show(self.consent.question().cloned()));
+                self.show(out);
             }
         }
     }
 
     fn answer(&mut self, id: u64, answer: Answer, out: &mut Vec<Action>) {
+        if self.pick.as_ref().is_some_and(|(q, _)| q.id == id) {
+            if answer != Answer::Deny {
+                // Showing an application needs the customer's pick: a bare yes shows nothing.
+                out.push(Action::Notice(
+                    "choose the windows to show (or say no): nothing is shown otherwise".into(),
+                ));
+                return;
+            }
+            return self.picked(id, &[], out);
+        }
         let decisions = self.consent.answer(id, answer);
         let all = answer == Answer::AllowAll;
         for (n, Decision { activity, allowed }) in decisions.into_iter().enumerate() {
@@ -374,7 +438,7 @@ impl Session {
                 self.started(activity, out);
             }
         }
-        out.push(Action::Show(self.consent.question().cloned()));
+        self.show(out);
     }
 
     /// The server says `activity` runs: act on it only if the customer allowed it here.
@@ -391,15 +455,136 @@ impl Session {
                 self.sharing = true;
                 out.push(Action::StartShare(Source::Screen));
             }
-            Activity::ViewApplication => {
-                // D6 needs the customer to pick windows in the helper's window (not built yet):
-                // never fall back to the whole screen.
-                out.push(Action::Notice(
-                    "showing chosen windows is not available in this helper yet".into(),
-                ));
-                out.push(Action::Send(stop(activity)));
+            Activity::ViewApplication | Activity::ControlApplication => {
+                if self.chosen.is_empty() {
+                    // Allowed ("allow all"), but no window picked: ask, show nothing until then.
+                    // Never the whole screen.
+                    if self.pick.is_none() {
+                        self.ask_pick(activity, "The support representative".into(), out);
+                    }
+                } else if !self.windows_shared {
+                    self.sharing = true;
+                    self.windows_shared = true;
+                    self.picture = None;
+                    self.placement = None;
+                    out.push(Action::ShareWindows(self.chosen.clone()));
+                }
             }
             _ => {}
+        }
+    }
+
+    /// The question shown now: a pick when it asks to show an application and nothing is chosen.
+    fn show(&mut self, out: &mut Vec<Action>) {
+        if self.pick.as_ref().is_some_and(|(q, _)| q.id >= PICK_IDS) {
+            // A pick asked at start stays until answered; the question behind it waits.
+            return;
+        }
+        match self.consent.question().cloned() {
+            Some(q) if application(q.activity) && self.chosen.is_empty() => {
+                if self.pick.as_ref().is_some_and(|(p, _)| p.id == q.id) {
+                    return;
+                }
+                self.pick = Some((q, Vec::new()));
+                out.push(Action::Show(None));
+                out.push(Action::ListWindows);
+            }
+            q => {
+                self.pick = None;
+                out.push(Action::Show(q));
+            }
+        }
+    }
+
+    /// A pick with no consent question: the activity was allowed already ("allow all").
+    fn ask_pick(&mut self, activity: Activity, csr: String, out: &mut Vec<Action>) {
+        let id = self.next_pick_id;
+        self.next_pick_id += 1;
+        self.pick = Some((Question { id, activity, csr }, Vec::new()));
+        out.push(Action::ListWindows);
+    }
+
+    /// The window list for the pick shown now.
+    fn windows_listed(&mut self, list: Vec<AppWindow>, out: &mut Vec<Action>) {
+        let Some((question, offered)) = self.pick.as_mut() else {
+            return;
+        };
+        *offered = list;
+        out.push(Action::Pick {
+            question: question.clone(),
+            windows: offered.clone(),
+        });
+    }
+
+    /// The customer's pick: only windows that were offered count; none is a no.
+    fn picked(&mut self, id: u64, windows: &[u64], out: &mut Vec<Action>) {
+        let Some((question, offered)) = self.pick.take_if(|(q, _)| q.id == id) else {
+            return;
+        };
+        let mut chosen: Vec<u64> = Vec::new();
+        for w in windows {
+            if offered.iter().any(|o| o.id == *w) && !chosen.contains(w) {
+                chosen.push(*w);
+            }
+        }
+        if question.id < PICK_IDS {
+            let answer = if chosen.is_empty() {
+                Answer::Deny
+            } else {
+                self.chosen = chosen;
+                Answer::Allow
+            };
+            return self.answer(id, answer, out);
+        }
+        // Asked at start: the activity was allowed already.
+        if chosen.is_empty() {
+            for a in APPLICATIONS {
+                self.consent.ended(a);
+                if self.running.contains(&a) {
+                    out.push(Action::Send(stop(a)));
+                }
+            }
+        } else {
+            self.chosen = chosen;
+            for a in APPLICATIONS {
+                if self.running.contains(&a) {
+                    self.started(a, out);
+                }
+            }
+        }
+        self.show(out);
+    }
+
+    /// Where the chosen windows are now; none left ends the share.
+    fn placed(&mut self, placement: Placement, out: &mut Vec<Action>) {
+        if !self.windows_shared {
+            return;
+        }
+        if placement.tiles.is_empty() {
+            out.push(Action::Notice(
+                "the windows you chose to show were closed: nothing is shown now".into(),
+            ));
+            for a in APPLICATIONS {
+                if self.running.contains(&a) {
+                    out.push(Action::Send(stop(a)));
+                }
+            }
+            self.release_held(out);
+            return self.end_windows(out);
+        }
+        self.chosen
+            .retain(|w| placement.tiles.iter().any(|t| t.window == *w));
+        self.placement = Some(placement);
+    }
+
+    fn end_windows(&mut self, out: &mut Vec<Action>) {
+        self.chosen.clear();
+        self.placement = None;
+        if self.windows_shared {
+            self.windows_shared = false;
+            self.sharing = false;
+            self.picture = None;
+            out.push(Action::StopShare);
         }
     }
 
@@ -407,6 +592,18 @@ impl Session {
         if activity.controls() && !self.consent.allows_control() {
             self.release_held(out);
             self.withdraw_clipboard(out);
+        }
+        let applications = APPLICATIONS
+            .iter()
+            .any(|a| self.running.contains(a) && self.consent.allows(*a));
+        if !applications {
+            if self.pick.as_ref().is_some_and(|(q, _)| q.id >= PICK_IDS) {
+                self.pick = None;
+            }
+            self.end_windows(out);
+        }
+        if self.windows_shared {
+            return;
         }
         let viewing = self.consent.allows(Activity::ViewDesktop)
             && self.running.contains(&Activity::ViewDesktop);
@@ -434,6 +631,10 @@ impl Session {
     fn end_all(&mut self, out: &mut Vec<Action>) {
         self.release_held(out);
         self.withdraw_clipboard(out);
+        self.pick = None;
+        self.chosen.clear();
+        self.placement = None;
+        self.windows_shared = false;
         if self.sharing {
             self.sharing = false;
             self.picture = None;
@@ -455,10 +656,14 @@ impl Session {
         }
         let at = self.picture.map(|(_, r)| (r.x, r.y)).unwrap_or_default();
         for b in std::mem::take(&mut self.held_buttons) {
-            out.push(Action::Inject(Inject::Button {
-                at,
-                button: b.button(),
-                pressed: false,
+            out.push(Action::Inject(if self.windows_shared {
+                Inject::ButtonUp(b.button())
+            } else {
+                Inject::Button {
+                    at,
+                    button: b.button(),
+                    pressed: false,
+                }
             }));
         }
     }
@@ -496,6 +701,13 @@ impl Session {
             }
             Control::ClipboardGet => return self.clipboard_get(out),
             _ => {}
+        }
+        if self.windows_shared {
+            return self.control_windows(control, out);
+        }
+        if !self.consent.allows(Activity::ControlDesktop) {
+            // Only an application's control is allowed, and no application is shown.
+            return self.refuse("outside_chosen");
         }
         let Some((picture, shown)) = self.picture else {
             return self.refuse("nothing_shown");
@@ -551,6 +763,94 @@ impl Session {
             Ok(i) => out.push(Action::Inject(i)),
             Err(_) => self.refuse("nothing_shown"),
         }
+    }
+}
+
+/// Ids of pick questions asked without a consent question (above the consent record's own).
+const PICK_IDS: u64 = 1 << 48;
+
+/// The activities that show or control chosen windows (D6).
+const APPLICATIONS: [Activity; 2] = [Activity::ViewApplication, Activity::ControlApplication];
+
+fn application(activity: Activity) -> bool {
+    APPLICATIONS.contains(&activity)
+}
+
+impl Session {
+    /// D6: control inside the chosen windows only. A pointer message whose point falls in no
+    /// window of the picture is refused (`outside_chosen`) and injects nothing; a press raises
+    /// and focuses the window it lands in; keys and text go only while the focus is in a chosen
+    /// window (the shell checks, as it is the one that can ask the display).
+    fn control_windows(&mut self, control: Control, out: &mut Vec<Action>) {
+        let Some(placement) = &self.placement else {
+            return self.refuse("nothing_shown");
+        };
+        let at = |p: Point| match placement.to_screen((p.x, p.y)) {
+            Ok(Some(hit)) => Some(hit),
+            _ => None,
+        };
+        let inject = match control {
+            Control::Move(p) => at(p).map(|(_, (x, y))| Inject::Move(x, y)),
+            Control::Press(p, button) => at(p).map(|(window, at)| {
+                out.push(Action::Inject(Inject::Focus(window)));
+                self.held_buttons.insert(ButtonKey::of(button));
+                Inject::Button {
+                    at,
+                    button,
+                    pressed: true,
+                }
+            }),
+            Control::Release(p, button) => {
+                let held = self.held_buttons.remove(&ButtonKey::of(button));
+                match at(p) {
+                    Some((_, at)) => Some(Inject::Button {
+                        at,
+                        button,
+                        pressed: false,
+                    }),
+                    // Dragged out of the window: the press is undone where the pointer is.
+                    None if held => {
+                        self.refuse("outside_chosen");
+                        out.push(Action::Inject(Inject::ButtonUp(button)));
+                        return;
+                    }
+                    None => None,
+                }
+            }
+            Control::Wheel { at: p, dx, dy } => at(p).map(|(_, at)| Inject::Wheel { at, dx, dy }),
+            Control::Key {
+                key,
+                down: Some(pressed),
+                ..
+            } => {
+                self.held_keys.retain(|k| *k != key);
+                if pressed {
+                    self.held_keys.push(key);
+                }
+                Some(self.in_windows(Inject::KeyState(key, pressed)))
+            }
+            Control::Key {
+                key,
+                down: None,
+                mods,
+            } => Some(self.in_windows(Inject::Key(key, mods))),
+            Control::Text(text) => Some(self.in_windows(Inject::Text(text))),
+            Control::Combo(combo) => {
+                let (key, mods) = combo.keys();
+                Some(self.in_windows(Inject::Key(key, mods)))
+            }
+            Control::ReleaseAll => return self.release_held(out),
+            // Answered before pointer and keys are placed (`control`).
+            Control::ClipboardSet(_) | Control::ClipboardGet => return,
+        };
+        match inject {
+            Some(i) => out.push(Action::Inject(i)),
+            None => self.refuse("outside_chosen"),
+        }
+    }
+
+    fn in_windows(&self, inject: Inject) -> Inject {
+        Inject::InWindows(self.chosen.clone(), Box::new(inject))
     }
 }
 

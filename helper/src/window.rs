@@ -11,6 +11,7 @@
 //! has its own Stop; it asks the window manager to keep it above the others (src/window/above.rs).
 
 mod above;
+pub mod picker;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -34,6 +34,8 @@ use tokio_tungstenite::tungstenite::Message;
 use atspi::Desktop;
 use process::{Proc, WAIT};
 
+#[path = "join/apps.rs"]
+mod apps;
 #[path = "join/clipboard.rs"]
 mod clipboard;
 
@@ -43,6 +45,17 @@ const MAIN: &str = "Tandem Helper";
 /// The test window at (700, 100), 400x300: clear of the helper's windows, which a bare Xvfb
 /// puts at the top left.
 fn test_window(display: &str) -> (Proc, u32) {
+    test_window_with(
+        display,
+        &[
+            "--title", "Window A", "--x", "700", "--y", "100", "--width", "400", "--height", "300",
+        ],
+    )
+}
+
+/// The test window with these arguments (title, place, `--colors`...), once it is shown, and its
+/// X window id.
+fn test_window_with(display: &str, args: &[&str]) -> (Proc, u32) {
     let deps = std::env::current_exe().expect("test binary");
     let exe: PathBuf = deps
         .parent()
@@ -50,20 +63,7 @@ fn test_window(display: &str) -> (Proc, u32) {
         .expect("target dir")
         .join("examples/test_window");
     let mut c = Command::new(exe);
-    c.args([
-        "--display",
-        display,
-        "--title",
-        "Window A",
-        "--x",
-        "700",
-        "--y",
-        "100",
-        "--width",
-        "400",
-        "--height",
-        "300",
-    ]);
+    c.args(["--display", display]).args(args);
     let w = Proc::spawn(c);
     let ready = w.event("ready");
     let id = ready["window"].as_u64().expect("the window's id") as u32;
@@ -208,6 +208,26 @@ impl Peer {
             }
         }
         last
+    }
+
+    /// Every picture received so far, decoded in order, as RGB with its size.
+    fn pictures(&self) -> Vec<(Vec<u8>, usize, usize)> {
+        let c = self.0.lock().unwrap();
+        let Ok(mut decoder) = openh264::decoder::Decoder::new() else {
+            return Vec::new();
+        };
+        let mut all = Vec::new();
+        for v in c.video_in.values() {
+            for (_, data) in &v.kept {
+                if let Ok(Some(yuv)) = decoder.decode(data) {
+                    let (w, h) = yuv.dimensions();
+                    let mut rgb = vec![0; w * h * 3];
+                    yuv.write_rgb8(&mut rgb);
+                    all.push((rgb, w, h));
+                }
+            }
+        }
+        all
     }
 
     fn send_control(&self, v: Value) -> bool {

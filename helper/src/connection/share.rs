@@ -10,13 +10,18 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::encode::{AccessUnit, Bgra, Encoder, EncoderSettings};
 use crate::pace::{DisplayMode, Next, PaceConfig, Pacer};
+use crate::picture::tiles::{Placement, lay_out};
 use crate::picture::{PictureSize, Rect};
-use crate::platform::{Capture, Frame, Source};
+use crate::platform::{AppWindow, Capture, Frame, PlatformError, Source};
 
 /// What the connection tells the share thread.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ShareCommand {
     Start(Source),
+    /// D6: share these windows only, in one picture ([`crate::picture::tiles`]).
+    Windows(Vec<u64>),
+    /// D6: list the application windows (answered with [`ShareOut::Windows`]).
+    ListWindows,
     Stop,
     Keyframe,
     /// The bandwidth estimate, bits a second.
@@ -36,6 +41,11 @@ pub enum ShareOut {
     },
     /// The share cannot go on (the display went away, the window closed).
     Failed(String),
+    /// D6: the application windows open now.
+    Windows(Vec<AppWindow>),
+    /// D6: where the chosen windows are in the picture and on the screen, when that changed;
+    /// no tile: every chosen window closed, and the share stopped.
+    Placed(Placement),
 }
 
 /// How often the screen is looked at for changes while sharing: the pacing's highest rate.
@@ -49,6 +59,7 @@ pub fn run(
 ) {
     let origin = Instant::now();
     let mut source: Option<Source> = None;
+    let mut windows = Windows::default();
     let mut pacer = Pacer::new(PaceConfig::default(), 0, 0);
     let mut encoder: Option<Encoder> = None;
     let mut frame = Frame::default();
@@ -60,7 +71,26 @@ pub fn run(
             Some(_) => commands.recv_timeout(next_look.saturating_duration_since(Instant::now())),
         };
         match command {
+            Ok(ShareCommand::Windows(chosen)) => {
+                windows = Windows {
+                    chosen,
+                    ..Windows::default()
+                };
+                // The pacing and encoder start again, as for a new source.
+                source = Some(WINDOWS);
+                pacer = Pacer::new(PaceConfig::default(), 0, 0);
+                pacer.set_display_mode(mode(sampling));
+                encoder = None;
+                next_look = Instant::now();
+                continue;
+            }
+            Ok(ShareCommand::ListWindows) => {
+                let list = capture.windows().unwrap_or_default();
+                let _ = out.send(ShareOut::Windows(list));
+                continue;
+            }
             Ok(ShareCommand::Start(s)) => {
+                windows = Windows::default();
                 source = Some(s);
                 pacer = Pacer::new(PaceConfig::default(), 0, 0);
                 pacer.set_display_mode(mode(sampling));
@@ -92,7 +122,12 @@ pub fn run(
         let Some(src) = source else { continue };
         let now = Instant::now();
         next_look = now + LOOK_EVERY;
-        if let Err(e) = capture.capture(src, &mut frame) {
+        let taken = if src == WINDOWS {
+            windows.capture(&mut capture, &mut frame, &out)
+        } else {
+            capture.capture(src, &mut frame)
+        };
+        if let Err(e) = taken {
             source = None;
             let _ = out.send(ShareOut::Failed(e.to_string()));
             continue;
@@ -153,6 +188,93 @@ pub fn run(
                 source = None;
             }
         }
+    }
+}
+
+/// The source the chosen windows are shared as (never captured as such: see [`Windows`]).
+const WINDOWS: Source = Source::Window(u64::MAX);
+
+/// D6: the chosen windows, each captured from its own Composite pixmap (so an unchosen window
+/// lying over one is never in the picture), composed side by side into one picture.
+#[derive(Default)]
+struct Windows {
+    chosen: Vec<u64>,
+    frames: Vec<Frame>,
+    placement: Placement,
+}
+
+impl Windows {
+    /// Captures each chosen window and composes them into `frame`. A window that closed leaves
+    /// the picture; when none is left the share ends (an error, after [`ShareOut::Placed`] says
+    /// so).
+    fn capture(
+        &mut self,
+        capture: &mut impl Capture,
+        frame: &mut Frame,
+        out: &UnboundedSender<ShareOut>,
+    ) -> Result<(), PlatformError> {
+        self.frames.resize_with(self.chosen.len(), Frame::default);
+        let mut i = 0;
+        while i < self.chosen.len() {
+            match capture.capture(Source::Window(self.chosen[i]), &mut self.frames[i]) {
+                Ok(()) => i += 1,
+                Err(PlatformError::NoSuchWindow(_)) => {
+                    self.chosen.remove(i);
+                    self.frames.remove(i);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let placed: Vec<(u64, Rect)> = self
+            .chosen
+            .iter()
+            .zip(&self.frames)
+            .map(|(w, f)| (*w, Rect::new(f.shown.x, f.shown.y, f.width, f.height)))
+            .collect();
+        let placement = lay_out(&placed);
+        let moved = placement != self.placement;
+        if moved {
+            let _ = out.send(ShareOut::Placed(placement.clone()));
+        }
+        let Some(size) = placement.size else {
+            self.placement = placement;
+            return Err(PlatformError::NoSuchWindow(0));
+        };
+        let resized = self.placement.size != placement.size
+            || self
+                .placement
+                .tiles
+                .iter()
+                .map(|t| t.at)
+                .ne(placement.tiles.iter().map(|t| t.at));
+        frame.width = size.width;
+        frame.height = size.height;
+        frame.shown = Rect::new(0, 0, size.width, size.height);
+        let row = size.width as usize * 4;
+        if resized {
+            frame.data.clear();
+            // Black where no window is: alpha 255, as every captured pixel.
+            frame.data.extend(
+                std::iter::repeat_n([0, 0, 0, 0xff], row / 4 * size.height as usize).flatten(),
+            );
+        }
+        frame.damage.clear();
+        for (tile, f) in placement.tiles.iter().zip(&self.frames) {
+            let (x, y) = (tile.at.x as usize, tile.at.y as usize);
+            let width = f.width as usize * 4;
+            for r in 0..f.height as usize {
+                let to = (y + r) * row + x * 4;
+                frame.data[to..to + width].copy_from_slice(&f.data[r * width..(r + 1) * width]);
+            }
+            frame
+                .damage
+                .extend(f.damage.iter().map(|d| d.translated(tile.at.x, tile.at.y)));
+        }
+        if resized {
+            frame.damage = vec![frame.shown];
+        }
+        self.placement = placement;
+        Ok(())
     }
 }
 

@@ -19,14 +19,23 @@ pub async fn run(
 ) {
     let mut shown: Option<Question> = None;
     let mut clipboard: Option<ClipboardQuestion> = None;
+    // D6: the pick shown (its question id and the windows' ids, numbered from 1).
+    let mut pick: Option<(u64, Vec<u64>)> = None;
     let mut stdin_open = true;
     loop {
         tokio::select! {
             update = updates.recv() => match update {
                 Some(u) => {
                     match &u {
-                        UiUpdate::Question(q) => shown.clone_from(q),
+                        UiUpdate::Question(q) => {
+                            shown.clone_from(q);
+                            pick = None;
+                        }
                         UiUpdate::ClipboardQuestion(q) => clipboard.clone_from(q),
+                        UiUpdate::Pick { question, windows } => {
+                            shown = None;
+                            pick = Some((question.id, windows.iter().map(|w| w.0).collect()));
+                        }
                         _ => {}
                     }
                     say(&words(&u));
@@ -34,7 +43,7 @@ pub async fn run(
                 None => return,
             },
             line = lines.recv(), if stdin_open => match line {
-                Some(line) => match read_with_clipboard(&line, clipboard.as_ref(), shown.as_ref()) {
+                Some(line) => match pick.as_ref().map_or_else(|| read_with_clipboard(&line, clipboard.as_ref(), shown.as_ref()), |p| read_pick(&line, p)) {
                     Ok(event) => {
                         if events.send(event).is_err() {
                             return;
@@ -88,6 +97,26 @@ pub fn words(update: &UiUpdate) -> String {
         ),
         UiUpdate::ClipboardQuestion(None) => String::new(),
         UiUpdate::Notice(n) => format!("note: {n}"),
+        UiUpdate::Pick { question, windows } => {
+            let mut text = format!("question: {}", question.activity.question(&question.csr));
+            if windows.is_empty() {
+                text.push_str(
+                    " No application window is open. Type n (no) or s (stop), then Enter.",
+                );
+                return text;
+            }
+            text.push_str(" Your windows:");
+            for (n, (_, title, app)) in windows.iter().enumerate() {
+                let app = if app.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({app})")
+                };
+                text.push_str(&format!("\n  {}. {title}{app}", n + 1));
+            }
+            text.push_str("\nType the numbers of the windows to show (such as 1 3), n (no) or s (stop), then Enter.");
+            text
+        }
         // The window's view: the lines above say the same on a terminal.
         UiUpdate::View(_) => String::new(),
     }
@@ -109,6 +138,45 @@ pub fn read_with_clipboard(
         return Ok(UiEvent::ClipboardAnswer { id: q.id, send });
     }
     read(line, shown)
+}
+
+/// A line the customer typed while windows are offered: their numbers (1 is the first listed),
+/// no, or Stop.
+pub fn read_pick(line: &str, (id, windows): &(u64, Vec<u64>)) -> Result<UiEvent, &'static str> {
+    let line = line.trim().to_lowercase();
+    match line.as_str() {
+        "s" | "stop" => return Ok(UiEvent::Stop),
+        "n" | "no" => {
+            return Ok(UiEvent::Picked {
+                id: *id,
+                windows: Vec::new(),
+            });
+        }
+        _ => {}
+    }
+    let mut picked = Vec::new();
+    for word in line
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        let n: usize = word
+            .parse()
+            .map_err(|_| "type the windows' numbers (such as 1 3), n or s")?;
+        let window = n
+            .checked_sub(1)
+            .and_then(|i| windows.get(i))
+            .ok_or("no window has that number")?;
+        if !picked.contains(window) {
+            picked.push(*window);
+        }
+    }
+    if picked.is_empty() {
+        return Err("type the windows' numbers (such as 1 3), n or s");
+    }
+    Ok(UiEvent::Picked {
+        id: *id,
+        windows: picked,
+    })
 }
 
 /// A line the customer typed: an answer to the question shown, or Stop.
@@ -194,5 +262,37 @@ mod tests {
             words(&UiUpdate::ClipboardQuestion(Some(c))),
             "clipboard question: Carol asks for the text you copied: send it? Type y (send it) or n (do not send it), then Enter."
         );
+    }
+
+    #[test]
+    fn numbers_pick_the_windows_listed() {
+        let offered = (9, vec![0x20, 0x30, 0x40]);
+        assert_eq!(
+            read_pick("3, 1 3", &offered),
+            Ok(UiEvent::Picked {
+                id: 9,
+                windows: vec![0x40, 0x20]
+            })
+        );
+        assert_eq!(
+            read_pick("n", &offered),
+            Ok(UiEvent::Picked {
+                id: 9,
+                windows: vec![]
+            })
+        );
+        assert_eq!(read_pick("s", &offered), Ok(UiEvent::Stop));
+        assert!(read_pick("4", &offered).is_err());
+        assert!(read_pick("0", &offered).is_err());
+        assert!(read_pick("y", &offered).is_err());
+        let shown = words(&UiUpdate::Pick {
+            question: Question {
+                id: 9,
+                activity: Activity::ViewApplication,
+                csr: "Carol".into(),
+            },
+            windows: vec![(0x20, "Invoice".into(), "libreoffice".into())],
+        });
+        assert!(shown.contains("1. Invoice (libreoffice)"), "{shown}");
     }
 }

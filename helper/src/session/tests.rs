@@ -299,4 +299,5 @@ fn garbage_from_the_server_changes_nothing() {
     assert!(a.is_empty());
 }
 
+mod apps;
 mod clipboard;

@@ -119,6 +119,14 @@ impl X11Input {
 }
 
 impl Input for X11Input {
+    fn raise_and_focus(&mut self, window: u64) -> Result<(), PlatformError> {
+        super::windows::raise_and_focus(&self.d, window)
+    }
+
+    fn focus_within(&mut self, windows: &[u64]) -> Result<bool, PlatformError> {
+        super::windows::focus_within(&self.d, windows)
+    }
+
     fn pointer_move(&mut self, x: i32, y: i32) -> Result<(), PlatformError> {
         let x = x
             .clamp(0, i32::from(self.d.width).max(1) - 1)

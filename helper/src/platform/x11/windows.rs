@@ -1,7 +1,10 @@
 //! Top-level application windows: the window manager's client list when there is one, else the
 //! root's mapped children; each with its title, pid and place on the screen.
 
-use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, MapState, Window, WindowClass};
+use x11rb::protocol::xproto::{
+    AtomEnum, ConfigureWindowAux, ConnectionExt as _, InputFocus, MapState, StackMode, Window,
+    WindowClass,
+};
 
 use super::Shared;
 use crate::picture::Rect;
@@ -63,10 +66,22 @@ pub(super) fn describe(d: &Shared, window: Window) -> Result<Option<AppWindow>, 
         .reply()?
         .value32()
         .and_then(|mut v| v.next());
+    // WM_CLASS is two NUL-terminated strings, instance then class: the class names the program.
+    let class = d
+        .conn
+        .get_property(false, window, AtomEnum::WM_CLASS, AtomEnum::STRING, 0, 64)?
+        .reply()?
+        .value;
+    let app = class
+        .split(|b| *b == 0)
+        .nth(1)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .unwrap_or_default();
     Ok(Some(AppWindow {
         id: window.into(),
         title,
         pid,
+        app,
         rect,
     }))
 }
@@ -131,4 +146,55 @@ pub(super) fn top_level(d: &Shared, window: Window) -> Result<Window, PlatformEr
         current = tree.parent;
     }
     Err(PlatformError::NoSuchWindow(window.into()))
+}
+
+/// Raises `id`'s top-level window and gives `id` the keyboard focus (D6: a click in a chosen
+/// window makes it the one that gets the keys). Only a listed application window is touched.
+pub(super) fn raise_and_focus(d: &Shared, id: u64) -> Result<(), PlatformError> {
+    let window = Window::try_from(id).map_err(|_| PlatformError::NoSuchWindow(id))?;
+    if window == d.root || describe(d, window)?.is_none() {
+        return Err(PlatformError::NoSuchWindow(id));
+    }
+    let top = top_level(d, window)?;
+    d.conn
+        .configure_window(top, &ConfigureWindowAux::new().stack_mode(StackMode::ABOVE))?;
+    d.conn
+        .set_input_focus(InputFocus::PARENT, window, x11rb::CURRENT_TIME)?
+        .check()?;
+    Ok(())
+}
+
+/// Whether the keyboard's focus (or, when focus follows the pointer, the window under the
+/// pointer) is one of `ids` or inside one of them.
+pub(super) fn focus_within(d: &Shared, ids: &[u64]) -> Result<bool, PlatformError> {
+    let focus = d.conn.get_input_focus()?.reply()?.focus;
+    // 0 is None (keys go nowhere), 1 is PointerRoot (keys go to the window under the pointer).
+    let mut current = match focus {
+        0 => return Ok(false),
+        1 => under_pointer(d)?,
+        w => w,
+    };
+    for _ in 0..64 {
+        if current == x11rb::NONE || current == d.root {
+            return Ok(false);
+        }
+        if ids.contains(&u64::from(current)) {
+            return Ok(true);
+        }
+        current = d.conn.query_tree(current)?.reply()?.parent;
+    }
+    Ok(false)
+}
+
+/// The deepest window under the pointer.
+fn under_pointer(d: &Shared) -> Result<Window, PlatformError> {
+    let mut current = d.root;
+    for _ in 0..64 {
+        let child = d.conn.query_pointer(current)?.reply()?.child;
+        if child == x11rb::NONE {
+            break;
+        }
+        current = child;
+    }
+    Ok(current)
 }
