@@ -24,6 +24,10 @@ use tandem_media::policy::ChannelKind;
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
+// The same, with the CSR's console and the customer's page in Chromium (tests/e2e).
+#[path = "join/chromium.rs"]
+mod chromium;
+
 /// A bound on every wait (never a measurement).
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -291,27 +295,25 @@ fn shows(picture: &(Vec<u8>, usize, usize), x: usize, y: usize, rgb: [u8; 3]) ->
         .all(|(a, b)| a.abs_diff(b) < 48)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
-    let (_x, display) = xvfb();
-    let mut window = test_window(&display);
+/// Carol's password: the CSR account every test here signs in with.
+const CAROL_PASSWORD: &str = "correct horse battery";
 
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A Tandem server in this process, its files in `dir`, with Carol (a CSR) as an account.
+async fn start_server(dir: &std::path::Path) -> tandem::server::Server {
     let env = [
         ("TANDEM_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
         (
             "TANDEM_STORAGE_DATABASE",
-            d.join("tandem.db").display().to_string(),
+            dir.join("tandem.db").display().to_string(),
         ),
         (
             "TANDEM_AUTH_SECRET_FILE",
-            d.join("secret.key").display().to_string(),
+            dir.join("secret.key").display().to_string(),
         ),
         ("TANDEM_SIP_LISTEN", "127.0.0.1:0".to_owned()),
         (
             "TANDEM_RECORDING_DIR",
-            d.join("recordings").display().to_string(),
+            dir.join("recordings").display().to_string(),
         ),
     ];
     let config = Config::load(
@@ -322,6 +324,28 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
     )
     .unwrap();
     let server = tandem::server::start(config).await.unwrap();
+    create_user(
+        &server.store,
+        NewUser {
+            username: "carol".into(),
+            password: CAROL_PASSWORD.into(),
+            display_name: "Carol".into(),
+            email: "carol@example.com".into(),
+            role: AccountRole::Csr,
+        },
+    )
+    .await
+    .unwrap();
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
+    let (_x, display) = xvfb();
+    let mut window = test_window(&display);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     let post = |path: &str, token: Option<String>, body: Value| {
@@ -338,22 +362,10 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
         }
     };
 
-    create_user(
-        &server.store,
-        NewUser {
-            username: "carol".into(),
-            password: "correct horse battery".into(),
-            display_name: "Carol".into(),
-            email: "carol@example.com".into(),
-            role: AccountRole::Csr,
-        },
-    )
-    .await
-    .unwrap();
     let (_, login) = post(
         "/api/login",
         None,
-        json!({"username": "carol", "password": "correct horse battery"}),
+        json!({"username": "carol", "password": CAROL_PASSWORD}),
     )
     .await;
     let carol = login["token"].as_str().unwrap().to_owned();
