@@ -27,6 +27,9 @@ use tokio_tungstenite::tungstenite::Message;
 // The same, with the CSR's console and the customer's page in Chromium (tests/e2e).
 #[path = "join/chromium.rs"]
 mod chromium;
+// A fake server relaying control the customer did not allow in the helper.
+#[path = "join/rogue.rs"]
+mod rogue;
 
 /// A bound on every wait (never a measurement).
 const WAIT: Duration = Duration::from_secs(30);
@@ -67,6 +70,7 @@ impl Proc {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.lines.recv_timeout(left).expect("an expected line");
+
             if matches(&line) {
                 return line;
             }

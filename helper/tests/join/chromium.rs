@@ -18,42 +18,53 @@ use super::{CAROL_PASSWORD, Proc, start_server, test_window, xvfb};
 const SCENARIO: Duration = Duration::from_secs(150);
 
 /// The customer at the helper. Today `join` asks on its terminal (stdin: y, a, n, s); when it asks
-/// in its GTK window, these become AT-SPI clicks on the window's buttons ("Allow", "Stop"; see
-/// helper/tests/window.rs) and reads of its labels, and nothing else in this test changes.
-struct Customer {
-    helper: Proc,
+/// in its GTK window, `question` becomes an AT-SPI read of the question's label, `answer` and
+/// `stop` clicks on "Allow", "Deny" and "Stop", and `shown` a read of what the window says the
+/// CSR may do (see helper/tests/window.rs); nothing else in these tests changes.
+pub(super) struct Customer {
+    pub(super) helper: Proc,
 }
 
 impl Customer {
-    /// Waits for the helper's question, which must contain `expect`, and allows it; returns the
-    /// question as shown. A question about the screen returns once the screen is shown.
-    fn allow(&mut self, expect: &str) -> String {
-        let question = self.helper.line(|l| l.starts_with("question:"));
-        assert!(
-            question.contains(expect),
-            "asked {question:?}, not {expect:?}"
-        );
-        self.helper.type_line("y");
-        if question.contains("see your screen") {
-            self.shown(true);
-        }
-        question
+    /// The next question the helper asks, as shown.
+    pub(super) fn question(&self) -> String {
+        self.helper.line(|l| l.starts_with("question:"))
+    }
+
+    /// Answers the question shown.
+    pub(super) fn answer(&mut self, allow: bool) {
+        self.helper.type_line(if allow { "y" } else { "n" });
     }
 
     /// Presses Stop in the helper; returns once the helper says the screen is no longer shown.
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         self.helper.type_line("s");
         self.shown(false);
     }
 
     /// Waits until the helper tells the customer their screen is (or is no longer) shown.
-    fn shown(&self, shown: bool) {
+    pub(super) fn shown(&self, shown: bool) {
         let words = if shown {
             "your screen is being shown"
         } else {
             "your screen is no longer shown"
         };
         self.helper.line(|l| l == words);
+    }
+
+    /// Waits for the next question, which must contain `expect`, and allows it; a question about
+    /// the screen returns once the screen is shown.
+    fn allow(&mut self, expect: &str) -> String {
+        let question = self.question();
+        assert!(
+            question.contains(expect),
+            "asked {question:?}, not {expect:?}"
+        );
+        self.answer(true);
+        if question.contains("see your screen") {
+            self.shown(true);
+        }
+        question
     }
 }
 
