@@ -96,7 +96,8 @@ async fn serve(
         .await
         .unwrap();
 
-    str0m::crypto::from_feature_flags().install_process_default();
+    // Once per process, as the server in the other tests does it.
+    tandem_media::sfu::init_crypto();
     let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local = udp.local_addr().unwrap();
     let mut rtc = Rtc::builder()
