@@ -36,8 +36,14 @@ use process::{Proc, WAIT};
 
 #[path = "join/apps.rs"]
 mod apps;
+// The same, with the CSR's console and the customer's page in Chromium (tests/e2e).
+#[path = "join/chromium.rs"]
+mod chromium;
 #[path = "join/clipboard.rs"]
 mod clipboard;
+// A fake server relaying control the customer did not allow in the helper.
+#[path = "join/rogue.rs"]
+mod rogue;
 
 /// The helper's main window, by its title.
 const MAIN: &str = "Tandem Helper";
@@ -68,6 +74,25 @@ fn test_window_with(display: &str, args: &[&str]) -> (Proc, u32) {
     let ready = w.event("ready");
     let id = ready["window"].as_u64().expect("the window's id") as u32;
     (w, id)
+}
+
+/// A private 1280x800 display: the server (dropped with it) and its name.
+fn xvfb() -> (xvfb::Xvfb, String) {
+    let x = xvfb::Xvfb::start("1280x800");
+    let display = x.display.clone();
+    (x, display)
+}
+
+/// The test window at (100, 100), 400x300, for tests whose helper has no window of its own
+/// (`--terminal`, which tests/e2e/helper_desktop.mjs's points assume).
+fn corner_window(display: &str) -> Proc {
+    test_window_with(
+        display,
+        &[
+            "--title", "Window A", "--x", "100", "--y", "100", "--width", "400", "--height", "300",
+        ],
+    )
+    .0
 }
 
 /// Gives the keyboard to `window`, as a customer does by clicking it (without a window manager,
@@ -257,6 +282,50 @@ fn shows(picture: &(Vec<u8>, usize, usize), x: usize, y: usize, rgb: [u8; 3]) ->
         .all(|(a, b)| a.abs_diff(b) < 48)
 }
 
+/// Carol's password: the CSR account every test here signs in with.
+const CAROL_PASSWORD: &str = "correct horse battery";
+
+/// A Tandem server in this process, its files in `dir`, with Carol (a CSR) as an account.
+async fn start_server(dir: &std::path::Path) -> tandem::server::Server {
+    let env = [
+        ("TANDEM_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "TANDEM_STORAGE_DATABASE",
+            dir.join("tandem.db").display().to_string(),
+        ),
+        (
+            "TANDEM_AUTH_SECRET_FILE",
+            dir.join("secret.key").display().to_string(),
+        ),
+        ("TANDEM_SIP_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "TANDEM_RECORDING_DIR",
+            dir.join("recordings").display().to_string(),
+        ),
+    ];
+    let config = Config::load(
+        None,
+        env.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let server = tandem::server::start(config).await.unwrap();
+    create_user(
+        &server.store,
+        NewUser {
+            username: "carol".into(),
+            password: CAROL_PASSWORD.into(),
+            display_name: "Carol".into(),
+            email: "carol@example.com".into(),
+            role: AccountRole::Csr,
+        },
+    )
+    .await
+    .unwrap();
+    server
+}
+
 /// A real server in this process, with Carol's session and Dave in it: the CSR's and Dave's
 /// connections, and a pairing code for Dave's computer.
 struct Session {
@@ -270,31 +339,7 @@ struct Session {
 
 async fn session() -> Session {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let env = [
-        ("TANDEM_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "TANDEM_STORAGE_DATABASE",
-            d.join("tandem.db").display().to_string(),
-        ),
-        (
-            "TANDEM_AUTH_SECRET_FILE",
-            d.join("secret.key").display().to_string(),
-        ),
-        ("TANDEM_SIP_LISTEN", "127.0.0.1:0".to_owned()),
-        (
-            "TANDEM_RECORDING_DIR",
-            d.join("recordings").display().to_string(),
-        ),
-    ];
-    let config = Config::load(
-        None,
-        env.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
-    let server = tandem::server::start(config).await.unwrap();
+    let server = start_server(dir.path()).await;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     let post = |path: &str, token: Option<String>, body: Value| {
@@ -310,22 +355,10 @@ async fn session() -> Session {
             )
         }
     };
-    create_user(
-        &server.store,
-        NewUser {
-            username: "carol".into(),
-            password: "correct horse battery".into(),
-            display_name: "Carol".into(),
-            email: "carol@example.com".into(),
-            role: AccountRole::Csr,
-        },
-    )
-    .await
-    .unwrap();
     let (_, login) = post(
         "/api/login",
         None,
-        json!({"username": "carol", "password": "correct horse battery"}),
+        json!({"username": "carol", "password": CAROL_PASSWORD}),
     )
     .await;
     let carol = login["token"].as_str().unwrap().to_owned();

@@ -28,7 +28,7 @@ pub fn lines(out: ChildStdout) -> Receiver<String> {
 pub struct Proc {
     pub child: Child,
     pub stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
+    pub lines: Receiver<String>,
 }
 
 impl Proc {

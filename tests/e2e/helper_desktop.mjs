@@ -1,0 +1,183 @@
+// Tandem Helper end to end in Chromium (issue 16, "Must show": the CI test under Xvfb). Run by
+// helper/tests/join/chromium.rs, which holds the real parts this script cannot: Xvfb, the test
+// window (helper/examples/test_window.rs: red, green / blue, yellow quadrants, a white marker in
+// the middle, on a black screen) and the real `tandem-helper` binary. This script is Carol's
+// console and Dave's page; where the helper or the test window must act or be looked at, it asks
+// the test with one JSON line on stdout ({"ask": ...}) and waits for its one-line answer on stdin.
+// - Carol starts a session, Dave joins; Carol asks to control Dave's desktop; Dave's page offers
+//   the helper with a code, which the test reads off the page and runs `tandem-helper join` with.
+// - The helper asks; the customer answers in the helper (the test). Carol's console shows the
+//   test window, checked by the colours of the video's pixels.
+// - Carol clicks a point of the pattern and types: the test window gets the click at that point
+//   (within 2 px) and the keys.
+// - Stop in the helper, from Dave's page and from Carol's console: after each, Carol's browser
+//   sends a click and text on the control channel anyway (bypassing the console, which would
+//   not send them), control is asked for and allowed again, and the test window's next click
+//   and keys are the new ones: nothing sent after the stop was injected.
+// Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD
+
+import readline from 'node:readline';
+import { scenario, until } from './harness.mjs';
+
+const [base, csrUser, password] = process.argv.slice(2);
+
+// One question to the test, one answer back.
+const replies = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+async function ask(what, args = {}) {
+  console.log(JSON.stringify({ ask: what, ...args }));
+  const { value, done } = await replies.next();
+  if (done) throw new Error(`the test went away during ${what}`);
+  const answer = JSON.parse(value);
+  if (!answer.ok) throw new Error(`${what} ${JSON.stringify(args)}: ${answer.error}`);
+  return answer;
+}
+
+// Xvfb's screen, and the test window on it (test_window's defaults in join.rs: 400x300 at 100,100).
+const SCREEN = { w: 1280, h: 800 };
+const WINDOW = { x: 100, y: 100 };
+// Screen points and the colour the CSR must see there.
+const PATTERN = [
+  [200, 175, [255, 0, 0]], [400, 175, [0, 255, 0]], [200, 325, [0, 0, 255]], [400, 325, [255, 255, 0]],
+  [300, 250, [255, 255, 255]], [50, 50, [0, 0, 0]], [900, 600, [0, 0, 0]],
+];
+const LABEL = "Dave's shared screen";
+
+// The colours of the video's pixels at the pattern's points, as Carol's console shows them.
+const seen = (page) => page.evaluate(({ label, points, screen }) => {
+  const v = [...document.querySelectorAll('video')].find((el) => el.getAttribute('aria-label') === label && el.offsetParent);
+  if (!v || !v.videoWidth) return null;
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth;
+  c.height = v.videoHeight;
+  const g = c.getContext('2d', { willReadFrequently: true });
+  g.drawImage(v, 0, 0);
+  const sx = v.videoWidth / screen.w;
+  const sy = v.videoHeight / screen.h;
+  return { size: [v.videoWidth, v.videoHeight], at: points.map(([x, y]) => [...g.getImageData(Math.floor(x * sx), Math.floor(y * sy), 1, 1).data.slice(0, 3)]) };
+}, { label: LABEL, points: PATTERN.map(([x, y]) => [x, y]), screen: SCREEN });
+
+const near = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 48);
+const showsPattern = async (page) => {
+  const s = await seen(page);
+  return s && s.size[0] === SCREEN.w && s.size[1] === SCREEN.h && PATTERN.every(([, , rgb], i) => near(s.at[i], rgb)) && s;
+};
+
+// Where screen point (x, y) is drawn in Carol's console: the video scales the picture to fit
+// and letterboxes it (object-fit: contain); the middle of that screen pixel.
+const drawnAt = async (page, [x, y]) => {
+  const v = page.locator(`video[aria-label="${LABEL}"]`).filter({ visible: true });
+  await v.scrollIntoViewIfNeeded();
+  const r = await v.evaluate((el) => {
+    const b = el.getBoundingClientRect();
+    return { left: b.left, top: b.top, width: b.width, height: b.height, vw: el.videoWidth, vh: el.videoHeight };
+  });
+  const s = Math.min(r.width / r.vw, r.height / r.vh);
+  const left = r.left + (r.width - r.vw * s) / 2;
+  const top = r.top + (r.height - r.vh * s) / 2;
+  return [left + (x + 0.5) * (r.vw / SCREEN.w) * s, top + (y + 0.5) * (r.vh / SCREEN.h) * s];
+};
+
+// Carol clicks screen point `at` in her console and types `text`; the test window must get
+// exactly these next.
+async function clickAndType(carol, at, text) {
+  const [x, y] = await drawnAt(carol, at);
+  await carol.mouse.click(x, y);
+  await carol.keyboard.type(text);
+  const got = await ask('expect_click', { x: at[0] - WINDOW.x, y: at[1] - WINDOW.y });
+  await ask('expect_text', { text });
+  return got.at;
+}
+
+// What a console that went on sending after a stop would send: a click and text, straight on
+// Carol's `control` data channel (captured as the page created it).
+const sendAnyway = (page, [x, y]) => page.evaluate(({ at }) => {
+  const ch = window.channels && window.channels.control;
+  if (!ch || ch.readyState !== 'open') return false;
+  for (const m of [{ t: 'move', at }, { t: 'down', at, button: 0 }, { t: 'up', at, button: 0 }, { t: 'text', text: 'x' }, { t: 'key', key: 'q', code: 'KeyQ' }]) {
+    ch.send(JSON.stringify(m));
+  }
+  return true;
+}, { at: [x / SCREEN.w, y / SCREEN.h] });
+
+await scenario('helper-desktop', [], async ({ browser, check, results, shot }) => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await ctx.addInitScript(() => {
+    const create = RTCPeerConnection.prototype.createDataChannel;
+    window.channels = {};
+    RTCPeerConnection.prototype.createDataChannel = function createDataChannel(label, ...rest) {
+      const ch = create.call(this, label, ...rest);
+      window.channels[label] = ch;
+      return ch;
+    };
+  });
+  const carol = await ctx.newPage();
+  carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
+  await carol.goto(`${base}/`);
+  await carol.getByLabel('Username').fill(csrUser);
+  await carol.getByLabel('Password', { exact: true }).fill(password);
+  await carol.getByRole('button', { name: 'Sign in' }).click();
+  await carol.getByLabel('Topic').fill('Printer settings');
+  await carol.getByRole('button', { name: 'Start session' }).click();
+  await carol.getByText(/Session \d{9} started/).waitFor();
+  const s = carol.getByRole('tabpanel', { name: /Printer settings/ });
+  const link = await s.getByLabel('Invite link').inputValue();
+
+  const dave = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  dave.on('console', (m) => { if (m.type() === 'error') console.error('[dave]', m.text()); });
+  const invite = new URL(link);
+  await dave.goto(`${base}${invite.pathname}${invite.search}`);
+  await dave.getByLabel('Your name').fill('Dave');
+  await dave.getByLabel('Your name').press('Enter');
+  await dave.getByText('You are in the session.').waitFor();
+  await s.getByText('Dave joined').waitFor();
+
+  // Carol asks for control; Dave's page offers the helper with a code; Dave runs it.
+  await s.getByRole('tab', { name: 'Desktop' }).click();
+  await s.getByRole('button', { name: "Control customer's desktop" }).click();
+  const offer = dave.getByRole('region', { name: 'Tandem Helper' });
+  await offer.getByText('Waiting for Tandem Helper...').waitFor();
+  const code = (await dave.locator('#helper-code').textContent()).trim();
+  await ask('join', { code });
+  await offer.getByRole('listitem').filter({ hasText: "Carol asks to use your mouse and keyboard through Tandem Helper. The question is in Tandem Helper's window." }).waitFor();
+  await ask('answer', { expect: 'Carol asks to control your computer' });
+  await s.getByText('Controlling the desktop of Dave.').waitFor();
+
+  // Viewing: asked in the helper too; Carol's console shows the test window's pattern.
+  const allowAgain = async (controlling) => {
+    const order = controlling ? [] : [["Control customer's desktop", 'Carol asks to control your computer']];
+    for (const [button, question] of [["View customer's desktop", 'Carol asks to see your screen'], ...order]) {
+      await s.getByRole('button', { name: button }).click();
+      await ask('answer', { expect: question });
+    }
+    await s.getByText('Controlling the desktop of Dave.').waitFor();
+    return until(() => showsPattern(carol), "Carol's console shows the test window's pattern");
+  };
+  results.pattern = await allowAgain(true);
+  await dave.getByText('Carol sees your screen and uses your mouse and keyboard through Tandem Helper.').waitFor();
+  await shot(carol, 'helper-desktop-console');
+
+  // Carol clicks the red quadrant and types.
+  results.clicks = [await clickAndType(carol, [250, 140], 'hi')];
+
+  // Each way to stop; after it, input sent anyway reaches nothing, and control asked again works.
+  const stops = [
+    ['Stop in the helper', async () => { await ask('stop_in_helper'); }],
+    ["Stop sharing on Dave's page", async () => {
+      await dave.getByRole('button', { name: 'Stop sharing' }).click();
+      await ask('stopped');
+    }],
+    ["End desktop sharing on Carol's console", async () => {
+      await s.getByRole('button', { name: 'End desktop sharing' }).click();
+      await ask('stopped');
+    }],
+  ];
+  const fresh = [[[340, 130], 'ok'], [[130, 280], 'go'], [[440, 280], 'up']];
+  for (const [i, [what, stop]] of stops.entries()) {
+    await stop();
+    check(await sendAnyway(carol, [450, 360]), `${what}: Carol's control channel is still open to send on`);
+    await s.getByText('Dave is not sharing.').waitFor();
+    await allowAgain(false);
+    const [at, text] = fresh[i];
+    results.clicks.push(await clickAndType(carol, at, text));
+  }
+});
