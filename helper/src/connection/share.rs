@@ -38,8 +38,10 @@ pub enum ShareOut {
     Failed(String),
 }
 
-/// How often the screen is looked at for changes while sharing: the pacing's highest rate.
-const LOOK_EVERY: Duration = Duration::from_millis(33);
+/// How often the display's damage reports are read while sharing (no picture is taken to look:
+/// a look is a read of the X socket's pending events, microseconds). Short, so that a change
+/// after a still period waits little; the pacing decides how often a picture is taken.
+const LOOK_EVERY: Duration = Duration::from_millis(10);
 
 /// Runs until the command channel closes. `capture` is the platform's capture.
 pub fn run(
@@ -62,7 +64,11 @@ pub fn run(
         match command {
             Ok(ShareCommand::Start(s)) => {
                 source = Some(s);
-                pacer = Pacer::new(PaceConfig::default(), 0, 0);
+                // Its size now, so that the first picture's size is no change to send again.
+                let size = capture
+                    .shown_rect(s)
+                    .map_or((0, 0), |r| (r.width, r.height));
+                pacer = Pacer::new(PaceConfig::default(), size.0, size.1);
                 pacer.set_display_mode(mode(sampling));
                 encoder = None;
                 next_look = Instant::now();
@@ -92,18 +98,37 @@ pub fn run(
         let Some(src) = source else { continue };
         let now = Instant::now();
         next_look = now + LOOK_EVERY;
-        if let Err(e) = capture.capture(src, &mut frame) {
-            source = None;
-            let _ = out.send(ShareOut::Failed(e.to_string()));
-            continue;
+        match capture.changed(src) {
+            Ok(true) => pacer.on_change(),
+            Ok(false) => {}
+            Err(e) => {
+                source = None;
+                let _ = out.send(ShareOut::Failed(e.to_string()));
+                continue;
+            }
         }
-        pacer.on_resize(frame.width, frame.height);
-        if !frame.damage.is_empty() {
-            pacer.on_change();
-        }
-        let Next::Capture(c) = pacer.poll(now) else {
-            continue;
+        let c = match pacer.poll(now) {
+            Next::Capture(c) => c,
+            Next::WaitUntil(at) => {
+                next_look = next_look.min(at);
+                continue;
+            }
         };
+        if c.take_picture || frame.data.is_empty() {
+            if let Err(e) = capture.capture(src, &mut frame) {
+                source = None;
+                let _ = out.send(ShareOut::Failed(e.to_string()));
+                continue;
+            }
+            pacer.on_resize(frame.width, frame.height);
+            if frame.damage.is_empty() && !c.even_if_same {
+                // Damage that drew the same pixels again: nothing to encode.
+                continue;
+            }
+        } else if let Ok(shown) = capture.shown_rect(src) {
+            // A repeat reads no pixels, but a window may have moved: control maps onto this.
+            frame.shown = shown;
+        }
         let enc = match &mut encoder {
             Some(e) => e,
             None => match Encoder::new(EncoderSettings {
