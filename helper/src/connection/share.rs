@@ -56,6 +56,8 @@ pub fn run(
     let mut frame = Frame::default();
     let mut next_look = Instant::now();
     let mut sampling = false;
+    // The latest bandwidth estimate: a new share starts from it, not from the default.
+    let mut bandwidth: Option<u64> = None;
     loop {
         let command = match source {
             None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -69,6 +71,9 @@ pub fn run(
                     .shown_rect(s)
                     .map_or((0, 0), |r| (r.width, r.height));
                 pacer = Pacer::new(PaceConfig::default(), size.0, size.1);
+                if let Some(bps) = bandwidth {
+                    pacer.on_bandwidth_estimate(bps);
+                }
                 pacer.set_display_mode(mode(sampling));
                 encoder = None;
                 next_look = Instant::now();
@@ -84,6 +89,7 @@ pub fn run(
                 continue;
             }
             Ok(ShareCommand::Bandwidth(bps)) => {
+                bandwidth = Some(bps);
                 pacer.on_bandwidth_estimate(bps);
                 continue;
             }
