@@ -5,8 +5,10 @@
 //!   encoded deltas and skipped pictures apart, with and without the rate control's frame skipping.
 //! - `capture`: MIT-SHM capture of a 1920x1080 Xvfb screen, still and changing (the text
 //!   scrolling by CopyArea and a new line put at the bottom), and capture + conversion + encoding.
-//! - `cpu`: this process's CPU (/proc/self/stat) and the X server's while sharing a still screen
-//!   at the pacing's one picture a second, and a screen changing 30 times a second.
+//!   The capture is given back the frame it filled last, as the share thread does, so it reads
+//!   only the damaged area (nothing, on a still screen).
+//! - `cpu`: the product's share thread (damage, pacing, capture, encoding) on the Xvfb screen:
+//!   this process's CPU (/proc/self/stat) and the X server's, still and changing 30 times a second.
 //!
 //! `cargo run --release -p tandem-helper --example share_cost -- encode` (or `capture`, `cpu`)
 
@@ -350,47 +352,73 @@ fn cpu_ms(pid: &str) -> f64 {
     ticks as f64 * 10.0
 }
 
+/// The product's share thread (`connection::share::run`: damage, pacing, capture, encoding)
+/// on the Xvfb screen, with a 3 Mbit/s bandwidth estimate (2.55 Mbit/s for the picture): this
+/// process's CPU (the thread, and the main thread's scrolling, a few X requests) and the X
+/// server's, still and with the text scrolling 30 times a second.
 fn cpu(args: &Args) {
+    use tandem_helper::connection::share::{self, ShareCommand, ShareOut};
     let screen = Screen::start();
-    let display = Display::open(Some(&screen.display)).unwrap();
-    let mut cap = display.capture().unwrap();
     let xvfb = screen.xvfb.id().to_string();
-    let mut frame = Frame::default();
-    let options = PictureOptions {
-        half: args.half,
-        ..Default::default()
-    };
-    for (name, fps) in [("still, 1 a second", 1.0), ("changing, 30 a second", 30.0)] {
-        let mut enc = encoder(true);
+    if args.half {
+        eprintln!("cpu: --half is not used (the share thread's mode is standard)");
+    }
+    for (name, fps) in [("still", 0.0), ("changing, 30 a second", 30.0)] {
+        let cap = Display::open(Some(&screen.display))
+            .unwrap()
+            .capture()
+            .unwrap();
+        let (commands, commands_rx) = std::sync::mpsc::channel();
+        let (out_tx, mut out) = tokio::sync::mpsc::unbounded_channel();
+        let thread = std::thread::spawn(move || share::run(cap, commands_rx, out_tx));
+        commands.send(ShareCommand::Bandwidth(3_000_000)).unwrap();
+        commands.send(ShareCommand::Start(Source::Screen)).unwrap();
+        // The first picture (the keyframe) is the share's start, not its steady cost.
+        match out.blocking_recv() {
+            Some(ShareOut::Picture { .. }) => {}
+            other => panic!("no first picture: {other:?}"),
+        }
         let (me0, x0, wall) = (cpu_ms("self"), cpu_ms(&xvfb), Instant::now());
-        let period = Duration::from_secs_f64(1.0 / fps);
         let end = Duration::from_secs(args.seconds);
-        let (mut n, mut bytes, mut skipped) = (0u32, 0usize, 0u32);
+        let mut sizes = Vec::new();
+        let (mut n, mut pictures, mut bytes, mut keyframes) = (0u32, 0u32, 0usize, 0u32);
         while wall.elapsed() < end {
-            let due = period * n;
-            if let Some(wait) = due.checked_sub(wall.elapsed()) {
-                std::thread::sleep(wait);
-            }
-            if fps > 1.0 {
+            let wait = if fps > 0.0 {
+                let due = Duration::from_secs_f64(f64::from(n) / fps);
+                due.saturating_sub(wall.elapsed())
+            } else {
+                Duration::from_millis(100)
+            };
+            std::thread::sleep(wait);
+            if fps > 0.0 {
                 screen.scroll(n);
+                n += 1;
             }
-            cap.capture(Source::Screen, &mut frame).unwrap();
-            let at = wall.elapsed().as_millis() as u64;
-            match enc
-                .encode(Bgra::packed(&frame.data, W, H), options, at)
-                .unwrap()
-            {
-                Some(au) => bytes += au.data.len(),
-                None => skipped += 1,
+            while let Ok(o) = out.try_recv() {
+                match o {
+                    ShareOut::Picture { unit, .. } => {
+                        pictures += 1;
+                        bytes += unit.data.len();
+                        sizes.push((wall.elapsed().as_millis(), unit.data.len()));
+                        keyframes += u32::from(unit.keyframe);
+                    }
+                    ShareOut::Failed(e) => panic!("{e}"),
+                    // Window picking (D6) is not asked for here.
+                    ShareOut::Windows(_) | ShareOut::Placed(_) => {}
+                }
             }
-            n += 1;
         }
         let secs = wall.elapsed().as_secs_f64();
         let me = (cpu_ms("self") - me0) / secs / 10.0;
         let x = (cpu_ms(&xvfb) - x0) / secs / 10.0;
+        drop(commands);
+        thread.join().unwrap();
         println!(
-            "cpu {name}: helper {me:.1}% of a core, X server {x:.1}% ({n} pictures in {secs:.1} s, {skipped} skipped, {:.0} kbit/s)",
+            "cpu {name}: helper {me:.1}% of a core, X server {x:.1}% ({n} changes, {pictures} pictures sent ({keyframes} keyframes) in {secs:.1} s, {:.0} kbit/s)",
             bytes as f64 * 8.0 / secs / 1000.0
         );
+        if fps == 0.0 {
+            println!("  still pictures (ms after the keyframe, bytes): {sizes:?}");
+        }
     }
 }

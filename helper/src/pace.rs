@@ -4,9 +4,14 @@
 //! bandwidth estimate, the CSR's D11 choices) and asks [`Pacer::poll`] what to do now; it gets
 //! either a [`Capture`] to do at once or the instant to ask again. The rules:
 //!
-//! - A still screen is sent again about once a second ([`PaceConfig::idle_interval`]): a delta
-//!   picture of a few hundred bytes that keeps the stream, the recorder's timeline and a viewer's
-//!   decoder alive.
+//! - Nothing is captured or encoded until the screen changes: the shell learns of changes from
+//!   the display server (damage), not by taking pictures to compare.
+//! - A still screen's last picture is encoded again [`PaceConfig::settle_repeats`] times, once
+//!   a second ([`PaceConfig::idle_interval`]): the screen-content rate control refines it, and the
+//!   stream, the recorder's timeline and a viewer's decoder see it is alive. After those, once
+//!   every [`PaceConfig::still_interval`] only: OpenH264 analyses an unchanged 1080p picture in
+//!   full (some 25-35 ms), so once a second would cost about 3% of a core for nothing to see.
+//!   A repeat re-encodes the picture already held ([`Capture::take_picture`] is false).
 //! - A changing screen is sent up to [`PaceConfig::max_fps`] times a second.
 //! - A keyframe request (PLI, someone joined) is answered at once, but keyframes are at least
 //!   [`PaceConfig::min_keyframe_interval`] apart: several viewers asking together cost one.
@@ -35,8 +40,12 @@ pub enum DisplayMode {
 /// The pacing's limits. The defaults suit a support session over a home connection.
 #[derive(Debug, Clone, Copy)]
 pub struct PaceConfig {
-    /// A still screen is sent again this often.
+    /// A still screen is sent again this often, [`Self::settle_repeats`] times after a change.
     pub idle_interval: Duration,
+    /// How many repeats a still screen gets at [`Self::idle_interval`] before it slows down.
+    pub settle_repeats: u32,
+    /// A screen still for longer is sent again this often only.
+    pub still_interval: Duration,
     /// Most pictures a second while the screen changes.
     pub max_fps: f32,
     /// Keyframes are at least this far apart.
@@ -62,6 +71,8 @@ impl Default for PaceConfig {
     fn default() -> Self {
         Self {
             idle_interval: Duration::from_secs(1),
+            settle_repeats: 2,
+            still_interval: Duration::from_secs(5),
             max_fps: 30.0,
             min_keyframe_interval: Duration::from_millis(250),
             start_bitrate_bps: 1_000_000,
@@ -87,7 +98,7 @@ pub enum Reason {
     KeyframeRequest,
     /// The screen changed.
     Changed,
-    /// Nothing changed for [`PaceConfig::idle_interval`].
+    /// Nothing changed for [`PaceConfig::idle_interval`] (or [`PaceConfig::still_interval`]).
     Repeat,
 }
 
@@ -95,6 +106,13 @@ pub enum Reason {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Capture {
     pub reason: Reason,
+    /// Read the screen first. False for a [`Reason::Repeat`]: nothing changed, so the picture
+    /// the shell already holds is the screen.
+    pub take_picture: bool,
+    /// Encode it even if its pixels turn out the same as the last picture's (a keyframe, a new
+    /// size or mode). False when only damage asked for it: damage that redrew the same pixels is
+    /// not encoded.
+    pub even_if_same: bool,
     /// Ask the encoder for a keyframe.
     pub keyframe: bool,
     pub bitrate_bps: u32,
@@ -124,7 +142,11 @@ pub struct Pacer {
     last_capture: Option<Instant>,
     last_keyframe: Option<Instant>,
     changed: bool,
+    /// A change of size or mode: the next picture is encoded whatever its pixels.
+    reshaped: bool,
     keyframe_wanted: bool,
+    /// Repeats since the last picture of a change.
+    repeats: u32,
 }
 
 impl Pacer {
@@ -144,7 +166,9 @@ impl Pacer {
             last_capture: None,
             last_keyframe: None,
             changed: false,
+            reshaped: false,
             keyframe_wanted: true,
+            repeats: 0,
         }
     }
 
@@ -163,6 +187,7 @@ impl Pacer {
         if (width, height) != (self.width, self.height) {
             (self.width, self.height) = (width, height);
             self.changed = true;
+            self.reshaped = true;
         }
     }
 
@@ -181,6 +206,7 @@ impl Pacer {
         if mode != self.mode {
             self.mode = mode;
             self.changed = true;
+            self.reshaped = true;
         }
     }
 
@@ -189,6 +215,7 @@ impl Pacer {
         if colour != self.colour {
             self.colour = colour;
             self.changed = true;
+            self.reshaped = true;
         }
     }
 
@@ -233,7 +260,12 @@ impl Pacer {
             .map_or(now, |k| k + self.config.min_keyframe_interval);
         let frame_interval = Duration::from_secs_f32(1.0 / self.fps());
         let frame_at = last + frame_interval;
-        let repeat_at = last + self.config.idle_interval.max(frame_interval);
+        let idle = if self.repeats < self.config.settle_repeats {
+            self.config.idle_interval
+        } else {
+            self.config.still_interval.max(self.config.idle_interval)
+        };
+        let repeat_at = last + idle.max(frame_interval);
         let keyframe_due = self.keyframe_wanted && now >= keyframe_at;
         if keyframe_due {
             return Next::Capture(self.capture(now, Reason::KeyframeRequest, true));
@@ -257,12 +289,22 @@ impl Pacer {
     fn capture(&mut self, now: Instant, reason: Reason, keyframe: bool) -> Capture {
         self.last_capture = Some(now);
         self.changed = false;
+        let take_picture = reason != Reason::Repeat;
+        let even_if_same = reason != Reason::Changed || keyframe || self.reshaped;
+        self.reshaped = false;
+        self.repeats = if take_picture {
+            0
+        } else {
+            self.repeats.saturating_add(1)
+        };
         if keyframe {
             self.last_keyframe = Some(now);
             self.keyframe_wanted = false;
         }
         Capture {
             reason,
+            take_picture,
+            even_if_same,
             keyframe,
             bitrate_bps: self.bitrate_bps,
             fps: self.fps(),
@@ -317,17 +359,41 @@ mod tests {
     }
 
     #[test]
-    fn a_still_screen_is_sent_once_a_second_after_a_first_keyframe() {
+    fn a_still_screen_is_repeated_twice_a_second_apart_then_every_5_s_without_a_new_picture() {
         let mut pacer = hd();
-        let caps = run(&mut pacer, Instant::now(), 10.0, false);
+        let caps = run(&mut pacer, Instant::now(), 20.0, false);
         assert_eq!(caps[0].1.reason, Reason::Start);
-        assert!(caps[0].1.keyframe);
-        assert_eq!(caps.len(), 10, "{caps:?}");
-        for (i, (at, c)) in caps.iter().enumerate().skip(1) {
+        assert!(caps[0].1.keyframe && caps[0].1.take_picture);
+        let at: Vec<u64> = caps.iter().map(|(at, _)| at.as_secs()).collect();
+        assert_eq!(at, [0, 1, 2, 7, 12, 17], "{caps:?}");
+        for (_, c) in &caps[1..] {
             assert_eq!(c.reason, Reason::Repeat);
             assert!(!c.keyframe);
-            assert_eq!(*at, Duration::from_secs(i as u64));
+            assert!(!c.take_picture, "a repeat reads no pixels");
         }
+    }
+
+    #[test]
+    fn nothing_is_captured_while_nothing_changes_and_a_change_is_captured_at_once() {
+        let start = Instant::now();
+        let mut pacer = hd();
+        let _ = pacer.poll(start);
+        // 100 polls over 0.9 s with no change: no capture at all (the shell takes no picture).
+        for i in 1..=90 {
+            let now = start + Duration::from_millis(i * 10);
+            assert!(matches!(pacer.poll(now), Next::WaitUntil(_)), "at {i}0 ms");
+        }
+        pacer.on_change();
+        let now = start + Duration::from_millis(905);
+        let Next::Capture(c) = pacer.poll(now) else {
+            panic!("the change waits")
+        };
+        assert_eq!((c.reason, c.take_picture), (Reason::Changed, true));
+        assert!(!c.even_if_same, "damage alone: same pixels are not encoded");
+        // After the change, the slow still cadence starts over: repeats at 1 s and 2 s.
+        let caps = run(&mut pacer, now, 3.5, false);
+        let at: Vec<u128> = caps.iter().map(|(at, _)| at.as_millis()).collect();
+        assert_eq!(at, [1000, 2000], "{caps:?}");
     }
 
     #[test]
@@ -468,6 +534,10 @@ mod tests {
             panic!()
         };
         assert_eq!(c.options.colour, ColourMode::Colours256);
+        assert!(
+            c.even_if_same,
+            "a new mode is encoded even on a still screen"
+        );
         pacer.on_resize(1280, 720);
         assert!(matches!(
             pacer.poll(later + Duration::from_millis(100)),

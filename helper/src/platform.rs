@@ -58,6 +58,9 @@ pub struct Frame {
     pub damage: Vec<Rect>,
     /// Where the frame was on the screen when it was taken.
     pub shown: Rect,
+    /// Which capture filled it last: a capture given back the frame it filled last updates only
+    /// the changed parts. Zero: none.
+    pub(crate) serial: u64,
 }
 
 impl Frame {
@@ -136,8 +139,16 @@ pub trait Capture {
     /// Where `source` is on the screen now (control maps picture points into this).
     fn shown_rect(&mut self, source: Source) -> Result<Rect, PlatformError>;
     /// Captures `source` into `frame`, reusing its buffer, with the damage since the previous
-    /// capture of the same source.
+    /// capture of the same source. Given back the frame it filled last, it may read only the
+    /// damaged parts into it; damage whose pixels turn out unchanged is left out of
+    /// [`Frame::damage`] (so empty damage means the picture is the same).
     fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError>;
+    /// Whether `source` may have changed since its last capture, without reading any pixel: a
+    /// still screen then costs no capture and no encoding. True when the backend cannot tell,
+    /// or `source` was not the one captured last.
+    fn changed(&mut self, _source: Source) -> Result<bool, PlatformError> {
+        Ok(true)
+    }
     fn cursor(&mut self) -> Result<Cursor, PlatformError>;
 }
 

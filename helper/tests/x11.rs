@@ -617,3 +617,145 @@ fn clipboard_refuses_oversized_or_non_utf8_text_and_a_silent_owner_times_out() {
     assert!(matches!(err, PlatformError::ClipboardTimeout(_)), "{err}");
     assert!(err.to_string().contains("did not answer"), "{err}");
 }
+
+/// Issue 16, idle CPU: the share thread takes no picture while the screen is still (it reads
+/// the display's damage reports instead) and takes one after something is drawn.
+/// Self-contained: its own Xvfb and a capture that counts what the
+/// share thread asks of the real X11 capture.
+#[test]
+fn the_share_thread_takes_no_picture_of_a_still_screen_and_one_after_a_draw() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::Sender;
+    use tandem_helper::connection::share::{self, ShareCommand, ShareOut};
+    use tandem_helper::platform::{AppWindow, Cursor, Monitor};
+    use x11rb::protocol::xproto::ChangeWindowAttributesAux;
+
+    /// The real capture; counts pictures and reports each look (a picture or a damage check).
+    struct Counted {
+        inner: X11Capture,
+        pictures: Arc<AtomicUsize>,
+        looks: Sender<()>,
+    }
+    impl Capture for Counted {
+        fn monitors(&mut self) -> Result<Vec<Monitor>, PlatformError> {
+            self.inner.monitors()
+        }
+        fn windows(&mut self) -> Result<Vec<AppWindow>, PlatformError> {
+            self.inner.windows()
+        }
+        fn shown_rect(&mut self, source: Source) -> Result<Rect, PlatformError> {
+            self.inner.shown_rect(source)
+        }
+        fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError> {
+            self.pictures.fetch_add(1, Ordering::SeqCst);
+            let _ = self.looks.send(());
+            self.inner.capture(source, frame)
+        }
+        fn changed(&mut self, source: Source) -> Result<bool, PlatformError> {
+            let _ = self.looks.send(());
+            self.inner.changed(source)
+        }
+        fn cursor(&mut self) -> Result<Cursor, PlatformError> {
+            self.inner.cursor()
+        }
+    }
+
+    let x = Xvfb::start("640x480");
+    let name = x.display.clone();
+
+    let pictures = Arc::new(AtomicUsize::new(0));
+    let (looks_tx, looks) = channel();
+    let capture = Counted {
+        inner: Display::open(Some(&name))
+            .expect("open")
+            .capture()
+            .expect("capture"),
+        pictures: pictures.clone(),
+        looks: looks_tx,
+    };
+    let (commands, commands_rx) = channel();
+    let (out_tx, mut out) = tokio::sync::mpsc::unbounded_channel();
+    let thread = std::thread::spawn(move || share::run(capture, commands_rx, out_tx));
+    commands.send(ShareCommand::Start(Source::Screen)).unwrap();
+    let next_picture = |out: &mut tokio::sync::mpsc::UnboundedReceiver<ShareOut>| loop {
+        looks.recv_timeout(WAIT).expect("the share thread looks");
+        match out.try_recv() {
+            Ok(ShareOut::Picture { unit, .. }) => return unit,
+            Ok(ShareOut::Failed(e)) => panic!("{e}"),
+            Ok(ShareOut::Windows(_) | ShareOut::Placed(_)) | Err(_) => {}
+        }
+    };
+    assert!(next_picture(&mut out).keyframe);
+    let after_start = pictures.load(Ordering::SeqCst);
+
+    // Still: 50 looks (some half a second), no picture taken.
+    for _ in 0..50 {
+        looks.recv_timeout(WAIT).expect("the share thread looks");
+    }
+    assert_eq!(
+        pictures.load(Ordering::SeqCst),
+        after_start,
+        "pictures of a still screen"
+    );
+
+    // A draw: the root turns green; the next picture is taken and sent.
+    let (conn, screen) = RustConnection::connect(Some(&name)).expect("connect");
+    let root = conn.setup().roots[screen].root;
+    let aux = ChangeWindowAttributesAux::new().background_pixel(GREEN);
+    conn.change_window_attributes(root, &aux).unwrap();
+    conn.clear_area(false, root, 0, 0, 0, 0).unwrap();
+    x11rb::wrapper::ConnectionExt::sync(&conn).expect("sync");
+    // (A repeat of the still picture may come first: it takes no picture.)
+    while pictures.load(Ordering::SeqCst) == after_start {
+        next_picture(&mut out);
+    }
+    assert_eq!(pictures.load(Ordering::SeqCst), after_start + 1);
+
+    drop(commands);
+    thread.join().expect("share thread");
+
+    // The capture itself: given back its frame, it reads only the damage into it, and damage
+    // that drew the same pixels again is no change.
+    let mut capture = Display::open(Some(&name))
+        .expect("open")
+        .capture()
+        .expect("capture");
+    let mut frame = Frame::default();
+    capture
+        .capture(Source::Screen, &mut frame)
+        .expect("capture");
+    assert!(!capture.changed(Source::Screen).expect("changed"));
+    let gc = conn.generate_id().unwrap();
+    let fill = |colour: u32| {
+        use x11rb::protocol::xproto::{ChangeGCAux, Rectangle};
+        conn.change_gc(gc, &ChangeGCAux::new().foreground(colour))
+            .unwrap();
+        let r = Rectangle {
+            x: 100,
+            y: 50,
+            width: 20,
+            height: 10,
+        };
+        conn.poly_fill_rectangle(root, gc, &[r]).unwrap();
+        x11rb::wrapper::ConnectionExt::sync(&conn).expect("sync");
+    };
+    use x11rb::protocol::xproto::CreateGCAux;
+    conn.create_gc(gc, root, &CreateGCAux::new()).unwrap();
+    for (colour, damage) in [
+        (MAGENTA, vec![Rect::new(100, 50, 20, 10)]),
+        (MAGENTA, vec![]),
+    ] {
+        fill(colour);
+        while !capture.changed(Source::Screen).expect("changed") {
+            std::thread::yield_now();
+        }
+        capture
+            .capture(Source::Screen, &mut frame)
+            .expect("capture");
+        assert_eq!(frame.damage, damage, "after a fill in {colour:06x}");
+        assert_eq!(frame.pixel(105, 55), Some(bgra(MAGENTA)));
+        assert_eq!(frame.pixel(99, 55), Some(bgra(GREEN)), "outside the damage");
+        assert_eq!(frame.pixel(400, 300), Some(bgra(GREEN)));
+    }
+}

@@ -10,10 +10,13 @@
 //     is still, and while it changes 30 times a second; each window also gives the bitrate and
 //     frame rate the CSR receives (getStats inbound-rtp deltas) and the picture size.
 // Senders: `chromium` (a customer's Chromium, not headless, on the Xvfb display, sharing with
-// getDisplayMedia from the customer page) and `helper` (Tandem Helper: to come, see README).
+// getDisplayMedia from the customer page) and `helper` (Tandem Helper: a real `tandem-helper
+// join` paired with the customer's page, answering `y` on its terminal, sharing the display).
+// `--sender both` (the default) runs each in turn, run by run, and prints them side by side.
 // A benchmark: it prints figures and fails only when it cannot measure, never on a timing.
-// Usage: node glass_to_glass.mjs [--sender chromium] [--runs 3] [--changes 60] [--interval 500]
-//          [--window 10] [--fps 30] [--split no] [--server PATH]   (glass_to_glass.sh builds the server first)
+// Usage: node glass_to_glass.mjs [--sender both|chromium|helper] [--runs 3] [--changes 60]
+//          [--interval 500] [--window 10] [--fps 30] [--split no] [--server PATH] [--helper PATH]
+//          (glass_to_glass.sh builds the server and the helper first)
 // --split yes also samples the sender's own preview, where it has one: capture apart from the
 // rest; that sampling runs in the sender and slows it, so it is off for the headline figures.
 
@@ -29,14 +32,15 @@ const here = path.dirname(new URL(import.meta.url).pathname);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const opts = {
-  sender: 'chromium', runs: 3, changes: 60, interval: 500, window: 10, fps: 30, split: 'no',
+  sender: 'both', runs: 3, changes: 60, interval: 500, window: 10, fps: 30, split: 'no',
   server: path.join(process.env.CARGO_TARGET_DIR || path.join(here, '../../target'), 'release/tandem'),
+  helper: path.join(process.env.CARGO_TARGET_DIR || path.join(here, '../../target'), 'release/tandem-helper'),
 };
 for (let i = 2; i < process.argv.length; i += 2) {
   const key = process.argv[i].replace(/^--/, '');
   if (!(key in opts) || process.argv[i + 1] === undefined) {
     console.error(`unknown option or missing value: ${process.argv[i]}\n` +
-      'usage: node glass_to_glass.mjs [--sender chromium|helper] [--runs N] [--changes N] [--interval MS] [--window S] [--fps N] [--split yes|no] [--server PATH]');
+      'usage: node glass_to_glass.mjs [--sender both|chromium|helper] [--runs N] [--changes N] [--interval MS] [--window S] [--fps N] [--split yes|no] [--server PATH] [--helper PATH]');
     process.exit(2);
   }
   opts[key] = typeof opts[key] === 'number' ? Number(process.argv[i + 1]) : process.argv[i + 1];
@@ -295,9 +299,60 @@ const SENDERS = {
       stop: () => browser.close(),
     };
   },
-  // Tandem Helper (helper/ crate, issue 16) is to come: it will pair with the customer's page
-  // (`tandem-helper join <server> <code>`), answer in its own window and share the display.
-  helper: null,
+  // Tandem Helper: the customer (a headless Chromium on the invite link, only to be present:
+  // it shares nothing) asks its page's API for a pairing code, as the page does when it offers
+  // the helper; `tandem-helper join` takes it and shares the display; the test answers `y` on
+  // the helper's terminal, as a customer would.
+  async helper({ display, invite, base }) {
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', ...CHROMIUM_ARGS] });
+    const page = await (await browser.newContext()).newPage();
+    page.on('console', (m) => { if (m.type() === 'error' || process.env.G2G_DEBUG) console.error('[customer]', m.text()); });
+    const joined = page.waitForResponse((r) => r.url().endsWith('/api/join') && r.request().method() === 'POST');
+    await page.goto(invite);
+    await page.getByLabel('Your name').fill('Dave');
+    await page.getByLabel('Your name').press('Enter');
+    const { token } = await (await joined).json();
+    await page.getByText('You are in the session.').waitFor();
+    const res = await fetch(`${base}/api/helper/codes`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: '{}',
+    });
+    const code = await res.json();
+    if (!res.ok) throw new Error(`no pairing code: ${JSON.stringify(code)}`);
+    const helper = start(opts.helper, ['join', base, code.code, '--display', display],
+      { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+    const lines = readline.createInterface({ input: helper.stdout });
+    // Every line, kept: a question may come before the harness waits for it.
+    const said = [];
+    const waiting = [];
+    lines.on('line', (l) => {
+      if (process.env.G2G_DEBUG) console.error('[helper]', l);
+      said.push(l);
+      for (const w of waiting.splice(0)) if (!w()) waiting.push(w);
+    });
+    let read = 0; // lines already matched or passed over
+    const line = (re) => new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`the helper did not say ${re}`)), 30000);
+      const look = () => {
+        for (; read < said.length; read++) {
+          if (re.test(said[read])) { clearTimeout(t); resolve(said[read++]); return true; }
+        }
+        return false;
+      };
+      if (!look()) waiting.push(look);
+    });
+    const exited = new Promise((r) => helper.on('exit', r));
+    await Promise.race([line(/^joined the session/),
+      exited.then((c) => { throw new Error(`tandem-helper exited (${c}) before joining`); })]);
+    return {
+      rootPid: helper.pid,
+      consent: async () => {
+        await line(/^question:/);
+        helper.stdin.write('y\n');
+        await line(/^your screen is being shown/);
+      },
+      stop: async () => { helper.stdin.end(); helper.kill('SIGTERM'); await browser.close(); },
+    };
+  },
 };
 
 // ---- one run ----
@@ -343,23 +398,26 @@ async function measureWindow(sender, csr, seconds, during) {
   };
 }
 
-async function runOnce() {
+async function runOnce(senderName) {
   const x = await startXvfb();
   const painter = await startPainter(x.display);
   await painter.paint(BASE_COLOUR);
   const server = await startServer();
   const csr = await startCsr(server.base);
-  const sender = await SENDERS[opts.sender]({ display: x.display, invite: csr.invite });
+  const sender = await SENDERS[senderName]({ display: x.display, invite: csr.invite, base: server.base });
+  const label = sender.label || "Dave's shared screen";
   try {
     await csr.panel.getByRole('tab', { name: 'Desktop' }).click();
     await csr.panel.getByRole('button', { name: "View customer's desktop" }).click();
     await sender.consent();
-    const video = csr.page.locator('video[aria-label="Dave\'s shared screen"]');
-    await video.waitFor();
-    await csr.page.waitForFunction(() => [...document.querySelectorAll('video')]
-      .some((v) => v.getAttribute('aria-label') === "Dave's shared screen" && v.getVideoPlaybackQuality().totalVideoFrames > 0),
-    null, { timeout: 30000 });
-    await csr.page.evaluate(watchFrames, ["Dave's shared screen", [...COLOURS, BASE_COLOUR], SAMPLE]);
+    await csr.page.waitForFunction((l) => [...document.querySelectorAll('video')]
+      .some((v) => v.getAttribute('aria-label') === l && v.getVideoPlaybackQuality().totalVideoFrames > 0),
+    label, { timeout: 30000 }).catch(async (e) => {
+      const videos = await csr.page.evaluate(() => [...document.querySelectorAll('video')]
+        .map((v) => `${v.getAttribute('aria-label')}: ${v.getVideoPlaybackQuality().totalVideoFrames} frames`));
+      throw new Error(`no frame in the CSR's video "${label}" (videos: ${JSON.stringify(videos)})\n${e.message}`);
+    });
+    await csr.page.evaluate(watchFrames, [label, [...COLOURS, BASE_COLOUR], SAMPLE]);
     await csr.page.waitForFunction((c) => window.g2g.last === c, BASE_COLOUR, { timeout: 30000 });
     if (sender.local && opts.split === 'yes') {
       const { page, label } = sender.local;
@@ -413,39 +471,58 @@ async function runOnce() {
 
 // ---- main ----
 
-if (!(opts.sender in SENDERS)) {
-  console.error(`--sender must be one of: ${Object.keys(SENDERS).join(', ')}`);
-  process.exit(2);
-}
-if (!SENDERS[opts.sender]) {
-  console.error(`--sender ${opts.sender}: to come (Tandem Helper is not built yet); nothing measured`);
+const senders = opts.sender === 'both' ? Object.keys(SENDERS) : [opts.sender];
+if (!senders.every((n) => n in SENDERS)) {
+  console.error(`--sender must be one of: both, ${Object.keys(SENDERS).join(', ')}`);
   process.exit(2);
 }
 const machine = () => ({ nproc: os.cpus().length, loadavg: os.loadavg().map((l) => round(l, 2)) });
-console.log(JSON.stringify({ sender: opts.sender, ...opts, machine: machine() }));
-const runs = [];
+console.log(JSON.stringify({ ...opts, senders, machine: machine() }));
+// Run by run, each sender in turn, so that both see the same spells of load.
+const runs = Object.fromEntries(senders.map((n) => [n, []]));
 for (let r = 0; r < opts.runs; r++) {
-  const res = await runOnce();
-  runs.push(res);
-  console.log(JSON.stringify({ run: r + 1, ...res, loadavg: machine().loadavg }));
+  for (const name of senders) {
+    const res = await runOnce(name);
+    res.loadavg = machine().loadavg;
+    runs[name].push(res);
+    console.log(JSON.stringify({ sender: name, run: r + 1, ...res }));
+  }
 }
-const spread = (f) => {
-  const v = runs.map(f).filter((x) => typeof x === 'number');
+const spread = (list, f) => {
+  const v = list.map(f).filter((x) => typeof x === 'number');
   return v.length ? `${round(Math.min(...v))}..${round(Math.max(...v))}` : 'n/a';
 };
-console.log(JSON.stringify({
-  summary: opts.sender,
-  runs: runs.length,
-  latency_p50_ms: spread((r) => r.latency.p50_ms),
-  latency_p90_ms: spread((r) => r.latency.p90_ms),
-  latency_max_ms: spread((r) => r.latency.max_ms),
-  sender_local_p50_ms: spread((r) => r.latency.sender_local?.p50_ms),
-  missed: runs.map((r) => r.latency.missed),
-  cpu_still_pct: spread((r) => r.still.cpu_pct_of_core),
-  cpu_30fps_pct: spread((r) => r.moving.cpu_pct_of_core),
-  kbit_s_still: spread((r) => r.still.kbit_s),
-  kbit_s_30fps: spread((r) => r.moving.kbit_s),
-  fps_received_30fps: spread((r) => r.moving.fps_received),
-  picture: runs.map((r) => r.moving.picture),
-}));
+const summaries = senders.map((name) => {
+  const list = runs[name];
+  return {
+    summary: name,
+    runs: list.length,
+    latency_p50_ms: spread(list, (r) => r.latency.p50_ms),
+    latency_p90_ms: spread(list, (r) => r.latency.p90_ms),
+    latency_max_ms: spread(list, (r) => r.latency.max_ms),
+    sender_local_p50_ms: spread(list, (r) => r.latency.sender_local?.p50_ms),
+    missed: list.map((r) => r.latency.missed),
+    cpu_still_pct: spread(list, (r) => r.still.cpu_pct_of_core),
+    cpu_30fps_pct: spread(list, (r) => r.moving.cpu_pct_of_core),
+    kbit_s_still: spread(list, (r) => r.still.kbit_s),
+    kbit_s_30fps: spread(list, (r) => r.moving.kbit_s),
+    fps_received_30fps: spread(list, (r) => r.moving.fps_received),
+    picture: list.map((r) => r.moving.picture),
+    loadavg_1min: spread(list, (r) => r.loadavg[0]),
+  };
+});
+for (const s of summaries) console.log(JSON.stringify(s));
+// Side by side: one column a sender.
+const rows = [
+  ['latency p50 (ms), spread of runs', 'latency_p50_ms'], ['latency p90 (ms)', 'latency_p90_ms'],
+  ['latency max (ms)', 'latency_max_ms'], ['missed changes, per run', 'missed'],
+  ['CPU still (% of a core)', 'cpu_still_pct'], ['CPU, 30 changes/s', 'cpu_30fps_pct'],
+  ['kbit/s still', 'kbit_s_still'], ['kbit/s, 30 changes/s', 'kbit_s_30fps'],
+  ['frames/s received, 30 changes/s', 'fps_received_30fps'], ['load average (1 min) after runs', 'loadavg_1min'],
+];
+const cell = (v) => (Array.isArray(v) ? v.join(' ') : String(v));
+const widths = [32, ...summaries.map(() => 22)];
+const line = (cells) => cells.map((c, i) => cell(c).padEnd(widths[i])).join(' | ');
+console.log(line(['', ...senders]));
+for (const [title, key] of rows) console.log(line([title, ...summaries.map((s) => s[key])]));
 process.exit(0);

@@ -48,8 +48,13 @@ pub enum ShareOut {
     Placed(Placement),
 }
 
-/// How often the screen is looked at for changes while sharing: the pacing's highest rate.
-const LOOK_EVERY: Duration = Duration::from_millis(33);
+/// How often the display's damage reports are read while sharing (no picture is taken to look:
+/// a look is a read of the X socket's pending events, microseconds). Short, so that a change
+/// after a still period waits little; the pacing decides how often a picture is taken.
+const LOOK_EVERY: Duration = Duration::from_millis(10);
+
+/// How often chosen windows (D6) are taken to look for changes: the pacing's highest rate.
+const WINDOWS_LOOK_EVERY: Duration = Duration::from_millis(33);
 
 /// Runs until the command channel closes. `capture` is the platform's capture.
 pub fn run(
@@ -65,6 +70,8 @@ pub fn run(
     let mut frame = Frame::default();
     let mut next_look = Instant::now();
     let mut sampling = false;
+    // The latest bandwidth estimate: a new share starts from it, not from the default.
+    let mut bandwidth: Option<u64> = None;
     loop {
         let command = match source {
             None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -92,7 +99,14 @@ pub fn run(
             Ok(ShareCommand::Start(s)) => {
                 windows = Windows::default();
                 source = Some(s);
-                pacer = Pacer::new(PaceConfig::default(), 0, 0);
+                // Its size now, so that the first picture's size is no change to send again.
+                let size = capture
+                    .shown_rect(s)
+                    .map_or((0, 0), |r| (r.width, r.height));
+                pacer = Pacer::new(PaceConfig::default(), size.0, size.1);
+                if let Some(bps) = bandwidth {
+                    pacer.on_bandwidth_estimate(bps);
+                }
                 pacer.set_display_mode(mode(sampling));
                 encoder = None;
                 next_look = Instant::now();
@@ -108,6 +122,7 @@ pub fn run(
                 continue;
             }
             Ok(ShareCommand::Bandwidth(bps)) => {
+                bandwidth = Some(bps);
                 pacer.on_bandwidth_estimate(bps);
                 continue;
             }
@@ -122,23 +137,55 @@ pub fn run(
         let Some(src) = source else { continue };
         let now = Instant::now();
         next_look = now + LOOK_EVERY;
-        let taken = if src == WINDOWS {
-            windows.capture(&mut capture, &mut frame, &out)
+        // D6: the chosen windows are looked at by taking them (each from its own pixmap; no
+        // damage reports across them yet), at the pacing's highest rate.
+        let windows_taken = src == WINDOWS;
+        if windows_taken {
+            next_look = now + WINDOWS_LOOK_EVERY;
+            if let Err(e) = windows.capture(&mut capture, &mut frame, &out) {
+                source = None;
+                let _ = out.send(ShareOut::Failed(e.to_string()));
+                continue;
+            }
+            pacer.on_resize(frame.width, frame.height);
+            if !frame.damage.is_empty() {
+                pacer.on_change();
+            }
         } else {
-            capture.capture(src, &mut frame)
-        };
-        if let Err(e) = taken {
-            source = None;
-            let _ = out.send(ShareOut::Failed(e.to_string()));
-            continue;
+            match capture.changed(src) {
+                Ok(true) => pacer.on_change(),
+                Ok(false) => {}
+                Err(e) => {
+                    source = None;
+                    let _ = out.send(ShareOut::Failed(e.to_string()));
+                    continue;
+                }
+            }
         }
-        pacer.on_resize(frame.width, frame.height);
-        if !frame.damage.is_empty() {
-            pacer.on_change();
-        }
-        let Next::Capture(c) = pacer.poll(now) else {
-            continue;
+        let c = match pacer.poll(now) {
+            Next::Capture(c) => c,
+            Next::WaitUntil(at) => {
+                next_look = next_look.min(at);
+                continue;
+            }
         };
+        if windows_taken {
+            // Taken at this look already: the pacing said when to encode it.
+        } else if c.take_picture || frame.data.is_empty() {
+            if let Err(e) = capture.capture(src, &mut frame) {
+                source = None;
+                let _ = out.send(ShareOut::Failed(e.to_string()));
+                continue;
+            }
+            pacer.on_resize(frame.width, frame.height);
+            if frame.damage.is_empty() && !c.even_if_same {
+                // Damage that drew the same pixels again: nothing to encode.
+                continue;
+            }
+        } else if let Ok(shown) = capture.shown_rect(src) {
+            // A repeat reads no pixels, but a window may have moved: control maps onto this.
+            frame.shown = shown;
+        }
         let enc = match &mut encoder {
             Some(e) => e,
             None => match Encoder::new(EncoderSettings {

@@ -1,10 +1,16 @@
 //! Capture on X11: the root window (whole screen or one RandR monitor) or one application window
 //! through its Composite pixmap, read with MIT-SHM (core GetImage when the server is remote), the
 //! changed parts from a Damage object, the cursor from XFixes.
+//!
+//! A still screen costs nothing: [`Capture::changed`] reads the Damage object's notify events
+//! (no request, no pixel), and a capture into the frame captured last reads only the damaged
+//! area (one MIT-SHM sub-image of its bounding box) and reports the parts whose pixels differ.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::Event;
 use x11rb::protocol::composite::{self, ConnectionExt as _, Redirect};
 use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 use x11rb::protocol::randr::{self, ConnectionExt as _};
@@ -21,6 +27,9 @@ use crate::platform::{AppWindow, Capture, Cursor, Frame, Monitor, PlatformError,
 /// any real screen reaches.
 const MAX_PIXELS: u64 = 8192 * 8192;
 
+/// Serials of filled frames, unique in the process (see [`Frame`]'s `serial`).
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
 pub struct X11Capture {
     d: Arc<Shared>,
     /// Shared memory for images; `None` when the server cannot share memory with us.
@@ -32,6 +41,10 @@ pub struct X11Capture {
     /// One XFixes region the damage is moved into to be read.
     region: xfixes::Region,
     tracked: Option<Tracked>,
+    /// The serial of the frame filled last.
+    serial: u64,
+    /// The damaged area read into that frame, reused between captures.
+    scratch: Vec<u8>,
 }
 
 /// The Damage object of the source captured last.
@@ -40,6 +53,10 @@ struct Tracked {
     drawable: Drawable,
     damage: damage::Damage,
     size: (u32, u32),
+    /// The sequence number of the last DamageSubtract: a notify from it on is new damage.
+    subtracted_at: u64,
+    /// New damage was notified since that subtract.
+    notified: bool,
 }
 
 /// What to read for one capture.
@@ -102,6 +119,8 @@ impl X11Capture {
             randr,
             region,
             tracked: None,
+            serial: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -202,8 +221,6 @@ impl X11Capture {
     /// source or its size changed.
     fn damage(&mut self, source: Source, target: &Target) -> Result<Vec<Rect>, PlatformError> {
         let conn = &self.d.conn;
-        // Damage events are not needed (the region is read instead): drop them so they do not pile up.
-        while conn.poll_for_event()?.is_some() {}
         let size = (target.damage_area.width, target.damage_area.height);
         let same = self
             .tracked
@@ -222,14 +239,19 @@ impl X11Capture {
                 drawable: target.damage_drawable,
                 damage,
                 size,
+                subtracted_at: 0,
+                notified: false,
             });
         }
         let Some(tracked) = self.tracked.as_mut() else {
             return Ok(Vec::new());
         };
         // Taken before the image: a change during the read shows again next time, never lost.
-        conn.damage_subtract(tracked.damage, x11rb::NONE, self.region)?;
+        let subtract = conn.damage_subtract(tracked.damage, x11rb::NONE, self.region)?;
+        tracked.subtracted_at = subtract.sequence_number();
+        tracked.notified = false;
         let rects = conn.xfixes_fetch_region(self.region)?.reply()?.rectangles;
+        note_damage(conn, tracked)?;
         let whole = Rect::new(0, 0, size.0, size.1);
         if !same || tracked.size != size {
             tracked.size = size;
@@ -313,6 +335,51 @@ impl X11Capture {
     }
 }
 
+/// Reads the events that have come (no request): a Damage notify for `tracked` sent after its
+/// last subtract means new damage. Earlier ones are for damage that subtract already took.
+fn note_damage(conn: &impl Connection, tracked: &mut Tracked) -> Result<(), PlatformError> {
+    while let Some((event, seq)) = conn.poll_for_event_with_sequence()? {
+        if let Event::DamageNotify(n) = event
+            && n.damage == tracked.damage
+            && seq >= tracked.subtracted_at
+        {
+            tracked.notified = true;
+        }
+    }
+    Ok(())
+}
+
+/// The smallest rectangle holding every one of `rects`.
+fn bounding(rects: &[Rect]) -> Option<Rect> {
+    let first = rects.first()?;
+    let (mut x0, mut y0) = (first.x, first.y);
+    let (mut x1, mut y1) = (first.x + first.width as i32, first.y + first.height as i32);
+    for r in &rects[1..] {
+        x0 = x0.min(r.x);
+        y0 = y0.min(r.y);
+        x1 = x1.max(r.x + r.width as i32);
+        y1 = y1.max(r.y + r.height as i32);
+    }
+    Some(Rect::new(x0, y0, (x1 - x0) as u32, (y1 - y0) as u32))
+}
+
+/// Copies the packed BGRA rows of `part` (at `area` of the frame) into `frame`; whether any
+/// pixel differed.
+fn paste(frame: &mut Frame, area: Rect, part: &[u8]) -> bool {
+    let stride = frame.width as usize * 4;
+    let row = area.width as usize * 4;
+    let mut differs = false;
+    for (i, src) in part.chunks_exact(row).enumerate() {
+        let at = (area.y as usize + i) * stride + area.x as usize * 4;
+        let dst = &mut frame.data[at..at + row];
+        if dst != src {
+            differs = true;
+            dst.copy_from_slice(src);
+        }
+    }
+    differs
+}
+
 fn clamp16(v: i32) -> i16 {
     v.clamp(i16::MIN.into(), i16::MAX.into()) as i16
 }
@@ -367,18 +434,56 @@ impl Capture for X11Capture {
 
     fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError> {
         let target = self.target(source)?;
+        let (w, h) = (target.image_area.width, target.image_area.height);
+        // The frame holds this source's last picture: only the damage needs reading.
+        let in_place = self.serial != 0
+            && frame.serial == self.serial
+            && (frame.width, frame.height) == (w, h)
+            && frame.data.len() == w as usize * h as usize * 4;
+        // Until this capture succeeds, the frame is nobody's last picture.
+        frame.serial = 0;
         let result = self.damage(source, &target).and_then(|damage| {
-            self.read(target.image_drawable, target.image_area, &mut frame.data)?;
-            frame.width = target.image_area.width;
-            frame.height = target.image_area.height;
-            frame.damage = damage;
+            let whole = damage.len() == 1 && damage[0] == Rect::new(0, 0, w, h);
+            match bounding(&damage).filter(|_| in_place && !whole) {
+                Some(area) => {
+                    let mut part = std::mem::take(&mut self.scratch);
+                    let read = self.read(
+                        target.image_drawable,
+                        area.translated(target.image_area.x, target.image_area.y),
+                        &mut part,
+                    );
+                    let differs = read.is_ok() && paste(frame, area, &part);
+                    self.scratch = part;
+                    read?;
+                    frame.damage = if differs { damage } else { Vec::new() };
+                }
+                None if in_place && damage.is_empty() => frame.damage = damage,
+                None => {
+                    self.read(target.image_drawable, target.image_area, &mut frame.data)?;
+                    frame.damage = damage;
+                }
+            }
+            frame.width = w;
+            frame.height = h;
             frame.shown = target.shown;
+            frame.serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
+            self.serial = frame.serial;
             Ok(())
         });
         if let Some(pixmap) = target.pixmap {
             let _ = self.d.conn.free_pixmap(pixmap);
         }
         result
+    }
+
+    fn changed(&mut self, source: Source) -> Result<bool, PlatformError> {
+        let Some(tracked) = self.tracked.as_mut().filter(|t| t.source == source) else {
+            return Ok(true);
+        };
+        if !tracked.notified {
+            note_damage(&self.d.conn, tracked)?;
+        }
+        Ok(tracked.notified)
     }
 
     fn cursor(&mut self) -> Result<Cursor, PlatformError> {
