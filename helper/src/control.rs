@@ -290,6 +290,20 @@ mod tests {
     use crate::key::NamedKey;
     use crate::platform::PlatformError;
 
+    /// The CSR's console (web/remote_control.js) splits and bounds what it sends with the
+    /// helper's own limits.
+    #[test]
+    fn the_consoles_limits_are_the_helpers() {
+        let js = include_str!("../../web/remote_control.js");
+        for line in [
+            format!("const MAX_TEXT_CHARS = {MAX_TEXT_CHARS};"),
+            format!("const MAX_CLIPBOARD_CHARS = {MAX_CLIPBOARD_CHARS};"),
+            format!("const MAX_WHEEL_STEPS = {MAX_WHEEL_STEPS};"),
+        ] {
+            assert!(js.contains(&line), "the console lacks {line}");
+        }
+    }
+
     fn ok(json: &str) -> Control {
         parse(json.as_bytes()).unwrap_or_else(|e| panic!("{json}: {e}"))
     }
