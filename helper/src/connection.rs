@@ -53,8 +53,13 @@ pub enum JoinError {
 /// From the customer's side to the helper.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UiEvent {
-    Answer { id: u64, answer: Answer },
+    Answer {
+        id: u64,
+        answer: Answer,
+    },
     Stop,
+    /// D4: the CSR takes control of their own computer back from the customer.
+    TakeControl,
 }
 
 /// From the helper to the customer's side.
@@ -187,6 +192,7 @@ pub async fn run(
             Some(ui) = ui_in.recv() => events.push(match ui {
                 UiEvent::Answer { id, answer } => Event::Answer { id, answer },
                 UiEvent::Stop => Event::Stop,
+                UiEvent::TakeControl => Event::TakeControl,
             }),
         }
         while let Some(t) = client.poll_transmit() {
