@@ -24,6 +24,9 @@ use tandem_media::policy::ChannelKind;
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "join/give_control.rs"]
+mod give_control;
+
 /// A bound on every wait (never a measurement).
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -291,13 +294,8 @@ fn shows(picture: &(Vec<u8>, usize, usize), x: usize, y: usize, rgb: [u8; 3]) ->
         .all(|(a, b)| a.abs_diff(b) < 48)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
-    let (_x, display) = xvfb();
-    let mut window = test_window(&display);
-
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A Tandem server in this process, its files in `d`.
+async fn start_server(d: &std::path::Path) -> tandem::server::Server {
     let env = [
         ("TANDEM_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
         (
@@ -321,7 +319,16 @@ async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
             .collect::<Vec<_>>(),
     )
     .unwrap();
-    let server = tandem::server::start(config).await.unwrap();
+    tandem::server::start(config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_joins_shows_the_screen_takes_control_and_stops_when_told() {
+    let (_x, display) = xvfb();
+    let mut window = test_window(&display);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path()).await;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     let post = |path: &str, token: Option<String>, body: Value| {

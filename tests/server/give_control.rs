@@ -10,8 +10,8 @@ use tandem::store::AccountRole;
 use tandem_media::client::{ClientConfig, Synthetic, VideoConfig};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 
-use crate::common::phone::{Phone, eventually};
 use crate::common::TestServer;
+use crate::common::phone::{Phone, eventually};
 
 /// How many messages the SFU has dropped as not in control (process-wide: a lower bound).
 async fn not_in_control(s: &TestServer) -> f64 {
