@@ -246,6 +246,76 @@ export class CsrSession {
     on('q-end', () => { show('session'); $('[data-act="end-session"]', root).click(); });
     this.control();
     this.showing();
+    this.givingControl();
+  }
+
+  // D4: "Give control of my desktop" through this CSR's own Tandem Helper. Without a helper of
+  // hers attached, the console gets a pairing code for her computer and shows it with the
+  // command; the request goes once the helper is there, and is asked in its window. While it
+  // runs, "Take control back" takes the pointer from the customer (who takes it again by
+  // clicking the screen on their page), and "Stop giving control" ends it (D5).
+  givingControl() {
+    this.giveWanted = false;
+    const box = document.createElement('div');
+    box.className = 'give-control';
+    box.innerHTML = `
+      <h3>Give control of my desktop</h3>
+      <p class="give-state" aria-live="polite"></p>
+      <div class="give-pairing" hidden>
+        <p>Run Tandem Helper on this computer with this code (it works once, for 10 minutes):
+          <strong class="give-code"></strong></p>
+        <pre class="give-command"></pre>
+        <p>Waiting for your Tandem Helper...</p>
+      </div>
+      <button type="button" data-give="start">Give control of my desktop</button>
+      <button type="button" data-give="take">Take control back</button>
+      <button type="button" data-give="stop" class="secondary">Stop giving control</button>`;
+    $('[data-panel="desktop"]', this.root).append(box);
+    this.giveBox = box;
+    $('[data-give="start"]', box).addEventListener('click', () => this.giveControl());
+    $('[data-give="take"]', box).addEventListener('click', () => this.conn.act({ type: 'take_control' }));
+    $('[data-give="stop"]', box).addEventListener('click', () => this.conn.act({ type: 'stop_activity', activity: 'give_control' }));
+  }
+
+  // This CSR's own computer (Tandem Helper), if attached.
+  myComputer(v) {
+    return v && v.participants.find((p) => p.computer_of === this.panel.me);
+  }
+
+  async giveControl() {
+    if (this.myComputer(this.view)) {
+      this.giveWanted = false;
+      await this.conn.act({ type: 'request_activity', activity: 'give_control' });
+      return;
+    }
+    try {
+      const code = await api('POST', '/api/helper/codes', {}, this.joined.token);
+      this.giveWanted = true;
+      $('.give-code', this.giveBox).textContent = code.code;
+      $('.give-command', this.giveBox).textContent = code.command;
+      this.renderGiving(this.view);
+    } catch (err) {
+      say(`Could not get a code for your Tandem Helper: ${err.message}`, 'error');
+    }
+  }
+
+  renderGiving(v) {
+    const box = this.giveBox;
+    if (!box || !v) return;
+    const given = v.activities.find((a) => a.activity === 'give_control');
+    const asked = v.pending_consents.find((p) => p.activity === 'give_control');
+    const primary = v.primary === this.panel.me;
+    const who = given ? this.panel.name(given.customer) : '';
+    let text = 'Nobody controls your desktop.';
+    if (given && v.control_holder === 'csr') text = `You took control back: ${who} can see your screen but not use it (they may click it to take control again).`;
+    else if (given) text = `${who} controls your desktop through your Tandem Helper.`;
+    else if (asked) text = 'Answer the question in your Tandem Helper to give control.';
+    else if (this.giveWanted) text = 'Waiting for your Tandem Helper to connect.';
+    $('.give-state', box).textContent = text;
+    $('.give-pairing', box).hidden = !this.giveWanted || Boolean(this.myComputer(v));
+    $('[data-give="start"]', box).hidden = !primary || Boolean(given) || Boolean(asked);
+    $('[data-give="take"]', box).hidden = !primary || !given || v.control_holder === 'csr';
+    $('[data-give="stop"]', box).hidden = !primary || !given;
   }
 
   // D3, D7: "Show my screen" and "Show my applications" (several windows, one pick each:
@@ -405,6 +475,10 @@ export class CsrSession {
     switch (ev.type) {
       case 'consent_requested':
         if (ev.by !== me) break;
+        if (ev.activity === 'give_control') {
+          say(`Answer in your Tandem Helper to give ${name(ev.customer)} control of your desktop.`);
+          break;
+        }
         // Issue 16: control needs Tandem Helper; the customer's page offers it.
         if (ev.helper_needed) say(helperNeeded(name(ev.customer)));
         else if (ev.computer) say(`Asked ${name(ev.customer)} ${ASKED[ev.activity] || `for ${ev.activity}`} in Tandem Helper's window; waiting for their answer.`);
@@ -413,12 +487,25 @@ export class CsrSession {
       case 'consent_answered':
         say(ev.granted ? 'The customer allowed it.' : 'The customer declined.', ev.granted ? 'info' : 'error');
         break;
+      case 'computer_attached':
+        // D4: her helper is there: the request she made goes now, to its window.
+        if (ev.customer === me && this.giveWanted) this.giveControl();
+        break;
+      case 'control_taken':
+        this.view.control_holder = ev.holder;
+        say(ev.holder === 'csr' ? 'You have control of your desktop back.' : `${name(ev.customer)} took control of your desktop.`);
+        break;
       case 'activity_started':
+        if (ev.activity === 'give_control') this.view.control_holder = 'customer';
         if (ev.activity === this.showAsked) this.showAsked = null;
         if (SHOWS.includes(ev.activity) && this.view.primary === me) say(`${name(ev.customer)} now sees your ${ev.activity === 'show_desktop' ? 'screen' : 'applications'}.`);
         if (DOING[ev.activity]) this.panel.notice(`${DOING[ev.activity]} ${name(ev.customer)}`);
         break;
       case 'activity_stopped':
+        if (ev.activity === 'give_control') {
+          this.view.control_holder = null;
+          say(ev.cause === 'computer_left' ? 'Your Tandem Helper closed: nobody controls your desktop now.' : 'Nobody controls your desktop now.');
+        }
         // D5: the customer may stop watching; say who ended the showing, and why.
         if (!SHOWS.includes(ev.activity) || !this.shownTracks.length) {
           // Not this console's showing (an assistant sees the primary's end in the panel).
@@ -497,6 +584,7 @@ export class CsrSession {
       || (v.activities.some((a) => SHOWS.includes(a.activity)) && this.screens.has(v.primary) ? v.primary : null);
     this.viewer.show(sharer ? this.screens.get(sharer) : null, sharer ? `${this.panel.name(sharer)}'s shared screen` : null);
     this.renderShowing(v);
+    this.renderGiving(v);
     this.voice.render();
     this.camera.render();
     this.remote?.render();

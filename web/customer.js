@@ -28,6 +28,10 @@ const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_
 // D3, D7: the CSR shows their own screen; nothing is asked of the customer, who may stop
 // watching (D5).
 const SHOWS = ['show_desktop', 'show_applications'];
+// D4: the CSR gives this customer control of their desktop (through the CSR's Tandem Helper);
+// the CSR's screen is shown as for SHOWS, and either side takes the pointer by clicking.
+const GIVE = 'give_control';
+const csrScreen = (v) => v.activities.find((a) => SHOWS.includes(a.activity) || a.activity === GIVE);
 
 let conn = null;
 let panel = null;
@@ -99,7 +103,7 @@ function frame(m) {
     // The server's limit (SPEC S10), so the page does not restate it.
     $('#chat-section .chat-form input[name="text"]').maxLength = m.limits.chat_chars;
     panel.render();
-    for (const c of m.session.pending_consents) question(c);
+    for (const c of m.session.pending_consents) if (c.activity !== GIVE) question(c);
     ask();
     render();
   } else if (m.type === 'event') {
@@ -254,7 +258,7 @@ $('#leave').addEventListener('click', () => conn.act({ type: 'leave' }));
 // D5: the customer being helped ends the showing for the session; another customer, to whom
 // it is not addressed, only stops seeing it on this page.
 $('#stop-watching').addEventListener('click', async () => {
-  const shown = panel.view.activities.find((a) => SHOWS.includes(a.activity));
+  const shown = csrScreen(panel.view);
   if (!shown) return;
   if (shown.customer !== panel.me) {
     hidden = shown;
@@ -267,7 +271,9 @@ $('#stop-watching').addEventListener('click', async () => {
 });
 
 function onEvent(ev) {
-  if (ev.type === 'consent_requested' && ev.customer === panel.me) {
+  if (ev.type === 'consent_requested' && ev.activity === GIVE) {
+    // D4: the CSR answers in her own Tandem Helper; nothing is asked here.
+  } else if (ev.type === 'consent_requested' && ev.customer === panel.me) {
     question(ev);
     ask();
   } else if ((ev.type === 'consent_withdrawn' || ev.type === 'consent_answered') && inHelper.some((a) => a.request === ev.request)) {
@@ -284,6 +290,17 @@ function onEvent(ev) {
     say('Tandem Helper closed: nobody uses your mouse and keyboard now.');
   } else if (ev.type === 'activity_started' && ev.customer === panel.me && ev.pre_approved) {
     say(`${panel.name(panel.view.primary)} started to ${WHAT[ev.activity] || ev.activity} (you allowed everything).`);
+  } else if (ev.type === 'control_taken') {
+    panel.view.control_holder = ev.holder;
+    if (ev.customer === panel.me) say(ev.holder === 'csr' ? `${panel.name(panel.view.primary)} took control back: click the screen to take control.` : 'You control the screen shown.');
+  } else if (ev.type === 'activity_started' && ev.activity === GIVE) {
+    hidden = null;
+    panel.view.control_holder = 'customer';
+    if (ev.customer === panel.me) say(`${panel.name(panel.view.primary)} gave you control of their desktop: your pointer and keys on their screen go to their computer.`);
+  } else if (ev.type === 'activity_stopped' && ev.activity === GIVE) {
+    panel.view.control_holder = null;
+    if (stopping && ev.customer === panel.me) stopping = false;
+    else say(`${panel.name(panel.view.primary) || 'Your support representative'} no longer gives you control of their desktop.`);
   } else if (ev.type === 'activity_started' && SHOWS.includes(ev.activity)) {
     hidden = null;
     say(`${panel.name(panel.view.primary)} is showing you their ${ev.activity === 'show_desktop' ? 'screen' : 'applications'}.`);
@@ -314,7 +331,7 @@ function received(id, stream) {
 
 // The CSR's screen (D3) or windows (D7), each track in its own viewer, scaled to fit.
 function renderCsrScreen(v) {
-  const shown = v.activities.find((a) => SHOWS.includes(a.activity));
+  const shown = csrScreen(v);
   const stream = shown && v.primary ? others.get(v.primary) : null;
   const off = !shown || (hidden && hidden.activity === shown.activity && hidden.customer === shown.customer);
   const tracks = off || !stream ? [] : stream.getVideoTracks().filter((t) => t.readyState === 'live');
@@ -331,6 +348,7 @@ function renderCsrScreen(v) {
       const box = document.createElement('section');
       $('#csr-windows').append(box);
       const viewer = new Viewer(box, { title, send: (text) => link.message('annotation', text), say });
+      giveControlOn(viewer);
       csrViewers.set(t.id, { viewer, stream: new MediaStream([t]) });
     }
     // The same stream (the video keeps playing); the title follows the number of windows.
@@ -339,9 +357,39 @@ function renderCsrScreen(v) {
   });
   $('#csr-screen').hidden = off;
   $('#csr-screen-state').textContent = off ? ''
-    : shown.activity === 'show_desktop' ? `${csr} is showing you their screen.`
+    : shown.activity === GIVE && shown.customer !== panel.me ? `${csr} gave ${panel.name(shown.customer)} control of their screen.`
+      : shown.activity === GIVE && v.control_holder === 'csr' ? `${csr} took control back: click the screen to take control.`
+        : shown.activity === GIVE ? `You control ${csr}'s screen: your pointer and keys go to their computer.`
+          : shown.activity === 'show_desktop' ? `${csr} is showing you their screen.`
       : `${csr} is showing you ${tracks.length > 1 ? `${tracks.length} application windows` : 'an application window'}.`;
   if (!off && !tracks.length) $('#csr-screen-state').textContent += ' The picture is on its way.';
+}
+
+// D4: while this customer is given control of the CSR's desktop and holds it, pointer and keys
+// over the CSR's screen go on the control channel, in the console's format (csr_session.js
+// control(), helper/src/control.rs); while the CSR took it back, a click takes it again.
+function giveControlOn(viewer) {
+  const stage = viewer.stage;
+  stage.tabIndex = 0;
+  const given = () => panel.view.activities.some((a) => a.activity === GIVE && a.customer === panel.me);
+  const holding = () => given() && panel.view.control_holder === 'customer';
+  const send = (m) => { if (holding() && !viewer.tool) link.message('control', JSON.stringify(m)); };
+  const at = (e) => viewer.at(e);
+  stage.addEventListener('pointermove', (e) => send({ t: 'move', at: at(e) }));
+  stage.addEventListener('pointerdown', (e) => {
+    if (given() && !holding() && !viewer.tool) {
+      conn.act({ type: 'take_control' });
+      return;
+    }
+    stage.focus();
+    send({ t: 'down', at: at(e), button: e.button });
+  });
+  stage.addEventListener('pointerup', (e) => send({ t: 'up', at: at(e), button: e.button }));
+  stage.addEventListener('keydown', (e) => {
+    if (!holding()) return;
+    e.preventDefault();
+    send({ t: 'key', key: e.key, code: e.code });
+  });
 }
 
 // Starts sending a captured screen once the share it was chosen for runs.

@@ -45,6 +45,11 @@ pub enum Activity {
     /// The primary CSR shows applications of theirs, several at once, one screen track each
     /// (SPEC D7, D13).
     ShowApplications,
+    /// The primary CSR gives control of their own desktop to the selected customer through
+    /// the CSR's own Tandem Helper (SPEC D4): asked in that helper's window, the helper's
+    /// screen shown to everyone, the customer's input sent to it while the customer holds
+    /// control ([`Event::ControlTaken`]).
+    GiveControl,
 }
 
 impl Activity {
@@ -64,6 +69,13 @@ impl Activity {
     /// selecting another customer ends it (S6).
     pub fn is_showing(self) -> bool {
         matches!(self, Self::ShowDesktop | Self::ShowApplications)
+    }
+
+    /// The CSR's own screen reaches the customers: shown from the browser (D3, D7) or from the
+    /// CSR's Tandem Helper while they give control (D4). One at a time; selecting another
+    /// customer ends it (S6).
+    pub fn is_csr_screen(self) -> bool {
+        self.is_showing() || self == Self::GiveControl
     }
 
     /// Control of the customer's mouse and keyboard: only Tandem Helper can do it (issue 16).
@@ -135,6 +147,16 @@ pub enum StopCause {
     SessionEnded,
     /// The server could not go on with it (a recording whose disk did not keep up).
     Failed,
+}
+
+/// Who holds the pointer while the CSR gives control of their desktop (SPEC D4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlHolder {
+    /// The customer's input reaches the CSR's computer.
+    Customer,
+    /// The CSR took control back: the customer's input goes nowhere.
+    Csr,
 }
 
 /// How a customer's page sends a shared screen (SPEC D11): sharp text, or smooth motion.
@@ -229,6 +251,13 @@ pub enum Event {
         activity: Activity,
         customer: ParticipantId,
         cause: StopCause,
+    },
+    /// D4: `by` took control while `customer` is given control of the primary CSR's desktop;
+    /// `holder` holds the pointer now. A start of `give_control` gives it to the customer.
+    ControlTaken {
+        customer: ParticipantId,
+        by: ParticipantId,
+        holder: ControlHolder,
     },
     VoiceCallStarted {
         by: ParticipantId,
@@ -349,6 +378,7 @@ impl Event {
             Event::ConsentWithdrawn { .. } => "consent_withdrawn",
             Event::ActivityStarted { .. } => "activity_started",
             Event::ActivityStopped { .. } => "activity_stopped",
+            Event::ControlTaken { .. } => "control_taken",
             Event::VoiceCallStarted { .. } => "voice_call_started",
             Event::VoiceCallEnded { .. } => "voice_call_ended",
             Event::VoiceJoined { .. } => "voice_joined",
@@ -463,6 +493,9 @@ pub enum Command {
         notes: Option<String>,
     },
     Leave,
+    /// D4: while the primary CSR gives control of their desktop, either side takes the pointer:
+    /// the customer given control, the primary CSR, or the primary CSR's Tandem Helper.
+    TakeControl,
     /// The primary CSR removes someone else from the session; they cannot connect again with
     /// the same token.
     RemoveParticipant {
@@ -503,6 +536,7 @@ impl Command {
             Command::SetNotes { .. } => "set_notes",
             Command::EndSession { .. } => "end_session",
             Command::Leave => "leave",
+            Command::TakeControl => "take_control",
             Command::RemoveParticipant { .. } => "remove_participant",
             Command::MediaOffer { .. } => "media_offer",
             Command::MediaAnswer { .. } => "media_answer",

@@ -1,7 +1,7 @@
 //! Property tests of the session rules: random sequences of joins, commands and disconnections
 //! from random participants (most of them not allowed to do what they try) must keep every rule
 //! of SPEC S and V3 (and R3 when the session records automatically; D3, D7 for the CSR showing
-//! their screen), never panic, change nothing
+//! their screen; D4 for giving control of it), never panic, change nothing
 //! when refused, and replay to the same state.
 
 use proptest::prelude::*;
@@ -12,7 +12,7 @@ use tandem_actors::protocol::{
 };
 use tandem_actors::session::rules::{SessionInit, SessionRules, Status};
 
-const ACTIVITIES: [Activity; 12] = [
+const ACTIVITIES: [Activity; 13] = [
     Activity::ViewDesktop,
     Activity::ControlDesktop,
     Activity::ViewApplication,
@@ -25,6 +25,7 @@ const ACTIVITIES: [Activity; 12] = [
     Activity::LoginAsUser,
     Activity::ShowDesktop,
     Activity::ShowApplications,
+    Activity::GiveControl,
 ];
 
 /// Six people who may take part: 0 is the host, 1-2 CSRs (agents), 3-5 customers.
@@ -48,7 +49,7 @@ enum Step {
     Command(usize, Op),
     Disconnect(usize),
     AcceptTransfer(usize),
-    /// A customer's Tandem Helper pairs and connects as their computer (issue 16).
+    /// A customer's (or a CSR's, D4) Tandem Helper pairs and connects as their computer (issue 16).
     PairComputer(usize),
     /// The nth computer ever paired sends a command or goes away.
     ComputerCommand(usize, Op),
@@ -91,6 +92,8 @@ enum Op {
     Leave,
     Camera(bool),
     DisplayMode(bool),
+    /// D4: take the pointer while the primary gives control of their desktop.
+    TakeControl,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -99,9 +102,9 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => (proptest::option::of(0..6usize), any::<bool>()).prop_map(|(to, long)| Op::Chat { to, long }),
         1 => (0..6usize).prop_map(Op::Select),
-        3 => (0..12usize).prop_map(Op::Request),
+        3 => (0..13usize).prop_map(Op::Request),
         3 => (0..4usize, any::<bool>(), any::<bool>()).prop_map(|(nth, grant, allow_all)| Op::Reply { nth, grant, allow_all }),
-        1 => (0..12usize).prop_map(Op::Stop),
+        1 => (0..13usize).prop_map(Op::Stop),
         2 => Just(Op::StartVoice),
         1 => Just(Op::EndVoice),
         3 => Just(Op::JoinVoice),
@@ -115,6 +118,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Leave),
         2 => any::<bool>().prop_map(Op::Camera),
         1 => any::<bool>().prop_map(Op::DisplayMode),
+        2 => Just(Op::TakeControl),
     ]
 }
 
@@ -130,7 +134,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1..6usize).prop_map(Step::Disconnect),
         1 => (0..6usize).prop_map(Step::AcceptTransfer),
         6 => (any::<bool>(), any::<bool>()).prop_map(|(grant, allow_all)| Step::Answer { grant, allow_all }),
-        1 => (3..6usize).prop_map(Step::PairComputer),
+        2 => (0..6usize).prop_map(Step::PairComputer),
         1 => (0..3usize, op()).prop_map(|(n, op)| Step::ComputerCommand(n, op)),
         1 => (0..3usize).prop_map(Step::ComputerDisconnect),
     ]
@@ -190,6 +194,7 @@ fn command(op: &Op, people: &[ParticipantInfo], rules: &SessionRules, queue: Que
         Op::Leave => Command::Leave,
         Op::Camera(true) => Command::StartCamera,
         Op::Camera(false) => Command::StopCamera,
+        Op::TakeControl => Command::TakeControl,
         Op::DisplayMode(fast) => Command::SetDisplayMode {
             mode: if *fast {
                 DisplayMode::Sampling
@@ -235,9 +240,13 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
     let is_computer = |id: &str| computers.iter().any(|(c, _)| c == id);
     let is_customer =
         |id: &str| present.iter().any(|(p, r)| p == id && r == "customer") && !is_computer(id);
-    // Issue 16: a computer is beside a present customer, at most one each.
+    // Issue 16: a computer is beside a present customer, or a present CSR (D4), at most one
+    // each.
     for (computer, customer) in &computers {
-        prop_assert!(is_customer(customer), "a computer without its customer");
+        prop_assert!(
+            is_customer(customer) || present.iter().any(|(p, r)| p == customer && r == "csr"),
+            "a computer without its owner"
+        );
         prop_assert_eq!(
             computers.iter().filter(|(_, c)| c == customer).count(),
             1,
@@ -309,7 +318,14 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
         let computer = computer_for(p["customer"].as_str().unwrap());
         let asked_of = p["computer"].as_str().map(str::to_string);
         let helper_needed = p["helper_needed"].as_bool().unwrap();
-        if activity.is_sharing() {
+        if activity == Activity::GiveControl {
+            // D4: asked of the primary's own helper, nowhere else.
+            prop_assert_eq!(
+                &asked_of,
+                &rules.primary().and_then(|p| computer_for(&p.to_string())),
+                "giving control asked elsewhere than the primary's helper"
+            );
+        } else if activity.is_sharing() {
             prop_assert_eq!(
                 &asked_of,
                 &computer,
@@ -337,9 +353,14 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
     }
     // D3, D7: the CSR shows one screen at a time, to the selected customer (S6), only while
     // they are primary (S7, S8); the media plane passes the primary's screen then, and only then.
+    let csr_screens: Vec<_> = running.iter().filter(|(a, _)| a.is_csr_screen()).collect();
+    prop_assert!(
+        csr_screens.len() <= 1,
+        "two screens shown: {:?}",
+        csr_screens
+    );
     let showing: Vec<_> = running.iter().filter(|(a, _)| a.is_showing()).collect();
-    prop_assert!(showing.len() <= 1, "two screens shown: {:?}", showing);
-    for (_, customer) in &showing {
+    for (_, customer) in &csr_screens {
         prop_assert!(
             view["selected_customer"] == customer.to_string(),
             "showing to a customer not selected"
@@ -350,6 +371,53 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
         rules.primary().filter(|_| !showing.is_empty()),
         "the CSR's screen passed without showing, or held back while showing"
     );
+    // D4: control input goes from the selected customer to the primary's computer while
+    // give_control runs and the customer holds the pointer; else only from the primary to a
+    // controlled customer (D2). Nobody else's input goes anywhere.
+    let policy = rules.media_policy();
+    let given = running.iter().find(|(a, _)| *a == Activity::GiveControl);
+    let primary_computer = rules
+        .primary()
+        .and_then(|p| computer_for(&p.to_string()))
+        .map(|c| c.parse::<ParticipantId>().unwrap());
+    if let Some((_, customer)) = given {
+        prop_assert!(
+            primary_computer.is_some(),
+            "giving control without the CSR's computer"
+        );
+        let g = policy
+            .given
+            .expect("the media plane knows control is given");
+        prop_assert_eq!(
+            (g.customer, Some(g.computer)),
+            (*customer, primary_computer)
+        );
+        prop_assert_eq!(
+            g.customer_holds,
+            view["control_holder"] == "customer",
+            "the SFU and the rules disagree on who holds control"
+        );
+    } else {
+        prop_assert!(policy.given.is_none());
+        prop_assert!(view["control_holder"].is_null());
+    }
+    let ids_present: Vec<ParticipantId> = present.iter().map(|(p, _)| p.parse().unwrap()).collect();
+    for from in &ids_present {
+        let Ok(to) = policy.channel_targets(
+            tandem_media::policy::ChannelKind::Control,
+            *from,
+            b"{}",
+            ids_present.iter().copied(),
+        ) else {
+            continue;
+        };
+        let controls =
+            Some(*from) == rules.primary() && running.iter().any(|(a, _)| a.is_control());
+        let gives = given.is_some_and(|(_, c)| c == from)
+            && view["control_holder"] == "customer"
+            && to == vec![primary_computer.unwrap()];
+        prop_assert!(controls || gives, "control input from {} to {:?}", from, to);
+    }
     // S6: the selected customer is a present customer.
     if let Some(sel) = view["selected_customer"].as_str() {
         prop_assert!(is_customer(sel));
@@ -432,6 +500,18 @@ fn check_who_shows(
     records: &[Record],
 ) -> Result<(), TestCaseError> {
     for r in records {
+        // D4: only the primary's own helper's yes starts giving control.
+        if let Event::ActivityStarted {
+            activity: Activity::GiveControl,
+            ..
+        } = r.event
+        {
+            let by_helper = matches!(
+                step,
+                Step::Answer { .. } | Step::ComputerCommand(_, Op::Reply { .. })
+            );
+            prop_assert!(by_helper, "giving control started by {:?}", step);
+        }
         if let Event::ActivityStarted { activity, .. } = r.event
             && activity.is_showing()
         {
@@ -481,6 +561,12 @@ fn check_consent_came_first(journal: &[Record]) -> Result<(), TestCaseError> {
                 if activity.is_showing() {
                     // S9 asks nothing for the CSR's own screen; nothing pretends it did.
                     prop_assert!(!*pre_approved, "showing marked pre-approved: {:?}", r);
+                } else if *activity == Activity::GiveControl && *pre_approved {
+                    prop_assert!(
+                        false,
+                        "giving control started without the CSR's OK: {:?}",
+                        r
+                    );
                 } else if *pre_approved {
                     prop_assert!(
                         allowed_all.contains(customer),

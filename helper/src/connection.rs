@@ -75,6 +75,8 @@ pub enum UiEvent {
     Stop,
     /// The window was closed: Stop, then leave the session.
     Leave,
+    /// D4: the CSR takes control of their own computer back from the customer.
+    TakeControl,
 }
 
 /// From the helper to the customer's side.
@@ -276,6 +278,7 @@ pub async fn run_paired(
                     leave = true;
                     Event::Stop
                 }
+                UiEvent::TakeControl => Event::TakeControl,
             }),
             Some(out) = clipboard_out.recv() => match out {
                 ClipboardOut::Read(reply) => events.push(Event::ClipboardRead(reply)),

@@ -20,6 +20,10 @@ pub enum Activity {
     ControlDesktop,
     ViewApplication,
     ControlApplication,
+    /// SPEC D4, roles swapped: this is the CSR's own computer, and the CSR gives a customer
+    /// control of it (the screen shown, the customer's pointer and keys injected). Asked here,
+    /// of the CSR, exactly as a customer is asked.
+    GiveControl,
 }
 
 impl Activity {
@@ -28,6 +32,7 @@ impl Activity {
         Activity::ControlDesktop,
         Activity::ViewApplication,
         Activity::ControlApplication,
+        Activity::GiveControl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +41,7 @@ impl Activity {
             Activity::ControlDesktop => "control_desktop",
             Activity::ViewApplication => "view_application",
             Activity::ControlApplication => "control_application",
+            Activity::GiveControl => "give_control",
         }
     }
 
@@ -47,11 +53,12 @@ impl Activity {
     pub fn controls(self) -> bool {
         matches!(
             self,
-            Activity::ControlDesktop | Activity::ControlApplication
+            Activity::ControlDesktop | Activity::ControlApplication | Activity::GiveControl
         )
     }
 
-    /// What the helper's window asks, in words for a customer.
+    /// What the helper's window asks, in words for a customer; for [`Activity::GiveControl`]
+    /// `csr` is the other party, the customer to be given control.
     pub fn question(self, csr: &str) -> String {
         match self {
             Activity::ViewDesktop => format!("{csr} asks to see your screen."),
@@ -64,6 +71,9 @@ impl Activity {
             Activity::ControlApplication => {
                 format!("{csr} asks to control the windows you share: to click and type in them.")
             }
+            Activity::GiveControl => format!(
+                "Give {csr} control of this computer? {csr} will see your screen and use your mouse and keyboard until you take control back or stop."
+            ),
         }
     }
 }

@@ -39,6 +39,8 @@ pub enum Event {
     Answer { id: u64, answer: Answer },
     /// The customer pressed Stop: viewing and control end at once.
     Stop,
+    /// D4 (the CSR's computer): the CSR takes control back from the customer given it.
+    TakeControl,
     /// A picture of the shown source was sent: its size as the CSR sees it, and where the source
     /// was on the screen. Control maps picture points with these.
     Captured { picture: PictureSize, shown: Rect },
@@ -175,6 +177,9 @@ pub struct Session {
     clipboard_asked: Option<ClipboardQuestion>,
     clipboard_reading: bool,
     next_clipboard_id: u64,
+    /// D4 (this is the CSR's computer): the CSR took control back, so the customer's input is
+    /// not injected until the customer takes it again.
+    csr_holds: bool,
 }
 
 /// `Button` has no order; this one keeps the held set sorted.
@@ -226,6 +231,7 @@ impl Session {
             clipboard_asked: None,
             clipboard_reading: false,
             next_clipboard_id: 1,
+            csr_holds: false,
         }
     }
 
@@ -262,6 +268,7 @@ impl Session {
             }
             Event::Answer { id, answer } => self.answer(id, answer, &mut out),
             Event::Stop => self.stop(&mut out),
+            Event::TakeControl => out.push(Action::Send(json!({"type": "take_control"}))),
             Event::Captured { picture, shown } => {
                 if self.sharing {
                     self.picture = Some((picture, shown));
@@ -336,8 +343,14 @@ impl Session {
     }
 
     fn event(&mut self, e: &Value, out: &mut Vec<Action>) {
-        let ours = e["customer"] == self.id.customer.as_str();
         let activity = e["activity"].as_str().and_then(Activity::from_name);
+        // D4: giving control is about a customer, but it is this (the CSR's) computer's when
+        // it was asked here.
+        let ours = if activity == Some(Activity::GiveControl) {
+            self.gives_control()
+        } else {
+            e["customer"] == self.id.customer.as_str()
+        };
         match e["type"].as_str().unwrap_or_default() {
             "participant_joined" => self.remember(&e["participant"]),
             "consent_requested" => self.asked(e, out),
@@ -373,6 +386,12 @@ impl Session {
                 }
             }
             "display_mode" => out.push(Action::Sampling(e["mode"] == "sampling")),
+            "control_taken" if self.gives_control() => {
+                self.csr_holds = e["holder"] == "csr";
+                if self.csr_holds {
+                    self.release_held(out);
+                }
+            }
             "participant_left" if e["participant"] == self.id.customer.as_str() => {
                 self.end_all(out);
             }
@@ -383,16 +402,23 @@ impl Session {
 
     /// The server relays a request. Only ours (asked in this computer's window) are shown.
     fn asked(&mut self, e: &Value, out: &mut Vec<Action>) {
-        if e["computer"] != self.id.me.as_str() || e["customer"] != self.id.customer.as_str() {
-            return;
-        }
         let (Some(request), Some(activity)) = (
             e["request"].as_u64(),
             e["activity"].as_str().and_then(Activity::from_name),
         ) else {
             return;
         };
-        let by = e["by"].as_str().unwrap_or_default();
+        // D4: the CSR asks their own computer to give a customer control; the question names
+        // the customer.
+        let gives = activity == Activity::GiveControl;
+        if e["computer"] != self.id.me.as_str()
+            || (!gives && e["customer"] != self.id.customer.as_str())
+        {
+            return;
+        }
+        let by = e[if gives { "customer" } else { "by" }]
+            .as_str()
+            .unwrap_or_default();
         let csr = self
             .names
             .get(by)
@@ -451,7 +477,8 @@ impl Session {
             return;
         }
         match activity {
-            Activity::ViewDesktop if !self.sharing => {
+            Activity::ViewDesktop | Activity::GiveControl if !self.sharing => {
+                self.csr_holds = false;
                 self.sharing = true;
                 out.push(Action::StartShare(Source::Screen));
             }
@@ -605,9 +632,11 @@ impl Session {
         if self.windows_shared {
             return;
         }
-        let viewing = self.consent.allows(Activity::ViewDesktop)
-            && self.running.contains(&Activity::ViewDesktop);
-        if !activity.controls() && self.sharing && !viewing {
+        let shows = |a: Activity| a == Activity::ViewDesktop || a == Activity::GiveControl;
+        let viewing = Activity::ALL
+            .iter()
+            .any(|a| shows(*a) && self.consent.allows(*a) && self.running.contains(a));
+        if (!activity.controls() || shows(activity)) && self.sharing && !viewing {
             self.sharing = false;
             self.picture = None;
             out.push(Action::StopShare);
@@ -705,9 +734,17 @@ impl Session {
         if self.windows_shared {
             return self.control_windows(control, out);
         }
-        if !self.consent.allows(Activity::ControlDesktop) {
-            // Only an application's control is allowed, and no application is shown.
+        // The whole screen takes control only as the desktop's (D2) or as this CSR's computer
+        // given to a customer (D4): an application's control alone, with no application shown,
+        // reaches nothing.
+        if !self.consent.allows(Activity::ControlDesktop)
+            && !self.consent.allows(Activity::GiveControl)
+        {
             return self.refuse("outside_chosen");
+        }
+        // D4: the CSR took control back; the customer's clicks reach nothing here.
+        if self.csr_holds && self.consent.allows(Activity::GiveControl) {
+            return self.refuse("csr_holds");
         }
         let Some((picture, shown)) = self.picture else {
             return self.refuse("nothing_shown");
@@ -895,6 +932,14 @@ impl Session {
     /// The clipboard question shown now.
     pub fn clipboard_question(&self) -> Option<&ClipboardQuestion> {
         self.clipboard_asked.as_ref()
+    }
+}
+
+impl Session {
+    /// D4: this computer was asked to give a customer control, or gives it now.
+    fn gives_control(&self) -> bool {
+        self.requests.contains_key(&Activity::GiveControl)
+            || self.consent.allows(Activity::GiveControl)
     }
 }
 

@@ -41,6 +41,9 @@ mod apps;
 mod chromium;
 #[path = "join/clipboard.rs"]
 mod clipboard;
+// D4: Dave controls Carol's test window through Carol's own helper, in Chromium.
+#[path = "join/give_control.rs"]
+mod give_control;
 // A fake server relaying control the customer did not allow in the helper.
 #[path = "join/rogue.rs"]
 mod rogue;

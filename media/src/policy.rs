@@ -100,6 +100,18 @@ impl DropReason {
     }
 }
 
+/// The primary CSR gives control of their desktop through their own Tandem Helper (SPEC D4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Given<P> {
+    /// The primary CSR's computer: its screen goes to everyone else (as the CSR's), and it
+    /// takes the customer's control input.
+    pub computer: P,
+    /// The customer given control.
+    pub customer: P,
+    /// The customer holds the pointer; false while the CSR took control back.
+    pub customer_holds: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaPolicy<P: Ord> {
     /// In the voice call, so they hear its mix (SPEC V2).
@@ -124,6 +136,10 @@ pub struct MediaPolicy<P: Ord> {
     /// takes the control input meant for its customer (the customer's page then gets none).
     /// The customer's page keeps its own voice and camera; the computer sends neither.
     pub computers: BTreeMap<P, P>,
+    /// D4: while the primary CSR gives control of their desktop, their computer's screen is
+    /// passed on, and the customer's control input reaches that computer while the customer
+    /// holds control, and only then.
+    pub given: Option<Given<P>>,
     /// The session is being recorded: what is passed on is also given to the recorder (R1).
     pub recording: bool,
 }
@@ -139,6 +155,7 @@ impl<P: Ord> Default for MediaPolicy<P> {
             control: None,
             showing: None,
             computers: BTreeMap::new(),
+            given: None,
             recording: false,
         }
     }
@@ -153,6 +170,9 @@ impl<P: Ord + Copy> MediaPolicy<P> {
             Some(TrackPurpose::Camera) => Err(DropReason::NoCameraRight),
             Some(TrackPurpose::Screen) if self.screens.contains(&self.identity(origin)) => Ok(()),
             Some(TrackPurpose::Screen) if self.showing == Some(origin) => Ok(()),
+            Some(TrackPurpose::Screen) if self.given.is_some_and(|g| g.computer == origin) => {
+                Ok(())
+            }
             Some(TrackPurpose::Screen) => Err(DropReason::NotSharing),
         }
     }
@@ -185,19 +205,20 @@ impl<P: Ord + Copy> MediaPolicy<P> {
         present: impl Iterator<Item = P>,
     ) -> Result<Vec<P>, DropReason> {
         match kind {
-            ChannelKind::Control => match self.control {
-                Some((controller, target)) if controller == from => {
+            ChannelKind::Control => match (self.control, self.given) {
+                (Some((controller, target)), _) if controller == from => {
                     Ok(vec![self.control_target(target)])
                 }
-                Some((controller, target))
+                (Some((controller, target)), _)
                     if self.computers.get(&from) == Some(&target) && is_clipboard_reply(data) =>
                 {
                     Ok(vec![controller])
                 }
+                (_, Some(g)) if g.customer == from && g.customer_holds => Ok(vec![g.computer]),
                 _ => Err(DropReason::NotInControl),
             },
             ChannelKind::Pointer | ChannelKind::Annotation => {
-                if self.screens.is_empty() && self.showing.is_none() {
+                if self.screens.is_empty() && self.showing.is_none() && self.given.is_none() {
                     return Err(DropReason::NothingShared);
                 }
                 Ok(present.filter(|p| *p != from).collect())
@@ -388,6 +409,65 @@ mod tests {
         assert_eq!(send(&off, 4, answer), Err(DropReason::NotInControl));
         // A page-only customer (no computer) cannot answer either.
         assert_eq!(send(&policy(), 2, answer), Err(DropReason::NotInControl));
+    }
+
+    #[test]
+    fn the_customer_given_control_reaches_the_csrs_computer_only_while_holding_it() {
+        // 1 the primary CSR, 6 their computer; 2 the customer given control, 3 another
+        // customer, 4 customer 2's computer. No control of a customer runs.
+        let quiet = MediaPolicy {
+            screens: BTreeSet::new(),
+            control: None,
+            computers: [(4, 2), (6, 1)].into(),
+            ..policy()
+        };
+        let present = || [1u8, 2, 3, 4, 6].into_iter();
+        assert_eq!(
+            quiet.video(6, Some(TrackPurpose::Screen)),
+            Err(DropReason::NotSharing)
+        );
+        assert_eq!(
+            quiet.channel_targets(ChannelKind::Control, 2, b"{}", present()),
+            Err(DropReason::NotInControl)
+        );
+        let given = MediaPolicy {
+            given: Some(Given {
+                computer: 6,
+                customer: 2,
+                customer_holds: true,
+            }),
+            ..quiet.clone()
+        };
+        assert_eq!(given.video(6, Some(TrackPurpose::Screen)), Ok(()));
+        assert_eq!(given.identity(6), 1, "receivers see the CSR's screen");
+        assert_eq!(
+            given.channel_targets(ChannelKind::Control, 2, b"{}", present()),
+            Ok(vec![6])
+        );
+        // Nobody else's input reaches it: not another customer, not the CSR's console, not a
+        // customer's computer.
+        for other in [1, 3, 4] {
+            assert_eq!(
+                given.channel_targets(ChannelKind::Control, other, b"{}", present()),
+                Err(DropReason::NotInControl)
+            );
+        }
+        assert_eq!(
+            given.channel_targets(ChannelKind::Pointer, 2, b"{}", present()),
+            Ok(vec![1, 3, 4, 6])
+        );
+        let taken_back = MediaPolicy {
+            given: Some(Given {
+                customer_holds: false,
+                ..given.given.unwrap()
+            }),
+            ..given.clone()
+        };
+        assert_eq!(
+            taken_back.channel_targets(ChannelKind::Control, 2, b"{}", present()),
+            Err(DropReason::NotInControl)
+        );
+        assert_eq!(taken_back.video(6, Some(TrackPurpose::Screen)), Ok(()));
     }
 
     #[test]

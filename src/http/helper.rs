@@ -80,8 +80,9 @@ fn pairing_problem(e: PairingError) -> Problem {
 }
 
 /// `POST /api/helper/codes`: a customer present in a session asks for a pairing code for
-/// themself, with their own participant token (`Authorization: Bearer`). A new code replaces
-/// the one before.
+/// themself, with their own participant token (`Authorization: Bearer`); so does the primary
+/// CSR, for their own computer, to give control of their desktop (SPEC D4). A new code
+/// replaces the one before.
 pub async fn issue_code(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -108,10 +109,11 @@ pub async fn issue_code(
         Problem::new(
             StatusCode::FORBIDDEN,
             "not_a_customer",
-            "only a customer in the session can pair Tandem Helper, for themself",
+            "only a customer in the session, or its primary CSR, can pair Tandem Helper, for themself",
         )
     };
-    if role != Role::Customer || account.is_some() {
+    let staff = role == Role::Csr && account.is_some();
+    if !staff && (role != Role::Customer || account.is_some()) {
         return Err(only_customers());
     }
     let handle = live(&state, session).await?;
@@ -132,6 +134,14 @@ pub async fn issue_code(
         })?;
     if !me["computer_of"].is_null() {
         return Err(only_customers());
+    }
+    // D4: a CSR's computer is the primary's only (an assistant has nothing to give control of).
+    if staff && view["primary"] != json!(participant) {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "not_primary",
+            "only the primary CSR can pair Tandem Helper to give control of their desktop",
+        ));
     }
     let binding = Binding {
         session,
@@ -204,7 +214,7 @@ pub async fn join(
             "customer_left",
             "the customer this code was for has left the session",
         ),
-        SessionError::Refused(r @ Refusal::ComputerAttached) => {
+        SessionError::Refused(r @ (Refusal::ComputerAttached | Refusal::NotPrimary)) => {
             Problem::conflict(r.code(), r.to_string())
         }
         e => e.into(),

@@ -16,6 +16,7 @@ mod arf_cli;
 mod bad_input;
 mod connections;
 mod full_disk;
+mod give_control;
 mod guessing;
 mod hardening;
 mod helper_media;

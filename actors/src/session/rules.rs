@@ -10,7 +10,7 @@ pub mod pairing;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::json;
-use tandem_media::policy::MediaPolicy;
+use tandem_media::policy::{Given, MediaPolicy};
 
 use crate::ids::ParticipantId;
 use crate::limits::{
@@ -19,8 +19,8 @@ use crate::limits::{
 };
 pub use crate::protocol::SessionInit;
 use crate::protocol::{
-    Activity, Command, DisplayMode, EndReason, Event, LeaveReason, ParticipantInfo, Record, Role,
-    StopCause, TransferTarget, UnixMillis,
+    Activity, Command, ControlHolder, DisplayMode, EndReason, Event, LeaveReason, ParticipantInfo,
+    Record, Role, StopCause, TransferTarget, UnixMillis,
 };
 
 /// Why a command was refused. Each has a stable code that clients and tests match on.
@@ -119,6 +119,12 @@ pub enum Refusal {
     HelperNeeded,
     #[error("you are already showing your screen; stop showing it first")]
     AlreadyShowing,
+    #[error(
+        "giving control of your desktop needs your own Tandem Helper; get a code and run it first"
+    )]
+    CsrHelperNeeded,
+    #[error("you hold control already")]
+    AlreadyInControl,
 }
 
 impl Refusal {
@@ -170,6 +176,8 @@ impl Refusal {
             Self::ConsentInHelper => "consent_in_helper",
             Self::HelperNeeded => "helper_needed",
             Self::AlreadyShowing => "already_showing",
+            Self::CsrHelperNeeded => "csr_helper_needed",
+            Self::AlreadyInControl => "already_in_control",
         }
     }
 }
@@ -279,11 +287,13 @@ pub struct SessionRules {
     admissions: Admissions,
     /// Participants the primary CSR removed: their tokens do not connect again.
     removed: BTreeSet<ParticipantId>,
-    /// Customers' computers (Tandem Helper) present, each with its customer: at most one per
-    /// customer. A computer is a participant of role customer, so it sees what its customer
-    /// sees, but it is not a customer: it takes no slot, is never selected, and leaves with its
-    /// customer.
+    /// Computers (Tandem Helper) present, each with its owner: at most one per owner. The
+    /// owner is a customer, or the primary CSR who gives control of their desktop (D4). A
+    /// computer is a participant of role customer, so it sees what customers see, but it is not
+    /// a customer: it takes no slot, is never selected, and leaves with its owner.
     computers: BTreeMap<ParticipantId, ParticipantId>,
+    /// D4: the primary CSR took control back while giving control of their desktop.
+    csr_holds: bool,
 }
 
 type Outcome = Result<Vec<Record>, Refusal>;
@@ -340,6 +350,7 @@ impl SessionRules {
             admissions: Admissions::default(),
             removed: BTreeSet::new(),
             computers: BTreeMap::new(),
+            csr_holds: false,
         }
     }
 
@@ -425,8 +436,35 @@ impl SessionRules {
                 .primary
                 .filter(|_| self.running.iter().any(|(a, _)| a.is_showing())),
             computers: self.computers.clone(),
+            given: self.given_control().map(|(customer, computer)| Given {
+                computer,
+                customer,
+                customer_holds: !self.csr_holds,
+            }),
             recording: self.is_recording(),
         }
+    }
+
+    /// D4: the customer given control of the primary CSR's desktop, and the primary's computer
+    /// that carries it, while `give_control` runs.
+    pub fn given_control(&self) -> Option<(ParticipantId, ParticipantId)> {
+        let customer = self
+            .running
+            .iter()
+            .find(|(a, _)| *a == Activity::GiveControl)
+            .map(|(_, c)| *c)?;
+        Some((customer, self.computer_for(self.primary?)?))
+    }
+
+    /// D4: who holds the pointer while `give_control` runs.
+    pub fn control_holder(&self) -> Option<ControlHolder> {
+        self.given_control().map(|_| {
+            if self.csr_holds {
+                ControlHolder::Csr
+            } else {
+                ControlHolder::Customer
+            }
+        })
     }
 
     /// The recording activity runs: the customer agreed and nobody stopped it (SPEC S9, R1).
@@ -569,9 +607,7 @@ impl SessionRules {
             return Err(Refusal::SessionEnded);
         }
         let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
-        if !self.is_customer(m) {
-            return Err(Refusal::NotACustomer);
-        }
+        self.may_own_computer(m)?;
         let name = format!("{}'s computer", m.info.name);
         self.admissions.expire(now);
         if self.computer_for(customer).is_some()
@@ -604,9 +640,7 @@ impl SessionRules {
         customer: ParticipantId,
     ) -> Outcome {
         let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
-        if !self.is_customer(m) {
-            return Err(Refusal::NotACustomer);
-        }
+        self.may_own_computer(m)?;
         if self.computer_for(customer).is_some() {
             return Err(Refusal::ComputerAttached);
         }
@@ -635,6 +669,18 @@ impl SessionRules {
             self.ask_or_start(now, p.activity, customer, p.by, &mut out);
         }
         Ok(out)
+    }
+
+    /// A customer pairs Tandem Helper for themself (issue 16); so does the primary CSR, to give
+    /// control of their own desktop (D4). Nobody else has a computer in the session.
+    fn may_own_computer(&self, m: &Member) -> Result<(), Refusal> {
+        if self.is_customer(m) {
+            return Ok(());
+        }
+        if m.info.role == Role::Csr && !m.info.phone {
+            return self.require_primary(m.info.id);
+        }
+        Err(Refusal::NotACustomer)
     }
 
     /// Whether the primary CSR removed this participant.
@@ -743,6 +789,7 @@ impl SessionRules {
             // worker, which applies the policy these rules give it.
             Command::MediaOffer { .. } | Command::MediaAnswer { .. } => {}
             Command::Leave => self.leave(now, from, &mut out)?,
+            Command::TakeControl => self.take_control(now, from, &mut out)?,
             Command::RemoveParticipant { participant } => {
                 self.remove_participant(now, from, participant, &mut out)?
             }
@@ -843,7 +890,23 @@ impl SessionRules {
             return Err(Refusal::ConsentPending);
         }
         self.check_conflicts(activity, customer)?;
-        if activity.is_showing() {
+        if activity == Activity::GiveControl {
+            // D4: asked in the primary's own Tandem Helper, which alone can let anyone use
+            // their mouse and keyboard; nobody's "allow all" starts it.
+            let computer = self.computer_for(from).ok_or(Refusal::CsrHelperNeeded)?;
+            self.emit(
+                now,
+                Event::ConsentRequested {
+                    request: self.next_request,
+                    activity,
+                    customer,
+                    by: from,
+                    computer: Some(computer),
+                    helper_needed: false,
+                },
+                out,
+            );
+        } else if activity.is_showing() {
             // S9 asks consent for what is done on the customer's computer; showing the CSR's
             // own screen is not, so it starts at once.
             self.emit(
@@ -874,7 +937,11 @@ impl SessionRules {
         let pending = *self
             .pending
             .get(&request)
-            .filter(|p| p.customer == from || p.computer == Some(from))
+            .filter(|p| {
+                // D4: the CSR's own question, answered in the CSR's helper only.
+                (p.customer == from && p.activity != Activity::GiveControl)
+                    || p.computer == Some(from)
+            })
             .ok_or(Refusal::UnknownConsentRequest)?;
         // Issue 16: a question for the computer is answered in Tandem Helper's window, which
         // keeps its own record of what it allowed; the page may only refuse.
@@ -934,7 +1001,11 @@ impl SessionRules {
         {
             return Err(Refusal::RecordingAutomatic);
         }
-        let is_primary = self.primary == Some(from);
+        // D4, D5: the primary's Tandem Helper ends giving control of the primary's desktop.
+        let is_primary = self.primary == Some(from)
+            || (activity == Activity::GiveControl
+                && self.primary.is_some()
+                && self.computer_of(from) == self.primary);
         // The helper's Stop (issue 16) ends what runs on its customer's computer, as the
         // customer's own page may; other activities (recording) stay the person's.
         let stops_for = match self.computer_of(from) {
@@ -965,6 +1036,37 @@ impl SessionRules {
                 out,
             );
         }
+        Ok(())
+    }
+
+    /// D4: either side takes the pointer while the primary gives control of their desktop: the
+    /// customer given control, or the primary (from the console or their Tandem Helper).
+    fn take_control(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let (customer, computer) = self.given_control().ok_or(Refusal::ActivityNotRunning)?;
+        let holder = if from == customer {
+            ControlHolder::Customer
+        } else if Some(from) == self.primary || from == computer {
+            ControlHolder::Csr
+        } else {
+            return Err(Refusal::NotPrimary);
+        };
+        if self.control_holder() == Some(holder) {
+            return Err(Refusal::AlreadyInControl);
+        }
+        self.emit(
+            now,
+            Event::ControlTaken {
+                customer,
+                by: from,
+                holder,
+            },
+            out,
+        );
         Ok(())
     }
 
@@ -1139,6 +1241,9 @@ impl SessionRules {
             .is_some_and(|v| v.members.contains(&from))
         {
             self.remove_from_voice(now, from, out);
+        }
+        if let Some(computer) = self.computer_for(from) {
+            self.depart(now, computer, LeaveReason::CustomerLeft, out);
         }
         let message = message.filter(|m| !m.trim().is_empty());
         self.emit(
@@ -1421,7 +1526,7 @@ impl SessionRules {
             return Err(Refusal::FileTransferRunning);
         }
         // One screen of the CSR's at a time: the desktop, or the applications picked.
-        if activity.is_showing() && self.running.iter().any(|(a, _)| a.is_showing()) {
+        if activity.is_csr_screen() && self.running.iter().any(|(a, _)| a.is_csr_screen()) {
             return Err(Refusal::AlreadyShowing);
         }
         Ok(())
@@ -1519,7 +1624,7 @@ impl SessionRules {
     ) {
         let only_sharing = cause == StopCause::CustomerChanged;
         // SPEC S6: "every running sharing activity", the CSR showing their screen included.
-        let sharing = |a: Activity| a.is_sharing() || a.is_showing();
+        let sharing = |a: Activity| a.is_sharing() || a.is_csr_screen();
         self.withdraw_where(
             now,
             |p| p.customer == customer && (!only_sharing || sharing(p.activity)),
@@ -1591,11 +1696,12 @@ impl SessionRules {
         let Some(m) = self.member(who) else { return };
         if self.is_customer(m) {
             self.stop_for_customer(now, who, StopCause::CustomerLeft, out);
-            if let Some(computer) = self.computer_for(who) {
-                self.depart(now, computer, LeaveReason::CustomerLeft, out);
-            }
         } else if let Some(customer) = self.computer_of(who) {
             self.computer_gone(now, who, customer, out);
+        }
+        // A computer leaves with its owner, the customer's or the CSR's (D4).
+        if let Some(computer) = self.computer_for(who) {
+            self.depart(now, computer, LeaveReason::CustomerLeft, out);
         }
         self.remove_from_voice(now, who, out);
         self.emit(
@@ -1645,13 +1751,18 @@ impl SessionRules {
         out: &mut Vec<Record>,
     ) {
         self.withdraw_where(now, |p| p.computer == Some(computer), out);
-        let control: Vec<Activity> = self
+        let owner = customer;
+        // Control of the customer's computer, or (the primary's computer, D4) giving control.
+        let control: Vec<(Activity, ParticipantId)> = self
             .running
             .iter()
-            .filter(|(a, c)| *c == customer && a.is_control())
-            .map(|(a, _)| *a)
+            .filter(|(a, c)| {
+                (*c == owner && a.is_control())
+                    || (*a == Activity::GiveControl && self.primary == Some(owner))
+            })
+            .copied()
             .collect();
-        for activity in control {
+        for (activity, customer) in control {
             self.emit(
                 now,
                 Event::ActivityStopped {
@@ -1767,6 +1878,9 @@ impl SessionRules {
             Event::ActivityStarted {
                 activity, customer, ..
             } => {
+                if *activity == Activity::GiveControl {
+                    self.csr_holds = false;
+                }
                 self.running.insert((*activity, *customer));
                 if *activity == Activity::Recording {
                     self.recording_asked.insert(*customer);
@@ -1775,8 +1889,12 @@ impl SessionRules {
             Event::ActivityStopped {
                 activity, customer, ..
             } => {
+                if *activity == Activity::GiveControl {
+                    self.csr_holds = false;
+                }
                 self.running.remove(&(*activity, *customer));
             }
+            Event::ControlTaken { holder, .. } => self.csr_holds = *holder == ControlHolder::Csr,
             Event::VoiceCallStarted { by } => {
                 self.voice = Some(VoiceCall {
                     started_by: *by,
@@ -1894,6 +2012,7 @@ impl SessionRules {
             "allow_all": self.allow_all,
             "voice_call": voice,
             "automatic_recording": self.init.automatic_recording,
+            "control_holder": self.control_holder(),
         });
         if staff {
             view["notes"] = json!(self.notes);

@@ -183,6 +183,8 @@ pub fn read_pick(line: &str, (id, windows): &(u64, Vec<u64>)) -> Result<UiEvent,
 pub fn read(line: &str, shown: Option<&Question>) -> Result<UiEvent, &'static str> {
     let answer = match line.trim().to_lowercase().as_str() {
         "s" | "stop" => return Ok(UiEvent::Stop),
+        // D4: on the CSR's own computer, take control back from the customer.
+        "t" | "take" => return Ok(UiEvent::TakeControl),
         "y" | "yes" => Answer::Allow,
         "a" | "all" => Answer::AllowAll,
         "n" | "no" => Answer::Deny,

@@ -301,3 +301,80 @@ fn garbage_from_the_server_changes_nothing() {
 
 mod apps;
 mod clipboard;
+/// D4, roles swapped: this is Carol's own computer; Carol gives Dave control of it.
+fn carols_computer() -> Session {
+    let mut s = Session::new(Identity {
+        me: ME.into(),
+        customer: CAROL.into(),
+    });
+    let welcome = json!({"type": "welcome", "you": ME, "role": "customer", "session": {
+        "participants": [{"id": CAROL, "name": "Carol"}, {"id": DAVE, "name": "Dave"},
+                         {"id": ME, "name": "Carol's computer"}],
+        "activities": [], "pending_consents": []}});
+    s.handle(Event::Server(welcome.to_string()));
+    s
+}
+
+#[test]
+fn the_csr_gives_control_in_their_own_helper_and_takes_it_back() {
+    let mut s = carols_computer();
+    let click = json!({"t": "down", "at": [0.25, 0.5], "button": 0});
+    // A start the CSR did not allow here does nothing (a rogue server).
+    event(
+        &mut s,
+        json!({"type": "activity_started", "activity": "give_control", "customer": DAVE, "pre_approved": false}),
+    );
+    assert!(!s.sharing());
+    assert!(injected(&control(&mut s, click.clone())).is_empty());
+    let q = shown(&requested(&mut s, 3, "give_control")).expect("asked of Carol");
+    assert_eq!(q.activity, Activity::GiveControl);
+    assert!(q.activity.question(&q.csr).starts_with("Give Dave control"));
+    let a = s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::Allow,
+    });
+    assert_eq!(sent(&a)[0]["grant"], true);
+    assert_eq!(
+        started_for(&mut s, "give_control", DAVE),
+        vec![Action::StartShare(Source::Screen)]
+    );
+    s.handle(Event::Captured {
+        picture: PictureSize {
+            width: 1000,
+            height: 500,
+        },
+        shown: Rect::new(0, 0, 1000, 500),
+    });
+    assert_eq!(injected(&control(&mut s, click.clone())).len(), 1);
+    // Carol takes control back (here or in her console): Dave's clicks inject nothing.
+    assert_eq!(
+        sent(&s.handle(Event::TakeControl)),
+        [json!({"type": "take_control"})]
+    );
+    event(
+        &mut s,
+        json!({"type": "control_taken", "customer": DAVE, "by": CAROL, "holder": "csr"}),
+    );
+    assert!(injected(&control(&mut s, click.clone())).is_empty());
+    assert_eq!(s.refused()["csr_holds"], 1);
+    // Dave clicks to take it again.
+    event(
+        &mut s,
+        json!({"type": "control_taken", "customer": DAVE, "by": DAVE, "holder": "customer"}),
+    );
+    assert_eq!(injected(&control(&mut s, click.clone())).len(), 1);
+    // Dave ends it (D5): the share stops and nothing more is injected.
+    let a = event(
+        &mut s,
+        json!({"type": "activity_stopped", "activity": "give_control", "customer": DAVE, "cause": "stopped"}),
+    );
+    assert!(a.contains(&Action::StopShare), "{a:?}");
+    assert!(injected(&control(&mut s, click)).is_empty());
+}
+
+fn started_for(s: &mut Session, activity: &str, customer: &str) -> Vec<Action> {
+    event(
+        s,
+        json!({"type": "activity_started", "activity": activity, "customer": customer, "pre_approved": false}),
+    )
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use super::process::Proc;
 
@@ -14,6 +15,10 @@ pub struct Xvfb {
 impl Xvfb {
     /// Starts Xvfb with one screen of `size` ("1280x800").
     pub fn start(size: &str) -> Xvfb {
+        // One start at a time in this process: Xvfb servers choosing a display number at once
+        // can both take a stale lock file's number (CI saw "cannot open display: :0").
+        static STARTING: Mutex<()> = Mutex::new(());
+        let _one = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let mut c = Command::new("Xvfb");
         c.args(["-displayfd", "1", "-screen", "0"])
             .arg(format!("{size}x24"))
@@ -38,5 +43,15 @@ impl Xvfb {
         assert!(!ci, "Xvfb is missing: run scripts/system-packages.sh");
         eprintln!("SKIPPED: Xvfb is missing (scripts/system-packages.sh installs it)");
         true
+    }
+}
+
+impl Drop for Xvfb {
+    /// Asked to end (SIGTERM), Xvfb removes its lock file and socket, so no stale number is left
+    /// for the next test binary's servers; it ends at once.
+    fn drop(&mut self) {
+        let pid = self._server.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self._server.child.wait();
     }
 }

@@ -95,8 +95,10 @@ fn only_a_customer_present_gets_a_computer() {
     let (mut w, dave) = World::with_customer("Dave");
     let computer = w.attach_computer(dave);
     let someone = ParticipantId::random();
+    // The primary CSR may pair their own (D4, tests/give_control.rs); an assistant may not.
+    let bob = w.join(Role::Csr, "Bob");
     for (who, refusal) in [
-        (w.csr, Refusal::NotACustomer),
+        (bob, Refusal::NotPrimary),
         (computer, Refusal::NotACustomer),
         (someone, Refusal::UnknownParticipant),
     ] {
