@@ -253,7 +253,17 @@ pub fn run(
                     return;
                 }
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if timing {
+                    // The encoder's rate control skipped the picture: the change shows only
+                    // with a later one.
+                    eprintln!(
+                        "timing picture: skipped by the encoder after {:.1} ms, {} kbit/s",
+                        taken.elapsed().as_secs_f64() * 1000.0,
+                        c.bitrate_bps / 1000
+                    );
+                }
+            }
             Err(e) => {
                 let _ = out.send(ShareOut::Failed(e.to_string()));
                 source = None;
