@@ -208,6 +208,7 @@ pub async fn run_paired(
     let mut roster = Roster::default();
     let mut shown: Option<View> = None;
     let mut leave = false;
+    let timing = std::env::var_os(share::TIMING_ENV).is_some();
     let mut buf = vec![0u8; 65_536];
     loop {
         let view = View::of(State {
@@ -260,6 +261,9 @@ pub async fn run_paired(
                     };
                     // Before the connection is up there is no one to send to: the pacing sends
                     // again, and a keyframe is asked for when a viewer arrives.
+                    if timing {
+                        client.time_sends();
+                    }
                     let _ = client.send_frame(Instant::now(), mid, frame);
                     events.push(Event::Captured { picture, shown });
                 }
@@ -289,6 +293,14 @@ pub async fn run_paired(
         }
         while let Some(t) = client.poll_transmit() {
             let _ = udp.send_to(&t.contents, t.destination).await;
+        }
+        while let Some(left) = client.poll_frame_left() {
+            let estimate = client.bitrate_estimate().map_or(0, |b| b.as_u64() / 1000);
+            eprintln!(
+                "timing sent: {} bytes held {:.1} ms by the pacer, estimate {estimate} kbit/s",
+                left.bytes,
+                left.held.as_secs_f64() * 1000.0
+            );
         }
         while let Some(e) = client.poll_event() {
             match e {

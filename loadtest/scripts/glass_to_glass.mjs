@@ -318,8 +318,13 @@ const SENDERS = {
     });
     const code = await res.json();
     if (!res.ok) throw new Error(`no pairing code: ${JSON.stringify(code)}`);
-    const helper = start(opts.helper, ['join', base, code.code, '--display', display],
-      { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'warn' } });
+    const helper = start(opts.helper, ['join', base, code.code, '--display', display, '--terminal'],
+      {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        // G2G_HELPER_TIMING=1: the helper prints where each picture's time went (stderr). Given
+        // to the helper only: the server refuses TANDEM_* variables it does not know.
+        env: { ...process.env, RUST_LOG: 'warn', ...(process.env.G2G_HELPER_TIMING ? { TANDEM_HELPER_TIMING: '1' } : {}) },
+      });
     const lines = readline.createInterface({ input: helper.stdout });
     // Every line, kept: a question may come before the harness waits for it.
     const said = [];

@@ -16,6 +16,7 @@
 mod config;
 mod event;
 mod pattern;
+mod send_timing;
 mod synthetic;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -33,6 +34,8 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 pub use config::{BandwidthConfig, ClientConfig, Synthetic, VideoConfig};
 pub use event::{ChannelMessage, ClientEvent};
 pub use pattern::{Pattern, PatternFrame};
+use send_timing::SendTiming;
+pub use send_timing::{FrameLeft, pacing_delay};
 
 use crate::mix::FRAME_SAMPLES;
 use crate::policy::{ChannelKind, TrackPurpose};
@@ -133,6 +136,8 @@ pub struct Client {
     events: Events,
     timeout: Instant,
     transmits: VecDeque<Transmit>,
+    /// How long the pacer holds each frame, when asked for ([`Client::time_sends`]).
+    send_timing: Option<SendTiming>,
 }
 
 const AUDIO_FRAME: Duration = Duration::from_millis(20);
@@ -229,6 +234,7 @@ impl Client {
             events: Events::default(),
             timeout: now,
             transmits: VecDeque::new(),
+            send_timing: None,
         };
         Ok((client, offer.to_sdp_string(), purposes))
     }
@@ -348,9 +354,25 @@ impl Client {
         let writer = self.rtc.writer(mid).ok_or(ClientError::NoSuchTrack(mid))?;
         let pt = pt_of(&writer, frame.codec).ok_or(ClientError::CodecNotNegotiated(frame.codec))?;
         let time = MediaTime::new(frame.rtp_time, Frequency::NINETY_KHZ);
+        let bytes = frame.data.len();
         writer.write(pt, now, time, frame.data)?;
+        if let Some(t) = &mut self.send_timing {
+            t.written(now, bytes);
+        }
         self.drain(now);
         Ok(())
+    }
+
+    /// From now on, time how long each frame from [`Client::send_frame`] waits in str0m's
+    /// pacer (a diagnostic: see [`Client::poll_frame_left`]).
+    pub fn time_sends(&mut self) {
+        self.send_timing.get_or_insert_with(SendTiming::default);
+    }
+
+    /// A frame that left since the last poll and how long the pacer held it, oldest first
+    /// (with [`Client::time_sends`]).
+    pub fn poll_frame_left(&mut self) -> Option<FrameLeft> {
+        self.send_timing.as_mut()?.pop()
     }
 
     /// The latest send-side bandwidth estimate (with [`ClientConfig::bandwidth`]): what the
@@ -537,11 +559,16 @@ impl Client {
                     self.timeout = t;
                     return;
                 }
-                Output::Transmit(t) => self.transmits.push_back(Transmit {
-                    source: t.source,
-                    destination: t.destination,
-                    contents: t.contents.to_vec(),
-                }),
+                Output::Transmit(t) => {
+                    if let Some(timing) = &mut self.send_timing {
+                        timing.transmitted(now, t.contents.len());
+                    }
+                    self.transmits.push_back(Transmit {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.to_vec(),
+                    });
+                }
                 Output::Event(e) => self.handle_event(now, e),
             }
         }

@@ -56,6 +56,10 @@ const LOOK_EVERY: Duration = Duration::from_millis(10);
 /// How often chosen windows (D6) are taken to look for changes: the pacing's highest rate.
 const WINDOWS_LOOK_EVERY: Duration = Duration::from_millis(33);
 
+/// Set (to anything) to print where each picture's time went on stderr: from the damage seen to
+/// the picture taken, encoded and handed to the connection (docs/performance.md, glass to glass).
+pub const TIMING_ENV: &str = "TANDEM_HELPER_TIMING";
+
 /// Runs until the command channel closes. `capture` is the platform's capture.
 pub fn run(
     mut capture: impl Capture,
@@ -72,6 +76,9 @@ pub fn run(
     let mut sampling = false;
     // The latest bandwidth estimate: a new share starts from it, not from the default.
     let mut bandwidth: Option<u64> = None;
+    let timing = std::env::var_os(TIMING_ENV).is_some();
+    // When the change the next picture shows was first seen.
+    let mut seen: Option<Instant> = None;
     loop {
         let command = match source {
             None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
@@ -153,7 +160,10 @@ pub fn run(
             }
         } else {
             match capture.changed(src) {
-                Ok(true) => pacer.on_change(),
+                Ok(true) => {
+                    seen.get_or_insert(now);
+                    pacer.on_change();
+                }
                 Ok(false) => {}
                 Err(e) => {
                     source = None;
@@ -213,8 +223,22 @@ pub fn run(
         }
         let at = now.duration_since(origin);
         let picture = Bgra::packed(&frame.data, frame.width, frame.height);
+        let taken = Instant::now();
         match enc.encode(picture, c.options, at.as_millis() as u64) {
             Ok(Some(unit)) => {
+                if timing {
+                    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+                    let waited = seen
+                        .take()
+                        .map_or(0.0, |s| ms(now.saturating_duration_since(s)));
+                    eprintln!(
+                        "timing picture: seen to poll {waited:.1} ms, capture {:.1} ms, encode {:.1} ms, {} bytes, {} kbit/s",
+                        ms(taken - now),
+                        ms(taken.elapsed()),
+                        unit.data.len(),
+                        c.bitrate_bps / 1000,
+                    );
+                }
                 let size = PictureSize {
                     width: unit.width,
                     height: unit.height,
@@ -229,7 +253,17 @@ pub fn run(
                     return;
                 }
             }
-            Ok(None) => {}
+            Ok(None) => {
+                if timing {
+                    // The encoder's rate control skipped the picture: the change shows only
+                    // with a later one.
+                    eprintln!(
+                        "timing picture: skipped by the encoder after {:.1} ms, {} kbit/s",
+                        taken.elapsed().as_secs_f64() * 1000.0,
+                        c.bitrate_bps / 1000
+                    );
+                }
+            }
             Err(e) => {
                 let _ = out.send(ShareOut::Failed(e.to_string()));
                 source = None;
