@@ -66,6 +66,8 @@ impl Helper {
             csrs: &self.csrs,
             consent: &self.consent,
             controlling: self.controlling.as_deref(),
+            picking: tandem_helper::status::Picking::No,
+            clipboard: None,
         })
     }
 
@@ -126,6 +128,8 @@ impl Helper {
                 decisions(&self.consent.answer(question, answer));
                 true
             }
+            // This demo asks neither a pick nor the clipboard (tests/join covers them).
+            UiEvent::Picked { .. } | UiEvent::ClipboardAnswer { .. } => true,
             UiEvent::Stop => {
                 out(json!({"event": "stop"}));
                 decisions(&self.consent.stop());

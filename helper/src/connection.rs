@@ -30,7 +30,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::consent::{Answer, Question};
 use crate::platform::{Clipboard, Input, PlatformError};
 use crate::session::{Action, ClipboardQuestion, Event, Identity, Inject, Session};
-use crate::status::{Connection, Roster, State, View};
+use crate::status::{Connection, Offered, Picking, Roster, State, View};
 use clipboard::{ClipboardCommand, ClipboardOut};
 use share::{ShareCommand, ShareOut};
 
@@ -207,6 +207,11 @@ pub async fn run_paired(
     };
     let mut roster = Roster::default();
     let mut shown: Option<View> = None;
+    // What the window shows besides the consent record: the D6 pick (asked: listing, then the
+    // windows offered) and the clipboard question, as the session's actions last said.
+    let mut listing = false;
+    let mut pick: Option<(Question, Vec<Offered>)> = None;
+    let mut clipboard_asked: Option<ClipboardQuestion> = None;
     let mut leave = false;
     let timing = std::env::var_os(share::TIMING_ENV).is_some();
     let mut buf = vec![0u8; 65_536];
@@ -216,6 +221,12 @@ pub async fn run_paired(
             csrs: &roster.names(),
             consent: session.consent(),
             controlling: None,
+            picking: match (&pick, listing) {
+                (Some((q, windows)), _) => Picking::Shown(q, windows),
+                (None, true) => Picking::Listing,
+                (None, false) => Picking::No,
+            },
+            clipboard: clipboard_asked.as_ref(),
         });
         if shown.as_ref() != Some(&view) {
             let _ = ui_out.send(UiUpdate::View(view.clone()));
@@ -276,7 +287,10 @@ pub async fn run_paired(
             Some(ui) = ui_in.recv() => events.push(match ui {
                 UiEvent::Answer { id, answer } => Event::Answer { id, answer },
                 UiEvent::ClipboardAnswer { id, send } => Event::ClipboardAnswer { id, send },
-                UiEvent::Picked { id, windows } => Event::Picked { id, windows },
+                UiEvent::Picked { id, windows } => {
+                    (pick, listing) = (None, false);
+                    Event::Picked { id, windows }
+                }
                 UiEvent::Stop => Event::Stop,
                 UiEvent::Leave => {
                     leave = true;
@@ -324,6 +338,7 @@ pub async fn run_paired(
                 match action {
                     Action::Send(frame) => send(&mut ws, frame).await?,
                     Action::Show(q) => {
+                        (pick, listing) = (None, false);
                         let _ = ui_out.send(UiUpdate::Question(q));
                     }
                     Action::StartShare(source) => {
@@ -335,13 +350,16 @@ pub async fn run_paired(
                         let _ = ui_out.send(UiUpdate::Sharing(true));
                     }
                     Action::ListWindows => {
+                        listing = true;
                         let _ = share_tx.send(ShareCommand::ListWindows);
                     }
                     Action::Pick { question, windows } => {
-                        let windows = windows
+                        let windows: Vec<Offered> = windows
                             .into_iter()
                             .map(|w| (w.id, w.title, w.app))
                             .collect();
+                        pick = Some((question.clone(), windows.clone()));
+                        listing = false;
                         let _ = ui_out.send(UiUpdate::Pick { question, windows });
                     }
                     Action::StopShare => {
@@ -369,6 +387,7 @@ pub async fn run_paired(
                         }
                     }
                     Action::AskClipboard(q) => {
+                        clipboard_asked.clone_from(&q);
                         let _ = ui_out.send(UiUpdate::ClipboardQuestion(q));
                     }
                     Action::Control(data) => {

@@ -6,6 +6,7 @@
 //! question waiting for an answer, and who is controlling the computer.
 
 use crate::consent::{Activity, Consent, Question};
+use crate::session::ClipboardQuestion;
 
 /// The window's title, and the name the indicator's title starts from.
 pub const TITLE: &str = "Tandem Helper";
@@ -23,6 +24,24 @@ pub const JOIN: &str = "Join";
 pub const CLOSE: &str = "Close";
 /// Says what closing the window does.
 pub const CLOSE_EXPLAINED: &str = "Closing this window stops everything and leaves the session.";
+/// The clipboard question's answers, which are also their accessible names.
+pub const SEND: &str = "Send";
+pub const DONT_SEND: &str = "Don't send";
+
+/// D6: a window offered in the pick: its id, title and application.
+pub type Offered = (u64, String, String);
+
+/// D6: where the pick (which windows to show) stands; while it is asked, it takes the place of
+/// the consent question it answers.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Picking<'a> {
+    #[default]
+    No,
+    /// Asked; the windows open are being listed.
+    Listing,
+    /// Asked, with the windows offered.
+    Shown(&'a Question, &'a [Offered]),
+}
 
 /// Where the helper's link to the server stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +76,9 @@ pub struct State<'a> {
     pub consent: &'a Consent,
     /// The CSR whose input reaches this computer now, as the server says.
     pub controlling: Option<&'a str>,
+    pub picking: Picking<'a>,
+    /// The CSR asks for the copied text: shown beside any consent question.
+    pub clipboard: Option<&'a ClipboardQuestion>,
 }
 
 /// A question with its answers, as the window shows it.
@@ -65,6 +87,15 @@ pub struct QuestionView {
     /// The question's id in the consent record; the window hands it back with the answer.
     pub id: u64,
     pub text: String,
+}
+
+/// D6: the pick, as the window shows it where the question goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickView {
+    /// The question's id; the window hands it back with the windows ticked.
+    pub id: u64,
+    pub text: String,
+    pub windows: Vec<Offered>,
 }
 
 /// Everything the window says.
@@ -76,6 +107,10 @@ pub struct View {
     /// What they may do now, one line each; never empty while connected.
     pub allowed: Vec<String>,
     pub question: Option<QuestionView>,
+    /// D6: the pick, in place of the question.
+    pub pick: Option<PickView>,
+    /// The clipboard question (answered Send or Don't send), beside the question.
+    pub clipboard: Option<QuestionView>,
     /// The indicator's text while control is allowed ("Carol is controlling this computer").
     pub indicator: Option<String>,
     /// Whether Stop can be pressed: always while connected (it also withdraws "allow all").
@@ -119,6 +154,8 @@ impl View {
                 who: None,
                 allowed: Vec::new(),
                 question: None,
+                pick: None,
+                clipboard: None,
                 indicator: None,
                 stop_enabled: false,
                 code_entry: match state.connection {
@@ -168,9 +205,25 @@ impl View {
         if allowed.is_empty() {
             allowed.push("Nobody can see or control this computer.".to_owned());
         }
-        let question = consent.question().map(|q: &Question| QuestionView {
+        // While a pick is asked, it is the question: the consent question it answers waits.
+        let question = match state.picking {
+            Picking::No => consent.question().map(|q: &Question| QuestionView {
+                id: q.id,
+                text: q.activity.question(&q.csr),
+            }),
+            Picking::Listing | Picking::Shown(..) => None,
+        };
+        let pick = match state.picking {
+            Picking::Shown(q, windows) => Some(PickView {
+                id: q.id,
+                text: q.activity.question(&q.csr),
+                windows: windows.to_vec(),
+            }),
+            Picking::No | Picking::Listing => None,
+        };
+        let clipboard = state.clipboard.map(|q| QuestionView {
             id: q.id,
-            text: q.activity.question(&q.csr),
+            text: q.words(),
         });
         let indicator = controls.then(|| format!("{primary} is controlling this computer"));
         View {
@@ -178,6 +231,8 @@ impl View {
             who,
             allowed,
             question,
+            pick,
+            clipboard,
             indicator,
             stop_enabled: true,
             code_entry: None,
@@ -257,6 +312,8 @@ mod tests {
             csrs: &csrs,
             consent,
             controlling: None,
+            picking: Picking::No,
+            clipboard: None,
         })
     }
 
@@ -337,6 +394,8 @@ mod tests {
             csrs: &csrs,
             consent: &c,
             controlling: Some("Bob"),
+            picking: Picking::No,
+            clipboard: None,
         });
         assert_eq!(
             v.indicator.as_deref(),
@@ -400,6 +459,53 @@ mod tests {
         let v = view(&ended, &[], &c);
         assert!(v.ended && v.code_entry.is_none());
         assert_eq!(view(&connected(), &[], &c).code_entry, None);
+    }
+
+    #[test]
+    fn a_pick_takes_the_questions_place_and_the_clipboard_question_stands_beside_it() {
+        let mut c = Consent::new();
+        let id = ask(&mut c, Activity::ViewApplication);
+        let question = c.question().cloned().expect("asked");
+        let offered = vec![(7, "Invoice".to_owned(), "Editor".to_owned())];
+        let clip = ClipboardQuestion {
+            id: 3,
+            csr: "Carol".into(),
+        };
+        let csrs = vec!["Carol".to_owned()];
+        let conn = connected();
+        let state = |picking| State {
+            connection: &conn,
+            csrs: &csrs,
+            consent: &c,
+            controlling: None,
+            picking,
+            clipboard: Some(&clip),
+        };
+        let listing = View::of(state(Picking::Listing));
+        assert_eq!((listing.question, listing.pick), (None, None));
+        let v = View::of(state(Picking::Shown(&question, &offered)));
+        assert_eq!(v.question, None, "the pick answers the question");
+        assert_eq!(
+            v.pick,
+            Some(PickView {
+                id,
+                text: "Carol asks to see the windows you choose, and nothing else.".into(),
+                windows: offered.clone(),
+            })
+        );
+        assert_eq!(
+            v.clipboard,
+            Some(QuestionView {
+                id: 3,
+                text: "Carol asks for the text you copied: send it?".into()
+            })
+        );
+        let v = View::of(state(Picking::No));
+        assert_eq!(v.question.map(|q| q.id), Some(id));
+        assert!(
+            v.clipboard.is_some(),
+            "beside, not instead of, the question"
+        );
     }
 
     #[test]

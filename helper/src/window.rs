@@ -7,6 +7,9 @@
 //! button's label is its accessible name, so a screen reader, and the tests over AT-SPI, find
 //! "Allow", "Allow everything this session", "Deny" and "Stop" by those words.
 //!
+//! D6's pick (src/window/picker.rs: a check button per window, by its title) takes the
+//! question's place; the clipboard question ("Send", "Don't send") stands beside the question.
+//!
 //! While control is allowed, a second small window, the indicator, says who is controlling and
 //! has its own Stop; it asks the window manager to keep it above the others (src/window/above.rs).
 
@@ -20,7 +23,7 @@ use gtk4::glib;
 use gtk4::prelude::*;
 
 use crate::consent::Answer;
-use crate::status::{self, View};
+use crate::status::{self, PickView, View};
 
 /// What the customer did in the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,10 @@ pub enum UiEvent {
     Code(String),
     /// An answer to the question with this id (src/consent.rs).
     Answer { question: u64, answer: Answer },
+    /// D6: the windows ticked in the pick for this question (none: "Don't allow").
+    Picked { question: u64, windows: Vec<u64> },
+    /// The clipboard question with this id: send the copied text or not.
+    ClipboardAnswer { question: u64, send: bool },
     /// Stop, in the window or in the indicator: end viewing and control at once.
     Stop,
     /// The window was closed: Stop, then leave the session. The window is gone after this.
@@ -43,6 +50,12 @@ struct Shown {
     question_box: gtk4::Box,
     question: gtk4::Label,
     question_id: Cell<Option<u64>>,
+    /// Where the pick goes, and the pick shown there (rebuilt when it changes).
+    pick_slot: gtk4::Box,
+    pick: RefCell<Option<PickView>>,
+    clipboard_box: gtk4::Box,
+    clipboard: gtk4::Label,
+    clipboard_id: Cell<Option<u64>>,
     stop: gtk4::Button,
     stop_row: gtk4::Box,
     code_box: gtk4::Box,
@@ -150,6 +163,21 @@ fn build(
     question_box.append(&question);
     question_box.append(&answers);
     question_box.set_visible(false);
+    let pick_slot = gtk4::Box::new(gtk4::Orientation::Vertical, 0);
+    pick_slot.set_visible(false);
+
+    let clipboard_box = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
+    clipboard_box.add_css_class("card");
+    let clipboard = label(Some("title-4"));
+    let clipboard_answers = gtk4::Box::new(gtk4::Orientation::Horizontal, 6);
+    let send_text = gtk4::Button::with_label(status::SEND);
+    send_text.add_css_class("suggested-action");
+    let dont_send = gtk4::Button::with_label(status::DONT_SEND);
+    clipboard_answers.append(&send_text);
+    clipboard_answers.append(&dont_send);
+    clipboard_box.append(&clipboard);
+    clipboard_box.append(&clipboard_answers);
+    clipboard_box.set_visible(false);
 
     let stop = stop_button();
     let stop_row = gtk4::Box::new(gtk4::Orientation::Horizontal, 10);
@@ -193,6 +221,8 @@ fn build(
         who.upcast_ref(),
         allowed.upcast_ref(),
         question_box.upcast_ref(),
+        pick_slot.upcast_ref(),
+        clipboard_box.upcast_ref(),
         stop_row.upcast_ref(),
         close_text.upcast_ref(),
         close.upcast_ref(),
@@ -208,6 +238,11 @@ fn build(
         question_box,
         question,
         question_id: Cell::new(None),
+        pick_slot,
+        pick: RefCell::new(None),
+        clipboard_box,
+        clipboard,
+        clipboard_id: Cell::new(None),
         stop: stop.clone(),
         stop_row: stop_row.clone(),
         code_box,
@@ -230,6 +265,21 @@ fn build(
             if let Some(question) = shown.question_id.take() {
                 shown.question_box.set_visible(false);
                 send(&shown.events, UiEvent::Answer { question, answer });
+            }
+        });
+    }
+    for (button, yes) in [(&send_text, true), (&dont_send, false)] {
+        let shown = shown.clone();
+        button.connect_clicked(move |_| {
+            if let Some(question) = shown.clipboard_id.take() {
+                shown.clipboard_box.set_visible(false);
+                send(
+                    &shown.events,
+                    UiEvent::ClipboardAnswer {
+                        question,
+                        send: yes,
+                    },
+                );
             }
         });
     }
@@ -307,6 +357,18 @@ fn show(shown: &Shown, view: &View) {
             shown.question_box.set_visible(false);
         }
     }
+    show_pick(shown, view.pick.as_ref());
+    match &view.clipboard {
+        Some(q) => {
+            shown.clipboard.set_text(&q.text);
+            shown.clipboard_id.set(Some(q.id));
+            shown.clipboard_box.set_visible(true);
+        }
+        None => {
+            shown.clipboard_id.set(None);
+            shown.clipboard_box.set_visible(false);
+        }
+    }
     shown.stop.set_sensitive(view.stop_enabled);
     let mut indicator = shown.indicator.borrow_mut();
     match (&view.indicator, indicator.as_ref()) {
@@ -322,6 +384,28 @@ fn show(shown: &Shown, view: &View) {
         }
         (None, None) => {}
     }
+}
+
+/// D6: the pick where the question goes, built anew when it changes (a new question or another
+/// list of windows); the ticks of a pick still shown are kept.
+fn show_pick(shown: &Shown, pick: Option<&PickView>) {
+    if shown.pick.borrow().as_ref() == pick {
+        return;
+    }
+    while let Some(child) = shown.pick_slot.first_child() {
+        shown.pick_slot.remove(&child);
+    }
+    shown.pick_slot.set_visible(pick.is_some());
+    if let Some(p) = pick {
+        let (events, question) = (shown.events.clone(), p.id);
+        let slot = shown.pick_slot.clone();
+        let built = picker::build(&p.text, &p.windows, move |windows| {
+            slot.set_visible(false);
+            send(&events, UiEvent::Picked { question, windows });
+        });
+        shown.pick_slot.append(&built);
+    }
+    *shown.pick.borrow_mut() = pick.cloned();
 }
 
 /// The always-visible notice while control runs: who is controlling, and a Stop of its own.

@@ -47,6 +47,9 @@ mod give_control;
 // A fake server relaying control the customer did not allow in the helper.
 #[path = "join/rogue.rs"]
 mod rogue;
+// D6's pick answered in the helper's window.
+#[path = "join/window_pick.rs"]
+mod window_pick;
 
 /// The helper's main window, by its title.
 const MAIN: &str = "Tandem Helper";

@@ -45,6 +45,8 @@ fn show(views: &async_channel::Sender<View>, connection: Connection) {
         csrs: &[],
         consent: &crate::consent::Consent::new(),
         controlling: None,
+        picking: crate::status::Picking::No,
+        clipboard: None,
     });
     let _ = views.try_send(view);
 }
@@ -117,6 +119,13 @@ async fn session(
                     id: question,
                     answer,
                 },
+                window::UiEvent::Picked { question, windows } => UiEvent::Picked {
+                    id: question,
+                    windows,
+                },
+                window::UiEvent::ClipboardAnswer { question, send } => {
+                    UiEvent::ClipboardAnswer { id: question, send }
+                }
                 window::UiEvent::Stop => UiEvent::Stop,
                 window::UiEvent::Close => UiEvent::Leave,
                 window::UiEvent::Code(_) => continue,

@@ -6,10 +6,10 @@
 use super::*;
 
 /// Window B's only colour: window A's pattern has none of it.
-const MAGENTA: [u8; 3] = [255, 0, 255];
+pub(super) const MAGENTA: [u8; 3] = [255, 0, 255];
 
 /// How many pixels of the picture are (close to) `rgb`.
-fn pixels_of(picture: &(Vec<u8>, usize, usize), rgb: [u8; 3]) -> usize {
+pub(super) fn pixels_of(picture: &(Vec<u8>, usize, usize), rgb: [u8; 3]) -> usize {
     picture
         .0
         .chunks_exact(3)
