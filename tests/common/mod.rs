@@ -175,6 +175,31 @@ impl TestServer {
     }
 
     /// A CSR starts a session; returns the answer (session, token, invite).
+    /// How many messages or frames the SFU has dropped for `reason`. The counter is
+    /// process-wide, so tests running beside one can only make it larger: a wait on it is a
+    /// lower bound.
+    pub async fn dropped_by_policy(&self, reason: &str) -> f64 {
+        let name = format!("tandem_media_dropped_by_policy_total{{reason=\"{reason}\"}} ");
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix(&name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// `account` (a CSR) assists the session `number`: the participant's join answer.
+    pub async fn assist(&self, account: &Account, number: &str) -> Value {
+        let (status, body) = self
+            .post(
+                "/api/assist",
+                Some(&account.token),
+                json!({"number": number}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
     pub async fn start_session(&self, csr: &Account, topic: &str) -> Value {
         let (status, body) = self
             .post("/api/sessions", Some(&csr.token), json!({"topic": topic}))

@@ -13,22 +13,12 @@ use tandem_media::policy::{ChannelKind, TrackPurpose};
 use crate::common::TestServer;
 use crate::common::phone::{Phone, eventually};
 
-/// How many messages the SFU has dropped as not in control (process-wide: a lower bound).
-async fn not_in_control(s: &TestServer) -> f64 {
-    let name = "tandem_media_dropped_by_policy_total{reason=\"not_in_control\"} ";
-    s.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Sends `text` from `phone` on the control channel and waits until the SFU dropped it.
 async fn dropped(s: &TestServer, phone: &Phone, text: &str) {
-    let before = not_in_control(s).await;
+    let before = s.dropped_by_policy("not_in_control").await;
     assert!(phone.send_channel(ChannelKind::Control, text));
     let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
-    while not_in_control(s).await <= before {
+    while s.dropped_by_policy("not_in_control").await <= before {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{text:?} was not dropped"
@@ -51,10 +41,7 @@ async fn the_customer_controls_the_csrs_computer_only_while_given_and_holding_co
     let mut csr = s.connect(&started).await;
     let carol_id = csr.id();
     let number = started["session"]["number"].as_str().unwrap();
-    let (status, assisting) = s
-        .post("/api/assist", Some(&ann.token), json!({"number": number}))
-        .await;
-    assert_eq!(status, 201, "{assisting}");
+    let assisting = s.assist(&ann, number).await;
     let mut asst = s.connect(&assisting).await;
     let mut dave = s.connect(&s.join_by_number(number, "Dave").await).await;
     let dave_id = dave.id();

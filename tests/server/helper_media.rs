@@ -12,20 +12,9 @@ use tandem_media::policy::{ChannelKind, TrackPurpose};
 use crate::common::phone::{Phone, eventually};
 use crate::common::{TestServer, Ws};
 
-/// How many messages or frames the SFU has dropped for `reason` (the counter is process-wide,
-/// so tests running beside this one can only make it larger: a wait on it is a lower bound).
-async fn dropped(s: &TestServer, reason: &str) -> f64 {
-    let name = format!("tandem_media_dropped_by_policy_total{{reason=\"{reason}\"}} ");
-    s.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix(&name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 async fn until_dropped_more(s: &TestServer, reason: &str, than: f64) {
     let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
-    while dropped(s, reason).await <= than {
+    while s.dropped_by_policy(reason).await <= than {
         assert!(
             tokio::time::Instant::now() < deadline,
             "nothing dropped as {reason}"
@@ -78,10 +67,7 @@ async fn the_computer_shares_and_takes_control_on_its_customers_identity_over_re
     let started = s.start_session(&carol, "printer").await;
     let mut csr = s.connect(&started).await;
     let number = started["session"]["number"].as_str().unwrap();
-    let (status, assisting) = s
-        .post("/api/assist", Some(&ann.token), json!({"number": number}))
-        .await;
-    assert_eq!(status, 201, "{assisting}");
+    let assisting = s.assist(&ann, number).await;
     let mut asst = s.connect(&assisting).await;
     let joined = s.join_by_number(number, "Dave").await;
     let mut dave = s.connect(&joined).await;
@@ -121,7 +107,7 @@ async fn the_computer_shares_and_takes_control_on_its_customers_identity_over_re
     .await;
 
     // D1: no share runs, so the computer's screen reaches nobody.
-    let before = dropped(&s, "not_sharing").await;
+    let before = s.dropped_by_policy("not_sharing").await;
     until_dropped_more(&s, "not_sharing", before).await;
     assert!(csr_phone.video_frames().is_empty());
 
@@ -139,7 +125,7 @@ async fn the_computer_shares_and_takes_control_on_its_customers_identity_over_re
     assert_eq!(csr_phone.video_frames().len(), 1, "one share, Dave's");
 
     // D2: control input before control runs reaches nobody.
-    let before = dropped(&s, "not_in_control").await;
+    let before = s.dropped_by_policy("not_in_control").await;
     eventually("the CSR's control channel is open", || {
         csr_phone.send_channel(ChannelKind::Control, "early")
     })
@@ -154,7 +140,7 @@ async fn the_computer_shares_and_takes_control_on_its_customers_identity_over_re
         helper.channel_texts(ChannelKind::Control) == ["key a"]
     })
     .await;
-    let before = dropped(&s, "not_in_control").await;
+    let before = s.dropped_by_policy("not_in_control").await;
     eventually("the assistant's control channel is open", || {
         asst_phone.send_channel(ChannelKind::Control, "from ann")
     })
@@ -181,7 +167,7 @@ async fn the_computer_shares_and_takes_control_on_its_customers_identity_over_re
         .unwrap();
     csr.event_where("activity_stopped", |e| e["activity"] == "control_desktop")
         .await;
-    let before = dropped(&s, "not_in_control").await;
+    let before = s.dropped_by_policy("not_in_control").await;
     assert!(csr_phone.send_channel(ChannelKind::Control, "late"));
     until_dropped_more(&s, "not_in_control", before).await;
     assert_eq!(helper.channel_texts(ChannelKind::Control).len(), 2);
@@ -191,6 +177,6 @@ async fn the_computer_shares_and_takes_control_on_its_customers_identity_over_re
         .await
         .unwrap();
     csr_phone.answer_offer(&mut csr).await;
-    let before = dropped(&s, "not_sharing").await;
+    let before = s.dropped_by_policy("not_sharing").await;
     until_dropped_more(&s, "not_sharing", before).await;
 }

@@ -37,20 +37,10 @@ fn screen_frames(phone: &Phone, csr: &str) -> u64 {
         .sum()
 }
 
-/// How many screen frames the SFU dropped because nobody was sharing or showing.
-async fn not_sharing(s: &TestServer) -> f64 {
-    let name = "tandem_media_dropped_by_policy_total{reason=\"not_sharing\"} ";
-    s.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
 async fn until_not_sharing_grows(s: &TestServer) {
-    let before = not_sharing(s).await;
+    let before = s.dropped_by_policy("not_sharing").await;
     let deadline = tokio::time::Instant::now() + crate::common::PATIENCE;
-    while not_sharing(s).await <= before {
+    while s.dropped_by_policy("not_sharing").await <= before {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the CSR's screen was not dropped"
@@ -68,10 +58,7 @@ async fn the_csr_shows_their_screen_to_everyone_and_either_side_ends_it() {
     let mut csr = s.connect(&started).await;
     let csr_id = csr.id();
     let number = started["session"]["number"].as_str().unwrap();
-    let (status, assisting) = s
-        .post("/api/assist", Some(&ann.token), json!({"number": number}))
-        .await;
-    assert_eq!(status, 201, "{assisting}");
+    let assisting = s.assist(&ann, number).await;
     let mut asst = s.connect(&assisting).await;
     let mut dave = s.connect(&s.join_by_number(number, "Dave").await).await;
     let dave_id = dave.id();
