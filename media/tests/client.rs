@@ -5,10 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use str0m::bwe::Bitrate;
 use str0m::format::Codec;
 use str0m::media::Mid;
 use tandem_media::client::{
-    Client, ClientConfig, ClientError, ClientEvent, EncodedFrame, VideoConfig,
+    BandwidthConfig, Client, ClientConfig, ClientError, ClientEvent, EncodedFrame, VideoConfig,
 };
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tandem_media::testkit::sim::World;
@@ -209,13 +210,7 @@ fn the_helper_hears_when_a_keyframe_is_asked_for() {
 fn the_helper_has_a_send_bandwidth_estimate_and_the_page_like_client_none() {
     let (mut w, mid) = call(vec![Codec::H264]);
     send_frames(&mut w, mid, Codec::H264, 90, h264_frame);
-    let estimates: Vec<u64> = events(&mut w, HELPER)
-        .into_iter()
-        .filter_map(|e| match e {
-            ClientEvent::BitrateEstimate(b) => Some(b.as_u64()),
-            _ => None,
-        })
-        .collect();
+    let estimates = estimates(&mut w);
     let start = ClientConfig::helper().bandwidth.unwrap().start.as_u64();
     assert_eq!(
         estimates.first(),
@@ -224,11 +219,49 @@ fn the_helper_has_a_send_bandwidth_estimate_and_the_page_like_client_none() {
     );
     let last = helper(&mut w).bitrate_estimate().unwrap().as_u64();
     assert_eq!(estimates.last(), Some(&last));
+    assert!(w.client(CSR).bitrate_estimate().is_none());
+}
+
+/// A sender that starts low on an idle link probes its way up past what its video uses.
+#[test]
+fn probing_an_idle_link_raises_a_low_start_estimate() {
+    let mut w = World::new();
+    w.join_with(CSR, ClientConfig::default(), vec![]);
+    let low = BandwidthConfig {
+        start: Bitrate::kbps(300),
+        desired: Bitrate::mbps(8),
+    };
+    let sender = ClientConfig {
+        video_codecs: vec![Codec::H264],
+        bandwidth: Some(low),
+        ..ClientConfig::helper()
+    };
+    w.join_with(
+        HELPER,
+        sender,
+        vec![VideoConfig::from_caller(TrackPurpose::Screen)],
+    );
+    w.set_policy(|p| p.screens = [HELPER].into());
+    w.run(Duration::from_millis(500));
+    let (mid, _) = w.client(HELPER).video_tracks().next().unwrap();
+    send_frames(&mut w, mid, Codec::H264, 90, h264_frame);
+    let estimates = estimates(&mut w);
+    assert_eq!(estimates.first(), Some(&low.start.as_u64()));
+    let last = *estimates.last().unwrap();
     assert!(
-        last > start,
+        last > 2 * low.start.as_u64(),
         "probing an idle link raises the estimate: {estimates:?}"
     );
-    assert!(w.client(CSR).bitrate_estimate().is_none());
+}
+
+fn estimates(w: &mut World) -> Vec<u64> {
+    events(w, HELPER)
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::BitrateEstimate(b) => Some(b.as_u64()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
