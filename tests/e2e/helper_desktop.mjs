@@ -5,9 +5,9 @@
 // console and Dave's page; where the helper or the test window must act or be looked at, it asks
 // the test with one JSON line on stdout ({"ask": ...}) and waits for its one-line answer on stdin.
 // - Carol starts a session, Dave joins; Carol asks to control Dave's desktop; Dave's page offers
-//   the helper with a code, which the test reads off the page and runs `tandem-helper join` with.
-// - The helper asks; the customer answers in the helper (the test). Carol's console shows the
-//   test window, checked by the colours of the video's pixels.
+//   the helper with a code, which the test reads off the page and types into the helper's window.
+// - The helper asks in its window; the customer answers there (the test, over AT-SPI). Carol's
+//   console shows the test window, checked by the colours of the video's pixels.
 // - Carol clicks a point of the pattern and types: the test window gets the click at that point
 //   (within 2 px) and the keys.
 // - Stop in the helper, from Dave's page and from Carol's console: after each, Carol's browser
@@ -32,13 +32,16 @@ async function ask(what, args = {}) {
   return answer;
 }
 
-// Xvfb's screen, and the test window on it (test_window's defaults in join.rs: 400x300 at 100,100).
+// Xvfb's screen, and the test window on it (join.rs's test_window: 400x300 at 700,100, clear of
+// the helper's windows at the top left); `w` is a point of the test window, on the screen.
 const SCREEN = { w: 1280, h: 800 };
-const WINDOW = { x: 100, y: 100 };
-// Screen points and the colour the CSR must see there.
+const WINDOW = { x: 700, y: 100 };
+const w = (x, y) => [WINDOW.x + x, WINDOW.y + y];
+// Screen points and the colour the CSR must see there: the quadrants, the marker, and the black
+// screen beside and below the window.
 const PATTERN = [
-  [200, 175, [255, 0, 0]], [400, 175, [0, 255, 0]], [200, 325, [0, 0, 255]], [400, 325, [255, 255, 0]],
-  [300, 250, [255, 255, 255]], [50, 50, [0, 0, 0]], [900, 600, [0, 0, 0]],
+  [...w(100, 75), [255, 0, 0]], [...w(300, 75), [0, 255, 0]], [...w(100, 225), [0, 0, 255]], [...w(300, 225), [255, 255, 0]],
+  [...w(200, 150), [255, 255, 255]], [650, 50, [0, 0, 0]], [900, 600, [0, 0, 0]],
 ];
 const LABEL = "Dave's shared screen";
 
@@ -157,7 +160,7 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   await shot(carol, 'helper-desktop-console');
 
   // Carol clicks the red quadrant and types.
-  results.clicks = [await clickAndType(carol, [250, 140], 'hi')];
+  results.clicks = [await clickAndType(carol, w(150, 40), 'hi')];
 
   // Each way to stop; after it, input sent anyway reaches nothing, and control asked again works.
   const stops = [
@@ -171,10 +174,10 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
       await ask('stopped');
     }],
   ];
-  const fresh = [[[340, 130], 'ok'], [[130, 280], 'go'], [[440, 280], 'up']];
+  const fresh = [[w(240, 30), 'ok'], [w(30, 180), 'go'], [w(340, 180), 'up']];
   for (const [i, [what, stop]] of stops.entries()) {
     await stop();
-    check(await sendAnyway(carol, [450, 360]), `${what}: Carol's control channel is still open to send on`);
+    check(await sendAnyway(carol, w(350, 260)), `${what}: Carol's control channel is still open to send on`);
     await s.getByText('Dave is not sharing.').waitFor();
     await allowAgain(false);
     const [at, text] = fresh[i];

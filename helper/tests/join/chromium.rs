@@ -1,9 +1,11 @@
 //! The helper end to end with Chromium (issue 16, "Must show": the CI test under Xvfb): the real
-//! `tandem-helper` binary on an Xvfb display with the test window, a real server, and two Debian
-//! Chromium pages driven by tests/e2e/helper_desktop.mjs (Carol's console, Dave's page). The
-//! script asks this test, one JSON line at a time, for what only it can do: run the helper with
-//! the code read off Dave's page, answer the helper's question, press Stop in the helper, and say
-//! what the test window received.
+//! `tandem-helper` binary in its window on a private desktop (Xvfb, a session bus, AT-SPI) with
+//! the test window, a real server, and two Debian Chromium pages driven by
+//! tests/e2e/helper_desktop.mjs (Carol's console, Dave's page). The script asks this test, one
+//! JSON line at a time, for what only it can do: start the helper and type the code read off
+//! Dave's page into its window, answer the helper's questions with its buttons, press Stop there,
+//! and say what the test window received. The customer's side is done as a person would, through
+//! the window's accessible names (tests/common/atspi.rs).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
@@ -12,67 +14,66 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{CAROL_PASSWORD, Proc, corner_window, start_server, xvfb};
+use super::{CAROL_PASSWORD, Desktop, MAIN, Proc, focus, start_server, test_window};
 
 /// A bound on the whole browser scenario (never a measurement).
 const SCENARIO: Duration = Duration::from_secs(150);
 
-/// The customer at the helper. Today `join` asks on its terminal (stdin: y, a, n, s); when it asks
-/// in its GTK window, `question` becomes an AT-SPI read of the question's label, `answer` and
-/// `stop` clicks on "Allow", "Deny" and "Stop", and `shown` a read of what the window says the
-/// CSR may do (see helper/tests/window.rs); nothing else in these tests changes.
-pub(super) struct Customer {
-    pub(super) helper: Proc,
+/// What the window says while nobody may see or control the computer.
+const NOBODY: &str = "Nobody can see or control this computer.";
+
+/// Dave at his computer: the helper's window on his desktop, and the window he works in.
+struct Customer {
+    /// Held for its life: the helper ends with the test.
+    _helper: Proc,
+    desk: Desktop,
+    /// The test window: Dave gives it the keyboard again after a helper window took it.
+    window: u32,
 }
 
 impl Customer {
-    /// The next question the helper asks, as shown.
-    pub(super) fn question(&self) -> String {
-        self.helper.line(|l| l.starts_with("question:"))
-    }
-
-    /// Answers the question shown.
-    pub(super) fn answer(&mut self, allow: bool) {
-        self.helper.type_line(if allow { "y" } else { "n" });
-    }
-
-    /// Presses Stop in the helper; returns once the helper says the screen is no longer shown.
-    pub(super) fn stop(&mut self) {
-        self.helper.type_line("s");
-        self.shown(false);
-    }
-
-    /// Waits until the helper tells the customer their screen is (or is no longer) shown.
-    pub(super) fn shown(&self, shown: bool) {
-        let words = if shown {
-            "your screen is being shown"
-        } else {
-            "your screen is no longer shown"
-        };
-        self.helper.line(|l| l == words);
-    }
-
-    /// Waits for the next question, which must contain `expect`, and allows it; a question about
-    /// the screen returns once the screen is shown.
+    /// Waits for the helper's question, which must contain `expect`, and presses Allow; returns
+    /// the question as shown. After allowing control, the indicator must say who controls.
     fn allow(&mut self, expect: &str) -> String {
-        let question = self.question();
-        assert!(
-            question.contains(expect),
-            "asked {question:?}, not {expect:?}"
-        );
-        self.answer(true);
-        if question.contains("see your screen") {
-            self.shown(true);
+        let question = self
+            .desk
+            .find(json!({"role": "label", "contains": expect, "window": MAIN}));
+        self.desk.click("Allow", MAIN);
+        self.desk
+            .gone(json!({"role": "label", "name": question, "window": MAIN}));
+        if question.contains("control your computer") {
+            let indicator = "Carol is controlling this computer";
+            self.desk.find(json!({"role": "frame", "name": indicator}));
+            self.desk
+                .find(json!({"role": "push button", "name": "Stop", "window": indicator}));
+            // Without a window manager, the indicator took the keyboard when it showed; Dave
+            // clicks back into his window.
+            focus(self.desk.display(), self.window);
         }
         question
+    }
+
+    /// Presses Stop in the helper's window; returns once the window says nobody may see or
+    /// control the computer any more.
+    fn stop(&mut self) {
+        self.desk.click("Stop", MAIN);
+        self.stopped();
+    }
+
+    /// Waits until the window says nobody may see or control the computer.
+    fn stopped(&mut self) {
+        self.desk
+            .find(json!({"role": "label", "name": NOBODY, "window": MAIN}));
     }
 }
 
 /// What the browser script asks of this test, and its answer.
 struct Desk {
     base: String,
-    display: String,
+    /// Dave's desktop until his helper starts on it; then his customer side holds it.
+    desk: Option<Desktop>,
     window: Proc,
+    window_id: u32,
     customer: Option<Customer>,
 }
 
@@ -80,21 +81,22 @@ impl Desk {
     fn handle(&mut self, ask: &Value) -> Result<Value, String> {
         match ask["ask"].as_str().unwrap_or_default() {
             "join" => {
-                let mut c = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
-                c.args([
-                    "join",
-                    &self.base,
-                    ask["code"].as_str().unwrap_or_default(),
-                    "--terminal",
-                    "--display",
-                    &self.display,
-                ]);
+                let mut desk = self.desk.take().ok_or("the helper already started")?;
+                // Dave starts the helper he downloaded and types the code his page shows.
+                let mut c = desk.command(env!("CARGO_BIN_EXE_tandem-helper"));
+                c.args(["join", &self.base, "--display", desk.display()]);
                 let helper = Proc::spawn(c);
-                let joined = helper.line(|l| l.starts_with("joined the session as"));
-                if !joined.contains("\"Dave's computer\"") {
-                    return Err(joined);
-                }
-                self.customer = Some(Customer { helper });
+                let entry = json!({"role": "text", "name": "Pairing code", "window": MAIN});
+                desk.type_into(&entry, ask["code"].as_str().unwrap_or_default());
+                desk.click("Join", MAIN);
+                desk.find(
+                    json!({"role": "label", "contains": "as Dave's computer.", "window": MAIN}),
+                );
+                self.customer = Some(Customer {
+                    _helper: helper,
+                    desk,
+                    window: self.window_id,
+                });
                 Ok(json!({}))
             }
             "answer" => {
@@ -108,7 +110,7 @@ impl Desk {
                 Ok(json!({}))
             }
             "stopped" => {
-                self.customer()?.shown(false);
+                self.customer()?.stopped();
                 Ok(json!({}))
             }
             "expect_click" => {
@@ -160,8 +162,10 @@ async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side
             .exists(),
         "run `npm ci` in tests/e2e (./test.sh does)"
     );
-    let (_x, display) = xvfb();
-    let window = corner_window(&display);
+    let Some(dave_desk) = Desktop::start("1280x800") else {
+        return;
+    };
+    let (window, window_id) = test_window(dave_desk.display());
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let base = format!("http://{}", server.addr);
@@ -171,8 +175,9 @@ async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side
         .current_dir(e2e);
     let mut desk = Desk {
         base,
-        display,
+        desk: Some(dave_desk),
         window,
+        window_id,
         customer: None,
     };
     // The script's steps block on the helper's and the window's output: off the server's threads.

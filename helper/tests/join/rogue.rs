@@ -21,8 +21,30 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::chromium::Customer;
 use super::{Proc, WAIT, corner_window, xvfb};
+
+/// Dave at the helper's terminal (`--terminal`: the notes of what the helper refused are
+/// printed there; the window's answers are the same session state, tested in join.rs).
+struct Customer {
+    helper: Proc,
+}
+
+impl Customer {
+    /// The next question the helper asks, as shown.
+    fn question(&self) -> String {
+        self.helper.line(|l| l.starts_with("question:"))
+    }
+
+    /// Answers the question shown.
+    fn answer(&mut self, allow: bool) {
+        self.helper.type_line(if allow { "y" } else { "n" });
+    }
+
+    /// Waits until the helper says the screen is being shown.
+    fn shown(&self) {
+        self.helper.line(|l| l == "your screen is being shown");
+    }
+}
 
 const ME: &str = "computer-1";
 const DAVE: &str = "dave-1";
@@ -243,7 +265,7 @@ async fn control_the_customer_did_not_allow_in_the_helper_injects_nothing() {
         json!({"type": "activity_started", "activity": "view_desktop", "customer": DAVE}),
     ))
     .unwrap();
-    tokio::task::block_in_place(|| dave.shown(true));
+    tokio::task::block_in_place(|| dave.shown());
     // A picture arrived: control has something to map onto, so what follows is refused for the
     // customer's answer alone.
     until(&mut heard, |v| v["type"] == "picture").await;
