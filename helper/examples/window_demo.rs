@@ -68,6 +68,7 @@ impl Helper {
             controlling: self.controlling.as_deref(),
             picking: tandem_helper::status::Picking::No,
             clipboard: None,
+            given: None,
         })
     }
 
@@ -128,8 +129,9 @@ impl Helper {
                 decisions(&self.consent.answer(question, answer));
                 true
             }
-            // This demo asks neither a pick nor the clipboard (tests/join covers them).
-            UiEvent::Picked { .. } | UiEvent::ClipboardAnswer { .. } => true,
+            // This demo asks neither a pick nor the clipboard, nor gives control (tests/join
+            // covers them).
+            UiEvent::Picked { .. } | UiEvent::ClipboardAnswer { .. } | UiEvent::TakeControl => true,
             UiEvent::Stop => {
                 out(json!({"event": "stop"}));
                 decisions(&self.consent.stop());

@@ -227,6 +227,7 @@ pub async fn run_paired(
                 (None, false) => Picking::No,
             },
             clipboard: clipboard_asked.as_ref(),
+            given: session.given(),
         });
         if shown.as_ref() != Some(&view) {
             let _ = ui_out.send(UiUpdate::View(view.clone()));

@@ -244,6 +244,17 @@ impl Session {
         &self.consent
     }
 
+    /// D4 (this is the CSR's computer): to whom control is given and who holds it, while the
+    /// CSR's own OK to give it stands.
+    pub fn given(&self) -> Option<crate::status::Given<'_>> {
+        self.consent
+            .allows(Activity::GiveControl)
+            .then(|| crate::status::Given {
+                to: self.controller.as_deref().unwrap_or("The customer"),
+                csr_holds: self.csr_holds,
+            })
+    }
+
     /// Whether the screen is being sent.
     pub fn sharing(&self) -> bool {
         self.sharing

@@ -24,6 +24,8 @@ pub const JOIN: &str = "Join";
 pub const CLOSE: &str = "Close";
 /// Says what closing the window does.
 pub const CLOSE_EXPLAINED: &str = "Closing this window stops everything and leaves the session.";
+/// D4: in the indicator while the customer given control holds it; also its accessible name.
+pub const TAKE_BACK: &str = "Take control back";
 /// The clipboard question's answers, which are also their accessible names.
 pub const SEND: &str = "Send";
 pub const DONT_SEND: &str = "Don't send";
@@ -79,6 +81,17 @@ pub struct State<'a> {
     pub picking: Picking<'a>,
     /// The CSR asks for the copied text: shown beside any consent question.
     pub clipboard: Option<&'a ClipboardQuestion>,
+    /// D4 (this is the CSR's own computer): control is given to a customer.
+    pub given: Option<Given<'a>>,
+}
+
+/// D4: to whom this computer's control is given, and who holds it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Given<'a> {
+    /// The customer's name.
+    pub to: &'a str,
+    /// The CSR took control back; the customer takes it again by clicking the shown screen.
+    pub csr_holds: bool,
 }
 
 /// A question with its answers, as the window shows it.
@@ -113,6 +126,8 @@ pub struct View {
     pub clipboard: Option<QuestionView>,
     /// The indicator's text while control is allowed ("Carol is controlling this computer").
     pub indicator: Option<String>,
+    /// D4: the indicator offers "Take control back" (the customer given control holds it).
+    pub take_back: bool,
     /// Whether Stop can be pressed: always while connected (it also withdraws "allow all").
     pub stop_enabled: bool,
     /// The code entry is shown, with why the last code was refused, if it was.
@@ -157,6 +172,7 @@ impl View {
                 pick: None,
                 clipboard: None,
                 indicator: None,
+                take_back: false,
                 stop_enabled: false,
                 code_entry: match state.connection {
                     Connection::NeedsCode { refused, .. } => Some(refused.clone()),
@@ -196,6 +212,23 @@ impl View {
                 "{primary} can control the windows you share with your mouse and keyboard."
             ));
         }
+        // D4: this is the CSR's own computer, given to a customer (the question named them).
+        let given = state
+            .given
+            .filter(|_| consent.allows(Activity::GiveControl));
+        if let Some(g) = given {
+            allowed.push(if g.csr_holds {
+                format!(
+                    "You have control of this computer. {} sees your screen and takes control again by clicking it.",
+                    g.to
+                )
+            } else {
+                format!(
+                    "{} sees your screen and controls your mouse and keyboard.",
+                    g.to
+                )
+            });
+        }
         if consent.allows_all() {
             allowed.push(
                 "You allowed everything for this session: new requests start without asking, until you press Stop."
@@ -225,7 +258,14 @@ impl View {
             id: q.id,
             text: q.words(),
         });
-        let indicator = controls.then(|| format!("{primary} is controlling this computer"));
+        let indicator = match given {
+            Some(g) if g.csr_holds => Some(format!(
+                "You took control back: {} can take it by clicking your screen",
+                g.to
+            )),
+            Some(g) => Some(format!("{} is controlling this computer", g.to)),
+            None => controls.then(|| format!("{primary} is controlling this computer")),
+        };
         View {
             status,
             who,
@@ -234,6 +274,7 @@ impl View {
             pick,
             clipboard,
             indicator,
+            take_back: given.is_some_and(|g| !g.csr_holds),
             stop_enabled: true,
             code_entry: None,
             ended: false,
@@ -314,6 +355,7 @@ mod tests {
             controlling: None,
             picking: Picking::No,
             clipboard: None,
+            given: None,
         })
     }
 
@@ -396,6 +438,7 @@ mod tests {
             controlling: Some("Bob"),
             picking: Picking::No,
             clipboard: None,
+            given: None,
         });
         assert_eq!(
             v.indicator.as_deref(),
@@ -480,6 +523,7 @@ mod tests {
             controlling: None,
             picking,
             clipboard: Some(&clip),
+            given: None,
         };
         let listing = View::of(state(Picking::Listing));
         assert_eq!((listing.question, listing.pick), (None, None));
@@ -506,6 +550,61 @@ mod tests {
             v.clipboard.is_some(),
             "beside, not instead of, the question"
         );
+    }
+
+    #[test]
+    fn d4_the_csrs_own_computer_says_who_holds_control_and_offers_to_take_it_back() {
+        let mut c = Consent::new();
+        let csrs = vec!["Carol".to_owned()];
+        let conn = connected();
+        let given = |c: &Consent, csr_holds| {
+            View::of(State {
+                connection: &conn,
+                csrs: &csrs,
+                consent: c,
+                controlling: None,
+                picking: Picking::No,
+                clipboard: None,
+                given: Some(Given {
+                    to: "Dave",
+                    csr_holds,
+                }),
+            })
+        };
+        // Asked, not yet allowed: nothing is given, nothing to take back.
+        let id = match c.request(Activity::GiveControl, "Dave") {
+            Asked::Ask(q) => q.id,
+            other => panic!("{other:?}"),
+        };
+        let v = given(&c, false);
+        assert_eq!(v.allowed, ["Nobody can see or control this computer."]);
+        assert_eq!((v.indicator, v.take_back), (None, false));
+        c.answer(id, Answer::Allow);
+        let v = given(&c, false);
+        assert_eq!(
+            v.allowed,
+            ["Dave sees your screen and controls your mouse and keyboard."]
+        );
+        assert_eq!(
+            v.indicator.as_deref(),
+            Some("Dave is controlling this computer")
+        );
+        assert!(v.take_back);
+        let v = given(&c, true);
+        assert_eq!(
+            v.allowed,
+            [
+                "You have control of this computer. Dave sees your screen and takes control again by clicking it."
+            ]
+        );
+        assert_eq!(
+            v.indicator.as_deref(),
+            Some("You took control back: Dave can take it by clicking your screen")
+        );
+        assert!(!v.take_back, "already taken back");
+        c.stop();
+        let v = given(&c, false);
+        assert_eq!((v.indicator, v.take_back), (None, false));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum UiEvent {
     ClipboardAnswer { question: u64, send: bool },
     /// Stop, in the window or in the indicator: end viewing and control at once.
     Stop,
+    /// D4: "Take control back" in the indicator (this is the CSR's computer, given to a customer).
+    TakeControl,
     /// The window was closed: Stop, then leave the session. The window is gone after this.
     Close,
 }
@@ -71,6 +73,7 @@ struct Shown {
 struct Indicator {
     window: gtk4::Window,
     label: gtk4::Label,
+    take_back: gtk4::Button,
 }
 
 /// Shows the window and runs GTK until the window is closed or `views` is closed (the helper's
@@ -375,8 +378,13 @@ fn show(shown: &Shown, view: &View) {
         (Some(text), Some(i)) => {
             i.window.set_title(Some(text));
             i.label.set_text(text);
+            i.take_back.set_visible(view.take_back);
         }
-        (Some(text), None) => *indicator = Some(indicator_window(text, &shown.events)),
+        (Some(text), None) => {
+            let i = indicator_window(text, &shown.events);
+            i.take_back.set_visible(view.take_back);
+            *indicator = Some(i);
+        }
         (None, Some(_)) => {
             if let Some(i) = indicator.take() {
                 i.window.destroy();
@@ -408,7 +416,8 @@ fn show_pick(shown: &Shown, pick: Option<&PickView>) {
     *shown.pick.borrow_mut() = pick.cloned();
 }
 
-/// The always-visible notice while control runs: who is controlling, and a Stop of its own.
+/// The always-visible notice while control runs: who is controlling, and a Stop of its own
+/// (D4: and "Take control back" while a customer given this computer's control holds it).
 /// Closing it is Stop too: it cannot be put away while someone controls the computer.
 fn indicator_window(text: &str, events: &async_channel::Sender<UiEvent>) -> Indicator {
     let window = gtk4::Window::builder()
@@ -420,9 +429,14 @@ fn indicator_window(text: &str, events: &async_channel::Sender<UiEvent>) -> Indi
     let label = label(Some("heading"));
     label.set_text(text);
     let stop = stop_button();
+    let take_back = gtk4::Button::with_label(status::TAKE_BACK);
+    take_back.add_css_class("suggested-action");
     row.append(&label);
+    row.append(&take_back);
     row.append(&stop);
     window.set_child(Some(&row));
+    let ev = events.clone();
+    take_back.connect_clicked(move |_| send(&ev, UiEvent::TakeControl));
     let ev = events.clone();
     stop.connect_clicked(move |_| send(&ev, UiEvent::Stop));
     let ev = events.clone();
@@ -432,5 +446,9 @@ fn indicator_window(text: &str, events: &async_channel::Sender<UiEvent>) -> Indi
     });
     window.connect_map(above::keep_above);
     window.present();
-    Indicator { window, label }
+    Indicator {
+        window,
+        label,
+        take_back,
+    }
 }

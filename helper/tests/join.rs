@@ -90,7 +90,7 @@ fn xvfb() -> (xvfb::Xvfb, String) {
 }
 
 /// The test window at (100, 100), 400x300, for tests whose helper has no window of its own
-/// (`--terminal`: the rogue server's, and D4's, whose points tests/e2e/give_control.mjs assumes).
+/// (`--terminal`: the rogue server's).
 fn corner_window(display: &str) -> Proc {
     test_window_with(
         display,

@@ -248,6 +248,39 @@ const inbound = (page) => page.evaluate(async () => {
   return sum;
 });
 
+// Where a received frame's time goes on the CSR's side (getStats inbound-rtp video counters),
+// summed over the page's connections; `receiver(a, b)` makes them per frame over a phase.
+const RECEIVER_COUNTERS = ['packetsReceived', 'packetsLost', 'nackCount', 'pliCount', 'firCount',
+  'framesReceived', 'framesDecoded', 'keyFramesDecoded', 'framesDropped', 'freezeCount',
+  'totalFreezesDuration', 'jitterBufferDelay', 'jitterBufferTargetDelay', 'jitterBufferMinimumDelay',
+  'jitterBufferEmittedCount', 'totalAssemblyTime', 'framesAssembledFromMultiplePackets',
+  'totalDecodeTime', 'totalProcessingDelay'];
+const receiverCounters = (page) => page.evaluate(async (names) => {
+  const sum = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const pc of window.pcs) {
+    for (const s of (await pc.getStats()).values()) {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'video') continue;
+      for (const n of names) sum[n] += s[n] || 0;
+    }
+  }
+  return sum;
+}, RECEIVER_COUNTERS);
+function receiver(a, b) {
+  const d = Object.fromEntries(RECEIVER_COUNTERS.map((n) => [n, b[n] - a[n]]));
+  const per = (total, count) => (count ? round((total * 1000) / count, 1) : null);
+  return {
+    packets: d.packetsReceived, lost: d.packetsLost, nacks: d.nackCount, plis: d.pliCount + d.firCount,
+    frames_decoded: d.framesDecoded, keyframes: d.keyFramesDecoded, dropped: d.framesDropped,
+    freezes: d.freezeCount, freezes_ms: round(d.totalFreezesDuration * 1000),
+    jitter_buffer_ms: per(d.jitterBufferDelay, d.jitterBufferEmittedCount),
+    jitter_target_ms: per(d.jitterBufferTargetDelay, d.jitterBufferEmittedCount),
+    jitter_minimum_ms: per(d.jitterBufferMinimumDelay, d.jitterBufferEmittedCount),
+    assembly_ms: per(d.totalAssemblyTime, d.framesAssembledFromMultiplePackets),
+    decode_ms: per(d.totalDecodeTime, d.framesDecoded),
+    processing_ms: per(d.totalProcessingDelay, d.framesDecoded),
+  };
+}
+
 // ---- senders: everything a sender does differently ----
 
 // A sender joins the session by `invite` as the customer Dave, answers the CSR's view_desktop
@@ -377,10 +410,11 @@ function latencies(changes, log) {
     if (seen) lat.push(seen.t - c.after);
     else missed += 1;
   }
+  const inOrder = lat.map((l) => round(l));
   lat.sort((a, b) => a - b);
   return lat.length ? {
     p50_ms: round(pct(lat, 0.5)), p90_ms: round(pct(lat, 0.9)), max_ms: round(lat[lat.length - 1]),
-    min_ms: round(lat[0]), changes: changes.length, missed,
+    min_ms: round(lat[0]), changes: changes.length, missed, each_ms: inOrder,
   } : { changes: changes.length, missed };
 }
 
@@ -433,6 +467,7 @@ async function runOnce(senderName) {
     await sleep(2000); // the encoder's ramp-up after the first frames
 
     // Latency: N changes, one every `interval` ms.
+    const r0 = await receiverCounters(csr.page);
     const changes = [];
     for (let i = 0; i < opts.changes; i++) {
       const colour = COLOURS[i % COLOURS.length];
@@ -442,6 +477,7 @@ async function runOnce(senderName) {
     }
     await sleep(1000);
     const latency = latencies(changes, await csr.page.evaluate(() => window.g2g.log));
+    latency.receiver = receiver(r0, await receiverCounters(csr.page));
     const paintMs = changes.map((c) => c.after - c.before).sort((a, b) => a - b);
     latency.paint_p50_ms = round(pct(paintMs, 0.5), 2);
     latency.paint_max_ms = round(paintMs[paintMs.length - 1], 2);

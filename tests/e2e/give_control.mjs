@@ -1,16 +1,18 @@
 // The CSR gives control of their desktop to the customer through the CSR's own Tandem Helper
 // (SPEC D4, D5), clicked through in Debian's headless Chromium. Run by
-// helper/tests/join/give_control.rs, which runs Carol's real `tandem-helper join` under Xvfb
-// (with a test window of four coloured quadrants at 100,100, 400x300, on a 1280x800 screen)
-// and checks what reaches the window; the two sides speak in lines: this script prints
-// {"step": ...} and waits for "ok" on stdin.
+// helper/tests/join/give_control.rs, which runs Carol's real `tandem-helper join` in its window
+// on a private desktop (Xvfb, AT-SPI; a test window of four coloured quadrants at 700,100,
+// 400x300, on a 1280x800 screen), answers it as Carol would and checks what reaches the test
+// window; the two sides speak in lines: this script prints {"step": ...} and waits for "ok".
 // - Carol starts a session; Dave joins by the invite link.
 // - Carol clicks "Give control of my desktop": her console shows a code and the command (step
-//   "code"); her helper joins and asks her; the test answers y.
+//   "code"); the test types it into her helper's window and presses Allow there.
 // - Dave's page shows Carol's screen (the quadrants' colours read from the video's pixels) and
 //   says he controls it; he clicks a point and types "hi" (step "clicked").
 // - Carol clicks "Take control back": Dave's page says so; Dave types (step "held").
-// - Dave clicks the screen to take control, then clicks another point (step "retaken").
+// - Dave clicks the screen to take control, then clicks another point (step "retaken"); the
+//   test presses "Take control back" in Carol's helper; Dave's page says so; Dave types (step
+//   "held in the helper").
 // - Dave stops watching (D5): Carol's console says nobody controls her desktop (step "ended").
 // Usage: node give_control.mjs BASE_URL CSR PASSWORD
 
@@ -27,7 +29,9 @@ const answered = async () => {
 
 // The screen's size and the test window's quadrants (screen points and colours).
 const SCREEN = [1280, 800];
-const PATTERN = [[200, 175, [255, 0, 0]], [400, 175, [0, 255, 0]], [200, 325, [0, 0, 255]], [400, 325, [255, 255, 0]]];
+const WINDOW = [700, 100];
+const w = (x, y) => [WINDOW[0] + x, WINDOW[1] + y];
+const PATTERN = [[...w(100, 75), [255, 0, 0]], [...w(300, 75), [0, 255, 0]], [...w(100, 225), [0, 0, 255]], [...w(300, 225), [255, 255, 0]]];
 const LABEL = "^Carol's screen$";
 
 // The visible video whose accessible name matches `label`: the colours at picture points, and
@@ -89,7 +93,7 @@ await scenario('give_control', [], async ({ browser, check, results, shot }) => 
   check(/^tandem-helper join \S+ \d{8}$/.test(command.trim()) && command.trim().endsWith(code.replace(' ', '')), `the command is shown: ${command}`);
   tell('code', { code });
 
-  // Her helper asks her (the test answers y); Dave sees her screen and controls it.
+  // Her helper asks her (the test presses Allow); Dave sees her screen and controls it.
   await desk.getByText('Dave controls your desktop through your Tandem Helper.').waitFor({ timeout: 30000 });
   await watching.getByText("You control Carol's screen: your pointer and keys go to their computer.").waitFor();
   check(!(await dave.getByRole('dialog').isVisible()), 'Dave is asked nothing');
@@ -101,12 +105,12 @@ await scenario('give_control', [], async ({ browser, check, results, shot }) => 
   results.colours = seen.colours;
   await shot(dave, 'customer-controls-csr-screen');
 
-  // Dave clicks screen point (300, 250), the window's (200, 150), and types "hi".
-  const click = async (x, y) => {
+  // Dave clicks the window's point (200, 150) and types "hi".
+  const click = async ([x, y]) => {
     const v = await video(dave, LABEL, [[x, y]]);
     await dave.mouse.click(v.at[0][0], v.at[0][1]);
   };
-  await click(300, 250);
+  await click(w(200, 150));
   await dave.keyboard.type('hi');
   tell('clicked');
   await answered();
@@ -120,13 +124,19 @@ await scenario('give_control', [], async ({ browser, check, results, shot }) => 
   tell('held');
   await answered();
 
-  // Dave clicks to take it (screen point (200, 175), the window's (100, 75): not passed on),
-  // then clicks screen point (450, 320), the window's (350, 220).
-  await click(200, 175);
+  // Dave clicks to take it (the window's (100, 75): not passed on), then clicks the window's
+  // (350, 220).
+  await click(w(100, 75));
   await watching.getByText("You control Carol's screen: your pointer and keys go to their computer.").waitFor();
   await desk.getByText('Dave controls your desktop through your Tandem Helper.').waitFor();
-  await click(450, 320);
+  await click(w(350, 220));
   tell('retaken');
+  // The test presses "Take control back" in Carol's helper: both pages say so; Dave types.
+  await answered();
+  await desk.getByText(/You took control back: Dave can see your screen but not use it/).waitFor();
+  await watching.getByText('Carol took control back: click the screen to take control.').waitFor();
+  await dave.keyboard.type('y');
+  tell('held in the helper');
   await answered();
 
   // D5: Dave ends it.

@@ -47,6 +47,7 @@ fn show(views: &async_channel::Sender<View>, connection: Connection) {
         controlling: None,
         picking: crate::status::Picking::No,
         clipboard: None,
+        given: None,
     });
     let _ = views.try_send(view);
 }
@@ -127,6 +128,7 @@ async fn session(
                     UiEvent::ClipboardAnswer { id: question, send }
                 }
                 window::UiEvent::Stop => UiEvent::Stop,
+                window::UiEvent::TakeControl => UiEvent::TakeControl,
                 window::UiEvent::Close => UiEvent::Leave,
                 window::UiEvent::Code(_) => continue,
             };

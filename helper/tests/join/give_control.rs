@@ -1,11 +1,12 @@
 //! D4 clicked through in Debian's Chromium, under Xvfb: Carol (CSR) gives Dave (customer)
 //! control of her desktop through her own Tandem Helper. Carol's console
-//! (tests/e2e/give_control.mjs) offers the pairing code; the real `tandem-helper join` runs on
-//! "Carol's" X display and Carol answers its question on the terminal; Dave's page shows
-//! Carol's screen (the test window's colours, read from the video's pixels), and his click and
-//! keys on it reach the test window at the point. Carol takes control back by clicking: Dave's
-//! keys and the click with which he takes it again reach nothing; his next click lands. Dave
-//! ends it (D5).
+//! (tests/e2e/give_control.mjs) offers the pairing code; the real `tandem-helper join` runs in
+//! its window on "Carol's" private desktop, where the test types the code and presses Allow over
+//! AT-SPI, as Carol would; Dave's page shows Carol's screen (the test window's colours, read
+//! from the video's pixels), and his click and keys on it reach the test window at the point.
+//! Carol takes control back by clicking in her console: Dave's keys and the click with which he
+//! takes it again reach nothing; his next click lands. Then she takes it back with her helper's
+//! "Take control back" button, and his keys reach nothing again. Dave ends it (D5).
 
 use super::*;
 
@@ -33,6 +34,19 @@ fn step(node: &Proc, name: &str) -> Value {
     v
 }
 
+/// Nothing reached the test window: its own marker, asked for now, is the next thing it logs.
+fn nothing_injected(window: &mut Proc, when: &str) {
+    window.type_line("fill 0 0 1 1 000000");
+    let next = wait(|| {
+        window.line(|l| {
+            l.contains("\"key_press\"")
+                || l.contains("\"filled\"")
+                || l.contains("\"button_press\"")
+        })
+    });
+    assert!(next.contains("filled"), "injected {when}: {next}");
+}
+
 /// The window's next button press, at about window point (x, y).
 fn pressed_at(window: &Proc, x: i64, y: i64) {
     let press = wait(|| window.event("button_press"));
@@ -55,8 +69,10 @@ async fn the_customer_controls_the_csrs_window_through_the_csrs_helper_in_chromi
             .exists(),
         "run `npm ci` in tests/e2e (./test.sh does)"
     );
-    let (_x, display) = xvfb();
-    let mut window = corner_window(&display);
+    let Some(mut carol) = Desktop::start("1280x800") else {
+        return;
+    };
+    let (mut window, window_id) = test_window(carol.display());
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let base = format!("http://{}", server.addr);
@@ -67,24 +83,26 @@ async fn the_customer_controls_the_csrs_window_through_the_csrs_helper_in_chromi
         .current_dir(E2E);
     let mut node = Proc::spawn(browser);
 
-    // Carol's console gives her a code for her own computer; she runs the helper with it.
+    // Carol's console gives her a code for her own computer; she starts the helper and types
+    // it into its window.
     let code = step(&node, "code");
-    let mut helper_cmd = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
-    helper_cmd.args([
-        "join",
-        &base,
-        code["code"].as_str().unwrap(),
-        "--terminal",
-        "--display",
-        &display,
-    ]);
-    let mut helper = Proc::spawn(helper_cmd);
-    wait(|| helper.line(|l| l.starts_with("joined the session as \"Carol's computer\"")));
-    // The console asks as soon as the helper is there; Carol answers in her helper.
-    let q = wait(|| helper.line(|l| l.starts_with("question:")));
-    assert!(q.contains("Give Dave control of this computer?"), "{q}");
-    helper.type_line("y");
-    wait(|| helper.line(|l| l == "your screen is being shown"));
+    let mut helper_cmd = carol.command(env!("CARGO_BIN_EXE_tandem-helper"));
+    helper_cmd.args(["join", &base, "--display", carol.display()]);
+    let helper = Proc::spawn(helper_cmd);
+    let given = "Dave is controlling this computer";
+    wait(|| {
+        let entry = json!({"role": "text", "name": "Pairing code", "window": MAIN});
+        carol.type_into(&entry, code["code"].as_str().unwrap());
+        carol.click("Join", MAIN);
+        carol.find(json!({"role": "label", "contains": "as Carol's computer.", "window": MAIN}));
+        // The console asks as soon as the helper is there; Carol answers in her helper.
+        carol.find(json!({"role": "label", "contains": "Give Dave control of this computer?", "window": MAIN}));
+        carol.click("Allow", MAIN);
+        carol.find(json!({"role": "label", "name": "Dave sees your screen and controls your mouse and keyboard.", "window": MAIN}));
+        carol.find(json!({"role": "push button", "name": "Take control back", "window": given}));
+        // Without a window manager the indicator took the keyboard; Carol's window gets it back.
+        focus(carol.display(), window_id);
+    });
 
     // Dave saw the pattern, clicked window point (200, 150) and typed "hi".
     step(&node, "clicked");
@@ -100,29 +118,35 @@ async fn the_customer_controls_the_csrs_window_through_the_csrs_helper_in_chromi
     // Carol took control back by clicking; Dave typed: nothing reached the window (the
     // window's own marker comes first).
     step(&node, "held");
-    window.type_line("fill 0 0 1 1 000000");
-    let next = wait(|| {
-        window.line(|l| {
-            l.contains("\"key_press\"")
-                || l.contains("\"filled\"")
-                || l.contains("\"button_press\"")
-        })
+    // Her helper says she has it, and offers no "Take control back".
+    let held = "You took control back: Dave can take it by clicking your screen";
+    wait(|| {
+        carol.find(json!({"role": "frame", "name": held}));
+        carol.gone(json!({"role": "push button", "name": "Take control back", "window": held}));
     });
-    assert!(
-        next.contains("filled"),
-        "injected while Carol held control: {next}"
-    );
+    nothing_injected(&mut window, "while Carol held control");
     node.type_line("ok");
 
     // Dave clicked to take control (that click reaches nothing), then clicked window point
     // (350, 220): the next press is that one.
     step(&node, "retaken");
     pressed_at(&window, 350, 220);
+    // Carol takes it back in her helper this time: its indicator's button.
+    wait(|| carol.click("Take control back", given));
+    node.type_line("ok");
+    step(&node, "held in the helper");
+    wait(|| carol.find(json!({"role": "frame", "name": held})));
+    nothing_injected(&mut window, "after Take control back in the helper");
     node.type_line("ok");
 
-    // Dave ended it: Carol's helper stops sending her screen.
+    // Dave ended it: Carol's helper says nobody sees or controls her computer, and its
+    // indicator goes.
     step(&node, "ended");
-    wait(|| helper.line(|l| l == "your screen is no longer shown"));
+    wait(|| {
+        carol.find(json!({"role": "label", "name": "Nobody can see or control this computer.", "window": MAIN}));
+        carol.gone(json!({"role": "frame", "name": held}));
+    });
+    drop(helper);
     let report = wait(|| node.line(|l| l.contains("\"failures\"")));
     let report: Value = serde_json::from_str(&report).expect("json");
     assert_eq!(report["failures"], json!([]), "{report}");
