@@ -65,6 +65,17 @@ impl Exports {
         self.progress.get(recording)
     }
 
+    /// How far every export under way is. Taken before the recordings' rows are read, a
+    /// `processing` row always finds its export's progress here: an export's outcome is stored
+    /// before its progress is forgotten, so a row read after it says `ready` (or `failed`).
+    pub fn progress_now(&self) -> HashMap<Uuid, f64> {
+        self.progress
+            .0
+            .lock()
+            .expect("progress lock poisoned")
+            .clone()
+    }
+
     /// There is a new recording to export.
     pub fn wake(&self) {
         self.wake.notify_one();

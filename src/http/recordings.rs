@@ -3,6 +3,7 @@
 //! ranges, and upload an ARF file. Recording itself and the MP4 export happen elsewhere; this module only reads what
 //! they leave in the store and in `[recording] dir`.
 
+use std::collections::HashMap;
 use std::io::SeekFrom;
 use std::ops::RangeInclusive;
 use std::path::Path as FsPath;
@@ -49,10 +50,14 @@ async fn load(state: &AppState, id: Uuid) -> Result<Recording, Problem> {
 }
 
 /// A recording as the API shows it: while it is converted to MP4, with how far that is (0
-/// until the exporter takes it up).
-fn shown(state: &AppState, mut r: Recording) -> Recording {
+/// until the exporter takes it up). `progress` is [`Exports::progress_now`], taken before the
+/// row was read: read after, an export that ended in between would show a `processing` row at
+/// 0 after 0.99.
+///
+/// [`Exports::progress_now`]: crate::exporter::Exports::progress_now
+fn shown(progress: &HashMap<Uuid, f64>, mut r: Recording) -> Recording {
     if r.status == RecordingStatus::Processing {
-        r.progress = Some(state.exports.progress(r.id).unwrap_or(0.0));
+        r.progress = Some(progress.get(&r.id).copied().unwrap_or(0.0));
     }
     r
 }
@@ -149,12 +154,13 @@ pub async fn list(
 ) -> Result<ApiJson<Value>, Problem> {
     let Query(q) = query?;
     let owner = (!caller.is_admin() || q.mine).then_some(caller.0.id);
+    let progress = state.exports.progress_now();
     let recordings: Vec<Recording> = state
         .store
         .recordings(owner)
         .await?
         .into_iter()
-        .map(|r| shown(&state, r))
+        .map(|r| shown(&progress, r))
         .collect();
     Ok(ApiJson(json!({ "recordings": recordings })))
 }
@@ -164,9 +170,10 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Recording>, Problem> {
+    let progress = state.exports.progress_now();
     let r = load(&state, parse_id(&id)?).await?;
     may_manage(&caller, &r)?;
-    Ok(ApiJson(shown(&state, r)))
+    Ok(ApiJson(shown(&progress, r)))
 }
 
 #[derive(Deserialize)]
@@ -213,12 +220,13 @@ pub async fn update(
             Some(user.id)
         }
     };
+    let progress = state.exports.progress_now();
     let updated = state
         .store
         .update_recording(r.id, name, description, body.disabled, owner)
         .await?
         .ok_or_else(unknown)?;
-    Ok(ApiJson(shown(&state, updated)))
+    Ok(ApiJson(shown(&progress, updated)))
 }
 
 /// Removes a file that may already be gone.

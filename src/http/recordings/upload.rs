@@ -298,8 +298,9 @@ pub async fn upload(
     })
     .await
     .map_err(Problem::internal)??;
+    let progress = state.exports.progress_now();
     let created = load(&state, id).await?;
     // It stays `processing` until the exporter, woken now, has made its MP4.
     state.exports.wake();
-    Ok((StatusCode::CREATED, ApiJson(shown(&state, created))))
+    Ok((StatusCode::CREATED, ApiJson(shown(&progress, created))))
 }
