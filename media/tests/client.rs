@@ -338,3 +338,41 @@ fn the_helper_offers_video_and_control_without_audio() {
         Err(ClientError::NothingToOffer)
     ));
 }
+
+/// A support session's screen is mostly still: one changed picture after a quiet spell must
+/// reach the viewer at once, not when the next change comes (glass-to-glass, issue 16). The
+/// helper's bandwidth probing sends padding in the quiet spells.
+#[test]
+fn a_lone_change_after_a_quiet_spell_reaches_the_viewer_at_once() {
+    let (mut w, mid) = call(vec![Codec::H264]);
+    let warm = send_frames(&mut w, mid, Codec::H264, 30, h264_frame);
+    let mut rtp_time = warm.last().unwrap().0;
+    let kept = |w: &World| {
+        w.client(CSR)
+            .received(TrackPurpose::Screen)
+            .map(|v| v.kept.len())
+            .sum::<usize>()
+    };
+    let mut delays = Vec::new();
+    for n in 31..51u64 {
+        w.run(Duration::from_millis(500));
+        rtp_time += 45_000;
+        let before = kept(&w);
+        let now = w.now;
+        let frame = EncodedFrame {
+            codec: Codec::H264,
+            rtp_time,
+            data: h264_frame(n * 10 + 1),
+        };
+        helper(&mut w).send_frame(now, mid, frame).unwrap();
+        let sent = w.now;
+        while kept(&w) == before && w.now - sent < Duration::from_secs(2) {
+            w.run(Duration::from_millis(1));
+        }
+        delays.push((w.now - sent).as_millis());
+    }
+    assert!(
+        delays.iter().all(|d| *d < 100),
+        "ms from send to the viewer: {delays:?}"
+    );
+}
