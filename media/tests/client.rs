@@ -376,3 +376,16 @@ fn a_lone_change_after_a_quiet_spell_reaches_the_viewer_at_once() {
         "ms from send to the viewer: {delays:?}"
     );
 }
+
+/// While the screen is still, the helper's probing for bandwidth (padding, up to the 8 Mbit/s it
+/// would like) must not fill the customer's upload: about 100 kbit/s, with a probe burst every
+/// few seconds.
+#[test]
+fn a_still_screen_costs_the_customers_upload_little() {
+    let (mut w, mid) = call(vec![Codec::H264]);
+    send_frames(&mut w, mid, Codec::H264, 30, h264_frame);
+    let before = w.sent_bytes[&HELPER];
+    w.run(Duration::from_secs(20));
+    let kbit_s = (w.sent_bytes[&HELPER] - before) * 8 / 1000 / 20;
+    assert!(kbit_s < 250, "{kbit_s} kbit/s sent while nothing changed");
+}

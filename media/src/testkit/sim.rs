@@ -31,6 +31,8 @@ pub struct World {
     pub policy: MediaPolicy<u8>,
     /// Wall time spent inside the SFU's receive and timeout handling.
     pub sfu_time: Duration,
+    /// UDP payload bytes each client has sent (media, padding, RTCP, DTLS, STUN).
+    pub sent_bytes: BTreeMap<u8, u64>,
     wire: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
 
@@ -55,6 +57,7 @@ impl World {
             recorded: Vec::new(),
             policy: MediaPolicy::default(),
             sfu_time: Duration::ZERO,
+            sent_bytes: BTreeMap::new(),
             wire: VecDeque::new(),
         }
     }
@@ -129,6 +132,7 @@ impl World {
                     c.handle_timeout(now).unwrap();
                 }
                 while let Some(t) = c.poll_transmit() {
+                    *self.sent_bytes.entry(*key).or_default() += t.contents.len() as u64;
                     self.wire.push_back((t.source, t.destination, t.contents));
                 }
             }
@@ -178,13 +182,14 @@ impl World {
                     self.sfu.handle_receive(now, src, dst, &data);
                     self.sfu_time += started.elapsed();
                 }
-            } else if let Some((_, c)) = self
+            } else if let Some((key, c)) = self
                 .clients
                 .iter_mut()
                 .find(|(k, c)| c.addr() == dst && !self.gone.contains(*k))
             {
                 c.handle_receive(now, src, &data).unwrap();
                 while let Some(t) = c.poll_transmit() {
+                    *self.sent_bytes.entry(*key).or_default() += t.contents.len() as u64;
                     self.wire.push_back((t.source, t.destination, t.contents));
                 }
             }
