@@ -182,6 +182,15 @@ pub struct Session {
     csr_holds: bool,
 }
 
+/// D4: to whom this computer's control is given, and who holds it now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Given<'a> {
+    /// The customer's name.
+    pub to: &'a str,
+    /// The CSR took control back; the customer takes it again by clicking the shown screen.
+    pub csr_holds: bool,
+}
+
 /// `Button` has no order; this one keeps the held set sorted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct ButtonKey(u8);
@@ -246,13 +255,11 @@ impl Session {
 
     /// D4 (this is the CSR's computer): to whom control is given and who holds it, while the
     /// CSR's own OK to give it stands.
-    pub fn given(&self) -> Option<crate::status::Given<'_>> {
-        self.consent
-            .allows(Activity::GiveControl)
-            .then(|| crate::status::Given {
-                to: self.controller.as_deref().unwrap_or("The customer"),
-                csr_holds: self.csr_holds,
-            })
+    pub fn given(&self) -> Option<Given<'_>> {
+        self.consent.allows(Activity::GiveControl).then(|| Given {
+            to: self.controller.as_deref().unwrap_or("The customer"),
+            csr_holds: self.csr_holds,
+        })
     }
 
     /// Whether the screen is being sent.

@@ -6,7 +6,7 @@
 //! question waiting for an answer, and who is controlling the computer.
 
 use crate::consent::{Activity, Consent, Question};
-use crate::session::ClipboardQuestion;
+use crate::session::{ClipboardQuestion, Given};
 
 /// The window's title, and the name the indicator's title starts from.
 pub const TITLE: &str = "Tandem Helper";
@@ -83,15 +83,6 @@ pub struct State<'a> {
     pub clipboard: Option<&'a ClipboardQuestion>,
     /// D4 (this is the CSR's own computer): control is given to a customer.
     pub given: Option<Given<'a>>,
-}
-
-/// D4: to whom this computer's control is given, and who holds it now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Given<'a> {
-    /// The customer's name.
-    pub to: &'a str,
-    /// The CSR took control back; the customer takes it again by clicking the shown screen.
-    pub csr_holds: bool,
 }
 
 /// A question with its answers, as the window shows it.

@@ -533,6 +533,30 @@ async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewin
         (Some("h"), Some("i"))
     );
 
+    // Carol asks for the text Dave copied: asked in the window beside the rest, sent on Send.
+    let _copied = clipboard::xclip_in(&display, "Dave's serial: 4711-XY");
+    assert!(peer.send_control(json!({"t": "clipboard_get"})));
+    block_in_place(|| {
+        desk.find(json!({"role": "label", "name": "Carol asks for the text you copied: send it?", "window": MAIN}));
+        desk.find(json!({"role": "push button", "name": "Don't send", "window": MAIN}));
+    });
+    assert!(
+        clipboard::control_in(&peer).is_empty(),
+        "nothing is sent before the customer answers"
+    );
+    block_in_place(|| desk.click("Send", MAIN));
+    eventually("Carol receives the copied text", || {
+        !clipboard::control_in(&peer).is_empty()
+    })
+    .await;
+    assert_eq!(
+        clipboard::control_in(&peer),
+        [json!({"t": "clipboard", "text": "Dave's serial: 4711-XY"})]
+    );
+    block_in_place(|| {
+        desk.gone(json!({"role": "push button", "name": "Don't send", "window": MAIN}));
+    });
+
     // Stop in the window ends viewing and control at once, in the helper and on the server:
     // the CSR's console is told both ended, and the indicator goes.
     block_in_place(|| desk.click("Stop", MAIN));

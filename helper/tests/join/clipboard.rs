@@ -20,7 +20,7 @@ fn xclip_out(display: &str) -> String {
 
 /// xclip holding `text` on the display's CLIPBOARD, as a program the customer copied from;
 /// killed when dropped.
-fn xclip_in(display: &str, text: &str) -> Proc {
+pub(super) fn xclip_in(display: &str, text: &str) -> Proc {
     // xclip says it holds the clipboard on stderr: on stdout here, to wait for it.
     let mut c = Command::new("sh");
     c.args([
@@ -37,7 +37,7 @@ fn xclip_in(display: &str, text: &str) -> Proc {
 }
 
 /// The messages the CSR received on the control channel so far.
-fn control_in(peer: &Peer) -> Vec<Value> {
+pub(super) fn control_in(peer: &Peer) -> Vec<Value> {
     let c = peer.0.lock().unwrap();
     c.channel_in
         .iter()
