@@ -137,8 +137,8 @@ impl Helper {
                 decisions(&self.consent.stop());
                 true
             }
-            UiEvent::Code(code) => {
-                out(json!({"event": "code", "code": code}));
+            UiEvent::Join { server, code } => {
+                out(json!({"event": "code", "code": code, "server": server}));
                 true
             }
             UiEvent::Close => {

@@ -16,7 +16,8 @@ use tokio::sync::mpsc::unbounded_channel;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Without a command: the support server to join, the code typed in the window.
+    /// Without a command: the support server to join (without it, typed in the window too),
+    /// the code typed in the window.
     #[arg(long)]
     server: Option<String>,
     /// The X display (default: $DISPLAY).
@@ -50,20 +51,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = match (cli.command, cli.server) {
-        (Some(c), _) => c,
-        (None, Some(server)) => Command::Join {
-            server,
-            code: None,
-            display: cli.display,
-            terminal: false,
-        },
-        (None, None) => {
-            eprintln!(
-                "tandem-helper: say which server to join: tandem-helper --server https://support.example.com (or see --help)"
-            );
-            return ExitCode::FAILURE;
-        }
+    // Opened with no command (a double-click on the downloaded file): the window, which asks for
+    // the code, and for the server's address too when --server does not name it.
+    let Some(command) = cli.command else {
+        return joined(join(cli.server.as_deref(), None, cli.display, false));
     };
     match command {
         Command::Screens { display } => match screens(display.as_deref()) {
@@ -78,16 +69,21 @@ fn main() -> ExitCode {
             code,
             display,
             terminal,
-        } => match join(&server, code, display, terminal) {
-            Ok(reason) => {
-                println!("left: {reason}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("tandem-helper: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        } => joined(join(Some(&server), code, display, terminal)),
+    }
+}
+
+/// `join`'s outcome, said on the terminal: why it ended, or what went wrong.
+fn joined(result: Result<String, JoinError>) -> ExitCode {
+    match result {
+        Ok(reason) => {
+            println!("left: {reason}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tandem-helper: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -115,7 +111,7 @@ fn platform(_display: Option<String>) -> Result<Platform, JoinError> {
 
 /// `join`: the window (or the terminal) as the customer's side.
 fn join(
-    server: &str,
+    server: Option<&str>,
     code: Option<String>,
     display: Option<String>,
     terminal: bool,
@@ -124,9 +120,11 @@ fn join(
     if !terminal {
         return desktop::run(server, code, platform);
     }
-    let code = code.ok_or_else(|| {
-        JoinError::BadServer("with --terminal, give the pairing code: join <server> <code>".into())
-    })?;
+    let (Some(server), Some(code)) = (server, code) else {
+        return Err(JoinError::BadServer(
+            "with --terminal, give the server and the pairing code: join <server> <code>".into(),
+        ));
+    };
     let code = code.as_str();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -19,6 +19,8 @@ pub const STOP: &str = "Stop";
 pub const STOP_EXPLAINED: &str = "Stop ends viewing and control at once.";
 /// The code entry's label, which is also its accessible name.
 pub const CODE: &str = "Pairing code";
+/// The server entry's label (shown when the command line named no server), also its name.
+pub const SERVER: &str = "Support server";
 pub const JOIN: &str = "Join";
 /// The button that closes the window once the session is over.
 pub const CLOSE: &str = "Close";
@@ -48,10 +50,11 @@ pub enum Picking<'a> {
 /// Where the helper's link to the server stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Connection {
-    /// Waiting for the customer to type the pairing code; `refused` says why the last one was
-    /// not taken (docs/helper.md's table), in the customer's words.
+    /// Waiting for the customer to type the pairing code (and the server's address, when the
+    /// command line named none: `server` is None); `refused` says why the last try was not
+    /// taken (docs/helper.md's table), in the customer's words.
     NeedsCode {
-        server: String,
+        server: Option<String>,
         refused: Option<String>,
     },
     Connecting {
@@ -123,6 +126,8 @@ pub struct View {
     pub stop_enabled: bool,
     /// The code entry is shown, with why the last code was refused, if it was.
     pub code_entry: Option<Option<String>>,
+    /// The server's address is typed too (above the code): the command line named none.
+    pub server_entry: bool,
     /// The session is over: the window offers Close, and stays until the customer closes it.
     pub ended: bool,
 }
@@ -143,9 +148,15 @@ impl View {
     pub fn of(state: State<'_>) -> View {
         let connected = matches!(state.connection, Connection::Connected { .. });
         let status = match state.connection {
-            Connection::NeedsCode { server, .. } => format!(
+            Connection::NeedsCode {
+                server: Some(server),
+                ..
+            } => format!(
                 "Type the pairing code that the support page shows, then press Join. Server: {server}."
             ),
+            Connection::NeedsCode { server: None, .. } => {
+                "Type the support server's address and the pairing code that the support page shows, then press Join.".to_owned()
+            }
             Connection::Connecting { server } => format!("Connecting to {server}…"),
             Connection::Connected { server, computer } => {
                 format!("Connected to {server} as {computer}.")
@@ -169,6 +180,10 @@ impl View {
                     Connection::NeedsCode { refused, .. } => Some(refused.clone()),
                     _ => None,
                 },
+                server_entry: matches!(
+                    state.connection,
+                    Connection::NeedsCode { server: None, .. }
+                ),
                 ended: matches!(state.connection, Connection::Ended { .. }),
             };
         }
@@ -268,6 +283,7 @@ impl View {
             take_back: given.is_some_and(|g| !g.csr_holds),
             stop_enabled: true,
             code_entry: None,
+            server_entry: false,
             ended: false,
         }
     }
@@ -481,11 +497,21 @@ mod tests {
     fn the_code_entry_says_why_a_code_was_refused_and_an_ended_session_offers_close() {
         let c = Consent::new();
         let needs = Connection::NeedsCode {
-            server: "support.example.com".into(),
+            server: Some("support.example.com".into()),
             refused: Some("the code is not right".into()),
         };
         let v = view(&needs, &[], &c);
         assert_eq!(v.code_entry, Some(Some("the code is not right".into())));
+        assert!(!v.server_entry, "the command line named the server");
+        assert!(v.status.ends_with("Server: support.example.com."));
+        // Opened without a server (a double-click): its address is typed with the code.
+        let unnamed = Connection::NeedsCode {
+            server: None,
+            refused: None,
+        };
+        let v = view(&unnamed, &[], &c);
+        assert!(v.server_entry && v.code_entry == Some(None));
+        assert!(v.status.starts_with("Type the support server's address"));
         assert!(!v.stop_enabled && !v.ended);
         let ended = Connection::Ended {
             reason: "the session has ended".into(),

@@ -28,8 +28,12 @@ use crate::status::{self, PickView, View};
 /// What the customer did in the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UiEvent {
-    /// The pairing code typed, as typed ("4831 0276"; the server checks it).
-    Code(String),
+    /// The pairing code typed, as typed ("4831 0276"; the server checks it), and the server's
+    /// address when it was asked for too.
+    Join {
+        server: Option<String>,
+        code: String,
+    },
     /// An answer to the question with this id (src/consent.rs).
     Answer { question: u64, answer: Answer },
     /// D6: the windows ticked in the pick for this question (none: "Don't allow").
@@ -62,6 +66,8 @@ struct Shown {
     stop_row: gtk4::Box,
     code_box: gtk4::Box,
     code: gtk4::Entry,
+    server_row: gtk4::Box,
+    server: gtk4::Entry,
     refused: gtk4::Label,
     close: gtk4::Button,
     /// The session is over: the window stays, with Close, until the customer closes it.
@@ -192,8 +198,21 @@ fn build(
     let close_text = label(Some("dim-label"));
     close_text.set_text(status::CLOSE_EXPLAINED);
 
-    // The pairing code, typed by the customer when the command line gave none.
+    // The pairing code, typed by the customer when the command line gave none; above it the
+    // server's address, when the command line named no server either.
     let code_box = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
+    let server_row = gtk4::Box::new(gtk4::Orientation::Vertical, 6);
+    let server_label = label(None);
+    server_label.set_text(status::SERVER);
+    let server = gtk4::Entry::builder()
+        .placeholder_text("support.example.com")
+        .max_length(256)
+        .build();
+    server_label.set_mnemonic_widget(Some(&server));
+    server_row.append(&server_label);
+    server_row.append(&server);
+    server_row.set_visible(false);
+    code_box.append(&server_row);
     let code_label = label(None);
     code_label.set_text(status::CODE);
     let code = gtk4::Entry::builder()
@@ -250,6 +269,8 @@ fn build(
         stop_row: stop_row.clone(),
         code_box,
         code: code.clone(),
+        server_row,
+        server: server.clone(),
         refused,
         close: close.clone(),
         ended: Cell::new(false),
@@ -290,10 +311,14 @@ fn build(
     stop.connect_clicked(move |_| send(&ev, UiEvent::Stop));
     let ev = events.clone();
     let entry = code.clone();
+    let (server_entry, server_shown) = (server.clone(), shown.server_row.clone());
     let typed = move || {
-        let text = entry.text().trim().to_owned();
-        if !text.is_empty() {
-            send(&ev, UiEvent::Code(text));
+        let code = entry.text().trim().to_owned();
+        let server = server_shown
+            .is_visible()
+            .then(|| server_entry.text().trim().to_owned());
+        if !code.is_empty() && server.as_ref().is_none_or(|s| !s.is_empty()) {
+            send(&ev, UiEvent::Join { server, code });
         }
     };
     let typed_too = typed.clone();
@@ -334,11 +359,17 @@ fn build(
 fn show(shown: &Shown, view: &View) {
     shown.status.set_text(&view.status);
     shown.code_box.set_visible(view.code_entry.is_some());
+    shown.server_row.set_visible(view.server_entry);
     if let Some(refused) = &view.code_entry {
         shown.refused.set_text(refused.as_deref().unwrap_or(""));
         shown.refused.set_visible(refused.is_some());
-        // Typing again starts from what was typed: the customer fixes it.
-        shown.code.grab_focus();
+        // Typing again starts from what was typed: the customer fixes it (the server's
+        // address first while it is still empty).
+        if view.server_entry && shown.server.text().trim().is_empty() {
+            shown.server.grab_focus();
+        } else {
+            shown.code.grab_focus();
+        }
     }
     shown
         .stop_row

@@ -455,15 +455,24 @@ async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewin
         "{wrong:?}"
     );
 
-    // In the window: no code on the command line, so the customer types it.
+    // In the window, opened with no arguments as a double-click opens the downloaded file: the
+    // customer types the server's address and the code.
     let mut helper_cmd = desk.command(env!("CARGO_BIN_EXE_tandem-helper"));
-    helper_cmd.args(["join", &base, "--display", &display]);
+    helper_cmd.args(["--display", &display]);
     let mut helper = Proc::spawn(helper_cmd);
     let entry = json!({"role": "text", "name": "Pairing code", "window": MAIN});
+    let server = json!({"role": "text", "name": "Support server", "window": MAIN});
     block_in_place(|| {
         desk.find(entry.clone());
-        // A wrong code is said in the table's words, and the entry stays for another try.
+        // An address that is none is said in words; both entries stay for another try.
+        desk.type_into(&server, "support example com");
         desk.type_into(&entry, "0000 0000");
+        desk.click("Join", MAIN);
+        desk.find(
+            json!({"role": "label", "contains": "is not a server's address", "window": MAIN}),
+        );
+        // A wrong code is said in the table's words, and the entry stays for another try.
+        desk.type_into(&server, &base);
         desk.click("Join", MAIN);
         desk.find(json!({"role": "label", "contains": "the code is not right", "window": MAIN}));
         // The right code, typed as the page shows it: two groups of four.

@@ -1,6 +1,7 @@
 //! The customer's side of `join` in the helper's window (src/window.rs): the pairing code typed
-//! there when the command line gave none, a refused code said in words with the entry still
-//! there, then the session in the window; closing the window is Stop and leaving.
+//! there when the command line gave none (and the server's address when it named no server
+//! either: the helper opened with no arguments), a refused try said in words with the entries
+//! still there, then the session in the window; closing the window is Stop and leaving.
 //!
 //! GTK runs on the calling (main) thread; the connection runs on a thread of its own with a
 //! single-threaded tokio runtime. They talk only through the window's two channels.
@@ -11,10 +12,15 @@ use super::{JoinError, Platform, UiEvent, UiUpdate, pairing};
 use crate::status::{Connection, State, View};
 use crate::window;
 
-/// Shows the window, pairs (with `code`, or the code the customer types), runs the session, and
-/// returns when the window is closed and the connection is over: why it ended, in words.
-pub fn run(server: &str, code: Option<String>, platform: Platform) -> Result<String, JoinError> {
-    let base = pairing::base_url(server)?;
+/// Shows the window, pairs (with `code`, or the code the customer types; at `server`, or the
+/// server the customer types), runs the session, and returns when the window is closed and the
+/// connection is over: why it ended, in words.
+pub fn run(
+    server: Option<&str>,
+    code: Option<String>,
+    platform: Platform,
+) -> Result<String, JoinError> {
+    let base = server.map(pairing::base_url).transpose()?;
     let (views_tx, views_rx) = async_channel::unbounded();
     let (events_tx, events_rx) = async_channel::unbounded();
     let core = std::thread::Builder::new()
@@ -53,53 +59,55 @@ fn show(views: &async_channel::Sender<View>, connection: Connection) {
 }
 
 async fn session(
-    base: reqwest::Url,
+    given: Option<reqwest::Url>,
     mut code: Option<String>,
     platform: Platform,
     views: &async_channel::Sender<View>,
     events: async_channel::Receiver<window::UiEvent>,
 ) -> Result<String, JoinError> {
-    let server = base.host_str().unwrap_or_default().to_owned();
+    let named = given.as_ref().map(host);
     let closed = || Ok("you closed Tandem Helper".to_owned());
-    let paired = loop {
-        let typed = match code.take() {
-            Some(c) => c,
-            None => {
+    let mut refused: Option<String> = None;
+    let (base, paired) = loop {
+        // The server and code to try: the command line's, or what the customer types.
+        let (base, typed) = match (&given, code.take()) {
+            (Some(base), Some(c)) => (base.clone(), c),
+            _ => {
                 show(
                     views,
                     Connection::NeedsCode {
-                        server: server.clone(),
-                        refused: None,
+                        server: named.clone(),
+                        refused: refused.take(),
                     },
                 );
-                match next_code(&events).await {
-                    Some(c) => c,
-                    None => return closed(),
+                let Some((server, c)) = next_join(&events).await else {
+                    return closed();
+                };
+                match (&given, server) {
+                    (Some(base), _) => (base.clone(), c),
+                    (None, Some(server)) => match pairing::base_url(&server) {
+                        Ok(base) => (base, c),
+                        Err(_) => {
+                            refused = Some(format!(
+                                "\"{server}\" is not a server's address: type it as the support page shows it, such as support.example.com"
+                            ));
+                            continue;
+                        }
+                    },
+                    (None, None) => continue,
                 }
             }
         };
         show(
             views,
             Connection::Connecting {
-                server: server.clone(),
+                server: host(&base),
             },
         );
         match pairing::pair(&base, &typed).await {
-            Ok(paired) => break paired,
+            Ok(paired) => break (base, paired),
             // Said in the window, and the customer may type again.
-            Err(e) => {
-                show(
-                    views,
-                    Connection::NeedsCode {
-                        server: server.clone(),
-                        refused: Some(e.to_string()),
-                    },
-                );
-                match next_code(&events).await {
-                    Some(c) => code = Some(c),
-                    None => return closed(),
-                }
-            }
+            Err(e) => refused = Some(e.to_string()),
         }
     };
 
@@ -130,7 +138,7 @@ async fn session(
                 window::UiEvent::Stop => UiEvent::Stop,
                 window::UiEvent::TakeControl => UiEvent::TakeControl,
                 window::UiEvent::Close => UiEvent::Leave,
-                window::UiEvent::Code(_) => continue,
+                window::UiEvent::Join { .. } => continue,
             };
             if ui_tx.send(event).is_err() {
                 return;
@@ -145,14 +153,21 @@ async fn session(
     result
 }
 
-/// The next code typed in the window; None when the window was closed.
-async fn next_code(events: &async_channel::Receiver<window::UiEvent>) -> Option<String> {
+/// The next server (when asked) and code typed in the window; None when the window was closed.
+async fn next_join(
+    events: &async_channel::Receiver<window::UiEvent>,
+) -> Option<(Option<String>, String)> {
     while let Ok(event) = events.recv().await {
         match event {
-            window::UiEvent::Code(code) => return Some(code),
+            window::UiEvent::Join { server, code } => return Some((server, code)),
             window::UiEvent::Close => return None,
             _ => {}
         }
     }
     None
+}
+
+/// The server as the window names it.
+fn host(base: &reqwest::Url) -> String {
+    base.host_str().unwrap_or_default().to_owned()
 }
