@@ -8,22 +8,14 @@
 //   ends the session, and the recording is listed on her dashboard.
 // Usage: node autorecord.mjs BASE_URL CSR PASSWORD   (run by tests/browser_consoles.rs)
 
-import { scenario } from './harness.mjs';
+import { scenario, signInAndStart } from './harness.mjs';
 
 const [base, csrUser, password] = process.argv.slice(2);
 
 await scenario('autorecord', [], async ({ browser, check, results, shot }) => {
   const carol = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
-  await carol.goto(`${base}/`);
-  await carol.getByLabel('Username').fill(csrUser);
-  await carol.getByLabel('Password', { exact: true }).fill(password);
-  await carol.getByRole('button', { name: 'Sign in' }).click();
-  await carol.getByLabel('Topic').fill('Laptop setup');
-  await carol.getByRole('button', { name: 'Start session' }).click();
-  await carol.getByText(/Session \d{9} started/).waitFor();
-  const s = carol.getByRole('tabpanel', { name: /Laptop setup/ });
-  const link = await s.getByLabel('Invite link').inputValue();
+  const { panel: s, link } = await signInAndStart(carol, base, csrUser, password, 'Laptop setup');
   await s.getByRole('tab', { name: 'Session' }).click();
   await s.getByText('Recording is automatic, but the customer has not allowed it.').waitFor();
 

@@ -17,7 +17,7 @@
 // Usage: node give_control.mjs BASE_URL CSR PASSWORD
 
 import readline from 'node:readline';
-import { scenario, until } from './harness.mjs';
+import { scenario, until, signInAndStart, joinByLink } from './harness.mjs';
 
 const [base, csrUser, password] = process.argv.slice(2);
 const input = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -62,23 +62,11 @@ const near = (got, want) => got && want.every((w, i) => Math.abs(got[i] - w) <= 
 await scenario('give_control', [], async ({ browser, check, results, shot }) => {
   const carol = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
-  await carol.goto(`${base}/`);
-  await carol.getByLabel('Username').fill(csrUser);
-  await carol.getByLabel('Password', { exact: true }).fill(password);
-  await carol.getByRole('button', { name: 'Sign in' }).click();
-  await carol.getByLabel('Topic').fill('Show me how');
-  await carol.getByRole('button', { name: 'Start session' }).click();
-  await carol.getByText(/Session \d{9} started/).waitFor();
-  const s = carol.getByRole('tabpanel', { name: /Show me how/ });
-  const link = await s.getByLabel('Invite link').inputValue();
+  const { panel: s, link } = await signInAndStart(carol, base, csrUser, password, 'Show me how');
 
   const dave = await (await browser.newContext({ viewport: { width: 1000, height: 1000 } })).newPage();
   dave.on('console', (m) => { if (m.type() === 'error') console.error('[dave]', m.text()); });
-  const invite = new URL(link);
-  await dave.goto(`${base}${invite.pathname}${invite.search}`);
-  await dave.getByLabel('Your name').fill('Dave');
-  await dave.getByLabel('Your name').press('Enter');
-  await dave.getByText('You are in the session.').waitFor();
+  await joinByLink(dave, base, link, 'Dave');
   await s.getByText('Dave joined').waitFor();
   const watching = dave.getByRole('region', { name: "Your support representative's screen" });
 

@@ -122,3 +122,25 @@ export async function scenario(name, extraArgs, body) {
   console.log(JSON.stringify({ results, failures }));
   process.exit(failures.length ? 1 : 0);
 }
+
+// The CSR signs in on `page` and starts a session on `topic`: its tab panel and invite link.
+export async function signInAndStart(page, base, user, password, topic) {
+  await page.goto(`${base}/`);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByLabel('Topic').fill(topic);
+  await page.getByRole('button', { name: 'Start session' }).click();
+  await page.getByText(/Session \d{9} started/).waitFor();
+  const panel = page.getByRole('tabpanel', { name: topic });
+  return { panel, link: await panel.getByLabel('Invite link').inputValue() };
+}
+
+// A customer named `name` joins on `page` by the invite `link`; returns once the page says so.
+export async function joinByLink(page, base, link, name) {
+  const invite = new URL(link);
+  await page.goto(`${base}${invite.pathname}${invite.search}`);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('Your name').press('Enter');
+  await page.getByText('You are in the session.').waitFor();
+}

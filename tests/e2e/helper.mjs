@@ -11,7 +11,7 @@
 //   the page.
 // Usage: node helper.mjs BASE_URL CSR PASSWORD   (run by tests/server/helper_pairing.rs)
 
-import { apiClient, scenario, sleep } from './harness.mjs';
+import { apiClient, scenario, sleep, signInAndStart, joinByLink } from './harness.mjs';
 
 const [base, csrUser, password] = process.argv.slice(2);
 const api = apiClient(base);
@@ -22,23 +22,11 @@ const visible = (page) => page.locator('body').innerText();
 await scenario('helper', [], async ({ browser, check, results, shot }) => {
   const carol = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
-  await carol.goto(`${base}/`);
-  await carol.getByLabel('Username').fill(csrUser);
-  await carol.getByLabel('Password', { exact: true }).fill(password);
-  await carol.getByRole('button', { name: 'Sign in' }).click();
-  await carol.getByLabel('Topic').fill('Mouse does not click');
-  await carol.getByRole('button', { name: 'Start session' }).click();
-  await carol.getByText(/Session \d{9} started/).waitFor();
-  const s = carol.getByRole('tabpanel', { name: /Mouse does not click/ });
-  const link = await s.getByLabel('Invite link').inputValue();
+  const { panel: s, link } = await signInAndStart(carol, base, csrUser, password, 'Mouse does not click');
 
   const dave = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   dave.on('console', (m) => { if (m.type() === 'error') console.error('[dave]', m.text()); });
-  const invite = new URL(link);
-  await dave.goto(`${base}${invite.pathname}${invite.search}`);
-  await dave.getByLabel('Your name').fill('Dave');
-  await dave.getByLabel('Your name').press('Enter');
-  await dave.getByText('You are in the session.').waitFor();
+  await joinByLink(dave, base, link, 'Dave');
   await s.getByText('Dave joined').waitFor();
   check(!/control|mouse/i.test(await visible(dave)), 'before anything is asked, Dave\'s page speaks of no control');
 

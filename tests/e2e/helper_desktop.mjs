@@ -17,7 +17,7 @@
 // Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD
 
 import readline from 'node:readline';
-import { scenario, until } from './harness.mjs';
+import { scenario, until, signInAndStart, joinByLink } from './harness.mjs';
 
 const [base, csrUser, password] = process.argv.slice(2);
 
@@ -115,23 +115,11 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   });
   const carol = await ctx.newPage();
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
-  await carol.goto(`${base}/`);
-  await carol.getByLabel('Username').fill(csrUser);
-  await carol.getByLabel('Password', { exact: true }).fill(password);
-  await carol.getByRole('button', { name: 'Sign in' }).click();
-  await carol.getByLabel('Topic').fill('Printer settings');
-  await carol.getByRole('button', { name: 'Start session' }).click();
-  await carol.getByText(/Session \d{9} started/).waitFor();
-  const s = carol.getByRole('tabpanel', { name: /Printer settings/ });
-  const link = await s.getByLabel('Invite link').inputValue();
+  const { panel: s, link } = await signInAndStart(carol, base, csrUser, password, 'Printer settings');
 
   const dave = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   dave.on('console', (m) => { if (m.type() === 'error') console.error('[dave]', m.text()); });
-  const invite = new URL(link);
-  await dave.goto(`${base}${invite.pathname}${invite.search}`);
-  await dave.getByLabel('Your name').fill('Dave');
-  await dave.getByLabel('Your name').press('Enter');
-  await dave.getByText('You are in the session.').waitFor();
+  await joinByLink(dave, base, link, 'Dave');
   await s.getByText('Dave joined').waitFor();
 
   // Carol asks for control; Dave's page offers the helper with a code; Dave runs it.

@@ -6,31 +6,19 @@
 //   longer has him.
 // Usage: node remove.mjs BASE_URL CSR PASSWORD   (run by tests/browser_consoles.rs)
 
-import { scenario } from './harness.mjs';
+import { scenario, signInAndStart, joinByLink } from './harness.mjs';
 
 const [base, csrUser, password] = process.argv.slice(2);
 
 await scenario('remove', [], async ({ browser, check, results, shot }) => {
   const carol = await (await browser.newContext({ viewport: { width: 1280, height: 720 } })).newPage();
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
-  await carol.goto(`${base}/`);
-  await carol.getByLabel('Username').fill(csrUser);
-  await carol.getByLabel('Password', { exact: true }).fill(password);
-  await carol.getByRole('button', { name: 'Sign in' }).click();
-  await carol.getByLabel('Topic').fill('Printer offline');
-  await carol.getByRole('button', { name: 'Start session' }).click();
-  await carol.getByText(/Session \d{9} started/).waitFor();
-  const s = carol.getByRole('tabpanel', { name: /Printer offline/ });
-  const link = await s.getByLabel('Invite link').inputValue();
+  const { panel: s, link } = await signInAndStart(carol, base, csrUser, password, 'Printer offline');
   check(await s.getByRole('button', { name: /^Remove .* from the session$/ }).count() === 0, 'Carol is offered no button to remove herself');
 
   const dave = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   dave.on('console', (m) => { if (m.type() === 'error') console.error('[dave]', m.text()); });
-  const invite = new URL(link);
-  await dave.goto(`${base}${invite.pathname}${invite.search}`);
-  await dave.getByLabel('Your name').fill('Dave');
-  await dave.getByLabel('Your name').press('Enter');
-  await dave.getByText('You are in the session.').waitFor();
+  await joinByLink(dave, base, link, 'Dave');
 
   const remove = s.getByRole('button', { name: 'Remove Dave from the session' });
   await remove.click();

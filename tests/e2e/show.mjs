@@ -10,7 +10,7 @@
 //   in its own viewer, checked by colour. Carol stops showing: Dave's page says so.
 // Usage: node show.mjs BASE_URL CSR PASSWORD   (run by tests/server/showing.rs)
 
-import { scenario, until } from './harness.mjs';
+import { scenario, until, signInAndStart, joinByLink } from './harness.mjs';
 
 const [base, csrUser, password] = process.argv.slice(2);
 
@@ -66,23 +66,11 @@ await scenario('show', [], async ({ browser, check, results, shot }) => {
   await carolCtx.addInitScript(fakePicker, [DESKTOP, WINDOWS]);
   const carol = await carolCtx.newPage();
   carol.on('console', (m) => { if (m.type() === 'error') console.error('[carol]', m.text()); });
-  await carol.goto(`${base}/`);
-  await carol.getByLabel('Username').fill(csrUser);
-  await carol.getByLabel('Password', { exact: true }).fill(password);
-  await carol.getByRole('button', { name: 'Sign in' }).click();
-  await carol.getByLabel('Topic').fill('Where is the setting');
-  await carol.getByRole('button', { name: 'Start session' }).click();
-  await carol.getByText(/Session \d{9} started/).waitFor();
-  const s = carol.getByRole('tabpanel', { name: /Where is the setting/ });
-  const link = await s.getByLabel('Invite link').inputValue();
+  const { panel: s, link } = await signInAndStart(carol, base, csrUser, password, 'Where is the setting');
 
   const dave = await (await browser.newContext({ viewport: { width: 800, height: 900 } })).newPage();
   dave.on('console', (m) => { if (m.type() === 'error') console.error('[dave]', m.text()); });
-  const invite = new URL(link);
-  await dave.goto(`${base}${invite.pathname}${invite.search}`);
-  await dave.getByLabel('Your name').fill('Dave');
-  await dave.getByLabel('Your name').press('Enter');
-  await dave.getByText('You are in the session.').waitFor();
+  await joinByLink(dave, base, link, 'Dave');
   await s.getByText('Dave joined').waitFor();
   const watching = dave.getByRole('region', { name: "Your support representative's screen" });
 
