@@ -10,6 +10,7 @@
 
 pub mod clipboard;
 pub mod desktop;
+pub mod link;
 pub mod pairing;
 pub mod share;
 pub mod terminal;
@@ -17,7 +18,6 @@ pub mod terminal;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::Instant;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use str0m::format::Codec;
 use str0m::media::Mid;
@@ -25,7 +25,6 @@ use tandem_media::client::{Client, ClientConfig, ClientEvent, EncodedFrame, Vide
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::consent::{Answer, Question};
 use crate::platform::{Clipboard, Input, PlatformError};
@@ -151,9 +150,10 @@ pub async fn run_paired(
         .map_err(|()| JoinError::BadServer(base.to_string()))?;
     ws_url.set_path("/ws");
     ws_url.set_query(Some(&format!("token={}", paired.token)));
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+    let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
         .await
         .map_err(|e| JoinError::Connection(e.to_string()))?;
+    let mut ws = link::Link::new(ws_url.to_string(), ws);
 
     let udp = bind_udp(&base).await?;
     let addr = udp
@@ -172,11 +172,8 @@ pub async fn run_paired(
         .next()
         .map(|(m, _)| m)
         .ok_or_else(|| JoinError::Media("no video track".into()))?;
-    send(
-        &mut ws,
-        json!({"type": "media_offer", "ref": 1, "sdp": offer, "video": purposes}),
-    )
-    .await?;
+    ws.send(json!({"type": "media_offer", "ref": 1, "sdp": offer, "video": purposes}))
+        .await;
 
     let (share_tx, share_rx) = std::sync::mpsc::channel();
     let (pictures_tx, mut pictures) = unbounded_channel();
@@ -201,10 +198,12 @@ pub async fn run_paired(
         me: paired.me.clone(),
         customer: paired.customer.clone(),
     });
-    let connection = Connection::Connected {
-        server: base.host_str().unwrap_or_default().to_owned(),
+    let server = base.host_str().unwrap_or_default().to_owned();
+    let connected = Connection::Connected {
+        server: server.clone(),
         computer: paired.name.clone(),
     };
+    let mut connection = connected.clone();
     let mut roster = Roster::default();
     let mut shown: Option<View> = None;
     // What the window shows besides the consent record: the D6 pick (asked: listing, then the
@@ -234,27 +233,33 @@ pub async fn run_paired(
             shown = Some(view);
         }
         if leave {
-            let _ = ws.close(None).await;
+            ws.close().await;
             return Ok("you closed Tandem Helper".into());
         }
         let now = Instant::now();
         let wake = tokio::time::Instant::from_std(client.poll_timeout().max(now));
         let mut events = Vec::new();
         tokio::select! {
-            frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
+            got = ws.next() => match got {
+                link::Got::Frame(text) | link::Got::Back(text) => {
+                    if ws.is_up() && connection != connected {
+                        connection = connected.clone();
+                        let _ = ui_out.send(UiUpdate::Notice("connected to the session again".into()));
+                    }
                     if let Ok(frame) = serde_json::from_str::<Value>(&text) {
                         roster.server(&frame);
                     }
-                    events.push(Event::Server(text.to_string()));
+                    events.push(Event::Server(text));
                 }
-                Some(Ok(Message::Close(close))) => {
-                    let reason = close.map(|c| c.reason.to_string()).unwrap_or_default();
-                    return Ok(format!("the server closed the connection ({reason})"));
+                link::Got::Lost => {
+                    connection = Connection::Reconnecting { server: server.clone() };
+                    let _ = ui_out.send(UiUpdate::Notice(
+                        "the connection to the session was lost; connecting again".into(),
+                    ));
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(JoinError::Connection(e.to_string())),
-                None => return Ok("the server closed the connection".into()),
+                link::Got::Gone(why) => {
+                    return Ok(format!("the connection to the session was lost: {why}"));
+                }
             },
             got = udp.recv_from(&mut buf) => if let Ok((n, from)) = got {
                 let _ = client.handle_receive(Instant::now(), from, &buf[..n]);
@@ -337,7 +342,7 @@ pub async fn run_paired(
         while let Some(event) = events.pop_front() {
             for action in session.handle(event) {
                 match action {
-                    Action::Send(frame) => send(&mut ws, frame).await?,
+                    Action::Send(frame) => ws.send(frame).await,
                     Action::Show(q) => {
                         (pick, listing) = (None, false);
                         let _ = ui_out.send(UiUpdate::Question(q));
@@ -375,7 +380,7 @@ pub async fn run_paired(
                     }
                     Action::Media(frame) => {
                         if let Some(answer) = media(&mut client, &frame)? {
-                            send(&mut ws, answer).await?;
+                            ws.send(answer).await;
                         }
                     }
                     Action::SetClipboard(text) => {
@@ -401,8 +406,14 @@ pub async fn run_paired(
                         let _ = ui_out.send(UiUpdate::Notice(n));
                     }
                     Action::Leave(reason) => {
-                        let _ = ws.close(None).await;
+                        ws.close().await;
                         return Ok(reason);
+                    }
+                    Action::Reconnect => {
+                        ws.lost();
+                        connection = Connection::Reconnecting {
+                            server: server.clone(),
+                        };
                     }
                 }
             }
@@ -412,12 +423,6 @@ pub async fn run_paired(
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn send(ws: &mut Ws, frame: Value) -> Result<(), JoinError> {
-    ws.send(Message::Text(frame.to_string().into()))
-        .await
-        .map_err(|e| JoinError::Connection(e.to_string()))
-}
 
 /// The server's media frames, for the WebRTC client; the answer to send back, if any.
 fn media(client: &mut Client, frame: &Value) -> Result<Option<Value>, JoinError> {

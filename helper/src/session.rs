@@ -136,6 +136,8 @@ pub enum Action {
     Notice(String),
     /// The session is over for the helper: close and exit, with the reason.
     Leave(String),
+    /// The server asks this computer to connect again with the same token.
+    Reconnect,
 }
 
 /// The helper's side of one session.
@@ -319,6 +321,10 @@ impl Session {
             "welcome" => self.welcome(&frame, out),
             "event" => self.event(&frame["event"], out),
             "media_answer" | "media_offer" | "media_closed" => out.push(Action::Media(frame)),
+            // The session restarts after a fault, or this computer's actor was out of reach:
+            // the same token connects again, and nothing the customer allowed is lost
+            // (docs/protocol.md 5.8).
+            "bye" if frame["reason"] == "reconnect" => out.push(Action::Reconnect),
             "bye" => {
                 self.end_all(out);
                 let reason = frame["reason"].as_str().unwrap_or("closed").to_owned();

@@ -65,6 +65,11 @@ pub enum Connection {
         server: String,
         computer: String,
     },
+    /// The connection dropped and is being made again (the session and what the customer
+    /// allowed go on; Stop still works here).
+    Reconnecting {
+        server: String,
+    },
     /// The session is over for this helper; `reason` is said to the customer as given.
     Ended {
         reason: String,
@@ -146,7 +151,10 @@ fn names(csrs: &[String]) -> Option<String> {
 
 impl View {
     pub fn of(state: State<'_>) -> View {
-        let connected = matches!(state.connection, Connection::Connected { .. });
+        let connected = matches!(
+            state.connection,
+            Connection::Connected { .. } | Connection::Reconnecting { .. }
+        );
         let status = match state.connection {
             Connection::NeedsCode {
                 server: Some(server),
@@ -158,6 +166,9 @@ impl View {
                 "Type the support server's address and the pairing code that the support page shows, then press Join.".to_owned()
             }
             Connection::Connecting { server } => format!("Connecting to {server}…"),
+            Connection::Reconnecting { server } => format!(
+                "The connection to {server} was lost. Connecting again… What you allowed stays as it was, and Stop still works."
+            ),
             Connection::Connected { server, computer } => {
                 format!("Connected to {server} as {computer}.")
             }
@@ -491,6 +502,23 @@ mod tests {
             "The session has ended: Carol ended the session. Nobody can see or control this computer."
         );
         assert!(v.allowed.is_empty() && v.indicator.is_none());
+    }
+
+    #[test]
+    fn while_reconnecting_what_was_allowed_is_still_said_and_stop_still_works() {
+        let mut c = Consent::new();
+        let id = ask(&mut c, Activity::ViewDesktop);
+        c.answer(id, Answer::Allow);
+        let reconnecting = Connection::Reconnecting {
+            server: "support.example.com".into(),
+        };
+        let v = view(&reconnecting, &["Carol"], &c);
+        assert!(
+            v.status
+                .starts_with("The connection to support.example.com was lost.")
+        );
+        assert_eq!(v.allowed, ["Carol can see your screen."]);
+        assert!(v.stop_enabled && !v.ended && v.code_entry.is_none());
     }
 
     #[test]

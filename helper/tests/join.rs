@@ -44,6 +44,9 @@ mod clipboard;
 // D4: Dave controls Carol's test window through Carol's own helper, in Chromium.
 #[path = "join/give_control.rs"]
 mod give_control;
+// The connection to the server dropped and made again.
+#[path = "join/reconnect.rs"]
+mod reconnect;
 // A fake server relaying control the customer did not allow in the helper.
 #[path = "join/rogue.rs"]
 mod rogue;

@@ -281,6 +281,19 @@ fn bye_and_the_customer_leaving_end_the_share() {
 }
 
 #[test]
+fn a_bye_asking_to_reconnect_keeps_the_share_and_the_customers_answers() {
+    let mut s = session();
+    viewing_and_controlled(&mut s);
+    let a = s.handle(Event::Server(
+        json!({"type": "bye", "reason": "reconnect"}).to_string(),
+    ));
+    assert_eq!(a, [Action::Reconnect]);
+    assert!(s.sharing(), "the screen is still shown");
+    let click = control(&mut s, json!({"t": "text", "text": "x"}));
+    assert!(!injected(&click).is_empty(), "control goes on");
+}
+
+#[test]
 fn garbage_from_the_server_changes_nothing() {
     let mut s = session();
     for text in [
