@@ -128,7 +128,12 @@ pub async fn participant(
                 client.handle_receive(Instant::now(), source, &buf[..n])?;
             }
             frame = ws.next() => {
-                let Some(Ok(Message::Text(text))) = frame else { bail!("the WebSocket closed") };
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    // The server's pings (every `ws_ping_secs`): tungstenite answers them.
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => bail!("the WebSocket closed"),
+                };
                 let v: Value = serde_json::from_str(text.as_str())?;
                 if v["type"] == "media_offer" {
                     let number = v["offer"].as_u64().unwrap_or(0);
@@ -171,6 +176,56 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// The `q` quantile of histogram `name` over what it recorded between two scrapes, interpolated
+/// within its bucket as Prometheus' `histogram_quantile` does; None when nothing was recorded.
+pub fn histogram_quantile(before: &str, after: &str, name: &str, q: f64) -> Option<f64> {
+    let buckets = |text: &str| -> Vec<(f64, f64)> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (le, count) = rest.split_once("\"} ")?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, count.trim().parse().ok()?))
+            })
+            .collect()
+    };
+    let (b, a) = (buckets(before), buckets(after));
+    let window: Vec<(f64, f64)> = a
+        .iter()
+        .map(|(le, n)| {
+            let was = b.iter().find(|(l, _)| l == le).map_or(0.0, |(_, c)| *c);
+            (*le, n - was)
+        })
+        .collect();
+    let total = window.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut below = (0.0, 0.0);
+    for &(le, count) in &window {
+        if count >= rank {
+            if le.is_infinite() {
+                return Some(below.0);
+            }
+            let within = count - below.1;
+            let share = if within > 0.0 {
+                (rank - below.1) / within
+            } else {
+                1.0
+            };
+            return Some(below.0 + (le - below.0) * share);
+        }
+        below = (le, count);
+    }
+    None
+}
+
 /// UDP datagrams the kernel dropped because a socket's receive buffer was full, summed over the
 /// sockets `pid` owns and over all others: who lost what, the server or the load generator.
 pub fn udp_drops(pid: u32) -> anyhow::Result<(u64, u64)> {
@@ -204,4 +259,23 @@ pub fn udp_drops(pid: u32) -> anyhow::Result<(u64, u64)> {
         }
     }
     Ok((theirs, others))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::histogram_quantile;
+
+    #[test]
+    fn a_quantile_is_read_from_the_buckets_recorded_between_two_scrapes() {
+        let before =
+            "t_bucket{le=\"0.001\"} 10\nt_bucket{le=\"0.01\"} 10\nt_bucket{le=\"+Inf\"} 10\n";
+        let after =
+            "t_bucket{le=\"0.001\"} 60\nt_bucket{le=\"0.01\"} 110\nt_bucket{le=\"+Inf\"} 110\n";
+        // 100 new: 50 under 1 ms, 50 between 1 and 10 ms.
+        let p50 = histogram_quantile(before, after, "t", 0.5).unwrap();
+        assert!((p50 - 0.001).abs() < 1e-9, "{p50}");
+        let p99 = histogram_quantile(before, after, "t", 0.99).unwrap();
+        assert!((p99 - (0.001 + 0.009 * 0.98)).abs() < 1e-9, "{p99}");
+        assert_eq!(histogram_quantile(after, after, "t", 0.5), None);
+    }
 }
