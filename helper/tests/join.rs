@@ -104,6 +104,16 @@ fn corner_window(display: &str) -> Proc {
     .0
 }
 
+/// Nothing reached the test window: its own marker, asked for now, is the next thing it logs
+/// (it comes after anything an earlier message could have caused).
+fn nothing_injected(window: &mut Proc, when: &str) {
+    window.type_line("fill 0 0 1 1 000000");
+    let next = window.line(|l| {
+        l.contains("\"key_press\"") || l.contains("\"filled\"") || l.contains("\"button_press\"")
+    });
+    assert!(next.contains("filled"), "injected {when}: {next}");
+}
+
 /// Gives the keyboard to `window`, as a customer does by clicking it (without a window manager,
 /// the helper's windows take the focus when they show).
 fn focus(display: &str, window: u32) {
@@ -585,16 +595,7 @@ async fn the_customer_pairs_and_answers_in_the_window_and_stop_there_ends_viewin
     });
     // The CSR's console still sends what the CSR does; nothing of it reaches the window.
     peer.send_control(json!({"t": "text", "text": "x"}));
-    // The window's own marker comes after anything the late message could have caused.
-    window.type_line("fill 0 0 1 1 000000");
-    let next = block_in_place(|| {
-        window.line(|l| {
-            l.contains("\"key_press\"")
-                || l.contains("\"filled\"")
-                || l.contains("\"button_press\"")
-        })
-    });
-    assert!(next.contains("filled"), "injected after Stop: {next}");
+    block_in_place(|| nothing_injected(&mut window, "after Stop"));
 
     // When Dave leaves, the server's bye is said in the window, which stays with Close until
     // the customer closes it (Close is the window's own close: Stop, then leave); then nothing

@@ -20,6 +20,14 @@ const HELPER: u8 = 2;
 /// A call with a viewer (the CSR, page-like, keeping what it receives) and a helper sending a
 /// screen the caller encodes in `codecs`, allowed to share; run until both are connected.
 fn call(codecs: Vec<Codec>) -> (World, Mid) {
+    call_with(ClientConfig {
+        video_codecs: codecs,
+        ..ClientConfig::helper()
+    })
+}
+
+/// The same call with the helper's client configured as `helper`.
+fn call_with(helper: ClientConfig) -> (World, Mid) {
     let mut w = World::new();
     let viewer = ClientConfig {
         video_codecs: vec![Codec::Vp8, Codec::H264],
@@ -27,10 +35,6 @@ fn call(codecs: Vec<Codec>) -> (World, Mid) {
         ..ClientConfig::default()
     };
     w.join_with(CSR, viewer, vec![]);
-    let helper = ClientConfig {
-        video_codecs: codecs,
-        ..ClientConfig::helper()
-    };
     w.join_with(
         HELPER,
         helper,
@@ -225,25 +229,15 @@ fn the_helper_has_a_send_bandwidth_estimate_and_the_page_like_client_none() {
 /// A sender that starts low on an idle link probes its way up past what its video uses.
 #[test]
 fn probing_an_idle_link_raises_a_low_start_estimate() {
-    let mut w = World::new();
-    w.join_with(CSR, ClientConfig::default(), vec![]);
     let low = BandwidthConfig {
         start: Bitrate::kbps(300),
         desired: Bitrate::mbps(8),
     };
-    let sender = ClientConfig {
+    let (mut w, mid) = call_with(ClientConfig {
         video_codecs: vec![Codec::H264],
         bandwidth: Some(low),
         ..ClientConfig::helper()
-    };
-    w.join_with(
-        HELPER,
-        sender,
-        vec![VideoConfig::from_caller(TrackPurpose::Screen)],
-    );
-    w.set_policy(|p| p.screens = [HELPER].into());
-    w.run(Duration::from_millis(500));
-    let (mid, _) = w.client(HELPER).video_tracks().next().unwrap();
+    });
     send_frames(&mut w, mid, Codec::H264, 90, h264_frame);
     let estimates = estimates(&mut w);
     assert_eq!(estimates.first(), Some(&low.start.as_u64()));
