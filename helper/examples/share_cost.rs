@@ -352,7 +352,7 @@ fn cpu_ms(pid: &str) -> f64 {
     ticks as f64 * 10.0
 }
 
-/// The product's share thread (`connection::share::run`: damage, pacing, capture, encoding)
+/// The product's share thread (`connection::share::spawn`: damage, pacing, capture, encoding)
 /// on the Xvfb screen, with a 3 Mbit/s bandwidth estimate (2.55 Mbit/s for the picture): this
 /// process's CPU (the thread, and the main thread's scrolling, a few X requests) and the X
 /// server's, still and with the text scrolling 30 times a second.
@@ -368,11 +368,10 @@ fn cpu(args: &Args) {
             .unwrap()
             .capture()
             .unwrap();
-        let (commands, commands_rx) = std::sync::mpsc::channel();
         let (out_tx, mut out) = tokio::sync::mpsc::unbounded_channel();
-        let thread = std::thread::spawn(move || share::run(cap, commands_rx, out_tx));
-        commands.send(ShareCommand::Bandwidth(3_000_000)).unwrap();
-        commands.send(ShareCommand::Start(Source::Screen)).unwrap();
+        let share = share::spawn(cap, out_tx).unwrap();
+        share.send(ShareCommand::Bandwidth(3_000_000));
+        share.send(ShareCommand::Start(Source::Screen));
         // The first picture (the keyframe) is the share's start, not its steady cost.
         match out.blocking_recv() {
             Some(ShareOut::Picture { .. }) => {}
@@ -411,8 +410,6 @@ fn cpu(args: &Args) {
         let secs = wall.elapsed().as_secs_f64();
         let me = (cpu_ms("self") - me0) / secs / 10.0;
         let x = (cpu_ms(&xvfb) - x0) / secs / 10.0;
-        drop(commands);
-        thread.join().unwrap();
         println!(
             "cpu {name}: helper {me:.1}% of a core, X server {x:.1}% ({n} changes, {pictures} pictures sent ({keyframes} keyframes) in {secs:.1} s, {:.0} kbit/s)",
             bytes as f64 * 8.0 / secs / 1000.0
@@ -420,5 +417,6 @@ fn cpu(args: &Args) {
         if fps == 0.0 {
             println!("  still pictures (ms after the keyframe, bytes): {sizes:?}");
         }
+        share.stop();
     }
 }

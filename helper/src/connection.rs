@@ -8,30 +8,33 @@
 //! through two channels: [`UiEvent`]s in (answers, Stop, Leave), [`UiUpdate`]s out (the
 //! question, notices, and the window's whole [`View`]).
 
+pub mod alarm;
 pub mod clipboard;
 pub mod desktop;
 pub mod link;
 pub mod pairing;
 pub mod share;
 pub mod terminal;
+pub mod udp;
 
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use str0m::format::Codec;
 use str0m::media::Mid;
 use tandem_media::client::{Client, ClientConfig, ClientEvent, EncodedFrame, VideoConfig};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::consent::{Answer, Question};
 use crate::platform::{Clipboard, Input, PlatformError};
 use crate::session::{Action, ClipboardQuestion, Event, Identity, Inject, Session};
 use crate::status::{Connection, Offered, Picking, Roster, State, View};
+use alarm::Alarm;
 use clipboard::{ClipboardCommand, ClipboardOut};
-use share::{ShareCommand, ShareOut};
+use share::{Share, ShareCommand, ShareOut};
+use udp::Udp;
 
 pub use pairing::Paired;
 
@@ -102,12 +105,43 @@ pub enum UiUpdate {
     },
 }
 
+/// How soon a deadline of str0m's is done at once rather than slept for: a timer's own grain.
+const TIMER_GRAIN: Duration = Duration::from_millis(1);
+
+/// At most this many of str0m's deadlines are done in a row before the loop looks at its inputs.
+const MAX_DUE_AT_ONCE: usize = 16;
+
+/// str0m's padding (a packet every 5 ms while no media is queued, to keep the path and its
+/// bandwidth estimate alive) is served this often at most: with a still screen, each packet was
+/// a wake-up of the helper (docs/performance.md, idle CPU). Media, probes and everything else
+/// keep str0m's own deadlines.
+const PADDING_EVERY: Duration = Duration::from_millis(50);
+
+/// str0m's next deadline, with padding put off until [`PADDING_EVERY`] after the last.
+fn next_deadline(client: &Client, last_padding: Instant) -> Instant {
+    let deadline = client.poll_timeout();
+    if client.next_is_padding() {
+        deadline.max(last_padding + PADDING_EVERY)
+    } else {
+        deadline
+    }
+}
+
+fn serve_timeout(client: &mut Client, last_padding: &mut Instant) -> Result<(), JoinError> {
+    let now = Instant::now();
+    if client.next_is_padding() {
+        *last_padding = now;
+    }
+    client
+        .handle_timeout(now)
+        .map_err(|e| JoinError::Media(e.to_string()))
+}
+
 /// What `join` needs from the computer.
 pub struct Platform {
     pub input: Box<dyn Input + Send>,
     /// Starts the share thread with the platform's capture (it opens its own connection).
-    pub start_share:
-        Box<dyn FnOnce(std::sync::mpsc::Receiver<ShareCommand>, UnboundedSender<ShareOut>) + Send>,
+    pub start_share: Box<dyn FnOnce(UnboundedSender<ShareOut>) -> std::io::Result<Share> + Send>,
     /// The clipboard (opened with [`clipboard::limits`]), or none where the platform has none:
     /// the CSR's requests are then answered `failed`.
     pub clipboard: Option<Box<dyn Clipboard + Send>>,
@@ -175,13 +209,9 @@ pub async fn run_paired(
     ws.send(json!({"type": "media_offer", "ref": 1, "sdp": offer, "video": purposes}))
         .await;
 
-    let (share_tx, share_rx) = std::sync::mpsc::channel();
     let (pictures_tx, mut pictures) = unbounded_channel();
-    let start_share = platform.start_share;
-    std::thread::Builder::new()
-        .name("share".into())
-        .spawn(move || start_share(share_rx, pictures_tx))
-        .map_err(|e| JoinError::Connection(e.to_string()))?;
+    let share_tx =
+        (platform.start_share)(pictures_tx).map_err(|e| JoinError::Connection(e.to_string()))?;
     let mut input = platform.input;
     let (clipboard_tx, clipboard_rx) = std::sync::mpsc::channel();
     let (clipboard_out_tx, mut clipboard_out) = unbounded_channel();
@@ -214,6 +244,9 @@ pub async fn run_paired(
     let mut leave = false;
     let timing = std::env::var_os(share::TIMING_ENV).is_some();
     let mut buf = vec![0u8; 65_536];
+    let mut alarm = Alarm::new().map_err(|e| JoinError::Connection(format!("the timer: {e}")))?;
+    // When str0m's padding was last served (see [`PADDING_EVERY`]).
+    let mut last_padding = Instant::now();
     loop {
         let view = View::of(State {
             connection: &connection,
@@ -236,8 +269,21 @@ pub async fn run_paired(
             ws.close().await;
             return Ok("you closed Tandem Helper".into());
         }
-        let now = Instant::now();
-        let wake = tokio::time::Instant::from_std(client.poll_timeout().max(now));
+        // What str0m has due now or within the timer's grain is done without a sleep between:
+        // after each packet its pacer asks again a microsecond on, which a timer would round up
+        // to a sleep of a millisecond, and a wake-up of its own.
+        for _ in 0..MAX_DUE_AT_ONCE {
+            if next_deadline(&client, last_padding) > Instant::now() + TIMER_GRAIN {
+                break;
+            }
+            serve_timeout(&mut client, &mut last_padding)?;
+        }
+        while let Some(t) = client.poll_transmit() {
+            let _ = udp.send_to(&t.contents, t.destination);
+        }
+        if let Err(e) = alarm.set(next_deadline(&client, last_padding)) {
+            return Err(JoinError::Connection(format!("the timer: {e}")));
+        }
         let mut events = Vec::new();
         tokio::select! {
             got = ws.next() => match got {
@@ -264,11 +310,7 @@ pub async fn run_paired(
             got = udp.recv_from(&mut buf) => if let Ok((n, from)) = got {
                 let _ = client.handle_receive(Instant::now(), from, &buf[..n]);
             },
-            () = tokio::time::sleep_until(wake) => {
-                if let Err(e) = client.handle_timeout(Instant::now()) {
-                    return Err(JoinError::Media(e.to_string()));
-                }
-            },
+            Ok(()) = alarm.rung() => serve_timeout(&mut client, &mut last_padding)?,
             Some(out) = pictures.recv() => match out {
                 ShareOut::Picture { unit, at, picture, shown } => {
                     let frame = EncodedFrame {
@@ -312,7 +354,7 @@ pub async fn run_paired(
             },
         }
         while let Some(t) = client.poll_transmit() {
-            let _ = udp.send_to(&t.contents, t.destination).await;
+            let _ = udp.send_to(&t.contents, t.destination);
         }
         while let Some(left) = client.poll_frame_left() {
             let estimate = client.bitrate_estimate().map_or(0, |b| b.as_u64() / 1000);
@@ -325,10 +367,10 @@ pub async fn run_paired(
         while let Some(e) = client.poll_event() {
             match e {
                 ClientEvent::KeyframeRequest { .. } => {
-                    let _ = share_tx.send(ShareCommand::Keyframe);
+                    share_tx.send(ShareCommand::Keyframe);
                 }
                 ClientEvent::BitrateEstimate(b) => {
-                    let _ = share_tx.send(ShareCommand::Bandwidth(b.as_u64()));
+                    share_tx.send(ShareCommand::Bandwidth(b.as_u64()));
                 }
                 ClientEvent::ChannelMessage(m) => events.push(Event::Channel {
                     label: m.label,
@@ -348,16 +390,16 @@ pub async fn run_paired(
                         let _ = ui_out.send(UiUpdate::Question(q));
                     }
                     Action::StartShare(source) => {
-                        let _ = share_tx.send(ShareCommand::Start(source));
+                        share_tx.send(ShareCommand::Start(source));
                         let _ = ui_out.send(UiUpdate::Sharing(true));
                     }
                     Action::ShareWindows(windows) => {
-                        let _ = share_tx.send(ShareCommand::Windows(windows));
+                        share_tx.send(ShareCommand::Windows(windows));
                         let _ = ui_out.send(UiUpdate::Sharing(true));
                     }
                     Action::ListWindows => {
                         listing = true;
-                        let _ = share_tx.send(ShareCommand::ListWindows);
+                        share_tx.send(ShareCommand::ListWindows);
                     }
                     Action::Pick { question, windows } => {
                         let windows: Vec<Offered> = windows
@@ -369,7 +411,7 @@ pub async fn run_paired(
                         let _ = ui_out.send(UiUpdate::Pick { question, windows });
                     }
                     Action::StopShare => {
-                        let _ = share_tx.send(ShareCommand::Stop);
+                        share_tx.send(ShareCommand::Stop);
                         let _ = ui_out.send(UiUpdate::Sharing(false));
                     }
                     Action::Inject(i) => {
@@ -400,7 +442,7 @@ pub async fn run_paired(
                         client.send_channel(Instant::now(), ChannelKind::Control, &data);
                     }
                     Action::Sampling(s) => {
-                        let _ = share_tx.send(ShareCommand::Sampling(s));
+                        share_tx.send(ShareCommand::Sampling(s));
                     }
                     Action::Notice(n) => {
                         let _ = ui_out.send(UiUpdate::Notice(n));
@@ -489,7 +531,7 @@ fn inject(input: &mut dyn Input, i: Inject) -> Result<(), PlatformError> {
 
 /// A UDP socket on the address this computer reaches the server from (the server is ICE-lite:
 /// our host candidate must be one it can send to).
-async fn bind_udp(base: &reqwest::Url) -> Result<UdpSocket, JoinError> {
+async fn bind_udp(base: &reqwest::Url) -> Result<Udp, JoinError> {
     let host = base
         .host_str()
         .unwrap_or("localhost")
@@ -512,7 +554,5 @@ async fn bind_udp(base: &reqwest::Url) -> Result<UdpSocket, JoinError> {
     let local = probe
         .local_addr()
         .map_err(|e| JoinError::Media(e.to_string()))?;
-    UdpSocket::bind(SocketAddr::new(local.ip(), 0))
-        .await
-        .map_err(|e| JoinError::Media(e.to_string()))
+    Udp::bind(SocketAddr::new(local.ip(), 0)).map_err(|e| JoinError::Media(e.to_string()))
 }

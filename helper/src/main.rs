@@ -98,7 +98,7 @@ fn platform(display: Option<String>) -> Result<Platform, JoinError> {
     Ok(Platform {
         input: Box::new(input),
         clipboard: Some(Box::new(clipboard)),
-        start_share: Box::new(move |commands, out| share::run(capture, commands, out)),
+        start_share: Box::new(move |out| share::spawn(capture, out)),
     })
 }
 

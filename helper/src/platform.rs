@@ -2,7 +2,8 @@
 //! cursor), [`Input`] (pointer and keys) and [`Clipboard`] (text both ways). One module per
 //! platform implements them; the rest of the helper sees only these traits and types.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
@@ -131,6 +132,13 @@ pub enum PlatformError {
     ClipboardTimeout(Duration),
 }
 
+/// Wakes a thread waiting in [`Capture::wait`], from any thread.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// How long [`Capture::wait`] sleeps at most on a backend that cannot wait on the display: such
+/// a backend is looked at this often.
+pub const LOOK_EVERY: Duration = Duration::from_millis(10);
+
 /// Pixels and the cursor.
 pub trait Capture {
     fn monitors(&mut self) -> Result<Vec<Monitor>, PlatformError>;
@@ -148,6 +156,23 @@ pub trait Capture {
     /// or `source` was not the one captured last.
     fn changed(&mut self, _source: Source) -> Result<bool, PlatformError> {
         Ok(true)
+    }
+    /// Waits until `until`, until [`Capture::waker`]'s waker is called, or, given a source,
+    /// until that source may have changed ([`Capture::changed`] then says so), whichever comes
+    /// first: a still screen then costs no wake-up at all. A backend that cannot wait on the
+    /// display sleeps at most [`LOOK_EVERY`].
+    fn wait(&mut self, _changes_of: Option<Source>, until: Instant) -> Result<(), PlatformError> {
+        std::thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(LOOK_EVERY),
+        );
+        Ok(())
+    }
+    /// What ends a [`Capture::wait`] early, from another thread; `None` when `wait` only sleeps
+    /// briefly anyway.
+    fn waker(&self) -> Option<Waker> {
+        None
     }
     fn cursor(&mut self) -> Result<Cursor, PlatformError>;
 }

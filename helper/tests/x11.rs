@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::channel;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::Value;
@@ -656,6 +656,16 @@ fn the_share_thread_takes_no_picture_of_a_still_screen_and_one_after_a_draw() {
             let _ = self.looks.send(());
             self.inner.changed(source)
         }
+        fn wait(
+            &mut self,
+            changes_of: Option<Source>,
+            until: Instant,
+        ) -> Result<(), PlatformError> {
+            self.inner.wait(changes_of, until)
+        }
+        fn waker(&self) -> Option<tandem_helper::platform::Waker> {
+            self.inner.waker()
+        }
         fn cursor(&mut self) -> Result<Cursor, PlatformError> {
             self.inner.cursor()
         }
@@ -674,10 +684,9 @@ fn the_share_thread_takes_no_picture_of_a_still_screen_and_one_after_a_draw() {
         pictures: pictures.clone(),
         looks: looks_tx,
     };
-    let (commands, commands_rx) = channel();
     let (out_tx, mut out) = tokio::sync::mpsc::unbounded_channel();
-    let thread = std::thread::spawn(move || share::run(capture, commands_rx, out_tx));
-    commands.send(ShareCommand::Start(Source::Screen)).unwrap();
+    let share = share::spawn(capture, out_tx).expect("share thread");
+    share.send(ShareCommand::Start(Source::Screen));
     let next_picture = |out: &mut tokio::sync::mpsc::UnboundedReceiver<ShareOut>| loop {
         looks.recv_timeout(WAIT).expect("the share thread looks");
         match out.try_recv() {
@@ -689,14 +698,27 @@ fn the_share_thread_takes_no_picture_of_a_still_screen_and_one_after_a_draw() {
     assert!(next_picture(&mut out).keyframe);
     let after_start = pictures.load(Ordering::SeqCst);
 
-    // Still: 50 looks (some half a second), no picture taken.
-    for _ in 0..50 {
+    // Still: the share thread sleeps until the pacing repeats the picture (a second on), takes
+    // no picture for it, and does not look in between (it waits on the display, not polls it
+    // every few milliseconds: the customer's CPU when nothing moves).
+    let mut still_looks = 0;
+    loop {
         looks.recv_timeout(WAIT).expect("the share thread looks");
+        still_looks += 1;
+        match out.try_recv() {
+            Ok(ShareOut::Picture { .. }) => break,
+            Ok(ShareOut::Failed(e)) => panic!("{e}"),
+            Ok(_) | Err(_) => {}
+        }
     }
     assert_eq!(
         pictures.load(Ordering::SeqCst),
         after_start,
         "pictures of a still screen"
+    );
+    assert!(
+        still_looks <= 5,
+        "{still_looks} looks at a still screen before its repeat"
     );
 
     // A draw: the root turns green; the next picture is taken and sent.
@@ -712,8 +734,7 @@ fn the_share_thread_takes_no_picture_of_a_still_screen_and_one_after_a_draw() {
     }
     assert_eq!(pictures.load(Ordering::SeqCst), after_start + 1);
 
-    drop(commands);
-    thread.join().expect("share thread");
+    share.stop();
 
     // The capture itself: given back its frame, it reads only the damage into it, and damage
     // that drew the same pixels again is no change.

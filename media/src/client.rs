@@ -29,7 +29,7 @@ use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, PacerReason, Reason, Rtc};
 
 pub use config::{BandwidthConfig, ClientConfig, Synthetic, VideoConfig};
 pub use event::{ChannelMessage, ClientEvent};
@@ -447,6 +447,14 @@ impl Client {
         self.rtc.handle_input(Input::Timeout(now))?;
         self.drain(now);
         Ok(())
+    }
+
+    /// Whether the next deadline ([`Client::poll_timeout`]) is only for padding: str0m's pacer
+    /// fills a sending track up to 50 kbit/s while no media is queued, a small packet every
+    /// 5 ms. A sender may serve that later, and so more rarely (the helper with a still screen).
+    pub fn next_is_padding(&self) -> bool {
+        self.rtc.last_timeout_reason() == Reason::Pacer(PacerReason::Padding)
+            && self.poll_timeout() >= self.timeout
     }
 
     pub fn poll_timeout(&self) -> Instant {

@@ -371,6 +371,38 @@ fn a_lone_change_after_a_quiet_spell_reaches_the_viewer_at_once() {
     );
 }
 
+/// The helper serves padding deadlines late on a still screen (helper/src/connection.rs): it
+/// must know which deadlines are padding, and never take a frame's for one.
+#[test]
+fn a_still_senders_wait_is_for_padding_and_a_frame_ends_it() {
+    let (mut w, mid) = call(vec![Codec::H264]);
+    send_frames(&mut w, mid, Codec::H264, 30, h264_frame);
+    w.run(Duration::from_secs(2));
+    let mut padding_seen = false;
+    for _ in 0..100 {
+        if helper(&mut w).next_is_padding() {
+            padding_seen = true;
+            break;
+        }
+        w.run(Duration::from_millis(5));
+    }
+    assert!(
+        padding_seen,
+        "a still sender's next deadline is padding at times"
+    );
+    let frame = EncodedFrame {
+        codec: Codec::H264,
+        rtp_time: 5_000_000,
+        data: h264_frame(99),
+    };
+    let now = w.now;
+    helper(&mut w).send_frame(now, mid, frame).unwrap();
+    assert!(
+        !helper(&mut w).next_is_padding(),
+        "a frame waiting to be sent is not padding"
+    );
+}
+
 /// While the screen is still, the helper's probing for bandwidth (padding, up to the 8 Mbit/s it
 /// would like) must not fill the customer's upload: about 100 kbit/s, with a probe burst every
 /// few seconds.

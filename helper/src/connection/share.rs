@@ -3,7 +3,8 @@
 //! go out on another, with the picture's size and where it was on the screen (control maps onto
 //! that).
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -12,7 +13,7 @@ use crate::encode::{AccessUnit, Bgra, Encoder, EncoderSettings};
 use crate::pace::{DisplayMode, Next, PaceConfig, Pacer};
 use crate::picture::tiles::{Placement, lay_out};
 use crate::picture::{PictureSize, Rect};
-use crate::platform::{AppWindow, Capture, Frame, PlatformError, Source};
+use crate::platform::{AppWindow, Capture, Frame, PlatformError, Source, Waker};
 
 /// What the connection tells the share thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,11 +49,6 @@ pub enum ShareOut {
     Placed(Placement),
 }
 
-/// How often the display's damage reports are read while sharing (no picture is taken to look:
-/// a look is a read of the X socket's pending events, microseconds). Short, so that a change
-/// after a still period waits little; the pacing decides how often a picture is taken.
-const LOOK_EVERY: Duration = Duration::from_millis(10);
-
 /// How often chosen windows (D6) are taken to look for changes: the pacing's highest rate.
 const WINDOWS_LOOK_EVERY: Duration = Duration::from_millis(33);
 
@@ -60,8 +56,65 @@ const WINDOWS_LOOK_EVERY: Duration = Duration::from_millis(33);
 /// the picture taken, encoded and handed to the connection (docs/performance.md, glass to glass).
 pub const TIMING_ENV: &str = "TANDEM_HELPER_TIMING";
 
-/// Runs until the command channel closes. `capture` is the platform's capture.
-pub fn run(
+/// The connection's end of a running share thread. Dropping it ends the thread.
+pub struct Share {
+    commands: Option<Sender<ShareCommand>>,
+    /// A command wakes the thread from its wait on the display ([`Capture::wait`]).
+    waker: Option<Waker>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Share {
+    pub fn send(&self, command: ShareCommand) {
+        if let Some(c) = &self.commands {
+            let _ = c.send(command);
+        }
+        if let Some(wake) = &self.waker {
+            wake();
+        }
+    }
+
+    /// Ends the thread and waits for it.
+    pub fn stop(mut self) {
+        self.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn close(&mut self) {
+        self.commands = None;
+        if let Some(wake) = &self.waker {
+            wake();
+        }
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Starts the share thread with the platform's capture; it sends what it makes on `out`.
+pub fn spawn(
+    capture: impl Capture + Send + 'static,
+    out: UnboundedSender<ShareOut>,
+) -> std::io::Result<Share> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waker = capture.waker();
+    let thread = std::thread::Builder::new()
+        .name("share".into())
+        .spawn(move || run(capture, rx, out))?;
+    Ok(Share {
+        commands: Some(tx),
+        waker,
+        thread: Some(thread),
+    })
+}
+
+/// Runs until the command channel closes.
+fn run(
     mut capture: impl Capture,
     commands: Receiver<ShareCommand>,
     out: UnboundedSender<ShareOut>,
@@ -73,6 +126,9 @@ pub fn run(
     let mut encoder: Option<Encoder> = None;
     let mut frame = Frame::default();
     let mut next_look = Instant::now();
+    // Whether the wait until `next_look` ends early on a change of the display: not while a
+    // change already seen waits for the pacing.
+    let mut watch = true;
     let mut sampling = false;
     // The latest bandwidth estimate: a new share starts from it, not from the default.
     let mut bandwidth: Option<u64> = None;
@@ -81,8 +137,8 @@ pub fn run(
     let mut seen: Option<Instant> = None;
     loop {
         let command = match source {
-            None => commands.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            Some(_) => commands.recv_timeout(next_look.saturating_duration_since(Instant::now())),
+            None => commands.recv().map_err(|_| TryRecvError::Disconnected),
+            Some(_) => commands.try_recv(),
         };
         match command {
             Ok(ShareCommand::Windows(chosen)) => {
@@ -138,15 +194,31 @@ pub fn run(
                 pacer.set_display_mode(mode(s));
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {}
         }
         let Some(src) = source else { continue };
+        if Instant::now() < next_look {
+            // Until the pacing's time, a command or (on a still screen) a change.
+            let changes_of = (watch && src != WINDOWS).then_some(src);
+            if let Err(e) = capture.wait(changes_of, next_look) {
+                source = None;
+                let _ = out.send(ShareOut::Failed(e.to_string()));
+                continue;
+            }
+            // Looked at again at once: the wait ended for a reason.
+            next_look = Instant::now();
+            continue;
+        }
         let now = Instant::now();
-        next_look = now + LOOK_EVERY;
+        // A picture taken now is looked after again at once (the pacing then says until when
+        // to wait); the chosen windows (D6) are taken at each look, so not before this.
+        next_look = now;
         // D6: the chosen windows are looked at by taking them (each from its own pixmap; no
         // damage reports across them yet), at the pacing's highest rate.
         let windows_taken = src == WINDOWS;
+        // A change is seen and waits for the pacing.
+        let mut change_known = false;
         if windows_taken {
             next_look = now + WINDOWS_LOOK_EVERY;
             if let Err(e) = windows.capture(&mut capture, &mut frame, &out) {
@@ -163,6 +235,7 @@ pub fn run(
                 Ok(true) => {
                     seen.get_or_insert(now);
                     pacer.on_change();
+                    change_known = true;
                 }
                 Ok(false) => {}
                 Err(e) => {
@@ -175,7 +248,8 @@ pub fn run(
         let c = match pacer.poll(now) {
             Next::Capture(c) => c,
             Next::WaitUntil(at) => {
-                next_look = next_look.min(at);
+                next_look = if windows_taken { next_look.min(at) } else { at };
+                watch = !change_known;
                 continue;
             }
         };

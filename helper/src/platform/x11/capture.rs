@@ -6,8 +6,12 @@
 //! (no request, no pixel), and a capture into the frame captured last reads only the damaged
 //! area (one MIT-SHM sub-image of its bounding box) and reports the parts whose pixels differ.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
 
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::Event;
@@ -21,7 +25,7 @@ use x11rb::protocol::xproto::{ConnectionExt as _, Drawable, ImageFormat, Window}
 use super::shm::Segment;
 use super::{Shared, windows};
 use crate::picture::{Rect, damage_in_frame};
-use crate::platform::{AppWindow, Capture, Cursor, Frame, Monitor, PlatformError, Source};
+use crate::platform::{AppWindow, Capture, Cursor, Frame, Monitor, PlatformError, Source, Waker};
 
 /// The largest picture captured (8192 x 8192 pixels, 256 MiB): a bound on memory, not a limit
 /// any real screen reaches.
@@ -45,6 +49,8 @@ pub struct X11Capture {
     serial: u64,
     /// The damaged area read into that frame, reused between captures.
     scratch: Vec<u8>,
+    /// Written by the [`Capture::waker`] to end a [`Capture::wait`] early.
+    wake: Arc<OwnedFd>,
 }
 
 /// The Damage object of the source captured last.
@@ -110,6 +116,8 @@ impl X11Capture {
             && Segment::supported(conn);
         let region = conn.generate_id()?;
         conn.xfixes_create_region(region, &[])?.check()?;
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(|e| PlatformError::Protocol(format!("eventfd: {e}")))?;
         Ok(X11Capture {
             d,
             shm: None,
@@ -121,6 +129,7 @@ impl X11Capture {
             tracked: None,
             serial: 0,
             scratch: Vec::new(),
+            wake: Arc::new(wake),
         })
     }
 
@@ -484,6 +493,42 @@ impl Capture for X11Capture {
             note_damage(&self.d.conn, tracked)?;
         }
         Ok(tracked.notified)
+    }
+
+    /// Sleeps in `poll` on the X socket (for damage) and the waker's eventfd.
+    fn wait(&mut self, changes_of: Option<Source>, until: Instant) -> Result<(), PlatformError> {
+        // Events x11rb has read already would not wake `poll`.
+        let watch_display = match changes_of {
+            Some(source) => !self.changed(source)?,
+            None => false,
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || (changes_of.is_some() && !watch_display) {
+            return Ok(());
+        }
+        let left = Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        });
+        let mut fds = [
+            PollFd::new(&*self.wake, PollFlags::IN),
+            PollFd::new(self.d.conn.stream(), PollFlags::IN),
+        ];
+        let watched = if watch_display { 2 } else { 1 };
+        match poll(&mut fds[..watched], Some(&left)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(PlatformError::Protocol(format!("poll: {e}"))),
+        }
+        // Reset the eventfd (nothing to read is fine: it was not the waker).
+        let _ = rustix::io::read(&*self.wake, &mut [0u8; 8]);
+        Ok(())
+    }
+
+    fn waker(&self) -> Option<Waker> {
+        let wake = self.wake.clone();
+        Some(Arc::new(move || {
+            let _ = rustix::io::write(&*wake, &1u64.to_ne_bytes());
+        }))
     }
 
     fn cursor(&mut self) -> Result<Cursor, PlatformError> {
