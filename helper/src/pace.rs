@@ -10,7 +10,10 @@
 //!   a second ([`PaceConfig::idle_interval`]): the screen-content rate control refines it, and the
 //!   stream, the recorder's timeline and a viewer's decoder see it is alive. After those, once
 //!   every [`PaceConfig::still_interval`] only: OpenH264 analyses an unchanged 1080p picture in
-//!   full (some 25-35 ms), so once a second would cost about 3% of a core for nothing to see.
+//!   full (some 15-35 ms), so once a second would cost 2-3% of a core for nothing to see. Not
+//!   rarer than that: a browser that decodes no frame for 3 s asks for a keyframe (libwebrtc's
+//!   receive stream), and a keyframe costs more than a repeat. A keyframe asked for on a still
+//!   screen does not start the repeats over.
 //!   A repeat re-encodes the picture already held ([`Capture::take_picture`] is false).
 //! - A changing screen is sent up to [`PaceConfig::max_fps`] times a second.
 //! - A keyframe request (PLI, someone joined) is answered at once, but keyframes are at least
@@ -72,7 +75,7 @@ impl Default for PaceConfig {
         Self {
             idle_interval: Duration::from_secs(1),
             settle_repeats: 2,
-            still_interval: Duration::from_secs(5),
+            still_interval: Duration::from_millis(2500),
             max_fps: 30.0,
             min_keyframe_interval: Duration::from_millis(250),
             start_bitrate_bps: 1_000_000,
@@ -288,11 +291,13 @@ impl Pacer {
 
     fn capture(&mut self, now: Instant, reason: Reason, keyframe: bool) -> Capture {
         self.last_capture = Some(now);
-        self.changed = false;
         let take_picture = reason != Reason::Repeat;
+        // A new picture starts the settle repeats over; a keyframe of the same one does not.
+        let new_picture = self.changed || reason == Reason::Start;
+        self.changed = false;
         let even_if_same = reason != Reason::Changed || keyframe || self.reshaped;
         self.reshaped = false;
-        self.repeats = if take_picture {
+        self.repeats = if new_picture {
             0
         } else {
             self.repeats.saturating_add(1)
@@ -359,18 +364,37 @@ mod tests {
     }
 
     #[test]
-    fn a_still_screen_is_repeated_twice_a_second_apart_then_every_5_s_without_a_new_picture() {
+    fn a_still_screen_is_repeated_twice_a_second_apart_then_every_2_5_s_without_a_new_picture() {
         let mut pacer = hd();
-        let caps = run(&mut pacer, Instant::now(), 20.0, false);
+        let caps = run(&mut pacer, Instant::now(), 10.0, false);
         assert_eq!(caps[0].1.reason, Reason::Start);
         assert!(caps[0].1.keyframe && caps[0].1.take_picture);
-        let at: Vec<u64> = caps.iter().map(|(at, _)| at.as_secs()).collect();
-        assert_eq!(at, [0, 1, 2, 7, 12, 17], "{caps:?}");
+        let at: Vec<u128> = caps.iter().map(|(at, _)| at.as_millis()).collect();
+        // Never 3 s without a picture: a browser would ask for a keyframe.
+        assert_eq!(at, [0, 1000, 2000, 4500, 7000, 9500], "{caps:?}");
         for (_, c) in &caps[1..] {
             assert_eq!(c.reason, Reason::Repeat);
             assert!(!c.keyframe);
             assert!(!c.take_picture, "a repeat reads no pixels");
         }
+    }
+
+    #[test]
+    fn a_keyframe_asked_for_on_a_still_screen_does_not_start_the_repeats_over() {
+        let start = Instant::now();
+        let mut pacer = hd();
+        let caps = run(&mut pacer, start, 3.0, false);
+        assert_eq!(caps.len(), 3, "{caps:?}");
+        let asked = start + Duration::from_millis(3000);
+        pacer.on_keyframe_request();
+        let Next::Capture(c) = pacer.poll(asked) else {
+            panic!("the keyframe waits")
+        };
+        assert_eq!((c.reason, c.keyframe), (Reason::KeyframeRequest, true));
+        // The next is 2.5 s on, not a settle repeat 1 s on.
+        let caps = run(&mut pacer, asked, 2.6, false);
+        let at: Vec<u128> = caps.iter().map(|(at, _)| at.as_millis()).collect();
+        assert_eq!(at, [2500], "{caps:?}");
     }
 
     #[test]

@@ -152,16 +152,17 @@ pub trait Capture {
     /// [`Frame::damage`] (so empty damage means the picture is the same).
     fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError>;
     /// Whether `source` may have changed since its last capture, without reading any pixel: a
-    /// still screen then costs no capture and no encoding. True when the backend cannot tell,
-    /// or `source` was not the one captured last.
+    /// still screen then costs no capture and no encoding. A window that moved or was resized
+    /// has changed (what control maps onto). True when the backend cannot tell, or `source` was
+    /// not captured lately.
     fn changed(&mut self, _source: Source) -> Result<bool, PlatformError> {
         Ok(true)
     }
-    /// Waits until `until`, until [`Capture::waker`]'s waker is called, or, given a source,
-    /// until that source may have changed ([`Capture::changed`] then says so), whichever comes
-    /// first: a still screen then costs no wake-up at all. A backend that cannot wait on the
-    /// display sleeps at most [`LOOK_EVERY`].
-    fn wait(&mut self, _changes_of: Option<Source>, until: Instant) -> Result<(), PlatformError> {
+    /// Waits until `until`, until [`Capture::waker`]'s waker is called, or until one of
+    /// `changes_of` may have changed ([`Capture::changed`] then says so; a window that moved
+    /// counts), whichever comes first: a still screen then costs no wake-up at all. A backend
+    /// that cannot wait on the display sleeps at most [`LOOK_EVERY`].
+    fn wait(&mut self, _changes_of: &[Source], until: Instant) -> Result<(), PlatformError> {
         std::thread::sleep(
             until
                 .saturating_duration_since(Instant::now())

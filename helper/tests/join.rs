@@ -305,8 +305,8 @@ fn shows(picture: &(Vec<u8>, usize, usize), x: usize, y: usize, rgb: [u8; 3]) ->
 const CAROL_PASSWORD: &str = "correct horse battery";
 
 /// A Tandem server in this process, its files in `dir`, with Carol (a CSR) as an account.
-async fn start_server(dir: &std::path::Path) -> tandem::server::Server {
-    let env = [
+async fn start_server(dir: &std::path::Path, extra: &[(&str, &str)]) -> tandem::server::Server {
+    let mut env = vec![
         ("TANDEM_SERVER_LISTEN", "127.0.0.1:0".to_owned()),
         (
             "TANDEM_STORAGE_DATABASE",
@@ -322,6 +322,7 @@ async fn start_server(dir: &std::path::Path) -> tandem::server::Server {
             dir.join("recordings").display().to_string(),
         ),
     ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let config = Config::load(
         None,
         env.iter()
@@ -357,8 +358,13 @@ struct Session {
 }
 
 async fn session() -> Session {
+    session_with(&[]).await
+}
+
+/// A session on a server configured with `extra` (environment, as `TANDEM_...` variables).
+async fn session_with(extra: &[(&str, &str)]) -> Session {
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path()).await;
+    let server = start_server(dir.path(), extra).await;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
     let post = |path: &str, token: Option<String>, body: Value| {

@@ -618,58 +618,55 @@ fn clipboard_refuses_oversized_or_non_utf8_text_and_a_silent_owner_times_out() {
     assert!(err.to_string().contains("did not answer"), "{err}");
 }
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use tandem_helper::connection::share::{self, ShareCommand, ShareOut};
+use tandem_helper::platform::{AppWindow, Cursor, Monitor};
+
+/// The real capture; counts pictures and reports each look (a picture or a damage check).
+struct Counted {
+    inner: X11Capture,
+    pictures: Arc<AtomicUsize>,
+    looks: Sender<()>,
+}
+impl Capture for Counted {
+    fn monitors(&mut self) -> Result<Vec<Monitor>, PlatformError> {
+        self.inner.monitors()
+    }
+    fn windows(&mut self) -> Result<Vec<AppWindow>, PlatformError> {
+        self.inner.windows()
+    }
+    fn shown_rect(&mut self, source: Source) -> Result<Rect, PlatformError> {
+        self.inner.shown_rect(source)
+    }
+    fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError> {
+        self.pictures.fetch_add(1, Ordering::SeqCst);
+        let _ = self.looks.send(());
+        self.inner.capture(source, frame)
+    }
+    fn changed(&mut self, source: Source) -> Result<bool, PlatformError> {
+        let _ = self.looks.send(());
+        self.inner.changed(source)
+    }
+    fn wait(&mut self, changes_of: &[Source], until: Instant) -> Result<(), PlatformError> {
+        self.inner.wait(changes_of, until)
+    }
+    fn waker(&self) -> Option<tandem_helper::platform::Waker> {
+        self.inner.waker()
+    }
+    fn cursor(&mut self) -> Result<Cursor, PlatformError> {
+        self.inner.cursor()
+    }
+}
+
 /// Issue 16, idle CPU: the share thread takes no picture while the screen is still (it reads
 /// the display's damage reports instead) and takes one after something is drawn.
 /// Self-contained: its own Xvfb and a capture that counts what the
 /// share thread asks of the real X11 capture.
 #[test]
 fn the_share_thread_takes_no_picture_of_a_still_screen_and_one_after_a_draw() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::mpsc::Sender;
-    use tandem_helper::connection::share::{self, ShareCommand, ShareOut};
-    use tandem_helper::platform::{AppWindow, Cursor, Monitor};
     use x11rb::protocol::xproto::ChangeWindowAttributesAux;
-
-    /// The real capture; counts pictures and reports each look (a picture or a damage check).
-    struct Counted {
-        inner: X11Capture,
-        pictures: Arc<AtomicUsize>,
-        looks: Sender<()>,
-    }
-    impl Capture for Counted {
-        fn monitors(&mut self) -> Result<Vec<Monitor>, PlatformError> {
-            self.inner.monitors()
-        }
-        fn windows(&mut self) -> Result<Vec<AppWindow>, PlatformError> {
-            self.inner.windows()
-        }
-        fn shown_rect(&mut self, source: Source) -> Result<Rect, PlatformError> {
-            self.inner.shown_rect(source)
-        }
-        fn capture(&mut self, source: Source, frame: &mut Frame) -> Result<(), PlatformError> {
-            self.pictures.fetch_add(1, Ordering::SeqCst);
-            let _ = self.looks.send(());
-            self.inner.capture(source, frame)
-        }
-        fn changed(&mut self, source: Source) -> Result<bool, PlatformError> {
-            let _ = self.looks.send(());
-            self.inner.changed(source)
-        }
-        fn wait(
-            &mut self,
-            changes_of: Option<Source>,
-            until: Instant,
-        ) -> Result<(), PlatformError> {
-            self.inner.wait(changes_of, until)
-        }
-        fn waker(&self) -> Option<tandem_helper::platform::Waker> {
-            self.inner.waker()
-        }
-        fn cursor(&mut self) -> Result<Cursor, PlatformError> {
-            self.inner.cursor()
-        }
-    }
 
     let x = Xvfb::start("640x480");
     let name = x.display.clone();
@@ -779,4 +776,84 @@ fn the_share_thread_takes_no_picture_of_a_still_screen_and_one_after_a_draw() {
         assert_eq!(frame.pixel(99, 55), Some(bgra(GREEN)), "outside the damage");
         assert_eq!(frame.pixel(400, 300), Some(bgra(GREEN)));
     }
+}
+
+/// D6 and idle CPU: chosen windows are taken again only when one changes or moves (their own
+/// damage and move reports), not looked at by taking them; a move is told at once (control maps
+/// onto where the window is now), and a draw in the window is a new picture.
+#[test]
+fn chosen_windows_are_taken_again_only_when_they_change_or_move() {
+    let x = Xvfb::start("640x480");
+    let mut a = x.window(&[
+        "--title", "Window A", "--x", "20", "--y", "30", "--width", "200", "--height", "150",
+    ]);
+    let _b = x.window(&[
+        "--title", "Window B", "--x", "300", "--y", "200", "--width", "200", "--height", "150",
+    ]);
+    let pictures = Arc::new(AtomicUsize::new(0));
+    let (looks_tx, _looks) = channel();
+    let capture = Counted {
+        inner: x.open().1,
+        pictures: pictures.clone(),
+        looks: looks_tx,
+    };
+    let (out_tx, mut out) = tokio::sync::mpsc::unbounded_channel();
+    let share = share::spawn(capture, out_tx).expect("share thread");
+    share.send(ShareCommand::Windows(vec![a.id]));
+    let next = |out: &mut tokio::sync::mpsc::UnboundedReceiver<ShareOut>| {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            match out.try_recv() {
+                Ok(ShareOut::Failed(e)) => panic!("{e}"),
+                Ok(o) => return o,
+                Err(_) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "nothing from the share"
+                    );
+                    std::thread::sleep(Duration::from_millis(10)); // polling, with the deadline
+                }
+            }
+        }
+    };
+    let placed = |o: &ShareOut| match o {
+        ShareOut::Placed(p) => Some(p.tiles[0].shown),
+        _ => None,
+    };
+    // First the placement, then the picture.
+    let first = loop {
+        if let Some(shown) = placed(&next(&mut out)) {
+            break shown;
+        }
+    };
+    assert_eq!((first.x, first.y), (20, 30));
+    while !matches!(next(&mut out), ShareOut::Picture { .. }) {}
+    let taken = pictures.load(Ordering::SeqCst);
+
+    // Still: the repeats a second on take no picture of the window.
+    while !matches!(next(&mut out), ShareOut::Picture { .. }) {}
+    assert_eq!(
+        pictures.load(Ordering::SeqCst),
+        taken,
+        "the still window was taken"
+    );
+
+    // Moved (no pixel of it changes): its new place is told.
+    a.command("move 240 60");
+    let moved = loop {
+        if let Some(shown) = placed(&next(&mut out)) {
+            break shown;
+        }
+    };
+    assert_eq!((moved.x, moved.y), (240, 60));
+
+    // A draw in it: a new picture.
+    let before = pictures.load(Ordering::SeqCst);
+    a.command("fill 0 0 50 50 00ff00");
+    while !matches!(next(&mut out), ShareOut::Picture { .. }) {}
+    assert!(
+        pictures.load(Ordering::SeqCst) > before,
+        "the drawn window was not taken"
+    );
+    share.stop();
 }

@@ -30,7 +30,11 @@ pub struct Back {
 /// Connects to `url` again until a `welcome` comes, for up to [`TRY_FOR`]; why not, in the
 /// customer's words, when the server refuses or does not come back.
 pub async fn reconnect(url: String) -> Result<Back, String> {
-    let give_up = Instant::now() + TRY_FOR;
+    reconnect_within(url, TRY_FOR).await
+}
+
+async fn reconnect_within(url: String, try_for: Duration) -> Result<Back, String> {
+    let give_up = Instant::now() + try_for;
     let mut wait = FIRST_WAIT;
     loop {
         tokio::time::sleep(wait).await;
@@ -196,5 +200,101 @@ impl Link {
         if let Some(ws) = &mut self.ws {
             let _ = ws.close(None).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::SinkExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    use super::*;
+
+    async fn listener() -> (TcpListener, String) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws?token=t", l.local_addr().unwrap());
+        (l, url)
+    }
+
+    #[tokio::test]
+    async fn a_token_the_server_no_longer_takes_ends_it_with_the_reason() {
+        let (l, url) = listener().await;
+        let server = tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = s.read(&mut request).await.unwrap();
+            s.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap();
+        });
+        let why = reconnect_within(url, Duration::from_secs(10))
+            .await
+            .err()
+            .expect("refused");
+        assert!(why.contains("401"), "{why}");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_error_instead_of_a_welcome_ends_it_with_the_code() {
+        let (l, url) = listener().await;
+        tokio::spawn(async move {
+            let (s, _) = l.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
+            let error = r#"{"type":"error","code":"participant_gone"}"#;
+            ws.send(Message::Text(error.into())).await.unwrap();
+        });
+        let why = reconnect_within(url, Duration::from_secs(10))
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(why, "the server refused: participant_gone");
+    }
+
+    #[tokio::test]
+    async fn a_restarting_server_is_tried_again_until_it_welcomes() {
+        let (l, url) = listener().await;
+        tokio::spawn(async move {
+            // First: "service restart" (1012), then refused connections, then a welcome.
+            let (s, _) = l.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
+            let close = CloseFrame {
+                code: CloseCode::Restart,
+                reason: "restarting".into(),
+            };
+            let _ = ws.close(Some(close)).await;
+            let (s, _) = l.accept().await.unwrap();
+            drop(s);
+            let (s, _) = l.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(s).await.unwrap();
+            let welcome = r#"{"type":"welcome"}"#;
+            ws.send(Message::Text(welcome.into())).await.unwrap();
+            // Held open until the test ends.
+            let _ = ws.next().await;
+        });
+        let back = reconnect_within(url, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("not back: {e}"));
+        assert_eq!(back.welcome, r#"{"type":"welcome"}"#);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_does_not_come_back_is_given_up() {
+        let (l, url) = listener().await;
+        // Nothing listens there any more: every try fails at once.
+        drop(l);
+        let started = Instant::now();
+        let why = reconnect_within(url, Duration::from_secs(1))
+            .await
+            .err()
+            .expect("given up");
+        assert_eq!(why, "the server could not be reached again");
+        assert!(
+            started.elapsed() >= Duration::from_millis(750),
+            "tried before giving up"
+        );
     }
 }

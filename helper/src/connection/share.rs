@@ -49,9 +49,6 @@ pub enum ShareOut {
     Placed(Placement),
 }
 
-/// How often chosen windows (D6) are taken to look for changes: the pacing's highest rate.
-const WINDOWS_LOOK_EVERY: Duration = Duration::from_millis(33);
-
 /// Set (to anything) to print where each picture's time went on stderr: from the damage seen to
 /// the picture taken, encoded and handed to the connection (docs/performance.md, glass to glass).
 pub const TIMING_ENV: &str = "TANDEM_HELPER_TIMING";
@@ -200,8 +197,12 @@ fn run(
         let Some(src) = source else { continue };
         if Instant::now() < next_look {
             // Until the pacing's time, a command or (on a still screen) a change.
-            let changes_of = (watch && src != WINDOWS).then_some(src);
-            if let Err(e) = capture.wait(changes_of, next_look) {
+            let changes_of = match (watch, src == WINDOWS) {
+                (false, _) => Vec::new(),
+                (true, false) => vec![src],
+                (true, true) => windows.sources(),
+            };
+            if let Err(e) = capture.wait(&changes_of, next_look) {
                 source = None;
                 let _ = out.send(ShareOut::Failed(e.to_string()));
                 continue;
@@ -212,43 +213,42 @@ fn run(
         }
         let now = Instant::now();
         // A picture taken now is looked after again at once (the pacing then says until when
-        // to wait); the chosen windows (D6) are taken at each look, so not before this.
+        // to wait).
         next_look = now;
-        // D6: the chosen windows are looked at by taking them (each from its own pixmap; no
-        // damage reports across them yet), at the pacing's highest rate.
         let windows_taken = src == WINDOWS;
         // A change is seen and waits for the pacing.
         let mut change_known = false;
-        if windows_taken {
-            next_look = now + WINDOWS_LOOK_EVERY;
-            if let Err(e) = windows.capture(&mut capture, &mut frame, &out) {
+        let changed = if windows_taken {
+            // D6: the chosen windows are taken again (each from its own pixmap, only its damage
+            // read) when one of them changed, moved or closed.
+            windows.changed(&mut capture).and_then(|changed| {
+                if !changed {
+                    return Ok(false);
+                }
+                windows.capture(&mut capture, &mut frame, &out)?;
+                pacer.on_resize(frame.width, frame.height);
+                Ok(!frame.damage.is_empty())
+            })
+        } else {
+            capture.changed(src)
+        };
+        match changed {
+            Ok(true) => {
+                seen.get_or_insert(now);
+                pacer.on_change();
+                change_known = true;
+            }
+            Ok(false) => {}
+            Err(e) => {
                 source = None;
                 let _ = out.send(ShareOut::Failed(e.to_string()));
                 continue;
-            }
-            pacer.on_resize(frame.width, frame.height);
-            if !frame.damage.is_empty() {
-                pacer.on_change();
-            }
-        } else {
-            match capture.changed(src) {
-                Ok(true) => {
-                    seen.get_or_insert(now);
-                    pacer.on_change();
-                    change_known = true;
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    source = None;
-                    let _ = out.send(ShareOut::Failed(e.to_string()));
-                    continue;
-                }
             }
         }
         let c = match pacer.poll(now) {
             Next::Capture(c) => c,
             Next::WaitUntil(at) => {
-                next_look = if windows_taken { next_look.min(at) } else { at };
+                next_look = at;
                 watch = !change_known;
                 continue;
             }
@@ -256,14 +256,16 @@ fn run(
         if windows_taken {
             // Taken at this look already: the pacing said when to encode it.
         } else if c.take_picture || frame.data.is_empty() {
+            let was_shown = frame.shown;
             if let Err(e) = capture.capture(src, &mut frame) {
                 source = None;
                 let _ = out.send(ShareOut::Failed(e.to_string()));
                 continue;
             }
             pacer.on_resize(frame.width, frame.height);
-            if frame.damage.is_empty() && !c.even_if_same {
-                // Damage that drew the same pixels again: nothing to encode.
+            if frame.damage.is_empty() && !c.even_if_same && frame.shown == was_shown {
+                // Damage that drew the same pixels again: nothing to encode. (A window that
+                // moved is sent again: control maps onto where it is now.)
                 continue;
             }
         } else if let Ok(shown) = capture.shown_rect(src) {
@@ -359,6 +361,24 @@ struct Windows {
 }
 
 impl Windows {
+    fn sources(&self) -> Vec<Source> {
+        self.chosen.iter().map(|&w| Source::Window(w)).collect()
+    }
+
+    /// Whether one of the chosen windows changed, moved or closed since it was taken (true
+    /// before the first time).
+    fn changed(&self, capture: &mut impl Capture) -> Result<bool, PlatformError> {
+        if self.frames.len() != self.chosen.len() {
+            return Ok(true);
+        }
+        for &w in &self.chosen {
+            if capture.changed(Source::Window(w))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Captures each chosen window and composes them into `frame`. A window that closed leaves
     /// the picture; when none is left the share ends (an error, after [`ShareOut::Placed`] says
     /// so).

@@ -167,7 +167,7 @@ async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side
     };
     let (window, window_id) = test_window(dave_desk.display());
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path()).await;
+    let server = start_server(dir.path(), &[]).await;
     let base = format!("http://{}", server.addr);
 
     let mut node = Command::new("node");

@@ -61,7 +61,7 @@ async fn the_customer_controls_the_csrs_window_through_the_csrs_helper_in_chromi
     };
     let (mut window, window_id) = test_window(carol.display());
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path()).await;
+    let server = start_server(dir.path(), &[]).await;
     let base = format!("http://{}", server.addr);
 
     let mut browser = Command::new("node");

@@ -20,7 +20,9 @@ use x11rb::protocol::damage::{self, ConnectionExt as _, ReportLevel};
 use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
-use x11rb::protocol::xproto::{ConnectionExt as _, Drawable, ImageFormat, Window};
+use x11rb::protocol::xproto::{
+    ChangeWindowAttributesAux, ConnectionExt as _, Drawable, EventMask, ImageFormat, Window,
+};
 
 use super::shm::Segment;
 use super::{Shared, windows};
@@ -44,21 +46,27 @@ pub struct X11Capture {
     randr: bool,
     /// One XFixes region the damage is moved into to be read.
     region: xfixes::Region,
-    tracked: Option<Tracked>,
-    /// The serial of the frame filled last.
-    serial: u64,
+    /// The sources captured lately, oldest first, at most [`MAX_TRACKED`].
+    tracked: Vec<Tracked>,
     /// The damaged area read into that frame, reused between captures.
     scratch: Vec<u8>,
     /// Written by the [`Capture::waker`] to end a [`Capture::wait`] early.
     wake: Arc<OwnedFd>,
 }
 
-/// The Damage object of the source captured last.
+/// How many sources' changes are followed at once (D6 shares several windows).
+const MAX_TRACKED: usize = 16;
+
+/// The Damage object of a source captured lately.
 struct Tracked {
     source: Source,
     drawable: Drawable,
     damage: damage::Damage,
+    /// A window's top-level, watched for moves and resizes (which damage nothing inside it).
+    top: Option<Window>,
     size: (u32, u32),
+    /// The serial of the frame filled last for this source.
+    serial: u64,
     /// The sequence number of the last DamageSubtract: a notify from it on is new damage.
     subtracted_at: u64,
     /// New damage was notified since that subtract.
@@ -73,6 +81,8 @@ struct Target {
     image_area: Rect,
     /// The drawable whose changes are tracked, and the captured part in its coordinates.
     damage_drawable: Drawable,
+    /// The top-level window to watch for moves, for a window.
+    top: Option<Window>,
     damage_area: Rect,
     shown: Rect,
     /// A pixmap named for this capture, freed after it.
@@ -126,8 +136,7 @@ impl X11Capture {
             redirected: false,
             randr,
             region,
-            tracked: None,
-            serial: 0,
+            tracked: Vec::new(),
             scratch: Vec::new(),
             wake: Arc::new(wake),
         })
@@ -149,6 +158,7 @@ impl X11Capture {
             image_drawable: root,
             image_area: area,
             damage_drawable: root,
+            top: None,
             damage_area: area,
             shown: area,
             pixmap: None,
@@ -194,6 +204,7 @@ impl X11Capture {
                 h,
             ),
             damage_drawable: window,
+            top: Some(top),
             damage_area: Rect::new(0, 0, w, h),
             shown: app.rect,
             pixmap: Some(pixmap),
@@ -231,36 +242,46 @@ impl X11Capture {
     fn damage(&mut self, source: Source, target: &Target) -> Result<Vec<Rect>, PlatformError> {
         let conn = &self.d.conn;
         let size = (target.damage_area.width, target.damage_area.height);
-        let same = self
-            .tracked
-            .as_ref()
-            .is_some_and(|t| t.source == source && t.drawable == target.damage_drawable);
-        if !same {
-            if let Some(old) = self.tracked.take() {
-                // The drawable may be gone already (a closed window): nothing to undo then.
-                let _ = conn.damage_destroy(old.damage);
+        let at = self.tracked.iter().position(|t| t.source == source);
+        let same = at.is_some_and(|i| self.tracked[i].drawable == target.damage_drawable);
+        let at = match at {
+            Some(i) if same => i,
+            _ => {
+                if let Some(i) = at {
+                    forget(conn, self.tracked.remove(i));
+                }
+                if self.tracked.len() >= MAX_TRACKED {
+                    forget(conn, self.tracked.remove(0));
+                }
+                let damage = conn.generate_id()?;
+                conn.damage_create(damage, target.damage_drawable, ReportLevel::NON_EMPTY)?
+                    .check()?;
+                if let Some(top) = target.top {
+                    let watch =
+                        ChangeWindowAttributesAux::new().event_mask(EventMask::STRUCTURE_NOTIFY);
+                    conn.change_window_attributes(top, &watch)?.check()?;
+                }
+                self.tracked.push(Tracked {
+                    source,
+                    drawable: target.damage_drawable,
+                    damage,
+                    top: target.top,
+                    size,
+                    serial: 0,
+                    subtracted_at: 0,
+                    notified: false,
+                });
+                self.tracked.len() - 1
             }
-            let damage = conn.generate_id()?;
-            conn.damage_create(damage, target.damage_drawable, ReportLevel::NON_EMPTY)?
-                .check()?;
-            self.tracked = Some(Tracked {
-                source,
-                drawable: target.damage_drawable,
-                damage,
-                size,
-                subtracted_at: 0,
-                notified: false,
-            });
-        }
-        let Some(tracked) = self.tracked.as_mut() else {
-            return Ok(Vec::new());
         };
+        let tracked = &mut self.tracked[at];
         // Taken before the image: a change during the read shows again next time, never lost.
         let subtract = conn.damage_subtract(tracked.damage, x11rb::NONE, self.region)?;
         tracked.subtracted_at = subtract.sequence_number();
         tracked.notified = false;
         let rects = conn.xfixes_fetch_region(self.region)?.reply()?.rectangles;
-        note_damage(conn, tracked)?;
+        note_damage(conn, &mut self.tracked)?;
+        let tracked = &mut self.tracked[at];
         let whole = Rect::new(0, 0, size.0, size.1);
         if !same || tracked.size != size {
             tracked.size = size;
@@ -344,18 +365,34 @@ impl X11Capture {
     }
 }
 
-/// Reads the events that have come (no request): a Damage notify for `tracked` sent after its
-/// last subtract means new damage. Earlier ones are for damage that subtract already took.
-fn note_damage(conn: &impl Connection, tracked: &mut Tracked) -> Result<(), PlatformError> {
+/// Reads the events that have come (no request): a Damage notify sent after the source's last
+/// subtract, or a move or resize of its window, marks the source changed.
+fn note_damage(conn: &impl Connection, tracked: &mut [Tracked]) -> Result<(), PlatformError> {
     while let Some((event, seq)) = conn.poll_for_event_with_sequence()? {
-        if let Event::DamageNotify(n) = event
-            && n.damage == tracked.damage
-            && seq >= tracked.subtracted_at
-        {
-            tracked.notified = true;
+        let changed = match event {
+            Event::DamageNotify(n) => tracked
+                .iter_mut()
+                .find(|t| t.damage == n.damage && seq >= t.subtracted_at),
+            Event::ConfigureNotify(c) => tracked.iter_mut().find(|t| t.top == Some(c.window)),
+            Event::UnmapNotify(u) => tracked.iter_mut().find(|t| t.top == Some(u.window)),
+            Event::DestroyNotify(d) => tracked.iter_mut().find(|t| t.top == Some(d.window)),
+            _ => None,
+        };
+        if let Some(t) = changed {
+            t.notified = true;
         }
     }
     Ok(())
+}
+
+/// Stops following a source's changes. Its drawable may be gone already (a closed window):
+/// nothing to undo then.
+fn forget(conn: &impl Connection, t: Tracked) {
+    let _ = conn.damage_destroy(t.damage);
+    if let Some(top) = t.top {
+        let quiet = ChangeWindowAttributesAux::new().event_mask(EventMask::NO_EVENT);
+        let _ = conn.change_window_attributes(top, &quiet);
+    }
 }
 
 /// The smallest rectangle holding every one of `rects`.
@@ -445,8 +482,8 @@ impl Capture for X11Capture {
         let target = self.target(source)?;
         let (w, h) = (target.image_area.width, target.image_area.height);
         // The frame holds this source's last picture: only the damage needs reading.
-        let in_place = self.serial != 0
-            && frame.serial == self.serial
+        let last = self.tracked.iter().find(|t| t.source == source);
+        let in_place = last.is_some_and(|t| t.serial != 0 && t.serial == frame.serial)
             && (frame.width, frame.height) == (w, h)
             && frame.data.len() == w as usize * h as usize * 4;
         // Until this capture succeeds, the frame is nobody's last picture.
@@ -476,7 +513,9 @@ impl Capture for X11Capture {
             frame.height = h;
             frame.shown = target.shown;
             frame.serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
-            self.serial = frame.serial;
+            if let Some(t) = self.tracked.iter_mut().find(|t| t.source == source) {
+                t.serial = frame.serial;
+            }
             Ok(())
         });
         if let Some(pixmap) = target.pixmap {
@@ -486,24 +525,25 @@ impl Capture for X11Capture {
     }
 
     fn changed(&mut self, source: Source) -> Result<bool, PlatformError> {
-        let Some(tracked) = self.tracked.as_mut().filter(|t| t.source == source) else {
-            return Ok(true);
-        };
-        if !tracked.notified {
-            note_damage(&self.d.conn, tracked)?;
-        }
-        Ok(tracked.notified)
+        note_damage(&self.d.conn, &mut self.tracked)?;
+        Ok(self
+            .tracked
+            .iter()
+            .find(|t| t.source == source)
+            .is_none_or(|t| t.notified))
     }
 
     /// Sleeps in `poll` on the X socket (for damage) and the waker's eventfd.
-    fn wait(&mut self, changes_of: Option<Source>, until: Instant) -> Result<(), PlatformError> {
+    fn wait(&mut self, changes_of: &[Source], until: Instant) -> Result<(), PlatformError> {
         // Events x11rb has read already would not wake `poll`.
-        let watch_display = match changes_of {
-            Some(source) => !self.changed(source)?,
-            None => false,
-        };
+        for &source in changes_of {
+            if self.changed(source)? {
+                return Ok(());
+            }
+        }
+        let watch_display = !changes_of.is_empty();
         let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() || (changes_of.is_some() && !watch_display) {
+        if left.is_zero() {
             return Ok(());
         }
         let left = Timespec::try_from(left).unwrap_or(Timespec {
@@ -554,8 +594,8 @@ impl Capture for X11Capture {
 impl Drop for X11Capture {
     fn drop(&mut self) {
         let conn = &self.d.conn;
-        if let Some(t) = self.tracked.take() {
-            let _ = conn.damage_destroy(t.damage);
+        for t in std::mem::take(&mut self.tracked) {
+            forget(conn, t);
         }
         if let Some(seg) = self.shm.take() {
             seg.detach(conn);
