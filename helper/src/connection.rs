@@ -21,9 +21,13 @@ use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use str0m::bwe::Bitrate;
 use str0m::format::Codec;
 use str0m::media::Mid;
-use tandem_media::client::{Client, ClientConfig, ClientEvent, EncodedFrame, VideoConfig};
+use str0m::{PacerReason, Reason};
+use tandem_media::client::{
+    BandwidthConfig, Client, ClientConfig, ClientEvent, EncodedFrame, VideoConfig,
+};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -105,32 +109,86 @@ pub enum UiUpdate {
     },
 }
 
-/// How soon a deadline of str0m's is done at once rather than slept for: a timer's own grain.
-const TIMER_GRAIN: Duration = Duration::from_millis(1);
-
-/// At most this many of str0m's deadlines are done in a row before the loop looks at its inputs.
-const MAX_DUE_AT_ONCE: usize = 16;
-
 /// str0m's padding (a packet every 5 ms while no media is queued, to keep the path and its
 /// bandwidth estimate alive) is served this often at most: with a still screen, each packet was
 /// a wake-up of the helper (docs/performance.md, idle CPU). Media, probes and everything else
 /// keep str0m's own deadlines.
-const PADDING_EVERY: Duration = Duration::from_millis(50);
+const PADDING_EVERY: Duration = Duration::from_millis(100);
 
-/// str0m's next deadline, with padding put off until [`PADDING_EVERY`] after the last.
-fn next_deadline(client: &Client, last_padding: Instant) -> Instant {
-    let deadline = client.poll_timeout();
-    if client.next_is_padding() {
-        deadline.max(last_padding + PADDING_EVERY)
-    } else {
-        deadline
+/// A screen with no new picture for this long is still: str0m's bandwidth probes are kept small.
+const STILL_AFTER: Duration = Duration::from_secs(3);
+
+/// While the screen is still the helper wants no more bandwidth than it has, so str0m sends no
+/// bandwidth probes (it probes at twice the desired bitrate every 5 s while the sender is
+/// application-limited, and not below 5 kbit/s). At the 8 Mbit/s a changing screen may use,
+/// with a still screen's few small packets to probe with, each probe was a burst of thousands
+/// of 55-byte packets. The estimate itself stays; a new picture asks for the full rate again,
+/// and str0m probes up to it at once.
+const STILL_DESIRED: Bitrate = Bitrate::ZERO;
+
+/// Whether the screen is still, for the bandwidth probing (see [`STILL_DESIRED`]).
+struct Still {
+    fresh_at: Instant,
+    lowered: bool,
+}
+
+impl Still {
+    fn fresh(&mut self, client: &mut Client) {
+        self.fresh_at = Instant::now();
+        if self.lowered {
+            self.lowered = false;
+            client.set_desired_bitrate(BandwidthConfig::screen_share().desired);
+        }
+    }
+
+    /// Lowers the desired bitrate once the screen has been still long enough; when to look
+    /// again.
+    fn look(&mut self, client: &mut Client) -> Option<Instant> {
+        if self.lowered {
+            return None;
+        }
+        let at = self.fresh_at + STILL_AFTER;
+        if Instant::now() < at {
+            return Some(at);
+        }
+        self.lowered = true;
+        client.set_desired_bitrate(STILL_DESIRED);
+        None
     }
 }
 
-fn serve_timeout(client: &mut Client, last_padding: &mut Instant) -> Result<(), JoinError> {
+/// str0m's deadlines are served at most this often (what tokio's timer did): served closer, a
+/// bandwidth probe's packets come out tiny (a probe packet's size is its rate times the time
+/// since the last), thousands of 55-byte packets in a burst every 5 s.
+const MIN_TIMER_GAP: Duration = Duration::from_millis(1);
+
+/// When str0m's deadlines were last served (see [`PADDING_EVERY`] and [`MIN_TIMER_GAP`]).
+struct Served {
+    any: Instant,
+    padding: Instant,
+    /// The last was padding: str0m's "immediate" deadline after it is served at once (no probe
+    /// packet's size depends on it), not as a wake-up of its own.
+    was_padding: bool,
+}
+
+/// str0m's next deadline, put off for the gaps above.
+fn next_deadline(client: &Client, served: &Served) -> Instant {
+    let deadline = client.poll_timeout();
+    match client.timeout_reason() {
+        Some(Reason::Pacer(PacerReason::Immediate)) if served.was_padding => deadline,
+        Some(Reason::Pacer(PacerReason::Padding)) => deadline
+            .max(served.any + MIN_TIMER_GAP)
+            .max(served.padding + PADDING_EVERY),
+        _ => deadline.max(served.any + MIN_TIMER_GAP),
+    }
+}
+
+fn serve_timeout(client: &mut Client, served: &mut Served) -> Result<(), JoinError> {
     let now = Instant::now();
-    if client.next_is_padding() {
-        *last_padding = now;
+    served.any = now;
+    served.was_padding = client.next_is_padding();
+    if served.was_padding {
+        served.padding = now;
     }
     client
         .handle_timeout(now)
@@ -245,8 +303,15 @@ pub async fn run_paired(
     let timing = std::env::var_os(share::TIMING_ENV).is_some();
     let mut buf = vec![0u8; 65_536];
     let mut alarm = Alarm::new().map_err(|e| JoinError::Connection(format!("the timer: {e}")))?;
-    // When str0m's padding was last served (see [`PADDING_EVERY`]).
-    let mut last_padding = Instant::now();
+    let mut still = Still {
+        fresh_at: Instant::now(),
+        lowered: false,
+    };
+    let mut served = Served {
+        any: Instant::now(),
+        padding: Instant::now(),
+        was_padding: false,
+    };
     loop {
         let view = View::of(State {
             connection: &connection,
@@ -269,19 +334,11 @@ pub async fn run_paired(
             ws.close().await;
             return Ok("you closed Tandem Helper".into());
         }
-        // What str0m has due now or within the timer's grain is done without a sleep between:
-        // after each packet its pacer asks again a microsecond on, which a timer would round up
-        // to a sleep of a millisecond, and a wake-up of its own.
-        for _ in 0..MAX_DUE_AT_ONCE {
-            if next_deadline(&client, last_padding) > Instant::now() + TIMER_GRAIN {
-                break;
-            }
-            serve_timeout(&mut client, &mut last_padding)?;
+        let mut deadline = next_deadline(&client, &served);
+        if let Some(at) = still.look(&mut client) {
+            deadline = deadline.min(at);
         }
-        while let Some(t) = client.poll_transmit() {
-            let _ = udp.send_to(&t.contents, t.destination);
-        }
-        if let Err(e) = alarm.set(next_deadline(&client, last_padding)) {
+        if let Err(e) = alarm.set(deadline) {
             return Err(JoinError::Connection(format!("the timer: {e}")));
         }
         let mut events = Vec::new();
@@ -310,9 +367,12 @@ pub async fn run_paired(
             got = udp.recv_from(&mut buf) => if let Ok((n, from)) = got {
                 let _ = client.handle_receive(Instant::now(), from, &buf[..n]);
             },
-            Ok(()) = alarm.rung() => serve_timeout(&mut client, &mut last_padding)?,
+            Ok(()) = alarm.rung() => serve_timeout(&mut client, &mut served)?,
             Some(out) = pictures.recv() => match out {
-                ShareOut::Picture { unit, at, picture, shown } => {
+                ShareOut::Picture { unit, fresh, at, picture, shown } => {
+                    if fresh {
+                        still.fresh(&mut client);
+                    }
                     let frame = EncodedFrame {
                         codec: Codec::H264,
                         rtp_time: (at.as_micros() * 9 / 100) as u64,

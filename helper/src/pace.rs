@@ -118,6 +118,9 @@ pub struct Capture {
     pub even_if_same: bool,
     /// Ask the encoder for a keyframe.
     pub keyframe: bool,
+    /// The screen changed since the last picture (or this is the first): not a repeat, nor a
+    /// keyframe of the same picture.
+    pub new_picture: bool,
     pub bitrate_bps: u32,
     /// The frame rate the encoder's rate control budgets for.
     pub fps: f32,
@@ -311,6 +314,7 @@ impl Pacer {
             take_picture,
             even_if_same,
             keyframe,
+            new_picture,
             bitrate_bps: self.bitrate_bps,
             fps: self.fps(),
             options: PictureOptions {

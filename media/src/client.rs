@@ -453,8 +453,19 @@ impl Client {
     /// fills a sending track up to 50 kbit/s while no media is queued, a small packet every
     /// 5 ms. A sender may serve that later, and so more rarely (the helper with a still screen).
     pub fn next_is_padding(&self) -> bool {
-        self.rtc.last_timeout_reason() == Reason::Pacer(PacerReason::Padding)
-            && self.poll_timeout() >= self.timeout
+        self.timeout_reason() == Some(Reason::Pacer(PacerReason::Padding))
+    }
+
+    /// The bitrate this client would like to send at: str0m probes for it (up to twice it),
+    /// even while little is sent. Needs a bandwidth estimate ([`ClientConfig::bandwidth`]).
+    pub fn set_desired_bitrate(&mut self, bitrate: Bitrate) {
+        self.rtc.bwe().set_desired_bitrate(bitrate);
+    }
+
+    /// What str0m's next deadline is for, when [`Client::poll_timeout`] is str0m's (not this
+    /// client's own audio or video pattern).
+    pub fn timeout_reason(&self) -> Option<Reason> {
+        (self.poll_timeout() >= self.timeout).then(|| self.rtc.last_timeout_reason())
     }
 
     pub fn poll_timeout(&self) -> Instant {

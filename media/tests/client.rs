@@ -403,6 +403,31 @@ fn a_still_senders_wait_is_for_padding_and_a_frame_ends_it() {
     );
 }
 
+/// The helper wants nothing more while its screen is still (helper/src/connection.rs): a sender
+/// that desires no bitrate sends no bandwidth probes, only the padding, and one that wants the
+/// full rate again is probed for at once.
+#[test]
+fn a_still_sender_that_wants_nothing_more_sends_no_probes() {
+    let (mut w, mid) = call(vec![Codec::H264]);
+    send_frames(&mut w, mid, Codec::H264, 30, h264_frame);
+    w.run(Duration::from_secs(2));
+    let kbit_s = |w: &mut World, secs: u64| {
+        let before = w.sent_bytes[&HELPER];
+        w.run(Duration::from_secs(secs));
+        (w.sent_bytes[&HELPER] - before) * 8 / 1000 / secs
+    };
+    let probing = kbit_s(&mut w, 20);
+    helper(&mut w).set_desired_bitrate(Bitrate::ZERO);
+    w.run(Duration::from_secs(1));
+    let still = kbit_s(&mut w, 20);
+    // What is left is str0m's padding (50 kbit/s of payload, and the packets' headers); the
+    // probes (a burst every 5 s at twice the desired 8 Mbit/s) were some 40 kbit/s more.
+    assert!(
+        still + 20 <= probing,
+        "{still} kbit/s while wanting nothing, {probing} while probing"
+    );
+}
+
 /// While the screen is still, the helper's probing for bandwidth (padding, up to the 8 Mbit/s it
 /// would like) must not fill the customer's upload: about 100 kbit/s, with a probe burst every
 /// few seconds.

@@ -35,6 +35,8 @@ pub enum ShareCommand {
 pub enum ShareOut {
     Picture {
         unit: AccessUnit,
+        /// It shows a change (not a repeat of a still screen, nor its keyframe again).
+        fresh: bool,
         /// When it was taken, from the share's start, for the RTP timestamp.
         at: Duration,
         picture: PictureSize,
@@ -321,6 +323,7 @@ fn run(
                 };
                 let sent = out.send(ShareOut::Picture {
                     unit,
+                    fresh: c.new_picture,
                     at,
                     picture: size,
                     shown: frame.shown,
