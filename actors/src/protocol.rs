@@ -83,6 +83,16 @@ impl Activity {
         matches!(self, Self::ControlDesktop | Self::ControlApplication)
     }
 
+    /// Done on the customer's computer by Tandem Helper alone (issue 17): refused
+    /// (`helper_required`) unless the customer's helper is attached and said it can, so that
+    /// nothing is recorded as started that nothing could run.
+    pub fn needs_helper_ability(self) -> bool {
+        matches!(
+            self,
+            Self::SystemInfo | Self::RunScript | Self::Reboot | Self::LoginAsUser
+        )
+    }
+
     /// Viewing or controlling an application, during which file transfer is barred (SPEC F3).
     pub fn is_application_sharing(self) -> bool {
         matches!(self, Self::ViewApplication | Self::ControlApplication)
@@ -211,6 +221,9 @@ pub enum Event {
     ComputerAttached {
         computer: ParticipantId,
         customer: ParticipantId,
+        /// What the helper said it can do of [`Activity::needs_helper_ability`]'s activities.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        abilities: Vec<Activity>,
     },
     Chat {
         from: ParticipantId,

@@ -24,7 +24,7 @@ use crate::participant::{
 };
 use crate::ports::{Accounts, Journal, MediaNotice, NoticeSink, Recordings};
 use crate::protocol::{
-    Audience, Command, Event, LeaveReason, ParticipantInfo, Record, Role, ServerMsg,
+    Activity, Audience, Command, Event, LeaveReason, ParticipantInfo, Record, Role, ServerMsg,
     TransferTarget, UnixMillis,
 };
 use crate::queue::rules::Waiting;
@@ -153,6 +153,8 @@ pub enum SessionMsg {
     AdmitComputer {
         customer: ParticipantId,
         computer: ParticipantId,
+        /// What the helper says it can do (issue 17).
+        abilities: Vec<Activity>,
         reply: RpcReplyPort<Result<ParticipantInfo, SessionError>>,
     },
     /// An agent takes this transferred session.
@@ -297,9 +299,13 @@ impl Actor for SessionActor {
             SessionMsg::AdmitComputer {
                 customer,
                 computer,
+                abilities,
                 reply,
             } => {
-                let result = state.rules.admit_computer(unix_now(), customer, computer);
+                let result =
+                    state
+                        .rules
+                        .admit_able_computer(unix_now(), customer, computer, abilities);
                 let _ = reply.send(result.map_err(Into::into));
             }
             SessionMsg::AcceptTransfer { info, reply } => {

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tandem_actors::ids::ParticipantId;
-use tandem_actors::protocol::Role;
+use tandem_actors::protocol::{Activity, Role};
 use tandem_actors::session::rules::Refusal;
 use tandem_actors::session::rules::pairing::{Binding, CODE_SPACE, PairingError, Pairings};
 use tandem_actors::session::unix_now;
@@ -173,6 +173,10 @@ pub async fn issue_code(
 #[serde(deny_unknown_fields)]
 pub struct JoinBody {
     code: String,
+    /// What this helper can do of the activities only a helper does (issue 17: system
+    /// information, scripts, reboot, signing in as another user); none said, none offered.
+    #[serde(default)]
+    can: Vec<Activity>,
 }
 
 /// `POST /api/helper/join`: Tandem Helper gives the code the customer typed and gets its own
@@ -205,6 +209,7 @@ pub async fn join(
     let info = ask(&handle.actor, |reply| SessionMsg::AdmitComputer {
         customer: binding.customer,
         computer,
+        abilities: body.can,
         reply,
     })
     .await?

@@ -331,3 +331,55 @@ async fn control_waits_for_the_helper_and_its_question_moves_there_when_it_conne
         .await;
     assert_eq!(stopped["cause"], "computer_left", "{stopped}");
 }
+
+#[tokio::test]
+async fn what_only_a_helper_does_is_refused_until_a_helper_that_can_connects() {
+    // Issue 17, item 1 (no phantom activities), over HTTP and the WebSocket.
+    let s = TestServer::start().await;
+    let (mut csr, joined, mut dave) = session_with_customer(&s, "Dave").await;
+    for activity in ["system_info", "run_script", "reboot", "login_as_user"] {
+        assert_eq!(
+            csr.cmd(json!({"type": "request_activity", "activity": activity}))
+                .await,
+            Err("helper_required".into()),
+            "{activity} without a helper"
+        );
+    }
+    // A name that is not an activity is refused; the code is not spent by it.
+    let code = code_for(&s, &joined).await;
+    let (status, body) = s
+        .post(
+            "/api/helper/join",
+            None,
+            json!({"code": code, "can": ["make_coffee"]}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, paired) = s
+        .post(
+            "/api/helper/join",
+            None,
+            json!({"code": code, "can": ["system_info"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{paired}");
+    let mut computer = s.connect(&paired).await;
+    let computer_id = computer.id();
+    let attached = dave.event("computer_attached").await;
+    assert_eq!(attached["abilities"], json!(["system_info"]), "{attached}");
+    // What it can is asked in its window; what it did not say stays refused.
+    assert_eq!(
+        csr.cmd(json!({"type": "request_activity", "activity": "run_script"}))
+            .await,
+        Err("helper_required".into())
+    );
+    csr.cmd(json!({"type": "request_activity", "activity": "system_info"}))
+        .await
+        .unwrap();
+    let asked = computer.event("consent_requested").await;
+    assert_eq!(
+        (&asked["activity"], &asked["computer"]),
+        (&json!("system_info"), &json!(computer_id)),
+        "{asked}"
+    );
+}

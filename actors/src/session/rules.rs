@@ -125,6 +125,10 @@ pub enum Refusal {
     CsrHelperNeeded,
     #[error("you hold control already")]
     AlreadyInControl,
+    #[error(
+        "that is done on the customer's computer by Tandem Helper, and no helper that can do it is connected there"
+    )]
+    HelperRequired,
 }
 
 impl Refusal {
@@ -178,6 +182,7 @@ impl Refusal {
             Self::AlreadyShowing => "already_showing",
             Self::CsrHelperNeeded => "csr_helper_needed",
             Self::AlreadyInControl => "already_in_control",
+            Self::HelperRequired => "helper_required",
         }
     }
 }
@@ -232,6 +237,8 @@ struct Admissions {
     recent: VecDeque<UnixMillis>,
     /// Which of the waiting are a customer's computer, and whose.
     computers: BTreeMap<ParticipantId, ParticipantId>,
+    /// What each waiting computer said it can do (issue 17).
+    abilities: BTreeMap<ParticipantId, Vec<Activity>>,
 }
 
 impl Admissions {
@@ -248,6 +255,7 @@ impl Admissions {
             .retain(|_, (_, at)| now.saturating_sub(*at) < ADMISSION_TTL_MS);
         let waiting = &self.waiting;
         self.computers.retain(|c, _| waiting.contains_key(c));
+        self.abilities.retain(|c, _| waiting.contains_key(c));
     }
 
     /// `Err(seconds to wait)` when `per_minute` joins happened within the last minute.
@@ -292,6 +300,8 @@ pub struct SessionRules {
     /// computer is a participant of role customer, so it sees what customers see, but it is not
     /// a customer: it takes no slot, is never selected, and leaves with its owner.
     computers: BTreeMap<ParticipantId, ParticipantId>,
+    /// What each computer present said it can do of [`Activity::needs_helper_ability`]'s.
+    abilities: BTreeMap<ParticipantId, BTreeSet<Activity>>,
     /// D4: the primary CSR took control back while giving control of their desktop.
     csr_holds: bool,
 }
@@ -350,6 +360,7 @@ impl SessionRules {
             admissions: Admissions::default(),
             removed: BTreeSet::new(),
             computers: BTreeMap::new(),
+            abilities: BTreeMap::new(),
             csr_holds: false,
         }
     }
@@ -394,6 +405,12 @@ impl SessionRules {
             .iter()
             .find(|(_, c)| **c == customer)
             .map(|(computer, _)| *computer)
+    }
+    /// Whether `customer`'s computer is attached and said it can do `activity`.
+    pub fn computer_can(&self, customer: ParticipantId, activity: Activity) -> bool {
+        self.computer_for(customer)
+            .and_then(|c| self.abilities.get(&c))
+            .is_some_and(|can| can.contains(&activity))
     }
     /// Who is in the voice call, if there is one.
     pub fn voice_members(&self) -> Vec<ParticipantId> {
@@ -585,11 +602,20 @@ impl SessionRules {
             .cloned()
             .ok_or(Refusal::UnknownParticipant)?;
         let out = match self.admissions.computers.get(&id).copied() {
-            Some(customer) => self.join_computer(now, info, customer)?,
+            Some(customer) => {
+                let abilities = self
+                    .admissions
+                    .abilities
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_default();
+                self.join_computer(now, info, customer, abilities)?
+            }
             None => self.join(now, info, false)?,
         };
         self.admissions.waiting.remove(&id);
         self.admissions.computers.remove(&id);
+        self.admissions.abilities.remove(&id);
         Ok(out)
     }
 
@@ -602,6 +628,18 @@ impl SessionRules {
         now: UnixMillis,
         customer: ParticipantId,
         computer: ParticipantId,
+    ) -> Result<ParticipantInfo, Refusal> {
+        self.admit_able_computer(now, customer, computer, Vec::new())
+    }
+
+    /// [`Self::admit_computer`] for a helper that says it can do `abilities` (those of them
+    /// that need it, [`Activity::needs_helper_ability`]; others are ignored).
+    pub fn admit_able_computer(
+        &mut self,
+        now: UnixMillis,
+        customer: ParticipantId,
+        computer: ParticipantId,
+        abilities: Vec<Activity>,
     ) -> Result<ParticipantInfo, Refusal> {
         if self.is_ended() {
             return Err(Refusal::SessionEnded);
@@ -628,6 +666,13 @@ impl SessionRules {
             .waiting
             .insert(computer, (info.clone(), now));
         self.admissions.computers.insert(computer, customer);
+        let mut abilities: Vec<Activity> = abilities
+            .into_iter()
+            .filter(|a| a.needs_helper_ability())
+            .collect();
+        abilities.sort();
+        abilities.dedup();
+        self.admissions.abilities.insert(computer, abilities);
         Ok(info)
     }
 
@@ -638,6 +683,7 @@ impl SessionRules {
         now: UnixMillis,
         info: ParticipantInfo,
         customer: ParticipantId,
+        abilities: Vec<Activity>,
     ) -> Outcome {
         let m = self.member(customer).ok_or(Refusal::UnknownParticipant)?;
         self.may_own_computer(m)?;
@@ -653,7 +699,11 @@ impl SessionRules {
         );
         self.emit(
             now,
-            Event::ComputerAttached { computer, customer },
+            Event::ComputerAttached {
+                computer,
+                customer,
+                abilities,
+            },
             &mut out,
         );
         // Questions about the computer still open on the page (control waiting for the helper
@@ -890,6 +940,9 @@ impl SessionRules {
             return Err(Refusal::ConsentPending);
         }
         self.check_conflicts(activity, customer)?;
+        if activity.needs_helper_ability() && !self.computer_can(customer, activity) {
+            return Err(Refusal::HelperRequired);
+        }
         if activity == Activity::GiveControl {
             // D4: asked in the primary's own Tandem Helper, which alone can let anyone use
             // their mouse and keyboard; nobody's "allow all" starts it.
@@ -1548,7 +1601,7 @@ impl SessionRules {
     ) {
         let computer = self
             .computer_for(customer)
-            .filter(|_| activity.is_sharing());
+            .filter(|_| activity.is_sharing() || activity.needs_helper_ability());
         let helper_needed = activity.is_control() && computer.is_none();
         let event = if self.allow_all.contains(&customer) && !helper_needed {
             Event::ActivityStarted {
@@ -1817,6 +1870,8 @@ impl SessionRules {
                 self.members.retain(|m| m.info.id != p);
                 self.computers
                     .retain(|computer, customer| *computer != p && *customer != p);
+                let computers = &self.computers;
+                self.abilities.retain(|c, _| computers.contains_key(c));
                 self.allow_all.remove(&p);
                 if self.primary == Some(p) {
                     self.primary = None;
@@ -1833,8 +1888,14 @@ impl SessionRules {
                 self.removed.insert(*participant);
             }
             Event::CustomerSelected { customer } => self.selected = *customer,
-            Event::ComputerAttached { computer, customer } => {
+            Event::ComputerAttached {
+                computer,
+                customer,
+                abilities,
+            } => {
                 self.computers.insert(*computer, *customer);
+                self.abilities
+                    .insert(*computer, abilities.iter().copied().collect());
             }
             Event::Chat { .. } => {}
             Event::ConsentRequested {
@@ -1980,6 +2041,7 @@ impl SessionRules {
                     "primary": self.primary == Some(m.info.id),
                     "joined_at": m.joined_at,
                     "computer_of": self.computer_of(m.info.id),
+                    "can": self.abilities.get(&m.info.id),
                 })
             })
             .collect();

@@ -132,8 +132,8 @@ fn consent_denied_then_granted_then_allow_all_skips_asking() {
     assert!(evs.contains(&started(Activity::ViewDesktop, cust, false)));
 
     // Allow all: the next activity starts without a consent request.
-    let evs = w.cmd(w.csr, ask_for(Activity::SystemInfo)).unwrap();
-    assert_eq!(evs, vec![started(Activity::SystemInfo, cust, true)]);
+    let evs = w.cmd(w.csr, ask_for(Activity::FileTransfer)).unwrap();
+    assert_eq!(evs, vec![started(Activity::FileTransfer, cust, true)]);
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn selecting_another_customer_ends_sharing_but_not_other_activities() {
     let (mut w, a) = World::with_customer("a");
     let b = w.join(Role::Customer, "b");
     w.grant(a, Activity::ViewDesktop);
-    w.grant(a, Activity::SystemInfo);
+    w.grant(a, Activity::FileTransfer);
     let pending = w.request(Activity::ControlDesktop);
     let evs = w.cmd(w.csr, select(b)).unwrap();
     assert!(evs.contains(&stopped(
@@ -190,7 +190,7 @@ fn selecting_another_customer_ends_sharing_but_not_other_activities() {
         StopCause::CustomerChanged
     )));
     assert!(evs.contains(&Event::ConsentWithdrawn { request: pending }));
-    assert_eq!(w.running(), vec![(Activity::SystemInfo, a)]);
+    assert_eq!(w.running(), vec![(Activity::FileTransfer, a)]);
     // The withdrawn request can no longer be granted.
     assert_eq!(
         w.cmd(a, reply(pending, true, false)),

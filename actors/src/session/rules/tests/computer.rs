@@ -6,10 +6,19 @@ use super::*;
 impl World {
     /// Pairs a computer with `customer` and connects it; answers its id.
     pub(super) fn attach_computer(&mut self, customer: ParticipantId) -> ParticipantId {
+        self.attach_able_computer(customer, Vec::new())
+    }
+
+    /// [`World::attach_computer`] for a helper that says it can do `abilities` (issue 17).
+    pub(super) fn attach_able_computer(
+        &mut self,
+        customer: ParticipantId,
+        abilities: Vec<Activity>,
+    ) -> ParticipantId {
         let computer = ParticipantId::random();
         self.now += 1000;
         self.rules
-            .admit_computer(self.now, customer, computer)
+            .admit_able_computer(self.now, customer, computer, abilities)
             .unwrap();
         let recs = self.rules.connect(self.now, computer).unwrap();
         self.journal.extend(recs);
@@ -30,6 +39,7 @@ fn a_computer_joins_beside_its_customer_under_their_name() {
         Event::ComputerAttached {
             computer: c,
             customer,
+            ..
         },
     ] = &tail[..]
     else {
@@ -276,7 +286,7 @@ fn the_helpers_stop_ends_what_runs_on_its_computer_and_nothing_else() {
 fn other_questions_stay_on_the_page() {
     let (mut w, dave) = World::with_customer("Dave");
     let computer = w.attach_computer(dave);
-    let e = asked(&w.cmd(w.csr, ask_for(Activity::SystemInfo)).unwrap());
+    let e = asked(&w.cmd(w.csr, ask_for(Activity::FileTransfer)).unwrap());
     assert!(matches!(
         e,
         Event::ConsentRequested {
@@ -388,4 +398,70 @@ fn when_the_computer_goes_control_stops_and_its_questions_are_withdrawn() {
     )));
     assert!(w.running().is_empty());
     assert_eq!(w.rules.media_policy().control, None);
+}
+
+/// Issue 17, no phantom activities: what only Tandem Helper can do is refused, and nothing is
+/// asked or recorded, unless the customer's helper is attached and said it can; "allow all"
+/// does not change that.
+#[test]
+fn what_only_a_helper_does_is_refused_without_one_that_can() {
+    const HELPER_ONLY: [Activity; 4] = [
+        Activity::SystemInfo,
+        Activity::RunScript,
+        Activity::Reboot,
+        Activity::LoginAsUser,
+    ];
+    let (mut w, dave) = World::with_customer("Dave");
+    let r = w.request(Activity::ViewDesktop);
+    w.cmd(dave, reply(r, true, true)).unwrap();
+    let before = w.journal.len();
+    for activity in HELPER_ONLY {
+        assert_eq!(w.cmd(w.csr, ask_for(activity)), Err("helper_required"));
+    }
+    // A helper that said nothing of them: still refused.
+    let computer = w.attach_computer(dave);
+    let attached = w.journal.len();
+    assert!(attached > before);
+    for activity in HELPER_ONLY {
+        assert_eq!(w.cmd(w.csr, ask_for(activity)), Err("helper_required"));
+    }
+    assert_eq!(w.journal.len(), attached, "nothing recorded");
+    assert_eq!(w.running(), vec![(Activity::ViewDesktop, dave)]);
+    let view = w.rules.view(None, None);
+    assert!(
+        view["pending_consents"].as_array().unwrap().is_empty(),
+        "{view}"
+    );
+    assert!(!w.rules.computer_can(dave, Activity::SystemInfo));
+    let _ = computer;
+}
+
+#[test]
+fn a_helper_that_can_is_asked_in_its_window_and_only_for_what_it_can() {
+    let (mut w, dave) = World::with_customer("Dave");
+    let computer = w.attach_able_computer(dave, vec![Activity::SystemInfo, Activity::ViewDesktop]);
+    // Shown in the session view, for the console to offer only that.
+    let view = w.rules.view(None, None);
+    let shown = view["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == serde_json::json!(computer))
+        .unwrap()
+        .clone();
+    assert_eq!(shown["can"], serde_json::json!(["system_info"]), "{shown}");
+    let e = asked(&w.cmd(w.csr, ask_for(Activity::SystemInfo)).unwrap());
+    assert!(
+        matches!(e, Event::ConsentRequested { computer: Some(c), .. } if c == computer),
+        "{e:?}"
+    );
+    assert_eq!(
+        w.cmd(w.csr, ask_for(Activity::RunScript)),
+        Err("helper_required")
+    );
+    // The journal keeps what the helper can: a restored session refuses and allows the same.
+    let restored = w.restored();
+    assert_eq!(restored.view(None, None), w.rules.view(None, None));
+    assert!(restored.computer_can(dave, Activity::SystemInfo));
+    assert!(!restored.computer_can(dave, Activity::RunScript));
 }
