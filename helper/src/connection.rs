@@ -112,10 +112,10 @@ pub enum UiUpdate {
 /// str0m's padding (a packet every 5 ms while no media is queued, to keep the path and its
 /// bandwidth estimate alive) is served this often at most: with a still screen, each packet was
 /// a wake-up of the helper (docs/performance.md, idle CPU). Media, probes and everything else
-/// keep str0m's own deadlines.
+/// keep str0m's own deadlines, at least [`MIN_TIMER_GAP`] apart.
 const PADDING_EVERY: Duration = Duration::from_millis(100);
 
-/// A screen with no new picture for this long is still: str0m's bandwidth probes are kept small.
+/// A screen with no new picture for this long is still: str0m is asked for no bandwidth probes.
 const STILL_AFTER: Duration = Duration::from_secs(3);
 
 /// While the screen is still the helper wants no more bandwidth than it has, so str0m sends no

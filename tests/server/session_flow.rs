@@ -175,14 +175,14 @@ async fn outbound_session_with_two_customers_an_assistant_consent_chat_handover_
         ),
         (Some("view_desktop"), Some(false))
     );
-    csr.cmd(json!({"type": "request_activity", "activity": "system_info"}))
+    csr.cmd(json!({"type": "request_activity", "activity": "file_transfer"}))
         .await
         .unwrap();
     let started = csr
-        .event_where("activity_started", |e| e["activity"] == "system_info")
+        .event_where("activity_started", |e| e["activity"] == "file_transfer")
         .await;
     assert_eq!(started["pre_approved"], true);
-    assert!(!dave.saw_event("consent_requested", |e| e["activity"] == "system_info"));
+    assert!(!dave.saw_event("consent_requested", |e| e["activity"] == "file_transfer"));
     // Only the primary may ask; customers and assistants are refused.
     assert_eq!(
         asst.cmd(json!({"type": "request_activity", "activity": "control_desktop"}))
@@ -219,7 +219,7 @@ async fn outbound_session_with_two_customers_an_assistant_consent_chat_handover_
     let handed = dave.event("control_handed").await;
     assert_eq!(handed["to"], json!(asst_id));
     csr.event_where("activity_stopped", |e| {
-        e["activity"] == "system_info" && e["cause"] == "control_handed_over"
+        e["activity"] == "file_transfer" && e["cause"] == "control_handed_over"
     })
     .await;
     assert_eq!(
