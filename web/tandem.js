@@ -95,7 +95,12 @@ export function applyEvent(view, ev) {
       });
       break;
     case 'computer_attached':
-      for (const p of people) if (p.id === ev.computer) p.computer_of = ev.customer;
+      for (const p of people) {
+        if (p.id !== ev.computer) continue;
+        p.computer_of = ev.customer;
+        // What only a helper does, and this one said it can (issue 17), as the view's `can`.
+        p.can = ev.abilities || [];
+      }
       break;
     case 'consent_answered':
       {
