@@ -30,6 +30,16 @@ async fn pair(s: &TestServer, code: &str) -> (u16, Value) {
         .await
 }
 
+/// [`pair`] for a helper that says what it `can` do (issue 17).
+async fn pair_able(s: &TestServer, code: &str, can: &[&str]) -> (u16, Value) {
+    s.post(
+        "/api/helper/join",
+        None,
+        json!({ "code": code, "can": can }),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_customers_helper_pairs_with_a_code_beside_them_and_leaves_with_them() {
     let s = TestServer::start().await;
@@ -347,21 +357,9 @@ async fn what_only_a_helper_does_is_refused_until_a_helper_that_can_connects() {
     }
     // A name that is not an activity is refused; the code is not spent by it.
     let code = code_for(&s, &joined).await;
-    let (status, body) = s
-        .post(
-            "/api/helper/join",
-            None,
-            json!({"code": code, "can": ["make_coffee"]}),
-        )
-        .await;
+    let (status, body) = pair_able(&s, &code, &["make_coffee"]).await;
     assert_eq!(status, 422, "{body}");
-    let (status, paired) = s
-        .post(
-            "/api/helper/join",
-            None,
-            json!({"code": code, "can": ["system_info"]}),
-        )
-        .await;
+    let (status, paired) = pair_able(&s, &code, &["system_info"]).await;
     assert_eq!(status, 201, "{paired}");
     let mut computer = s.connect(&paired).await;
     let computer_id = computer.id();

@@ -6,7 +6,9 @@
 //! connections of its own to the same display (its events must not mix with theirs).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use rustix::event::{PollFd, Timespec, poll};
 use x11rb::connection::Connection;
 use x11rb::errors::{ConnectError, ConnectionError, ReplyError, ReplyOrIdError};
 use x11rb::protocol::xproto::{ImageOrder, Window};
@@ -25,6 +27,19 @@ mod windows;
 pub use capture::X11Capture;
 pub use clipboard::X11Clipboard;
 pub use input::X11Input;
+
+/// Sleeps in `poll` on `fds` for at most `left` (a signal ends it early, as an event would).
+/// Events x11rb has read from a connection already do not wake it: read those first.
+fn poll_for(fds: &mut [PollFd<'_>], left: Duration) -> rustix::io::Result<()> {
+    let left = Timespec::try_from(left).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    match poll(fds, Some(&left)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 x11rb::atom_manager! {
     pub(crate) Atoms: AtomsCookie {

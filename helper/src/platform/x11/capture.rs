@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec, eventfd, poll};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd};
 
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::Event;
@@ -145,6 +145,15 @@ impl X11Capture {
     /// Whether images travel through shared memory (false: through the socket).
     pub fn uses_shared_memory(&self) -> bool {
         self.shm_supported
+    }
+
+    /// Whether `source` may have changed, from the events read so far: true when it is not
+    /// tracked (not captured lately).
+    fn notified(&self, source: Source) -> bool {
+        self.tracked
+            .iter()
+            .find(|t| t.source == source)
+            .is_none_or(|t| t.notified)
     }
 
     fn root_rect(&self) -> Result<Rect, PlatformError> {
@@ -526,39 +535,28 @@ impl Capture for X11Capture {
 
     fn changed(&mut self, source: Source) -> Result<bool, PlatformError> {
         note_damage(&self.d.conn, &mut self.tracked)?;
-        Ok(self
-            .tracked
-            .iter()
-            .find(|t| t.source == source)
-            .is_none_or(|t| t.notified))
+        Ok(self.notified(source))
     }
 
     /// Sleeps in `poll` on the X socket (for damage) and the waker's eventfd.
     fn wait(&mut self, changes_of: &[Source], until: Instant) -> Result<(), PlatformError> {
         // Events x11rb has read already would not wake `poll`.
-        for &source in changes_of {
-            if self.changed(source)? {
-                return Ok(());
-            }
+        note_damage(&self.d.conn, &mut self.tracked)?;
+        if changes_of.iter().any(|s| self.notified(*s)) {
+            return Ok(());
         }
         let watch_display = !changes_of.is_empty();
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(());
         }
-        let left = Timespec::try_from(left).unwrap_or(Timespec {
-            tv_sec: i64::MAX,
-            tv_nsec: 0,
-        });
         let mut fds = [
             PollFd::new(&*self.wake, PollFlags::IN),
             PollFd::new(self.d.conn.stream(), PollFlags::IN),
         ];
         let watched = if watch_display { 2 } else { 1 };
-        match poll(&mut fds[..watched], Some(&left)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(PlatformError::Protocol(format!("poll: {e}"))),
-        }
+        super::poll_for(&mut fds[..watched], left)
+            .map_err(|e| PlatformError::Protocol(format!("poll: {e}")))?;
         // Reset the eventfd (nothing to read is fine: it was not the waker).
         let _ = rustix::io::read(&*self.wake, &mut [0u8; 8]);
         Ok(())

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::event::{PollFd, PollFlags};
 use x11rb::connection::Connection;
 use x11rb::protocol::Event;
 use x11rb::protocol::xproto::{
@@ -196,15 +196,8 @@ impl Client {
             if left.is_zero() {
                 return Err(PlatformError::ClipboardTimeout(timeout));
             }
-            let left = Timespec::try_from(left).unwrap_or(Timespec {
-                tv_sec: i64::MAX,
-                tv_nsec: 0,
-            });
             let mut fds = [PollFd::new(self.conn.stream(), PollFlags::IN)];
-            match poll(&mut fds, Some(&left)) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(PlatformError::Protocol(e.to_string())),
-            }
+            super::poll_for(&mut fds, left).map_err(|e| PlatformError::Protocol(e.to_string()))?;
         }
     }
 }
