@@ -24,6 +24,20 @@ pub struct Config {
     pub recording: RecordingConfig,
     pub sip: SipConfig,
     pub helper: HelperConfig,
+    pub files: FilesConfig,
+}
+
+/// Files the primary CSR publishes to a customer (SPEC F1): where they wait to be downloaded,
+/// and how large they may be.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Folder of the published files, one folder per session; emptied when the server starts.
+    pub dir: PathBuf,
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// Most bytes one session's published files hold at once (uploads under way included).
+    pub max_session_bytes: u64,
 }
 
 /// Where recordings live and how they are shared (SPEC R4).
@@ -471,6 +485,9 @@ impl Config {
         }
         if self.sessions.joins_per_minute == 0 {
             return bad("sessions.joins_per_minute must be at least 1");
+        }
+        if self.files.max_file_bytes == 0 || self.files.max_session_bytes == 0 {
+            return bad("files.max_file_bytes and max_session_bytes must be positive");
         }
         let h = &self.helper;
         if h.code_ttl_secs == 0

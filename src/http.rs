@@ -4,11 +4,13 @@
 pub mod accounts;
 pub mod admin;
 pub mod client_address;
+pub mod files;
 pub mod helper;
 pub mod queues;
 pub mod recordings;
 pub mod sessions;
 pub mod softphone;
+pub mod upload_body;
 pub mod web;
 pub mod ws;
 
@@ -62,6 +64,8 @@ pub struct Inner {
     pub helper: helper::Helper,
     /// The room the uploads under way have reserved in their accounts' quotas.
     pub upload_room: recordings::upload::quota::UploadRoom,
+    /// Files published to customers (SPEC F1).
+    pub shared_files: Arc<crate::shared_files::SharedFiles>,
 }
 
 #[derive(Clone)]
@@ -94,6 +98,48 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
+}
+
+/// Who calls with a participant token (`Authorization: Bearer`), as a page or a helper in a
+/// session does; `what` says, in a refusal, what needs one.
+pub struct ParticipantCaller {
+    pub session: tandem_actors::ids::SessionId,
+    pub participant: tandem_actors::ids::ParticipantId,
+    pub role: tandem_actors::protocol::Role,
+    pub account: Option<crate::auth::Holder>,
+}
+
+impl ParticipantCaller {
+    pub fn from_headers(
+        state: &AppState,
+        headers: &HeaderMap,
+        what: &str,
+    ) -> Result<Self, Problem> {
+        let token = bearer(headers).ok_or_else(|| {
+            Problem::unauthorized(
+                "unauthenticated",
+                "send your participant token as Authorization: Bearer <token>",
+            )
+        })?;
+        let Token::Participant {
+            session,
+            participant,
+            role,
+            account,
+        } = state.signer.verify(token)?
+        else {
+            return Err(Problem::unauthorized(
+                "wrong_token_kind",
+                format!("{what} needs a participant token"),
+            ));
+        };
+        Ok(Self {
+            session,
+            participant,
+            role,
+            account,
+        })
+    }
 }
 
 impl Caller {
@@ -175,6 +221,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/report", get(sessions::report))
         .route("/sessions/{id}/invites", post(sessions::invite))
         .route("/sessions/{id}/softphone", post(softphone::call))
+        .route("/sessions/{id}/files", post(files::publish))
+        .route("/sessions/{id}/files/{file}", get(files::download))
         .route("/join", post(sessions::join))
         .route("/assist", post(sessions::assist))
         .route("/helper/codes", post(helper::issue_code))

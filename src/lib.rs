@@ -13,6 +13,7 @@ pub mod open_files;
 pub mod problem;
 pub mod recordings;
 pub mod server;
+pub mod shared_files;
 pub mod sip;
 pub mod store;
 pub mod throttle;

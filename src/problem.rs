@@ -176,6 +176,11 @@ impl From<SessionError> for Problem {
             SessionError::Refused(Refusal::SessionEnded) => StatusCode::GONE,
             SessionError::Refused(Refusal::CustomerLimit(_) | Refusal::AlreadyJoined)
             | SessionError::Refused(Refusal::NotWaiting) => StatusCode::CONFLICT,
+            SessionError::Refused(Refusal::ActivityNotRunning | Refusal::TooManyFiles) => {
+                StatusCode::CONFLICT
+            }
+            SessionError::Refused(Refusal::BadFileName) => StatusCode::UNPROCESSABLE_ENTITY,
+            SessionError::Refused(Refusal::UnknownFile) => StatusCode::NOT_FOUND,
             SessionError::Refused(_) => StatusCode::FORBIDDEN,
             SessionError::UnknownParticipant => StatusCode::NOT_FOUND,
             SessionError::Storage(_) | SessionError::Unavailable => {

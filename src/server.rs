@@ -39,6 +39,11 @@ pub enum StartError {
     Mail(#[from] crate::mail::MailError),
     #[error("actor system: {0}")]
     Actors(String),
+    #[error("published files folder {path}: {source}")]
+    Files {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("media socket on {addr}: {source}")]
     Media {
         addr: SocketAddr,
@@ -105,6 +110,11 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     if interrupted > 0 {
         tracing::warn!(interrupted, "ended sessions left live by the previous run");
     }
+    let shared_files = crate::shared_files::SharedFiles::new(&config.files.dir);
+    shared_files.sweep().map_err(|source| StartError::Files {
+        path: config.files.dir.clone(),
+        source,
+    })?;
     let participant_config = ParticipantConfig {
         reconnect_grace: config.reconnect_grace(),
         commands_per_second: config.sessions.commands_per_second,
@@ -132,6 +142,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             queues: None,
             media: Some(media.clone()),
             recordings: Some(recordings.clone()),
+            files: Some(shared_files.clone()),
         },
     })
     .await
@@ -208,6 +219,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         revocations: crate::auth::Revocations::default(),
         mail_limits,
         upload_room: Default::default(),
+        shared_files: shared_files.clone(),
         config,
         store: store.clone(),
         signer: signer.clone(),

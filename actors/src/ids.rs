@@ -54,6 +54,10 @@ uuid_id!(
     /// One recording of a session (a session may be recorded several times).
     RecordingId
 );
+uuid_id!(
+    /// A file the primary CSR published to a customer while file transfer runs (SPEC F1).
+    FileId
+);
 
 /// The 9-digit number customers type on the join page (SPEC S1).
 ///

@@ -16,6 +16,11 @@ pub const MAX_NOTES_CHARS: usize = 20_000;
 /// Most agents one transfer may be offered to at once (SPEC S8 sets no number).
 pub const MAX_TRANSFER_AGENTS: usize = 20;
 
+/// Most files published to one customer at once (SPEC F1 sets no number).
+pub const MAX_SHARED_FILES: usize = 20;
+/// Longest name of a published file, in bytes of UTF-8 (what common file systems take).
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
 /// The limits a page needs for its forms, sent in every welcome frame (docs/protocol.md 5.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientLimits {

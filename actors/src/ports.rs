@@ -6,12 +6,13 @@
 //!   an event.
 //! - [`Accounts`]: who the site's agents are.
 //! - [`Recordings`]: where recordings are kept.
+//! - [`FileShelf`]: where files published to customers are kept (SPEC F1).
 //! - [`NoticeSink`]: how a media worker tells a session what it must pass on.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::ids::{AccountId, ParticipantId, RecordingId, SessionId};
+use crate::ids::{AccountId, FileId, ParticipantId, RecordingId, SessionId};
 use crate::protocol::{Record, SessionInit, UnixMillis};
 use crate::recorder::{Finished, RecorderError};
 
@@ -49,6 +50,14 @@ pub trait Recordings: Send + Sync + 'static {
     ) -> Result<PathBuf, String>;
     /// The recording's file is closed; `result` says how it went.
     async fn finished(&self, recording: RecordingId, result: Result<Finished, RecorderError>);
+}
+
+/// Where the server keeps the files the primary CSR published (SPEC F1). The server stores a
+/// file before the session publishes it; the session removes it when it is withdrawn or file
+/// transfer with its customer ends, and all of its files when it ends.
+pub trait FileShelf: Send + Sync + 'static {
+    fn remove(&self, session: SessionId, file: FileId);
+    fn clear(&self, session: SessionId);
 }
 
 /// What the worker tells a session.

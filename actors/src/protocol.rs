@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 pub use tandem_media::policy::TrackPurpose;
 
-use crate::ids::{AccountId, ParticipantId, QueueId, SessionId, SessionNumber};
+use crate::ids::{AccountId, FileId, ParticipantId, QueueId, SessionId, SessionNumber};
 use crate::limits::ClientLimits;
 
 /// Milliseconds since the Unix epoch. Wall-clock time, used only for records people read.
@@ -265,6 +265,23 @@ pub enum Event {
         customer: ParticipantId,
         cause: StopCause,
     },
+    /// F1: the primary CSR published a file for `customer` to download. The file is the
+    /// server's until file transfer with that customer ends.
+    FilePublished {
+        file: FileId,
+        customer: ParticipantId,
+        by: ParticipantId,
+        name: String,
+        size: u64,
+        /// Hex SHA-256 of the content, so the download can be checked.
+        sha256: String,
+    },
+    /// F1: the primary CSR took back one published file (the end of file transfer takes them
+    /// all back without this event).
+    FileWithdrawn {
+        file: FileId,
+        customer: ParticipantId,
+    },
     /// D4: `by` took control while `customer` is given control of the primary CSR's desktop;
     /// `holder` holds the pointer now. A start of `give_control` gives it to the customer.
     ControlTaken {
@@ -357,6 +374,9 @@ impl Event {
             Event::ConsentRequested {
                 customer, computer, ..
             } => Audience::StaffAnd(std::iter::once(*customer).chain(*computer).collect()),
+            Event::FilePublished { customer, .. } | Event::FileWithdrawn { customer, .. } => {
+                Audience::StaffAnd(vec![*customer])
+            }
             _ => Audience::Everyone,
         }
     }
@@ -391,6 +411,8 @@ impl Event {
             Event::ConsentWithdrawn { .. } => "consent_withdrawn",
             Event::ActivityStarted { .. } => "activity_started",
             Event::ActivityStopped { .. } => "activity_stopped",
+            Event::FilePublished { .. } => "file_published",
+            Event::FileWithdrawn { .. } => "file_withdrawn",
             Event::ControlTaken { .. } => "control_taken",
             Event::VoiceCallStarted { .. } => "voice_call_started",
             Event::VoiceCallEnded { .. } => "voice_call_ended",
@@ -509,6 +531,10 @@ pub enum Command {
     /// D4: while the primary CSR gives control of their desktop, either side takes the pointer:
     /// the customer given control, the primary CSR, or the primary CSR's Tandem Helper.
     TakeControl,
+    /// F1: the primary CSR takes back a file published to a customer.
+    WithdrawFile {
+        file: FileId,
+    },
     /// The primary CSR removes someone else from the session; they cannot connect again with
     /// the same token.
     RemoveParticipant {
@@ -538,6 +564,7 @@ impl Command {
             Command::RequestActivity { .. } => "request_activity",
             Command::ConsentReply { .. } => "consent_reply",
             Command::StopActivity { .. } => "stop_activity",
+            Command::WithdrawFile { .. } => "withdraw_file",
             Command::StartVoiceCall => "start_voice_call",
             Command::EndVoiceCall => "end_voice_call",
             Command::JoinVoice => "join_voice",

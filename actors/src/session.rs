@@ -7,14 +7,14 @@
 
 pub mod rules;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tandem_media::policy::MediaPolicy;
 
-use crate::ids::{ParticipantId, RecordingId, SessionId};
+use crate::ids::{FileId, ParticipantId, RecordingId, SessionId};
 use crate::limits::ClientLimits;
 use crate::media_worker::{MediaError, MediaWorkerHandle};
 use crate::participant::rules::ParticipantConfig;
@@ -22,7 +22,7 @@ use crate::participant::{
     Connection, ParticipantActor, ParticipantArgs, ParticipantLink, ParticipantMsg,
     ParticipantReport,
 };
-use crate::ports::{Accounts, Journal, MediaNotice, NoticeSink, Recordings};
+use crate::ports::{Accounts, FileShelf, Journal, MediaNotice, NoticeSink, Recordings};
 use crate::protocol::{
     Activity, Audience, Command, Event, LeaveReason, ParticipantInfo, Record, Role, ServerMsg,
     TransferTarget, UnixMillis,
@@ -32,7 +32,7 @@ use crate::queue_registry::QueueRegistryMsg;
 use crate::recorder::{RecordSink, Recorder};
 use crate::supervision::{Decision, RestartBudget, RestartPolicy, StopReason};
 use crate::telemetry;
-use rules::{Refusal, SessionInit, SessionRules};
+use rules::{Refusal, SessionInit, SessionRules, SharedFile};
 
 /// How long the session waits for the queue registry to answer whether a queue exists.
 const QUEUE_CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -85,6 +85,8 @@ pub struct SessionArgs {
     pub media: Option<MediaWorkerHandle>,
     /// Where recordings go; without it, a recording that starts fails at once.
     pub recordings: Option<Arc<dyn Recordings>>,
+    /// Where published files are kept (SPEC F1).
+    pub files: Option<Arc<dyn FileShelf>>,
 }
 
 /// The session's recording while the recording activity runs (SPEC R1, R2).
@@ -128,6 +130,9 @@ pub struct SessionState {
     recording: Option<ActiveRecording>,
     /// The media worker could not hand the recorder everything: the recording has failed.
     recording_overflowed: bool,
+    files: Option<Arc<dyn FileShelf>>,
+    /// The published files as last seen, to remove from the shelf those the rules let go.
+    files_kept: BTreeSet<FileId>,
 }
 
 /// Longest an ended session waits for its participants to say goodbye.
@@ -156,6 +161,14 @@ pub enum SessionMsg {
         /// What the helper says it can do (issue 17).
         abilities: Vec<Activity>,
         reply: RpcReplyPort<Result<ParticipantInfo, SessionError>>,
+    },
+    /// F1: the server stored a file the primary CSR `by` uploaded; publish it. Refused (and
+    /// then the server removes it) unless file transfer with its customer runs.
+    PublishFile {
+        by: ParticipantId,
+        file: FileId,
+        shared: SharedFile,
+        reply: RpcReplyPort<Result<(), SessionError>>,
     },
     /// An agent takes this transferred session.
     AcceptTransfer {
@@ -243,7 +256,10 @@ impl Actor for SessionActor {
             recordings: args.recordings,
             recording: None,
             recording_overflowed: false,
+            files: args.files,
+            files_kept: BTreeSet::new(),
         };
+        state.files_kept = state.rules.shared_files().keys().copied().collect();
         // After a restore, everyone present gets a fresh actor; their WebSockets were closed with
         // the old ones and reconnect to these.
         let present: Vec<(ParticipantId, Role)> =
@@ -307,6 +323,20 @@ impl Actor for SessionActor {
                         .rules
                         .admit_able_computer(unix_now(), customer, computer, abilities);
                 let _ = reply.send(result.map_err(Into::into));
+            }
+            SessionMsg::PublishFile {
+                by,
+                file,
+                shared,
+                reply,
+            } => {
+                let before = state.rules.clone();
+                let result = match state.rules.publish_file(unix_now(), by, file, shared) {
+                    Ok(records) => commit(state, before, records).await,
+                    Err(r) => Err(r.into()),
+                };
+                let _ = reply.send(result);
+                after(&myself, state).await;
             }
             SessionMsg::AcceptTransfer { info, reply } => {
                 let before = state.rules.clone();
@@ -692,8 +722,28 @@ async fn commit(
 /// Settles what the last change implies: participants closed, the media worker told.
 async fn after(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
     settle(myself, state);
+    sync_files(state);
     sync_recording(state).await;
     sync_media(state).await;
+}
+
+/// Removes from the shelf the files the rules no longer hold (withdrawn, file transfer ended,
+/// the customer gone), and everything of an ended session, uploads under way included.
+fn sync_files(state: &mut SessionState) {
+    let Some(shelf) = &state.files else {
+        return;
+    };
+    let session = state.rules.init().id;
+    if state.rules.is_ended() {
+        shelf.clear(session);
+        state.files_kept.clear();
+        return;
+    }
+    let now: BTreeSet<FileId> = state.rules.shared_files().keys().copied().collect();
+    for gone in state.files_kept.difference(&now) {
+        shelf.remove(session, *gone);
+    }
+    state.files_kept = now;
 }
 
 /// Starts the recorder when the recording activity starts (after the customer's consent, S9)

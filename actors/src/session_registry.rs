@@ -48,6 +48,7 @@ pub struct SessionRegistryArgs {
     pub queues: Option<ActorRef<QueueRegistryMsg>>,
     pub media: Option<crate::media_worker::MediaPool>,
     pub recordings: Option<Arc<dyn crate::ports::Recordings>>,
+    pub files: Option<Arc<dyn crate::ports::FileShelf>>,
 }
 
 struct Entry {
@@ -237,6 +238,7 @@ async fn spawn_session(
         queues: state.args.queues.clone(),
         media: state.args.media.as_ref().map(|m| m.for_session(init.id)),
         recordings: state.args.recordings.clone(),
+        files: state.args.files.clone(),
     };
     let (actor, _) = Actor::spawn_linked(None, SessionActor, args, myself.get_cell()).await?;
     let handle = SessionHandle {

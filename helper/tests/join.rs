@@ -321,6 +321,7 @@ async fn start_server(dir: &std::path::Path, extra: &[(&str, &str)]) -> tandem::
             "TANDEM_RECORDING_DIR",
             dir.join("recordings").display().to_string(),
         ),
+        ("TANDEM_FILES_DIR", dir.join("files").display().to_string()),
     ];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let config = Config::load(

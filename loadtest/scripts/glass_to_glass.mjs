@@ -117,6 +117,7 @@ async function startServer() {
     TANDEM_STORAGE_DATABASE: path.join(dir, 'tandem.db'),
     TANDEM_AUTH_SECRET_FILE: path.join(dir, 'secret.key'),
     TANDEM_RECORDING_DIR: path.join(dir, 'recordings'),
+    TANDEM_FILES_DIR: path.join(dir, 'files'),
     TANDEM_SERVER_LISTEN: `127.0.0.1:${port}`,
     TANDEM_SERVER_PUBLIC_URL: base,
     TANDEM_SIP_LISTEN: '127.0.0.1:0',

@@ -123,6 +123,10 @@ async fn main() -> anyhow::Result<()> {
     let env = [
         ("TANDEM_STORAGE_DATABASE", db.display().to_string()),
         ("TANDEM_AUTH_SECRET_FILE", key.display().to_string()),
+        (
+            "TANDEM_FILES_DIR",
+            key.with_file_name("files").display().to_string(),
+        ),
         ("TANDEM_SERVER_LISTEN", format!("127.0.0.1:{port}")),
         ("TANDEM_SIP_LISTEN", format!("127.0.0.1:{sip_port}")),
         ("TANDEM_SIP_MAX_CALLS", "100000".into()),

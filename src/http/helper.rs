@@ -29,8 +29,7 @@ use tokio_util::io::ReaderStream;
 
 use super::client_address::ClientAddress;
 use super::sessions::{joined, live_by_id};
-use super::{ApiJson, AppState, ask, bearer};
-use crate::auth::Token;
+use super::{ApiJson, AppState, ParticipantCaller, ask};
 use crate::config::HelperConfig;
 use crate::problem::Problem;
 use crate::throttle::session_numbers::SharedNumbers;
@@ -87,24 +86,12 @@ pub async fn issue_code(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let token = bearer(&headers).ok_or_else(|| {
-        Problem::unauthorized(
-            "unauthenticated",
-            "send your participant token as Authorization: Bearer <token>",
-        )
-    })?;
-    let Token::Participant {
+    let ParticipantCaller {
         session,
         participant,
         role,
         account,
-    } = state.signer.verify(token)?
-    else {
-        return Err(Problem::unauthorized(
-            "wrong_token_kind",
-            "a pairing code needs a participant token",
-        ));
-    };
+    } = ParticipantCaller::from_headers(&state, &headers, "a pairing code")?;
     let only_customers = || {
         Problem::new(
             StatusCode::FORBIDDEN,

@@ -548,6 +548,7 @@ pub async fn report(
     let mut chat = Vec::new();
     let mut consent = Vec::new();
     let mut activities = Vec::new();
+    let mut files = Vec::new();
     for r in &records {
         match &r.event {
             Event::Chat { from, to, text } => chat.push(json!({
@@ -569,6 +570,14 @@ pub async fn report(
             Event::ActivityStopped { activity, customer, cause } => activities.push(json!({
                 "at": r.at, "activity": activity, "customer": customer, "what": "stopped", "cause": cause,
             })),
+            Event::FilePublished { file, customer, by, name: file_name, size, sha256 } => files.push(json!({
+                "at": r.at, "file": file, "what": "published", "name": file_name, "size": size,
+                "sha256": sha256, "customer": customer, "customer_name": name(customer),
+                "by": by, "by_name": name(by),
+            })),
+            Event::FileWithdrawn { file, customer } => files.push(json!({
+                "at": r.at, "file": file, "what": "withdrawn", "customer": customer,
+            })),
             _ => {}
         }
     }
@@ -579,6 +588,7 @@ pub async fn report(
         "chat": chat,
         "consent": consent,
         "activities": activities,
+        "files": files,
         "events": records.len(),
     })))
 }

@@ -52,6 +52,10 @@ pub fn config_in(dir: &Path, extra: &[(&str, &str)]) -> Config {
             "TANDEM_RECORDING_DIR".to_string(),
             dir.join("recordings").display().to_string(),
         ),
+        (
+            "TANDEM_FILES_DIR".to_string(),
+            dir.join("files").display().to_string(),
+        ),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     Config::load(None, env).expect("test config is valid")

@@ -19,6 +19,7 @@ pub fn tandem(dir: &Path) -> Command {
         .env("TANDEM_STORAGE_DATABASE", dir.join("tandem.db"))
         .env("TANDEM_AUTH_SECRET_FILE", dir.join("secret.key"))
         .env("TANDEM_RECORDING_DIR", dir.join("recordings"))
+        .env("TANDEM_FILES_DIR", dir.join("files"))
         .env("TANDEM_MEDIA_WORKERS", "1")
         .env("TANDEM_SIP_LISTEN", "127.0.0.1:0")
         .kill_on_drop(true);

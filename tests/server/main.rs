@@ -30,6 +30,7 @@ mod recording_crash;
 mod recordings_http;
 mod restart;
 mod session_flow;
+mod shared_files;
 mod showing;
 mod sip;
 mod slots;

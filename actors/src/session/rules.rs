@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde_json::json;
 use tandem_media::policy::{Given, MediaPolicy};
 
-use crate::ids::ParticipantId;
+use crate::ids::{FileId, ParticipantId};
 use crate::limits::{
-    MAX_CHAT_CHARS, MAX_MICROPHONES, MAX_NOTES_CHARS, MAX_TRANSFER_AGENTS,
-    MAX_TRANSFER_MESSAGE_CHARS, MAX_VOLUME_PERCENT,
+    MAX_CHAT_CHARS, MAX_FILE_NAME_BYTES, MAX_MICROPHONES, MAX_NOTES_CHARS, MAX_SHARED_FILES,
+    MAX_TRANSFER_AGENTS, MAX_TRANSFER_MESSAGE_CHARS, MAX_VOLUME_PERCENT,
 };
 pub use crate::protocol::SessionInit;
 use crate::protocol::{
@@ -129,6 +129,14 @@ pub enum Refusal {
         "that is done on the customer's computer by Tandem Helper, and no helper that can do it is connected there"
     )]
     HelperRequired,
+    #[error(
+        "a file name is 1 to {MAX_FILE_NAME_BYTES} bytes, without slashes or control characters, and not . or .."
+    )]
+    BadFileName,
+    #[error("this customer already has {MAX_SHARED_FILES} files; withdraw some first")]
+    TooManyFiles,
+    #[error("no such file is published in this session")]
+    UnknownFile,
 }
 
 impl Refusal {
@@ -183,6 +191,9 @@ impl Refusal {
             Self::CsrHelperNeeded => "csr_helper_needed",
             Self::AlreadyInControl => "already_in_control",
             Self::HelperRequired => "helper_required",
+            Self::BadFileName => "bad_file_name",
+            Self::TooManyFiles => "too_many_files",
+            Self::UnknownFile => "unknown_file",
         }
     }
 }
@@ -304,6 +315,37 @@ pub struct SessionRules {
     abilities: BTreeMap<ParticipantId, BTreeSet<Activity>>,
     /// D4: the primary CSR took control back while giving control of their desktop.
     csr_holds: bool,
+    /// F1: files published to customers, kept while file transfer with that customer runs.
+    files: BTreeMap<FileId, SharedFile>,
+}
+
+/// A file the primary CSR published to a customer (SPEC F1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedFile {
+    pub customer: ParticipantId,
+    pub by: ParticipantId,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub at: UnixMillis,
+}
+
+/// A name a customer's computer can save a file under, as the CSR gave it: no path, no
+/// control characters, not `.` or `..`, at most [`MAX_FILE_NAME_BYTES`].
+pub fn check_file_name(name: &str) -> Result<(), Refusal> {
+    let bad = name.is_empty()
+        || name.len() > MAX_FILE_NAME_BYTES
+        || name == "."
+        || name == ".."
+        || name.trim().is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\');
+    if bad {
+        Err(Refusal::BadFileName)
+    } else {
+        Ok(())
+    }
 }
 
 type Outcome = Result<Vec<Record>, Refusal>;
@@ -362,6 +404,7 @@ impl SessionRules {
             computers: BTreeMap::new(),
             abilities: BTreeMap::new(),
             csr_holds: false,
+            files: BTreeMap::new(),
         }
     }
 
@@ -485,6 +528,57 @@ impl SessionRules {
     }
 
     /// The recording activity runs: the customer agreed and nobody stopped it (SPEC S9, R1).
+    /// The files published to customers (SPEC F1).
+    pub fn shared_files(&self) -> &BTreeMap<FileId, SharedFile> {
+        &self.files
+    }
+
+    /// F1: the primary CSR publishes `file` (already stored by the server) for `customer`,
+    /// with whom file transfer must be running.
+    pub fn publish_file(
+        &mut self,
+        now: UnixMillis,
+        by: ParticipantId,
+        file: FileId,
+        shared: SharedFile,
+    ) -> Outcome {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        if self.member(by).is_none() {
+            return Err(Refusal::UnknownParticipant);
+        }
+        if self.primary != Some(by) {
+            return Err(Refusal::NotPrimary);
+        }
+        check_file_name(&shared.name)?;
+        if !self
+            .running
+            .contains(&(Activity::FileTransfer, shared.customer))
+        {
+            return Err(Refusal::ActivityNotRunning);
+        }
+        let held = self
+            .files
+            .values()
+            .filter(|f| f.customer == shared.customer)
+            .count();
+        if held >= MAX_SHARED_FILES {
+            return Err(Refusal::TooManyFiles);
+        }
+        let mut out = Vec::new();
+        let event = Event::FilePublished {
+            file,
+            customer: shared.customer,
+            by,
+            name: shared.name,
+            size: shared.size,
+            sha256: shared.sha256,
+        };
+        self.emit(now, event, &mut out);
+        Ok(out)
+    }
+
     pub fn is_recording(&self) -> bool {
         self.running.iter().any(|(a, _)| *a == Activity::Recording)
     }
@@ -812,6 +906,7 @@ impl SessionRules {
             Command::StopActivity { activity } => {
                 self.stop_activity(now, sender, activity, &mut out)?
             }
+            Command::WithdrawFile { file } => self.withdraw_file(now, from, file, &mut out)?,
             Command::StartVoiceCall => self.start_voice_call(now, from, &mut out)?,
             Command::EndVoiceCall => self.end_voice_call(now, from, &mut out)?,
             Command::JoinVoice => self.join_voice(now, from, &mut out)?,
@@ -1036,6 +1131,21 @@ impl SessionRules {
     }
 
     /// Stops an activity: the primary CSR stops it for every customer, a customer for themself.
+    fn withdraw_file(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        file: FileId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        if self.primary != Some(from) {
+            return Err(Refusal::NotPrimary);
+        }
+        let customer = self.files.get(&file).ok_or(Refusal::UnknownFile)?.customer;
+        self.emit(now, Event::FileWithdrawn { file, customer }, out);
+        Ok(())
+    }
+
     fn stop_activity(
         &mut self,
         now: UnixMillis,
@@ -1883,6 +1993,7 @@ impl SessionRules {
                 self.cameras.remove(&p);
                 self.volumes.remove(&p);
                 self.recording_asked.remove(&p);
+                self.files.retain(|_, f| f.customer != p);
             }
             Event::ParticipantRemoved { participant, .. } => {
                 self.removed.insert(*participant);
@@ -1953,7 +2064,33 @@ impl SessionRules {
                 if *activity == Activity::GiveControl {
                     self.csr_holds = false;
                 }
+                if *activity == Activity::FileTransfer {
+                    self.files.retain(|_, f| f.customer != *customer);
+                }
                 self.running.remove(&(*activity, *customer));
+            }
+            Event::FilePublished {
+                file,
+                customer,
+                by,
+                name,
+                size,
+                sha256,
+            } => {
+                self.files.insert(
+                    *file,
+                    SharedFile {
+                        customer: *customer,
+                        by: *by,
+                        name: name.clone(),
+                        size: *size,
+                        sha256: sha256.clone(),
+                        at,
+                    },
+                );
+            }
+            Event::FileWithdrawn { file, .. } => {
+                self.files.remove(file);
             }
             Event::ControlTaken { holder, .. } => self.csr_holds = *holder == ControlHolder::Csr,
             Event::VoiceCallStarted { by } => {
@@ -2010,6 +2147,7 @@ impl SessionRules {
                 self.status = Status::Ended;
                 self.pending.clear();
                 self.running.clear();
+                self.files.clear();
                 self.voice = None;
                 self.cameras.clear();
             }
@@ -2056,6 +2194,12 @@ impl SessionRules {
             .iter()
             .map(|(a, c)| json!({"activity": a, "customer": c}))
             .collect();
+        let files: Vec<_> = self
+            .files
+            .iter()
+            .filter(|(_, f)| staff || Some(f.customer) == viewer_id)
+            .map(|(id, f)| json!({"id": id, "customer": f.customer, "by": f.by, "name": f.name, "size": f.size, "sha256": f.sha256, "at": f.at}))
+            .collect();
         let voice = self.voice.as_ref().map(|v| {
             json!({"started_by": v.started_by, "members": v.members, "microphone_holders": v.microphones})
         });
@@ -2071,6 +2215,7 @@ impl SessionRules {
             "participants": participants,
             "activities": activities,
             "pending_consents": pending,
+            "files": files,
             "allow_all": self.allow_all,
             "voice_call": voice,
             "automatic_recording": self.init.automatic_recording,

@@ -6,13 +6,10 @@
 
 pub mod quota;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use axum::body::{Body, BodyDataStream};
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use futures_util::StreamExt;
 use metrics::counter;
@@ -24,40 +21,20 @@ use uuid::Uuid;
 
 use self::quota::{Over, Quota};
 use super::{check_name, load, shown};
+use crate::http::upload_body::{
+    Scratch, broke_off, declared_length, drain, is_octet_stream, refuse_unread,
+};
 use crate::http::{ApiJson, AppState, Caller};
 use crate::problem::Problem;
 use crate::store::{NewRecording, RecordingStatus};
 
 /// The name of an upload that was not given one.
 const UPLOAD_NAME: &str = "Uploaded recording";
-/// What is read and dropped of a refused upload before answering, so that a client still
-/// sending sees the refusal instead of a reset connection; anything larger is cut off.
-const DRAIN_BYTES: usize = 16 * 1024 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(5);
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     #[serde(default)]
     name: Option<String>,
-}
-
-/// A file removed when dropped unless kept, so a refused, failed or abandoned (client gone,
-/// handler dropped) upload leaves nothing behind.
-struct Scratch(Option<PathBuf>);
-
-impl Scratch {
-    fn keep(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = std::fs::remove_file(p);
-        }
-    }
 }
 
 /// A write of an upload failed: a full disk (or quota) is the server's to fix and is said so
@@ -102,34 +79,6 @@ fn over_quota(Over(usage): Over, quota: Quota) -> Problem {
     ))
 }
 
-/// Reads and drops the rest of a refused upload, within limits (see `DRAIN_BYTES`).
-async fn drain(stream: &mut BodyDataStream) {
-    let mut left = DRAIN_BYTES;
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
-        while let Some(Ok(chunk)) = stream.next().await {
-            left = left.saturating_sub(chunk.len());
-            if left == 0 {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-/// Refuses before the body is read: a client waiting for `100 Continue` has sent nothing yet
-/// and gets the answer at once (reading would make the server send the `100 Continue` it should
-/// not); any other has its body drained.
-async fn refuse_unread(headers: &HeaderMap, stream: &mut BodyDataStream, p: Problem) -> Problem {
-    let waiting = headers
-        .get(header::EXPECT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-    if !waiting {
-        drain(stream).await;
-    }
-    p
-}
-
 /// An ARF file as the raw body (`application/octet-stream`), streamed to disk, then read
 /// through to check it. A damaged file is refused with the reader's code, one over the limits
 /// with the limit's, and removed. An accepted one is `processing`, owned by the caller.
@@ -148,12 +97,7 @@ pub async fn upload(
         .transpose()?
         .unwrap_or(UPLOAD_NAME)
         .to_string();
-    let octets = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/octet-stream"));
-    if !octets {
+    if !is_octet_stream(&headers) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -168,9 +112,7 @@ pub async fn upload(
         max_upload: max,
     };
     let mut stream = body.into_data_stream();
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = declared_length(&headers);
     if declared.is_some_and(|n| n > max) {
         return Err(refuse_unread(&headers, &mut stream, too_large(max)).await);
     }
@@ -192,18 +134,12 @@ pub async fn upload(
         .map_err(|e| Problem::internal(format!("creating {}: {e}", dir.display())))?;
     let id = Uuid::new_v4();
     let part_path = dir.join(format!("upload-{id}.part"));
-    let part = Scratch(Some(part_path.clone()));
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&part_path)
+    let (part, mut file) = Scratch::create(&part_path)
         .await
         .map_err(|e| Problem::internal(format!("creating {}: {e}", part_path.display())))?;
     let mut written: u64 = 0;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            Problem::bad_request("upload_interrupted", format!("the upload broke off: {e}"))
-        })?;
+        let chunk = chunk.map_err(broke_off)?;
         written += chunk.len() as u64;
         if written > max {
             drain(&mut stream).await;

@@ -5,6 +5,7 @@ use crate::ids::QueueId;
 use crate::protocol::Audience;
 
 mod computer;
+mod files;
 mod give_control;
 mod showing;
 mod world;
