@@ -5,7 +5,8 @@
 //! second session in its own tab with control handed over, end with reviewed notes. SPEC S1,
 //! S3-S5, S7, S9-S13, V1-V3, VI1, VI2, D1, D10, D12, D13. And automatic recording (R3,
 //! tests/e2e/autorecord.mjs): asked of the customer on joining, not stoppable by the CSR. And
-//! the primary CSR removing a customer (issue 15, tests/e2e/remove.mjs).
+//! the primary CSR removing a customer (issue 15, tests/e2e/remove.mjs). And basic file transfer
+//! (F1, tests/e2e/files.mjs).
 
 mod common;
 
@@ -87,13 +88,7 @@ async fn the_primary_csr_removes_a_customer_from_the_console() {
     let t = TestServer::start().await;
     let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
     run_script(&t, "remove.mjs", &["carol"]).await;
-    let (status, sessions) = t.get("/api/sessions", Some(&carol.token)).await;
-    assert_eq!(status, 200, "{sessions}");
-    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_string();
-    let (status, report) = t
-        .get(&format!("/api/sessions/{id}/report"), Some(&carol.token))
-        .await;
-    assert_eq!(status, 200, "{report}");
+    let report = newest_report(&t, &carol).await;
     let dave = report["participants"]
         .as_array()
         .unwrap()
@@ -101,4 +96,56 @@ async fn the_primary_csr_removes_a_customer_from_the_console() {
         .find(|p| p["name"] == "Dave")
         .unwrap_or_else(|| panic!("{report}"));
     assert_eq!(dave["leave_reason"], "removed", "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csr_publishes_files_the_customer_saves_them_whole_and_the_window_closes() {
+    // SPEC F1: tests/e2e/files.mjs checks what both pages show and the saved bytes; here, what
+    // the server kept: the report lists both files, and none is left on its disk.
+    let t = TestServer::start().await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    run_script(&t, "files.mjs", &["carol"]).await;
+    let report = newest_report(&t, &carol).await;
+    // Both uploads run at once: either may be published first.
+    let mut published: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["what"] == "published")
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    published.sort_unstable();
+    assert_eq!(
+        published,
+        ["Druckertreiber für Dave.zip", "steps.txt"],
+        "{report}"
+    );
+    let left: Vec<_> = walk(&t.dir.join("files"));
+    assert!(left.is_empty(), "files left on the server: {left:?}");
+}
+
+/// Files anywhere under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}
+
+/// The stored report of `csr`'s newest session.
+async fn newest_report(t: &TestServer, csr: &common::Account) -> serde_json::Value {
+    let (status, sessions) = t.get("/api/sessions", Some(&csr.token)).await;
+    assert_eq!(status, 200, "{sessions}");
+    let id = sessions["sessions"][0]["id"].as_str().unwrap().to_string();
+    let (status, report) = t
+        .get(&format!("/api/sessions/{id}/report"), Some(&csr.token))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    report
 }

@@ -7,16 +7,19 @@ import { VoicePanel } from '/assets/voice.js';
 import { CameraPanel } from '/assets/video.js';
 import { Viewer } from '/assets/viewer.js';
 import { RemoteControl } from '/assets/remote_control.js';
+import { FilePublisher } from '/assets/shared_files.js';
 
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 const DOING = {
   recording: 'Recording the session with',
+  file_transfer: 'Transferring files with',
   view_desktop: 'Viewing the desktop of',
   control_desktop: 'Controlling the desktop of',
   view_application: 'Viewing an application of',
   control_application: 'Controlling an application of',
 };
 const ASKED = {
+  file_transfer: 'to allow file transfer',
   view_desktop: 'to view their desktop',
   control_desktop: 'to control their desktop',
   view_application: 'to view an application',
@@ -89,6 +92,9 @@ export class CsrSession {
     this.voice = new VoicePanel($('.voice', root), parts);
     this.camera = new CameraPanel($('.video', root), parts);
     mountChat($('.chat', root), this.conn);
+    this.files = new FilePublisher($('.files', root), {
+      conn: this.conn, panel: this.panel, session: this.joined.session.id, token: this.joined.token,
+    });
     this.viewer = new Viewer($('.screen', root), {
       title: 'Shared screen',
       send: (text) => this.link.message('annotation', text),
@@ -585,6 +591,7 @@ export class CsrSession {
     this.viewer.show(sharer ? this.screens.get(sharer) : null, sharer ? `${this.panel.name(sharer)}'s shared screen` : null);
     this.renderShowing(v);
     this.renderGiving(v);
+    this.files.render();
     this.voice.render();
     this.camera.render();
     this.remote?.render();
@@ -627,6 +634,8 @@ export class CsrSession {
     row('Duration', mins ? `${mins} min` : 'still running');
     row('Participants', r.participants.map((p) => `${p.name} (${p.role === 'customer' ? 'customer' : 'support'})`).join(', '));
     row('Chat messages', String(r.chat.length));
+    const published = (r.files || []).filter((f) => f.what === 'published');
+    if (published.length) row('Files sent', published.map((f) => `${f.name} to ${f.customer_name}`).join(', '));
     row('Notes', r.notes || '(none)');
     $('.report', this.root).hidden = false;
   }

@@ -8,6 +8,7 @@ import { MediaLink } from '/assets/media.js';
 import { VoicePanel } from '/assets/voice.js';
 import { CameraPanel } from '/assets/video.js';
 import { Viewer } from '/assets/viewer.js';
+import { FileWindow } from '/assets/shared_files.js';
 
 const invite = new URLSearchParams(location.search).get('invite');
 if (invite) $('#number-field').hidden = true;
@@ -40,6 +41,7 @@ let voice = null;
 let camera = null;
 let preview = null;
 let shown = null;
+let files = null; // F1: the window of files the CSR published
 let screen = null; // the track this page shares
 let capture = null; // a capture the customer has started choosing, for a share they allowed
 let refused = false; // the server would not let this page in; its reason is shown
@@ -86,6 +88,7 @@ $('#join').addEventListener('submit', async (e) => {
     const annotate = (text) => link.message('annotation', text);
     preview = new Viewer($('#preview'), { title: 'What you are sharing', send: annotate, say });
     shown = new Viewer($('#shown'), { title: 'Shared screen', send: annotate, say });
+    files = new FileWindow($('#files'), { panel, session: joined.session.id, token: joined.token });
     await conn.opened;
     mountChat($('#chat-section'), conn);
     await link.connect();
@@ -109,6 +112,7 @@ function frame(m) {
   } else if (m.type === 'event') {
     panel.event(m.event);
     onEvent(m.event);
+    files.event(m.event);
     render();
   } else if (m.type === 'bye') {
     onBye(m.reason);
@@ -435,6 +439,7 @@ function render() {
   const v = panel.view;
   if (!v) return;
   tune();
+  files.render();
   const mine = SHARES.filter((a) => running(v, a, panel.me));
   if (!mine.length && screen) {
     link.unsend(screen);

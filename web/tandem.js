@@ -78,6 +78,7 @@ export function applyEvent(view, ev) {
     case 'participant_left':
       view.participants = people.filter((p) => p.id !== ev.participant);
       view.cameras = view.cameras.filter((id) => id !== ev.participant);
+      view.files = (view.files || []).filter((f) => f.customer !== ev.participant);
       break;
     case 'customer_selected':
       view.selected_customer = ev.customer;
@@ -87,6 +88,16 @@ export function applyEvent(view, ev) {
       break;
     case 'activity_stopped':
       view.activities = view.activities.filter((a) => !(a.activity === ev.activity && a.customer === ev.customer));
+      // F1: ending file transfer takes back every file published to that customer.
+      if (ev.activity === 'file_transfer') view.files = (view.files || []).filter((f) => f.customer !== ev.customer);
+      break;
+    case 'file_published':
+      view.files = [...(view.files || []), {
+        id: ev.file, customer: ev.customer, by: ev.by, name: ev.name, size: ev.size, sha256: ev.sha256,
+      }];
+      break;
+    case 'file_withdrawn':
+      view.files = (view.files || []).filter((f) => f.id !== ev.file);
       break;
     case 'consent_requested':
       view.pending_consents.push({
