@@ -10,6 +10,7 @@ pub mod queues;
 pub mod recordings;
 pub mod sessions;
 pub mod softphone;
+pub mod system_info;
 pub mod upload_body;
 pub mod web;
 pub mod ws;
@@ -223,6 +224,11 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions/{id}/softphone", post(softphone::call))
         .route("/sessions/{id}/files", post(files::publish))
         .route("/sessions/{id}/files/{file}", get(files::download))
+        .route(
+            "/sessions/{id}/system-info",
+            post(system_info::provide)
+                .layer(axum::extract::DefaultBodyLimit::max(system_info::MAX_BYTES)),
+        )
         .route("/join", post(sessions::join))
         .route("/assist", post(sessions::assist))
         .route("/helper/codes", post(helper::issue_code))

@@ -8,9 +8,11 @@ import { CameraPanel } from '/assets/video.js';
 import { Viewer } from '/assets/viewer.js';
 import { RemoteControl } from '/assets/remote_control.js';
 import { FilePublisher } from '/assets/shared_files.js';
+import { SystemInfoPanel } from '/assets/system_info.js';
 
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 const DOING = {
+  system_info: 'Reading the system information of',
   recording: 'Recording the session with',
   file_transfer: 'Transferring files with',
   view_desktop: 'Viewing the desktop of',
@@ -19,6 +21,7 @@ const DOING = {
   control_application: 'Controlling an application of',
 };
 const ASKED = {
+  system_info: 'to read their system information',
   file_transfer: 'to allow file transfer',
   view_desktop: 'to view their desktop',
   control_desktop: 'to control their desktop',
@@ -95,6 +98,7 @@ export class CsrSession {
     this.files = new FilePublisher($('.files', root), {
       conn: this.conn, panel: this.panel, session: this.joined.session.id, token: this.joined.token,
     });
+    this.systemInfo = new SystemInfoPanel($('.system-info', root), { conn: this.conn, panel: this.panel });
     this.viewer = new Viewer($('.screen', root), {
       title: 'Shared screen',
       send: (text) => this.link.message('annotation', text),
@@ -467,6 +471,7 @@ export class CsrSession {
     } else if (m.type === 'event') {
       this.panel.event(m.event);
       this.event(m.event);
+      this.systemInfo.event(m.event);
       this.render();
     } else if (m.type === 'bye') {
       this.over(m.reason);
@@ -592,6 +597,7 @@ export class CsrSession {
     this.renderShowing(v);
     this.renderGiving(v);
     this.files.render();
+    this.systemInfo.render();
     this.voice.render();
     this.camera.render();
     this.remote?.render();

@@ -96,6 +96,9 @@ export function applyEvent(view, ev) {
         id: ev.file, customer: ev.customer, by: ev.by, name: ev.name, size: ev.size, sha256: ev.sha256,
       }];
       break;
+    case 'system_info_provided':
+      view.system_info = { ...(view.system_info || {}), [ev.customer]: { at: Date.now(), info: ev.info } };
+      break;
     case 'file_withdrawn':
       view.files = (view.files || []).filter((f) => f.id !== ev.file);
       break;

@@ -282,6 +282,20 @@ pub enum Event {
         file: FileId,
         customer: ParticipantId,
     },
+    /// M1: a customer's computer (Tandem Helper) read its system information, with the
+    /// customer's OK, while `system_info` runs. Stored in the report as what the customer
+    /// provided (RP2).
+    SystemInfoProvided {
+        customer: ParticipantId,
+        computer: ParticipantId,
+        info: serde_json::Value,
+    },
+    /// M1: the primary CSR asks the customer's computer to read its system information again.
+    SystemInfoRequested {
+        customer: ParticipantId,
+        computer: ParticipantId,
+        by: ParticipantId,
+    },
     /// D4: `by` took control while `customer` is given control of the primary CSR's desktop;
     /// `holder` holds the pointer now. A start of `give_control` gives it to the customer.
     ControlTaken {
@@ -374,9 +388,10 @@ impl Event {
             Event::ConsentRequested {
                 customer, computer, ..
             } => Audience::StaffAnd(std::iter::once(*customer).chain(*computer).collect()),
-            Event::FilePublished { customer, .. } | Event::FileWithdrawn { customer, .. } => {
-                Audience::StaffAnd(vec![*customer])
-            }
+            Event::FilePublished { customer, .. }
+            | Event::FileWithdrawn { customer, .. }
+            | Event::SystemInfoProvided { customer, .. } => Audience::StaffAnd(vec![*customer]),
+            Event::SystemInfoRequested { computer, .. } => Audience::StaffAnd(vec![*computer]),
             _ => Audience::Everyone,
         }
     }
@@ -413,6 +428,8 @@ impl Event {
             Event::ActivityStopped { .. } => "activity_stopped",
             Event::FilePublished { .. } => "file_published",
             Event::FileWithdrawn { .. } => "file_withdrawn",
+            Event::SystemInfoProvided { .. } => "system_info_provided",
+            Event::SystemInfoRequested { .. } => "system_info_requested",
             Event::ControlTaken { .. } => "control_taken",
             Event::VoiceCallStarted { .. } => "voice_call_started",
             Event::VoiceCallEnded { .. } => "voice_call_ended",
@@ -531,6 +548,9 @@ pub enum Command {
     /// D4: while the primary CSR gives control of their desktop, either side takes the pointer:
     /// the customer given control, the primary CSR, or the primary CSR's Tandem Helper.
     TakeControl,
+    /// M1: the primary CSR asks the selected customer's computer to read its system information
+    /// again, while `system_info` runs.
+    RefreshSystemInfo,
     /// F1: the primary CSR takes back a file published to a customer.
     WithdrawFile {
         file: FileId,
@@ -565,6 +585,7 @@ impl Command {
             Command::ConsentReply { .. } => "consent_reply",
             Command::StopActivity { .. } => "stop_activity",
             Command::WithdrawFile { .. } => "withdraw_file",
+            Command::RefreshSystemInfo => "refresh_system_info",
             Command::StartVoiceCall => "start_voice_call",
             Command::EndVoiceCall => "end_voice_call",
             Command::JoinVoice => "join_voice",

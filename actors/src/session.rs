@@ -170,6 +170,12 @@ pub enum SessionMsg {
         shared: SharedFile,
         reply: RpcReplyPort<Result<(), SessionError>>,
     },
+    /// M1: a customer's computer sent the system information it read.
+    ProvideSystemInfo {
+        computer: ParticipantId,
+        info: serde_json::Value,
+        reply: RpcReplyPort<Result<(), SessionError>>,
+    },
     /// An agent takes this transferred session.
     AcceptTransfer {
         info: ParticipantInfo,
@@ -332,6 +338,19 @@ impl Actor for SessionActor {
             } => {
                 let before = state.rules.clone();
                 let result = match state.rules.publish_file(unix_now(), by, file, shared) {
+                    Ok(records) => commit(state, before, records).await,
+                    Err(r) => Err(r.into()),
+                };
+                let _ = reply.send(result);
+                after(&myself, state).await;
+            }
+            SessionMsg::ProvideSystemInfo {
+                computer,
+                info,
+                reply,
+            } => {
+                let before = state.rules.clone();
+                let result = match state.rules.provide_system_info(unix_now(), computer, info) {
                     Ok(records) => commit(state, before, records).await,
                     Err(r) => Err(r.into()),
                 };

@@ -14,6 +14,7 @@ pub mod desktop;
 pub mod link;
 pub mod pairing;
 pub mod share;
+pub mod system_report;
 pub mod terminal;
 pub mod udp;
 
@@ -203,6 +204,8 @@ pub struct Platform {
     /// The clipboard (opened with [`clipboard::limits`]), or none where the platform has none:
     /// the CSR's requests are then answered `failed`.
     pub clipboard: Option<Box<dyn Clipboard + Send>>,
+    /// The monitors as the display server has them now (SPEC M1, the displays section).
+    pub monitors: std::sync::Arc<dyn Fn() -> Vec<crate::platform::Monitor> + Send + Sync>,
 }
 
 /// Joins `server` with `code` and runs until the session is over for this computer; the reason,
@@ -271,6 +274,7 @@ pub async fn run_paired(
     let share_tx =
         (platform.start_share)(pictures_tx).map_err(|e| JoinError::Connection(e.to_string()))?;
     let mut input = platform.input;
+    let monitors = platform.monitors;
     let (clipboard_tx, clipboard_rx) = std::sync::mpsc::channel();
     let (clipboard_out_tx, mut clipboard_out) = unbounded_channel();
     if let Some(c) = platform.clipboard {
@@ -510,6 +514,19 @@ pub async fn run_paired(
                     Action::Leave(reason) => {
                         ws.close().await;
                         return Ok(reason);
+                    }
+                    Action::GatherSystemInfo => {
+                        let _ = ui_out.send(UiUpdate::Notice(
+                            "reading this computer's information for the support representative"
+                                .into(),
+                        ));
+                        tokio::spawn(system_report::send(
+                            base.clone(),
+                            paired.session.clone(),
+                            paired.token.clone(),
+                            monitors.clone(),
+                            ui_out.clone(),
+                        ));
                     }
                     Action::Reconnect => {
                         ws.lost();

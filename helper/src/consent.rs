@@ -24,6 +24,8 @@ pub enum Activity {
     /// control of it (the screen shown, the customer's pointer and keys injected). Asked here,
     /// of the CSR, exactly as a customer is asked.
     GiveControl,
+    /// SPEC M1: read this computer's system information and send it to the session.
+    SystemInfo,
 }
 
 impl Activity {
@@ -33,6 +35,7 @@ impl Activity {
         Activity::ViewApplication,
         Activity::ControlApplication,
         Activity::GiveControl,
+        Activity::SystemInfo,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Activity {
             Activity::ViewApplication => "view_application",
             Activity::ControlApplication => "control_application",
             Activity::GiveControl => "give_control",
+            Activity::SystemInfo => "system_info",
         }
     }
 
@@ -73,6 +77,9 @@ impl Activity {
             }
             Activity::GiveControl => format!(
                 "Give {csr} control of this computer? {csr} will see your screen and use your mouse and keyboard until you take control back or stop."
+            ),
+            Activity::SystemInfo => format!(
+                "{csr} asks to read information about this computer: the system, processor, memory, disks, network, displays, running programs, services, installed software and environment settings."
             ),
         }
     }

@@ -16,4 +16,6 @@ pub mod platform;
 pub mod session;
 pub mod status;
 #[cfg(feature = "desktop")]
+pub mod system_info;
+#[cfg(feature = "desktop")]
 pub mod window;

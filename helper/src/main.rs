@@ -95,7 +95,15 @@ fn platform(display: Option<String>) -> Result<Platform, JoinError> {
     let clipboard = shared.clipboard(connection::clipboard::limits())?;
     // The share thread opens its own connection: capture and input never wait on each other.
     let capture = Display::open(display.as_deref())?.capture()?;
+    let name = display.clone();
+    let monitors = std::sync::Arc::new(move || {
+        Display::open(name.as_deref())
+            .and_then(|d| d.capture())
+            .and_then(|mut c| tandem_helper::platform::Capture::monitors(&mut c))
+            .unwrap_or_default()
+    });
     Ok(Platform {
+        monitors,
         input: Box::new(input),
         clipboard: Some(Box::new(clipboard)),
         start_share: Box::new(move |out| share::spawn(capture, out)),

@@ -138,6 +138,8 @@ pub enum Action {
     Leave(String),
     /// The server asks this computer to connect again with the same token.
     Reconnect,
+    /// M1: read this computer's system information and send it to the session.
+    GatherSystemInfo,
 }
 
 /// The helper's side of one session.
@@ -410,6 +412,14 @@ impl Session {
                 }
             }
             "display_mode" => out.push(Action::Sampling(e["mode"] == "sampling")),
+            // M1: the CSR asks again; read again only while the customer's yes stands.
+            "system_info_requested"
+                if e["computer"] == self.id.me.as_str()
+                    && self.running.contains(&Activity::SystemInfo)
+                    && self.consent.allows(Activity::SystemInfo) =>
+            {
+                out.push(Action::GatherSystemInfo);
+            }
             "control_taken" if self.gives_control() => {
                 self.csr_holds = e["holder"] == "csr";
                 if self.csr_holds {
@@ -506,6 +516,7 @@ impl Session {
                 self.sharing = true;
                 out.push(Action::StartShare(Source::Screen));
             }
+            Activity::SystemInfo => out.push(Action::GatherSystemInfo),
             Activity::ViewApplication | Activity::ControlApplication => {
                 if self.chosen.is_empty() {
                     // Allowed ("allow all"), but no window picked: ask, show nothing until then.

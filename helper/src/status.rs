@@ -229,6 +229,11 @@ impl View {
                 "{primary} can control the windows you share with your mouse and keyboard."
             ));
         }
+        if consent.allows(Activity::SystemInfo) {
+            allowed.push(format!(
+                "{primary} can read information about this computer (system, hardware, programs, settings)."
+            ));
+        }
         // D4: this is the CSR's own computer, given to a customer (the question named them).
         let given = state
             .given

@@ -50,6 +50,9 @@ mod reconnect;
 // A fake server relaying control the customer did not allow in the helper.
 #[path = "join/rogue.rs"]
 mod rogue;
+// M1: system information read after the customer's yes.
+#[path = "join/system_info.rs"]
+mod system_info;
 // D6's pick answered in the helper's window.
 #[path = "join/window_pick.rs"]
 mod window_pick;

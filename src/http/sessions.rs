@@ -549,6 +549,7 @@ pub async fn report(
     let mut consent = Vec::new();
     let mut activities = Vec::new();
     let mut files = Vec::new();
+    let mut system_info = Vec::new();
     for r in &records {
         match &r.event {
             Event::Chat { from, to, text } => chat.push(json!({
@@ -575,6 +576,10 @@ pub async fn report(
                 "sha256": sha256, "customer": customer, "customer_name": name(customer),
                 "by": by, "by_name": name(by),
             })),
+            Event::SystemInfoProvided { customer, computer, info } => system_info.push(json!({
+                "at": r.at, "customer": customer, "customer_name": name(customer),
+                "computer": computer, "info": info,
+            })),
             Event::FileWithdrawn { file, customer } => files.push(json!({
                 "at": r.at, "file": file, "what": "withdrawn", "customer": customer,
             })),
@@ -589,6 +594,7 @@ pub async fn report(
         "consent": consent,
         "activities": activities,
         "files": files,
+        "system_info": system_info,
         "events": records.len(),
     })))
 }

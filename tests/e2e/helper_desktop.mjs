@@ -14,8 +14,13 @@
 //   sends a click and text on the control channel anyway (bypassing the console, which would
 //   not send them), control is asked for and allowed again, and the test window's next click
 //   and keys are the new ones: nothing sent after the stop was injected.
+// - M1: Carol reads Dave's system information from the Tools tab; Dave allows it in the helper's
+//   window; Carol's console shows this machine's real hostname, OS and memory; the saved .txt
+//   holds them; printing shows the information and nothing else of the console; Refresh reads
+//   it again.
 // Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD
 
+import fs from 'node:fs';
 import readline from 'node:readline';
 import { scenario, until, signInAndStart, joinByLink } from './harness.mjs';
 
@@ -171,4 +176,41 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
     const [at, text] = fresh[i];
     results.clicks.push(await clickAndType(carol, at, text));
   }
+
+  // M1: system information, asked in the helper's window, as this machine really is.
+  const hostname = fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
+  const osName = /^NAME="?([^"\n]*)"?$/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))[1];
+  const memKiB = Number(/^MemTotal:\s+(\d+) kB$/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'))[1]);
+  await s.getByRole('tab', { name: 'Tools' }).click();
+  const info = s.getByRole('region', { name: 'System information' });
+  await info.getByRole('button', { name: 'Read system information' }).click();
+  await ask('answer', { expect: 'Carol asks to read information about this computer' });
+  await info.getByRole('heading', { name: `Dave's computer: ${hostname}` }).waitFor();
+  const text = await info.locator('.system-info-out').innerText();
+  check(text.includes(osName), `the console shows the OS (${osName})`);
+  check(text.includes(`(${memKiB * 1024} bytes)`), 'the console shows the memory as /proc/meminfo has it');
+  await shot(carol, 'helper-desktop-system-info');
+  const [download] = await Promise.all([carol.waitForEvent('download'), info.getByRole('button', { name: 'Save as .txt' }).click()]);
+  const saved = fs.readFileSync(await download.path(), 'utf8');
+  results.system_info_txt = { name: download.suggestedFilename(), bytes: saved.length };
+  check(saved.includes(`Hostname: ${hostname}`), 'the .txt holds the hostname');
+  check(saved.includes(osName), 'the .txt holds the OS');
+  check(saved.includes(`Total bytes: `) && saved.includes(`(${memKiB * 1024} bytes)`), 'the .txt holds the memory');
+  // Print: only the information is printed.
+  await carol.evaluate(() => { window.print = () => { window.printed = true; }; });
+  await info.getByRole('button', { name: 'Print' }).click();
+  await carol.emulateMedia({ media: 'print' });
+  check(await carol.evaluate(() => window.printed === true), 'Print prints');
+  // By CSS: the region around it is hidden in print, so it has no role there.
+  check(await carol.locator('.system-info-out h4', { hasText: hostname }).isVisible(), 'the printout shows the information');
+  check(!(await s.getByLabel('Invite link').isVisible()), 'the printout leaves the rest of the console out');
+  await carol.evaluate(() => window.dispatchEvent(new Event('afterprint')));
+  await carol.emulateMedia({ media: 'screen' });
+  check(await s.getByLabel('Invite link').isVisible(), 'after printing the console is as before');
+  // Refresh reads it again.
+  const before = await info.locator('.system-info-state').textContent();
+  await info.getByRole('button', { name: 'Refresh' }).click();
+  await carol.getByText('Asked Tandem Helper to read the information again.').waitFor();
+  await carol.getByText("System information of Dave's computer arrived.").waitFor();
+  results.system_info_state = [before, await info.locator('.system-info-state').textContent()];
 });

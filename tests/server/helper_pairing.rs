@@ -381,3 +381,100 @@ async fn what_only_a_helper_does_is_refused_until_a_helper_that_can_connects() {
         "{asked}"
     );
 }
+
+/// POSTs system information as `token`.
+async fn provide(s: &TestServer, session: &str, token: &str, info: Value) -> (u16, Value) {
+    s.post(
+        &format!("/api/sessions/{session}/system-info"),
+        Some(token),
+        json!({ "info": info }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn system_information_is_taken_only_from_the_computer_while_its_customer_allowed_it() {
+    // SPEC M1, RP2: what the helper sends, checked, journaled and in the report.
+    let s = TestServer::start().await;
+    let carol = s.account("carol", AccountRole::Csr).await;
+    let started = s.start_session(&carol, "Slow laptop").await;
+    let session = started["session"]["id"].as_str().unwrap().to_string();
+    let mut csr = s.connect(&started).await;
+    let joined = s
+        .join_by_number(started["session"]["number"].as_str().unwrap(), "Dave")
+        .await;
+    let mut dave = s.connect(&joined).await;
+    let code = code_for(&s, &joined).await;
+    let (_, paired) = pair_able(&s, &code, &["system_info"]).await;
+    let computer_token = paired["token"].as_str().unwrap().to_string();
+    let mut computer = s.connect(&paired).await;
+    dave.event("computer_attached").await;
+    let info = json!({"system": {"hostname": "daves-laptop"}, "memory": {"total_bytes": 8}});
+
+    // Before the customer's yes, nothing is taken.
+    let (status, body) = provide(&s, &session, &computer_token, info.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("activity_not_running")),
+        "{body}"
+    );
+    csr.cmd(json!({"type": "request_activity", "activity": "system_info"}))
+        .await
+        .unwrap();
+    let asked = computer.event("consent_requested").await;
+    computer
+        .cmd(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+        .await
+        .unwrap();
+    csr.event_where("activity_started", |e| e["activity"] == "system_info")
+        .await;
+
+    // Only the computer provides it, in known sections.
+    let customer_token = joined["token"].as_str().unwrap();
+    let (status, body) = provide(&s, &session, customer_token, info.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("not_a_computer")),
+        "{body}"
+    );
+    let (status, body) = provide(&s, &session, &computer_token, json!({"secrets": {}})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("invalid_body")),
+        "{body}"
+    );
+    let (status, body) = provide(&s, &session, &carol.token, info.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("wrong_token_kind")),
+        "{body}"
+    );
+    // Larger than a WebSocket frame: a busy computer's lists.
+    let big = json!({"system": {"hostname": "daves-laptop"},
+        "software": (0..20_000).map(|i| json!({"name": format!("package-{i}"), "version": "1.0"})).collect::<Vec<_>>()});
+    let (status, body) = provide(&s, &session, &computer_token, big).await;
+    assert_eq!(status, 204, "{body}");
+    let seen = csr.event("system_info_provided").await;
+    assert_eq!(seen["info"]["software"].as_array().unwrap().len(), 20_000);
+    let (status, _) = provide(&s, &session, &computer_token, info.clone()).await;
+    assert_eq!(status, 204);
+    let seen = dave
+        .event_where("system_info_provided", |e| e["info"] == info)
+        .await;
+    assert_eq!(seen["customer"], json!(dave.id()));
+    // The staff view has the latest, and the report all of it as Dave's (RP2).
+    let (_, view) = s
+        .get(&format!("/api/sessions/{session}"), Some(&carol.token))
+        .await;
+    assert_eq!(view["system_info"][dave.id()]["info"], info, "{view}");
+    let (_, report) = s
+        .get(
+            &format!("/api/sessions/{session}/report"),
+            Some(&carol.token),
+        )
+        .await;
+    let provided = report["system_info"].as_array().unwrap();
+    assert_eq!(provided.len(), 2);
+    assert_eq!(provided[1]["customer_name"], "Dave");
+    assert_eq!(provided[1]["info"], info);
+}

@@ -137,6 +137,8 @@ pub enum Refusal {
     TooManyFiles,
     #[error("no such file is published in this session")]
     UnknownFile,
+    #[error("only the customer's computer (Tandem Helper) sends what it read of itself")]
+    NotAComputer,
 }
 
 impl Refusal {
@@ -194,6 +196,7 @@ impl Refusal {
             Self::BadFileName => "bad_file_name",
             Self::TooManyFiles => "too_many_files",
             Self::UnknownFile => "unknown_file",
+            Self::NotAComputer => "not_a_computer",
         }
     }
 }
@@ -317,6 +320,9 @@ pub struct SessionRules {
     csr_holds: bool,
     /// F1: files published to customers, kept while file transfer with that customer runs.
     files: BTreeMap<FileId, SharedFile>,
+    /// M1: the system information each customer's computer provided last, and when. Shared,
+    /// as the rules are cloned before every change.
+    system_info: BTreeMap<ParticipantId, (UnixMillis, std::sync::Arc<serde_json::Value>)>,
 }
 
 /// A file the primary CSR published to a customer (SPEC F1).
@@ -405,6 +411,7 @@ impl SessionRules {
             abilities: BTreeMap::new(),
             csr_holds: false,
             files: BTreeMap::new(),
+            system_info: BTreeMap::new(),
         }
     }
 
@@ -574,6 +581,31 @@ impl SessionRules {
             name: shared.name,
             size: shared.size,
             sha256: shared.sha256,
+        };
+        self.emit(now, event, &mut out);
+        Ok(out)
+    }
+
+    /// M1: `computer` sends the system information it read, while `system_info` runs on its
+    /// customer (the helper read it only with the customer's OK in its own window).
+    pub fn provide_system_info(
+        &mut self,
+        now: UnixMillis,
+        computer: ParticipantId,
+        info: serde_json::Value,
+    ) -> Outcome {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        let customer = self.computer_of(computer).ok_or(Refusal::NotAComputer)?;
+        if !self.running.contains(&(Activity::SystemInfo, customer)) {
+            return Err(Refusal::ActivityNotRunning);
+        }
+        let mut out = Vec::new();
+        let event = Event::SystemInfoProvided {
+            customer,
+            computer,
+            info,
         };
         self.emit(now, event, &mut out);
         Ok(out)
@@ -907,6 +939,7 @@ impl SessionRules {
                 self.stop_activity(now, sender, activity, &mut out)?
             }
             Command::WithdrawFile { file } => self.withdraw_file(now, from, file, &mut out)?,
+            Command::RefreshSystemInfo => self.refresh_system_info(now, from, &mut out)?,
             Command::StartVoiceCall => self.start_voice_call(now, from, &mut out)?,
             Command::EndVoiceCall => self.end_voice_call(now, from, &mut out)?,
             Command::JoinVoice => self.join_voice(now, from, &mut out)?,
@@ -1131,6 +1164,29 @@ impl SessionRules {
     }
 
     /// Stops an activity: the primary CSR stops it for every customer, a customer for themself.
+    fn refresh_system_info(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        if self.primary != Some(from) {
+            return Err(Refusal::NotPrimary);
+        }
+        let customer = self.selected.ok_or(Refusal::NoCustomerSelected)?;
+        if !self.running.contains(&(Activity::SystemInfo, customer)) {
+            return Err(Refusal::ActivityNotRunning);
+        }
+        let computer = self.computer_for(customer).ok_or(Refusal::HelperRequired)?;
+        let event = Event::SystemInfoRequested {
+            customer,
+            computer,
+            by: from,
+        };
+        self.emit(now, event, out);
+        Ok(())
+    }
+
     fn withdraw_file(
         &mut self,
         now: UnixMillis,
@@ -1994,6 +2050,7 @@ impl SessionRules {
                 self.volumes.remove(&p);
                 self.recording_asked.remove(&p);
                 self.files.retain(|_, f| f.customer != p);
+                self.system_info.remove(&p);
             }
             Event::ParticipantRemoved { participant, .. } => {
                 self.removed.insert(*participant);
@@ -2092,6 +2149,11 @@ impl SessionRules {
             Event::FileWithdrawn { file, .. } => {
                 self.files.remove(file);
             }
+            Event::SystemInfoProvided { customer, info, .. } => {
+                self.system_info
+                    .insert(*customer, (at, std::sync::Arc::new(info.clone())));
+            }
+            Event::SystemInfoRequested { .. } => {}
             Event::ControlTaken { holder, .. } => self.csr_holds = *holder == ControlHolder::Csr,
             Event::VoiceCallStarted { by } => {
                 self.voice = Some(VoiceCall {
@@ -2224,6 +2286,12 @@ impl SessionRules {
         if staff {
             view["notes"] = json!(self.notes);
             view["quick_phrases"] = json!(self.init.quick_phrases);
+            view["system_info"] = self
+                .system_info
+                .iter()
+                .map(|(c, (at, info))| (c.to_string(), json!({"at": at, "info": **info})))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
             if let Status::Waiting(target) = &self.status {
                 view["transfer_target"] = json!(target);
             }

@@ -16,13 +16,25 @@ pub struct Paired {
     pub customer: String,
     /// "Dave's computer".
     pub name: String,
+    /// The session's id, for what is sent over HTTP (system information).
+    pub session: String,
 }
 
 #[derive(Deserialize)]
 struct Answer {
     token: String,
     participant: Participant,
+    session: SessionRef,
 }
+
+#[derive(Deserialize)]
+struct SessionRef {
+    id: String,
+}
+
+/// What this helper can do of what only a helper does (issue 17): the server offers the CSR
+/// these, and refuses the others with `helper_required`.
+pub const ABILITIES: &[&str] = &["system_info"];
 
 #[derive(Deserialize)]
 struct Participant {
@@ -64,7 +76,7 @@ pub async fn pair(base: &reqwest::Url, code: &str) -> Result<Paired, JoinError> 
         .map_err(|e| JoinError::BadServer(e.to_string()))?;
     let response = reqwest::Client::new()
         .post(url)
-        .json(&serde_json::json!({ "code": code }))
+        .json(&serde_json::json!({ "code": code, "can": ABILITIES }))
         .send()
         .await
         .map_err(|e| JoinError::Unreachable(e.to_string()))?;
@@ -86,6 +98,7 @@ pub async fn pair(base: &reqwest::Url, code: &str) -> Result<Paired, JoinError> 
             me: a.participant.id,
             customer: a.participant.computer_of,
             name: a.participant.name,
+            session: a.session.id,
         });
     }
     let problem: Problem = serde_json::from_slice(&body).unwrap_or_default();

@@ -391,3 +391,34 @@ fn started_for(s: &mut Session, activity: &str, customer: &str) -> Vec<Action> {
         json!({"type": "activity_started", "activity": activity, "customer": customer, "pre_approved": false}),
     )
 }
+
+/// M1: the computer is read only after the customer's yes here, and read again on the CSR's
+/// refresh only while that yes stands; a refresh for another computer reads nothing.
+#[test]
+fn system_information_is_read_only_after_the_customers_yes_here() {
+    let mut s = session();
+    let gathers = |a: &[Action]| a.iter().filter(|a| **a == Action::GatherSystemInfo).count();
+    // A server that says it started without asking: nothing is read.
+    assert_eq!(gathers(&started(&mut s, "system_info")), 0);
+    let refresh =
+        json!({"type": "system_info_requested", "customer": DAVE, "computer": ME, "by": CAROL});
+    assert_eq!(gathers(&event(&mut s, refresh.clone())), 0);
+
+    let q = shown(&requested(&mut s, 4, "system_info")).expect("asked");
+    assert!(
+        q.activity
+            .question(&q.csr)
+            .starts_with("Carol asks to read information about this computer")
+    );
+    s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::Allow,
+    });
+    assert_eq!(gathers(&started(&mut s, "system_info")), 1);
+    assert_eq!(gathers(&event(&mut s, refresh.clone())), 1);
+    let elsewhere = json!({"type": "system_info_requested", "customer": "erin-1", "computer": "pc-2", "by": CAROL});
+    assert_eq!(gathers(&event(&mut s, elsewhere)), 0);
+    // Stop in the helper: the yes is gone, a refresh reads nothing.
+    s.handle(Event::Stop);
+    assert_eq!(gathers(&event(&mut s, refresh)), 0);
+}
