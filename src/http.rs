@@ -8,6 +8,7 @@ pub mod files;
 pub mod helper;
 pub mod queues;
 pub mod recordings;
+pub mod scripts;
 pub mod sessions;
 pub mod softphone;
 pub mod system_info;
@@ -197,62 +198,99 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A name people give a thing (`what`: "recording", "script"...): trimmed, 1 to `max`
+/// characters, without control characters; else 422 `invalid_name`.
+pub fn checked_name<'a>(raw: &'a str, what: &str, max: usize) -> Result<&'a str, Problem> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > max || name.chars().any(char::is_control) {
+        return Err(Problem::unprocessable(
+            "invalid_name",
+            format!("{what} names are 1 to {max} characters, without control characters"),
+        ));
+    }
+    Ok(name)
+}
+
 /// Staff who support customers: CSRs and agents.
 pub const SUPPORT_ROLES: &[AccountRole] = &[AccountRole::Csr, AccountRole::Agent];
 
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/login", post(accounts::login))
-        .route("/me", get(accounts::me))
-        .route("/users", get(accounts::list).post(accounts::create))
-        .route("/users/{id}", axum::routing::patch(accounts::update))
-        .route("/users/{id}/revoke", post(accounts::revoke))
-        .route(
-            "/users/{id}/sip",
-            get(softphone::get)
-                .put(softphone::put)
-                .delete(softphone::delete),
-        )
-        .route(
-            "/settings",
-            get(admin::get_settings).put(admin::put_settings),
-        )
-        .route("/sessions", get(sessions::list).post(sessions::create))
-        .route("/sessions/{id}", get(sessions::get))
-        .route("/sessions/{id}/report", get(sessions::report))
-        .route("/sessions/{id}/invites", post(sessions::invite))
-        .route("/sessions/{id}/softphone", post(softphone::call))
-        .route("/sessions/{id}/files", post(files::publish))
-        .route("/sessions/{id}/files/{file}", get(files::download))
-        .route(
-            "/sessions/{id}/system-info",
-            post(system_info::provide)
-                .layer(axum::extract::DefaultBodyLimit::max(system_info::MAX_BYTES)),
-        )
-        .route("/join", post(sessions::join))
-        .route("/assist", post(sessions::assist))
-        .route("/helper/codes", post(helper::issue_code))
-        .route("/helper/join", post(helper::join))
-        .route("/helper/download", get(helper::download_info))
-        .route("/queues", get(queues::list).post(queues::create))
-        .route("/queues/{id}/next", post(queues::take_next))
-        .route("/transfers", get(queues::offers))
-        .route("/transfers/{session}/accept", post(queues::accept))
-        .route(
-            "/recordings",
-            get(recordings::list).post(recordings::upload),
-        )
-        .route(
-            "/recordings/{id}",
-            get(recordings::get)
-                .patch(recordings::update)
-                .delete(recordings::delete),
-        )
-        .route("/recordings/{id}/links", post(recordings::link))
-        .route("/recordings/{id}/email", post(recordings::email))
-        .route("/recordings/{id}/mp4", get(recordings::mp4))
-        .route("/recordings/{id}/download", get(recordings::download))
-        .route("/recordings/{id}/arf", get(recordings::arf));
+    let api =
+        Router::new()
+            .route("/login", post(accounts::login))
+            .route("/me", get(accounts::me))
+            .route("/users", get(accounts::list).post(accounts::create))
+            .route("/users/{id}", axum::routing::patch(accounts::update))
+            .route("/users/{id}/revoke", post(accounts::revoke))
+            .route(
+                "/users/{id}/sip",
+                get(softphone::get)
+                    .put(softphone::put)
+                    .delete(softphone::delete),
+            )
+            .route(
+                "/settings",
+                get(admin::get_settings).put(admin::put_settings),
+            )
+            .route("/sessions", get(sessions::list).post(sessions::create))
+            .route("/sessions/{id}", get(sessions::get))
+            .route("/sessions/{id}/report", get(sessions::report))
+            .route("/sessions/{id}/invites", post(sessions::invite))
+            .route("/sessions/{id}/softphone", post(softphone::call))
+            .route("/sessions/{id}/files", post(files::publish))
+            .route("/sessions/{id}/files/{file}", get(files::download))
+            .route(
+                "/sessions/{id}/system-info",
+                post(system_info::provide)
+                    .layer(axum::extract::DefaultBodyLimit::max(system_info::MAX_BYTES)),
+            )
+            .route("/join", post(sessions::join))
+            .route("/assist", post(sessions::assist))
+            .route("/helper/codes", post(helper::issue_code))
+            .route("/helper/join", post(helper::join))
+            .route("/helper/download", get(helper::download_info))
+            .route(
+                "/scripts",
+                get(scripts::list).post(scripts::create).layer(
+                    axum::extract::DefaultBodyLimit::max(scripts::MAX_BODY_BYTES),
+                ),
+            )
+            .route(
+                "/scripts/{id}",
+                get(scripts::get)
+                    .patch(scripts::update)
+                    .delete(scripts::delete)
+                    .layer(axum::extract::DefaultBodyLimit::max(
+                        scripts::MAX_BODY_BYTES,
+                    )),
+            )
+            .route(
+                "/script-categories",
+                get(scripts::categories).post(scripts::create_category),
+            )
+            .route(
+                "/script-categories/{id}",
+                axum::routing::patch(scripts::rename_category).delete(scripts::delete_category),
+            )
+            .route("/queues", get(queues::list).post(queues::create))
+            .route("/queues/{id}/next", post(queues::take_next))
+            .route("/transfers", get(queues::offers))
+            .route("/transfers/{session}/accept", post(queues::accept))
+            .route(
+                "/recordings",
+                get(recordings::list).post(recordings::upload),
+            )
+            .route(
+                "/recordings/{id}",
+                get(recordings::get)
+                    .patch(recordings::update)
+                    .delete(recordings::delete),
+            )
+            .route("/recordings/{id}/links", post(recordings::link))
+            .route("/recordings/{id}/email", post(recordings::email))
+            .route("/recordings/{id}/mp4", get(recordings::mp4))
+            .route("/recordings/{id}/download", get(recordings::download))
+            .route("/recordings/{id}/arf", get(recordings::arf));
     Router::new()
         .merge(web::routes())
         .nest("/api", api)

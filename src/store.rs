@@ -1,6 +1,7 @@
 //! Storage on SQLite through sqlx, one module per domain: [`accounts`] (users and their SIP
 //! credentials), [`settings`] (admin settings and queues), [`journal`] (the session journal,
-//! its group-commit writer and the projections reports read) and [`recordings`].
+//! its group-commit writer and the projections reports read), [`recordings`] and [`scripts`]
+//! (the script library).
 //!
 //! [`Store`] owns the pool and the journal writer; each domain's SQL lives only in its module,
 //! in an `impl Store` of its own, and is plain SQL that PostgreSQL also accepts (but keyword
@@ -19,12 +20,14 @@ use tokio::sync::mpsc;
 mod accounts;
 mod journal;
 mod recordings;
+mod scripts;
 mod settings;
 
 pub use accounts::{AccountRole, DisableRefusal, SipCredentialRow, User};
 use journal::{AppendJob, JOURNAL_QUEUE, journal_writer};
 pub use journal::{ParticipantRow, SessionSummary};
 pub use recordings::{NewRecording, Recording, RecordingStatus, UploadUsage};
+pub use scripts::{Script, ScriptCategory, ScriptFile, ScriptWrite};
 pub use settings::{Queue, RecorderKind, Settings};
 
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 //! S3-S5, S7, S9-S13, V1-V3, VI1, VI2, D1, D10, D12, D13. And automatic recording (R3,
 //! tests/e2e/autorecord.mjs): asked of the customer on joining, not stoppable by the CSR. And
 //! the primary CSR removing a customer (issue 15, tests/e2e/remove.mjs). And basic file transfer
-//! (F1, tests/e2e/files.mjs).
+//! (F1, tests/e2e/files.mjs). And the script library (M2, tests/e2e/scripts.mjs).
 
 mod common;
 
@@ -122,6 +122,32 @@ async fn the_csr_publishes_files_the_customer_saves_them_whole_and_the_window_cl
     );
     let left: Vec<_> = walk(&t.dir.join("files"));
     assert!(left.is_empty(), "files left on the server: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_script_library_is_kept_on_the_dashboard_and_its_refusals_are_fixed_on_the_form() {
+    // SPEC M2: tests/e2e/scripts.mjs; here, what the server kept.
+    let t = TestServer::start().await;
+    t.named_account("ann", "Ann", AccountRole::Admin).await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    t.named_account("bob", "Bob", AccountRole::Agent).await;
+    run_script(&t, "scripts.mjs", &["ann", "carol", "bob"]).await;
+    let (status, list) = t.get("/api/scripts", Some(&carol.token)).await;
+    assert_eq!(status, 200, "{list}");
+    let scripts = list["scripts"].as_array().unwrap();
+    assert_eq!(scripts.len(), 1, "{list}");
+    assert_eq!(
+        (
+            scripts[0]["name"].as_str(),
+            scripts[0]["description"].as_str(),
+            scripts[0]["input_name"].as_str()
+        ),
+        (
+            Some("Clear print queue"),
+            Some("Clears every queue."),
+            Some("printers.txt")
+        )
+    );
 }
 
 /// Files anywhere under `dir`.

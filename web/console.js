@@ -3,6 +3,7 @@
 import { $, api, say, tablist } from '/assets/tandem.js';
 import { CsrSession } from '/assets/csr_session.js';
 import { offerSignOutEverywhere, showAccounts } from '/assets/accounts.js';
+import { ScriptLibrary } from '/assets/script_library.js';
 
 let account = null;
 let sessions = 0;
@@ -21,6 +22,7 @@ $('#signin').addEventListener('submit', async (e) => {
     refreshRecordings();
     offerSignOutEverywhere(account);
     if (account.user.role === 'admin') showAccounts(account);
+    new ScriptLibrary(account); // eslint-disable-line no-new
     if (account.user.role === 'csr' || account.user.role === 'agent') {
       $('#softphone').hidden = false;
       refreshSoftphone();

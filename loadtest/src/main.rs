@@ -9,7 +9,10 @@
 //!   the server's call tick (its mixer and connections) p50/p99 and RTCP round-trip time.
 //! - `--sip`: a phone (sipp) in every session's voice call, holding the microphone, sending
 //!   recorded speech; calls placed at `--rate` a second (see sip.rs).
+//! - `--files MB`: basic file transfer (F1) through the server, MB/s and CPU per MiB each way
+//!   (see files.rs).
 
+mod files;
 mod media;
 mod sip;
 
@@ -47,6 +50,12 @@ struct Args {
     /// Phones instead of chat: sipp calls every session at `--rate` calls a second.
     #[arg(long)]
     sip: bool,
+    /// File transfer instead: publish and download a file of this many MiB, `--runs` times.
+    #[arg(long)]
+    files: Option<usize>,
+    /// Runs of `--files`.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
 }
 
 type Ws =
@@ -191,6 +200,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let token = login["token"].as_str().context("token")?.to_string();
+
+    if let Some(mib) = args.files {
+        let result = files::run(&http, &base, &token, pid, mib, args.runs).await;
+        server.kill().await?;
+        return result;
+    }
 
     if args.sip {
         let setup = Instant::now();

@@ -106,19 +106,7 @@ fn playable(r: &Recording, admin: bool) -> Result<&FsPath, Problem> {
 }
 
 fn check_name(raw: &str) -> Result<&str, Problem> {
-    let name = raw.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(Problem::unprocessable(
-            "invalid_name",
-            format!(
-                "recording names are 1 to {MAX_NAME_CHARS} characters, without control characters"
-            ),
-        ));
-    }
-    Ok(name)
+    super::checked_name(raw, "recording", MAX_NAME_CHARS)
 }
 
 fn check_description(raw: &str) -> Result<&str, Problem> {

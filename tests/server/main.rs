@@ -29,6 +29,7 @@ mod recording;
 mod recording_crash;
 mod recordings_http;
 mod restart;
+mod scripts;
 mod session_flow;
 mod shared_files;
 mod showing;
