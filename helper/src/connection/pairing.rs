@@ -24,7 +24,10 @@ pub struct Paired {
 struct Answer {
     token: String,
     participant: Participant,
-    session: SessionRef,
+    /// A server from before system information said no session here; what needs it then
+    /// fails with the server's refusal, not the pairing.
+    #[serde(default)]
+    session: Option<SessionRef>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +101,7 @@ pub async fn pair(base: &reqwest::Url, code: &str) -> Result<Paired, JoinError> 
             me: a.participant.id,
             customer: a.participant.computer_of,
             name: a.participant.name,
-            session: a.session.id,
+            session: a.session.map(|s| s.id).unwrap_or_default(),
         });
     }
     let problem: Problem = serde_json::from_slice(&body).unwrap_or_default();

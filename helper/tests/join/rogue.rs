@@ -89,6 +89,7 @@ async fn pairing_then_ws(listener: &TcpListener) -> tokio_tungstenite::WebSocket
         let body = json!({
             "token": "rogue",
             "participant": {"id": ME, "name": "Dave's computer", "computer_of": DAVE},
+            "session": {"id": "rogue-session", "number": "123456789", "topic": "rogue"},
         })
         .to_string();
         let response = format!(
