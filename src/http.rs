@@ -8,6 +8,7 @@ pub mod files;
 pub mod helper;
 pub mod queues;
 pub mod recordings;
+pub mod script_runs;
 pub mod scripts;
 pub mod sessions;
 pub mod softphone;
@@ -144,6 +145,33 @@ impl ParticipantCaller {
     }
 }
 
+impl ParticipantCaller {
+    /// [`ParticipantCaller::from_headers`] for the session in the path: a staff token's account
+    /// must still hold it (not disabled, not signed out everywhere).
+    pub async fn in_session(
+        state: &AppState,
+        headers: &HeaderMap,
+        path_session: &str,
+        what: &str,
+    ) -> Result<Self, Problem> {
+        let caller = Self::from_headers(state, headers, what)?;
+        if let Some(holder) = caller.account {
+            let user = state
+                .store
+                .user_by_id(holder.account)
+                .await?
+                .ok_or_else(|| {
+                    Problem::unauthorized("invalid_token", "the account no longer exists")
+                })?;
+            crate::auth::check_holder(&user, holder.generation)?;
+        }
+        if sessions::parse_session_id(path_session)? != caller.session {
+            return Err(Problem::forbidden("your token is for another session"));
+        }
+        Ok(caller)
+    }
+}
+
 impl Caller {
     pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Self, Problem> {
         let token = bearer(headers).ok_or_else(|| {
@@ -249,6 +277,11 @@ pub fn router(state: AppState) -> Router {
             .route("/helper/codes", post(helper::issue_code))
             .route("/helper/join", post(helper::join))
             .route("/helper/download", get(helper::download_info))
+            .route("/sessions/{id}/script-runs", post(script_runs::propose))
+            .route(
+                "/sessions/{id}/script-runs/{request}/{index}",
+                get(script_runs::fetch).post(script_runs::finished),
+            )
             .route(
                 "/scripts",
                 get(scripts::list).post(scripts::create).layer(

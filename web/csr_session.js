@@ -9,10 +9,12 @@ import { Viewer } from '/assets/viewer.js';
 import { RemoteControl } from '/assets/remote_control.js';
 import { FilePublisher } from '/assets/shared_files.js';
 import { SystemInfoPanel } from '/assets/system_info.js';
+import { ScriptRuns } from '/assets/script_runs.js';
 
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 const DOING = {
   system_info: 'Reading the system information of',
+  run_script: 'Running scripts on the computer of',
   recording: 'Recording the session with',
   file_transfer: 'Transferring files with',
   view_desktop: 'Viewing the desktop of',
@@ -99,6 +101,9 @@ export class CsrSession {
       conn: this.conn, panel: this.panel, session: this.joined.session.id, token: this.joined.token,
     });
     this.systemInfo = new SystemInfoPanel($('.system-info', root), { conn: this.conn, panel: this.panel });
+    this.scriptRuns = new ScriptRuns($('.script-runs', root), {
+      conn: this.conn, panel: this.panel, account: this.account, session: this.joined.session.id, token: this.joined.token,
+    });
     this.viewer = new Viewer($('.screen', root), {
       title: 'Shared screen',
       send: (text) => this.link.message('annotation', text),
@@ -472,6 +477,7 @@ export class CsrSession {
       this.panel.event(m.event);
       this.event(m.event);
       this.systemInfo.event(m.event);
+      this.scriptRuns.event(m.event);
       this.render();
     } else if (m.type === 'bye') {
       this.over(m.reason);
@@ -598,6 +604,7 @@ export class CsrSession {
     this.renderGiving(v);
     this.files.render();
     this.systemInfo.render();
+    this.scriptRuns.render();
     this.voice.render();
     this.camera.render();
     this.remote?.render();

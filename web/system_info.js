@@ -1,7 +1,7 @@
 // SPEC M1 on the CSR's console: read the customer's computer's system information through
 // their Tandem Helper (asked in its window), show it by category, read it again, save it as a
 // .txt file and print it. Offered only when the customer's helper says it can (issue 17).
-import { $, say } from '/assets/tandem.js';
+import { $, onComputer, say } from '/assets/tandem.js';
 import { size } from '/assets/shared_files.js';
 
 const SECTIONS = [
@@ -137,13 +137,7 @@ export class SystemInfoPanel {
     const v = this.view;
     if (!v) return;
     const box = this.box;
-    const primary = v.primary === this.panel.me;
-    const customer = v.selected_customer;
-    const who = customer ? this.panel.name(customer) : null;
-    const computer = customer && v.participants.find((p) => p.computer_of === customer);
-    const able = Boolean(computer?.can?.includes('system_info'));
-    const on = v.activities.some((a) => a.activity === 'system_info' && a.customer === customer);
-    const asking = v.pending_consents.some((c) => c.activity === 'system_info' && c.customer === customer);
+    const { primary, customer, who, computer, able, on, asking } = onComputer(this.panel, 'system_info');
     const got = this.latest();
     $('.system-info-state', box).textContent = !customer ? 'No customer yet.'
       : !computer ? `Reading ${who}'s computer needs Tandem Helper there: ask ${who} to run it (their page offers it).`

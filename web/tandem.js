@@ -173,6 +173,24 @@ export function applyEvent(view, ev) {
   }
 }
 
+// What the primary CSR may do on the selected customer's computer with `activity` (issue 17):
+// the customer, their name, their Tandem Helper if connected, whether it said it can, and
+// whether the activity runs or is being asked.
+export function onComputer(panel, activity) {
+  const v = panel.view;
+  const customer = v.selected_customer;
+  const computer = customer && v.participants.find((p) => p.computer_of === customer);
+  return {
+    primary: v.primary === panel.me,
+    customer,
+    who: customer ? panel.name(customer) : null,
+    computer,
+    able: Boolean(computer?.can?.includes(activity)),
+    on: v.activities.some((a) => a.activity === activity && a.customer === customer),
+    asking: v.pending_consents.some((c) => c.activity === activity && c.customer === customer),
+  };
+}
+
 export const running = (view, activity, customer) =>
   view.activities.some((a) => a.activity === activity && (!customer || a.customer === customer));
 

@@ -157,6 +157,45 @@ pub enum StopCause {
     SessionEnded,
     /// The server could not go on with it (a recording whose disk did not keep up).
     Failed,
+    /// It did all it was for (M3: the last script of a run finished).
+    Finished,
+}
+
+/// M3: one script of a run, as the customer is asked about it and the helper checks it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptItem {
+    /// The script's id in the library.
+    pub script: String,
+    pub name: String,
+    /// Hex SHA-256 of the executable file the customer allows; the helper runs nothing else.
+    pub sha256: String,
+    pub size: u64,
+    /// The input file's name, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+/// M3: how one script of a run ended on the customer's computer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptOutcome {
+    /// The exit code; `None` when it did not run to an end (stopped, refused, killed).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// Stopped at the helper's time limit.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Not run, and why (the content was not what the customer allowed, say).
+    #[serde(default)]
+    pub refused: Option<String>,
+    /// What it printed (standard output, then standard error), as far as the helper keeps.
+    #[serde(default)]
+    pub output: String,
+    /// More was printed than the helper keeps.
+    #[serde(default)]
+    pub truncated: bool,
+    #[serde(default)]
+    pub duration_ms: u64,
 }
 
 /// Who holds the pointer while the CSR gives control of their desktop (SPEC D4).
@@ -296,6 +335,25 @@ pub enum Event {
         computer: ParticipantId,
         by: ParticipantId,
     },
+    /// M3: the primary CSR proposes these scripts, in this order, for `customer`'s computer;
+    /// the `consent_requested` for `run_script` with the same request number follows.
+    ScriptsProposed {
+        request: u32,
+        customer: ParticipantId,
+        computer: ParticipantId,
+        by: ParticipantId,
+        scripts: Vec<ScriptItem>,
+    },
+    /// M3: script `index` of run `request` ended on the customer's computer. Kept in the report
+    /// as what the customer provided (RP2); its log is also said in chat.
+    ScriptFinished {
+        request: u32,
+        customer: ParticipantId,
+        computer: ParticipantId,
+        index: u32,
+        name: String,
+        outcome: ScriptOutcome,
+    },
     /// D4: `by` took control while `customer` is given control of the primary CSR's desktop;
     /// `holder` holds the pointer now. A start of `give_control` gives it to the customer.
     ControlTaken {
@@ -392,6 +450,12 @@ impl Event {
             | Event::FileWithdrawn { customer, .. }
             | Event::SystemInfoProvided { customer, .. } => Audience::StaffAnd(vec![*customer]),
             Event::SystemInfoRequested { computer, .. } => Audience::StaffAnd(vec![*computer]),
+            Event::ScriptsProposed {
+                customer, computer, ..
+            }
+            | Event::ScriptFinished {
+                customer, computer, ..
+            } => Audience::StaffAnd(vec![*customer, *computer]),
             _ => Audience::Everyone,
         }
     }
@@ -430,6 +494,8 @@ impl Event {
             Event::FileWithdrawn { .. } => "file_withdrawn",
             Event::SystemInfoProvided { .. } => "system_info_provided",
             Event::SystemInfoRequested { .. } => "system_info_requested",
+            Event::ScriptsProposed { .. } => "scripts_proposed",
+            Event::ScriptFinished { .. } => "script_finished",
             Event::ControlTaken { .. } => "control_taken",
             Event::VoiceCallStarted { .. } => "voice_call_started",
             Event::VoiceCallEnded { .. } => "voice_call_ended",

@@ -176,6 +176,28 @@ pub enum SessionMsg {
         info: serde_json::Value,
         reply: RpcReplyPort<Result<(), SessionError>>,
     },
+    /// M3: the primary CSR proposes scripts for the selected customer's computer; answers
+    /// the consent request's number.
+    ProposeScripts {
+        by: ParticipantId,
+        scripts: Vec<crate::protocol::ScriptItem>,
+        reply: RpcReplyPort<Result<u32, SessionError>>,
+    },
+    /// M3: which script `computer` is to fetch next (its library id), while allowed.
+    ScriptItem {
+        computer: ParticipantId,
+        request: u32,
+        index: usize,
+        reply: RpcReplyPort<Result<crate::protocol::ScriptItem, SessionError>>,
+    },
+    /// M3: how a script ended on the customer's computer.
+    ScriptFinished {
+        computer: ParticipantId,
+        request: u32,
+        index: usize,
+        outcome: crate::protocol::ScriptOutcome,
+        reply: RpcReplyPort<Result<(), SessionError>>,
+    },
     /// An agent takes this transferred session.
     AcceptTransfer {
         info: ParticipantInfo,
@@ -354,6 +376,51 @@ impl Actor for SessionActor {
                     Ok(records) => commit(state, before, records).await,
                     Err(r) => Err(r.into()),
                 };
+                let _ = reply.send(result);
+                after(&myself, state).await;
+            }
+            SessionMsg::ProposeScripts { by, scripts, reply } => {
+                let before = state.rules.clone();
+                let result = match state.rules.propose_scripts(unix_now(), by, scripts) {
+                    Ok(records) => {
+                        let request = records.iter().find_map(|r| match &r.event {
+                            Event::ScriptsProposed { request, .. } => Some(*request),
+                            _ => None,
+                        });
+                        commit(state, before, records)
+                            .await
+                            .map(|()| request.unwrap_or_default())
+                    }
+                    Err(r) => Err(r.into()),
+                };
+                let _ = reply.send(result);
+                after(&myself, state).await;
+            }
+            SessionMsg::ScriptItem {
+                computer,
+                request,
+                index,
+                reply,
+            } => {
+                let item = state.rules.script_item(computer, request, index);
+                let _ = reply.send(item.cloned().map_err(Into::into));
+            }
+            SessionMsg::ScriptFinished {
+                computer,
+                request,
+                index,
+                outcome,
+                reply,
+            } => {
+                let before = state.rules.clone();
+                let result =
+                    match state
+                        .rules
+                        .script_finished(unix_now(), computer, request, index, outcome)
+                    {
+                        Ok(records) => commit(state, before, records).await,
+                        Err(r) => Err(r.into()),
+                    };
                 let _ = reply.send(result);
                 after(&myself, state).await;
             }

@@ -13,6 +13,7 @@ pub mod clipboard;
 pub mod desktop;
 pub mod link;
 pub mod pairing;
+pub mod script_runs;
 pub mod share;
 pub mod system_report;
 pub mod terminal;
@@ -525,6 +526,16 @@ pub async fn run_paired(
                             paired.session.clone(),
                             paired.token.clone(),
                             monitors.clone(),
+                            ui_out.clone(),
+                        ));
+                    }
+                    Action::RunScripts { request, scripts } => {
+                        tokio::spawn(script_runs::run_all(
+                            base.clone(),
+                            paired.session.clone(),
+                            paired.token.clone(),
+                            request,
+                            scripts,
                             ui_out.clone(),
                         ));
                     }

@@ -26,6 +26,9 @@ pub enum Activity {
     GiveControl,
     /// SPEC M1: read this computer's system information and send it to the session.
     SystemInfo,
+    /// SPEC M3: run the scripts listed in the question, in that order, each only if its content
+    /// is the one shown.
+    RunScript,
 }
 
 impl Activity {
@@ -36,6 +39,7 @@ impl Activity {
         Activity::ControlApplication,
         Activity::GiveControl,
         Activity::SystemInfo,
+        Activity::RunScript,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Activity {
             Activity::ControlApplication => "control_application",
             Activity::GiveControl => "give_control",
             Activity::SystemInfo => "system_info",
+            Activity::RunScript => "run_script",
         }
     }
 
@@ -81,6 +86,9 @@ impl Activity {
             Activity::SystemInfo => format!(
                 "{csr} asks to read information about this computer: the system, processor, memory, disks, network, displays, running programs, services, installed software and environment settings."
             ),
+            Activity::RunScript => format!(
+                "{csr} asks to run these scripts on this computer, in this order, as you, each in a folder of its own that is removed afterwards:"
+            ),
         }
     }
 }
@@ -92,6 +100,19 @@ pub struct Question {
     pub activity: Activity,
     /// The asking CSR's name, as the window shows it.
     pub csr: String,
+    /// What the question is about in detail (M3: the scripts, one a line), shown below it.
+    pub detail: Option<String>,
+}
+
+impl Question {
+    /// The question as the window and the terminal show it.
+    pub fn text(&self) -> String {
+        let asked = self.activity.question(&self.csr);
+        match &self.detail {
+            Some(d) => format!("{asked}\n{d}"),
+            None => asked,
+        }
+    }
 }
 
 /// The customer's answer to a [`Question`].
@@ -137,6 +158,16 @@ impl Consent {
 
     /// The server asks on a CSR's behalf.
     pub fn request(&mut self, activity: Activity, csr: &str) -> Asked {
+        self.request_detailed(activity, csr, None)
+    }
+
+    /// [`Consent::request`] with what it is about in detail.
+    pub fn request_detailed(
+        &mut self,
+        activity: Activity,
+        csr: &str,
+        detail: Option<String>,
+    ) -> Asked {
         if self.allow_all || self.allowed.contains(&activity) {
             self.allowed.insert(activity);
             return Asked::Allowed;
@@ -149,6 +180,7 @@ impl Consent {
             id: self.next_id,
             activity,
             csr: csr.to_owned(),
+            detail,
         };
         self.waiting.push_back(q.clone());
         Asked::Ask(q)

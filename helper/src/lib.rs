@@ -13,6 +13,8 @@ pub mod key;
 pub mod pace;
 pub mod picture;
 pub mod platform;
+#[cfg(all(feature = "desktop", unix))]
+pub mod script_runner;
 pub mod session;
 pub mod status;
 #[cfg(feature = "desktop")]

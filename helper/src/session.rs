@@ -100,6 +100,38 @@ pub enum Inject {
     InWindows(Vec<u64>, Box<Inject>),
 }
 
+/// M3: one script the CSR proposes, as the server announced it: what the customer is shown,
+/// and the only content the helper will run under that name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ScriptItem {
+    pub script: String,
+    pub name: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default)]
+    pub input: Option<String>,
+}
+
+impl ScriptItem {
+    /// One line of the question.
+    fn line(&self, n: usize) -> String {
+        let input = self
+            .input
+            .as_ref()
+            .map(|i| format!(", with the input file {i}"))
+            .unwrap_or_default();
+        format!(
+            "{n}. {} ({} bytes{input}; SHA-256 {})",
+            self.name,
+            self.size,
+            self.sha256.get(..16).unwrap_or(&self.sha256)
+        )
+    }
+}
+
+/// Most proposals remembered while their question waits (a rogue server cannot fill memory).
+const MAX_PROPOSALS: usize = 8;
+
 /// What the shell does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -140,6 +172,12 @@ pub enum Action {
     Reconnect,
     /// M1: read this computer's system information and send it to the session.
     GatherSystemInfo,
+    /// M3: run these scripts of run `request`, in order, each only if its content has the
+    /// SHA-256 the customer allowed.
+    RunScripts {
+        request: u64,
+        scripts: Vec<ScriptItem>,
+    },
 }
 
 /// The helper's side of one session.
@@ -181,6 +219,10 @@ pub struct Session {
     clipboard_asked: Option<ClipboardQuestion>,
     clipboard_reading: bool,
     next_clipboard_id: u64,
+    /// M3: the scripts proposed per consent request, as the server announced them.
+    proposals: BTreeMap<u64, Vec<ScriptItem>>,
+    /// M3: the run the customer allowed here, until the server says it started.
+    allowed_run: Option<(u64, Vec<ScriptItem>)>,
     /// D4 (this is the CSR's computer): the CSR took control back, so the customer's input is
     /// not injected until the customer takes it again.
     csr_holds: bool,
@@ -245,6 +287,8 @@ impl Session {
             clipboard_reading: false,
             next_clipboard_id: 1,
             csr_holds: false,
+            proposals: BTreeMap::new(),
+            allowed_run: None,
         }
     }
 
@@ -412,6 +456,15 @@ impl Session {
                 }
             }
             "display_mode" => out.push(Action::Sampling(e["mode"] == "sampling")),
+            "scripts_proposed" if e["computer"] == self.id.me.as_str() => {
+                let scripts = serde_json::from_value::<Vec<ScriptItem>>(e["scripts"].clone());
+                if let (Some(request), Ok(scripts)) = (e["request"].as_u64(), scripts) {
+                    while self.proposals.len() >= MAX_PROPOSALS {
+                        self.proposals.pop_first();
+                    }
+                    self.proposals.insert(request, scripts);
+                }
+            }
             // M1: the CSR asks again; read again only while the customer's yes stands.
             "system_info_requested"
                 if e["computer"] == self.id.me.as_str()
@@ -457,13 +510,34 @@ impl Session {
             .names
             .get(by)
             .map_or("The support representative", |n| n);
+        // M3: the question lists the scripts; without them there is nothing to allow.
+        let detail = if activity == Activity::RunScript {
+            let Some(scripts) = self.proposals.get(&request) else {
+                out.push(Action::Notice(
+                    "a request to run scripts came without the scripts: refused".into(),
+                ));
+                out.push(Action::Send(reply(request, false, false)));
+                return;
+            };
+            let lines: Vec<String> = scripts
+                .iter()
+                .enumerate()
+                .map(|(i, s)| s.line(i + 1))
+                .collect();
+            Some(lines.join("\n"))
+        } else {
+            None
+        };
         self.requests.insert(activity, request);
         if activity.controls() {
             self.controller = Some(csr.to_owned());
         }
-        match self.consent.request(activity, csr) {
+        match self.consent.request_detailed(activity, csr, detail) {
             // "Allow all" is the customer's own earlier answer: say yes at once.
             Asked::Allowed => {
+                if activity == Activity::RunScript {
+                    self.allowed_run = self.proposals.remove(&request).map(|s| (request, s));
+                }
                 out.push(Action::Send(reply(request, true, false)));
                 // The customer allowed all, but which windows to show is still theirs to pick.
                 if application(activity) && self.chosen.is_empty() && self.pick.is_none() {
@@ -491,6 +565,11 @@ impl Session {
         let all = answer == Answer::AllowAll;
         for (n, Decision { activity, allowed }) in decisions.into_iter().enumerate() {
             if let Some(request) = self.requests.get(&activity) {
+                // M3: what the customer saw is what may run.
+                if activity == Activity::RunScript {
+                    let shown = self.proposals.remove(request);
+                    self.allowed_run = shown.filter(|_| allowed).map(|s| (*request, s));
+                }
                 out.push(Action::Send(reply(*request, allowed, all && n == 0)));
             }
             // Already running (a reconnection): the customer's yes starts it here.
@@ -517,6 +596,13 @@ impl Session {
                 out.push(Action::StartShare(Source::Screen));
             }
             Activity::SystemInfo => out.push(Action::GatherSystemInfo),
+            Activity::RunScript => match self.allowed_run.take() {
+                Some((request, scripts)) => out.push(Action::RunScripts { request, scripts }),
+                None => out.push(Action::Notice(
+                    "the server says scripts are to run, but you allowed none here: nothing runs"
+                        .into(),
+                )),
+            },
             Activity::ViewApplication | Activity::ControlApplication => {
                 if self.chosen.is_empty() {
                     // Allowed ("allow all"), but no window picked: ask, show nothing until then.
@@ -562,7 +648,16 @@ impl Session {
     fn ask_pick(&mut self, activity: Activity, csr: String, out: &mut Vec<Action>) {
         let id = self.next_pick_id;
         self.next_pick_id += 1;
-        self.pick = Some((Question { id, activity, csr }, Vec::new()));
+        let detail = None;
+        self.pick = Some((
+            Question {
+                id,
+                activity,
+                csr,
+                detail,
+            },
+            Vec::new(),
+        ));
         out.push(Action::ListWindows);
     }
 

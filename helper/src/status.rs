@@ -264,14 +264,14 @@ impl View {
         let question = match state.picking {
             Picking::No => consent.question().map(|q: &Question| QuestionView {
                 id: q.id,
-                text: q.activity.question(&q.csr),
+                text: q.text(),
             }),
             Picking::Listing | Picking::Shown(..) => None,
         };
         let pick = match state.picking {
             Picking::Shown(q, windows) => Some(PickView {
                 id: q.id,
-                text: q.activity.question(&q.csr),
+                text: q.text(),
                 windows: windows.to_vec(),
             }),
             Picking::No | Picking::Listing => None,

@@ -50,6 +50,9 @@ mod reconnect;
 // A fake server relaying control the customer did not allow in the helper.
 #[path = "join/rogue.rs"]
 mod rogue;
+// M3: scripts from the library run after the customer's yes, in order.
+#[path = "join/scripts.rs"]
+mod scripts;
 // M1: system information read after the customer's yes.
 #[path = "join/system_info.rs"]
 mod system_info;
@@ -355,6 +358,10 @@ async fn start_server(dir: &std::path::Path, extra: &[(&str, &str)]) -> tandem::
 struct Session {
     _dir: tempfile::TempDir,
     base: String,
+    /// Carol's sign-in token and her participant token in this session.
+    carol: String,
+    csr_token: String,
+    session_id: String,
     csr: Ws,
     dave: Ws,
     code: String,
@@ -391,7 +398,12 @@ async fn session_with(extra: &[(&str, &str)]) -> Session {
     )
     .await;
     let carol = login["token"].as_str().unwrap().to_owned();
-    let (status, started) = post("/api/sessions", Some(carol), json!({"topic": "printer"})).await;
+    let (status, started) = post(
+        "/api/sessions",
+        Some(carol.clone()),
+        json!({"topic": "printer"}),
+    )
+    .await;
     assert_eq!(status, 201, "{started}");
     let csr = Ws::connect(&base, started["token"].as_str().unwrap()).await;
     let (status, joined) = post("/api/join", None, json!({"number": started["session"]["number"], "name": "Dave", "email": "dave@example.org"})).await;
@@ -403,6 +415,9 @@ async fn session_with(extra: &[(&str, &str)]) -> Session {
     Session {
         _dir: dir,
         base,
+        carol,
+        csr_token: started["token"].as_str().unwrap().to_owned(),
+        session_id: started["session"]["id"].as_str().unwrap().to_owned(),
         csr,
         dave,
         code: code["code"].as_str().unwrap().to_owned(),

@@ -23,7 +23,7 @@ use tandem_actors::session_registry::SessionHandle;
 use tokio::io::AsyncWriteExt;
 use tokio_util::io::ReaderStream;
 
-use super::sessions::{live_by_id, parse_session_id};
+use super::sessions::live_by_id;
 use super::upload_body::{
     Scratch, broke_off, declared_length, drain, is_octet_stream, refuse_unread,
 };
@@ -46,21 +46,8 @@ async fn participant(
         session,
         participant,
         role,
-        account,
-    } = ParticipantCaller::from_headers(state, headers, "a published file")?;
-    if let Some(holder) = account {
-        let user = state
-            .store
-            .user_by_id(holder.account)
-            .await?
-            .ok_or_else(|| {
-                Problem::unauthorized("invalid_token", "the account no longer exists")
-            })?;
-        crate::auth::check_holder(&user, holder.generation)?;
-    }
-    if parse_session_id(path_session)? != session {
-        return Err(Problem::forbidden("your token is for another session"));
-    }
+        ..
+    } = ParticipantCaller::in_session(state, headers, path_session, "a published file").await?;
     Ok(Participant {
         session,
         id: participant,

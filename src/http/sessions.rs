@@ -550,6 +550,7 @@ pub async fn report(
     let mut activities = Vec::new();
     let mut files = Vec::new();
     let mut system_info = Vec::new();
+    let mut script_logs = Vec::new();
     for r in &records {
         match &r.event {
             Event::Chat { from, to, text } => chat.push(json!({
@@ -580,6 +581,10 @@ pub async fn report(
                 "at": r.at, "customer": customer, "customer_name": name(customer),
                 "computer": computer, "info": info,
             })),
+            Event::ScriptFinished { request, customer, index, name: script, outcome, .. } => script_logs.push(json!({
+                "at": r.at, "request": request, "index": index, "name": script,
+                "customer": customer, "customer_name": name(customer), "outcome": outcome,
+            })),
             Event::FileWithdrawn { file, customer } => files.push(json!({
                 "at": r.at, "file": file, "what": "withdrawn", "customer": customer,
             })),
@@ -595,6 +600,7 @@ pub async fn report(
         "activities": activities,
         "files": files,
         "system_info": system_info,
+        "script_logs": script_logs,
         "events": records.len(),
     })))
 }

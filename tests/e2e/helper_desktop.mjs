@@ -18,6 +18,9 @@
 //   window; Carol's console shows this machine's real hostname, OS and memory; the saved .txt
 //   holds them; printing shows the information and nothing else of the console; Refresh reads
 //   it again.
+// - M3: Carol picks two scripts of her library, puts the second first, and runs them; Dave
+//   allows them in the helper's window, which lists them in that order; both results and logs
+//   show on her console, in that order, and the logs are in chat.
 // Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD
 
 import fs from 'node:fs';
@@ -213,4 +216,23 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   await carol.getByText('Asked Tandem Helper to read the information again.').waitFor();
   await carol.getByText("System information of Dave's computer arrived.").waitFor();
   results.system_info_state = [before, await info.locator('.system-info-state').textContent()];
+
+  // M3: two scripts, the order changed, allowed in the helper's window.
+  const runs = s.getByRole('region', { name: 'Run scripts' });
+  for (const name of ['Say hello', 'Show folder']) {
+    await runs.getByLabel('Script to add').selectOption({ label: `${name} (Printing)` });
+    await runs.getByRole('button', { name: 'Add to the run' }).click();
+  }
+  await runs.getByRole('button', { name: 'Move Show folder up' }).click();
+  const order = await runs.getByRole('list', { name: 'Scripts to run, in order' }).innerText();
+  check(order.indexOf('Show folder') < order.indexOf('Say hello'), `the run's order is the one Carol chose: ${order}`);
+  await runs.getByRole('button', { name: "Run on the customer's computer" }).click();
+  const question = await ask('answer', { expect: 'asks to run these scripts' });
+  results.script_question = question;
+  await runs.getByText('Say hello: exit code 0').waitFor();
+  const shown = await runs.getByRole('list', { name: 'Script results' }).innerText();
+  check(shown.indexOf('Show folder') < shown.indexOf('Say hello'), `the results come in the chosen order: ${shown}`);
+  await s.locator('.chat').getByText('hello from the script').waitFor();
+  await s.getByText("The scripts are running on Dave's computer").waitFor({ state: 'detached' }).catch(() => {});
+  await shot(carol, 'helper-desktop-scripts');
 });

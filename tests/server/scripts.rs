@@ -275,3 +275,131 @@ async fn scripts_are_added_listed_edited_and_deleted_by_their_owners_only() {
     let (_, list) = t.get("/api/scripts", Some(&carol.token)).await;
     assert_eq!(names(&list), ["Exactly one MiB"]);
 }
+
+/// A session of `csr` with Dave and his computer (able to run scripts), all connected: the
+/// session id, the CSR's participant token and socket, the computer's token and socket.
+async fn session_with_computer(
+    t: &TestServer,
+    csr: &crate::common::Account,
+) -> (String, String, crate::common::Ws, String, crate::common::Ws) {
+    let started = t.start_session(csr, "Printer").await;
+    let csr_ws = t.connect(&started).await;
+    let joined = t
+        .join_by_number(started["session"]["number"].as_str().unwrap(), "Dave")
+        .await;
+    let mut dave = t.connect(&joined).await;
+    let (_, code) = t
+        .post("/api/helper/codes", joined["token"].as_str(), json!({}))
+        .await;
+    let (status, paired) = t
+        .post(
+            "/api/helper/join",
+            None,
+            json!({"code": code["code"], "can": ["run_script"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{paired}");
+    let computer = t.connect(&paired).await;
+    dave.event("computer_attached").await;
+    (
+        started["session"]["id"].as_str().unwrap().to_owned(),
+        started["token"].as_str().unwrap().to_owned(),
+        csr_ws,
+        paired["token"].as_str().unwrap().to_owned(),
+        computer,
+    )
+}
+
+#[tokio::test]
+async fn one_script_runs_in_two_sessions_at_once_and_only_the_allowed_computer_fetches_it() {
+    // SPEC M3 over HTTP, as two helpers would: proposed, asked, fetched, reported.
+    let t = TestServer::start().await;
+    let admin = t.account("admin", AccountRole::Admin).await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    let erin = t.named_account("erin", "Erin", AccountRole::Csr).await;
+    let (_, category) = category(&t, &admin.token, "Printing").await;
+    let (_, shared) = t
+        .post(
+            "/api/scripts",
+            Some(&carol.token),
+            script("Shared", &category["id"], b"echo hi", true),
+        )
+        .await;
+    let (_, private) = t
+        .post(
+            "/api/scripts",
+            Some(&carol.token),
+            script("Carol's own", &category["id"], b"echo me", false),
+        )
+        .await;
+    let mut runs = Vec::new();
+    for csr in [&carol, &erin] {
+        runs.push(session_with_computer(&t, csr).await);
+    }
+    // Erin cannot run Carol's private script.
+    let (session, csr_token, ..) = &runs[1];
+    let (status, body) = t
+        .post(
+            &format!("/api/sessions/{session}/script-runs"),
+            Some(csr_token),
+            json!({"scripts": [private["id"]]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_script")),
+        "{body}"
+    );
+
+    for (session, csr_token, csr_ws, computer_token, computer) in &mut runs {
+        let (status, run) = t
+            .post(
+                &format!("/api/sessions/{session}/script-runs"),
+                Some(csr_token),
+                json!({"scripts": [shared["id"]]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{run}");
+        assert_eq!(run["scripts"][0]["sha256"], shared["sha256"]);
+        let item = format!("/api/sessions/{session}/script-runs/{}/0", run["request"]);
+        // Not before the customer's yes; never for the CSR.
+        let (status, body) = t.get(&item, Some(computer_token)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("activity_not_running")),
+            "{body}"
+        );
+        let asked = computer.event("consent_requested").await;
+        computer
+            .cmd(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+            .await
+            .unwrap();
+        csr_ws
+            .event_where("activity_started", |e| e["activity"] == "run_script")
+            .await;
+        let (status, body) = t.get(&item, Some(csr_token)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("not_a_computer")),
+            "{body}"
+        );
+        let (status, files) = t.get(&item, Some(computer_token)).await;
+        assert_eq!(status, 200, "{files}");
+        assert_eq!(files["file"]["content_base64"], b64(b"echo hi"));
+        let (status, _) = t
+            .post(
+                &item,
+                Some(computer_token),
+                json!({"exit_code": 0, "output": "hi\n", "duration_ms": 3}),
+            )
+            .await;
+        assert_eq!(status, 204);
+        let done = csr_ws.event("script_finished").await;
+        assert_eq!(done["outcome"]["output"], "hi\n");
+        csr_ws
+            .event_where("activity_stopped", |e| {
+                e["activity"] == "run_script" && e["cause"] == "finished"
+            })
+            .await;
+    }
+}

@@ -6,6 +6,7 @@
 //! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
 
 pub mod pairing;
+mod scripts;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -139,6 +140,10 @@ pub enum Refusal {
     UnknownFile,
     #[error("only the customer's computer (Tandem Helper) sends what it read of itself")]
     NotAComputer,
+    #[error("choose 1 to {} scripts", scripts::MAX_SCRIPTS_PER_RUN)]
+    BadScriptList,
+    #[error("that is not the next script of the run")]
+    ScriptOutOfOrder,
 }
 
 impl Refusal {
@@ -197,6 +202,8 @@ impl Refusal {
             Self::TooManyFiles => "too_many_files",
             Self::UnknownFile => "unknown_file",
             Self::NotAComputer => "not_a_computer",
+            Self::BadScriptList => "bad_script_list",
+            Self::ScriptOutOfOrder => "script_out_of_order",
         }
     }
 }
@@ -323,6 +330,10 @@ pub struct SessionRules {
     /// M1: the system information each customer's computer provided last, and when. Shared,
     /// as the rules are cloned before every change.
     system_info: BTreeMap<ParticipantId, (UnixMillis, std::sync::Arc<serde_json::Value>)>,
+    /// M3: the scripts proposed in each `run_script` consent request not answered yet.
+    proposals: BTreeMap<u32, Vec<crate::protocol::ScriptItem>>,
+    /// M3: the run allowed on each customer's computer while `run_script` runs there.
+    script_runs: BTreeMap<ParticipantId, scripts::ScriptRun>,
 }
 
 /// A file the primary CSR published to a customer (SPEC F1).
@@ -412,6 +423,8 @@ impl SessionRules {
             csr_holds: false,
             files: BTreeMap::new(),
             system_info: BTreeMap::new(),
+            proposals: BTreeMap::new(),
+            script_runs: BTreeMap::new(),
         }
     }
 
@@ -1055,21 +1068,14 @@ impl SessionRules {
         activity: Activity,
         out: &mut Vec<Record>,
     ) -> Result<(), Refusal> {
-        self.require_primary(from)?;
-        let customer = self.selected.ok_or(Refusal::NoCustomerSelected)?;
-        if self.running.contains(&(activity, customer)) {
-            return Err(Refusal::ActivityRunning);
-        }
-        if self
-            .pending
-            .values()
-            .any(|p| p.activity == activity && p.customer == customer)
-        {
-            return Err(Refusal::ConsentPending);
-        }
+        let customer = self.askable(from, activity)?;
         self.check_conflicts(activity, customer)?;
         if activity.needs_helper_ability() && !self.computer_can(customer, activity) {
             return Err(Refusal::HelperRequired);
+        }
+        // M3: scripts are asked for with the scripts to run ([`SessionRules::propose_scripts`]).
+        if activity == Activity::RunScript {
+            return Err(Refusal::BadScriptList);
         }
         if activity == Activity::GiveControl {
             // D4: asked in the primary's own Tandem Helper, which alone can let anyone use
@@ -1163,7 +1169,7 @@ impl SessionRules {
         Ok(())
     }
 
-    /// Stops an activity: the primary CSR stops it for every customer, a customer for themself.
+    /// M1: the primary CSR asks the selected customer's computer to read itself again.
     fn refresh_system_info(
         &mut self,
         now: UnixMillis,
@@ -1187,6 +1193,7 @@ impl SessionRules {
         Ok(())
     }
 
+    /// F1: the primary CSR takes back one published file.
     fn withdraw_file(
         &mut self,
         now: UnixMillis,
@@ -1202,6 +1209,7 @@ impl SessionRules {
         Ok(())
     }
 
+    /// Stops an activity: the primary CSR stops it for every customer, a customer for themself.
     fn stop_activity(
         &mut self,
         now: UnixMillis,
@@ -1722,6 +1730,24 @@ impl SessionRules {
         out
     }
 
+    /// The customer `from` (the primary CSR) may ask `activity` of now: the selected one, on
+    /// whom it neither runs nor waits for an answer.
+    fn askable(&self, from: ParticipantId, activity: Activity) -> Result<ParticipantId, Refusal> {
+        self.require_primary(from)?;
+        let customer = self.selected.ok_or(Refusal::NoCustomerSelected)?;
+        if self.running.contains(&(activity, customer)) {
+            return Err(Refusal::ActivityRunning);
+        }
+        if self
+            .pending
+            .values()
+            .any(|p| p.activity == activity && p.customer == customer)
+        {
+            return Err(Refusal::ConsentPending);
+        }
+        Ok(customer)
+    }
+
     fn require_primary(&self, who: ParticipantId) -> Result<(), Refusal> {
         if self.primary == Some(who) {
             return Ok(());
@@ -2051,6 +2077,7 @@ impl SessionRules {
                 self.recording_asked.remove(&p);
                 self.files.retain(|_, f| f.customer != p);
                 self.system_info.remove(&p);
+                self.script_runs.remove(&p);
             }
             Event::ParticipantRemoved { participant, .. } => {
                 self.removed.insert(*participant);
@@ -2094,15 +2121,20 @@ impl SessionRules {
                 granted,
                 allow_all,
             } => {
-                if let Some(p) = self.pending.remove(request)
-                    && *granted
-                    && *allow_all
-                {
-                    self.allow_all.insert(p.customer);
+                let proposed = self.proposals.remove(request);
+                if let Some(p) = self.pending.remove(request) {
+                    if *granted && *allow_all {
+                        self.allow_all.insert(p.customer);
+                    }
+                    if let Some(items) = proposed.filter(|_| *granted) {
+                        self.script_runs
+                            .insert(p.customer, scripts::ScriptRun::new(*request, items));
+                    }
                 }
             }
             Event::ConsentWithdrawn { request } => {
                 self.pending.remove(request);
+                self.proposals.remove(request);
             }
             Event::ActivityStarted {
                 activity, customer, ..
@@ -2123,6 +2155,9 @@ impl SessionRules {
                 }
                 if *activity == Activity::FileTransfer {
                     self.files.retain(|_, f| f.customer != *customer);
+                }
+                if *activity == Activity::RunScript {
+                    self.script_runs.remove(customer);
                 }
                 self.running.remove(&(*activity, *customer));
             }
@@ -2154,6 +2189,16 @@ impl SessionRules {
                     .insert(*customer, (at, std::sync::Arc::new(info.clone())));
             }
             Event::SystemInfoRequested { .. } => {}
+            Event::ScriptsProposed {
+                request, scripts, ..
+            } => {
+                self.proposals.insert(*request, scripts.clone());
+            }
+            Event::ScriptFinished { customer, .. } => {
+                if let Some(run) = self.script_runs.get_mut(customer) {
+                    run.done += 1;
+                }
+            }
             Event::ControlTaken { holder, .. } => self.csr_holds = *holder == ControlHolder::Csr,
             Event::VoiceCallStarted { by } => {
                 self.voice = Some(VoiceCall {
@@ -2210,6 +2255,8 @@ impl SessionRules {
                 self.pending.clear();
                 self.running.clear();
                 self.files.clear();
+                self.proposals.clear();
+                self.script_runs.clear();
                 self.voice = None;
                 self.cameras.clear();
             }

@@ -37,7 +37,7 @@ struct SessionRef {
 
 /// What this helper can do of what only a helper does (issue 17): the server offers the CSR
 /// these, and refuses the others with `helper_required`.
-pub const ABILITIES: &[&str] = &["system_info"];
+pub const ABILITIES: &[&str] = &["system_info", "run_script"];
 
 #[derive(Deserialize)]
 struct Participant {

@@ -86,7 +86,7 @@ pub fn words(update: &UiUpdate) -> String {
         ),
         UiUpdate::Question(Some(q)) => format!(
             "question: {} Type y (allow), a (allow everything this session), n (no) or s (stop), then Enter.",
-            q.activity.question(&q.csr)
+            q.text().replace('\n', " ")
         ),
         UiUpdate::Question(None) => String::new(),
         UiUpdate::Sharing(true) => "your screen is being shown".into(),
@@ -98,7 +98,7 @@ pub fn words(update: &UiUpdate) -> String {
         UiUpdate::ClipboardQuestion(None) => String::new(),
         UiUpdate::Notice(n) => format!("note: {n}"),
         UiUpdate::Pick { question, windows } => {
-            let mut text = format!("question: {}", question.activity.question(&question.csr));
+            let mut text = format!("question: {}", question.text());
             if windows.is_empty() {
                 text.push_str(
                     " No application window is open. Type n (no) or s (stop), then Enter.",
@@ -205,6 +205,7 @@ mod tests {
             id: 4,
             activity: Activity::ControlDesktop,
             csr: "Carol".into(),
+            detail: None,
         };
         assert_eq!(
             read(" y\n", Some(&q)),
@@ -232,6 +233,7 @@ mod tests {
             id: 4,
             activity: Activity::ViewDesktop,
             csr: "Carol".into(),
+            detail: None,
         };
         let c = ClipboardQuestion {
             id: 9,
@@ -292,6 +294,7 @@ mod tests {
                 id: 9,
                 activity: Activity::ViewApplication,
                 csr: "Carol".into(),
+                detail: None,
             },
             windows: vec![(0x20, "Invoice".into(), "libreoffice".into())],
         });

@@ -149,6 +149,29 @@ impl Desk {
     }
 }
 
+/// M3: Carol's library, for the script run at the end of the browser script.
+async fn library(store: &tandem::store::Store) {
+    let carol = store.user_by_username("carol").await.unwrap().unwrap();
+    let category = store.create_script_category("Printing").await.unwrap();
+    for (name, text) in [
+        ("Say hello", "echo hello from the script\n"),
+        ("Show folder", "#!/bin/sh\necho \"ran in $PWD\"\n"),
+    ] {
+        let w = tandem::store::ScriptWrite {
+            name: name.into(),
+            category: category.id,
+            description: String::new(),
+            published: true,
+            file: Some(tandem::store::ScriptFile {
+                name: "run.sh".into(),
+                bytes: text.as_bytes().to_vec(),
+            }),
+            input: None,
+        };
+        store.create_script(carol.id, w, 0).await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side_stops() {
     let e2e = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e");
@@ -169,6 +192,7 @@ async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[]).await;
     let base = format!("http://{}", server.addr);
+    library(&server.store).await;
 
     let mut node = Command::new("node");
     node.args(["helper_desktop.mjs", &base, "carol", CAROL_PASSWORD])

@@ -29,7 +29,11 @@ async fn the_csr_reads_this_computers_information_only_after_the_customers_yes()
     let mut s = session().await;
     let mut helper = join_helper(&s, &display);
     let attached = s.csr.event("computer_attached", "").await;
-    assert_eq!(attached["abilities"], json!(["system_info"]), "{attached}");
+    assert_eq!(
+        attached["abilities"],
+        json!(["system_info", "run_script"]),
+        "{attached}"
+    );
 
     // A no: nothing starts, nothing is read.
     s.csr

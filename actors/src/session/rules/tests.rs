@@ -7,6 +7,7 @@ use crate::protocol::Audience;
 mod computer;
 mod files;
 mod give_control;
+mod scripts;
 mod showing;
 mod world;
 use world::*;
