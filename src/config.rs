@@ -252,6 +252,8 @@ pub struct HelperConfig {
     pub binary: PathBuf,
     /// How long a pairing code works, in seconds.
     pub code_ttl_secs: u64,
+    /// How long a computer restarting may take to rejoin with its ticket, in seconds (M5).
+    pub rejoin_ttl_secs: u64,
     /// Pairing codes open at once on the server.
     pub max_codes: usize,
     /// Wrong pairing codes a minute from one address (an IPv6 /64) before its tries are refused.
@@ -491,6 +493,7 @@ impl Config {
         }
         let h = &self.helper;
         if h.code_ttl_secs == 0
+            || h.rejoin_ttl_secs == 0
             || h.max_codes == 0
             || h.wrong_codes_per_address == 0
             || h.wrong_codes_total == 0

@@ -8,6 +8,7 @@ pub mod files;
 pub mod helper;
 pub mod queues;
 pub mod recordings;
+pub mod rejoin;
 pub mod script_runs;
 pub mod scripts;
 pub mod sessions;
@@ -276,6 +277,8 @@ pub fn router(state: AppState) -> Router {
             .route("/assist", post(sessions::assist))
             .route("/helper/codes", post(helper::issue_code))
             .route("/helper/join", post(helper::join))
+            .route("/helper/rejoin", post(rejoin::rejoin))
+            .route("/sessions/{id}/rejoin-ticket", post(rejoin::ticket))
             .route("/helper/download", get(helper::download_info))
             .route("/sessions/{id}/script-runs", post(script_runs::propose))
             .route(

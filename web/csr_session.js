@@ -10,6 +10,7 @@ import { RemoteControl } from '/assets/remote_control.js';
 import { FilePublisher } from '/assets/shared_files.js';
 import { SystemInfoPanel } from '/assets/system_info.js';
 import { ScriptRuns } from '/assets/script_runs.js';
+import { RestartPanel } from '/assets/restart.js';
 
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 const DOING = {
@@ -101,6 +102,7 @@ export class CsrSession {
       conn: this.conn, panel: this.panel, session: this.joined.session.id, token: this.joined.token,
     });
     this.systemInfo = new SystemInfoPanel($('.system-info', root), { conn: this.conn, panel: this.panel });
+    this.restart = new RestartPanel($('.restart', root), { conn: this.conn, panel: this.panel });
     this.scriptRuns = new ScriptRuns($('.script-runs', root), {
       conn: this.conn, panel: this.panel, account: this.account, session: this.joined.session.id, token: this.joined.token,
     });
@@ -474,6 +476,7 @@ export class CsrSession {
       this.panel.render();
       this.render();
     } else if (m.type === 'event') {
+      this.restart.event(m.event);
       this.panel.event(m.event);
       this.event(m.event);
       this.systemInfo.event(m.event);
@@ -605,6 +608,7 @@ export class CsrSession {
     this.files.render();
     this.systemInfo.render();
     this.scriptRuns.render();
+    this.restart.render();
     this.voice.render();
     this.camera.render();
     this.remote?.render();

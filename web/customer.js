@@ -292,6 +292,8 @@ function onEvent(ev) {
     renderHelper();
   } else if (ev.type === 'activity_stopped' && ev.customer === panel.me && ev.cause === 'computer_left') {
     say('Tandem Helper closed: nobody uses your mouse and keyboard now.');
+  } else if (ev.type === 'computer_restarting' && ev.customer === panel.me) {
+    say('Your computer is restarting. Keep this page open: Tandem Helper rejoins the session by itself once the computer is back.');
   } else if (ev.type === 'system_info_provided' && ev.customer === panel.me) {
     say(`Your Tandem Helper sent your computer's information to ${panel.name(panel.view.primary)}.`);
   } else if (ev.type === 'activity_started' && ev.customer === panel.me && ev.pre_approved) {

@@ -96,6 +96,9 @@ export function applyEvent(view, ev) {
         id: ev.file, customer: ev.customer, by: ev.by, name: ev.name, size: ev.size, sha256: ev.sha256,
       }];
       break;
+    case 'computer_restarting':
+      view.restarting = [...(view.restarting || []).filter((c) => c !== ev.customer), ev.customer];
+      break;
     case 'system_info_provided':
       view.system_info = { ...(view.system_info || {}), [ev.customer]: { at: Date.now(), info: ev.info } };
       break;
@@ -115,6 +118,7 @@ export function applyEvent(view, ev) {
         // What only a helper does, and this one said it can (issue 17), as the view's `can`.
         p.can = ev.abilities || [];
       }
+      view.restarting = (view.restarting || []).filter((c) => c !== ev.customer);
       break;
     case 'consent_answered':
       {

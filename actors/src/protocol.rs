@@ -354,6 +354,12 @@ pub enum Event {
         name: String,
         outcome: ScriptOutcome,
     },
+    /// M5: the customer's computer is restarting with their OK; its helper rejoins by itself
+    /// afterwards (`computer_attached` for the same customer says it is back).
+    ComputerRestarting {
+        customer: ParticipantId,
+        computer: ParticipantId,
+    },
     /// D4: `by` took control while `customer` is given control of the primary CSR's desktop;
     /// `holder` holds the pointer now. A start of `give_control` gives it to the customer.
     ControlTaken {
@@ -495,6 +501,7 @@ impl Event {
             Event::SystemInfoProvided { .. } => "system_info_provided",
             Event::SystemInfoRequested { .. } => "system_info_requested",
             Event::ScriptsProposed { .. } => "scripts_proposed",
+            Event::ComputerRestarting { .. } => "computer_restarting",
             Event::ScriptFinished { .. } => "script_finished",
             Event::ControlTaken { .. } => "control_taken",
             Event::VoiceCallStarted { .. } => "voice_call_started",

@@ -198,6 +198,11 @@ pub enum SessionMsg {
         outcome: crate::protocol::ScriptOutcome,
         reply: RpcReplyPort<Result<(), SessionError>>,
     },
+    /// M5: `computer` is about to restart (with its customer's OK); answers its customer.
+    Restarting {
+        computer: ParticipantId,
+        reply: RpcReplyPort<Result<ParticipantId, SessionError>>,
+    },
     /// An agent takes this transferred session.
     AcceptTransfer {
         info: ParticipantInfo,
@@ -422,6 +427,17 @@ impl Actor for SessionActor {
                         Err(r) => Err(r.into()),
                     };
                 let _ = reply.send(result);
+                after(&myself, state).await;
+            }
+            SessionMsg::Restarting { computer, reply } => {
+                let before = state.rules.clone();
+                let customer = state.rules.computer_of(computer);
+                let result = match state.rules.restarting(unix_now(), computer) {
+                    Ok(records) => commit(state, before, records).await,
+                    Err(r) => Err(r.into()),
+                };
+                let _ = reply
+                    .send(result.and_then(|()| customer.ok_or(SessionError::UnknownParticipant)));
                 after(&myself, state).await;
             }
             SessionMsg::AcceptTransfer { info, reply } => {

@@ -13,6 +13,7 @@ pub mod clipboard;
 pub mod desktop;
 pub mod link;
 pub mod pairing;
+pub mod restart;
 pub mod script_runs;
 pub mod share;
 pub mod system_report;
@@ -207,19 +208,21 @@ pub struct Platform {
     pub clipboard: Option<Box<dyn Clipboard + Send>>,
     /// The monitors as the display server has them now (SPEC M1, the displays section).
     pub monitors: std::sync::Arc<dyn Fn() -> Vec<crate::platform::Monitor> + Send + Sync>,
+    /// M5: the command line that starts the helper again after a restart (`rejoin`).
+    pub relaunch: Vec<String>,
 }
 
 /// Joins `server` with `code` and runs until the session is over for this computer; the reason,
 /// in words.
 pub async fn run(
     server: &str,
-    code: &str,
+    credential: &pairing::Credential,
     platform: Platform,
     ui_in: UnboundedReceiver<UiEvent>,
     ui_out: UnboundedSender<UiUpdate>,
 ) -> Result<String, JoinError> {
     let base = pairing::base_url(server)?;
-    let paired = pairing::pair(&base, code).await?;
+    let paired = pairing::redeem(&base, credential).await?;
     run_paired(&base, paired, platform, ui_in, ui_out).await
 }
 
@@ -276,6 +279,7 @@ pub async fn run_paired(
         (platform.start_share)(pictures_tx).map_err(|e| JoinError::Connection(e.to_string()))?;
     let mut input = platform.input;
     let monitors = platform.monitors;
+    let relaunch = platform.relaunch;
     let (clipboard_tx, clipboard_rx) = std::sync::mpsc::channel();
     let (clipboard_out_tx, mut clipboard_out) = unbounded_channel();
     if let Some(c) = platform.clipboard {
@@ -539,6 +543,29 @@ pub async fn run_paired(
                             ui_out.clone(),
                         ));
                     }
+                    Action::Restart => match restart_now(&base, &paired, &relaunch).await {
+                        Ok(()) => {
+                            ws.send(json!({"type": "leave"})).await;
+                            match restart::reboot() {
+                                Ok(()) => {
+                                    ws.close().await;
+                                    return Ok("this computer is restarting; Tandem Helper rejoins the session by itself afterwards".into());
+                                }
+                                Err(why) => {
+                                    let _ = restart::take();
+                                    ws.close().await;
+                                    return Ok(format!(
+                                        "the computer could not be restarted ({why}); run Tandem Helper again to rejoin"
+                                    ));
+                                }
+                            }
+                        }
+                        Err(why) => {
+                            let _ = ui_out.send(UiUpdate::Notice(format!(
+                                "the computer is not restarted: {why}"
+                            )));
+                        }
+                    },
                     Action::Reconnect => {
                         ws.lost();
                         connection = Connection::Reconnecting {
@@ -549,6 +576,35 @@ pub async fn run_paired(
             }
         }
     }
+}
+
+/// M5: the rejoin ticket taken and kept, and the autostart entry in place.
+async fn restart_now(
+    base: &reqwest::Url,
+    paired: &Paired,
+    relaunch: &[String],
+) -> Result<(), String> {
+    let url = base
+        .join(&format!("/api/sessions/{}/rejoin-ticket", paired.session))
+        .map_err(|e| e.to_string())?;
+    let res = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(&paired.token)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(body["detail"]
+            .as_str()
+            .map_or_else(|| format!("the server answered {status}"), str::to_owned));
+    }
+    let saved = restart::Saved {
+        server: base.to_string(),
+        ticket: body["ticket"].as_str().unwrap_or_default().to_owned(),
+    };
+    restart::arrange(&saved, relaunch).map_err(|e| format!("the rejoin could not be arranged: {e}"))
 }
 
 type Ws =

@@ -29,6 +29,8 @@ pub enum Activity {
     /// SPEC M3: run the scripts listed in the question, in that order, each only if its content
     /// is the one shown.
     RunScript,
+    /// SPEC M5: restart the computer; the helper rejoins the session by itself afterwards.
+    Reboot,
 }
 
 impl Activity {
@@ -40,6 +42,7 @@ impl Activity {
         Activity::GiveControl,
         Activity::SystemInfo,
         Activity::RunScript,
+        Activity::Reboot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Activity {
             Activity::GiveControl => "give_control",
             Activity::SystemInfo => "system_info",
             Activity::RunScript => "run_script",
+            Activity::Reboot => "reboot",
         }
     }
 
@@ -85,6 +89,9 @@ impl Activity {
             ),
             Activity::SystemInfo => format!(
                 "{csr} asks to read information about this computer: the system, processor, memory, disks, network, displays, running programs, services, installed software and environment settings."
+            ),
+            Activity::Reboot => format!(
+                "{csr} asks to restart this computer. Save your work first: every program closes. Tandem Helper starts again by itself afterwards and rejoins this session."
             ),
             Activity::RunScript => format!(
                 "{csr} asks to run these scripts on this computer, in this order, as you, each in a folder of its own that is removed afterwards:"

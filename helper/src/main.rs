@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tandem_helper::connection::{self, JoinError, Platform, desktop, share, terminal};
+use tandem_helper::connection::pairing::Credential;
+use tandem_helper::connection::{self, JoinError, Platform, desktop, restart, share, terminal};
 use tandem_helper::platform::Capture;
 use tokio::sync::mpsc::unbounded_channel;
 
@@ -47,6 +48,16 @@ enum Command {
         #[arg(long)]
         terminal: bool,
     },
+    /// After the computer restarted for the support session (SPEC M5): rejoins it with the
+    /// ticket kept then, once (run by the autostart entry the helper added, which it removes).
+    Rejoin {
+        /// The X display (default: $DISPLAY).
+        #[arg(long)]
+        display: Option<String>,
+        /// Answers on this terminal instead of the window.
+        #[arg(long)]
+        terminal: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,7 +80,24 @@ fn main() -> ExitCode {
             code,
             display,
             terminal,
-        } => joined(join(Some(&server), code, display, terminal)),
+        } => joined(join(
+            Some(&server),
+            code.map(Credential::Code),
+            display,
+            terminal,
+        )),
+        Command::Rejoin { display, terminal } => match restart::take() {
+            Ok(saved) => joined(join(
+                Some(&saved.server),
+                Some(Credential::Rejoin(saved.ticket)),
+                display,
+                terminal,
+            )),
+            Err(e) => {
+                eprintln!("tandem-helper: no rejoin is waiting: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -107,6 +135,7 @@ fn platform(display: Option<String>) -> Result<Platform, JoinError> {
         input: Box::new(input),
         clipboard: Some(Box::new(clipboard)),
         start_share: Box::new(move |out| share::spawn(capture, out)),
+        relaunch: Vec::new(),
     })
 }
 
@@ -120,11 +149,25 @@ fn platform(_display: Option<String>) -> Result<Platform, JoinError> {
 /// `join`: the window (or the terminal) as the customer's side.
 fn join(
     server: Option<&str>,
-    code: Option<String>,
+    code: Option<Credential>,
     display: Option<String>,
     terminal: bool,
 ) -> Result<String, JoinError> {
-    let platform = platform(display)?;
+    // M5: how the autostart entry starts this helper again after a restart.
+    let mut relaunch = vec![
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "tandem-helper".into()),
+        "rejoin".into(),
+    ];
+    if terminal {
+        relaunch.push("--terminal".into());
+    }
+    if let Some(d) = &display {
+        relaunch.extend(["--display".into(), d.clone()]);
+    }
+    let mut platform = platform(display)?;
+    platform.relaunch = relaunch;
     if !terminal {
         return desktop::run(server, code, platform);
     }
@@ -133,7 +176,7 @@ fn join(
             "with --terminal, give the server and the pairing code: join <server> <code>".into(),
         ));
     };
-    let code = code.as_str();
+    let code = &code;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

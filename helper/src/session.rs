@@ -172,6 +172,8 @@ pub enum Action {
     Reconnect,
     /// M1: read this computer's system information and send it to the session.
     GatherSystemInfo,
+    /// M5: take a rejoin ticket, arrange to start again after the restart, and restart.
+    Restart,
     /// M3: run these scripts of run `request`, in order, each only if its content has the
     /// SHA-256 the customer allowed.
     RunScripts {
@@ -596,6 +598,7 @@ impl Session {
                 out.push(Action::StartShare(Source::Screen));
             }
             Activity::SystemInfo => out.push(Action::GatherSystemInfo),
+            Activity::Reboot => out.push(Action::Restart),
             Activity::RunScript => match self.allowed_run.take() {
                 Some((request, scripts)) => out.push(Action::RunScripts { request, scripts }),
                 None => out.push(Action::Notice(

@@ -50,6 +50,9 @@ mod reconnect;
 // A fake server relaying control the customer did not allow in the helper.
 #[path = "join/rogue.rs"]
 mod rogue;
+// M5: the computer restarts and its helper rejoins by itself.
+#[path = "join/reboot.rs"]
+mod reboot;
 // M3: scripts from the library run after the customer's yes, in order.
 #[path = "join/scripts.rs"]
 mod scripts;
@@ -428,8 +431,14 @@ async fn session_with(extra: &[(&str, &str)]) -> Session {
 /// `tandem-helper join --terminal` for Dave on `display`, answering on its terminal (the tests
 /// of what lies beyond the window); joined when this returns.
 fn join_helper(s: &Session, display: &str) -> Proc {
+    join_helper_with(s, display, &[])
+}
+
+/// [`join_helper`] with these environment variables set.
+fn join_helper_with(s: &Session, display: &str, env: &[(&str, &std::ffi::OsStr)]) -> Proc {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
-    c.args(["join", &s.base, &s.code, "--terminal", "--display", display]);
+    c.args(["join", &s.base, &s.code, "--terminal", "--display", display])
+        .envs(env.iter().copied());
     let helper = Proc::spawn(c);
     helper.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
     helper

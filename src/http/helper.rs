@@ -42,6 +42,8 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// The server's pairing codes, their tries, and the helper binary's digest.
 pub struct Helper {
     pairings: Mutex<Pairings>,
+    /// M5: rejoin tickets of computers restarting.
+    pub rejoins: crate::http::rejoin::Rejoins,
     tries: SharedNumbers,
     /// The binary's SHA-256, by the size and time of the file it was computed from.
     digest: Mutex<Option<(u64, Option<SystemTime>, String)>>,
@@ -52,6 +54,7 @@ impl Helper {
         let ttl_ms = i64::try_from(config.code_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         Self {
             pairings: Mutex::new(Pairings::new(ttl_ms, config.max_codes)),
+            rejoins: crate::http::rejoin::Rejoins::new(config.rejoin_ttl_secs),
             tries: SharedNumbers::new(config.wrong_codes_per_address, config.wrong_codes_total),
             digest: Mutex::new(None),
         }
@@ -191,12 +194,24 @@ pub async fn join(
     })?;
     state.helper.tries.right(attempt);
     crate::metrics::pairing_code_try("right");
-    let handle = live(&state, binding.session).await?;
+    let answer = admit(&state, binding.session, binding.customer, body.can).await?;
+    Ok((StatusCode::CREATED, ApiJson(answer)))
+}
+
+/// Admits a helper as `customer`'s computer (paired with a code, or back after a restart):
+/// the join answer with its participant token.
+pub async fn admit(
+    state: &AppState,
+    session: tandem_actors::ids::SessionId,
+    customer: ParticipantId,
+    can: Vec<Activity>,
+) -> Result<Value, Problem> {
+    let handle = live(state, session).await?;
     let computer = ParticipantId::random();
     let info = ask(&handle.actor, |reply| SessionMsg::AdmitComputer {
-        customer: binding.customer,
+        customer,
         computer,
-        abilities: body.can,
+        abilities: can,
         reply,
     })
     .await?
@@ -217,7 +232,7 @@ pub async fn join(
     })
     .await?;
     let mut answer = joined(
-        &state,
+        state,
         &handle,
         &view["topic"],
         computer,
@@ -225,8 +240,8 @@ pub async fn join(
         None,
     );
     answer["participant"]["name"] = json!(info.name);
-    answer["participant"]["computer_of"] = json!(binding.customer);
-    Ok((StatusCode::CREATED, ApiJson(answer)))
+    answer["participant"]["computer_of"] = json!(customer);
+    Ok(answer)
 }
 
 async fn live(

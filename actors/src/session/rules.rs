@@ -334,6 +334,8 @@ pub struct SessionRules {
     proposals: BTreeMap<u32, Vec<crate::protocol::ScriptItem>>,
     /// M3: the run allowed on each customer's computer while `run_script` runs there.
     script_runs: BTreeMap<ParticipantId, scripts::ScriptRun>,
+    /// M5: customers whose computer is restarting, until it is back.
+    restarting: BTreeSet<ParticipantId>,
 }
 
 /// A file the primary CSR published to a customer (SPEC F1).
@@ -425,6 +427,7 @@ impl SessionRules {
             system_info: BTreeMap::new(),
             proposals: BTreeMap::new(),
             script_runs: BTreeMap::new(),
+            restarting: BTreeSet::new(),
         }
     }
 
@@ -622,6 +625,27 @@ impl SessionRules {
         };
         self.emit(now, event, &mut out);
         Ok(out)
+    }
+
+    /// M5: `computer` restarts with its customer's OK (`reboot` runs on them); its helper
+    /// rejoins afterwards with a ticket the server keeps.
+    pub fn restarting(&mut self, now: UnixMillis, computer: ParticipantId) -> Outcome {
+        if self.is_ended() {
+            return Err(Refusal::SessionEnded);
+        }
+        let customer = self.computer_of(computer).ok_or(Refusal::NotAComputer)?;
+        if !self.running.contains(&(Activity::Reboot, customer)) {
+            return Err(Refusal::ActivityNotRunning);
+        }
+        let mut out = Vec::new();
+        let event = Event::ComputerRestarting { customer, computer };
+        self.emit(now, event, &mut out);
+        Ok(out)
+    }
+
+    /// M5: whether `customer`'s computer said it is restarting and is not back yet.
+    pub fn is_restarting(&self, customer: ParticipantId) -> bool {
+        self.restarting.contains(&customer)
     }
 
     pub fn is_recording(&self) -> bool {
@@ -2078,6 +2102,7 @@ impl SessionRules {
                 self.files.retain(|_, f| f.customer != p);
                 self.system_info.remove(&p);
                 self.script_runs.remove(&p);
+                self.restarting.remove(&p);
             }
             Event::ParticipantRemoved { participant, .. } => {
                 self.removed.insert(*participant);
@@ -2091,6 +2116,10 @@ impl SessionRules {
                 self.computers.insert(*computer, *customer);
                 self.abilities
                     .insert(*computer, abilities.iter().copied().collect());
+                self.restarting.remove(customer);
+            }
+            Event::ComputerRestarting { customer, .. } => {
+                self.restarting.insert(*customer);
             }
             Event::Chat { .. } => {}
             Event::ConsentRequested {
@@ -2257,6 +2286,7 @@ impl SessionRules {
                 self.files.clear();
                 self.proposals.clear();
                 self.script_runs.clear();
+                self.restarting.clear();
                 self.voice = None;
                 self.cameras.clear();
             }
@@ -2329,6 +2359,7 @@ impl SessionRules {
             "voice_call": voice,
             "automatic_recording": self.init.automatic_recording,
             "control_holder": self.control_holder(),
+            "restarting": self.restarting,
         });
         if staff {
             view["notes"] = json!(self.notes);

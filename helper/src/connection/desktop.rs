@@ -17,7 +17,7 @@ use crate::window;
 /// connection is over: why it ended, in words.
 pub fn run(
     server: Option<&str>,
-    code: Option<String>,
+    code: Option<pairing::Credential>,
     platform: Platform,
 ) -> Result<String, JoinError> {
     let base = server.map(pairing::base_url).transpose()?;
@@ -60,7 +60,7 @@ fn show(views: &async_channel::Sender<View>, connection: Connection) {
 
 async fn session(
     given: Option<reqwest::Url>,
-    mut code: Option<String>,
+    mut code: Option<pairing::Credential>,
     platform: Platform,
     views: &async_channel::Sender<View>,
     events: async_channel::Receiver<window::UiEvent>,
@@ -83,6 +83,7 @@ async fn session(
                 let Some((server, c)) = next_join(&events).await else {
                     return closed();
                 };
+                let c = pairing::Credential::Code(c);
                 match (&given, server) {
                     (Some(base), _) => (base.clone(), c),
                     (None, Some(server)) => match pairing::base_url(&server) {
@@ -104,7 +105,7 @@ async fn session(
                 server: host(&base),
             },
         );
-        match pairing::pair(&base, &typed).await {
+        match pairing::redeem(&base, &typed).await {
             Ok(paired) => break (base, paired),
             // Said in the window, and the customer may type again.
             Err(e) => refused = Some(e.to_string()),

@@ -37,7 +37,7 @@ struct SessionRef {
 
 /// What this helper can do of what only a helper does (issue 17): the server offers the CSR
 /// these, and refuses the others with `helper_required`.
-pub const ABILITIES: &[&str] = &["system_info", "run_script"];
+pub const ABILITIES: &[&str] = &["system_info", "run_script", "reboot"];
 
 #[derive(Deserialize)]
 struct Participant {
@@ -72,14 +72,37 @@ pub fn base_url(server: &str) -> Result<reqwest::Url, JoinError> {
     Ok(url)
 }
 
+/// How the helper gets into a session: the customer's pairing code, or (M5) the ticket it
+/// kept when the computer restarted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    Code(String),
+    Rejoin(String),
+}
+
 /// Pairs with `code`, as typed (spaces and dashes are allowed; the server checks it).
 pub async fn pair(base: &reqwest::Url, code: &str) -> Result<Paired, JoinError> {
+    redeem(base, &Credential::Code(code.to_owned())).await
+}
+
+/// Pairs with a code or comes back with a rejoin ticket.
+pub async fn redeem(base: &reqwest::Url, credential: &Credential) -> Result<Paired, JoinError> {
+    let (path, body) = match credential {
+        Credential::Code(code) => (
+            "/api/helper/join",
+            serde_json::json!({ "code": code, "can": ABILITIES }),
+        ),
+        Credential::Rejoin(ticket) => (
+            "/api/helper/rejoin",
+            serde_json::json!({ "ticket": ticket, "can": ABILITIES }),
+        ),
+    };
     let url = base
-        .join("/api/helper/join")
+        .join(path)
         .map_err(|e| JoinError::BadServer(e.to_string()))?;
     let response = reqwest::Client::new()
         .post(url)
-        .json(&serde_json::json!({ "code": code, "can": ABILITIES }))
+        .json(&body)
         .send()
         .await
         .map_err(|e| JoinError::Unreachable(e.to_string()))?;

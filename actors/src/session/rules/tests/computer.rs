@@ -465,3 +465,35 @@ fn a_helper_that_can_is_asked_in_its_window_and_only_for_what_it_can() {
     assert!(restored.computer_can(dave, Activity::SystemInfo));
     assert!(!restored.computer_can(dave, Activity::RunScript));
 }
+
+/// M5: a computer says it restarts only while its customer allowed `reboot`; the session shows
+/// it restarting until a computer of that customer is back.
+#[test]
+fn a_computer_restarts_only_with_its_customers_yes_and_is_back_when_it_attaches_again() {
+    let (mut w, dave) = World::with_customer("Dave");
+    w.cmd(w.csr, select(dave)).unwrap();
+    let computer = w.attach_able_computer(dave, vec![Activity::Reboot]);
+    assert_eq!(
+        w.rules.restarting(w.now, computer).map_err(|r| r.code()),
+        Err("activity_not_running")
+    );
+    let asked = w.request(Activity::Reboot);
+    w.cmd(computer, reply(asked, true, false)).unwrap();
+    assert_eq!(
+        w.rules.restarting(w.now, dave).map_err(|r| r.code()),
+        Err("not_a_computer")
+    );
+    let recs = w.rules.restarting(w.now, computer).unwrap();
+    w.journal.extend(recs);
+    assert!(w.rules.is_restarting(dave));
+    assert_eq!(w.rules.view(None, None)["restarting"], json!([dave]));
+    assert!(w.restored().is_restarting(dave));
+    w.cmd(computer, Command::Leave).unwrap();
+    assert!(
+        w.rules.is_restarting(dave),
+        "still restarting while the computer is away"
+    );
+    w.attach_able_computer(dave, vec![Activity::Reboot]);
+    assert!(!w.rules.is_restarting(dave));
+    assert!(!w.restored().is_restarting(dave));
+}
