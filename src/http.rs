@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod client_address;
+pub mod computer;
 pub mod files;
 pub mod helper;
 pub mod queues;

@@ -17,18 +17,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use tandem_actors::ids::ParticipantId;
 use tandem_actors::protocol::{Activity, Role};
-use tandem_actors::session::rules::Refusal;
+use tandem_actors::session::SessionMsg;
 use tandem_actors::session::rules::pairing::{Binding, CODE_SPACE, PairingError, Pairings};
 use tandem_actors::session::unix_now;
-use tandem_actors::session::{SessionError, SessionMsg};
 use tandem_actors::session_registry::SessionHandle;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use super::client_address::ClientAddress;
-use super::sessions::{joined, live_by_id};
+use super::sessions::live_by_id;
 use super::{ApiJson, AppState, ParticipantCaller, ask};
 use crate::config::HelperConfig;
 use crate::problem::Problem;
@@ -194,54 +192,9 @@ pub async fn join(
     })?;
     state.helper.tries.right(attempt);
     crate::metrics::pairing_code_try("right");
-    let answer = admit(&state, binding.session, binding.customer, body.can).await?;
+    let answer =
+        super::computer::admit(&state, binding.session, binding.customer, body.can).await?;
     Ok((StatusCode::CREATED, ApiJson(answer)))
-}
-
-/// Admits a helper as `customer`'s computer (paired with a code, or back after a restart):
-/// the join answer with its participant token.
-pub async fn admit(
-    state: &AppState,
-    session: tandem_actors::ids::SessionId,
-    customer: ParticipantId,
-    can: Vec<Activity>,
-) -> Result<Value, Problem> {
-    let handle = live(state, session).await?;
-    let computer = ParticipantId::random();
-    let info = ask(&handle.actor, |reply| SessionMsg::AdmitComputer {
-        customer,
-        computer,
-        abilities: can,
-        reply,
-    })
-    .await?
-    .map_err(|e| match e {
-        SessionError::Refused(Refusal::UnknownParticipant) => Problem::new(
-            StatusCode::GONE,
-            "customer_left",
-            "the customer this code was for has left the session",
-        ),
-        SessionError::Refused(r @ (Refusal::ComputerAttached | Refusal::NotPrimary)) => {
-            Problem::conflict(r.code(), r.to_string())
-        }
-        e => e.into(),
-    })?;
-    let view = ask(&handle.actor, |reply| SessionMsg::View {
-        viewer: None,
-        reply,
-    })
-    .await?;
-    let mut answer = joined(
-        state,
-        &handle,
-        &view["topic"],
-        computer,
-        Role::Customer,
-        None,
-    );
-    answer["participant"]["name"] = json!(info.name);
-    answer["participant"]["computer_of"] = json!(customer);
-    Ok(answer)
 }
 
 async fn live(

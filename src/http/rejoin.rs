@@ -148,6 +148,6 @@ pub async fn rejoin(
     ApiJson(body): ApiJson<RejoinBody>,
 ) -> Result<impl IntoResponse, Problem> {
     let (session, customer) = state.helper.rejoins.redeem(&body.ticket, unix_now())?;
-    let answer = super::helper::admit(&state, session, customer, body.can).await?;
+    let answer = super::computer::admit(&state, session, customer, body.can).await?;
     Ok((StatusCode::CREATED, ApiJson(answer)))
 }
