@@ -34,6 +34,13 @@ enum Command {
         #[arg(long)]
         display: Option<String>,
     },
+    /// Prints, as JSON, the system information the helper sends when a CSR reads it (SPEC M1):
+    /// what leaves this computer, to see before allowing it.
+    SystemInfo {
+        /// The X display (default: $DISPLAY).
+        #[arg(long)]
+        display: Option<String>,
+    },
     /// Joins a support session as this computer, with the pairing code the customer's page shows.
     /// Questions are asked in the helper's window (or on this terminal with --terminal).
     Join {
@@ -75,6 +82,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::SystemInfo { display } => {
+            let monitors = monitors_of(display);
+            let info = tandem_helper::system_info::gather(&monitors());
+            match serde_json::to_string_pretty(&info) {
+                Ok(text) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("tandem-helper: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Join {
             server,
             code,
@@ -123,13 +144,7 @@ fn platform(display: Option<String>) -> Result<Platform, JoinError> {
     let clipboard = shared.clipboard(connection::clipboard::limits())?;
     // The share thread opens its own connection: capture and input never wait on each other.
     let capture = Display::open(display.as_deref())?.capture()?;
-    let name = display.clone();
-    let monitors = std::sync::Arc::new(move || {
-        Display::open(name.as_deref())
-            .and_then(|d| d.capture())
-            .and_then(|mut c| tandem_helper::platform::Capture::monitors(&mut c))
-            .unwrap_or_default()
-    });
+    let monitors = monitors_of(display.clone());
     Ok(Platform {
         monitors,
         input: Box::new(input),
@@ -137,6 +152,27 @@ fn platform(display: Option<String>) -> Result<Platform, JoinError> {
         start_share: Box::new(move |out| share::spawn(capture, out)),
         relaunch: Vec::new(),
     })
+}
+
+/// The monitors of `display` as the display server has them when called (none without one).
+#[cfg(target_os = "linux")]
+fn monitors_of(
+    display: Option<String>,
+) -> std::sync::Arc<dyn Fn() -> Vec<tandem_helper::platform::Monitor> + Send + Sync> {
+    use tandem_helper::platform::x11::Display;
+    std::sync::Arc::new(move || {
+        Display::open(display.as_deref())
+            .and_then(|d| d.capture())
+            .and_then(|mut c| tandem_helper::platform::Capture::monitors(&mut c))
+            .unwrap_or_default()
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn monitors_of(
+    _display: Option<String>,
+) -> std::sync::Arc<dyn Fn() -> Vec<tandem_helper::platform::Monitor> + Send + Sync> {
+    std::sync::Arc::new(Vec::new)
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -26,6 +26,16 @@ fn mem_total_bytes() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_csr_reads_this_computers_information_only_after_the_customers_yes() {
     let (_x, display) = xvfb();
+    // What would leave the computer, shown on the customer's own terminal first.
+    let printed = Command::new(env!("CARGO_BIN_EXE_tandem-helper"))
+        .args(["system-info", "--display", &display])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{printed:?}");
+    let local: Value = serde_json::from_slice(&printed.stdout).unwrap();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(local["system"]["hostname"], hostname.trim());
+    assert_eq!(local["displays"][0]["width"], 1280);
     let mut s = session().await;
     let mut helper = join_helper(&s, &display);
     let attached = s.csr.event("computer_attached", "").await;
@@ -60,7 +70,6 @@ async fn the_csr_reads_this_computers_information_only_after_the_customers_yes()
     let provided = s.csr.event("system_info_provided", "").await;
     let took = started.elapsed();
     let info = &provided["info"];
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(info["system"]["hostname"], hostname.trim(), "{info}");
     let os = info["system"]["os"].as_str().unwrap_or_default();
     assert!(os.contains(&os_release_name()), "{os}");
