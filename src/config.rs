@@ -491,6 +491,16 @@ impl Config {
         if self.files.max_file_bytes == 0 || self.files.max_session_bytes == 0 {
             return bad("files.max_file_bytes and max_session_bytes must be positive");
         }
+        // The files folder is emptied of sessions' folders at every start: keep it apart.
+        let files = &self.files.dir;
+        if self.storage.database.starts_with(files)
+            || self.recording.dir.starts_with(files)
+            || files.starts_with(&self.recording.dir)
+        {
+            return bad(
+                "files.dir must be a folder of its own, apart from the database and recording.dir",
+            );
+        }
         let h = &self.helper;
         if h.code_ttl_secs == 0
             || h.rejoin_ttl_secs == 0

@@ -51,19 +51,22 @@ impl SharedFiles {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes what a previous run left (no session of it is live any more); the folder
-    /// itself stays, as it may be a mount point.
+    /// Removes what a previous run left (no session of it is live any more): the sessions'
+    /// folders, named by their ids, and nothing else. The folder itself stays, as it may be a
+    /// mount point.
     pub fn sweep(&self) -> std::io::Result<()> {
         let entries = match std::fs::read_dir(&self.dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             other => other?,
         };
         for entry in entries {
-            let path = entry?.path();
-            if path.is_dir() {
-                std::fs::remove_dir_all(&path)?;
-            } else {
-                std::fs::remove_file(&path)?;
+            let entry = entry?;
+            let ours = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<SessionId>().is_ok());
+            if ours && entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
             }
         }
         Ok(())
@@ -148,9 +151,12 @@ mod tests {
         std::fs::create_dir_all(files.session_dir(s)).unwrap();
         std::fs::write(files.path(s, FileId::random()), b"left").unwrap();
         std::fs::write(tmp.path().join("stray"), b"x").unwrap();
+        std::fs::create_dir(tmp.path().join("recordings")).unwrap();
         files.sweep().unwrap();
         assert!(tmp.path().is_dir());
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        assert!(!files.session_dir(s).exists());
+        // What is not a session's folder is not ours to remove.
+        assert!(tmp.path().join("stray").exists() && tmp.path().join("recordings").exists());
         // A missing folder is nothing to sweep.
         SharedFiles::new(&tmp.path().join("none")).sweep().unwrap();
     }

@@ -15,7 +15,8 @@ const FOLDED = new Set(['processes', 'services', 'software', 'environment']);
 // Columns that say what a row is come first; the rest as they come.
 const FIRST = ['name', 'mount', 'device', 'pid', 'user', 'version', 'state', 'value', 'command', 'description'];
 const columns = (rows) => {
-  const keys = rows.length ? Object.keys(rows[0]) : [];
+  const first = rows.find((r) => r && typeof r === 'object');
+  const keys = first ? Object.keys(first) : [];
   return [...FIRST.filter((k) => keys.includes(k)), ...keys.filter((k) => !FIRST.includes(k))];
 };
 
@@ -40,7 +41,7 @@ export function asText(info, who, at) {
     if (Array.isArray(section)) {
       const cols = columns(section);
       if (cols.length) lines.push(cols.map(label).join('\t'));
-      for (const row of section) lines.push(cols.map((c) => shown(c, row[c])).join('\t'));
+      for (const row of section) lines.push(cols.map((c) => shown(c, row?.[c])).join('\t'));
       if (!section.length) lines.push('(none)');
     } else {
       for (const [k, v] of Object.entries(section)) lines.push(`${label(k)}: ${shown(k, v)}`);
@@ -64,7 +65,7 @@ function table(section) {
     const body = t.createTBody();
     for (const row of section) {
       const tr = body.insertRow();
-      for (const c of cols) tr.insertCell().textContent = shown(c, row[c]);
+      for (const c of cols) tr.insertCell().textContent = shown(c, row?.[c]);
     }
   } else {
     const body = t.createTBody();

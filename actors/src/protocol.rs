@@ -173,6 +173,9 @@ pub struct ScriptItem {
     /// The input file's name, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// Hex SHA-256 of the input file: the helper checks it as it checks the script's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_sha256: Option<String>,
 }
 
 /// M3: how one script of a run ended on the customer's computer.

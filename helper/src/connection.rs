@@ -280,6 +280,10 @@ pub async fn run_paired(
     let mut input = platform.input;
     let monitors = platform.monitors;
     let relaunch = platform.relaunch;
+    // M1: a reading of the system information is under way.
+    let gathering = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // M3: the run under way, to stop it when it ends here.
+    let mut scripts_cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>> = None;
     let (clipboard_tx, clipboard_rx) = std::sync::mpsc::channel();
     let (clipboard_out_tx, mut clipboard_out) = unbounded_channel();
     if let Some(c) = platform.clipboard {
@@ -520,6 +524,9 @@ pub async fn run_paired(
                         ws.close().await;
                         return Ok(reason);
                     }
+                    // One reading at a time: refreshes while one is under way add nothing.
+                    Action::GatherSystemInfo
+                        if gathering.swap(true, std::sync::atomic::Ordering::AcqRel) => {}
                     Action::GatherSystemInfo => {
                         let _ = ui_out.send(UiUpdate::Notice(
                             "reading this computer's information for the support representative"
@@ -531,9 +538,19 @@ pub async fn run_paired(
                             paired.token.clone(),
                             monitors.clone(),
                             ui_out.clone(),
+                            gathering.clone(),
                         ));
                     }
+                    Action::StopScripts => {
+                        if let Some(c) = scripts_cancel.take() {
+                            c.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                     Action::RunScripts { request, scripts } => {
+                        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        if let Some(old) = scripts_cancel.replace(cancel.clone()) {
+                            old.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
                         tokio::spawn(script_runs::run_all(
                             base.clone(),
                             paired.session.clone(),
@@ -541,6 +558,7 @@ pub async fn run_paired(
                             request,
                             scripts,
                             ui_out.clone(),
+                            cancel,
                         ));
                     }
                     Action::Restart => match restart_now(&base, &paired, &relaunch).await {

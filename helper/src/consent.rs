@@ -62,6 +62,12 @@ impl Activity {
         Activity::ALL.iter().copied().find(|a| a.name() == name)
     }
 
+    /// Asked every time, whatever was allowed before ("allow all" included): the customer must
+    /// see what runs (M3) and that the computer restarts (M5).
+    pub fn always_asked(self) -> bool {
+        matches!(self, Activity::RunScript | Activity::Reboot)
+    }
+
     /// Whether the activity moves the customer's pointer and presses their keys.
     pub fn controls(self) -> bool {
         matches!(
@@ -175,7 +181,7 @@ impl Consent {
         csr: &str,
         detail: Option<String>,
     ) -> Asked {
-        if self.allow_all || self.allowed.contains(&activity) {
+        if !activity.always_asked() && (self.allow_all || self.allowed.contains(&activity)) {
             self.allowed.insert(activity);
             return Asked::Allowed;
         }
@@ -191,6 +197,11 @@ impl Consent {
         };
         self.waiting.push_back(q.clone());
         Asked::Ask(q)
+    }
+
+    /// Whether a question about `activity` waits for the customer's answer.
+    pub fn question_waiting(&self, activity: Activity) -> bool {
+        self.waiting.iter().any(|q| q.activity == activity)
     }
 
     /// The question the window shows now, if any.
@@ -216,7 +227,13 @@ impl Consent {
         }];
         if answer == Answer::AllowAll {
             self.allow_all = true;
-            for q in self.waiting.drain(..) {
+            // What is always asked stays asked: the customer has not read it yet.
+            let (kept, allowed): (VecDeque<Question>, VecDeque<Question>) = self
+                .waiting
+                .drain(..)
+                .partition(|q| q.activity.always_asked());
+            self.waiting = kept;
+            for q in allowed {
                 self.allowed.insert(q.activity);
                 decisions.push(Decision {
                     activity: q.activity,

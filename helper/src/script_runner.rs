@@ -8,6 +8,8 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// What the script is given: its file and the optional input file, by name.
@@ -91,8 +93,11 @@ fn drain(mut pipe: impl Read, keep: usize) -> (Vec<u8>, bool) {
     }
 }
 
-/// Runs `files` and waits for it (at most `limits.time`).
-pub fn run(files: &ScriptFiles, limits: Limits) -> std::io::Result<Ran> {
+/// How long the output is waited for once the script's process group is gone.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `files` and waits for it (at most `limits.time`, or until `cancel` is set).
+pub fn run(files: &ScriptFiles, limits: Limits, cancel: &AtomicBool) -> std::io::Result<Ran> {
     let folder = fresh_folder()?;
     let dir: &Path = &folder.0;
     let script = dir.join(plain(&files.name)?);
@@ -107,6 +112,12 @@ pub fn run(files: &ScriptFiles, limits: Limits) -> std::io::Result<Ran> {
         c
     };
     if let Some((name, bytes)) = &files.input {
+        if name == &files.name {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the input file has the script's name",
+            ));
+        }
         let input = dir.join(plain(name)?);
         std::fs::write(&input, bytes)?;
         command.env("TANDEM_INPUT", &input);
@@ -119,32 +130,52 @@ pub fn run(files: &ScriptFiles, limits: Limits) -> std::io::Result<Ran> {
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()?;
-    let out = child.stdout.take().map(|p| {
-        let keep = limits.output;
-        std::thread::spawn(move || drain(p, keep))
-    });
-    let err = child.stderr.take().map(|p| {
-        let keep = limits.output;
-        std::thread::spawn(move || drain(p, keep))
-    });
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel();
+        if let Some(p) = pipe {
+            let keep = limits.output;
+            std::thread::spawn(move || {
+                let _ = tx.send(drain(p, keep));
+            });
+        }
+        rx
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let group = rustix::process::Pid::from_raw(child.id() as i32);
+    let kill_group = || {
+        if let Some(pid) = group {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    };
     let deadline = started + limits.time;
     let mut timed_out = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if Instant::now() >= deadline {
-            timed_out = true;
-            if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            }
+        let stopped = cancel.load(Ordering::Relaxed);
+        if stopped || Instant::now() >= deadline {
+            timed_out = !stopped;
+            kill_group();
             break child.wait()?;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    // Anything it left behind that still holds the pipes went with its process group.
-    let (mut output, mut truncated) = out.and_then(|t| t.join().ok()).unwrap_or_default();
-    let (errors, errors_cut) = err.and_then(|t| t.join().ok()).unwrap_or_default();
+    // What it started in the background goes with it: nothing of a script outlives it.
+    kill_group();
+    let (mut output, mut truncated) = out.recv_timeout(DRAIN_WAIT).unwrap_or_default();
+    let (errors, errors_cut) = err.recv_timeout(DRAIN_WAIT).unwrap_or_default();
     if !errors.is_empty() {
         output.extend_from_slice(b"\n[standard error]\n");
         output.extend_from_slice(&errors);
@@ -187,7 +218,7 @@ mod tests {
     fn a_script_runs_in_its_own_folder_with_its_input_and_the_folder_goes() {
         let mut files = script("#!/bin/sh\npwd\ncat \"$TANDEM_INPUT\"\necho oops >&2\nexit 3\n");
         files.input = Some(("in.txt".into(), b"hello input\n".to_vec()));
-        let ran = run(&files, LIMITS).unwrap();
+        let ran = run(&files, LIMITS, &AtomicBool::new(false)).unwrap();
         assert_eq!(ran.exit_code, Some(3));
         let folder = ran.folder.display().to_string();
         assert!(ran.output.starts_with(&folder), "{}", ran.output);
@@ -202,7 +233,12 @@ mod tests {
             time: Duration::from_millis(500),
             ..LIMITS
         };
-        let ran = run(&script("sleep 30 &\necho started\nwait\n"), limits).unwrap();
+        let ran = run(
+            &script("sleep 30 &\necho started\nwait\n"),
+            limits,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         assert!(ran.timed_out);
         assert_eq!(ran.exit_code, None);
         assert!(ran.output.contains("started"));
@@ -212,7 +248,12 @@ mod tests {
 
     #[test]
     fn output_is_bounded_and_said_so() {
-        let ran = run(&script("yes 0123456789 | head -c 100000\n"), LIMITS).unwrap();
+        let ran = run(
+            &script("yes 0123456789 | head -c 100000\n"),
+            LIMITS,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         assert!(ran.truncated);
         assert_eq!(ran.output.len(), LIMITS.output);
         assert_eq!(ran.exit_code, Some(0));
@@ -222,6 +263,44 @@ mod tests {
     fn a_name_that_is_a_path_is_not_written() {
         let mut files = script("echo x");
         files.name = "../escape.sh".into();
-        assert!(run(&files, LIMITS).is_err());
+        assert!(run(&files, LIMITS, &AtomicBool::new(false)).is_err());
+        // Nor an input file that would replace the script.
+        let mut files = script("echo x");
+        files.input = Some(("test.sh".into(), b"rm -rf ~".to_vec()));
+        assert!(run(&files, LIMITS, &AtomicBool::new(false)).is_err());
+    }
+
+    #[test]
+    fn what_a_script_leaves_running_is_killed_when_it_ends_and_the_runner_does_not_wait_for_it() {
+        let marker = std::env::temp_dir().join(format!("tandem-runner-bg-{}", std::process::id()));
+        let text = format!(
+            "(sleep 3; touch {}) &\necho left one behind\n",
+            marker.display()
+        );
+        let started = Instant::now();
+        let ran = run(&script(&text), LIMITS, &AtomicBool::new(false)).unwrap();
+        assert_eq!(ran.exit_code, Some(0));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(3500));
+        assert!(!marker.exists(), "the background child was killed");
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_its_script_at_once() {
+        let cancel = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            flag.store(true, Ordering::Relaxed);
+        });
+        let ran = run(&script("echo begun\nsleep 30\n"), LIMITS, &cancel).unwrap();
+        assert!(!ran.timed_out);
+        assert_eq!(ran.exit_code, None);
+        assert!(ran.duration_ms < 10_000);
+        assert!(!ran.folder.exists());
     }
 }

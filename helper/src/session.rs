@@ -110,6 +110,8 @@ pub struct ScriptItem {
     pub size: u64,
     #[serde(default)]
     pub input: Option<String>,
+    #[serde(default)]
+    pub input_sha256: Option<String>,
 }
 
 impl ScriptItem {
@@ -118,7 +120,13 @@ impl ScriptItem {
         let input = self
             .input
             .as_ref()
-            .map(|i| format!(", with the input file {i}"))
+            .map(|i| {
+                let sha = self.input_sha256.as_deref().unwrap_or("");
+                format!(
+                    ", with the input file {i} (SHA-256 {})",
+                    sha.get(..16).unwrap_or(sha)
+                )
+            })
             .unwrap_or_default();
         format!(
             "{n}. {} ({} bytes{input}; SHA-256 {})",
@@ -174,6 +182,9 @@ pub enum Action {
     GatherSystemInfo,
     /// M5: take a rejoin ticket, arrange to start again after the restart, and restart.
     Restart,
+    /// M3: the run ended (stopped, Stop, the session over): kill the script running, run no
+    /// more.
+    StopScripts,
     /// M3: run these scripts of run `request`, in order, each only if its content has the
     /// SHA-256 the customer allowed.
     RunScripts {
@@ -512,6 +523,12 @@ impl Session {
             .names
             .get(by)
             .map_or("The support representative", |n| n);
+        // M3: one run is asked at a time; a second request may not replace the list the
+        // customer is reading.
+        if activity == Activity::RunScript && self.consent.question_waiting(Activity::RunScript) {
+            out.push(Action::Send(reply(request, false, false)));
+            return;
+        }
         // M3: the question lists the scripts; without them there is nothing to allow.
         let detail = if activity == Activity::RunScript {
             let Some(scripts) = self.proposals.get(&request) else {
@@ -598,9 +615,16 @@ impl Session {
                 out.push(Action::StartShare(Source::Screen));
             }
             Activity::SystemInfo => out.push(Action::GatherSystemInfo),
-            Activity::Reboot => out.push(Action::Restart),
+            Activity::Reboot => {
+                self.consent.ended(Activity::Reboot);
+                out.push(Action::Restart);
+            }
             Activity::RunScript => match self.allowed_run.take() {
-                Some((request, scripts)) => out.push(Action::RunScripts { request, scripts }),
+                Some((request, scripts)) => {
+                    // One yes, one run: the next is asked again.
+                    self.consent.ended(Activity::RunScript);
+                    out.push(Action::RunScripts { request, scripts });
+                }
                 None => out.push(Action::Notice(
                     "the server says scripts are to run, but you allowed none here: nothing runs"
                         .into(),
@@ -749,6 +773,9 @@ impl Session {
     }
 
     fn ended(&mut self, activity: Activity, out: &mut Vec<Action>) {
+        if activity == Activity::RunScript {
+            out.push(Action::StopScripts);
+        }
         if activity.controls() && !self.consent.allows_control() {
             self.release_held(out);
             self.withdraw_clipboard(out);
@@ -785,12 +812,17 @@ impl Session {
                 out.push(Action::Send(reply(request, false, false)));
             }
         }
+        // A run's yes was spent when it started; Stop ends the run too.
+        if self.running.contains(&Activity::RunScript) {
+            out.push(Action::Send(stop(Activity::RunScript)));
+        }
         self.end_all(out);
         out.push(Action::Show(None));
     }
 
     /// Viewing and control end here, whatever the server does next.
     fn end_all(&mut self, out: &mut Vec<Action>) {
+        out.push(Action::StopScripts);
         self.release_held(out);
         self.withdraw_clipboard(out);
         self.pick = None;

@@ -26,14 +26,62 @@ const MAX_COMMAND: usize = 300;
 const SECRET_NAMES: &[&str] = &[
     "TOKEN",
     "SECRET",
-    "PASSWORD",
-    "PASSWD",
+    "PASS",
+    "_PWD",
     "KEY",
     "CREDENTIAL",
     "AUTH",
     "COOKIE",
     "SESSION",
+    "PRIVATE",
+    "DSN",
+    "DATABASE_URL",
 ];
+
+/// Whether a variable or option named `name` probably holds a secret.
+fn secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase().replace('-', "_");
+    SECRET_NAMES.iter().any(|s| upper.contains(s))
+}
+
+/// A command line with what looks secret hidden: `--password x`, `token=x`, and the
+/// password in `scheme://user:password@host`.
+fn redacted_command(args: &[String]) -> String {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for arg in args {
+        if std::mem::take(&mut hide_next) {
+            out.push("(hidden)".to_owned());
+            continue;
+        }
+        let shown = if let Some((key, _)) = arg.split_once('=')
+            && secret_name(key)
+        {
+            format!("{key}=(hidden)")
+        } else if arg.starts_with('-') && secret_name(arg.trim_start_matches('-')) {
+            hide_next = true;
+            arg.clone()
+        } else {
+            hide_url_password(arg)
+        };
+        out.push(shown);
+    }
+    out.join(" ")
+}
+
+fn hide_url_password(arg: &str) -> String {
+    let Some(scheme_end) = arg.find("://") else {
+        return arg.to_owned();
+    };
+    let rest = &arg[scheme_end + 3..];
+    let Some(at) = rest.find('@') else {
+        return arg.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:(hidden){}", &arg[..scheme_end + 3], &rest[at..]),
+        None => arg.to_owned(),
+    }
+}
 
 /// Reads everything; `displays` come from the display server (the platform layer knows them).
 /// Blocking (about 0.2 s: processor use is measured over an interval).
@@ -146,12 +194,12 @@ fn process_list(s: &System) -> Value {
                 .user_id()
                 .and_then(|u| users.as_ref()?.get_user_by_id(u))
                 .map(|u| u.name().to_owned());
-            let mut command = p
+            let args: Vec<String> = p
                 .cmd()
                 .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" ");
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let mut command = redacted_command(&args);
             if command.len() > MAX_COMMAND {
                 let mut end = MAX_COMMAND;
                 while !command.is_char_boundary(end) {
@@ -298,9 +346,12 @@ fn environment(vars: impl Iterator<Item = (String, String)>) -> Value {
     list.sort();
     list.into_iter()
         .map(|(name, value)| {
-            let upper = name.to_ascii_uppercase();
-            let hidden = SECRET_NAMES.iter().any(|s| upper.contains(s));
-            json!({"name": name, "value": if hidden { "(hidden)".to_owned() } else { value }})
+            let value = if secret_name(&name) {
+                "(hidden)".to_owned()
+            } else {
+                hide_url_password(&value)
+            };
+            json!({"name": name, "value": value})
         })
         .collect()
 }
@@ -353,6 +404,26 @@ mod tests {
                 {"name": "GITHUB_TOKEN", "value": "(hidden)"},
                 {"name": "PATH", "value": "/usr/bin"},
             ])
+        );
+    }
+
+    #[test]
+    fn secrets_on_command_lines_are_hidden() {
+        let args: Vec<String> = [
+            "psql",
+            "--password",
+            "hunter2",
+            "PGPASSWORD=x",
+            "postgres://app:s3cret@db/main",
+            "--api-token=abc",
+            "-v",
+            "file.txt",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        assert_eq!(
+            redacted_command(&args),
+            "psql --password (hidden) PGPASSWORD=(hidden) postgres://app:(hidden)@db/main --api-token=(hidden) -v file.txt"
         );
     }
 

@@ -147,6 +147,15 @@ pub async fn publish(
         _ => return Err(refusal(Refusal::ActivityNotRunning)),
     };
 
+    let held = view["files"].as_array().map_or(0, |fs| {
+        fs.iter()
+            .filter(|f| f["customer"] == json!(customer))
+            .count()
+    });
+    if held >= tandem_actors::limits::MAX_SHARED_FILES {
+        let mut stream = body.into_data_stream();
+        return Err(refuse_unread(&headers, &mut stream, refusal(Refusal::TooManyFiles)).await);
+    }
     let config = &state.config.files;
     let max = config.max_file_bytes;
     let mut stream = body.into_data_stream();
@@ -228,15 +237,22 @@ pub async fn publish(
         "sha256": shared.sha256,
     });
     // The session removes it from now on (when file transfer ends, say); refused, it is ours
-    // to remove, which `placed` does.
-    ask(&handle.actor, |reply| SessionMsg::PublishFile {
-        by: caller.id,
-        file,
-        shared,
-        reply,
+    // to remove, which `placed` does. In a task of its own, so a client that goes away now
+    // cannot leave a listed file without its bytes, or bytes nobody lists.
+    let by = caller.id;
+    tokio::spawn(async move {
+        ask(&handle.actor, |reply| SessionMsg::PublishFile {
+            by,
+            file,
+            shared,
+            reply,
+        })
+        .await??;
+        placed.keep();
+        Ok::<_, Problem>(())
     })
-    .await??;
-    placed.keep();
+    .await
+    .map_err(Problem::internal)??;
     Ok((StatusCode::CREATED, ApiJson(answer)))
 }
 
@@ -285,6 +301,13 @@ pub async fn download(
         reply,
     })
     .await?;
+    // Only who is in the session now: a token outlives a removal or a departure.
+    let present = view["participants"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["id"] == json!(caller.id)));
+    if !present {
+        return Err(unknown());
+    }
     // The view lists what this participant may see: a customer their own files, staff all.
     let shown = view["files"]
         .as_array()

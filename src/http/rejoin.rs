@@ -57,7 +57,9 @@ impl Rejoins {
         now: i64,
     ) -> Result<(String, i64), Problem> {
         let mut tickets = self.tickets.lock().unwrap_or_else(PoisonError::into_inner);
-        tickets.retain(|_, t| t.expires_at > now);
+        // One ticket per computer restarting: a new one replaces the one before.
+        tickets
+            .retain(|_, t| t.expires_at > now && !(t.session == session && t.customer == customer));
         if tickets.len() >= MAX_TICKETS {
             return Err(Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -15,6 +15,7 @@ use axum::response::IntoResponse;
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest as _, Sha256};
 use tandem_actors::protocol::{ScriptItem, ScriptOutcome};
 use tandem_actors::session::SessionMsg;
 use tandem_actors::session_registry::SessionHandle;
@@ -66,12 +67,18 @@ pub async fn propose(
         if !script.published && script.owner != account {
             return Err(unknown());
         }
+        // The input is part of what the customer allows: its digest is shown and checked too.
+        let input_sha256 = match state.store.script_files(id).await? {
+            Some((_, Some(input))) => Some(hex::encode(Sha256::digest(&input.bytes))),
+            _ => None,
+        };
         items.push(ScriptItem {
             script: script.id.to_string(),
             name: script.name,
             sha256: script.sha256,
             size: u64::try_from(script.size).unwrap_or(0),
             input: script.input_name,
+            input_sha256,
         });
     }
     let request = ask(&handle.actor, |reply| SessionMsg::ProposeScripts {
@@ -129,6 +136,12 @@ pub async fn finished(
     ApiJson(outcome): ApiJson<ScriptOutcome>,
 ) -> Result<impl IntoResponse, Problem> {
     let (caller, handle) = caller_in(&state, &headers, &id).await?;
+    if outcome.refused.as_ref().is_some_and(|r| r.len() > 1000) {
+        return Err(Problem::unprocessable(
+            "invalid_body",
+            "why a script was not run is at most 1000 bytes",
+        ));
+    }
     if outcome.output.len() > MAX_OUTPUT_BYTES {
         return Err(Problem::unprocessable(
             "invalid_body",

@@ -87,6 +87,14 @@ fn decoded(body: FileBody, code: &str, which: &str) -> Result<ScriptFile, Proble
     })
 }
 
+/// The input file is written beside the script: one name for both would let it replace it.
+fn same_names() -> Problem {
+    Problem::unprocessable(
+        "invalid_file_name",
+        "the input file needs a name other than the script file's",
+    )
+}
+
 fn too_large(code: &str, which: &str) -> Problem {
     Problem::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -141,6 +149,11 @@ async fn write(state: &AppState, b: ScriptBody, new: bool) -> Result<ScriptWrite
         (None, true) => Some(None),
         (None, false) => None,
     };
+    if let (Some(f), Some(Some(i))) = (&file, &input)
+        && f.name == i.name
+    {
+        return Err(same_names());
+    }
     Ok(ScriptWrite {
         name,
         category,
@@ -233,6 +246,15 @@ pub async fn update(
 ) -> Result<impl IntoResponse, Problem> {
     let s = own(&state, &caller, &id).await?;
     let w = write(&state, body, false).await?;
+    let script_name = w.file.as_ref().map_or(&s.file_name, |f| &f.name);
+    let input_name = match &w.input {
+        Some(Some(i)) => Some(&i.name),
+        Some(None) => None,
+        None => s.input_name.as_ref(),
+    };
+    if input_name == Some(script_name) {
+        return Err(same_names());
+    }
     state
         .store
         .update_script(s.id, w, unix_now())

@@ -164,6 +164,11 @@ async fn scripts_are_added_listed_edited_and_deleted_by_their_owners_only() {
             json!({"name": "A", "category": printing_id, "file": {"name": "a.sh", "content_base64": "%%%"}}),
             "invalid_body",
         ),
+        (
+            json!({"name": "A", "category": printing_id, "file": {"name": "a.sh", "content_base64": ""},
+                   "input": {"name": "a.sh", "content_base64": ""}}),
+            "invalid_file_name",
+        ),
     ] {
         let (status, body) = t.post("/api/scripts", Some(&bob.token), bad).await;
         assert_eq!(body["code"], code, "{status} {body}");

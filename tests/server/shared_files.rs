@@ -178,6 +178,25 @@ async fn published_files_reach_their_customer_whole_and_leave_the_server_when_tr
     // The other customer neither hears of Dora's files nor downloads them.
     let (status, _, _) = download(&t, &session, id, &erin_token).await;
     assert_eq!(status, 404);
+    // An assistant downloads them while in the session, and not after leaving.
+    let ann = t.account("ann", AccountRole::Csr).await;
+    let number = t
+        .get(&format!("/api/sessions/{session}"), Some(&carol.token))
+        .await
+        .1["number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let assisting = t.assist(&ann, &number).await;
+    let ann_token = assisting["token"].as_str().unwrap().to_owned();
+    let mut ann_ws = t.connect(&assisting).await;
+    assert_eq!(download(&t, &session, id, &ann_token).await.0, 200);
+    ann_ws.cmd(json!({"type": "leave"})).await.unwrap();
+    csr.event_where("participant_left", |e| {
+        e["participant"] == json!(ann_ws.id())
+    })
+    .await;
+    assert_eq!(download(&t, &session, id, &ann_token).await.0, 404);
 
     // Only the primary CSR publishes; names that are paths are refused.
     let (status, body) = publish(&t, &session, &dora_token, "mine.txt", b"x".to_vec()).await;

@@ -1819,7 +1819,12 @@ impl SessionRules {
             .computer_for(customer)
             .filter(|_| activity.is_sharing() || activity.needs_helper_ability());
         let helper_needed = activity.is_control() && computer.is_none();
-        let event = if self.allow_all.contains(&customer) && !helper_needed {
+        // What only a helper does is asked in its window every time: the helper keeps its own
+        // record of "allow all" and answers for itself (issue 17).
+        let event = if self.allow_all.contains(&customer)
+            && !helper_needed
+            && !activity.needs_helper_ability()
+        {
             Event::ActivityStarted {
                 activity,
                 customer,
@@ -2021,12 +2026,13 @@ impl SessionRules {
     ) {
         self.withdraw_where(now, |p| p.computer == Some(computer), out);
         let owner = customer;
-        // Control of the customer's computer, or (the primary's computer, D4) giving control.
+        // Control of the customer's computer, what only its helper does (issue 17), or (the
+        // primary's computer, D4) giving control.
         let control: Vec<(Activity, ParticipantId)> = self
             .running
             .iter()
             .filter(|(a, c)| {
-                (*c == owner && a.is_control())
+                (*c == owner && (a.is_control() || a.needs_helper_ability()))
                     || (*a == Activity::GiveControl && self.primary == Some(owner))
             })
             .copied()
@@ -2157,7 +2163,7 @@ impl SessionRules {
                     }
                     if let Some(items) = proposed.filter(|_| *granted) {
                         self.script_runs
-                            .insert(p.customer, scripts::ScriptRun::new(*request, items));
+                            .insert(p.customer, scripts::ScriptRun::new(*request, p.by, items));
                     }
                 }
             }

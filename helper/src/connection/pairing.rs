@@ -85,8 +85,31 @@ pub async fn pair(base: &reqwest::Url, code: &str) -> Result<Paired, JoinError> 
     redeem(base, &Credential::Code(code.to_owned())).await
 }
 
-/// Pairs with a code or comes back with a rejoin ticket.
+/// How long a rejoin waits for the server to be reachable after the restart.
+const REJOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Pairs with a code or comes back with a rejoin ticket. A rejoin tries again while the server
+/// cannot be reached (the network comes up after the desktop), and forgets its ticket once the
+/// server answered.
 pub async fn redeem(base: &reqwest::Url, credential: &Credential) -> Result<Paired, JoinError> {
+    if let Credential::Rejoin(_) = credential {
+        let deadline = std::time::Instant::now() + REJOIN_PATIENCE;
+        loop {
+            match redeem_once(base, credential).await {
+                Err(JoinError::Unreachable(_)) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                result => {
+                    super::restart::forget();
+                    return result;
+                }
+            }
+        }
+    }
+    redeem_once(base, credential).await
+}
+
+async fn redeem_once(base: &reqwest::Url, credential: &Credential) -> Result<Paired, JoinError> {
     let (path, body) = match credential {
         Credential::Code(code) => (
             "/api/helper/join",

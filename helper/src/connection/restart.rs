@@ -98,13 +98,21 @@ pub fn arrange(saved: &Saved, relaunch: &[String]) -> std::io::Result<()> {
     std::fs::write(&entry, text)
 }
 
-/// Takes the ticket back and removes the entry, whatever is found: the rejoin runs once.
+/// Reads the ticket back and removes the autostart entry, whatever is found: the rejoin runs
+/// once. The ticket itself stays until the server answered it ([`forget`]): the network may
+/// not be up yet so soon after the restart.
 pub fn take() -> std::io::Result<Saved> {
     let _ = std::fs::remove_file(autostart_path());
-    let path = ticket_path();
-    let read = std::fs::read(&path);
-    let _ = std::fs::remove_file(&path);
+    let read = std::fs::read(ticket_path());
+    if read.is_err() {
+        forget();
+    }
     serde_json::from_slice(&read?).map_err(std::io::Error::other)
+}
+
+/// The ticket was answered (taken or refused): it is gone.
+pub fn forget() {
+    let _ = std::fs::remove_file(ticket_path());
 }
 
 /// Asks the system to restart.

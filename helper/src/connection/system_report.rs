@@ -15,6 +15,7 @@ pub async fn send(
     token: String,
     monitors: Arc<dyn Fn() -> Vec<Monitor> + Send + Sync>,
     ui: UnboundedSender<UiUpdate>,
+    gathering: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let gathered = tokio::task::spawn_blocking(move || crate::system_info::gather(&monitors()));
     let notice = match gathered.await {
@@ -24,6 +25,7 @@ pub async fn send(
         },
         Err(e) => format!("this computer's information could not be read: {e}"),
     };
+    gathering.store(false, std::sync::atomic::Ordering::Release);
     let _ = ui.send(UiUpdate::Notice(notice));
 }
 

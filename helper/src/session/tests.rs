@@ -422,3 +422,52 @@ fn system_information_is_read_only_after_the_customers_yes_here() {
     s.handle(Event::Stop);
     assert_eq!(gathers(&event(&mut s, refresh)), 0);
 }
+
+/// M3, M5 (review): scripts and a restart are asked every time, "allow all" or not, and a
+/// second list cannot replace the one the customer is reading.
+#[test]
+fn scripts_and_restarts_are_asked_every_time_and_the_list_shown_is_the_one_run() {
+    let mut s = session();
+    let proposed = |request: u64, name: &str| {
+        json!({"type": "scripts_proposed", "request": request, "customer": DAVE, "computer": ME, "by": CAROL,
+               "scripts": [{"script": "x", "name": name, "sha256": "ab".repeat(32), "size": 3}]})
+    };
+    // Dave allows everything on a first question.
+    let q = shown(&requested(&mut s, 1, "view_desktop")).unwrap();
+    s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::AllowAll,
+    });
+    event(&mut s, proposed(2, "first list"));
+    let asked = requested(&mut s, 2, "run_script");
+    let q = shown(&asked).expect("scripts are asked although Dave allowed all");
+    assert!(q.text().contains("first list"), "{}", q.text());
+    assert!(sent(&asked).is_empty(), "no answer went out for Dave");
+    // A second list while the first is read: refused, the first stays.
+    event(&mut s, proposed(3, "swapped list"));
+    let second = requested(&mut s, 3, "run_script");
+    assert_eq!(
+        sent(&second),
+        vec![json!({"type": "consent_reply", "request": 3, "grant": false, "allow_all": false})]
+    );
+    let out = s.handle(Event::Answer {
+        id: q.id,
+        answer: Answer::Allow,
+    });
+    assert_eq!(sent(&out)[0]["request"], 2);
+    let run = started(&mut s, "run_script");
+    assert!(
+        matches!(&run[..], [Action::RunScripts { request: 2, scripts }] if scripts[0].name == "first list"),
+        "{run:?}"
+    );
+    // The yes was for that run: the next one is asked again.
+    event(&mut s, proposed(4, "another"));
+    assert!(shown(&requested(&mut s, 4, "run_script")).is_some());
+    // A restart is asked too, never started on "allow all".
+    let restart = requested(&mut s, 5, "reboot");
+    assert!(sent(&restart).is_empty(), "no yes went out for Dave");
+    assert!(
+        s.consent()
+            .question_waiting(crate::consent::Activity::Reboot)
+    );
+}

@@ -16,15 +16,18 @@ const CHAT_LOG_CHARS: usize = MAX_CHAT_CHARS - 200;
 #[derive(Clone, Debug)]
 pub struct ScriptRun {
     pub request: u32,
+    /// The CSR who proposed it: the logs are said to them in chat.
+    pub by: ParticipantId,
     pub items: Vec<ScriptItem>,
     /// How many have finished.
     pub done: usize,
 }
 
 impl ScriptRun {
-    pub fn new(request: u32, items: Vec<ScriptItem>) -> Self {
+    pub fn new(request: u32, by: ParticipantId, items: Vec<ScriptItem>) -> Self {
         Self {
             request,
+            by,
             items,
             done: 0,
         }
@@ -34,7 +37,10 @@ impl ScriptRun {
 /// What chat says of a finished script.
 fn chat_text(name: &str, o: &ScriptOutcome) -> String {
     let how = match (&o.refused, o.timed_out, o.exit_code) {
-        (Some(why), _, _) => format!("was not run: {why}"),
+        (Some(why), _, _) => {
+            let why: String = why.chars().take(300).collect();
+            format!("was not run: {why}")
+        }
         (None, true, _) => "was stopped at the time limit".to_owned(),
         (None, false, Some(0)) => "finished".to_owned(),
         (None, false, Some(code)) => format!("failed with exit code {code}"),
@@ -126,17 +132,19 @@ impl SessionRules {
         }
         let name = self.script_item(computer, request, index)?.name.clone();
         let customer = self.computer_of(computer).ok_or(Refusal::NotAComputer)?;
-        let (done, total) = self
+        let (done, total, by) = self
             .script_runs
             .get(&customer)
-            .map_or((0, 0), |r| (r.done, r.items.len()));
+            .map_or((0, 0, None), |r| (r.done, r.items.len(), Some(r.by)));
         if index != done {
             return Err(Refusal::ScriptOutOfOrder);
         }
         let mut out = Vec::new();
+        // Said to the CSR who ran it, not to the session: another customer has no business
+        // reading this customer's computer's output (staff see `script_finished`).
         let chat = Event::Chat {
             from: computer,
-            to: None,
+            to: by,
             text: chat_text(&name, &outcome),
         };
         let finished = Event::ScriptFinished {

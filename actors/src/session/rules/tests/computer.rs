@@ -497,3 +497,37 @@ fn a_computer_restarts_only_with_its_customers_yes_and_is_back_when_it_attaches_
     assert!(!w.rules.is_restarting(dave));
     assert!(!w.restored().is_restarting(dave));
 }
+
+/// Issue 17 (review): what only a helper does is asked in its window even after "allow all",
+/// and stops when the helper leaves.
+#[test]
+fn helper_activities_are_asked_in_the_helper_after_allow_all_and_stop_when_it_leaves() {
+    let (mut w, dave) = World::with_customer("Dave");
+    w.cmd(w.csr, select(dave)).unwrap();
+    let computer = w.attach_able_computer(dave, vec![Activity::SystemInfo]);
+    let view = w.request(Activity::ViewDesktop);
+    w.cmd(computer, reply(view, true, true)).unwrap();
+    let asked = w.cmd(w.csr, ask_for(Activity::SystemInfo)).unwrap();
+    let [
+        Event::ConsentRequested {
+            request,
+            computer: Some(c),
+            ..
+        },
+    ] = &asked[..]
+    else {
+        panic!("asked in the helper, not started: {asked:?}")
+    };
+    assert_eq!(*c, computer);
+    w.cmd(computer, reply(*request, true, false)).unwrap();
+    assert!(w.running().contains(&(Activity::SystemInfo, dave)));
+    let left = w.cmd(computer, Command::Leave).unwrap();
+    assert!(
+        left.contains(&stopped(
+            Activity::SystemInfo,
+            dave,
+            StopCause::ComputerLeft
+        )),
+        "{left:?}"
+    );
+}

@@ -11,6 +11,7 @@ fn item(name: &str) -> ScriptItem {
         sha256: "ab".repeat(32),
         size: 10,
         input: None,
+        input_sha256: None,
     }
 }
 
@@ -105,7 +106,7 @@ fn scripts_are_asked_with_their_list_even_after_allow_all_and_finish_in_order() 
     assert_eq!(finish(&mut w, 1), Err("script_out_of_order"));
     let first = finish(&mut w, 0).unwrap();
     assert!(
-        matches!(&first[1], Event::Chat { from, text, .. } if *from == computer && text.starts_with("Script \"second\" finished."))
+        matches!(&first[1], Event::Chat { from, to: Some(to), text } if *from == computer && *to == w.csr && text.starts_with("Script \"second\" finished."))
     );
     assert!(w.running().contains(&(Activity::RunScript, dave)));
     assert_eq!(w.restored().view(None, None), w.rules.view(None, None));
