@@ -235,6 +235,8 @@ pub async fn run_paired(
     ui_out: UnboundedSender<UiUpdate>,
 ) -> Result<String, JoinError> {
     let base = base.clone();
+    // M3: what a helper that stopped while a script ran left in the temporary folder.
+    crate::script_runner::sweep_left_behind();
     let _ = ui_out.send(UiUpdate::Joined {
         name: paired.name.clone(),
     });

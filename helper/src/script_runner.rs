@@ -57,6 +57,29 @@ fn plain(name: &str) -> std::io::Result<&str> {
     Ok(name)
 }
 
+/// Removes the folders of scripts whose helper is gone (it exited, or the computer stopped,
+/// while a script ran): each folder is named after the helper process that made it.
+pub fn sweep_left_behind() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("tandem-script-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn fresh_folder() -> std::io::Result<Folder> {
     let base = std::env::temp_dir();
     let nanos = std::time::SystemTime::now()
@@ -302,5 +325,19 @@ mod tests {
         assert_eq!(ran.exit_code, None);
         assert!(ran.duration_ms < 10_000);
         assert!(!ran.folder.exists());
+    }
+
+    #[test]
+    fn folders_of_helpers_that_are_gone_are_swept_and_others_kept() {
+        let tmp = std::env::temp_dir();
+        // No process has this id (above the kernel's pid_max).
+        let gone = tmp.join("tandem-script-4194999-1-0");
+        let mine = tmp.join(format!("tandem-script-{}-1-0", std::process::id()));
+        std::fs::create_dir_all(&gone).unwrap();
+        std::fs::create_dir_all(&mine).unwrap();
+        sweep_left_behind();
+        assert!(!gone.exists());
+        assert!(mine.exists());
+        std::fs::remove_dir_all(mine).unwrap();
     }
 }
