@@ -119,6 +119,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         reconnect_grace: config.reconnect_grace(),
         commands_per_second: config.sessions.commands_per_second,
         burst: config.sessions.command_burst,
+        restart_hold: std::time::Duration::from_secs(config.helper.rejoin_ttl_secs),
     };
     let media = MediaPool::start(
         MediaWorkerConfig {

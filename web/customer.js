@@ -64,11 +64,18 @@ $('#join').addEventListener('submit', async (e) => {
   if (invite) body.invite = invite;
   else body.number = f.number.value.replace(/\D/g, '');
   try {
-    const joined = await api('POST', '/api/join', body);
+    enter(await api('POST', '/api/join', body));
+  } catch (err) {
+    if (!refused) say(`Could not join: ${err.message}`, 'error');
+  }
+});
+
+async function enter(joined, resumed = false) {
+  try {
     token = joined.token;
     $('#join').hidden = true;
     $('#session').hidden = false;
-    $('h1').textContent = `Support session ${joined.session.number}`;
+    if (joined.session.number) $('h1').textContent = `Support session ${joined.session.number}`;
     panel = new SessionPanel($('#session'), joined.participant.id);
     conn = new Connection(joined.token, frame);
     link = new MediaLink(conn, {
@@ -92,17 +99,18 @@ $('#join').addEventListener('submit', async (e) => {
     await conn.opened;
     mountChat($('#chat-section'), conn);
     await link.connect();
-    if (!refused) say('You are in the session.');
+    if (!refused) say(resumed ? 'Your computer restarted: you are back in the support session.' : 'You are in the session.');
     $('#chat-section input[name="text"]').focus();
   } catch (err) {
     if (!refused) say(`Could not join: ${err.message}`, 'error');
   }
-});
+}
 
 function frame(m) {
   if (link.handle(m)) return;
   if (m.type === 'welcome') {
     panel.view = m.session;
+    $('h1').textContent = `Support session ${m.session.number}`;
     // The server's limit (SPEC S10), so the page does not restate it.
     $('#chat-section .chat-form input[name="text"]').maxLength = m.limits.chat_chars;
     panel.render();
@@ -481,4 +489,18 @@ function onBye(reason) {
   link?.close();
   preview?.show(null);
   panel.disable();
+}
+
+// M5: Tandem Helper reopens this page after the computer restarted, with this customer's
+// token in the fragment (never sent to a server): back in the same session as the same person.
+const resume = new URLSearchParams(location.hash.slice(1)).get('resume');
+if (resume) {
+  history.replaceState(null, '', location.pathname);
+  try {
+    const claims = JSON.parse(atob(resume.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+    $('#join').hidden = true;
+    enter({ token: resume, session: { id: claims.sid, number: null }, participant: { id: claims.sub } }, true);
+  } catch {
+    say('This link to get back into the session is damaged; use the link you were sent.', 'error');
+  }
 }

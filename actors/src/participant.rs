@@ -112,6 +112,9 @@ pub enum ParticipantMsg {
     Close { reason: String },
     /// Time to see whether the reconnect grace has run out.
     CheckPresence,
+    /// M5: the customer's computer restarts: stay away without counting as gone for the
+    /// configured hold (their page may have been on that computer).
+    HoldForRestart,
     /// Panics the actor. Reachable only from Rust code, for supervision tests; no network input
     /// maps to it.
     InjectPanic,
@@ -191,6 +194,10 @@ impl Actor for ParticipantActor {
                     conn.close_with(&reason);
                 }
                 myself.stop(Some(StopReason::ParticipantLeft.to_string()));
+            }
+            ParticipantMsg::HoldForRestart => {
+                state.rules.hold(now + state.args.config.restart_hold);
+                schedule_check(&myself, &state.rules, now);
             }
             ParticipantMsg::CheckPresence => {
                 if state.rules.poll_gone(now) {

@@ -800,6 +800,12 @@ async fn commit(
                 };
                 state.leaving.push((*participant, bye));
             }
+            Event::ComputerRestarting { customer, .. } => {
+                if let Some(slot) = state.slots.get(customer) {
+                    let actor = slot.link.read().expect("link lock poisoned").clone();
+                    let _ = actor.cast(ParticipantMsg::HoldForRestart);
+                }
+            }
             Event::SessionTransferred {
                 target, message, ..
             } => {

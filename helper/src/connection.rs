@@ -237,6 +237,17 @@ pub async fn run_paired(
     let base = base.clone();
     // M3: what a helper that stopped while a script ran left in the temporary folder.
     crate::script_runner::sweep_left_behind();
+    // M5: back after a restart: the customer's page, which was perhaps on this computer.
+    if let Some(token) = &paired.customer_token
+        && let Ok(mut page) = base.join("/join")
+    {
+        page.set_fragment(Some(&format!("resume={token}")));
+        if let Err(why) = restart::open_page(page.as_str()) {
+            let _ = ui_out.send(UiUpdate::Notice(format!(
+                "your support page could not be opened again ({why}); open the link you were sent"
+            )));
+        }
+    }
     let _ = ui_out.send(UiUpdate::Joined {
         name: paired.name.clone(),
     });

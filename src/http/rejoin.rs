@@ -15,11 +15,12 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use tandem_actors::ids::{ParticipantId, SessionId};
-use tandem_actors::protocol::Activity;
+use tandem_actors::protocol::{Activity, Role};
 use tandem_actors::session::{SessionMsg, unix_now};
 
 use super::sessions::live_by_id;
 use super::{ApiJson, AppState, ParticipantCaller, ask};
+use crate::auth::Token;
 use crate::problem::Problem;
 
 /// Most tickets kept at once (expired ones are forgotten first).
@@ -150,6 +151,19 @@ pub async fn rejoin(
     ApiJson(body): ApiJson<RejoinBody>,
 ) -> Result<impl IntoResponse, Problem> {
     let (session, customer) = state.helper.rejoins.redeem(&body.ticket, unix_now())?;
-    let answer = super::computer::admit(&state, session, customer, body.can).await?;
+    let mut answer = super::computer::admit(&state, session, customer, body.can).await?;
+    // The customer's page may have been on the computer that restarted: the helper reopens it
+    // as the same customer (the token in the fragment never reaches a server or a Referer).
+    let token = state.signer.sign(
+        &Token::Participant {
+            session,
+            participant: customer,
+            role: Role::Customer,
+            account: None,
+        },
+        crate::auth::unix_secs(),
+        state.config.auth.participant_token_ttl_secs,
+    );
+    answer["customer_token"] = json!(token);
     Ok((StatusCode::CREATED, ApiJson(answer)))
 }

@@ -14,6 +14,9 @@ pub struct ParticipantConfig {
     pub commands_per_second: f64,
     /// Commands that may arrive at once after a quiet spell.
     pub burst: f64,
+    /// M5: how long a customer whose computer restarts stays in the session while away (their
+    /// page may have been on that computer); the rejoin ticket's lifetime.
+    pub restart_hold: Duration,
 }
 
 impl Default for ParticipantConfig {
@@ -26,6 +29,7 @@ impl Default for ParticipantConfig {
             // over data channels, not here.
             commands_per_second: 20.0,
             burst: 40.0,
+            restart_hold: Duration::from_secs(900),
         }
     }
 }
@@ -43,6 +47,8 @@ pub struct ParticipantRules {
     presence: Presence,
     tokens: f64,
     refilled_at: Instant,
+    /// Away until then without counting as gone (M5: their computer restarts).
+    held_until: Option<Instant>,
 }
 
 impl ParticipantRules {
@@ -54,7 +60,13 @@ impl ParticipantRules {
             presence: Presence::Away { since: now },
             tokens,
             refilled_at: now,
+            held_until: None,
         }
+    }
+
+    /// M5: while away, the participant does not count as gone before `until`.
+    pub fn hold(&mut self, until: Instant) {
+        self.held_until = Some(self.held_until.map_or(until, |h| h.max(until)));
     }
 
     pub fn presence(&self) -> &Presence {
@@ -78,7 +90,10 @@ impl ParticipantRules {
     /// When the grace runs out, if away.
     pub fn deadline(&self) -> Option<Instant> {
         match self.presence {
-            Presence::Away { since } => Some(since + self.config.reconnect_grace),
+            Presence::Away { since } => {
+                let grace = since + self.config.reconnect_grace;
+                Some(self.held_until.map_or(grace, |h| h.max(grace)))
+            }
             _ => None,
         }
     }
@@ -122,6 +137,7 @@ mod tests {
             reconnect_grace: Duration::from_secs(10),
             commands_per_second: 2.0,
             burst: 3.0,
+            restart_hold: Duration::from_secs(60),
         }
     }
 
@@ -168,5 +184,20 @@ mod tests {
         assert!(!p.admit(t0));
         assert!(!p.admit(t0 + Duration::from_millis(400)));
         assert!(p.admit(t0 + Duration::from_millis(900)));
+    }
+
+    #[test]
+    fn a_held_participant_stays_away_past_the_grace_until_the_hold_ends() {
+        let t0 = Instant::now();
+        let mut p = ParticipantRules::new(cfg(), t0);
+        p.connected(t0);
+        p.hold(t0 + Duration::from_secs(60));
+        p.disconnected(t0);
+        assert!(
+            !p.poll_gone(t0 + Duration::from_secs(30)),
+            "past the grace, within the hold"
+        );
+        assert_eq!(p.deadline(), Some(t0 + Duration::from_secs(60)));
+        assert!(p.poll_gone(t0 + Duration::from_secs(61)));
     }
 }

@@ -18,6 +18,8 @@ pub struct Paired {
     pub name: String,
     /// The session's id, for what is sent over HTTP (system information).
     pub session: String,
+    /// M5: after a restart, the customer's token, to open their page again as them.
+    pub customer_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -28,6 +30,8 @@ struct Answer {
     /// fails with the server's refusal, not the pairing.
     #[serde(default)]
     session: Option<SessionRef>,
+    #[serde(default)]
+    customer_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +152,7 @@ async fn redeem_once(base: &reqwest::Url, credential: &Credential) -> Result<Pai
             customer: a.participant.computer_of,
             name: a.participant.name,
             session: a.session.map(|s| s.id).unwrap_or_default(),
+            customer_token: a.customer_token,
         });
     }
     let problem: Problem = serde_json::from_slice(&body).unwrap_or_default();

@@ -115,6 +115,21 @@ pub fn forget() {
     let _ = std::fs::remove_file(ticket_path());
 }
 
+/// The command that opens a page in the desktop's browser, instead of `xdg-open`.
+pub const OPEN_COMMAND_ENV: &str = "TANDEM_HELPER_OPEN_COMMAND";
+
+/// Opens the customer's page again after the restart (their browser closed with it).
+pub fn open_page(url: &str) -> Result<(), String> {
+    let program = std::env::var(OPEN_COMMAND_ENV).unwrap_or_else(|_| "xdg-open".to_owned());
+    std::process::Command::new(&program)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("{program}: {e}"))
+}
+
 /// Asks the system to restart.
 pub fn reboot() -> Result<(), String> {
     let configured = std::env::var(REBOOT_COMMAND_ENV).ok();

@@ -3,7 +3,9 @@
 //! adds its one-shot autostart entry and asks the system to restart (a stand-in command here);
 //! the session says the computer is restarting; starting the helper from its autostart entry
 //! stands in for the restart: it rejoins within 30 s, the entry and the ticket are gone, the
-//! ticket does not work twice, and the CSR sees the screen again.
+//! ticket does not work twice, and the CSR sees the screen again. The customer's page closed
+//! with the computer: the customer stays in the session past the reconnect grace (1 s here),
+//! and the helper opens their page again as them.
 
 use std::os::unix::fs::PermissionsExt;
 
@@ -24,8 +26,16 @@ fn exec_args(entry: &str) -> Vec<String> {
 async fn the_computer_restarts_with_the_customers_yes_and_its_helper_rejoins_by_itself() {
     let (_x, display) = xvfb();
     let (_window, _) = test_window(&display);
-    let mut s = session().await;
+    let mut s = session_with(&[("TANDEM_SESSIONS_RECONNECT_GRACE_SECS", "1")]).await;
     let home = tempfile::tempdir().unwrap();
+    // Stands in for the desktop's browser: writes down the page it is asked to open.
+    let opener = home.path().join("open.sh");
+    std::fs::write(
+        &opener,
+        "#!/bin/sh\necho \"$1\" > \"$(dirname \"$0\")/opened\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
     let env = [
         ("XDG_CONFIG_HOME", home.path().join("config")),
         ("XDG_STATE_HOME", home.path().join("state")),
@@ -39,6 +49,7 @@ async fn the_computer_restarts_with_the_customers_yes_and_its_helper_rejoins_by_
             ("XDG_CONFIG_HOME", config.as_os_str()),
             ("XDG_STATE_HOME", state.as_os_str()),
             ("TANDEM_HELPER_REBOOT_COMMAND", "true".as_ref()),
+            ("TANDEM_HELPER_OPEN_COMMAND", opener.as_os_str()),
         ],
     );
     let attached = s.csr.event("computer_attached", "").await;
@@ -59,6 +70,9 @@ async fn the_computer_restarts_with_the_customers_yes_and_its_helper_rejoins_by_
     .await;
     let restarting = s.csr.event("computer_restarting", "").await;
     assert_eq!(restarting["customer"], attached["customer"]);
+    // Dave's page was on that computer: it closes with it.
+    let page_closed = Instant::now();
+    s.dave.0.close(None).await.ok();
     helper.line(|l| l.starts_with("left:") && l.contains("restarting"));
     assert!(helper.exited("the helper before the restart").success());
 
@@ -83,7 +97,15 @@ async fn the_computer_restarts_with_the_customers_yes_and_its_helper_rejoins_by_
     // The restart: the helper starts from its autostart entry and rejoins by itself.
     let started = Instant::now();
     let mut back_cmd = Command::new(&args[0]);
-    back_cmd.args(&args[1..]).envs(env);
+    back_cmd
+        .args(&args[1..])
+        .envs(env)
+        .env("TANDEM_HELPER_OPEN_COMMAND", &opener);
+    // A restart takes longer than the reconnect grace: Dave is away past it when it is back.
+    let grace = Duration::from_millis(1500);
+    if let Some(left) = grace.checked_sub(page_closed.elapsed()) {
+        tokio::time::sleep(left).await; // bounded: the grace the test set, plus a margin
+    }
     let mut back = Proc::spawn(back_cmd);
     back.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
     let again = s.csr.event("computer_attached", "").await;
@@ -109,6 +131,28 @@ async fn the_computer_restarts_with_the_customers_yes_and_its_helper_rejoins_by_
         .await
         .unwrap();
     assert_eq!(view["restarting"], json!([]), "{view}");
+    let dave = attached["customer"].clone();
+    assert!(
+        view["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == dave),
+        "Dave is still in the session: {view}"
+    );
+    // The helper opened Dave's page again, as Dave.
+    let opened = home.path().join("opened");
+    eventually("the customer's page is opened again", || opened.exists()).await;
+    let url = std::fs::read_to_string(&opened).unwrap();
+    let token = url
+        .trim()
+        .strip_prefix(&format!("{}/join#resume=", s.base))
+        .unwrap_or_else(|| panic!("{url}"));
+    let mut page = Ws::connect(&s.base, token).await;
+    page.send(json!({"type": "chat", "text": "back", "ref": 5}))
+        .await;
+    let said = s.csr.event("chat", "").await;
+    assert_eq!(said["from"], dave, "the page is Dave's again");
 
     // Viewing resumes, asked again in the restarted helper.
     let peer = Peer::connect(&mut s.csr).await;
