@@ -6,7 +6,8 @@
 //! S3-S5, S7, S9-S13, V1-V3, VI1, VI2, D1, D10, D12, D13. And automatic recording (R3,
 //! tests/e2e/autorecord.mjs): asked of the customer on joining, not stoppable by the CSR. And
 //! the primary CSR removing a customer (issue 15, tests/e2e/remove.mjs). And basic file transfer
-//! (F1, tests/e2e/files.mjs). And the script library (M2, tests/e2e/scripts.mjs).
+//! (F1, tests/e2e/files.mjs). And the script library (M2, tests/e2e/scripts.mjs). And the
+//! customer's page reopened after a restart (M5, tests/e2e/resume.mjs).
 
 mod common;
 
@@ -148,6 +149,21 @@ async fn the_script_library_is_kept_on_the_dashboard_and_its_refusals_are_fixed_
             Some("printers.txt")
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_reopened_after_a_restart_is_the_same_customer_again() {
+    // SPEC M5: tests/e2e/resume.mjs opens /join#resume=<token> as Tandem Helper does.
+    let t = TestServer::start().await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    let s = t.start_session(&carol, "Restart").await;
+    let mut csr = t.connect(&s).await;
+    let number = s["session"]["number"].as_str().unwrap();
+    let dave = t.join_by_number(number, "Dave").await;
+    run_script(&t, "resume.mjs", &[dave["token"].as_str().unwrap(), number]).await;
+    // The page that connected is Dave, not a new customer.
+    let joined = csr.event("participant_joined").await;
+    assert_eq!(joined["participant"]["id"], dave["participant"]["id"]);
 }
 
 /// Files anywhere under `dir`.
