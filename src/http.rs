@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod client_address;
 pub mod computer;
+pub mod computer_files;
 pub mod files;
 pub mod helper;
 pub mod queues;
@@ -71,6 +72,8 @@ pub struct Inner {
     pub upload_room: recordings::upload::quota::UploadRoom,
     /// Files published to customers (SPEC F1).
     pub shared_files: Arc<crate::shared_files::SharedFiles>,
+    /// Batches on their way to and from customers' computers (SPEC F2).
+    pub file_batches: Arc<crate::file_batches::FileBatches>,
 }
 
 #[derive(Clone)]
@@ -269,6 +272,30 @@ pub fn router(state: AppState) -> Router {
             .route("/sessions/{id}/softphone", post(softphone::call))
             .route("/sessions/{id}/files", post(files::publish))
             .route("/sessions/{id}/files/{file}", get(files::download))
+            .route(
+                "/sessions/{id}/computer-files",
+                post(computer_files::request),
+            )
+            .route(
+                "/sessions/{id}/computer-files/{op}",
+                post(computer_files::done).layer(axum::extract::DefaultBodyLimit::max(
+                    computer_files::MAX_RESULT_BYTES,
+                )),
+            )
+            .route(
+                "/sessions/{id}/file-batches",
+                post(computer_files::create).layer(axum::extract::DefaultBodyLimit::max(
+                    computer_files::MAX_MANIFEST_BYTES,
+                )),
+            )
+            .route(
+                "/sessions/{id}/file-batches/{batch}",
+                get(computer_files::status).delete(computer_files::remove),
+            )
+            .route(
+                "/sessions/{id}/file-batches/{batch}/{index}",
+                get(computer_files::download).put(computer_files::upload),
+            )
             .route(
                 "/sessions/{id}/system-info",
                 post(system_info::provide)

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod body_pace;
 pub mod config;
 pub mod exporter;
+pub mod file_batches;
 pub mod hashing;
 pub mod http;
 pub mod listener;

@@ -179,7 +179,11 @@ impl From<SessionError> for Problem {
             SessionError::Refused(Refusal::ActivityNotRunning | Refusal::TooManyFiles) => {
                 StatusCode::CONFLICT
             }
-            SessionError::Refused(Refusal::BadFileName) => StatusCode::UNPROCESSABLE_ENTITY,
+            SessionError::Refused(Refusal::BadFileName | Refusal::BadFilesRequest(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            SessionError::Refused(Refusal::TooManyFilesOps) => StatusCode::CONFLICT,
+            SessionError::Refused(Refusal::UnknownFilesOp) => StatusCode::NOT_FOUND,
             SessionError::Refused(Refusal::UnknownFile) => StatusCode::NOT_FOUND,
             SessionError::Refused(_) => StatusCode::FORBIDDEN,
             SessionError::UnknownParticipant => StatusCode::NOT_FOUND,

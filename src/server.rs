@@ -115,6 +115,12 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         path: config.files.dir.clone(),
         source,
     })?;
+    let file_batches = crate::file_batches::FileBatches::new(&config.files.dir)
+        .map(Arc::new)
+        .map_err(|source| StartError::Files {
+            path: config.files.dir.clone(),
+            source,
+        })?;
     let participant_config = ParticipantConfig {
         reconnect_grace: config.reconnect_grace(),
         commands_per_second: config.sessions.commands_per_second,
@@ -221,6 +227,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         mail_limits,
         upload_room: Default::default(),
         shared_files: shared_files.clone(),
+        file_batches,
         config,
         store: store.clone(),
         signer: signer.clone(),

@@ -12,6 +12,7 @@
 //! notices) is in [`ports`]; the SPEC's limits in [`limits`]; the wire format in [`protocol`];
 //! metrics in [`telemetry`]. See docs/architecture.md.
 
+pub mod computer_files;
 pub mod ids;
 pub mod limits;
 pub mod media_worker;

@@ -83,6 +83,12 @@ impl Activity {
         matches!(self, Self::ControlDesktop | Self::ControlApplication)
     }
 
+    /// What a helper says it can do when it pairs: what only it does, and F2's file
+    /// operations (file transfer itself runs without one, as F1).
+    pub fn is_helper_ability(self) -> bool {
+        self.needs_helper_ability() || self == Self::FileTransfer
+    }
+
     /// Done on the customer's computer by Tandem Helper alone (issue 17): refused
     /// (`helper_required`) unless the customer's helper is attached and said it can, so that
     /// nothing is recorded as started that nothing could run.
@@ -357,6 +363,24 @@ pub enum Event {
         name: String,
         outcome: ScriptOutcome,
     },
+    /// F2: the primary CSR `by` asks `customer`'s computer to do `request` on its files, as
+    /// operation `op` (the computer asks the customer unless their screen is shared).
+    ComputerFilesRequested {
+        op: u32,
+        customer: ParticipantId,
+        computer: ParticipantId,
+        by: ParticipantId,
+        request: crate::computer_files::FilesRequest,
+    },
+    /// F2: how operation `op` ended on the computer: the status message for the CSR, and a
+    /// listing or a batch to download.
+    ComputerFilesDone {
+        op: u32,
+        customer: ParticipantId,
+        computer: ParticipantId,
+        by: ParticipantId,
+        result: crate::computer_files::FilesResult,
+    },
     /// M5: the customer's computer is restarting with their OK; its helper rejoins by itself
     /// afterwards (`computer_attached` for the same customer says it is back).
     ComputerRestarting {
@@ -458,7 +482,9 @@ impl Event {
             Event::FilePublished { customer, .. }
             | Event::FileWithdrawn { customer, .. }
             | Event::SystemInfoProvided { customer, .. } => Audience::StaffAnd(vec![*customer]),
-            Event::SystemInfoRequested { computer, .. } => Audience::StaffAnd(vec![*computer]),
+            Event::SystemInfoRequested { computer, .. }
+            | Event::ComputerFilesRequested { computer, .. } => Audience::StaffAnd(vec![*computer]),
+            Event::ComputerFilesDone { customer, .. } => Audience::StaffAnd(vec![*customer]),
             Event::ScriptsProposed {
                 customer, computer, ..
             }
@@ -505,6 +531,8 @@ impl Event {
             Event::SystemInfoRequested { .. } => "system_info_requested",
             Event::ScriptsProposed { .. } => "scripts_proposed",
             Event::ComputerRestarting { .. } => "computer_restarting",
+            Event::ComputerFilesRequested { .. } => "computer_files_requested",
+            Event::ComputerFilesDone { .. } => "computer_files_done",
             Event::ScriptFinished { .. } => "script_finished",
             Event::ControlTaken { .. } => "control_taken",
             Event::VoiceCallStarted { .. } => "voice_call_started",

@@ -198,6 +198,25 @@ pub enum SessionMsg {
         outcome: crate::protocol::ScriptOutcome,
         reply: RpcReplyPort<Result<(), SessionError>>,
     },
+    /// F2: the primary CSR asks the selected customer's computer for a file operation; answers
+    /// its number.
+    ComputerFiles {
+        by: ParticipantId,
+        request: crate::computer_files::FilesRequest,
+        reply: RpcReplyPort<Result<u32, SessionError>>,
+    },
+    /// F2: how a file operation ended on the customer's computer.
+    ComputerFilesDone {
+        computer: ParticipantId,
+        op: u32,
+        result: crate::computer_files::FilesResult,
+        reply: RpcReplyPort<Result<(), SessionError>>,
+    },
+    /// F2: operation `op`'s computer and customer, while it waits for its answer.
+    FilesOp {
+        op: u32,
+        reply: RpcReplyPort<Option<rules::computer_files::PendingOp>>,
+    },
     /// M5: `computer` is about to restart (with its customer's OK); answers its customer.
     Restarting {
         computer: ParticipantId,
@@ -409,6 +428,35 @@ impl Actor for SessionActor {
             } => {
                 let item = state.rules.script_item(computer, request, index);
                 let _ = reply.send(item.cloned().map_err(Into::into));
+            }
+            SessionMsg::ComputerFiles { by, request, reply } => {
+                let before = state.rules.clone();
+                let result = match state.rules.request_computer_files(unix_now(), by, request) {
+                    Ok((op, records)) => commit(state, before, records).await.map(|()| op),
+                    Err(r) => Err(r.into()),
+                };
+                let _ = reply.send(result);
+                after(&myself, state).await;
+            }
+            SessionMsg::ComputerFilesDone {
+                computer,
+                op,
+                result,
+                reply,
+            } => {
+                let before = state.rules.clone();
+                let result = match state
+                    .rules
+                    .computer_files_done(unix_now(), computer, op, result)
+                {
+                    Ok(records) => commit(state, before, records).await,
+                    Err(r) => Err(r.into()),
+                };
+                let _ = reply.send(result);
+                after(&myself, state).await;
+            }
+            SessionMsg::FilesOp { op, reply } => {
+                let _ = reply.send(state.rules.files_op(op).cloned());
             }
             SessionMsg::ScriptFinished {
                 computer,

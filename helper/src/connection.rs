@@ -11,6 +11,7 @@
 pub mod alarm;
 pub mod clipboard;
 pub mod desktop;
+pub mod file_work;
 pub mod link;
 pub mod pairing;
 pub mod restart;
@@ -297,6 +298,17 @@ pub async fn run_paired(
     let gathering = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     // M3: the run under way, to stop it when it ends here.
     let mut scripts_cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>> = None;
+    // F2: the file operations started, by number, with their stop flags.
+    let mut files_running: std::collections::BTreeMap<
+        u64,
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+    > = std::collections::BTreeMap::new();
+    let files_link = file_work::Link {
+        base: base.clone(),
+        session: paired.session.clone(),
+        token: paired.token.clone(),
+        ui: ui_out.clone(),
+    };
     let (clipboard_tx, clipboard_rx) = std::sync::mpsc::channel();
     let (clipboard_out_tx, mut clipboard_out) = unbounded_channel();
     if let Some(c) = platform.clipboard {
@@ -573,6 +585,28 @@ pub async fn run_paired(
                             ui_out.clone(),
                             cancel,
                         ));
+                    }
+                    Action::Files { op, request } => {
+                        let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                        files_running.retain(|_, c| std::sync::Arc::strong_count(c) > 1);
+                        files_running.insert(op, cancel.clone());
+                        file_work::start(files_link.clone(), op, request, cancel);
+                    }
+                    Action::FilesRefused {
+                        op,
+                        why,
+                        by_customer,
+                    } => {
+                        file_work::refuse(files_link.clone(), op, why, by_customer);
+                    }
+                    Action::CancelFiles(target) => {
+                        let stop = |c: &std::sync::Arc<std::sync::atomic::AtomicBool>| {
+                            c.store(true, std::sync::atomic::Ordering::Relaxed);
+                        };
+                        match target {
+                            Some(t) => files_running.get(&t).into_iter().for_each(stop),
+                            None => std::mem::take(&mut files_running).values().for_each(stop),
+                        }
                     }
                     Action::Restart => match restart_now(&base, &paired, &relaunch).await {
                         Ok(()) => {

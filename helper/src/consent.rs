@@ -31,6 +31,10 @@ pub enum Activity {
     RunScript,
     /// SPEC M5: restart the computer; the helper rejoins the session by itself afterwards.
     Reboot,
+    /// SPEC F2: one operation on this computer's files (the question's detail says which).
+    /// Asked of the customer for each, unless their screen is shared; not an activity of the
+    /// server's, so not in [`Activity::ALL`].
+    FileOp,
 }
 
 impl Activity {
@@ -55,6 +59,7 @@ impl Activity {
             Activity::SystemInfo => "system_info",
             Activity::RunScript => "run_script",
             Activity::Reboot => "reboot",
+            Activity::FileOp => "file_op",
         }
     }
 
@@ -99,6 +104,7 @@ impl Activity {
             Activity::Reboot => format!(
                 "{csr} asks to restart this computer. Save your work first: every program closes. Tandem Helper starts again by itself afterwards and rejoins this session."
             ),
+            Activity::FileOp => format!("{csr} asks to do this with your files:"),
             Activity::RunScript => format!(
                 "{csr} asks to run these scripts on this computer, in this order, as you, each in a folder of its own that is removed afterwards:"
             ),

@@ -9,6 +9,9 @@ pub mod connection;
 pub mod consent;
 pub mod control;
 pub mod encode;
+#[cfg(all(feature = "desktop", unix))]
+pub mod file_ops;
+pub mod file_paths;
 pub mod key;
 pub mod pace;
 pub mod picture;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::consent::{Activity, Answer, Asked, Consent, Decision, Question};
 use crate::control::{self, ClipboardReply, Control, Point};
+use crate::file_paths::FilesRequest;
 use crate::key::{Key, Modifiers};
 use crate::picture::tiles::Placement;
 use crate::picture::{PictureSize, Rect, picture_to_screen};
@@ -191,6 +192,19 @@ pub enum Action {
         request: u64,
         scripts: Vec<ScriptItem>,
     },
+    /// F2: do file operation `op`; the customer allowed it (or shares their screen).
+    Files {
+        op: u64,
+        request: FilesRequest,
+    },
+    /// F2: tell the server operation `op` is not done, and why.
+    FilesRefused {
+        op: u64,
+        why: String,
+        by_customer: bool,
+    },
+    /// F2: stop this transfer (`None`: every one) and remove what it wrote.
+    CancelFiles(Option<u64>),
 }
 
 /// The helper's side of one session.
@@ -239,6 +253,8 @@ pub struct Session {
     /// D4 (this is the CSR's computer): the CSR took control back, so the customer's input is
     /// not injected until the customer takes it again.
     csr_holds: bool,
+    /// F2: the file operation asked in the window, one at a time.
+    files_asked: Option<(u64, FilesRequest)>,
 }
 
 /// D4: to whom this computer's control is given, and who holds it now.
@@ -302,6 +318,7 @@ impl Session {
             csr_holds: false,
             proposals: BTreeMap::new(),
             allowed_run: None,
+            files_asked: None,
         }
     }
 
@@ -461,12 +478,19 @@ impl Session {
                 }
             }
             "activity_stopped" if ours => {
+                // F2 needs file transfer to run: its end stops every transfer.
+                if e["activity"] == "file_transfer" {
+                    self.end_files(out);
+                }
                 if let Some(a) = activity {
                     self.running.remove(&a);
                     self.consent.ended(a);
                     self.ended(a, out);
                     self.show(out);
                 }
+            }
+            "computer_files_requested" if e["computer"] == self.id.me.as_str() => {
+                self.files_requested(e, out);
             }
             "display_mode" => out.push(Action::Sampling(e["mode"] == "sampling")),
             "scripts_proposed" if e["computer"] == self.id.me.as_str() => {
@@ -583,6 +607,22 @@ impl Session {
         let decisions = self.consent.answer(id, answer);
         let all = answer == Answer::AllowAll;
         for (n, Decision { activity, allowed }) in decisions.into_iter().enumerate() {
+            // F2: each operation is its own question; a yes covers that one only.
+            if activity == Activity::FileOp {
+                self.consent.ended(Activity::FileOp);
+                if let Some((op, request)) = self.files_asked.take() {
+                    out.push(if allowed {
+                        Action::Files { op, request }
+                    } else {
+                        Action::FilesRefused {
+                            op,
+                            why: "the customer said no".into(),
+                            by_customer: true,
+                        }
+                    });
+                }
+                continue;
+            }
             if let Some(request) = self.requests.get(&activity) {
                 // M3: what the customer saw is what may run.
                 if activity == Activity::RunScript {
@@ -806,6 +846,9 @@ impl Session {
     /// Stop: the record ends everything; the server is told what ended and what is refused.
     fn stop(&mut self, out: &mut Vec<Action>) {
         for Decision { activity, .. } in self.consent.stop() {
+            if activity == Activity::FileOp {
+                continue;
+            }
             if self.running.contains(&activity) {
                 out.push(Action::Send(stop(activity)));
             } else if let Some(request) = self.requests.remove(&activity) {
@@ -820,8 +863,83 @@ impl Session {
         out.push(Action::Show(None));
     }
 
+    /// F2: a CSR asks for an operation on this computer's files. Checked here whatever the
+    /// server checked; asked in the window unless the customer shares their whole screen
+    /// (SPEC F2) or allowed all; a cancel only undoes, so it is never asked.
+    fn files_requested(&mut self, e: &Value, out: &mut Vec<Action>) {
+        let Some(op) = e["op"].as_u64() else { return };
+        if e["customer"] != self.id.customer.as_str() {
+            return;
+        }
+        let request = match serde_json::from_value::<FilesRequest>(e["request"].clone()) {
+            Ok(r) => r,
+            Err(_) => {
+                return out.push(Action::FilesRefused {
+                    op,
+                    why: "this version of Tandem Helper does not know that operation".into(),
+                    by_customer: false,
+                });
+            }
+        };
+        if let Err(why) = request.check() {
+            return out.push(Action::FilesRefused {
+                op,
+                why: why.to_string(),
+                by_customer: false,
+            });
+        }
+        if let FilesRequest::Cancel { target } = request {
+            out.push(Action::CancelFiles(Some(target)));
+            return out.push(Action::Files { op, request });
+        }
+        if self.sharing && !self.windows_shared {
+            return out.push(Action::Files { op, request });
+        }
+        if self.files_asked.is_some() {
+            return out.push(Action::FilesRefused {
+                op,
+                why: "the customer has not answered the last file operation yet".into(),
+                by_customer: false,
+            });
+        }
+        let by = e["by"].as_str().unwrap_or_default();
+        let csr = self
+            .names
+            .get(by)
+            .map_or("The support representative", |n| n)
+            .to_owned();
+        match self
+            .consent
+            .request_detailed(Activity::FileOp, &csr, Some(request.words()))
+        {
+            Asked::Allowed => {
+                self.consent.ended(Activity::FileOp);
+                out.push(Action::Files { op, request });
+            }
+            Asked::Ask(_) | Asked::AlreadyAsked => {
+                self.files_asked = Some((op, request));
+                self.show(out);
+            }
+        }
+    }
+
+    /// F2 ends here: transfers stop, the question waiting is refused.
+    fn end_files(&mut self, out: &mut Vec<Action>) {
+        out.push(Action::CancelFiles(None));
+        self.consent.ended(Activity::FileOp);
+        if let Some((op, _)) = self.files_asked.take() {
+            out.push(Action::FilesRefused {
+                op,
+                why: "file transfer ended before the customer answered".into(),
+                by_customer: false,
+            });
+            self.show(out);
+        }
+    }
+
     /// Viewing and control end here, whatever the server does next.
     fn end_all(&mut self, out: &mut Vec<Action>) {
+        self.end_files(out);
         out.push(Action::StopScripts);
         self.release_held(out);
         self.withdraw_clipboard(out);

@@ -41,6 +41,9 @@ mod apps;
 mod chromium;
 #[path = "join/clipboard.rs"]
 mod clipboard;
+// F2: files and folders both ways, and operations on the customer's files.
+#[path = "join/files.rs"]
+mod files;
 // D4: Dave controls Carol's test window through Carol's own helper, in Chromium.
 #[path = "join/give_control.rs"]
 mod give_control;

@@ -15,6 +15,7 @@ mod accounts;
 mod arf_cli;
 mod bad_input;
 mod connections;
+mod file_batches;
 mod full_disk;
 mod give_control;
 mod guessing;

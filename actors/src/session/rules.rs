@@ -5,6 +5,7 @@
 //! stores those events, so [`SessionRules::restore`] rebuilds exactly the same state after a crash
 //! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
 
+pub mod computer_files;
 pub mod pairing;
 mod scripts;
 
@@ -144,6 +145,15 @@ pub enum Refusal {
     BadScriptList,
     #[error("that is not the next script of the run")]
     ScriptOutOfOrder,
+    #[error("{0}")]
+    BadFilesRequest(crate::computer_files::PathError),
+    #[error("no such file operation is waiting for this computer")]
+    UnknownFilesOp,
+    #[error(
+        "{} file operations already wait for the customer's computer; wait for one to end",
+        crate::computer_files::MAX_PENDING_OPS
+    )]
+    TooManyFilesOps,
 }
 
 impl Refusal {
@@ -204,6 +214,9 @@ impl Refusal {
             Self::NotAComputer => "not_a_computer",
             Self::BadScriptList => "bad_script_list",
             Self::ScriptOutOfOrder => "script_out_of_order",
+            Self::BadFilesRequest(e) => e.code(),
+            Self::UnknownFilesOp => "unknown_files_op",
+            Self::TooManyFilesOps => "too_many_files_ops",
         }
     }
 }
@@ -336,6 +349,9 @@ pub struct SessionRules {
     script_runs: BTreeMap<ParticipantId, scripts::ScriptRun>,
     /// M5: customers whose computer is restarting, until it is back.
     restarting: BTreeSet<ParticipantId>,
+    /// F2: operations sent to customers' computers and not answered yet.
+    files_ops: BTreeMap<u32, computer_files::PendingOp>,
+    next_files_op: u32,
 }
 
 /// A file the primary CSR published to a customer (SPEC F1).
@@ -425,6 +441,8 @@ impl SessionRules {
             csr_holds: false,
             files: BTreeMap::new(),
             system_info: BTreeMap::new(),
+            files_ops: BTreeMap::new(),
+            next_files_op: 1,
             proposals: BTreeMap::new(),
             script_runs: BTreeMap::new(),
             restarting: BTreeSet::new(),
@@ -831,7 +849,7 @@ impl SessionRules {
         self.admissions.computers.insert(computer, customer);
         let mut abilities: Vec<Activity> = abilities
             .into_iter()
-            .filter(|a| a.needs_helper_ability())
+            .filter(|a| a.is_helper_ability())
             .collect();
         abilities.sort();
         abilities.dedup();
@@ -2107,6 +2125,8 @@ impl SessionRules {
                 self.recording_asked.remove(&p);
                 self.files.retain(|_, f| f.customer != p);
                 self.system_info.remove(&p);
+                self.files_ops
+                    .retain(|_, o| o.customer != p && o.computer != p && o.by != p);
                 self.script_runs.remove(&p);
                 self.restarting.remove(&p);
             }
@@ -2190,6 +2210,7 @@ impl SessionRules {
                 }
                 if *activity == Activity::FileTransfer {
                     self.files.retain(|_, f| f.customer != *customer);
+                    self.files_ops.retain(|_, o| o.customer != *customer);
                 }
                 if *activity == Activity::RunScript {
                     self.script_runs.remove(customer);
@@ -2224,6 +2245,25 @@ impl SessionRules {
                     .insert(*customer, (at, std::sync::Arc::new(info.clone())));
             }
             Event::SystemInfoRequested { .. } => {}
+            Event::ComputerFilesRequested {
+                op,
+                customer,
+                computer,
+                by,
+                request,
+            } => {
+                self.next_files_op = self.next_files_op.max(op.saturating_add(1));
+                let pending = computer_files::PendingOp {
+                    customer: *customer,
+                    computer: *computer,
+                    by: *by,
+                    kind: request.kind(),
+                };
+                self.files_ops.insert(*op, pending);
+            }
+            Event::ComputerFilesDone { op, .. } => {
+                self.files_ops.remove(op);
+            }
             Event::ScriptsProposed {
                 request, scripts, ..
             } => {

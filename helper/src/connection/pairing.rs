@@ -41,7 +41,7 @@ struct SessionRef {
 
 /// What this helper can do of what only a helper does (issue 17): the server offers the CSR
 /// these, and refuses the others with `helper_required`.
-pub const ABILITIES: &[&str] = &["system_info", "run_script", "reboot"];
+pub const ABILITIES: &[&str] = &["system_info", "run_script", "reboot", "file_transfer"];
 
 #[derive(Deserialize)]
 struct Participant {

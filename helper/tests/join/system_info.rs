@@ -41,7 +41,7 @@ async fn the_csr_reads_this_computers_information_only_after_the_customers_yes()
     let attached = s.csr.event("computer_attached", "").await;
     assert_eq!(
         attached["abilities"],
-        json!(["system_info", "run_script", "reboot"]),
+        json!(["file_transfer", "system_info", "run_script", "reboot"]),
         "{attached}"
     );
 

@@ -5,6 +5,7 @@ use crate::ids::QueueId;
 use crate::protocol::Audience;
 
 mod computer;
+mod computer_files;
 mod files;
 mod give_control;
 mod scripts;
