@@ -8,6 +8,7 @@ import { CameraPanel } from '/assets/video.js';
 import { Viewer } from '/assets/viewer.js';
 import { RemoteControl } from '/assets/remote_control.js';
 import { FilePublisher } from '/assets/shared_files.js';
+import { ComputerFiles } from '/assets/computer_files.js';
 import { SystemInfoPanel } from '/assets/system_info.js';
 import { ScriptRuns } from '/assets/script_runs.js';
 import { RestartPanel } from '/assets/restart.js';
@@ -100,6 +101,9 @@ export class CsrSession {
     mountChat($('.chat', root), this.conn);
     this.files = new FilePublisher($('.files', root), {
       conn: this.conn, panel: this.panel, session: this.joined.session.id, token: this.joined.token,
+    });
+    this.computerFiles = new ComputerFiles($('.computer-files', root), {
+      panel: this.panel, session: this.joined.session.id, token: this.joined.token,
     });
     this.systemInfo = new SystemInfoPanel($('.system-info', root), { conn: this.conn, panel: this.panel });
     this.restart = new RestartPanel($('.restart', root), { conn: this.conn, panel: this.panel });
@@ -481,6 +485,7 @@ export class CsrSession {
       this.event(m.event);
       this.systemInfo.event(m.event);
       this.scriptRuns.event(m.event);
+      this.computerFiles.event(m.event);
       this.render();
     } else if (m.type === 'bye') {
       this.over(m.reason);
@@ -606,6 +611,7 @@ export class CsrSession {
     this.renderShowing(v);
     this.renderGiving(v);
     this.files.render();
+    this.computerFiles.render();
     this.systemInfo.render();
     this.scriptRuns.render();
     this.restart.render();

@@ -119,6 +119,10 @@ pub struct FilesResult {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listing: Option<Vec<ListedEntry>>,
+    /// The folder the listing is of: the one listed, or where the operation changed things
+    /// (so the CSR sees the result without being asked again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
     /// The listing was cut at [`MAX_LISTED`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -140,6 +144,9 @@ impl FilesResult {
         }
         if let Some(b) = &self.batch {
             check_batch_id(b)?;
+        }
+        if let Some(f) = &self.folder {
+            check_path(f, true)?;
         }
         Ok(())
     }

@@ -21,8 +21,12 @@
 // - M3: Carol picks two scripts of her library, puts the second first, and runs them; Dave
 //   allows them in the helper's window, which lists them in that order; both results and logs
 //   show on her console, in that order, and the logs are in chat.
+// - F2: Dave allows file transfer on his page; while his screen is shared, Carol copies his
+//   folder Fotos into a folder of hers and sends two files into it, nothing asked, every
+//   SHA-256 equal; once sharing ends, a new folder and its deletion are asked in the helper.
 // Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { scenario, until, signInAndStart, joinByLink } from './harness.mjs';
@@ -235,4 +239,67 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   await s.locator('.chat').getByText('hello from the script').waitFor();
   await s.getByText("The scripts are running on Dave's computer").waitFor({ state: 'detached' }).catch(() => {});
   await shot(carol, 'helper-desktop-scripts');
+
+  // F2: Dave's files through his helper. While his screen is shared nothing more is asked.
+  await s.getByRole('button', { name: 'Send files to the customer' }).click();
+  const consent = dave.getByRole('dialog', { name: 'Permission requested' });
+  await consent.getByRole('button', { name: 'Allow' }).click();
+  const cf = s.getByRole('region', { name: "Files on the customer's computer" });
+  const listed = cf.getByRole('table', { name: 'Files in the folder shown' });
+  await listed.getByRole('button', { name: 'Open folder Fotos' }).waitFor();
+  // Copies go into a folder of Carol's: the browser's own storage stands in for the picker.
+  await carol.evaluate(() => { window.showDirectoryPicker = async () => navigator.storage.getDirectory(); });
+  await cf.getByRole('button', { name: 'Choose your folder for copies' }).click();
+  await listed.getByRole('checkbox', { name: 'Select Fotos' }).check();
+  await cf.getByRole('button', { name: 'Copy the ticked ones to your computer' }).click();
+  await cf.getByText(/files \([^)]*\) copied into/).waitFor();
+  const home = (await ask('home_tree')).files;
+  const copied = await carol.evaluate(async () => {
+    const out = {};
+    const hex = (b) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const walk = async (dir, at) => {
+      for await (const [name, h] of dir.entries()) {
+        const rel = at ? `${at}/${name}` : name;
+        if (h.kind === 'directory') await walk(h, rel);
+        else out[rel] = hex(await crypto.subtle.digest('SHA-256', await (await h.getFile()).arrayBuffer()));
+      }
+    };
+    await walk(await navigator.storage.getDirectory(), '');
+    return out;
+  });
+  results.f2_copied = copied;
+  for (const [rel, sha] of Object.entries(home)) {
+    check(copied[rel] === sha, `F2: ${rel} reached Carol's folder with the same SHA-256`);
+  }
+  check(Object.keys(copied).length === Object.keys(home).length, 'F2: nothing else was written in Carol\'s folder');
+  // Two files of Carol's into Dave's folder Fotos.
+  await listed.getByRole('button', { name: 'Open folder Fotos' }).click();
+  await cf.getByRole('heading', { name: "Dave's computer: home/Fotos" }).waitFor();
+  const sent = [
+    { name: 'Bericht für Dave.txt', mimeType: 'text/plain', buffer: Buffer.from('ä'.repeat(5000)) },
+    { name: 'tool.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(9_000_000, 7) },
+  ];
+  await cf.getByLabel('Files to send').setInputFiles(sent);
+  await cf.getByRole('button', { name: 'Send to the folder shown' }).click();
+  await listed.getByRole('checkbox', { name: 'Select tool.bin' }).waitFor();
+  const after = (await ask('home_tree')).files;
+  for (const f of sent) {
+    const sha = crypto.createHash('sha256').update(f.buffer).digest('hex');
+    check(after[`Fotos/${f.name}`] === sha, `F2: ${f.name} reached Dave's computer with the same SHA-256`);
+  }
+  await shot(carol, 'helper-desktop-computer-files');
+  // Not shared any more: each operation is asked in Dave's helper.
+  await s.getByRole('tab', { name: 'Desktop' }).click();
+  await s.getByRole('button', { name: 'End desktop sharing' }).click();
+  await s.getByText('Dave is not sharing.').waitFor();
+  await s.getByRole('tab', { name: 'Tools' }).click();
+  await cf.getByLabel('New folder').fill('Neu');
+  await cf.getByRole('button', { name: 'Make folder' }).click();
+  results.f2_question = (await ask('answer', { expect: 'Carol asks to do this with your files' })).question;
+  await listed.getByRole('button', { name: 'Open folder Neu' }).waitFor();
+  carol.once('dialog', (d) => d.accept());
+  await listed.getByRole('button', { name: 'Delete Neu' }).click();
+  await ask('answer', { expect: 'delete "Fotos/Neu"' });
+  await listed.getByRole('button', { name: 'Open folder Neu' }).waitFor({ state: 'detached' });
+  check(!(await ask('home_tree')).folders.includes('Fotos/Neu'), 'F2: the folder made and deleted is gone');
 });

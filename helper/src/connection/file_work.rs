@@ -161,7 +161,7 @@ async fn perform(link: &Link, op: u64, request: &FilesRequest, cancel: &AtomicBo
         FilesRequest::List { path } => match root.list(path) {
             Ok((listing, truncated)) => {
                 let mut e = Ended::ok(format!("{} entries in {}", listing.len(), shown(path)));
-                e.extra = json!({ "listing": listing, "truncated": truncated });
+                e.extra = json!({ "listing": listing, "truncated": truncated, "folder": path });
                 return e;
             }
             Err(e) => Err(e.to_string()),
@@ -207,8 +207,33 @@ async fn perform(link: &Link, op: u64, request: &FilesRequest, cancel: &AtomicBo
         FilesRequest::Cancel { target } => Ok(format!("operation {target} is being cancelled")),
     };
     match done {
-        Ok(m) => Ended::ok(m),
+        Ok(m) => {
+            let mut e = Ended::ok(m);
+            // The folder the operation changed, as it is now: the customer allowed the change,
+            // so seeing its result is not asked again.
+            if let Some(folder) = changed_folder(request)
+                && let Ok((listing, truncated)) = root.list(&folder)
+            {
+                e.extra = json!({ "listing": listing, "truncated": truncated, "folder": folder });
+            }
+            e
+        }
         Err(m) => Ended::failed(m),
+    }
+}
+
+/// The folder an operation changes.
+fn changed_folder(request: &FilesRequest) -> Option<String> {
+    let parent = |p: &str| {
+        p.rsplit_once('/')
+            .map_or(String::new(), |(d, _)| d.to_owned())
+    };
+    match request {
+        FilesRequest::MakeFolder { path }
+        | FilesRequest::Delete { path }
+        | FilesRequest::Rename { path, .. } => Some(parent(path)),
+        FilesRequest::Receive { folder, .. } => Some(folder.clone()),
+        _ => None,
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use super::{CAROL_PASSWORD, Desktop, MAIN, Proc, focus, start_server, test_window};
 
@@ -75,6 +76,8 @@ struct Desk {
     window: Proc,
     window_id: u32,
     customer: Option<Customer>,
+    /// F2: the folder Dave's helper serves.
+    home: tempfile::TempDir,
 }
 
 impl Desk {
@@ -84,7 +87,8 @@ impl Desk {
                 let mut desk = self.desk.take().ok_or("the helper already started")?;
                 // Dave starts the helper he downloaded and types the code his page shows.
                 let mut c = desk.command(env!("CARGO_BIN_EXE_tandem-helper"));
-                c.args(["join", &self.base, "--display", desk.display()]);
+                c.args(["join", &self.base, "--display", desk.display()])
+                    .env("TANDEM_HELPER_FILES_ROOT", self.home.path());
                 let helper = Proc::spawn(c);
                 let entry = json!({"role": "text", "name": "Pairing code", "window": MAIN});
                 desk.type_into(&entry, ask["code"].as_str().unwrap_or_default());
@@ -137,6 +141,34 @@ impl Desk {
                     }
                 }
                 Ok(json!({}))
+            }
+            // F2: what Dave's folder holds now, each file with its SHA-256.
+            "home_tree" => {
+                let mut files = serde_json::Map::new();
+                let mut folders = Vec::new();
+                let mut todo = vec![self.home.path().to_owned()];
+                while let Some(dir) = todo.pop() {
+                    for e in std::fs::read_dir(&dir)
+                        .map_err(|e| e.to_string())?
+                        .flatten()
+                    {
+                        let rel = e
+                            .path()
+                            .strip_prefix(self.home.path())
+                            .map_err(|e| e.to_string())?
+                            .to_string_lossy()
+                            .into_owned();
+                        if e.path().is_dir() {
+                            folders.push(rel);
+                            todo.push(e.path());
+                        } else {
+                            let bytes = std::fs::read(e.path()).map_err(|e| e.to_string())?;
+                            let sha = tandem_helper::file_ops::hex(&sha2::Sha256::digest(&bytes));
+                            files.insert(rel, json!(sha));
+                        }
+                    }
+                }
+                Ok(json!({ "files": files, "folders": folders }))
             }
             other => Err(format!("unknown ask {other:?}")),
         }
@@ -197,12 +229,19 @@ async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side
     let mut node = Command::new("node");
     node.args(["helper_desktop.mjs", &base, "carol", CAROL_PASSWORD])
         .current_dir(e2e);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("Fotos/深")).unwrap();
+    std::fs::write(home.path().join("Fotos/Straße.txt"), "ä".repeat(1000)).unwrap();
+    std::fs::write(home.path().join("Fotos/leer.txt"), b"").unwrap();
+    let noise: Vec<u8> = (0..2_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(home.path().join("Fotos/深/b.bin"), noise).unwrap();
     let mut desk = Desk {
         base,
         desk: Some(dave_desk),
         window,
         window_id,
         customer: None,
+        home,
     };
     // The script's steps block on the helper's and the window's output: off the server's threads.
     let report = tokio::task::spawn_blocking(move || {

@@ -42,6 +42,18 @@ fn make_tree(dir: &Path, total: u64) {
     std::fs::create_dir_all(dir.join("Отчёт 2026/empty folder")).unwrap();
 }
 
+/// CPU seconds process `pid` has used (user and system), from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name and state.
+    (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
+}
+
 fn sha_hex(bytes: &[u8]) -> String {
     tandem_helper::file_ops::hex(&sha2::Sha256::digest(bytes))
 }
@@ -272,6 +284,8 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
         .collect();
     assert_eq!(names, ["Отчёт 2026"], "the link is not listed");
 
+    let pid = helper.child.id();
+    let cpu_before = cpu_secs(pid);
     let started = Instant::now();
     let op = csr
         .ask(json!({"op": "send", "paths": ["Отчёт 2026"]}))
@@ -303,6 +317,7 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
         std::fs::create_dir_all(fetched.path().join(folder.as_str().unwrap())).unwrap();
     }
     let up = started.elapsed();
+    let cpu_up = cpu_secs(pid) - cpu_before;
     let mine = tree(&home.path().join("Отчёт 2026"));
     assert_eq!(tree(&fetched.path().join("Отчёт 2026")), mine);
     assert!(mine.1.contains(&"empty folder".to_string()), "{mine:?}");
@@ -332,6 +347,8 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
     let batch = csr
         .upload_batch(&home.path().join("Отчёт 2026"), "Zurück ✓")
         .await;
+    let cpu_before = cpu_secs(pid);
+    let fetch_started = Instant::now();
     let op = csr
         .ask(json!({"op": "receive", "batch": batch, "folder": "Eingang"}))
         .await;
@@ -342,14 +359,19 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
     );
     let received = done(&mut s.csr, op).await;
     let down = started.elapsed();
+    let fetch = fetch_started.elapsed();
+    let cpu_down = cpu_secs(pid) - cpu_before;
     assert_eq!(received["ok"], true, "{received}");
     assert_eq!(tree(&home.path().join("Eingang/Zurück ✓")), mine);
     let (gone, _) = csr.get(&format!("file-batches/{batch}")).await;
     assert_eq!(gone, 404, "the helper removed the batch once it had it");
     println!(
-        "F2: 100 MB customer -> CSR in {} ms (asked to fetched), CSR -> customer in {} ms (upload and fetch)",
+        "F2: 100 MB customer -> CSR in {} ms (asked to fetched by the CSR; the helper's CPU {:.1} ms/MB), CSR -> customer in {} ms (upload and fetch; the helper's fetch {} ms, its CPU {:.1} ms/MB)",
         up.as_millis(),
-        down.as_millis()
+        cpu_up * 1000.0 / 100.0,
+        down.as_millis(),
+        fetch.as_millis(),
+        cpu_down * 1000.0 / 100.0,
     );
 
     // A batch already there is not written over.

@@ -17,6 +17,7 @@ fn ended(ok: bool) -> FilesResult {
         refused: !ok,
         message: "done".into(),
         listing: None,
+        folder: None,
         truncated: false,
         batch: None,
     }
