@@ -4,9 +4,12 @@
 //! (and refused on their no); a 100 MB folder of mixed files (nested folders, Unicode names, an
 //! empty file, an empty folder) goes both ways with every SHA-256 equal; a 151 MB batch is
 //! refused on both sides with its reason; a transfer cancelled midway leaves nothing on either
-//! side; path escapes (`..`, absolute names, a symbolic link) are refused.
+//! side; a file that changes while it is sent and a full disk on the customer's side are
+//! refused and leave nothing; path escapes (`..`, absolute names, a symbolic link) are
+//! refused.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
 
 use sha2::Digest as _;
@@ -549,4 +552,99 @@ async fn a_transfer_cancelled_midway_leaves_nothing_on_either_side() {
         6,
         "the customer's own files stay"
     );
+
+    // A file that grows while it is sent is refused, and the server keeps nothing of it.
+    // The last file sent, so it is surely not sent yet when the upload has begun.
+    let growing = home.path().join("Alt/日本語/深い/more 🎉.bin");
+    let op = csr.ask(json!({"op": "send", "paths": ["Alt"]})).await;
+    answer(&mut helper, "copy \"Alt\"", true);
+    eventually("an upload has begun", || {
+        std::fs::read_dir(&batches)
+            .map(|d| {
+                d.flatten()
+                    .any(|b| std::fs::read_dir(b.path()).is_ok_and(|mut f| f.next().is_some()))
+            })
+            .unwrap_or(false)
+    })
+    .await;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&growing)
+        .unwrap()
+        .write_all(b"more")
+        .unwrap();
+    let changed = done(&mut s.csr, op).await;
+    assert_eq!(changed["ok"], false, "{changed}");
+    assert!(
+        changed["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed while it was read"),
+        "{changed}"
+    );
+    assert!(std::fs::read_dir(&batches).unwrap().next().is_none());
+}
+
+/// A full disk on the customer's side: the transfer says so and keeps nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_on_the_customers_side_keeps_nothing() {
+    let (_x, display) = xvfb();
+    let mut s = session().await;
+    let home = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(home.path())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "a 2 MB tmpfs takes root (CI runs as root)"
+    );
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(home.path());
+    let mut helper = join_helper_with(
+        &s,
+        &display,
+        &[("TANDEM_HELPER_FILES_ROOT", home.path().as_os_str())],
+    );
+    s.csr.event("computer_attached", "").await;
+    let csr = Csr {
+        http: reqwest::Client::new(),
+        base: s.base.clone(),
+        token: s.csr_token.clone(),
+        session: s.session_id.clone(),
+    };
+    s.csr
+        .send(json!({"type": "request_activity", "activity": "file_transfer"}))
+        .await;
+    let asked = s.dave.event("consent_requested", "file_transfer").await;
+    s.dave
+        .send(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+        .await;
+    s.csr.event("activity_started", "file_transfer").await;
+    let source = tempfile::tempdir().unwrap();
+    make_tree(source.path(), 40_000_000);
+    let batch = csr
+        .upload_batch(&source.path().join("Отчёт 2026"), "Zu groß")
+        .await;
+    let op = csr
+        .ask(json!({"op": "receive", "batch": batch, "folder": ""}))
+        .await;
+    answer(&mut helper, "into your home folder", true);
+    let full = done(&mut s.csr, op).await;
+    assert_eq!(full["ok"], false, "{full}");
+    assert!(
+        full["message"].as_str().unwrap().contains("disk is full"),
+        "{full}"
+    );
+    let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "nothing is left: {left:?}");
 }
