@@ -149,6 +149,8 @@ pub struct Batch {
     pub customer: ParticipantId,
     /// Who uploads: the primary CSR (to the customer) or the customer's computer.
     pub uploader: ParticipantId,
+    /// The `send` operation a computer fills this batch for.
+    pub op: Option<u32>,
     pub direction: Direction,
     pub manifest: Manifest,
     pub total: u64,
@@ -268,6 +270,14 @@ impl FileBatches {
         let b = all.get_mut(id).filter(|b| b.session == session)?;
         b.touched = Instant::now();
         Some(f(b))
+    }
+
+    /// The batch filled for operation `op` of `session`: its id, bytes received and total.
+    pub fn for_op(&self, session: SessionId, op: u32) -> Option<(String, u64, u64)> {
+        let all = self.lock();
+        all.iter()
+            .find(|(_, b)| b.session == session && b.op == Some(op))
+            .map(|(id, b)| (id.clone(), b.received, b.total))
     }
 
     /// Removes batch `id` of `session` and its files; whether there was one.

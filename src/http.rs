@@ -278,9 +278,11 @@ pub fn router(state: AppState) -> Router {
             )
             .route(
                 "/sessions/{id}/computer-files/{op}",
-                post(computer_files::done).layer(axum::extract::DefaultBodyLimit::max(
-                    computer_files::MAX_RESULT_BYTES,
-                )),
+                get(computer_files::progress)
+                    .post(computer_files::done)
+                    .layer(axum::extract::DefaultBodyLimit::max(
+                        computer_files::MAX_RESULT_BYTES,
+                    )),
             )
             .route(
                 "/sessions/{id}/file-batches",

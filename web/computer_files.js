@@ -142,10 +142,22 @@ export class ComputerFiles {
     if (!this.here) await this.chooseHere();
     if (!this.here) return;
     const paths = picked.map((n) => joined(this.path, n));
+    let poll = null;
     const row = await this.ask({ op: 'send', paths }, `Copy ${picked.join(', ')} to your computer`, (r) => {
+      clearInterval(poll);
       if (r.ok && r.batch) this.download(r.batch, row);
     });
     row.cancel = () => this.cancel(row);
+    // While their computer sends it to the server, the server says how far it is.
+    poll = row.op == null ? null : setInterval(async () => {
+      if (row.state !== 'asked') { clearInterval(poll); return; }
+      const p = await api('GET', `/api/sessions/${this.session}/computer-files/${row.op}`, null, this.token).catch(() => null);
+      if (p) {
+        row.message = 'their computer is sending it…';
+        row.progress = { done: p.received, total: p.total, started: row.progress?.started ?? performance.now() };
+        this.renderRows();
+      }
+    }, 500);
   }
 
   async download(batch, row) {

@@ -5,7 +5,7 @@
 //! - `POST /api/sessions/{id}/computer-files` (the primary CSR) `{op: …}`: 202 `{op}`; the
 //!   selected customer's computer gets `computer_files_requested` and answers with
 //! - `POST /api/sessions/{id}/computer-files/{op}` (that computer) `{ok, message, …}`: 204;
-//!   everyone on staff gets `computer_files_done`.
+//!   everyone on staff gets `computer_files_done`. `GET` there (a CSR): how far a `send` is.
 //!
 //! Batches (the bytes, streamed through the server, see [`crate::file_batches`]):
 //! - `POST /api/sessions/{id}/file-batches` `{files: [{path, size, sha256}], folders, op?}`:
@@ -164,6 +164,27 @@ pub async fn done(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `GET /api/sessions/{id}/computer-files/{op}` (a CSR): how far the customer's computer is
+/// with filling a `send`'s batch, `{batch, received, total}` (404 `unknown_batch` before it
+/// has one or once it is gone).
+pub async fn progress(
+    State(state): State<AppState>,
+    Path((id, op)): Path<(String, u32)>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    let (caller, _handle) = caller_in(&state, &headers, &id).await?;
+    if caller.role != Role::Csr {
+        return Err(refusal(Refusal::NotStaff));
+    }
+    let (batch, received, total) = state
+        .file_batches
+        .for_op(caller.session, op)
+        .ok_or_else(no_batch)?;
+    Ok(ApiJson(
+        json!({ "batch": batch, "received": received, "total": total }),
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewBatch {
@@ -228,6 +249,7 @@ pub async fn create(
         session: caller.session,
         customer,
         uploader: caller.participant,
+        op: body.op,
         direction,
         manifest: body.manifest,
         total,

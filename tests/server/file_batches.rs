@@ -341,6 +341,50 @@ async fn a_batch_goes_up_in_steps_is_checked_whole_and_comes_down_from_any_byte(
     let (status, _) = s.status(&s.carol, &batch).await;
     assert_eq!(status, 404);
 
+    // A `send`: the computer fills a batch for it, and the CSR sees how far it is.
+    let (status, asked) = s
+        .send(
+            s.t.http
+                .post(format!("{}/computer-files", s.base))
+                .bearer_auth(&s.carol)
+                .json(&json!({"op": "send", "paths": ["Ordner"]})),
+        )
+        .await;
+    assert_eq!(status, 202, "{asked}");
+    let op = asked["op"].as_u64().unwrap();
+    let progress = format!("{}/computer-files/{op}", s.base);
+    let (status, _) = s.send(s.t.http.get(&progress).bearer_auth(&s.carol)).await;
+    assert_eq!(status, 404, "no batch yet");
+    let (status, made) = s
+        .create(
+            &s.computer,
+            json!({"files": [{"path": "Ordner/x.bin", "size": data.len(), "sha256": sha(&data)}], "op": op}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let (status, _) = s
+        .put(
+            &s.computer,
+            made["batch"].as_str().unwrap(),
+            0,
+            0,
+            data[..1_500_000].to_vec(),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (status, p) = s.send(s.t.http.get(&progress).bearer_auth(&s.carol)).await;
+    assert_eq!(
+        (status, p["received"].as_u64(), p["total"].as_u64()),
+        (200, Some(1_500_000), Some(3_000_000)),
+        "{p}"
+    );
+    let (status, body) = s.send(s.t.http.get(&progress).bearer_auth(&s.dora)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("not_staff")),
+        "{body}"
+    );
+
     // The computer answers only operations sent to it.
     let (status, body) = s
         .send(
