@@ -45,6 +45,8 @@ export class ComputerFiles {
     this.early = new Map(); // op -> event that came before the request's answer
     this.rows = []; // transfers and operations, newest first
     this.here = null; // the CSR's chosen folder (FileSystemDirectoryHandle)
+    this.mine = []; // the CSR's folders opened from it, the one shown last
+    this.mineEntries = [];
     this.customer = null;
     $('[data-act="cf-refresh"]', box).addEventListener('click', () => this.list(this.path));
     $('[data-act="cf-up"]', box).addEventListener('click', () => this.list(this.path.split('/').slice(0, -1).join('/')));
@@ -59,6 +61,11 @@ export class ComputerFiles {
     $('[data-act="cf-send"]', box).addEventListener('click', () => this.send());
     $('[data-act="cf-fetch"]', box).addEventListener('click', () => this.fetchSelected());
     $('[data-act="cf-here"]', box).addEventListener('click', () => this.chooseHere());
+    $('[data-act="cf-send-mine"]', box).addEventListener('click', () => this.sendMine());
+    $('[data-act="cf-mine-up"]', box).addEventListener('click', () => {
+      if (this.mine.length > 1) this.mine.pop();
+      this.listMine();
+    });
   }
 
   get view() { return this.panel.view; }
@@ -125,10 +132,25 @@ export class ComputerFiles {
     }
     try {
       this.here = await window.showDirectoryPicker({ mode: 'readwrite', id: 'tandem-files' });
-      this.render();
+      this.mine = [this.here];
+      await this.listMine();
     } catch {
       // The CSR closed the picker: nothing changes.
     }
+  }
+
+  // The entries of the CSR's folder shown, folders first.
+  async listMine() {
+    const dir = this.mine.at(-1);
+    if (!dir) return;
+    const out = [];
+    for await (const [name, h] of dir.entries()) {
+      if (name.endsWith('.tandem-part')) continue;
+      out.push({ name, folder: h.kind === 'directory', size: h.kind === 'file' ? (await h.getFile()).size : 0, handle: h });
+    }
+    out.sort((a, b) => (b.folder - a.folder) || a.name.localeCompare(b.name));
+    this.mineEntries = out;
+    this.render();
   }
 
   selected() {
@@ -206,7 +228,8 @@ export class ComputerFiles {
         await part.move(name);
       }
       row.state = 'done';
-      row.message = `${list.files.length} files (${size(list.total)}) copied into ${this.here.name}; every SHA-256 checked`;
+      row.message = `${list.files.length} files (${size(list.total)}) copied into ${this.here.name || 'your folder'}; every SHA-256 checked`;
+      this.listMine();
       say(row.message);
     } catch (err) {
       row.state = 'failed';
@@ -223,13 +246,44 @@ export class ComputerFiles {
   async send() {
     const picks = [...$('[data-id="cf-files"]', this.box).files, ...$('[data-id="cf-folder"]', this.box).files];
     if (!picks.length) { say('Choose files or a folder to send first.', 'error'); return; }
-    const folder = this.path;
-    const total = picks.reduce((t, f) => t + f.size, 0);
-    const label = `Send ${picks.length === 1 ? picks[0].name : `${picks.length} files`} to ${folder || 'the home folder'}`;
-    const row = { label, state: 'running', message: 'checking the files…' };
-    this.rows.unshift(row);
     $('[data-id="cf-files"]', this.box).value = '';
     $('[data-id="cf-folder"]', this.box).value = '';
+    const items = picks.map((f) => ({ path: f.webkitRelativePath || f.name, file: f }));
+    await this.upload(items, [], picks.length === 1 ? picks[0].name : `${picks.length} files`);
+  }
+
+  // The ticked entries of the CSR's own folder, files and whole folders.
+  async sendMine() {
+    const ticked = [...this.box.querySelectorAll('.cf-mine-list input[type="checkbox"]:checked')].map((c) => c.value);
+    if (!ticked.length) { say('Tick the files or folders of yours to send first.', 'error'); return; }
+    const items = [];
+    const folders = [];
+    const walk = async (handle, path) => {
+      if (handle.kind === 'file') {
+        items.push({ path, file: await handle.getFile() });
+        return;
+      }
+      folders.push(path);
+      for await (const [name, h] of handle.entries()) {
+        if (!name.endsWith('.tandem-part')) await walk(h, `${path}/${name}`);
+      }
+    };
+    const dir = this.mine.at(-1);
+    for (const name of ticked) {
+      const h = await dir.getDirectoryHandle(name).catch(() => dir.getFileHandle(name));
+      await walk(h, name);
+    }
+    await this.upload(items, folders, ticked.join(', '));
+  }
+
+  // Files (with their paths in the batch) and folders, to the customer's folder shown.
+  async upload(items, extraFolders, what) {
+    const folder = this.path;
+    const picks = items.map((i) => i.file);
+    const total = picks.reduce((t, f) => t + f.size, 0);
+    const label = `Send ${what} to ${folder || 'the home folder'}`;
+    const row = { label, state: 'running', message: 'checking the files…' };
+    this.rows.unshift(row);
     if (total > MAX_BATCH) {
       row.state = 'failed';
       row.message = `these files hold ${size(total)}; a transfer is at most 150 MB`;
@@ -243,9 +297,8 @@ export class ComputerFiles {
     let batch = null;
     try {
       const files = [];
-      const folders = new Set();
-      for (const f of picks) {
-        const path = f.webkitRelativePath || f.name;
+      const folders = new Set(extraFolders);
+      for (const { path, file: f } of items) {
         const parts = path.split('/');
         for (let i = 1; i < parts.length; i++) folders.add(parts.slice(0, i).join('/'));
         files.push({ path, size: f.size, sha256: await sha256(f), file: f });
@@ -336,7 +389,7 @@ export class ComputerFiles {
     }
     if (!usable) this.listOp = null;
     $('.cf-where', box).textContent = this.listing ? `${who}'s computer: ${this.listing.path ? `home/${this.listing.path}` : 'home'}` : `${who}'s computer`;
-    $('.cf-here-name', box).textContent = this.here ? `Copies go to your folder ${this.here.name}.` : 'Choose a folder of yours for copies.';
+    $('.cf-here-name', box).textContent = this.here ? 'Copies go to your folder shown below.' : 'Choose a folder of yours: its files are listed here, and copies go into it.';
     $('[data-act="cf-up"]', box).disabled = !this.path;
     const rows = (this.listing?.entries || []).map((e) => {
       const tr = document.createElement('tr');
@@ -369,6 +422,24 @@ export class ComputerFiles {
     });
     $('.cf-list tbody', box).replaceChildren(...rows);
     $('.cf-truncated', box).hidden = !this.listing?.truncated;
+    const mineShown = this.mine.length > 0;
+    $('.cf-mine-tree', box).hidden = !mineShown;
+    $('.cf-mine-where', box).textContent = mineShown ? `Your folder: ${this.mine.map((d) => d.name || 'chosen folder').join('/')}` : '';
+    $('[data-act="cf-mine-up"]', box).disabled = this.mine.length < 2;
+    $('.cf-mine-list tbody', box).replaceChildren(...this.mineEntries.map((e) => {
+      const tr = document.createElement('tr');
+      const pick = document.createElement('input');
+      pick.type = 'checkbox';
+      pick.value = e.name;
+      pick.setAttribute('aria-label', `Select your ${e.name}`);
+      const name = e.folder ? button(`${e.name}/`, `Open your folder ${e.name}`, () => { this.mine.push(e.handle); this.listMine(); }) : document.createTextNode(e.name);
+      for (const c of [pick, name, document.createTextNode(e.folder ? '' : size(e.size))]) {
+        const td = document.createElement('td');
+        td.append(c);
+        tr.append(td);
+      }
+      return tr;
+    }));
     this.renderRows();
   }
 }

@@ -23,7 +23,8 @@
 //   show on her console, in that order, and the logs are in chat.
 // - F2: Dave allows file transfer on his page; while his screen is shared, Carol copies his
 //   folder Fotos into a folder of hers and sends two files into it, nothing asked, every
-//   SHA-256 equal; once sharing ends, a new folder and its deletion are asked in the helper.
+//   SHA-256 equal, and sends that folder of hers (as her side lists it) back into his Fotos;
+//   once sharing ends, a new folder and its deletion are asked in the helper.
 // Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD
 
 import crypto from 'node:crypto';
@@ -286,6 +287,15 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   for (const f of sent) {
     const sha = crypto.createHash('sha256').update(f.buffer).digest('hex');
     check(after[`Fotos/${f.name}`] === sha, `F2: ${f.name} reached Dave's computer with the same SHA-256`);
+  }
+  // And Carol's own folder, as her side lists it, back into Dave's Fotos.
+  const mine = cf.getByRole('table', { name: 'Files in your folder' });
+  await mine.getByRole('checkbox', { name: 'Select your Fotos' }).check();
+  await cf.getByRole('button', { name: 'Send the ticked ones to the folder shown' }).click();
+  await listed.getByRole('button', { name: 'Open folder Fotos' }).waitFor();
+  const back = (await ask('home_tree')).files;
+  for (const [rel, sha] of Object.entries(copied)) {
+    check(back[`Fotos/${rel}`] === sha, `F2: Carol's ${rel} reached Dave's Fotos with the same SHA-256`);
   }
   await shot(carol, 'helper-desktop-computer-files');
   // Not shared any more: each operation is asked in Dave's helper.
