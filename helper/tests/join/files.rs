@@ -377,10 +377,17 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
         cpu_down * 1000.0 / 100.0,
     );
 
-    // A batch already there is not written over.
+    // A batch already there is not written over (and a no puts nothing there at all).
     let batch = csr
         .upload_batch(&home.path().join("Eingang"), "Zurück ✓")
         .await;
+    let before = tree(&home.path().join("Eingang"));
+    let op = csr
+        .ask(json!({"op": "receive", "batch": batch, "folder": "Eingang"}))
+        .await;
+    answer(&mut helper, "into \"Eingang\"", false);
+    assert_eq!(done(&mut s.csr, op).await["refused"], true);
+    assert_eq!(tree(&home.path().join("Eingang")), before);
     let op = csr
         .ask(json!({"op": "receive", "batch": batch, "folder": "Eingang"}))
         .await;
@@ -404,6 +411,16 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
     assert_eq!(r.status(), 204);
 
     // Rename and delete, each asked.
+    let op = csr
+        .ask(json!({"op": "rename", "path": "Eingang/Zurück ✓", "to": "Archiv"}))
+        .await;
+    answer(
+        &mut helper,
+        "rename \"Eingang/Zurück ✓\" to \"Archiv\"",
+        false,
+    );
+    assert_eq!(done(&mut s.csr, op).await["refused"], true);
+    assert!(home.path().join("Eingang/Zurück ✓").exists());
     let op = csr
         .ask(json!({"op": "rename", "path": "Eingang/Zurück ✓", "to": "Archiv"}))
         .await;
