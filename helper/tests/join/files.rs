@@ -4,8 +4,9 @@
 //! (and refused on their no); a 100 MB folder of mixed files (nested folders, Unicode names, an
 //! empty file, an empty folder) goes both ways with every SHA-256 equal; a 151 MB batch is
 //! refused on both sides with its reason; a transfer cancelled midway leaves nothing on either
-//! side; a file that changes while it is sent and a full disk on the customer's side are
-//! refused and leave nothing; path escapes (`..`, absolute names, a symbolic link) are
+//! side; a transfer whose connection is cut goes on from where it stopped, both ways; a file
+//! that changes while it is sent and a full disk on the customer's side are refused and leave
+//! nothing; path escapes (`..`, absolute names, a symbolic link) are
 //! refused.
 
 use std::collections::BTreeMap;
@@ -664,4 +665,134 @@ async fn a_full_disk_on_the_customers_side_keeps_nothing() {
     );
     let left: Vec<_> = std::fs::read_dir(home.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "nothing is left: {left:?}");
+}
+
+/// A TCP proxy to `to` that cuts one connection once it has carried `after` bytes one way
+/// (either way): how a transfer meets a broken connection. Answers its address and how many
+/// connections it cut.
+async fn cutting_proxy(
+    to: std::net::SocketAddr,
+    after: u64,
+) -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cuts = Arc::new(AtomicU64::new(0));
+    let counted = cuts.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let cuts = counted.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(to).await else {
+                    return;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                let pipe = |mut r: tokio::net::tcp::OwnedReadHalf,
+                            mut w: tokio::net::tcp::OwnedWriteHalf,
+                            cuts: Arc<AtomicU64>| async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut moved = 0u64;
+                    loop {
+                        let Ok(n) = r.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 || w.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        moved += n as u64;
+                        // One cut in all, on the first connection to carry that much.
+                        if moved > after
+                            && cuts
+                                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                                .is_ok()
+                        {
+                            return;
+                        }
+                    }
+                };
+                tokio::select! {
+                    () = pipe(ro, wi, cuts.clone()) => {}
+                    () = pipe(ri, wo, cuts) => {}
+                }
+                // Either side done or cut: both directions are dropped with the select.
+            });
+        }
+    });
+    (addr, cuts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_broken_off_goes_on_from_where_it_stopped_both_ways() {
+    use std::sync::atomic::Ordering;
+    let (_x, display) = xvfb();
+    let mut s = session().await;
+    let home = tempfile::tempdir().unwrap();
+    let server: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let csr = Csr {
+        http: reqwest::Client::new(),
+        base: s.base.clone(),
+        token: s.csr_token.clone(),
+        session: s.session_id.clone(),
+    };
+    s.csr
+        .send(json!({"type": "request_activity", "activity": "file_transfer"}))
+        .await;
+    let asked = s.dave.event("consent_requested", "file_transfer").await;
+    s.dave
+        .send(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+        .await;
+    s.csr.event("activity_started", "file_transfer").await;
+    let source = tempfile::tempdir().unwrap();
+    make_tree(source.path(), 60_000_000);
+    let batch = csr
+        .upload_batch(&source.path().join("Отчёт 2026"), "Neu")
+        .await;
+
+    // The helper reaches the server through a proxy that cuts one connection past 20 MB.
+    let (proxy, cuts) = cutting_proxy(server, 20_000_000).await;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tandem-helper"));
+    c.args([
+        "join",
+        &format!("http://{proxy}"),
+        &s.code,
+        "--terminal",
+        "--display",
+        &display,
+    ])
+    .env("TANDEM_HELPER_FILES_ROOT", home.path());
+    let mut helper = Proc::spawn(c);
+    helper.line(|l| l.starts_with("joined the session as \"Dave's computer\""));
+    s.csr.event("computer_attached", "").await;
+
+    let op = csr
+        .ask(json!({"op": "receive", "batch": batch, "folder": ""}))
+        .await;
+    answer(&mut helper, "into your home folder", true);
+    let got = done(&mut s.csr, op).await;
+    assert_eq!(got["ok"], true, "{got}");
+    assert_eq!(cuts.load(Ordering::Acquire), 1, "a connection was cut");
+    assert_eq!(
+        tree(&home.path().join("Neu")),
+        tree(&source.path().join("Отчёт 2026"))
+    );
+
+    // And the other way: a second cut past 20 MB of an upload.
+    cuts.store(0, Ordering::Release);
+    let op = csr.ask(json!({"op": "send", "paths": ["Neu"]})).await;
+    answer(&mut helper, "copy \"Neu\"", true);
+    let sent = done(&mut s.csr, op).await;
+    assert_eq!(sent["ok"], true, "{sent}");
+    assert_eq!(cuts.load(Ordering::Acquire), 1, "a connection was cut");
+    let b = sent["batch"].as_str().unwrap();
+    let (_, status) = csr.get(&format!("file-batches/{b}")).await;
+    assert_eq!(status["complete"], true);
+    // What was sent again is at most the step the cut broke: it went on, not over.
+    let received = status["received"].as_u64().unwrap();
+    assert!(
+        received < 60_000_000 + 8 * 1024 * 1024 + 1,
+        "{received} bytes received for 60 MB"
+    );
+    println!("F2 resumed: {received} bytes received for 60000000");
 }
