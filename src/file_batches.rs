@@ -3,8 +3,8 @@
 //! where it stopped), the server checks its size and SHA-256 against the batch's list, and the
 //! other side downloads it (with `Range`, so a broken download resumes too). Kept under
 //! `[files] dir`/batches, one folder per batch, each file as `<index>.part` until whole and
-//! checked; removed when either side is done with it or cancels, when untouched for
-//! [`IDLE_LIMIT`], and at the next start after a crash.
+//! checked; removed when either side is done with it or cancels, when its session ends, when
+//! untouched for [`IDLE_LIMIT`], and at the next start after a crash.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -278,6 +278,25 @@ impl FileBatches {
         all.iter()
             .find(|(_, b)| b.session == session && b.op == Some(op))
             .map(|(id, b)| (id.clone(), b.received, b.total))
+    }
+
+    /// Removes every batch of `session` (it ended) and their files.
+    pub fn clear_session(&self, session: SessionId) {
+        let gone: Vec<String> = {
+            let mut all = self.lock();
+            let ids: Vec<String> = all
+                .iter()
+                .filter(|(_, b)| b.session == session)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in &ids {
+                all.remove(k);
+            }
+            ids
+        };
+        for id in gone {
+            let _ = std::fs::remove_dir_all(self.batch_dir(&id));
+        }
     }
 
     /// Removes batch `id` of `session` and its files; whether there was one.

@@ -110,17 +110,20 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     if interrupted > 0 {
         tracing::warn!(interrupted, "ended sessions left live by the previous run");
     }
-    let shared_files = crate::shared_files::SharedFiles::new(&config.files.dir);
-    shared_files.sweep().map_err(|source| StartError::Files {
-        path: config.files.dir.clone(),
-        source,
-    })?;
     let file_batches = crate::file_batches::FileBatches::new(&config.files.dir)
         .map(Arc::new)
         .map_err(|source| StartError::Files {
             path: config.files.dir.clone(),
             source,
         })?;
+    let shared_files = crate::shared_files::SharedFiles::with_batches(
+        &config.files.dir,
+        Some(file_batches.clone()),
+    );
+    shared_files.sweep().map_err(|source| StartError::Files {
+        path: config.files.dir.clone(),
+        source,
+    })?;
     let participant_config = ParticipantConfig {
         reconnect_grace: config.reconnect_grace(),
         commands_per_second: config.sessions.commands_per_second,

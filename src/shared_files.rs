@@ -13,6 +13,8 @@ use tandem_actors::ports::FileShelf;
 
 pub struct SharedFiles {
     dir: PathBuf,
+    /// F2's batches, removed with their session too.
+    batches: Option<Arc<crate::file_batches::FileBatches>>,
     /// Bytes each session's uploads under way have reserved of its room.
     in_flight: Mutex<HashMap<SessionId, u64>>,
 }
@@ -38,8 +40,17 @@ impl Drop for Reservation {
 
 impl SharedFiles {
     pub fn new(dir: &Path) -> Arc<Self> {
+        Self::with_batches(dir, None)
+    }
+
+    /// Files published under `dir`; an ended session's F2 `batches` go with its files.
+    pub fn with_batches(
+        dir: &Path,
+        batches: Option<Arc<crate::file_batches::FileBatches>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             dir: dir.to_owned(),
+            batches,
             in_flight: Mutex::new(HashMap::new()),
         })
     }
@@ -118,6 +129,9 @@ impl FileShelf for SharedFiles {
     }
 
     fn clear(&self, session: SessionId) {
+        if let Some(b) = &self.batches {
+            b.clear_session(session);
+        }
         let dir = self.session_dir(session);
         if let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound

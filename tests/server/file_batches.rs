@@ -427,3 +427,32 @@ async fn a_full_disk_refuses_the_file_with_507_and_keeps_nothing_of_it() {
     let (_, st) = s.status(&s.carol, batch).await;
     assert_eq!(st["files"][0]["have"], 0, "{st}");
 }
+
+#[tokio::test]
+async fn a_sessions_batches_go_when_it_ends() {
+    let files_dir = tempfile::tempdir().unwrap();
+    let dir = files_dir.path().display().to_string();
+    let mut s = setting(&[("TANDEM_FILES_DIR", &dir)]).await;
+    let data = bytes(100_000, 3);
+    let (status, made) = s
+        .create(
+            &s.carol,
+            json!({"files": [{"path": "a.bin", "size": data.len(), "sha256": sha(&data)}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let (status, _) = s
+        .put(&s.carol, made["batch"].as_str().unwrap(), 0, 0, data)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(files_under(files_dir.path()).len(), 1);
+    s._ws
+        .0
+        .cmd(json!({"type": "end_session", "confirm": true}))
+        .await
+        .unwrap();
+    crate::common::phone::eventually("the batch is removed with its session", || {
+        files_under(files_dir.path()).is_empty()
+    })
+    .await;
+}
