@@ -182,7 +182,9 @@ impl From<SessionError> for Problem {
             SessionError::Refused(Refusal::BadFileName | Refusal::BadFilesRequest(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            SessionError::Refused(Refusal::TooManyFilesOps) => StatusCode::CONFLICT,
+            SessionError::Refused(Refusal::TooManyFilesOps | Refusal::SystemInfoNotAsked) => {
+                StatusCode::CONFLICT
+            }
             SessionError::Refused(Refusal::UnknownFilesOp) => StatusCode::NOT_FOUND,
             SessionError::Refused(Refusal::UnknownFile) => StatusCode::NOT_FOUND,
             SessionError::Refused(_) => StatusCode::FORBIDDEN,

@@ -456,6 +456,16 @@ async fn system_information_is_taken_only_from_the_computer_while_its_customer_a
     assert_eq!(status, 204, "{body}");
     let seen = csr.event("system_info_provided").await;
     assert_eq!(seen["info"]["software"].as_array().unwrap().len(), 20_000);
+    // One reading per asking: another is taken only after a refresh.
+    let (status, body) = provide(&s, &session, &computer_token, info.clone()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("system_info_not_asked")),
+        "{body}"
+    );
+    csr.cmd(json!({"type": "refresh_system_info"}))
+        .await
+        .unwrap();
     let (status, _) = provide(&s, &session, &computer_token, info.clone()).await;
     assert_eq!(status, 204);
     let seen = dave

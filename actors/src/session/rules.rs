@@ -149,6 +149,8 @@ pub enum Refusal {
     BadFilesRequest(crate::computer_files::PathError),
     #[error("no such file operation is waiting for this computer")]
     UnknownFilesOp,
+    #[error("the system information was not asked for (again) since it was last sent")]
+    SystemInfoNotAsked,
     #[error(
         "{} file operations already wait for the customer's computer; wait for one to end",
         crate::computer_files::MAX_PENDING_OPS
@@ -216,6 +218,7 @@ impl Refusal {
             Self::ScriptOutOfOrder => "script_out_of_order",
             Self::BadFilesRequest(e) => e.code(),
             Self::UnknownFilesOp => "unknown_files_op",
+            Self::SystemInfoNotAsked => "system_info_not_asked",
             Self::TooManyFilesOps => "too_many_files_ops",
         }
     }
@@ -343,6 +346,9 @@ pub struct SessionRules {
     /// M1: the system information each customer's computer provided last, and when. Shared,
     /// as the rules are cloned before every change.
     system_info: BTreeMap<ParticipantId, (UnixMillis, std::sync::Arc<serde_json::Value>)>,
+    /// M1: customers whose computer was asked for a reading (the start, a refresh) not sent
+    /// yet: a computer sends one reading per asking, not as often as it likes.
+    system_info_asked: BTreeSet<ParticipantId>,
     /// M3: the scripts proposed in each `run_script` consent request not answered yet.
     proposals: BTreeMap<u32, Vec<crate::protocol::ScriptItem>>,
     /// M3: the run allowed on each customer's computer while `run_script` runs there.
@@ -443,6 +449,7 @@ impl SessionRules {
             system_info: BTreeMap::new(),
             files_ops: BTreeMap::new(),
             next_files_op: 1,
+            system_info_asked: BTreeSet::new(),
             proposals: BTreeMap::new(),
             script_runs: BTreeMap::new(),
             restarting: BTreeSet::new(),
@@ -634,6 +641,9 @@ impl SessionRules {
         let customer = self.computer_of(computer).ok_or(Refusal::NotAComputer)?;
         if !self.running.contains(&(Activity::SystemInfo, customer)) {
             return Err(Refusal::ActivityNotRunning);
+        }
+        if !self.system_info_asked.contains(&customer) {
+            return Err(Refusal::SystemInfoNotAsked);
         }
         let mut out = Vec::new();
         let event = Event::SystemInfoProvided {
@@ -2125,6 +2135,7 @@ impl SessionRules {
                 self.recording_asked.remove(&p);
                 self.files.retain(|_, f| f.customer != p);
                 self.system_info.remove(&p);
+                self.system_info_asked.remove(&p);
                 self.files_ops
                     .retain(|_, o| o.customer != p && o.computer != p && o.by != p);
                 self.script_runs.remove(&p);
@@ -2201,6 +2212,9 @@ impl SessionRules {
                 if *activity == Activity::Recording {
                     self.recording_asked.insert(*customer);
                 }
+                if *activity == Activity::SystemInfo {
+                    self.system_info_asked.insert(*customer);
+                }
             }
             Event::ActivityStopped {
                 activity, customer, ..
@@ -2214,6 +2228,9 @@ impl SessionRules {
                 }
                 if *activity == Activity::RunScript {
                     self.script_runs.remove(customer);
+                }
+                if *activity == Activity::SystemInfo {
+                    self.system_info_asked.remove(customer);
                 }
                 self.running.remove(&(*activity, *customer));
             }
@@ -2241,10 +2258,13 @@ impl SessionRules {
                 self.files.remove(file);
             }
             Event::SystemInfoProvided { customer, info, .. } => {
+                self.system_info_asked.remove(customer);
                 self.system_info
                     .insert(*customer, (at, std::sync::Arc::new(info.clone())));
             }
-            Event::SystemInfoRequested { .. } => {}
+            Event::SystemInfoRequested { customer, .. } => {
+                self.system_info_asked.insert(*customer);
+            }
             Event::ComputerFilesRequested {
                 op,
                 customer,
