@@ -95,6 +95,8 @@ export class ComputerFiles {
   }
 
   list(path) {
+    // The folder clicked last is the one shown, whichever listing comes back first.
+    this.wantList = path;
     const row = { list: path };
     this.ask({ op: 'list', path }, `Open ${path || 'the home folder'}`, null, row);
   }
@@ -104,7 +106,8 @@ export class ComputerFiles {
     const op = this.ops.get(ev.op);
     const r0 = ev.result;
     // A listing comes with a list and with what changed a folder: the folder shown is updated.
-    if (op && r0.ok && r0.listing && (r0.folder === this.path || op.row.list === r0.folder)) {
+    const fits = op && (op.row.list !== undefined ? op.row.list === this.wantList : r0.folder === this.path);
+    if (fits && r0.ok && r0.listing) {
       this.path = r0.folder;
       this.listing = { path: r0.folder, entries: r0.listing, truncated: r0.truncated };
     }
@@ -186,22 +189,26 @@ export class ComputerFiles {
     row.state = 'running';
     const base = `/api/sessions/${this.session}/file-batches/${batch}`;
     const auth = { authorization: `Bearer ${this.token}` };
+    // Into the folder of the CSR's shown now, whatever is opened meanwhile.
+    const into = this.mine.at(-1) || this.here;
+    const made = [];
     try {
       const list = await api('GET', base, null, this.token);
       row.progress = { done: 0, total: list.total, started: performance.now() };
       row.abort = new AbortController();
       row.cancel = () => { row.abort.abort(); };
       const dirOf = async (rel) => {
-        let d = this.here;
+        let d = into;
         for (const part of rel.split('/').filter(Boolean)) d = await d.getDirectoryHandle(part, { create: true });
         return d;
       };
       // Nothing of the batch may stand there already: copies never replace the CSR's files.
       const tops = new Set([...list.files.map((f) => f.path), ...list.folders].map((p) => p.split('/')[0]));
       for (const t of tops) {
-        const exists = await this.here.getFileHandle(t).then(() => true, () => this.here.getDirectoryHandle(t).then(() => true, () => false));
-        if (exists) throw new Error(`${t} is already in ${this.here.name}; rename or move it first`);
+        const exists = await into.getFileHandle(t).then(() => true, () => into.getDirectoryHandle(t).then(() => true, () => false));
+        if (exists) throw new Error(`${t} is already in your folder ${into.name}; rename or move it first`);
       }
+      made.push(...tops);
       for (const f of list.folders) await dirOf(f);
       for (const [i, f] of list.files.entries()) {
         const parts = f.path.split('/');
@@ -221,23 +228,27 @@ export class ComputerFiles {
         const blob = new Blob(chunks);
         if (await sha256(blob) !== f.sha256) throw new Error(`${f.path} arrived damaged; nothing was kept`);
         // Written under a hidden name and renamed whole, so a half file never shows.
-        const part = await dir.getFileHandle(`.${name}.tandem-part`, { create: true });
+        const part = await dir.getFileHandle(`.tandem-${batch}-${i}.part`, { create: true });
         const w = await part.createWritable();
         await w.write(blob);
         await w.close();
         await part.move(name);
       }
+      made.length = 0;
       row.state = 'done';
-      row.message = `${list.files.length} files (${size(list.total)}) copied into ${this.here.name || 'your folder'}; every SHA-256 checked`;
-      this.listMine();
+      row.message = `${list.files.length} files (${size(list.total)}) copied into your folder ${into.name}; every SHA-256 checked`;
       say(row.message);
     } catch (err) {
       row.state = 'failed';
-      row.message = err.name === 'AbortError' ? 'cancelled; what was copied was removed' : err.message;
+      row.message = err.name === 'AbortError' ? 'cancelled' : err.message;
       say(`${row.label}: ${row.message}`, 'error');
     } finally {
+      // What a failed or cancelled copy wrote is removed: it was not there before.
+      for (const t of made) await into.removeEntry(t, { recursive: true }).catch(() => {});
+      if (made.length) row.message += '; nothing of it was kept';
       await fetch(base, { method: 'DELETE', headers: auth }).catch(() => {});
       row.cancel = null;
+      this.listMine();
       this.render();
     }
   }
@@ -323,17 +334,27 @@ export class ComputerFiles {
       row.message = 'their computer is fetching it…';
       row.progress = { done: 0, total, started: performance.now() };
       let poll = null;
-      const receiving = await this.ask({ op: 'receive', batch, folder }, label, () => {
+      let ended = false;
+      const sent = batch;
+      const receiving = await this.ask({ op: 'receive', batch, folder }, label, (r) => {
+        ended = true;
         clearInterval(poll);
-        this.rows = this.rows.filter((r) => r !== row);
+        // Refused or failed: the batch is of no more use (the helper removes it when it has it).
+        if (!r.ok) fetch(`${base}/${sent}`, { method: 'DELETE', headers: auth }).catch(() => {});
       });
-      poll = setInterval(async () => {
-        const st = await api('GET', `${base}/${batch}`, null, this.token).catch(() => null);
-        if (st) { receiving.progress = { ...row.progress, done: st.served }; this.renderRows(); } else clearInterval(poll);
-      }, 500);
-      receiving.cancel = () => this.cancel(receiving);
-      receiving.progress = row.progress;
       this.rows = this.rows.filter((r) => r !== row);
+      if (receiving.state === 'failed') {
+        // Not even asked (file transfer ended meanwhile, say): the batch goes.
+        await fetch(`${base}/${batch}`, { method: 'DELETE', headers: auth }).catch(() => {});
+      } else if (!ended) {
+        receiving.progress = row.progress;
+        receiving.cancel = () => this.cancel(receiving);
+        poll = setInterval(async () => {
+          if (receiving.state !== 'asked') { clearInterval(poll); return; }
+          const st = await api('GET', `${base}/${batch}`, null, this.token).catch(() => null);
+          if (st) { receiving.progress = { ...row.progress, done: st.served }; this.renderRows(); } else clearInterval(poll);
+        }, 1000);
+      }
     } catch (err) {
       row.state = 'failed';
       row.message = err.name === 'AbortError' ? 'cancelled; nothing was kept' : err.message;
@@ -376,6 +397,7 @@ export class ComputerFiles {
     if (customer !== this.customer) {
       this.customer = customer;
       this.listing = null;
+      this.listOp = null;
       this.path = '';
     }
     $('.cf-state', box).textContent = !computer ? `With Tandem Helper on ${who}'s computer you can work on their files and move folders both ways (their page offers it).`

@@ -68,9 +68,13 @@ impl Activity {
     }
 
     /// Asked every time, whatever was allowed before ("allow all" included): the customer must
-    /// see what runs (M3) and that the computer restarts (M5).
+    /// see what runs (M3), that the computer restarts (M5) and what is done with their files
+    /// (F2; only sharing the whole screen lets file operations go unasked).
     pub fn always_asked(self) -> bool {
-        matches!(self, Activity::RunScript | Activity::Reboot)
+        matches!(
+            self,
+            Activity::RunScript | Activity::Reboot | Activity::FileOp
+        )
     }
 
     /// Whether the activity moves the customer's pointer and presses their keys.

@@ -3,8 +3,9 @@
 //! blocking IO; the shell runs it off the media loop ([`crate::connection`]'s files thread).
 //!
 //! Nothing is presented half-written: a received file is written beside its place as a hidden
-//! `.<name>.tandem-part` and renamed into place only whole and checked, never over an existing
-//! one; a transfer that fails or is cancelled removes everything it wrote ([`Placing`]).
+//! part file of its own (`.tandem-<process>-<n>.part`) and renamed into place only whole and
+//! checked, never over an existing one; a transfer that fails or is cancelled removes
+//! everything it wrote ([`Placing`]).
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -343,29 +344,29 @@ impl Placing {
         Ok(())
     }
 
-    /// Opens `rel`'s hidden part file (its folders made first), or reopens it to go on.
-    pub fn open(&mut self, rel: &str) -> Result<(File, u64), FileError> {
+    /// Opens a new hidden part file for `rel` (its folders made first), named for this
+    /// process and this file alone: two transfers never write into one, and a name of any
+    /// length fits.
+    pub fn open(&mut self, rel: &str) -> Result<File, FileError> {
         if let Some((parent, _)) = rel.rsplit_once('/') {
             self.folder(parent)?;
         }
         let part = self.part_path(rel);
         let f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
+            .write(true)
+            .create_new(true)
             .open(&part)
             .map_err(|e| FileError::io(rel, e))?;
-        let have = f.metadata().map_err(|e| FileError::io(rel, e))?.len();
         self.part = Some(part);
-        Ok((f, have))
+        Ok(f)
     }
 
     fn part_path(&self, rel: &str) -> PathBuf {
-        let target = self.into.join(rel);
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        target.with_file_name(format!(".{name}.tandem-part"))
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.into
+            .join(rel)
+            .with_file_name(format!(".tandem-{}-{n}.part", std::process::id()))
     }
 
     /// The part file is whole and checked: it takes its name.
@@ -373,7 +374,10 @@ impl Placing {
         file.flush().map_err(|e| FileError::io(rel, e))?;
         file.sync_all().map_err(|e| FileError::io(rel, e))?;
         drop(file);
-        let part = self.part_path(rel);
+        let part = self
+            .part
+            .clone()
+            .ok_or_else(|| FileError::Io(rel.to_owned(), "no part file".into()))?;
         let target = self.into.join(rel);
         rename_new(&part, &target).map_err(|e| FileError::io(rel, e))?;
         self.part = None;
@@ -454,13 +458,19 @@ mod tests {
         let files = vec!["A/b/c.txt".to_string(), "top.bin".to_string()];
         let mut p = Placing::begin(d.clone(), &files, &["A/empty".to_string()]).unwrap();
         p.folder("A/empty").unwrap();
-        let (mut f, have) = p.open("A/b/c.txt").unwrap();
-        assert_eq!(have, 0);
+        let mut f = p.open("A/b/c.txt").unwrap();
         f.write_all(b"hello").unwrap();
         p.place("A/b/c.txt", f).unwrap();
-        let (mut f, _) = p.open("top.bin").unwrap();
+        let mut f = p.open("top.bin").unwrap();
         f.write_all(b"half").unwrap();
-        assert!(d.join(".top.bin.tandem-part").exists());
+        let hidden: Vec<String> = fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".part"))
+            .collect();
+        assert_eq!(hidden.len(), 1, "{hidden:?}");
+        assert!(hidden[0].starts_with(".tandem-"));
         assert!(
             !d.join("top.bin").exists(),
             "not presented before it is whole"

@@ -77,36 +77,48 @@ impl FilesRequest {
         }
     }
 
-    /// What the customer is asked about, in their words (after "… asks to").
+    /// What the customer is asked about, in their words (after "… asks to"). Every path is
+    /// named, and characters that could make the question say something else (line breaks,
+    /// other controls, bidirectional overrides) are shown as codes.
     pub fn words(&self) -> String {
         let shown = |p: &str| {
             if p.is_empty() {
                 "your home folder".to_owned()
             } else {
-                format!("\"{p}\"")
+                format!("\"{}\"", visible(p))
             }
         };
         match self {
             Self::List { path } => format!("see what is in {}", shown(path)),
             Self::MakeFolder { path } => format!("make a new folder {}", shown(path)),
             Self::Delete { path } => format!("delete {} and all it holds", shown(path)),
-            Self::Rename { path, to } => format!("rename {} to \"{to}\"", shown(path)),
+            Self::Rename { path, to } => {
+                format!("rename {} to \"{}\"", shown(path), visible(to))
+            }
             Self::Receive { folder, .. } => {
                 format!("copy files from their computer into {}", shown(folder))
             }
             Self::Send { paths } => {
-                let names: Vec<String> = paths.iter().take(5).map(|p| shown(p)).collect();
-                let more = paths.len().saturating_sub(5);
-                let tail = if more > 0 {
-                    format!(" and {more} more")
-                } else {
-                    String::new()
-                };
-                format!("copy {}{tail} to their computer", names.join(", "))
+                let names: Vec<String> = paths.iter().map(|p| shown(p)).collect();
+                format!("copy {} to their computer", names.join(", "))
             }
             Self::Cancel { target } => format!("cancel file operation {target}"),
         }
     }
+}
+
+/// `name` with controls and bidirectional formatting characters shown as `\u{…}`.
+pub fn visible(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                format!("\\u{{{:x}}}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Why a path is refused.
@@ -179,5 +191,17 @@ mod tests {
         assert_eq!(r.words(), "delete \"Old/report.pdf\" and all it holds");
         let r: FilesRequest = serde_json::from_str(r#"{"op":"list","path":""}"#).unwrap();
         assert_eq!(r.words(), "see what is in your home folder");
+        // A name cannot make the question say something else.
+        let r = FilesRequest::Delete {
+            path: "a\nAllow? yes\u{202e}txt.exe".into(),
+        };
+        assert_eq!(
+            r.words(),
+            "delete \"a\\u{a}Allow? yes\\u{202e}txt.exe\" and all it holds"
+        );
+        let many = FilesRequest::Send {
+            paths: (0..7).map(|i| format!("f{i}")).collect(),
+        };
+        assert!(many.words().contains("\"f6\""), "every path is named");
     }
 }

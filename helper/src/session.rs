@@ -889,6 +889,17 @@ impl Session {
             });
         }
         if let FilesRequest::Cancel { target } = request {
+            // Still asked: the question goes, and the operation is refused.
+            if self.files_asked.as_ref().is_some_and(|(o, _)| *o == target) {
+                self.files_asked = None;
+                self.consent.ended(Activity::FileOp);
+                out.push(Action::FilesRefused {
+                    op: target,
+                    why: "cancelled before the customer answered".into(),
+                    by_customer: false,
+                });
+                self.show(out);
+            }
             out.push(Action::CancelFiles(Some(target)));
             return out.push(Action::Files { op, request });
         }

@@ -88,6 +88,10 @@ fn no_batch() -> Problem {
 }
 
 fn not_stored(e: std::io::Error) -> Problem {
+    // The batch's folder went while a file was written: it was cancelled or finished.
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return no_batch();
+    }
     if crate::problem::is_disk_full(&e) {
         tracing::warn!(error = %e, "a batch file was refused: the disk is full");
         Problem::new(

@@ -156,7 +156,12 @@ async fn perform(link: &Link, op: u64, request: &FilesRequest, cancel: &AtomicBo
     if let Err(e) = request.check() {
         return Ended::failed(e.to_string());
     }
-    let http = reqwest::Client::new();
+    // A stalled connection is given up (and the step tried again) rather than waited on.
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
     let done = match request {
         FilesRequest::List { path } => match root.list(path) {
             Ok((listing, truncated)) => {
@@ -310,9 +315,16 @@ async fn receive(
         .flatten()
         .filter_map(|f| f.as_str().map(str::to_owned))
         .collect();
-    let total: u64 = files.iter().map(|f| f.1).sum();
+    // What the server says is checked here too: a rogue one may not fill this disk.
+    let total = files
+        .iter()
+        .try_fold(0u64, |t, f| t.checked_add(f.1))
+        .unwrap_or(u64::MAX);
     if total > crate::file_paths::MAX_BATCH_BYTES {
         return Err(FileError::TooLarge(total).into());
+    }
+    if files.len() + folders.len() > crate::file_ops::MAX_BATCH_FILES {
+        return Err(FileError::TooMany.into());
     }
     let into = root.target_folder(folder)?;
     let names: Vec<String> = files.iter().map(|f| f.0.clone()).collect();
@@ -329,7 +341,8 @@ async fn receive(
     let mut pace = Pace::from_env();
     for (index, (rel, size, sha)) in files.iter().enumerate() {
         check(cancel)?;
-        let (mut file, mut have) = placing.open(rel)?;
+        let mut file = placing.open(rel)?;
+        let mut have = 0u64;
         let mut hash = sha2::Sha256::new();
         let mut tries = 0;
         while have < *size || tries == 0 {
@@ -509,7 +522,8 @@ async fn upload_all(
             check(cancel)?;
             file.seek(std::io::SeekFrom::Start(offset))
                 .map_err(|e| io_error(&f.rel, e))?;
-            let want = usize::try_from((size - offset).min(step as u64)).unwrap_or(step);
+            let want =
+                usize::try_from(size.saturating_sub(offset).min(step as u64)).unwrap_or(step);
             let mut got = 0;
             while got < want {
                 let n = file
@@ -542,6 +556,16 @@ async fn upload_all(
                     // The server's SHA-256 is not the one listed: it changed between the reads.
                     return Err(FileError::Changed(f.rel.clone()).into());
                 }
+                // A lost answer: the last step did arrive, the file is whole there.
+                Ok(r) if r.status() == reqwest::StatusCode::CONFLICT && tries < TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(200 << tries)).await;
+                    match status_of(link, http, batch, index).await {
+                        Some((_, true)) => break,
+                        Some((have, false)) => offset = have.min(size),
+                        None => {}
+                    }
+                }
                 Ok(r) if r.status().is_client_error() || tries >= TRIES => {
                     return Err(problem(r).await);
                 }
@@ -550,7 +574,11 @@ async fn upload_all(
                 _ => {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(200 << tries)).await;
-                    offset = have(link, http, batch, index).await.unwrap_or(offset);
+                    match status_of(link, http, batch, index).await {
+                        Some((_, true)) => break,
+                        Some((have, false)) => offset = have.min(size),
+                        None => {}
+                    }
                 }
             }
         }
@@ -562,8 +590,13 @@ async fn upload_all(
     Ok(())
 }
 
-/// How many bytes of file `index` the server has.
-async fn have(link: &Link, http: &reqwest::Client, batch: &str, index: usize) -> Option<u64> {
+/// How many bytes of file `index` the server has, and whether it is whole there.
+async fn status_of(
+    link: &Link,
+    http: &reqwest::Client,
+    batch: &str,
+    index: usize,
+) -> Option<(u64, bool)> {
     let res = http
         .get(url(link, &format!("file-batches/{batch}")).ok()?)
         .bearer_auth(&link.token)
@@ -571,7 +604,8 @@ async fn have(link: &Link, http: &reqwest::Client, batch: &str, index: usize) ->
         .await
         .ok()?;
     let v: Value = res.json().await.ok()?;
-    v["files"][index]["have"].as_u64()
+    let f = &v["files"][index];
+    Some((f["have"].as_u64()?, f["stored"].as_bool()?))
 }
 
 async fn report(link: &Link, op: u64, ended: Ended) {

@@ -145,3 +145,46 @@ fn stop_refuses_the_waiting_question_and_stops_transfers() {
             .all(|a| !matches!(a, Action::Files { .. }))
     );
 }
+
+#[test]
+fn allow_all_on_another_question_does_not_answer_a_file_operation_waiting_behind_it() {
+    let mut s = session();
+    let view = shown(&requested(&mut s, 1, "view_desktop")).expect("asked");
+    files(&mut s, 5, json!({"op": "delete", "path": "Documents"}));
+    let all = answer(&mut s, view.id, Answer::AllowAll);
+    assert!(
+        !all.iter().any(|a| matches!(a, Action::Files { .. })),
+        "{all:?}"
+    );
+    let q = shown(&all).expect("the file question is shown next");
+    assert!(q.text().contains("delete \"Documents\""), "{}", q.text());
+    // And a later one is asked too, "allow all" notwithstanding.
+    let yes = answer(&mut s, q.id, Answer::Allow);
+    assert!(yes.iter().any(|a| matches!(a, Action::Files { op: 5, .. })));
+    let later = files(&mut s, 6, json!({"op": "list", "path": ""}));
+    assert!(shown(&later).is_some(), "{later:?}");
+}
+
+#[test]
+fn a_cancel_withdraws_the_question_of_the_operation_it_cancels() {
+    let mut s = session();
+    let q = shown(&files(&mut s, 1, json!({"op": "list", "path": ""}))).expect("asked");
+    let c = files(&mut s, 2, json!({"op": "cancel", "target": 1}));
+    assert!(
+        c.iter().any(|a| matches!(
+            a,
+            Action::FilesRefused {
+                op: 1,
+                by_customer: false,
+                ..
+            }
+        )),
+        "{c:?}"
+    );
+    assert!(c.contains(&Action::Show(None)), "{c:?}");
+    assert!(
+        answer(&mut s, q.id, Answer::Allow)
+            .iter()
+            .all(|a| !matches!(a, Action::Files { .. }))
+    );
+}
