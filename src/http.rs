@@ -295,6 +295,10 @@ pub fn router(state: AppState) -> Router {
                 get(computer_files::status).delete(computer_files::remove),
             )
             .route(
+                "/sessions/{id}/file-batches/{batch}/progress",
+                get(computer_files::batch_progress),
+            )
+            .route(
                 "/sessions/{id}/file-batches/{batch}/{index}",
                 get(computer_files::download).put(computer_files::upload),
             )

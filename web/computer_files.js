@@ -351,7 +351,7 @@ export class ComputerFiles {
         receiving.cancel = () => this.cancel(receiving);
         poll = setInterval(async () => {
           if (receiving.state !== 'asked') { clearInterval(poll); return; }
-          const st = await api('GET', `${base}/${batch}`, null, this.token).catch(() => null);
+          const st = await api('GET', `${base}/${batch}/progress`, null, this.token).catch(() => null);
           if (st) { receiving.progress = { ...row.progress, done: st.served }; this.renderRows(); } else clearInterval(poll);
         }, 1000);
       }

@@ -15,7 +15,8 @@
 //!   `index` from byte N (what `GET` of the batch says it has), `application/octet-stream`.
 //! - `GET /api/sessions/{id}/file-batches/{batch}/{index}`: the other side fetches a whole,
 //!   checked file, with `Range: bytes=N-` to resume.
-//! - `GET /api/sessions/{id}/file-batches/{batch}`: how far it has come.
+//! - `GET /api/sessions/{id}/file-batches/{batch}`: how far it has come, file by file;
+//!   `GET …/{batch}/progress`: the bytes only.
 //! - `DELETE /api/sessions/{id}/file-batches/{batch}`: done or cancelled; its files are removed.
 
 use axum::body::Body;
@@ -245,9 +246,20 @@ pub async fn create(
         Problem::new(status, e.code(), e.to_string())
     })?;
     let batch_id = uuid::Uuid::new_v4().simple().to_string();
-    tokio::fs::create_dir_all(state.file_batches.batch_dir(&batch_id))
-        .await
-        .map_err(not_stored)?;
+    let dir = state.file_batches.batch_dir(&batch_id);
+    tokio::fs::create_dir_all(&dir).await.map_err(not_stored)?;
+    // Refused at once when the disk has no room for it, rather than after 100 MB were sent.
+    let room = rustix::fs::statvfs(&dir)
+        .map(|v| v.f_bavail.saturating_mul(v.f_frsize))
+        .unwrap_or(u64::MAX);
+    if room < total {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        return Err(Problem::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            format!("the server's disk has room for {room} bytes; this batch holds {total}"),
+        ));
+    }
     let count = body.manifest.files.len();
     let batch = Batch {
         session: caller.session,
@@ -322,6 +334,24 @@ pub async fn status(
         .with(caller.session, &batch, |b| b.view(&batch, have))
         .ok_or_else(no_batch)?;
     Ok(ApiJson(view))
+}
+
+/// `GET /api/sessions/{id}/file-batches/{batch}/progress`: `{received, served, total,
+/// complete}`, cheap to ask often (the batch's status lists every file).
+pub async fn batch_progress(
+    State(state): State<AppState>,
+    Path((id, batch)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, Problem> {
+    let (caller, handle) = caller_in(&state, &headers, &id).await?;
+    checked_party(&state, &handle, &caller, &batch).await?;
+    let p = state
+        .file_batches
+        .with(caller.session, &batch, |b| {
+            json!({"received": b.received, "served": b.served, "total": b.total, "complete": b.complete()})
+        })
+        .ok_or_else(no_batch)?;
+    Ok(ApiJson(p))
 }
 
 /// `DELETE /api/sessions/{id}/file-batches/{batch}`: 204.

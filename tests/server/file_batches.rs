@@ -280,6 +280,23 @@ async fn a_batch_goes_up_in_steps_is_checked_whole_and_comes_down_from_any_byte(
         (Some(true), Some(3_000_000))
     );
 
+    let (status, p) = s
+        .send(
+            s.t.http
+                .get(format!("{}/file-batches/{batch}/progress", s.base))
+                .bearer_auth(&s.computer),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            p["complete"].as_bool(),
+            p["total"].as_u64(),
+            p["served"].as_u64()
+        ),
+        (200, Some(true), Some(3_000_000), Some(0)),
+        "{p}"
+    );
     // Down, whole and from a byte on, for the customer's computer only.
     let url = format!("{}/file-batches/{batch}/0", s.base);
     let r =
@@ -402,29 +419,52 @@ async fn a_batch_goes_up_in_steps_is_checked_whole_and_comes_down_from_any_byte(
 }
 
 #[tokio::test]
-async fn a_full_disk_refuses_the_file_with_507_and_keeps_nothing_of_it() {
+async fn a_full_disk_refuses_the_batch_or_the_file_with_507_and_keeps_nothing_of_it() {
     let tmp = tempfile::tempdir().unwrap();
     let disk = tmp.path().join("small");
     let _small = SmallDisk::mount(&disk, "1m");
     let dir = disk.display().to_string();
     let s = setting(&[("TANDEM_FILES_DIR", &dir)]).await;
+    // More than the disk holds: refused before anything is sent.
     let data = bytes(3_000_000, 7);
-    let (status, made) = s
+    let (status, body) = s
         .create(
             &s.carol,
             json!({"files": [{"path": "big.bin", "size": data.len(), "sha256": sha(&data)}]}),
         )
         .await;
-    assert_eq!(status, 201, "{made}");
-    let batch = made["batch"].as_str().unwrap();
-    let (status, body) = s.put(&s.carol, batch, 0, 0, data).await;
     assert_eq!(
         (status, body["code"].as_str()),
         (507, Some("insufficient_storage")),
         "{body}"
     );
-    assert!(files_under(&disk).is_empty(), "{:?}", files_under(&disk));
-    let (_, st) = s.status(&s.carol, batch).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("3000000"),
+        "{body}"
+    );
+    // Two that fit alone but not together: the second file meets the full disk.
+    let part = bytes(700_000, 8);
+    let mut batches = Vec::new();
+    for _ in 0..2 {
+        let (status, made) = s
+            .create(
+                &s.carol,
+                json!({"files": [{"path": "a.bin", "size": part.len(), "sha256": sha(&part)}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{made}");
+        batches.push(made["batch"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = s.put(&s.carol, &batches[0], 0, 0, part.clone()).await;
+    assert_eq!(status, 204);
+    let (status, body) = s.put(&s.carol, &batches[1], 0, 0, part).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("insufficient_storage")),
+        "{body}"
+    );
+    assert_eq!(files_under(&disk).len(), 1, "{:?}", files_under(&disk));
+    let (_, st) = s.status(&s.carol, &batches[1]).await;
     assert_eq!(st["files"][0]["have"], 0, "{st}");
 }
 
