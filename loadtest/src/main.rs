@@ -11,7 +11,10 @@
 //!   recorded speech; calls placed at `--rate` a second (see sip.rs).
 //! - `--files MB`: basic file transfer (F1) through the server, MB/s and CPU per MiB each way
 //!   (see files.rs).
+//! - `--data-channel MB`: a WebRTC data channel between two str0m peers on loopback, no server,
+//!   MB/s and CPU per MB (see data_channel.rs): what F2 was weighed against.
 
+mod data_channel;
 mod files;
 mod media;
 mod sip;
@@ -53,9 +56,12 @@ struct Args {
     /// File transfer instead: publish and download a file of this many MiB, `--runs` times.
     #[arg(long)]
     files: Option<usize>,
-    /// Runs of `--files`.
+    /// Runs of `--files` and `--data-channel`.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// A data channel instead: send this many MB between two str0m peers, `--runs` times.
+    #[arg(long)]
+    data_channel: Option<usize>,
 }
 
 type Ws =
@@ -118,6 +124,15 @@ async fn connect(base: &str, token: &str) -> anyhow::Result<Ws> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(mb) = args.data_channel {
+        for run in 1..=args.runs {
+            let (rate, cpu) = tokio::task::spawn_blocking(move || data_channel::run(mb)).await??;
+            println!(
+                "data channel run {run}: {mb} MB at {rate:.1} MB/s, {cpu:.1} ms CPU per MB (both peers)"
+            );
+        }
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("load.db");
     let key = dir.path().join("secret.key");
