@@ -240,17 +240,9 @@ impl FileBatches {
     /// Registers a checked batch; refused when its session holds too many. Batches idle past
     /// [`IDLE_LIMIT`] are removed first.
     pub fn add(&self, id: &str, batch: Batch) -> Result<(), usize> {
-        let mut all = self.lock();
         let now = Instant::now();
-        let idle: Vec<String> = all
-            .iter()
-            .filter(|(_, b)| now.duration_since(b.touched) > IDLE_LIMIT)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in idle {
-            all.remove(&k);
-            let _ = std::fs::remove_dir_all(self.batch_dir(&k));
-        }
+        self.discard(|_, b| now.duration_since(b.touched) > IDLE_LIMIT);
+        let mut all = self.lock();
         let held = all.values().filter(|b| b.session == batch.session).count();
         if held >= MAX_SESSION_BATCHES {
             return Err(held);
@@ -282,11 +274,21 @@ impl FileBatches {
 
     /// Removes every batch of `session` (it ended) and their files.
     pub fn clear_session(&self, session: SessionId) {
-        let gone: Vec<String> = {
+        self.discard(|_, b| b.session == session);
+    }
+
+    /// Removes batch `id` of `session` and its files; whether there was one.
+    pub fn remove(&self, session: SessionId, id: &str) -> bool {
+        self.discard(|k, b| k == id && b.session == session) > 0
+    }
+
+    /// Removes the batches `gone` picks, and their folders (outside the lock); how many.
+    fn discard(&self, gone: impl Fn(&str, &Batch) -> bool) -> usize {
+        let ids: Vec<String> = {
             let mut all = self.lock();
             let ids: Vec<String> = all
                 .iter()
-                .filter(|(_, b)| b.session == session)
+                .filter(|(k, b)| gone(k, b))
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in &ids {
@@ -294,24 +296,10 @@ impl FileBatches {
             }
             ids
         };
-        for id in gone {
-            let _ = std::fs::remove_dir_all(self.batch_dir(&id));
-        }
-    }
-
-    /// Removes batch `id` of `session` and its files; whether there was one.
-    pub fn remove(&self, session: SessionId, id: &str) -> bool {
-        let removed = {
-            let mut all = self.lock();
-            match all.get(id) {
-                Some(b) if b.session == session => all.remove(id).is_some(),
-                _ => false,
-            }
-        };
-        if removed {
+        for id in &ids {
             let _ = std::fs::remove_dir_all(self.batch_dir(id));
         }
-        removed
+        ids.len()
     }
 }
 

@@ -58,7 +58,7 @@ pub fn run(mb: usize) -> Result<(f64, f64)> {
     let mut sent = 0usize;
     let mut open = false;
     let mut started = None;
-    let cpu_before = cpu_secs();
+    let cpu_before = crate::cpu_ticks(std::process::id())?;
     drive(&mut rtc, &socket, addr, |rtc, event| {
         if matches!(event, Some(Event::ChannelOpen(id, _)) if *id == cid) {
             open = true;
@@ -86,7 +86,8 @@ pub fn run(mb: usize) -> Result<(f64, f64)> {
     })
     .ok();
     // The writer's loop ends when the receiver's does (its socket goes quiet): see `drive`.
-    let cpu = cpu_secs() - cpu_before;
+    // Ticks of 10 ms.
+    let cpu = (crate::cpu_ticks(std::process::id())? - cpu_before) as f64 / 100.0;
     let done = receiver
         .join()
         .map_err(|_| anyhow!("the receiver panicked"))??;
@@ -148,16 +149,4 @@ fn drive(
             return Ok(());
         }
     }
-}
-
-/// CPU seconds of this process (user and system), from /proc.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // utime and stime: fields 14 and 15, the 11th and 12th numbers after the name.
-    (f.get(10).copied().unwrap_or(0.0) + f.get(11).copied().unwrap_or(0.0)) / 100.0
 }

@@ -305,19 +305,21 @@ fn party(view: &Value, caller: &ParticipantCaller, b: &Batch) -> bool {
     }
 }
 
-async fn checked_party(
+/// The caller, if they are a side of batch `batch` of the session in the path.
+async fn batch_party(
     state: &AppState,
-    handle: &SessionHandle,
-    caller: &ParticipantCaller,
+    headers: &HeaderMap,
+    id: &str,
     batch: &str,
-) -> Result<(), Problem> {
-    let view = view_for(handle, caller.participant).await?;
+) -> Result<ParticipantCaller, Problem> {
+    let (caller, handle) = caller_in(state, headers, id).await?;
+    let view = view_for(&handle, caller.participant).await?;
     state
         .file_batches
-        .with(caller.session, batch, |b| party(&view, caller, b))
+        .with(caller.session, batch, |b| party(&view, &caller, b))
         .filter(|ok| *ok)
-        .map(|_| ())
-        .ok_or_else(no_batch)
+        .ok_or_else(no_batch)?;
+    Ok(caller)
 }
 
 /// `GET /api/sessions/{id}/file-batches/{batch}`.
@@ -326,8 +328,7 @@ pub async fn status(
     Path((id, batch)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let (caller, handle) = caller_in(&state, &headers, &id).await?;
-    checked_party(&state, &handle, &caller, &batch).await?;
+    let caller = batch_party(&state, &headers, &id, &batch).await?;
     let batches = &state.file_batches;
     let have = |i: usize| std::fs::metadata(batches.part_path(&batch, i)).map_or(0, |m| m.len());
     let view = batches
@@ -343,8 +344,7 @@ pub async fn batch_progress(
     Path((id, batch)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let (caller, handle) = caller_in(&state, &headers, &id).await?;
-    checked_party(&state, &handle, &caller, &batch).await?;
+    let caller = batch_party(&state, &headers, &id, &batch).await?;
     let p = state
         .file_batches
         .with(caller.session, &batch, |b| {
@@ -360,8 +360,7 @@ pub async fn remove(
     Path((id, batch)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let (caller, handle) = caller_in(&state, &headers, &id).await?;
-    checked_party(&state, &handle, &caller, &batch).await?;
+    let caller = batch_party(&state, &headers, &id, &batch).await?;
     state.file_batches.remove(caller.session, &batch);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -91,9 +91,7 @@ impl Ended {
     fn failed(message: String) -> Self {
         Self {
             ok: false,
-            refused: false,
-            message,
-            extra: json!({}),
+            ..Self::ok(message)
         }
     }
 }
@@ -114,10 +112,8 @@ impl From<FileError> for Stop {
 pub fn refuse(link: Link, op: u64, why: String, by_customer: bool) {
     spawn(link, move |link| async move {
         let ended = Ended {
-            ok: false,
             refused: by_customer,
-            message: why,
-            extra: json!({}),
+            ..Ended::failed(why)
         };
         report(&link, op, ended).await;
     });

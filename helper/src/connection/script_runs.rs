@@ -50,10 +50,7 @@ fn url(
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::file_ops::hex(&sha2::Sha256::digest(bytes))
 }
 
 fn decoded(v: &Value) -> Result<(String, Vec<u8>), String> {

@@ -95,7 +95,29 @@ struct Csr {
     session: String,
 }
 
+/// Carol asks for file transfer and Dave allows it on his page (S9).
+async fn file_transfer_allowed(s: &mut Session) {
+    s.csr
+        .send(json!({"type": "request_activity", "activity": "file_transfer"}))
+        .await;
+    let asked = s.dave.event("consent_requested", "file_transfer").await;
+    s.dave
+        .send(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
+        .await;
+    s.csr.event("activity_started", "file_transfer").await;
+}
+
 impl Csr {
+    /// Carol in session `s`, with her participant token.
+    fn of(s: &Session) -> Csr {
+        Csr {
+            http: reqwest::Client::new(),
+            base: s.base.clone(),
+            token: s.csr_token.clone(),
+            session: s.session_id.clone(),
+        }
+    }
+
     fn url(&self, tail: &str) -> String {
         format!("{}/api/sessions/{}/{tail}", self.base, self.session)
     }
@@ -226,12 +248,7 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
             .contains(&json!("file_transfer")),
         "{attached}"
     );
-    let csr = Csr {
-        http: reqwest::Client::new(),
-        base: s.base.clone(),
-        token: s.csr_token.clone(),
-        session: s.session_id.clone(),
-    };
+    let csr = Csr::of(&s);
 
     // Nothing before the customer allows file transfer on their page (S9).
     let (status, refused) = csr
@@ -242,14 +259,7 @@ async fn folders_go_both_ways_whole_and_every_operation_is_the_customers_to_allo
         (409, Some("activity_not_running")),
         "{refused}"
     );
-    s.csr
-        .send(json!({"type": "request_activity", "activity": "file_transfer"}))
-        .await;
-    let asked = s.dave.event("consent_requested", "file_transfer").await;
-    s.dave
-        .send(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
-        .await;
-    s.csr.event("activity_started", "file_transfer").await;
+    file_transfer_allowed(&mut s).await;
 
     // Escapes are refused by the server before anything is asked.
     for bad in ["../", "/etc", "a/../../b"] {
@@ -504,20 +514,8 @@ async fn a_transfer_cancelled_midway_leaves_nothing_on_either_side() {
         ],
     );
     s.csr.event("computer_attached", "").await;
-    let csr = Csr {
-        http: reqwest::Client::new(),
-        base: s.base.clone(),
-        token: s.csr_token.clone(),
-        session: s.session_id.clone(),
-    };
-    s.csr
-        .send(json!({"type": "request_activity", "activity": "file_transfer"}))
-        .await;
-    let asked = s.dave.event("consent_requested", "file_transfer").await;
-    s.dave
-        .send(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
-        .await;
-    s.csr.event("activity_started", "file_transfer").await;
+    let csr = Csr::of(&s);
+    file_transfer_allowed(&mut s).await;
     let source = tempfile::tempdir().unwrap();
     make_tree(source.path(), 60_000_000);
 
@@ -634,20 +632,8 @@ async fn a_full_disk_on_the_customers_side_keeps_nothing() {
         &[("TANDEM_HELPER_FILES_ROOT", home.path().as_os_str())],
     );
     s.csr.event("computer_attached", "").await;
-    let csr = Csr {
-        http: reqwest::Client::new(),
-        base: s.base.clone(),
-        token: s.csr_token.clone(),
-        session: s.session_id.clone(),
-    };
-    s.csr
-        .send(json!({"type": "request_activity", "activity": "file_transfer"}))
-        .await;
-    let asked = s.dave.event("consent_requested", "file_transfer").await;
-    s.dave
-        .send(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
-        .await;
-    s.csr.event("activity_started", "file_transfer").await;
+    let csr = Csr::of(&s);
+    file_transfer_allowed(&mut s).await;
     let source = tempfile::tempdir().unwrap();
     make_tree(source.path(), 40_000_000);
     let batch = csr
@@ -730,20 +716,8 @@ async fn a_transfer_broken_off_goes_on_from_where_it_stopped_both_ways() {
     let mut s = session().await;
     let home = tempfile::tempdir().unwrap();
     let server: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
-    let csr = Csr {
-        http: reqwest::Client::new(),
-        base: s.base.clone(),
-        token: s.csr_token.clone(),
-        session: s.session_id.clone(),
-    };
-    s.csr
-        .send(json!({"type": "request_activity", "activity": "file_transfer"}))
-        .await;
-    let asked = s.dave.event("consent_requested", "file_transfer").await;
-    s.dave
-        .send(json!({"type": "consent_reply", "request": asked["request"], "grant": true}))
-        .await;
-    s.csr.event("activity_started", "file_transfer").await;
+    let csr = Csr::of(&s);
+    file_transfer_allowed(&mut s).await;
     let source = tempfile::tempdir().unwrap();
     make_tree(source.path(), 60_000_000);
     let batch = csr
