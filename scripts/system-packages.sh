@@ -26,6 +26,7 @@ packages=(
     xvfb                      # tests: the X display the helper's tests run on
     dbus at-spi2-core python3-pyatspi # tests: answer the helper's window over AT-SPI (helper/tests/window.rs)
     nasm                      # builds OpenH264's assembly (openh264-sys2); without it, its slower C code
+    libpam0g-dev              # links tandem-helper-logon to PAM (pam-client2): M4 checks a user's password
 )
 
 missing=()

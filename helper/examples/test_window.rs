@@ -46,7 +46,17 @@ pub struct Args {
     pub marker_size: u16,
     #[arg(long)]
     pub display: Option<String>,
+    /// M4: run as a user's whole session (tandem-helper-logon's session program): stdin is not
+    /// read, and Ctrl+Q quits, which is that user signing out.
+    #[arg(long)]
+    pub session: bool,
+    /// Write the events to this file instead of stdout.
+    #[arg(long)]
+    pub events: Option<std::path::PathBuf>,
 }
+
+/// Where events go: stdout, or the `--events` file.
+static EVENTS: std::sync::OnceLock<Mutex<Box<dyn Write + Send>>> = std::sync::OnceLock::new();
 
 #[allow(dead_code)]
 fn main() {
@@ -61,9 +71,11 @@ fn hex(s: &str) -> Result<u32, Box<dyn Error>> {
 }
 
 fn emit(v: Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
-    let _ = out.flush();
+    let out = EVENTS.get_or_init(|| Mutex::new(Box::new(std::io::stdout())));
+    if let Ok(mut out) = out.lock() {
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    }
 }
 
 /// The core keyboard mapping, to name the keys received.
@@ -122,6 +134,13 @@ fn state_names(state: u16) -> Vec<&'static str> {
 }
 
 pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    if let Some(path) = &args.events {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let _ = EVENTS.set(Mutex::new(Box::new(file)));
+    }
     let colors = args
         .colors
         .iter()
@@ -242,7 +261,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
         let fills = fills.clone();
         let fill_gc = conn.generate_id()?;
         conn.create_gc(fill_gc, window, &CreateGCAux::new().graphics_exposures(0))?;
+        let session = args.session;
         std::thread::spawn(move || {
+            if session {
+                return;
+            }
             for line in std::io::stdin().lock().lines() {
                 let Ok(line) = line else { break };
                 let words: Vec<&str> = line.split_whitespace().collect();
@@ -318,6 +341,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn Error>> {
                 let pressed = e.response_type & 0x7f == x11rb::protocol::xproto::KEY_PRESS_EVENT;
                 let state = u16::from(e.state);
                 let sym = keys.keysym(e.detail, state & 1 != 0);
+                // Ctrl+Q in a session: the user signs out.
+                if args.session
+                    && pressed
+                    && state & 4 != 0
+                    && (sym == 'q' as u32 || sym == 'Q' as u32)
+                {
+                    emit(json!({"event": "signed_out"}));
+                    std::process::exit(0);
+                }
                 emit(json!({
                     "event": if pressed { "key_press" } else { "key_release" },
                     "keycode": e.detail,

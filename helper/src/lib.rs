@@ -13,6 +13,7 @@ pub mod encode;
 pub mod file_ops;
 pub mod file_paths;
 pub mod key;
+pub mod logon;
 pub mod pace;
 pub mod picture;
 pub mod platform;

@@ -8,6 +8,8 @@
 
 #[path = "common/atspi.rs"]
 mod atspi;
+#[path = "common/logon.rs"]
+mod logon;
 #[path = "common/process.rs"]
 mod process;
 #[path = "common/xvfb.rs"]
@@ -53,6 +55,9 @@ mod reconnect;
 // A fake server relaying control the customer did not allow in the helper.
 #[path = "join/rogue.rs"]
 mod rogue;
+// M4: the CSR signs in as another user of the customer's computer.
+#[path = "join/login_as.rs"]
+mod login_as;
 // M5: the computer restarts and its helper rejoins by itself.
 #[path = "join/reboot.rs"]
 mod reboot;

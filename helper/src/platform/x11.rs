@@ -69,6 +69,37 @@ impl Display {
     /// Connects to `name` (for example ":0"), or to $DISPLAY when `None`.
     pub fn open(name: Option<&str>) -> Result<Display, PlatformError> {
         let (conn, screen) = RustConnection::connect(name)?;
+        Self::with(conn, screen, name.map(str::to_owned))
+    }
+
+    /// M4: connects to local display `name` (":N") with this MIT-MAGIC-COOKIE-1, the one
+    /// tandem-helper-logon gave for the other user's session. No Xauthority file is read or
+    /// written, and $XAUTHORITY is not changed. Its clipboard is not the customer's: none is
+    /// made from it.
+    pub fn open_with_cookie(name: &str, cookie: &[u8; 16]) -> Result<Display, PlatformError> {
+        let number: u32 = name
+            .strip_prefix(':')
+            .and_then(|n| n.split('.').next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| PlatformError::Connect(format!("not a local display: {name:?}")))?;
+        let socket = std::os::unix::net::UnixStream::connect(format!("/tmp/.X11-unix/X{number}"))
+            .map_err(|e| PlatformError::Connect(format!("display {name}: {e}")))?;
+        let (stream, _) = x11rb::rust_connection::DefaultStream::from_unix_stream(socket)
+            .map_err(|e| PlatformError::Connect(e.to_string()))?;
+        let conn = RustConnection::connect_to_stream_with_auth_info(
+            stream,
+            0,
+            crate::logon::xauth::COOKIE_NAME.to_vec(),
+            cookie.to_vec(),
+        )?;
+        Self::with(conn, 0, None)
+    }
+
+    fn with(
+        conn: RustConnection,
+        screen: usize,
+        name: Option<String>,
+    ) -> Result<Display, PlatformError> {
         let setup = conn.setup();
         let screen = setup
             .roots
@@ -94,7 +125,7 @@ impl Display {
         let atoms = Atoms::new(&conn)?.reply()?;
         Ok(Display(Arc::new(Shared {
             conn,
-            name: name.map(str::to_owned),
+            name,
             root,
             width,
             height,

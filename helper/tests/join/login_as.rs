@@ -1,0 +1,175 @@
+//! SPEC M4, log in as another user: `tandem-helper-logon` alone (a real user made for the test,
+//! the shipped PAM file, Xvfb as that user), then end to end with the helper in a session.
+//! Needs root (CI runs as root), as the service does.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use tandem_helper::key::{Key, Modifiers};
+use tandem_helper::logon::client::{self, StartError};
+use tandem_helper::logon::proto::{EndReason, Refusal};
+use tandem_helper::platform::x11::Display;
+use tandem_helper::platform::{Capture, Frame, Input, Source};
+
+use super::logon::{Service, TestUser};
+use super::process::WAIT;
+
+const SIZE: (u16, u16) = (800, 600);
+
+/// The X sockets there are now.
+fn x_sockets() -> Vec<String> {
+    std::fs::read_dir("/tmp/.X11-unix")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+}
+
+/// The session's top-left pixel, as BGRA.
+fn corner(display: &Display) -> [u8; 4] {
+    let mut capture = display.capture().expect("capture");
+    let mut frame = Frame::default();
+    capture
+        .capture(Source::Screen, &mut frame)
+        .expect("a frame");
+    let at = 10 * 4 * frame.width as usize + 10 * 4;
+    frame.data[at..at + 4].try_into().unwrap()
+}
+
+/// The user's session window logged `event` (it writes ~/events.log as that user).
+fn logged(user: &TestUser, event: &str) -> bool {
+    std::fs::read_to_string(user.home.join("events.log"))
+        .is_ok_and(|t| t.contains(&format!("\"event\":\"{event}\"")))
+}
+
+fn until(what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !ok() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// M4, the service: who may be signed in, with which password, and that signing out or hanging
+/// up leaves nothing of the user's running.
+#[test]
+fn the_logon_service_checks_the_password_and_starts_and_ends_the_users_session() {
+    let user = TestUser::create(1);
+    let service = Service::start(&user);
+    let before = x_sockets();
+
+    // A customer's helper runs as an ordinary user: its request, from uid 65534, is answered.
+    // A wrong password: refused, and no display was made.
+    let mut probe = Command::new("/usr/bin/python3");
+    probe
+        .args([
+            "-c",
+            "import socket,sys,json\n\
+             s=socket.socket(socket.AF_UNIX);s.connect(sys.argv[1])\n\
+             s.sendall((json.dumps({'op':'start','user':sys.argv[2],'password':'not-it','width':800,'height':600})+'\\n').encode())\n\
+             print(s.makefile().readline().strip())",
+        ])
+        .arg(&service.socket)
+        .arg(&user.name)
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::piped());
+    let out = probe.output().expect("the probe runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"{"type":"refused","code":"auth_failed"}"#,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(x_sockets(), before, "a wrong password started a display");
+    assert!(user.processes().is_empty());
+
+    // Root (and any system account) is never signed in, whatever the password.
+    assert_eq!(
+        client::start(&service.socket, "root", "whatever", SIZE).unwrap_err(),
+        StartError::Refused(Refusal::NotAllowed)
+    );
+    // A caller that sends rubbish gets a refusal, and nothing starts.
+    let mut raw = UnixStream::connect(&service.socket).unwrap();
+    raw.write_all(b"{\"op\":\"start\",\"user\":\"../x\"}\n")
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&raw).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), r#"{"type":"refused","code":"bad_request"}"#);
+
+    // The right password: the user's own session on a display of its own.
+    let (started, logon) =
+        client::start(&service.socket, &user.name, &user.password, SIZE).expect("signed in");
+    assert_eq!(started.size, SIZE);
+    assert!(!before.contains(&format!("X{}", started.display.trim_start_matches(':'))));
+    until("the session window shows", || logged(&user, "ready"));
+    // Its display server and session run as the user, not as root.
+    let theirs = user.processes();
+    assert!(theirs.len() >= 2, "the user's processes: {theirs:?}");
+    let log_owner = std::os::unix::fs::MetadataExt::uid(
+        &std::fs::metadata(user.home.join("events.log")).unwrap(),
+    );
+    assert_eq!(log_owner, user.uid);
+    // Only the cookie opens it.
+    let display = Display::open_with_cookie(&started.display, &started.cookie).expect("opens");
+    assert!(Display::open_with_cookie(&started.display, &[0; 16]).is_err());
+    assert!(
+        Display::open(Some(&started.display)).is_err(),
+        "opened without the cookie"
+    );
+    // The session's window is what that display shows: its top left is magenta.
+    let [b, g, r, _] = corner(&display);
+    assert_eq!((r, g, b), (0xff, 0x00, 0xff));
+
+    // One session per user: a second one is refused while the first runs.
+    assert_eq!(
+        client::start(&service.socket, &user.name, &user.password, SIZE).unwrap_err(),
+        StartError::Refused(Refusal::Busy)
+    );
+
+    // The user signs out (Ctrl+Q in their session): the helper is told, all of it is gone.
+    let watcher = logon.watcher().expect("a watcher");
+    let mut input = display.input().expect("input");
+    input.pointer_move(100, 100).unwrap();
+    input
+        .key(
+            Key::Char('q'),
+            Modifiers {
+                control: true,
+                ..Modifiers::default()
+            },
+        )
+        .unwrap();
+    display.sync().unwrap();
+    assert_eq!(watcher.ended(), Some(EndReason::LoggedOut));
+    drop(display);
+    user.until_no_process();
+    until("the session's folder is removed", || {
+        std::fs::read_dir(&service.run_dir)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with("session-"))
+    });
+    until("the display is gone", || x_sockets() == before);
+
+    // Signed in again, then the helper hangs up (the support session ended): all of it ends.
+    let (_, logon) =
+        client::start(&service.socket, &user.name, &user.password, SIZE).expect("signed in again");
+    until("the session window shows again", || {
+        std::fs::read_to_string(user.home.join("events.log"))
+            .is_ok_and(|t| t.matches("\"ready\"").count() == 2)
+    });
+    logon.end();
+    user.until_no_process();
+    until("the display is gone again", || x_sockets() == before);
+
+    // That was this caller's fifth try this minute: a sixth is refused before anything is read.
+    assert_eq!(
+        client::start(&service.socket, &user.name, &user.password, SIZE).unwrap_err(),
+        StartError::Refused(Refusal::TooManyTries)
+    );
+}
