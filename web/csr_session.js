@@ -12,11 +12,13 @@ import { ComputerFiles } from '/assets/computer_files.js';
 import { SystemInfoPanel } from '/assets/system_info.js';
 import { ScriptRuns } from '/assets/script_runs.js';
 import { RestartPanel } from '/assets/restart.js';
+import { LoginAsUserPanel } from '/assets/login_as_user.js';
 
 const SHARES = ['view_desktop', 'control_desktop', 'view_application', 'control_application'];
 const DOING = {
   system_info: 'Reading the system information of',
   run_script: 'Running scripts on the computer of',
+  login_as_user: 'Signing in as another user on the computer of',
   recording: 'Recording the session with',
   file_transfer: 'Transferring files with',
   view_desktop: 'Viewing the desktop of',
@@ -26,6 +28,7 @@ const DOING = {
 };
 const ASKED = {
   system_info: 'to read their system information',
+  login_as_user: 'to let you sign in on their computer as another user',
   file_transfer: 'to allow file transfer',
   view_desktop: 'to view their desktop',
   control_desktop: 'to control their desktop',
@@ -107,6 +110,7 @@ export class CsrSession {
     });
     this.systemInfo = new SystemInfoPanel($('.system-info', root), { conn: this.conn, panel: this.panel });
     this.restart = new RestartPanel($('.restart', root), { conn: this.conn, panel: this.panel });
+    this.loginAsUser = new LoginAsUserPanel($('.login-as-user', root), { conn: this.conn, panel: this.panel });
     this.scriptRuns = new ScriptRuns($('.script-runs', root), {
       conn: this.conn, panel: this.panel, account: this.account, session: this.joined.session.id, token: this.joined.token,
     });
@@ -481,6 +485,8 @@ export class CsrSession {
       this.render();
     } else if (m.type === 'event') {
       this.restart.event(m.event);
+      // Before the view changes: signing out needs to know who was signed in.
+      this.loginAsUser.event(m.event);
       this.panel.event(m.event);
       this.event(m.event);
       this.systemInfo.event(m.event);
@@ -615,6 +621,7 @@ export class CsrSession {
     this.systemInfo.render();
     this.scriptRuns.render();
     this.restart.render();
+    this.loginAsUser.render();
     this.voice.render();
     this.camera.render();
     this.remote?.render();

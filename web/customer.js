@@ -302,6 +302,10 @@ function onEvent(ev) {
     say('Tandem Helper closed: nobody uses your mouse and keyboard now.');
   } else if (ev.type === 'computer_restarting' && ev.customer === panel.me) {
     say('Your computer is restarting. Keep this page open: Tandem Helper rejoins the session by itself once the computer is back.');
+  } else if (ev.type === 'login_as_user_started' && ev.customer === panel.me && signedInAs(panel.view)) {
+    say(`${SIGNED_IN(signedInAs(panel.view))}.`);
+  } else if (ev.type === 'login_as_user_ended' && ev.customer === panel.me) {
+    say(`Your support representative is no longer signed in as ${ev.user}; your own screen is back.`);
   } else if (ev.type === 'system_info_provided' && ev.customer === panel.me) {
     say(`Your Tandem Helper sent your computer's information to ${panel.name(panel.view.primary)}.`);
   } else if (ev.type === 'activity_started' && ev.customer === panel.me && ev.pre_approved) {
@@ -331,6 +335,25 @@ function onEvent(ev) {
   } else if (ev.type === 'session_transferred') {
     say(`You are being transferred to another support person${ev.message ? `: ${ev.message}` : ''}. Please wait.`);
   }
+}
+
+// M4: the other user the CSR is signed in as on this customer's computer, while allowed.
+function signedInAs(v) {
+  return running(v, 'login_as_user', panel.me) ? v.signed_in_as?.[panel.me] : null;
+}
+const SIGNED_IN = (user) => `Your support representative is signed in as ${user} on a separate screen`;
+
+// What is going on on this customer's computer, in words (never a code).
+function renderActivities(v) {
+  const lines = [];
+  const user = signedInAs(v);
+  if (user) lines.push(SIGNED_IN(user));
+  $('#activity-list').replaceChildren(...lines.map((text) => {
+    const li = document.createElement('li');
+    li.textContent = text;
+    return li;
+  }));
+  $('#activities').hidden = !lines.length;
 }
 
 function received(id, stream) {
@@ -477,6 +500,7 @@ function render() {
   shown.show(sharer ? others.get(sharer) : null, sharer ? `${panel.name(sharer)}'s shared screen` : null);
   $('#shown').hidden = !sharer;
   renderCsrScreen(v);
+  renderActivities(v);
   voice.render();
   camera.render();
 }

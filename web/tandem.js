@@ -79,6 +79,7 @@ export function applyEvent(view, ev) {
       view.participants = people.filter((p) => p.id !== ev.participant);
       view.cameras = view.cameras.filter((id) => id !== ev.participant);
       view.files = (view.files || []).filter((f) => f.customer !== ev.participant);
+      view.signed_in_as = without(view.signed_in_as, ev.participant);
       break;
     case 'customer_selected':
       view.selected_customer = ev.customer;
@@ -90,6 +91,16 @@ export function applyEvent(view, ev) {
       view.activities = view.activities.filter((a) => !(a.activity === ev.activity && a.customer === ev.customer));
       // F1: ending file transfer takes back every file published to that customer.
       if (ev.activity === 'file_transfer') view.files = (view.files || []).filter((f) => f.customer !== ev.customer);
+      // M4: nobody is signed in as another user there once it stops.
+      if (ev.activity === 'login_as_user') view.signed_in_as = without(view.signed_in_as, ev.customer);
+      break;
+    case 'login_as_user_started':
+      if (view.activities.some((a) => a.activity === 'login_as_user' && a.customer === ev.customer)) {
+        view.signed_in_as = { ...(view.signed_in_as || {}), [ev.customer]: ev.user };
+      }
+      break;
+    case 'login_as_user_ended':
+      view.signed_in_as = without(view.signed_in_as, ev.customer);
       break;
     case 'file_published':
       view.files = [...(view.files || []), {
@@ -175,6 +186,12 @@ export function applyEvent(view, ev) {
       break;
     default:
   }
+}
+
+// `map` (an object keyed by participant id) without `id`.
+function without(map, id) {
+  const { [id]: _gone, ...rest } = map || {};
+  return rest;
 }
 
 // What the primary CSR may do on the selected customer's computer with `activity` (issue 17):

@@ -228,6 +228,126 @@ pub enum DisplayMode {
     Sampling,
 }
 
+/// M4: a password on its way to a customer's computer. Its `Debug` says `<hidden>`, it has no
+/// `Display`, and it is never in an [`Event`], so nothing journals, records, reports or logs it.
+/// It is written out once: in the `login_as_user` frame to that computer
+/// ([`ServerMsg::LoginAsUser`]), which is why it serializes as the plain string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The password itself, for the checks and the frame to the computer only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Reads a string; the error for anything else does not quote what was sent (serde's
+        /// own would, for a number), as the answer to a bad frame shows the error.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a password (a string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a password is a string"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::custom("a password is a string"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::custom("a password is a string"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a password is a string"))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+                Err(E::custom("a password is a string"))
+            }
+        }
+        // `any`, not `string`: serde's buffering for `ClientFrame`'s flatten would otherwise
+        // answer a number with its own error, quoting it.
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// M4: why signing in as another user failed on the customer's computer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailure {
+    /// The user name or password was not accepted.
+    AuthFailed,
+    /// That user may not be signed in there (root, a system account, the customer themself).
+    NotAllowed,
+    /// That user is signed in elsewhere already.
+    Busy,
+    /// Their session could not start.
+    Failed,
+}
+
+impl LoginFailure {
+    /// The code as the computer sends it; `None` for one the server does not know.
+    pub fn parse(code: &str) -> Option<Self> {
+        Some(match code {
+            "auth_failed" => Self::AuthFailed,
+            "not_allowed" => Self::NotAllowed,
+            "busy" => Self::Busy,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// M4: why the other user's session on the customer's computer ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginEnd {
+    /// The user signed out there.
+    LoggedOut,
+    /// The helper ended it: `login_as_user` stopped (the CSR signed out, the customer's Stop,
+    /// the end of the session).
+    Ended,
+    /// It broke off.
+    Failed,
+}
+
+impl LoginEnd {
+    /// The reason as the computer sends it; `None` for one the server does not know.
+    pub fn parse(reason: &str) -> Option<Self> {
+        Some(match reason {
+            "logged_out" => Self::LoggedOut,
+            "ended" => Self::Ended,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
@@ -387,6 +507,34 @@ pub enum Event {
         customer: ParticipantId,
         computer: ParticipantId,
     },
+    /// M4: the primary CSR `by` asked `customer`'s computer to sign in as `user`. The password
+    /// went to that computer alone, in memory, and is in no event.
+    LoginAsUserAttempted {
+        customer: ParticipantId,
+        computer: ParticipantId,
+        by: ParticipantId,
+        user: String,
+    },
+    /// M4: the computer started `user`'s session: the CSR sees and controls it now.
+    LoginAsUserStarted {
+        customer: ParticipantId,
+        computer: ParticipantId,
+        user: String,
+    },
+    /// M4: signing in as `user` failed on the computer.
+    LoginAsUserFailed {
+        customer: ParticipantId,
+        computer: ParticipantId,
+        user: String,
+        code: LoginFailure,
+    },
+    /// M4: `user`'s session on the computer ended; the customer's own screen is back.
+    LoginAsUserEnded {
+        customer: ParticipantId,
+        computer: ParticipantId,
+        user: String,
+        reason: LoginEnd,
+    },
     /// D4: `by` took control while `customer` is given control of the primary CSR's desktop;
     /// `holder` holds the pointer now. A start of `give_control` gives it to the customer.
     ControlTaken {
@@ -485,6 +633,10 @@ impl Event {
             Event::SystemInfoRequested { computer, .. }
             | Event::ComputerFilesRequested { computer, .. } => Audience::StaffAnd(vec![*computer]),
             Event::ComputerFilesDone { customer, .. } => Audience::StaffAnd(vec![*customer]),
+            Event::LoginAsUserAttempted { customer, .. }
+            | Event::LoginAsUserStarted { customer, .. }
+            | Event::LoginAsUserFailed { customer, .. }
+            | Event::LoginAsUserEnded { customer, .. } => Audience::StaffAnd(vec![*customer]),
             Event::ScriptsProposed {
                 customer, computer, ..
             }
@@ -531,6 +683,10 @@ impl Event {
             Event::SystemInfoRequested { .. } => "system_info_requested",
             Event::ScriptsProposed { .. } => "scripts_proposed",
             Event::ComputerRestarting { .. } => "computer_restarting",
+            Event::LoginAsUserAttempted { .. } => "login_as_user_attempted",
+            Event::LoginAsUserStarted { .. } => "login_as_user_started",
+            Event::LoginAsUserFailed { .. } => "login_as_user_failed",
+            Event::LoginAsUserEnded { .. } => "login_as_user_ended",
             Event::ComputerFilesRequested { .. } => "computer_files_requested",
             Event::ComputerFilesDone { .. } => "computer_files_done",
             Event::ScriptFinished { .. } => "script_finished",
@@ -655,6 +811,23 @@ pub enum Command {
     /// M1: the primary CSR asks the selected customer's computer to read its system information
     /// again, while `system_info` runs.
     RefreshSystemInfo,
+    /// M4: the primary CSR signs in on the selected customer's computer as `user`, while
+    /// `login_as_user` runs there. The password goes to that computer alone and is kept nowhere.
+    LoginAsUser {
+        user: String,
+        password: Secret,
+    },
+    /// M4: from a customer's computer: how signing in as `user` went (`state` `started` or
+    /// `failed`, with `code`), or that their session `ended` (with `reason`). Strings, so that
+    /// what the server does not know is refused as `bad_login`.
+    LoginAsUserResult {
+        state: String,
+        user: String,
+        #[serde(default)]
+        code: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// F1: the primary CSR takes back a file published to a customer.
     WithdrawFile {
         file: FileId,
@@ -690,6 +863,8 @@ impl Command {
             Command::StopActivity { .. } => "stop_activity",
             Command::WithdrawFile { .. } => "withdraw_file",
             Command::RefreshSystemInfo => "refresh_system_info",
+            Command::LoginAsUser { .. } => "login_as_user",
+            Command::LoginAsUserResult { .. } => "login_as_user_result",
             Command::StartVoiceCall => "start_voice_call",
             Command::EndVoiceCall => "end_voice_call",
             Command::JoinVoice => "join_voice",
@@ -767,6 +942,13 @@ pub enum ServerMsg {
     /// The server dropped this participant's media connection (ICE or DTLS gave up, or the call
     /// failed on the server); a new `media_offer` from a new connection starts it again.
     MediaClosed { reason: String },
+    /// M4: to a customer's computer alone: sign in as `user` for the primary CSR `by`. The only
+    /// place a [`Secret`] is written out.
+    LoginAsUser {
+        user: String,
+        password: Secret,
+        by: ParticipantId,
+    },
     /// The server closes this connection; `reason` says why (session ended, too slow...).
     Bye { reason: String },
 }

@@ -743,6 +743,12 @@ async fn handle_command(
         Command::MediaOffer { .. } | Command::MediaAnswer { .. } => Some(command.clone()),
         _ => None,
     };
+    // M4: the password goes on to the customer's computer once the rules took the attempt; it
+    // is in no event, so only this copy (and the rules' look at it) ever holds it.
+    let password = match &command {
+        Command::LoginAsUser { password, .. } => Some(password.clone()),
+        _ => None,
+    };
     let before = state.rules.clone();
     let records = state.rules.handle(unix_now(), from, command)?;
     // The rules cannot know which queues and agents exist; a transfer they accept is checked
@@ -753,7 +759,26 @@ async fn handle_command(
         state.rules = before;
         return Err(e);
     }
+    let login = password.and_then(|password| {
+        records.iter().find_map(|r| match &r.event {
+            Event::LoginAsUserAttempted {
+                computer, by, user, ..
+            } => Some((
+                *computer,
+                ServerMsg::LoginAsUser {
+                    user: user.clone(),
+                    password: password.clone(),
+                    by: *by,
+                },
+            )),
+            _ => None,
+        })
+    });
     commit(state, before, records).await?;
+    if let Some((computer, msg)) = login {
+        // That computer alone: never an event, never delivered to anyone else.
+        tell(state, computer, msg);
+    }
     let Some(media_sdp) = media_sdp else {
         return Ok(None);
     };

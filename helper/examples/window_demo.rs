@@ -37,6 +37,8 @@ struct Command {
     connecting: Option<String>,
     connected: Option<Connected>,
     session_ended: Option<String>,
+    /// M4: the CSR is signed in as this user on a separate screen ("" for nobody).
+    signed_in_as: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +59,7 @@ struct Helper {
     csrs: Vec<String>,
     consent: Consent,
     controlling: Option<String>,
+    signed_in_as: Option<String>,
 }
 
 impl Helper {
@@ -69,6 +72,7 @@ impl Helper {
             picking: tandem_helper::status::Picking::No,
             clipboard: None,
             given: None,
+            signed_in_as: self.signed_in_as.as_deref(),
         })
     }
 
@@ -95,6 +99,9 @@ impl Helper {
         }
         if let Some(csrs) = c.csrs {
             self.csrs = csrs;
+        }
+        if let Some(user) = c.signed_in_as {
+            self.signed_in_as = Some(user).filter(|u| !u.is_empty());
         }
         if let Some(name) = c.controlling {
             self.controlling = Some(name).filter(|n| !n.is_empty());
@@ -190,6 +197,7 @@ fn main() -> std::process::ExitCode {
             csrs: Vec::new(),
             consent: Consent::new(),
             controlling: None,
+            signed_in_as: None,
         };
         let _ = views_tx.send_blocking(helper.view());
         while let Ok(i) = input.recv() {

@@ -37,7 +37,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::consent::{Answer, Question};
 use crate::platform::{Clipboard, Input, PlatformError};
-use crate::session::{Action, ClipboardQuestion, Event, Identity, Inject, Session};
+use crate::session::{Action, ClipboardQuestion, Event, Identity, Inject, LogonEvent, Session};
 use crate::status::{Connection, Offered, Picking, Roster, State, View};
 use alarm::Alarm;
 use clipboard::{ClipboardCommand, ClipboardOut};
@@ -211,6 +211,40 @@ pub struct Platform {
     pub monitors: std::sync::Arc<dyn Fn() -> Vec<crate::platform::Monitor> + Send + Sync>,
     /// M5: the command line that starts the helper again after a restart (`rejoin`).
     pub relaunch: Vec<String>,
+    /// M4: the sign-in service and how to show and control the display it starts; none where
+    /// the platform has neither (the helper then does not say it `can` `login_as_user`).
+    pub logon: Option<LogonPlatform>,
+}
+
+/// M4: what signing in as another user needs from the computer.
+pub struct LogonPlatform {
+    /// tandem-helper-logon's socket.
+    pub socket: std::path::PathBuf,
+    /// Opens the other user's display: a share of it (sending on the channel, its times counted
+    /// from the instant given) and input into it.
+    #[allow(clippy::type_complexity)]
+    pub open: Box<
+        dyn Fn(
+                &crate::logon::client::Started,
+                UnboundedSender<ShareOut>,
+                Instant,
+            ) -> Result<(Share, Box<dyn Input + Send>), String>
+            + Send,
+    >,
+}
+
+/// M4: from the sign-in's own threads to the connection.
+enum LogonNews {
+    Answer(Result<(crate::logon::client::Started, crate::logon::client::Logon), String>),
+    /// The service said the session ended by itself (`None`: it was ended from here).
+    Ended(Option<crate::logon::proto::EndReason>),
+}
+
+/// M4: the other user's session while it is what is shown: its share and its input.
+struct Other {
+    share: Share,
+    input: Box<dyn Input + Send>,
+    logon: crate::logon::client::Logon,
 }
 
 /// Joins `server` with `code` and runs until the session is over for this computer; the reason,
@@ -289,8 +323,14 @@ pub async fn run_paired(
         .await;
 
     let (pictures_tx, mut pictures) = unbounded_channel();
-    let share_tx =
-        (platform.start_share)(pictures_tx).map_err(|e| JoinError::Connection(e.to_string()))?;
+    let share_tx = (platform.start_share)(pictures_tx.clone())
+        .map_err(|e| JoinError::Connection(e.to_string()))?;
+    // M4: the sign-in as another user, its news, and its display while it is shown; the
+    // customer's share as last asked for, to give back when it ends.
+    let logon_platform = platform.logon;
+    let (logon_tx, mut logon_news) = unbounded_channel::<LogonNews>();
+    let mut other: Option<Other> = None;
+    let mut last_share: Option<ShareCommand> = None;
     let mut input = platform.input;
     let monitors = platform.monitors;
     let relaunch = platform.relaunch;
@@ -363,6 +403,7 @@ pub async fn run_paired(
             },
             clipboard: clipboard_asked.as_ref(),
             given: session.given(),
+            signed_in_as: session.signed_in(),
         });
         if shown.as_ref() != Some(&view) {
             let _ = ui_out.send(UiUpdate::View(view.clone()));
@@ -444,6 +485,40 @@ pub async fn run_paired(
                 }
                 UiEvent::TakeControl => Event::TakeControl,
             }),
+            Some(news) = logon_news.recv() => match news {
+                LogonNews::Answer(Ok((started, logon))) => {
+                    let opened = logon_platform
+                        .as_ref()
+                        .ok_or_else(|| "no display platform".to_owned())
+                        .and_then(|p| (p.open)(&started, pictures_tx.clone(), share_tx.origin()));
+                    match opened {
+                        Ok((share, input)) => {
+                            share_tx.send(ShareCommand::Stop);
+                            share.send(ShareCommand::Start(crate::platform::Source::Screen));
+                            if let Ok(watcher) = logon.watcher() {
+                                let tx = logon_tx.clone();
+                                std::thread::spawn(move || {
+                                    let _ = tx.send(LogonNews::Ended(watcher.ended()));
+                                });
+                            }
+                            other = Some(Other { share, input, logon });
+                            events.push(Event::Logon(LogonEvent::Started));
+                        }
+                        Err(why) => {
+                            logon.end();
+                            let _ = ui_out.send(UiUpdate::Notice(format!(
+                                "the other user's screen could not be shown: {why}"
+                            )));
+                            events.push(Event::Logon(LogonEvent::Refused("failed".into())));
+                        }
+                    }
+                }
+                LogonNews::Answer(Err(code)) => events.push(Event::Logon(LogonEvent::Refused(code))),
+                LogonNews::Ended(Some(reason)) if other.is_some() => {
+                    events.push(Event::Logon(LogonEvent::Ended(reason.code().into())));
+                }
+                LogonNews::Ended(_) => {}
+            },
             Some(out) = clipboard_out.recv() => match out {
                 ClipboardOut::Read(reply) => events.push(Event::ClipboardRead(reply)),
                 ClipboardOut::SetFailed(why) => {
@@ -465,10 +540,16 @@ pub async fn run_paired(
         while let Some(e) = client.poll_event() {
             match e {
                 ClientEvent::KeyframeRequest { .. } => {
-                    share_tx.send(ShareCommand::Keyframe);
+                    other
+                        .as_ref()
+                        .map_or(&share_tx, |o| &o.share)
+                        .send(ShareCommand::Keyframe);
                 }
                 ClientEvent::BitrateEstimate(b) => {
                     share_tx.send(ShareCommand::Bandwidth(b.as_u64()));
+                    if let Some(o) = &other {
+                        o.share.send(ShareCommand::Bandwidth(b.as_u64()));
+                    }
                 }
                 ClientEvent::ChannelMessage(m) => events.push(Event::Channel {
                     label: m.label,
@@ -487,12 +568,19 @@ pub async fn run_paired(
                         (pick, listing) = (None, false);
                         let _ = ui_out.send(UiUpdate::Question(q));
                     }
+                    // While M4's other display is shown, the customer's share waits for its end.
                     Action::StartShare(source) => {
-                        share_tx.send(ShareCommand::Start(source));
+                        last_share = Some(ShareCommand::Start(source));
+                        if other.is_none() {
+                            share_tx.send(ShareCommand::Start(source));
+                        }
                         let _ = ui_out.send(UiUpdate::Sharing(true));
                     }
                     Action::ShareWindows(windows) => {
-                        share_tx.send(ShareCommand::Windows(windows));
+                        last_share = Some(ShareCommand::Windows(windows.clone()));
+                        if other.is_none() {
+                            share_tx.send(ShareCommand::Windows(windows));
+                        }
                         let _ = ui_out.send(UiUpdate::Sharing(true));
                     }
                     Action::ListWindows => {
@@ -509,11 +597,16 @@ pub async fn run_paired(
                         let _ = ui_out.send(UiUpdate::Pick { question, windows });
                     }
                     Action::StopShare => {
+                        last_share = None;
                         share_tx.send(ShareCommand::Stop);
                         let _ = ui_out.send(UiUpdate::Sharing(false));
                     }
                     Action::Inject(i) => {
-                        if let Err(e) = inject(input.as_mut(), i) {
+                        let into = match &mut other {
+                            Some(o) => o.input.as_mut(),
+                            None => input.as_mut(),
+                        };
+                        if let Err(e) = inject(into, i) {
                             let _ =
                                 ui_out.send(UiUpdate::Notice(format!("input not injected: {e}")));
                         }
@@ -541,6 +634,36 @@ pub async fn run_paired(
                     }
                     Action::Sampling(s) => {
                         share_tx.send(ShareCommand::Sampling(s));
+                        if let Some(o) = &other {
+                            o.share.send(ShareCommand::Sampling(s));
+                        }
+                    }
+                    Action::StartLogon { user, password } => match &logon_platform {
+                        Some(p) => {
+                            let socket = p.socket.clone();
+                            let tx = logon_tx.clone();
+                            let size = logon_size(&monitors);
+                            std::thread::spawn(move || {
+                                let answer =
+                                    crate::logon::client::start(&socket, &user, &password.0, size)
+                                        .map_err(|e| e.code().to_owned());
+                                drop(password);
+                                let _ = tx.send(LogonNews::Answer(answer));
+                            });
+                        }
+                        None => {
+                            events.push_back(Event::Logon(LogonEvent::Refused("failed".into())))
+                        }
+                    },
+                    Action::EndLogon => {
+                        if let Some(o) = other.take() {
+                            o.logon.end();
+                            drop(o.share);
+                            drop(o.input);
+                            if let Some(c) = &last_share {
+                                share_tx.send(c.clone());
+                            }
+                        }
                     }
                     Action::Notice(n) => {
                         let _ = ui_out.send(UiUpdate::Notice(n));
@@ -641,6 +764,22 @@ pub async fn run_paired(
             }
         }
     }
+}
+
+/// M4: the other user's display is as large as the customer's first monitor (what the CSR's
+/// view is laid out for), within what the service makes.
+fn logon_size(
+    monitors: &std::sync::Arc<dyn Fn() -> Vec<crate::platform::Monitor> + Send + Sync>,
+) -> (u16, u16) {
+    use crate::logon::proto::{MAX_SIZE, MIN_SIZE};
+    let (w, h) = monitors()
+        .first()
+        .map_or((1280, 800), |m| (m.rect.width, m.rect.height));
+    let clamp = |v: u32, lo: u16, hi: u16| v.clamp(u32::from(lo), u32::from(hi)) as u16;
+    (
+        clamp(w, MIN_SIZE.0, MAX_SIZE.0),
+        clamp(h, MIN_SIZE.1, MAX_SIZE.1),
+    )
 }
 
 /// M5: the rejoin ticket taken and kept, and the autostart entry in place.

@@ -31,6 +31,9 @@ pub enum Activity {
     RunScript,
     /// SPEC M5: restart the computer; the helper rejoins the session by itself afterwards.
     Reboot,
+    /// SPEC M4: the CSR signs in as another user of this computer, on a display of its own,
+    /// which they see and control instead of the customer's.
+    LoginAsUser,
     /// SPEC F2: one operation on this computer's files (the question's detail says which).
     /// Asked of the customer for each, unless their screen is shared; not an activity of the
     /// server's, so not in [`Activity::ALL`].
@@ -47,6 +50,7 @@ impl Activity {
         Activity::SystemInfo,
         Activity::RunScript,
         Activity::Reboot,
+        Activity::LoginAsUser,
     ];
 
     pub fn name(self) -> &'static str {
@@ -59,6 +63,7 @@ impl Activity {
             Activity::SystemInfo => "system_info",
             Activity::RunScript => "run_script",
             Activity::Reboot => "reboot",
+            Activity::LoginAsUser => "login_as_user",
             Activity::FileOp => "file_op",
         }
     }
@@ -73,7 +78,7 @@ impl Activity {
     pub fn always_asked(self) -> bool {
         matches!(
             self,
-            Activity::RunScript | Activity::Reboot | Activity::FileOp
+            Activity::RunScript | Activity::Reboot | Activity::FileOp | Activity::LoginAsUser
         )
     }
 
@@ -109,6 +114,9 @@ impl Activity {
                 "{csr} asks to restart this computer. Save your work first: every program closes. Tandem Helper starts again by itself afterwards and rejoins this session."
             ),
             Activity::FileOp => format!("{csr} asks to do this with your files:"),
+            Activity::LoginAsUser => format!(
+                "{csr} asks to sign in to this computer as another user, with that user's password, on a separate screen. Your desktop is hidden behind a notice until they sign out, and your own session keeps running."
+            ),
             Activity::RunScript => format!(
                 "{csr} asks to run these scripts on this computer, in this order, as you, each in a folder of its own that is removed afterwards:"
             ),

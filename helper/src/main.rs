@@ -151,6 +151,17 @@ fn platform(display: Option<String>) -> Result<Platform, JoinError> {
         clipboard: Some(Box::new(clipboard)),
         start_share: Box::new(move |out| share::spawn(capture, out)),
         relaunch: Vec::new(),
+        logon: Some(connection::LogonPlatform {
+            socket: tandem_helper::logon::client::socket(),
+            open: Box::new(|started, out, origin| {
+                let other = Display::open_with_cookie(&started.display, &started.cookie)
+                    .map_err(|e| e.to_string())?;
+                let input = other.input().map_err(|e| e.to_string())?;
+                let capture = other.capture().map_err(|e| e.to_string())?;
+                let share = share::spawn_at(capture, out, origin).map_err(|e| e.to_string())?;
+                Ok((share, Box::new(input) as Box<_>))
+            }),
+        }),
     })
 }
 

@@ -57,6 +57,29 @@ pub enum Event {
     ClipboardAnswer { id: u64, send: bool },
     /// What the clipboard gave after the customer's yes (the shell read it).
     ClipboardRead(ClipboardReply),
+    /// M4: how the sign-in asked with [`Action::StartLogon`] went, or that its session ended.
+    Logon(LogonEvent),
+}
+
+/// M4: what the sign-in service said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogonEvent {
+    /// The other user's session runs, and its display is what the share sends now.
+    Started,
+    /// Not started: the service's code (`auth_failed`, `not_allowed`, `busy`, `failed`...).
+    Refused(String),
+    /// The user signed out (`logged_out`) or their display stopped (`failed`).
+    Ended(String),
+}
+
+/// A password on its way to the sign-in service: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
 }
 
 /// The CSR asks for the customer's clipboard text; the helper asks the customer first.
@@ -205,6 +228,21 @@ pub enum Action {
     },
     /// F2: stop this transfer (`None`: every one) and remove what it wrote.
     CancelFiles(Option<u64>),
+    /// M4: ask the sign-in service for `user`'s session (answered with [`Event::Logon`]).
+    StartLogon {
+        user: String,
+        password: Password,
+    },
+    /// M4: the other user's session ends here: back to the customer's display.
+    EndLogon,
+}
+
+/// M4: the other user's session, as far as the helper knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Logon {
+    Idle,
+    Starting { user: String },
+    Running { user: String },
 }
 
 /// The helper's side of one session.
@@ -255,6 +293,8 @@ pub struct Session {
     csr_holds: bool,
     /// F2: the file operation asked in the window, one at a time.
     files_asked: Option<(u64, FilesRequest)>,
+    /// M4: the sign-in as another user.
+    logon: Logon,
 }
 
 /// D4: to whom this computer's control is given, and who holds it now.
@@ -319,6 +359,7 @@ impl Session {
             proposals: BTreeMap::new(),
             allowed_run: None,
             files_asked: None,
+            logon: Logon::Idle,
         }
     }
 
@@ -366,7 +407,7 @@ impl Session {
             Event::Stop => self.stop(&mut out),
             Event::TakeControl => out.push(Action::Send(json!({"type": "take_control"}))),
             Event::Captured { picture, shown } => {
-                if self.sharing {
+                if self.sharing || self.signed_in().is_some() {
                     self.picture = Some((picture, shown));
                 }
             }
@@ -380,8 +421,17 @@ impl Session {
             Event::Windows(list) => self.windows_listed(list, &mut out),
             Event::Picked { id, windows } => self.picked(id, &windows, &mut out),
             Event::Placed(placement) => self.placed(placement, &mut out),
+            Event::Logon(e) => self.logon_event(e, &mut out),
         }
         out
+    }
+
+    /// M4: the user the CSR is signed in as, while their session is what is shown.
+    pub fn signed_in(&self) -> Option<&str> {
+        match &self.logon {
+            Logon::Running { user } => Some(user),
+            _ => None,
+        }
     }
 
     /// The windows the customer chose, while an application is shared or asked about.
@@ -397,6 +447,7 @@ impl Session {
             "welcome" => self.welcome(&frame, out),
             "event" => self.event(&frame["event"], out),
             "media_answer" | "media_offer" | "media_closed" => out.push(Action::Media(frame)),
+            "login_as_user" => self.login_as_user(&frame, out),
             // The session restarts after a fault, or this computer's actor was out of reach:
             // the same token connects again, and nothing the customer allowed is lost
             // (docs/protocol.md 5.8).
@@ -816,6 +867,9 @@ impl Session {
         if activity == Activity::RunScript {
             out.push(Action::StopScripts);
         }
+        if activity == Activity::LoginAsUser {
+            self.end_logon("ended", out);
+        }
         if activity.controls() && !self.consent.allows_control() {
             self.release_held(out);
             self.withdraw_clipboard(out);
@@ -950,6 +1004,7 @@ impl Session {
 
     /// Viewing and control end here, whatever the server does next.
     fn end_all(&mut self, out: &mut Vec<Action>) {
+        self.end_logon("ended", out);
         self.end_files(out);
         out.push(Action::StopScripts);
         self.release_held(out);
@@ -1001,6 +1056,9 @@ impl Session {
             Ok(c) => c,
             Err(e) => return self.refuse(e.code()),
         };
+        if self.signed_in().is_some() {
+            return self.control_logon(control, out);
+        }
         if !self.consent.admits(&control) {
             if !self.told_ignored {
                 self.told_ignored = true;
@@ -1040,6 +1098,11 @@ impl Session {
         if self.csr_holds && self.consent.allows(Activity::GiveControl) {
             return self.refuse("csr_holds");
         }
+        self.inject_mapped(control, out);
+    }
+
+    /// The pointer and keys onto the picture shown (the whole screen, or M4's other display).
+    fn inject_mapped(&mut self, control: Control, out: &mut Vec<Action>) {
         let Some((picture, shown)) = self.picture else {
             return self.refuse("nothing_shown");
         };
@@ -1243,6 +1306,111 @@ impl Consent {
         Activity::ALL
             .iter()
             .any(|a| a.controls() && self.allows(*a))
+    }
+}
+
+/// M4, log in as another user: the credentials the server relays are used only while the
+/// customer's own yes to `login_as_user` stands here; the other user's display is then what is
+/// shown and controlled, and the customer's desktop is behind a notice until it ends.
+impl Session {
+    fn login_as_user(&mut self, frame: &Value, out: &mut Vec<Action>) {
+        let user = frame["user"].as_str().unwrap_or_default().to_owned();
+        let password = frame["password"].as_str().unwrap_or_default();
+        let refused = |code: &str| {
+            Action::Send(json!({
+                "type": "login_as_user_result", "state": "failed", "user": user, "code": code,
+            }))
+        };
+        if !(self.running.contains(&Activity::LoginAsUser)
+            && self.consent.allows(Activity::LoginAsUser))
+        {
+            out.push(Action::Notice(
+                "the server relayed a sign-in as another user that you did not allow: nothing is done"
+                    .into(),
+            ));
+            return out.push(refused("not_allowed"));
+        }
+        if self.logon != Logon::Idle {
+            return out.push(refused("busy"));
+        }
+        if !crate::logon::proto::user_name_ok(&user) || password.is_empty() {
+            return out.push(refused("bad_request"));
+        }
+        let csr = frame["by"]
+            .as_str()
+            .and_then(|b| self.names.get(b))
+            .map_or("The support representative", String::as_str);
+        out.push(Action::Notice(format!(
+            "{csr} is signing in as {user} on a separate screen"
+        )));
+        self.logon = Logon::Starting { user: user.clone() };
+        out.push(Action::StartLogon {
+            user,
+            password: Password(password.to_owned()),
+        });
+    }
+
+    fn logon_event(&mut self, event: LogonEvent, out: &mut Vec<Action>) {
+        let result = |state: &str, user: &str, key: &str, value: &str| {
+            let mut frame = json!({"type": "login_as_user_result", "state": state, "user": user});
+            frame[key] = json!(value);
+            Action::Send(frame)
+        };
+        match (std::mem::replace(&mut self.logon, Logon::Idle), event) {
+            (Logon::Starting { user }, LogonEvent::Started) => {
+                // What is shown now is the other display: a point is mapped onto its picture.
+                self.picture = None;
+                self.release_held(out);
+                out.push(Action::Send(json!({
+                    "type": "login_as_user_result", "state": "started", "user": user,
+                })));
+                self.logon = Logon::Running { user };
+            }
+            (Logon::Starting { user }, LogonEvent::Refused(code)) => {
+                out.push(result("failed", &user, "code", &code));
+            }
+            (Logon::Running { user }, LogonEvent::Ended(reason)) => {
+                self.release_held(out);
+                self.picture = None;
+                out.push(Action::EndLogon);
+                out.push(result("ended", &user, "reason", &reason));
+                out.push(Action::Notice(format!(
+                    "{user} signed out; your desktop is shown again"
+                )));
+            }
+            // Started after the end was asked here (Stop, the activity stopped): end it.
+            (Logon::Idle, LogonEvent::Started) => out.push(Action::EndLogon),
+            (state, _) => self.logon = state,
+        }
+    }
+
+    /// Ends the other user's session from this side (the activity stopped, Stop, the session
+    /// ended); nothing when none runs.
+    fn end_logon(&mut self, reason: &str, out: &mut Vec<Action>) {
+        match std::mem::replace(&mut self.logon, Logon::Idle) {
+            Logon::Idle => {}
+            Logon::Starting { user } => out.push(Action::Send(json!({
+                "type": "login_as_user_result", "state": "failed", "user": user, "code": "ended",
+            }))),
+            Logon::Running { user } => {
+                self.release_held(out);
+                self.picture = None;
+                out.push(Action::EndLogon);
+                out.push(Action::Send(json!({
+                    "type": "login_as_user_result", "state": "ended", "user": user, "reason": reason,
+                })));
+            }
+        }
+    }
+
+    /// Control while the other user's session is shown: it goes there, never to the customer's
+    /// desktop; the clipboard is not passed between the two users.
+    fn control_logon(&mut self, control: Control, out: &mut Vec<Action>) {
+        match control {
+            Control::ReleaseAll => self.release_held(out),
+            Control::ClipboardSet(_) | Control::ClipboardGet => self.refuse("signed_in_elsewhere"),
+            other => self.inject_mapped(other, out),
+        }
     }
 }
 

@@ -10,6 +10,8 @@ use crate::session::{ClipboardQuestion, Given};
 
 /// The window's title, and the name the indicator's title starts from.
 pub const TITLE: &str = "Tandem Helper";
+/// M4: the title of the notice over the whole screen (AT-SPI finds it by this name).
+pub const NOTICE_TITLE: &str = "Tandem Helper: signed in as another user";
 /// The answers' button labels, which are also their accessible names.
 pub const ALLOW: &str = "Allow";
 pub const ALLOW_ALL: &str = "Allow everything this session";
@@ -91,6 +93,8 @@ pub struct State<'a> {
     pub clipboard: Option<&'a ClipboardQuestion>,
     /// D4 (this is the CSR's own computer): control is given to a customer.
     pub given: Option<Given<'a>>,
+    /// M4: the CSR is signed in as this user on a separate display.
+    pub signed_in_as: Option<&'a str>,
 }
 
 /// A question with its answers, as the window shows it.
@@ -135,6 +139,9 @@ pub struct View {
     pub server_entry: bool,
     /// The session is over: the window offers Close, and stays until the customer closes it.
     pub ended: bool,
+    /// M4: the full-screen notice over the customer's desktop while the CSR works as another
+    /// user on a display of its own (it offers Stop).
+    pub notice: Option<String>,
 }
 
 /// Someone to name when the server has not said who: never an empty name.
@@ -196,6 +203,7 @@ impl View {
                     Connection::NeedsCode { server: None, .. }
                 ),
                 ended: matches!(state.connection, Connection::Ended { .. }),
+                notice: None,
             };
         }
         let group = names(state.csrs);
@@ -251,6 +259,20 @@ impl View {
                 )
             });
         }
+        let notice = state.signed_in_as.map(|user| {
+            format!(
+                "{primary} is signed in as {user} on a separate screen. Your desktop comes back when they sign out, or when you press Stop."
+            )
+        });
+        if let Some(user) = state.signed_in_as {
+            allowed.push(format!(
+                "{primary} is signed in to this computer as {user}, on a separate screen."
+            ));
+        } else if consent.allows(Activity::LoginAsUser) {
+            allowed.push(format!(
+                "{primary} can sign in to this computer as another user, with their password."
+            ));
+        }
         if consent.allows_all() {
             allowed.push(
                 "You allowed everything for this session: new requests start without asking, until you press Stop."
@@ -297,6 +319,7 @@ impl View {
             clipboard,
             indicator,
             take_back: given.is_some_and(|g| !g.csr_holds),
+            notice,
             stop_enabled: true,
             code_entry: None,
             server_entry: false,
@@ -379,6 +402,7 @@ mod tests {
             picking: Picking::No,
             clipboard: None,
             given: None,
+            signed_in_as: None,
         })
     }
 
@@ -462,6 +486,7 @@ mod tests {
             picking: Picking::No,
             clipboard: None,
             given: None,
+            signed_in_as: None,
         });
         assert_eq!(
             v.indicator.as_deref(),
@@ -574,6 +599,7 @@ mod tests {
             picking,
             clipboard: Some(&clip),
             given: None,
+            signed_in_as: None,
         };
         let listing = View::of(state(Picking::Listing));
         assert_eq!((listing.question, listing.pick), (None, None));
@@ -619,6 +645,7 @@ mod tests {
                     to: "Dave",
                     csr_holds,
                 }),
+                signed_in_as: None,
             })
         };
         // Asked, not yet allowed: nothing is given, nothing to take back.

@@ -14,6 +14,7 @@
 //! has its own Stop; it asks the window manager to keep it above the others (src/window/above.rs).
 
 mod above;
+mod notice;
 pub mod picker;
 
 use std::cell::{Cell, RefCell};
@@ -73,6 +74,8 @@ struct Shown {
     /// The session is over: the window stays, with Close, until the customer closes it.
     ended: Cell<bool>,
     indicator: RefCell<Option<Indicator>>,
+    /// M4: the notice over the whole screen while the CSR is signed in as another user.
+    notice: RefCell<Option<notice::Notice>>,
     events: async_channel::Sender<UiEvent>,
 }
 
@@ -275,6 +278,7 @@ fn build(
         close: close.clone(),
         ended: Cell::new(false),
         indicator: RefCell::new(None),
+        notice: RefCell::new(None),
         events: events.clone(),
     });
 
@@ -335,6 +339,9 @@ fn build(
         if let Some(i) = shown_for_close.indicator.take() {
             i.window.destroy();
         }
+        if let Some(n) = shown_for_close.notice.take() {
+            n.window.destroy();
+        }
         app_for_close.quit();
         glib::Propagation::Proceed
     });
@@ -347,6 +354,9 @@ fn build(
         // The helper's core is done: nothing more to show or to answer.
         if let Some(i) = shown.indicator.take() {
             i.window.destroy();
+        }
+        if let Some(n) = shown.notice.take() {
+            n.window.destroy();
         }
         // Why it ended stays on screen until the customer presses Close.
         if !shown.ended.get() {
@@ -419,6 +429,18 @@ fn show(shown: &Shown, view: &View) {
         (None, Some(_)) => {
             if let Some(i) = indicator.take() {
                 i.window.destroy();
+            }
+        }
+        (None, None) => {}
+    }
+    drop(indicator);
+    let mut notice = shown.notice.borrow_mut();
+    match (&view.notice, notice.as_ref()) {
+        (Some(text), Some(n)) => n.label.set_text(text),
+        (Some(text), None) => *notice = Some(notice::show(text, &shown.events)),
+        (None, Some(_)) => {
+            if let Some(n) = notice.take() {
+                n.window.destroy();
             }
         }
         (None, None) => {}

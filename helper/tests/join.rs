@@ -455,8 +455,19 @@ fn join_helper_with(s: &Session, display: &str, env: &[(&str, &std::ffi::OsStr)]
 /// Dave's helper joins on `display` (terminal), the CSR connects its WebRTC client, asks to see
 /// the screen, and the helper's terminal says yes: the screen is being shown when this returns.
 async fn viewing(s: &mut Session, display: &str) -> (Proc, Peer) {
-    let mut helper = join_helper(s, display);
-    s.csr.event("computer_attached", "").await;
+    let (helper, peer, _) = viewing_with(s, display, &[]).await;
+    (helper, peer)
+}
+
+/// [`viewing`] with these environment variables for the helper; also what the server said the
+/// computer can do when it attached.
+async fn viewing_with(
+    s: &mut Session,
+    display: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Proc, Peer, Value) {
+    let mut helper = join_helper_with(s, display, env);
+    let attached = s.csr.event("computer_attached", "").await;
     let peer = Peer::connect(&mut s.csr).await;
     allowed(
         &mut s.csr,
@@ -467,7 +478,7 @@ async fn viewing(s: &mut Session, display: &str) -> (Proc, Peer) {
     .await;
     peer.answer_offer(&mut s.csr).await;
     helper.line(|l| l == "your screen is being shown");
-    (helper, peer)
+    (helper, peer, attached)
 }
 
 /// The CSR asks for `activity`; the helper's terminal shows `question` and is answered "y".

@@ -214,3 +214,61 @@ fn closing_the_window_stops_control_and_leaves() {
         "the helper leaves cleanly when its window is closed"
     );
 }
+
+/// The X11 top-level window titled `title` on `display`, and its size.
+fn window_size(display: &str, title: &str) -> Option<(u16, u16)> {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt};
+    let (conn, screen) = x11rb::connect(Some(display)).ok()?;
+    let root = conn.setup().roots[screen].root;
+    let tree = conn.query_tree(root).ok()?.reply().ok()?;
+    tree.children.into_iter().find_map(|w| {
+        let name = conn
+            .get_property(false, w, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
+            .ok()?
+            .reply()
+            .ok()?;
+        if name.value != title.as_bytes() {
+            return None;
+        }
+        let g = conn.get_geometry(w).ok()?.reply().ok()?;
+        Some((g.width, g.height))
+    })
+}
+
+/// M4: while the CSR is signed in as another user, a notice covers the customer's whole screen,
+/// says so, and offers Stop; it goes when the session does.
+#[test]
+fn a_notice_covers_the_screen_while_the_csr_is_signed_in_as_another_user() {
+    let Some(mut d) = demo() else { return };
+    d.connect();
+    d.say(json!({"ask": "login_as_user", "csr": "Carol"}));
+    d.find(json!({"role": "label", "contains": "sign in to this computer as another user", "window": MAIN}));
+    d.click("Allow", MAIN);
+    assert_eq!(d.next()["answer"], "allow");
+    d.decision("login_as_user", true);
+    d.say(json!({"signed_in_as": "bob"}));
+    let title = tandem_helper::status::NOTICE_TITLE;
+    let text = d.find(json!({"role": "label", "contains": "signed in as bob", "window": title}));
+    assert!(text.contains("Your desktop comes back"), "{text}");
+    let display = d.display().to_owned();
+    let deadline = std::time::Instant::now() + process::WAIT;
+    while window_size(&display, title) != Some((1024, 768)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the notice does not cover the 1024x768 screen: {:?}",
+            window_size(&display, title)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Stop in the notice is the customer's Stop.
+    d.click("Stop", title);
+    d.expect(json!({"event": "stop"}));
+    d.decision("login_as_user", false);
+    d.say(json!({"signed_in_as": ""}));
+    let deadline = std::time::Instant::now() + process::WAIT;
+    while window_size(&display, title).is_some() {
+        assert!(std::time::Instant::now() < deadline, "the notice stays");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -551,6 +551,9 @@ pub async fn report(
     let mut files = Vec::new();
     let mut system_info = Vec::new();
     let mut script_logs = Vec::new();
+    // M4: who the CSR signed in as on whose computer, and how it went (never a password: no
+    // event holds one).
+    let mut logins = Vec::new();
     for r in &records {
         match &r.event {
             Event::Chat { from, to, text } => chat.push(json!({
@@ -588,6 +591,22 @@ pub async fn report(
             Event::FileWithdrawn { file, customer } => files.push(json!({
                 "at": r.at, "file": file, "what": "withdrawn", "customer": customer,
             })),
+            Event::LoginAsUserAttempted { customer, user, by, .. } => logins.push(json!({
+                "at": r.at, "what": "attempted", "user": user, "customer": customer,
+                "customer_name": name(customer), "by": by, "by_name": name(by),
+            })),
+            Event::LoginAsUserStarted { customer, user, .. } => logins.push(json!({
+                "at": r.at, "what": "started", "user": user, "customer": customer,
+                "customer_name": name(customer),
+            })),
+            Event::LoginAsUserFailed { customer, user, code, .. } => logins.push(json!({
+                "at": r.at, "what": "failed", "user": user, "code": code, "customer": customer,
+                "customer_name": name(customer),
+            })),
+            Event::LoginAsUserEnded { customer, user, reason, .. } => logins.push(json!({
+                "at": r.at, "what": "ended", "user": user, "reason": reason, "customer": customer,
+                "customer_name": name(customer),
+            })),
             _ => {}
         }
     }
@@ -601,6 +620,7 @@ pub async fn report(
         "files": files,
         "system_info": system_info,
         "script_logs": script_logs,
+        "logins": logins,
         "events": records.len(),
     })))
 }

@@ -23,6 +23,7 @@ mod hardening;
 mod helper_media;
 mod helper_pairing;
 mod interop;
+mod login_as_user;
 mod mail;
 mod media;
 mod metrics_lint;

@@ -6,6 +6,7 @@
 //! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
 
 pub mod computer_files;
+pub mod login_as_user;
 pub mod pairing;
 mod scripts;
 
@@ -156,6 +157,19 @@ pub enum Refusal {
         crate::computer_files::MAX_PENDING_OPS
     )]
     TooManyFilesOps,
+    #[error(
+        "a user name is 1 to {} letters, digits, dots, underscores or dashes (not first), a password 1 to {} bytes without NUL; a computer answers started, failed or ended",
+        login_as_user::MAX_USER_CHARS,
+        login_as_user::MAX_PASSWORD_BYTES
+    )]
+    BadLogin,
+    #[error(
+        "{max} sign-ins on this computer in the last minute; try again in {0} s",
+        max = login_as_user::MAX_LOGINS_PER_WINDOW
+    )]
+    TooManyLogins(u64),
+    #[error("the customer's computer has not answered the previous sign-in yet")]
+    LoginPending,
 }
 
 impl Refusal {
@@ -220,6 +234,9 @@ impl Refusal {
             Self::UnknownFilesOp => "unknown_files_op",
             Self::SystemInfoNotAsked => "system_info_not_asked",
             Self::TooManyFilesOps => "too_many_files_ops",
+            Self::BadLogin => "bad_login",
+            Self::TooManyLogins(_) => "too_many_logins",
+            Self::LoginPending => "login_pending",
         }
     }
 }
@@ -358,6 +375,8 @@ pub struct SessionRules {
     /// F2: operations sent to customers' computers and not answered yet.
     files_ops: BTreeMap<u32, computer_files::PendingOp>,
     next_files_op: u32,
+    /// M4: signing in as another user on each customer's computer.
+    logins: BTreeMap<ParticipantId, login_as_user::Logins>,
 }
 
 /// A file the primary CSR published to a customer (SPEC F1).
@@ -453,6 +472,7 @@ impl SessionRules {
             proposals: BTreeMap::new(),
             script_runs: BTreeMap::new(),
             restarting: BTreeSet::new(),
+            logins: BTreeMap::new(),
         }
     }
 
@@ -523,10 +543,16 @@ impl SessionRules {
     /// and which computers (Tandem Helper) act for which customer: the policy sends a customer's
     /// control input to their computer and takes the computer's share as theirs.
     pub fn media_policy(&self) -> MediaPolicy<ParticipantId> {
+        // M4: while the CSR is signed in as another user of a customer's computer, that user's
+        // separate display is what the computer shares, and the primary CSR controls it (the
+        // customer allowed `login_as_user`, which is asked always; their desktop is not shown).
+        let signed_in = |a: Activity, c: ParticipantId| {
+            a == Activity::LoginAsUser && self.signed_in_as(c).is_some()
+        };
         let control = self
             .running
             .iter()
-            .find(|(a, _)| a.is_control())
+            .find(|(a, c)| a.is_control() || signed_in(*a, *c))
             .and_then(|(_, customer)| self.primary.map(|p| (p, *customer)));
         MediaPolicy {
             voice_members: self.voice_members().into_iter().collect(),
@@ -536,7 +562,7 @@ impl SessionRules {
             screens: self
                 .running
                 .iter()
-                .filter(|(a, _)| a.is_sharing())
+                .filter(|(a, c)| a.is_sharing() || signed_in(*a, *c))
                 .map(|(_, c)| *c)
                 .collect(),
             control,
@@ -1005,6 +1031,23 @@ impl SessionRules {
             }
             Command::WithdrawFile { file } => self.withdraw_file(now, from, file, &mut out)?,
             Command::RefreshSystemInfo => self.refresh_system_info(now, from, &mut out)?,
+            Command::LoginAsUser { user, password } => {
+                self.login_as_user(now, from, user, &password, &mut out)?
+            }
+            Command::LoginAsUserResult {
+                state,
+                user,
+                code,
+                reason,
+            } => {
+                let result = login_as_user::LoginResult {
+                    state,
+                    user,
+                    code,
+                    reason,
+                };
+                self.login_as_user_result(now, from, result, &mut out)?
+            }
             Command::StartVoiceCall => self.start_voice_call(now, from, &mut out)?,
             Command::EndVoiceCall => self.end_voice_call(now, from, &mut out)?,
             Command::JoinVoice => self.join_voice(now, from, &mut out)?,
@@ -2140,6 +2183,7 @@ impl SessionRules {
                     .retain(|_, o| o.customer != p && o.computer != p && o.by != p);
                 self.script_runs.remove(&p);
                 self.restarting.remove(&p);
+                self.logins.remove(&p);
             }
             Event::ParticipantRemoved { participant, .. } => {
                 self.removed.insert(*participant);
@@ -2158,6 +2202,10 @@ impl SessionRules {
             Event::ComputerRestarting { customer, .. } => {
                 self.restarting.insert(*customer);
             }
+            Event::LoginAsUserAttempted { .. }
+            | Event::LoginAsUserStarted { .. }
+            | Event::LoginAsUserFailed { .. }
+            | Event::LoginAsUserEnded { .. } => self.apply_login(at, event),
             Event::Chat { .. } => {}
             Event::ConsentRequested {
                 request,
@@ -2231,6 +2279,9 @@ impl SessionRules {
                 }
                 if *activity == Activity::SystemInfo {
                     self.system_info_asked.remove(customer);
+                }
+                if *activity == Activity::LoginAsUser {
+                    self.login_stopped(*customer);
                 }
                 self.running.remove(&(*activity, *customer));
             }
@@ -2353,6 +2404,10 @@ impl SessionRules {
                 self.proposals.clear();
                 self.script_runs.clear();
                 self.restarting.clear();
+                let customers: Vec<ParticipantId> = self.logins.keys().copied().collect();
+                for customer in customers {
+                    self.login_stopped(customer);
+                }
                 self.voice = None;
                 self.cameras.clear();
             }
@@ -2408,6 +2463,13 @@ impl SessionRules {
         let voice = self.voice.as_ref().map(|v| {
             json!({"started_by": v.started_by, "members": v.members, "microphone_holders": v.microphones})
         });
+        // M4: whose session the CSR is in on each customer's computer; a customer sees their own.
+        let signed_in_as: serde_json::Map<String, serde_json::Value> = self
+            .logins
+            .keys()
+            .filter(|c| staff || Some(**c) == viewer_id)
+            .filter_map(|c| Some((c.to_string(), json!(self.signed_in_as(*c)?))))
+            .collect();
         let mut view = json!({
             "id": self.init.id,
             "number": self.init.number,
@@ -2426,6 +2488,7 @@ impl SessionRules {
             "automatic_recording": self.init.automatic_recording,
             "control_holder": self.control_holder(),
             "restarting": self.restarting,
+            "signed_in_as": signed_in_as,
         });
         if staff {
             view["notes"] = json!(self.notes);

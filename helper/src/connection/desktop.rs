@@ -54,6 +54,7 @@ fn show(views: &async_channel::Sender<View>, connection: Connection) {
         picking: crate::status::Picking::No,
         clipboard: None,
         given: None,
+        signed_in_as: None,
     });
     let _ = views.try_send(view);
 }

@@ -43,6 +43,16 @@ struct SessionRef {
 /// these, and refuses the others with `helper_required`.
 pub const ABILITIES: &[&str] = &["system_info", "run_script", "reboot", "file_transfer"];
 
+/// What this helper can do here: [`ABILITIES`], and M4's `login_as_user` where the sign-in
+/// service listens (the server then refuses it with `helper_required` elsewhere).
+pub fn abilities() -> Vec<&'static str> {
+    let mut can = ABILITIES.to_vec();
+    if crate::logon::client::available(&crate::logon::client::socket()) {
+        can.push("login_as_user");
+    }
+    can
+}
+
 #[derive(Deserialize)]
 struct Participant {
     id: String,
@@ -117,11 +127,11 @@ async fn redeem_once(base: &reqwest::Url, credential: &Credential) -> Result<Pai
     let (path, body) = match credential {
         Credential::Code(code) => (
             "/api/helper/join",
-            serde_json::json!({ "code": code, "can": ABILITIES }),
+            serde_json::json!({ "code": code, "can": abilities() }),
         ),
         Credential::Rejoin(ticket) => (
             "/api/helper/rejoin",
-            serde_json::json!({ "ticket": ticket, "can": ABILITIES }),
+            serde_json::json!({ "ticket": ticket, "can": abilities() }),
         ),
     };
     let url = base

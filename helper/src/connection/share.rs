@@ -61,9 +61,17 @@ pub struct Share {
     /// A command wakes the thread from its wait on the display ([`Capture::wait`]).
     waker: Option<Waker>,
     thread: Option<JoinHandle<()>>,
+    /// Where its pictures' times count from (the RTP timestamps).
+    origin: Instant,
 }
 
 impl Share {
+    /// Where its pictures' times count from: a share that takes over the same video track
+    /// (M4's other display) counts from here too, so the timestamps go on rising.
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
     pub fn send(&self, command: ShareCommand) {
         if let Some(c) = &self.commands {
             let _ = c.send(command);
@@ -100,15 +108,25 @@ pub fn spawn(
     capture: impl Capture + Send + 'static,
     out: UnboundedSender<ShareOut>,
 ) -> std::io::Result<Share> {
+    spawn_at(capture, out, Instant::now())
+}
+
+/// [`spawn`], with the pictures' times counted from `origin`.
+pub fn spawn_at(
+    capture: impl Capture + Send + 'static,
+    out: UnboundedSender<ShareOut>,
+    origin: Instant,
+) -> std::io::Result<Share> {
     let (tx, rx) = std::sync::mpsc::channel();
     let waker = capture.waker();
     let thread = std::thread::Builder::new()
         .name("share".into())
-        .spawn(move || run(capture, rx, out))?;
+        .spawn(move || run(capture, rx, out, origin))?;
     Ok(Share {
         commands: Some(tx),
         waker,
         thread: Some(thread),
+        origin,
     })
 }
 
@@ -117,8 +135,8 @@ fn run(
     mut capture: impl Capture,
     commands: Receiver<ShareCommand>,
     out: UnboundedSender<ShareOut>,
+    origin: Instant,
 ) {
-    let origin = Instant::now();
     let mut source: Option<Source> = None;
     let mut windows = Windows::default();
     let mut pacer = Pacer::new(PaceConfig::default(), 0, 0);

@@ -22,6 +22,8 @@ pub async fn run(
     // D6: the pick shown (its question id and the windows' ids, numbered from 1).
     let mut pick: Option<(u64, Vec<u64>)> = None;
     let mut stdin_open = true;
+    // M4: the notice the window would show over the desktop, said once when it changes.
+    let mut notice: Option<String> = None;
     loop {
         tokio::select! {
             update = updates.recv() => match update {
@@ -35,6 +37,13 @@ pub async fn run(
                         UiUpdate::Pick { question, windows } => {
                             shown = None;
                             pick = Some((question.id, windows.iter().map(|w| w.0).collect()));
+                        }
+                        UiUpdate::View(v) if v.notice != notice => {
+                            notice.clone_from(&v.notice);
+                            say(&notice.as_ref().map_or_else(
+                                || "the notice over your desktop is gone".to_owned(),
+                                |n| format!("notice over your desktop: {n}"),
+                            ));
                         }
                         _ => {}
                     }

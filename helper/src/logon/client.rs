@@ -11,6 +11,12 @@ use super::xauth;
 /// Where the service listens when installed (its systemd socket).
 pub const SOCKET: &str = "/run/tandem-helper/logon.sock";
 
+/// The socket to ask: `TANDEM_HELPER_LOGON_SOCKET`, or where the installed service listens.
+pub fn socket() -> std::path::PathBuf {
+    std::env::var_os("TANDEM_HELPER_LOGON_SOCKET")
+        .map_or_else(|| SOCKET.into(), std::path::PathBuf::from)
+}
+
 /// How long a start may take: PAM delays a wrong password by seconds, and the display must start.
 const START_WAIT: Duration = Duration::from_secs(60);
 

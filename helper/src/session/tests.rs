@@ -315,6 +315,7 @@ fn garbage_from_the_server_changes_nothing() {
 mod apps;
 mod clipboard;
 mod files;
+mod login_as;
 /// D4, roles swapped: this is Carol's own computer; Carol gives Dave control of it.
 fn carols_computer() -> Session {
     let mut s = Session::new(Identity {

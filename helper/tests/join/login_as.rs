@@ -60,7 +60,6 @@ fn until(what: &str, ok: impl Fn() -> bool) {
 fn the_logon_service_checks_the_password_and_starts_and_ends_the_users_session() {
     let user = TestUser::create(1);
     let service = Service::start(&user);
-    let before = x_sockets();
 
     // A customer's helper runs as an ordinary user: its request, from uid 65534, is answered.
     // A wrong password: refused, and no display was made.
@@ -85,8 +84,11 @@ fn the_logon_service_checks_the_password_and_starts_and_ends_the_users_session()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(x_sockets(), before, "a wrong password started a display");
-    assert!(user.processes().is_empty());
+    // (Other tests start displays meanwhile: the user's processes are what tells.)
+    assert!(
+        user.processes().is_empty(),
+        "a wrong password started something"
+    );
 
     // Root (and any system account) is never signed in, whatever the password.
     assert_eq!(
@@ -105,7 +107,8 @@ fn the_logon_service_checks_the_password_and_starts_and_ends_the_users_session()
     let (started, logon) =
         client::start(&service.socket, &user.name, &user.password, SIZE).expect("signed in");
     assert_eq!(started.size, SIZE);
-    assert!(!before.contains(&format!("X{}", started.display.trim_start_matches(':'))));
+    let socket = format!("X{}", started.display.trim_start_matches(':'));
+    assert!(x_sockets().contains(&socket));
     until("the session window shows", || logged(&user, "ready"));
     // Its display server and session run as the user, not as root.
     let theirs = user.processes();
@@ -154,22 +157,136 @@ fn the_logon_service_checks_the_password_and_starts_and_ends_the_users_session()
             .flatten()
             .all(|e| !e.file_name().to_string_lossy().starts_with("session-"))
     });
-    until("the display is gone", || x_sockets() == before);
+    until("the display is gone", || !x_sockets().contains(&socket));
 
     // Signed in again, then the helper hangs up (the support session ended): all of it ends.
-    let (_, logon) =
+    let (again, logon) =
         client::start(&service.socket, &user.name, &user.password, SIZE).expect("signed in again");
+    let socket = format!("X{}", again.display.trim_start_matches(':'));
     until("the session window shows again", || {
         std::fs::read_to_string(user.home.join("events.log"))
             .is_ok_and(|t| t.matches("\"ready\"").count() == 2)
     });
     logon.end();
     user.until_no_process();
-    until("the display is gone again", || x_sockets() == before);
+    until("the display is gone again", || {
+        !x_sockets().contains(&socket)
+    });
 
     // That was this caller's fifth try this minute: a sixth is refused before anything is read.
     assert_eq!(
         client::start(&service.socket, &user.name, &user.password, SIZE).unwrap_err(),
         StartError::Refused(Refusal::TooManyTries)
     );
+}
+
+/// Whether the CSR's latest picture shows `rgb` at (x, y).
+fn csr_sees(peer: &super::Peer, x: usize, y: usize, rgb: [u8; 3]) -> bool {
+    peer.last_picture()
+        .is_some_and(|p| super::shows(&p, x, y, rgb))
+}
+
+/// M4 end to end: Carol asks to sign in as another user of Dave's computer; Dave allows it in
+/// Tandem Helper. A wrong password is refused and Dave's screen stays what Carol sees; the right
+/// one shows that user's own display instead, which Carol's clicks reach; Dave's desktop is
+/// behind a notice. The user signing out brings Dave's screen back; signed in again, ending the
+/// activity ends that user's session.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_csr_signs_in_as_another_user_and_sees_and_controls_their_screen_until_they_sign_out() {
+    let user = TestUser::create(2);
+    let service = tokio::task::block_in_place(|| Service::start(&user));
+    let (_x, display) = super::xvfb();
+    // Dave's own window A: red at its top left, (700, 100) on his screen.
+    let (_a, _) = super::test_window(&display);
+    let mut s = super::session().await;
+    let (mut helper, peer, attached) = super::viewing_with(
+        &mut s,
+        &display,
+        &[("TANDEM_HELPER_LOGON_SOCKET", service.socket.as_os_str())],
+    )
+    .await;
+    assert!(
+        attached.to_string().contains("login_as_user"),
+        "the helper says it can sign in as another user: {attached}"
+    );
+    super::eventually("Carol sees Dave's window A", || {
+        csr_sees(&peer, 710, 110, [255, 0, 0])
+    })
+    .await;
+
+    // Credentials before Dave's yes are refused by the server.
+    s.csr
+        .send(serde_json::json!({"type": "login_as_user", "user": user.name, "password": user.password, "ref": 1}))
+        .await;
+    let refused = s.csr.until(|v| v["ref"] == 1).await;
+    assert_eq!(refused["code"], "activity_not_running", "{refused}");
+    super::allowed(
+        &mut s.csr,
+        &mut helper,
+        "login_as_user",
+        "sign in to this computer as another user",
+    )
+    .await;
+
+    // A wrong password: refused, and Carol still sees Dave's screen.
+    s.csr
+        .send(serde_json::json!({"type": "login_as_user", "user": user.name, "password": "not-it", "ref": 2}))
+        .await;
+    let failed = s.csr.event("login_as_user_failed", "").await;
+    assert_eq!(failed["code"], "auth_failed", "{failed}");
+    assert!(csr_sees(&peer, 710, 110, [255, 0, 0]));
+    assert!(user.processes().is_empty());
+
+    // The right one: the user's display (window B, magenta at its top left) is what Carol sees.
+    s.csr
+        .send(serde_json::json!({"type": "login_as_user", "user": user.name, "password": user.password, "ref": 3}))
+        .await;
+    let started = s.csr.event("login_as_user_started", "").await;
+    assert_eq!(started["user"], user.name.as_str());
+    helper.line(|l| l.starts_with("notice over your desktop: Carol is signed in as"));
+    super::eventually("Carol sees the user's window B", || {
+        csr_sees(&peer, 10, 10, [255, 0, 255])
+    })
+    .await;
+    // Carol's click lands in the user's window, not in Dave's.
+    let at = serde_json::json!([100.0 / 1280.0, 100.0 / 800.0]);
+    super::eventually("Carol's click reaches window B", || {
+        peer.send_control(serde_json::json!({"t": "down", "at": at, "button": 0}));
+        peer.send_control(serde_json::json!({"t": "up", "at": at, "button": 0}));
+        logged(&user, "button_press")
+    })
+    .await;
+
+    // The user signs out (Ctrl+Q in their session): Dave's screen is back, the notice gone.
+    peer.send_control(
+        serde_json::json!({"t": "key", "key": "q", "code": "KeyQ", "mods": ["Control"]}),
+    );
+    let ended = s.csr.event("login_as_user_ended", "").await;
+    assert_eq!(ended["reason"], "logged_out", "{ended}");
+    helper.line(|l| l == "the notice over your desktop is gone");
+    super::eventually("Carol sees Dave's window A again", || {
+        csr_sees(&peer, 710, 110, [255, 0, 0])
+    })
+    .await;
+    tokio::task::block_in_place(|| user.until_no_process());
+
+    // Signed in again; Carol stops the activity: the user's session ends with it.
+    s.csr
+        .send(serde_json::json!({"type": "login_as_user", "user": user.name, "password": user.password, "ref": 4}))
+        .await;
+    s.csr.event("login_as_user_started", "").await;
+    super::eventually("Carol sees window B again", || {
+        csr_sees(&peer, 10, 10, [255, 0, 255])
+    })
+    .await;
+    s.csr
+        .send(serde_json::json!({"type": "stop_activity", "activity": "login_as_user"}))
+        .await;
+    s.csr.event("login_as_user_ended", "").await;
+    super::eventually("Carol sees Dave's window A once more", || {
+        csr_sees(&peer, 710, 110, [255, 0, 0])
+    })
+    .await;
+    tokio::task::block_in_place(|| user.until_no_process());
+    drop(service);
 }

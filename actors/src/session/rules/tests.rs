@@ -8,6 +8,7 @@ mod computer;
 mod computer_files;
 mod files;
 mod give_control;
+mod login_as_user;
 mod scripts;
 mod showing;
 mod world;
