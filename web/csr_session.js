@@ -450,8 +450,11 @@ export class CsrSession {
   // the control channel (the server relays them only then; web/remote_control.js). Annotation
   // tools take the pointer while one is picked.
   control() {
+    // M4: signed in as another user on the customer's computer, the primary controls that
+    // user's screen (the customer allowed it, and their own desktop is not shown).
     const controlling = () => Boolean(this.view && this.view.primary === this.panel.me
-      && (running(this.view, 'control_desktop') || running(this.view, 'control_application')));
+      && (running(this.view, 'control_desktop') || running(this.view, 'control_application')
+        || this.signedInAs(this.view.selected_customer)));
     this.remote = new RemoteControl(this.viewer.stage, {
       at: (e) => this.viewer.at(e),
       controlling,
@@ -572,6 +575,11 @@ export class CsrSession {
     }
   }
 
+  // M4: the user the CSR is signed in as on `customer`'s computer, if any.
+  signedInAs(customer) {
+    return (customer && this.view?.signed_in_as?.[customer]) || null;
+  }
+
   render() {
     const v = this.view;
     if (!v) return;
@@ -594,7 +602,9 @@ export class CsrSession {
     const customer = v.selected_customer;
     const shares = SHARES.filter((a) => running(v, a, customer));
     const waiting = v.pending_consents.filter((c) => SHARES.includes(c.activity));
-    $('.share-state', root).textContent = shares.length ? `${DOING[shares[shares.length - 1]]} ${this.panel.name(customer)}.`
+    const signedIn = this.signedInAs(customer);
+    $('.share-state', root).textContent = signedIn ? `Signed in as ${signedIn} on ${this.panel.name(customer)}'s computer: you see and control ${signedIn}'s screen.`
+      : shares.length ? `${DOING[shares[shares.length - 1]]} ${this.panel.name(customer)}.`
       : waiting.length ? waitingFor(waiting[0], this.panel.name(waiting[0].customer))
         : customer ? `${this.panel.name(customer)} is not sharing.` : 'No customer has joined yet.';
     const recording = running(v, 'recording');
@@ -611,9 +621,11 @@ export class CsrSession {
     $('[data-act="stop-record"]', root).hidden = !recording || automatic;
     // The share of any customer (only the selected one's runs), seen by everyone (D13).
     // An assistant also sees the primary CSR's screen while it is shown (D13).
-    const sharer = [...this.screens.keys()].find((id) => v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)))
+    const sharer = [...this.screens.keys()].find((id) => this.signedInAs(id) || v.activities.some((a) => a.customer === id && SHARES.includes(a.activity)))
       || (v.activities.some((a) => SHOWS.includes(a.activity)) && this.screens.has(v.primary) ? v.primary : null);
-    this.viewer.show(sharer ? this.screens.get(sharer) : null, sharer ? `${this.panel.name(sharer)}'s shared screen` : null);
+    const label = !sharer ? null : this.signedInAs(sharer) ? `${this.signedInAs(sharer)}'s screen on ${this.panel.name(sharer)}'s computer`
+      : `${this.panel.name(sharer)}'s shared screen`;
+    this.viewer.show(sharer ? this.screens.get(sharer) : null, label);
     this.renderShowing(v);
     this.renderGiving(v);
     this.files.render();

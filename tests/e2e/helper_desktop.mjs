@@ -25,14 +25,19 @@
 //   folder Fotos into a folder of hers and sends two files into it, nothing asked, every
 //   SHA-256 equal, and sends that folder of hers (as her side lists it) back into his Fotos;
 //   once sharing ends, a new folder and its deletion are asked in the helper.
-// Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD
+// - M4: Carol signs in on Dave's computer as a user the test made; Dave allows it in the
+//   helper's window; a wrong password is refused on her form; the right one shows that user's
+//   own screen (the test window B: magenta, cyan / orange, purple) on her console, which her
+//   click reaches, while a notice covers Dave's screen and his page says so; Sign out brings
+//   Dave's screen back and the notice goes.
+// Usage: node helper_desktop.mjs BASE_URL CSR PASSWORD OTHER_USER OTHER_PASSWORD
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { scenario, until, signInAndStart, joinByLink } from './harness.mjs';
 
-const [base, csrUser, password] = process.argv.slice(2);
+const [base, csrUser, password, otherUser, otherPassword] = process.argv.slice(2);
 
 // One question to the test, one answer back.
 const replies = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
@@ -59,7 +64,7 @@ const PATTERN = [
 const LABEL = "Dave's shared screen";
 
 // The colours of the video's pixels at the pattern's points, as Carol's console shows them.
-const seen = (page) => page.evaluate(({ label, points, screen }) => {
+const seen = (page, label = LABEL, points = PATTERN) => page.evaluate(({ label, points, screen }) => {
   const v = [...document.querySelectorAll('video')].find((el) => el.getAttribute('aria-label') === label && el.offsetParent);
   if (!v || !v.videoWidth) return null;
   const c = document.createElement('canvas');
@@ -70,7 +75,7 @@ const seen = (page) => page.evaluate(({ label, points, screen }) => {
   const sx = v.videoWidth / screen.w;
   const sy = v.videoHeight / screen.h;
   return { size: [v.videoWidth, v.videoHeight], at: points.map(([x, y]) => [...g.getImageData(Math.floor(x * sx), Math.floor(y * sy), 1, 1).data.slice(0, 3)]) };
-}, { label: LABEL, points: PATTERN.map(([x, y]) => [x, y]), screen: SCREEN });
+}, { label, points: points.map(([x, y]) => [x, y]), screen: SCREEN });
 
 const near = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 48);
 const showsPattern = async (page) => {
@@ -80,8 +85,8 @@ const showsPattern = async (page) => {
 
 // Where screen point (x, y) is drawn in Carol's console: the video scales the picture to fit
 // and letterboxes it (object-fit: contain); the middle of that screen pixel.
-const drawnAt = async (page, [x, y]) => {
-  const v = page.locator(`video[aria-label="${LABEL}"]`).filter({ visible: true });
+const drawnAt = async (page, [x, y], label = LABEL) => {
+  const v = page.locator(`video[aria-label="${label}"]`).filter({ visible: true });
   await v.scrollIntoViewIfNeeded();
   const r = await v.evaluate((el) => {
     const b = el.getBoundingClientRect();
@@ -312,4 +317,36 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   await ask('answer', { expect: 'delete "Fotos/Neu"' });
   await listed.getByRole('button', { name: 'Open folder Neu' }).waitFor({ state: 'detached' });
   check(!(await ask('home_tree')).folders.includes('Fotos/Neu'), 'F2: the folder made and deleted is gone');
+  // M4, signing in as another user on Dave's computer.
+  const login = s.getByRole('region', { name: 'Sign in as another user' });
+  await login.getByRole('button', { name: 'Sign in as another user' }).click();
+  results.m4_question = (await ask('answer', { expect: 'sign in to this computer as another user' })).question;
+  await login.getByText('Dave allowed it: type the user name and password.').waitFor();
+  await login.getByLabel('User name').fill(otherUser);
+  await login.getByLabel('Password').fill('not-the-password');
+  await login.getByRole('button', { name: 'Sign in' }).click();
+  await login.getByText('The user name or password was not accepted').waitFor();
+  check(await login.getByLabel('Password').inputValue() === '', 'M4: the password is cleared from the form after each try');
+  await login.getByLabel('Password').fill(otherPassword);
+  await login.getByRole('button', { name: 'Sign in' }).click();
+  await login.getByText(`Signed in as ${otherUser}`).waitFor();
+  const other = `${otherUser}'s screen on Dave's computer`;
+  const magenta = await until(async () => {
+    const p = await seen(carol, other, [[10, 10]]);
+    return p && near(p.at[0], [255, 0, 255]) && p;
+  }, "M4: Carol's console shows the other user's screen");
+  results.m4_picture = magenta.size;
+  await s.getByRole('tab', { name: 'Desktop' }).click();
+  await s.getByText(`Signed in as ${otherUser} on Dave's computer`).waitFor();
+  await s.getByRole('tab', { name: 'Tools' }).click();
+  await dave.getByRole('listitem').filter({ hasText: `Your support representative is signed in as ${otherUser} on a separate screen` }).waitFor();
+  await ask('notice', { user: otherUser });
+  await shot(carol, 'helper-desktop-login-as-user');
+  const [x, y] = await drawnAt(carol, [100, 100], other);
+  await carol.mouse.click(x, y);
+  await ask('expect_other_click');
+  await login.getByRole('button', { name: 'Sign out' }).click();
+  await login.getByText(`${otherUser} signed out; the customer's screen is back`).waitFor();
+  await ask('notice_gone');
+  check(!(await carol.locator(`video[aria-label="${other}"]`).filter({ visible: true }).count()), "M4: the other user's screen is gone from the console");
 });

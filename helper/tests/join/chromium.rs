@@ -78,6 +78,9 @@ struct Desk {
     customer: Option<Customer>,
     /// F2: the folder Dave's helper serves.
     home: tempfile::TempDir,
+    /// M4: the user Carol signs in as, and the sign-in service.
+    other: super::logon::TestUser,
+    service: super::logon::Service,
 }
 
 impl Desk {
@@ -88,7 +91,8 @@ impl Desk {
                 // Dave starts the helper he downloaded and types the code his page shows.
                 let mut c = desk.command(env!("CARGO_BIN_EXE_tandem-helper"));
                 c.args(["join", &self.base, "--display", desk.display()])
-                    .env("TANDEM_HELPER_FILES_ROOT", self.home.path());
+                    .env("TANDEM_HELPER_FILES_ROOT", self.home.path())
+                    .env("TANDEM_HELPER_LOGON_SOCKET", &self.service.socket);
                 let helper = Proc::spawn(c);
                 let entry = json!({"role": "text", "name": "Pairing code", "window": MAIN});
                 desk.type_into(&entry, ask["code"].as_str().unwrap_or_default());
@@ -143,6 +147,37 @@ impl Desk {
                 Ok(json!({}))
             }
             // F2: what Dave's folder holds now, each file with its SHA-256.
+            // M4: the notice covers Dave's screen, saying who is signed in as whom.
+            "notice" => {
+                let user = ask["user"].as_str().unwrap_or_default();
+                let text = self.customer()?.desk.find(json!({
+                    "role": "label", "contains": format!("signed in as {user}"),
+                    "window": tandem_helper::status::NOTICE_TITLE,
+                }));
+                Ok(json!({ "text": text }))
+            }
+            "notice_gone" => {
+                self.customer()?.desk.gone(json!({
+                    "role": "label", "contains": "signed in as",
+                    "window": tandem_helper::status::NOTICE_TITLE,
+                }));
+                Ok(json!({}))
+            }
+            // M4: Carol's click reached the other user's window (it logs as that user).
+            "expect_other_click" => {
+                let log = self.other.home.join("events.log");
+                let deadline = Instant::now() + super::process::WAIT;
+                loop {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    if text.contains("\"button_press\"") {
+                        return Ok(json!({}));
+                    }
+                    if Instant::now() > deadline {
+                        return Err(format!("the other user's window got no click: {text}"));
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
             "home_tree" => {
                 let mut files = serde_json::Map::new();
                 let mut folders = Vec::new();
@@ -226,8 +261,11 @@ async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side
     let base = format!("http://{}", server.addr);
     library(&server.store).await;
 
+    let other = super::logon::TestUser::create(4);
+    let service = tokio::task::block_in_place(|| super::logon::Service::start(&other));
     let mut node = Command::new("node");
     node.args(["helper_desktop.mjs", &base, "carol", CAROL_PASSWORD])
+        .args([&other.name, &other.password])
         .current_dir(e2e);
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join("Fotos/深")).unwrap();
@@ -242,6 +280,8 @@ async fn in_chromium_the_csr_sees_and_controls_the_test_window_until_either_side
         window_id,
         customer: None,
         home,
+        other,
+        service,
     };
     // The script's steps block on the helper's and the window's output: off the server's threads.
     let report = tokio::task::spawn_blocking(move || {
