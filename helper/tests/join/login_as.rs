@@ -288,5 +288,33 @@ async fn the_csr_signs_in_as_another_user_and_sees_and_controls_their_screen_unt
     })
     .await;
     tokio::task::block_in_place(|| user.until_no_process());
+
+    // Signed in once more, then Tandem Helper is killed: nothing of the user's session is left.
+    s.csr
+        .send(serde_json::json!({"type": "login_as_user", "user": user.name, "password": user.password, "ref": 5}))
+        .await;
+    let refused = s.csr.until(|v| v["ref"] == 5).await;
+    assert_eq!(
+        refused["code"], "activity_not_running",
+        "stopped means asked again: {refused}"
+    );
+    super::allowed(
+        &mut s.csr,
+        &mut helper,
+        "login_as_user",
+        "sign in to this computer as another user",
+    )
+    .await;
+    s.csr
+        .send(serde_json::json!({"type": "login_as_user", "user": user.name, "password": user.password, "ref": 6}))
+        .await;
+    s.csr.event("login_as_user_started", "").await;
+    tokio::task::block_in_place(|| {
+        until("the session window shows", || !user.processes().is_empty())
+    });
+    helper.child.kill().unwrap();
+    let stopped = s.csr.event("activity_stopped", "login_as_user").await;
+    assert_eq!(stopped["cause"], "computer_left", "{stopped}");
+    tokio::task::block_in_place(|| user.until_no_process());
     drop(service);
 }
