@@ -330,6 +330,7 @@ pub async fn run_paired(
     let logon_platform = platform.logon;
     let (logon_tx, mut logon_news) = unbounded_channel::<LogonNews>();
     let mut other: Option<Other> = None;
+    let mut opened_other: Option<Other> = None;
     let mut last_share: Option<ShareCommand> = None;
     let mut input = platform.input;
     let monitors = platform.monitors;
@@ -493,15 +494,14 @@ pub async fn run_paired(
                         .and_then(|p| (p.open)(&started, pictures_tx.clone(), share_tx.origin()));
                     match opened {
                         Ok((share, input)) => {
-                            share_tx.send(ShareCommand::Stop);
-                            share.send(ShareCommand::Start(crate::platform::Source::Screen));
                             if let Ok(watcher) = logon.watcher() {
                                 let tx = logon_tx.clone();
                                 std::thread::spawn(move || {
                                     let _ = tx.send(LogonNews::Ended(watcher.ended()));
                                 });
                             }
-                            other = Some(Other { share, input, logon });
+                            // Shown once the session machine says so (Action::ShowLogon).
+                            opened_other = Some(Other { share, input, logon });
                             events.push(Event::Logon(LogonEvent::Started));
                         }
                         Err(why) => {
@@ -514,7 +514,7 @@ pub async fn run_paired(
                     }
                 }
                 LogonNews::Answer(Err(code)) => events.push(Event::Logon(LogonEvent::Refused(code))),
-                LogonNews::Ended(Some(reason)) if other.is_some() => {
+                LogonNews::Ended(Some(reason)) if other.is_some() || opened_other.is_some() => {
                     events.push(Event::Logon(LogonEvent::Ended(reason.code().into())));
                 }
                 LogonNews::Ended(_) => {}
@@ -655,7 +655,18 @@ pub async fn run_paired(
                             events.push_back(Event::Logon(LogonEvent::Refused("failed".into())))
                         }
                     },
+                    Action::ShowLogon => {
+                        if let Some(o) = opened_other.take() {
+                            share_tx.send(ShareCommand::Stop);
+                            o.share
+                                .send(ShareCommand::Start(crate::platform::Source::Screen));
+                            other = Some(o);
+                        }
+                    }
                     Action::EndLogon => {
+                        if let Some(o) = opened_other.take() {
+                            o.logon.end();
+                        }
                         if let Some(o) = other.take() {
                             o.logon.end();
                             drop(o.share);

@@ -233,6 +233,8 @@ pub enum Action {
         user: String,
         password: Password,
     },
+    /// M4: the other user's session started: show and control its display from now on.
+    ShowLogon,
     /// M4: the other user's session ends here: back to the customer's display.
     EndLogon,
 }
@@ -1358,9 +1360,11 @@ impl Session {
         };
         match (std::mem::replace(&mut self.logon, Logon::Idle), event) {
             (Logon::Starting { user }, LogonEvent::Started) => {
-                // What is shown now is the other display: a point is mapped onto its picture.
-                self.picture = None;
+                // What the CSR holds down is let go on the customer's display, before the input
+                // goes to the other one; a point is mapped onto the other display's picture.
                 self.release_held(out);
+                self.picture = None;
+                out.push(Action::ShowLogon);
                 out.push(Action::Send(json!({
                     "type": "login_as_user_result", "state": "started", "user": user,
                 })));

@@ -357,6 +357,33 @@ fn launch(
         // Kept open until [`Running::stop`] closes it.
         (list, session.leak())
     };
+    let started = processes(account, folder, size, &env, config);
+    match started {
+        Ok((display, xvfb, leader)) => Ok(Running {
+            display,
+            cookie,
+            size,
+            leader,
+            xvfb,
+            pam: Some((pam, token)),
+            folder: folder.to_owned(),
+            locks: Some(locks),
+        }),
+        Err(refusal) => {
+            let _ = pam.unleak_session(token).close(Flag::NONE);
+            Err(refusal)
+        }
+    }
+}
+
+/// The user's display server and session program, as the user: the display's name and both.
+fn processes(
+    account: &Account,
+    folder: &Path,
+    size: (u16, u16),
+    env: &[(String, String)],
+    config: &Config,
+) -> Result<(String, Process, Process), Refusal> {
     let xauthority = folder.join("Xauthority");
     x11_unix_folder().map_err(|_| Refusal::Failed)?;
     let mut xvfb = Command::new(&config.xvfb);
@@ -415,16 +442,7 @@ fn launch(
             return Err(Refusal::Failed);
         }
     };
-    Ok(Running {
-        display,
-        cookie,
-        size,
-        leader,
-        xvfb,
-        pam: Some((pam, token)),
-        folder: folder.to_owned(),
-        locks: Some(locks),
-    })
+    Ok((display, xvfb, leader))
 }
 
 /// X servers put their sockets in /tmp/.X11-unix, which must be root's and sticky for a user's

@@ -157,11 +157,18 @@ impl Service {
     /// The user's session is the test window (a copy anyone may run) titled "Window B", drawn
     /// in colours of its own, which logs to `~/events.log` and quits on Ctrl+Q.
     pub fn start(user: &TestUser) -> Service {
+        Self::start_with(user, &[])
+    }
+
+    /// [`Service::start`] with these options before the session program.
+    pub fn start_with(user: &TestUser, options: &[&str]) -> Service {
         let dir = tempfile::tempdir().expect("a temp folder");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let window = dir.path().join("test_window");
         std::fs::copy(test_window_exe(), &window).expect("the test window copies");
-        let service = format!("tandem-helper-test-{}", std::process::id());
+        static SERVICES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SERVICES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let service = format!("tandem-helper-test-{}-{n}", std::process::id());
         let pam_file = PathBuf::from(format!("/etc/pam.d/{service}"));
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/pam.d/tandem-helper"),
@@ -177,6 +184,7 @@ impl Service {
             .args(["--pam-service", &service])
             .arg("--run-dir")
             .arg(&run_dir)
+            .args(options)
             .arg("--")
             .arg(&window)
             .args([

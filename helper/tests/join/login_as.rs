@@ -173,6 +173,22 @@ fn the_logon_service_checks_the_password_and_starts_and_ends_the_users_session()
         !x_sockets().contains(&socket)
     });
 
+    // The display server cannot start: refused, and nothing of the session is left (its folder,
+    // the user's processes); the user may be signed in once it can.
+    let broken = Service::start_with(&user, &["--xvfb", "/nonexistent/Xvfb"]);
+    assert_eq!(
+        client::start(&broken.socket, &user.name, &user.password, SIZE).unwrap_err(),
+        StartError::Refused(Refusal::Failed)
+    );
+    assert!(user.processes().is_empty());
+    assert!(
+        std::fs::read_dir(&broken.run_dir)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with("session-"))
+    );
+    drop(broken);
+
     // That was this caller's fifth try this minute: a sixth is refused before anything is read.
     assert_eq!(
         client::start(&service.socket, &user.name, &user.password, SIZE).unwrap_err(),
