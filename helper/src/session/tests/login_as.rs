@@ -90,6 +90,7 @@ fn while_signed_in_control_goes_to_that_display_and_the_clipboard_stays_out() {
     allowed(&mut s);
     server(&mut s, login("bob", "pw"));
     let a = s.handle(Event::Logon(LogonEvent::Started));
+    assert!(a.contains(&Action::ShowLogon), "{a:?}");
     assert_eq!(sent(&a)[0]["state"], "started");
     assert_eq!(s.signed_in(), Some("bob"));
     // Dave never allowed control of his desktop; Carol controls bob's display all the same.
