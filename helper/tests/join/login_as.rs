@@ -147,7 +147,8 @@ fn the_logon_service_checks_the_password_and_starts_and_ends_the_users_session()
             },
         )
         .unwrap();
-    display.sync().unwrap();
+    // The session may end (and its display with it) before the sync is answered.
+    let _ = display.sync();
     assert_eq!(watcher.ended(), Some(EndReason::LoggedOut));
     drop(display);
     user.until_no_process();
