@@ -191,3 +191,24 @@ async fn newest_report(t: &TestServer, csr: &common::Account) -> serde_json::Val
     assert_eq!(status, 200, "{report}");
     report
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csr_whose_network_drops_for_seconds_stays_in_the_session_and_both_pages_say_so() {
+    // Issue 18 item 1: tests/e2e/reconnect.mjs cuts Carol's connections for 3 s, then past the
+    // grace; here, that the first drop did not end the session and the second did.
+    let t = TestServer::start_with(&[("TANDEM_SESSIONS_RECONNECT_GRACE_SECS", "8")]).await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    run_script(&t, "reconnect.mjs", &["carol"]).await;
+    let report = newest_report(&t, &carol).await;
+    let said: Vec<&str> = report["chat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(said, ["Are you still there?", "Yes, back now"], "{report}");
+    assert_eq!(
+        report["session"]["end_reason"], "primary_disconnected",
+        "{report}"
+    );
+}

@@ -1,7 +1,7 @@
 // One session in the CSR console, with the tabs of S13: Tools (invite, voice, chat, video,
 // file transfer, notes), Desktop, Application and Session (record, transfer control, transfer
 // session, end). What the server refuses is shown with its reason; the server decides.
-import { $, $$, api, Connection, mountChat, running, say, SessionPanel, tablist } from '/assets/tandem.js';
+import { $, $$, api, Connection, ConnectionState, mountChat, running, say, SessionPanel, tablist } from '/assets/tandem.js';
 import { MediaLink } from '/assets/media.js';
 import { VoicePanel } from '/assets/voice.js';
 import { CameraPanel } from '/assets/video.js';
@@ -87,7 +87,17 @@ export class CsrSession {
     $('.number', root).textContent = this.joined.session.number;
 
     this.panel = new SessionPanel(root, this.joined.participant.id);
-    this.conn = new Connection(this.joined.token, (m) => this.frame(m));
+    // Issue 18: this page's connection, and the others', said in the session's header.
+    this.presence = new ConnectionState($('.connection-state', root), {
+      name: (id) => this.panel.name(id), primary: () => this.view?.primary, me: this.panel.me,
+    });
+    this.conn = new Connection(this.joined.token, (m) => this.frame(m), {
+      onState: (state, info) => {
+        this.presence.mine(state, info);
+        // Back: the media connection too, if it did not survive the absence.
+        if (state === 'connected') this.link.revive();
+      },
+    });
     this.link = new MediaLink(this.conn, {
       stream: (id, s) => this.received(id, s),
       streamEnded: (id) => this.received(id, null),
@@ -484,18 +494,23 @@ export class CsrSession {
       $('[data-id="end-notes"]', this.root).maxLength = m.limits.notes_chars;
       $('.chat-form input[name="text"]', this.root).maxLength = m.limits.chat_chars;
       $('[data-id="notes"]', this.root).value = m.session.notes || '';
+      this.presence.welcome(m.session, m.limits.reconnect_grace_secs);
       this.panel.render();
+      this.panel.history(m.session.chat);
       this.render();
     } else if (m.type === 'event') {
       this.restart.event(m.event);
       // Before the view changes: signing out needs to know who was signed in.
       this.loginAsUser.event(m.event);
-      this.panel.event(m.event);
+      this.panel.event(m.event, m);
       this.event(m.event);
       this.systemInfo.event(m.event);
       this.scriptRuns.event(m.event);
       this.computerFiles.event(m.event);
+      if (m.event.type === 'participant_left') this.presence.gone(m.event.participant);
       this.render();
+    } else if (m.type === 'presence') {
+      this.presence.presence(m);
     } else if (m.type === 'bye') {
       this.over(m.reason);
     } else if (m.type === 'error') {
@@ -642,6 +657,9 @@ export class CsrSession {
   async over(reason) {
     if (this.ended) return;
     this.ended = true;
+    this.presence.own = null;
+    this.presence.away.clear();
+    this.presence.render();
     this.voice.stop();
     this.link.close();
     this.viewer.show(null);
@@ -651,6 +669,8 @@ export class CsrSession {
     else if (reason === 'session ended') say('The session has ended. Its notes are saved with the session report.');
     else if (reason === 'transferred') say('The session was transferred. You have left it.');
     else if (reason === 'left') say('You left the session.');
+    else if (reason === 'connection lost') say('The connection to the session was lost for too long: you are no longer in it.', 'error');
+    else if (reason === 'signed out') say('You were signed out, so you left the session.', 'error');
     else if (reason !== 'closed') say(`You are no longer in the session (${reason}).`);
     try {
       const report = await api('GET', `/api/sessions/${this.joined.session.id}/report`, null, this.account.token);

@@ -3,7 +3,7 @@
 // video, annotations on the share, chat, leave. Control of the mouse and keyboard needs Tandem
 // Helper (issue 16): the page never promises it; it offers the helper (download, pairing code)
 // and, once the helper is connected, says the questions are in its window.
-import { $, api, Connection, mountChat, running, say, SessionPanel } from '/assets/tandem.js';
+import { $, api, Connection, ConnectionState, mountChat, running, say, SessionPanel } from '/assets/tandem.js';
 import { MediaLink } from '/assets/media.js';
 import { VoicePanel } from '/assets/voice.js';
 import { CameraPanel } from '/assets/video.js';
@@ -35,6 +35,7 @@ const GIVE = 'give_control';
 const csrScreen = (v) => v.activities.find((a) => SHOWS.includes(a.activity) || a.activity === GIVE);
 
 let conn = null;
+let presence = null;
 let panel = null;
 let link = null;
 let voice = null;
@@ -77,7 +78,16 @@ async function enter(joined, resumed = false) {
     $('#session').hidden = false;
     if (joined.session.number) $('h1').textContent = `Support session ${joined.session.number}`;
     panel = new SessionPanel($('#session'), joined.participant.id);
-    conn = new Connection(joined.token, frame);
+    // Issue 18: this page's connection, and the support representative's, said at the top.
+    presence = new ConnectionState($('#connection'), {
+      name: (id) => panel.name(id), primary: () => panel.view?.primary, me: joined.participant.id,
+    });
+    conn = new Connection(joined.token, frame, {
+      onState: (state, info) => {
+        presence.mine(state, info);
+        if (state === 'connected') link.revive();
+      },
+    });
     link = new MediaLink(conn, {
       stream: (id, s) => received(id, s),
       streamEnded: (id) => received(id, null),
@@ -113,15 +123,19 @@ function frame(m) {
     $('h1').textContent = `Support session ${m.session.number}`;
     // The server's limit (SPEC S10), so the page does not restate it.
     $('#chat-section .chat-form input[name="text"]').maxLength = m.limits.chat_chars;
+    presence.welcome(m.session, m.limits.reconnect_grace_secs);
     panel.render();
+    panel.history(m.session.chat);
     for (const c of m.session.pending_consents) if (c.activity !== GIVE) question(c);
     ask();
     render();
   } else if (m.type === 'event') {
-    panel.event(m.event);
+    panel.event(m.event, m);
     onEvent(m.event);
     files.event(m.event);
     render();
+  } else if (m.type === 'presence') {
+    presence.presence(m);
   } else if (m.type === 'bye') {
     onBye(m.reason);
   } else if (m.type === 'error' && REFUSED[m.code] && !m.ref) {
@@ -506,7 +520,13 @@ function render() {
 }
 
 function onBye(reason) {
+  presence.own = null;
+  presence.away.clear();
+  presence.render();
   if (reason === 'left') say('You left the session.');
+  else if (reason === 'connection lost') say('Your connection to the support session was lost for too long. Join again with the same link or number.', 'error');
+  // Ended while this page was away: it missed the event that says so.
+  else if (reason === 'session ended' && !$('#status').textContent.startsWith('The support session has ended')) say('The support session has ended.');
   else if (reason === 'removed') say(REFUSED.removed);
   else if (reason !== 'session ended') say('You are no longer in the session.');
   voice?.stop();

@@ -140,6 +140,14 @@ export class MediaLink {
     return true;
   }
 
+  // After the page's WebSocket came back: a media connection that did not survive the absence
+  // (ICE gave up) is made again, with what this page sends; the server replaces the old one.
+  revive() {
+    if (!this.pc || !['failed', 'closed'].includes(this.pc.connectionState)) return;
+    this.pc.close();
+    this.connect();
+  }
+
   close() {
     for (const t of this.purposes.keys()) t.stop();
     this.purposes.clear();

@@ -14,29 +14,117 @@ export async function api(method, url, body, token) {
 }
 
 // One participant's connection: `request` resolves with the frame answering it; everything else
-// goes to `onFrame`.
+// goes to `onFrame`. A dropped connection is made again by itself, with backoff (the server
+// keeps a participant through a short absence, `limits.reconnect_grace_secs`), and the
+// server's welcome then brings the session view up to date. `onState(state, info)` says how it
+// is: 'connected', 'reconnecting' ({ since, grace } in ms), 'lost' (given up: the session ended
+// meanwhile, or the absence outlasted the grace). A frame that closes for good (bye, a
+// refusal) stops the retrying; `close()` too.
 export class Connection {
-  constructor(token, onFrame) {
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    this.ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(token)}`);
+  constructor(token, onFrame, { onState } = {}) {
+    this.token = token;
+    this.onFrame = onFrame;
+    this.onState = onState || (() => {});
     this.waiting = new Map();
     this.next = 1;
-    this.opened = new Promise((resolve, reject) => { this.ws.onopen = resolve; this.ws.onerror = reject; });
-    this.ws.onmessage = (e) => {
+    this.tries = 0;
+    this.graceMs = 20000;
+    this.away = null; // when the connection was lost, while reconnecting
+    this.done = false; // the server said goodbye, or the page closed it: no reconnecting
+    this.opened = new Promise((resolve, reject) => { this.firstOpen = { resolve, reject }; });
+    this.open();
+  }
+
+  open() {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(this.token)}`);
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      this.tries = 0;
+      this.firstOpen?.resolve();
+      this.firstOpen = null;
+      if (this.away !== null) {
+        this.away = null;
+        this.onState('connected');
+      }
+    };
+    ws.onmessage = (e) => {
       const m = JSON.parse(e.data);
+      if (m.type === 'welcome' && m.limits?.reconnect_grace_secs) this.graceMs = m.limits.reconnect_grace_secs * 1000;
+      if (m.type === 'bye') this.done = true;
       if (m.ref && this.waiting.has(m.ref)) {
         this.waiting.get(m.ref)(m);
         this.waiting.delete(m.ref);
       } else {
-        onFrame(m);
+        onFrameSafely(this.onFrame, m);
       }
     };
-    this.ws.onclose = () => onFrame({ type: 'closed' });
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      for (const resolve of this.waiting.values()) resolve({ type: 'error', code: 'not_connected', detail: 'The connection to the session was lost; try again in a moment.' });
+      this.waiting.clear();
+      if (this.firstOpen) {
+        // Never connected at all: nothing to resume.
+        this.firstOpen.reject(new Error('could not connect to the session'));
+        this.firstOpen = null;
+        this.done = true;
+      }
+      if (this.done) {
+        this.onFrame({ type: 'closed' });
+        return;
+      }
+      if (this.away === null) this.away = Date.now();
+      this.onState('reconnecting', { since: this.away, grace: this.graceMs });
+      this.retry(opened);
+    };
+  }
+
+  // After a drop: why the server would not take us back, if it would not (the session ended,
+  // the sign-in was revoked); else another try after a pause that grows to 5 s.
+  async retry(wasOpen) {
+    if (!wasOpen) {
+      const why = await this.probe();
+      if (why) {
+        this.done = true;
+        this.onState('lost', { why });
+        this.onFrame({ type: 'bye', reason: why });
+        return;
+      }
+    }
+    // Past the grace the server counts us gone: one more look, then give up.
+    if (Date.now() - this.away > this.graceMs + 15000) {
+      this.done = true;
+      this.onState('lost', { why: 'connection lost' });
+      this.onFrame({ type: 'bye', reason: 'connection lost' });
+      return;
+    }
+    const pause = Math.min(5000, 500 * 2 ** this.tries++);
+    setTimeout(() => { if (!this.done) this.open(); }, pause);
+  }
+
+  // The WebSocket's address over plain HTTP answers what the upgrade would: 410 once the session
+  // has ended, 401 for a token no longer good, 400 (not a WebSocket) while the session lives.
+  async probe() {
+    try {
+      const res = await fetch(`/ws?token=${encodeURIComponent(this.token)}`);
+      if (res.status === 410) return 'session ended';
+      if (res.status === 401 || res.status === 403) return 'signed out';
+      return null;
+    } catch {
+      return null; // the network itself: keep trying
+    }
+  }
+
+  close() {
+    this.done = true;
+    this.ws.close();
   }
 
   request(cmd) {
     if (this.ws.readyState !== WebSocket.OPEN) {
-      return Promise.resolve({ type: 'error', code: 'not_connected', detail: 'not connected to the session' });
+      return Promise.resolve({ type: 'error', code: 'not_connected', detail: 'Not connected to the session right now; try again in a moment.' });
     }
     return new Promise((resolve) => {
       const ref = this.next++;
@@ -54,6 +142,97 @@ export class Connection {
     }
     if (done) say(done);
     return true;
+  }
+}
+
+// Issue 18: what a page says about connections, its own and the others'. `box` is the
+// page's `.connection-state` line; `name(id)` names a participant; `primary()` is the primary
+// CSR's id; `mine` whether this page is the primary CSR's (their absence ends the session).
+export class ConnectionState {
+  constructor(box, { name, primary, me }) {
+    this.box = box;
+    this.name = name;
+    this.primary = primary;
+    this.me = me;
+    this.own = null; // { since, grace } while this page reconnects
+    this.away = new Map(); // participant id -> { since, grace } while their connection is lost
+    this.timer = null;
+    this.notice = ''; // a short-lived line ("Connected again.")
+  }
+
+  // The page's own connection (Connection's onState).
+  mine(state, info = {}) {
+    this.own = state === 'reconnecting' ? info : null;
+    if (state === 'connected') this.flash('Connected again. The session is up to date.');
+    if (state === 'lost') {
+      this.notice = info.why === 'session ended' ? 'The connection was lost, and the session ended meanwhile.'
+        : info.why === 'signed out' ? 'The connection was lost: you were signed out.'
+          : 'The connection to the session is lost.';
+    }
+    this.render();
+  }
+
+  // A `presence` frame: someone else's connection dropped or came back.
+  presence(m) {
+    if (m.away) this.away.set(m.participant, { since: Date.now(), grace: m.grace_secs * 1000 });
+    else if (this.away.delete(m.participant)) this.flash(`${this.name(m.participant)} is connected again.`);
+    this.render();
+  }
+
+  // A welcome: who is away now (the times are counted from now).
+  welcome(view, graceSecs) {
+    this.away = new Map((view.away || []).map((id) => [id, { since: Date.now(), grace: (graceSecs || 20) * 1000 }]));
+    this.render();
+  }
+
+  gone(id) {
+    if (this.away.delete(id)) this.render();
+  }
+
+  flash(text) {
+    this.notice = text;
+    clearTimeout(this.flashTimer);
+    this.flashTimer = setTimeout(() => { if (this.notice === text) { this.notice = ''; this.render(); } }, 6000);
+  }
+
+  render() {
+    const left = ({ since, grace }) => Math.max(0, Math.ceil((since + grace - Date.now()) / 1000));
+    const lines = [];
+    let kind = 'info';
+    if (this.own) {
+      kind = 'error';
+      const primary = this.primary() === this.me;
+      lines.push(left(this.own) > 0
+        ? `Connection lost. Reconnecting… ${primary ? `The session ends in ${left(this.own)} s unless you are back.` : `You keep your place for ${left(this.own)} s.`}`
+        : 'Connection lost. Still trying to reconnect…');
+    }
+    for (const [id, t] of this.away) {
+      if (!this.own) kind = 'warning';
+      const who = this.name(id);
+      lines.push(id === this.primary()
+        ? `${who}'s connection dropped. Waiting for them to come back (the session ends in ${left(t)} s otherwise).`
+        : `${who}'s connection dropped. Waiting ${left(t)} s for them to come back.`);
+    }
+    if (this.notice && !this.own) lines.push(this.notice);
+    this.box.textContent = lines.join(' ');
+    this.box.dataset.kind = this.own || this.notice.startsWith('The connection') ? 'error' : kind;
+    this.box.hidden = !lines.length;
+    // Count down while anyone is away.
+    const counting = this.own || this.away.size;
+    if (counting && !this.timer) this.timer = setInterval(() => this.render(), 1000);
+    if (!counting && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+// A page's frame handler that throws must not stop the connection from reading on.
+function onFrameSafely(onFrame, m) {
+  try {
+    onFrame(m);
+  } catch (err) {
+    console.error(err);
   }
 }
 
@@ -222,6 +401,9 @@ export class SessionPanel {
     this.me = me;
     this.view = null;
     this.speaking = new Set();
+    // The journal number of the last chat line shown: a welcome (after a reconnect) adds only
+    // the lines said since.
+    this.chatSeq = -1;
     // Extra controls for one person's entry (the CSR console's Remove button), or nothing.
     this.controls = () => [];
   }
@@ -255,17 +437,35 @@ export class SessionPanel {
     }
   }
 
+  // The chat kept by the server (a welcome's `chat`): the lines not shown yet, in order.
+  history(lines = []) {
+    for (const l of lines) {
+      if (l.seq > this.chatSeq) this.chat(l, l);
+    }
+  }
+
   // Applies one event to the view and shows what it changed; the caller handles the rest.
-  event(ev) {
+  // `frame`: the event's frame, for its journal number and time.
+  event(ev, frame = {}) {
     if (ev.type === 'participant_left') this.notice(this.noticeFor(ev));
     applyEvent(this.view, ev);
-    if (ev.type === 'chat') this.chat(ev);
+    if (ev.type === 'chat') this.chat(ev, frame);
     else if (ev.type !== 'participant_left' && this.noticeFor(ev)) this.notice(this.noticeFor(ev));
     this.render();
   }
 
-  chat(ev) {
+  chat(ev, { seq, at } = {}) {
+    if (seq !== undefined) {
+      if (seq <= this.chatSeq) return;
+      this.chatSeq = seq;
+    }
     const li = document.createElement('li');
+    if (at) {
+      const when = document.createElement('time');
+      when.dateTime = new Date(at).toISOString();
+      when.textContent = `${new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })} `;
+      li.append(when);
+    }
     const who = document.createElement('strong');
     const to = ev.to ? ` to ${this.name(ev.to)} (private)` : '';
     who.textContent = `${this.name(ev.from)}${to}: `;

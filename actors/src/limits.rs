@@ -30,6 +30,9 @@ pub struct ClientLimits {
     pub transfer_agents: usize,
     pub microphones: usize,
     pub volume_percent: u16,
+    /// How long this participant may be away (its connection lost) before it counts as gone:
+    /// for the primary CSR, before the session ends. Pages count it down while reconnecting.
+    pub reconnect_grace_secs: u64,
 }
 
 impl Default for ClientLimits {
@@ -41,6 +44,7 @@ impl Default for ClientLimits {
             transfer_agents: MAX_TRANSFER_AGENTS,
             microphones: MAX_MICROPHONES,
             volume_percent: MAX_VOLUME_PERCENT,
+            reconnect_grace_secs: 0,
         }
     }
 }

@@ -80,6 +80,12 @@ pub enum ParticipantReport {
     },
     /// The participant stayed away past the reconnect grace.
     Gone { participant: ParticipantId },
+    /// The participant's connection was lost (`away`) or came back within the grace. Only
+    /// said to the others: it changes nothing in the session's rules and is not journaled.
+    Presence {
+        participant: ParticipantId,
+        away: bool,
+    },
 }
 
 #[derive(Clone)]
@@ -156,7 +162,9 @@ impl Actor for ParticipantActor {
                 if let Some(old) = state.connection.replace(conn) {
                     old.close_with("replaced by a newer connection");
                 }
-                state.rules.connected(now);
+                if state.rules.connected(now) {
+                    tell_presence(state, false);
+                }
             }
             ParticipantMsg::Disconnect { connection } => {
                 if state
@@ -165,8 +173,7 @@ impl Actor for ParticipantActor {
                     .is_some_and(|c| c.id == connection)
                 {
                     state.connection = None;
-                    state.rules.disconnected(now);
-                    schedule_check(&myself, &state.rules, now);
+                    lost(state, &myself, now);
                 }
             }
             ParticipantMsg::Inbound(frame) => {
@@ -224,10 +231,28 @@ fn deliver(state: &mut ParticipantState, myself: &ActorRef<ParticipantMsg>, msg:
         telemetry::slow_consumer_disconnected();
         conn.close.notify_one();
         state.connection = None;
-        let now = Instant::now();
-        state.rules.disconnected(now);
-        schedule_check(myself, &state.rules, now);
+        lost(state, myself, Instant::now());
     }
+}
+
+/// The connection is gone: the others are told, and the grace starts.
+fn lost(state: &mut ParticipantState, myself: &ActorRef<ParticipantMsg>, now: Instant) {
+    let (_, dropped) = state.rules.disconnected(now);
+    if dropped {
+        tell_presence(state, true);
+    }
+    schedule_check(myself, &state.rules, now);
+}
+
+/// The session tells the others that this participant is away, or back.
+fn tell_presence(state: &ParticipantState, away: bool) {
+    let _ = state
+        .args
+        .session
+        .send_message(ParticipantReport::Presence {
+            participant: state.args.id,
+            away,
+        });
 }
 
 fn schedule_check(myself: &ActorRef<ParticipantMsg>, rules: &ParticipantRules, now: Instant) {

@@ -951,4 +951,12 @@ pub enum ServerMsg {
     },
     /// The server closes this connection; `reason` says why (session ended, too slow...).
     Bye { reason: String },
+    /// Someone's connection was lost (`away`; they have `grace_secs` to come back before they
+    /// count as gone, and a primary CSR's absence then ends the session) or came back. Not an
+    /// event: nothing in the session changed, and it is not kept in the journal.
+    Presence {
+        participant: ParticipantId,
+        away: bool,
+        grace_secs: u64,
+    },
 }

@@ -133,6 +133,9 @@ pub struct SessionState {
     files: Option<Arc<dyn FileShelf>>,
     /// The published files as last seen, to remove from the shelf those the rules let go.
     files_kept: BTreeSet<FileId>,
+    /// Participants whose connection is lost, within their grace (said to the others; not
+    /// part of the rules, not journaled).
+    away: BTreeSet<ParticipantId>,
 }
 
 /// Longest an ended session waits for its participants to say goodbye.
@@ -310,6 +313,7 @@ impl Actor for SessionActor {
             recording_overflowed: false,
             files: args.files,
             files_kept: BTreeSet::new(),
+            away: BTreeSet::new(),
         };
         state.files_kept = state.rules.shared_files().keys().copied().collect();
         // After a restore, everyone present gets a fresh actor; their WebSockets were closed with
@@ -535,12 +539,18 @@ impl Actor for SessionActor {
                 slot.args.connection = Some(connection.clone());
                 let actor = slot.link.read().expect("link lock poisoned").clone();
                 let role = slot.args.role;
+                let grace = slot.args.config.reconnect_grace.as_secs();
                 let _ = actor.cast(ParticipantMsg::Connect(connection));
+                let mut session = state.rules.view(Some(role), Some(participant));
+                session["away"] = serde_json::json!(state.away);
                 let welcome = ServerMsg::Welcome {
                     you: participant,
                     role,
-                    session: state.rules.view(Some(role), Some(participant)),
-                    limits: ClientLimits::default(),
+                    session,
+                    limits: ClientLimits {
+                        reconnect_grace_secs: grace,
+                        ..ClientLimits::default()
+                    },
                 };
                 let _ = actor.cast(ParticipantMsg::Deliver(Arc::new(welcome)));
                 let _ = reply.send(Ok(slot.link.clone()));
@@ -565,7 +575,32 @@ impl Actor for SessionActor {
                 }
                 after(&myself, state).await;
             }
+            SessionMsg::Participant(ParticipantReport::Presence { participant, away }) => {
+                let changed = if away {
+                    state.away.insert(participant)
+                } else {
+                    state.away.remove(&participant)
+                };
+                if changed && state.rules.participant(participant).is_some() {
+                    let grace = state.participant_config.reconnect_grace.as_secs();
+                    let msg = ServerMsg::Presence {
+                        participant,
+                        away,
+                        grace_secs: grace,
+                    };
+                    let others: Vec<ParticipantId> = state
+                        .slots
+                        .keys()
+                        .copied()
+                        .filter(|id| *id != participant)
+                        .collect();
+                    for id in others {
+                        tell(state, id, msg.clone());
+                    }
+                }
+            }
             SessionMsg::Participant(ParticipantReport::Gone { participant }) => {
+                state.away.remove(&participant);
                 let before = state.rules.clone();
                 let records = state.rules.disconnected(unix_now(), participant);
                 if let Err(e) = commit(state, before, records).await {

@@ -218,7 +218,8 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await s1.getByText('Not recording.').waitFor();
   await carol.getByRole('tab', { name: 'Dashboard' }).click();
   await carol.getByRole('button', { name: 'Refresh recordings' }).click();
-  await carol.locator('#recording-list').getByText(/Printer offline · session \d{9}/).waitFor();
+  // One entry (with Play and E-mail buttons once its MP4 is ready, which may be at once).
+  await carol.locator('#recording-list li').filter({ hasText: /Printer offline · session \d{9}/ }).first().waitFor();
   await carol.getByRole('tab', { name: /Printer offline/ }).click();
 
   // S3: a second session in a tab of its own; control handed to Ann there (S7).

@@ -565,3 +565,42 @@ async fn customers_leave_and_the_session_goes_on() {
 fn uuid_like() -> String {
     "00000000-0000-4000-8000-000000000000".into()
 }
+
+/// Issue 18: a participant whose connection drops is said to be away to the others (with the
+/// grace they have), and back when the same token connects again within it; the page that
+/// comes back gets the whole session again in its welcome, and the session goes on.
+#[tokio::test]
+async fn a_dropped_connection_is_away_then_back_and_the_session_goes_on() {
+    let t = TestServer::start_with(&[("TANDEM_SESSIONS_RECONNECT_GRACE_SECS", "30")]).await;
+    let carol = t.account("carol", AccountRole::Csr).await;
+    let s = t.start_session(&carol, "x").await;
+    let csr = t.connect(&s).await;
+    let c = t
+        .join_by_number(s["session"]["number"].as_str().unwrap(), "Cy")
+        .await;
+    let mut cy = t.connect(&c).await;
+    let (carol_id, cy_id) = (csr.id(), cy.id());
+    // Carol's connection drops (no leave).
+    drop(csr);
+    let away = cy.frame("presence").await;
+    assert_eq!(away["away"], true);
+    assert_eq!(away["participant"], carol_id.as_str());
+    assert_eq!(away["grace_secs"], 30);
+    // Cy chats meanwhile; Carol comes back with the same token.
+    cy.chat("still there?", None).await.unwrap();
+    let mut csr = t.connect(&s).await;
+    let back = cy.frame("presence").await;
+    assert_eq!(back["away"], false);
+    // The session did not end, and Carol can go on.
+    csr.chat("back now", None).await.unwrap();
+    let said = cy.event_where("chat", |e| e["text"] == "back now").await;
+    assert_eq!(said["from"], carol_id.as_str());
+    // Cy's connection drops: Carol is told, and her next welcome lists Cy as away.
+    drop(cy);
+    let away = csr.frame("presence").await;
+    assert_eq!(away["participant"], cy_id.as_str());
+    let again = Ws::connect(&t.base, s["token"].as_str().unwrap()).await;
+    let welcome = again.welcome.clone();
+    assert_eq!(welcome["limits"]["reconnect_grace_secs"], 30);
+    assert_eq!(welcome["session"]["away"], json!([cy_id]));
+}

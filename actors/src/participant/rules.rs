@@ -49,6 +49,8 @@ pub struct ParticipantRules {
     refilled_at: Instant,
     /// Away until then without counting as gone (M5: their computer restarts).
     held_until: Option<Instant>,
+    /// It has had a connection: a later one is a return, not the first arrival.
+    been_connected: bool,
 }
 
 impl ParticipantRules {
@@ -61,6 +63,7 @@ impl ParticipantRules {
             tokens,
             refilled_at: now,
             held_until: None,
+            been_connected: false,
         }
     }
 
@@ -73,18 +76,24 @@ impl ParticipantRules {
         &self.presence
     }
 
-    pub fn connected(&mut self, _now: Instant) {
+    /// A connection came; whether it is a return after one was lost (the others are told).
+    pub fn connected(&mut self, _now: Instant) -> bool {
+        let back = self.been_connected && matches!(self.presence, Presence::Away { .. });
         if self.presence != Presence::Gone {
             self.presence = Presence::Connected;
+            self.been_connected = true;
         }
+        back
     }
 
-    /// Returns when to check again for departure.
-    pub fn disconnected(&mut self, now: Instant) -> Option<Instant> {
-        if self.presence == Presence::Connected {
+    /// The connection was lost: when to check again for departure, and whether the participant
+    /// was connected until now (the others are told they are away).
+    pub fn disconnected(&mut self, now: Instant) -> (Option<Instant>, bool) {
+        let dropped = self.presence == Presence::Connected;
+        if dropped {
             self.presence = Presence::Away { since: now };
         }
-        self.deadline()
+        (self.deadline(), dropped)
     }
 
     /// When the grace runs out, if away.
@@ -145,11 +154,16 @@ mod tests {
     fn a_brief_reconnect_is_not_a_departure() {
         let t0 = Instant::now();
         let mut p = ParticipantRules::new(cfg(), t0);
-        p.connected(t0);
-        let deadline = p.disconnected(t0 + Duration::from_secs(1)).unwrap();
-        assert_eq!(deadline, t0 + Duration::from_secs(11));
+        assert!(
+            !p.connected(t0),
+            "the first connection is an arrival, not a return"
+        );
+        let (deadline, dropped) = p.disconnected(t0 + Duration::from_secs(1));
+        assert_eq!(deadline, Some(t0 + Duration::from_secs(11)));
+        assert!(dropped, "the others are told it is away");
+        assert!(!p.disconnected(t0 + Duration::from_secs(2)).1, "told once");
         assert!(!p.poll_gone(t0 + Duration::from_secs(5)));
-        p.connected(t0 + Duration::from_secs(6));
+        assert!(p.connected(t0 + Duration::from_secs(6)), "a return");
         assert!(!p.poll_gone(t0 + Duration::from_secs(60)));
         assert_eq!(p.presence(), &Presence::Connected);
     }

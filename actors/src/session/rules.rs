@@ -9,6 +9,7 @@ pub mod computer_files;
 pub mod login_as_user;
 pub mod pairing;
 mod scripts;
+pub mod transcript;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -377,6 +378,8 @@ pub struct SessionRules {
     next_files_op: u32,
     /// M4: signing in as another user on each customer's computer.
     logins: BTreeMap<ParticipantId, login_as_user::Logins>,
+    /// Issue 18: what was said in chat, for pages that reconnect and people who come later.
+    transcript: transcript::Transcript,
 }
 
 /// A file the primary CSR published to a customer (SPEC F1).
@@ -473,6 +476,7 @@ impl SessionRules {
             script_runs: BTreeMap::new(),
             restarting: BTreeSet::new(),
             logins: BTreeMap::new(),
+            transcript: transcript::Transcript::default(),
         }
     }
 
@@ -2206,7 +2210,13 @@ impl SessionRules {
             | Event::LoginAsUserStarted { .. }
             | Event::LoginAsUserFailed { .. }
             | Event::LoginAsUserEnded { .. } => self.apply_login(at, event),
-            Event::Chat { .. } => {}
+            Event::Chat { from, to, text } => self.transcript.keep(transcript::ChatLine {
+                seq: self.next_seq,
+                at,
+                from: *from,
+                to: *to,
+                text: text.clone(),
+            }),
             Event::ConsentRequested {
                 request,
                 activity,
@@ -2489,6 +2499,11 @@ impl SessionRules {
             "control_holder": self.control_holder(),
             "restarting": self.restarting,
             "signed_in_as": signed_in_as,
+            "chat": self.transcript.seen_by(
+                viewer,
+                viewer_id,
+                viewer_id.and_then(|v| self.members.iter().find(|m| m.info.id == v)).map(|m| m.joined_at),
+            ),
         });
         if staff {
             view["notes"] = json!(self.notes);

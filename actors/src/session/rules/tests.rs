@@ -11,6 +11,7 @@ mod give_control;
 mod login_as_user;
 mod scripts;
 mod showing;
+mod transcript;
 mod world;
 use world::*;
 
