@@ -212,3 +212,14 @@ async fn a_csr_whose_network_drops_for_seconds_stays_in_the_session_and_both_pag
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_csr_signed_in_with_the_session_and_sign_out_ends_it() {
+    // Issue 18 item 2: tests/e2e/reload.mjs; here, that the session ended by Carol's signing
+    // out, not by her absence.
+    let t = TestServer::start().await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    run_script(&t, "reload.mjs", &["carol"]).await;
+    let report = newest_report(&t, &carol).await;
+    assert_eq!(report["session"]["end_reason"], "ended_by_csr", "{report}");
+}

@@ -8,33 +8,100 @@ import { ScriptLibrary } from '/assets/script_library.js';
 let account = null;
 let sessions = 0;
 const tabs = tablist($('#session-tabs'));
+// The sessions open in tabs, by session id.
+const openSessions = new Map();
+
+// Issue 18: the sign-in and the open sessions survive a reload of this tab. They are kept in
+// this tab's sessionStorage: the browser never sends them by itself (so no request can be
+// forged on the CSR's behalf, as a cookie would allow without CSRF tokens), another tab or site
+// cannot read them, and closing the tab forgets them. A script injected into the page could
+// read them, as it could use the page itself; the pages load no third-party scripts.
+const KEPT = 'tandem.console';
+function keep() {
+  if (!account) {
+    sessionStorage.removeItem(KEPT);
+    return;
+  }
+  const open = [...openSessions.values()].map((s) => ({ joined: s.joined, invite: s.invite || null }));
+  sessionStorage.setItem(KEPT, JSON.stringify({ account, open }));
+}
 
 $('#signin').addEventListener('submit', async (e) => {
   e.preventDefault();
   const f = e.target.elements;
   try {
-    account = await api('POST', '/api/login', { username: f.username.value, password: f.password.value });
-    $('#signin').hidden = true;
-    $('#dashboard').hidden = false;
-    $('#who').textContent = `Signed in as ${account.user.display_name}`;
+    signedIn(await api('POST', '/api/login', { username: f.username.value, password: f.password.value }));
     say(`Signed in as ${f.username.value}.`);
     $('#topic').focus();
-    refreshRecordings();
-    offerSignOutEverywhere(account);
-    if (account.user.role === 'admin') showAccounts(account);
-    new ScriptLibrary(account); // eslint-disable-line no-new
-    if (account.user.role === 'csr' || account.user.role === 'agent') {
-      $('#softphone').hidden = false;
-      refreshSoftphone();
-    }
-    if (account.user.role === 'agent') {
-      $('#waiting').hidden = false;
-      refreshOffers();
-    }
   } catch (err) {
     say(`Sign-in failed: ${err.message}`, 'error');
   }
 });
+
+// Sign out of this tab: the open sessions are left (those this CSR leads end), and the sign-in
+// is forgotten here. ("Sign out everywhere" also makes every token of the account stop working.)
+$('#signout').addEventListener('click', async () => {
+  const open = [...openSessions.values()].filter((s) => !s.ended);
+  if (open.length && !confirm(`Sign out? You leave your ${open.length === 1 ? 'open session' : `${open.length} open sessions`}; a session you lead ends.`)) return;
+  for (const s of open) await s.leaveForSignOut();
+  account = null;
+  keep();
+  location.reload();
+});
+
+// What a sign-in shows: the dashboard and what the account may use.
+function signedIn(signed) {
+  account = signed;
+  keep();
+  $('#signin').hidden = true;
+  $('#dashboard').hidden = false;
+  $('#signout').hidden = false;
+  $('#who').textContent = `Signed in as ${account.user.display_name}`;
+  refreshRecordings();
+  offerSignOutEverywhere(account);
+  if (account.user.role === 'admin') showAccounts(account);
+  new ScriptLibrary(account); // eslint-disable-line no-new
+  if (account.user.role === 'csr' || account.user.role === 'agent') {
+    $('#softphone').hidden = false;
+    refreshSoftphone();
+  }
+  if (account.user.role === 'agent') {
+    $('#waiting').hidden = false;
+    refreshOffers();
+  }
+}
+
+// After a reload: the sign-in, if it still holds, and the sessions that were open, as tabs.
+async function resume() {
+  let kept;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(KEPT) || 'null');
+  } catch {
+    kept = null;
+  }
+  if (!kept?.account?.token) return;
+  try {
+    const me = await api('GET', '/api/me', null, kept.account.token);
+    signedIn({ ...kept.account, user: { ...kept.account.user, ...me } });
+  } catch {
+    sessionStorage.removeItem(KEPT);
+    say('Your sign-in has expired or was ended: sign in again.', 'error');
+    return;
+  }
+  const gone = [];
+  for (const { joined, invite } of kept.open || []) {
+    // The WebSocket's address over HTTP says whether the session is still there (410: ended).
+    const res = await fetch(`/ws?token=${encodeURIComponent(joined.token)}`).catch(() => null);
+    if (res?.status === 410 || res?.status === 401) {
+      gone.push(joined.session.number);
+      continue;
+    }
+    await open(joined, invite).catch(() => gone.push(joined.session.number));
+  }
+  keep();
+  say(gone.length ? `Welcome back. Session ${gone.join(', ')} ended while this page was away.`
+    : openSessions.size ? `Welcome back: your ${openSessions.size === 1 ? 'session is' : 'sessions are'} open again.` : `Signed in as ${account.user.display_name}.`);
+}
 
 // Opens a session the account has joined (`joined`: the join answer) in a tab of its own.
 async function open(joined, invite) {
@@ -56,10 +123,15 @@ async function open(joined, invite) {
   session.onClose = () => {
     tab.remove();
     root.remove();
+    openSessions.delete(joined.session.id);
+    keep();
     tabs.select($('#tab-home'), true);
   };
+  openSessions.set(joined.session.id, session);
+  keep();
   tabs.select(tab, false);
   await session.start();
+  keep();
   return session;
 }
 
@@ -230,3 +302,5 @@ $('#softphone-remove').addEventListener('click', async () => {
     say(`Could not remove the SIP password: ${err.message}`, 'error');
   }
 });
+
+resume();

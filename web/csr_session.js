@@ -142,6 +142,17 @@ export class CsrSession {
     });
   }
 
+  // Signing out (web/console.js): this CSR leaves; a session they lead ends, with the notes as
+  // they stand.
+  async leaveForSignOut() {
+    if (this.ended) return;
+    const primary = this.view?.primary === this.panel.me;
+    await this.conn.request(primary
+      ? { type: 'end_session', confirm: true, notes: $('[data-id="notes"]', this.root).value }
+      : { type: 'leave' });
+    this.conn.close();
+  }
+
   get view() {
     return this.panel.view;
   }
