@@ -223,3 +223,15 @@ async fn a_reload_keeps_the_csr_signed_in_with_the_session_and_sign_out_ends_it(
     let report = newest_report(&t, &carol).await;
     assert_eq!(report["session"]["end_reason"], "ended_by_csr", "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_happens_in_a_session_not_looked_at_is_counted_on_its_tab_and_in_the_title() {
+    // Issue 18 item 3: tests/e2e/alerts.mjs.
+    let t = TestServer::start().await;
+    t.named_account("carol", "Carol", AccountRole::Csr).await;
+    let report = run_script(&t, "alerts.mjs", &["carol"]).await;
+    assert_eq!(
+        report["results"]["notified"][0]["body"],
+        "Dave: are you there now?"
+    );
+}

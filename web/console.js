@@ -4,10 +4,14 @@ import { $, api, say, tablist } from '/assets/tandem.js';
 import { CsrSession } from '/assets/csr_session.js';
 import { offerSignOutEverywhere, showAccounts } from '/assets/accounts.js';
 import { ScriptLibrary } from '/assets/script_library.js';
+import { Alerts } from '/assets/alerts.js';
 
 let account = null;
 let sessions = 0;
-const tabs = tablist($('#session-tabs'));
+const alerts = new Alerts({ sound: $('#alert-sound'), notify: $('#alert-notify') });
+alerts.onSay = say;
+// Looking at a session's tab: nothing unread there any more.
+const tabs = tablist($('#session-tabs'), (tab) => alerts.seen(tab.dataset.session));
 // The sessions open in tabs, by session id.
 const openSessions = new Map();
 
@@ -56,6 +60,7 @@ function signedIn(signed) {
   $('#signin').hidden = true;
   $('#dashboard').hidden = false;
   $('#signout').hidden = false;
+  for (const pref of document.querySelectorAll('.alert-pref')) pref.hidden = false;
   $('#who').textContent = `Signed in as ${account.user.display_name}`;
   refreshRecordings();
   offerSignOutEverywhere(account);
@@ -112,6 +117,8 @@ async function open(joined, invite) {
   tab.id = `tab-s${n}`;
   tab.setAttribute('aria-controls', `s${n}`);
   tab.textContent = `${joined.session.topic} · ${joined.session.number}`;
+  tab.dataset.session = joined.session.id;
+  tab.dataset.name = tab.textContent;
   $('#session-tabs').append(tab);
   const root = document.createElement('section');
   root.id = `s${n}`;
@@ -120,7 +127,10 @@ async function open(joined, invite) {
   root.setAttribute('aria-labelledby', tab.id);
   $('#dashboard').append(root);
   const session = new CsrSession(root, `s${n}`, { account, joined, invite });
+  alerts.add(joined.session.id, tab, () => tab.getAttribute('aria-selected') === 'true');
+  session.onAlert = (text) => alerts.raise(joined.session.id, text);
   session.onClose = () => {
+    alerts.remove(joined.session.id);
     tab.remove();
     root.remove();
     openSessions.delete(joined.session.id);

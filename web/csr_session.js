@@ -68,6 +68,9 @@ export class CsrSession {
     this.invite = invite;
     this.screens = new Map(); // participant id -> received screen stream
     this.onClose = () => {};
+    // Issue 18: something the CSR should notice here (web/alerts.js counts it when they are
+    // looking elsewhere).
+    this.onAlert = () => {};
   }
 
   async start() {
@@ -510,6 +513,8 @@ export class CsrSession {
       this.panel.history(m.session.chat);
       this.render();
     } else if (m.type === 'event') {
+      const alert = this.alertFor(m.event);
+      if (alert) this.onAlert(alert);
       this.restart.event(m.event);
       // Before the view changes: signing out needs to know who was signed in.
       this.loginAsUser.event(m.event);
@@ -526,6 +531,21 @@ export class CsrSession {
       this.over(m.reason);
     } else if (m.type === 'error') {
       say(m.detail, 'error');
+    }
+  }
+
+  // What of `ev` the CSR should notice when looking elsewhere, in words (before the view
+  // applies it, so that a leaver still has a name).
+  alertFor(ev) {
+    const me = this.panel.me;
+    const name = (id) => this.panel.name(id);
+    switch (ev.type) {
+      case 'chat': return ev.from === me ? null : `${name(ev.from)}: ${ev.text}`;
+      case 'participant_joined': return ev.participant.id === me ? null : `${ev.participant.name} joined`;
+      case 'participant_left': return ev.participant === me ? null : `${name(ev.participant)} left`;
+      case 'consent_answered': return ev.granted ? 'The customer allowed your request.' : 'The customer declined your request.';
+      case 'session_ended': return 'The session ended.';
+      default: return null;
     }
   }
 
