@@ -91,6 +91,7 @@ fn bench(c: &mut Criterion) {
                             request,
                             grant: true,
                             allow_all: false,
+                            reason: None,
                         },
                     )
                     .unwrap(),

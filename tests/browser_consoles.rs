@@ -235,3 +235,27 @@ async fn what_happens_in_a_session_not_looked_at_is_counted_on_its_tab_and_in_th
         "Dave: are you there now?"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_cannot_share_answers_at_once_and_the_csr_cancels_a_waiting_request() {
+    // Issue 18 item 4: tests/e2e/phone.mjs; here, what the journal kept of both answers.
+    let t = TestServer::start().await;
+    let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
+    run_script(&t, "phone.mjs", &["carol"]).await;
+    let report = newest_report(&t, &carol).await;
+    let answers: Vec<(&str, &str)> = report["consent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["answer"] != "asked")
+        .map(|c| {
+            let why = c["reason"].as_str().or(c["cause"].as_str()).unwrap_or("");
+            (c["answer"].as_str().unwrap(), why)
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [("denied", "cannot_share"), ("withdrawn", "cancelled")],
+        "{report}"
+    );
+}

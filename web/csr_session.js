@@ -30,6 +30,7 @@ const ASKED = {
   system_info: 'to read their system information',
   login_as_user: 'to let you sign in on their computer as another user',
   file_transfer: 'to allow file transfer',
+  recording: 'to record the session',
   view_desktop: 'to view their desktop',
   control_desktop: 'to control their desktop',
   view_application: 'to view an application',
@@ -513,6 +514,8 @@ export class CsrSession {
       this.panel.history(m.session.chat);
       this.render();
     } else if (m.type === 'event') {
+      // The request an answer or a withdrawal is about, before the view forgets it.
+      this.about = this.view?.pending_consents.find((c) => c.request === m.event.request) || null;
       const alert = this.alertFor(m.event);
       if (alert) this.onAlert(alert);
       this.restart.event(m.event);
@@ -532,6 +535,28 @@ export class CsrSession {
     } else if (m.type === 'error') {
       say(m.detail, 'error');
     }
+  }
+
+  // Issue 18: every request still waiting for an answer, with a way to take it back.
+  renderPending(v) {
+    const me = this.panel.me;
+    const mine = v.pending_consents.filter((c) => c.activity !== 'give_control' && (c.by === me || v.primary === me));
+    const list = $('.pending-requests', this.root);
+    list.hidden = !mine.length;
+    list.replaceChildren(...mine.map((c) => {
+      const li = document.createElement('li');
+      const who = this.panel.name(c.customer);
+      const what = ASKED[c.activity] || `for ${c.activity.replaceAll('_', ' ')}`;
+      const state = c.helper_needed ? 'they have not run Tandem Helper yet' : c.computer ? 'no answer yet in Tandem Helper' : 'no answer yet';
+      li.append(`Asked ${who} ${what}: ${state}. `);
+      const cancel = document.createElement('button');
+      cancel.type = 'button';
+      cancel.className = 'secondary';
+      cancel.textContent = 'Cancel request';
+      cancel.addEventListener('click', () => this.conn.act({ type: 'cancel_request', request: c.request }));
+      li.append(cancel);
+      return li;
+    }));
   }
 
   // What of `ev` the CSR should notice when looking elsewhere, in words (before the view
@@ -564,8 +589,16 @@ export class CsrSession {
         else if (ev.computer) say(`Asked ${name(ev.customer)} ${ASKED[ev.activity] || `for ${ev.activity}`} in Tandem Helper's window; waiting for their answer.`);
         else say(`Asked ${name(ev.customer)} ${ASKED[ev.activity] || `for ${ev.activity}`}; waiting for their answer.`);
         break;
-      case 'consent_answered':
-        say(ev.granted ? 'The customer allowed it.' : 'The customer declined.', ev.granted ? 'info' : 'error');
+      case 'consent_answered': {
+        const who = this.about ? name(this.about.customer) : 'The customer';
+        if (ev.reason === 'cannot_share') say(`${who} cannot share a screen from this device (phone and tablet browsers cannot). Ask them to join from a computer.`, 'error');
+        else if (ev.reason === 'share_failed') say(`${who} allowed it, but their browser did not start sharing (they may have closed its window). Ask again.`, 'error');
+        else say(ev.granted ? `${who} allowed it.` : `${who} declined.`, ev.granted ? 'info' : 'error');
+        break;
+      }
+      case 'consent_withdrawn':
+        if (ev.cause === 'cancelled') say('The request was cancelled.');
+        else if (ev.cause === 'timed_out') say(`${this.about ? name(this.about.customer) : 'The customer'} did not answer in time, so the request was withdrawn. Ask again if you still need it.`, 'error');
         break;
       case 'computer_attached':
         // D4: her helper is there: the request she made goes now, to its window.
@@ -672,6 +705,7 @@ export class CsrSession {
     const label = !sharer ? null : this.signedInAs(sharer) ? `${this.signedInAs(sharer)}'s screen on ${this.panel.name(sharer)}'s computer`
       : `${this.panel.name(sharer)}'s shared screen`;
     this.viewer.show(sharer ? this.screens.get(sharer) : null, label);
+    this.renderPending(v);
     this.renderShowing(v);
     this.renderGiving(v);
     this.files.render();

@@ -157,7 +157,16 @@ const REFUSED = {
 };
 
 // A question for this customer: asked on the page, or about the computer (Tandem Helper).
+// Issue 18: phone and tablet browsers cannot share a screen: a request to see it is declined
+// at once, saying why, instead of a question whose Allow could only fail.
+const CAN_SHARE = Boolean(navigator.mediaDevices?.getDisplayMedia);
+
 function question(c) {
+  if (SHARES.includes(c.activity) && !CAN_SHARE && !c.helper_needed && !c.computer) {
+    conn.request({ type: 'consent_reply', request: c.request, grant: false, reason: 'cannot_share' });
+    say(`${panel.name(c.by)} asked to see your screen, but this device cannot share its screen. ${panel.name(c.by)} has been told.`);
+    return;
+  }
   if (c.helper_needed || c.computer) {
     inHelper.push(c);
     renderHelper();
@@ -255,7 +264,18 @@ function choose(activity) {
 async function reply(grant) {
   const next = asked.shift();
   $('#consent').close();
-  if (grant && SHARES.includes(next.activity) && !screen) capture = choose(next.activity);
+  if (grant && SHARES.includes(next.activity) && !screen) {
+    try {
+      capture = choose(next.activity);
+    } catch {
+      // The browser cannot start a share at all: the CSR hears why, nobody waits.
+      await conn.request({ type: 'consent_reply', request: next.request, grant: false, reason: 'share_failed' });
+      say('Your browser could not share your screen, so nothing is shared. Your support representative has been told.', 'error');
+      ask();
+      render();
+      return;
+    }
+  }
   const done = grant ? 'You allowed it.' : 'You declined.';
   if (!(await conn.act({ type: 'consent_reply', request: next.request, grant, allow_all: grant && $('#allow-all').checked }, done))) capture = null;
   ask();
@@ -462,7 +482,9 @@ async function share() {
     preview.show(new MediaStream([track]));
     render();
   } catch (err) {
-    say(`Nothing is shared: ${err.message}`, 'error');
+    say(err?.name === 'NotAllowedError'
+      ? 'Nothing is shared: you closed the window without choosing what to share.'
+      : 'Nothing is shared: your browser could not share your screen.', 'error');
     stopSharing();
   }
 }

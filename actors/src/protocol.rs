@@ -417,10 +417,17 @@ pub enum Event {
         request: u32,
         granted: bool,
         allow_all: bool,
+        /// Issue 18: why a request was declined without the customer choosing to (their device
+        /// cannot share a screen, or sharing failed), so the CSR is told in words.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<DeclineReason>,
     },
-    /// A pending request that no longer applies (customer changed, control handed over...).
+    /// A pending request that no longer applies (customer changed, control handed over...), or
+    /// (issue 18) that its CSR cancelled or that waited too long for an answer (`cause`).
     ConsentWithdrawn {
         request: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<WithdrawCause>,
     },
     ActivityStarted {
         activity: Activity,
@@ -600,6 +607,27 @@ pub enum Event {
     },
 }
 
+/// Issue 18: why a customer's page declined a request by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    /// The device cannot share its screen (phone and tablet browsers).
+    CannotShare,
+    /// The customer allowed it, but the browser could not start sharing (or they closed its
+    /// picker).
+    ShareFailed,
+}
+
+/// Issue 18: why a pending request was withdrawn, when it was not the session moving on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawCause {
+    /// The CSR who asked (or the primary) cancelled it.
+    Cancelled,
+    /// Nobody answered in time.
+    TimedOut,
+}
+
 /// Who an event is delivered to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Audience {
@@ -758,6 +786,13 @@ pub enum Command {
         grant: bool,
         #[serde(default)]
         allow_all: bool,
+        /// Issue 18: the page declined by itself, and why.
+        #[serde(default)]
+        reason: Option<DeclineReason>,
+    },
+    /// Issue 18: the CSR who asked (or the primary) takes back a request still unanswered.
+    CancelRequest {
+        request: u32,
     },
     StopActivity {
         activity: Activity,
@@ -860,6 +895,7 @@ impl Command {
             Command::SelectCustomer { .. } => "select_customer",
             Command::RequestActivity { .. } => "request_activity",
             Command::ConsentReply { .. } => "consent_reply",
+            Command::CancelRequest { .. } => "cancel_request",
             Command::StopActivity { .. } => "stop_activity",
             Command::WithdrawFile { .. } => "withdraw_file",
             Command::RefreshSystemInfo => "refresh_system_info",

@@ -136,6 +136,8 @@ pub struct SessionState {
     /// Participants whose connection is lost, within their grace (said to the others; not
     /// part of the rules, not journaled).
     away: BTreeSet<ParticipantId>,
+    /// When [`SessionMsg::ExpireConsents`] is due, if one is scheduled.
+    consent_timer: Option<UnixMillis>,
 }
 
 /// Longest an ended session waits for its participants to say goodbye.
@@ -253,6 +255,8 @@ pub enum SessionMsg {
     Media(MediaNotice),
     /// The ended session stops even if some participant has not closed by now.
     Finish,
+    /// Issue 18: time to withdraw the requests nobody answered ([`SessionRules::consent_deadline`]).
+    ExpireConsents,
     /// Panics the session actor. Rust-only, for supervision tests.
     InjectPanic,
 }
@@ -314,6 +318,7 @@ impl Actor for SessionActor {
             files: args.files,
             files_kept: BTreeSet::new(),
             away: BTreeSet::new(),
+            consent_timer: None,
         };
         state.files_kept = state.rules.shared_files().keys().copied().collect();
         // After a restore, everyone present gets a fresh actor; their WebSockets were closed with
@@ -648,6 +653,15 @@ impl Actor for SessionActor {
                 state.media_policy = None;
                 sync_media(state).await;
             }
+            SessionMsg::ExpireConsents => {
+                state.consent_timer = None;
+                let before = state.rules.clone();
+                let records = state.rules.expire_consents(unix_now());
+                if let Err(e) = commit(state, before, records).await {
+                    tracing::error!(error = %e, "could not record requests that ran out of time");
+                }
+                after(&myself, state).await;
+            }
             SessionMsg::Finish => myself.stop(Some(StopReason::SessionEnded.to_string())),
             SessionMsg::InjectPanic => {
                 panic!("injected fault in session {}", state.rules.init().id)
@@ -937,10 +951,25 @@ async fn commit(
 
 /// Settles what the last change implies: participants closed, the media worker told.
 async fn after(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
+    schedule_consent_expiry(myself, state);
     settle(myself, state);
     sync_files(state);
     sync_recording(state).await;
     sync_media(state).await;
+}
+
+/// Issue 18: wakes this actor when the next unanswered request runs out of time (once per
+/// deadline; a later wake-up finds nothing due and schedules the next).
+fn schedule_consent_expiry(myself: &ActorRef<SessionMsg>, state: &mut SessionState) {
+    let Some(due) = state.rules.consent_deadline() else {
+        return;
+    };
+    if state.consent_timer.is_some_and(|t| t <= due) {
+        return;
+    }
+    state.consent_timer = Some(due);
+    let wait = Duration::from_millis(u64::try_from(due.saturating_sub(unix_now())).unwrap_or(0));
+    myself.send_after(wait, || SessionMsg::ExpireConsents);
 }
 
 /// Removes from the shelf the files the rules no longer hold (withdrawn, file transfer ended,

@@ -168,6 +168,7 @@ fn command(op: &Op, people: &[ParticipantInfo], rules: &SessionRules, queue: Que
                 request,
                 grant: *grant,
                 allow_all: *allow_all,
+                reason: None,
             }
         }
         Op::Stop(a) => Command::StopActivity {
@@ -545,6 +546,7 @@ fn check_consent_came_first(journal: &[Record]) -> Result<(), TestCaseError> {
                 request,
                 granted,
                 allow_all,
+                ..
             } => {
                 let asked = requests.get(request).copied();
                 last_grant = granted.then_some(asked).flatten();
@@ -660,7 +662,7 @@ proptest! {
                             let asked = p["computer"].as_str().or(p["customer"].as_str());
                             let customer: ParticipantId = asked.unwrap().parse().unwrap();
                             let request = p["request"].as_u64().unwrap() as u32;
-                            rules.handle(now, customer, Command::ConsentReply { request, grant: *grant, allow_all: *allow_all })
+                            rules.handle(now, customer, Command::ConsentReply { request, grant: *grant, allow_all: *allow_all, reason: None })
                         }
                         None => Ok(Vec::new()),
                     }

@@ -564,9 +564,13 @@ pub async fn report(
                 "at": r.at, "request": request, "activity": activity,
                 "customer": customer, "customer_name": name(customer), "answer": "asked",
             })),
-            Event::ConsentAnswered { request, granted, allow_all } => consent.push(json!({
+            Event::ConsentAnswered { request, granted, allow_all, reason } => consent.push(json!({
                 "at": r.at, "request": request,
                 "answer": if *granted { "granted" } else { "denied" }, "allow_all": allow_all,
+                "reason": reason,
+            })),
+            Event::ConsentWithdrawn { request, cause } => consent.push(json!({
+                "at": r.at, "request": request, "answer": "withdrawn", "cause": cause,
             })),
             Event::ActivityStarted { activity, customer, pre_approved } => activities.push(json!({
                 "at": r.at, "activity": activity, "customer": customer, "what": "started",

@@ -562,7 +562,7 @@ async fn in_session(
                             Event::VoiceCallStarted { .. } => command(Command::JoinVoice),
                             Event::ConsentRequested { request, customer, .. } if *customer == participant => {
                                 // A phone has no screen, files or computer to share.
-                                command(Command::ConsentReply { request: *request, grant: false, allow_all: false });
+                                command(Command::ConsentReply { request: *request, grant: false, allow_all: false, reason: None });
                             }
                             _ => {}
                         },

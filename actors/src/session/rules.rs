@@ -6,6 +6,7 @@
 //! or a restart. Nothing here does IO or reads a clock: time comes in as `now`.
 
 pub mod computer_files;
+pub mod consent_wait;
 pub mod login_as_user;
 pub mod pairing;
 mod scripts;
@@ -26,6 +27,7 @@ use crate::protocol::{
     Activity, Command, ControlHolder, DisplayMode, EndReason, Event, LeaveReason, ParticipantInfo,
     Record, Role, StopCause, TransferTarget, UnixMillis,
 };
+use consent_wait::Answer;
 
 /// Why a command was refused. Each has a stable code that clients and tests match on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -265,6 +267,8 @@ struct PendingConsent {
     computer: Option<ParticipantId>,
     /// Waits for the customer's Tandem Helper (control without a computer).
     helper_needed: bool,
+    /// When it was asked (issue 18: unanswered requests are withdrawn after a while).
+    asked_at: UnixMillis,
 }
 
 #[derive(Clone, Debug)]
@@ -936,7 +940,14 @@ impl SessionRules {
             .map(|(r, p)| (*r, *p))
             .collect();
         for (request, p) in moved {
-            self.emit(now, Event::ConsentWithdrawn { request }, &mut out);
+            self.emit(
+                now,
+                Event::ConsentWithdrawn {
+                    request,
+                    cause: None,
+                },
+                &mut out,
+            );
             self.ask_or_start(now, p.activity, customer, p.by, &mut out);
         }
         Ok(out)
@@ -1029,7 +1040,18 @@ impl SessionRules {
                 request,
                 grant,
                 allow_all,
-            } => self.consent_reply(now, from, request, grant, allow_all, &mut out)?,
+                reason,
+            } => {
+                let answer = Answer {
+                    grant,
+                    allow_all,
+                    reason,
+                };
+                self.consent_reply(now, from, request, answer, &mut out)?
+            }
+            Command::CancelRequest { request } => {
+                self.cancel_request(now, from, request, &mut out)?
+            }
             Command::StopActivity { activity } => {
                 self.stop_activity(now, sender, activity, &mut out)?
             }
@@ -1216,10 +1238,14 @@ impl SessionRules {
         now: UnixMillis,
         from: ParticipantId,
         request: u32,
-        grant: bool,
-        allow_all: bool,
+        answer: Answer,
         out: &mut Vec<Record>,
     ) -> Result<(), Refusal> {
+        let Answer {
+            grant,
+            allow_all,
+            reason,
+        } = answer;
         let pending = *self
             .pending
             .get(&request)
@@ -1245,6 +1271,7 @@ impl SessionRules {
                 request,
                 granted: grant,
                 allow_all: grant && allow_all,
+                reason: reason.filter(|_| !grant),
             },
             out,
         );
@@ -2020,7 +2047,14 @@ impl SessionRules {
             .copied()
             .collect();
         for request in requests {
-            self.emit(now, Event::ConsentWithdrawn { request }, out);
+            self.emit(
+                now,
+                Event::ConsentWithdrawn {
+                    request,
+                    cause: None,
+                },
+                out,
+            );
         }
         for (activity, customer) in running {
             self.emit(
@@ -2085,7 +2119,14 @@ impl SessionRules {
             .map(|(r, _)| *r)
             .collect();
         for request in requests {
-            self.emit(now, Event::ConsentWithdrawn { request }, out);
+            self.emit(
+                now,
+                Event::ConsentWithdrawn {
+                    request,
+                    cause: None,
+                },
+                out,
+            );
         }
     }
 
@@ -2233,6 +2274,7 @@ impl SessionRules {
                         by: *by,
                         computer: *computer,
                         helper_needed: *helper_needed,
+                        asked_at: at,
                     },
                 );
                 if *activity == Activity::Recording {
@@ -2244,6 +2286,7 @@ impl SessionRules {
                 request,
                 granted,
                 allow_all,
+                ..
             } => {
                 let proposed = self.proposals.remove(request);
                 if let Some(p) = self.pending.remove(request) {
@@ -2256,7 +2299,7 @@ impl SessionRules {
                     }
                 }
             }
-            Event::ConsentWithdrawn { request } => {
+            Event::ConsentWithdrawn { request, .. } => {
                 self.pending.remove(request);
                 self.proposals.remove(request);
             }

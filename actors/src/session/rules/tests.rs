@@ -6,6 +6,7 @@ use crate::protocol::Audience;
 
 mod computer;
 mod computer_files;
+mod consent_wait;
 mod files;
 mod give_control;
 mod login_as_user;
@@ -126,7 +127,8 @@ fn consent_denied_then_granted_then_allow_all_skips_asking() {
         vec![Event::ConsentAnswered {
             request: r,
             granted: false,
-            allow_all: false
+            allow_all: false,
+            reason: None,
         }]
     );
     assert!(w.running().is_empty());
@@ -194,7 +196,10 @@ fn selecting_another_customer_ends_sharing_but_not_other_activities() {
         a,
         StopCause::CustomerChanged
     )));
-    assert!(evs.contains(&Event::ConsentWithdrawn { request: pending }));
+    assert!(evs.contains(&Event::ConsentWithdrawn {
+        request: pending,
+        cause: None
+    }));
     assert_eq!(w.running(), vec![(Activity::FileTransfer, a)]);
     // The withdrawn request can no longer be granted.
     assert_eq!(
@@ -279,7 +284,10 @@ fn handing_control_stops_activities_keeps_voice_and_former_primary_cannot_end() 
     assert_eq!(w.cmd(w.csr, hand(c)), Err("not_an_assistant"));
 
     let evs = w.cmd(w.csr, hand(asst)).unwrap();
-    assert!(evs.contains(&Event::ConsentWithdrawn { request: pending }));
+    assert!(evs.contains(&Event::ConsentWithdrawn {
+        request: pending,
+        cause: None
+    }));
     assert!(w.running().is_empty());
     assert_eq!(w.rules.primary(), Some(asst));
     assert_eq!(w.rules.microphone_holders(), &[w.csr], "voice call goes on");
@@ -619,7 +627,10 @@ fn an_automatic_recording_outlives_a_hand_over_but_not_the_end_of_the_session() 
     let erins = w.recording_request(erin).unwrap();
 
     let evs = w.cmd(w.csr, hand(assistant)).unwrap();
-    assert!(!evs.contains(&Event::ConsentWithdrawn { request: erins }));
+    assert!(!evs.contains(&Event::ConsentWithdrawn {
+        request: erins,
+        cause: None
+    }));
     assert_eq!(w.running(), [(Activity::Recording, dave)]);
     assert_eq!(
         w.recording_request(erin),

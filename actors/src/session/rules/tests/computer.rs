@@ -249,7 +249,8 @@ fn the_page_may_still_refuse_and_stop_what_the_helper_allowed() {
         vec![Event::ConsentAnswered {
             request: r,
             granted: false,
-            allow_all: false
+            allow_all: false,
+            reason: None,
         }]
     );
     w.grant(computer, Activity::ControlDesktop);
@@ -342,7 +343,10 @@ fn without_a_computer_viewing_is_asked_on_the_page_and_control_waits_for_the_hel
             r.event
         })
         .collect();
-    assert!(events.contains(&Event::ConsentWithdrawn { request: r }));
+    assert!(events.contains(&Event::ConsentWithdrawn {
+        request: r,
+        cause: None
+    }));
     // Dave allowed all on the page: the S9 record says so, and the helper keeps its own.
     assert!(events.contains(&started(Activity::ControlDesktop, dave, true)));
     assert_eq!(w.rules.media_policy().control, Some((w.csr, dave)));
@@ -371,7 +375,13 @@ fn a_waiting_control_question_moves_to_the_helper_that_attaches() {
     else {
         panic!("expected the question asked again in the helper, got {tail:?}")
     };
-    assert_eq!(tail[1], Event::ConsentWithdrawn { request: r });
+    assert_eq!(
+        tail[1],
+        Event::ConsentWithdrawn {
+            request: r,
+            cause: None
+        }
+    );
     assert_eq!(c, computer);
     w.cmd(computer, reply(moved, true, false)).unwrap();
     assert_eq!(w.running(), vec![(Activity::ControlApplication, dave)]);
@@ -390,7 +400,10 @@ fn when_the_computer_goes_control_stops_and_its_questions_are_withdrawn() {
         .into_iter()
         .map(|r| r.event)
         .collect();
-    assert!(events.contains(&Event::ConsentWithdrawn { request: r }));
+    assert!(events.contains(&Event::ConsentWithdrawn {
+        request: r,
+        cause: None
+    }));
     assert!(events.contains(&stopped(
         Activity::ControlDesktop,
         dave,

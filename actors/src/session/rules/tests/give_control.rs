@@ -179,7 +179,13 @@ fn selecting_another_customer_the_csrs_helper_leaving_or_a_hand_over_ends_it() {
     // A question waiting in Carol's helper is withdrawn when her helper leaves.
     let r = w.request(Activity::GiveControl);
     let recs = w.rules.disconnected(w.now, mine);
-    assert_eq!(recs[0].event, Event::ConsentWithdrawn { request: r });
+    assert_eq!(
+        recs[0].event,
+        Event::ConsentWithdrawn {
+            request: r,
+            cause: None
+        }
+    );
     let mine = w.attach_computer(w.csr);
     let r = w.request(Activity::GiveControl);
     w.cmd(mine, reply(r, true, false)).unwrap();

@@ -47,6 +47,7 @@ pub(super) fn reply(request: u32, grant: bool, allow_all: bool) -> Command {
         request,
         grant,
         allow_all,
+        reason: None,
     }
 }
 
