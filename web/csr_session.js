@@ -276,6 +276,15 @@ export class CsrSession {
       await this.conn.act({ type: 'remove_participant', participant: removing.dataset.participant }, `${name} was removed.`);
     });
     on('close-tab', () => this.onClose());
+    on('print-report', () => {
+      this.root.classList.add('print-target');
+      document.body.classList.add('print-report');
+      window.addEventListener('afterprint', () => {
+        document.body.classList.remove('print-report');
+        this.root.classList.remove('print-target');
+      }, { once: true });
+      window.print();
+    });
     // The icon bar.
     const tools = $('.tools-tabs', root);
     const show = (tab) => $(`[data-tab="${tab}"]`, tools).click();
@@ -678,6 +687,10 @@ export class CsrSession {
     $('[data-id="display-mode"]', root).value = v.display_mode || 'standard';
     const assistants = v.participants.filter((p) => p.role === 'csr' && p.id !== me);
     $('[data-id="hand-to"]', root).replaceChildren(...assistants.map((p) => new Option(p.name, p.id)));
+    // Issue 18: only what this account may do here. Handing control needs an assistant;
+    // transferring to a queue or agents is for the primary whose account is an agent (S8).
+    $('.hand', root).hidden = !primary || !assistants.length;
+    $('.transfer', root).hidden = !primary || this.account.user.role !== 'agent';
     const customer = v.selected_customer;
     const shares = SHARES.filter((a) => running(v, a, customer));
     const waiting = v.pending_consents.filter((c) => SHARES.includes(c.activity));
@@ -730,6 +743,7 @@ export class CsrSession {
     this.viewer.show(null);
     this.panel.disable();
     $('[data-act="close-tab"]', this.root).disabled = false;
+    $('[data-act="print-report"]', this.root).disabled = false;
     if (this.leftBecause === 'transferred') say('The session was transferred. You have left it.');
     else if (reason === 'session ended') say('The session has ended. Its notes are saved with the session report.');
     else if (reason === 'transferred') say('The session was transferred. You have left it.');
@@ -746,24 +760,69 @@ export class CsrSession {
     }
   }
 
+  // Issue 18, item 7: the report at the top of the session's tab, in view: times, people, the
+  // chat as it was said, what was asked and answered, what ran, files, recordings and notes;
+  // printable alone.
   showReport(r) {
     const body = $('.report-body', this.root);
-    const row = (term, value) => {
-      const dt = document.createElement('dt');
-      dt.textContent = term;
-      const dd = document.createElement('dd');
-      dd.textContent = value;
-      body.append(dt, dd);
+    body.replaceChildren();
+    const time = (ms) => (ms ? new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' }) : '');
+    const section = (title, rows, cells) => {
+      const h = document.createElement('h4');
+      h.textContent = title;
+      body.append(h);
+      if (!rows.length) {
+        const p = document.createElement('p');
+        p.textContent = 'None.';
+        body.append(p);
+        return;
+      }
+      const table = document.createElement('table');
+      table.setAttribute('aria-label', title);
+      table.append(...rows.map((row) => {
+        const tr = document.createElement('tr');
+        tr.append(...cells(row).map((text) => Object.assign(document.createElement('td'), { textContent: text })));
+        return tr;
+      }));
+      body.append(table);
     };
     const s = r.session;
     const mins = s.ended_at ? Math.max(1, Math.round((s.ended_at - s.created_at) / 60000)) : null;
-    row('Topic', s.topic);
-    row('Duration', mins ? `${mins} min` : 'still running');
-    row('Participants', r.participants.map((p) => `${p.name} (${p.role === 'customer' ? 'customer' : 'support'})`).join(', '));
-    row('Chat messages', String(r.chat.length));
-    const published = (r.files || []).filter((f) => f.what === 'published');
-    if (published.length) row('Files sent', published.map((f) => `${f.name} to ${f.customer_name}`).join(', '));
-    row('Notes', r.notes || '(none)');
-    $('.report', this.root).hidden = false;
+    const ended = { ended_by_csr: 'ended by the support representative', primary_disconnected: "ended when the support representative's connection was lost", interrupted: 'interrupted by a server restart' }[s.end_reason] || s.end_reason || 'still running';
+    const summary = document.createElement('dl');
+    for (const [term, value] of [
+      ['Topic', s.topic], ['Session number', s.number],
+      ['Started', new Date(s.created_at).toLocaleString()], ['Ended', s.ended_at ? new Date(s.ended_at).toLocaleString() : 'still running'],
+      ['Duration', mins ? `${mins} min` : '–'], ['How it ended', ended],
+    ]) {
+      summary.append(Object.assign(document.createElement('dt'), { textContent: term }), Object.assign(document.createElement('dd'), { textContent: value }));
+    }
+    body.append(summary);
+    const role = (p) => (p.role === 'customer' ? 'customer' : 'support');
+    section('Participants', r.participants, (p) => [p.name, role(p), `joined ${time(p.joined_at)}`, p.left_at ? `left ${time(p.left_at)}${p.leave_reason ? ` (${p.leave_reason.replaceAll('_', ' ')})` : ''}` : '']);
+    section('Chat', r.chat, (c) => [time(c.at), c.to_name ? `${c.from_name} to ${c.to_name} (private)` : c.from_name, c.text]);
+    const asked = new Map();
+    for (const c of r.consent) if (c.answer === 'asked') asked.set(c.request, c);
+    section('Consents', r.consent.filter((c) => c.answer !== 'asked'), (c) => {
+      const q = asked.get(c.request) || {};
+      const why = c.reason || c.cause;
+      return [time(c.at), `${(q.activity || '').replaceAll('_', ' ')} (${q.customer_name || 'customer'})`, `${c.answer}${why ? `: ${why.replaceAll('_', ' ')}` : ''}`];
+    });
+    section('Activities', r.activities, (a) => [time(a.at), a.activity.replaceAll('_', ' '), a.what === 'started' ? 'started' : `stopped${a.cause ? ` (${a.cause.replaceAll('_', ' ')})` : ''}`]);
+    section('Files', (r.files || []).filter((f) => f.what === 'published'), (f) => [time(f.at), f.name, `to ${f.customer_name}`]);
+    section('Recordings', r.recordings || [], (rec) => [time(rec.created_at), rec.name, rec.status]);
+    const h = document.createElement('h4');
+    h.textContent = 'Notes';
+    const notes = document.createElement('p');
+    notes.className = 'report-notes';
+    notes.textContent = r.notes || '(none)';
+    body.append(h, notes);
+    const report = $('.report', this.root);
+    // At the top of the tab, where the CSR is looking.
+    this.root.prepend(report);
+    report.hidden = false;
+    report.scrollIntoView({ block: 'start' });
+    report.focus();
   }
+
 }

@@ -20,11 +20,14 @@ export class MediaLink {
 
   // Every step of negotiation, ours or the server's, runs in turn.
   inTurn(step) {
-    this.negotiation = this.negotiation.then(step).catch((err) => this.on.error?.(String(err)));
+    // Once this page closed its media (the session is over for it), a step still under way
+    // fails on the closed connection: that is no news for the person.
+    this.negotiation = this.negotiation.then(step).catch((err) => { if (!this.closed) this.on.error?.(String(err)); });
     return this.negotiation;
   }
 
   async connect() {
+    this.closed = false;
     const pc = new RTCPeerConnection();
     this.pc = pc;
     this.voidOffers = 0;
@@ -88,8 +91,10 @@ export class MediaLink {
       }
       const answer = await this.conn.request({ type: 'media_offer', sdp: pc.localDescription.sdp, video });
       if (answer.type !== 'media_answer') {
-        this.on.error?.(answer.detail || 'the media offer was refused');
-        await pc.setLocalDescription({ type: 'rollback' });
+        // A lost connection is said by the page's connection line; the offer is made again
+        // once it is back (revive), or the session is over.
+        if (answer.code !== 'not_connected') this.on.error?.(answer.detail || 'the media offer was refused');
+        if (pc.signalingState !== 'closed') await pc.setLocalDescription({ type: 'rollback' });
         return;
       }
       this.voidOffers = Math.max(this.voidOffers, answer.void_offers);
@@ -149,6 +154,7 @@ export class MediaLink {
   }
 
   close() {
+    this.closed = true;
     for (const t of this.purposes.keys()) t.stop();
     this.purposes.clear();
     this.mic?.stop();

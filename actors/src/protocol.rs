@@ -686,6 +686,15 @@ impl Event {
                 p.is_agent = false;
                 std::borrow::Cow::Owned(Event::ParticipantJoined { participant: p })
             }
+            // Issue 18 (S8): the message is for the agents who take the session over, never for
+            // the customer.
+            (Event::SessionTransferred { by, target, .. }, Role::Customer) => {
+                std::borrow::Cow::Owned(Event::SessionTransferred {
+                    by: *by,
+                    target: target.clone(),
+                    message: None,
+                })
+            }
             _ => std::borrow::Cow::Borrowed(self),
         }
     }

@@ -539,6 +539,18 @@ pub async fn report(
     let participants = state.store.participants(id).await?;
     let notes = state.store.session_notes(id).await?;
     let records = state.store.records(id).await?;
+    let recordings: Vec<Value> = state
+        .store
+        .recordings_of_session(id)
+        .await?
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "name": r.name, "status": r.status, "created_at": r.created_at,
+                "ended_at": r.ended_at, "duration_ms": r.duration_ms,
+            })
+        })
+        .collect();
     let name = |p: &ParticipantId| {
         participants
             .iter()
@@ -625,6 +637,7 @@ pub async fn report(
         "system_info": system_info,
         "script_logs": script_logs,
         "logins": logins,
+        "recordings": recordings,
         "events": records.len(),
     })))
 }

@@ -189,6 +189,19 @@ impl Store {
         rows.iter().map(Self::recording_from).collect()
     }
 
+    /// The recordings of one session, oldest first (its report lists them).
+    pub async fn recordings_of_session(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<Recording>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM recordings WHERE session_id = ? ORDER BY created_at, id")
+                .bind(session.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(Self::recording_from).collect()
+    }
+
     /// Recordings in one status, oldest first: after a restart, those left `recording` or
     /// `processing` by the previous run.
     pub async fn recordings_with_status(

@@ -105,7 +105,7 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   check((await dialog.textContent()).includes('see your screen'), 'the customer is told what is asked');
   await shot(dave, 'customer-consent');
   await dialog.getByRole('button', { name: 'Deny' }).click();
-  await carol.getByText('The customer declined.').waitFor();
+  await carol.getByText('Dave declined.').waitFor();
   await s1.getByRole('button', { name: "View customer's desktop" }).click();
   await dialog.waitFor();
   await dave.keyboard.press('Enter'); // Allow has the focus
@@ -268,6 +268,20 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await carol.getByText('The session has ended').waitFor();
   await dave.getByText('The support session has ended').waitFor();
   await s1.locator('.report').getByText('Printer driver reinstalled; test page printed').waitFor();
+  // Issue 18, item 7: the report is in view, with the chat as it was said, the consents and
+  // the activities, and prints alone.
+  const report = s1.locator('.report');
+  const where = await report.evaluate((el) => ({ top: el.getBoundingClientRect().top, height: window.innerHeight, scrollY: window.scrollY, focused: document.activeElement === el }));
+  results.report_at = where;
+  const inView = where.top > -2 && where.top < where.height && where.focused;
+  check(inView, 'the report is in view when the session ends');
+  await report.getByRole('table', { name: 'Chat' }).getByText('Let me have a look').waitFor();
+  await report.getByRole('table', { name: 'Consents' }).waitFor();
+  await report.getByRole('table', { name: 'Participants' }).getByText('Dave').waitFor();
+  results.report = await report.innerText();
+  await carol.evaluate(() => { window.print = () => { window.printedReport = document.body.classList.contains('print-report'); }; });
+  await report.getByRole('button', { name: 'Print report' }).click();
+  check(await carol.evaluate(() => window.printedReport === true), 'Print report prints the report alone');
   await shot(carol, 'csr-console-ended');
   results.link = link;
 });

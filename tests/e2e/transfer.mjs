@@ -7,7 +7,8 @@
 //   through Tandem Helper instead of started (issue 16).
 // - Carol transfers the session to the queue "Tier 2" with a message; she leaves it and the
 //   customers are told. Bob, an agent of that queue, sees it waiting, takes it, and is in
-//   charge, with the message shown.
+//   charge, with the message shown, the chat said before and the notes; the message never
+//   reaches a customer's page, on screen or in its WebSocket frames (issue 18).
 // Usage: node transfer.mjs BASE_URL CSR AGENT PASSWORD   (run by tests/browser_consoles.rs)
 
 import { scenario, until, videoFrames as frames } from './harness.mjs';
@@ -25,9 +26,15 @@ async function signIn(browser, user) {
   return page;
 }
 
+// Every WebSocket frame each customer's page received, by name (issue 18: what a page is sent,
+// not only what it shows).
+const received = {};
+
 async function joinByNumber(browser, number, name) {
   const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await ctx.newPage();
+  received[name] = [];
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => received[name].push(String(f.payload))));
   page.on('console', (m) => { if (m.type() === 'error') console.error(`[${name}]`, m.text()); });
   await page.goto(`${base}/join`);
   await page.getByLabel('Session number').focus();
@@ -87,6 +94,16 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   check(await frank.getByText('Carol sees what you share.').isVisible(), 'the share goes on');
   await shot(carol, 'csr-console-application');
 
+  // What the next agent should find: a line of chat and the notes.
+  await s.getByRole('tab', { name: 'Tools' }).click();
+  const erinsChat = erin.locator('#chat-section').getByLabel('Message', { exact: true });
+  await erinsChat.fill('Erin here: it crashes for me too');
+  await erinsChat.press('Enter');
+  await s.locator('.chat-log').getByText('Erin here: it crashes for me too').waitFor();
+  await s.getByLabel('Session notes').fill('Crash on export; logs from Frank');
+  await s.getByRole('button', { name: 'Save notes' }).click();
+  await carol.getByText('Notes saved.').waitFor();
+
   // S8: transfer to the queue with a message.
   await s.getByRole('tab', { name: 'Session' }).click();
   await s.getByLabel('Queue').selectOption({ label: 'Tier 2' });
@@ -101,7 +118,13 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   await s.getByLabel('Message for the next agent').fill('Payroll crashes on export; Frank has the logs');
   await s.getByRole('button', { name: 'Transfer session' }).click();
   await carol.getByText('The session was transferred. You have left it.').waitFor();
-  await frank.getByText(/You are being transferred to another support person: Payroll crashes on export/).waitFor();
+  await frank.getByText('You are being transferred to another support person. Please wait.').waitFor();
+  // The message is for the agents: not on a customer's page, nor in what it was sent.
+  for (const [name, page] of [['Erin', erin], ['Frank', frank]]) {
+    check(!(await page.getByText(/Payroll crashes on export/).count()), `${name}'s page does not show the message for the next agent`);
+    check(!received[name].some((f) => f.includes('Payroll crashes on export')), `${name}'s page was not sent the message for the next agent`);
+    check(received[name].some((f) => f.includes('session_transferred')), `${name}'s page was told of the transfer`);
+  }
   // S8: the activities stopped with the transfer, and his page stopped sharing.
   await until(async () => !(await frank.getByRole('button', { name: 'Stop sharing' }).isVisible()), 'Frank\'s share ends with the transfer');
 
@@ -112,6 +135,10 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   await bob.getByText('You took over the session. Message: Payroll crashes on export; Frank has the logs').waitFor();
   const b = bob.getByRole('tabpanel', { name: /Payroll app crashes/ });
   await b.getByText('you are in charge').waitFor();
+  // The chat before the transfer, and the notes.
+  await b.getByRole('tab', { name: 'Tools' }).click();
+  await b.locator('.chat-log').getByText('Erin here: it crashes for me too').waitFor();
+  await until(async () => (await b.getByLabel('Session notes').inputValue()) === 'Crash on export; logs from Frank', 'Bob has the notes');
   await b.locator('.people li', { hasText: 'Erin' }).waitFor();
   await frank.getByText(/took over the session/).waitFor();
   await shot(bob, 'agent-console-transfer');

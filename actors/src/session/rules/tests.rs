@@ -838,3 +838,21 @@ fn the_primary_removes_a_participant_who_cannot_connect_again() {
         .unwrap();
     assert!(w.rules.participant(alex).is_none());
 }
+
+#[test]
+fn the_message_for_the_next_agent_never_reaches_a_customer() {
+    // S8, issue 18: the transfer's message is for the agents who take it over.
+    let event = Event::SessionTransferred {
+        by: ParticipantId::random(),
+        target: a_queue(),
+        message: Some("Frank has the logs".into()),
+    };
+    let for_customer = serde_json::to_string(&*event.for_role(Role::Customer)).unwrap();
+    assert!(
+        !for_customer.contains("Frank has the logs"),
+        "{for_customer}"
+    );
+    assert!(for_customer.contains("session_transferred"));
+    let for_staff = serde_json::to_string(&*event.for_role(Role::Csr)).unwrap();
+    assert!(for_staff.contains("Frank has the logs"));
+}
