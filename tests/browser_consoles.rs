@@ -20,6 +20,13 @@ async fn a_csr_and_a_customer_use_the_consoles_from_sign_in_to_the_end() {
     let t = TestServer::start().await;
     let carol = t.named_account("carol", "Carol", AccountRole::Csr).await;
     t.named_account("ann", "Ann", AccountRole::Csr).await;
+    // S10: the admin turned quick phrases on (the console offers them beside the chat).
+    let admin = t.named_account("root", "Root", AccountRole::Admin).await;
+    let (_, mut settings) = t.get("/api/settings", Some(&admin.token)).await;
+    settings["quick_phrases_enabled"] = serde_json::json!(true);
+    settings["quick_phrases"] = serde_json::json!(["One moment please.", "Thank you for waiting."]);
+    let (status, body) = t.put("/api/settings", Some(&admin.token), settings).await;
+    assert_eq!(status, 200, "{body}");
     run_script(&t, "consoles.mjs", &["carol", "ann"]).await;
     // What Carol wrote on ending is in the stored report.
     let (status, sessions) = t.get("/api/sessions", Some(&carol.token)).await;

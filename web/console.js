@@ -150,8 +150,10 @@ $('#start').addEventListener('submit', async (e) => {
   try {
     const started = await api('POST', '/api/sessions', { topic: e.target.elements.topic.value || null }, account.token);
     e.target.reset();
-    await open(started, started.invite);
+    const session = await open(started, started.invite);
     say(`Session ${started.session.number} started. Send the customer the invite link or the number.`);
+    // Issue 18: the focus goes to the new session, where the CSR works next.
+    session.root.querySelector('[data-act="copy"]')?.focus();
   } catch (err) {
     say(`Could not start the session: ${err.message}`, 'error');
   }

@@ -54,6 +54,11 @@ function helperNeeded(customer) {
 }
 
 // Whose answer a pending request waits for, and where.
+// "805353999" as people read it out: "805 353 999".
+export function groupNumber(number) {
+  return String(number || '').replace(/(\d{3})(?=\d)/g, '$1 ');
+}
+
 function waitingFor(request, customer) {
   if (request.helper_needed) return `Waiting for ${customer} to run Tandem Helper (their page offers it).`;
   if (request.computer) return `Waiting for ${customer} to answer in Tandem Helper.`;
@@ -88,7 +93,10 @@ export class CsrSession {
     }
     tablist($('.tools-tabs', root)).select($('[data-tab="tools"]', root), false);
     $('.topic', root).textContent = this.joined.session.topic;
-    $('.number', root).textContent = this.joined.session.number;
+    // Issue 18: the number as it is read out, and what to tell a customer on the phone.
+    const grouped = groupNumber(this.joined.session.number);
+    $('.number', root).textContent = grouped;
+    $('.join-by-number', root).textContent = `Or tell the customer: go to ${location.host}/join and enter ${grouped}.`;
 
     this.panel = new SessionPanel(root, this.joined.participant.id);
     // Issue 18: this page's connection, and the others', said in the session's header.
@@ -116,6 +124,7 @@ export class CsrSession {
     this.voice = new VoicePanel($('.voice', root), parts);
     this.camera = new CameraPanel($('.video', root), parts);
     mountChat($('.chat', root), this.conn);
+    this.mountPhrases();
     this.files = new FilePublisher($('.files', root), {
       conn: this.conn, panel: this.panel, session: this.joined.session.id, token: this.joined.token,
     });
@@ -159,6 +168,37 @@ export class CsrSession {
 
   get view() {
     return this.panel.view;
+  }
+
+  // S10: the admin's quick phrases, sent with one choice to whoever the chat is addressed to.
+  mountPhrases() {
+    const form = $('.chat .chat-form', this.root);
+    const label = document.createElement('label');
+    label.htmlFor = `${this.prefix}-phrase`;
+    label.textContent = 'Quick phrase';
+    const pick = document.createElement('select');
+    pick.id = `${this.prefix}-phrase`;
+    pick.className = 'quick-phrase';
+    const box = document.createElement('div');
+    box.className = 'quick-phrases';
+    box.hidden = true;
+    box.append(label, pick);
+    form.after(box);
+    pick.addEventListener('change', async () => {
+      if (pick.value === '') return;
+      const to = $('.chat .chat-to', this.root).value || undefined;
+      await this.conn.act({ type: 'chat', phrase: Number(pick.value), to });
+      pick.value = '';
+    });
+  }
+
+  renderPhrases(phrases) {
+    const box = $('.quick-phrases', this.root);
+    box.hidden = !phrases?.length;
+    $('.quick-phrase', this.root).replaceChildren(
+      new Option('Choose one to send…', ''),
+      ...(phrases || []).map((p, i) => new Option(p, String(i))),
+    );
   }
 
   wire() {
@@ -518,6 +558,7 @@ export class CsrSession {
       $('[data-id="end-notes"]', this.root).maxLength = m.limits.notes_chars;
       $('.chat-form input[name="text"]', this.root).maxLength = m.limits.chat_chars;
       $('[data-id="notes"]', this.root).value = m.session.notes || '';
+      this.renderPhrases(m.session.quick_phrases);
       this.presence.welcome(m.session, m.limits.reconnect_grace_secs);
       this.panel.render();
       this.panel.history(m.session.chat);

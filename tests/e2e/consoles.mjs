@@ -57,7 +57,7 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await carol.keyboard.press('Enter');
   await carol.getByText(/Session \d{9} started/).waitFor();
   const s1 = carol.getByRole('tabpanel', { name: /Printer offline/ });
-  const number = await s1.locator('.number').textContent();
+  const number = (await s1.locator('.number').textContent()).replace(/\s/g, '');
   await s1.getByRole('button', { name: 'Copy invite link' }).click();
   await carol.getByText('Invite link copied.').waitFor();
   const link = await carol.evaluate(() => navigator.clipboard.readText());
@@ -85,6 +85,13 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await s1.getByLabel('Message', { exact: true }).fill('Let me have a look');
   await s1.getByLabel('Message', { exact: true }).press('Enter');
   await dave.getByText('Let me have a look').waitFor();
+  // S10, issue 18: the admin's quick phrases are in the chat box, sent with one choice.
+  await s1.getByLabel('Quick phrase').selectOption({ label: 'Thank you for waiting.' });
+  await dave.locator('.chat-log').getByText('Thank you for waiting.').waitFor();
+  check(await s1.getByLabel('Quick phrase').inputValue() === '', 'the phrase box is ready for the next one');
+  // The number as it is read out, with what to tell a customer on the phone.
+  check(/^\d{3} \d{3} \d{3}$/.test(await s1.locator('.number').textContent()), 'the session number is grouped in threes');
+  await s1.getByText(/Or tell the customer: go to .+\/join and enter \d{3} \d{3} \d{3}\./).waitFor();
 
   // Dave may do only what a customer may: nothing of the CSR's is offered to him.
   for (const name of ['End session', "View customer's desktop", 'Pass microphone', 'Start voice call', 'Hand control']) {
@@ -229,7 +236,7 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   const s2 = carol.getByRole('tabpanel', { name: /VPN setup/ });
   await s2.getByText('you are in charge').waitFor();
   check(await carol.getByRole('tab', { name: /Printer offline|VPN setup/ }).count() === 2, 'one tab per session');
-  const number2 = await s2.locator('.number').textContent();
+  const number2 = (await s2.locator('.number').textContent()).replace(/\s/g, '');
   await ann.getByRole('tab', { name: 'Dashboard' }).click();
   await ann.getByLabel('Session number').fill(number2);
   await ann.getByRole('button', { name: 'Join as assistant' }).click();
