@@ -212,7 +212,9 @@ async function refreshRecordings() {
       const secs = r.duration_ms ? Math.round(r.duration_ms / 1000) : 0;
       const converting = `Converting… ${Math.floor((r.progress || 0) * 100)}%`;
       const state = { recording: 'recording now', processing: converting, ready: 'ready', failed: `failed: ${r.error || ''}` }[r.status] || r.status;
-      li.textContent = `${r.name} · ${Math.floor(secs / 60)} min ${secs % 60} s · ${state} `;
+      // Issue 18: when, and with whom, so the list says which recording is which.
+      const when = new Date(r.created_at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+      li.textContent = `${r.name} · ${when}${r.csr ? ` · with ${r.csr}` : ''} · ${Math.floor(secs / 60)} min ${secs % 60} s · ${state} `;
       if (r.status === 'ready') {
         const b = document.createElement('button');
         b.type = 'button';

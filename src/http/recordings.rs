@@ -143,13 +143,22 @@ pub async fn list(
     let Query(q) = query?;
     let owner = (!caller.is_admin() || q.mine).then_some(caller.0.id);
     let progress = state.exports.progress_now();
-    let recordings: Vec<Recording> = state
-        .store
-        .recordings(owner)
-        .await?
-        .into_iter()
-        .map(|r| shown(&progress, r))
-        .collect();
+    let mut recordings = Vec::new();
+    for r in state.store.recordings(owner).await? {
+        let session = r.session_id;
+        let mut item = serde_json::to_value(shown(&progress, r))
+            .map_err(|e| Problem::internal(format!("a recording would not serialize: {e}")))?;
+        // Issue 18: who helped in the session recorded, so a list of recordings says which is
+        // which without opening them.
+        if let Some(summary) = match session {
+            Some(id) => state.store.session(id).await?,
+            None => None,
+        } {
+            item["csr"] = json!(summary.host_name);
+            item["topic"] = json!(summary.topic);
+        }
+        recordings.push(item);
+    }
     Ok(ApiJson(json!({ "recordings": recordings })))
 }
 

@@ -227,6 +227,9 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await carol.getByRole('button', { name: 'Refresh recordings' }).click();
   // One entry (with Play and E-mail buttons once its MP4 is ready, which may be at once).
   await carol.locator('#recording-list li').filter({ hasText: /Printer offline · session \d{9}/ }).first().waitFor();
+  // Issue 18: the list says when, and with whom.
+  const entry = await carol.locator('#recording-list li').first().innerText();
+  check(/ · \w{3} \d{1,2}, \d{4}, .* · with Carol · /.test(entry), `the recording's date and CSR are listed: ${entry}`);
   await carol.getByRole('tab', { name: /Printer offline/ }).click();
 
   // S3: a second session in a tab of its own; control handed to Ann there (S7).
