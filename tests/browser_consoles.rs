@@ -266,3 +266,12 @@ async fn a_phone_that_cannot_share_answers_at_once_and_the_csr_cancels_a_waiting
         "{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assistant_invite_link_signs_the_colleague_in_and_into_the_session() {
+    // Issue 18 item 9 (SPEC S5): tests/e2e/assist.mjs.
+    let t = TestServer::start().await;
+    t.named_account("carol", "Carol", AccountRole::Csr).await;
+    t.named_account("ann", "Ann", AccountRole::Csr).await;
+    run_script(&t, "assist.mjs", &["carol", "ann"]).await;
+}

@@ -37,6 +37,7 @@ $('#signin').addEventListener('submit', async (e) => {
     signedIn(await api('POST', '/api/login', { username: f.username.value, password: f.password.value }));
     say(`Signed in as ${f.username.value}.`);
     $('#topic').focus();
+    await assistByInvite();
   } catch (err) {
     say(`Sign-in failed: ${err.message}`, 'error');
   }
@@ -76,6 +77,30 @@ function signedIn(signed) {
   }
 }
 
+// Issue 18: an assistant invite link (`/?assist=<invite>`) opens the console; once signed in,
+// the CSR joins that session as an assistant. The invite is kept through the sign-in.
+const ASSIST = 'tandem.assist';
+{
+  const invite = new URLSearchParams(location.search).get('assist');
+  if (invite) {
+    sessionStorage.setItem(ASSIST, invite);
+    history.replaceState(null, '', location.pathname);
+  }
+}
+
+async function assistByInvite() {
+  const invite = sessionStorage.getItem(ASSIST);
+  if (!invite || !account) return;
+  sessionStorage.removeItem(ASSIST);
+  try {
+    const joined = await api('POST', '/api/join', { invite }, account.token);
+    await open(joined, null);
+    say(`You are assisting in session ${joined.session.number}, as you were invited.`);
+  } catch (err) {
+    say(`Could not join the session you were invited to: ${err.message}`, 'error');
+  }
+}
+
 // After a reload: the sign-in, if it still holds, and the sessions that were open, as tabs.
 async function resume() {
   let kept;
@@ -84,7 +109,10 @@ async function resume() {
   } catch {
     kept = null;
   }
-  if (!kept?.account?.token) return;
+  if (!kept?.account?.token) {
+    if (sessionStorage.getItem(ASSIST)) say('You were invited to assist in a session: sign in, and it opens.');
+    return;
+  }
   try {
     const me = await api('GET', '/api/me', null, kept.account.token);
     signedIn({ ...kept.account, user: { ...kept.account.user, ...me } });
@@ -104,6 +132,10 @@ async function resume() {
     await open(joined, invite).catch(() => gone.push(joined.session.number));
   }
   keep();
+  if (sessionStorage.getItem(ASSIST)) {
+    await assistByInvite();
+    return;
+  }
   say(gone.length ? `Welcome back. Session ${gone.join(', ')} ended while this page was away.`
     : openSessions.size ? `Welcome back: your ${openSessions.size === 1 ? 'session is' : 'sessions are'} open again.` : `Signed in as ${account.user.display_name}.`);
 }

@@ -85,10 +85,15 @@ fn invite_link(state: &AppState, session: SessionId, role: Role) -> (String, Str
     let token = state
         .signer
         .sign(&Token::Invite { session, role }, now, ttl);
+    // A customer's link opens the join page; an assistant's opens the console, which joins the
+    // session once the CSR is signed in (issue 18: the join page cannot take a CSR in).
+    let page = match role {
+        Role::Customer => "/join?invite=",
+        Role::Csr => "/?assist=",
+    };
     let link = format!(
-        "{}/join?invite={}",
+        "{}{page}{token}",
         state.config.server.public_url.trim_end_matches('/'),
-        token
     );
     (link, token, (now + ttl) * 1000)
 }
