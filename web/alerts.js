@@ -10,8 +10,6 @@ export class Alerts {
   constructor({ sound, notify }) {
     this.sessions = new Map(); // key -> { tab, badge, count, shown() }
     this.prefs = { sound: false, notify: false, ...readPrefs() };
-    this.soundBox = sound;
-    this.notifyBox = notify;
     sound.checked = this.prefs.sound;
     notify.checked = this.prefs.notify && 'Notification' in window && Notification.permission === 'granted';
     sound.addEventListener('change', () => this.save({ sound: sound.checked }));

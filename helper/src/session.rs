@@ -1318,11 +1318,7 @@ impl Session {
     fn login_as_user(&mut self, frame: &Value, out: &mut Vec<Action>) {
         let user = frame["user"].as_str().unwrap_or_default().to_owned();
         let password = frame["password"].as_str().unwrap_or_default();
-        let refused = |code: &str| {
-            Action::Send(json!({
-                "type": "login_as_user_result", "state": "failed", "user": user, "code": code,
-            }))
-        };
+        let refused = |code: &str| logon_result("failed", &user, Some(("code", code)));
         if !(self.running.contains(&Activity::LoginAsUser)
             && self.consent.allows(Activity::LoginAsUser))
         {
@@ -1353,11 +1349,6 @@ impl Session {
     }
 
     fn logon_event(&mut self, event: LogonEvent, out: &mut Vec<Action>) {
-        let result = |state: &str, user: &str, key: &str, value: &str| {
-            let mut frame = json!({"type": "login_as_user_result", "state": state, "user": user});
-            frame[key] = json!(value);
-            Action::Send(frame)
-        };
         match (std::mem::replace(&mut self.logon, Logon::Idle), event) {
             (Logon::Starting { user }, LogonEvent::Started) => {
                 // What the CSR holds down is let go on the customer's display, before the input
@@ -1365,19 +1356,14 @@ impl Session {
                 self.release_held(out);
                 self.picture = None;
                 out.push(Action::ShowLogon);
-                out.push(Action::Send(json!({
-                    "type": "login_as_user_result", "state": "started", "user": user,
-                })));
+                out.push(logon_result("started", &user, None));
                 self.logon = Logon::Running { user };
             }
             (Logon::Starting { user }, LogonEvent::Refused(code)) => {
-                out.push(result("failed", &user, "code", &code));
+                out.push(logon_result("failed", &user, Some(("code", &code))));
             }
             (Logon::Running { user }, LogonEvent::Ended(reason)) => {
-                self.release_held(out);
-                self.picture = None;
-                out.push(Action::EndLogon);
-                out.push(result("ended", &user, "reason", &reason));
+                self.leave_other_display(&user, &reason, out);
                 out.push(Action::Notice(format!(
                     "{user} signed out; your desktop is shown again"
                 )));
@@ -1393,18 +1379,19 @@ impl Session {
     fn end_logon(&mut self, reason: &str, out: &mut Vec<Action>) {
         match std::mem::replace(&mut self.logon, Logon::Idle) {
             Logon::Idle => {}
-            Logon::Starting { user } => out.push(Action::Send(json!({
-                "type": "login_as_user_result", "state": "failed", "user": user, "code": "ended",
-            }))),
-            Logon::Running { user } => {
-                self.release_held(out);
-                self.picture = None;
-                out.push(Action::EndLogon);
-                out.push(Action::Send(json!({
-                    "type": "login_as_user_result", "state": "ended", "user": user, "reason": reason,
-                })));
+            Logon::Starting { user } => {
+                out.push(logon_result("failed", &user, Some(("code", "ended"))));
             }
+            Logon::Running { user } => self.leave_other_display(&user, reason, out),
         }
+    }
+
+    /// Back to the customer's display: what the CSR holds is let go on the other one first.
+    fn leave_other_display(&mut self, user: &str, reason: &str, out: &mut Vec<Action>) {
+        self.release_held(out);
+        self.picture = None;
+        out.push(Action::EndLogon);
+        out.push(logon_result("ended", user, Some(("reason", reason))));
     }
 
     /// Control while the other user's session is shown: it goes there, never to the customer's
@@ -1416,6 +1403,15 @@ impl Session {
             other => self.inject_mapped(other, out),
         }
     }
+}
+
+/// M4: how a sign-in went, for the server (`code` when it failed, `reason` when it ended).
+fn logon_result(state: &str, user: &str, detail: Option<(&str, &str)>) -> Action {
+    let mut frame = json!({"type": "login_as_user_result", "state": state, "user": user});
+    if let Some((key, value)) = detail {
+        frame[key] = json!(value);
+    }
+    Action::Send(frame)
 }
 
 fn reply(request: u64, grant: bool, allow_all: bool) -> Value {

@@ -458,10 +458,9 @@ fn x11_unix_folder() -> std::io::Result<()> {
 
 /// Xvfb writes its display number on `-displayfd` once it accepts connections.
 fn display_number(xvfb: &mut Process) -> Option<u32> {
-    let out = xvfb.child.stdout.take()?;
+    let mut out = xvfb.child.stdout.take()?;
     let deadline = Instant::now() + DISPLAY_WAIT;
     let mut text = Vec::new();
-    let mut out = out;
     while !text.ends_with(b"\n") && text.len() < 16 {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut fds = [PollFd::new(&out, PollFlags::IN)];

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use super::process::WAIT;
+use super::process::{WAIT, until};
 
 pub struct TestUser {
     pub name: String,
@@ -207,13 +207,9 @@ impl Service {
             .spawn()
             .expect("tandem-helper-logon starts");
         // Listening once the socket is made 0666 (a probe connection would count as a try).
-        let deadline = Instant::now() + WAIT;
-        let ready =
-            |s: &Path| std::fs::metadata(s).is_ok_and(|m| m.permissions().mode() & 0o777 == 0o666);
-        while !ready(&socket) {
-            assert!(Instant::now() < deadline, "the logon socket never listened");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        until("the logon socket listens", || {
+            std::fs::metadata(&socket).is_ok_and(|m| m.permissions().mode() & 0o777 == 0o666)
+        });
         Service {
             child,
             dir,

@@ -12,6 +12,15 @@ use serde_json::Value;
 /// A bound on every wait on this (slow, shared) machine: never a measurement.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// Waits until `ok` holds, looking every 50 ms; panics naming `what` after [`WAIT`].
+pub fn until(what: &str, ok: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !ok() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Lines a child prints, read on a thread of their own.
 pub fn lines(out: ChildStdout) -> Receiver<String> {
     let (tx, rx) = channel();

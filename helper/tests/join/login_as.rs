@@ -15,7 +15,7 @@ use tandem_helper::platform::x11::Display;
 use tandem_helper::platform::{Capture, Frame, Input, Source};
 
 use super::logon::{Service, TestUser};
-use super::process::WAIT;
+use super::process::until;
 
 const SIZE: (u16, u16) = (800, 600);
 
@@ -44,14 +44,6 @@ fn corner(display: &Display) -> [u8; 4] {
 fn logged(user: &TestUser, event: &str) -> bool {
     std::fs::read_to_string(user.home.join("events.log"))
         .is_ok_and(|t| t.contains(&format!("\"event\":\"{event}\"")))
-}
-
-fn until(what: &str, ok: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !ok() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
 
 /// M4, the service: who may be signed in, with which password, and that signing out or hanging
