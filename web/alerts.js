@@ -61,7 +61,7 @@ export class Alerts {
     if (looking) return;
     s.count += 1;
     this.render();
-    if (this.prefs.sound) beep();
+    if (this.prefs.sound) chime();
     if (document.hidden && this.prefs.notify && 'Notification' in window && Notification.permission === 'granted') {
       const n = new Notification(`Tandem: ${s.tab.dataset.name || 'a session'}`, { body: text, tag: key });
       n.onclick = () => {
@@ -101,7 +101,7 @@ function readPrefs() {
 }
 
 // A short, quiet two-note chime (no sound file to fetch).
-function beep() {
+export function chime() {
   try {
     const ctx = new AudioContext();
     const gain = ctx.createGain();

@@ -321,7 +321,7 @@ export function applyEvent(view, ev) {
       view.pending_consents = view.pending_consents.filter((c) => c.request !== ev.request);
       break;
     case 'voice_call_started':
-      view.voice_call = { started_by: ev.by, members: [], microphone_holders: [] };
+      view.voice_call = { started_by: ev.by, members: [], microphone_holders: [], asking: [] };
       break;
     case 'voice_call_ended':
       view.voice_call = null;
@@ -330,10 +330,25 @@ export function applyEvent(view, ev) {
       if (call && !call.members.includes(ev.participant)) call.members.push(ev.participant);
       break;
     case 'voice_left':
-      if (call) call.members = call.members.filter((id) => id !== ev.participant);
+      if (call) {
+        call.members = call.members.filter((id) => id !== ev.participant);
+        call.asking = (call.asking || []).filter((id) => id !== ev.participant);
+      }
+      break;
+    case 'microphone_volume':
+      view.volumes = { ...(view.volumes || {}), [ev.participant]: ev.percent };
+      break;
+    case 'speak_asked':
+      if (call) {
+        call.asking = (call.asking || []).filter((id) => id !== ev.participant);
+        if (ev.asking) call.asking.push(ev.participant);
+      }
       break;
     case 'microphone_holders':
-      if (call) call.microphone_holders = ev.holders;
+      if (call) {
+        call.microphone_holders = ev.holders;
+        call.asking = (call.asking || []).filter((id) => !ev.holders.includes(id));
+      }
       break;
     case 'display_mode':
       view.display_mode = ev.mode;
@@ -429,6 +444,7 @@ export class SessionPanel {
       case 'voice_call_ended': return 'The voice call ended';
       case 'voice_joined': return `${this.name(ev.participant)} joined the voice call`;
       case 'voice_left': return `${this.name(ev.participant)} left the voice call`;
+      case 'speak_asked': return ev.asking ? `${this.name(ev.participant)} asks to speak in the call` : null;
       case 'control_handed': return `${this.name(ev.from)} handed control to ${this.name(ev.to)}`;
       case 'session_transferred': return `The session was transferred${ev.message ? `: ${ev.message}` : ''}`;
       case 'transfer_accepted': return `${this.name(ev.primary)} took over the session`;

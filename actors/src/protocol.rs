@@ -561,6 +561,12 @@ pub enum Event {
     VoiceLeft {
         participant: ParticipantId,
     },
+    /// A member of the call without a microphone asks the CSR to let them speak, or stops
+    /// asking (issue 18). Cleared when they get a microphone or leave the call.
+    SpeakAsked {
+        participant: ParticipantId,
+        asking: bool,
+    },
     /// Who holds the (at most two) microphones now (SPEC V3).
     MicrophoneHolders {
         holders: Vec<ParticipantId>,
@@ -732,6 +738,7 @@ impl Event {
             Event::VoiceCallEnded { .. } => "voice_call_ended",
             Event::VoiceJoined { .. } => "voice_joined",
             Event::VoiceLeft { .. } => "voice_left",
+            Event::SpeakAsked { .. } => "speak_asked",
             Event::MicrophoneHolders { .. } => "microphone_holders",
             Event::MicrophoneVolume { .. } => "microphone_volume",
             Event::DisplayMode { .. } => "display_mode",
@@ -816,6 +823,12 @@ pub enum Command {
     TakeMicrophone {
         from: ParticipantId,
     },
+    /// A member of the call without a microphone asks to speak (`asking`, the default), or
+    /// takes the ask back; the primary CSR decides (SPEC V3).
+    AskToSpeak {
+        #[serde(default = "asking_by_default")]
+        asking: bool,
+    },
     /// How loud a participant's microphone is in the call, 0 to 400 percent (SPEC V4): one's
     /// own, or (the primary CSR) anyone's. `participant` defaults to the sender.
     SetMicrophoneVolume {
@@ -897,6 +910,10 @@ pub enum Command {
     },
 }
 
+fn asking_by_default() -> bool {
+    true
+}
+
 impl Command {
     pub fn kind(&self) -> &'static str {
         match self {
@@ -916,6 +933,7 @@ impl Command {
             Command::LeaveVoice => "leave_voice",
             Command::PassMicrophone { .. } => "pass_microphone",
             Command::TakeMicrophone { .. } => "take_microphone",
+            Command::AskToSpeak { .. } => "ask_to_speak",
             Command::HandControl { .. } => "hand_control",
             Command::Transfer { .. } => "transfer",
             Command::SetNotes { .. } => "set_notes",

@@ -81,6 +81,7 @@ enum Op {
     LeaveVoice,
     Pass(usize),
     Take(usize),
+    AskToSpeak(bool),
     Hand(usize),
     Transfer {
         long: bool,
@@ -111,6 +112,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::LeaveVoice),
         3 => (0..6usize).prop_map(Op::Pass),
         1 => (0..6usize).prop_map(Op::Take),
+        2 => any::<bool>().prop_map(Op::AskToSpeak),
         1 => (0..6usize).prop_map(Op::Hand),
         1 => any::<bool>().prop_map(|long| Op::Transfer { long }),
         1 => Just(Op::Notes),
@@ -180,6 +182,7 @@ fn command(op: &Op, people: &[ParticipantInfo], rules: &SessionRules, queue: Que
         Op::LeaveVoice => Command::LeaveVoice,
         Op::Pass(i) => Command::PassMicrophone { to: id(*i) },
         Op::Take(i) => Command::TakeMicrophone { from: id(*i) },
+        Op::AskToSpeak(asking) => Command::AskToSpeak { asking: *asking },
         Op::Hand(i) => Command::HandControl { to: id(*i) },
         Op::Transfer { long } => Command::Transfer {
             target: TransferTarget::Queue { queue },
@@ -272,6 +275,14 @@ fn check_invariants(rules: &SessionRules) -> Result<(), TestCaseError> {
         }
         for m in &members {
             prop_assert!(is_present(m), "a call member who left");
+        }
+        // Issue 18: only a member without a microphone is asking to speak.
+        for a in ids(&call["asking"]) {
+            prop_assert!(members.contains(&a), "asking to speak outside the call");
+            prop_assert!(
+                !holders.iter().any(|h| h.to_string() == a),
+                "asking while holding a microphone"
+            );
         }
     } else {
         prop_assert!(holders.is_empty());

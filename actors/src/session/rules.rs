@@ -69,6 +69,8 @@ pub enum Refusal {
     NotInVoiceCall,
     #[error("two participants already hold a microphone; take one back first")]
     MicrophoneLimit,
+    #[error("you can speak already")]
+    AlreadyHoldsMicrophone,
     #[error("that participant does not hold a microphone")]
     NotAMicrophoneHolder,
     #[error("only CSRs who are agents can transfer a session")]
@@ -197,6 +199,7 @@ impl Refusal {
             Self::AlreadyInVoiceCall => "already_in_voice_call",
             Self::NotInVoiceCall => "not_in_voice_call",
             Self::MicrophoneLimit => "microphone_limit",
+            Self::AlreadyHoldsMicrophone => "already_holds_microphone",
             Self::NotAMicrophoneHolder => "not_a_microphone_holder",
             Self::NotAnAgent => "not_an_agent",
             Self::TransferMessageTooLong => "transfer_message_too_long",
@@ -277,6 +280,8 @@ struct VoiceCall {
     members: BTreeSet<ParticipantId>,
     /// At most two (SPEC V3), in the order they got it.
     microphones: Vec<ParticipantId>,
+    /// Members without a microphone who asked to speak.
+    asking: BTreeSet<ParticipantId>,
 }
 
 /// How long a customer's join waits for their WebSocket. The page connects at once; this only
@@ -1077,6 +1082,7 @@ impl SessionRules {
             Command::StartVoiceCall => self.start_voice_call(now, from, &mut out)?,
             Command::EndVoiceCall => self.end_voice_call(now, from, &mut out)?,
             Command::JoinVoice => self.join_voice(now, from, &mut out)?,
+            Command::AskToSpeak { asking } => self.ask_to_speak(now, from, asking, &mut out)?,
             Command::LeaveVoice => self.leave_voice(now, from, &mut out)?,
             Command::PassMicrophone { to } => self.pass_microphone(now, from, to, &mut out)?,
             Command::TakeMicrophone { from: holder } => {
@@ -1511,6 +1517,34 @@ impl SessionRules {
             let mut holders = voice.microphones.clone();
             holders.push(to);
             self.emit(now, Event::MicrophoneHolders { holders }, out);
+        }
+        Ok(())
+    }
+
+    /// A member of the call without a microphone asks to speak, or takes the ask back.
+    fn ask_to_speak(
+        &mut self,
+        now: UnixMillis,
+        from: ParticipantId,
+        asking: bool,
+        out: &mut Vec<Record>,
+    ) -> Result<(), Refusal> {
+        let voice = self.voice.as_ref().ok_or(Refusal::NoVoiceCall)?;
+        if !voice.members.contains(&from) {
+            return Err(Refusal::NotInVoiceCall);
+        }
+        if asking && voice.microphones.contains(&from) {
+            return Err(Refusal::AlreadyHoldsMicrophone);
+        }
+        if voice.asking.contains(&from) != asking {
+            self.emit(
+                now,
+                Event::SpeakAsked {
+                    participant: from,
+                    asking,
+                },
+                out,
+            );
         }
         Ok(())
     }
@@ -2404,6 +2438,7 @@ impl SessionRules {
                     started_by: *by,
                     members: BTreeSet::new(),
                     microphones: Vec::new(),
+                    asking: BTreeSet::new(),
                 })
             }
             Event::VoiceCallEnded { .. } => self.voice = None,
@@ -2415,11 +2450,25 @@ impl SessionRules {
             Event::VoiceLeft { participant } => {
                 if let Some(v) = &mut self.voice {
                     v.members.remove(participant);
+                    v.asking.remove(participant);
+                }
+            }
+            Event::SpeakAsked {
+                participant,
+                asking,
+            } => {
+                if let Some(v) = &mut self.voice {
+                    if *asking {
+                        v.asking.insert(*participant);
+                    } else {
+                        v.asking.remove(participant);
+                    }
                 }
             }
             Event::MicrophoneHolders { holders } => {
                 if let Some(v) = &mut self.voice {
                     v.microphones = holders.clone();
+                    v.asking.retain(|p| !holders.contains(p));
                 }
             }
             Event::MicrophoneVolume {
@@ -2514,7 +2563,7 @@ impl SessionRules {
             .map(|(id, f)| json!({"id": id, "customer": f.customer, "by": f.by, "name": f.name, "size": f.size, "sha256": f.sha256, "at": f.at}))
             .collect();
         let voice = self.voice.as_ref().map(|v| {
-            json!({"started_by": v.started_by, "members": v.members, "microphone_holders": v.microphones})
+            json!({"started_by": v.started_by, "members": v.members, "microphone_holders": v.microphones, "asking": v.asking})
         });
         // M4: whose session the CSR is in on each customer's computer; a customer sees their own.
         let signed_in_as: serde_json::Map<String, serde_json::Value> = self
@@ -2538,6 +2587,8 @@ impl SessionRules {
             "files": files,
             "allow_all": self.allow_all,
             "voice_call": voice,
+            // SPEC V4: each participant's level in the call, where it is not 100 %.
+            "volumes": self.volumes,
             "automatic_recording": self.init.automatic_recording,
             "control_holder": self.control_holder(),
             "restarting": self.restarting,

@@ -273,6 +273,42 @@ fn at_most_two_microphones_and_only_the_primary_passes_them() {
 }
 
 #[test]
+fn a_listener_asks_to_speak_and_the_ask_ends_with_the_microphone_or_leaving() {
+    // Issue 18 item 5: the CSR sees who asks; the ask is in the view a reconnecting page gets.
+    let (mut w, a) = World::with_customer("a");
+    let ask = |asking| Command::AskToSpeak { asking };
+    let asking = |w: &World| w.rules.view(None, None)["voice_call"]["asking"].clone();
+    assert_eq!(w.cmd(a, ask(true)), Err("no_voice_call"));
+    w.cmd(w.csr, Command::StartVoiceCall).unwrap();
+    assert_eq!(w.cmd(a, ask(true)), Err("not_in_voice_call"));
+    assert_eq!(w.cmd(w.csr, ask(true)), Err("already_holds_microphone"));
+    w.cmd(a, Command::JoinVoice).unwrap();
+    w.cmd(a, ask(true)).unwrap();
+    assert!(matches!(
+        w.journal.last().unwrap().event,
+        Event::SpeakAsked { participant, asking: true } if participant == a
+    ));
+    assert_eq!(asking(&w), json!([a]));
+    // Asking twice says nothing new; taking it back clears it.
+    let before = w.journal.len();
+    w.cmd(a, ask(true)).unwrap();
+    assert_eq!(w.journal.len(), before);
+    w.cmd(a, ask(false)).unwrap();
+    assert_eq!(asking(&w), json!([]));
+    // Given the microphone, the ask is answered.
+    w.cmd(a, ask(true)).unwrap();
+    w.cmd(w.csr, pass(a)).unwrap();
+    assert_eq!(asking(&w), json!([]));
+    assert_eq!(w.cmd(a, ask(true)), Err("already_holds_microphone"));
+    // Leaving the call ends an ask too, and a replay rebuilds the same.
+    w.cmd(w.csr, Command::TakeMicrophone { from: a }).unwrap();
+    w.cmd(a, ask(true)).unwrap();
+    assert_eq!(w.restored().view(None, None), w.rules.view(None, None));
+    w.cmd(a, Command::LeaveVoice).unwrap();
+    assert_eq!(asking(&w), json!([]));
+}
+
+#[test]
 fn handing_control_stops_activities_keeps_voice_and_former_primary_cannot_end() {
     // S5, S7, S12.
     let (mut w, c) = World::with_customer("c");
