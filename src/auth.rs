@@ -285,7 +285,7 @@ impl Signer {
             .expect("HS256 signing of plain claims cannot fail")
     }
 
-    pub fn verify(&self, token: &str) -> Result<Token, AuthError> {
+    fn claims(&self, token: &str) -> Result<Claims, AuthError> {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_issuer(&[ISSUER]);
         v.leeway = 5;
@@ -296,7 +296,16 @@ impl Signer {
                     _ => AuthError::BadToken,
                 }
             })?;
-        let c = data.claims;
+        Ok(data.claims)
+    }
+
+    /// When a valid token expires (Unix seconds): what holds a stream open on it closes then.
+    pub fn expires_at(&self, token: &str) -> Result<u64, AuthError> {
+        Ok(self.claims(token)?.exp)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Token, AuthError> {
+        let c = self.claims(token)?;
         let role = |s: &str| match s {
             "csr" => Ok(Role::Csr),
             "customer" => Ok(Role::Customer),

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod client_address;
 pub mod computer;
 pub mod computer_files;
+pub mod dashboard_feed;
 pub mod files;
 pub mod helper;
 pub mod queues;
@@ -74,6 +75,8 @@ pub struct Inner {
     pub shared_files: Arc<crate::shared_files::SharedFiles>,
     /// Batches on their way to and from customers' computers (SPEC F2).
     pub file_batches: Arc<crate::file_batches::FileBatches>,
+    /// The dashboards' live streams open now (issue 18).
+    pub feeds: dashboard_feed::Feeds,
 }
 
 #[derive(Clone)]
@@ -345,6 +348,7 @@ pub fn router(state: AppState) -> Router {
             .route("/queues", get(queues::list).post(queues::create))
             .route("/queues/{id}/next", post(queues::take_next))
             .route("/transfers", get(queues::offers))
+            .route("/feed", get(dashboard_feed::feed))
             .route("/transfers/{session}/accept", post(queues::accept))
             .route(
                 "/recordings",

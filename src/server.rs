@@ -231,6 +231,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         upload_room: Default::default(),
         shared_files: shared_files.clone(),
         file_batches,
+        feeds: Default::default(),
         config,
         store: store.clone(),
         signer: signer.clone(),

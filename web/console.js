@@ -5,6 +5,7 @@ import { CsrSession } from '/assets/csr_session.js';
 import { offerSignOutEverywhere, showAccounts } from '/assets/accounts.js';
 import { ScriptLibrary } from '/assets/script_library.js';
 import { Alerts } from '/assets/alerts.js';
+import { DashboardFeed } from '/assets/dashboard_feed.js';
 
 let account = null;
 let sessions = 0;
@@ -14,6 +15,12 @@ alerts.onSay = say;
 const tabs = tablist($('#session-tabs'), (tab) => alerts.seen(tab.dataset.session));
 // The sessions open in tabs, by session id.
 const openSessions = new Map();
+// What happens on the dashboard (a customer waiting, a recording ready) is counted on its tab.
+const home = $('#tab-home');
+home.dataset.session = 'dashboard';
+home.dataset.name = 'Dashboard';
+alerts.add('dashboard', home, () => home.getAttribute('aria-selected') === 'true');
+let feed = null;
 
 // Issue 18: the sign-in and the open sessions survive a reload of this tab. They are kept in
 // this tab's sessionStorage: the browser never sends them by itself (so no request can be
@@ -63,7 +70,11 @@ function signedIn(signed) {
   $('#signout').hidden = false;
   for (const pref of document.querySelectorAll('.alert-pref')) pref.hidden = false;
   $('#who').textContent = `Signed in as ${account.user.display_name}`;
-  refreshRecordings();
+  feed?.stop();
+  feed = new DashboardFeed(account.token, (name, data) => {
+    if (name === 'offers') showOffers(data);
+    else if (name === 'recordings') showRecordings(data);
+  }, say);
   offerSignOutEverywhere(account);
   if (account.user.role === 'admin') showAccounts(account);
   new ScriptLibrary(account); // eslint-disable-line no-new
@@ -71,10 +82,7 @@ function signedIn(signed) {
     $('#softphone').hidden = false;
     refreshSoftphone();
   }
-  if (account.user.role === 'agent') {
-    $('#waiting').hidden = false;
-    refreshOffers();
-  }
+  if (account.user.role === 'agent') $('#waiting').hidden = false;
 }
 
 // Issue 18: an assistant invite link (`/?assist=<invite>`) opens the console; once signed in,
@@ -203,86 +211,87 @@ $('#assist').addEventListener('submit', async (e) => {
   }
 });
 
-async function refreshOffers() {
-  try {
-    const offers = await api('GET', '/api/transfers', null, account.token);
-    $('#offers').replaceChildren(...offers.map((o) => {
-      const li = document.createElement('li');
-      li.textContent = `${o.queue_name || 'To you'}${o.message ? `: ${o.message}` : ''} `;
+// S8: the sessions waiting for this agent, as the feed sends them; one that was not there
+// before raises an alert.
+let offered = null;
+function showOffers(offers) {
+  const fresh = offered ? offers.filter((o) => !offered.has(o.session)) : [];
+  offered = new Set(offers.map((o) => o.session));
+  for (const o of fresh) alerts.raise('dashboard', `A customer is waiting${o.queue_name ? ` in ${o.queue_name}` : ' for you'}.`);
+  $('#offers').replaceChildren(...offers.map((o) => {
+    const li = document.createElement('li');
+    const since = new Date(o.since).toLocaleTimeString([], { timeStyle: 'short' });
+    li.textContent = `${o.queue_name || 'To you'} · waiting since ${since}${o.message ? ` · ${o.message}` : ''} `;
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = 'Take this session';
+    b.addEventListener('click', async () => {
+      try {
+        const joined = await api('POST', `/api/transfers/${o.session}/accept`, null, account.token);
+        await open(joined, null);
+        say(joined.message ? `You took over the session. Message: ${joined.message}` : 'You took over the session.');
+      } catch (err) {
+        say(`Could not take the session: ${err.message}`, 'error');
+      }
+    });
+    li.append(b);
+    return li;
+  }));
+  if (!offers.length) $('#offers').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No session is waiting.' }));
+}
+
+// R4: the account's recordings as the feed sends them (and again as an export goes on); a
+// ready one plays here through a signed, expiring link. One that is done (ready, or failed)
+// raises an alert.
+let readyBefore = null;
+function showRecordings(recordings) {
+  const done = new Set(recordings.filter((r) => ['ready', 'failed'].includes(r.status)).map((r) => r.id));
+  if (readyBefore) {
+    for (const r of recordings) {
+      if (done.has(r.id) && !readyBefore.has(r.id)) alerts.raise('dashboard', r.status === 'ready' ? `Recording ready: ${r.name}.` : `A recording could not be made ready: ${r.name}.`);
+    }
+  }
+  readyBefore = done;
+  $('#recording-list').replaceChildren(...recordings.map((r) => {
+    const li = document.createElement('li');
+    const secs = r.duration_ms ? Math.round(r.duration_ms / 1000) : 0;
+    const converting = `Converting… ${Math.floor((r.progress || 0) * 100)}%`;
+    const state = { recording: 'recording now', processing: converting, ready: 'ready', failed: `failed: ${r.error || ''}` }[r.status] || r.status;
+    // Issue 18: when, and with whom, so the list says which recording is which.
+    const when = new Date(r.created_at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+    const who = [r.csr && `with ${r.csr}`, r.customers?.length && `for ${r.customers.join(', ')}`].filter(Boolean).join(' ');
+    li.textContent = `${r.name} · ${when}${who ? ` · ${who}` : ''} · ${Math.floor(secs / 60)} min ${secs % 60} s · ${state} `;
+    if (r.status === 'ready') {
       const b = document.createElement('button');
       b.type = 'button';
-      b.textContent = 'Take this session';
+      b.textContent = `Play ${r.name}`;
       b.addEventListener('click', async () => {
         try {
-          const joined = await api('POST', `/api/transfers/${o.session}/accept`, null, account.token);
-          await open(joined, null);
-          say(joined.message ? `You took over the session. Message: ${joined.message}` : 'You took over the session.');
+          const link = await api('POST', `/api/recordings/${r.id}/links`, {}, account.token);
+          const player = $('#player');
+          player.src = link.url;
+          player.hidden = false;
+          player.focus();
         } catch (err) {
-          say(`Could not take the session: ${err.message}`, 'error');
+          say(`Could not play it: ${err.message}`, 'error');
         }
-        refreshOffers();
       });
-      li.append(b);
-      return li;
-    }));
-    if (!offers.length) $('#offers').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No session is waiting.' }));
-  } catch (err) {
-    say(`Could not list waiting sessions: ${err.message}`, 'error');
-  }
+      const mail = document.createElement('button');
+      mail.type = 'button';
+      mail.className = 'secondary';
+      mail.textContent = `E-mail a link to ${r.name}`;
+      mail.addEventListener('click', () => {
+        const form = $('#email-recording');
+        form.dataset.recording = r.id;
+        form.hidden = false;
+        $('#email-to').focus();
+      });
+      li.append(b, ' ', mail);
+    }
+    return li;
+  }));
+  if (!recordings.length) $('#recording-list').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No recordings yet.' }));
 }
-$('#refresh-offers').addEventListener('click', refreshOffers);
-
-// R4: the account's recordings; a ready one plays here through a signed, expiring link. While
-// any is being converted to MP4 the list refreshes itself to show how far that is.
-let recordingsTimer = null;
-async function refreshRecordings() {
-  clearTimeout(recordingsTimer);
-  try {
-    const { recordings } = await api('GET', '/api/recordings', null, account.token);
-    $('#recording-list').replaceChildren(...recordings.map((r) => {
-      const li = document.createElement('li');
-      const secs = r.duration_ms ? Math.round(r.duration_ms / 1000) : 0;
-      const converting = `Converting… ${Math.floor((r.progress || 0) * 100)}%`;
-      const state = { recording: 'recording now', processing: converting, ready: 'ready', failed: `failed: ${r.error || ''}` }[r.status] || r.status;
-      // Issue 18: when, and with whom, so the list says which recording is which.
-      const when = new Date(r.created_at).toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
-      li.textContent = `${r.name} · ${when}${r.csr ? ` · with ${r.csr}` : ''} · ${Math.floor(secs / 60)} min ${secs % 60} s · ${state} `;
-      if (r.status === 'ready') {
-        const b = document.createElement('button');
-        b.type = 'button';
-        b.textContent = `Play ${r.name}`;
-        b.addEventListener('click', async () => {
-          try {
-            const link = await api('POST', `/api/recordings/${r.id}/links`, {}, account.token);
-            const player = $('#player');
-            player.src = link.url;
-            player.hidden = false;
-            player.focus();
-          } catch (err) {
-            say(`Could not play it: ${err.message}`, 'error');
-          }
-        });
-        const mail = document.createElement('button');
-        mail.type = 'button';
-        mail.className = 'secondary';
-        mail.textContent = `E-mail a link to ${r.name}`;
-        mail.addEventListener('click', () => {
-          const form = $('#email-recording');
-          form.dataset.recording = r.id;
-          form.hidden = false;
-          $('#email-to').focus();
-        });
-        li.append(b, ' ', mail);
-      }
-      return li;
-    }));
-    if (!recordings.length) $('#recording-list').replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No recordings yet.' }));
-    if (recordings.some((r) => r.status === 'processing')) recordingsTimer = setTimeout(refreshRecordings, 2000);
-  } catch (err) {
-    say(`Could not list recordings: ${err.message}`, 'error');
-  }
-}
-$('#refresh-recordings').addEventListener('click', refreshRecordings);
 
 // R4 "e-mail a link": the server sends a streaming link to the address given.
 $('#email-recording').addEventListener('submit', async (e) => {

@@ -332,6 +332,7 @@ export class CsrSession {
     on('q-mute', (e) => {
       const muted = this.voice.toggleMute();
       e.currentTarget.setAttribute('aria-pressed', String(muted));
+      e.currentTarget.title = muted ? 'Unmute microphone' : 'Mute microphone';
       say(muted ? 'Your microphone is muted.' : 'Your microphone is on.');
     });
     on('q-camera', () => {
@@ -618,6 +619,8 @@ export class CsrSession {
       case 'chat': return ev.from === me ? null : `${name(ev.from)}: ${ev.text}`;
       case 'participant_joined': return ev.participant.id === me ? null : `${ev.participant.name} joined`;
       case 'participant_left': return ev.participant === me ? null : `${name(ev.participant)} left`;
+      case 'voice_joined': return ev.participant === me ? null : `${name(ev.participant)} joined the voice call`;
+      case 'speak_asked': return ev.asking ? `${name(ev.participant)} asks to speak in the call` : null;
       case 'consent_answered': return ev.granted ? 'The customer allowed your request.' : 'The customer declined your request.';
       case 'session_ended': return 'The session ended.';
       default: return null;

@@ -62,6 +62,7 @@ export class RemoteControl {
     this.raw = send;
     const pointer = (m) => { if (!blocked()) this.send(m); };
     stage.tabIndex = 0;
+    stage.setAttribute('role', 'application');
     stage.setAttribute('aria-label', 'Shared screen: while you control it, your pointer and keys go to the customer');
     stage.addEventListener('pointermove', (e) => pointer({ t: 'move', at: at(e) }));
     stage.addEventListener('pointerdown', (e) => pointer({ t: 'down', at: at(e), button: e.button }));

@@ -558,7 +558,7 @@ export function mountChat(slot, conn) {
   slot.setAttribute('aria-labelledby', `chat-title-${n}`);
   slot.innerHTML = `
     <h3 id="chat-title-${n}">Chat</h3>
-    <ul class="chat-log" aria-live="polite" aria-labelledby="chat-title-${n}"></ul>
+    <ul class="chat-log" tabindex="0" aria-live="polite" aria-labelledby="chat-title-${n}"></ul>
     <form class="chat-form">
       <label for="chat-to-${n}">To</label>
       <select id="chat-to-${n}" class="chat-to"><option value="">Everyone</option></select>

@@ -142,13 +142,20 @@ pub async fn list(
 ) -> Result<ApiJson<Value>, Problem> {
     let Query(q) = query?;
     let owner = (!caller.is_admin() || q.mine).then_some(caller.0.id);
+    let recordings = listing(&state, owner).await?;
+    Ok(ApiJson(json!({ "recordings": recordings })))
+}
+
+/// The recordings of `owner` (all, for `None`) as the list shows them, also pushed to the
+/// dashboard (super::dashboard_feed).
+pub async fn listing(state: &AppState, owner: Option<AccountId>) -> Result<Vec<Value>, Problem> {
     let progress = state.exports.progress_now();
     let mut recordings = Vec::new();
     for r in state.store.recordings(owner).await? {
         let session = r.session_id;
         let mut item = serde_json::to_value(shown(&progress, r))
             .map_err(|e| Problem::internal(format!("a recording would not serialize: {e}")))?;
-        // Issue 18: who helped in the session recorded, so a list of recordings says which is
+        // Issue 18: who was in the session recorded, so a list of recordings says which is
         // which without opening them.
         if let Some(summary) = match session {
             Some(id) => state.store.session(id).await?,
@@ -156,10 +163,19 @@ pub async fn list(
         } {
             item["csr"] = json!(summary.host_name);
             item["topic"] = json!(summary.topic);
+            let customers: Vec<String> = state
+                .store
+                .participants(summary.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.role == "customer")
+                .map(|p| p.name)
+                .collect();
+            item["customers"] = json!(customers);
         }
         recordings.push(item);
     }
-    Ok(ApiJson(json!({ "recordings": recordings })))
+    Ok(recordings)
 }
 
 pub async fn get(

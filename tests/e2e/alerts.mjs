@@ -4,7 +4,8 @@
 // Carol starts two sessions (the second's tab is shown); Dave joins the first and writes
 // twice: the first tab says 3 unread (his joining and two lines), the title "(3) ...". Carol
 // opens it: cleared. With the page hidden and notifications on, Dave's next line is a
-// notification with his words.
+// notification with his words. A recording of the first session that becomes ready is
+// counted on the Dashboard's tab, its list changed by itself.
 // Usage: node alerts.mjs BASE_URL CSR PASSWORD   (run by tests/browser_consoles.rs)
 
 import { scenario, signInAndStart, joinByLink } from './harness.mjs';
@@ -72,5 +73,26 @@ await scenario('alerts', [], async ({ browser, check, results, shot }) => {
     Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
     document.dispatchEvent(new Event('visibilitychange'));
   });
+  await carol.waitForFunction(() => !document.title.startsWith('('));
+
+  // The dashboard's lists are live (its feed, no Refresh button): a recording made in the
+  // first session becomes ready while Carol looks at that session, and the Dashboard tab
+  // counts it.
+  const s1 = carol.getByRole('tabpanel', { name: /First/ });
+  await s1.getByRole('tab', { name: 'Session' }).click();
+  await s1.getByRole('button', { name: 'Record session' }).click();
+  const dialog = dave.getByRole('dialog', { name: 'Permission requested' });
+  await dialog.getByRole('button', { name: 'Allow' }).click();
+  await s1.getByText('Recording: the session is being recorded.').waitFor();
+  await s1.getByRole('button', { name: 'Stop recording' }).click();
+  await s1.getByText('Not recording.').waitFor();
+  const home = carol.getByRole('tab', { name: 'Dashboard' });
+  await home.getByText('1', { exact: true }).waitFor({ timeout: 60000 });
+  results.dashboard_tab = await home.innerText();
+  await carol.waitForFunction(() => document.title.startsWith('(1) '));
+  await home.click();
+  const entry = carol.locator('#recording-list li').filter({ hasText: /First · session \d{9}/ });
+  await entry.waitFor();
+  results.recording = await entry.innerText();
   await carol.waitForFunction(() => !document.title.startsWith('('));
 });

@@ -46,6 +46,5 @@ await scenario('autorecord', [], async ({ browser, check, results, shot }) => {
   await carol.getByRole('dialog', { name: 'Review your notes' }).getByRole('button', { name: 'End session now' }).click();
   await carol.getByText('The session has ended').waitFor();
   await carol.getByRole('tab', { name: 'Dashboard' }).click();
-  await carol.getByRole('button', { name: 'Refresh recordings' }).click();
   await carol.locator('#recording-list').getByText(/Laptop setup · session \d{9}/).waitFor();
 });

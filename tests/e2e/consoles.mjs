@@ -248,12 +248,13 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await s1.getByRole('button', { name: 'Stop recording' }).click();
   await s1.getByText('Not recording.').waitFor();
   await carol.getByRole('tab', { name: 'Dashboard' }).click();
-  await carol.getByRole('button', { name: 'Refresh recordings' }).click();
   // One entry (with Play and E-mail buttons once its MP4 is ready, which may be at once).
   await carol.locator('#recording-list li').filter({ hasText: /Printer offline · session \d{9}/ }).first().waitFor();
-  // Issue 18: the list says when, and with whom.
+  // Issue 18: the list says when, and with whom; it came without a Refresh button (the
+  // dashboard's feed), and it was not there when the dashboard was first shown.
   const entry = await carol.locator('#recording-list li').first().innerText();
-  check(/ · \w{3} \d{1,2}, \d{4}, .* · with Carol · /.test(entry), `the recording's date and CSR are listed: ${entry}`);
+  check(/ · \w{3} \d{1,2}, \d{4}, .* · with Carol for Dave · /.test(entry), `the recording's date, CSR and customer are listed: ${entry}`);
+  check(await carol.getByRole('button', { name: /^Refresh( recordings)?$/ }).count() === 0, 'the dashboard has no Refresh buttons for its lists');
   await carol.getByRole('tab', { name: /Printer offline/ }).click();
 
   // S3: a second session in a tab of its own; control handed to Ann there (S7).

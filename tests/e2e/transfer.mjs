@@ -104,6 +104,11 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   await s.getByRole('button', { name: 'Save notes' }).click();
   await carol.getByText('Notes saved.').waitFor();
 
+  // Bob, an agent of the queue, is on his dashboard: nothing waits yet.
+  const bob = await signIn(browser, agentUser);
+  await bob.getByRole('heading', { name: 'Sessions waiting for an agent' }).waitFor();
+  await bob.locator('#offers').getByText('No session is waiting.').waitFor();
+
   // S8: transfer to the queue with a message.
   await s.getByRole('tab', { name: 'Session' }).click();
   await s.getByLabel('Queue').selectOption({ label: 'Tier 2' });
@@ -128,9 +133,8 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   // S8: the activities stopped with the transfer, and his page stopped sharing.
   await until(async () => !(await frank.getByRole('button', { name: 'Stop sharing' }).isVisible()), 'Frank\'s share ends with the transfer');
 
-  const bob = await signIn(browser, agentUser);
-  await bob.getByRole('heading', { name: 'Sessions waiting for an agent' }).waitFor();
-  await bob.getByText(/Tier 2: Payroll crashes on export/).waitFor();
+  // Issue 18: the waiting session appears on Bob's dashboard by itself (its live feed).
+  await bob.getByText(/Tier 2 · waiting since .* · Payroll crashes on export/).waitFor();
   await bob.getByRole('button', { name: 'Take this session' }).click();
   await bob.getByText('You took over the session. Message: Payroll crashes on export; Frank has the logs').waitFor();
   const b = bob.getByRole('tabpanel', { name: /Payroll app crashes/ });

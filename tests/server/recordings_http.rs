@@ -677,3 +677,133 @@ async fn deleting_removes_the_row_and_both_files() {
 mod limits;
 mod playback;
 mod uploads;
+
+/// One server-sent event from the dashboard's feed: its name and data.
+async fn next_event(resp: &mut reqwest::Response, buf: &mut String) -> (String, Value) {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let name = block.lines().find_map(|l| l.strip_prefix("event:"));
+            let data = block.lines().find_map(|l| l.strip_prefix("data:"));
+            if let (Some(name), Some(data)) = (name, data) {
+                return (
+                    name.trim().to_string(),
+                    serde_json::from_str(data.trim()).unwrap(),
+                );
+            }
+            continue; // a keep-alive comment
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), resp.chunk())
+            .await
+            .expect("the feed said nothing for 10 s")
+            .expect("the feed broke")
+            .expect("the feed ended");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+async fn open_feed(s: &Setup, token: &str) -> reqwest::Response {
+    s.t.http
+        .get(format!("{}/api/feed", s.t.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboard_feed_sends_the_lists_then_their_changes_and_is_bounded() {
+    // Issue 18 item 3: the dashboard's lists change by themselves, over the CSR's own
+    // connection, with the same access checks as the lists.
+    let s = Setup::start().await;
+    let carol = s.t.account("carol", AccountRole::Csr).await;
+    let ann = s.t.account("ann", AccountRole::Agent).await;
+    let anns = s.recording(&ann, "Ann's", RecordingStatus::Ready).await;
+
+    let resp = open_feed(&s, "not a token").await;
+    assert_eq!(resp.status(), 401);
+
+    let mut feed = open_feed(&s, &carol.token).await;
+    assert_eq!(feed.status(), 200);
+    assert_eq!(
+        feed.headers()[header::CONTENT_TYPE].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut buf = String::new();
+    // A CSR is no agent: no offers, and none of Ann's recordings.
+    assert_eq!(
+        next_event(&mut feed, &mut buf).await,
+        ("recordings".into(), json!([]))
+    );
+    let mine = s.recording(&carol, "Printer", RecordingStatus::Ready).await;
+    let (name, list) = next_event(&mut feed, &mut buf).await;
+    assert_eq!(name, "recordings");
+    assert_eq!(list[0]["id"], mine.id.as_str(), "{list}");
+    let (status, _) = s
+        .patch(&mine.id, &carol.token, json!({"name": "Printer offline"}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = next_event(&mut feed, &mut buf).await;
+    assert_eq!(list[0]["name"], "Printer offline", "{list}");
+
+    // An agent also gets the sessions waiting for them.
+    let mut agent = open_feed(&s, &ann.token).await;
+    let mut abuf = String::new();
+    assert_eq!(
+        next_event(&mut agent, &mut abuf).await,
+        ("offers".into(), json!([]))
+    );
+    let (name, list) = next_event(&mut agent, &mut abuf).await;
+    assert_eq!(
+        (name.as_str(), list[0]["id"].as_str()),
+        ("recordings", Some(anns.id.as_str()))
+    );
+
+    // At most four streams per account; a closed one frees its place.
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        let r = open_feed(&s, &carol.token).await;
+        assert_eq!(r.status(), 200);
+        more.push(r);
+    }
+    let refused = open_feed(&s, &carol.token).await;
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(code(&body), "too_many_feeds");
+    drop(more.pop());
+    let again = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let r = open_feed(&s, &carol.token).await;
+            if r.status() == 200 {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a closed stream gives its place back");
+    drop(again);
+
+    // Signing out everywhere ends the stream.
+    let (status, _) =
+        s.t.post(
+            &format!("/api/users/{}/revoke", carol.id),
+            Some(&carol.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match feed.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the feed goes on after signing out everywhere"
+    );
+}
