@@ -329,12 +329,17 @@ export class CsrSession {
     const tools = $('.tools-tabs', root);
     const show = (tab) => $(`[data-tab="${tab}"]`, tools).click();
     on('q-chat', () => $('.chat input[name="text"]', root).focus());
-    on('q-mute', (e) => {
+    on('q-mute', () => {
       const muted = this.voice.toggleMute();
-      e.currentTarget.setAttribute('aria-pressed', String(muted));
-      e.currentTarget.title = muted ? 'Unmute microphone' : 'Mute microphone';
       say(muted ? 'Your microphone is muted.' : 'Your microphone is on.');
     });
+    // The icon bar's mute shows the microphone's state however it was muted (here or in the
+    // voice panel).
+    this.voice.onMute = (muted) => {
+      const b = $('[data-act="q-mute"]', root);
+      b.setAttribute('aria-pressed', String(muted));
+      b.title = muted ? 'Unmute microphone' : 'Mute microphone';
+    };
     on('q-camera', () => {
       if (this.view.cameras.includes(this.panel.me)) this.conn.act({ type: 'stop_camera' });
       else this.camera.start();

@@ -232,6 +232,7 @@ export class VoicePanel {
   toggleMute() {
     this.muted = !this.muted;
     if (this.link.mic) this.link.mic.enabled = !!this.member && !this.muted;
+    this.onMute?.(this.muted);
     this.render();
     return this.muted;
   }

@@ -164,6 +164,11 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   check(await s1.getByRole('button', { name: 'Mute microphone' }).getAttribute('aria-pressed') === 'true', 'the mute button shows it is pressed');
   await s1.getByRole('button', { name: 'Mute microphone' }).click();
   await carol.getByText('Your microphone is on.').waitFor();
+  // Muted from the voice panel instead, the icon bar shows it too.
+  await s1.getByRole('button', { name: 'Mute my microphone' }).click();
+  await until(async () => (await s1.getByRole('button', { name: 'Mute microphone' }).getAttribute('aria-pressed')) === 'true', 'the icon bar shows a mute made in the voice panel');
+  await s1.getByRole('button', { name: 'Unmute my microphone' }).click();
+  await until(async () => (await s1.getByRole('button', { name: 'Mute microphone' }).getAttribute('aria-pressed')) === 'false', 'and the unmute');
 
   // Ann, an assistant, joins by the session number and sees the share (S5, D13).
   const annCtx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
