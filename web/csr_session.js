@@ -748,6 +748,15 @@ export class CsrSession {
       : shares.length ? `${DOING[shares[shares.length - 1]]} ${this.panel.name(customer)}.`
       : waiting.length ? waitingFor(waiting[0], this.panel.name(waiting[0].customer))
         : customer ? `${this.panel.name(customer)} is not sharing.` : 'No customer has joined yet.';
+    // Only the buttons that apply: asking again for what runs, or ending what does not, does not.
+    for (const [kind, view, control] of [['desktop', 'view_desktop', 'control_desktop'], ['application', 'view_application', 'control_application']]) {
+      const viewing = running(v, view, customer);
+      const controlling = running(v, control, customer);
+      const asked = v.pending_consents.some((c) => [view, control].includes(c.activity));
+      $(`[data-act="${view}"]`, root).hidden = viewing || controlling;
+      $(`[data-act="${control}"]`, root).hidden = controlling;
+      $(`[data-act="stop-${kind}"]`, root).hidden = !(viewing || controlling || asked);
+    }
     const recording = running(v, 'recording');
     const asking = v.pending_consents.some((c) => c.activity === 'recording');
     // R3: with automatic recording the customer is asked on joining, and no CSR may stop it.
@@ -767,6 +776,7 @@ export class CsrSession {
     const label = !sharer ? null : this.signedInAs(sharer) ? `${this.signedInAs(sharer)}'s screen on ${this.panel.name(sharer)}'s computer`
       : `${this.panel.name(sharer)}'s shared screen`;
     this.viewer.show(sharer ? this.screens.get(sharer) : null, label);
+    $('.screen-empty', root).hidden = !this.viewer.root.hidden;
     this.renderPending(v);
     this.renderShowing(v);
     this.renderGiving(v);
@@ -793,6 +803,8 @@ export class CsrSession {
     this.panel.disable();
     $('[data-act="close-tab"]', this.root).disabled = false;
     $('[data-act="print-report"]', this.root).disabled = false;
+    // Over: the tab is a page to read (the report first), no longer a workspace.
+    this.root.classList.add('ended');
     if (this.leftBecause === 'transferred') say('The session was transferred. You have left it.');
     else if (reason === 'session ended') say('The session has ended. Its notes are saved with the session report.');
     else if (reason === 'transferred') say('The session was transferred. You have left it.');

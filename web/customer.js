@@ -76,6 +76,7 @@ async function enter(joined, resumed = false) {
     token = joined.token;
     $('#join').hidden = true;
     $('#session').hidden = false;
+    $('#now').hidden = false;
     if (joined.session.number) $('h1').textContent = `Support session ${joined.session.number}`;
     panel = new SessionPanel($('#session'), joined.participant.id);
     // Issue 18: this page's connection, and the support representative's, said at the top.
@@ -537,8 +538,31 @@ function render() {
   $('#shown').hidden = !sharer;
   renderCsrScreen(v);
   renderActivities(v);
+  renderNow(v, csr);
+  // The call's panel when there is a call (a customer cannot start one).
+  $('#voice').hidden = !v.voice_call;
   voice.render();
   camera.render();
+}
+
+// Issue 18, item 8: who is helping, and what they do on this computer now, at the top of the
+// page whatever is open below.
+function renderNow(v, csr) {
+  $('#helping').textContent = v.status === 'waiting' ? 'Waiting for the next support person to take over…'
+    : v.primary ? `${csr} is helping you.` : 'Waiting for your support representative…';
+  const mine = (a) => running(v, a, panel.me);
+  const now = [];
+  // Short badges, as a phone has room for; the sections below say the same in full.
+  if (running(v, 'recording')) now.push(['recording', 'Recorded']);
+  if (mine('control_desktop') || mine('control_application')) now.push(['control', `In control: ${csr}`]);
+  else if (mine('view_desktop') || mine('view_application')) now.push(['view', `Screen seen by ${csr}`]);
+  if (v.signed_in_as?.[panel.me]) now.push(['control', `Signed in as ${v.signed_in_as[panel.me]}`]);
+  const list = $('#indicators');
+  const key = JSON.stringify(now);
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...now.map(([kind, text]) => Object.assign(document.createElement('li'), { className: `indicator ${kind}`, textContent: text })));
+  list.hidden = !now.length;
 }
 
 function onBye(reason) {

@@ -240,8 +240,44 @@ export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
 // Shows the server's reason for a refusal, or a notice, where screen readers announce it.
+// Issue 18, item 8: feedback goes beside the control that caused it. A message said within a
+// few seconds of a click or a submit is shown right after that control (its row, toolbar,
+// list or form); anything else, in the page's status line at the top, which stays in view.
+// It is one element, moved, so a message is never shown twice.
+const CAUSED_WITHIN_MS = 5000;
+let cause = null;
+for (const type of ['click', 'submit']) {
+  document.addEventListener(type, (e) => { cause = { el: e.target, at: Date.now() }; }, true);
+}
+const statusBox = document.getElementById('status');
+const statusHome = statusBox && { parent: statusBox.parentNode, next: statusBox.nextSibling };
+
+function besideCause() {
+  if (!cause || Date.now() - cause.at > CAUSED_WITHIN_MS || !cause.el.isConnected) return null;
+  const el = cause.el;
+  // Not from dialogs (they close), tabs, the page's header, or what is not on screen.
+  if (el.closest('dialog, [role="tablist"], header.top, #signin')) return null;
+  if (!el.closest('.session, #session, #home')) return null;
+  const anchor = el.closest('.row, [role="toolbar"], .viewer-bar, ul, ol, table, form') || el;
+  return anchor.closest('[hidden]') || !anchor.parentNode ? null : anchor;
+}
+
+// Puts the status line back at the top of the page (a tab hiding it was chosen).
+export function statusToTop() {
+  if (!statusBox || statusBox.parentNode === statusHome.parent) return;
+  statusHome.parent.insertBefore(statusBox, statusHome.next);
+  statusBox.classList.remove('beside');
+}
+
 export function say(text, kind = 'info') {
-  const box = $('#status');
+  const box = statusBox || $('#status');
+  const anchor = besideCause();
+  if (anchor) {
+    if (box.previousSibling !== anchor) anchor.after(box);
+    box.classList.add('beside');
+  } else {
+    statusToTop();
+  }
   box.textContent = text;
   box.dataset.kind = kind;
 }
@@ -588,6 +624,7 @@ export function tablist(list, onSelect = () => {}) {
       t.tabIndex = on ? 0 : -1;
       document.getElementById(t.getAttribute('aria-controls')).hidden = !on;
     }
+    if (statusBox?.closest('[hidden]')) statusToTop();
     if (focus) tab.focus();
     onSelect(tab);
   };

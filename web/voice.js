@@ -220,7 +220,10 @@ export class VoicePanel {
         level.dataset.member = id;
         level.setAttribute('aria-label', `${name}'s level in the call (%)`);
         level.title = `${name}'s level in the call`;
-        li.append(' ', b, ' ', level);
+        const labelled = document.createElement('label');
+        labelled.className = 'level';
+        labelled.append('Level ', level);
+        li.append(' ', b, ' ', labelled);
       }
       return li;
     }));

@@ -119,7 +119,11 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   await dialog.waitFor();
   await dave.keyboard.press('Enter'); // Allow has the focus
   await s1.getByText("Viewing the desktop of Dave.").waitFor();
-  await dave.getByText('Carol sees what you share.').waitFor();
+  await dave.locator('#share-state').getByText('Carol sees what you share.').waitFor();
+  // Issue 18 item 8: at the top of Dave's page, whoever helps and what they do now.
+  const now = dave.getByRole('list', { name: 'What is happening now' });
+  await now.getByText('Screen seen by Carol').waitFor();
+  check(await dave.locator('#helping').textContent() === 'Carol is helping you.', 'Dave\'s page says who is helping him');
   results.carol_share_frames = await until(async () => ((await frames(carol, "Dave's shared screen")) > 5 ? frames(carol, "Dave's shared screen") : 0),
     "Dave's screen shows on Carol's page");
   await shot(carol, 'csr-console-viewing');
@@ -249,6 +253,10 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   check((await dialog.textContent()).includes('record this session'), 'the customer is asked about recording');
   await dialog.getByRole('button', { name: 'Allow' }).click();
   await s1.getByText('Recording: the session is being recorded.').waitFor();
+  await now.getByText('Recorded').waitFor();
+  await dave.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  check(await now.getByText('Recorded').evaluate((el) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }),
+    'the recording badge stays in view at the top of Dave\'s page, scrolled to its end');
   await sleep(2000);
   await s1.getByRole('button', { name: 'Stop recording' }).click();
   await s1.getByText('Not recording.').waitFor();

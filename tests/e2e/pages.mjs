@@ -24,12 +24,14 @@ const SIZES = [[1280, 720], [390, 844]];
 
 await scenario('pages', ['--auto-select-desktop-capture-source=Entire screen'], async ({ browser, check, results, shot }) => {
   results.axe = {};
+  results.heights = {}; // how tall each page is, to compare layouts (docs/consoles.md)
   // Screenshots of `page` at both sizes, each checked with axe-core; back to its own size after.
   const audit = async (page, name) => {
     const own = page.viewportSize();
     for (const [width, height] of SIZES) {
       await page.setViewportSize({ width, height });
       await shot(page, `page-${name}-${width}x${height}`);
+      results.heights[`${name}-${width}x${height}`] = await page.evaluate(() => document.documentElement.scrollHeight);
       // Evaluated through the DevTools protocol, so the pages' Content-Security-Policy (no
       // inline scripts) does not stop it.
       if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
@@ -154,7 +156,7 @@ await scenario('pages', ['--auto-select-desktop-capture-source=Entire screen'], 
   await consent.waitFor();
   await dave.keyboard.press('Enter'); // Allow has the focus
   await s.getByText('Viewing the desktop of Dave.').waitFor();
-  await dave.getByText('Carol sees what you share.').waitFor();
+  await dave.locator('#share-state').getByText('Carol sees what you share.').waitFor();
   await until(async () => (await videoFrames(carol, "Dave's shared screen")) > 2, "Dave's screen shows on Carol's page");
   // "Jump to the shared screen" from the icon bar puts the focus on it.
   await s.getByRole('button', { name: 'Jump to the shared screen' }).focus();

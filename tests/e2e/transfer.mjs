@@ -83,7 +83,7 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
     'Erin is not asked about Frank\'s computer');
   await dialog.getByLabel('Allow all actions during this session').check();
   await dialog.getByRole('button', { name: 'Allow' }).click();
-  await frank.getByText('Carol sees what you share.').waitFor();
+  await frank.locator('#share-state').getByText('Carol sees what you share.').waitFor();
   results.carol_frames = await until(async () => ((await frames(carol, "Frank's shared screen")) > 5) && frames(carol, "Frank's shared screen"), "Frank's window on Carol's page");
   results.erin_frames = await until(async () => ((await frames(erin, "Frank's shared screen")) > 5) && frames(erin, "Frank's shared screen"), "Frank's window on Erin's page (D13)");
   // Allowed everything, but control needs Tandem Helper (issue 16): Frank's page offers it and
@@ -91,7 +91,7 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   await s.getByRole('button', { name: "Control customer's application" }).click();
   await frank.getByText('To let Carol use your mouse and keyboard, run Tandem Helper.').waitFor();
   check(!(await dialog.isVisible()), 'no question on the page for control');
-  check(await frank.getByText('Carol sees what you share.').isVisible(), 'the share goes on');
+  check(await frank.locator('#share-state').getByText('Carol sees what you share.').isVisible(), 'the share goes on');
   await shot(carol, 'csr-console-application');
 
   // What the next agent should find: a line of chat and the notes.
