@@ -163,6 +163,20 @@ await scenario('pages', ['--auto-select-desktop-capture-source=Entire screen'], 
   await carol.keyboard.press('Enter');
   check(await focused(s.locator('.stage')), 'Jump to the shared screen focuses the shared screen');
   await audit(carol, 'viewing-csr');
+  // Issue 18 item 8: at 1280x720 the session fits the window, the shared screen large and in
+  // view, the tabs beside it.
+  for (const name of ['session-csr', 'viewing-csr']) {
+    check(results.heights[`${name}-1280x720`] <= 720, `the ${name} page fits 1280x720 without scrolling (${results.heights[`${name}-1280x720`]} px tall)`);
+  }
+  const fits = await carol.evaluate(() => {
+    const box = (sel) => document.querySelector(`.session:not([hidden]) ${sel}`).getBoundingClientRect();
+    const stage = box('.stage');
+    const tabs = box('.tools-tabs');
+    return { stage: [stage.left, stage.top, stage.width, stage.height], tabs: [tabs.left, tabs.top], inView: stage.top >= 0 && stage.bottom <= innerHeight };
+  });
+  results.layout = fits;
+  check(fits.inView && fits.stage[2] >= 500 && fits.stage[3] >= 300, `the shared screen is large and in view: ${JSON.stringify(fits)}`);
+  check(fits.tabs[0] >= fits.stage[0] + fits.stage[2] && fits.tabs[1] < fits.stage[1] + fits.stage[3], 'the tools\' tabs are beside the shared screen');
   await audit(dave, 'sharing-customer');
 
   // The end: the review of the notes, then the ended session on both sides.
