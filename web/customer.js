@@ -3,7 +3,7 @@
 // video, annotations on the share, chat, leave. Control of the mouse and keyboard needs Tandem
 // Helper (issue 16): the page never promises it; it offers the helper (download, pairing code)
 // and, once the helper is connected, says the questions are in its window.
-import { $, api, Connection, ConnectionState, mountChat, running, say, SessionPanel } from '/assets/tandem.js';
+import { $, api, Connection, ConnectionState, mountChat, running, say, sentence, SessionPanel } from '/assets/tandem.js';
 import { MediaLink } from '/assets/media.js';
 import { VoicePanel } from '/assets/voice.js';
 import { CameraPanel } from '/assets/video.js';
@@ -67,7 +67,7 @@ $('#join').addEventListener('submit', async (e) => {
   try {
     enter(await api('POST', '/api/join', body));
   } catch (err) {
-    if (!refused) say(`Could not join: ${err.message}`, 'error');
+    if (!refused) say(joinRefused(err), 'error');
   }
 });
 
@@ -89,6 +89,7 @@ async function enter(joined, resumed = false) {
         if (state === 'connected') link.revive();
       },
     });
+    conn.explain = refusal;
     link = new MediaLink(conn, {
       stream: (id, s) => received(id, s),
       streamEnded: (id) => received(id, null),
@@ -98,7 +99,11 @@ async function enter(joined, resumed = false) {
         const csrScreen = [...csrViewers.values()][0]?.viewer;
         (screen ? preview : csrScreen || shown).receive(data);
       },
-      error: (text) => say(`Media: ${text}`, 'error'),
+      // The details are for the support person's console; a customer gets what to expect.
+      error: (text) => {
+        console.error('media', text);
+        say('The sound and video connection had a problem. The page tries again by itself; if it stays silent, leave and join again.', 'error');
+      },
     });
     const parts = { conn, link, panel, staff: false };
     voice = new VoicePanel($('#voice'), parts);
@@ -113,7 +118,7 @@ async function enter(joined, resumed = false) {
     if (!refused) say(resumed ? 'Your computer restarted: you are back in the support session.' : 'You are in the session.');
     $('#chat-section input[name="text"]').focus();
   } catch (err) {
-    if (!refused) say(`Could not join: ${err.message}`, 'error');
+    if (!refused) say(joinRefused(err), 'error');
   }
 }
 
@@ -145,8 +150,37 @@ function frame(m) {
     say(REFUSED[m.code], 'error');
     panel?.disable();
   } else if (m.type === 'error') {
-    say(m.detail, 'error');
+    say(refusal(m), 'error');
   }
+}
+
+// Issue 18, item 9: what a customer reads when something is refused is a sentence in plain
+// words, never the server's code.
+const JOIN_REFUSED = {
+  unknown_session: 'There is no session with that number. Check the nine digits with your support representative.',
+  session_ended: 'That session has ended. Ask your support representative for a new one.',
+  invalid_name: 'Please enter your name (at most 80 characters).',
+  number_or_invite: 'Enter the session number your support representative gave you.',
+  too_many_joins: 'Too many people are joining this session at once. Wait a few seconds, then try again.',
+  too_many_attempts: 'Too many session numbers were tried from here. Wait a minute, then try again.',
+  invalid_session_number: 'A session number is nine digits. Check it with your support representative.',
+  invalid_token: 'This invitation link is damaged or has expired. Ask your support representative for a new one.',
+  token_expired: 'This invitation link has expired. Ask your support representative for a new one.',
+  wrong_token_kind: 'This link is not an invitation to a session. Ask your support representative for the right one.',
+  unreachable: 'The support server could not be reached. Check your network connection, then try again.',
+};
+function joinRefused(err) {
+  return JOIN_REFUSED[err.code] || REFUSED[err.code]
+    || (err.status >= 500 ? 'The support server had a problem. Try again in a moment.' : `Could not join: ${sentence(err.message)}`);
+}
+// A refusal of something this customer did in the session.
+const ACT_REFUSED = {
+  csr_camera_first: 'You can start your camera once your support representative has started theirs.',
+  camera_not_allowed: 'Only the customer being helped can send video now.',
+  bad_chat_text: 'That message is too long: make it shorter, then send it again.',
+};
+function refusal(r) {
+  return ACT_REFUSED[r.code] || REFUSED[r.code] || sentence(r.detail || 'That could not be done.');
 }
 
 // Why the server would not let this page into the session, in plain words.
@@ -504,7 +538,7 @@ async function tune() {
   p.degradationPreference = fast ? 'maintain-framerate' : 'maintain-resolution';
   p.encodings[0].scaleResolutionDownBy = fast ? 2 : 1;
   tuned = `${screen.id}/${mode}`;
-  await sender.setParameters(p).catch((err) => { tuned = null; say(`Media: ${err.message}`, 'error'); });
+  await sender.setParameters(p).catch((err) => { tuned = null; console.error('screen quality', err); });
 }
 
 function render() {

@@ -2,15 +2,33 @@
 // session as the server last described it (the welcome's view, kept current by events), and
 // the participants list and chat. No framework; no build step.
 
+// A refusal's `detail` is a sentence for people; its stable `code` is on the error for the page
+// to choose its own words (issue 18: a customer never sees a code).
 export async function api(method, url, body, token) {
-  const res = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  let res;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch {
+    throw Object.assign(new Error('the server could not be reached: check your network connection and try again'), { code: 'unreachable' });
+  }
   const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(json.detail || `${res.status} ${res.statusText}`);
+  if (!res.ok) {
+    const detail = json.detail || (res.status >= 500 ? 'the server had a problem; try again in a moment' : 'the server refused it');
+    throw Object.assign(new Error(detail), { code: json.code || null, status: res.status });
+  }
   return json;
+}
+
+// `text` as a sentence: a capital first letter and an end stop.
+export function sentence(text) {
+  const t = String(text ?? '').trim();
+  if (!t) return t;
+  const first = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…:)]$/.test(first) ? first : `${first}.`;
 }
 
 // One participant's connection: `request` resolves with the frame answering it; everything else
@@ -137,7 +155,7 @@ export class Connection {
   async act(cmd, done) {
     const r = await this.request(cmd);
     if (r.type === 'error') {
-      say(r.detail, 'error');
+      say(this.explain?.(r) || sentence(r.detail), 'error');
       return false;
     }
     if (done) say(done);
@@ -278,7 +296,7 @@ export function say(text, kind = 'info') {
   } else {
     statusToTop();
   }
-  box.textContent = text;
+  box.textContent = sentence(text);
   box.dataset.kind = kind;
 }
 

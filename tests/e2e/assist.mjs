@@ -15,6 +15,7 @@ await scenario('assist', [], async ({ browser, check, results, shot }) => {
   }
   const { panel: s } = await signInAndStart(carol, base, csrUser, password, 'Needs a second pair of eyes');
   await s.getByRole('button', { name: 'Make an assistant invite link' }).click();
+  await s.getByLabel('Link for an assistant').waitFor(); // shown once it is made
   const link = await s.getByLabel('Link for an assistant').inputValue();
   results.link = link;
   check(link.includes('/?assist='), `the assistant's link opens the console: ${link}`);

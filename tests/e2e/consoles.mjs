@@ -101,7 +101,8 @@ await scenario('consoles', ['--auto-select-desktop-capture-source=Entire screen'
   }
   // The one thing he may try too early is refused with the reason (VI1).
   await dave.getByRole('button', { name: 'Start my camera' }).click();
-  await dave.getByText("a customer's camera starts after the CSR's").waitFor();
+  // Issue 18 item 9: in plain words, not the server's terms or codes.
+  await dave.getByText('You can start your camera once your support representative has started theirs.').waitFor();
 
   // Consent: declined, then allowed with the keyboard (S9); the screen appears (D1).
   await s1.getByRole('tab', { name: 'Tools' }).focus();

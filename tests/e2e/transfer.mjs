@@ -61,8 +61,15 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   await stranger.getByLabel('Session number').fill('987 654 321');
   await stranger.getByLabel('Your name').fill('Mallory');
   await stranger.getByRole('button', { name: 'Join session' }).click();
-  await stranger.getByText(/^Could not join: /).waitFor();
+  // Issue 18 item 9: a sentence that says what to do, never the server's code.
+  await stranger.getByText('There is no session with that number. Check the nine digits with your support representative.').waitFor();
   results.wrong_number = await stranger.locator('#status').textContent();
+  check(!/_|\b[45]\d\d\b/.test(results.wrong_number), `no code in what the stranger reads: ${results.wrong_number}`);
+  // A damaged invitation link says so, and what to do.
+  await stranger.goto(`${base}/join?invite=not-an-invitation`);
+  await stranger.getByLabel('Your name').fill('Mallory');
+  await stranger.getByRole('button', { name: 'Join session' }).click();
+  await stranger.getByText('This invitation link is damaged or has expired. Ask your support representative for a new one.').waitFor();
   await ctx.close();
 
   const erin = await joinByNumber(browser, number, 'Erin');
