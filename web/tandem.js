@@ -280,6 +280,14 @@ function besideCause() {
   return anchor.closest('[hidden]') || !anchor.parentNode ? null : anchor;
 }
 
+// A message beside a control that is then hidden (its section closes, its tab is left) goes
+// back to the top, still said.
+if (statusBox) {
+  new MutationObserver(() => {
+    if (statusBox.classList.contains('beside') && !statusBox.checkVisibility()) statusToTop();
+  }).observe(document.body, { attributes: true, attributeFilter: ['hidden', 'class', 'open'], subtree: true });
+}
+
 // Puts the status line back at the top of the page (a tab hiding it was chosen).
 export function statusToTop() {
   if (!statusBox || statusBox.parentNode === statusHome.parent) return;
