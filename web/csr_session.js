@@ -753,7 +753,7 @@ export class CsrSession {
       const viewing = running(v, view, customer);
       const controlling = running(v, control, customer);
       const asked = v.pending_consents.some((c) => [view, control].includes(c.activity));
-      $(`[data-act="${view}"]`, root).hidden = viewing || controlling;
+      $(`[data-act="${view}"]`, root).hidden = viewing;
       $(`[data-act="${control}"]`, root).hidden = controlling;
       $(`[data-act="stop-${kind}"]`, root).hidden = !(viewing || controlling || asked);
     }

@@ -489,7 +489,8 @@ function giveControlOn(viewer) {
       conn.act({ type: 'take_control' });
       return;
     }
-    stage.focus();
+    // Keys go where the pointer went; the click itself must not scroll the screen away.
+    stage.focus({ preventScroll: true });
     send({ t: 'down', at: at(e), button: e.button });
   });
   stage.addEventListener('pointerup', (e) => send({ t: 'up', at: at(e), button: e.button }));

@@ -146,7 +146,7 @@ export class RemoteControl {
       b.setAttribute('aria-label', `Send ${label} to the customer's computer`);
       b.addEventListener('click', () => {
         if (this.send({ t: 'combo', name })) this.say(`Sent ${label}.`);
-        this.stage.focus();
+        this.stage.focus({ preventScroll: true });
       });
       keys.append(b);
     }

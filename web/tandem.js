@@ -274,7 +274,7 @@ function besideCause() {
   if (!cause || Date.now() - cause.at > CAUSED_WITHIN_MS || !cause.el.isConnected) return null;
   const el = cause.el;
   // Not from dialogs (they close), tabs, the page's header, or what is not on screen.
-  if (el.closest('dialog, [role="tablist"], header.top, #signin')) return null;
+  if (el.closest('dialog, [role="tablist"], header.top, #signin, .stage')) return null;
   if (!el.closest('.session, #session, #home')) return null;
   const anchor = el.closest('.row, [role="toolbar"], .viewer-bar, ul, ol, table, form') || el;
   return anchor.closest('[hidden]') || !anchor.parentNode ? null : anchor;

@@ -258,7 +258,7 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   await cf.getByRole('button', { name: 'Choose your folder for copies' }).click();
   await listed.getByRole('checkbox', { name: 'Select Fotos' }).check();
   await cf.getByRole('button', { name: 'Copy the ticked ones to your computer' }).click();
-  await cf.getByText(/files \([^)]*\) copied into/).waitFor();
+  await cf.getByRole('list', { name: 'File operations' }).getByText(/files \([^)]*\) copied into/).waitFor();
   const home = (await ask('home_tree')).files;
   const copied = await carol.evaluate(async () => {
     const out = {};
@@ -321,15 +321,15 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
   const login = s.getByRole('region', { name: 'Sign in as another user' });
   await login.getByRole('button', { name: 'Sign in as another user' }).click();
   results.m4_question = (await ask('answer', { expect: 'sign in to this computer as another user' })).question;
-  await login.getByText('Dave allowed it: type the user name and password.').waitFor();
+  await login.locator('.login-state').getByText('Dave allowed it: type the user name and password.').waitFor();
   await login.getByLabel('User name').fill(otherUser);
   await login.getByLabel('Password').fill('not-the-password');
   await login.getByRole('button', { name: 'Sign in' }).click();
-  await login.getByText('The user name or password was not accepted').waitFor();
+  await login.locator('.login-state').getByText('The user name or password was not accepted').waitFor();
   check(await login.getByLabel('Password').inputValue() === '', 'M4: the password is cleared from the form after each try');
   await login.getByLabel('Password').fill(otherPassword);
   await login.getByRole('button', { name: 'Sign in' }).click();
-  await login.getByText(`Signed in as ${otherUser}`).waitFor();
+  await login.locator('.login-state').getByText(`Signed in as ${otherUser}`).waitFor();
   const other = `${otherUser}'s screen on Dave's computer`;
   const magenta = await until(async () => {
     const p = await seen(carol, other, [[10, 10]]);
