@@ -15,6 +15,7 @@ pub mod rejoin;
 pub mod script_runs;
 pub mod scripts;
 pub mod sessions;
+pub mod short_links;
 pub mod softphone;
 pub mod system_info;
 pub mod upload_body;
@@ -369,6 +370,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::routes())
         .nest("/api", api)
         .route("/ws", get(ws::upgrade))
+        .route(short_links::PATH, get(short_links::follow))
         .route(helper::DOWNLOAD_PATH, get(helper::download))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))

@@ -1,7 +1,7 @@
 //! Storage on SQLite through sqlx, one module per domain: [`accounts`] (users and their SIP
 //! credentials), [`settings`] (admin settings and queues), [`journal`] (the session journal,
 //! its group-commit writer and the projections reports read), [`recordings`] and [`scripts`]
-//! (the script library).
+//! (the script library), and [`short_links`] (short invitation links).
 //!
 //! [`Store`] owns the pool and the journal writer; each domain's SQL lives only in its module,
 //! in an `impl Store` of its own, and is plain SQL that PostgreSQL also accepts (but keyword
@@ -22,6 +22,7 @@ mod journal;
 mod recordings;
 mod scripts;
 mod settings;
+mod short_links;
 
 pub use accounts::{AccountRole, DisableRefusal, SipCredentialRow, User};
 use journal::{AppendJob, JOURNAL_QUEUE, journal_writer};

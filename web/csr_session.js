@@ -148,7 +148,7 @@ export class CsrSession {
     if (!this.invite) {
       this.invite = await api('POST', `/api/sessions/${this.joined.session.id}/invites`, { role: 'customer' }, this.account.token).catch(() => null);
     }
-    $('[data-id="invite-link"]', root).value = this.invite?.link || '';
+    $('[data-id="invite-link"]', root).value = this.invite?.short_link || this.invite?.link || '';
     this.queues();
     window.addEventListener('beforeunload', (e) => {
       if (this.view?.status === 'active' && this.view.primary === this.panel.me) e.preventDefault();
@@ -245,7 +245,7 @@ export class CsrSession {
       try {
         const inv = await api('POST', `/api/sessions/${this.joined.session.id}/invites`, { role: 'assistant' }, this.account.token);
         const input = $('.assistant-link', root);
-        input.value = inv.link;
+        input.value = inv.short_link || inv.link;
         input.hidden = false;
         input.select();
         say(`Send this link to a colleague, or tell them the session number ${inv.number}.`);

@@ -12,6 +12,11 @@ import { FileWindow } from '/assets/shared_files.js';
 
 const invite = new URLSearchParams(location.search).get('invite');
 if (invite) $('#number-field').hidden = true;
+// A short link (…/j/<code>) that has expired, or was mistyped, lands here.
+if (new URLSearchParams(location.search).get('link') === 'expired') {
+  history.replaceState(null, '', location.pathname);
+  say('This invitation link has expired or is not right. Enter the session number your support representative gives you.', 'error');
+}
 
 const WHAT = {
   view_desktop: 'see your screen',

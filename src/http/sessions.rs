@@ -148,7 +148,9 @@ pub async fn create(
     let holder = Some(auth::Holder::of(user));
     let mut answer = joined(&state, &handle, &json!(topic), id, Role::Csr, holder);
     let (link, token, expires_at) = invite_link(&state, handle.id, Role::Customer);
-    answer["invite"] = json!({"link": link, "token": token, "expires_at": expires_at});
+    let short = super::short_links::make(&state, &link, expires_at / 1000).await?;
+    answer["invite"] =
+        json!({"link": link, "short_link": short, "token": token, "expires_at": expires_at});
     Ok((StatusCode::CREATED, ApiJson(answer)))
 }
 
@@ -203,13 +205,15 @@ pub async fn invite(
         InviteRole::Assistant => Role::Csr,
     };
     let (link, token, expires_at) = invite_link(&state, id, role);
+    // Issue 18: a short link to read out or type; the long one for those who want it.
+    let short = super::short_links::make(&state, &link, expires_at / 1000).await?;
     let number = handle.number;
     let subject = format!(
         "{} invites you to a Tandem support session",
         user.display_name
     );
     let text = format!(
-        "{} invites you to join a support session.\n\nJoin: {link}\n\nOr open {}/join and enter session number {number}.\n",
+        "{} invites you to join a support session.\n\nJoin: {short}\n\nOr open {}/join and enter session number {number}.\n",
         user.display_name,
         state.config.server.public_url.trim_end_matches('/'),
     );
@@ -242,6 +246,7 @@ pub async fn invite(
         StatusCode::CREATED,
         ApiJson(json!({
             "link": link,
+            "short_link": short,
             "token": token,
             "expires_at": expires_at,
             "number": number,

@@ -18,9 +18,11 @@ await scenario('assist', [], async ({ browser, check, results, shot }) => {
   await s.getByLabel('Link for an assistant').waitFor(); // shown once it is made
   const link = await s.getByLabel('Link for an assistant').inputValue();
   results.link = link;
-  check(link.includes('/?assist='), `the assistant's link opens the console: ${link}`);
+  check(/\/j\/[0-9a-z]{10}$/.test(link), `the assistant's link is short: ${link}`);
 
-  await ann.goto(`${base}${new URL(link).pathname}${new URL(link).search}`);
+  // It leads to the console (/?assist=…), which keeps the invite through the sign-in.
+  await ann.goto(`${base}${new URL(link).pathname}`);
+  check(new URL(ann.url()).pathname === '/', `the assistant's link opens the console: ${ann.url()}`);
   await ann.getByText('You were invited to assist in a session: sign in, and it opens.').waitFor();
   check(!ann.url().includes('assist='), 'the invite left the address bar');
   await ann.getByLabel('Username').fill(assistantUser);

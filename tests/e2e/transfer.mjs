@@ -65,6 +65,11 @@ await scenario('transfer', ['--auto-select-desktop-capture-source=Entire screen'
   await stranger.getByText('There is no session with that number. Check the nine digits with your support representative.').waitFor();
   results.wrong_number = await stranger.locator('#status').textContent();
   check(!/_|\b[45]\d\d\b/.test(results.wrong_number), `no code in what the stranger reads: ${results.wrong_number}`);
+  // A short link that is wrong or expired lands on the join page, which says so and asks for
+  // the number.
+  await stranger.goto(`${base}/j/0000000000`);
+  await stranger.getByText('This invitation link has expired or is not right. Enter the session number your support representative gives you.').waitFor();
+  check(await stranger.getByLabel('Session number').isVisible(), 'the number can be entered instead');
   // A damaged invitation link says so, and what to do.
   await stranger.goto(`${base}/join?invite=not-an-invitation`);
   await stranger.getByLabel('Your name').fill('Mallory');

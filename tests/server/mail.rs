@@ -117,13 +117,10 @@ async fn the_server_sends_invitations_when_mail_is_configured() {
     assert_eq!(status, 201, "{inv}");
     assert_eq!(inv["emailed"], true);
 
-    // The relay received a message to Dave carrying the invite link.
-    let token = inv["token"].as_str().unwrap().to_string();
+    // The relay received a message to Dave carrying the (short) invite link.
+    let short = inv["short_link"].as_str().unwrap().to_string();
     let message = relay.message().await;
-    assert!(
-        message.contains(&format!("/join?invite={token}")),
-        "{message}"
-    );
+    assert!(message.contains(&format!("Join: {short}\n")), "{message}");
     assert!(message.contains("To: dave@example.org"), "{message}");
     assert!(
         message.contains("invites you to a Tandem support session"),
@@ -182,7 +179,8 @@ async fn with_mail_off_the_csr_gets_a_mailto_link_instead() {
     assert_eq!(status, 201);
     let mailto = inv["mailto"].as_str().unwrap();
     assert!(mailto.starts_with("mailto:dave%40example.org?subject="));
-    assert!(mailto.contains(&urlencode(inv["link"].as_str().unwrap())));
+    // Issue 18: the invitation gives the short link.
+    assert!(mailto.contains(&urlencode(inv["short_link"].as_str().unwrap())));
 }
 
 /// A recording of `owner` in `status`; a ready one has a small file as its MP4.

@@ -40,6 +40,32 @@ async fn outbound_session_with_two_customers_an_assistant_consent_chat_handover_
         .await;
     assert_eq!(status, 201, "{inv}");
     assert!(inv["link"].as_str().unwrap().contains("/join?invite="));
+    // Issue 18 item 9: a short link, which leads to the long one; a wrong or unknown code
+    // leads to the join page, which says so.
+    let short = inv["short_link"].as_str().unwrap();
+    assert!(short.len() < 60 && short.contains("/j/"), "{short}");
+    let path = &short[short.find("/j/").unwrap()..];
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let follow = |path: String| {
+        let c = no_redirects.clone();
+        let url = format!("{}{path}", t.base);
+        async move { c.get(url).send().await.unwrap() }
+    };
+    let res = follow(path.to_string()).await;
+    assert_eq!(res.status(), 303);
+    let long = inv["link"].as_str().unwrap();
+    assert_eq!(
+        res.headers()["location"],
+        &long[long.find("/join?invite=").unwrap()..]
+    );
+    for wrong in ["/j/0000000000", "/j/short", "/j/ILOU%2F..%2F1234"] {
+        let res = follow(wrong.to_string()).await;
+        assert_eq!(res.status(), 303, "{wrong}");
+        assert_eq!(res.headers()["location"], "/join?link=expired", "{wrong}");
+    }
     assert!(
         inv["mailto"]
             .as_str()
