@@ -1,6 +1,6 @@
 //! One mixer tick with two speakers, the cost that bounds how many calls one core can mix:
-//! - the usual call, a CSR and a customer both speaking, nobody else: two decodes, each hears
-//!   the other's own packets, nothing encoded;
+//! - the usual call, a CSR and a customer both speaking, nobody else: each hears the other's
+//!   own packets, nothing decoded or encoded (issue 19; before, two decodes);
 //! - with a listener: two decodes and the listener mix encoded;
 //! - with a listener and a volume changed (V4): two decodes, three encodes, the worst case.
 //!
@@ -33,7 +33,7 @@ fn bench(c: &mut Criterion) {
     let b = packets(1000.0, 500);
     let cases = [
         (
-            "mixer tick, 2 speakers, no listener (2 decodes, 0 encodes)",
+            "mixer tick, 2 speakers, no listener (0 decodes, 0 encodes)",
             false,
             false,
         ),

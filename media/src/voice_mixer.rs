@@ -3,9 +3,11 @@
 //! speaker. Encoding work grows with the number of speakers (at most two, plus SIP legs), never
 //! with the number of listeners.
 //!
-//! A mix that is one voice as it was sent (unity gain, a whole 20 ms packet) is that packet: in
-//! the usual call of a CSR and one customer, each hears the other's own packets and nothing is
-//! encoded. The listener mix is encoded only when someone hears it.
+//! A mix that is one voice as it was sent (unity gain, a whole 20 ms packet, as the packet's
+//! own table of contents says) is that packet: in the usual call of a CSR and one customer,
+//! each hears the other's own packets and nothing is decoded or encoded (issue 19). Voices are
+//! decoded only in a tick that mixes them; a speaker alone hears a silence frame encoded once.
+//! The listener mix is encoded only when someone hears it.
 //!
 //! Sans-IO: the media worker pushes RTP payloads with their arrival time and calls
 //! [`VoiceMixer::handle_timeout`] when [`VoiceMixer::poll_timeout`] says so.
@@ -59,6 +61,8 @@ pub struct MixerStats {
     pub decode_errors: u64,
     /// Frames concealed because a packet was lost or late.
     pub concealed: u64,
+    /// Opus decodes done: only for voices that are mixed, never for one passed on as sent.
+    pub decodes: u64,
 }
 
 /// What one tick produced, as Opus packets of 20 ms.
@@ -86,6 +90,8 @@ struct Source {
     decoder: opus::Decoder,
     encoder: opus::Encoder,
     gain: Gain,
+    /// The last packet passed on without being decoded.
+    undecoded: Option<Vec<u8>>,
 }
 
 pub struct VoiceMixer<K> {
@@ -100,6 +106,9 @@ pub struct VoiceMixer<K> {
     /// Scratch buffers reused every tick.
     pcm: BTreeMap<K, Box<[i16; FRAME_SAMPLES]>>,
     out: Vec<u8>,
+    /// 20 ms of silence, encoded once: what a speaker alone in the call hears, never encoded
+    /// again.
+    silence: Vec<u8>,
 }
 
 fn encoder(bitrate: i32) -> Result<opus::Encoder, opus::Error> {
@@ -110,7 +119,11 @@ fn encoder(bitrate: i32) -> Result<opus::Encoder, opus::Error> {
 
 impl<K: Copy + Ord + Debug> VoiceMixer<K> {
     pub fn new(config: MixerConfig) -> Result<Self, MixerError> {
+        let mut out = vec![0; MAX_PACKET];
+        let n = encoder(config.bitrate)?.encode(&[0i16; FRAME_SAMPLES], &mut out)?;
+        let silence = out[..n].to_vec();
         Ok(Self {
+            silence,
             listener_encoder: encoder(config.bitrate)?,
             listening: true,
             config,
@@ -119,7 +132,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             next_tick: None,
             stats: MixerStats::default(),
             pcm: BTreeMap::new(),
-            out: vec![0; MAX_PACKET],
+            out,
         })
     }
 
@@ -147,6 +160,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                     decoder: opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)?,
                     encoder: encoder(self.config.bitrate)?,
                     gain: self.gains.get(&k).copied().unwrap_or_default(),
+                    undecoded: None,
                 };
                 self.speakers.insert(k, source);
                 self.pcm.insert(k, Box::new([0; FRAME_SAMPLES]));
@@ -214,58 +228,38 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
 
     fn tick(&mut self, now: Instant) -> Result<Option<MixOutput<K>>, MixerError> {
         self.stats.ticks += 1;
-        let mut active = Vec::new();
-        // Packets that can stand for their sender's voice as it is: whole 20 ms at unity gain.
-        let mut as_sent: BTreeMap<K, Vec<u8>> = BTreeMap::new();
-        // Voices at unity gain whose packet is missing this tick (concealed here).
-        let mut missing: BTreeSet<K> = BTreeSet::new();
+        // What each speaker has for this tick, before anything is decoded.
+        let mut frames: Vec<(K, Playout)> = Vec::with_capacity(self.speakers.len());
         for (k, s) in &mut self.speakers {
-            let pcm = self.pcm.get_mut(k).expect("a buffer per speaker");
-            let decoded = match s.jitter.pop(now) {
-                None => continue,
-                Some(Playout::Packet(p)) => match s.decoder.decode(&p, &mut pcm[..], false) {
-                    Ok(n) => {
-                        if n == FRAME_SAMPLES && s.gain == Gain::UNITY {
-                            as_sent.insert(*k, p);
-                        }
-                        n
-                    }
-                    Err(_) => {
-                        self.stats.decode_errors += 1;
-                        // Conceal instead, so one bad packet is not a click.
-                        s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
-                    }
-                },
-                Some(Playout::Lost) => {
-                    self.stats.concealed += 1;
-                    if s.gain == Gain::UNITY {
-                        missing.insert(*k);
-                    }
-                    s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
-                }
-            };
-            if decoded == 0 {
-                continue;
+            if let Some(p) = s.jitter.pop(now) {
+                frames.push((*k, p));
             }
-            // A sender using 10 ms frames fills half; the rest stays silent.
-            pcm[decoded.min(FRAME_SAMPLES)..].fill(0);
-            active.push(*k);
         }
-        if active.is_empty() {
+        if frames.is_empty() {
             return Ok(None);
         }
-        let voices: Vec<Voice<'_, K>> = active
-            .iter()
-            .map(|k| Voice {
-                key: *k,
-                pcm: &self.pcm[k],
-                gain: self.speakers[k].gain,
-            })
-            .collect();
-        let mut listener = [0i16; FRAME_SAMPLES];
-        let mut minus: Vec<(K, [i16; FRAME_SAMPLES])> = Vec::with_capacity(voices.len());
-        mix(&voices, &mut listener, |k, pcm| minus.push((k, *pcm)));
-
+        // Packets that can stand for their sender's voice as it is: whole 20 ms at unity gain
+        // (the packet's own table of contents says how long it is: no decode needed).
+        let mut as_sent: BTreeMap<K, &[u8]> = BTreeMap::new();
+        // Voices at unity gain whose packet is missing this tick (left to the receiver).
+        let mut missing: BTreeSet<K> = BTreeSet::new();
+        for (k, p) in &frames {
+            let unity = self.speakers[k].gain == Gain::UNITY;
+            match p {
+                Playout::Packet(p)
+                    if unity
+                        && opus::packet::get_nb_samples(p, SAMPLE_RATE).ok()
+                            == Some(FRAME_SAMPLES) =>
+                {
+                    as_sent.insert(*k, p);
+                }
+                Playout::Lost if unity => {
+                    missing.insert(*k);
+                }
+                _ => {}
+            }
+        }
+        let active: Vec<K> = frames.iter().map(|(k, _)| *k).collect();
         // A mix of exactly one voice is that voice's packet as sent. When its packet is missing
         // this tick nothing is sent: the receiver conceals the gap (with the sender's own
         // redundancy), rather than hearing a second, idle encoder cut in for one frame.
@@ -277,13 +271,59 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             if missing.contains(first) {
                 return Some(Vec::new());
             }
-            as_sent.get(first).cloned()
+            as_sent.get(first).map(|p| p.to_vec())
         };
         // Silent speakers get the listener mix, so it is needed unless everyone speaks now.
         let heard = self.listening || active.len() < self.speakers.len();
+        let listener_as_sent = if heard {
+            single(&mut active.iter())
+        } else {
+            None
+        };
+        // Each speaker hears the others: nothing when they are alone, one voice as sent, or a
+        // mix.
+        let mut minus_as_sent: BTreeMap<K, Vec<u8>> = BTreeMap::new();
+        for k in &active {
+            let mut others = active.iter().filter(|a| *a != k).peekable();
+            if others.peek().is_none() {
+                minus_as_sent.insert(*k, self.silence.clone());
+            } else if let Some(p) = single(&mut others) {
+                minus_as_sent.insert(*k, p);
+            }
+        }
+        // Only a mix needs the voices decoded: in the usual call (the CSR and one customer,
+        // both speaking) nothing is.
+        let mixed = (heard && listener_as_sent.is_none()) || minus_as_sent.len() < active.len();
+        let mut listener = [0i16; FRAME_SAMPLES];
+        let mut minus: Vec<(K, [i16; FRAME_SAMPLES])> = Vec::new();
+        if mixed {
+            let mut decoded_any = Vec::with_capacity(frames.len());
+            for (k, playout) in &frames {
+                if self.decode(*k, playout) > 0 {
+                    decoded_any.push(*k);
+                }
+            }
+            let voices: Vec<Voice<'_, K>> = decoded_any
+                .iter()
+                .map(|k| Voice {
+                    key: *k,
+                    pcm: &self.pcm[k],
+                    gain: self.speakers[k].gain,
+                })
+                .collect();
+            mix(&voices, &mut listener, |k, pcm| minus.push((k, *pcm)));
+        } else {
+            // Not decoded: the next decode of these voices starts from their last packet.
+            for (k, playout) in frames {
+                if let (Playout::Packet(p), Some(s)) = (playout, self.speakers.get_mut(&k)) {
+                    s.undecoded = Some(p);
+                }
+            }
+        }
+
         let listeners = if !heard {
             Vec::new()
-        } else if let Some(p) = single(&mut active.iter()) {
+        } else if let Some(p) = listener_as_sent {
             self.stats.passed_through += 1;
             p
         } else {
@@ -291,13 +331,18 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             self.stats.encodes += 1;
             self.out[..n].to_vec()
         };
-        let mut speakers = Vec::with_capacity(minus.len());
-        for (k, pcm) in &minus {
-            if let Some(p) = single(&mut active.iter().filter(|a| *a != k)) {
+        let mut speakers = Vec::with_capacity(active.len());
+        for k in &active {
+            if let Some(p) = minus_as_sent.remove(k) {
                 self.stats.passed_through += 1;
                 speakers.push((*k, p));
                 continue;
             }
+            let Some((_, pcm)) = minus.iter().find(|(m, _)| m == k) else {
+                // Its packet did not decode at all: nothing to say this tick.
+                speakers.push((*k, Vec::new()));
+                continue;
+            };
             let enc = &mut self.speakers.get_mut(k).expect("active speaker").encoder;
             let n = enc.encode(pcm, &mut self.out)?;
             speakers.push((*k, self.out[..n].to_vec()));
@@ -307,6 +352,36 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             listeners,
             speakers,
         }))
+    }
+
+    /// Decodes `who`'s frame for this tick into their PCM buffer; the samples it holds (0 when
+    /// nothing could be made of it). A voice passed on undecoded for a while first decodes its
+    /// last packet, so its decoder's state is recent rather than from long ago.
+    fn decode(&mut self, who: K, playout: &Playout) -> usize {
+        let s = self.speakers.get_mut(&who).expect("a source per speaker");
+        let pcm = self.pcm.get_mut(&who).expect("a buffer per speaker");
+        if let Some(prev) = s.undecoded.take() {
+            let _ = s.decoder.decode(&prev, &mut pcm[..], false);
+            self.stats.decodes += 1;
+        }
+        self.stats.decodes += 1;
+        let n = match playout {
+            Playout::Packet(p) => match s.decoder.decode(p, &mut pcm[..], false) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.stats.decode_errors += 1;
+                    // Conceal instead, so one bad packet is not a click.
+                    s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
+                }
+            },
+            Playout::Lost => {
+                self.stats.concealed += 1;
+                s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
+            }
+        };
+        // A sender using 10 ms frames fills half; the rest stays silent.
+        pcm[n.min(FRAME_SAMPLES)..].fill(0);
+        n
     }
 }
 
@@ -455,6 +530,7 @@ mod tests {
         }
         assert!(checked > 40);
         assert_eq!(m.stats().encodes, 0, "{:?}", m.stats());
+        assert_eq!(m.stats().decodes, 0, "a voice passed on is not decoded");
         assert_eq!(m.stats().passed_through, 2 * checked);
 
         // Someone listens: the two-voice listener mix is encoded, the mix-minus still are not.
@@ -467,6 +543,8 @@ mod tests {
         let out = m.handle_timeout(now).unwrap().unwrap();
         assert!(!out.listeners.is_empty());
         assert_eq!(m.stats().encodes - before.encodes, 1);
+        // Mixed now: each voice decodes its last packet passed on, then this one.
+        assert_eq!(m.stats().decodes - before.decodes, 4);
         // A volume other than unity needs the audio changed, so encoded.
         m.set_gain(2, Gain::new(0.5));
         let before = m.stats().clone();
@@ -480,6 +558,34 @@ mod tests {
             2,
             "listener mix and 1's mix-minus"
         );
+    }
+
+    #[test]
+    fn a_speaker_alone_hears_silence_encoded_once_and_listeners_their_packets() {
+        let mut m = VoiceMixer::new(MixerConfig::default()).unwrap();
+        m.set_speakers([1u8]).unwrap();
+        let mut a = Talker::new(440.0);
+        let t0 = Instant::now();
+        let mut outputs = 0;
+        for f in 0..20u32 {
+            let now = t0 + TICK * f;
+            let (seq, p) = a.packet();
+            m.push(now, 1, seq, p.clone());
+            if let Some(out) = m.handle_timeout(now).unwrap() {
+                assert_eq!(out.speakers, [(1, m.silence.clone())]);
+                assert!(!out.listeners.is_empty());
+                outputs += 1;
+            }
+        }
+        assert!(outputs > 15);
+        let stats = m.stats();
+        assert_eq!((stats.encodes, stats.decodes), (0, 0), "{stats:?}");
+        // The silence frame decodes to silence.
+        let mut pcm = [1i16; FRAME_SAMPLES];
+        let mut dec = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono).unwrap();
+        let n = dec.decode(&m.silence, &mut pcm, false).unwrap();
+        assert_eq!(n, FRAME_SAMPLES);
+        assert!(pcm.iter().all(|s| s.abs() < 4));
     }
 
     #[test]

@@ -25,7 +25,7 @@ await scenario('softphone', [], async ({ browser, check, results, shot }) => {
   await carol.getByRole('button', { name: 'Sign in' }).click();
   const card = carol.getByRole('region', { name: 'Softphone' });
   await card.getByText(/^No SIP password yet\. Register your softphone as sip:/).waitFor();
-  results.before = await card.getByRole('status').textContent();
+  results.before = await card.locator('#softphone-status').textContent();
 
   const field = card.getByLabel('New SIP password (not your sign-in password)');
   const confirm = card.getByLabel('Your sign-in password, to confirm it is you');
@@ -37,12 +37,12 @@ await scenario('softphone', [], async ({ browser, check, results, shot }) => {
   await confirm.fill(password);
   await card.getByRole('button', { name: 'Set SIP password' }).click();
   await carol.getByText('choose a SIP password other than the sign-in password').waitFor();
-  check((await card.getByRole('status').textContent()).startsWith('No SIP password yet.'), 'the refused passwords were not set');
+  check((await card.locator('#softphone-status').textContent()).startsWith('No SIP password yet.'), 'the refused passwords were not set');
 
   await field.fill(sipPassword);
   await confirm.fill(password);
   await card.getByRole('button', { name: 'Set SIP password' }).click();
-  await card.getByText(/^SIP password set\./).waitFor();
+  await card.locator('#softphone-status', { hasText: /^SIP password set\./ }).waitFor();
   await card.getByText('No softphone registered.').waitFor();
 
   // The test registers sipp now; the card shows it once refreshed.
