@@ -138,7 +138,10 @@ pub(super) fn handle_command(
             }
         }
         WorkerCmd::EndSession { session } => {
-            calls.remove(&session);
+            // What it counted since the last report is kept (reports come at an interval).
+            if let Some(mut call) = calls.remove(&session) {
+                call.report();
+            }
         }
         WorkerCmd::InjectPanic { session } => {
             guarded(calls, session, |_| {

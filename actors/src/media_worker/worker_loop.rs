@@ -17,6 +17,9 @@ use super::{DATAGRAMS_PER_PASS, WorkerCmd};
 use crate::ids::SessionId;
 use crate::telemetry;
 
+/// How often a worker adds its calls' counts to the process's metrics.
+const REPORT_EVERY: Duration = Duration::from_millis(250);
+
 /// The worker's loop; `worker` (its index in the pool) labels its gauges.
 pub(super) async fn run(
     socket: UdpSocket,
@@ -27,6 +30,7 @@ pub(super) async fn run(
     let mut calls = Calls::new();
     let mut lobby = Waiting::new(address);
     let mut buf = vec![0u8; 2048];
+    let mut next_report = Instant::now();
     loop {
         let now = Instant::now();
         let wake = calls
@@ -63,6 +67,12 @@ pub(super) async fn run(
         }
         let now = Instant::now();
         lobby.advance(&socket, now).await;
+        // Issue 19: counters and gauges at an interval, not on every pass (a busy worker makes
+        // thousands of passes a second; each report is a dozen registry lookups per call).
+        let reporting = now >= next_report;
+        if reporting {
+            next_report = now + REPORT_EVERY;
+        }
         let (mut peers, mut tracks) = (0, 0);
         let sessions: Vec<SessionId> = calls.keys().copied().collect();
         for session in sessions {
@@ -78,9 +88,11 @@ pub(super) async fn run(
             let Some(call) = calls.get_mut(&session) else {
                 continue;
             };
-            call.report();
-            peers += call.sfu.peer_count();
-            tracks += call.sfu.track_count();
+            if reporting {
+                call.report();
+                peers += call.sfu.peer_count();
+                tracks += call.sfu.track_count();
+            }
             while let Some(t) = call.sfu.poll_transmit() {
                 if let Err(e) = socket.send_to(&t.contents, t.destination).await {
                     tracing::debug!(error = %e, "media send failed");
@@ -90,6 +102,8 @@ pub(super) async fn run(
             call.record();
         }
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
-        telemetry::media::worker_load(worker, calls.len(), peers, tracks);
+        if reporting {
+            telemetry::media::worker_load(worker, calls.len(), peers, tracks);
+        }
     }
 }
