@@ -174,6 +174,10 @@ struct Claims {
     /// The account's token generation when signed (tokens from before it existed are 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tgen: Option<u32>,
+    /// A sign-in token's own random id, so two sign-ins in the same second are two tokens
+    /// (one can be signed out alone: [`crate::signed_out`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
 }
 
 #[derive(Clone)]
@@ -280,6 +284,10 @@ impl Signer {
             role: role.into(),
             acct,
             tgen,
+            jti: (kind == "access").then(|| {
+                use rand::RngExt as _;
+                hex::encode(rand::rng().random::<[u8; 16]>())
+            }),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of plain claims cannot fail")

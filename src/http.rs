@@ -78,6 +78,8 @@ pub struct Inner {
     pub file_batches: Arc<crate::file_batches::FileBatches>,
     /// The dashboards' live streams open now (issue 18).
     pub feeds: dashboard_feed::Feeds,
+    /// Sign-in tokens signed out one by one (issue 18).
+    pub signed_out: crate::signed_out::SignedOut,
 }
 
 #[derive(Clone)]
@@ -200,6 +202,12 @@ impl Caller {
                 "this is not a sign-in token",
             ));
         };
+        if state.signed_out.contains(token) {
+            return Err(Problem::unauthorized(
+                "signed_out",
+                "this sign-in was signed out; sign in again",
+            ));
+        }
         // The account is read afresh so a deleted account or a changed role takes effect at once.
         let user = state.store.user_by_id(account).await?.ok_or_else(|| {
             Problem::unauthorized("invalid_token", "the account no longer exists")
@@ -256,6 +264,7 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .route("/login", post(accounts::login))
             .route("/me", get(accounts::me))
+            .route("/logout", post(accounts::logout))
             .route("/users", get(accounts::list).post(accounts::create))
             .route("/users/{id}", axum::routing::patch(accounts::update))
             .route("/users/{id}/revoke", post(accounts::revoke))

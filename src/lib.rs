@@ -15,6 +15,7 @@ pub mod problem;
 pub mod recordings;
 pub mod server;
 pub mod shared_files;
+pub mod signed_out;
 pub mod sip;
 pub mod store;
 pub mod throttle;

@@ -106,6 +106,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     recordings.recover().await?;
     exporter::start(store.clone(), &config.recording, &exports);
     let signer = Signer::from_key_file(&config.auth.secret_file)?;
+    let signed_out = crate::signed_out::SignedOut::from_stored(
+        store.signed_out(crate::auth::unix_secs()).await?,
+    );
     let interrupted = close_interrupted(&store).await?;
     if interrupted > 0 {
         tracing::warn!(interrupted, "ended sessions left live by the previous run");
@@ -232,6 +235,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         shared_files: shared_files.clone(),
         file_batches,
         feeds: Default::default(),
+        signed_out,
         config,
         store: store.clone(),
         signer: signer.clone(),

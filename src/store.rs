@@ -1,7 +1,8 @@
 //! Storage on SQLite through sqlx, one module per domain: [`accounts`] (users and their SIP
 //! credentials), [`settings`] (admin settings and queues), [`journal`] (the session journal,
 //! its group-commit writer and the projections reports read), [`recordings`] and [`scripts`]
-//! (the script library), and [`short_links`] (short invitation links).
+//! (the script library), [`short_links`] (short invitation links) and [`signed_out`]
+//! (sign-in tokens signed out one by one).
 //!
 //! [`Store`] owns the pool and the journal writer; each domain's SQL lives only in its module,
 //! in an `impl Store` of its own, and is plain SQL that PostgreSQL also accepts (but keyword
@@ -23,6 +24,7 @@ mod recordings;
 mod scripts;
 mod settings;
 mod short_links;
+mod signed_out;
 
 pub use accounts::{AccountRole, DisableRefusal, SipCredentialRow, User};
 use journal::{AppendJob, JOURNAL_QUEUE, journal_writer};

@@ -50,12 +50,16 @@ $('#signin').addEventListener('submit', async (e) => {
   }
 });
 
-// Sign out of this tab: the open sessions are left (those this CSR leads end), and the sign-in
-// is forgotten here. ("Sign out everywhere" also makes every token of the account stop working.)
+// Sign out: the open sessions are left (those this CSR leads end), the server ends this
+// sign-in (its token stops working) and this tab forgets it. ("Sign out everywhere" ends every
+// sign-in of the account.)
 $('#signout').addEventListener('click', async () => {
   const open = [...openSessions.values()].filter((s) => !s.ended);
   if (open.length && !confirm(`Sign out? You leave your ${open.length === 1 ? 'open session' : `${open.length} open sessions`}; a session you lead ends.`)) return;
   for (const s of open) await s.leaveForSignOut();
+  feed?.stop();
+  // The server ends this sign-in too: its token stops working at once (issue 18).
+  await api('POST', '/api/logout', {}, account.token).catch(() => {});
   account = null;
   keep();
   location.reload();

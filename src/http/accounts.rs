@@ -71,6 +71,22 @@ pub async fn login(
     })))
 }
 
+/// `POST /api/logout` (issue 18): this sign-in's token stops working at once, here and after
+/// a restart; the account's other sign-ins go on ("sign out everywhere" ends them all).
+pub async fn logout(
+    State(state): State<AppState>,
+    _caller: Caller,
+    headers: axum::http::HeaderMap,
+) -> Result<StatusCode, Problem> {
+    let token = super::bearer(&headers).unwrap_or_default();
+    let expires = state.signer.expires_at(token)?;
+    let id = crate::signed_out::token_id(token);
+    let now = crate::auth::unix_secs();
+    state.store.put_signed_out(&id, expires, now).await?;
+    state.signed_out.add(id, expires, now);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn me(caller: Caller) -> ApiJson<User> {
     ApiJson(caller.0)
 }

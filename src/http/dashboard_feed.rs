@@ -7,7 +7,7 @@
 //! The server looks for changes once a second per stream, with the same checked queries as
 //! `GET /api/transfers` and `GET /api/recordings`, and sends only what changed. Streams are
 //! bounded per account and in all, and end when the account is signed out everywhere or
-//! disabled, or the token expires.
+//! disabled, or its token is signed out or expires.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -81,6 +81,7 @@ struct Watch {
     state: AppState,
     caller: Caller,
     agent: bool,
+    token: String,
     expires: u64,
     revoked: tokio::sync::broadcast::Receiver<(AccountId, crate::auth::Denied)>,
     last_offers: Option<Value>,
@@ -94,7 +95,7 @@ impl Watch {
     /// What changed since the last look, as events; `None` when the stream is to end.
     async fn look(&mut self) -> Option<Vec<Event>> {
         let account = self.caller.0.id;
-        if crate::auth::unix_secs() >= self.expires {
+        if crate::auth::unix_secs() >= self.expires || self.state.signed_out.contains(&self.token) {
             return None;
         }
         loop {
@@ -145,9 +146,8 @@ pub async fn feed(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     let account = caller.0.id;
-    let expires = state
-        .signer
-        .expires_at(super::bearer(&headers).unwrap_or_default())?;
+    let token = super::bearer(&headers).unwrap_or_default().to_string();
+    let expires = state.signer.expires_at(&token)?;
     let place = state.feeds.take(account)?;
     let agent = caller.0.role == AccountRole::Agent;
     let revoked = state.revocations.subscribe();
@@ -157,6 +157,7 @@ pub async fn feed(
         state,
         caller,
         agent,
+        token,
         expires,
         revoked,
         last_offers: None,

@@ -38,7 +38,9 @@ await scenario('reload', [], async ({ browser, check, results, shot }) => {
   await s.locator('.chat').getByLabel('Message', { exact: true }).press('Enter');
   await dave.locator('.chat-log').getByText('still here after the reload').waitFor();
 
-  // Sign out: confirmed, the session Carol leads ends, and the sign-in form is back.
+  // Sign out: confirmed, the session Carol leads ends, the sign-in form is back, and the
+  // token the tab held no longer works on the server.
+  const token = await carol.evaluate(() => JSON.parse(sessionStorage.getItem('tandem.console')).account.token);
   carol.once('dialog', (d) => {
     results.sign_out_question = d.message();
     d.accept();
@@ -49,4 +51,10 @@ await scenario('reload', [], async ({ browser, check, results, shot }) => {
   await carol.reload();
   await carol.getByRole('button', { name: 'Sign in' }).waitFor();
   check(await carol.locator('#dashboard').isHidden(), 'signed out stays signed out after a reload');
+  const me = await carol.evaluate(async (t) => {
+    const r = await fetch('/api/me', { headers: { Authorization: `Bearer ${t}` } });
+    return { status: r.status, code: (await r.json()).code };
+  }, token);
+  results.token_after_sign_out = me;
+  check(me.status === 401 && me.code === 'signed_out', `the signed-out token is refused: ${JSON.stringify(me)}`);
 });

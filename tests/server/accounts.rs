@@ -361,3 +361,48 @@ async fn the_console_disables_enables_and_signs_out_everywhere() {
         "{report}"
     );
 }
+
+#[tokio::test]
+async fn signing_out_ends_that_sign_in_only_and_a_restart_keeps_it_ended() {
+    // Issue 18 item 2: the console's Sign out ends the sign-in on the server, not only in the
+    // tab; the account's other sign-ins go on.
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = TestServer::start_in(dir.path(), &[]).await;
+    let carol = t.account("carol", AccountRole::Csr).await;
+    let (status, other) = t
+        .post(
+            "/api/login",
+            None,
+            json!({"username": "carol", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{other}");
+    let other = other["token"].as_str().unwrap().to_string();
+
+    let (status, body) = t.post("/api/logout", None, json!({})).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, _) = t.post("/api/logout", Some(&carol.token), json!({})).await;
+    assert_eq!(status, 204);
+    let (status, body) = t.get("/api/me", Some(&carol.token)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("signed_out")),
+        "{body}"
+    );
+    let (status, _) = t.get("/api/me", Some(&other)).await;
+    assert_eq!(status, 200, "another sign-in of the account goes on");
+
+    t.stop().await;
+    let t = TestServer::start_in(dir.path(), &[]).await;
+    let (status, body) = t.get("/api/me", Some(&carol.token)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("signed_out")),
+        "{body}"
+    );
+    let (status, _) = t.get("/api/me", Some(&other)).await;
+    assert_eq!(status, 200);
+}
