@@ -1,25 +1,48 @@
 //! Which call a datagram from the worker's socket is for.
+//!
+//! Issue 19: a datagram goes first to the call that took the last one from its address (a
+//! map from address to call), and only when that call does not take it are the others asked.
+//! A peer's address rarely changes, so nearly every datagram asks one call, not all of them.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::call::Calls;
 use super::lobby::Waiting;
 use super::panic_guard::lose;
+use crate::ids::SessionId;
 use crate::telemetry;
+
+/// Most addresses remembered; past it the map starts afresh (it is only a shortcut).
+const MAX_ROUTES: usize = 16_384;
+
+/// Which call took the last datagram from each address.
+#[derive(Default)]
+pub(super) struct Routes(HashMap<SocketAddr, SessionId>);
+
+impl Routes {
+    fn remember(&mut self, source: SocketAddr, session: SessionId) {
+        if self.0.len() >= MAX_ROUTES && !self.0.contains_key(&source) {
+            self.0.clear();
+        }
+        self.0.insert(source, session);
+    }
+}
 
 /// Hands the datagram to whoever it belongs to: a phone at the service prompt, a call's peer,
 /// or else a phone whose RTP it is from a wrong address (counted and reported there). Counted
 /// when nobody's.
 pub(super) fn receive(
     calls: &mut Calls,
+    routes: &mut Routes,
     lobby: &mut Waiting,
     address: SocketAddr,
     source: SocketAddr,
     data: &[u8],
 ) {
     if lobby.lobby.handle_receive(Instant::now(), source, data)
-        || route(calls, address, source, data)
+        || route(calls, routes, address, source, data)
     {
         return;
     }
@@ -31,28 +54,64 @@ pub(super) fn receive(
     }
 }
 
-/// Hands the datagram to the call whose peer it belongs to: false if none took it. A call
-/// that panics on it is lost alone (see [`super::panic_guard`]).
-fn route(calls: &mut Calls, address: SocketAddr, source: SocketAddr, data: &[u8]) -> bool {
+/// Hands the datagram to the call whose peer it belongs to: false if none took it. The call
+/// that took the last datagram from this address is asked first. A call that panics on it is
+/// lost alone (see [`super::panic_guard`]).
+fn route(
+    calls: &mut Calls,
+    routes: &mut Routes,
+    address: SocketAddr,
+    source: SocketAddr,
+    data: &[u8],
+) -> bool {
     let now = Instant::now();
-    // Each call looks for the peer the datagram belongs to and, finding it, handles it: one
-    // parse and one search per call asked, not a second for the call that takes it.
-    let mut failed = None;
-    for (session, call) in calls.iter_mut() {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let known = routes.0.get(&source).copied();
+    let offer = |session: SessionId, call: &mut super::call::Call| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             call.sfu.handle_receive(now, source, address, data)
-        })) {
-            Ok(false) => continue,
-            Ok(true) => return true,
-            Err(_) => {
-                failed = Some(*session);
-                break;
+        }))
+        .map_err(|_| session)
+    };
+    let mut failed = None;
+    let mut taken = None;
+    if let Some(session) = known
+        && let Some(call) = calls.get_mut(&session)
+    {
+        match offer(session, call) {
+            Ok(true) => taken = Some(session),
+            Ok(false) => {}
+            Err(s) => failed = Some(s),
+        }
+    }
+    if taken.is_none() && failed.is_none() {
+        // Each call looks for the peer the datagram belongs to and, finding it, handles it:
+        // one parse and one search per call asked, not a second for the call that takes it.
+        for (session, call) in calls.iter_mut() {
+            if Some(*session) == known {
+                continue;
+            }
+            match offer(*session, call) {
+                Ok(false) => continue,
+                Ok(true) => {
+                    taken = Some(*session);
+                    break;
+                }
+                Err(s) => {
+                    failed = Some(s);
+                    break;
+                }
             }
         }
     }
-    match failed {
+    if let Some(session) = failed {
+        lose(calls, session);
+        return true;
+    }
+    match taken {
         Some(session) => {
-            lose(calls, session);
+            if known != Some(session) {
+                routes.remember(source, session);
+            }
             true
         }
         None => false,

@@ -12,7 +12,7 @@ use super::call::Calls;
 use super::commands::handle_command;
 use super::lobby::Waiting;
 use super::panic_guard::guarded;
-use super::routing::receive;
+use super::routing::{Routes, receive};
 use super::{DATAGRAMS_PER_PASS, WorkerCmd};
 use crate::ids::SessionId;
 use crate::telemetry;
@@ -28,6 +28,7 @@ pub(super) async fn run(
     worker: usize,
 ) {
     let mut calls = Calls::new();
+    let mut routes = Routes::default();
     let mut lobby = Waiting::new(address);
     let mut buf = vec![0u8; 2048];
     let mut next_report = Instant::now();
@@ -53,7 +54,7 @@ pub(super) async fn run(
                 while let Some(r) = next.take() {
                     match r {
                         Ok((n, source)) => {
-                            receive(&mut calls, &mut lobby, address, source, &buf[..n]);
+                            receive(&mut calls, &mut routes, &mut lobby, address, source, &buf[..n]);
                         }
                         Err(e) => tracing::debug!(error = %e, "media socket read failed"),
                     }
