@@ -16,6 +16,7 @@
 
 mod data_channel;
 mod files;
+mod machine;
 mod media;
 mod sip;
 
@@ -62,6 +63,10 @@ struct Args {
     /// A data channel instead: send this many MB between two str0m peers, `--runs` times.
     #[arg(long)]
     data_channel: Option<usize>,
+    /// Pins the load generator to core 0 and the server to core 1 (taskset), so neither's
+    /// figures include the other's work.
+    #[arg(long)]
+    pin: bool,
 }
 
 type Ws =
@@ -124,6 +129,9 @@ async fn connect(base: &str, token: &str) -> anyhow::Result<Ws> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.pin {
+        machine::pin_self(0)?;
+    }
     if let Some(mb) = args.data_channel {
         for run in 1..=args.runs {
             let (rate, cpu) = tokio::task::spawn_blocking(move || data_channel::run(mb)).await??;
@@ -188,7 +196,15 @@ async fn main() -> anyhow::Result<()> {
     if !add.wait().await?.success() {
         bail!("could not create the load account");
     }
-    let mut server = tokio::process::Command::new(&args.server)
+    // `--pin`: the server on core 1, by taskset (which then runs it in place).
+    let mut server = if args.pin {
+        let mut c = tokio::process::Command::new("taskset");
+        c.args(["-c", "1"]).arg(&args.server);
+        c
+    } else {
+        tokio::process::Command::new(&args.server)
+    };
+    let mut server = server
         .arg("serve")
         .envs(env)
         .stdout(Stdio::null())
@@ -447,6 +463,7 @@ async fn media_load(
     let cpu_before = cpu_ticks(pid)?;
     let own_before = cpu_ticks(std::process::id())?;
     let drops_before = media::udp_drops(pid)?;
+    let machine_before = machine::sample()?;
     let measured = Instant::now();
     let mut failed = 0;
     for t in tasks {
@@ -459,6 +476,7 @@ async fn media_load(
         }
     }
     let wall = measured.elapsed().as_secs_f64();
+    let machine_after = machine::sample()?;
     let cpu_pct = (cpu_ticks(pid)? - cpu_before) as f64 / 100.0 / wall * 100.0;
     let own_pct = (cpu_ticks(std::process::id())? - own_before) as f64 / 100.0 / wall * 100.0;
     let rss = rss_kib(pid)?;
@@ -534,7 +552,18 @@ async fn media_load(
     );
     println!("server CPU:               {cpu_pct:.1} % of one core");
     println!("server RSS:               {:.1} MiB", rss as f64 / 1024.0);
-    println!("load generator CPU:       {own_pct:.1} % of one core (same machine)");
+    println!(
+        "load generator CPU:       {own_pct:.1} % of one core ({})",
+        if args.pin {
+            "pinned to core 0, the server to core 1"
+        } else {
+            "same machine, not pinned"
+        }
+    );
+    println!(
+        "machine:                  {}",
+        machine::describe(&machine_before, &machine_after)
+    );
     println!(
         "UDP receive drops:        server sockets {}, other sockets {}",
         drops_after.0 - drops_before.0,

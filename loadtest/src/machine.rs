@@ -1,0 +1,71 @@
+//! What the machine was doing while a load ran (issue 19: a figure is only as good as the
+//! machine it came from): its load average and the share of CPU time its hypervisor stole, and
+//! pinning the generator and the server to cores of their own so their figures do not blur.
+
+use anyhow::{Context, bail};
+
+/// The machine's counters at one moment.
+pub struct Sample {
+    /// CPUs the machine has (not only those this process may use once pinned).
+    cores: usize,
+    load: String,
+    /// All CPU time and the stolen part, in clock ticks, from /proc/stat.
+    total: u64,
+    steal: u64,
+}
+
+pub fn sample() -> anyhow::Result<Sample> {
+    let load = std::fs::read_to_string("/proc/loadavg")?;
+    let load = load
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let cpu = stat.lines().next().context("/proc/stat is empty")?;
+    let f: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let cores = stat
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count();
+    Ok(Sample {
+        cores,
+        load,
+        total: f.iter().sum(),
+        steal: f.get(7).copied().unwrap_or(0),
+    })
+}
+
+/// One line for the report: cores, load average before and after, steal over the run.
+pub fn describe(before: &Sample, after: &Sample) -> String {
+    let cores = after.cores;
+    let total = after.total.saturating_sub(before.total).max(1);
+    let steal = after.steal.saturating_sub(before.steal) as f64 / total as f64 * 100.0;
+    format!(
+        "{cores} cores; load average {} -> {}; steal {steal:.2} % of CPU time over the run",
+        before.load, after.load
+    )
+}
+
+/// Pins this process (every thread) to `core` with taskset.
+pub fn pin_self(core: usize) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args([
+            "-a",
+            "-p",
+            "-c",
+            &core.to_string(),
+            &std::process::id().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset could not pin the load generator to core {core}");
+    }
+    Ok(())
+}
