@@ -29,7 +29,7 @@ mod signed_out;
 pub use accounts::{AccountRole, DisableRefusal, SipCredentialRow, User};
 use journal::{AppendJob, JOURNAL_QUEUE, journal_writer};
 pub use journal::{ParticipantRow, SessionSummary};
-pub use recordings::{NewRecording, Recording, RecordingStatus, UploadUsage};
+pub use recordings::{NewRecording, RecordedSession, Recording, RecordingStatus, UploadUsage};
 pub use scripts::{Script, ScriptCategory, ScriptFile, ScriptWrite};
 pub use settings::{Queue, RecorderKind, Settings};
 

@@ -80,7 +80,6 @@ impl Drop for Place {
 struct Watch {
     state: AppState,
     caller: Caller,
-    agent: bool,
     token: String,
     expires: u64,
     revoked: tokio::sync::broadcast::Receiver<(AccountId, crate::auth::Denied)>,
@@ -106,7 +105,7 @@ impl Watch {
             }
         }
         let mut events = Vec::new();
-        if self.agent {
+        if self.caller.0.role == AccountRole::Agent {
             let offers = super::ask(&self.state.directory.queues(), |reply| {
                 QueueRegistryMsg::Offers {
                     agent: account,
@@ -149,14 +148,12 @@ pub async fn feed(
     let token = super::bearer(&headers).unwrap_or_default().to_string();
     let expires = state.signer.expires_at(&token)?;
     let place = state.feeds.take(account)?;
-    let agent = caller.0.role == AccountRole::Agent;
     let revoked = state.revocations.subscribe();
     let mut ticks = tokio::time::interval(LOOK_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let watch = Watch {
         state,
         caller,
-        agent,
         token,
         expires,
         revoked,

@@ -150,28 +150,18 @@ pub async fn list(
 /// dashboard (super::dashboard_feed).
 pub async fn listing(state: &AppState, owner: Option<AccountId>) -> Result<Vec<Value>, Problem> {
     let progress = state.exports.progress_now();
+    // Issue 18: who was in the session recorded, so a list of recordings says which is which
+    // without opening them (one query for all, not two per recording).
+    let sessions = state.store.recorded_sessions(owner).await?;
     let mut recordings = Vec::new();
     for r in state.store.recordings(owner).await? {
-        let session = r.session_id;
+        let session = r.session_id.and_then(|id| sessions.get(&id));
         let mut item = serde_json::to_value(shown(&progress, r))
             .map_err(|e| Problem::internal(format!("a recording would not serialize: {e}")))?;
-        // Issue 18: who was in the session recorded, so a list of recordings says which is
-        // which without opening them.
-        if let Some(summary) = match session {
-            Some(id) => state.store.session(id).await?,
-            None => None,
-        } {
-            item["csr"] = json!(summary.host_name);
-            item["topic"] = json!(summary.topic);
-            let customers: Vec<String> = state
-                .store
-                .participants(summary.id)
-                .await?
-                .into_iter()
-                .filter(|p| p.role == "customer")
-                .map(|p| p.name)
-                .collect();
-            item["customers"] = json!(customers);
+        if let Some(s) = session {
+            item["csr"] = json!(s.host_name);
+            item["topic"] = json!(s.topic);
+            item["customers"] = json!(s.customers);
         }
         recordings.push(item);
     }

@@ -2,6 +2,7 @@
 //! paths of its ARF and MP4 files, its status through recording and export, and what people
 //! may change (name, description, owner, disabled).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -13,6 +14,14 @@ use uuid::Uuid;
 use tandem_actors::protocol::UnixMillis;
 
 use super::{Store, StoreError, corrupt, id_of};
+
+/// Who was in a recorded session ([`Store::recorded_sessions`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedSession {
+    pub host_name: String,
+    pub topic: String,
+    pub customers: Vec<String>,
+}
 
 /// Where a recording is in its life: being written by the recorder, waiting for (or in) the MP4
 /// export, playable, or given up on (`error` says why).
@@ -187,6 +196,40 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(Self::recording_from).collect()
+    }
+
+    /// Who was in the sessions `owner`'s recordings (everyone's, for `None`) were made of: its
+    /// CSR's name, its topic and its customers' names in joining order, in one query for the
+    /// whole list (the dashboard's feed reads it every second).
+    pub async fn recorded_sessions(
+        &self,
+        owner: Option<AccountId>,
+    ) -> Result<HashMap<SessionId, RecordedSession>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.topic, u.display_name AS host_name, p.name AS customer
+             FROM sessions s JOIN users u ON u.id = s.host_id
+             LEFT JOIN participants p ON p.session_id = s.id AND p.role = 'customer'
+             WHERE s.id IN (SELECT session_id FROM recordings WHERE (?1 IS NULL OR owner = ?1))
+             ORDER BY s.id, p.joined_at, p.rowid",
+        )
+        .bind(owner.map(|o| o.to_string()))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut sessions: HashMap<SessionId, RecordedSession> = HashMap::new();
+        for row in &rows {
+            let entry = match sessions.entry(id_of(row, "id")?) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(RecordedSession {
+                    host_name: row.try_get("host_name")?,
+                    topic: row.try_get("topic")?,
+                    customers: Vec::new(),
+                }),
+            };
+            if let Some(name) = row.try_get::<Option<String>, _>("customer")? {
+                entry.customers.push(name);
+            }
+        }
+        Ok(sessions)
     }
 
     /// The recordings of one session, oldest first (its report lists them).

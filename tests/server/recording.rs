@@ -51,6 +51,14 @@ async fn a_consented_recording_holds_the_share_the_voice_and_the_events() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(list["recordings"][0]["status"], "recording", "{list}");
+    // Issue 18: the list says which session it is and who was in it.
+    assert_eq!(list["recordings"][0]["topic"], "Recorded", "{list}");
+    assert_eq!(
+        list["recordings"][0]["customers"],
+        json!(["Dave"]),
+        "{list}"
+    );
+    assert_eq!(list["recordings"][0]["csr"], carol.name.as_str(), "{list}");
     let (_, theirs) = t.get("/api/recordings", Some(&other.token)).await;
     assert_eq!(theirs["recordings"], json!([]), "{theirs}");
 
