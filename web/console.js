@@ -247,15 +247,15 @@ function showOffers(offers) {
 // R4: the account's recordings as the feed sends them (and again as an export goes on); a
 // ready one plays here through a signed, expiring link. One that is done (ready, or failed)
 // raises an alert.
-let readyBefore = null;
+let doneBefore = null;
 function showRecordings(recordings) {
   const done = new Set(recordings.filter((r) => ['ready', 'failed'].includes(r.status)).map((r) => r.id));
-  if (readyBefore) {
+  if (doneBefore) {
     for (const r of recordings) {
-      if (done.has(r.id) && !readyBefore.has(r.id)) alerts.raise('dashboard', r.status === 'ready' ? `Recording ready: ${r.name}.` : `A recording could not be made ready: ${r.name}.`);
+      if (done.has(r.id) && !doneBefore.has(r.id)) alerts.raise('dashboard', r.status === 'ready' ? `Recording ready: ${r.name}.` : `A recording could not be made ready: ${r.name}.`);
     }
   }
-  readyBefore = done;
+  doneBefore = done;
   $('#recording-list').replaceChildren(...recordings.map((r) => {
     const li = document.createElement('li');
     const secs = r.duration_ms ? Math.round(r.duration_ms / 1000) : 0;

@@ -1,7 +1,7 @@
 // One session in the CSR console, with the tabs of S13: Tools (invite, voice, chat, video,
 // file transfer, notes), Desktop, Application and Session (record, transfer control, transfer
 // session, end). What the server refuses is shown with its reason; the server decides.
-import { $, $$, api, Connection, ConnectionState, mountChat, running, say, SessionPanel, tablist } from '/assets/tandem.js';
+import { $, $$, api, Connection, ConnectionState, mountChat, printAlone, running, say, SessionPanel, tablist } from '/assets/tandem.js';
 import { MediaLink } from '/assets/media.js';
 import { VoicePanel } from '/assets/voice.js';
 import { CameraPanel } from '/assets/video.js';
@@ -316,15 +316,7 @@ export class CsrSession {
       await this.conn.act({ type: 'remove_participant', participant: removing.dataset.participant }, `${name} was removed.`);
     });
     on('close-tab', () => this.onClose());
-    on('print-report', () => {
-      this.root.classList.add('print-target');
-      document.body.classList.add('print-report');
-      window.addEventListener('afterprint', () => {
-        document.body.classList.remove('print-report');
-        this.root.classList.remove('print-target');
-      }, { once: true });
-      window.print();
-    });
+    on('print-report', () => printAlone(this.root, 'print-report'));
     // The icon bar.
     const tools = $('.tools-tabs', root);
     const show = (tab) => $(`[data-tab="${tab}"]`, tools).click();

@@ -1,7 +1,7 @@
 // SPEC M1 on the CSR's console: read the customer's computer's system information through
 // their Tandem Helper (asked in its window), show it by category, read it again, save it as a
 // .txt file and print it. Offered only when the customer's helper says it can (issue 17).
-import { $, onComputer, say } from '/assets/tandem.js';
+import { $, onComputer, printAlone, say } from '/assets/tandem.js';
 import { size } from '/assets/shared_files.js';
 
 const SECTIONS = [
@@ -119,13 +119,7 @@ export class SystemInfoPanel {
   // Prints this information only (style.css, @media print), then the page prints as before.
   print() {
     for (const d of this.box.querySelectorAll('details')) d.open = true;
-    this.box.classList.add('print-target');
-    document.body.classList.add('print-system-info');
-    window.addEventListener('afterprint', () => {
-      document.body.classList.remove('print-system-info');
-      this.box.classList.remove('print-target');
-    }, { once: true });
-    window.print();
+    printAlone(this.box, 'print-system-info');
   }
 
   event(ev) {

@@ -255,6 +255,18 @@ function onFrameSafely(onFrame, m) {
 }
 
 export const $ = (sel, root = document) => root.querySelector(sel);
+
+// Prints `target` alone: `bodyClass` names the print rules in style.css (@media print) that
+// hide everything else; the page prints as before afterwards.
+export function printAlone(target, bodyClass) {
+  target.classList.add('print-target');
+  document.body.classList.add(bodyClass);
+  window.addEventListener('afterprint', () => {
+    document.body.classList.remove(bodyClass);
+    target.classList.remove('print-target');
+  }, { once: true });
+  window.print();
+}
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
 
 // Shows the server's reason for a refusal, or a notice, where screen readers announce it.

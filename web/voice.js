@@ -17,7 +17,6 @@ let panels = 0;
 export class VoicePanel {
   constructor(root, { conn, link, panel, staff }) {
     const n = ++panels;
-    this.n = n;
     this.conn = conn;
     this.link = link;
     this.panel = panel;
