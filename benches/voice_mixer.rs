@@ -4,14 +4,25 @@
 //! - with a listener: two decodes and the listener mix encoded;
 //! - with a listener and a volume changed (V4): two decodes, three encodes, the worst case.
 //!
+//! And one 20 ms of a voice room of phones (the Janus AudioBridge comparison of issue 19): ten
+//! G.711 A-law phones in one call, two holding the microphone, every phone sending a packet;
+//! what the server does for them in that time, from their datagrams in to the ten it sends.
+//!
 //! `cargo bench --bench voice_mixer`
 
+use std::collections::BTreeSet;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use rtp_types::RtpPacketBuilder;
 use tandem_media::mix::Gain;
+use tandem_media::phone::PhoneMedia;
+use tandem_media::policy::MediaPolicy;
+use tandem_media::sfu::Sfu;
 use tandem_media::tone::sine_frame;
+use tandem_media::voice_codec::{VoiceCodec, VoiceEncoder};
 use tandem_media::voice_mixer::{MixerConfig, TICK, VoiceMixer};
 
 fn packets(freq: f64, n: usize) -> Vec<Vec<u8>> {
@@ -70,5 +81,74 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// 20 ms of A-law speech-like audio per frame: a sine, so the mix is not silence.
+fn alaw_frames(freq: f64, n: usize) -> Vec<Vec<u8>> {
+    let mut enc = VoiceEncoder::new(VoiceCodec::Pcma).unwrap();
+    (0..n)
+        .map(|k| enc.encode(&sine_frame(freq, 8000.0, k as u64)))
+        .collect()
+}
+
+fn voice_room(c: &mut Criterion) {
+    const PHONES: u32 = 10;
+    let server: SocketAddr = "127.0.0.1:20000".parse().unwrap();
+    let phone = |k: u32| -> SocketAddr { format!("127.0.0.1:{}", 30_000 + 2 * k).parse().unwrap() };
+    let t0 = Instant::now();
+    let mut sfu = Sfu::<u32>::new(server, MixerConfig::default()).unwrap();
+    for k in 0..PHONES {
+        let media = PhoneMedia {
+            remote: phone(k),
+            rtcp: phone(k),
+            codec: VoiceCodec::Pcma,
+            payload_type: 8,
+            dtmf_payload_type: None,
+            send: true,
+            receive: true,
+            confirmed: true,
+            signalling: None,
+        };
+        sfu.add_phone(t0, SystemTime::now(), k, media).unwrap();
+    }
+    let policy = MediaPolicy {
+        voice_members: (0..PHONES).collect(),
+        speakers: BTreeSet::from([0, 1]),
+        ..MediaPolicy::default()
+    };
+    sfu.set_policy(t0, policy).unwrap();
+    let talk = [alaw_frames(440.0, 500), alaw_frames(1000.0, 500)];
+    let quiet = alaw_frames(0.0, 1).remove(0);
+    let mut frame = 0usize;
+    let mut sent = 0u64;
+    c.bench_function(
+        "voice room: 10 G.711 phones, 2 talking, 20 ms of it (10 in, 10 out)",
+        |bench| {
+            bench.iter(|| {
+                let now = t0 + TICK * frame as u32;
+                for k in 0..PHONES {
+                    let payload = match k {
+                        0 | 1 => &talk[k as usize][frame % 500],
+                        _ => &quiet,
+                    };
+                    let datagram = RtpPacketBuilder::<&[u8], &[u8]>::new()
+                        .payload_type(8)
+                        .sequence_number(frame as u16)
+                        .timestamp(160 * frame as u32)
+                        .ssrc(k)
+                        .payload(payload.as_slice())
+                        .write_vec()
+                        .unwrap();
+                    sfu.handle_receive(now, phone(k), server, &datagram);
+                }
+                sfu.handle_timeout(now).unwrap();
+                while let Some(t) = sfu.poll_transmit() {
+                    sent += black_box(t.contents.len()) as u64;
+                }
+                frame += 1;
+            })
+        },
+    );
+    assert!(sent > 0, "the room sent nothing");
+}
+
+criterion_group!(benches, bench, voice_room);
 criterion_main!(benches);

@@ -11,14 +11,19 @@
 //!   recorded speech; calls placed at `--rate` a second (see sip.rs).
 //! - `--files MB`: basic file transfer (F1) through the server, MB/s and CPU per MiB each way
 //!   (see files.rs).
+//! - `--phones-per-session P`: voice rooms of P phones each, `--talkers` of them holding a
+//!   microphone, the phones this program's own; `--janus` runs the same rooms in Janus's
+//!   AudioBridge after Tandem's, for the side-by-side figure (see voice_room.rs, janus.rs).
 //! - `--data-channel MB`: a WebRTC data channel between two str0m peers on loopback, no server,
 //!   MB/s and CPU per MB (see data_channel.rs): what F2 was weighed against.
 
 mod data_channel;
 mod files;
+mod janus;
 mod machine;
 mod media;
 mod sip;
+mod voice_room;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -57,7 +62,17 @@ struct Args {
     /// File transfer instead: publish and download a file of this many MiB, `--runs` times.
     #[arg(long)]
     files: Option<usize>,
-    /// Runs of `--files` and `--data-channel`.
+    /// Voice rooms instead: this many phones in every session's voice call (plain RTP, A-law).
+    #[arg(long)]
+    phones_per_session: Option<usize>,
+    /// With `--phones-per-session`: how many of a room's phones hold a microphone (at most 2).
+    #[arg(long, default_value_t = 2)]
+    talkers: usize,
+    /// With `--phones-per-session`: the same rooms in Janus's AudioBridge too, after Tandem's.
+    #[arg(long)]
+    janus: bool,
+    /// Runs of `--files`, `--data-channel` and `--phones-per-session` (measured windows of
+    /// `--seconds`, one after the other).
     #[arg(long, default_value_t = 5)]
     runs: usize,
     /// A data channel instead: send this many MB between two str0m peers, `--runs` times.
@@ -124,6 +139,33 @@ async fn connect(base: &str, token: &str) -> anyhow::Result<Ws> {
     // The welcome.
     ws.next().await.context("no welcome")??;
     Ok(ws)
+}
+
+/// `n` sessions, each with its CSR's WebSocket and the number a phone dials.
+async fn numbered_sessions(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    n: usize,
+    topic: &str,
+) -> anyhow::Result<Vec<(Ws, String)>> {
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        let s = post(
+            http,
+            format!("{base}/api/sessions"),
+            Some(token),
+            json!({"topic": format!("{topic} {i}")}),
+        )
+        .await?;
+        let ws = connect(base, s["token"].as_str().context("token")?).await?;
+        let number = s["session"]["number"]
+            .as_str()
+            .context("number")?
+            .to_string();
+        sessions.push((ws, number));
+    }
+    Ok(sessions)
 }
 
 #[tokio::main]
@@ -238,24 +280,42 @@ async fn main() -> anyhow::Result<()> {
         return result;
     }
 
+    if let Some(phones) = args.phones_per_session {
+        let sessions = numbered_sessions(&http, &base, &token, args.sessions, "room").await?;
+        let plan = voice_room::Plan {
+            rooms: args.sessions,
+            phones,
+            talkers: args.talkers,
+            seconds: args.seconds,
+            runs: args.runs,
+            speech: Arc::new(sip::pcap_payloads(std::path::Path::new(sip::SPEECH))?),
+        };
+        println!(
+            "voice rooms: {} rooms of {phones} phones (G.711 A-law, plain RTP), {} talking in each; {} runs of {} s{}",
+            plan.rooms,
+            plan.talkers,
+            plan.runs,
+            plan.seconds,
+            if args.pin {
+                "; generator on core 0, server on core 1"
+            } else {
+                ""
+            }
+        );
+        let sip = format!("127.0.0.1:{sip_port}").parse()?;
+        let tandem = voice_room::in_tandem(&plan, pid, sip, sessions).await;
+        server.kill().await?;
+        let tandem = tandem?;
+        if args.janus {
+            let janus = voice_room::in_janus(&plan, &dir.path().join("janus"), args.pin).await?;
+            voice_room::compare(tandem, janus);
+        }
+        return Ok(());
+    }
+
     if args.sip {
         let setup = Instant::now();
-        let mut sessions = Vec::new();
-        for i in 0..args.sessions {
-            let s = post(
-                &http,
-                format!("{base}/api/sessions"),
-                Some(&token),
-                json!({"topic": format!("phones {i}")}),
-            )
-            .await?;
-            let ws = connect(&base, s["token"].as_str().context("token")?).await?;
-            let number = s["session"]["number"]
-                .as_str()
-                .context("number")?
-                .to_string();
-            sessions.push((ws, number));
-        }
+        let sessions = numbered_sessions(&http, &base, &token, args.sessions, "phones").await?;
         let result = sip::run(
             &http,
             &base,

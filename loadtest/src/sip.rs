@@ -15,10 +15,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{Ws, cpu_ticks, rss_kib};
 
-const SPEECH: &str = "/usr/share/sip-tester/g711a.pcap";
+pub const SPEECH: &str = "/usr/share/sip-tester/g711a.pcap";
 
 /// The RTP payloads of a pcap file of one RTP stream over UDP/IPv4/Ethernet, joined.
-fn pcap_payloads(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub fn pcap_payloads(path: &Path) -> anyhow::Result<Vec<u8>> {
     let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     let mut at = 24;

@@ -31,9 +31,9 @@ impl Default for JitterConfig {
 
 /// What to play for one frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Playout {
+pub enum Playout<T = Vec<u8>> {
     /// The packet for this frame.
-    Packet(Vec<u8>),
+    Packet(T),
     /// It never came (or came too late): conceal the loss.
     Lost,
 }
@@ -48,11 +48,12 @@ pub struct JitterStats {
     pub overflow: u64,
 }
 
+/// Holds payloads of any kind `T`: Opus packets, or 20 ms of PCM a phone's codec gave.
 #[derive(Clone, Debug)]
-pub struct JitterBuffer {
+pub struct JitterBuffer<T = Vec<u8>> {
     config: JitterConfig,
     /// Extended (never wrapping) sequence number -> (arrival, payload).
-    packets: BTreeMap<u64, (Instant, Vec<u8>)>,
+    packets: BTreeMap<u64, (Instant, T)>,
     /// Highest extended sequence number seen, to extend the next 16-bit one.
     highest: Option<u64>,
     /// The sequence number to play next, once playing.
@@ -61,7 +62,7 @@ pub struct JitterBuffer {
     stats: JitterStats,
 }
 
-impl JitterBuffer {
+impl<T> JitterBuffer<T> {
     pub fn new(config: JitterConfig) -> Self {
         Self {
             config,
@@ -103,7 +104,7 @@ impl JitterBuffer {
             .expect("three candidates")
     }
 
-    pub fn push(&mut self, now: Instant, seq: u16, payload: Vec<u8>) {
+    pub fn push(&mut self, now: Instant, seq: u16, payload: T) {
         let ext = self.extend(seq);
         self.stats.received += 1;
         if self.next.is_some_and(|n| ext < n) {
@@ -127,7 +128,7 @@ impl JitterBuffer {
     }
 
     /// The frame to play at `now`; `None` while buffering (nothing to play yet, not a loss).
-    pub fn pop(&mut self, now: Instant) -> Option<Playout> {
+    pub fn pop(&mut self, now: Instant) -> Option<Playout<T>> {
         let next = match self.next {
             Some(n) => n,
             None => {

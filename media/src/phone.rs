@@ -1,9 +1,9 @@
 //! A phone's audio over plain RTP (SPEC V5): one SIP leg's media, sans-IO.
 //!
-//! The voice mixer speaks 20 ms Opus. A phone using Opus is passed its packets as they are;
-//! G.711 and G.722 are decoded and encoded at this edge (docs/sip.md gives the cost): what a
-//! phone sends becomes 20 ms Opus frames for the mixer, whatever its packet time, and the mix a
-//! phone hears is decoded and encoded in its codec. RFC 4733 telephone events become key
+//! A phone using Opus is passed its packets as they are. G.711 and G.722 are decoded and
+//! encoded at this edge and meet the mixer as PCM, never Opus (issue 19; docs/sip.md gives the
+//! cost): what a phone sends becomes 20 ms frames of 48 kHz audio for the mixer, whatever its
+//! packet time, and the mix it hears comes as PCM to encode in its codec. RFC 4733 telephone events become key
 //! presses. RTCP ([`rtcp`]) goes both ways: the phone's sender
 //! reports are read, and Tandem reports every 5 s what it sent and received. When nobody in
 //! the call speaks, the phone is sent silence every 20 ms rather than nothing: gateways and
@@ -14,6 +14,7 @@ pub mod consent;
 pub mod counts;
 pub mod lobby;
 pub mod rtcp;
+pub mod shared_mix;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
@@ -63,17 +64,23 @@ pub struct WrongAddress {
 /// What one datagram from the phone gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PhoneInput {
-    /// 20 ms of the phone's voice as Opus, numbered for the mixer's jitter buffer.
+    /// 20 ms of an Opus phone's voice as it sent it, numbered for the mixer's jitter buffer.
     Voice { seq: u16, opus: Vec<u8> },
+    /// 20 ms of the voice of a phone of another codec, decoded to 48 kHz, numbered likewise.
+    Pcm {
+        seq: u16,
+        pcm: Box<[i16; FRAME_SAMPLES]>,
+    },
     /// A key pressed (RFC 4733): '0'-'9', '*', '#', 'A'-'D'.
     Dtmf(char),
 }
 
-/// Transcoding between the phone's codec and the mixer's Opus (none for an Opus phone).
+/// Transcoding between the phone's codec and the mixer's PCM (none for an Opus phone).
 struct Transcoder {
     decoder: VoiceDecoder,
-    to_mix: VoiceEncoder,
-    from_mix: opus::Decoder,
+    /// Decodes an Opus mix handed to [`PhoneLeg::send_mix`]; the mixer gives such a phone PCM
+    /// instead, so it is made only if one ever comes.
+    from_mix: Option<opus::Decoder>,
     encoder: VoiceEncoder,
     /// 48 kHz audio from the phone not yet a whole 20 ms frame.
     pcm_in: Vec<i16>,
@@ -120,8 +127,7 @@ fn transcoder(codec: VoiceCodec) -> Result<Option<Transcoder>, CodecError> {
     }
     Ok(Some(Transcoder {
         decoder: VoiceDecoder::new(codec)?,
-        to_mix: VoiceEncoder::new(VoiceCodec::Opus)?,
-        from_mix: opus::Decoder::new(48_000, opus::Channels::Mono)?,
+        from_mix: None,
         encoder: VoiceEncoder::new(codec)?,
         pcm_in: Vec::new(),
     }))
@@ -181,6 +187,12 @@ impl PhoneLeg {
 
     pub fn media(&self) -> &PhoneMedia {
         &self.media
+    }
+
+    /// The phone's codec is not Opus: its voice reaches the mixer as PCM
+    /// ([`PhoneInput::Pcm`]) and its mix is given to [`Self::send_pcm`].
+    pub fn hears_pcm(&self) -> bool {
+        self.transcoder.is_some()
     }
 
     pub fn remote(&self) -> SocketAddr {
@@ -305,16 +317,14 @@ impl PhoneLeg {
             Some(t) => {
                 t.decoder.decode(packet.payload(), &mut t.pcm_in);
                 while t.pcm_in.len() >= FRAME_SAMPLES {
-                    self.scratch.copy_from_slice(&t.pcm_in[..FRAME_SAMPLES]);
+                    let mut pcm = Box::new([0; FRAME_SAMPLES]);
+                    pcm.copy_from_slice(&t.pcm_in[..FRAME_SAMPLES]);
                     t.pcm_in.drain(..FRAME_SAMPLES);
-                    let opus = t.to_mix.encode(&self.scratch);
-                    if !opus.is_empty() {
-                        self.mix_seq = self.mix_seq.wrapping_add(1);
-                        out.push(PhoneInput::Voice {
-                            seq: self.mix_seq,
-                            opus,
-                        });
-                    }
+                    self.mix_seq = self.mix_seq.wrapping_add(1);
+                    out.push(PhoneInput::Pcm {
+                        seq: self.mix_seq,
+                        pcm,
+                    });
                 }
                 // A phone that stops keeps no stale audio for when it starts again.
                 if t.pcm_in.len() > 4 * FRAME_SAMPLES {
@@ -348,7 +358,13 @@ impl PhoneLeg {
         let payload = match &mut self.transcoder {
             None => opus.to_vec(),
             Some(t) => {
-                let n = t.from_mix.decode(opus, &mut self.scratch, false).ok()?;
+                let decoder = match &mut t.from_mix {
+                    Some(d) => d,
+                    None => t
+                        .from_mix
+                        .insert(opus::Decoder::new(48_000, opus::Channels::Mono).ok()?),
+                };
+                let n = decoder.decode(opus, &mut self.scratch, false).ok()?;
                 if n < FRAME_SAMPLES {
                     self.scratch[n..].fill(0);
                 }
@@ -358,7 +374,8 @@ impl PhoneLeg {
         self.packetize(now, &payload)
     }
 
-    /// 20 ms of 48 kHz audio made here (a prompt): the datagram to send, unless on hold.
+    /// 20 ms of 48 kHz audio (the mix of a phone that [`Self::hears_pcm`], or a prompt made
+    /// here): the datagram to send, unless on hold.
     pub fn send_pcm(&mut self, now: Instant, pcm: &[i16; FRAME_SAMPLES]) -> Option<Vec<u8>> {
         if !self.media.send || !self.may_send(now) {
             return None;
@@ -378,6 +395,15 @@ impl PhoneLeg {
             },
         };
         self.packetize(now, &payload)
+    }
+
+    /// 20 ms already in the phone's codec (the listener mix, encoded once for every phone of
+    /// that codec: [`shared_mix`]): the datagram to send, unless on hold.
+    pub fn send_payload(&mut self, now: Instant, payload: &[u8]) -> Option<Vec<u8>> {
+        if !self.media.send || !self.may_send(now) {
+            return None;
+        }
+        self.packetize(now, payload)
     }
 
     /// Whether RTP may go out now; counts it withheld if not. Asked before encoding, so that
@@ -526,7 +552,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pcmu_phone_is_heard_by_the_mixer_as_opus_whatever_its_packet_time() {
+    fn a_pcmu_phone_is_heard_by_the_mixer_as_pcm_in_20_ms_frames_whatever_its_packet_time() {
         let now = Instant::now();
         let from: SocketAddr = "10.0.0.9:4000".parse().unwrap();
         let mut leg = PhoneLeg::new(now, SystemTime::now(), media(VoiceCodec::Pcmu, 0)).unwrap();
@@ -540,21 +566,15 @@ mod tests {
         for (i, chunk) in pcmu.chunks(240).enumerate() {
             let at = now + Duration::from_millis(30 * i as u64);
             for input in leg.receive(at, from, &rtp(0, i as u16, (240 * i) as u32, chunk), true) {
-                let PhoneInput::Voice { seq, opus } = input else {
-                    panic!("voice")
+                let PhoneInput::Pcm { seq, pcm } = input else {
+                    panic!("voice as PCM, not Opus")
                 };
-                frames.push((seq, opus));
+                frames.push((seq, pcm));
             }
         }
         assert!(frames.len() >= 27, "{} frames of 20 ms", frames.len());
         assert!(frames.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1)));
-        let mut dec = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
-        let mut heard = Vec::new();
-        for (_, f) in &frames {
-            let mut pcm = [0i16; FRAME_SAMPLES];
-            let n = dec.decode(f, &mut pcm, false).unwrap();
-            heard.extend_from_slice(&pcm[..n]);
-        }
+        let heard: Vec<i16> = frames.iter().flat_map(|(_, f)| f.iter().copied()).collect();
         let tail = &heard[heard.len() - 9_600..];
         assert!(power(tail, 440.0) > 100.0 * power(tail, 1000.0).max(1.0));
         assert_eq!(leg.counts().packets_in, 20);

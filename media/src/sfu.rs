@@ -31,6 +31,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::mix::{FRAME_SAMPLES, Gain};
 use crate::phone::counts::PhoneCounts;
+use crate::phone::shared_mix::SharedMix;
 use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia, WrongAddress};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
 use crate::sdp_candidates::complete_candidates;
@@ -167,6 +168,10 @@ pub struct Answer {
 pub struct SfuStats {
     pub audio_in: u64,
     pub audio_out: u64,
+    /// The mixer's Opus decodes and encodes, and mixes passed on as one sender's packet.
+    pub voice_decodes: u64,
+    pub voice_encodes: u64,
+    pub voice_passed: u64,
     pub video_frames_in: u64,
     pub video_frames_out: u64,
     pub video_bytes_out: u64,
@@ -185,6 +190,9 @@ impl SfuStats {
         SfuStats {
             audio_in: self.audio_in - earlier.audio_in,
             audio_out: self.audio_out - earlier.audio_out,
+            voice_decodes: self.voice_decodes - earlier.voice_decodes,
+            voice_encodes: self.voice_encodes - earlier.voice_encodes,
+            voice_passed: self.voice_passed - earlier.voice_passed,
             video_frames_in: self.video_frames_in - earlier.video_frames_in,
             video_frames_out: self.video_frames_out - earlier.video_frames_out,
             video_bytes_out: self.video_bytes_out - earlier.video_bytes_out,
@@ -233,6 +241,8 @@ pub struct Sfu<P: Ord> {
     peers: BTreeMap<P, Peer<P>>,
     /// Phones (SIP legs): plain RTP, in the call under the same policy as browsers.
     phones: BTreeMap<P, PhoneLeg>,
+    /// The listener mix in each codec its phones speak, encoded once per tick for them all.
+    shared_mix: SharedMix,
     mixer: VoiceMixer<P>,
     policy: MediaPolicy<P>,
     transmits: VecDeque<Transmit>,
@@ -253,6 +263,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             local,
             peers: BTreeMap::new(),
             phones: BTreeMap::new(),
+            shared_mix: SharedMix::default(),
             mixer: VoiceMixer::new(mixer)?,
             policy: MediaPolicy::default(),
             transmits: VecDeque::new(),
@@ -264,13 +275,17 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         })
     }
 
-    /// Counters so far, the mixer's drops included.
+    /// Counters so far, the mixer's included.
     pub fn stats(&self) -> SfuStats {
         let mut stats = self.stats.clone();
         for p in self.phones.values() {
             stats.phone.add(p.counts());
         }
-        let not_speaker = self.mixer.stats().dropped_not_speaker;
+        let mixer = self.mixer.stats();
+        stats.voice_decodes = mixer.decodes;
+        stats.voice_encodes = mixer.encodes;
+        stats.voice_passed = mixer.passed_through;
+        let not_speaker = mixer.dropped_not_speaker;
         if not_speaker > 0 {
             stats.dropped.insert(DropReason::NoMicrophone, not_speaker);
         }
@@ -316,6 +331,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 self.phones.insert(peer, PhoneLeg::new(now, wall, media)?);
             }
         }
+        self.set_hearing();
         Ok(())
     }
 
@@ -404,6 +420,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         }
         let void_offers = fresh.offers;
         self.peers.insert(peer, fresh);
+        self.set_hearing();
         self.dirty.insert(peer);
         self.reroute = true;
         self.flush(now);
@@ -460,14 +477,49 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             // Its counts stay in the call's, which only grow.
             self.stats.phone.add(phone.counts());
             let _ = self.mixer.forget(peer);
+            self.set_hearing();
         }
         if let Some(mut p) = self.peers.remove(&peer) {
             p.rtc.disconnect();
             // Whatever it had buffered or decoded belongs to the old connection.
             let _ = self.mixer.forget(peer);
+            self.set_hearing();
             self.dirty.remove(&peer);
             self.reroute = true;
         }
+    }
+
+    /// Tells the mixer who hears it in what: phones of G.711 and G.722 hear PCM, browsers, Opus
+    /// phones and the recorder Opus, members with no connection nothing. After a change of
+    /// policy, of phones or of connections.
+    fn set_hearing(&mut self) {
+        // Whether a member hears PCM, Opus, or nothing (no connection to hear on yet).
+        let pcm = |m: &P| -> Option<bool> {
+            match self.phones.get(m) {
+                Some(phone) => Some(phone.hears_pcm()),
+                None => self.peers.contains_key(m).then_some(false),
+            }
+        };
+        let policy = &self.policy;
+        let listening: Vec<Option<bool>> = policy
+            .voice_members
+            .iter()
+            .filter(|m| !policy.speakers.contains(m))
+            .map(pcm)
+            .collect();
+        // The recorder hears the listener mix, so it is encoded while recording.
+        self.mixer
+            .set_listening(policy.recording || listening.contains(&Some(false)));
+        self.mixer
+            .set_pcm_listening(listening.contains(&Some(true)));
+        self.mixer.set_pcm_hearers(
+            self.phones
+                .iter()
+                .filter(|(_, p)| p.hears_pcm())
+                .map(|(k, _)| *k),
+        );
+        self.mixer
+            .set_deaf(policy.speakers.iter().copied().filter(|s| pcm(s).is_none()));
     }
 
     /// What the session's rules allow now: who hears and is heard in the call (SPEC V2, V3),
@@ -482,10 +534,6 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 .copied()
                 .filter(|s| members.contains(s)),
         )?;
-        // The recorder hears the listener mix, so it is encoded while recording.
-        self.mixer.set_listening(
-            policy.recording || members.iter().any(|m| !policy.speakers.contains(m)),
-        );
         let starts_recording = policy.recording && !self.policy.recording;
         for speaker in &policy.speakers {
             let percent = policy.volumes.get(speaker).copied().unwrap_or(100);
@@ -493,6 +541,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 .set_gain(*speaker, Gain::new(f32::from(percent) / 100.0));
         }
         self.policy = policy;
+        self.set_hearing();
         if starts_recording {
             // A recording starts with a picture: ask every sender for a keyframe.
             let tracks: Vec<(P, Mid)> = self
@@ -526,6 +575,10 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                     PhoneInput::Voice { seq, opus } => {
                         self.stats.audio_in += 1;
                         self.mixer.push(now, key, seq, opus);
+                    }
+                    PhoneInput::Pcm { seq, pcm } => {
+                        self.stats.audio_in += 1;
+                        self.mixer.push_pcm(now, key, seq, pcm);
                     }
                     PhoneInput::Dtmf(digit) => {
                         self.events.push_back(SfuEvent::Dtmf { peer: key, digit })
@@ -626,8 +679,21 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                     self.dirty.insert(*key);
                 }
             }
+            self.shared_mix.next_tick();
             for (key, phone) in self.phones.iter_mut().filter(|(k, _)| members.contains(k)) {
-                if let Some(datagram) = phone.send_mix(now, out.for_member(key)) {
+                let own = out.speakers_pcm.iter().find(|(k, _)| k == key);
+                let datagram = if let Some((_, pcm)) = own {
+                    phone.send_pcm(now, pcm)
+                } else if phone.hears_pcm() {
+                    let codec = phone.media().codec;
+                    out.listeners_pcm
+                        .as_deref()
+                        .and_then(|pcm| self.shared_mix.payload(codec, pcm).ok())
+                        .and_then(|payload| phone.send_payload(now, payload))
+                } else {
+                    phone.send_mix(now, out.for_member(key))
+                };
+                if let Some(datagram) = datagram {
                     self.stats.audio_out += 1;
                     self.transmits.push_back(Transmit {
                         source: self.local,

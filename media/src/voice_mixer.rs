@@ -9,6 +9,11 @@
 //! decoded only in a tick that mixes them; a speaker alone hears a silence frame encoded once.
 //! The listener mix is encoded only when someone hears it.
 //!
+//! Phones speaking G.711 or G.722 come in and go out as PCM (issue 19): their voices are mixed
+//! as their codec gave them and they are given their mix as PCM, never through Opus. A room
+//! of such phones does no Opus work at all; a phone hearing a browser's voice alone costs one
+//! decode of that voice per tick, shared by every phone that hears it.
+//!
 //! Sans-IO: the media worker pushes RTP payloads with their arrival time and calls
 //! [`VoiceMixer::handle_timeout`] when [`VoiceMixer::poll_timeout`] says so.
 
@@ -65,33 +70,60 @@ pub struct MixerStats {
     pub decodes: u64,
 }
 
-/// What one tick produced, as Opus packets of 20 ms.
+/// One speaker's 20 ms as it reaches the mixer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// An Opus packet as sent (a browser, an Opus phone).
+    Opus(Vec<u8>),
+    /// 48 kHz audio a phone's codec gave (G.711, G.722).
+    Pcm(Box<[i16; FRAME_SAMPLES]>),
+}
+
+/// 20 ms of 48 kHz audio.
+pub type Pcm = Box<[i16; FRAME_SAMPLES]>;
+
+/// What one tick produced: 20 ms Opus packets for those who hear Opus, 20 ms of PCM for the
+/// phones that hear PCM ([`VoiceMixer::set_pcm_hearers`]).
 #[derive(Debug, PartialEq, Eq)]
 pub struct MixOutput<K> {
-    /// For everyone in the call who is not speaking.
+    /// For everyone in the call who is not speaking (and hears Opus).
     pub listeners: Vec<u8>,
-    /// For each speaker: everyone but themselves.
+    /// For each speaker who hears Opus: everyone but themselves.
     pub speakers: Vec<(K, Vec<u8>)>,
+    /// For everyone not speaking who hears PCM; `None` when nobody does.
+    pub listeners_pcm: Option<Pcm>,
+    /// For each speaker who hears PCM: everyone but themselves.
+    pub speakers_pcm: Vec<(K, Pcm)>,
 }
 
 impl<K: PartialEq> MixOutput<K> {
-    /// What `who` hears: its mix-minus if it speaks, else the listener mix. Empty when nobody
-    /// was to hear this mix or its one voice is missing this tick.
+    /// What `who`, hearing Opus, hears: its mix-minus if it speaks, else the listener mix.
+    /// Empty when nobody was to hear this mix or its one voice is missing this tick.
     pub fn for_member(&self, who: &K) -> &[u8] {
         self.speakers
             .iter()
             .find(|(k, _)| k == who)
             .map_or(&self.listeners, |(_, p)| p)
     }
+
+    /// What `who`, hearing PCM, hears: its mix-minus if it speaks, else the listener mix.
+    pub fn for_pcm_member(&self, who: &K) -> Option<&[i16; FRAME_SAMPLES]> {
+        match self.speakers_pcm.iter().find(|(k, _)| k == who) {
+            Some((_, p)) => Some(p),
+            None => self.listeners_pcm.as_deref(),
+        }
+    }
 }
 
 struct Source {
-    jitter: JitterBuffer,
+    jitter: JitterBuffer<Frame>,
     decoder: opus::Decoder,
     encoder: opus::Encoder,
     gain: Gain,
     /// The last packet passed on without being decoded.
     undecoded: Option<Vec<u8>>,
+    /// Its voice comes as PCM (a phone of G.711 or G.722).
+    pcm: bool,
 }
 
 pub struct VoiceMixer<K> {
@@ -99,8 +131,15 @@ pub struct VoiceMixer<K> {
     speakers: BTreeMap<K, Source>,
     gains: BTreeMap<K, Gain>,
     listener_encoder: opus::Encoder,
-    /// Someone in the call holds no microphone, so hears the listener mix.
+    /// Someone in the call holds no microphone and hears Opus (a browser, the recorder), so
+    /// hears the listener mix.
     listening: bool,
+    /// Someone in the call holds no microphone and hears PCM (a G.711 or G.722 phone).
+    pcm_listening: bool,
+    /// Who hears PCM when they speak or are silent.
+    pcm_hearers: BTreeSet<K>,
+    /// Speakers with no connection to hear anything on: no mix is made for them.
+    deaf: BTreeSet<K>,
     next_tick: Option<Instant>,
     stats: MixerStats,
     /// Scratch buffers reused every tick.
@@ -126,6 +165,9 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             silence,
             listener_encoder: encoder(config.bitrate)?,
             listening: true,
+            pcm_listening: false,
+            pcm_hearers: BTreeSet::new(),
+            deaf: BTreeSet::new(),
             config,
             speakers: BTreeMap::new(),
             gains: BTreeMap::new(),
@@ -161,6 +203,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                     encoder: encoder(self.config.bitrate)?,
                     gain: self.gains.get(&k).copied().unwrap_or_default(),
                     undecoded: None,
+                    pcm: false,
                 };
                 self.speakers.insert(k, source);
                 self.pcm.insert(k, Box::new([0; FRAME_SAMPLES]));
@@ -169,9 +212,27 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         Ok(())
     }
 
-    /// Whether anyone in the call holds no microphone (and so hears the listener mix).
+    /// Whether anyone in the call who hears Opus holds no microphone (and so hears the
+    /// listener mix).
     pub fn set_listening(&mut self, listening: bool) {
         self.listening = listening;
+    }
+
+    /// Whether anyone in the call who hears PCM holds no microphone.
+    pub fn set_pcm_listening(&mut self, listening: bool) {
+        self.pcm_listening = listening;
+    }
+
+    /// Who hears PCM rather than Opus (phones of G.711 and G.722): given their mix as
+    /// [`MixOutput::speakers_pcm`] and [`MixOutput::listeners_pcm`].
+    pub fn set_pcm_hearers(&mut self, hearers: impl IntoIterator<Item = K>) {
+        self.pcm_hearers = hearers.into_iter().collect();
+    }
+
+    /// Who has no connection to hear on (a CSR in the call with no media yet): a silent
+    /// speaker among them needs no listener mix.
+    pub fn set_deaf(&mut self, deaf: impl IntoIterator<Item = K>) {
+        self.deaf = deaf.into_iter().collect();
     }
 
     /// Drops a participant's buffered and decoder state (their connection was replaced or
@@ -195,8 +256,20 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
 
     /// An Opus RTP payload from `from`, with its RTP sequence number.
     pub fn push(&mut self, now: Instant, from: K, seq: u16, payload: Vec<u8>) {
+        self.push_frame(now, from, seq, Frame::Opus(payload));
+    }
+
+    /// 20 ms of a phone's voice as its codec gave it, numbered for the jitter buffer.
+    pub fn push_pcm(&mut self, now: Instant, from: K, seq: u16, pcm: Pcm) {
+        self.push_frame(now, from, seq, Frame::Pcm(pcm));
+    }
+
+    fn push_frame(&mut self, now: Instant, from: K, seq: u16, frame: Frame) {
         match self.speakers.get_mut(&from) {
-            Some(s) => s.jitter.push(now, seq, payload),
+            Some(s) => {
+                s.pcm = matches!(frame, Frame::Pcm(_));
+                s.jitter.push(now, seq, frame);
+            }
             None => self.stats.dropped_not_speaker += 1,
         }
         if self.next_tick.is_none() {
@@ -229,7 +302,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
     fn tick(&mut self, now: Instant) -> Result<Option<MixOutput<K>>, MixerError> {
         self.stats.ticks += 1;
         // What each speaker has for this tick, before anything is decoded.
-        let mut frames: Vec<(K, Playout)> = Vec::with_capacity(self.speakers.len());
+        let mut frames: Vec<(K, Playout<Frame>)> = Vec::with_capacity(self.speakers.len());
         for (k, s) in &mut self.speakers {
             if let Some(p) = s.jitter.pop(now) {
                 frames.push((*k, p));
@@ -238,62 +311,97 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         if frames.is_empty() {
             return Ok(None);
         }
-        // Packets that can stand for their sender's voice as it is: whole 20 ms at unity gain
-        // (the packet's own table of contents says how long it is: no decode needed).
-        let mut as_sent: BTreeMap<K, &[u8]> = BTreeMap::new();
-        // Voices at unity gain whose packet is missing this tick (left to the receiver).
+        // What can stand for its sender's voice as it is, at unity gain: an Opus packet of a
+        // whole 20 ms (its own table of contents says how long: no decode needed), or PCM.
+        let mut opus_as_sent: BTreeMap<K, &[u8]> = BTreeMap::new();
+        let mut pcm_as_sent: BTreeMap<K, &[i16; FRAME_SAMPLES]> = BTreeMap::new();
+        // Opus voices at unity gain whose packet is missing this tick (left to the receiver).
         let mut missing: BTreeSet<K> = BTreeSet::new();
         for (k, p) in &frames {
-            let unity = self.speakers[k].gain == Gain::UNITY;
+            if self.speakers[k].gain != Gain::UNITY {
+                continue;
+            }
             match p {
-                Playout::Packet(p)
-                    if unity
-                        && opus::packet::get_nb_samples(p, SAMPLE_RATE).ok()
-                            == Some(FRAME_SAMPLES) =>
+                Playout::Packet(Frame::Opus(p))
+                    if opus::packet::get_nb_samples(p, SAMPLE_RATE).ok() == Some(FRAME_SAMPLES) =>
                 {
-                    as_sent.insert(*k, p);
+                    opus_as_sent.insert(*k, p);
                 }
-                Playout::Lost if unity => {
+                Playout::Packet(Frame::Pcm(p)) => {
+                    pcm_as_sent.insert(*k, p);
+                }
+                Playout::Lost if !self.speakers[k].pcm => {
                     missing.insert(*k);
                 }
                 _ => {}
             }
         }
         let active: Vec<K> = frames.iter().map(|(k, _)| *k).collect();
-        // A mix of exactly one voice is that voice's packet as sent. When its packet is missing
+        // A mix of exactly one voice is that voice as sent. When its Opus packet is missing
         // this tick nothing is sent: the receiver conceals the gap (with the sender's own
         // redundancy), rather than hearing a second, idle encoder cut in for one frame.
-        let single = |voices: &mut dyn Iterator<Item = &K>| -> Option<Vec<u8>> {
-            let (first, rest) = (voices.next()?, voices.next());
-            if rest.is_some() {
-                return None;
-            }
-            if missing.contains(first) {
+        let one = |voices: &mut dyn Iterator<Item = &K>| -> Option<K> {
+            let first = voices.next()?;
+            voices.next().is_none().then_some(*first)
+        };
+        let single_opus = |voice: Option<K>| -> Option<Vec<u8>> {
+            let k = voice?;
+            if missing.contains(&k) {
                 return Some(Vec::new());
             }
-            as_sent.get(first).map(|p| p.to_vec())
+            opus_as_sent.get(&k).map(|p| p.to_vec())
         };
+        let single_pcm =
+            |voice: Option<K>| -> Option<Pcm> { pcm_as_sent.get(&voice?).map(|p| Box::new(**p)) };
         // Silent speakers get the listener mix, so it is needed unless everyone speaks now.
-        let heard = self.listening || active.len() < self.speakers.len();
+        let silent = || {
+            self.speakers
+                .keys()
+                .filter(|k| !active.contains(k) && !self.deaf.contains(k))
+        };
+        let heard = self.listening || silent().any(|k| !self.pcm_hearers.contains(k));
+        let heard_pcm = self.pcm_listening || silent().any(|k| self.pcm_hearers.contains(k));
         let listener_as_sent = if heard {
-            single(&mut active.iter())
+            single_opus(one(&mut active.iter()))
+        } else {
+            None
+        };
+        let listener_pcm_as_sent = if heard_pcm {
+            single_pcm(one(&mut active.iter()))
         } else {
             None
         };
         // Each speaker hears the others: nothing when they are alone, one voice as sent, or a
-        // mix.
+        // mix, in what they hear.
         let mut minus_as_sent: BTreeMap<K, Vec<u8>> = BTreeMap::new();
+        let mut minus_pcm_as_sent: BTreeMap<K, Pcm> = BTreeMap::new();
         for k in &active {
-            let mut others = active.iter().filter(|a| *a != k).peekable();
-            if others.peek().is_none() {
-                minus_as_sent.insert(*k, self.silence.clone());
-            } else if let Some(p) = single(&mut others) {
-                minus_as_sent.insert(*k, p);
+            let mut others = active.iter().filter(|a| *a != k);
+            let pcm = self.pcm_hearers.contains(k);
+            match (one(&mut others.clone()), others.next()) {
+                (_, None) if pcm => {
+                    minus_pcm_as_sent.insert(*k, Box::new([0; FRAME_SAMPLES]));
+                }
+                (_, None) => {
+                    minus_as_sent.insert(*k, self.silence.clone());
+                }
+                (voice, Some(_)) if pcm => {
+                    if let Some(p) = single_pcm(voice) {
+                        minus_pcm_as_sent.insert(*k, p);
+                    }
+                }
+                (voice, Some(_)) => {
+                    if let Some(p) = single_opus(voice) {
+                        minus_as_sent.insert(*k, p);
+                    }
+                }
             }
         }
         // Only a mix needs the voices decoded: in the usual call (the CSR and one customer,
-        // both speaking) nothing is.
-        let mixed = (heard && listener_as_sent.is_none()) || minus_as_sent.len() < active.len();
+        // both speaking) nothing is, nor in a room of G.711 phones.
+        let mixed = (heard && listener_as_sent.is_none())
+            || (heard_pcm && listener_pcm_as_sent.is_none())
+            || minus_as_sent.len() + minus_pcm_as_sent.len() < active.len();
         let mut listener = [0i16; FRAME_SAMPLES];
         let mut minus: Vec<(K, [i16; FRAME_SAMPLES])> = Vec::new();
         if mixed {
@@ -315,7 +423,9 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         } else {
             // Not decoded: the next decode of these voices starts from their last packet.
             for (k, playout) in frames {
-                if let (Playout::Packet(p), Some(s)) = (playout, self.speakers.get_mut(&k)) {
+                if let (Playout::Packet(Frame::Opus(p)), Some(s)) =
+                    (playout, self.speakers.get_mut(&k))
+                {
                     s.undecoded = Some(p);
                 }
             }
@@ -331,18 +441,34 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             self.stats.encodes += 1;
             self.out[..n].to_vec()
         };
+        let listeners_pcm =
+            heard_pcm.then(|| listener_pcm_as_sent.unwrap_or_else(|| Box::new(listener)));
         let mut speakers = Vec::with_capacity(active.len());
+        let mut speakers_pcm = Vec::new();
         for k in &active {
             if let Some(p) = minus_as_sent.remove(k) {
                 self.stats.passed_through += 1;
                 speakers.push((*k, p));
                 continue;
             }
+            if let Some(p) = minus_pcm_as_sent.remove(k) {
+                speakers_pcm.push((*k, p));
+                continue;
+            }
             let Some((_, pcm)) = minus.iter().find(|(m, _)| m == k) else {
-                // Its packet did not decode at all: nothing to say this tick.
-                speakers.push((*k, Vec::new()));
+                // Its packet did not decode at all: the others are all it hears, and there
+                // are none this tick.
+                if self.pcm_hearers.contains(k) {
+                    speakers_pcm.push((*k, Box::new(listener)));
+                } else {
+                    speakers.push((*k, Vec::new()));
+                }
                 continue;
             };
+            if self.pcm_hearers.contains(k) {
+                speakers_pcm.push((*k, Box::new(*pcm)));
+                continue;
+            }
             let enc = &mut self.speakers.get_mut(k).expect("active speaker").encoder;
             let n = enc.encode(pcm, &mut self.out)?;
             speakers.push((*k, self.out[..n].to_vec()));
@@ -351,30 +477,42 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         Ok(Some(MixOutput {
             listeners,
             speakers,
+            listeners_pcm,
+            speakers_pcm,
         }))
     }
 
     /// Decodes `who`'s frame for this tick into their PCM buffer; the samples it holds (0 when
     /// nothing could be made of it). A voice passed on undecoded for a while first decodes its
-    /// last packet, so its decoder's state is recent rather than from long ago.
-    fn decode(&mut self, who: K, playout: &Playout) -> usize {
+    /// last packet, so its decoder's state is recent rather than from long ago. PCM is copied
+    /// as it is; a missing PCM frame is silence.
+    fn decode(&mut self, who: K, playout: &Playout<Frame>) -> usize {
         let s = self.speakers.get_mut(&who).expect("a source per speaker");
         let pcm = self.pcm.get_mut(&who).expect("a buffer per speaker");
-        if let Some(prev) = s.undecoded.take() {
-            let _ = s.decoder.decode(&prev, &mut pcm[..], false);
-            self.stats.decodes += 1;
-        }
-        self.stats.decodes += 1;
         let n = match playout {
-            Playout::Packet(p) => match s.decoder.decode(p, &mut pcm[..], false) {
-                Ok(n) => n,
-                Err(_) => {
-                    self.stats.decode_errors += 1;
-                    // Conceal instead, so one bad packet is not a click.
-                    s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
+            Playout::Packet(Frame::Pcm(p)) => {
+                **pcm = **p;
+                return FRAME_SAMPLES;
+            }
+            Playout::Lost if s.pcm => {
+                pcm.fill(0);
+                return 0;
+            }
+            Playout::Packet(Frame::Opus(p)) => {
+                Self::catch_up(s, pcm, &mut self.stats);
+                self.stats.decodes += 1;
+                match s.decoder.decode(p, &mut pcm[..], false) {
+                    Ok(n) => n,
+                    Err(_) => {
+                        self.stats.decode_errors += 1;
+                        // Conceal instead, so one bad packet is not a click.
+                        s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
+                    }
                 }
-            },
+            }
             Playout::Lost => {
+                Self::catch_up(s, pcm, &mut self.stats);
+                self.stats.decodes += 1;
                 self.stats.concealed += 1;
                 s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
             }
@@ -382,6 +520,14 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         // A sender using 10 ms frames fills half; the rest stays silent.
         pcm[n.min(FRAME_SAMPLES)..].fill(0);
         n
+    }
+
+    /// Decodes the last packet passed on undecoded, if any.
+    fn catch_up(s: &mut Source, pcm: &mut [i16; FRAME_SAMPLES], stats: &mut MixerStats) {
+        if let Some(prev) = s.undecoded.take() {
+            let _ = s.decoder.decode(&prev, &mut pcm[..], false);
+            stats.decodes += 1;
+        }
     }
 }
 
@@ -667,5 +813,77 @@ mod tests {
         m.handle_timeout(t0 + Duration::from_secs(1)).unwrap();
         assert_eq!(m.stats().ticks, 1);
         assert!(m.poll_timeout().unwrap() > t0 + Duration::from_secs(1));
+    }
+
+    /// A browser (key 1, Opus, 440 Hz) and a G.711 phone (key 2, PCM, 1000 Hz) speak; two
+    /// phones (keys 3, 4) and a browser (the Opus listener mix) listen.
+    #[test]
+    fn phones_of_other_codecs_hear_and_are_heard_as_pcm_with_one_decode_per_opus_voice() {
+        let mut m = VoiceMixer::new(MixerConfig::default()).unwrap();
+        m.set_speakers([1u8, 2]).unwrap();
+        m.set_pcm_hearers([2, 3, 4]);
+        m.set_pcm_listening(true);
+        m.set_listening(true);
+        let mut browser = Talker::new(440.0);
+        let mut dec = BTreeMap::from([
+            (
+                1u8,
+                opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono).unwrap(),
+            ),
+            (
+                0,
+                opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono).unwrap(),
+            ),
+        ]);
+        let mut heard: BTreeMap<u8, Vec<i16>> = BTreeMap::new();
+        let t0 = Instant::now();
+        let frames = 100;
+        for f in 0..frames {
+            let now = t0 + TICK * f as u32;
+            let (seq, p) = browser.packet();
+            m.push(now, 1, seq, p);
+            m.push_pcm(
+                now,
+                2,
+                f as u16,
+                Box::new(sine_frame(1000.0, 8000.0, f as u64)),
+            );
+            if let Some(out) = m.handle_timeout(now).unwrap() {
+                let mut pcm = [0i16; FRAME_SAMPLES];
+                // The browsers: the speaker's mix-minus, and the listener mix.
+                for (k, packet) in [(1, out.for_member(&1)), (0, &out.listeners[..])] {
+                    let n = dec
+                        .get_mut(&k)
+                        .unwrap()
+                        .decode(packet, &mut pcm, false)
+                        .unwrap();
+                    heard.entry(k).or_default().extend_from_slice(&pcm[..n]);
+                }
+                for k in [2, 3, 4] {
+                    let pcm = out.for_pcm_member(&k).expect("PCM for a phone");
+                    heard.entry(k).or_default().extend_from_slice(pcm);
+                }
+                assert!(out.speakers_pcm.iter().all(|(k, _)| *k == 2));
+            }
+        }
+        let last = |k: u8| {
+            let h = &heard[&k];
+            h[h.len() - 24_000..].to_vec()
+        };
+        let (loud, quiet) = (1e11, 1e9);
+        assert!(tone_power(&last(1), 1000.0) > loud && tone_power(&last(1), 440.0) < quiet);
+        assert!(tone_power(&last(2), 440.0) > loud && tone_power(&last(2), 1000.0) < quiet);
+        for k in [0, 3, 4] {
+            let h = last(k);
+            assert!(
+                tone_power(&h, 440.0) > loud && tone_power(&h, 1000.0) > loud,
+                "{k}"
+            );
+        }
+        // One decode per tick for the one Opus voice, whoever hears it; encodes only for the
+        // browsers: the speaker's mix-minus and the listener mix.
+        let st = m.stats().clone();
+        assert!(st.decodes <= st.ticks + 1, "{st:?}");
+        assert!(st.encodes <= 2 * st.ticks, "{st:?}");
     }
 }

@@ -39,6 +39,19 @@ fn policy(speakers: &[u8]) -> MediaPolicy<u8> {
     }
 }
 
+/// The RTP packet of frame `i` of a phone sending a `freq` tone in PCMU.
+fn pcmu_frame(enc: &mut VoiceEncoder, freq: f64, i: u64, ssrc: u32) -> Vec<u8> {
+    let payload = enc.encode(&sine_frame(freq, 8000.0, i));
+    RtpPacketBuilder::<&[u8], &[u8]>::new()
+        .payload_type(0)
+        .sequence_number(i as u16)
+        .timestamp((i * 160) as u32)
+        .ssrc(ssrc)
+        .payload(payload.as_slice())
+        .write_vec()
+        .unwrap()
+}
+
 /// Two phones talk for `frames` x 20 ms: A a 440 Hz tone, B 1000 Hz. Answers what each heard.
 fn talk(sfu: &mut Sfu<u8>, start: Instant, frames: u64) -> (Vec<i16>, Vec<i16>) {
     let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
@@ -58,15 +71,7 @@ fn talk(sfu: &mut Sfu<u8>, start: Instant, frames: u64) -> (Vec<i16>, Vec<i16>) 
     for i in 0..frames {
         let now = start + Duration::from_millis(20 * i);
         for (k, (from, freq)) in [(a, 440.0), (b, 1000.0)].into_iter().enumerate() {
-            let payload = enc[k].encode(&sine_frame(freq, 8000.0, i));
-            let rtp = RtpPacketBuilder::<&[u8], &[u8]>::new()
-                .payload_type(0)
-                .sequence_number(i as u16)
-                .timestamp((i * 160) as u32)
-                .ssrc(k as u32 + 1)
-                .payload(payload.as_slice())
-                .write_vec()
-                .unwrap();
+            let rtp = pcmu_frame(&mut enc[k], freq, i, k as u32 + 1);
             assert!(
                 sfu.handle_receive(now, from, local, &rtp),
                 "the phone's packet is taken"
@@ -155,4 +160,86 @@ fn phones_are_heard_only_with_a_microphone_and_hear_the_mix() {
     assert_eq!(after.phone.packets_in, before.phone.packets_in);
     assert!(after.since(&before).phone.packets_in == 0);
     assert_eq!(sfu.peer_count(), 1);
+}
+
+/// A voice room of G.711 phones (issue 19): phones 1 to 4, phones 1 and 2 holding the
+/// microphones, each phone sending its own tone, and the CSR (9) in the call with no media
+/// connection, as when the CSR's page has not connected. Mixed as PCM, never through Opus.
+#[test]
+fn a_room_of_g711_phones_is_mixed_without_any_opus_work() {
+    const TONES: [f64; 4] = [440.0, 1000.0, 2500.0, 3100.0];
+    let start = Instant::now();
+    let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    let at = |k: usize| -> SocketAddr { format!("10.0.0.{}:4000", k + 1).parse().unwrap() };
+    let mut sfu: Sfu<u8> = Sfu::new(local, MixerConfig::default()).unwrap();
+    for k in 0..4 {
+        sfu.add_phone(
+            start,
+            SystemTime::now(),
+            k as u8 + 1,
+            phone(&at(k).to_string()),
+        )
+        .unwrap();
+    }
+    sfu.set_policy(
+        start,
+        MediaPolicy {
+            voice_members: BTreeSet::from([1, 2, 3, 4, 9]),
+            speakers: BTreeSet::from([1, 2]),
+            ..MediaPolicy::default()
+        },
+    )
+    .unwrap();
+    let mut enc: Vec<_> = (0..4)
+        .map(|_| VoiceEncoder::new(VoiceCodec::Pcmu).unwrap())
+        .collect();
+    let mut dec: Vec<_> = (0..4)
+        .map(|_| VoiceDecoder::new(VoiceCodec::Pcmu).unwrap())
+        .collect();
+    let mut heard = vec![Vec::new(); 4];
+    for i in 0..150u64 {
+        let now = start + Duration::from_millis(20 * i);
+        for (k, freq) in TONES.iter().enumerate() {
+            let rtp = pcmu_frame(&mut enc[k], *freq, i, k as u32 + 1);
+            assert!(sfu.handle_receive(now, at(k), local, &rtp));
+        }
+        sfu.handle_timeout(now).unwrap();
+        while let Some(t) = sfu.poll_transmit() {
+            if let Some(k) = (0..4).find(|k| at(*k) == t.destination) {
+                let p = RtpPacket::parse(&t.contents).unwrap();
+                dec[k].decode(p.payload(), &mut heard[k]);
+            }
+        }
+    }
+    let tail = |k: usize| &heard[k][heard[k].len() - 24_000..];
+    let loud = |pcm: &[i16], f: f64| power(pcm, f) > 1e11;
+    let quiet = |pcm: &[i16], f: f64| power(pcm, f) < 1e9;
+    assert!(
+        loud(tail(0), 1000.0) && quiet(tail(0), 440.0),
+        "1 hears 2, not itself"
+    );
+    assert!(
+        loud(tail(1), 440.0) && quiet(tail(1), 1000.0),
+        "2 hears 1, not itself"
+    );
+    for k in [2, 3] {
+        assert!(
+            loud(tail(k), 440.0) && loud(tail(k), 1000.0),
+            "listener {} hears both speakers",
+            k + 1
+        );
+    }
+    for k in 0..4 {
+        assert!(
+            quiet(tail(k), 2500.0) && quiet(tail(k), 3100.0),
+            "nobody hears a phone without a microphone"
+        );
+    }
+    let stats = sfu.stats();
+    assert!(stats.audio_out > 4 * 100, "{stats:?}");
+    assert_eq!(
+        (stats.voice_decodes, stats.voice_encodes),
+        (0, 0),
+        "no Opus decode or encode in a room of G.711 phones"
+    );
 }

@@ -205,3 +205,40 @@ fn a_speakers_microphone_volume_changes_how_loud_the_others_hear_them() {
     let ratio = half / full;
     assert!((0.15..0.35).contains(&ratio), "power ratio {ratio}");
 }
+
+/// Issue 19: in the usual call, two speakers and nobody else, each hears the other's own
+/// packets, so the voice that a page's speaking indicator and level meter measure arrives as
+/// loud as it was sent, with nothing decoded or encoded on the server; a volume set (V4) needs
+/// a mix, and then the server decodes.
+#[test]
+fn two_speakers_alone_hear_each_other_as_sent_with_nothing_decoded() {
+    let mut w = world(&[440.0, 1000.0], &[1, 2], &[1, 2]);
+    w.run(Duration::from_secs(3));
+    fn last(w: &World, k: u8) -> Vec<i16> {
+        let h = &w.client(k).heard;
+        assert!(
+            h.len() > 48_000,
+            "client {k} heard only {} samples",
+            h.len()
+        );
+        h[h.len() - 48_000..].to_vec()
+    }
+    let (a, b) = (last(&w, 1), last(&w, 2));
+    assert!(tone_power(&a, 1000.0) > 1e11 && tone_power(&a, 440.0) < 1e7);
+    assert!(tone_power(&b, 440.0) > 1e11 && tone_power(&b, 1000.0) < 1e7);
+    let stats = w.sfu.stats();
+    assert!(stats.voice_passed > 2 * 100, "{stats:?}");
+    assert_eq!((stats.voice_decodes, stats.voice_encodes), (0, 0));
+    // The volume of 1 set to half: its voice is mixed now, so decoded.
+    w.set_policy(|p| {
+        p.volumes.insert(1, 50);
+    });
+    w.run(Duration::from_secs(1));
+    let stats = w.sfu.stats();
+    assert!(
+        stats.voice_decodes > 25 && stats.voice_encodes > 25,
+        "{stats:?}"
+    );
+    let b = last(&w, 2);
+    assert!(tone_power(&b, 440.0) > 1e10, "2 still hears 1, softer");
+}

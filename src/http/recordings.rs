@@ -151,10 +151,13 @@ pub async fn list(
 pub async fn listing(state: &AppState, owner: Option<AccountId>) -> Result<Vec<Value>, Problem> {
     let progress = state.exports.progress_now();
     // Issue 18: who was in the session recorded, so a list of recordings says which is which
-    // without opening them (one query for all, not two per recording).
+    // without opening them (one query for all, not two per recording). The recordings are
+    // read first: one made between the two queries is then in neither, rather than listed
+    // without its session.
+    let listed = state.store.recordings(owner).await?;
     let sessions = state.store.recorded_sessions(owner).await?;
     let mut recordings = Vec::new();
-    for r in state.store.recordings(owner).await? {
+    for r in listed {
         let session = r.session_id.and_then(|id| sessions.get(&id));
         let mut item = serde_json::to_value(shown(&progress, r))
             .map_err(|e| Problem::internal(format!("a recording would not serialize: {e}")))?;

@@ -24,6 +24,7 @@ pub const UNROUTED_DATAGRAMS: &str = "tandem_media_unrouted_datagrams_total";
 pub const RTT: &str = "tandem_media_rtt_seconds";
 pub const LOSS: &str = "tandem_media_loss_ratio";
 pub const AUDIO_PACKETS: &str = "tandem_media_audio_packets_total";
+pub const VOICE_CODEC: &str = "tandem_media_voice_codec_operations_total";
 pub const VIDEO_FRAMES: &str = "tandem_media_video_frames_total";
 pub const FORWARDED_FRAMES: &str = "tandem_media_forwarded_frames_total";
 pub const FORWARDED_BYTES: &str = "tandem_media_forwarded_bytes_total";
@@ -89,6 +90,11 @@ pub fn declared() -> Vec<Metric> {
             "Opus packets received from participants (in) and mixes sent to them (out)",
         )
         .label("direction", IN_OUT),
+        Metric::counter(
+            VOICE_CODEC,
+            "The voice mixer's Opus work: packets decoded, mixes encoded, and mixes passed on as one sender's packet with neither",
+        )
+        .label("operation", &["decode", "encode", "pass"]),
         Metric::counter(VIDEO_FRAMES, "Video frames received from participants")
             .label("direction", &["in"]),
         Metric::counter(FORWARDED_FRAMES, "Video frames forwarded, one per receiver"),
@@ -200,6 +206,9 @@ pub fn call_counted(d: SfuStats, phone_jitters: impl IntoIterator<Item = f64>) {
     counter!(AUDIO_PACKETS, "direction" => "in").increment(d.audio_in);
     counter!(AUDIO_PACKETS, "direction" => "out").increment(d.audio_out);
     counter!(VIDEO_FRAMES, "direction" => "in").increment(d.video_frames_in);
+    counter!(VOICE_CODEC, "operation" => "decode").increment(d.voice_decodes);
+    counter!(VOICE_CODEC, "operation" => "encode").increment(d.voice_encodes);
+    counter!(VOICE_CODEC, "operation" => "pass").increment(d.voice_passed);
     counter!(FORWARDED_FRAMES).increment(d.video_frames_out);
     counter!(FORWARDED_BYTES).increment(d.video_bytes_out);
     counter!(KEYFRAME_REQUESTS).increment(d.keyframe_requests);

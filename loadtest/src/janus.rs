@@ -1,0 +1,213 @@
+//! `--janus`: the voice rooms of [`crate::voice_room`] in Janus's AudioBridge (Debian's `janus`
+//! package, 1.1.2 on bookworm), the peer issue 19 compares Tandem's phones with. Janus runs
+//! with a configuration of its own (only the AudioBridge plugin and the HTTP transport, plain
+//! RTP participants on 127.0.0.1), pinned to core 1 like Tandem with `--pin`; one room per
+//! session, every phone a plain-RTP participant with A-law (the AudioBridge's `rtp` join), the
+//! listeners joined muted. The rooms mix at 16 kHz, the AudioBridge's default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+const LIBS: &str = "/usr/lib/x86_64-linux-gnu/janus";
+
+/// Janus started on a configuration in `dir`, its HTTP API on `port`.
+pub fn start(dir: &Path, port: u16, pin: bool) -> anyhow::Result<tokio::process::Child> {
+    let plugins = dir.join("plugins");
+    let transports = dir.join("transports");
+    let empty = dir.join("none");
+    for d in [&plugins, &transports, &empty] {
+        std::fs::create_dir_all(d)?;
+    }
+    let link = |from: &str, to: &Path| -> anyhow::Result<()> {
+        let target = to.join(Path::new(from).file_name().context("name")?);
+        if !target.exists() {
+            std::os::unix::fs::symlink(from, target)?;
+        }
+        Ok(())
+    };
+    link(&format!("{LIBS}/plugins/libjanus_audiobridge.so"), &plugins)?;
+    link(&format!("{LIBS}/transports/libjanus_http.so"), &transports)?;
+    std::fs::write(
+        dir.join("janus.jcfg"),
+        format!(
+            "general: {{\n configs_folder = \"{d}\"\n plugins_folder = \"{p}\"\n transports_folder = \"{t}\"\n events_folder = \"{e}\"\n loggers_folder = \"{e}\"\n debug_level = 2\n session_timeout = 0\n}}\nmedia: {{\n rtp_port_range = \"20000-29999\"\n}}\nnat: {{\n ice_ignore_list = \"vmnet\"\n}}\n",
+            d = dir.display(),
+            p = plugins.display(),
+            t = transports.display(),
+            e = empty.display(),
+        ),
+    )?;
+    std::fs::write(
+        dir.join("janus.transport.http.jcfg"),
+        format!(
+            "general: {{\n base_path = \"/janus\"\n http = true\n port = {port}\n ip = \"127.0.0.1\"\n https = false\n}}\nadmin: {{\n admin_http = false\n admin_https = false\n}}\n"
+        ),
+    )?;
+    std::fs::write(
+        dir.join("janus.plugin.audiobridge.jcfg"),
+        "general: {\n rtp_port_range = \"30000-39999\"\n local_ip = \"127.0.0.1\"\n events = false\n}\n",
+    )?;
+    let mut c = if pin {
+        let mut c = tokio::process::Command::new("taskset");
+        c.args(["-c", "1", "janus"]);
+        c
+    } else {
+        tokio::process::Command::new("janus")
+    };
+    c.arg("-F")
+        .arg(dir)
+        .arg("-C")
+        .arg(dir.join("janus.jcfg"))
+        .args(["-N", "-L"])
+        .arg(dir.join("janus.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    c.spawn().context("starting janus (apt install janus)")
+}
+
+/// The Janus HTTP API at `base` (`http://127.0.0.1:PORT/janus`).
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    transaction: u64,
+}
+
+impl Api {
+    pub async fn connect(base: String) -> anyhow::Result<Self> {
+        let http = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            match http.get(format!("{base}/info")).send().await {
+                Ok(r) if r.status().is_success() => break,
+                _ if started.elapsed() < Duration::from_secs(15) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                _ => bail!("janus did not come up at {base}"),
+            }
+        }
+        Ok(Self {
+            http,
+            base,
+            transaction: 0,
+        })
+    }
+
+    async fn post(&mut self, path: &str, mut body: Value) -> anyhow::Result<Value> {
+        self.transaction += 1;
+        body["transaction"] = json!(format!("t{}", self.transaction));
+        let v: Value = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if v["janus"] == "error" {
+            bail!("janus: {v}");
+        }
+        Ok(v)
+    }
+
+    async fn session(&mut self) -> anyhow::Result<u64> {
+        let v = self.post("", json!({"janus": "create"})).await?;
+        v["data"]["id"].as_u64().context("no session id")
+    }
+
+    async fn attach(&mut self, session: u64) -> anyhow::Result<u64> {
+        let v = self
+            .post(
+                &format!("/{session}"),
+                json!({"janus": "attach", "plugin": "janus.plugin.audiobridge"}),
+            )
+            .await?;
+        v["data"]["id"].as_u64().context("no handle id")
+    }
+
+    async fn message(&mut self, session: u64, handle: u64, body: Value) -> anyhow::Result<Value> {
+        self.post(
+            &format!("/{session}/{handle}"),
+            json!({"janus": "message", "body": body}),
+        )
+        .await
+    }
+
+    /// A room of the phones at `phones` (their RTP addresses), the first `talkers` unmuted:
+    /// where each is to send its RTP, in the same order.
+    pub async fn room(
+        &mut self,
+        room: u64,
+        phones: &[SocketAddr],
+        talkers: usize,
+    ) -> anyhow::Result<Vec<SocketAddr>> {
+        let session = self.session().await?;
+        let mut handles = Vec::new();
+        for _ in phones {
+            handles.push(self.attach(session).await?);
+        }
+        let created = self
+            .message(
+                session,
+                handles[0],
+                json!({"request": "create", "room": room, "sampling_rate": 16000,
+                       "allow_rtp_participants": true, "audiolevel_ext": false}),
+            )
+            .await?;
+        if created["plugindata"]["data"]["audiobridge"] != "created" {
+            bail!("room {room} not created: {created}");
+        }
+        for (i, (phone, handle)) in phones.iter().zip(&handles).enumerate() {
+            self.message(
+                session,
+                *handle,
+                json!({"request": "join", "room": room, "display": format!("phone {i}"),
+                       "codec": "pcma", "muted": i >= talkers,
+                       "rtp": {"ip": phone.ip().to_string(), "port": phone.port()}}),
+            )
+            .await?;
+        }
+        // The joins are answered as events, read by long polls on the session.
+        let mut at: Vec<Option<SocketAddr>> = vec![None; phones.len()];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while at.iter().any(Option::is_none) {
+            if Instant::now() > deadline {
+                bail!("janus did not answer every join of room {room}");
+            }
+            let v: Value = self
+                .http
+                .get(format!("{}/{session}?maxev=50", self.base))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let events = match v {
+                Value::Array(a) => a,
+                v => vec![v],
+            };
+            for e in events {
+                let data = &e["plugindata"]["data"];
+                if data["audiobridge"] == "event" && data["error"].is_string() {
+                    bail!("janus refused a join: {data}");
+                }
+                let (Some(sender), Some(ip), Some(port)) = (
+                    e["sender"].as_u64(),
+                    data["rtp"]["ip"].as_str(),
+                    data["rtp"]["port"].as_u64(),
+                ) else {
+                    continue;
+                };
+                if let Some(i) = handles.iter().position(|h| *h == sender) {
+                    at[i] = Some(format!("{ip}:{port}").parse()?);
+                }
+            }
+        }
+        Ok(at.into_iter().flatten().collect())
+    }
+}
