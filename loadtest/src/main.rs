@@ -588,6 +588,13 @@ async fn media_load(
         "video frames forwarded/s: {:.0}",
         rate("tandem_media_forwarded_frames_total")
     );
+    // Every datagram of every connection (RTP, RTCP, STUN, DTLS): what the server handles.
+    let datagrams = rate("tandem_media_datagrams_total{direction=\"in\"}")
+        + rate("tandem_media_datagrams_total{direction=\"out\"}");
+    println!(
+        "server datagrams/s:       {datagrams:.0} in and out, {:.0} per core-second of server CPU",
+        datagrams / (cpu_pct / 100.0).max(1e-9)
+    );
     println!(
         "video forwarded:          {:.2} Mbit/s",
         rate("tandem_media_forwarded_bytes_total") * 8.0 / 1e6

@@ -161,11 +161,13 @@ pub fn report(
     let expected = phones as f64 * PER_SECOND * seconds as f64;
     println!("{name}:");
     for (i, w) in windows.iter().enumerate() {
+        let per_second = (w.sent + w.received) as f64 / seconds as f64;
         println!(
-            "  run {}: server CPU {:.1} % of one core ({:.3} % per phone); RTP sent {} ({:.0} %), got back {} ({:.1} % of the {expected:.0} due); {}",
+            "  run {}: server CPU {:.1} % of one core ({:.3} % per phone; {per_second:.0} datagrams/s, {:.0} per core-second); RTP sent {} ({:.0} %), got back {} ({:.1} % of the {expected:.0} due); {}",
             i + 1,
             w.cpu_pct,
             w.cpu_pct / phones as f64,
+            per_second / (w.cpu_pct / 100.0).max(1e-9),
             w.sent,
             w.sent as f64 / expected * 100.0,
             w.received,

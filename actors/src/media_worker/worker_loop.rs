@@ -32,6 +32,8 @@ pub(super) async fn run(
     let mut lobby = Waiting::new(address);
     let mut buf = vec![0u8; 2048];
     let mut next_report = Instant::now();
+    // Datagrams read from and sent on the socket since the last report.
+    let (mut datagrams_in, mut datagrams_out) = (0u64, 0u64);
     loop {
         let now = Instant::now();
         let wake = calls
@@ -54,6 +56,7 @@ pub(super) async fn run(
                 while let Some(r) = next.take() {
                     match r {
                         Ok((n, source)) => {
+                            datagrams_in += 1;
                             receive(&mut calls, &mut routes, &mut lobby, address, source, &buf[..n]);
                         }
                         Err(e) => tracing::debug!(error = %e, "media socket read failed"),
@@ -95,6 +98,7 @@ pub(super) async fn run(
                 tracks += call.sfu.track_count();
             }
             while let Some(t) = call.sfu.poll_transmit() {
+                datagrams_out += 1;
                 if let Err(e) = socket.send_to(&t.contents, t.destination).await {
                     tracing::debug!(error = %e, "media send failed");
                 }
@@ -105,6 +109,10 @@ pub(super) async fn run(
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
         if reporting {
             telemetry::media::worker_load(worker, calls.len(), peers, tracks);
+            telemetry::media::datagrams(
+                std::mem::take(&mut datagrams_in),
+                std::mem::take(&mut datagrams_out),
+            );
         }
     }
 }

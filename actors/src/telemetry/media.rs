@@ -20,6 +20,7 @@ pub const CALLS: &str = "tandem_media_calls";
 pub const PEERS: &str = "tandem_media_peers";
 pub const TRACKS: &str = "tandem_media_tracks";
 pub const DISCONNECTS: &str = "tandem_media_disconnects_total";
+pub const DATAGRAMS: &str = "tandem_media_datagrams_total";
 pub const UNROUTED_DATAGRAMS: &str = "tandem_media_unrouted_datagrams_total";
 pub const RTT: &str = "tandem_media_rtt_seconds";
 pub const LOSS: &str = "tandem_media_loss_ratio";
@@ -70,6 +71,11 @@ pub fn declared() -> Vec<Metric> {
             DISCONNECTS,
             "Media connections dropped by ICE or DTLS failure or timeout",
         ),
+        Metric::counter(
+            DATAGRAMS,
+            "UDP datagrams the media workers read (in) and the calls sent (out): every packet of every participant's connection and phone",
+        )
+        .label("direction", IN_OUT),
         Metric::counter(
             UNROUTED_DATAGRAMS,
             "UDP datagrams no participant's connection accepted",
@@ -174,6 +180,12 @@ pub fn worker_load(worker: usize, calls: usize, peers: usize, tracks: usize) {
 /// A participant's media connection was dropped by ICE or DTLS.
 pub fn disconnected() {
     counter!(DISCONNECTS).increment(1);
+}
+
+/// Datagrams a worker read and its calls sent since its last report.
+pub fn datagrams(read: u64, sent: u64) {
+    counter!(DATAGRAMS, "direction" => "in").increment(read);
+    counter!(DATAGRAMS, "direction" => "out").increment(sent);
 }
 
 /// A datagram that no call on the worker accepted (per datagram: the handle is held).
