@@ -39,6 +39,7 @@ mod lobby;
 mod panic_guard;
 pub mod pool;
 mod routing;
+mod timers;
 mod worker_loop;
 
 pub use pool::MediaPool;

@@ -30,6 +30,15 @@ impl Routes {
     }
 }
 
+/// Which calls a datagram gave something to do.
+pub(super) enum Touched {
+    /// None (the lobby took it, or nobody did).
+    None,
+    One(SessionId),
+    /// Any of them (a stray a call counted and reported: rare).
+    Any,
+}
+
 /// Hands the datagram to whoever it belongs to: a phone at the service prompt, a call's peer,
 /// or else a phone whose RTP it is from a wrong address (counted and reported there). Counted
 /// when nobody's.
@@ -40,21 +49,25 @@ pub(super) fn receive(
     address: SocketAddr,
     source: SocketAddr,
     data: &[u8],
-) {
-    if lobby.lobby.handle_receive(Instant::now(), source, data)
-        || route(calls, routes, address, source, data)
-    {
-        return;
+) -> Touched {
+    if lobby.lobby.handle_receive(Instant::now(), source, data) {
+        return Touched::None;
+    }
+    if let Some(session) = route(calls, routes, address, source, data) {
+        return Touched::One(session);
     }
     // Rare (strays and NAT trouble), so worth a second look at every phone.
-    let stray =
-        lobby.lobby.stray(source, data) || calls.values_mut().any(|c| c.sfu.stray(source, data));
-    if !stray {
-        telemetry::media::unrouted_datagram();
+    if lobby.lobby.stray(source, data) {
+        return Touched::None;
     }
+    if calls.values_mut().any(|c| c.sfu.stray(source, data)) {
+        return Touched::Any;
+    }
+    telemetry::media::unrouted_datagram();
+    Touched::None
 }
 
-/// Hands the datagram to the call whose peer it belongs to: false if none took it. The call
+/// Hands the datagram to the call whose peer it belongs to: which took it, if one did. The call
 /// that took the last datagram from this address is asked first. A call that panics on it is
 /// lost alone (see [`super::panic_guard`]).
 fn route(
@@ -63,7 +76,7 @@ fn route(
     address: SocketAddr,
     source: SocketAddr,
     data: &[u8],
-) -> bool {
+) -> Option<SessionId> {
     let now = Instant::now();
     let known = routes.0.get(&source).copied();
     let offer = |session: SessionId, call: &mut super::call::Call| {
@@ -105,15 +118,11 @@ fn route(
     }
     if let Some(session) = failed {
         lose(calls, session);
-        return true;
+        return Some(session);
     }
-    match taken {
-        Some(session) => {
-            if known != Some(session) {
-                routes.remember(source, session);
-            }
-            true
-        }
-        None => false,
+    let session = taken?;
+    if known != Some(session) {
+        routes.remember(source, session);
     }
+    Some(session)
 }

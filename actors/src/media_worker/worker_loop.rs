@@ -1,6 +1,7 @@
 //! The worker's loop, in the manner of str0m's examples/chat.rs: it waits for a command, a
-//! datagram or the earliest timer, then advances the prompt and every call and sends what they
-//! have to send.
+//! datagram or the earliest timer, then advances the prompt and the calls that have something
+//! to do (a datagram taken, a timeout due: [`super::timers`]; every call after a command) and
+//! sends what they have to send.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -12,7 +13,8 @@ use super::call::Calls;
 use super::commands::handle_command;
 use super::lobby::Waiting;
 use super::panic_guard::guarded;
-use super::routing::{Routes, receive};
+use super::routing::{Routes, Touched, receive};
+use super::timers::DueCalls;
 use super::{DATAGRAMS_PER_PASS, WorkerCmd};
 use crate::ids::SessionId;
 use crate::telemetry;
@@ -34,11 +36,15 @@ pub(super) async fn run(
     let mut next_report = Instant::now();
     // Datagrams read from and sent on the socket since the last report.
     let (mut datagrams_in, mut datagrams_out) = (0u64, 0u64);
+    let mut timers = DueCalls::default();
+    // The calls to visit in this pass; all of them after a command (it may have changed any).
+    let mut visit: Vec<SessionId> = Vec::new();
+    let mut everyone = false;
     loop {
         let now = Instant::now();
-        let wake = calls
-            .values()
-            .map(|c| c.sfu.poll_timeout(now))
+        let wake = timers
+            .next()
+            .into_iter()
             .chain(lobby.lobby.poll_timeout())
             .min()
             .unwrap_or(now + Duration::from_millis(100))
@@ -46,7 +52,10 @@ pub(super) async fn run(
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 None => break,
-                Some(cmd) => handle_command(&mut calls, &mut lobby, address, cmd),
+                Some(cmd) => {
+                    handle_command(&mut calls, &mut lobby, address, cmd);
+                    everyone = true;
+                }
             },
             received = socket.recv_from(&mut buf) => {
                 // This one, then whatever else is already waiting, up to the pass limit; a
@@ -57,7 +66,11 @@ pub(super) async fn run(
                     match r {
                         Ok((n, source)) => {
                             datagrams_in += 1;
-                            receive(&mut calls, &mut routes, &mut lobby, address, source, &buf[..n]);
+                            match receive(&mut calls, &mut routes, &mut lobby, address, source, &buf[..n]) {
+                                Touched::One(session) => visit.push(session),
+                                Touched::Any => everyone = true,
+                                Touched::None => {}
+                            }
                         }
                         Err(e) => tracing::debug!(error = %e, "media socket read failed"),
                     }
@@ -77,11 +90,19 @@ pub(super) async fn run(
         if reporting {
             next_report = now + REPORT_EVERY;
         }
-        let (mut peers, mut tracks) = (0, 0);
-        let sessions: Vec<SessionId> = calls.keys().copied().collect();
-        for session in sessions {
+        if std::mem::take(&mut everyone) {
+            visit.clear();
+            visit.extend(calls.keys().copied());
+        } else {
+            timers.take_due(now, &mut visit);
+            visit.sort_unstable();
+            visit.dedup();
+        }
+        for session in visit.drain(..) {
+            let due = timers.is_due(session, now);
             guarded(&mut calls, session, |call| {
-                if call.sfu.poll_timeout(now) <= now {
+                // A call visited for a datagram may not be due; one taken off the timers is.
+                if due || call.sfu.poll_timeout(now) <= now {
                     let started = Instant::now();
                     if let Err(e) = call.sfu.handle_timeout(now) {
                         tracing::error!(%session, error = %e, "media timeout handling failed");
@@ -90,13 +111,9 @@ pub(super) async fn run(
                 }
             });
             let Some(call) = calls.get_mut(&session) else {
+                timers.remove(session);
                 continue;
             };
-            if reporting {
-                call.report();
-                peers += call.sfu.peer_count();
-                tracks += call.sfu.track_count();
-            }
             while let Some(t) = call.sfu.poll_transmit() {
                 datagrams_out += 1;
                 if let Err(e) = socket.send_to(&t.contents, t.destination).await {
@@ -105,6 +122,15 @@ pub(super) async fn run(
             }
             call.pass_on_events(session);
             call.record();
+            timers.set(session, call.sfu.poll_timeout(now));
+        }
+        let (mut peers, mut tracks) = (0, 0);
+        if reporting {
+            for call in calls.values_mut() {
+                call.report();
+                peers += call.sfu.peer_count();
+                tracks += call.sfu.track_count();
+            }
         }
         // Calls stay until their session ends; an idle one costs a map entry and a mixer.
         if reporting {
