@@ -281,6 +281,10 @@ async fn main() -> anyhow::Result<()> {
     }
 
     if let Some(phones) = args.phones_per_session {
+        // The CSR gives each talker one of the call's two microphones (SPEC V3).
+        if !(1..=phones.min(2)).contains(&args.talkers) {
+            bail!("--talkers must be 1 or 2, and at most --phones-per-session");
+        }
         let sessions = numbered_sessions(&http, &base, &token, args.sessions, "room").await?;
         let plan = voice_room::Plan {
             rooms: args.sessions,

@@ -63,8 +63,8 @@ impl Phone {
     }
 }
 
-/// Sends every phone's speech every 20 ms until `until`, the rooms' phones spread over the 20
-/// ms so that they do not all send at once. Returns the packets sent by each phone.
+/// Sends every phone's speech every 20 ms until the tasks are aborted, the rooms spread over
+/// the 20 ms so that they do not all send at once; `sent` counts the packets.
 pub fn speak(
     phones: Vec<Arc<Vec<Phone>>>,
     speech: Arc<Vec<u8>>,

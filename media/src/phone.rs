@@ -398,12 +398,17 @@ impl PhoneLeg {
     }
 
     /// 20 ms already in the phone's codec (the listener mix, encoded once for every phone of
-    /// that codec: [`shared_mix`]): the datagram to send, unless on hold.
-    pub fn send_payload(&mut self, now: Instant, payload: &[u8]) -> Option<Vec<u8>> {
+    /// that codec: [`shared_mix`]): the datagram to send, unless on hold. `payload` is asked
+    /// only if it goes out, so a phone on hold or without consent costs no encode.
+    pub fn send_payload<'a>(
+        &mut self,
+        now: Instant,
+        payload: impl FnOnce() -> Option<&'a [u8]>,
+    ) -> Option<Vec<u8>> {
         if !self.media.send || !self.may_send(now) {
             return None;
         }
-        self.packetize(now, payload)
+        self.packetize(now, payload()?)
     }
 
     /// Whether RTP may go out now; counts it withheld if not. Asked before encoding, so that

@@ -326,7 +326,14 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         media: PhoneMedia,
     ) -> Result<(), SfuError> {
         match self.phones.get_mut(&peer) {
-            Some(leg) => leg.update(media)?,
+            Some(leg) => {
+                let codec = leg.media().codec;
+                leg.update(media)?;
+                if leg.media().codec != codec {
+                    // Its voice comes numbered and coded anew: nothing buffered is of use.
+                    self.mixer.forget(peer)?;
+                }
+            }
             None => {
                 self.phones.insert(peer, PhoneLeg::new(now, wall, media)?);
             }
@@ -496,6 +503,8 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         // Whether a member hears PCM, Opus, or nothing (no connection to hear on yet).
         let pcm = |m: &P| -> Option<bool> {
             match self.phones.get(m) {
+                // On hold: it is sent nothing.
+                Some(phone) if !phone.media().send => None,
                 Some(phone) => Some(phone.hears_pcm()),
                 None => self.peers.contains_key(m).then_some(false),
             }
@@ -686,10 +695,10 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                     phone.send_pcm(now, pcm)
                 } else if phone.hears_pcm() {
                     let codec = phone.media().codec;
+                    let shared = &mut self.shared_mix;
                     out.listeners_pcm
                         .as_deref()
-                        .and_then(|pcm| self.shared_mix.payload(codec, pcm).ok())
-                        .and_then(|payload| phone.send_payload(now, payload))
+                        .and_then(|pcm| phone.send_payload(now, || shared.payload(codec, pcm).ok()))
                 } else {
                     phone.send_mix(now, out.for_member(key))
                 };

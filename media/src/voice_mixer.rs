@@ -455,16 +455,12 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                 speakers_pcm.push((*k, p));
                 continue;
             }
-            let Some((_, pcm)) = minus.iter().find(|(m, _)| m == k) else {
-                // Its packet did not decode at all: the others are all it hears, and there
-                // are none this tick.
-                if self.pcm_hearers.contains(k) {
-                    speakers_pcm.push((*k, Box::new(listener)));
-                } else {
-                    speakers.push((*k, Vec::new()));
-                }
-                continue;
-            };
+            // Its own frame did not decode (nothing of it is in the listener mix): the listener
+            // mix is then exactly the others.
+            let pcm = minus
+                .iter()
+                .find(|(m, _)| m == k)
+                .map_or(&listener, |(_, p)| p);
             if self.pcm_hearers.contains(k) {
                 speakers_pcm.push((*k, Box::new(*pcm)));
                 continue;

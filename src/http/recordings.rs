@@ -152,8 +152,8 @@ pub async fn listing(state: &AppState, owner: Option<AccountId>) -> Result<Vec<V
     let progress = state.exports.progress_now();
     // Issue 18: who was in the session recorded, so a list of recordings says which is which
     // without opening them (one query for all, not two per recording). The recordings are
-    // read first: one made between the two queries is then in neither, rather than listed
-    // without its session.
+    // read first: one made between the two queries is then listed on the next read, rather
+    // than now without its session.
     let listed = state.store.recordings(owner).await?;
     let sessions = state.store.recorded_sessions(owner).await?;
     let mut recordings = Vec::new();

@@ -60,6 +60,9 @@ impl DueCalls {
             self.drop_stale();
             match self.heap.peek() {
                 Some(Reverse((at, session))) if *at <= now => {
+                    // No time until its visit sets one: so setting the same time again puts
+                    // it back on the heap, and it stays due meanwhile.
+                    self.due.remove(session);
                     into.push(*session);
                     self.heap.pop();
                 }
@@ -106,6 +109,17 @@ mod tests {
         due.clear();
         d.take_due(ms(30), &mut due);
         assert!(due.is_empty(), "taken once");
+        assert!(
+            d.is_due(session(1), ms(30)),
+            "due until its visit sets a time"
+        );
+        // Set again to the very time it was taken at (a call that could not advance): it
+        // comes out again, rather than staying off the heap for good.
+        d.set(session(1), ms(30));
+        assert_eq!(d.next(), Some(ms(30)));
+        d.take_due(ms(30), &mut due);
+        assert_eq!(due, [session(1)]);
+        due.clear();
         // A call gone is never due.
         d.remove(session(2));
         assert_eq!(d.next(), None);

@@ -115,9 +115,9 @@ pub(super) async fn run(
                 continue;
             };
             while let Some(t) = call.sfu.poll_transmit() {
-                datagrams_out += 1;
-                if let Err(e) = socket.send_to(&t.contents, t.destination).await {
-                    tracing::debug!(error = %e, "media send failed");
+                match socket.send_to(&t.contents, t.destination).await {
+                    Ok(_) => datagrams_out += 1,
+                    Err(e) => tracing::debug!(error = %e, "media send failed"),
                 }
             }
             call.pass_on_events(session);
