@@ -71,10 +71,11 @@ struct Args {
     /// With `--phones-per-session`: the same rooms in Janus's AudioBridge too, after Tandem's.
     #[arg(long)]
     janus: bool,
-    /// Runs of `--files`, `--data-channel` and `--phones-per-session` (measured windows of
-    /// `--seconds`, one after the other).
-    #[arg(long, default_value_t = 5)]
-    runs: usize,
+    /// Runs of `--files`, `--data-channel` and `--phones-per-session` (5 unless given), and
+    /// of `--media` (1 unless given): for the last two, measured windows of `--seconds`, one
+    /// after the other on the same load, each printed, then their spread.
+    #[arg(long)]
+    runs: Option<usize>,
     /// A data channel instead: send this many MB between two str0m peers, `--runs` times.
     #[arg(long)]
     data_channel: Option<usize>,
@@ -175,7 +176,7 @@ async fn main() -> anyhow::Result<()> {
         machine::pin_self(0)?;
     }
     if let Some(mb) = args.data_channel {
-        for run in 1..=args.runs {
+        for run in 1..=args.runs.unwrap_or(5) {
             let (rate, cpu) = tokio::task::spawn_blocking(move || data_channel::run(mb)).await??;
             println!(
                 "data channel run {run}: {mb} MB at {rate:.1} MB/s, {cpu:.1} ms CPU per MB (both peers)"
@@ -275,7 +276,7 @@ async fn main() -> anyhow::Result<()> {
     let token = login["token"].as_str().context("token")?.to_string();
 
     if let Some(mib) = args.files {
-        let result = files::run(&http, &base, &token, pid, mib, args.runs).await;
+        let result = files::run(&http, &base, &token, pid, mib, args.runs.unwrap_or(5)).await;
         server.kill().await?;
         return result;
     }
@@ -291,7 +292,7 @@ async fn main() -> anyhow::Result<()> {
             phones,
             talkers: args.talkers,
             seconds: args.seconds,
-            runs: args.runs,
+            runs: args.runs.unwrap_or(5),
             speech: Arc::new(sip::pcap_payloads(std::path::Path::new(sip::SPEECH))?),
         };
         println!(
@@ -484,6 +485,53 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--media --runs K`: the server's CPU and datagrams in each of K windows of `seconds` from
+/// `from`, printed with their spread, while the load runs on.
+async fn media_windows(
+    base: &str,
+    pid: u32,
+    from: Instant,
+    seconds: u64,
+    windows: usize,
+) -> anyhow::Result<()> {
+    use media::metric;
+    let datagrams = |text: &str| {
+        metric(text, "tandem_media_datagrams_total{direction=\"in\"}").unwrap_or(0.0)
+            + metric(text, "tandem_media_datagrams_total{direction=\"out\"}").unwrap_or(0.0)
+    };
+    let (mut cpu, mut sent, mut at) = (cpu_ticks(pid)?, datagrams(&metrics(base).await?), from);
+    let mut figures = Vec::new();
+    for w in 1..=windows {
+        let machine_before = machine::sample()?;
+        tokio::time::sleep_until((from + Duration::from_secs(seconds) * w as u32).into()).await;
+        let (cpu_now, sent_now, now) = (
+            cpu_ticks(pid)?,
+            datagrams(&metrics(base).await?),
+            Instant::now(),
+        );
+        let wall = now.duration_since(at).as_secs_f64();
+        let cpu_pct = (cpu_now - cpu) as f64 / 100.0 / wall * 100.0;
+        let per_second = (sent_now - sent) / wall;
+        let per_core = per_second / (cpu_pct / 100.0).max(1e-9);
+        println!(
+            "window {w}: server CPU {cpu_pct:.1} % of one core; {per_second:.0} datagrams/s, {per_core:.0} per core-second; {}",
+            machine::describe(&machine_before, &machine::sample()?)
+        );
+        figures.push((cpu_pct, per_core));
+        (cpu, sent, at) = (cpu_now, sent_now, now);
+    }
+    let spread = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2], v[v.len() - 1])
+    };
+    let (c0, c1, c2) = spread(figures.iter().map(|f| f.0).collect());
+    let (p0, p1, p2) = spread(figures.iter().map(|f| f.1).collect());
+    println!(
+        "over {windows} windows: server CPU min {c0:.1} %, median {c1:.1} %, max {c2:.1} %; datagrams per core-second min {p0:.0}, median {p1:.0}, max {p2:.0}"
+    );
+    Ok(())
+}
+
 async fn metrics(base: &str) -> anyhow::Result<String> {
     Ok(reqwest::get(format!("{base}/metrics"))
         .await?
@@ -504,7 +552,14 @@ async fn media_load(
     // Connecting (ICE, DTLS, the server's offer for the share) is not measured.
     const WARM_UP: Duration = Duration::from_secs(3);
     let start = Instant::now();
-    let end = start + WARM_UP + Duration::from_secs(args.seconds);
+    let windows = args.runs.unwrap_or(1).max(1);
+    // With several windows, the last is sampled a second before the participants stop.
+    let margin = if windows > 1 {
+        Duration::from_secs(1)
+    } else {
+        Duration::ZERO
+    };
+    let end = start + WARM_UP + Duration::from_secs(args.seconds) * windows as u32 + margin;
     let mut tasks = Vec::new();
     let mut seen = Vec::new();
     for (csr, cust) in pairs {
@@ -529,6 +584,9 @@ async fn media_load(
     let drops_before = media::udp_drops(pid)?;
     let machine_before = machine::sample()?;
     let measured = Instant::now();
+    if windows > 1 {
+        media_windows(base, pid, start + WARM_UP, args.seconds, windows).await?;
+    }
     let mut failed = 0;
     for t in tasks {
         match t.await? {
