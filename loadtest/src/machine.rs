@@ -51,6 +51,16 @@ pub fn describe(before: &Sample, after: &Sample) -> String {
     )
 }
 
+/// Min, median and max of repeated runs' figures (at least one): what a figure is given with.
+pub fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[0],
+        values[values.len() / 2],
+        values[values.len() - 1],
+    )
+}
+
 /// Pins this process (every thread) to `core` with taskset.
 pub fn pin_self(core: usize) -> anyhow::Result<()> {
     let status = std::process::Command::new("taskset")

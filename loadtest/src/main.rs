@@ -520,12 +520,8 @@ async fn media_windows(
         figures.push((cpu_pct, per_core));
         (cpu, sent, at) = (cpu_now, sent_now, now);
     }
-    let spread = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        (v[0], v[v.len() / 2], v[v.len() - 1])
-    };
-    let (c0, c1, c2) = spread(figures.iter().map(|f| f.0).collect());
-    let (p0, p1, p2) = spread(figures.iter().map(|f| f.1).collect());
+    let (c0, c1, c2) = machine::spread(figures.iter().map(|f| f.0).collect());
+    let (p0, p1, p2) = machine::spread(figures.iter().map(|f| f.1).collect());
     println!(
         "over {windows} windows: server CPU min {c0:.1} %, median {c1:.1} %, max {c2:.1} %; datagrams per core-second min {p0:.0}, median {p1:.0}, max {p2:.0}"
     );

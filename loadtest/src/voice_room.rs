@@ -175,14 +175,10 @@ pub fn report(
             w.machine,
         );
     }
-    let mut cpu: Vec<f64> = windows.iter().map(|w| w.cpu_pct).collect();
-    cpu.sort_by(f64::total_cmp);
-    let median = cpu[cpu.len() / 2];
+    let (min, median, max) = machine::spread(windows.iter().map(|w| w.cpu_pct).collect());
     println!(
-        "  server CPU over {} runs: min {:.1} %, median {median:.1} %, max {:.1} %; per phone: median {:.3} % of a core; RSS {} MiB",
-        cpu.len(),
-        cpu[0],
-        cpu[cpu.len() - 1],
+        "  server CPU over {} runs: min {min:.1} %, median {median:.1} %, max {max:.1} %; per phone: median {:.3} % of a core; RSS {} MiB",
+        windows.len(),
         median / phones as f64,
         rss_kib(pid)? / 1024,
     );

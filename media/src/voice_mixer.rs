@@ -485,7 +485,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
     fn decode(&mut self, who: K, playout: &Playout<Frame>) -> usize {
         let s = self.speakers.get_mut(&who).expect("a source per speaker");
         let pcm = self.pcm.get_mut(&who).expect("a buffer per speaker");
-        let n = match playout {
+        match playout {
             Playout::Packet(Frame::Pcm(p)) => {
                 **pcm = **p;
                 return FRAME_SAMPLES;
@@ -494,21 +494,23 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                 pcm.fill(0);
                 return 0;
             }
-            Playout::Packet(Frame::Opus(p)) => {
-                Self::catch_up(s, pcm, &mut self.stats);
-                self.stats.decodes += 1;
-                match s.decoder.decode(p, &mut pcm[..], false) {
-                    Ok(n) => n,
-                    Err(_) => {
-                        self.stats.decode_errors += 1;
-                        // Conceal instead, so one bad packet is not a click.
-                        s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
-                    }
+            _ => {}
+        }
+        if let Some(prev) = s.undecoded.take() {
+            let _ = s.decoder.decode(&prev, &mut pcm[..], false);
+            self.stats.decodes += 1;
+        }
+        self.stats.decodes += 1;
+        let n = match playout {
+            Playout::Packet(Frame::Opus(p)) => match s.decoder.decode(p, &mut pcm[..], false) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.stats.decode_errors += 1;
+                    // Conceal instead, so one bad packet is not a click.
+                    s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
                 }
-            }
-            Playout::Lost => {
-                Self::catch_up(s, pcm, &mut self.stats);
-                self.stats.decodes += 1;
+            },
+            _ => {
                 self.stats.concealed += 1;
                 s.decoder.decode(&[], &mut pcm[..], false).unwrap_or(0)
             }
@@ -516,14 +518,6 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         // A sender using 10 ms frames fills half; the rest stays silent.
         pcm[n.min(FRAME_SAMPLES)..].fill(0);
         n
-    }
-
-    /// Decodes the last packet passed on undecoded, if any.
-    fn catch_up(s: &mut Source, pcm: &mut [i16; FRAME_SAMPLES], stats: &mut MixerStats) {
-        if let Some(prev) = s.undecoded.take() {
-            let _ = s.decoder.decode(&prev, &mut pcm[..], false);
-            stats.decodes += 1;
-        }
     }
 }
 
