@@ -11,7 +11,7 @@
 //! This file is the worker's interface: its commands, errors and [`MediaWorkerHandle`]. The rest
 //! is split by concern: [`pool`] (the workers and which one carries a session), `worker_loop`
 //! (the loop: socket, timers, commands), `commands` (what each command does), `call` (one
-//! session's call on the worker), `routing` (which call a datagram is for), `panic_guard` (a
+//! session's call on the worker), `routing` (which call a datagram is for), `socket` (batched reads and writes), `panic_guard` (a
 //! panicking call is dropped alone) and `lobby` (phones at the service prompt). Its metrics are
 //! in [`crate::telemetry::media`].
 
@@ -39,6 +39,7 @@ mod lobby;
 mod panic_guard;
 pub mod pool;
 mod routing;
+pub mod socket;
 mod timers;
 mod worker_loop;
 
@@ -169,6 +170,7 @@ impl MediaWorkerHandle {
             ));
         }
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let socket = socket::MediaSocket::new(socket)?;
         tokio::spawn(worker_loop::run(socket, address, rx, index));
         tracing::info!(%bound, %address, receive_buffer, "media worker listening");
         Ok(Self { tx, address })

@@ -585,7 +585,7 @@ impl Client {
                     self.transmits.push_back(Transmit {
                         source: t.source,
                         destination: t.destination,
-                        contents: t.contents.to_vec(),
+                        contents: t.contents.into(),
                     });
                 }
                 Output::Event(e) => self.handle_event(now, e),

@@ -796,7 +796,8 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                 Ok(Output::Transmit(t)) => self.transmits.push_back(Transmit {
                     source: t.source,
                     destination: t.destination,
-                    contents: t.contents.to_vec(),
+                    // Moved, not copied: str0m hands over the buffer it encrypted into (issue 19).
+                    contents: t.contents.into(),
                 }),
                 Ok(Output::Event(e)) => {
                     if !self.handle_event(now, key, e) {

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use tandem_media::phone::counts::PhoneCounts;
 use tandem_media::phone::lobby::LobbyEvent;
 
 use super::Lobby;
+use super::socket::MediaSocket;
 use crate::telemetry;
 
 pub(super) struct Waiting {
@@ -31,12 +31,10 @@ impl Waiting {
     }
 
     /// Advances the prompt to `now`: sends what is due, passes key presses on, counts packets.
-    pub(super) async fn advance(&mut self, socket: &UdpSocket, now: Instant) {
+    pub(super) fn advance(&mut self, socket: &mut MediaSocket, now: Instant) {
         self.lobby.handle_timeout(now);
         while let Some(t) = self.lobby.poll_transmit() {
-            if let Err(e) = socket.send_to(&t.contents, t.destination).await {
-                tracing::debug!(error = %e, "media send failed");
-            }
+            socket.queue(t);
         }
         while let Some(e) = self.lobby.poll_event() {
             match e {

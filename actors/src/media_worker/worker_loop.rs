@@ -1,12 +1,11 @@
 //! The worker's loop, in the manner of str0m's examples/chat.rs: it waits for a command, a
 //! datagram or the earliest timer, then advances the prompt and the calls that have something
 //! to do (a datagram taken, a timeout due: [`super::timers`]; every call after a command) and
-//! sends what they have to send.
+//! sends what they have to send, all of it at the end of the pass ([`super::socket`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::call::Calls;
@@ -14,6 +13,7 @@ use super::commands::handle_command;
 use super::lobby::Waiting;
 use super::panic_guard::guarded;
 use super::routing::{Routes, Touched, receive};
+use super::socket::MediaSocket;
 use super::timers::DueCalls;
 use super::{DATAGRAMS_PER_PASS, WorkerCmd};
 use crate::ids::SessionId;
@@ -24,7 +24,7 @@ const REPORT_EVERY: Duration = Duration::from_millis(250);
 
 /// The worker's loop; `worker` (its index in the pool) labels its gauges.
 pub(super) async fn run(
-    socket: UdpSocket,
+    mut socket: MediaSocket,
     address: SocketAddr,
     mut rx: mpsc::Receiver<WorkerCmd>,
     worker: usize,
@@ -32,10 +32,11 @@ pub(super) async fn run(
     let mut calls = Calls::new();
     let mut routes = Routes::default();
     let mut lobby = Waiting::new(address);
-    let mut buf = vec![0u8; 2048];
     let mut next_report = Instant::now();
     // Datagrams read from and sent on the socket since the last report.
     let (mut datagrams_in, mut datagrams_out) = (0u64, 0u64);
+    // The socket calls that read and sent them.
+    let (mut read_calls, mut send_calls) = (0u64, 0u64);
     let mut timers = DueCalls::default();
     // The calls to visit in this pass; all of them after a command (it may have changed any).
     let mut visit: Vec<SessionId> = Vec::new();
@@ -57,33 +58,32 @@ pub(super) async fn run(
                     everyone = true;
                 }
             },
-            received = socket.recv_from(&mut buf) => {
-                // This one, then whatever else is already waiting, up to the pass limit; a
-                // datagram read is always handled.
-                let mut next = Some(received);
+            ready = socket.readable() => {
+                if let Err(e) = ready {
+                    tracing::debug!(error = %e, "media socket not readable");
+                }
+                // What is waiting, a batch a syscall, up to the pass limit.
                 let mut handled = 0;
-                while let Some(r) = next.take() {
-                    match r {
-                        Ok((n, source)) => {
-                            datagrams_in += 1;
-                            match receive(&mut calls, &mut routes, &mut lobby, address, source, &buf[..n]) {
-                                Touched::One(session) => visit.push(session),
-                                Touched::Any => everyone = true,
-                                Touched::None => {}
-                            }
+                while handled < DATAGRAMS_PER_PASS {
+                    let read = socket.try_receive(|source, data| {
+                        match receive(&mut calls, &mut routes, &mut lobby, address, source, data) {
+                            Touched::One(session) => visit.push(session),
+                            Touched::Any => everyone = true,
+                            Touched::None => {}
                         }
-                        Err(e) => tracing::debug!(error = %e, "media socket read failed"),
-                    }
-                    handled += 1;
-                    if handled < DATAGRAMS_PER_PASS {
-                        next = socket.try_recv_from(&mut buf).ok().map(Ok);
+                    });
+                    read_calls += read.calls;
+                    handled += read.datagrams;
+                    if !read.more {
+                        break;
                     }
                 }
+                datagrams_in += handled as u64;
             },
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
         let now = Instant::now();
-        lobby.advance(&socket, now).await;
+        lobby.advance(&mut socket, now);
         // Issue 19: counters and gauges at an interval, not on every pass (a busy worker makes
         // thousands of passes a second; each report is a dozen registry lookups per call).
         let reporting = now >= next_report;
@@ -115,15 +115,15 @@ pub(super) async fn run(
                 continue;
             };
             while let Some(t) = call.sfu.poll_transmit() {
-                match socket.send_to(&t.contents, t.destination).await {
-                    Ok(_) => datagrams_out += 1,
-                    Err(e) => tracing::debug!(error = %e, "media send failed"),
-                }
+                socket.queue(t);
             }
             call.pass_on_events(session);
             call.record();
             timers.set(session, call.sfu.poll_timeout(now));
         }
+        let flushed = socket.flush().await;
+        datagrams_out += flushed.datagrams;
+        send_calls += flushed.syscalls;
         let (mut peers, mut tracks) = (0, 0);
         if reporting {
             for call in calls.values_mut() {
@@ -138,6 +138,8 @@ pub(super) async fn run(
             telemetry::media::datagrams(
                 std::mem::take(&mut datagrams_in),
                 std::mem::take(&mut datagrams_out),
+                std::mem::take(&mut read_calls),
+                std::mem::take(&mut send_calls),
             );
         }
     }

@@ -21,6 +21,7 @@ pub const PEERS: &str = "tandem_media_peers";
 pub const TRACKS: &str = "tandem_media_tracks";
 pub const DISCONNECTS: &str = "tandem_media_disconnects_total";
 pub const DATAGRAMS: &str = "tandem_media_datagrams_total";
+pub const SOCKET_CALLS: &str = "tandem_media_socket_calls_total";
 pub const UNROUTED_DATAGRAMS: &str = "tandem_media_unrouted_datagrams_total";
 pub const RTT: &str = "tandem_media_rtt_seconds";
 pub const LOSS: &str = "tandem_media_loss_ratio";
@@ -74,6 +75,11 @@ pub fn declared() -> Vec<Metric> {
         Metric::counter(
             DATAGRAMS,
             "UDP datagrams the media workers read (in) and the calls sent (out): every packet of every participant's connection and phone",
+        )
+        .label("direction", IN_OUT),
+        Metric::counter(
+            SOCKET_CALLS,
+            "Reads (in: recvmmsg) and sends (out: sendmsg, with GSO for a run of datagrams) the media workers made on their sockets; datagrams per call is the batching",
         )
         .label("direction", IN_OUT),
         Metric::counter(
@@ -182,10 +188,13 @@ pub fn disconnected() {
     counter!(DISCONNECTS).increment(1);
 }
 
-/// Datagrams a worker read and its calls sent since its last report.
-pub fn datagrams(read: u64, sent: u64) {
+/// Datagrams a worker read and its calls sent since its last report, and the socket calls
+/// that read and sent them.
+pub fn datagrams(read: u64, sent: u64, read_calls: u64, send_calls: u64) {
     counter!(DATAGRAMS, "direction" => "in").increment(read);
     counter!(DATAGRAMS, "direction" => "out").increment(sent);
+    counter!(SOCKET_CALLS, "direction" => "in").increment(read_calls);
+    counter!(SOCKET_CALLS, "direction" => "out").increment(send_calls);
 }
 
 /// A datagram that no call on the worker accepted (per datagram: the handle is held).
