@@ -498,7 +498,7 @@ fn indicator_window(text: &str, events: &async_channel::Sender<UiEvent>) -> Indi
         glib::Propagation::Stop
     });
     window.connect_map(above::keep_above);
-    window.present();
+    above::show_without_focus(&window);
     Indicator {
         window,
         label,

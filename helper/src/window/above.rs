@@ -5,6 +5,10 @@
 //! `_NET_WM_STATE` when it maps the window. Without a window manager (a bare Xvfb) nothing covers
 //! the indicator anyway. On other GDK backends (Wayland) this does nothing:
 //! there a compositor decides, and the indicator is an ordinary window.
+//!
+//! The indicator also shows without taking the keyboard ([`show_without_focus`]): the customer
+//! goes on typing where they were, and so do the CSR's keys, which would otherwise land on the
+//! indicator (Enter or Space pressing its focused "Take control back" button).
 
 use gtk4::prelude::*;
 use x11rb::connection::Connection;
@@ -27,6 +31,21 @@ fn atoms(conn: &impl Connection, names: &[&str]) -> Result<Vec<u32>, Error> {
         .map(|n| conn.intern_atom(false, n.as_bytes()))
         .collect::<Result<Vec<_>, _>>()?;
     cookies.into_iter().map(|c| Ok(c.reply()?.atom)).collect()
+}
+
+/// Shows `window` without giving it the keyboard. `present()` asks for the focus (and without
+/// a window manager GDK takes it with `XSetInputFocus`); showing it only maps it, and a user time
+/// of 0 tells a window manager not to focus it on map (EWMH `_NET_WM_USER_TIME`).
+pub fn show_without_focus(window: &gtk4::Window) {
+    window.connect_realize(|window| {
+        if let Some(x11) = window
+            .surface()
+            .and_then(|s| s.downcast::<gdk4_x11::X11Surface>().ok())
+        {
+            x11.set_user_time(0);
+        }
+    });
+    window.set_visible(true);
 }
 
 /// Asks the window manager to keep `window`, just mapped, above the others and on every desktop.

@@ -84,12 +84,15 @@ async fn the_customer_controls_the_csrs_window_through_the_csrs_helper_in_chromi
         carol.find(json!({"role": "label", "contains": "as Carol's computer.", "window": MAIN}));
         // The console asks as soon as the helper is there; Carol answers in her helper.
         carol.find(json!({"role": "label", "contains": "Give Dave control of this computer?", "window": MAIN}));
+        // She is working in her window (the helper's own window took the keyboard when it
+        // showed, as it does without a window manager).
+        focus(carol.display(), window_id);
         carol.click("Allow", MAIN);
         carol.find(json!({"role": "label", "name": "Dave sees your screen and controls your mouse and keyboard.", "window": MAIN}));
         carol.find(json!({"role": "push button", "name": "Take control back", "window": given}));
-        // Without a window manager the indicator took the keyboard; Carol's window gets it back.
-        focus(carol.display(), window_id);
     });
+    // The indicator showed without taking her keyboard: Dave's keys below reach her window,
+    // not its "Take control back" button.
 
     // Dave saw the pattern, clicked window point (200, 150) and typed "hi".
     step(&node, "clicked");
