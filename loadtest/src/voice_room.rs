@@ -114,6 +114,8 @@ pub struct Window {
     pub cpu_pct: f64,
     pub sent: u64,
     pub received: u64,
+    /// Phones that got less than half of what was due them in the window.
+    pub short: usize,
     pub machine: String,
 }
 
@@ -125,25 +127,28 @@ pub async fn measure(
     seconds: u64,
     runs: usize,
 ) -> anyhow::Result<Vec<Window>> {
-    let received = || -> u64 {
+    let each = || -> Vec<u64> {
         rooms
             .iter()
             .flat_map(|r| r.iter())
             .map(|p| p.received.load(Ordering::Relaxed))
-            .sum()
+            .collect()
     };
     let mut windows = Vec::new();
     for _ in 0..runs {
         let machine_before = machine::sample()?;
-        let (cpu0, sent0, got0) = (cpu_ticks(pid)?, sent.load(Ordering::Relaxed), received());
+        let (cpu0, sent0, got0) = (cpu_ticks(pid)?, sent.load(Ordering::Relaxed), each());
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs(seconds)).await;
         let wall = started.elapsed().as_secs_f64();
-        let (cpu1, sent1, got1) = (cpu_ticks(pid)?, sent.load(Ordering::Relaxed), received());
+        let (cpu1, sent1, got1) = (cpu_ticks(pid)?, sent.load(Ordering::Relaxed), each());
+        let got: Vec<u64> = got1.iter().zip(&got0).map(|(a, b)| a - b).collect();
+        let half_due = (PER_SECOND * wall / 2.0) as u64;
         windows.push(Window {
             cpu_pct: (cpu1 - cpu0) as f64 / 100.0 / wall * 100.0,
             sent: sent1 - sent0,
-            received: got1 - got0,
+            received: got.iter().sum(),
+            short: got.iter().filter(|n| **n < half_due).count(),
             machine: machine::describe(&machine_before, &machine::sample()?),
         });
     }
@@ -163,7 +168,7 @@ pub fn report(
     for (i, w) in windows.iter().enumerate() {
         let per_second = (w.sent + w.received) as f64 / seconds as f64;
         println!(
-            "  run {}: server CPU {:.1} % of one core ({:.3} % per phone; {per_second:.0} datagrams/s, {:.0} per core-second); RTP sent {} ({:.0} %), got back {} ({:.1} % of the {expected:.0} due); {}",
+            "  run {}: server CPU {:.1} % of one core ({:.3} % per phone; {per_second:.0} datagrams/s, {:.0} per core-second); RTP sent {} ({:.0} %), got back {} ({:.1} % of the {expected:.0} due; {} phones got less than half theirs); {}",
             i + 1,
             w.cpu_pct,
             w.cpu_pct / phones as f64,
@@ -172,6 +177,7 @@ pub fn report(
             w.sent as f64 / expected * 100.0,
             w.received,
             w.received as f64 / expected * 100.0,
+            w.short,
             w.machine,
         );
     }

@@ -249,12 +249,16 @@ impl PhoneLeg {
         true
     }
 
-    /// Whether a datagram from `source` is this phone's: from the address its SDP gave. Every
-    /// phone on a worker shares the worker's port, so a packet from elsewhere cannot be told
-    /// apart by where it arrived; learning a new address from it (latching) would let one phone
-    /// behind a NAT take another's audio. docs/sip.md says what this means for NAT.
-    pub fn accepts(&self, source: SocketAddr) -> bool {
-        source == self.media.remote || source == self.media.rtcp
+    /// Whether a datagram from `source` is this phone's: from the address its SDP gave, or RTCP
+    /// from its RTCP address. Every phone on a worker shares the worker's port, so a packet from
+    /// elsewhere cannot be told apart by where it arrived; learning a new address from it
+    /// (latching) would let one phone behind a NAT take another's audio. docs/sip.md says what
+    /// this means for NAT. RTP is never taken from the RTCP address: another phone on the same
+    /// host may send its RTP from that port (phones pick their ports; the RTCP port is only
+    /// implied, RTP's plus one), and taking it would leave that phone unheard and so, without
+    /// consent, sent nothing.
+    pub fn accepts(&self, source: SocketAddr, data: &[u8]) -> bool {
+        source == self.media.remote || (source == self.media.rtcp && is_rtcp(data))
     }
 
     /// A datagram from the phone. `wanted`: its voice goes to the mixer (it holds a
@@ -267,8 +271,7 @@ impl PhoneLeg {
         wanted: bool,
     ) -> Vec<PhoneInput> {
         let mut out = Vec::new();
-        // RTCP multiplexed on the port (RFC 5761): payload types 72-76 with the marker bit.
-        if data.len() >= 2 && (200..=204).contains(&data[1]) {
+        if is_rtcp(data) {
             if self.reception.rtcp(now, data) {
                 self.counts.rtcp_in += 1;
                 self.consent.heard(now, source);
@@ -516,6 +519,12 @@ impl PhoneLeg {
     }
 }
 
+/// RTCP, not RTP (RFC 5761: RTCP's packet types 200-204 are RTP payload types 72-76 with the
+/// marker bit, which RTP does not use).
+fn is_rtcp(data: &[u8]) -> bool {
+    data.len() >= 2 && (200..=204).contains(&data[1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -644,11 +653,27 @@ mod tests {
     fn strangers_garbage_and_rtcp_are_not_voice() {
         let now = Instant::now();
         let mut leg = PhoneLeg::new(now, SystemTime::now(), media(VoiceCodec::Pcmu, 0)).unwrap();
-        assert!(!leg.accepts("10.0.0.10:4000".parse().unwrap()));
+        let voice = rtp(0, 1, 160, &[0xff; 160]);
+        assert!(!leg.accepts("10.0.0.10:4000".parse().unwrap(), &voice));
         // Another phone on the same host (or behind the same NAT) is not this one.
-        assert!(!leg.accepts("10.0.0.9:5555".parse().unwrap()));
+        assert!(!leg.accepts("10.0.0.9:5555".parse().unwrap(), &voice));
         let natted: SocketAddr = "10.0.0.9:4000".parse().unwrap();
-        assert!(leg.accepts(natted));
+        assert!(leg.accepts(natted, &voice));
+        // Its RTCP port (RTP's plus one, when not multiplexed) takes its RTCP, not another
+        // phone's RTP sent from it.
+        let rtcp_port: SocketAddr = "10.0.0.9:4001".parse().unwrap();
+        let apart = PhoneLeg::new(
+            now,
+            SystemTime::now(),
+            PhoneMedia {
+                rtcp: rtcp_port,
+                ..media(VoiceCodec::Pcmu, 0)
+            },
+        )
+        .unwrap();
+        assert!(!apart.accepts(rtcp_port, &voice));
+        assert!(apart.accepts(rtcp_port, &[0x80, 201, 0, 1, 0, 0, 0, 7]));
+        assert!(apart.accepts(natted, &voice));
         for junk in [
             &b""[..],
             &[0x80, 200, 0, 1],
@@ -824,7 +849,7 @@ mod tests {
         // A NAT the phone did not see: its SDP names its private address, its RTP comes from
         // the public one its SIP came from.
         let natted: SocketAddr = "203.0.113.5:31000".parse().unwrap();
-        assert!(!leg.accepts(natted));
+        assert!(!leg.accepts(natted, &rtp(0, 1, 160, &[0xff; 160])));
         assert!(leg.stray(natted, &voice));
         assert!(leg.stray(natted, &voice));
         assert_eq!(

@@ -576,7 +576,11 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         destination: SocketAddr,
         contents: &[u8],
     ) -> bool {
-        if let Some((&key, phone)) = self.phones.iter_mut().find(|(_, p)| p.accepts(source)) {
+        if let Some((&key, phone)) = self
+            .phones
+            .iter_mut()
+            .find(|(_, p)| p.accepts(source, contents))
+        {
             let wanted =
                 self.policy.speakers.contains(&key) && self.policy.voice_members.contains(&key);
             for input in phone.receive(now, source, contents, wanted) {

@@ -243,3 +243,60 @@ fn a_room_of_g711_phones_is_mixed_without_any_opus_work() {
         "no Opus decode or encode in a room of G.711 phones"
     );
 }
+
+/// Phones on one host (a PBX, or callers behind one NAT) pick their own RTP ports, and a
+/// phone's RTCP port is only implied (its RTP port plus one): here each phone's RTP comes from
+/// the port its neighbour's RTCP is implied on. Every phone is heard as itself, so every one is
+/// sent the call (before, a neighbour took its RTP as RTCP, and the phone, never heard, was sent
+/// nothing: about 1 % of the phones in a load test of 400).
+#[test]
+fn a_phone_whose_rtp_port_is_another_phone_s_rtcp_port_is_still_heard() {
+    const PHONES: u8 = 6;
+    let start = Instant::now();
+    let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    let at = |k: u8| -> SocketAddr { format!("10.0.0.9:{}", 4000 + u16::from(k)).parse().unwrap() };
+    let mut sfu: Sfu<u8> = Sfu::new(local, MixerConfig::default()).unwrap();
+    for k in 0..PHONES {
+        let media = PhoneMedia {
+            rtcp: at(k + 1),
+            ..phone(&at(k).to_string())
+        };
+        sfu.add_phone(start, SystemTime::now(), k + 1, media)
+            .unwrap();
+    }
+    sfu.set_policy(
+        start,
+        MediaPolicy {
+            voice_members: (1..=PHONES).collect(),
+            speakers: BTreeSet::from([1, 2]),
+            ..MediaPolicy::default()
+        },
+    )
+    .unwrap();
+    let mut enc: Vec<_> = (0..PHONES)
+        .map(|_| VoiceEncoder::new(VoiceCodec::Pcmu).unwrap())
+        .collect();
+    let mut got = [0u32; PHONES as usize];
+    for i in 0..100u64 {
+        let now = start + Duration::from_millis(20 * i);
+        for k in 0..PHONES {
+            let rtp = pcmu_frame(&mut enc[usize::from(k)], 440.0, i, u32::from(k) + 1);
+            assert!(sfu.handle_receive(now, at(k), local, &rtp));
+        }
+        sfu.handle_timeout(now).unwrap();
+        while let Some(t) = sfu.poll_transmit() {
+            if let Some(k) = (0..PHONES).find(|k| at(*k) == t.destination) {
+                got[usize::from(k)] += 1;
+            }
+        }
+    }
+    assert!(
+        got.iter().all(|n| *n > 80),
+        "every phone is heard and sent the call: {got:?}"
+    );
+    assert!(
+        !std::iter::from_fn(|| sfu.poll_event())
+            .any(|e| matches!(e, SfuEvent::WrongAddress { .. })),
+        "no phone's RTP was taken for another's"
+    );
+}

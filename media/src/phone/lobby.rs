@@ -119,7 +119,11 @@ impl<K: Copy + Ord> Lobby<K> {
 
     /// A datagram; false if it is no waiting phone's.
     pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
-        let Some((&key, w)) = self.legs.iter_mut().find(|(_, w)| w.leg.accepts(source)) else {
+        let Some((&key, w)) = self
+            .legs
+            .iter_mut()
+            .find(|(_, w)| w.leg.accepts(source, data))
+        else {
             return false;
         };
         for input in w.leg.receive(now, source, data, false) {
