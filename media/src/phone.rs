@@ -78,9 +78,6 @@ pub enum PhoneInput {
 /// Transcoding between the phone's codec and the mixer's PCM (none for an Opus phone).
 struct Transcoder {
     decoder: VoiceDecoder,
-    /// Decodes an Opus mix handed to [`PhoneLeg::send_mix`]; the mixer gives such a phone PCM
-    /// instead, so it is made only if one ever comes.
-    from_mix: Option<opus::Decoder>,
     encoder: VoiceEncoder,
     /// 48 kHz audio from the phone not yet a whole 20 ms frame.
     pcm_in: Vec<i16>,
@@ -104,7 +101,6 @@ pub struct PhoneLeg {
     /// The phone's RTP from a wrong address, to report (once: `reported`).
     report: Option<WrongAddress>,
     reported: bool,
-    scratch: [i16; FRAME_SAMPLES],
     /// Encodes prompts for an Opus phone (made on first use).
     prompt_encoder: Option<VoiceEncoder>,
     /// The last packet sent was silence made here.
@@ -127,7 +123,6 @@ fn transcoder(codec: VoiceCodec) -> Result<Option<Transcoder>, CodecError> {
     }
     Ok(Some(Transcoder {
         decoder: VoiceDecoder::new(codec)?,
-        from_mix: None,
         encoder: VoiceEncoder::new(codec)?,
         pcm_in: Vec::new(),
     }))
@@ -163,7 +158,6 @@ impl PhoneLeg {
             counts: PhoneCounts::default(),
             report: None,
             reported: false,
-            scratch: [0; FRAME_SAMPLES],
             prompt_encoder: None,
             filling: false,
             reception: Reception::default(),
@@ -352,29 +346,15 @@ impl PhoneLeg {
         self.last_transit = Some(transit);
     }
 
-    /// One 20 ms Opus packet of the mix this phone hears: the RTP datagram to send it, if the
-    /// call is not on hold.
+    /// One 20 ms Opus packet of the mix an Opus phone hears, passed on as it is: the RTP
+    /// datagram to send, if the call is not on hold. A G.711 or G.722 phone hears PCM
+    /// ([`Self::send_pcm`], [`Self::send_payload`]); it is given no Opus to decode.
     pub fn send_mix(&mut self, now: Instant, opus: &[u8]) -> Option<Vec<u8>> {
-        if !self.media.send || opus.is_empty() || !self.may_send(now) {
+        debug_assert!(self.transcoder.is_none(), "an Opus mix for a PCM phone");
+        if self.transcoder.is_some() || !self.media.send || opus.is_empty() || !self.may_send(now) {
             return None;
         }
-        let payload = match &mut self.transcoder {
-            None => opus.to_vec(),
-            Some(t) => {
-                let decoder = match &mut t.from_mix {
-                    Some(d) => d,
-                    None => t
-                        .from_mix
-                        .insert(opus::Decoder::new(48_000, opus::Channels::Mono).ok()?),
-                };
-                let n = decoder.decode(opus, &mut self.scratch, false).ok()?;
-                if n < FRAME_SAMPLES {
-                    self.scratch[n..].fill(0);
-                }
-                t.encoder.encode(&self.scratch)
-            }
-        };
-        self.packetize(now, &payload)
+        self.packetize(now, opus)
     }
 
     /// 20 ms of 48 kHz audio (the mix of a phone that [`Self::hears_pcm`], or a prompt made
@@ -603,17 +583,13 @@ mod tests {
     fn the_mix_reaches_the_phone_in_its_codec_until_it_holds_the_call() {
         let now = Instant::now();
         let mut leg = consenting(now, media(VoiceCodec::Pcma, 8));
-        let mut opus =
-            opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
         let mut dec = VoiceDecoder::new(VoiceCodec::Pcma).unwrap();
         let mut heard = Vec::new();
-        let mut buf = vec![0; 1275];
         for i in 0..25 {
-            let n = opus
-                .encode(&sine_frame(1000.0, 8000.0, i), &mut buf)
-                .unwrap();
             let at = now + Duration::from_millis(20 * i);
-            let datagram = leg.send_mix(at, &buf[..n]).expect("sent");
+            let datagram = leg
+                .send_pcm(at, &sine_frame(1000.0, 8000.0, i))
+                .expect("sent");
             let p = RtpPacket::parse(&datagram).unwrap();
             assert_eq!(p.payload_type(), 8);
             assert_eq!(p.payload().len(), 160);
@@ -625,7 +601,7 @@ mod tests {
         let mut held = media(VoiceCodec::Pcma, 8);
         held.send = false;
         leg.update(held).unwrap();
-        assert_eq!(leg.send_mix(now, &buf[..10]), None);
+        assert_eq!(leg.send_pcm(now, &sine_frame(1000.0, 8000.0, 0)), None);
     }
 
     #[test]
@@ -774,16 +750,11 @@ mod tests {
     /// Everything the leg sends between `from` and `to`, driven as a worker drives it (the
     /// mix every 20 ms, and its timers).
     fn sent(leg: &mut PhoneLeg, from: Instant, to: Instant) -> usize {
-        let mut opus =
-            opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
-        let mut buf = vec![0; 1275];
-        let n = opus
-            .encode(&sine_frame(1000.0, 8000.0, 0), &mut buf)
-            .unwrap();
+        let pcm = sine_frame(1000.0, 8000.0, 0);
         let mut count = 0;
         let mut t = from;
         while t < to {
-            count += usize::from(leg.send_mix(t, &buf[..n]).is_some());
+            count += usize::from(leg.send_pcm(t, &pcm).is_some());
             if leg.poll_timeout() <= t {
                 count += leg.handle_timeout(t).len();
             }
