@@ -79,50 +79,55 @@ fn route(
 ) -> Option<SessionId> {
     let now = Instant::now();
     let known = routes.0.get(&source).copied();
-    let offer = |session: SessionId, call: &mut super::call::Call| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // Each call looks for the peer the datagram belongs to and, finding it, handles it: one
+    // parse and one search per call asked, not a second for the call that takes it.
+    let offer = |calls: &mut Calls, session: SessionId| -> Asked {
+        let Some(call) = calls.get_mut(&session) else {
+            return Asked::Declined;
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             call.sfu.handle_receive(now, source, address, data)
-        }))
-        .map_err(|_| session)
+        })) {
+            Ok(true) => Asked::Taken(session),
+            Ok(false) => Asked::Declined,
+            Err(_) => Asked::Panicked(session),
+        }
     };
-    let mut failed = None;
-    let mut taken = None;
-    if let Some(session) = known
-        && let Some(call) = calls.get_mut(&session)
-    {
-        match offer(session, call) {
-            Ok(true) => taken = Some(session),
-            Ok(false) => {}
-            Err(s) => failed = Some(s),
-        }
-    }
-    if taken.is_none() && failed.is_none() {
-        // Each call looks for the peer the datagram belongs to and, finding it, handles it:
-        // one parse and one search per call asked, not a second for the call that takes it.
-        for (session, call) in calls.iter_mut() {
-            if Some(*session) == known {
-                continue;
-            }
-            match offer(*session, call) {
-                Ok(false) => continue,
-                Ok(true) => {
-                    taken = Some(*session);
-                    break;
-                }
-                Err(s) => {
-                    failed = Some(s);
-                    break;
-                }
+    let mut asked = known.map_or(Asked::Declined, |s| offer(calls, s));
+    if asked == Asked::Declined {
+        // Rare (a new address, or a stray): the other calls, in turn.
+        let others: Vec<SessionId> = calls
+            .keys()
+            .copied()
+            .filter(|s| Some(*s) != known)
+            .collect();
+        for session in others {
+            asked = offer(calls, session);
+            if asked != Asked::Declined {
+                break;
             }
         }
     }
-    if let Some(session) = failed {
-        lose(calls, session);
-        return Some(session);
+    match asked {
+        Asked::Declined => None,
+        Asked::Panicked(session) => {
+            lose(calls, session);
+            Some(session)
+        }
+        Asked::Taken(session) => {
+            if known != Some(session) {
+                routes.remember(source, session);
+            }
+            Some(session)
+        }
     }
-    let session = taken?;
-    if known != Some(session) {
-        routes.remember(source, session);
-    }
-    Some(session)
+}
+
+/// What a call did with a datagram it was offered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Taken(SessionId),
+    Declined,
+    /// Handling it panicked: the call is to be dropped.
+    Panicked(SessionId),
 }
