@@ -79,3 +79,48 @@ pub fn pin_self(core: usize) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// One measured window on a running server: its CPU over the window (% of one core), the
+/// window's wall time, what the caller counted at its two ends, and the machine's line.
+pub struct Window<T> {
+    pub cpu_pct: f64,
+    pub wall: f64,
+    pub before: T,
+    pub after: T,
+    pub machine: String,
+}
+
+/// `runs` windows of `seconds`, one after the other from now on the same load, their ends on
+/// a fixed grid (so they do not drift past a load that stops at a set time): in each, the
+/// server's CPU, `count` read at both ends, and the machine's load and steal.
+pub async fn windows<T: Clone, F, Fut>(
+    pid: u32,
+    seconds: u64,
+    runs: usize,
+    mut count: F,
+) -> anyhow::Result<Vec<Window<T>>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let first = std::time::Instant::now();
+    let (mut cpu, mut counted, mut at) = (crate::cpu_ticks(pid)?, count().await?, first);
+    let mut out = Vec::with_capacity(runs);
+    for w in 1..=runs {
+        let machine_before = sample()?;
+        let end = first + std::time::Duration::from_secs(seconds) * w as u32;
+        tokio::time::sleep_until(end.into()).await;
+        let (cpu_now, counted_now) = (crate::cpu_ticks(pid)?, count().await?);
+        let now = std::time::Instant::now();
+        let wall = now.duration_since(at).as_secs_f64();
+        out.push(Window {
+            cpu_pct: (cpu_now - cpu) as f64 / 100.0 / wall * 100.0,
+            wall,
+            before: std::mem::replace(&mut counted, counted_now.clone()),
+            after: counted_now,
+            machine: describe(&machine_before, &sample()?),
+        });
+        (cpu, at) = (cpu_now, now);
+    }
+    Ok(out)
+}

@@ -487,38 +487,30 @@ async fn main() -> anyhow::Result<()> {
 
 /// `--media --runs K`: the server's CPU and datagrams in each of K windows of `seconds` from
 /// `from`, printed with their spread, while the load runs on.
-async fn media_windows(
-    base: &str,
-    pid: u32,
-    from: Instant,
-    seconds: u64,
-    windows: usize,
-) -> anyhow::Result<()> {
+async fn media_windows(base: &str, pid: u32, seconds: u64, windows: usize) -> anyhow::Result<()> {
     use media::metric;
-    let datagrams = |text: &str| {
-        metric(text, "tandem_media_datagrams_total{direction=\"in\"}").unwrap_or(0.0)
-            + metric(text, "tandem_media_datagrams_total{direction=\"out\"}").unwrap_or(0.0)
+    let datagrams = || async {
+        let text = metrics(base).await?;
+        anyhow::Ok(
+            metric(&text, "tandem_media_datagrams_total{direction=\"in\"}").unwrap_or(0.0)
+                + metric(&text, "tandem_media_datagrams_total{direction=\"out\"}").unwrap_or(0.0),
+        )
     };
-    let (mut cpu, mut sent, mut at) = (cpu_ticks(pid)?, datagrams(&metrics(base).await?), from);
     let mut figures = Vec::new();
-    for w in 1..=windows {
-        let machine_before = machine::sample()?;
-        tokio::time::sleep_until((from + Duration::from_secs(seconds) * w as u32).into()).await;
-        let (cpu_now, sent_now, now) = (
-            cpu_ticks(pid)?,
-            datagrams(&metrics(base).await?),
-            Instant::now(),
-        );
-        let wall = now.duration_since(at).as_secs_f64();
-        let cpu_pct = (cpu_now - cpu) as f64 / 100.0 / wall * 100.0;
-        let per_second = (sent_now - sent) / wall;
-        let per_core = per_second / (cpu_pct / 100.0).max(1e-9);
+    for (i, w) in machine::windows(pid, seconds, windows, datagrams)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        let per_second = (w.after - w.before) / w.wall;
+        let per_core = per_second / (w.cpu_pct / 100.0).max(1e-9);
         println!(
-            "window {w}: server CPU {cpu_pct:.1} % of one core; {per_second:.0} datagrams/s, {per_core:.0} per core-second; {}",
-            machine::describe(&machine_before, &machine::sample()?)
+            "window {}: server CPU {:.1} % of one core; {per_second:.0} datagrams/s, {per_core:.0} per core-second; {}",
+            i + 1,
+            w.cpu_pct,
+            w.machine
         );
-        figures.push((cpu_pct, per_core));
-        (cpu, sent, at) = (cpu_now, sent_now, now);
+        figures.push((w.cpu_pct, per_core));
     }
     let (c0, c1, c2) = machine::spread(figures.iter().map(|f| f.0).collect());
     let (p0, p1, p2) = machine::spread(figures.iter().map(|f| f.1).collect());
@@ -581,7 +573,7 @@ async fn media_load(
     let machine_before = machine::sample()?;
     let measured = Instant::now();
     if windows > 1 {
-        media_windows(base, pid, start + WARM_UP, args.seconds, windows).await?;
+        media_windows(base, pid, args.seconds, windows).await?;
     }
     let mut failed = 0;
     for t in tasks {

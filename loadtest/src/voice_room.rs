@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::net::UdpSocket;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::{Ws, cpu_ticks, machine, rss_kib};
+use crate::{Ws, machine, rss_kib};
 
 /// Bytes of A-law in 20 ms.
 const FRAME: usize = 160;
@@ -127,31 +127,31 @@ pub async fn measure(
     seconds: u64,
     runs: usize,
 ) -> anyhow::Result<Vec<Window>> {
-    let each = || -> Vec<u64> {
-        rooms
+    let each = || async {
+        let got: Vec<u64> = rooms
             .iter()
             .flat_map(|r| r.iter())
             .map(|p| p.received.load(Ordering::Relaxed))
-            .collect()
+            .collect();
+        anyhow::Ok((sent.load(Ordering::Relaxed), got))
     };
-    let mut windows = Vec::new();
-    for _ in 0..runs {
-        let machine_before = machine::sample()?;
-        let (cpu0, sent0, got0) = (cpu_ticks(pid)?, sent.load(Ordering::Relaxed), each());
-        let started = Instant::now();
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let wall = started.elapsed().as_secs_f64();
-        let (cpu1, sent1, got1) = (cpu_ticks(pid)?, sent.load(Ordering::Relaxed), each());
-        let got: Vec<u64> = got1.iter().zip(&got0).map(|(a, b)| a - b).collect();
-        let half_due = (PER_SECOND * wall / 2.0) as u64;
-        windows.push(Window {
-            cpu_pct: (cpu1 - cpu0) as f64 / 100.0 / wall * 100.0,
-            sent: sent1 - sent0,
-            received: got.iter().sum(),
-            short: got.iter().filter(|n| **n < half_due).count(),
-            machine: machine::describe(&machine_before, &machine::sample()?),
-        });
-    }
+    let windows = machine::windows(pid, seconds, runs, each)
+        .await?
+        .into_iter()
+        .map(|w| {
+            let (sent0, got0) = w.before;
+            let (sent1, got1) = w.after;
+            let got: Vec<u64> = got1.iter().zip(&got0).map(|(a, b)| a - b).collect();
+            let half_due = (PER_SECOND * w.wall / 2.0) as u64;
+            Window {
+                cpu_pct: w.cpu_pct,
+                sent: sent1 - sent0,
+                received: got.iter().sum(),
+                short: got.iter().filter(|n| **n < half_due).count(),
+                machine: w.machine,
+            }
+        })
+        .collect();
     Ok(windows)
 }
 
