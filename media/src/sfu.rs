@@ -576,11 +576,18 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         destination: SocketAddr,
         contents: &[u8],
     ) -> bool {
-        if let Some((&key, phone)) = self
+        // A phone's own address first: it may also be another phone's implied RTCP port.
+        let own = self
             .phones
-            .iter_mut()
-            .find(|(_, p)| p.accepts(source, contents))
-        {
+            .iter()
+            .find(|(_, p)| p.remote() == source)
+            .or_else(|| {
+                self.phones
+                    .iter()
+                    .find(|(_, p)| p.accepts(source, contents))
+            })
+            .map(|(k, _)| *k);
+        if let Some((key, phone)) = own.and_then(|k| Some((k, self.phones.get_mut(&k)?))) {
             let wanted =
                 self.policy.speakers.contains(&key) && self.policy.voice_members.contains(&key);
             for input in phone.receive(now, source, contents, wanted) {
