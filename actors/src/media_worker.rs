@@ -11,9 +11,10 @@
 //! This file is the worker's interface: its commands, errors and [`MediaWorkerHandle`]. The rest
 //! is split by concern: [`pool`] (the workers and which one carries a session), `worker_loop`
 //! (the loop: socket, timers, commands), `commands` (what each command does), `call` (one
-//! session's call on the worker), `routing` (which call a datagram is for), `socket` (batched reads and writes), `panic_guard` (a
-//! panicking call is dropped alone) and `lobby` (phones at the service prompt). Its metrics are
-//! in [`crate::telemetry::media`].
+//! session's call on the worker), `routing` (which call a datagram is for), `socket` (batched
+//! reads and writes), `timers` (which calls are due), `panic_guard` (a panicking call is dropped
+//! alone) and `lobby` (phones at the service prompt). Its metrics are in
+//! [`crate::telemetry::media`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -486,7 +486,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// `--media --runs K`: the server's CPU and datagrams in each of K windows of `seconds` from
-/// `from`, printed with their spread, while the load runs on.
+/// now, printed with their spread, while the load runs on.
 async fn media_windows(base: &str, pid: u32, seconds: u64, windows: usize) -> anyhow::Result<()> {
     use media::metric;
     let datagrams = || async {

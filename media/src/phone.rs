@@ -499,6 +499,20 @@ impl PhoneLeg {
     }
 }
 
+/// Which phone of `legs` a datagram from `source` is for: the one whose own address it came
+/// from, else one whose RTCP address that is (for RTCP only, [`PhoneLeg::accepts`]). Own
+/// address first, because a phone's own port may be another's implied RTCP port.
+pub fn owner<'a, K: Copy + 'a>(
+    legs: impl Iterator<Item = (K, &'a PhoneLeg)> + Clone,
+    source: SocketAddr,
+    data: &[u8],
+) -> Option<K> {
+    legs.clone()
+        .find(|(_, leg)| leg.remote() == source)
+        .or_else(|| legs.into_iter().find(|(_, leg)| leg.accepts(source, data)))
+        .map(|(k, _)| k)
+}
+
 /// RTCP, not RTP (RFC 5761: RTCP's packet types 200-204 are RTP payload types 72-76 with the
 /// marker bit, which RTP does not use).
 fn is_rtcp(data: &[u8]) -> bool {

@@ -32,7 +32,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::mix::{FRAME_SAMPLES, Gain};
 use crate::phone::counts::PhoneCounts;
 use crate::phone::shared_mix::SharedMix;
-use crate::phone::{PhoneInput, PhoneLeg, PhoneMedia, WrongAddress};
+use crate::phone::{self, PhoneInput, PhoneLeg, PhoneMedia, WrongAddress};
 use crate::policy::{ChannelKind, DropReason, MediaPolicy, TrackPurpose};
 use crate::sdp_candidates::complete_candidates;
 use crate::voice_mixer::{MixerConfig, MixerError, VoiceMixer};
@@ -576,17 +576,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         destination: SocketAddr,
         contents: &[u8],
     ) -> bool {
-        // A phone's own address first: it may also be another phone's implied RTCP port.
-        let own = self
-            .phones
-            .iter()
-            .find(|(_, p)| p.remote() == source)
-            .or_else(|| {
-                self.phones
-                    .iter()
-                    .find(|(_, p)| p.accepts(source, contents))
-            })
-            .map(|(k, _)| *k);
+        let own = phone::owner(self.phones.iter().map(|(k, p)| (*k, p)), source, contents);
         if let Some((key, phone)) = own.and_then(|k| Some((k, self.phones.get_mut(&k)?))) {
             let wanted =
                 self.policy.speakers.contains(&key) && self.policy.voice_members.contains(&key);

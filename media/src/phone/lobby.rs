@@ -119,13 +119,7 @@ impl<K: Copy + Ord> Lobby<K> {
 
     /// A datagram; false if it is no waiting phone's.
     pub fn handle_receive(&mut self, now: Instant, source: SocketAddr, data: &[u8]) -> bool {
-        // A phone's own address first: it may also be another phone's implied RTCP port.
-        let own = self
-            .legs
-            .iter()
-            .find(|(_, w)| w.leg.remote() == source)
-            .or_else(|| self.legs.iter().find(|(_, w)| w.leg.accepts(source, data)))
-            .map(|(k, _)| *k);
+        let own = super::owner(self.legs.iter().map(|(k, w)| (*k, &w.leg)), source, data);
         let Some((key, w)) = own.and_then(|k| Some((k, self.legs.get_mut(&k)?))) else {
             return false;
         };
