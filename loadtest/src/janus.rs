@@ -1,9 +1,14 @@
-//! `--janus`: the voice rooms of [`crate::voice_room`] in Janus's AudioBridge (Debian's `janus`
-//! package, 1.1.2 on bookworm), the peer issue 19 compares Tandem's phones with. Janus runs
-//! with a configuration of its own (only the AudioBridge plugin and the HTTP transport, plain
-//! RTP participants on 127.0.0.1), pinned to core 1 like Tandem with `--pin`; one room per
-//! session, every phone a plain-RTP participant with A-law (the AudioBridge's `rtp` join), the
-//! listeners joined muted. The rooms mix at 16 kHz, the AudioBridge's default.
+//! `--janus`: Janus (Debian's `janus` package, 1.1.2 on bookworm), the peer issue 19 compares
+//! Tandem with, started on a configuration of its own (one plugin and the HTTP transport),
+//! pinned to core 1 like Tandem with `--pin`, and driven over its HTTP API.
+//!
+//! - With `--phones-per-session`, the voice rooms of [`crate::voice_room`] in its AudioBridge:
+//!   one room per session, every phone a plain-RTP participant with A-law (the AudioBridge's
+//!   `rtp` join) on 127.0.0.1, the listeners joined muted. The rooms mix at 16 kHz, the
+//!   AudioBridge's default.
+//! - With `--media`, the media sessions of [`crate::media`] in its VideoRoom (see
+//!   [`crate::videoroom`]): its ICE skips loopback addresses, so it gathers only on the veth
+//!   address of the load test's own network namespace ([`crate::netns`]).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,8 +20,29 @@ use serde_json::{Value, json};
 
 const LIBS: &str = "/usr/lib/x86_64-linux-gnu/janus";
 
-/// Janus started on a configuration in `dir`, its HTTP API on `port`.
-pub fn start(dir: &Path, port: u16, pin: bool) -> anyhow::Result<tokio::process::Child> {
+/// Which of Janus's plugins to load.
+#[derive(Clone, Copy)]
+pub enum Plugin {
+    AudioBridge,
+    VideoRoom,
+}
+
+impl Plugin {
+    fn package(self) -> &'static str {
+        match self {
+            Plugin::AudioBridge => "janus.plugin.audiobridge",
+            Plugin::VideoRoom => "janus.plugin.videoroom",
+        }
+    }
+}
+
+/// Janus started on a configuration in `dir` with `plugin`, its HTTP API on `port`.
+pub fn start(
+    dir: &Path,
+    port: u16,
+    pin: bool,
+    plugin: Plugin,
+) -> anyhow::Result<tokio::process::Child> {
     let plugins = dir.join("plugins");
     let transports = dir.join("transports");
     let empty = dir.join("none");
@@ -30,16 +56,24 @@ pub fn start(dir: &Path, port: u16, pin: bool) -> anyhow::Result<tokio::process:
         }
         Ok(())
     };
-    link(&format!("{LIBS}/plugins/libjanus_audiobridge.so"), &plugins)?;
+    let library = match plugin {
+        Plugin::AudioBridge => "libjanus_audiobridge.so",
+        Plugin::VideoRoom => "libjanus_videoroom.so",
+    };
+    link(&format!("{LIBS}/plugins/{library}"), &plugins)?;
     link(&format!("{LIBS}/transports/libjanus_http.so"), &transports)?;
     std::fs::write(
         dir.join("janus.jcfg"),
         format!(
-            "general: {{\n configs_folder = \"{d}\"\n plugins_folder = \"{p}\"\n transports_folder = \"{t}\"\n events_folder = \"{e}\"\n loggers_folder = \"{e}\"\n debug_level = 2\n session_timeout = 0\n}}\nmedia: {{\n rtp_port_range = \"20000-29999\"\n}}\nnat: {{\n ice_ignore_list = \"vmnet\"\n}}\n",
+            "general: {{\n configs_folder = \"{d}\"\n plugins_folder = \"{p}\"\n transports_folder = \"{t}\"\n events_folder = \"{e}\"\n loggers_folder = \"{e}\"\n debug_level = 2\n session_timeout = 0\n}}\nmedia: {{\n rtp_port_range = \"20000-29999\"\n ipv6 = false\n}}\nnat: {{\n {ice}\n}}\n",
             d = dir.display(),
             p = plugins.display(),
             t = transports.display(),
             e = empty.display(),
+            ice = match plugin {
+                Plugin::AudioBridge => "ice_ignore_list = \"vmnet\"".to_string(),
+                Plugin::VideoRoom => format!("ice_enforce_list = \"{}\"", crate::netns::DEVICE),
+            },
         ),
     )?;
     std::fs::write(
@@ -48,10 +82,16 @@ pub fn start(dir: &Path, port: u16, pin: bool) -> anyhow::Result<tokio::process:
             "general: {{\n base_path = \"/janus\"\n http = true\n port = {port}\n ip = \"127.0.0.1\"\n https = false\n}}\nadmin: {{\n admin_http = false\n admin_https = false\n}}\n"
         ),
     )?;
-    std::fs::write(
-        dir.join("janus.plugin.audiobridge.jcfg"),
-        "general: {\n rtp_port_range = \"30000-39999\"\n local_ip = \"127.0.0.1\"\n events = false\n}\n",
-    )?;
+    match plugin {
+        Plugin::AudioBridge => std::fs::write(
+            dir.join("janus.plugin.audiobridge.jcfg"),
+            "general: {\n rtp_port_range = \"30000-39999\"\n local_ip = \"127.0.0.1\"\n events = false\n}\n",
+        )?,
+        Plugin::VideoRoom => std::fs::write(
+            dir.join("janus.plugin.videoroom.jcfg"),
+            "general: {\n events = false\n}\n",
+        )?,
+    }
     let mut c = if pin {
         let mut c = tokio::process::Command::new("taskset");
         c.args(["-c", "1", "janus"]);
@@ -77,6 +117,8 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     transaction: u64,
+    /// Events read but not yet asked for.
+    kept: Vec<Value>,
 }
 
 impl Api {
@@ -96,6 +138,7 @@ impl Api {
             http,
             base,
             transaction: 0,
+            kept: Vec::new(),
         })
     }
 
@@ -116,27 +159,106 @@ impl Api {
         Ok(v)
     }
 
-    async fn session(&mut self) -> anyhow::Result<u64> {
+    pub async fn session(&mut self) -> anyhow::Result<u64> {
         let v = self.post("", json!({"janus": "create"})).await?;
         v["data"]["id"].as_u64().context("no session id")
     }
 
-    async fn attach(&mut self, session: u64) -> anyhow::Result<u64> {
+    pub async fn attach(&mut self, session: u64, plugin: Plugin) -> anyhow::Result<u64> {
         let v = self
             .post(
                 &format!("/{session}"),
-                json!({"janus": "attach", "plugin": "janus.plugin.audiobridge"}),
+                json!({"janus": "attach", "plugin": plugin.package()}),
             )
             .await?;
         v["data"]["id"].as_u64().context("no handle id")
     }
 
-    async fn message(&mut self, session: u64, handle: u64, body: Value) -> anyhow::Result<Value> {
+    pub async fn message(
+        &mut self,
+        session: u64,
+        handle: u64,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         self.post(
             &format!("/{session}/{handle}"),
             json!({"janus": "message", "body": body}),
         )
         .await
+    }
+
+    /// A message carrying an SDP offer or answer (`kind`).
+    pub async fn message_sdp(
+        &mut self,
+        session: u64,
+        handle: u64,
+        body: Value,
+        kind: &str,
+        sdp: &str,
+    ) -> anyhow::Result<Value> {
+        self.post(
+            &format!("/{session}/{handle}"),
+            json!({"janus": "message", "body": body, "jsep": {"type": kind, "sdp": sdp}}),
+        )
+        .await
+    }
+
+    /// Tells Janus that no candidates follow those in the SDP (the load test's clients have
+    /// one, a host candidate).
+    pub async fn candidates_done(&mut self, session: u64, handle: u64) -> anyhow::Result<()> {
+        self.post(
+            &format!("/{session}/{handle}"),
+            json!({"janus": "trickle", "candidate": {"completed": true}}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The session's next event that `wanted` picks, kept or by long poll: the answers to
+    /// plugin requests come this way. Events not picked are kept for a later call.
+    pub async fn event<T>(
+        &mut self,
+        session: u64,
+        mut wanted: impl FnMut(&Value) -> anyhow::Result<Option<T>>,
+    ) -> anyhow::Result<T> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut fresh = std::mem::take(&mut self.kept);
+        loop {
+            while !fresh.is_empty() {
+                let e = fresh.remove(0);
+                if e["session_id"].as_u64() == Some(session)
+                    && let Some(t) = wanted(&e)?
+                {
+                    self.kept.extend(fresh);
+                    return Ok(t);
+                }
+                self.kept.push(e);
+            }
+            if Instant::now() > deadline {
+                bail!("janus did not answer in 30 s");
+            }
+            fresh = self.events(session).await?;
+        }
+    }
+
+    /// Forgets the events kept for `session` (its set-up is over).
+    pub fn forget(&mut self, session: u64) {
+        self.kept
+            .retain(|e| e["session_id"].as_u64() != Some(session));
+    }
+
+    async fn events(&mut self, session: u64) -> anyhow::Result<Vec<Value>> {
+        let v: Value = self
+            .http
+            .get(format!("{}/{session}?maxev=50", self.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(match v {
+            Value::Array(a) => a,
+            v => vec![v],
+        })
     }
 
     /// A room of the phones at `phones` (their RTP addresses), the first `talkers` unmuted:
@@ -150,7 +272,7 @@ impl Api {
         let session = self.session().await?;
         let mut handles = Vec::new();
         for _ in phones {
-            handles.push(self.attach(session).await?);
+            handles.push(self.attach(session, Plugin::AudioBridge).await?);
         }
         let created = self
             .message(
@@ -180,18 +302,7 @@ impl Api {
             if Instant::now() > deadline {
                 bail!("janus did not answer every join of room {room}");
             }
-            let v: Value = self
-                .http
-                .get(format!("{}/{session}?maxev=50", self.base))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let events = match v {
-                Value::Array(a) => a,
-                v => vec![v],
-            };
-            for e in events {
+            for e in self.events(session).await? {
                 let data = &e["plugindata"]["data"];
                 if data["audiobridge"] == "event" && data["error"].is_string() {
                     bail!("janus refused a join: {data}");

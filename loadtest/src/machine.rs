@@ -124,3 +124,40 @@ where
     }
     Ok(out)
 }
+
+/// [`windows`] of a media server `who` handling datagrams, `count` their running total:
+/// each window's CPU and datagrams per core-second printed, then their spread.
+pub async fn datagram_windows<F, Fut>(
+    who: &str,
+    pid: u32,
+    seconds: u64,
+    runs: usize,
+    count: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<f64>>,
+{
+    let mut figures = Vec::new();
+    for (i, w) in windows(pid, seconds, runs, count)
+        .await?
+        .into_iter()
+        .enumerate()
+    {
+        let per_second = (w.after - w.before) / w.wall;
+        let per_core = per_second / (w.cpu_pct / 100.0).max(1e-9);
+        println!(
+            "window {}: {who} CPU {:.1} % of one core; {per_second:.0} datagrams/s, {per_core:.0} per core-second; {}",
+            i + 1,
+            w.cpu_pct,
+            w.machine
+        );
+        figures.push((w.cpu_pct, per_core));
+    }
+    let (c0, c1, c2) = spread(figures.iter().map(|f| f.0).collect());
+    let (p0, p1, p2) = spread(figures.iter().map(|f| f.1).collect());
+    println!(
+        "over {runs} windows: {who} CPU min {c0:.1} %, median {c1:.1} %, max {c2:.1} %; datagrams per core-second min {p0:.0}, median {p1:.0}, max {p2:.0}"
+    );
+    Ok(())
+}

@@ -13,7 +13,9 @@
 //!   (see files.rs).
 //! - `--phones-per-session P`: voice rooms of P phones each, `--talkers` of them holding a
 //!   microphone, the phones this program's own; `--janus` runs the same rooms in Janus's
-//!   AudioBridge after Tandem's, for the side-by-side figure (see voice_room.rs, janus.rs).
+//!   AudioBridge after Tandem's, for the side-by-side figure (see voice_room.rs, janus.rs);
+//!   `--media --janus` runs the media sessions in Janus's VideoRoom after Tandem's, in a network
+//!   namespace of its own (see videoroom.rs, netns.rs).
 //! - `--data-channel MB`: a WebRTC data channel between two str0m peers on loopback, no server,
 //!   MB/s and CPU per MB (see data_channel.rs): what F2 was weighed against.
 
@@ -22,7 +24,9 @@ mod files;
 mod janus;
 mod machine;
 mod media;
+mod netns;
 mod sip;
+mod videoroom;
 mod voice_room;
 
 use std::path::PathBuf;
@@ -68,7 +72,8 @@ struct Args {
     /// With `--phones-per-session`: how many of a room's phones hold a microphone (at most 2).
     #[arg(long, default_value_t = 2)]
     talkers: usize,
-    /// With `--phones-per-session`: the same rooms in Janus's AudioBridge too, after Tandem's.
+    /// With `--phones-per-session`: the same rooms in Janus's AudioBridge too, after Tandem's;
+    /// with `--media`, the same sessions in Janus's VideoRoom (as root: see netns.rs).
     #[arg(long)]
     janus: bool,
     /// Runs of `--files`, `--data-channel` and `--phones-per-session` (5 unless given), and
@@ -169,9 +174,19 @@ async fn numbered_sessions(
     Ok(sessions)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.media && args.janus {
+        // Before the runtime's threads: the namespace is the calling thread's.
+        netns::enter()?;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     if args.pin {
         machine::pin_self(0)?;
     }
@@ -365,7 +380,19 @@ async fn main() -> anyhow::Result<()> {
     if args.media {
         let result = media_load(&args, &base, pid, pairs, setup_time).await;
         server.kill().await?;
-        return result;
+        let tandem = result?;
+        if args.janus {
+            let janus = videoroom::in_janus(
+                args.sessions,
+                args.seconds,
+                args.runs.unwrap_or(1).max(1),
+                &dir.path().join("janus"),
+                args.pin,
+            )
+            .await?;
+            videoroom::compare(&tandem, &janus);
+        }
+        return Ok(());
     }
 
     let stats = Arc::new(Stats {
@@ -485,8 +512,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--media --runs K`: the server's CPU and datagrams in each of K windows of `seconds` from
-/// now, printed with their spread, while the load runs on.
+/// `--media --runs K`: the server's CPU and datagrams (its own count) in each of K windows of
+/// `seconds` from now, printed with their spread, while the load runs on.
 async fn media_windows(base: &str, pid: u32, seconds: u64, windows: usize) -> anyhow::Result<()> {
     use media::metric;
     let datagrams = || async {
@@ -496,28 +523,7 @@ async fn media_windows(base: &str, pid: u32, seconds: u64, windows: usize) -> an
                 + metric(&text, "tandem_media_datagrams_total{direction=\"out\"}").unwrap_or(0.0),
         )
     };
-    let mut figures = Vec::new();
-    for (i, w) in machine::windows(pid, seconds, windows, datagrams)
-        .await?
-        .into_iter()
-        .enumerate()
-    {
-        let per_second = (w.after - w.before) / w.wall;
-        let per_core = per_second / (w.cpu_pct / 100.0).max(1e-9);
-        println!(
-            "window {}: server CPU {:.1} % of one core; {per_second:.0} datagrams/s, {per_core:.0} per core-second; {}",
-            i + 1,
-            w.cpu_pct,
-            w.machine
-        );
-        figures.push((w.cpu_pct, per_core));
-    }
-    let (c0, c1, c2) = machine::spread(figures.iter().map(|f| f.0).collect());
-    let (p0, p1, p2) = machine::spread(figures.iter().map(|f| f.1).collect());
-    println!(
-        "over {windows} windows: server CPU min {c0:.1} %, median {c1:.1} %, max {c2:.1} %; datagrams per core-second min {p0:.0}, median {p1:.0}, max {p2:.0}"
-    );
-    Ok(())
+    machine::datagram_windows("server", pid, seconds, windows, datagrams).await
 }
 
 async fn metrics(base: &str) -> anyhow::Result<String> {
@@ -533,7 +539,7 @@ async fn media_load(
     pid: u32,
     pairs: Vec<(Ws, Ws)>,
     setup_time: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<videoroom::Figures> {
     use media::{Seen, metric, participant, screen};
     use tokio::sync::Mutex;
 
@@ -570,6 +576,7 @@ async fn media_load(
     let cpu_before = cpu_ticks(pid)?;
     let own_before = cpu_ticks(std::process::id())?;
     let drops_before = media::udp_drops(pid)?;
+    let counted_before = media::counted();
     let machine_before = machine::sample()?;
     let measured = Instant::now();
     if windows > 1 {
@@ -586,6 +593,9 @@ async fn media_load(
         }
     }
     let wall = measured.elapsed().as_secs_f64();
+    let counted_after = media::counted();
+    let counted = (counted_after.0 - counted_before.0) as f64 / wall;
+    let rtcp = (counted_after.1 - counted_before.1) as f64 / wall;
     let machine_after = machine::sample()?;
     let cpu_pct = (cpu_ticks(pid)? - cpu_before) as f64 / 100.0 / wall * 100.0;
     let own_pct = (cpu_ticks(std::process::id())? - own_before) as f64 / 100.0 / wall * 100.0;
@@ -646,6 +656,9 @@ async fn media_load(
         datagrams / (cpu_pct / 100.0).max(1e-9)
     );
     println!(
+        "counted by the clients:   {counted:.0} datagrams/s sent and received, {rtcp:.0} of them RTCP"
+    );
+    println!(
         "video forwarded:          {:.2} Mbit/s",
         rate("tandem_media_forwarded_bytes_total") * 8.0 / 1e6
     );
@@ -692,5 +705,8 @@ async fn media_load(
             2 * n
         );
     }
-    Ok(())
+    Ok(videoroom::Figures {
+        cpu_pct,
+        sessions: n,
+    })
 }

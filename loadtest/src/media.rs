@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -13,7 +14,7 @@ use serde_json::{Value, json};
 use tandem_media::client::{Client, ClientConfig, Synthetic, VideoConfig};
 use tandem_media::policy::TrackPurpose;
 use tokio::net::UdpSocket;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::Ws;
@@ -83,6 +84,29 @@ pub async fn prepare(csr: &mut Ws, customer: &mut Ws, customer_id: &Value) -> an
     Ok(())
 }
 
+/// Datagrams every participant of this process sent and received: what the server it talks to
+/// handled, counted on this side (the same count for Tandem and for Janus).
+pub static DATAGRAMS: AtomicU64 = AtomicU64::new(0);
+/// Of those, the RTCP packets (reports, feedback): where the two servers differ most.
+pub static RTCP: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a datagram sent or received, and whether it is RTCP (RFC 5761: an RTP version byte,
+/// then a packet type of 192-223).
+fn count(datagram: &[u8]) {
+    DATAGRAMS.fetch_add(1, Ordering::Relaxed);
+    if let [128..=191, 192..=223, ..] = datagram {
+        RTCP.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Both counts now.
+pub fn counted() -> (u64, u64) {
+    (
+        DATAGRAMS.load(Ordering::Relaxed),
+        RTCP.load(Ordering::Relaxed),
+    )
+}
+
 /// Runs one participant's media until `end`: negotiates over `ws`, answers the server's offers,
 /// speaks, sends `video`, and counts what arrives.
 pub async fn participant(
@@ -94,14 +118,12 @@ pub async fn participant(
 ) -> anyhow::Result<Ws> {
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let addr: SocketAddr = socket.local_addr()?;
-    let config = ClientConfig {
-        tone: Some(tone),
-        decode_audio: false,
-        keep_audio: 0,
-        ..ClientConfig::default()
-    };
-    let (mut client, offer, purposes) =
-        Client::new(Instant::now(), addr, config, video.into_iter().collect())?;
+    let (mut client, offer, purposes) = Client::new(
+        Instant::now(),
+        addr,
+        load_config(Some(tone)),
+        video.into_iter().collect(),
+    )?;
     let answer = request(
         &mut ws,
         json!({"type": "media_offer", "sdp": offer, "video": purposes}),
@@ -112,40 +134,7 @@ pub async fn participant(
         answer["sdp"].as_str().context("answer sdp")?,
         answer["void_offers"].as_u64().unwrap_or(0),
     )?;
-    let mut buf = vec![0u8; 2048];
-    while Instant::now() < end {
-        let now = Instant::now();
-        if client.poll_timeout() <= now {
-            client.handle_timeout(now)?;
-        }
-        while let Some(t) = client.poll_transmit() {
-            let _ = socket.send_to(&t.contents, t.destination).await;
-        }
-        let wake = client.poll_timeout().min(end).max(Instant::now());
-        tokio::select! {
-            r = socket.recv_from(&mut buf) => {
-                let (n, source) = r?;
-                client.handle_receive(Instant::now(), source, &buf[..n])?;
-            }
-            frame = ws.next() => {
-                let text = match frame {
-                    Some(Ok(Message::Text(text))) => text,
-                    // The server's pings (every `ws_ping_secs`): tungstenite answers them.
-                    Some(Ok(_)) => continue,
-                    Some(Err(_)) | None => bail!("the WebSocket closed"),
-                };
-                let v: Value = serde_json::from_str(text.as_str())?;
-                if v["type"] == "media_offer" {
-                    let number = v["offer"].as_u64().unwrap_or(0);
-                    if let Some(sdp) = client.accept_offer(Instant::now(), number, v["sdp"].as_str().unwrap_or(""))? {
-                        let answer = json!({"type": "media_answer", "offer": number, "sdp": sdp});
-                        ws.send(Message::Text(answer.to_string().into())).await?;
-                    }
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => {}
-        }
-    }
+    let client = drive(client, socket, Some(&mut ws), watch::channel(end).1).await?;
     let mut s = seen.lock().await;
     s.connected = client.connected;
     s.audio_packets = client.audio_packets_in;
@@ -155,6 +144,75 @@ pub async fn participant(
         s.latencies.extend_from_slice(&v.latencies);
     }
     Ok(ws)
+}
+
+/// What a load generator's client is: it speaks `tone`, counts what it hears without decoding.
+pub fn load_config(tone: Option<f64>) -> ClientConfig {
+    ClientConfig {
+        tone,
+        decode_audio: false,
+        keep_audio: 0,
+        ..ClientConfig::default()
+    }
+}
+
+/// Moves `client`'s datagrams over `socket` until `end` (which may be moved), and, with `ws`,
+/// answers the offers that come on it; returns the client to be read.
+pub async fn drive(
+    mut client: Client,
+    socket: UdpSocket,
+    mut ws: Option<&mut Ws>,
+    end: watch::Receiver<Instant>,
+) -> anyhow::Result<Client> {
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let end = *end.borrow();
+        if Instant::now() >= end {
+            break;
+        }
+        let now = Instant::now();
+        if client.poll_timeout() <= now {
+            client.handle_timeout(now)?;
+        }
+        while let Some(t) = client.poll_transmit() {
+            let _ = socket.send_to(&t.contents, t.destination).await;
+            count(&t.contents);
+        }
+        let wake = client.poll_timeout().min(end).max(Instant::now());
+        let frame = async {
+            match ws.as_mut() {
+                Some(ws) => ws.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                let (n, source) = r?;
+                count(&buf[..n]);
+                client.handle_receive(Instant::now(), source, &buf[..n])?;
+            }
+            frame = frame => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    // The server's pings (every `ws_ping_secs`): tungstenite answers them.
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => bail!("the WebSocket closed"),
+                };
+                let v: Value = serde_json::from_str(text.as_str())?;
+                if v["type"] == "media_offer" {
+                    let number = v["offer"].as_u64().unwrap_or(0);
+                    if let Some(sdp) = client.accept_offer(Instant::now(), number, v["sdp"].as_str().unwrap_or(""))?
+                        && let Some(ws) = ws.as_mut()
+                    {
+                        let answer = json!({"type": "media_answer", "offer": number, "sdp": sdp});
+                        ws.send(Message::Text(answer.to_string().into())).await?;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+    Ok(client)
 }
 
 /// A screen share of about 500 kbit/s: 4 KB frames at 15 frames a second.

@@ -416,7 +416,7 @@ pub async fn in_janus(plan: &Plan, dir: &Path, pin: bool) -> anyhow::Result<f64>
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
     };
-    let mut janus = crate::janus::start(dir, port, pin)?;
+    let mut janus = crate::janus::start(dir, port, pin, crate::janus::Plugin::AudioBridge)?;
     let pid = janus.id().context("janus pid")?;
     let mut api = crate::janus::Api::connect(format!("http://127.0.0.1:{port}/janus")).await?;
     let setup = Instant::now();

@@ -152,6 +152,44 @@ impl Client {
         config: ClientConfig,
         video: Vec<VideoConfig>,
     ) -> Result<(Self, String, BTreeMap<String, TrackPurpose>), ClientError> {
+        let mut client = Self::answerer(now, addr, config)?;
+        let mut change = client.rtc.sdp_api();
+        client.audio = client
+            .config
+            .audio
+            .then(|| change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None));
+        for v in video {
+            let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+            client.video_out.push(VideoOut {
+                mid,
+                config: v,
+                next: None,
+                seq: 0,
+                keyframe_due: true,
+            });
+        }
+        for label in &client.config.channels {
+            change.add_channel(label.clone());
+        }
+        let (offer, pending) = change.apply().ok_or(ClientError::NothingToOffer)?;
+        client.pending = Some(pending);
+        let purposes = client
+            .video_out
+            .iter()
+            .map(|v| (v.mid.to_string(), v.config.purpose))
+            .collect();
+        Ok((client, offer.to_sdp_string(), purposes))
+    }
+
+    /// A client at `addr` that waits for the other side's offer ([`Client::accept_offer`]):
+    /// what it receives is what that offer sends. The load generator's subscriber to a Janus
+    /// VideoRoom, where the server offers first; `config.audio` and `config.channels` are
+    /// not used, and the first audio track offered is the one counted.
+    pub fn answerer(
+        now: Instant,
+        addr: SocketAddr,
+        config: ClientConfig,
+    ) -> Result<Self, ClientError> {
         crate::sfu::init_crypto();
         epoch();
         let mut builder = Rtc::builder().clear_codecs().enable_opus(true, false);
@@ -173,25 +211,6 @@ impl Client {
         rtc.add_local_candidate(
             Candidate::host(addr, "udp").map_err(|e| ClientError::Sdp(e.to_string()))?,
         );
-        let mut change = rtc.sdp_api();
-        let audio = config
-            .audio
-            .then(|| change.add_media(MediaKind::Audio, Direction::SendRecv, None, None, None));
-        let mut video_out = Vec::new();
-        for v in video {
-            let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
-            video_out.push(VideoOut {
-                mid,
-                config: v,
-                next: None,
-                seq: 0,
-                keyframe_due: true,
-            });
-        }
-        for label in &config.channels {
-            change.add_channel(label.clone());
-        }
-        let (offer, pending) = change.apply().ok_or(ClientError::NothingToOffer)?;
         // One second of the tone, encoded once: the load generator runs many clients.
         let mut tone = Vec::new();
         if let Some(freq) = config.tone {
@@ -205,14 +224,10 @@ impl Client {
                 tone.push(out);
             }
         }
-        let purposes = video_out
-            .iter()
-            .map(|v| (v.mid.to_string(), v.config.purpose))
-            .collect();
-        let client = Client {
+        Ok(Client {
             addr,
             rtc,
-            audio,
+            audio: None,
             tone,
             dec: opus::Decoder::new(48_000, opus::Channels::Mono)?,
             config,
@@ -220,10 +235,10 @@ impl Client {
             next_audio: None,
             heard: Vec::new(),
             audio_packets_in: 0,
-            video_out,
+            video_out: Vec::new(),
             pattern: None,
             video_in: BTreeMap::new(),
-            pending: Some(pending),
+            pending: None,
             void_offers: 0,
             channels: Vec::new(),
             channel_in: Vec::new(),
@@ -235,8 +250,7 @@ impl Client {
             timeout: now,
             transmits: VecDeque::new(),
             send_timing: None,
-        };
-        Ok((client, offer.to_sdp_string(), purposes))
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -607,6 +621,9 @@ impl Client {
                 self.events.push(ClientEvent::Connected);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.fail(),
+            Event::MediaAdded(m) if m.kind == MediaKind::Audio && self.audio.is_none() => {
+                self.audio = Some(m.mid);
+            }
             Event::MediaAdded(m) if m.kind == MediaKind::Video && m.direction.is_receiving() => {
                 let stream = self
                     .rtc

@@ -440,3 +440,64 @@ fn a_still_screen_costs_the_customers_upload_little() {
     let kbit_s = (w.sent_bytes[&HELPER] - before) * 8 / 1000 / 20;
     assert!(kbit_s < 250, "{kbit_s} kbit/s sent while nothing changed");
 }
+
+/// A client that waits for the other side's offer (the load generator's subscriber to a Janus
+/// VideoRoom, where the server offers first) hears the offerer's voice and receives every
+/// frame of its screen, with no SFU between them.
+#[test]
+fn an_answering_client_receives_what_the_offer_sends() {
+    let start = Instant::now();
+    let (a, b) = (
+        "10.0.0.1:5000".parse().unwrap(),
+        "10.0.0.2:5000".parse().unwrap(),
+    );
+    let sender = ClientConfig {
+        tone: Some(440.0),
+        ..ClientConfig::default()
+    };
+    let screen = tandem_media::testkit::sim::screen();
+    let (mut offerer, offer, _) = Client::new(start, a, sender, vec![screen]).unwrap();
+    let mut answerer = Client::answerer(start, b, ClientConfig::default()).unwrap();
+    let answer = answerer.accept_offer(start, 1, &offer).unwrap().unwrap();
+    offerer.accept_answer(start, &answer, 0).unwrap();
+
+    let mut now = start;
+    while now < start + Duration::from_secs(3) {
+        for c in [&mut offerer, &mut answerer] {
+            if c.poll_timeout() <= now {
+                c.handle_timeout(now).unwrap();
+            }
+        }
+        let mut moved = true;
+        while moved {
+            moved = false;
+            while let Some(t) = offerer.poll_transmit() {
+                answerer.handle_receive(now, t.source, &t.contents).unwrap();
+                moved = true;
+            }
+            while let Some(t) = answerer.poll_transmit() {
+                offerer.handle_receive(now, t.source, &t.contents).unwrap();
+                moved = true;
+            }
+        }
+        now = offerer
+            .poll_timeout()
+            .min(answerer.poll_timeout())
+            .max(now + Duration::from_millis(1));
+    }
+    assert!(offerer.connected && answerer.connected);
+    // Two seconds and more of 20 ms packets, and of 15 frames a second, after connecting.
+    assert!(
+        answerer.audio_packets_in > 100,
+        "{}",
+        answerer.audio_packets_in
+    );
+    assert!(
+        !answerer.heard.is_empty() && answerer.heard.iter().any(|s| s.abs() > 1000),
+        "the tone was not heard"
+    );
+    let video: Vec<_> = answerer.video_in.values().collect();
+    assert_eq!(video.len(), 1);
+    assert!(video[0].frames > 30, "{}", video[0].frames);
+    assert_eq!(video[0].lost, 0);
+}
