@@ -225,10 +225,11 @@ impl PhoneLeg {
     }
 
     /// A datagram from `source` that no phone and no browser took: if it looks like this
-    /// phone's RTP (an agreed payload type) sent from another address than its SDP names, on
-    /// the same host or the one its SIP came from, it is counted as this phone's, dropped
-    /// (see [`Self::accepts`]), and reported once ([`Self::take_report`]). False if it is not
-    /// this phone's.
+    /// phone's RTP (an agreed payload type, and its SSRC once the phone has been heard) sent
+    /// from another address than its SDP names, on the same host or the one its SIP came from,
+    /// it is counted as this phone's, dropped (see [`Self::accepts`]), and reported once
+    /// ([`Self::take_report`]). False if it is not this phone's: of two phones behind one NAT
+    /// or PBX, the one heard is not blamed for the other's stream.
     pub fn stray(&mut self, source: SocketAddr, data: &[u8]) -> bool {
         let Ok(packet) = RtpPacket::parse(data) else {
             return false;
@@ -237,6 +238,13 @@ impl PhoneLeg {
         let host = source.ip();
         let ours = pt == self.media.payload_type || Some(pt) == self.media.dtmf_payload_type;
         if !ours || (host != self.media.remote.ip() && Some(host) != self.media.signalling) {
+            return false;
+        }
+        if self
+            .reception
+            .ssrc()
+            .is_some_and(|heard| heard != packet.ssrc())
+        {
             return false;
         }
         self.wrong_address(source);
@@ -856,5 +864,41 @@ mod tests {
         assert!(!leg.stray(natted, b"junk"));
         assert_eq!(leg.counts().dropped(PhoneDrop::WrongAddress), 4);
         assert_eq!(leg.consent(now), Err(Withheld::Unverified));
+    }
+
+    /// Two phones behind one NAT or PBX: once this one has been heard, another stream from its
+    /// host (another SSRC) is not taken as its own, so a wrong-address report names the phone
+    /// in trouble, not its neighbour; the same stream from another port still is.
+    #[test]
+    fn a_heard_phone_is_not_blamed_for_another_stream_from_its_host() {
+        let now = Instant::now();
+        let mut m = media(VoiceCodec::Pcmu, 0);
+        m.remote = "192.168.1.20:4000".parse().unwrap();
+        m.rtcp = "192.168.1.20:4001".parse().unwrap();
+        let elsewhere: SocketAddr = "192.168.1.20:6000".parse().unwrap();
+        let mut leg = PhoneLeg::new(now, SystemTime::now(), m).unwrap();
+        let neighbour = RtpPacketBuilder::<&[u8], &[u8]>::new()
+            .payload_type(0)
+            .ssrc(8)
+            .payload(&[0xff; 160][..])
+            .write_vec()
+            .unwrap();
+        // Not heard yet: any stream of its payload type from its host may be its own.
+        assert!(leg.stray(elsewhere, &neighbour));
+        leg.receive(
+            now,
+            "192.168.1.20:4000".parse().unwrap(),
+            &rtp(0, 1, 160, &[0xff; 160]),
+            false,
+        );
+        assert!(
+            !leg.stray(elsewhere, &neighbour),
+            "another SSRC is not this phone's"
+        );
+        assert!(
+            leg.stray(elsewhere, &rtp(0, 2, 320, &[0xff; 160])),
+            "its own SSRC is"
+        );
+        assert_eq!(leg.counts().dropped(PhoneDrop::WrongAddress), 2);
     }
 }

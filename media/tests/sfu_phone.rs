@@ -128,17 +128,22 @@ fn phones_are_heard_only_with_a_microphone_and_hear_the_mix() {
     let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
     assert!(!sfu.handle_receive(later, "10.0.0.1:4001".parse().unwrap(), local, &[0x80; 40]));
     assert!(sfu.handle_receive(later, "10.0.0.1:4000".parse().unwrap(), local, b"junk"));
-    // A's RTP from another port of its host is A's, from a wrong address: dropped, counted,
-    // and reported once, with both addresses.
+    // A's RTP (its SSRC, 1) from another port of its host is A's, from a wrong address:
+    // dropped, counted, and reported once, with both addresses. Another stream from that
+    // host, or A's from another host, is nobody's.
     let natted: SocketAddr = "10.0.0.1:4001".parse().unwrap();
-    let voice = RtpPacketBuilder::<&[u8], &[u8]>::new()
-        .payload_type(0)
-        .payload(&[0xff; 160][..])
-        .write_vec()
-        .unwrap();
+    let voice = |ssrc| {
+        RtpPacketBuilder::<&[u8], &[u8]>::new()
+            .payload_type(0)
+            .ssrc(ssrc)
+            .payload(&[0xff; 160][..])
+            .write_vec()
+            .unwrap()
+    };
     while sfu.poll_event().is_some() {}
-    assert!(sfu.stray(natted, &voice) && sfu.stray(natted, &voice));
-    assert!(!sfu.stray("10.0.0.3:4000".parse().unwrap(), &voice));
+    assert!(sfu.stray(natted, &voice(1)) && sfu.stray(natted, &voice(1)));
+    assert!(!sfu.stray(natted, &voice(5)));
+    assert!(!sfu.stray("10.0.0.3:4000".parse().unwrap(), &voice(1)));
     let report = WrongAddress {
         expected: "10.0.0.1:4000".parse().unwrap(),
         actual: natted,

@@ -36,6 +36,11 @@ pub struct Reception {
 }
 
 impl Reception {
+    /// The SSRC of the phone's stream, once its RTP has come.
+    pub fn ssrc(&self) -> Option<u32> {
+        self.ssrc
+    }
+
     /// Starts counting again at `seq`: a new stream, or one that restarted its numbers.
     fn restart(&mut self, ssrc: u32, seq: u16) {
         *self = Self {
