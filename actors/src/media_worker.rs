@@ -339,4 +339,86 @@ mod tests {
         let worker = MediaWorkerHandle::start(announced).await.unwrap();
         assert_eq!(worker.address, "192.0.2.10:40000".parse().unwrap());
     }
+
+    /// `n` UDP sockets on consecutive ports of 127.0.0.1.
+    fn consecutive_ports(n: u16) -> Vec<UdpSocket> {
+        'again: loop {
+            let first = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let base = first.local_addr().unwrap().port();
+            if base > u16::MAX - n {
+                continue;
+            }
+            let mut sockets = vec![first];
+            for k in 1..n {
+                match std::net::UdpSocket::bind(("127.0.0.1", base + k)) {
+                    Ok(s) => sockets.push(s),
+                    Err(_) => continue 'again,
+                }
+            }
+            return sockets
+                .into_iter()
+                .map(|s| {
+                    s.set_nonblocking(true).unwrap();
+                    UdpSocket::from_std(s).unwrap()
+                })
+                .collect();
+        }
+    }
+
+    /// Phones on one host in different calls on one worker, each phone's port the implied RTCP
+    /// port of the phone before it (its RTP port plus one), each sending only RTCP (a phone
+    /// that listens): each is heard as itself and so sent its call (silence here). Before, a
+    /// datagram from an address no call had seen went to whichever call was asked first, whose
+    /// phone took it as its own RTCP, and the phone that sent it, never heard, was sent nothing.
+    #[tokio::test]
+    async fn a_phone_s_rtcp_goes_to_its_own_call_before_a_neighbour_s_in_another() {
+        const PHONES: u16 = 6;
+        let worker = MediaWorkerHandle::start(MediaWorkerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public: None,
+        })
+        .await
+        .unwrap();
+        let phones = consecutive_ports(PHONES);
+        for phone in &phones {
+            let remote = phone.local_addr().unwrap();
+            let (session, participant) = (SessionId::random(), ParticipantId::random());
+            let media = PhoneMedia {
+                rtcp: SocketAddr::new(remote.ip(), remote.port() + 1),
+                ..tandem_media::testkit::phone_media(remote)
+            };
+            worker.add_phone(session, participant, media).await.unwrap();
+            let policy = MediaPolicy {
+                voice_members: [participant].into(),
+                ..MediaPolicy::default()
+            };
+            let notices: NoticeSink = Arc::new(|_| {});
+            worker
+                .set_policy(session, policy, notices, None)
+                .await
+                .unwrap();
+        }
+        let mut got = [0u32; PHONES as usize];
+        let mut buf = [0u8; 1500];
+        let end = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        while tokio::time::Instant::now() < end && got.iter().any(|n| *n < 10) {
+            tick.tick().await;
+            for (k, phone) in phones.iter().enumerate() {
+                // A receiver report (RFC 3550 6.4.2) with no report block, SSRC k + 1.
+                let ssrc = (k as u32 + 1).to_be_bytes();
+                let rr = [0x80, 201, 0, 1, ssrc[0], ssrc[1], ssrc[2], ssrc[3]];
+                phone.send_to(&rr, worker.address).await.unwrap();
+                while let Ok((_, from)) = phone.try_recv_from(&mut buf) {
+                    if from == worker.address {
+                        got[k] += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            got.iter().all(|n| *n >= 10),
+            "every phone is heard and sent its call: {got:?}"
+        );
+    }
 }

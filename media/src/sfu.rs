@@ -309,6 +309,13 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         self.peers.keys().chain(self.phones.keys()).copied()
     }
 
+    /// Whether one of the call's phones sends from `source` by its SDP: datagrams from there are
+    /// first this call's, before another call's phone that expects RTCP there (a neighbour on
+    /// the same host, whose implied RTCP port it is; see [`crate::phone::owner`]).
+    pub fn has_phone_at(&self, source: SocketAddr) -> bool {
+        self.phones.values().any(|leg| leg.remote() == source)
+    }
+
     /// Each phone's RFC 3550 interarrival jitter, in seconds.
     pub fn phone_jitters(&self) -> impl Iterator<Item = f64> + '_ {
         self.phones.values().map(PhoneLeg::jitter)

@@ -18,17 +18,7 @@ const A: u8 = 1;
 const B: u8 = 2;
 
 fn phone(remote: &str) -> PhoneMedia {
-    PhoneMedia {
-        remote: remote.parse().unwrap(),
-        rtcp: remote.parse().unwrap(),
-        codec: VoiceCodec::Pcmu,
-        payload_type: 0,
-        dtmf_payload_type: None,
-        send: true,
-        receive: true,
-        confirmed: true,
-        signalling: None,
-    }
+    tandem_media::testkit::phone_media(remote.parse().unwrap())
 }
 
 fn policy(speakers: &[u8]) -> MediaPolicy<u8> {

@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 use super::call::{Calls, call_for};
 use super::lobby::Waiting;
 use super::panic_guard::guarded;
+use super::routing::Routes;
 use super::{MediaError, WorkerCmd};
 use crate::telemetry;
 
@@ -20,6 +21,7 @@ fn refused(e: tandem_media::sfu::SfuError) -> MediaError {
 /// Carries out one command from a session or the SIP endpoint.
 pub(super) fn handle_command(
     calls: &mut Calls,
+    routes: &mut Routes,
     lobby: &mut Waiting,
     address: SocketAddr,
     cmd: WorkerCmd,
@@ -58,6 +60,7 @@ pub(super) fn handle_command(
             media,
             reply,
         } => {
+            routes.forget(media.remote);
             let result = match call_for(calls, session, address) {
                 Ok(_) => guarded(calls, session, |call| {
                     call.sfu

@@ -1,8 +1,9 @@
 //! Which call a datagram from the worker's socket is for.
 //!
 //! Issue 19: a datagram goes first to the call that took the last one from its address (a
-//! map from address to call), and only when that call does not take it are the others asked.
-//! A peer's address rarely changes, so nearly every datagram asks one call, not all of them.
+//! map from address to call), and only when that call does not take it are the others asked,
+//! a call with a phone at that address first. A peer's address rarely changes, so nearly every
+//! datagram asks one call, not all of them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +28,12 @@ impl Routes {
             self.0.clear();
         }
         self.0.insert(source, session);
+    }
+
+    /// A phone now sends from `source` (it joined a call, or moved): where datagrams from
+    /// there went before is no guide (another call's phone may have taken them as RTCP).
+    pub(super) fn forget(&mut self, source: SocketAddr) {
+        self.0.remove(&source);
     }
 }
 
@@ -95,12 +102,15 @@ fn route(
     };
     let mut asked = known.map_or(Asked::Declined, |s| offer(calls, s));
     if asked == Asked::Declined {
-        // Rare (a new address, or a stray): the other calls, in turn.
-        let others: Vec<SessionId> = calls
+        // Rare (a new address, or a stray): the other calls, in turn, first any whose phone
+        // sends from this address, so that a neighbouring phone in another call, whose implied
+        // RTCP port it is, does not take its datagrams as RTCP (docs/sip.md, NAT).
+        let mut others: Vec<SessionId> = calls
             .keys()
             .copied()
             .filter(|s| Some(*s) != known)
             .collect();
+        others.sort_by_key(|s| !calls[s].sfu.has_phone_at(source));
         for session in others {
             asked = offer(calls, session);
             if asked != Asked::Declined {

@@ -54,7 +54,7 @@ pub(super) async fn run(
             cmd = rx.recv() => match cmd {
                 None => break,
                 Some(cmd) => {
-                    handle_command(&mut calls, &mut lobby, address, cmd);
+                    handle_command(&mut calls, &mut routes, &mut lobby, address, cmd);
                     everyone = true;
                 }
             },
