@@ -488,4 +488,30 @@ mod tests {
             assert!(data.iter().all(|b| *b == i as u8), "datagram {i}");
         }
     }
+
+    /// The largest datagram UDP carries, between two small ones: each arrives whole and alone
+    /// (a read slot holds a GRO buffer's worth), not cut into pieces that would each be taken
+    /// for a datagram, and the small ones after it are read as before.
+    #[tokio::test]
+    async fn a_64_kib_datagram_is_read_whole_between_small_ones() {
+        let mut server = bound().await;
+        let to = server.socket.local_addr().unwrap();
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        const LARGEST: usize = 65_507;
+        peer.send_to(&[1; 100], to).await.unwrap();
+        peer.send_to(&[2; LARGEST], to).await.unwrap();
+        peer.send_to(&[3; 100], to).await.unwrap();
+        let got = read_all(&mut server, 3).await;
+        let lens: Vec<_> = got.iter().map(|(_, d)| d.len()).collect();
+        // Without GRO a slot is 2048 bytes and the kernel truncates the large one to it.
+        let large = if server.slot >= LARGEST {
+            LARGEST
+        } else {
+            server.slot
+        };
+        assert_eq!(lens, [100, large, 100]);
+        for (i, (_, data)) in got.iter().enumerate() {
+            assert!(data.iter().all(|b| *b == i as u8 + 1), "datagram {i}");
+        }
+    }
 }
