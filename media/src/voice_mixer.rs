@@ -105,14 +105,6 @@ impl<K: PartialEq> MixOutput<K> {
             .find(|(k, _)| k == who)
             .map_or(&self.listeners, |(_, p)| p)
     }
-
-    /// What `who`, hearing PCM, hears: its mix-minus if it speaks, else the listener mix.
-    pub fn for_pcm_member(&self, who: &K) -> Option<&[i16; FRAME_SAMPLES]> {
-        match self.speakers_pcm.iter().find(|(k, _)| k == who) {
-            Some((_, p)) => Some(p),
-            None => self.listeners_pcm.as_deref(),
-        }
-    }
 }
 
 struct Source {
@@ -850,7 +842,12 @@ mod tests {
                     heard.entry(k).or_default().extend_from_slice(&pcm[..n]);
                 }
                 for k in [2, 3, 4] {
-                    let pcm = out.for_pcm_member(&k).expect("PCM for a phone");
+                    // As the SFU sends a phone: its mix-minus if it speaks, else the
+                    // listener mix.
+                    let pcm = match out.speakers_pcm.iter().find(|(s, _)| *s == k) {
+                        Some((_, p)) => &**p,
+                        None => out.listeners_pcm.as_deref().expect("PCM for a phone"),
+                    };
                     heard.entry(k).or_default().extend_from_slice(pcm);
                 }
                 assert!(out.speakers_pcm.iter().all(|(k, _)| *k == 2));
