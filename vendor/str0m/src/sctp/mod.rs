@@ -737,12 +737,19 @@ impl RtcSctp {
             return;
         };
 
-        // Work to do: a timer of the association's was due, or a stream waits to be opened.
+        // Work to do: a timer of the association's was due, a stream waits to be opened, or
+        // data is queued or unacknowledged. The last because partial reliability (a message's
+        // lifetime) is judged against the time when polled, not by a timer: a message past it
+        // is abandoned, a FORWARD-TSN sent and the buffered amount lowered, at a poll.
         if assoc.poll_timeout().is_some_and(|t| t <= now)
-            || self
-                .entries
-                .iter()
-                .any(|e| e.state == StreamEntryState::AwaitOpen)
+            || self.entries.iter().any(|e| {
+                e.state == StreamEntryState::AwaitOpen
+                    || assoc
+                        .stream(e.id)
+                        .ok()
+                        .and_then(|s| s.buffered_amount().ok())
+                        .is_some_and(|b| b > 0)
+            })
         {
             self.dirty = true;
         }
@@ -762,7 +769,14 @@ impl RtcSctp {
             return None;
         }
         let r = self.do_poll();
-        if r.is_none() {
+        // A stream marked for closing in a pass that found nothing else is closed by the next
+        // pass (`do_poll` emits its Close at the top of the entries), so that pass must come.
+        if r.is_none()
+            && !self
+                .entries
+                .iter()
+                .any(|e| e.do_close && e.state != StreamEntryState::Closed)
+        {
             self.dirty = false;
         }
 
