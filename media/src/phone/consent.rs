@@ -124,12 +124,19 @@ impl Consent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::voice_codec::VoiceCodec;
 
     fn media(confirmed: bool, remote: &str, rtcp: &str) -> PhoneMedia {
         PhoneMedia {
+            remote: remote.parse().unwrap(),
             rtcp: rtcp.parse().unwrap(),
+            codec: VoiceCodec::Pcmu,
+            payload_type: 0,
+            dtmf_payload_type: None,
+            send: true,
+            receive: true,
             confirmed,
-            ..crate::testkit::phone_media(remote.parse().unwrap())
+            signalling: None,
         }
     }
 
