@@ -36,8 +36,24 @@ impl Plugin {
     }
 }
 
+/// Janus started with `plugin` (see [`start`]) on a free port, once its HTTP API answers: the
+/// process, its pid (for its CPU) and the API.
+pub async fn launch(
+    dir: &Path,
+    pin: bool,
+    plugin: Plugin,
+) -> anyhow::Result<(tokio::process::Child, u32, Api)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let janus = start(dir, port, pin, plugin)?;
+    let pid = janus.id().context("janus pid")?;
+    let api = Api::connect(format!("http://127.0.0.1:{port}/janus")).await?;
+    Ok((janus, pid, api))
+}
+
 /// Janus started on a configuration in `dir` with `plugin`, its HTTP API on `port`.
-pub fn start(
+fn start(
     dir: &Path,
     port: u16,
     pin: bool,

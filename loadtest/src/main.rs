@@ -618,10 +618,7 @@ async fn media_load(
         lat.extend_from_slice(&csr.latencies);
     }
     lat.sort_unstable();
-    let pct = |p: f64| {
-        lat.get(((lat.len().max(1) - 1) as f64 * p) as usize)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let pct = |p: f64| media::latency_ms(&lat, p);
     let q = |name: &str, q: &str| {
         let q: f64 = q.parse().unwrap_or(0.5);
         media::histogram_quantile(&before, &after, name, q).unwrap_or(f64::NAN) * 1000.0

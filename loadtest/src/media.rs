@@ -215,6 +215,13 @@ pub async fn drive(
     Ok(client)
 }
 
+/// The `p` quantile of sorted frame latencies, in milliseconds (0 when there are none).
+pub fn latency_ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * p) as usize)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 /// A screen share of about 500 kbit/s: 4 KB frames at 15 frames a second.
 pub fn screen() -> VideoConfig {
     VideoConfig::synthetic(

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::janus::{Api, Plugin};
-use crate::media::{counted, drive, load_config, screen};
+use crate::media::{counted, drive, latency_ms, load_config, screen};
 
 /// What a measured run of one server gave.
 pub struct Figures {
@@ -50,13 +50,7 @@ pub async fn in_janus(
     pin: bool,
 ) -> anyhow::Result<Figures> {
     const WARM_UP: Duration = Duration::from_secs(3);
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
-    let mut janus = crate::janus::start(dir, port, pin, Plugin::VideoRoom)?;
-    let pid = janus.id().context("janus pid")?;
-    let mut api = Api::connect(format!("http://127.0.0.1:{port}/janus")).await?;
+    let (mut janus, pid, mut api) = crate::janus::launch(dir, pin, Plugin::VideoRoom).await?;
     let setup = Instant::now();
     // The clients run from set-up on (ICE must answer Janus's checks) until stopped after the
     // measured windows, which start when the last room is up and warm.
@@ -120,11 +114,7 @@ pub async fn in_janus(
     }
     janus.kill().await?;
     latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * p) as usize)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
+    let pct = |p: f64| latency_ms(&latencies, p);
     println!("Janus peer connections up: {connected} / {}", 4 * sessions);
     println!("Janus audio received (CSR/customer, whole run): {csr_audio} / {cust_audio} packets");
     println!("Janus screen frames received: {frames} ({lost} lost)");

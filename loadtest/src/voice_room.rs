@@ -412,13 +412,8 @@ pub async fn in_tandem(
 
 /// The same rooms in Janus's AudioBridge. Returns the CPU per phone (median of the runs).
 pub async fn in_janus(plan: &Plan, dir: &Path, pin: bool) -> anyhow::Result<f64> {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        l.local_addr()?.port()
-    };
-    let mut janus = crate::janus::start(dir, port, pin, crate::janus::Plugin::AudioBridge)?;
-    let pid = janus.id().context("janus pid")?;
-    let mut api = crate::janus::Api::connect(format!("http://127.0.0.1:{port}/janus")).await?;
+    let (mut janus, pid, mut api) =
+        crate::janus::launch(dir, pin, crate::janus::Plugin::AudioBridge).await?;
     let setup = Instant::now();
     let mut rooms = Vec::new();
     for r in 0..plan.rooms {

@@ -105,12 +105,15 @@ fn route(
         // Rare (a new address, or a stray): the other calls, in turn, first any whose phone
         // sends from this address, so that a neighbouring phone in another call, whose implied
         // RTCP port it is, does not take its datagrams as RTCP (docs/sip.md, NAT).
-        let mut others: Vec<SessionId> = calls
-            .keys()
-            .copied()
-            .filter(|s| Some(*s) != known)
+        let (phone_here, rest): (Vec<_>, Vec<_>) = calls
+            .iter()
+            .filter(|(s, _)| Some(**s) != known)
+            .partition(|(_, call)| call.sfu.has_phone_at(source));
+        let others: Vec<SessionId> = phone_here
+            .into_iter()
+            .chain(rest)
+            .map(|(s, _)| *s)
             .collect();
-        others.sort_by_key(|s| !calls[s].sfu.has_phone_at(source));
         for session in others {
             asked = offer(calls, session);
             if asked != Asked::Declined {

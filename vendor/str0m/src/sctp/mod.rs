@@ -613,13 +613,18 @@ impl RtcSctp {
 
     // TODO: fix sctp-proto so we don't need &mut here.
     pub fn available(&mut self) -> usize {
+        if self.assoc.is_none() {
+            return 0;
+        }
+        self.max_buffered_amount.saturating_sub(self.buffered())
+    }
+
+    /// The amount currently buffered over all streams: queued, or sent and not yet acknowledged.
+    fn buffered(&mut self) -> usize {
         let Some(assoc) = &mut self.assoc else {
             return 0;
         };
-
-        // The amount currently buffered.
-        let total: usize = self
-            .entries
+        self.entries
             .iter()
             .filter_map(|e| {
                 assoc
@@ -627,9 +632,7 @@ impl RtcSctp {
                     .ok()
                     .and_then(|s| s.buffered_amount().ok())
             })
-            .sum();
-
-        self.max_buffered_amount.saturating_sub(total)
+            .sum()
     }
 
     pub fn write(&mut self, id: u16, binary: bool, buf: &[u8]) -> Result<usize, SctpError> {
@@ -733,24 +736,24 @@ impl RtcSctp {
         // Remove closed entries.
         self.entries.retain(|e| e.state != StreamEntryState::Closed);
 
+        // Work to do: a stream waits to be opened, data is queued or unacknowledged, or (below)
+        // a timer of the association's was due. Buffered data because partial reliability (a
+        // message's lifetime) is judged against the time when polled, not by a timer: a message
+        // past it is abandoned, a FORWARD-TSN sent and the buffered amount lowered, at a poll.
+        if self
+            .entries
+            .iter()
+            .any(|e| e.state == StreamEntryState::AwaitOpen)
+            || self.buffered() > 0
+        {
+            self.dirty = true;
+        }
+
         let Some(assoc) = &mut self.assoc else {
             return;
         };
 
-        // Work to do: a timer of the association's was due, a stream waits to be opened, or
-        // data is queued or unacknowledged. The last because partial reliability (a message's
-        // lifetime) is judged against the time when polled, not by a timer: a message past it
-        // is abandoned, a FORWARD-TSN sent and the buffered amount lowered, at a poll.
-        if assoc.poll_timeout().is_some_and(|t| t <= now)
-            || self.entries.iter().any(|e| {
-                e.state == StreamEntryState::AwaitOpen
-                    || assoc
-                        .stream(e.id)
-                        .ok()
-                        .and_then(|s| s.buffered_amount().ok())
-                        .is_some_and(|b| b > 0)
-            })
-        {
+        if assoc.poll_timeout().is_some_and(|t| t <= now) {
             self.dirty = true;
         }
 
