@@ -29,6 +29,7 @@ use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, PacerReason, Reason, Rtc};
 
 pub use config::{BandwidthConfig, ClientConfig, Synthetic, VideoConfig};
@@ -103,6 +104,8 @@ pub struct VideoIn {
     pub latencies: Vec<Duration>,
     /// The last [`ClientConfig::keep_video`] frames: their RTP time (90 kHz) and bytes.
     pub kept: VecDeque<(u64, Vec<u8>)>,
+    /// The playout delay (min, max) the last frame asked for, if it named one.
+    pub playout_delay: Option<(Duration, Duration)>,
 }
 
 pub struct Client {
@@ -192,7 +195,10 @@ impl Client {
     ) -> Result<Self, ClientError> {
         crate::sfu::init_crypto();
         epoch();
-        let mut builder = Rtc::builder().clear_codecs().enable_opus(true, false);
+        let mut builder = Rtc::builder()
+            .clear_codecs()
+            .enable_opus(true, false)
+            .set_extension(5, Extension::PlayoutDelay);
         for codec in &config.video_codecs {
             builder = match codec {
                 Codec::Vp8 => builder.enable_vp8(true),
@@ -653,6 +659,11 @@ impl Client {
                 if let Some(v) = self.video_in.get_mut(&d.mid) {
                     v.frames += 1;
                     v.bytes += d.data.len() as u64;
+                    if let (Some(min), Some(max)) =
+                        (d.ext_vals.play_delay_min, d.ext_vals.play_delay_max)
+                    {
+                        v.playout_delay = Some((min.into(), max.into()));
+                    }
                     if self.config.keep_video > 0 {
                         if v.kept.len() >= self.config.keep_video {
                             v.kept.pop_front();

@@ -27,6 +27,7 @@ use str0m::channel::{ChannelData, ChannelId};
 use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::mix::{FRAME_SAMPLES, Gain};
@@ -404,6 +405,8 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_h264(true)
+            // Chromium's own id for it; the offer's id wins anyway.
+            .set_extension(5, Extension::PlayoutDelay)
             .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
         let candidate = Candidate::host(self.local, "udp")

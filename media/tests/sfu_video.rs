@@ -106,6 +106,32 @@ fn only_the_two_allowed_cameras_are_forwarded() {
 }
 
 #[test]
+fn a_shared_screen_is_sent_to_be_shown_at_once_and_a_camera_is_not() {
+    let mut w = session();
+    w.set_policy(|p| {
+        p.screens = [CUSTOMER].into();
+        p.cameras = [CUSTOMER].into();
+    });
+    w.add_video(CUSTOMER, camera());
+    w.run(Duration::from_secs(2));
+    let csr = w.client(CSR);
+    let screen: Vec<_> = csr.received(TrackPurpose::Screen).collect();
+    let camera: Vec<_> = csr.received(TrackPurpose::Camera).collect();
+    assert_eq!((screen.len(), camera.len()), (1, 1));
+    assert!(screen[0].frames > 20 && camera[0].frames > 20);
+    // A browser shows a frame with playout delay 0/0 as soon as it is decoded, not at the
+    // time its render smoothing picks: a screen change alone otherwise waits for the next.
+    assert_eq!(
+        screen[0].playout_delay,
+        Some((Duration::ZERO, Duration::ZERO))
+    );
+    assert_eq!(
+        camera[0].playout_delay, None,
+        "a camera keeps its smoothing"
+    );
+}
+
+#[test]
 fn a_late_joiner_gets_a_keyframe_at_once() {
     let mut w = session();
     w.set_policy(|p| p.screens = [CUSTOMER].into());

@@ -128,6 +128,7 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
     RTCPeerConnection.prototype.createDataChannel = function createDataChannel(label, ...rest) {
       const ch = create.call(this, label, ...rest);
       window.channels[label] = ch;
+      window.pc = this;
       return ch;
     };
   });
@@ -162,6 +163,13 @@ await scenario('helper-desktop', [], async ({ browser, check, results, shot }) =
     return until(() => showsPattern(carol), "Carol's console shows the test window's pattern");
   };
   results.pattern = await allowAgain(true);
+  // The helper's screen comes with playout delay 0/0, so Chromium shows each change as soon as
+  // it is decoded instead of holding a lone frame for its render smoothing (issue 16's latency).
+  results.screen_extensions = await carol.evaluate(() => window.pc.getReceivers()
+    .filter((r) => r.track.kind === 'video' && r.track.readyState === 'live')
+    .map((r) => r.getParameters().headerExtensions.map((e) => e.uri)));
+  check(results.screen_extensions.length > 0 && results.screen_extensions.every((uris) => uris.includes('http://www.webrtc.org/experiments/rtp-hdrext/playout-delay')),
+    `Carol's Chromium accepted playout delay on the helper's screen: ${JSON.stringify(results.screen_extensions)}`);
   await dave.getByText('Carol sees your screen and uses your mouse and keyboard through Tandem Helper.').waitFor();
   await shot(carol, 'helper-desktop-console');
 

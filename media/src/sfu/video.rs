@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::{Debug, Display};
 use std::time::{Duration, Instant};
 
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 
 use super::{Peer, Recorded, Sfu, SfuEvent};
 use crate::policy::{DropReason, TrackPurpose};
@@ -18,6 +18,9 @@ use crate::sdp_candidates::complete_candidates;
 /// At most one keyframe request per incoming track in this time; a late joiner, a lost packet
 /// and a receiver's PLI often come together.
 const KEYFRAME_REQUEST_GAP: Duration = Duration::from_millis(500);
+
+/// The playout delay (min and max) a screen share is sent with: none, render at once.
+const NO_DELAY: MediaTime = MediaTime::ZERO;
 
 /// Where a track the server sends a peer stands: to be offered, offered, open, to be stopped,
 /// stop offered. The mid is the track's on the receiver's connection.
@@ -100,6 +103,14 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
                         });
                     }
                     continue;
+                };
+                let writer = if t.purpose == TrackPurpose::Screen {
+                    // A shared screen is shown as soon as it is decoded: a browser's render
+                    // smoothing, made for cameras, holds a frame that comes alone (the
+                    // helper sends one per change) until the next one.
+                    writer.playout_delay(NO_DELAY, NO_DELAY)
+                } else {
+                    writer
                 };
                 if writer
                     .write(pt, data.network_time, data.time, data.data.clone())
