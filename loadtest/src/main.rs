@@ -16,11 +16,14 @@
 //!   AudioBridge after Tandem's, for the side-by-side figure (see voice_room.rs, janus.rs);
 //!   `--media --janus` runs the media sessions in Janus's VideoRoom after Tandem's, in a network
 //!   namespace of its own (see videoroom.rs, netns.rs).
+//! - `--media --flood RATE`: the same, with datagrams nobody can take from new addresses at
+//!   RATE a second aimed at the media socket (see flood.rs).
 //! - `--data-channel MB`: a WebRTC data channel between two str0m peers on loopback, no server,
 //!   MB/s and CPU per MB (see data_channel.rs): what F2 was weighed against.
 
 mod data_channel;
 mod files;
+mod flood;
 mod janus;
 mod machine;
 mod media;
@@ -88,6 +91,10 @@ struct Args {
     /// figures include the other's work.
     #[arg(long)]
     pin: bool,
+    /// With `--media`: datagrams nobody can take, from addresses the server never routed, at
+    /// this many a second to its media socket while the sessions are measured (see flood.rs).
+    #[arg(long)]
+    flood: Option<u64>,
 }
 
 type Ws =
@@ -210,7 +217,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let l = std::net::UdpSocket::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
     };
-    let env = [
+    // Known only to aim `--flood` at (the server picks its own otherwise).
+    let media_port = {
+        let l = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let mut env = vec![
         ("TANDEM_STORAGE_DATABASE", db.display().to_string()),
         ("TANDEM_AUTH_SECRET_FILE", key.display().to_string()),
         (
@@ -229,6 +241,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ("TANDEM_SERVER_MAX_CONNECTIONS_PER_ADDRESS", "0".into()),
         ("RUST_LOG", "warn".into()),
     ];
+    if args.flood.is_some() {
+        env.push(("TANDEM_MEDIA_LISTEN", format!("127.0.0.1:{media_port}")));
+    }
     let mut add = tokio::process::Command::new(&args.server)
         .args([
             "user",
@@ -378,7 +393,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let setup_time = setup.elapsed();
     if args.media {
-        let result = media_load(&args, &base, pid, pairs, setup_time).await;
+        let result = media_load(&args, &base, pid, media_port, pairs, setup_time).await;
         server.kill().await?;
         let tandem = result?;
         if args.janus {
@@ -537,6 +552,7 @@ async fn media_load(
     args: &Args,
     base: &str,
     pid: u32,
+    media_port: u16,
     pairs: Vec<(Ws, Ws)>,
     setup_time: Duration,
 ) -> anyhow::Result<videoroom::Figures> {
@@ -579,6 +595,10 @@ async fn media_load(
     let counted_before = media::counted();
     let machine_before = machine::sample()?;
     let measured = Instant::now();
+    let flood = args.flood.map(|rate| {
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], media_port));
+        tokio::spawn(flood::run(target, rate, end))
+    });
     if windows > 1 {
         media_windows(base, pid, args.seconds, windows).await?;
     }
@@ -593,6 +613,10 @@ async fn media_load(
         }
     }
     let wall = measured.elapsed().as_secs_f64();
+    let flooded = match flood {
+        Some(f) => Some(f.await??),
+        None => None,
+    };
     let counted_after = media::counted();
     let counted = (counted_after.0 - counted_before.0) as f64 / wall;
     let rtcp = (counted_after.1 - counted_before.1) as f64 / wall;
@@ -632,6 +656,13 @@ async fn media_load(
         setup_time.as_secs_f64()
     );
     println!("connected:                {connected} / {}", 2 * n);
+    if let Some(sent) = flooded {
+        println!(
+            "flood:                    {:.0} datagrams/s nobody can take (garbage, RTP, STUN in turn) from {} new addresses",
+            sent as f64 / wall,
+            flood::SOURCES
+        );
+    }
     println!("participants failed:      {failed}");
     println!(
         "audio packets in/s:       {:.0}",

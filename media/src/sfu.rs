@@ -14,9 +14,11 @@
 //! [`Sfu::handle_timeout`] with the time, then drains [`Sfu::poll_transmit`] and
 //! [`Sfu::poll_event`] and sleeps until [`Sfu::poll_timeout`].
 
+mod claim;
 mod video;
 
 pub use crate::transmit::Transmit;
+pub use claim::{Claim, Datagram};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::{Debug, Display};
 use std::net::SocketAddr;

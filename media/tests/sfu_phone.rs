@@ -337,3 +337,96 @@ fn a_phone_s_rtcp_from_its_own_port_is_its_own_even_where_a_neighbour_expects_rt
         "every phone is heard and sent the call: {got:?}"
     );
 }
+
+/// What a call says it would take from an address the worker has not routed yet (the worker
+/// offers such a datagram only to calls that claim it, so a flood from new addresses costs
+/// each call a look, not a parse): a phone's RTP from its address, its RTCP from its RTCP
+/// port, a WebRTC peer's STUN check from wherever it moved and anything from the address its
+/// checks found; not garbage, not a stranger's RTP, not a STUN check for someone else.
+#[test]
+fn a_call_claims_from_a_new_address_only_what_it_would_take() {
+    use tandem_media::sfu::{Claim, Datagram};
+    use tandem_media::testkit::sim::World;
+
+    let mut w = World::new();
+    w.join(A, None, vec![]);
+    w.run(Duration::from_secs(2));
+    assert!(w.client(A).connected);
+    let server: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    let desk: SocketAddr = "10.0.0.7:4000".parse().unwrap();
+    w.sfu
+        .add_phone(
+            w.now,
+            SystemTime::now(),
+            B,
+            PhoneMedia {
+                rtcp: "10.0.0.7:4001".parse().unwrap(),
+                ..phone("10.0.0.7:4000")
+            },
+        )
+        .unwrap();
+    let now = w.now;
+    let claim = |w: &World, from: &str, data: &[u8]| {
+        w.sfu
+            .claim(&Datagram::new(now, from.parse().unwrap(), server, data))
+    };
+
+    let mut enc = VoiceEncoder::new(VoiceCodec::Pcmu).unwrap();
+    let rtp = pcmu_frame(&mut enc, 440.0, 1, 7);
+    assert_eq!(claim(&w, &desk.to_string(), &rtp), Claim::PhoneHere);
+    let mut rtcp = rtp.clone();
+    rtcp[1] = 200; // a sender report's packet type
+    assert_eq!(claim(&w, "10.0.0.7:4001", &rtcp), Claim::Yes);
+    assert_eq!(
+        claim(&w, "10.0.0.7:4001", &rtp),
+        Claim::No,
+        "RTP is not taken as RTCP"
+    );
+    assert_eq!(
+        claim(&w, "10.0.0.8:4000", &rtp),
+        Claim::No,
+        "a stranger's RTP"
+    );
+
+    // The peer's own STUN check, as its client sends it.
+    let client = w.clients.get_mut(&A).unwrap();
+    let mut at = now;
+    let check = loop {
+        at += Duration::from_millis(10);
+        assert!(
+            at < now + Duration::from_secs(30),
+            "the client sent no STUN check"
+        );
+        client.handle_timeout(at).unwrap();
+        if let Some(t) = std::iter::from_fn(|| client.poll_transmit())
+            .find(|t| t.contents.len() > 20 && t.contents[..2] == [0, 1])
+        {
+            break t.contents;
+        }
+    };
+    let peer = w.client(A).addr().to_string();
+    assert_eq!(
+        claim(&w, "10.9.9.9:5555", &check),
+        Claim::Yes,
+        "a moved peer's check"
+    );
+    assert_eq!(
+        claim(&w, &peer, &rtp),
+        Claim::Yes,
+        "anything from the peer's address"
+    );
+    assert_eq!(claim(&w, "10.9.9.9:5555", &rtp), Claim::No);
+    let mut forged = check.clone();
+    let last = forged.len() - 30;
+    forged[last] ^= 0x20; // a byte of its USERNAME, MESSAGE-INTEGRITY or FINGERPRINT
+    assert_eq!(
+        claim(&w, "10.9.9.9:5555", &forged),
+        Claim::No,
+        "a forged check"
+    );
+    assert_eq!(
+        claim(&w, &peer, b"\x00\x01\x00\x00garbage"),
+        Claim::No,
+        "garbage"
+    );
+}

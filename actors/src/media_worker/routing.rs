@@ -3,11 +3,14 @@
 //! Issue 19: a datagram goes first to the call that took the last one from its address (a
 //! map from address to call), and only when that call does not take it are the others asked,
 //! a call with a phone at that address first. A peer's address rarely changes, so nearly every
-//! datagram asks one call, not all of them.
+//! datagram asks one call, not all of them. The others are asked cheaply ([`Claim`]): a flood
+//! from new addresses costs each call a look at its phones and its peers' ICE, not a parse.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
+
+use tandem_media::sfu::{Claim, Datagram};
 
 use super::call::Calls;
 use super::lobby::Waiting;
@@ -102,19 +105,22 @@ fn route(
     };
     let mut asked = known.map_or(Asked::Declined, |s| offer(calls, s));
     if asked == Asked::Declined {
-        // Rare (a new address, or a stray): the other calls, in turn, first any whose phone
-        // sends from this address, so that a neighbouring phone in another call, whose implied
-        // RTCP port it is, does not take its datagrams as RTCP (docs/sip.md, NAT).
-        let (phone_here, rest): (Vec<_>, Vec<_>) = calls
+        // Rare in use (a new address, or a stray), but anyone can send them: the datagram is
+        // parsed once, each other call only says whether it would take it, and only those that
+        // would are offered it, first any whose phone sends from this address, so that a
+        // neighbouring phone in another call, whose implied RTCP port it is, does not take its
+        // datagrams as RTCP (docs/sip.md, NAT).
+        let datagram = Datagram::new(now, source, address, data);
+        let mut claimed: Vec<(Claim, SessionId)> = calls
             .iter()
             .filter(|(s, _)| Some(**s) != known)
-            .partition(|(_, call)| call.sfu.has_phone_at(source));
-        let others: Vec<SessionId> = phone_here
-            .into_iter()
-            .chain(rest)
-            .map(|(s, _)| *s)
+            .filter_map(|(s, call)| match call.sfu.claim(&datagram) {
+                Claim::No => None,
+                claim => Some((claim, *s)),
+            })
             .collect();
-        for session in others {
+        claimed.sort_by_key(|(claim, _)| *claim != Claim::PhoneHere);
+        for (_, session) in claimed {
             asked = offer(calls, session);
             if asked != Asked::Declined {
                 break;

@@ -1,0 +1,71 @@
+//! Whether a call could take a datagram from an address the worker has not routed yet, asked
+//! without handling it. Anyone can send to the media port from any address, so such a datagram
+//! is asked of every call on the worker: the answer must be cheap, and the datagram is parsed
+//! once for all of them ([`Datagram`]), not once per call. Handling it is left to the one call
+//! that claims it ([`Sfu::handle_receive`]).
+
+use std::fmt::{Debug, Display};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::Input;
+use str0m::net::{Protocol, Receive};
+
+use super::Sfu;
+use crate::phone;
+
+/// A datagram as the calls are asked about it: parsed once for the WebRTC peers (`None` if
+/// it is nothing str0m reads: then only a phone can take it).
+pub struct Datagram<'a> {
+    source: SocketAddr,
+    data: &'a [u8],
+    webrtc: Option<Input<'a>>,
+}
+
+impl<'a> Datagram<'a> {
+    pub fn new(now: Instant, source: SocketAddr, destination: SocketAddr, data: &'a [u8]) -> Self {
+        let webrtc = Receive::new(Protocol::Udp, source, destination, data)
+            .ok()
+            .map(|r| Input::Receive(now, r));
+        Self {
+            source,
+            data,
+            webrtc,
+        }
+    }
+
+    /// Whether any WebRTC connection could read it (STUN, DTLS, RTP or RTCP).
+    pub fn is_webrtc(&self) -> bool {
+        self.webrtc.is_some()
+    }
+}
+
+/// How a call would take a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    No,
+    /// A phone of the call sends from its source address: asked before any other call, as
+    /// the address may be another call's phone's implied RTCP port (docs/sip.md, NAT).
+    PhoneHere,
+    /// A phone's RTCP, or a WebRTC peer's (its ICE credentials, or an address its checks
+    /// found).
+    Yes,
+}
+
+impl<P: Copy + Ord + Debug + Display> Sfu<P> {
+    /// Whether this call would take `datagram` ([`Self::handle_receive`] would return true),
+    /// without changing anything.
+    pub fn claim(&self, datagram: &Datagram<'_>) -> Claim {
+        if self.has_phone_at(datagram.source) {
+            return Claim::PhoneHere;
+        }
+        let phones = self.phones.iter().map(|(k, p)| (*k, p));
+        if phone::owner(phones, datagram.source, datagram.data).is_some() {
+            return Claim::Yes;
+        }
+        match &datagram.webrtc {
+            Some(input) if self.peers.values().any(|p| p.rtc.accepts(input)) => Claim::Yes,
+            _ => Claim::No,
+        }
+    }
+}
