@@ -106,19 +106,31 @@ fn route(
     let mut asked = known.map_or(Asked::Declined, |s| offer(calls, s));
     if asked == Asked::Declined {
         // Rare in use (a new address, or a stray), but anyone can send them: the datagram is
-        // parsed once, each other call only says whether it would take it, and only those that
-        // would are offered it, first any whose phone sends from this address, so that a
+        // parsed once for all the others, each only says whether it would take it, and only
+        // those that would are offered it, first any whose phone sends from this address, so that a
         // neighbouring phone in another call, whose implied RTCP port it is, does not take its
         // datagrams as RTCP (docs/sip.md, NAT).
-        let datagram = Datagram::new(now, source, address, data);
-        let mut claimed: Vec<(Claim, SessionId)> = calls
-            .iter()
-            .filter(|(s, _)| Some(**s) != known)
-            .filter_map(|(s, call)| match call.sfu.claim(&datagram) {
-                Claim::No => None,
-                claim => Some((claim, *s)),
-            })
-            .collect();
+        // Parsing and claiming are guarded as handling is: a panic in the media stack loses
+        // the call it happened in (a parse that panics: the datagram), never the worker.
+        let guard = |f: &mut dyn FnMut() -> Claim| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+        };
+        let Ok(datagram) = std::panic::catch_unwind(|| Datagram::new(now, source, address, data))
+        else {
+            return None;
+        };
+        let mut panicked = Vec::new();
+        let mut claimed: Vec<(Claim, SessionId)> = Vec::new();
+        for (session, call) in calls.iter().filter(|(s, _)| Some(**s) != known) {
+            match guard(&mut || call.sfu.claim(&datagram)) {
+                None => panicked.push(*session),
+                Some(Claim::No) => {}
+                Some(claim) => claimed.push((claim, *session)),
+            }
+        }
+        for session in panicked {
+            lose(calls, session);
+        }
         claimed.sort_by_key(|(claim, _)| *claim != Claim::PhoneHere);
         for (_, session) in claimed {
             asked = offer(calls, session);

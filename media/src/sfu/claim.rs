@@ -1,8 +1,9 @@
 //! Whether a call could take a datagram from an address the worker has not routed yet, asked
 //! without handling it. Anyone can send to the media port from any address, so such a datagram
 //! is asked of every call on the worker: the answer must be cheap, and the datagram is parsed
-//! once for all of them ([`Datagram`]), not once per call. Handling it is left to the one call
-//! that claims it ([`Sfu::handle_receive`]).
+//! once for all of them ([`Datagram`]), not once per call. Handling it is left to the call that
+//! claims it ([`Sfu::handle_receive`], which parses it again). `claim` asks what
+//! `handle_receive` asks, in the same order; a test holds the two to the same answers.
 
 use std::fmt::{Debug, Display};
 use std::net::SocketAddr;
@@ -32,11 +33,6 @@ impl<'a> Datagram<'a> {
             data,
             webrtc,
         }
-    }
-
-    /// Whether any WebRTC connection could read it (STUN, DTLS, RTP or RTCP).
-    pub fn is_webrtc(&self) -> bool {
-        self.webrtc.is_some()
     }
 }
 
