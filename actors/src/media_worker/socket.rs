@@ -5,7 +5,8 @@
 //! whole loop pass and flushed at its end, in order:
 //! - a run of datagrams to one address, all of one size but the last (the packets of a video
 //!   frame), goes out in one `sendmsg` with UDP GSO (quinn-udp, which falls back to one
-//!   datagram per call where the kernel or the network card refuses GSO);
+//!   datagram per call where the kernel or the network card refuses GSO; the run it refused
+//!   is sent again one by one, not lost);
 //! - the others (voice, RTCP, a mix to each phone of a room) go out up to [`SEND_BATCH`] in one
 //!   `sendmmsg`, each from its own buffer, uncopied. (quinn-udp has no `sendmmsg`, and nix's
 //!   allocates on every call and cannot be held across an await: hence the one small `unsafe`
@@ -167,7 +168,13 @@ impl MediaSocket {
                     segment_size: Some(outgoing[i].contents.len()),
                     src_ip: None,
                 };
-                flushed.syscalls += send_run(&self.socket, &self.state, &transmit).await;
+                let (calls, sent) = send_run(&self.socket, &self.state, &transmit).await;
+                flushed.syscalls += calls;
+                if !sent {
+                    // Refused as a run (the kernel or the network card cannot segment it:
+                    // quinn-udp then stops GSO for the socket): the same datagrams one by one.
+                    flushed.syscalls += send_many(&self.socket, &outgoing[i..i + n]).await;
+                }
                 i += n;
             } else {
                 // The datagrams up to the next run, or a batch of them.
@@ -266,22 +273,22 @@ fn send_mmsg(fd: RawFd, batch: &[Transmit]) -> io::Result<usize> {
     }
 }
 
-/// Sends one GSO run; an error other than a full send buffer is logged. How many calls it
-/// made.
+/// Sends one GSO run, waiting for room in the send buffer: how many calls it made, and whether
+/// the run went out (an error is logged).
 async fn send_run(
     socket: &UdpSocket,
     state: &UdpSocketState,
     transmit: &quinn_udp::Transmit<'_>,
-) -> u64 {
+) -> (u64, bool) {
     let mut calls = 0;
-    if let Err(e) = with_room(socket, &mut calls, || {
+    let result = with_room(socket, &mut calls, || {
         state.try_send(socket.into(), transmit)
     })
-    .await
-    {
-        tracing::debug!(error = %e, destination = %transmit.destination, "media send failed");
+    .await;
+    if let Err(e) = &result {
+        tracing::debug!(error = %e, destination = %transmit.destination, "media GSO send failed");
     }
-    calls
+    (calls, result.is_ok())
 }
 
 /// How many datagrams from the start of `queue` go out as one GSO send: same destination, all
@@ -394,6 +401,52 @@ mod tests {
         }
         let n = other.recv(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], &[9u8; 80][..]);
+    }
+
+    /// SO_NO_CHECK (no UDP checksums) makes Linux refuse every GSO send with EINVAL, as a
+    /// network card without checksum offload does with EIO: the refused frame still arrives,
+    /// whole and in order, and GSO is off for what follows.
+    #[tokio::test]
+    async fn a_frame_the_kernel_refuses_to_segment_is_sent_one_by_one() {
+        let mut server = bound().await;
+        if server.state.max_gso_segments() < 2 {
+            return; // no GSO here: nothing to refuse
+        }
+        let off: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option of the right size.
+        let set = unsafe {
+            libc::setsockopt(
+                server.socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_NO_CHECK,
+                (&raw const off).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0, "{}", io::Error::last_os_error());
+        let plain = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = plain.local_addr().unwrap();
+        for round in 0..2u8 {
+            for (i, len) in [1100, 1100, 1100, 640].into_iter().enumerate() {
+                server.queue(datagram(to, 10 * round + i as u8, len));
+            }
+            let flushed = server.flush().await;
+            assert_eq!(flushed.datagrams, 4);
+            let mut buf = [0u8; 2048];
+            for (i, len) in [1100, 1100, 1100, 640].into_iter().enumerate() {
+                let n =
+                    tokio::time::timeout(std::time::Duration::from_secs(1), plain.recv(&mut buf))
+                        .await
+                        .unwrap_or_else(|_| panic!("round {round}: datagram {i} never came"))
+                        .unwrap();
+                assert_eq!(&buf[..n], &vec![10 * round + i as u8; len][..]);
+            }
+        }
+        assert_eq!(
+            server.state.max_gso_segments(),
+            1,
+            "GSO is off after the refusal"
+        );
     }
 
     #[tokio::test]
