@@ -37,6 +37,7 @@ use crate::telemetry;
 mod call;
 mod commands;
 mod lobby;
+mod owners;
 mod panic_guard;
 pub mod pool;
 mod routing;
@@ -420,5 +421,99 @@ mod tests {
             got.iter().all(|n| *n >= 10),
             "every phone is heard and sent its call: {got:?}"
         );
+    }
+
+    /// A WebRTC client of `session` on `socket`, driven until it is connected: answers the
+    /// client and the first ICE check it sent (a STUN Binding request with its credentials).
+    async fn connected_peer(
+        worker: &MediaWorkerHandle,
+        session: SessionId,
+        socket: &UdpSocket,
+    ) -> (tandem_media::client::Client, Vec<u8>) {
+        use tandem_media::client::{Client, ClientConfig};
+        let start = std::time::Instant::now();
+        let config = ClientConfig {
+            channels: Vec::new(),
+            ..ClientConfig::default()
+        };
+        let (mut client, offer, video) =
+            Client::new(start, socket.local_addr().unwrap(), config, Vec::new()).unwrap();
+        let notices: NoticeSink = Arc::new(|_| {});
+        let answer = worker
+            .offer(session, ParticipantId::random(), offer, video, notices)
+            .await
+            .unwrap();
+        client
+            .accept_answer(start, &answer.sdp, answer.void_offers)
+            .unwrap();
+        let mut check = None;
+        let mut buf = [0u8; 2048];
+        let end = start + Duration::from_secs(5);
+        while !(client.connected && check.is_some()) {
+            let now = std::time::Instant::now();
+            assert!(now < end, "the client did not connect");
+            client.handle_timeout(now).unwrap();
+            while let Some(t) = client.poll_transmit() {
+                if check.is_none() && t.contents.len() > 20 && t.contents[..2] == [0, 1] {
+                    check = Some(t.contents.to_vec());
+                }
+                socket.send_to(&t.contents, t.destination).await.unwrap();
+            }
+            let wait = tokio::time::timeout(Duration::from_millis(5), socket.recv_from(&mut buf));
+            if let Ok(Ok((n, from))) = wait.await {
+                client
+                    .handle_receive(std::time::Instant::now(), from, &buf[..n])
+                    .unwrap();
+            }
+        }
+        (client, check.unwrap())
+    }
+
+    /// A peer's ICE check from an address the worker never saw (its NAT gave it a new port)
+    /// goes to its own call among several, found by the check's user fragment, and is answered
+    /// there, even right after a flood of datagrams nobody can take has used up the worker's
+    /// looks at every call ([`owners`]).
+    #[tokio::test]
+    async fn a_peer_s_check_from_a_new_port_is_answered_by_its_call_after_a_flood() {
+        let worker = MediaWorkerHandle::start(MediaWorkerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public: None,
+        })
+        .await
+        .unwrap();
+        let mut checks = Vec::new();
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let (client, check) = connected_peer(&worker, SessionId::random(), &socket).await;
+            checks.push(check);
+            clients.push((client, socket));
+        }
+        // More datagrams nobody can take, from new ports, than the worker looks at every call
+        // for in a second.
+        let mut flood = Vec::new();
+        for _ in 0..20 {
+            flood.push(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        }
+        for round in 0..60u8 {
+            for socket in &flood {
+                let rtp = [0x80, 8, 0, round, 0, 0, 0, 0, 0, 0, 0, 1];
+                socket.send_to(&rtp, worker.address).await.unwrap();
+            }
+        }
+        // Each peer's check, sent again from a port of its own the worker has never seen.
+        for check in &checks {
+            let moved = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            moved.send_to(check, worker.address).await.unwrap();
+            let mut buf = [0u8; 2048];
+            let (n, from) = tokio::time::timeout(Duration::from_secs(2), moved.recv_from(&mut buf))
+                .await
+                .expect("the check from a new port was not answered")
+                .unwrap();
+            assert_eq!(from, worker.address);
+            // A Binding success response, to the same transaction.
+            assert_eq!(&buf[..2], &[0x01, 0x01], "{:?}", &buf[..n.min(20)]);
+            assert_eq!(&buf[8..20], &check[8..20]);
+        }
     }
 }

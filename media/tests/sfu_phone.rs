@@ -345,7 +345,7 @@ fn a_phone_s_rtcp_from_its_own_port_is_its_own_even_where_a_neighbour_expects_rt
 /// checks found; not garbage, not a stranger's RTP, not a STUN check for someone else.
 #[test]
 fn a_call_claims_from_a_new_address_only_what_it_would_take() {
-    use tandem_media::sfu::{Claim, Datagram};
+    use tandem_media::sfu::{Claim, Datagram, Stun};
     use tandem_media::testkit::sim::World;
 
     let mut w = World::new();
@@ -424,6 +424,22 @@ fn a_call_claims_from_a_new_address_only_what_it_would_take() {
     for (from, data, expected, what) in cases {
         assert_eq!(claim(&w, from, data), expected, "{what}");
     }
+    // What the worker finds the call by, before asking it: the check names the server's user
+    // fragment on the peer's connection; media names nobody.
+    fn stun<'a>(now: Instant, from: SocketAddr, to: SocketAddr, data: &'a [u8]) -> Stun<'a> {
+        Datagram::new(now, from, to, data).stun()
+    }
+    let stun = |data| stun(now, moved.parse().unwrap(), server, data);
+    let Stun::Check(ufrag) = stun(&check) else {
+        panic!("the check is not read as one: {:?}", stun(&check));
+    };
+    assert_eq!(w.sfu.local_ufrags().collect::<Vec<_>>(), [ufrag]);
+    assert_eq!(stun(&rtp), Stun::No);
+    assert_eq!(
+        stun(b"\x00\x01\x00\x00garbage"),
+        Stun::No,
+        "no magic cookie"
+    );
     // What it claims is what it takes: those it does not claim first, as a declined datagram
     // changes nothing.
     let (no, yes): (Vec<_>, Vec<_>) = cases.iter().partition(|c| c.2 == Claim::No);

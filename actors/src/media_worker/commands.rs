@@ -27,6 +27,8 @@ pub(super) fn handle_command(
     cmd: WorkerCmd,
 ) {
     let now = Instant::now();
+    // Any command may add or drop a connection or a phone.
+    routes.calls_changed();
     match cmd {
         WorkerCmd::Offer {
             session,

@@ -3,8 +3,10 @@
 //! Issue 19: a datagram goes first to the call that took the last one from its address (a
 //! map from address to call), and only when that call does not take it are the others asked,
 //! a call with a phone at that address first. A peer's address rarely changes, so nearly every
-//! datagram asks one call, not all of them. The others are asked cheaply ([`Claim`]): a flood
-//! from new addresses costs each call a look at its phones and its peers' ICE, not a parse.
+//! datagram asks one call, not all of them. For a datagram from an address it does not know,
+//! an index says which calls could take it ([`Owners`]: by its ICE check's user fragment, or
+//! a phone's address), and those say cheaply whether they would ([`Claim`]): a flood from new
+//! addresses costs the worker a lookup, not a look at every call.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,6 +16,7 @@ use tandem_media::sfu::{Claim, Datagram};
 
 use super::call::Calls;
 use super::lobby::Waiting;
+use super::owners::Owners;
 use super::panic_guard::lose;
 use crate::ids::SessionId;
 use crate::telemetry;
@@ -21,22 +24,31 @@ use crate::telemetry;
 /// Most addresses remembered; past it the map starts afresh (it is only a shortcut).
 const MAX_ROUTES: usize = 16_384;
 
-/// Which call took the last datagram from each address.
+/// Which call took the last datagram from each address, and which calls could take one from
+/// an address it does not know ([`Owners`]).
 #[derive(Default)]
-pub(super) struct Routes(HashMap<SocketAddr, SessionId>);
+pub(super) struct Routes {
+    last: HashMap<SocketAddr, SessionId>,
+    owners: Owners,
+}
 
 impl Routes {
     fn remember(&mut self, source: SocketAddr, session: SessionId) {
-        if self.0.len() >= MAX_ROUTES && !self.0.contains_key(&source) {
-            self.0.clear();
+        if self.last.len() >= MAX_ROUTES && !self.last.contains_key(&source) {
+            self.last.clear();
         }
-        self.0.insert(source, session);
+        self.last.insert(source, session);
     }
 
     /// A phone now sends from `source` (it joined a call, or moved): where datagrams from
     /// there went before is no guide (another call's phone may have taken them as RTCP).
     pub(super) fn forget(&mut self, source: SocketAddr) {
-        self.0.remove(&source);
+        self.last.remove(&source);
+    }
+
+    /// A command may have changed the calls' connections or phones.
+    pub(super) fn calls_changed(&mut self) {
+        self.owners.calls_changed();
     }
 }
 
@@ -45,8 +57,6 @@ pub(super) enum Touched {
     /// None (the lobby took it, or nobody did).
     None,
     One(SessionId),
-    /// Any of them (a stray a call counted and reported: rare).
-    Any,
 }
 
 /// Hands the datagram to whoever it belongs to: a phone at the service prompt, a call's peer,
@@ -66,12 +76,17 @@ pub(super) fn receive(
     if let Some(session) = route(calls, routes, address, source, data) {
         return Touched::One(session);
     }
-    // Rare (strays and NAT trouble), so worth a second look at every phone.
+    // Rare (strays and NAT trouble), so worth a second look at the phones on its host.
     if lobby.lobby.stray(source, data) {
         return Touched::None;
     }
-    if calls.values_mut().any(|c| c.sfu.stray(source, data)) {
-        return Touched::Any;
+    for session in routes.owners.phone_hosts(calls, source.ip()) {
+        if calls
+            .get_mut(&session)
+            .is_some_and(|c| c.sfu.stray(source, data))
+        {
+            return Touched::One(session);
+        }
     }
     telemetry::media::unrouted_datagram();
     Touched::None
@@ -88,7 +103,7 @@ fn route(
     data: &[u8],
 ) -> Option<SessionId> {
     let now = Instant::now();
-    let known = routes.0.get(&source).copied();
+    let known = routes.last.get(&source).copied();
     // Each call looks for the peer the datagram belongs to and, finding it, handles it: one
     // parse and one search per call asked, not a second for the call that takes it.
     let offer = |calls: &mut Calls, session: SessionId| -> Asked {
@@ -121,11 +136,17 @@ fn route(
         };
         let mut panicked = Vec::new();
         let mut claimed: Vec<(Claim, SessionId)> = Vec::new();
-        for (session, call) in calls.iter().filter(|(s, _)| Some(**s) != known) {
+        for session in routes.owners.candidates(calls, now, source, &datagram) {
+            if Some(session) == known {
+                continue;
+            }
+            let Some(call) = calls.get(&session) else {
+                continue;
+            };
             match guard(&mut || call.sfu.claim(&datagram)) {
-                None => panicked.push(*session),
+                None => panicked.push(session),
                 Some(Claim::No) => {}
-                Some(claim) => claimed.push((claim, *session)),
+                Some(claim) => claimed.push((claim, session)),
             }
         }
         for session in panicked {

@@ -68,7 +68,6 @@ pub(super) async fn run(
                     let read = socket.try_receive(|source, data| {
                         match receive(&mut calls, &mut routes, &mut lobby, address, source, data) {
                             Touched::One(session) => visit.push(session),
-                            Touched::Any => everyone = true,
                             Touched::None => {}
                         }
                     });

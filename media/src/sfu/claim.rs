@@ -6,10 +6,11 @@
 //! `handle_receive` asks, in the same order; a test holds the two to the same answers.
 
 use std::fmt::{Debug, Display};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use str0m::Input;
+use str0m::ice::StunMessage;
 use str0m::net::{Protocol, Receive};
 
 use super::Sfu;
@@ -21,6 +22,20 @@ pub struct Datagram<'a> {
     source: SocketAddr,
     data: &'a [u8],
     webrtc: Option<Input<'a>>,
+    stun: Stun<'a>,
+}
+
+/// What a datagram is as STUN, which says which call it can be for without asking them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stun<'a> {
+    /// Not STUN: a phone's, or media or DTLS of a peer.
+    No,
+    /// A Binding request (an ICE check) whose USERNAME starts with this: only the peer whose
+    /// connection has that user fragment can take it ([`Sfu::local_ufrags`]).
+    Check(&'a str),
+    /// STUN nobody here takes: the server is ICE-lite, so it sends no checks and expects no
+    /// answers, and a check without a USERNAME is refused.
+    Other,
 }
 
 impl<'a> Datagram<'a> {
@@ -32,8 +47,38 @@ impl<'a> Datagram<'a> {
             source,
             data,
             webrtc,
+            stun: stun(data),
         }
     }
+
+    pub fn stun(&self) -> Stun<'a> {
+        self.stun
+    }
+}
+
+/// RFC 8489: the first two bits zero and the magic cookie mark STUN (RFC 7983's demultiplexing
+/// looks only at the first byte; the cookie keeps RTP with an odd first byte out).
+fn stun(data: &[u8]) -> Stun<'_> {
+    const MAGIC_COOKIE: [u8; 4] = 0x2112_a442_u32.to_be_bytes();
+    if data.len() < 20 || data[0] > 3 || data[4..8] != MAGIC_COOKIE {
+        return Stun::No;
+    }
+    match StunMessage::parse(data) {
+        Ok(m) if m.is_binding_request() => m
+            .username()
+            .and_then(|u| u.split_once(':'))
+            .map_or(Stun::Other, |(local, _)| Stun::Check(local)),
+        _ => Stun::Other,
+    }
+}
+
+/// Where a phone sends from ([`Sfu::phone_addresses`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhoneAddresses {
+    pub rtp: SocketAddr,
+    pub rtcp: SocketAddr,
+    /// The host its SIP came from, if another.
+    pub signalling: Option<IpAddr>,
 }
 
 /// How a call would take a datagram.
