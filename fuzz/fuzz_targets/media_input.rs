@@ -1,6 +1,8 @@
 //! Any SDP or datagram a participant can send to the media plane: as an offer, as an answer to
 //! the server's offer, as a UDP datagram to a connected call (STUN, DTLS, SRTP demultiplexing
-//! and parsing), and as a data channel message. Nothing may panic; the call keeps its peers.
+//! and parsing), as a datagram from an address nobody is known at (what the worker reads of it
+//! to find its call, and what the call says it would take), and as a data channel message.
+//! Nothing may panic; the call keeps its peers.
 #![no_main]
 
 use std::cell::RefCell;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use tandem_media::client::{Synthetic, VideoConfig};
 use tandem_media::policy::{ChannelKind, TrackPurpose};
+use tandem_media::sfu::{Claim, Datagram};
 use tandem_media::testkit::sim::{SFU, World};
 
 thread_local! {
@@ -52,9 +55,17 @@ fuzz_target!(|data: &[u8]| {
             1 => {
                 let _ = w.sfu.accept_answer(now, 3, u64::from(mode), &text);
             }
-            2 => {
+            2 if mode & 4 == 0 => {
                 let from = w.client(1).addr();
                 w.sfu.handle_receive(now, from, SFU.parse().unwrap(), rest);
+            }
+            2 => {
+                let from = "10.9.9.9:5555".parse().unwrap();
+                let datagram = Datagram::new(now, from, SFU.parse().unwrap(), rest);
+                let _ = datagram.stun();
+                if w.sfu.claim(&datagram) != Claim::No {
+                    w.sfu.handle_receive(now, from, SFU.parse().unwrap(), rest);
+                }
             }
             _ => {
                 w.send(1, ChannelKind::Annotation, rest);
