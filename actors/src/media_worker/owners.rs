@@ -7,8 +7,8 @@
 //! - Other STUN is nobody's: the server is ICE-lite and sends no checks of its own.
 //! - Anything else can be a phone's (from the address it sends from, or RTCP from its RTCP
 //!   port): those calls are asked. A WebRTC peer's media or DTLS comes from an address its
-//!   checks came from, which the route map remembers; only if the map has forgotten it (it
-//!   starts afresh when full) must every call be asked, so that look is rationed
+//!   checks came from, which the route map remembers; only if the map has forgotten it (when
+//!   full it forgets one for each new one) must every call be asked, so that look is rationed
 //!   ([`SCANS_PER_SECOND`]). A peer whose datagrams miss it is found again by its next check.
 //!
 //! The index is built from the calls when first needed after a command (only commands add

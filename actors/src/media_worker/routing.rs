@@ -21,7 +21,9 @@ use super::panic_guard::lose;
 use crate::ids::SessionId;
 use crate::telemetry;
 
-/// Most addresses remembered; past it the map starts afresh (it is only a shortcut).
+/// Most addresses remembered; past it one is forgotten for each new one. Not all at once: a
+/// forgotten peer's media is found again only by a rationed look at every call, or by its next
+/// ICE check ([`Owners`]).
 const MAX_ROUTES: usize = 16_384;
 
 /// Which call took the last datagram from each address, and which calls could take one from
@@ -34,8 +36,11 @@ pub(super) struct Routes {
 
 impl Routes {
     fn remember(&mut self, source: SocketAddr, session: SessionId) {
-        if self.last.len() >= MAX_ROUTES && !self.last.contains_key(&source) {
-            self.last.clear();
+        if self.last.len() >= MAX_ROUTES
+            && !self.last.contains_key(&source)
+            && let Some(any) = self.last.keys().next().copied()
+        {
+            self.last.remove(&any);
         }
         self.last.insert(source, session);
     }
@@ -182,4 +187,30 @@ enum Asked {
     Declined,
     /// Handling it panicked: the call is to be dropped.
     Panicked(SessionId),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_route_map_forgets_one_address_for_each_new_one() {
+        let mut routes = Routes::default();
+        let session = SessionId::random();
+        let at = |i: usize| {
+            SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 4000 + (i >> 16) as u16))
+        };
+        for i in 0..MAX_ROUTES + 10 {
+            routes.remember(at(i), session);
+        }
+        assert_eq!(routes.last.len(), MAX_ROUTES);
+        let kept = (0..MAX_ROUTES + 10)
+            .filter(|i| routes.last.contains_key(&at(*i)))
+            .count();
+        assert_eq!(kept, MAX_ROUTES, "ten forgotten, not all");
+        assert!(
+            routes.last.contains_key(&at(MAX_ROUTES + 9)),
+            "the newest is kept"
+        );
+    }
 }
