@@ -30,7 +30,7 @@ use str0m::format::Codec;
 use str0m::media::{Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
-use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::mix::{FRAME_SAMPLES, Gain};
 use crate::phone::counts::PhoneCounts;
@@ -225,9 +225,6 @@ struct Peer<P> {
     /// The browser's ICE user fragment: the same in a re-offer on one connection, new when the
     /// page made a new connection.
     ice_ufrag: String,
-    /// The server's own for this connection: the first half of the USERNAME of every STUN
-    /// check meant for it ([`Sfu::local_ufrags`]).
-    local_ufrag: String,
     audio: Option<Mid>,
     /// What the client said each of its video tracks carries.
     purposes: BTreeMap<Mid, TrackPurpose>,
@@ -323,9 +320,12 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
     }
 
     /// The server's ICE user fragment on each peer's connection: a STUN check from a new
-    /// address can be for this call only if its USERNAME starts with one of them.
-    pub fn local_ufrags(&self) -> impl Iterator<Item = &str> {
-        self.peers.values().map(|p| p.local_ufrag.as_str())
+    /// address can be for this call only if its USERNAME starts with one of them. Read from
+    /// the connection, as an offer that restarts ICE gives it new credentials.
+    pub fn local_ufrags(&mut self) -> impl Iterator<Item = String> + '_ {
+        self.peers
+            .values_mut()
+            .map(|p| p.rtc.direct_api().local_ice_credentials().ufrag)
     }
 
     /// Where each phone sends from: its RTP and RTCP addresses, the only ones it takes datagrams
@@ -420,11 +420,8 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             });
         }
 
-        let local_ice = IceCreds::new();
-        let local_ufrag = local_ice.ufrag.clone();
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
-            .set_local_ice_credentials(local_ice)
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
@@ -443,7 +440,6 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
         let mut fresh = Peer {
             rtc,
             ice_ufrag: ufrag,
-            local_ufrag,
             audio: None,
             purposes,
             video_in: BTreeMap::new(),

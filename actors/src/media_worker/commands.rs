@@ -143,6 +143,7 @@ pub(super) fn handle_command(
             }
         }
         WorkerCmd::EndSession { session } => {
+            routes.forget_session(session);
             // What it counted since the last report is kept (reports come at an interval).
             if let Some(mut call) = calls.remove(&session) {
                 call.report();

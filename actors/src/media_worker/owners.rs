@@ -45,7 +45,7 @@ impl Owners {
         self.built = false;
     }
 
-    fn build(&mut self, calls: &Calls) {
+    fn build(&mut self, calls: &mut Calls) {
         if self.built {
             return;
         }
@@ -53,9 +53,9 @@ impl Owners {
         self.by_ufrag.clear();
         self.by_phone.clear();
         self.by_phone_host.clear();
-        for (session, call) in calls {
+        for (session, call) in calls.iter_mut() {
             for ufrag in call.sfu.local_ufrags() {
-                self.by_ufrag.insert(ufrag.to_owned(), *session);
+                self.by_ufrag.insert(ufrag, *session);
             }
             for phone in call.sfu.phone_addresses() {
                 for address in [phone.rtp, phone.rtcp] {
@@ -71,24 +71,24 @@ impl Owners {
         }
     }
 
-    /// The calls that could take `datagram` from `source`, each once, in no order.
+    /// The calls that could take `datagram` from `source`, each once, in no order: those with a
+    /// phone at that address (a phone takes whatever comes from there), and the one an ICE check
+    /// names, or else (not STUN, no phone) every call while the ration lasts.
     pub(super) fn candidates(
         &mut self,
-        calls: &Calls,
+        calls: &mut Calls,
         now: Instant,
         source: SocketAddr,
         datagram: &Datagram<'_>,
     ) -> Vec<SessionId> {
         self.build(calls);
-        let mut found: Vec<SessionId> = match datagram.stun() {
-            Stun::Check(ufrag) => self.by_ufrag.get(ufrag).copied().into_iter().collect(),
-            Stun::Other => Vec::new(),
-            Stun::No => match self.by_phone.get(&source).cloned() {
-                Some(phones) => phones,
-                None if self.scan(now) => calls.keys().copied().collect(),
-                None => Vec::new(),
-            },
-        };
+        let mut found = self.by_phone.get(&source).cloned().unwrap_or_default();
+        match datagram.stun() {
+            Stun::Check(ufrag) => found.extend(self.by_ufrag.get(ufrag).copied()),
+            Stun::Other => {}
+            Stun::No if found.is_empty() && self.scan(now) => found.extend(calls.keys().copied()),
+            Stun::No => {}
+        }
         found.sort_unstable();
         found.dedup();
         found
@@ -96,7 +96,7 @@ impl Owners {
 
     /// The calls with a phone on `host`, whose RTP from a port it did not agree may be that
     /// phone's, from behind a NAT.
-    pub(super) fn phone_hosts(&mut self, calls: &Calls, host: IpAddr) -> Vec<SessionId> {
+    pub(super) fn phone_hosts(&mut self, calls: &mut Calls, host: IpAddr) -> Vec<SessionId> {
         self.build(calls);
         let mut found = self.by_phone_host.get(&host).cloned().unwrap_or_default();
         found.sort_unstable();

@@ -51,6 +51,12 @@ impl Routes {
         self.last.remove(&source);
     }
 
+    /// The session's call ended: nothing comes from its addresses any more, so they make no
+    /// room for others' when the map is full.
+    pub(super) fn forget_session(&mut self, session: SessionId) {
+        self.last.retain(|_, s| *s != session);
+    }
+
     /// A command may have changed the calls' connections or phones.
     pub(super) fn calls_changed(&mut self) {
         self.owners.calls_changed();
@@ -197,20 +203,26 @@ mod tests {
     fn a_full_route_map_forgets_one_address_for_each_new_one() {
         let mut routes = Routes::default();
         let session = SessionId::random();
-        let at = |i: usize| {
-            SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 4000 + (i >> 16) as u16))
-        };
+        let at = |i: usize| SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 4000));
         for i in 0..MAX_ROUTES + 10 {
             routes.remember(at(i), session);
         }
         assert_eq!(routes.last.len(), MAX_ROUTES);
-        let kept = (0..MAX_ROUTES + 10)
+        let first_kept = (0..MAX_ROUTES)
             .filter(|i| routes.last.contains_key(&at(*i)))
             .count();
-        assert_eq!(kept, MAX_ROUTES, "ten forgotten, not all");
-        assert!(
-            routes.last.contains_key(&at(MAX_ROUTES + 9)),
-            "the newest is kept"
-        );
+        assert_eq!(first_kept, MAX_ROUTES - 10, "ten forgotten, not all");
+    }
+
+    #[test]
+    fn an_ended_session_s_addresses_are_forgotten() {
+        let mut routes = Routes::default();
+        let (ended, going_on) = (SessionId::random(), SessionId::random());
+        let at = |port: u16| SocketAddr::from(([10, 0, 0, 1], port));
+        routes.remember(at(1), ended);
+        routes.remember(at(2), going_on);
+        routes.remember(at(3), ended);
+        routes.forget_session(ended);
+        assert_eq!(routes.last.keys().collect::<Vec<_>>(), [&at(2)]);
     }
 }
