@@ -2,14 +2,16 @@
 //! asking them all. Anyone can send to the media port from any address, so asking every call
 //! about every such datagram would let a flood cost the worker in proportion to its calls.
 //!
+//! - Whatever comes from a phone's address (or its RTCP port) may be that phone's: those calls
+//!   are always asked.
 //! - An ICE check names the connection it is for: the first half of its USERNAME is the
-//!   server's user fragment on that connection, so it goes to one call at most.
-//! - Other STUN is nobody's: the server is ICE-lite and sends no checks of its own.
-//! - Anything else can be a phone's (from the address it sends from, or RTCP from its RTCP
-//!   port): those calls are asked. A WebRTC peer's media or DTLS comes from an address its
-//!   checks came from, which the route map remembers; only if the map has forgotten it (when
-//!   full it forgets one for each new one) must every call be asked, so that look is rationed
-//!   ([`SCANS_PER_SECOND`]). A peer whose datagrams miss it is found again by its next check.
+//!   server's user fragment on that connection, so it goes to one more call at most.
+//! - Other STUN is nobody else's: the server is ICE-lite and sends no checks of its own.
+//! - Anything else, from where no phone is, can only be a WebRTC peer's media or DTLS. It comes
+//!   from an address its checks came from, which the route map remembers; only if the map has
+//!   forgotten it (when full it forgets one for each new one) must every call be asked, so that
+//!   look is rationed ([`SCANS_PER_SECOND`]). A peer whose datagrams miss it is found again by
+//!   its next check.
 //!
 //! The index is built from the calls when first needed after a command (only commands add
 //! connections and phones, or change where phones send from).
