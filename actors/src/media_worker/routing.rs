@@ -131,13 +131,13 @@ fn route(
     };
     let mut asked = known.map_or(Asked::Declined, |s| offer(calls, s));
     if asked == Asked::Declined {
-        // Rare in use (a new address, or a stray), but anyone can send them: the datagram is
-        // parsed once for all the others, each only says whether it would take it, and only
-        // those that would are offered it, first any whose phone sends from this address, so that a
-        // neighbouring phone in another call, whose implied RTCP port it is, does not take its
-        // datagrams as RTCP (docs/sip.md, NAT).
-        // Parsing and claiming are guarded as handling is: a panic in the media stack loses
-        // the call it happened in (a parse that panics: the datagram), never the worker.
+        // Rare in use (a new address, or a stray), but anyone can send them. The datagram is
+        // parsed once; the index names the calls that could take it ([`Owners`]), each says
+        // whether it would, and only those are offered it, first any whose phone sends from
+        // this address, so that a neighbouring phone in another call, whose implied RTCP port
+        // it is, does not take its datagrams as RTCP (docs/sip.md, NAT). Parsing and claiming
+        // are guarded as handling is: a panic in the media stack loses the call it happened in
+        // (a parse that panics: the datagram), never the worker.
         let guard = |f: &mut dyn FnMut() -> Claim| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
         };
