@@ -21,12 +21,17 @@ pub(crate) fn scenario(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A port of 127.0.0.1 free for both UDP and TCP at the moment: sipp binds its SIP port for
+/// either transport, and a test that holds thousands of TCP connections has many ports that
+/// UDP would call free taken as TCP's (sipp then fails with "Address already in use").
 fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Runs sipp as one phone making one call of `scenario` to `number` at `sip`; `extra` adds
