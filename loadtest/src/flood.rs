@@ -1,8 +1,9 @@
 //! `--media --flood RATE`: while the media sessions run, datagrams from addresses the server
 //! has never routed, at RATE a second, to its media socket: a third garbage, a third RTP (as
 //! if from a phone nobody called), a third STUN checks for ICE credentials nobody has. Nobody
-//! can take any of them, so each is asked of every call on the worker: what such a flood costs
-//! the server is what it costs to find that out (the server's CPU beside a run without it).
+//! can take any of them: what such a flood costs the server is what it costs to find that out
+//! (the server's CPU beside a run without it; the worker's index, `owners.rs` in the actors
+//! crate, keeps it from asking every call).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -71,6 +71,16 @@ impl Owners {
                 }
             }
         }
+        // Each call once, here rather than at every lookup (a phone's RTP and RTCP address, or
+        // its RTP and SIP host, are often the same; a call may have several phones).
+        for sessions in self
+            .by_phone
+            .values_mut()
+            .chain(self.by_phone_host.values_mut())
+        {
+            sessions.sort_unstable();
+            sessions.dedup();
+        }
     }
 
     /// The calls that could take `datagram` from `source`, each once, in no order: those with a
@@ -86,24 +96,24 @@ impl Owners {
         self.build(calls);
         let mut found = self.by_phone.get(&source).cloned().unwrap_or_default();
         match datagram.stun() {
-            Stun::Check(ufrag) => found.extend(self.by_ufrag.get(ufrag).copied()),
+            Stun::Check(ufrag) => {
+                // The checked call may also be one with a phone here.
+                if let Some(s) = self.by_ufrag.get(ufrag).filter(|s| !found.contains(s)) {
+                    found.push(*s);
+                }
+            }
             Stun::Other => {}
             Stun::No if found.is_empty() && self.scan(now) => found.extend(calls.keys().copied()),
             Stun::No => {}
         }
-        found.sort_unstable();
-        found.dedup();
         found
     }
 
     /// The calls with a phone on `host`, whose RTP from a port it did not agree may be that
     /// phone's, from behind a NAT.
-    pub(super) fn phone_hosts(&mut self, calls: &mut Calls, host: IpAddr) -> Vec<SessionId> {
+    pub(super) fn phone_hosts(&mut self, calls: &mut Calls, host: IpAddr) -> &[SessionId] {
         self.build(calls);
-        let mut found = self.by_phone_host.get(&host).cloned().unwrap_or_default();
-        found.sort_unstable();
-        found.dedup();
-        found
+        self.by_phone_host.get(&host).map_or(&[], Vec::as_slice)
     }
 
     /// Whether a look at every call is left this second.

@@ -93,10 +93,10 @@ pub(super) fn receive(
     }
     for session in routes.owners.phone_hosts(calls, source.ip()) {
         if calls
-            .get_mut(&session)
+            .get_mut(session)
             .is_some_and(|c| c.sfu.stray(source, data))
         {
-            return Touched::One(session);
+            return Touched::One(*session);
         }
     }
     telemetry::media::unrouted_datagram();

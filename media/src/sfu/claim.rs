@@ -1,7 +1,8 @@
 //! Whether a call could take a datagram from an address the worker has not routed yet, asked
 //! without handling it. Anyone can send to the media port from any address, so such a datagram
-//! is asked of every call on the worker: the answer must be cheap, and the datagram is parsed
-//! once for all of them ([`Datagram`]), not once per call. Handling it is left to the call that
+//! may be asked of many calls (those the worker's index names, or all of them, rationed): the
+//! answer must be cheap, and the datagram is parsed once for all of them ([`Datagram`]), not
+//! once per call. Handling it is left to the call that
 //! claims it ([`Sfu::handle_receive`], which parses it again). `claim` asks what
 //! `handle_receive` asks, in the same order; a test holds the two to the same answers.
 
