@@ -15,6 +15,7 @@
 //! - [`voice_mixer`]: every 20 ms, one listener mix and one mix-minus per speaker.
 //! - [`jitter`]: one audio source's jitter buffer, feeding the mixer.
 //! - [`mix`]: the integer arithmetic of mixing PCM frames.
+//! - [`pcm_frame`]: a phone's 20 ms at 48 kHz and at its codec's own rate.
 //! - [`phone`]: a SIP leg's audio over plain RTP (with its RTCP), and the lobby where phones wait
 //!   for a session.
 //! - [`voice_codec`]: the codecs phones speak, to and from the mixer's 48 kHz PCM.
@@ -26,6 +27,7 @@
 pub mod client;
 pub mod jitter;
 pub mod mix;
+pub mod pcm_frame;
 pub mod phone;
 pub mod policy;
 pub mod sdp_candidates;

@@ -43,10 +43,11 @@ impl Default for Gain {
     }
 }
 
-/// One speaker's decoded frame.
+/// One speaker's decoded frame: 20 ms at 48 kHz, or at a phone codec's rate (every voice of
+/// one mix at the same rate).
 pub struct Voice<'a, K> {
     pub key: K,
-    pub pcm: &'a [i16; FRAME_SAMPLES],
+    pub pcm: &'a [i16],
     pub gain: Gain,
 }
 
@@ -56,13 +57,16 @@ fn saturate(v: i32) -> i16 {
 
 /// Mixes `voices` into `listener` (all of them) and, for each voice, a mix-minus (all the others)
 /// written by `minus`. The work is one pass to sum plus one pass per voice, whatever the number
-/// of listeners.
+/// of listeners. `listener` is as long as every voice's frame, at most [`FRAME_SAMPLES`].
 pub fn mix<K: Copy>(
     voices: &[Voice<'_, K>],
-    listener: &mut [i16; FRAME_SAMPLES],
-    mut minus: impl FnMut(K, &[i16; FRAME_SAMPLES]),
+    listener: &mut [i16],
+    mut minus: impl FnMut(K, &[i16]),
 ) {
+    let n = listener.len().min(FRAME_SAMPLES);
+    debug_assert!(voices.iter().all(|v| v.pcm.len() == n));
     let mut sum = [0i32; FRAME_SAMPLES];
+    let sum = &mut sum[..n];
     for v in voices {
         for (acc, s) in sum.iter_mut().zip(v.pcm.iter()) {
             *acc += v.gain.apply(*s);
@@ -72,11 +76,12 @@ pub fn mix<K: Copy>(
         *out = saturate(*acc);
     }
     let mut others = [0i16; FRAME_SAMPLES];
+    let others = &mut others[..n];
     for v in voices {
         for ((out, acc), s) in others.iter_mut().zip(sum.iter()).zip(v.pcm.iter()) {
             *out = saturate(*acc - v.gain.apply(*s));
         }
-        minus(v.key, &others);
+        minus(v.key, others);
     }
 }
 
@@ -91,7 +96,9 @@ mod tests {
     fn run(voices: &[Voice<'_, u8>]) -> ([i16; FRAME_SAMPLES], Vec<(u8, [i16; FRAME_SAMPLES])>) {
         let mut listener = [0; FRAME_SAMPLES];
         let mut minus = Vec::new();
-        mix(voices, &mut listener, |k, pcm| minus.push((k, *pcm)));
+        mix(voices, &mut listener, |k, pcm| {
+            minus.push((k, pcm.try_into().expect("a whole frame")))
+        });
         (listener, minus)
     }
 

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rtp_types::{RtpPacket, RtpPacketBuilder};
 
 use crate::mix::FRAME_SAMPLES;
+use crate::pcm_frame::{Native, NativeAudio, PcmFrame};
 use crate::voice_codec::{CodecError, VoiceCodec, VoiceDecoder, VoiceEncoder};
 use consent::{Consent, Withheld};
 use counts::{PhoneCounts, PhoneDrop};
@@ -66,11 +67,9 @@ pub struct WrongAddress {
 pub enum PhoneInput {
     /// 20 ms of an Opus phone's voice as it sent it, numbered for the mixer's jitter buffer.
     Voice { seq: u16, opus: Vec<u8> },
-    /// 20 ms of the voice of a phone of another codec, decoded to 48 kHz, numbered likewise.
-    Pcm {
-        seq: u16,
-        pcm: Box<[i16; FRAME_SAMPLES]>,
-    },
+    /// 20 ms of the voice of a phone of another codec, decoded (at 48 kHz and at the codec's
+    /// own rate), numbered likewise.
+    Pcm { seq: u16, pcm: PcmFrame },
     /// A key pressed (RFC 4733): '0'-'9', '*', '#', 'A'-'D'.
     Dtmf(char),
 }
@@ -79,8 +78,8 @@ pub enum PhoneInput {
 struct Transcoder {
     decoder: VoiceDecoder,
     encoder: VoiceEncoder,
-    /// 48 kHz audio from the phone not yet a whole 20 ms frame.
-    pcm_in: Vec<i16>,
+    /// Audio from the phone, at its codec's rate, not yet a whole 20 ms frame.
+    native_in: Vec<i16>,
 }
 
 pub struct PhoneLeg {
@@ -124,7 +123,7 @@ fn transcoder(codec: VoiceCodec) -> Result<Option<Transcoder>, CodecError> {
     Ok(Some(Transcoder {
         decoder: VoiceDecoder::new(codec)?,
         encoder: VoiceEncoder::new(codec)?,
-        pcm_in: Vec::new(),
+        native_in: Vec::new(),
     }))
 }
 
@@ -184,7 +183,7 @@ impl PhoneLeg {
     }
 
     /// The phone's codec is not Opus: its voice reaches the mixer as PCM
-    /// ([`PhoneInput::Pcm`]) and its mix is given to [`Self::send_pcm`].
+    /// ([`PhoneInput::Pcm`]) and its mix is given to [`Self::send_frame`].
     pub fn hears_pcm(&self) -> bool {
         self.transcoder.is_some()
     }
@@ -320,20 +319,30 @@ impl PhoneLeg {
                 opus: packet.payload().to_vec(),
             }),
             Some(t) => {
-                t.decoder.decode(packet.payload(), &mut t.pcm_in);
-                while t.pcm_in.len() >= FRAME_SAMPLES {
-                    let mut pcm = Box::new([0; FRAME_SAMPLES]);
-                    pcm.copy_from_slice(&t.pcm_in[..FRAME_SAMPLES]);
-                    t.pcm_in.drain(..FRAME_SAMPLES);
+                t.decoder.decode_native(packet.payload(), &mut t.native_in);
+                let rate = self.media.codec.sample_rate();
+                let frame = rate / 50;
+                while t.native_in.len() >= frame {
+                    let samples: Box<[i16]> = t.native_in.drain(..frame).collect();
+                    let Some(wide) = t.decoder.widen(&samples) else {
+                        continue;
+                    };
                     self.mix_seq = self.mix_seq.wrapping_add(1);
+                    let native = Native {
+                        rate: rate as u32,
+                        samples,
+                    };
                     out.push(PhoneInput::Pcm {
                         seq: self.mix_seq,
-                        pcm,
+                        pcm: PcmFrame {
+                            wide: Box::new(wide),
+                            native: NativeAudio::At(native),
+                        },
                     });
                 }
                 // A phone that stops keeps no stale audio for when it starts again.
-                if t.pcm_in.len() > 4 * FRAME_SAMPLES {
-                    t.pcm_in.clear();
+                if t.native_in.len() > 4 * frame {
+                    t.native_in.clear();
                 }
             }
         }
@@ -356,7 +365,7 @@ impl PhoneLeg {
 
     /// One 20 ms Opus packet of the mix an Opus phone hears, passed on as it is: the RTP
     /// datagram to send, if the call is not on hold. A G.711 or G.722 phone hears PCM
-    /// ([`Self::send_pcm`], [`Self::send_payload`]); it is given no Opus to decode.
+    /// ([`Self::send_frame`], [`Self::send_payload`]); it is given no Opus to decode.
     pub fn send_mix(&mut self, now: Instant, opus: &[u8]) -> Option<Vec<u8>> {
         debug_assert!(self.transcoder.is_none(), "an Opus mix for a PCM phone");
         if self.transcoder.is_some() || !self.media.send || opus.is_empty() || !self.may_send(now) {
@@ -365,27 +374,50 @@ impl PhoneLeg {
         self.packetize(now, opus)
     }
 
-    /// 20 ms of 48 kHz audio (the mix of a phone that [`Self::hears_pcm`], or a prompt made
-    /// here): the datagram to send, unless on hold.
+    /// 20 ms of 48 kHz audio (a prompt made here): the datagram to send, unless on hold.
     pub fn send_pcm(&mut self, now: Instant, pcm: &[i16; FRAME_SAMPLES]) -> Option<Vec<u8>> {
         if !self.media.send || !self.may_send(now) {
             return None;
         }
         let payload = match &mut self.transcoder {
             Some(t) => t.encoder.encode(pcm),
-            // An Opus phone needs an encoder only for what is made here; one for the leg's
-            // life, so its frames are one stream.
-            None => match &mut self.prompt_encoder {
-                Some(e) => e.encode(pcm),
-                None => {
-                    let mut e = VoiceEncoder::new(VoiceCodec::Opus).ok()?;
-                    let payload = e.encode(pcm);
-                    self.prompt_encoder = Some(e);
-                    payload
-                }
-            },
+            None => self.prompt_encoder()?.encode(pcm),
         };
         self.packetize(now, &payload)
+    }
+
+    /// The mix of a phone that [`Self::hears_pcm`], sent at the codec's rate when the mix has
+    /// it, else resampled: the datagram to send, unless on hold.
+    pub fn send_frame(&mut self, now: Instant, frame: &PcmFrame) -> Option<Vec<u8>> {
+        if !self.media.send || !self.may_send(now) {
+            return None;
+        }
+        let payload = match &mut self.transcoder {
+            Some(t) => t.encoder.encode_frame(frame),
+            None => self.prompt_encoder()?.encode(&frame.wide),
+        };
+        self.packetize(now, &payload)
+    }
+
+    /// 20 ms of silence, unless on hold.
+    fn send_silence(&mut self, now: Instant) -> Option<Vec<u8>> {
+        if !self.media.send || !self.may_send(now) {
+            return None;
+        }
+        let payload = match &mut self.transcoder {
+            Some(t) => t.encoder.encode_silence(),
+            None => self.prompt_encoder()?.encode_silence(),
+        };
+        self.packetize(now, &payload)
+    }
+
+    /// An Opus phone needs an encoder only for what is made here; one for the leg's life, so
+    /// its frames are one stream.
+    fn prompt_encoder(&mut self) -> Option<&mut VoiceEncoder> {
+        if self.prompt_encoder.is_none() {
+            self.prompt_encoder = Some(VoiceEncoder::new(VoiceCodec::Opus).ok()?);
+        }
+        self.prompt_encoder.as_mut()
     }
 
     /// 20 ms already in the phone's codec (the listener mix, encoded once for every phone of
@@ -427,7 +459,7 @@ impl PhoneLeg {
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut out = Vec::new();
         if self.media.send && now >= self.next_silence() {
-            if let Some(d) = self.send_pcm(now, &[0; FRAME_SAMPLES]) {
+            if let Some(d) = self.send_silence(now) {
                 self.counts.packets_out -= 1;
                 self.counts.silence_out += 1;
                 out.push((self.media.remote, d));
@@ -590,7 +622,10 @@ mod tests {
         }
         assert!(frames.len() >= 27, "{} frames of 20 ms", frames.len());
         assert!(frames.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1)));
-        let heard: Vec<i16> = frames.iter().flat_map(|(_, f)| f.iter().copied()).collect();
+        let heard: Vec<i16> = frames
+            .iter()
+            .flat_map(|(_, f)| f.wide.iter().copied())
+            .collect();
         let tail = &heard[heard.len() - 9_600..];
         assert!(power(tail, 440.0) > 100.0 * power(tail, 1000.0).max(1.0));
         assert_eq!(leg.counts().packets_in, 20);

@@ -724,12 +724,12 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             for (key, phone) in self.phones.iter_mut().filter(|(k, _)| members.contains(k)) {
                 let own = out.speakers_pcm.iter().find(|(k, _)| k == key);
                 let datagram = if let Some((_, pcm)) = own {
-                    phone.send_pcm(now, pcm)
+                    phone.send_frame(now, pcm)
                 } else if phone.hears_pcm() {
                     let codec = phone.media().codec;
                     let shared = &mut self.shared_mix;
                     out.listeners_pcm
-                        .as_deref()
+                        .as_ref()
                         .and_then(|pcm| phone.send_payload(now, || shared.payload(codec, pcm).ok()))
                 } else {
                     phone.send_mix(now, out.for_member(key))

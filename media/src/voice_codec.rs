@@ -1,10 +1,15 @@
 //! The voice codecs phones speak (SPEC V5): G.711 µ-law and A-law, G.722 and Opus, to and from
 //! the 48 kHz mono PCM the voice mixer works in, 20 ms at a time. G.711 is
 //! audio-codec-algorithms', G.722 ezk-g722's, resampling rubato's.
+//!
+//! A G.711 or G.722 frame resampled up and back down comes out exactly one frame late (each
+//! FFT resampler delays by half a frame); [`crate::pcm_frame`] builds on that to skip the round
+//! trip where it can.
 
 use rubato::{FftFixedInOut, Resampler};
 
 use crate::mix::FRAME_SAMPLES;
+use crate::pcm_frame::{NativeSamples, PcmFrame};
 
 const MIX_RATE: usize = 48_000;
 
@@ -26,7 +31,7 @@ impl VoiceCodec {
     }
 
     /// Samples per second of the audio itself.
-    fn sample_rate(self) -> usize {
+    pub fn sample_rate(self) -> usize {
         match self {
             Self::Pcmu | Self::Pcma => 8_000,
             Self::G722 => 16_000,
@@ -142,31 +147,52 @@ impl VoiceDecoder {
     /// Appends the payload's audio at 48 kHz to `out` (the resampler may hold back a few
     /// milliseconds until it has a whole chunk). A payload that does not decode adds nothing.
     pub fn decode(&mut self, payload: &[u8], out: &mut Vec<i16>) {
-        self.scratch.clear();
+        let mut native = std::mem::take(&mut self.scratch);
+        native.clear();
+        self.decode_native(payload, &mut native);
+        match &mut self.up {
+            Some(rate) => rate.push(native.iter().copied(), out),
+            None => out.extend_from_slice(&native),
+        }
+        self.scratch = native;
+    }
+
+    /// Appends the payload's audio at the codec's own rate to `out`, not resampled.
+    pub fn decode_native(&mut self, payload: &[u8], out: &mut Vec<i16>) {
         match &mut self.dec {
-            Dec::G711 { alaw: false } => self.scratch.extend(
+            Dec::G711 { alaw: false } => out.extend(
                 payload
                     .iter()
                     .map(|b| audio_codec_algorithms::decode_ulaw(*b)),
             ),
-            Dec::G711 { alaw: true } => self.scratch.extend(
+            Dec::G711 { alaw: true } => out.extend(
                 payload
                     .iter()
                     .map(|b| audio_codec_algorithms::decode_alaw(*b)),
             ),
-            Dec::G722(d) => self.scratch.extend(d.decode(payload)),
+            Dec::G722(d) => out.extend(d.decode(payload)),
             Dec::Opus(d) => {
-                self.scratch.resize(5_760, 0);
-                match d.decode(payload, &mut self.scratch, false) {
-                    Ok(n) => self.scratch.truncate(n),
-                    Err(_) => self.scratch.clear(),
+                let at = out.len();
+                out.resize(at + 5_760, 0);
+                match d.decode(payload, &mut out[at..], false) {
+                    Ok(n) => out.truncate(at + n),
+                    Err(_) => out.truncate(at),
                 }
             }
         }
-        match &mut self.up {
-            Some(rate) => rate.push(self.scratch.iter().copied(), out),
-            None => out.extend_from_slice(&self.scratch),
+    }
+
+    /// One 20 ms frame at the codec's own rate ([`VoiceCodec::sample_rate`] / 50 samples, as
+    /// [`Self::decode_native`] gave them) to 48 kHz, half a frame late. `None` for anything
+    /// but a whole frame, or for Opus, which is 48 kHz already.
+    pub fn widen(&mut self, frame: &[i16]) -> Option<[i16; FRAME_SAMPLES]> {
+        let rate = self.up.as_mut()?;
+        if frame.len() != rate.resampler.input_frames_next() || !rate.pending.is_empty() {
+            return None;
         }
+        self.scratch.clear();
+        rate.push(frame.iter().copied(), &mut self.scratch);
+        self.scratch.as_slice().try_into().ok()
     }
 }
 
@@ -176,10 +202,17 @@ enum Enc {
     Opus(opus::Encoder),
 }
 
-/// 48 kHz PCM, 20 ms at a time, to a phone's RTP payloads.
+/// 48 kHz PCM, 20 ms at a time, to a phone's RTP payloads; or a frame already at the codec's
+/// rate, not resampled ([`Self::encode_frame`]).
 pub struct VoiceEncoder {
     enc: Enc,
     down: Option<Rate>,
+    /// The codec's own sample rate.
+    rate: u32,
+    /// The 48 kHz form of the last frame encoded at the codec's rate: put through the
+    /// resampler, unheard, before the next 48 kHz frame, so the resampler goes on from the
+    /// instant the phone last heard rather than from whenever it last ran.
+    primer: Option<Box<[i16; FRAME_SAMPLES]>>,
     scratch: Vec<i16>,
     out: Vec<u8>,
 }
@@ -208,6 +241,8 @@ impl VoiceEncoder {
         Ok(Self {
             enc,
             down,
+            rate: codec.sample_rate() as u32,
+            primer: None,
             scratch: Vec::new(),
             out: vec![0; 1275],
         })
@@ -217,9 +252,52 @@ impl VoiceEncoder {
     pub fn encode(&mut self, pcm: &[i16; FRAME_SAMPLES]) -> Vec<u8> {
         self.scratch.clear();
         match &mut self.down {
-            Some(rate) => rate.push(pcm.iter().copied(), &mut self.scratch),
+            Some(rate) => {
+                if let Some(primer) = self.primer.take() {
+                    rate.push(primer.iter().copied(), &mut self.scratch);
+                    self.scratch.clear();
+                }
+                rate.push(pcm.iter().copied(), &mut self.scratch)
+            }
             None => self.scratch.extend_from_slice(pcm),
         }
+        self.encode_scratch()
+    }
+
+    /// A frame or a mix to one payload: its samples at the codec's rate when it has them
+    /// (nothing resampled), else its 48 kHz form.
+    pub fn encode_frame(&mut self, frame: &PcmFrame) -> Vec<u8> {
+        let Some(native) = frame.at(self.rate).filter(|_| self.down.is_some()) else {
+            return self.encode(&frame.wide);
+        };
+        self.scratch.clear();
+        match native {
+            NativeSamples::Samples(s) => self.scratch.extend_from_slice(s),
+            NativeSamples::Silence => self.scratch.resize(self.rate as usize / 50, 0),
+        }
+        match &mut self.primer {
+            Some(p) => **p = *frame.wide,
+            None => self.primer = Some(frame.wide.clone()),
+        }
+        self.encode_scratch()
+    }
+
+    /// 20 ms of silence, at the codec's rate where it has one of its own.
+    pub fn encode_silence(&mut self) -> Vec<u8> {
+        if self.down.is_none() {
+            return self.encode(&[0; FRAME_SAMPLES]);
+        }
+        self.scratch.clear();
+        self.scratch.resize(self.rate as usize / 50, 0);
+        match &mut self.primer {
+            Some(p) => p.fill(0),
+            None => self.primer = Some(Box::new([0; FRAME_SAMPLES])),
+        }
+        self.encode_scratch()
+    }
+
+    /// `scratch`, at the codec's rate, to a payload.
+    fn encode_scratch(&mut self) -> Vec<u8> {
         if self.scratch.is_empty() {
             return Vec::new();
         }
@@ -246,6 +324,7 @@ impl VoiceEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pcm_frame::Native;
     use crate::tone::{power, sine_frame};
 
     /// A 1 kHz tone through each codec and back keeps its pitch and most of its power.
@@ -283,6 +362,133 @@ mod tests {
             if codec != VoiceCodec::Opus {
                 // 20 ms of 8 kHz (G.711) or of two 4-bit sub-bands at 16 kHz (G.722).
                 assert_eq!(bytes, 50 * 160, "{codec:?}");
+            }
+        }
+    }
+
+    /// A tone at a codec's own rate, 20 ms frame `i` of it.
+    fn native_tone(rate: usize, freq: f64, i: usize) -> Vec<i16> {
+        let n = rate / 50;
+        (0..n)
+            .map(|j| {
+                let t = (i * n + j) as f64 / rate as f64;
+                (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
+            })
+            .collect()
+    }
+
+    fn energy(s: impl Iterator<Item = f64>) -> f64 {
+        s.map(|v| v * v).sum()
+    }
+
+    /// The premise of sending phones their mix at their own rate (crate::pcm_frame): a frame
+    /// resampled up to 48 kHz and back down is, to within the resamplers' ripple, the frame
+    /// before it. Were it not exactly one frame, a phone's stream would jump when it changes
+    /// between the two ways.
+    #[test]
+    fn a_frame_resampled_up_and_back_down_is_the_frame_before_it() {
+        for codec in [VoiceCodec::Pcma, VoiceCodec::G722] {
+            let rate = codec.sample_rate();
+            let mut dec = VoiceDecoder::new(codec).unwrap();
+            let mut down = Rate::new(MIX_RATE, rate).unwrap();
+            let frames: Vec<Vec<i16>> = (0..20).map(|i| native_tone(rate, 730.0, i)).collect();
+            for (i, frame) in frames.iter().enumerate() {
+                let wide = dec.widen(frame).expect("a whole frame widens");
+                let mut back = Vec::new();
+                down.push(wide.iter().copied(), &mut back);
+                assert_eq!(back.len(), frame.len());
+                if i < 2 {
+                    continue;
+                }
+                let before = &frames[i - 1];
+                let error = energy(back.iter().zip(before).map(|(a, b)| f64::from(a - b)));
+                let signal = energy(before.iter().map(|s| f64::from(*s)));
+                assert!(
+                    error < signal / 1000.0,
+                    "{codec:?} frame {i}: {error} of {signal}"
+                );
+            }
+            assert!(dec.widen(&frames[0][..10]).is_none(), "only whole frames");
+        }
+    }
+
+    /// A phone's encoder given frames at its own rate for a while and then 48 kHz frames again
+    /// (voices coming and going) sends, once back, what an encoder given 48 kHz frames all
+    /// along sends: the resampler goes on from the last frame heard, not from when it last ran.
+    /// G.711 frames at its own rate go out exactly as they came; G.722's are heard as the
+    /// resampled ones are, to within its ADPCM.
+    #[test]
+    fn a_phone_s_stream_changes_between_native_and_resampled_frames_without_a_seam() {
+        for codec in [VoiceCodec::Pcma, VoiceCodec::Pcmu, VoiceCodec::G722] {
+            let rate = codec.sample_rate();
+            let mut widen = VoiceDecoder::new(codec).unwrap();
+            let mut always_wide = VoiceEncoder::new(codec).unwrap();
+            let mut switching = VoiceEncoder::new(codec).unwrap();
+            let mut heard = [
+                VoiceDecoder::new(codec).unwrap(),
+                VoiceDecoder::new(codec).unwrap(),
+            ];
+            let mut previous: Option<Native> = None;
+            let mut exact = 0;
+            for i in 0..60 {
+                let frame = native_tone(rate, 440.0 + 7.0 * i as f64, i);
+                let wide = Box::new(widen.widen(&frame).unwrap());
+                // Its own rate at ticks 10-19 and 30-44 (the frame before, as the mixer gives
+                // it), silence at 25, 48 kHz otherwise.
+                let (mix, reference) = match (i, &previous) {
+                    (25, _) => (PcmFrame::silence(), always_wide.encode(&[0; FRAME_SAMPLES])),
+                    (10..=19 | 30..=44, Some(n)) => {
+                        let mix = PcmFrame {
+                            wide: wide.clone(),
+                            native: crate::pcm_frame::NativeAudio::At(n.clone()),
+                        };
+                        (mix, always_wide.encode(&wide))
+                    }
+                    _ => (PcmFrame::wide(wide.clone()), always_wide.encode(&wide)),
+                };
+                let sent = switching.encode_frame(&mix);
+                assert_eq!(sent.len(), reference.len(), "{codec:?} tick {i}");
+                let native = matches!(mix.native, crate::pcm_frame::NativeAudio::At(_));
+                if codec != VoiceCodec::G722 {
+                    if i == 25 {
+                        // Silence at the codec's rate: none of the last frame's tail, which
+                        // the 48 kHz path would still give.
+                        let zero = switching.encode_frame(&PcmFrame::silence());
+                        assert!(sent.iter().all(|b| *b == zero[0]), "{codec:?}");
+                    } else if native {
+                        let as_came = previous.as_ref().unwrap().samples.iter();
+                        let expected: Vec<u8> = match codec {
+                            VoiceCodec::Pcma => as_came
+                                .map(|s| audio_codec_algorithms::encode_alaw(*s))
+                                .collect(),
+                            _ => as_came
+                                .map(|s| audio_codec_algorithms::encode_ulaw(*s))
+                                .collect(),
+                        };
+                        assert_eq!(sent, expected, "{codec:?} tick {i}");
+                    } else {
+                        assert_eq!(sent, reference, "{codec:?} tick {i}: a seam");
+                    }
+                    exact += 1;
+                }
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                heard[0].decode_native(&sent, &mut a);
+                heard[1].decode_native(&reference, &mut b);
+                if i > 2 && i != 25 {
+                    let error = energy(a.iter().zip(&b).map(|(x, y)| f64::from(x - y)));
+                    let signal = energy(b.iter().map(|s| f64::from(*s)));
+                    assert!(
+                        error < signal / 50.0,
+                        "{codec:?} tick {i}: {error} of {signal}"
+                    );
+                }
+                previous = Some(Native {
+                    rate: rate as u32,
+                    samples: frame.into(),
+                });
+            }
+            if codec != VoiceCodec::G722 {
+                assert_eq!(exact, 60, "{codec:?}");
             }
         }
     }

@@ -12,7 +12,10 @@
 //! Phones speaking G.711 or G.722 come in and go out as PCM (issue 19): their voices are mixed
 //! as their codec gave them and they are given their mix as PCM, never through Opus. A room
 //! of such phones does no Opus work at all; a phone hearing a browser's voice alone costs one
-//! decode of that voice per tick, shared by every phone that hears it.
+//! decode of that voice per tick, shared by every phone that hears it. A phone's voice also
+//! carries its samples at the codec's own rate ([`crate::pcm_frame`]): when everyone mixed is
+//! a phone of one rate, that mix is made at that rate too, so a phone hearing phones is given
+//! what it can send without resampling.
 //!
 //! Sans-IO: the media worker pushes RTP payloads with their arrival time and calls
 //! [`VoiceMixer::handle_timeout`] when [`VoiceMixer::poll_timeout`] says so.
@@ -23,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use crate::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::mix::{FRAME_SAMPLES, Gain, Voice, mix};
+pub use crate::pcm_frame::Pcm;
+use crate::pcm_frame::{Native, NativeAudio, PcmFrame};
 
 /// One mixer tick.
 pub const TICK: Duration = Duration::from_millis(20);
@@ -75,12 +80,9 @@ pub struct MixerStats {
 pub enum Frame {
     /// An Opus packet as sent (a browser, an Opus phone).
     Opus(Vec<u8>),
-    /// 48 kHz audio a phone's codec gave (G.711, G.722).
-    Pcm(Box<[i16; FRAME_SAMPLES]>),
+    /// What a phone's codec gave (G.711, G.722): at 48 kHz, and at the codec's own rate.
+    Pcm(PcmFrame),
 }
-
-/// 20 ms of 48 kHz audio.
-pub type Pcm = Box<[i16; FRAME_SAMPLES]>;
 
 /// What one tick produced: 20 ms Opus packets for those who hear Opus, 20 ms of PCM for the
 /// phones that hear PCM ([`VoiceMixer::set_pcm_hearers`]).
@@ -91,9 +93,9 @@ pub struct MixOutput<K> {
     /// For each speaker who hears Opus: everyone but themselves.
     pub speakers: Vec<(K, Vec<u8>)>,
     /// For everyone not speaking who hears PCM; `None` when nobody does.
-    pub listeners_pcm: Option<Pcm>,
+    pub listeners_pcm: Option<PcmFrame>,
     /// For each speaker who hears PCM: everyone but themselves.
-    pub speakers_pcm: Vec<(K, Pcm)>,
+    pub speakers_pcm: Vec<(K, PcmFrame)>,
 }
 
 impl<K: PartialEq> MixOutput<K> {
@@ -116,6 +118,9 @@ struct Source {
     undecoded: Option<Vec<u8>>,
     /// Its voice comes as PCM (a phone of G.711 or G.722).
     pcm: bool,
+    /// Its last frame at its codec's own rate: heard in the next tick, which is when that
+    /// frame, resampled up and down again, would be heard.
+    last_native: Option<Native>,
 }
 
 pub struct VoiceMixer<K> {
@@ -196,6 +201,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                     gain: self.gains.get(&k).copied().unwrap_or_default(),
                     undecoded: None,
                     pcm: false,
+                    last_native: None,
                 };
                 self.speakers.insert(k, source);
                 self.pcm.insert(k, Box::new([0; FRAME_SAMPLES]));
@@ -252,7 +258,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
     }
 
     /// 20 ms of a phone's voice as its codec gave it, numbered for the jitter buffer.
-    pub fn push_pcm(&mut self, now: Instant, from: K, seq: u16, pcm: Pcm) {
+    pub fn push_pcm(&mut self, now: Instant, from: K, seq: u16, pcm: PcmFrame) {
         self.push_frame(now, from, seq, Frame::Pcm(pcm));
     }
 
@@ -295,18 +301,37 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         self.stats.ticks += 1;
         // What each speaker has for this tick, before anything is decoded.
         let mut frames: Vec<(K, Playout<Frame>)> = Vec::with_capacity(self.speakers.len());
+        // Each phone voice at its own rate, as heard this tick: its frame of the last tick.
+        let mut natives: BTreeMap<K, Native> = BTreeMap::new();
         for (k, s) in &mut self.speakers {
-            if let Some(p) = s.jitter.pop(now) {
+            let last = s.last_native.take();
+            if let Some(mut p) = s.jitter.pop(now) {
+                if let Playout::Packet(Frame::Pcm(f)) = &mut p
+                    && let NativeAudio::At(n) =
+                        std::mem::replace(&mut f.native, NativeAudio::Unknown)
+                {
+                    s.last_native = Some(n);
+                }
+                if let Some(n) = last {
+                    natives.insert(*k, n);
+                }
                 frames.push((*k, p));
             }
         }
         if frames.is_empty() {
             return Ok(None);
         }
+        // The one rate every voice of this tick has, if there is one: then every mix can be
+        // made at that rate as well.
+        let native_rate = {
+            let mut rates = frames.iter().map(|(k, _)| natives.get(k).map(|n| n.rate));
+            let first = rates.next().flatten();
+            first.filter(|r| rates.all(|o| o == Some(*r)))
+        };
         // What can stand for its sender's voice as it is, at unity gain: an Opus packet of a
         // whole 20 ms (its own table of contents says how long: no decode needed), or PCM.
         let mut opus_as_sent: BTreeMap<K, &[u8]> = BTreeMap::new();
-        let mut pcm_as_sent: BTreeMap<K, &[i16; FRAME_SAMPLES]> = BTreeMap::new();
+        let mut pcm_as_sent: BTreeMap<K, &Pcm> = BTreeMap::new();
         // Opus voices at unity gain whose packet is missing this tick (left to the receiver).
         let mut missing: BTreeSet<K> = BTreeSet::new();
         for (k, p) in &frames {
@@ -320,7 +345,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                     opus_as_sent.insert(*k, p);
                 }
                 Playout::Packet(Frame::Pcm(p)) => {
-                    pcm_as_sent.insert(*k, p);
+                    pcm_as_sent.insert(*k, &p.wide);
                 }
                 Playout::Lost if !self.speakers[k].pcm => {
                     missing.insert(*k);
@@ -343,8 +368,14 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             }
             opus_as_sent.get(&k).map(|p| p.to_vec())
         };
-        let single_pcm =
-            |voice: Option<K>| -> Option<Pcm> { pcm_as_sent.get(&voice?).map(|p| Box::new(**p)) };
+        let single_pcm = |voice: Option<K>| -> Option<PcmFrame> {
+            let k = voice?;
+            let wide = (*pcm_as_sent.get(&k)?).clone();
+            let native = natives
+                .get(&k)
+                .map_or(NativeAudio::Unknown, |n| NativeAudio::At(n.clone()));
+            Some(PcmFrame { wide, native })
+        };
         // Silent speakers get the listener mix, so it is needed unless everyone speaks now.
         let silent = || {
             self.speakers
@@ -366,13 +397,13 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         // Each speaker hears the others: nothing when they are alone, one voice as sent, or a
         // mix, in what they hear.
         let mut minus_as_sent: BTreeMap<K, Vec<u8>> = BTreeMap::new();
-        let mut minus_pcm_as_sent: BTreeMap<K, Pcm> = BTreeMap::new();
+        let mut minus_pcm_as_sent: BTreeMap<K, PcmFrame> = BTreeMap::new();
         for k in &active {
             let mut others = active.iter().filter(|a| *a != k);
             let pcm = self.pcm_hearers.contains(k);
             match (one(&mut others.clone()), others.next()) {
                 (_, None) if pcm => {
-                    minus_pcm_as_sent.insert(*k, Box::new([0; FRAME_SAMPLES]));
+                    minus_pcm_as_sent.insert(*k, PcmFrame::silence());
                 }
                 (_, None) => {
                     minus_as_sent.insert(*k, self.silence.clone());
@@ -396,7 +427,30 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             || minus_as_sent.len() + minus_pcm_as_sent.len() < active.len();
         let mut listener = [0i16; FRAME_SAMPLES];
         let mut minus: Vec<(K, [i16; FRAME_SAMPLES])> = Vec::new();
+        // The same mixes at the phones' own rate, when every voice has one.
+        let mut listener_native: Option<Native> = None;
+        let mut minus_native: BTreeMap<K, Native> = BTreeMap::new();
+        let native_heard = heard_pcm || active.iter().any(|k| self.pcm_hearers.contains(k));
         if mixed {
+            if let Some(rate) = native_rate.filter(|_| native_heard) {
+                let voices: Vec<Voice<'_, K>> = frames
+                    .iter()
+                    .map(|(k, _)| Voice {
+                        key: *k,
+                        pcm: &natives[k].samples,
+                        gain: self.speakers[k].gain,
+                    })
+                    .collect();
+                let mut out = vec![0i16; rate as usize / 50];
+                mix(&voices, &mut out, |k, pcm| {
+                    let samples = pcm.into();
+                    minus_native.insert(k, Native { rate, samples });
+                });
+                listener_native = Some(Native {
+                    rate,
+                    samples: out.into(),
+                });
+            }
             let mut decoded_any = Vec::with_capacity(frames.len());
             for (k, playout) in &frames {
                 if self.decode(*k, playout) > 0 {
@@ -407,11 +461,13 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                 .iter()
                 .map(|k| Voice {
                     key: *k,
-                    pcm: &self.pcm[k],
+                    pcm: &self.pcm[k][..],
                     gain: self.speakers[k].gain,
                 })
                 .collect();
-            mix(&voices, &mut listener, |k, pcm| minus.push((k, *pcm)));
+            mix(&voices, &mut listener, |k, pcm| {
+                minus.push((k, pcm.try_into().expect("a whole frame")))
+            });
         } else {
             // Not decoded: the next decode of these voices starts from their last packet.
             for (k, playout) in frames {
@@ -433,8 +489,18 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             self.stats.encodes += 1;
             self.out[..n].to_vec()
         };
-        let listeners_pcm =
-            heard_pcm.then(|| listener_pcm_as_sent.unwrap_or_else(|| Box::new(listener)));
+        let as_heard =
+            |native: Option<Native>| native.map_or(NativeAudio::Unknown, NativeAudio::At);
+        let listeners_pcm = if !heard_pcm {
+            None
+        } else if listener_pcm_as_sent.is_some() {
+            listener_pcm_as_sent
+        } else {
+            Some(PcmFrame {
+                wide: Box::new(listener),
+                native: as_heard(listener_native),
+            })
+        };
         let mut speakers = Vec::with_capacity(active.len());
         let mut speakers_pcm = Vec::new();
         for k in &active {
@@ -454,7 +520,11 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
                 .find(|(m, _)| m == k)
                 .map_or(&listener, |(_, p)| p);
             if self.pcm_hearers.contains(k) {
-                speakers_pcm.push((*k, Box::new(*pcm)));
+                let frame = PcmFrame {
+                    wide: Box::new(*pcm),
+                    native: as_heard(minus_native.remove(k)),
+                };
+                speakers_pcm.push((*k, frame));
                 continue;
             }
             let enc = &mut self.speakers.get_mut(k).expect("active speaker").encoder;
@@ -479,7 +549,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         let pcm = self.pcm.get_mut(&who).expect("a buffer per speaker");
         match playout {
             Playout::Packet(Frame::Pcm(p)) => {
-                **pcm = **p;
+                **pcm = *p.wide;
                 return FRAME_SAMPLES;
             }
             Playout::Lost if s.pcm => {
@@ -828,7 +898,7 @@ mod tests {
                 now,
                 2,
                 f as u16,
-                Box::new(sine_frame(1000.0, 8000.0, f as u64)),
+                PcmFrame::wide(Box::new(sine_frame(1000.0, 8000.0, f as u64))),
             );
             if let Some(out) = m.handle_timeout(now).unwrap() {
                 let mut pcm = [0i16; FRAME_SAMPLES];
@@ -845,8 +915,8 @@ mod tests {
                     // As the SFU sends a phone: its mix-minus if it speaks, else the
                     // listener mix.
                     let pcm = match out.speakers_pcm.iter().find(|(s, _)| *s == k) {
-                        Some((_, p)) => &**p,
-                        None => out.listeners_pcm.as_deref().expect("PCM for a phone"),
+                        Some((_, p)) => &p.wide[..],
+                        None => &out.listeners_pcm.as_ref().expect("PCM for a phone").wide[..],
                     };
                     heard.entry(k).or_default().extend_from_slice(pcm);
                 }
@@ -872,5 +942,87 @@ mod tests {
         let st = m.stats().clone();
         assert!(st.decodes <= st.ticks + 1, "{st:?}");
         assert!(st.encodes <= 2 * st.ticks, "{st:?}");
+    }
+
+    /// Phones hearing only phones are given their mix at the phones' own rate too (issue 19),
+    /// a tick late: at each tick, what the 48 kHz mix of the tick before was, which is the
+    /// instant the 48 kHz mix resampled down would be. A browser's voice in a mix leaves it at
+    /// 48 kHz only; a speaker's volume applies at either rate.
+    #[test]
+    fn phones_hearing_phones_get_their_mix_at_their_own_rate_a_tick_late() {
+        let mut m = VoiceMixer::new(MixerConfig::default()).unwrap();
+        m.set_speakers([1u8, 2, 3]).unwrap();
+        m.set_pcm_hearers([2, 3, 4]);
+        m.set_pcm_listening(true);
+        m.set_listening(false);
+        let mut browser = Talker::new(440.0);
+        // Phone k's frame f: every sample f * 10 + k, at 48 kHz and at 8 kHz.
+        let frame = |f: usize, k: usize| {
+            let v = (f * 10 + k) as i16;
+            PcmFrame {
+                wide: Box::new([v; FRAME_SAMPLES]),
+                native: NativeAudio::At(Native {
+                    rate: 8_000,
+                    samples: vec![v; 160].into(),
+                }),
+            }
+        };
+        let native_of = |p: &PcmFrame| match &p.native {
+            NativeAudio::At(n) => {
+                assert!(n.samples.iter().all(|s| *s == n.samples[0]));
+                Some(n.samples[0])
+            }
+            _ => None,
+        };
+        let t0 = Instant::now();
+        let mut last: Option<(bool, i16, i16, i16)> = None;
+        let (mut native_ticks, mut wide_ticks) = (0, 0);
+        for f in 0..60 {
+            let now = t0 + TICK * f as u32;
+            if (20..30).contains(&f) {
+                let (seq, p) = browser.packet();
+                m.push(now, 1, seq, p);
+            }
+            if f == 40 {
+                m.set_gain(3, Gain::new(0.5));
+            }
+            m.push_pcm(now, 2, f as u16, frame(f, 2));
+            m.push_pcm(now, 3, f as u16, frame(f, 3));
+            let Some(out) = m.handle_timeout(now).unwrap() else {
+                continue;
+            };
+            let browser_speaks = out.speakers.iter().any(|(k, _)| *k == 1);
+            let minus = |k| &out.speakers_pcm.iter().find(|(s, _)| *s == k).unwrap().1;
+            let listeners = out.listeners_pcm.as_ref().unwrap();
+            if browser_speaks {
+                assert_eq!(native_of(listeners), None, "tick {f}");
+                assert_eq!(native_of(minus(2)), None, "tick {f}");
+                wide_ticks += 1;
+            } else if let Some((false, two, three, all)) = last
+                && f != 40
+            {
+                assert_eq!(native_of(minus(2)), Some(two), "tick {f}: 2 hears 3");
+                assert_eq!(native_of(minus(3)), Some(three), "tick {f}: 3 hears 2");
+                assert_eq!(
+                    native_of(listeners),
+                    Some(all),
+                    "tick {f}: the listener mix"
+                );
+                native_ticks += 1;
+            }
+            last = Some((
+                browser_speaks,
+                minus(2).wide[0],
+                minus(3).wide[0],
+                listeners.wide[0],
+            ));
+        }
+        assert!(
+            native_ticks > 30 && wide_ticks >= 8,
+            "{native_ticks} {wide_ticks}"
+        );
+        // The volume applies: 3 at half, in what 2 and the listeners hear.
+        let (_, two, three, all) = last.unwrap();
+        assert_eq!((two, all), ((three + 1) / 2, three + (three + 1) / 2));
     }
 }

@@ -157,6 +157,31 @@ fn phones_are_heard_only_with_a_microphone_and_hear_the_mix() {
     assert_eq!(sfu.peer_count(), 1);
 }
 
+/// Where phone `k` (0-based; participant `k + 1`) of a voice room is.
+fn room_phone(k: usize) -> SocketAddr {
+    format!("10.0.0.{}:4000", k + 1).parse().unwrap()
+}
+
+/// A voice room of `phones` phones, the first two holding the microphones, and the CSR (9) in
+/// the call with no media connection, as when the CSR's page has not connected.
+fn room(start: Instant, phones: usize) -> Sfu<u8> {
+    let mut sfu: Sfu<u8> =
+        Sfu::new("192.0.2.1:7000".parse().unwrap(), MixerConfig::default()).unwrap();
+    for k in 0..phones {
+        let media = phone(&room_phone(k).to_string());
+        sfu.add_phone(start, SystemTime::now(), k as u8 + 1, media)
+            .unwrap();
+    }
+    let members = (1..=phones as u8).chain([9]).collect();
+    let policy = MediaPolicy {
+        voice_members: members,
+        speakers: BTreeSet::from([1, 2]),
+        ..MediaPolicy::default()
+    };
+    sfu.set_policy(start, policy).unwrap();
+    sfu
+}
+
 /// A voice room of G.711 phones (issue 19): phones 1 to 4, phones 1 and 2 holding the
 /// microphones, each phone sending its own tone, and the CSR (9) in the call with no media
 /// connection, as when the CSR's page has not connected. Mixed as PCM, never through Opus.
@@ -165,26 +190,8 @@ fn a_room_of_g711_phones_is_mixed_without_any_opus_work() {
     const TONES: [f64; 4] = [440.0, 1000.0, 2500.0, 3100.0];
     let start = Instant::now();
     let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
-    let at = |k: usize| -> SocketAddr { format!("10.0.0.{}:4000", k + 1).parse().unwrap() };
-    let mut sfu: Sfu<u8> = Sfu::new(local, MixerConfig::default()).unwrap();
-    for k in 0..4 {
-        sfu.add_phone(
-            start,
-            SystemTime::now(),
-            k as u8 + 1,
-            phone(&at(k).to_string()),
-        )
-        .unwrap();
-    }
-    sfu.set_policy(
-        start,
-        MediaPolicy {
-            voice_members: BTreeSet::from([1, 2, 3, 4, 9]),
-            speakers: BTreeSet::from([1, 2]),
-            ..MediaPolicy::default()
-        },
-    )
-    .unwrap();
+    let at = room_phone;
+    let mut sfu = room(start, 4);
     let mut enc: Vec<_> = (0..4)
         .map(|_| VoiceEncoder::new(VoiceCodec::Pcmu).unwrap())
         .collect();
@@ -449,4 +456,90 @@ fn a_call_claims_from_a_new_address_only_what_it_would_take() {
             .handle_receive(now, from.parse().unwrap(), server, data);
         assert_eq!(took, expected != Claim::No, "{what}");
     }
+}
+
+/// Phones that hear only phones hear them as sent (issue 19): a speaker hearing one other
+/// phone of its codec is given that phone's own samples, one for one, and a listener the
+/// mix of the two made at 8 kHz, nothing resampled to 48 kHz and back. Each phone sends noise,
+/// so no two frames are alike and a frame out of place would show.
+#[test]
+fn phones_hear_phones_as_they_were_sent_and_the_mix_of_them_made_at_8_khz() {
+    let start = Instant::now();
+    let local: SocketAddr = "192.0.2.1:7000".parse().unwrap();
+    let at = room_phone;
+    let mut sfu = room(start, 3);
+    let mut seed = 0x2545_f491_u32;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed % 12_000) as i16 - 6_000
+    };
+    // Phone 3 holds no microphone; it sends too (a phone is sent nothing until heard).
+    let mut sent: [Vec<Vec<u8>>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut heard: [Vec<Vec<u8>>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for i in 0..100u64 {
+        let now = start + Duration::from_millis(20 * i);
+        for (k, sent) in sent.iter_mut().enumerate() {
+            let payload: Vec<u8> = (0..160)
+                .map(|_| audio_codec_algorithms::encode_ulaw(noise()))
+                .collect();
+            let rtp = RtpPacketBuilder::<&[u8], &[u8]>::new()
+                .payload_type(0)
+                .sequence_number(i as u16)
+                .timestamp((i * 160) as u32)
+                .ssrc(k as u32 + 1)
+                .payload(payload.as_slice())
+                .write_vec()
+                .unwrap();
+            assert!(sfu.handle_receive(now, at(k), local, &rtp));
+            sent.push(payload);
+        }
+        sfu.handle_timeout(now).unwrap();
+        while let Some(t) = sfu.poll_transmit() {
+            let rtp = RtpPacket::parse(&t.contents)
+                .ok()
+                .filter(|p| p.payload_type() == 0);
+            if let (Some(k), Some(p)) = ((0..3).find(|k| at(*k) == t.destination), rtp) {
+                heard[k].push(p.payload().to_vec());
+            }
+        }
+    }
+    // Where in `from` the stream `got` (from its 20th packet on) runs, unbroken, sample for
+    // sample (µ-law's two zeros are one sample).
+    let samples = |p: &[Vec<u8>]| -> Vec<Vec<i16>> {
+        p.iter()
+            .map(|p| {
+                p.iter()
+                    .map(|b| audio_codec_algorithms::decode_ulaw(*b))
+                    .collect()
+            })
+            .collect()
+    };
+    let run_of = |got: &[Vec<u8>], from: &[Vec<u8>]| -> usize {
+        let (got, from) = (samples(got), samples(from));
+        let first = from.iter().position(|p| *p == got[20]);
+        let first = first.expect("a packet heard as it was sent");
+        for (j, p) in got[20..].iter().enumerate() {
+            assert_eq!(*p, from[first + j], "packet {} out of place", 20 + j);
+        }
+        got.len() - 20
+    };
+    assert!(run_of(&heard[0], &sent[1]) > 70, "1 hears 2 as sent");
+    assert!(run_of(&heard[1], &sent[0]) > 70, "2 hears 1 as sent");
+    let mixed: Vec<Vec<u8>> = sent[0]
+        .iter()
+        .zip(&sent[1])
+        .map(|(a, b)| {
+            a.iter()
+                .zip(b)
+                .map(|(a, b)| {
+                    let sum = i32::from(audio_codec_algorithms::decode_ulaw(*a))
+                        + i32::from(audio_codec_algorithms::decode_ulaw(*b));
+                    audio_codec_algorithms::encode_ulaw(sum.clamp(-32768, 32767) as i16)
+                })
+                .collect()
+        })
+        .collect();
+    assert!(run_of(&heard[2], &mixed) > 70, "3 hears the sum at 8 kHz");
 }

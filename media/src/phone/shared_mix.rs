@@ -5,7 +5,7 @@
 //! G.722) its ADPCM state run on one stream; a phone that stops speaking joins that stream,
 //! which a G.722 decoder follows within a few milliseconds.
 
-use crate::mix::FRAME_SAMPLES;
+use crate::pcm_frame::PcmFrame;
 use crate::voice_codec::{CodecError, VoiceCodec, VoiceEncoder};
 
 #[derive(Default)]
@@ -21,12 +21,9 @@ impl SharedMix {
         self.payloads.clear();
     }
 
-    /// The listener mix `pcm` in `codec`, encoded on the first ask of this tick.
-    pub fn payload(
-        &mut self,
-        codec: VoiceCodec,
-        pcm: &[i16; FRAME_SAMPLES],
-    ) -> Result<&[u8], CodecError> {
+    /// The listener mix `pcm` in `codec`, encoded on the first ask of this tick (at the codec's
+    /// rate when the mix has it).
+    pub fn payload(&mut self, codec: VoiceCodec, pcm: &PcmFrame) -> Result<&[u8], CodecError> {
         let at = match self.payloads.iter().position(|(c, _)| *c == codec) {
             Some(at) => at,
             None => {
@@ -37,7 +34,7 @@ impl SharedMix {
                         &mut self.encoders.last_mut().expect("just pushed").1
                     }
                 };
-                self.payloads.push((codec, encoder.encode(pcm)));
+                self.payloads.push((codec, encoder.encode_frame(pcm)));
                 self.payloads.len() - 1
             }
         };
@@ -56,12 +53,12 @@ mod tests {
         let mut own = VoiceEncoder::new(VoiceCodec::Pcma).unwrap();
         for f in 0..5 {
             shared.next_tick();
-            let pcm = sine_frame(440.0, 8000.0, f);
-            let expected = own.encode(&pcm);
+            let pcm = PcmFrame::wide(Box::new(sine_frame(440.0, 8000.0, f)));
+            let expected = own.encode(&pcm.wide);
             assert_eq!(shared.payload(VoiceCodec::Pcma, &pcm).unwrap(), expected);
             // Asked again in the same tick (another phone): the same payload, not encoded anew
             // from other audio.
-            let other = [0; FRAME_SAMPLES];
+            let other = PcmFrame::silence();
             assert_eq!(shared.payload(VoiceCodec::Pcma, &other).unwrap(), expected);
             assert_eq!(shared.payload(VoiceCodec::Pcmu, &pcm).unwrap().len(), 160);
         }
