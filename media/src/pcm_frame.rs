@@ -2,8 +2,10 @@
 //! had without resampling, at the phone codec's own rate (8 kHz for G.711, 16 kHz for G.722).
 //!
 //! Resampling a phone's voice up to 48 kHz and back down costs most of what a room of phones
-//! costs (issue 19), and a phone that hears one other phone, or a mix of phones only, needs
-//! neither. The two FFT resamplers each delay by half a frame, so a frame that went up and came
+//! costs (issue 19), and a phone that hears one other phone, or a mix of phones of its own
+//! rate only, needs no resample down. (Every phone's voice is still resampled up, for whoever
+//! hears 48 kHz and for the primer below.) The two FFT resamplers each delay by half a frame,
+//! so a frame that went up and came
 //! back down is the *previous* frame at the codec's rate; the mixer therefore hands on a
 //! voice's native samples one tick late ([`crate::voice_mixer`]), and a phone hears the same
 //! instant whichever way its frame was made. That is what lets a phone's stream switch between

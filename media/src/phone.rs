@@ -340,10 +340,6 @@ impl PhoneLeg {
                         },
                     });
                 }
-                // A phone that stops keeps no stale audio for when it starts again.
-                if t.native_in.len() > 4 * frame {
-                    t.native_in.clear();
-                }
             }
         }
         out

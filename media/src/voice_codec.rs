@@ -184,7 +184,8 @@ impl VoiceDecoder {
 
     /// One 20 ms frame at the codec's own rate ([`VoiceCodec::sample_rate`] / 50 samples, as
     /// [`Self::decode_native`] gave them) to 48 kHz, half a frame late. `None` for anything
-    /// but a whole frame, or for Opus, which is 48 kHz already.
+    /// but a whole frame, while [`Self::decode`] has left part of one in the resampler (the two
+    /// are not for one stream), or for Opus, which is 48 kHz already.
     pub fn widen(&mut self, frame: &[i16]) -> Option<[i16; FRAME_SAMPLES]> {
         let rate = self.up.as_mut()?;
         if frame.len() != rate.resampler.input_frames_next() || !rate.pending.is_empty() {
@@ -324,7 +325,7 @@ impl VoiceEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pcm_frame::Native;
+    use crate::pcm_frame::{Native, NativeAudio};
     use crate::tone::{power, sine_frame};
 
     /// A 1 kHz tone through each codec and back keeps its pitch and most of its power.
@@ -429,7 +430,7 @@ mod tests {
                 VoiceDecoder::new(codec).unwrap(),
             ];
             let mut previous: Option<Native> = None;
-            let mut exact = 0;
+            let mut as_they_came = 0;
             for i in 0..60 {
                 let frame = native_tone(rate, 440.0 + 7.0 * i as f64, i);
                 let wide = Box::new(widen.widen(&frame).unwrap());
@@ -440,7 +441,7 @@ mod tests {
                     (10..=19 | 30..=44, Some(n)) => {
                         let mix = PcmFrame {
                             wide: wide.clone(),
-                            native: crate::pcm_frame::NativeAudio::At(n.clone()),
+                            native: NativeAudio::At(n.clone()),
                         };
                         (mix, always_wide.encode(&wide))
                     }
@@ -448,7 +449,7 @@ mod tests {
                 };
                 let sent = switching.encode_frame(&mix);
                 assert_eq!(sent.len(), reference.len(), "{codec:?} tick {i}");
-                let native = matches!(mix.native, crate::pcm_frame::NativeAudio::At(_));
+                let native = matches!(mix.native, NativeAudio::At(_));
                 if codec != VoiceCodec::G722 {
                     if i == 25 {
                         // Silence at the codec's rate: none of the last frame's tail, which
@@ -466,10 +467,10 @@ mod tests {
                                 .collect(),
                         };
                         assert_eq!(sent, expected, "{codec:?} tick {i}");
+                        as_they_came += 1;
                     } else {
                         assert_eq!(sent, reference, "{codec:?} tick {i}: a seam");
                     }
-                    exact += 1;
                 }
                 let (mut a, mut b) = (Vec::new(), Vec::new());
                 heard[0].decode_native(&sent, &mut a);
@@ -488,9 +489,70 @@ mod tests {
                 });
             }
             if codec != VoiceCodec::G722 {
-                assert_eq!(exact, 60, "{codec:?}");
+                assert_eq!(as_they_came, 25, "{codec:?}");
             }
         }
+    }
+
+    /// A mix that has its samples at the phone's own rate is sent as those samples, not as its
+    /// 48 kHz form; one at another rate is resampled from 48 kHz; silence is silence. Each frame
+    /// here carries a tone in one form and silence in the other, so what is heard says which was
+    /// sent.
+    #[test]
+    fn a_mix_at_the_phone_s_own_rate_is_sent_as_it_is_and_another_rate_s_is_resampled() {
+        for codec in [VoiceCodec::Pcma, VoiceCodec::Pcmu, VoiceCodec::G722] {
+            let rate = codec.sample_rate();
+            let other = if rate == 8_000 { 16_000 } else { 8_000 };
+            let mut enc = VoiceEncoder::new(codec).unwrap();
+            let mut heard = VoiceDecoder::new(codec).unwrap();
+            let mut listen = |frames: &mut dyn FnMut(usize) -> PcmFrame| {
+                let mut pcm = Vec::new();
+                for i in 0..25 {
+                    heard.decode(&enc.encode_frame(&frames(i)), &mut pcm);
+                }
+                let tail = pcm[pcm.len() - 12_000..].to_vec();
+                (power(&tail, 730.0), power(&tail, 1000.0))
+            };
+            let at = |rate: usize, i: usize| {
+                NativeAudio::At(Native {
+                    rate: rate as u32,
+                    samples: native_tone(rate, 730.0, i).into(),
+                })
+            };
+            // The tone at the phone's rate, silence at 48 kHz: the tone is heard.
+            let (own, _) = listen(&mut |i| PcmFrame {
+                wide: Box::new([0; FRAME_SAMPLES]),
+                native: at(rate, i),
+            });
+            // The tone at another rate, 1 kHz at 48 kHz: the 48 kHz form is heard.
+            let (stray, wide) = listen(&mut |i| PcmFrame {
+                wide: Box::new(sine_frame(1000.0, 8000.0, i as u64)),
+                native: at(other, i),
+            });
+            // Silence at every rate, 1 kHz at 48 kHz (never so in the mixer): silence.
+            let (_, silent) = listen(&mut |i| PcmFrame {
+                wide: Box::new(sine_frame(1000.0, 8000.0, i as u64)),
+                native: NativeAudio::Silence,
+            });
+            assert!(
+                own > 1e11 && stray < 1e9 && wide > 1e11,
+                "{codec:?}: {own} {stray} {wide}"
+            );
+            assert!(silent < 1e7, "{codec:?}: {silent}");
+        }
+        // Silence made for a phone with nothing to hear primes the resampler with silence too:
+        // the next 48 kHz frame is what it is after 48 kHz silence.
+        let (mut a, mut b) = (
+            VoiceEncoder::new(VoiceCodec::Pcma).unwrap(),
+            VoiceEncoder::new(VoiceCodec::Pcma).unwrap(),
+        );
+        let tone = sine_frame(440.0, 8000.0, 3);
+        let _ = (a.encode(&tone), b.encode(&tone));
+        let silence = a.encode_silence();
+        let _ = b.encode(&[0; FRAME_SAMPLES]);
+        let zero = audio_codec_algorithms::encode_alaw(0);
+        assert!(silence.len() == 160 && silence.iter().all(|s| *s == zero));
+        assert_eq!(a.encode(&tone), b.encode(&tone));
     }
 
     #[test]

@@ -118,8 +118,10 @@ struct Source {
     undecoded: Option<Vec<u8>>,
     /// Its voice comes as PCM (a phone of G.711 or G.722).
     pcm: bool,
-    /// Its last frame at its codec's own rate: heard in the next tick, which is when that
-    /// frame, resampled up and down again, would be heard.
+    /// Its last frame at its codec's own rate: what a mix at that rate takes of this voice in
+    /// the next tick, which is when that frame, resampled up and down again, would be heard.
+    /// A mix is made at a phone's rate only when every voice in the tick has such a frame of
+    /// one rate (not on a voice's first frame, nor when a browser speaks).
     last_native: Option<Native>,
 }
 

@@ -477,7 +477,8 @@ fn phones_hear_phones_as_they_were_sent_and_the_mix_of_them_made_at_8_khz() {
     };
     // Phone 3 holds no microphone; it sends too (a phone is sent nothing until heard).
     let mut sent: [Vec<Vec<u8>>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-    let mut heard: [Vec<Vec<u8>>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    // What each phone was sent, with the frame in which it was sent.
+    let mut heard: [Vec<(u64, Vec<u8>)>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for i in 0..100u64 {
         let now = start + Duration::from_millis(20 * i);
         for (k, sent) in sent.iter_mut().enumerate() {
@@ -501,32 +502,36 @@ fn phones_hear_phones_as_they_were_sent_and_the_mix_of_them_made_at_8_khz() {
                 .ok()
                 .filter(|p| p.payload_type() == 0);
             if let (Some(k), Some(p)) = ((0..3).find(|k| at(*k) == t.destination), rtp) {
-                heard[k].push(p.payload().to_vec());
+                heard[k].push((i, p.payload().to_vec()));
             }
         }
     }
-    // Where in `from` the stream `got` (from its 20th packet on) runs, unbroken, sample for
-    // sample (µ-law's two zeros are one sample).
-    let samples = |p: &[Vec<u8>]| -> Vec<Vec<i16>> {
+    // How many frames after `from` the stream `got` runs, unbroken from its 20th packet on,
+    // sample for sample (µ-law's two zeros are one sample).
+    let samples = |p: &[u8]| -> Vec<i16> {
         p.iter()
-            .map(|p| {
-                p.iter()
-                    .map(|b| audio_codec_algorithms::decode_ulaw(*b))
-                    .collect()
-            })
+            .map(|b| audio_codec_algorithms::decode_ulaw(*b))
             .collect()
     };
-    let run_of = |got: &[Vec<u8>], from: &[Vec<u8>]| -> usize {
-        let (got, from) = (samples(got), samples(from));
-        let first = from.iter().position(|p| *p == got[20]);
-        let first = first.expect("a packet heard as it was sent");
-        for (j, p) in got[20..].iter().enumerate() {
-            assert_eq!(*p, from[first + j], "packet {} out of place", 20 + j);
+    let lag_of = |got: &[(u64, Vec<u8>)], from: &[Vec<u8>]| -> u64 {
+        assert!(got.len() > 90, "{} packets", got.len());
+        let (at, first) = &got[20];
+        let lag = at
+            - from
+                .iter()
+                .position(|p| samples(p) == samples(first))
+                .expect("as sent") as u64;
+        for (at, p) in &got[20..] {
+            assert_eq!(
+                samples(p),
+                samples(&from[(at - lag) as usize]),
+                "frame {at} out of place"
+            );
         }
-        got.len() - 20
+        lag
     };
-    assert!(run_of(&heard[0], &sent[1]) > 70, "1 hears 2 as sent");
-    assert!(run_of(&heard[1], &sent[0]) > 70, "2 hears 1 as sent");
+    let one = lag_of(&heard[0], &sent[1]);
+    assert_eq!(lag_of(&heard[1], &sent[0]), one, "2 hears 1 as sent");
     let mixed: Vec<Vec<u8>> = sent[0]
         .iter()
         .zip(&sent[1])
@@ -541,5 +546,8 @@ fn phones_hear_phones_as_they_were_sent_and_the_mix_of_them_made_at_8_khz() {
                 .collect()
         })
         .collect();
-    assert!(run_of(&heard[2], &mixed) > 70, "3 hears the sum at 8 kHz");
+    assert_eq!(lag_of(&heard[2], &mixed), one, "3 hears the sum at 8 kHz");
+    // The jitter buffer's 60 ms, and the one frame by which the resamplers' round trip would
+    // be late: a phone's stream is where it would be resampled, so it can change to that.
+    assert_eq!(one, 4, "1 hears 2 as sent");
 }
