@@ -505,7 +505,13 @@ pub async fn upload(
         let n = chunk.len() as u64;
         batches.with(caller.session, &batch, |b| b.received += n);
     }
-    if let Err(e) = out.sync_all().await {
+    // tokio's file writes in the background: flush reports the last write's failure (a full
+    // disk), which sync_all alone would not, and the file would be kept short.
+    let flushed = match out.flush().await {
+        Ok(()) => out.sync_all().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = flushed {
         drop(out);
         let _ = tokio::fs::remove_file(&part_path).await;
         return Err(not_stored(e));

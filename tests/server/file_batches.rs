@@ -466,6 +466,38 @@ async fn a_full_disk_refuses_the_batch_or_the_file_with_507_and_keeps_nothing_of
     assert_eq!(files_under(&disk).len(), 1, "{:?}", files_under(&disk));
     let (_, st) = s.status(&s.carol, &batches[1]).await;
     assert_eq!(st["files"][0]["have"], 0, "{st}");
+
+    // A file whose very last byte meets the full disk: the server's last write fails after
+    // the body has all come (tokio writes in the background), and it is refused all the same,
+    // not kept short. It fitted when its batch was made; a smaller file took the room since.
+    let room = {
+        let v = rustix::fs::statvfs(&disk).unwrap();
+        v.f_bavail * v.f_frsize
+    };
+    let small = bytes(3 * 4096, 9);
+    let last = bytes((room - small.len() as u64 + 1) as usize, 10);
+    let mut made = Vec::new();
+    for file in [&last, &small] {
+        let (status, body) = s
+            .create(
+                &s.carol,
+                json!({"files": [{"path": "b.bin", "size": file.len(), "sha256": sha(file)}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        made.push(body["batch"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = s.put(&s.carol, &made[1], 0, 0, small).await;
+    assert_eq!(status, 204);
+    let (status, body) = s.put(&s.carol, &made[0], 0, 0, last).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (507, Some("insufficient_storage")),
+        "{body}"
+    );
+    assert_eq!(files_under(&disk).len(), 2, "{:?}", files_under(&disk));
+    let (_, st) = s.status(&s.carol, &made[0]).await;
+    assert_eq!(st["files"][0]["have"], 0, "{st}");
 }
 
 #[tokio::test]
