@@ -1,15 +1,15 @@
-//! 20 ms of a phone's audio as the mixer carries it: at the mixer's 48 kHz, and where it can be
-//! had without resampling, at the phone codec's own rate (8 kHz for G.711, 16 kHz for G.722).
+//! 20 ms of a phone's audio as the mixer carries it: at the phone codec's own rate (8 kHz for
+//! G.711, 16 kHz for G.722), and at the mixer's 48 kHz when anyone hears that.
 //!
 //! Resampling a phone's voice up to 48 kHz and back down costs most of what a room of phones
 //! costs (issue 19), and a phone that hears one other phone, or a mix of phones of its own
-//! rate only, needs no resample down. (Every phone's voice is still resampled up, for whoever
-//! hears 48 kHz and for the primer below.) The two FFT resamplers each delay by half a frame,
-//! so a frame that went up and came
-//! back down is the *previous* frame at the codec's rate; the mixer therefore hands on a
-//! voice's native samples one tick late ([`crate::voice_mixer`]), and a phone hears the same
-//! instant whichever way its frame was made. That is what lets a phone's stream switch between
-//! the two ways, as voices come and go, without a seam.
+//! rate only, needs no resample at all: a room of such phones is mixed at their rate, and a
+//! voice is resampled up only in a tick in which someone hears 48 kHz. The two FFT resamplers
+//! each delay by half a frame, so a frame that went up and came back down is the *previous*
+//! frame at the codec's rate; the mixer therefore mixes a voice's native samples one tick late
+//! ([`crate::voice_mixer`]), and a phone hears the same instant whichever way its frame was
+//! made. That is what lets a phone's stream switch between the two ways, as voices come and
+//! go, without a seam.
 
 use crate::mix::FRAME_SAMPLES;
 
@@ -36,29 +36,34 @@ pub enum NativeAudio {
     At(Native),
 }
 
-/// One phone's voice for a tick, or the mix a phone is to hear.
+/// The mix a phone is to hear in one tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PcmFrame {
-    /// At 48 kHz: what every hearer can be given.
-    pub wide: Pcm,
-    /// The same instant at a phone codec's rate. For a voice pushed to the mixer this is the
-    /// frame itself (the mixer delays it a tick); for a mix it is already the hearer's instant.
+    /// At 48 kHz; made only in a tick in which someone hears 48 kHz (a browser, the recorder),
+    /// or a phone hears a rate the mix was not made at.
+    pub wide: Option<Pcm>,
+    /// The same instant at a phone codec's rate, where it could be made so.
     pub native: NativeAudio,
+    /// In the first tick with a 48 kHz form after ticks without one: this hearer's mix of the
+    /// tick before at 48 kHz, made then, for its encoder's resampler to go on from.
+    pub before: Option<Pcm>,
 }
 
 impl PcmFrame {
-    /// 48 kHz audio with no native form (a voice decoded from Opus, a prompt made here).
+    /// 48 kHz audio with no native form (a prompt made here).
     pub fn wide(wide: Pcm) -> Self {
         Self {
-            wide,
+            wide: Some(wide),
             native: NativeAudio::Unknown,
+            before: None,
         }
     }
 
     pub fn silence() -> Self {
         Self {
-            wide: Box::new([0; FRAME_SAMPLES]),
+            wide: None,
             native: NativeAudio::Silence,
+            before: None,
         }
     }
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use rtp_types::{RtpPacket, RtpPacketBuilder};
 
 use crate::mix::FRAME_SAMPLES;
-use crate::pcm_frame::{Native, NativeAudio, PcmFrame};
+use crate::pcm_frame::{Native, PcmFrame};
 use crate::voice_codec::{CodecError, VoiceCodec, VoiceDecoder, VoiceEncoder};
 use consent::{Consent, Withheld};
 use counts::{PhoneCounts, PhoneDrop};
@@ -67,9 +67,9 @@ pub struct WrongAddress {
 pub enum PhoneInput {
     /// 20 ms of an Opus phone's voice as it sent it, numbered for the mixer's jitter buffer.
     Voice { seq: u16, opus: Vec<u8> },
-    /// 20 ms of the voice of a phone of another codec, decoded (at 48 kHz and at the codec's
-    /// own rate), numbered likewise.
-    Pcm { seq: u16, pcm: PcmFrame },
+    /// 20 ms of the voice of a phone of another codec, decoded at the codec's own rate,
+    /// numbered likewise (the mixer resamples it only if someone hears 48 kHz).
+    Pcm { seq: u16, pcm: Native },
     /// A key pressed (RFC 4733): '0'-'9', '*', '#', 'A'-'D'.
     Dtmf(char),
 }
@@ -324,19 +324,12 @@ impl PhoneLeg {
                 let frame = rate / 50;
                 while t.native_in.len() >= frame {
                     let samples: Box<[i16]> = t.native_in.drain(..frame).collect();
-                    let Some(wide) = t.decoder.widen(&samples) else {
-                        continue;
-                    };
                     self.mix_seq = self.mix_seq.wrapping_add(1);
-                    let native = Native {
-                        rate: rate as u32,
-                        samples,
-                    };
                     out.push(PhoneInput::Pcm {
                         seq: self.mix_seq,
-                        pcm: PcmFrame {
-                            wide: Box::new(wide),
-                            native: NativeAudio::At(native),
+                        pcm: Native {
+                            rate: rate as u32,
+                            samples,
                         },
                     });
                 }
@@ -390,7 +383,7 @@ impl PhoneLeg {
         }
         let payload = match &mut self.transcoder {
             Some(t) => t.encoder.encode_frame(frame),
-            None => self.prompt_encoder()?.encode(&frame.wide),
+            None => self.prompt_encoder()?.encode(frame.wide.as_deref()?),
         };
         self.packetize(now, &payload)
     }
@@ -616,12 +609,21 @@ mod tests {
                 frames.push((seq, pcm));
             }
         }
-        assert!(frames.len() >= 27, "{} frames of 20 ms", frames.len());
+        // 600 ms in 30 ms packets: 30 frames of 20 ms at 8 kHz, the last whole.
+        assert_eq!(frames.len(), 30, "frames of 20 ms");
         assert!(frames.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1)));
-        let heard: Vec<i16> = frames
-            .iter()
-            .flat_map(|(_, f)| f.wide.iter().copied())
-            .collect();
+        assert!(
+            frames
+                .iter()
+                .all(|(_, f)| f.rate == 8_000 && f.samples.len() == 160)
+        );
+        let mut widen = crate::voice_codec::Widener::new(8_000).unwrap();
+        let mut heard: Vec<i16> = Vec::new();
+        for (_, f) in &frames {
+            let mut wide = [0; FRAME_SAMPLES];
+            assert!(widen.widen(&f.samples, &mut wide));
+            heard.extend_from_slice(&wide);
+        }
         let tail = &heard[heard.len() - 9_600..];
         assert!(power(tail, 440.0) > 100.0 * power(tail, 1000.0).max(1.0));
         assert_eq!(leg.counts().packets_in, 20);

@@ -556,7 +556,7 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             self.phones
                 .iter()
                 .filter(|(_, p)| p.hears_pcm())
-                .map(|(k, _)| *k),
+                .map(|(k, p)| (*k, p.media().codec.sample_rate() as u32)),
         );
         self.mixer
             .set_deaf(policy.speakers.iter().copied().filter(|s| pcm(s).is_none()));

@@ -9,7 +9,7 @@
 use rubato::{FftFixedInOut, Resampler};
 
 use crate::mix::FRAME_SAMPLES;
-use crate::pcm_frame::{NativeSamples, PcmFrame};
+use crate::pcm_frame::{NativeSamples, Pcm, PcmFrame};
 
 const MIX_RATE: usize = 48_000;
 
@@ -181,19 +181,46 @@ impl VoiceDecoder {
             }
         }
     }
+}
 
-    /// One 20 ms frame at the codec's own rate ([`VoiceCodec::sample_rate`] / 50 samples, as
-    /// [`Self::decode_native`] gave them) to 48 kHz, half a frame late. `None` for anything
-    /// but a whole frame, while [`Self::decode`] has left part of one in the resampler (the two
-    /// are not for one stream), or for Opus, which is 48 kHz already.
-    pub fn widen(&mut self, frame: &[i16]) -> Option<[i16; FRAME_SAMPLES]> {
-        let rate = self.up.as_mut()?;
-        if frame.len() != rate.resampler.input_frames_next() || !rate.pending.is_empty() {
-            return None;
+/// A phone's voice from its codec's rate to 48 kHz, 20 ms at a time, half a frame late. The
+/// mixer widens a phone's voice only in a tick in which someone hears it at 48 kHz.
+pub struct Widener {
+    from: u32,
+    rate: Rate,
+    out: Vec<i16>,
+}
+
+impl Widener {
+    /// For 20 ms frames at `rate` samples a second (a phone codec's: 8,000 or 16,000).
+    pub fn new(rate: u32) -> Result<Self, CodecError> {
+        Ok(Self {
+            from: rate,
+            rate: Rate::new(rate as usize, MIX_RATE)?,
+            out: Vec::with_capacity(FRAME_SAMPLES),
+        })
+    }
+
+    /// The rate it widens from.
+    pub fn rate(&self) -> u32 {
+        self.from
+    }
+
+    /// One whole frame (`rate / 50` samples) to 48 kHz in `into`; false, and `into` as it was,
+    /// for anything else.
+    pub fn widen(&mut self, frame: &[i16], into: &mut [i16; FRAME_SAMPLES]) -> bool {
+        if frame.len() != self.rate.resampler.input_frames_next() {
+            return false;
         }
-        self.scratch.clear();
-        rate.push(frame.iter().copied(), &mut self.scratch);
-        self.scratch.as_slice().try_into().ok()
+        self.out.clear();
+        self.rate.push(frame.iter().copied(), &mut self.out);
+        match <&[i16; FRAME_SAMPLES]>::try_from(self.out.as_slice()) {
+            Ok(wide) => {
+                *into = *wide;
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
@@ -203,6 +230,17 @@ enum Enc {
     Opus(opus::Encoder),
 }
 
+/// Where a phone encoder's resampler stands against the stream it sends.
+enum Primer {
+    /// It ran on the last frame sent.
+    Current,
+    /// The last frame was sent at the codec's rate; this is its 48 kHz form.
+    Known(Pcm),
+    /// The last frame was sent at the codec's rate, with no 48 kHz form: the next 48 kHz
+    /// frame brings it ([`PcmFrame::before`]).
+    Wanted,
+}
+
 /// 48 kHz PCM, 20 ms at a time, to a phone's RTP payloads; or a frame already at the codec's
 /// rate, not resampled ([`Self::encode_frame`]).
 pub struct VoiceEncoder {
@@ -210,10 +248,9 @@ pub struct VoiceEncoder {
     down: Option<Rate>,
     /// The codec's own sample rate.
     rate: u32,
-    /// The 48 kHz form of the last frame encoded at the codec's rate: put through the
-    /// resampler, unheard, before the next 48 kHz frame, so the resampler goes on from the
-    /// instant the phone last heard rather than from whenever it last ran.
-    primer: Option<Box<[i16; FRAME_SAMPLES]>>,
+    /// What to put through the resampler, unheard, before the next 48 kHz frame, so that it
+    /// goes on from the instant the phone last heard rather than from whenever it last ran.
+    primer: Primer,
     scratch: Vec<i16>,
     out: Vec<u8>,
 }
@@ -243,7 +280,7 @@ impl VoiceEncoder {
             enc,
             down,
             rate: codec.sample_rate() as u32,
-            primer: None,
+            primer: Primer::Current,
             scratch: Vec::new(),
             out: vec![0; 1275],
         })
@@ -251,10 +288,21 @@ impl VoiceEncoder {
 
     /// One 20 ms frame at 48 kHz to one payload (empty if it cannot be encoded).
     pub fn encode(&mut self, pcm: &[i16; FRAME_SAMPLES]) -> Vec<u8> {
+        self.encode_wide(pcm, None)
+    }
+
+    /// `pcm` at 48 kHz; `before`, the 48 kHz form of the last frame sent at the codec's rate,
+    /// if it was not known then.
+    fn encode_wide(&mut self, pcm: &[i16; FRAME_SAMPLES], before: Option<&Pcm>) -> Vec<u8> {
         self.scratch.clear();
         match &mut self.down {
             Some(rate) => {
-                if let Some(primer) = self.primer.take() {
+                let primer = match std::mem::replace(&mut self.primer, Primer::Current) {
+                    Primer::Known(p) => Some(p),
+                    Primer::Wanted => before.cloned(),
+                    Primer::Current => None,
+                };
+                if let Some(primer) = primer {
                     rate.push(primer.iter().copied(), &mut self.scratch);
                     self.scratch.clear();
                 }
@@ -265,21 +313,25 @@ impl VoiceEncoder {
         self.encode_scratch()
     }
 
-    /// A frame or a mix to one payload: its samples at the codec's rate when it has them
-    /// (nothing resampled), else its 48 kHz form.
+    /// A mix to one payload: its samples at the codec's rate when it has them (nothing
+    /// resampled), else its 48 kHz form; empty if it has neither.
     pub fn encode_frame(&mut self, frame: &PcmFrame) -> Vec<u8> {
         let Some(native) = frame.at(self.rate).filter(|_| self.down.is_some()) else {
-            return self.encode(&frame.wide);
+            return match &frame.wide {
+                Some(wide) => self.encode_wide(wide, frame.before.as_ref()),
+                None => Vec::new(),
+            };
         };
         self.scratch.clear();
         match native {
             NativeSamples::Samples(s) => self.scratch.extend_from_slice(s),
             NativeSamples::Silence => self.scratch.resize(self.rate as usize / 50, 0),
         }
-        match &mut self.primer {
-            Some(p) => **p = *frame.wide,
-            None => self.primer = Some(frame.wide.clone()),
-        }
+        self.primer = match (native, &frame.wide) {
+            (NativeSamples::Silence, _) => Primer::Known(Box::new([0; FRAME_SAMPLES])),
+            (_, Some(wide)) => Primer::Known(wide.clone()),
+            (_, None) => Primer::Wanted,
+        };
         self.encode_scratch()
     }
 
@@ -288,13 +340,7 @@ impl VoiceEncoder {
         if self.down.is_none() {
             return self.encode(&[0; FRAME_SAMPLES]);
         }
-        self.scratch.clear();
-        self.scratch.resize(self.rate as usize / 50, 0);
-        match &mut self.primer {
-            Some(p) => p.fill(0),
-            None => self.primer = Some(Box::new([0; FRAME_SAMPLES])),
-        }
-        self.encode_scratch()
+        self.encode_frame(&PcmFrame::silence())
     }
 
     /// `scratch`, at the codec's rate, to a payload.
@@ -325,7 +371,7 @@ impl VoiceEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pcm_frame::{Native, NativeAudio};
+    use crate::pcm_frame::{Native, NativeAudio, Pcm};
     use crate::tone::{power, sine_frame};
 
     /// A 1 kHz tone through each codec and back keeps its pitch and most of its power.
@@ -390,11 +436,12 @@ mod tests {
     fn a_frame_resampled_up_and_back_down_is_the_frame_before_it() {
         for codec in [VoiceCodec::Pcma, VoiceCodec::G722] {
             let rate = codec.sample_rate();
-            let mut dec = VoiceDecoder::new(codec).unwrap();
+            let mut up = Widener::new(rate as u32).unwrap();
             let mut down = Rate::new(MIX_RATE, rate).unwrap();
             let frames: Vec<Vec<i16>> = (0..20).map(|i| native_tone(rate, 730.0, i)).collect();
             for (i, frame) in frames.iter().enumerate() {
-                let wide = dec.widen(frame).expect("a whole frame widens");
+                let mut wide = [0; FRAME_SAMPLES];
+                assert!(up.widen(frame, &mut wide), "a whole frame widens");
                 let mut back = Vec::new();
                 down.push(wide.iter().copied(), &mut back);
                 assert_eq!(back.len(), frame.len());
@@ -409,22 +456,31 @@ mod tests {
                     "{codec:?} frame {i}: {error} of {signal}"
                 );
             }
-            assert!(dec.widen(&frames[0][..10]).is_none(), "only whole frames");
+            let mut untouched = [7; FRAME_SAMPLES];
+            assert!(
+                !up.widen(&frames[0][..10], &mut untouched),
+                "only whole frames"
+            );
+            assert_eq!(untouched, [7; FRAME_SAMPLES]);
         }
     }
 
     /// A phone's encoder given frames at its own rate for a while and then 48 kHz frames again
     /// (voices coming and going) sends, once back, what an encoder given 48 kHz frames all
     /// along sends: the resampler goes on from the last frame heard, not from when it last ran.
-    /// G.711 frames at its own rate go out exactly as they came; G.722's are heard as the
-    /// resampled ones are, to within its ADPCM.
+    /// That holds whether the mixer gave the 48 kHz form with each frame at the phone's rate or
+    /// only, once back, with the first 48 kHz frame (`before`: a room of phones makes no 48 kHz
+    /// form). G.711 frames at its own rate go out exactly as they came; G.722's are heard as
+    /// the resampled ones are, to within its ADPCM.
     #[test]
     fn a_phone_s_stream_changes_between_native_and_resampled_frames_without_a_seam() {
         for codec in [VoiceCodec::Pcma, VoiceCodec::Pcmu, VoiceCodec::G722] {
             let rate = codec.sample_rate();
-            let mut widen = VoiceDecoder::new(codec).unwrap();
+            let mut widen = Widener::new(rate as u32).unwrap();
             let mut always_wide = VoiceEncoder::new(codec).unwrap();
             let mut switching = VoiceEncoder::new(codec).unwrap();
+            let mut told_after = VoiceEncoder::new(codec).unwrap();
+            let mut last_wide: Option<(bool, Pcm)> = None;
             let mut heard = [
                 VoiceDecoder::new(codec).unwrap(),
                 VoiceDecoder::new(codec).unwrap(),
@@ -433,15 +489,17 @@ mod tests {
             let mut as_they_came = 0;
             for i in 0..60 {
                 let frame = native_tone(rate, 440.0 + 7.0 * i as f64, i);
-                let wide = Box::new(widen.widen(&frame).unwrap());
+                let mut wide = Box::new([0; FRAME_SAMPLES]);
+                assert!(widen.widen(&frame, &mut wide));
                 // Its own rate at ticks 10-19 and 30-44 (the frame before, as the mixer gives
                 // it), silence at 25, 48 kHz otherwise.
                 let (mix, reference) = match (i, &previous) {
                     (25, _) => (PcmFrame::silence(), always_wide.encode(&[0; FRAME_SAMPLES])),
                     (10..=19 | 30..=44, Some(n)) => {
                         let mix = PcmFrame {
-                            wide: wide.clone(),
+                            wide: Some(wide.clone()),
                             native: NativeAudio::At(n.clone()),
+                            before: None,
                         };
                         (mix, always_wide.encode(&wide))
                     }
@@ -449,6 +507,21 @@ mod tests {
                 };
                 let sent = switching.encode_frame(&mix);
                 assert_eq!(sent.len(), reference.len(), "{codec:?} tick {i}");
+                // The same frames with no 48 kHz form at the phone's rate, and the tick
+                // before's with the first 48 kHz frame after them.
+                let lean = match (&mix.native, &last_wide) {
+                    (NativeAudio::Unknown, Some((true, before))) => PcmFrame {
+                        before: Some(before.clone()),
+                        ..mix.clone()
+                    },
+                    (NativeAudio::At(_), _) => PcmFrame {
+                        wide: None,
+                        ..mix.clone()
+                    },
+                    _ => mix.clone(),
+                };
+                assert_eq!(told_after.encode_frame(&lean), sent, "{codec:?} tick {i}");
+                last_wide = Some((lean.wide.is_none(), wide.clone()));
                 let native = matches!(mix.native, NativeAudio::At(_));
                 if codec != VoiceCodec::G722 {
                     if i == 25 {
@@ -521,18 +594,21 @@ mod tests {
             };
             // The tone at the phone's rate, silence at 48 kHz: the tone is heard.
             let (own, _) = listen(&mut |i| PcmFrame {
-                wide: Box::new([0; FRAME_SAMPLES]),
+                wide: Some(Box::new([0; FRAME_SAMPLES])),
                 native: at(rate, i),
+                before: None,
             });
             // The tone at another rate, 1 kHz at 48 kHz: the 48 kHz form is heard.
             let (stray, wide) = listen(&mut |i| PcmFrame {
-                wide: Box::new(sine_frame(1000.0, 8000.0, i as u64)),
+                wide: Some(Box::new(sine_frame(1000.0, 8000.0, i as u64))),
                 native: at(other, i),
+                before: None,
             });
             // Silence at every rate, 1 kHz at 48 kHz (never so in the mixer): silence.
             let (_, silent) = listen(&mut |i| PcmFrame {
-                wide: Box::new(sine_frame(1000.0, 8000.0, i as u64)),
+                wide: Some(Box::new(sine_frame(1000.0, 8000.0, i as u64))),
                 native: NativeAudio::Silence,
+                before: None,
             });
             assert!(
                 own > 1e11 && stray < 1e9 && wide > 1e11,
