@@ -4,7 +4,8 @@
 //! Resampling a phone's voice up to 48 kHz and back down costs most of what a room of phones
 //! costs (issue 19), and a phone that hears one other phone, or a mix of phones of its own
 //! rate only, needs no resample at all: a room of such phones is mixed at their rate, and a
-//! voice is resampled up only in a tick in which someone hears 48 kHz. The two FFT resamplers
+//! voice is resampled up only in a tick in which someone hears 48 kHz (or that cannot be made
+//! at the phones' rate: a talker's first frame, a browser's voice). The two FFT resamplers
 //! each delay by half a frame, so a frame that went up and came back down is the *previous*
 //! frame at the codec's rate; the mixer therefore mixes a voice's native samples one tick late
 //! ([`crate::voice_mixer`]), and a phone hears the same instant whichever way its frame was

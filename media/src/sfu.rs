@@ -556,7 +556,16 @@ impl<P: Copy + Ord + Debug + Display> Sfu<P> {
             self.phones
                 .iter()
                 .filter(|(_, p)| p.hears_pcm())
-                .map(|(k, p)| (*k, p.media().codec.sample_rate() as u32)),
+                .map(|(k, _)| *k),
+        );
+        // Only the phones in the call that are sent audio: one of another rate elsewhere (on
+        // hold, not in the call) does not make the call's ticks at 48 kHz.
+        self.mixer.set_pcm_rates(
+            self.phones
+                .iter()
+                .filter(|(k, p)| p.hears_pcm() && pcm(k).is_some())
+                .filter(|(k, _)| policy.voice_members.contains(k))
+                .map(|(_, p)| p.media().codec.sample_rate() as u32),
         );
         self.mixer
             .set_deaf(policy.speakers.iter().copied().filter(|s| pcm(s).is_none()));

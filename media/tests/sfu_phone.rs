@@ -550,4 +550,8 @@ fn phones_hear_phones_as_they_were_sent_and_the_mix_of_them_made_at_8_khz() {
     // The jitter buffer's 60 ms, and the one frame by which the resamplers' round trip would
     // be late: a phone's stream is where it would be resampled, so it can change to that.
     assert_eq!(one, 4, "1 hears 2 as sent");
+    // Nothing resampled to 48 kHz but the talkers' first frames (the tick of a voice's first
+    // frame is made at 48 kHz: it has no frame before to mix at 8 kHz).
+    let widened = sfu.mixer().stats().widened;
+    assert!(widened <= 2, "{widened} frames resampled of 200");
 }
