@@ -365,48 +365,38 @@ impl PhoneLeg {
 
     /// 20 ms of 48 kHz audio (a prompt made here): the datagram to send, unless on hold.
     pub fn send_pcm(&mut self, now: Instant, pcm: &[i16; FRAME_SAMPLES]) -> Option<Vec<u8>> {
-        if !self.media.send || !self.may_send(now) {
-            return None;
-        }
-        let payload = match &mut self.transcoder {
-            Some(t) => t.encoder.encode(pcm),
-            None => self.prompt_encoder()?.encode(pcm),
-        };
-        self.packetize(now, &payload)
+        self.send_encoded(now, |e| e.encode(pcm))
     }
 
     /// The mix of a phone that [`Self::hears_pcm`], sent at the codec's rate when the mix has
     /// it, else resampled: the datagram to send, unless on hold.
     pub fn send_frame(&mut self, now: Instant, frame: &PcmFrame) -> Option<Vec<u8>> {
-        if !self.media.send || !self.may_send(now) {
-            return None;
-        }
-        let payload = match &mut self.transcoder {
-            Some(t) => t.encoder.encode_frame(frame),
-            None => self.prompt_encoder()?.encode(frame.wide.as_deref()?),
-        };
-        self.packetize(now, &payload)
+        self.send_encoded(now, |e| e.encode_frame(frame))
     }
 
     /// 20 ms of silence, unless on hold.
     fn send_silence(&mut self, now: Instant) -> Option<Vec<u8>> {
+        self.send_encoded(now, VoiceEncoder::encode_silence)
+    }
+
+    /// What `encode` makes with the phone's encoder: the datagram to send, unless on hold (and
+    /// then nothing is encoded). An Opus phone needs an encoder only for what is made here; one
+    /// for the leg's life, so its frames are one stream.
+    fn send_encoded(
+        &mut self,
+        now: Instant,
+        encode: impl FnOnce(&mut VoiceEncoder) -> Vec<u8>,
+    ) -> Option<Vec<u8>> {
         if !self.media.send || !self.may_send(now) {
             return None;
         }
-        let payload = match &mut self.transcoder {
-            Some(t) => t.encoder.encode_silence(),
-            None => self.prompt_encoder()?.encode_silence(),
+        let encoder = match (&mut self.transcoder, &mut self.prompt_encoder) {
+            (Some(t), _) => &mut t.encoder,
+            (None, Some(e)) => e,
+            (None, prompt) => prompt.insert(VoiceEncoder::new(VoiceCodec::Opus).ok()?),
         };
+        let payload = encode(encoder);
         self.packetize(now, &payload)
-    }
-
-    /// An Opus phone needs an encoder only for what is made here; one for the leg's life, so
-    /// its frames are one stream.
-    fn prompt_encoder(&mut self) -> Option<&mut VoiceEncoder> {
-        if self.prompt_encoder.is_none() {
-            self.prompt_encoder = Some(VoiceEncoder::new(VoiceCodec::Opus).ok()?);
-        }
-        self.prompt_encoder.as_mut()
     }
 
     /// 20 ms already in the phone's codec (the listener mix, encoded once for every phone of

@@ -11,9 +11,33 @@ const RATE: f64 = 48_000.0;
 /// Frame number `n` (20 ms, 48 kHz) of a continuous sine of `freq` Hz and peak `amplitude`.
 pub fn sine_frame(freq: f64, amplitude: f64, n: u64) -> [i16; FRAME_SAMPLES] {
     std::array::from_fn(|i| {
-        let t = (n as f64 * FRAME_SAMPLES as f64 + i as f64) / RATE;
-        (amplitude * (2.0 * PI * freq * t).sin()) as i16
+        sample(
+            RATE,
+            freq,
+            amplitude,
+            n as f64 * FRAME_SAMPLES as f64 + i as f64,
+        )
     })
+}
+
+/// The same at `rate` samples a second (a phone codec's own): `rate / 50` samples.
+pub fn sine_frame_at(rate: usize, freq: f64, amplitude: f64, n: usize) -> Vec<i16> {
+    let len = rate / 50;
+    (0..len)
+        .map(|i| sample(rate as f64, freq, amplitude, (n * len + i) as f64))
+        .collect()
+}
+
+/// Sample number `i` of the sine.
+fn sample(rate: f64, freq: f64, amplitude: f64, i: f64) -> i16 {
+    let t = i / rate;
+    (amplitude * (2.0 * PI * freq * t).sin()) as i16
+}
+
+/// The energy of a signal (or of the difference of two): the sum of its squares.
+#[cfg(test)]
+pub(crate) fn energy(samples: impl Iterator<Item = f64>) -> f64 {
+    samples.map(|v| v * v).sum()
 }
 
 /// Power of `pcm` at one frequency (Goertzel), per sample. An 8000-peak tone of a full second

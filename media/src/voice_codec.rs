@@ -372,7 +372,7 @@ impl VoiceEncoder {
 mod tests {
     use super::*;
     use crate::pcm_frame::{Native, NativeAudio, Pcm};
-    use crate::tone::{power, sine_frame};
+    use crate::tone::{energy, power, sine_frame, sine_frame_at};
 
     /// A 1 kHz tone through each codec and back keeps its pitch and most of its power.
     #[test]
@@ -413,19 +413,9 @@ mod tests {
         }
     }
 
-    /// A tone at a codec's own rate, 20 ms frame `i` of it.
+    /// Frame `i` of a tone at a codec's own rate.
     fn native_tone(rate: usize, freq: f64, i: usize) -> Vec<i16> {
-        let n = rate / 50;
-        (0..n)
-            .map(|j| {
-                let t = (i * n + j) as f64 / rate as f64;
-                (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
-            })
-            .collect()
-    }
-
-    fn energy(s: impl Iterator<Item = f64>) -> f64 {
-        s.map(|v| v * v).sum()
+        sine_frame_at(rate, freq, 8000.0, i)
     }
 
     /// The premise of sending phones their mix at their own rate (crate::pcm_frame): a frame

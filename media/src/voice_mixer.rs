@@ -377,8 +377,8 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
             return Ok(None);
         }
         // The one rate every voice of this tick has, if there is one: then every mix can be
-        // made at that rate as well.
-        // A phone whose frames stopped coming is silence at any rate, as it is at 48 kHz.
+        // made at that rate as well. A phone whose frames stopped coming is silence at any
+        // rate, as it is at 48 kHz.
         let native_rate = {
             let mut rate = None;
             let mut one = true;
@@ -571,9 +571,9 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
         let mut listener_native: Option<Native> = None;
         let mut minus_native: BTreeMap<K, Native> = BTreeMap::new();
         if pcm_mixed && let Some(rate) = native_rate {
+            // Only this tick's voices have a frame of the last tick here.
             let voices: Vec<Voice<'_, K>> = natives
                 .iter()
-                .filter(|(k, _)| active.contains(k))
                 .map(|(k, n)| Voice {
                     key: *k,
                     pcm: &n.samples,
@@ -731,7 +731,7 @@ impl<K: Copy + Ord + Debug> VoiceMixer<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tone::{power as tone_power, sine_frame};
+    use crate::tone::{energy, power as tone_power, sine_frame, sine_frame_at};
     use crate::voice_codec::{VoiceCodec, VoiceDecoder, VoiceEncoder};
 
     /// A talker: a sine encoded as 20 ms Opus packets.
@@ -1091,25 +1091,20 @@ mod tests {
 
     /// 20 ms frame `f` of a phone's continuous tone at 8 kHz.
     fn phone_tone(freq: f64, f: usize) -> Native {
-        let samples = (0..160)
-            .map(|j| {
-                let t = (f * 160 + j) as f64 / 8000.0;
-                (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16
-            })
-            .collect();
         Native {
             rate: 8_000,
-            samples,
+            samples: sine_frame_at(8_000, freq, 8000.0, f).into(),
         }
     }
 
     /// A room of G.711 phones (2 and 3 talking by turns, 4 listening) and a CSR (1) holding a
     /// microphone whose page connects for a while and speaks, mixed twice: once as a room of
     /// phones alone is (nothing made at 48 kHz while the CSR has no connection), once with a
-    /// browser listening all along, which makes every tick at 48 kHz too. What every phone is sent is the same, byte for byte, in every tick: the
-    /// phones' streams go from their own rate to 48 kHz and back without a seam however the
-    /// tick was made, and a speaker's volume applies alike. And what a phone hears at its own
-    /// rate is what it would hear resampled from 48 kHz, at the same instant.
+    /// browser listening all along, which makes every tick at 48 kHz too. What every phone is
+    /// sent is the same, byte for byte, in every tick: the phones' streams go from their own
+    /// rate to 48 kHz and back without a seam however the tick was made, and a speaker's volume
+    /// applies alike. And what a phone hears at its own rate is what it would hear resampled
+    /// from 48 kHz, at the same instant.
     #[test]
     fn a_room_of_phones_is_mixed_at_their_rate_and_each_phone_hears_what_it_would_at_48_khz() {
         let mixer = |browser_listening: bool| {
@@ -1224,9 +1219,5 @@ mod tests {
         // packet; with a browser listening, every frame.
         let (few, all) = (lean.stats().widened, full.stats().widened);
         assert!(few < 50 && all > 150, "{few} {all}");
-    }
-
-    fn energy(s: impl Iterator<Item = f64>) -> f64 {
-        s.map(|v| v * v).sum()
     }
 }

@@ -98,6 +98,31 @@ impl Setting {
         .await
     }
 
+    /// A batch of one file, `data` at `path`, made by Carol: its id.
+    async fn one_file_batch(&self, path: &str, data: &[u8]) -> String {
+        let (status, made) = self
+            .create(
+                &self.carol,
+                json!({"files": [{"path": path, "size": data.len(), "sha256": sha(data)}]}),
+            )
+            .await;
+        assert_eq!(status, 201, "{made}");
+        made["batch"].as_str().unwrap().to_owned()
+    }
+
+    /// Carol's upload of `data` as batch `batch`'s one file meets the full disk: refused with
+    /// 507, and nothing of it kept.
+    async fn refused_on_full_disk(&self, batch: &str, data: Vec<u8>) {
+        let (status, body) = self.put(&self.carol, batch, 0, 0, data).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (507, Some("insufficient_storage")),
+            "{body}"
+        );
+        let (_, st) = self.status(&self.carol, batch).await;
+        assert_eq!(st["files"][0]["have"], 0, "{st}");
+    }
+
     async fn put(
         &self,
         token: &str,
@@ -444,28 +469,14 @@ async fn a_full_disk_refuses_the_batch_or_the_file_with_507_and_keeps_nothing_of
     );
     // Two that fit alone but not together: the second file meets the full disk.
     let part = bytes(700_000, 8);
-    let mut batches = Vec::new();
-    for _ in 0..2 {
-        let (status, made) = s
-            .create(
-                &s.carol,
-                json!({"files": [{"path": "a.bin", "size": part.len(), "sha256": sha(&part)}]}),
-            )
-            .await;
-        assert_eq!(status, 201, "{made}");
-        batches.push(made["batch"].as_str().unwrap().to_owned());
-    }
+    let batches = [
+        s.one_file_batch("a.bin", &part).await,
+        s.one_file_batch("a.bin", &part).await,
+    ];
     let (status, _) = s.put(&s.carol, &batches[0], 0, 0, part.clone()).await;
     assert_eq!(status, 204);
-    let (status, body) = s.put(&s.carol, &batches[1], 0, 0, part).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (507, Some("insufficient_storage")),
-        "{body}"
-    );
+    s.refused_on_full_disk(&batches[1], part).await;
     assert_eq!(files_under(&disk).len(), 1, "{:?}", files_under(&disk));
-    let (_, st) = s.status(&s.carol, &batches[1]).await;
-    assert_eq!(st["files"][0]["have"], 0, "{st}");
 
     // A file whose very last byte meets the full disk: the server's last write fails after
     // the body has all come (tokio writes in the background), and it is refused all the same,
@@ -476,28 +487,14 @@ async fn a_full_disk_refuses_the_batch_or_the_file_with_507_and_keeps_nothing_of
     };
     let small = bytes(3 * 4096, 9);
     let last = bytes((room - small.len() as u64 + 1) as usize, 10);
-    let mut made = Vec::new();
-    for file in [&last, &small] {
-        let (status, body) = s
-            .create(
-                &s.carol,
-                json!({"files": [{"path": "b.bin", "size": file.len(), "sha256": sha(file)}]}),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-        made.push(body["batch"].as_str().unwrap().to_owned());
-    }
+    let made = [
+        s.one_file_batch("b.bin", &last).await,
+        s.one_file_batch("b.bin", &small).await,
+    ];
     let (status, _) = s.put(&s.carol, &made[1], 0, 0, small).await;
     assert_eq!(status, 204);
-    let (status, body) = s.put(&s.carol, &made[0], 0, 0, last).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (507, Some("insufficient_storage")),
-        "{body}"
-    );
+    s.refused_on_full_disk(&made[0], last).await;
     assert_eq!(files_under(&disk).len(), 2, "{:?}", files_under(&disk));
-    let (_, st) = s.status(&s.carol, &made[0]).await;
-    assert_eq!(st["files"][0]["have"], 0, "{st}");
 }
 
 #[tokio::test]
@@ -506,16 +503,8 @@ async fn a_sessions_batches_go_when_it_ends() {
     let dir = files_dir.path().display().to_string();
     let mut s = setting(&[("TANDEM_FILES_DIR", &dir)]).await;
     let data = bytes(100_000, 3);
-    let (status, made) = s
-        .create(
-            &s.carol,
-            json!({"files": [{"path": "a.bin", "size": data.len(), "sha256": sha(&data)}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{made}");
-    let (status, _) = s
-        .put(&s.carol, made["batch"].as_str().unwrap(), 0, 0, data)
-        .await;
+    let batch = s.one_file_batch("a.bin", &data).await;
+    let (status, _) = s.put(&s.carol, &batch, 0, 0, data).await;
     assert_eq!(status, 204);
     assert_eq!(files_under(files_dir.path()).len(), 1);
     s._ws
