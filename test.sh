@@ -12,8 +12,13 @@ scripts/python-packages.sh # aiortc for tests/server/interop.rs, in its own venv
 # 2.2 GB of disk that nothing reads again (a CI run once failed with its linker out of disk).
 export CARGO_INCREMENTAL=0
 # The lint and the fuzz check build metadata the test build cannot reuse: they get their own
-# target directory, emptied on CI before the tests build (about 2.7 GB).
+# target directory, emptied on CI before the tests build (1.9 GB).
 check_target="${CARGO_TARGET_DIR:-$PWD/target}/check"
+# The checkout's disk (where the build goes) and /tmp, before the build and however the run
+# ends: a run that meets a full disk then says so (a linker killed by SIGBUS does not).
+disk() { df -h . /tmp | sed "s/^/disk $1: /" || true; }
+disk "before the build"
+trap 'disk "at the end"' EXIT
 
 echo "== format"
 cargo fmt --all -- --check
