@@ -38,7 +38,7 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _, AsyncWriteExt as _};
 use tokio_util::io::ReaderStream;
 
 use super::sessions::live_by_id;
-use super::upload_body::{broke_off, is_octet_stream, refuse_unread};
+use super::upload_body::{broke_off, is_octet_stream, persist, refuse_unread};
 use super::{ApiJson, AppState, ParticipantCaller, ask};
 use crate::file_batches::{Batch, Direction, Manifest};
 use crate::problem::Problem;
@@ -505,13 +505,7 @@ pub async fn upload(
         let n = chunk.len() as u64;
         batches.with(caller.session, &batch, |b| b.received += n);
     }
-    // tokio's file writes in the background: flush reports the last write's failure (a full
-    // disk), which sync_all alone would not, and the file would be kept short.
-    let flushed = match out.flush().await {
-        Ok(()) => out.sync_all().await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = flushed {
+    if let Err(e) = persist(&mut out).await {
         drop(out);
         let _ = tokio::fs::remove_file(&part_path).await;
         return Err(not_stored(e));

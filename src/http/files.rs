@@ -25,7 +25,7 @@ use tokio_util::io::ReaderStream;
 
 use super::sessions::live_by_id;
 use super::upload_body::{
-    Scratch, broke_off, declared_length, drain, is_octet_stream, refuse_unread,
+    Scratch, broke_off, declared_length, drain, is_octet_stream, persist, refuse_unread,
 };
 use super::{ApiJson, AppState, ParticipantCaller, ask};
 use crate::problem::Problem;
@@ -210,8 +210,7 @@ pub async fn publish(
         hash.update(&chunk);
         out.write_all(&chunk).await.map_err(not_stored)?;
     }
-    out.flush().await.map_err(not_stored)?;
-    out.sync_all().await.map_err(not_stored)?;
+    persist(&mut out).await.map_err(not_stored)?;
     drop(out);
     let sha256 = hex::encode(hash.finalize());
     let final_path = state.shared_files.path(caller.session, file);

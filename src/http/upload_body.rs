@@ -1,6 +1,6 @@
-//! A file sent as the raw body of a request (`application/octet-stream`), as recording uploads
-//! and published files are: what both do with a body they refuse, and with a file they do not
-//! keep.
+//! A file sent as the raw body of a request (`application/octet-stream`), as recording uploads,
+//! published files and the computer's files are: what they do with a body they refuse, with a
+//! file they do not keep, and to make one they keep durable.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,6 +63,15 @@ impl Drop for Scratch {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// Makes what was written to `file` durable. tokio's file writes in the background: flush
+/// reports the last write's failure (a full disk), which `sync_all` alone would not, and the
+/// file would be kept short while the upload is answered as stored.
+pub async fn persist(file: &mut tokio::fs::File) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    file.flush().await?;
+    file.sync_all().await
 }
 
 /// Reads and drops the rest of a refused upload, within limits (see `DRAIN_BYTES`).

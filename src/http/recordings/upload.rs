@@ -22,7 +22,7 @@ use uuid::Uuid;
 use self::quota::{Over, Quota};
 use super::{check_name, load, shown};
 use crate::http::upload_body::{
-    Scratch, broke_off, declared_length, drain, is_octet_stream, refuse_unread,
+    Scratch, broke_off, declared_length, drain, is_octet_stream, persist, refuse_unread,
 };
 use crate::http::{ApiJson, AppState, Caller};
 use crate::problem::Problem;
@@ -152,10 +152,7 @@ pub async fn upload(
         }
         file.write_all(&chunk).await.map_err(not_stored)?;
     }
-    // tokio's file writes in the background: flush reports the last write's failure (a full
-    // disk), which sync_all alone would not.
-    file.flush().await.map_err(not_stored)?;
-    file.sync_all().await.map_err(not_stored)?;
+    persist(&mut file).await.map_err(not_stored)?;
     drop(file);
 
     let checked = part_path.clone();
