@@ -236,6 +236,8 @@ enum Primer {
     Current,
     /// The last frame was sent at the codec's rate; this is its 48 kHz form.
     Known(Pcm),
+    /// The last frame sent was silence, at the codec's rate.
+    Silence,
     /// The last frame was sent at the codec's rate, with no 48 kHz form: the next 48 kHz
     /// frame brings it ([`PcmFrame::before`]).
     Wanted,
@@ -297,15 +299,20 @@ impl VoiceEncoder {
         self.scratch.clear();
         match &mut self.down {
             Some(rate) => {
-                let primer = match std::mem::replace(&mut self.primer, Primer::Current) {
-                    Primer::Known(p) => Some(p),
-                    Primer::Wanted => before.cloned(),
-                    Primer::Current => None,
-                };
-                if let Some(primer) = primer {
-                    rate.push(primer.iter().copied(), &mut self.scratch);
-                    self.scratch.clear();
+                // The primer's output was heard already, at the codec's rate: dropped.
+                match std::mem::replace(&mut self.primer, Primer::Current) {
+                    Primer::Known(p) => rate.push(p.iter().copied(), &mut self.scratch),
+                    Primer::Wanted => {
+                        if let Some(p) = before {
+                            rate.push(p.iter().copied(), &mut self.scratch)
+                        }
+                    }
+                    Primer::Silence => {
+                        rate.push(std::iter::repeat_n(0, FRAME_SAMPLES), &mut self.scratch)
+                    }
+                    Primer::Current => {}
                 }
+                self.scratch.clear();
                 rate.push(pcm.iter().copied(), &mut self.scratch)
             }
             None => self.scratch.extend_from_slice(pcm),
@@ -328,7 +335,7 @@ impl VoiceEncoder {
             NativeSamples::Silence => self.scratch.resize(self.rate as usize / 50, 0),
         }
         self.primer = match (native, &frame.wide) {
-            (NativeSamples::Silence, _) => Primer::Known(Box::new([0; FRAME_SAMPLES])),
+            (NativeSamples::Silence, _) => Primer::Silence,
             (_, Some(wide)) => Primer::Known(wide.clone()),
             (_, None) => Primer::Wanted,
         };
